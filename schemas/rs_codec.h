@@ -1,0 +1,40 @@
+/*
+ * rs_codec — the one codec between the wire (JSON Lines, Avro) and the engine.
+ *
+ * Invariants:
+ *   - Decoding checks the event contract's shape: required fields, types,
+ *     dates, decimal syntax, enum values. Errors read
+ *     "event <event_id>: <field>: <reason>" ("event ?" when the id itself is
+ *     missing); fields are named as in events.md, with array indexes
+ *     ("lines[1].amount").
+ *   - Unknown fields are ignored. Money must be a JSON string, never a number.
+ *   - Whether an amount has too many minor digits for its currency is the
+ *     engine's check (the currency may not be known yet).
+ *   - Encoding is canonical: fixed field order, amounts as decimal strings
+ *     exactly as parsed (same scale), so decode(encode(ev)) hashes the same.
+ *   - Ownership: decode fills a caller-provided rs_event_t (rs_event_clear()
+ *     it afterwards); encode returns a malloc'd NUL-terminated string.
+ */
+#ifndef RS_CODEC_H
+#define RS_CODEC_H
+
+#include <stddef.h>
+
+#include "../workers/engine/rs_engine.h"
+#include "../workers/engine/rs_event.h"
+
+/* Decode one JSON object. Returns 0, or -1 with errstr set (ev cleared). */
+int rs_codec_json_decode(const char *json, size_t len, rs_event_t *ev, char *errstr,
+                         size_t errlen);
+
+/* Encode an event as one line of JSON (no trailing newline). NULL on ENOMEM. */
+char *rs_codec_json_encode(const rs_event_t *ev);
+
+/* Encode a journal entry in the `journal` report shape of events.md (plus
+ * the extra fields the project adds). NULL on ENOMEM. */
+char *rs_codec_entry_json(const rs_entry_t *entry);
+
+/* Format a decimal (mantissa/scale) as text, e.g. {1250, 2} -> "12.50". */
+char *rs_decimal_format(rs_decimal_t d, char *buf, size_t buflen);
+
+#endif

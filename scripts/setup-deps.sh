@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages revstream needs, if any is missing.
+# As root it runs apt-get; otherwise it prints the exact command to run.
+set -euo pipefail
+
+pkgs=(build-essential cmake pkg-config clang-format
+      librdkafka-dev libavro-dev librocksdb-dev libcriterion-dev
+      libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "setup: missing packages; run:" >&2
+  echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi

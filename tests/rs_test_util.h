@@ -1,0 +1,39 @@
+/*
+ * rs_test_util — helpers shared by the tests: run JSON Lines through an
+ * engine and look up amounts in its reports.
+ */
+#ifndef RS_TEST_UTIL_H
+#define RS_TEST_UTIL_H
+
+#include "rs_codec.h"
+#include "rs_engine.h"
+#include "rs_report.h"
+
+typedef struct rs_harness {
+    rs_engine_t *engine;
+    rs_journal_t journal;
+    int rejected;         /* events rejected so far */
+    char last_error[512]; /* the last rejection's message */
+} rs_harness_t;
+
+/* A harness with default policies (policy may be NULL). Aborts on failure. */
+void rs_harness_init(rs_harness_t *h, const rs_policy_t *policy);
+void rs_harness_free(rs_harness_t *h);
+/* Apply every line of `jsonl` (blank lines skipped). Returns how many were
+ * rejected by this call. */
+int rs_harness_feed(rs_harness_t *h, const char *jsonl);
+/* Feed one event; returns its rs_apply_result_t (decode errors count as rejected). */
+int rs_harness_apply(rs_harness_t *h, const char *json);
+/* Parse an amount into minor units with `exponent` digits ("1000.00" -> 100000). */
+rs_money_t rs_amt(const char *s, int exponent);
+/* Recognized for (contract, line, period "YYYY-MM") from the schedule report
+ * through `through`. line NULL sums the contract's lines. */
+rs_money_t rs_h_recognized(rs_harness_t *h, const char *contract, const char *line,
+                           const char *period, const char *through);
+/* One balances row (through `through`); aborts if absent. */
+rs_balance_row_t rs_h_balance(rs_harness_t *h, const char *contract, const char *line,
+                              const char *through);
+/* Check every entry of the journal balances; returns the number that do not. */
+int rs_h_unbalanced_entries(const rs_harness_t *h);
+
+#endif

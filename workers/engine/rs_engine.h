@@ -1,0 +1,207 @@
+/*
+ * rs_engine — the revenue-recognition engine: events in, journal entries out.
+ *
+ * Pure C: no I/O, no clocks, no Kafka, no RocksDB. The same events in the same
+ * order give byte-identical entries with the same ids.
+ *
+ * Model (the invariants the implementation keeps are in rs_engine.c):
+ *   - A contract has lines (performance obligations). Each line has a
+ *     cumulative recognition function R(d): revenue earned through the end of
+ *     day d under the line's current terms. Period revenue is
+ *     R(last day) - R(day before first day); R is rounded cumulatively, so a
+ *     line's periods always sum to its transaction price.
+ *   - Each contract has a recognition horizon (a period). Recognition is
+ *     posted for every period up to the horizon as the difference between what
+ *     R says and what was already posted. Before an event dated d is applied
+ *     to a contract, its horizon moves to the month before d's month, so an
+ *     invoice for services already delivered finds them recognized (unbilled).
+ *     rs_engine_advance() and period.closed move every contract's horizon.
+ *   - A closed period is never posted to again: a change that belongs to it
+ *     posts in the first open period, and the entry keeps the service period.
+ *   - Entry ids are "<contract_id>#<seq>", seq counting the contract's entries
+ *     from 1.
+ *
+ * Ownership: the engine owns all contract state. Entries passed to the sink
+ * are valid only during the call; copy what you keep. Events passed to
+ * rs_engine_apply() are copied when they must wait (the caller keeps its own).
+ */
+#ifndef RS_ENGINE_H
+#define RS_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rs_event.h"
+#include "rs_money.h"
+
+typedef enum rs_account {
+    RS_ACCT_ACCOUNTS_RECEIVABLE = 0,
+    RS_ACCT_CASH,
+    RS_ACCT_DEFERRED_REVENUE,
+    RS_ACCT_UNBILLED_RECEIVABLE,
+    RS_ACCT_REVENUE,
+    RS_ACCT_REVENUE_CONTRA,
+    RS_ACCT_TAX_PAYABLE,
+    RS_ACCT_BAD_DEBT_EXPENSE,
+    RS_ACCT_ALLOWANCE_DOUBTFUL,
+    RS_ACCT_CUSTOMER_CREDIT,
+    RS_ACCT__COUNT
+} rs_account_t;
+
+const char *rs_account_name(rs_account_t a); /* the role name of events.md */
+
+typedef enum rs_entry_kind {
+    RS_ENTRY_INVOICE = 0,
+    RS_ENTRY_RECOGNITION,
+    RS_ENTRY_PAYMENT,
+    RS_ENTRY_CREDIT_NOTE,
+    RS_ENTRY_REFUND,
+    RS_ENTRY_VOID,
+    RS_ENTRY_WRITE_OFF,
+    RS_ENTRY_RECOVERY,
+    RS_ENTRY_FORFEIT,
+    RS_ENTRY_CUSTOMER_CREDIT,
+    RS_ENTRY__COUNT
+} rs_entry_kind_t;
+
+const char *rs_entry_kind_name(rs_entry_kind_t k);
+
+#define RS_ENTRY_MAX_POSTINGS 8
+#define RS_ENTRY_MAX_SOURCES 8
+
+typedef struct rs_posting {
+    rs_account_t account;
+    rs_money_t debit, credit; /* one of them is zero; both >= 0 */
+} rs_posting_t;
+
+typedef struct rs_entry {
+    char entry_id[RS_ID_MAX + 24];
+    uint64_t seq;               /* per contract, from 1 */
+    rs_date_t posted_on;        /* accounting date */
+    rs_period_t period;         /* accounting period it is posted in */
+    rs_period_t service_period; /* the period the amounts belong to */
+    rs_entry_kind_t kind;
+    char rule[32]; /* recognition method, "catch_up", "invoice", ... */
+    char contract_id[RS_ID_MAX];
+    char customer_id[RS_ID_MAX];
+    char line_id[RS_ID_MAX];
+    char document_id[RS_ID_MAX]; /* invoice, credit note or payment id; may be "" */
+    char currency[4];
+    int exponent;
+    int n_postings;
+    rs_posting_t postings[RS_ENTRY_MAX_POSTINGS];
+    int n_sources;
+    char sources[RS_ENTRY_MAX_SOURCES][RS_ID_MAX];
+    uint32_t source_count; /* all source events; > n_sources when listed in part */
+    /* Effects on the line's measures, for reports (sums of these by line and
+     * period are the balances report). */
+    rs_money_t billed;     /* + invoiced (net of tax), - credited */
+    rs_money_t recognized; /* net revenue: revenue minus revenue_contra */
+    rs_money_t received;   /* + payments, - refunds */
+} rs_entry_t;
+
+typedef void (*rs_entry_sink_fn)(void *opaque, const rs_entry_t *entry);
+
+typedef enum rs_cancel_policy {
+    RS_CANCEL_KEEP_DEFERRED = 0, /* unearned billed money stays deferred */
+    RS_CANCEL_FORFEIT,           /* recognized on the cancellation date */
+} rs_cancel_policy_t;
+
+typedef enum rs_bad_debt_policy {
+    RS_BAD_DEBT_ALLOWANCE = 0, /* Dr bad_debt_expense, Cr allowance_doubtful */
+    RS_BAD_DEBT_REVERSE_REVENUE,
+} rs_bad_debt_policy_t;
+
+typedef enum rs_proration {
+    RS_PRORATE_DAYS_IN_MONTH = 0, /* ratable_monthly: partial month = days/days-in-month */
+    RS_PRORATE_30_360,            /* partial month = days/30, capped at a whole month */
+} rs_proration_t;
+
+typedef struct rs_policy {
+    rs_cancel_policy_t cancellation;
+    rs_bad_debt_policy_t bad_debt;
+    rs_proration_t proration;
+} rs_policy_t;
+
+void rs_policy_defaults(rs_policy_t *p);
+
+typedef struct rs_engine rs_engine_t;
+
+/* Create an engine. `policy` may be NULL for the defaults. Returns 0, or -1
+ * with a reason in errstr. */
+int rs_engine_new(rs_engine_t **out, const rs_policy_t *policy, char *errstr, size_t errlen);
+void rs_engine_destroy(rs_engine_t *e); /* accepts NULL */
+
+/* Where entries go. Without a sink entries are still counted and applied. */
+void rs_engine_set_sink(rs_engine_t *e, rs_entry_sink_fn fn, void *opaque);
+
+typedef enum rs_apply_result {
+    RS_APPLY_OK = 0,
+    RS_APPLY_DUPLICATE, /* same event_id and content seen before: ignored */
+    RS_APPLY_PENDING,   /* waits for its contract or invoice */
+    RS_APPLY_REJECTED,  /* errstr names the event_id and the field */
+    RS_APPLY_NOMEM,
+} rs_apply_result_t;
+
+/* Apply one event. On RS_APPLY_REJECTED nothing changed and errstr reads
+ * "event <id>: <field>: <reason>". Waiting events that become applicable are
+ * applied by this call too; one of them failing is reported through
+ * rs_engine_take_late_rejections(). */
+rs_apply_result_t rs_engine_apply(rs_engine_t *e, const rs_event_t *ev, char *errstr,
+                                  size_t errlen);
+
+/* Recognize every contract through the end of `through`. */
+int rs_engine_advance(rs_engine_t *e, rs_period_t through);
+
+/* Rejections of events that had waited and failed once their reference came. */
+typedef struct rs_rejection {
+    char event_id[RS_ID_MAX];
+    char contract_id[RS_ID_MAX];
+    rs_event_type_t type;
+    char reason[512];
+} rs_rejection_t;
+/* Moves the queued late rejections to the caller (free() the array). */
+size_t rs_engine_take_late_rejections(rs_engine_t *e, rs_rejection_t **out);
+
+/* ---- read-only views for reports ---- */
+
+typedef struct rs_line_view {
+    const char *contract_id;
+    const char *customer_id;
+    const char *line_id;
+    const char *product;
+    const char *currency;
+    int exponent;
+    rs_method_t method;
+    rs_date_t start, end;  /* current service period */
+    rs_money_t price;      /* current transaction price (after SSP allocation) */
+    rs_money_t billed;     /* net of credit notes */
+    rs_money_t recognized; /* posted so far */
+    rs_money_t deferred, unbilled, received;
+} rs_line_view_t;
+
+/* Lines of booked contracts, sorted by (contract_id, line_id). */
+size_t rs_engine_line_count(const rs_engine_t *e);
+void rs_engine_line_get(const rs_engine_t *e, size_t i, rs_line_view_t *out);
+/* R(d) of line i: what its current terms recognize through the end of day d. */
+rs_money_t rs_engine_line_scheduled(const rs_engine_t *e, size_t i, rs_date_t d);
+
+typedef struct rs_pending_view {
+    const char *event_id;
+    const char *contract_id;
+    rs_event_type_t type;
+    const char *waiting_for; /* "contract C-1" or "invoice INV-9" */
+} rs_pending_view_t;
+size_t rs_engine_pending_count(const rs_engine_t *e);
+void rs_engine_pending_get(const rs_engine_t *e, size_t i, rs_pending_view_t *out);
+
+/* Counters for logs and metrics. */
+typedef struct rs_engine_stats {
+    uint64_t applied, duplicates, rejected, pending, entries, contracts;
+} rs_engine_stats_t;
+void rs_engine_get_stats(const rs_engine_t *e, rs_engine_stats_t *out);
+
+/* Is period p closed? */
+int rs_engine_period_closed(const rs_engine_t *e, rs_period_t p);
+
+#endif

@@ -1,0 +1,354 @@
+/*
+ * rs_money.c — see rs_money.h for the invariants this file keeps.
+ */
+#include "rs_money.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ISO 4217 active codes and their minor-unit exponents. */
+static const struct {
+    const char code[4];
+    int exponent;
+} currencies[] = {
+    {"AED", 2}, {"AFN", 2}, {"ALL", 2}, {"AMD", 2}, {"ANG", 2}, {"AOA", 2}, {"ARS", 2},
+    {"AUD", 2}, {"AWG", 2}, {"AZN", 2}, {"BAM", 2}, {"BBD", 2}, {"BDT", 2}, {"BGN", 2},
+    {"BHD", 3}, {"BIF", 0}, {"BMD", 2}, {"BND", 2}, {"BOB", 2}, {"BRL", 2}, {"BSD", 2},
+    {"BTN", 2}, {"BWP", 2}, {"BYN", 2}, {"BZD", 2}, {"CAD", 2}, {"CDF", 2}, {"CHF", 2},
+    {"CLF", 4}, {"CLP", 0}, {"CNY", 2}, {"COP", 2}, {"CRC", 2}, {"CUP", 2}, {"CVE", 2},
+    {"CZK", 2}, {"DJF", 0}, {"DKK", 2}, {"DOP", 2}, {"DZD", 2}, {"EGP", 2}, {"ERN", 2},
+    {"ETB", 2}, {"EUR", 2}, {"FJD", 2}, {"FKP", 2}, {"GBP", 2}, {"GEL", 2}, {"GHS", 2},
+    {"GIP", 2}, {"GMD", 2}, {"GNF", 0}, {"GTQ", 2}, {"GYD", 2}, {"HKD", 2}, {"HNL", 2},
+    {"HTG", 2}, {"HUF", 2}, {"IDR", 2}, {"ILS", 2}, {"INR", 2}, {"IQD", 3}, {"IRR", 2},
+    {"ISK", 0}, {"JMD", 2}, {"JOD", 3}, {"JPY", 0}, {"KES", 2}, {"KGS", 2}, {"KHR", 2},
+    {"KMF", 0}, {"KPW", 2}, {"KRW", 0}, {"KWD", 3}, {"KYD", 2}, {"KZT", 2}, {"LAK", 2},
+    {"LBP", 2}, {"LKR", 2}, {"LRD", 2}, {"LSL", 2}, {"LYD", 3}, {"MAD", 2}, {"MDL", 2},
+    {"MGA", 2}, {"MKD", 2}, {"MMK", 2}, {"MNT", 2}, {"MOP", 2}, {"MRU", 2}, {"MUR", 2},
+    {"MVR", 2}, {"MWK", 2}, {"MXN", 2}, {"MYR", 2}, {"MZN", 2}, {"NAD", 2}, {"NGN", 2},
+    {"NIO", 2}, {"NOK", 2}, {"NPR", 2}, {"NZD", 2}, {"OMR", 3}, {"PAB", 2}, {"PEN", 2},
+    {"PGK", 2}, {"PHP", 2}, {"PKR", 2}, {"PLN", 2}, {"PYG", 0}, {"QAR", 2}, {"RON", 2},
+    {"RSD", 2}, {"RUB", 2}, {"RWF", 0}, {"SAR", 2}, {"SBD", 2}, {"SCR", 2}, {"SDG", 2},
+    {"SEK", 2}, {"SGD", 2}, {"SHP", 2}, {"SLE", 2}, {"SOS", 2}, {"SRD", 2}, {"SSP", 2},
+    {"STN", 2}, {"SVC", 2}, {"SYP", 2}, {"SZL", 2}, {"THB", 2}, {"TJS", 2}, {"TMT", 2},
+    {"TND", 3}, {"TOP", 2}, {"TRY", 2}, {"TTD", 2}, {"TWD", 2}, {"TZS", 2}, {"UAH", 2},
+    {"UGX", 0}, {"USD", 2}, {"UYI", 0}, {"UYU", 2}, {"UYW", 4}, {"UZS", 2}, {"VES", 2},
+    {"VND", 0}, {"VUV", 0}, {"WST", 2}, {"XAF", 0}, {"XCD", 2}, {"XOF", 0}, {"XPF", 0},
+    {"YER", 2}, {"ZAR", 2}, {"ZMW", 2}, {"ZWL", 2},
+};
+
+int rs_currency_exponent(const char *code)
+{
+    if (code == NULL || strlen(code) != 3)
+        return -1;
+    size_t lo = 0, hi = sizeof(currencies) / sizeof(currencies[0]);
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(code, currencies[mid].code);
+        if (c == 0)
+            return currencies[mid].exponent;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return -1;
+}
+
+__int128 rs_pow10(int n)
+{
+    __int128 r = 1;
+    while (n-- > 0)
+        r *= 10;
+    return r;
+}
+
+__int128 rs_div_round(__int128 num, __int128 den)
+{
+    if (den < 0) {
+        num = -num;
+        den = -den;
+    }
+    __int128 q = num / den, r = num % den;
+    if (r < 0)
+        r = -r;
+    if (2 * r >= den)
+        q += (num < 0) ? -1 : 1;
+    return q;
+}
+
+__int128 rs_div_floor(__int128 num, __int128 den)
+{
+    __int128 q = num / den;
+    if ((num % den) != 0 && num < 0)
+        q -= 1;
+    return q;
+}
+
+int rs_decimal_parse(const char *s, rs_decimal_t *out, char *errstr, size_t errlen)
+{
+    const char *p = s;
+    int neg = 0, digits = 0, scale = 0, seen_point = 0;
+    __int128 m = 0;
+
+    if (s == NULL || *s == '\0') {
+        snprintf(errstr, errlen, "empty decimal");
+        return -1;
+    }
+    if (*p == '-' || *p == '+') {
+        neg = (*p == '-');
+        p++;
+    }
+    for (; *p; p++) {
+        if (*p == '.') {
+            if (seen_point || digits == 0) {
+                snprintf(errstr, errlen, "malformed decimal \"%s\"", s);
+                return -1;
+            }
+            seen_point = 1;
+            continue;
+        }
+        if (*p < '0' || *p > '9') {
+            snprintf(errstr, errlen, "malformed decimal \"%s\"", s);
+            return -1;
+        }
+        m = m * 10 + (*p - '0');
+        digits++;
+        if (seen_point)
+            scale++;
+        if (m > INT64_MAX || digits > 30) {
+            snprintf(errstr, errlen, "decimal \"%s\" is out of range", s);
+            return -1;
+        }
+    }
+    if (digits == 0 || (seen_point && scale == 0)) {
+        snprintf(errstr, errlen, "malformed decimal \"%s\"", s);
+        return -1;
+    }
+    if (scale > RS_DECIMAL_MAX_SCALE) {
+        snprintf(errstr, errlen, "decimal \"%s\" has more than %d fraction digits", s,
+                 RS_DECIMAL_MAX_SCALE);
+        return -1;
+    }
+    out->mantissa = (int64_t)(neg ? -m : m);
+    out->scale = scale;
+    return 0;
+}
+
+int rs_decimal_to_minor(rs_decimal_t d, int exponent, rs_money_t *out, char *errstr,
+                        size_t errlen)
+{
+    int scale = d.scale;
+    __int128 m = d.mantissa;
+    /* Trailing zeros beyond the exponent are harmless ("12.500" USD). */
+    while (scale > exponent && m % 10 == 0) {
+        m /= 10;
+        scale--;
+    }
+    if (scale > exponent) {
+        snprintf(errstr, errlen, "has %d minor digits, the currency allows %d", d.scale,
+                 exponent);
+        return -1;
+    }
+    m *= rs_pow10(exponent - scale);
+    if (m > INT64_MAX / 4 || m < -(INT64_MAX / 4)) {
+        snprintf(errstr, errlen, "amount out of range");
+        return -1;
+    }
+    *out = (rs_money_t)m;
+    return 0;
+}
+
+char *rs_money_format(rs_money_t v, int exponent, char *buf, size_t buflen)
+{
+    __int128 a = v;
+    int neg = a < 0;
+    if (neg)
+        a = -a;
+    __int128 unit = rs_pow10(exponent);
+    unsigned long long whole = (unsigned long long)(a / unit);
+    unsigned long long frac = (unsigned long long)(a % unit);
+    if (exponent == 0)
+        snprintf(buf, buflen, "%s%llu", neg ? "-" : "", whole);
+    else
+        snprintf(buf, buflen, "%s%llu.%0*llu", neg ? "-" : "", whole, exponent, frac);
+    return buf;
+}
+
+char *rs_money_format_grouped(rs_money_t v, int exponent, char *buf, size_t buflen)
+{
+    char plain[64], grouped[96];
+    rs_money_format(v, exponent, plain, sizeof(plain));
+    const char *p = plain;
+    size_t o = 0;
+    if (*p == '-')
+        grouped[o++] = *p++;
+    size_t intlen = strcspn(p, ".");
+    for (size_t i = 0; i < intlen; i++) {
+        grouped[o++] = p[i];
+        size_t left = intlen - i - 1;
+        if (left > 0 && left % 3 == 0)
+            grouped[o++] = ',';
+    }
+    snprintf(grouped + o, sizeof(grouped) - o, "%s", p + intlen);
+    snprintf(buf, buflen, "%s", grouped);
+    return buf;
+}
+
+/* ---- calendar (days since 1970-01-01, proleptic Gregorian) ---- */
+
+rs_date_t rs_date_from_ymd(int y, int m, int d)
+{
+    y -= m <= 2;
+    int era = (y >= 0 ? y : y - 399) / 400;
+    int yoe = y - era * 400;
+    int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+void rs_date_to_ymd(rs_date_t z, int *y, int *m, int *d)
+{
+    z += 719468;
+    int era = (z >= 0 ? z : z - 146096) / 146097;
+    int doe = z - era * 146097;
+    int yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int yy = yoe + era * 400;
+    int doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = yy + (*m <= 2);
+}
+
+int rs_days_in_month(int y, int m)
+{
+    static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+        return 29;
+    return dim[m - 1];
+}
+
+static int parse_digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_ymd_prefix(const char *s, int *y, int *m, int *d)
+{
+    if (strlen(s) < 10 || s[4] != '-' || s[7] != '-')
+        return -1;
+    if (parse_digits(s, 4, y) || parse_digits(s + 5, 2, m) || parse_digits(s + 8, 2, d))
+        return -1;
+    if (*y < 1900 || *y > 9999 || *m < 1 || *m > 12 || *d < 1 || *d > rs_days_in_month(*y, *m))
+        return -1;
+    return 0;
+}
+
+int rs_date_parse(const char *s, rs_date_t *out)
+{
+    int y, m, d;
+    if (s == NULL || strlen(s) != 10 || parse_ymd_prefix(s, &y, &m, &d))
+        return -1;
+    *out = rs_date_from_ymd(y, m, d);
+    return 0;
+}
+
+int rs_timestamp_parse_date(const char *s, rs_date_t *out)
+{
+    int y, mo, d, hh, mm, ss;
+    if (s == NULL || parse_ymd_prefix(s, &y, &mo, &d))
+        return -1;
+    const char *p = s + 10;
+    if (*p != 'T' && *p != 't' && *p != ' ')
+        return -1;
+    p++;
+    if (strlen(p) < 8 || p[2] != ':' || p[5] != ':' || parse_digits(p, 2, &hh) ||
+        parse_digits(p + 3, 2, &mm) || parse_digits(p + 6, 2, &ss) || hh > 23 || mm > 59 ||
+        ss > 60)
+        return -1;
+    p += 8;
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9')
+            return -1;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    int offset_min = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh, om, sign = (*p == '-') ? -1 : 1;
+        if (strlen(p) < 6 || p[3] != ':' || parse_digits(p + 1, 2, &oh) ||
+            parse_digits(p + 4, 2, &om) || oh > 23 || om > 59)
+            return -1;
+        offset_min = sign * (oh * 60 + om);
+        p += 6;
+    } else {
+        return -1;
+    }
+    if (*p != '\0')
+        return -1;
+    /* Local time minus offset is UTC. */
+    long minutes = (long)hh * 60 + mm - offset_min;
+    rs_date_t day = rs_date_from_ymd(y, mo, d);
+    while (minutes < 0) {
+        minutes += 1440;
+        day--;
+    }
+    while (minutes >= 1440) {
+        minutes -= 1440;
+        day++;
+    }
+    *out = day;
+    return 0;
+}
+
+char *rs_date_format(rs_date_t day, char *buf, size_t buflen)
+{
+    int y, m, d;
+    rs_date_to_ymd(day, &y, &m, &d);
+    snprintf(buf, buflen, "%04d-%02d-%02d", y, m, d);
+    return buf;
+}
+
+rs_period_t rs_period_of(rs_date_t day)
+{
+    int y, m, d;
+    rs_date_to_ymd(day, &y, &m, &d);
+    return y * 12 + (m - 1);
+}
+
+rs_date_t rs_period_first_day(rs_period_t p)
+{
+    return rs_date_from_ymd(p / 12, p % 12 + 1, 1);
+}
+
+rs_date_t rs_period_last_day(rs_period_t p)
+{
+    return rs_period_first_day(p + 1) - 1;
+}
+
+int rs_period_parse(const char *s, rs_period_t *out)
+{
+    int y, m;
+    if (s == NULL || strlen(s) != 7 || s[4] != '-' || parse_digits(s, 4, &y) ||
+        parse_digits(s + 5, 2, &m) || y < 1900 || m < 1 || m > 12)
+        return -1;
+    *out = y * 12 + (m - 1);
+    return 0;
+}
+
+char *rs_period_format(rs_period_t p, char *buf, size_t buflen)
+{
+    snprintf(buf, buflen, "%04d-%02d", p / 12, p % 12 + 1);
+    return buf;
+}

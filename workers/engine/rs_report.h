@@ -1,0 +1,83 @@
+/*
+ * rs_report — the report rows of events.md, computed from a journal (the
+ * entries an engine emitted) and the engine's current terms. Pure: no I/O.
+ * Formatting (table, csv, json) is the CLI's job.
+ *
+ * Invariants:
+ *   - Reports are "as of the end of `through`": only entries whose accounting
+ *     period is <= through count. Periods are accounting periods (the period an
+ *     entry is posted in), so a closed period's figures never change.
+ *   - Rows are sorted by their key fields (see each function).
+ *   - Amounts are minor units of the row's currency; `exponent` says how to
+ *     print them. Totals never mix currencies: waterfall and rollforward rows
+ *     carry a currency.
+ *   - Ownership: each function returns a malloc'd array the caller free()s.
+ */
+#ifndef RS_REPORT_H
+#define RS_REPORT_H
+
+#include <stddef.h>
+
+#include "rs_engine.h"
+
+/* A growable array of entries (what a sink collects). */
+typedef struct rs_journal {
+    rs_entry_t *entries;
+    size_t n, cap;
+} rs_journal_t;
+
+void rs_journal_init(rs_journal_t *j);
+void rs_journal_free(rs_journal_t *j);                       /* accepts NULL */
+int rs_journal_append(rs_journal_t *j, const rs_entry_t *e); /* 0 or -1 ENOMEM */
+/* An rs_entry_sink_fn that appends to the rs_journal_t in `opaque`. */
+void rs_journal_sink(void *opaque, const rs_entry_t *e);
+
+typedef struct rs_schedule_row {
+    const char *contract_id, *line_id, *currency;
+    int exponent;
+    rs_period_t period;
+    rs_money_t recognized;
+} rs_schedule_row_t;
+/* Every period from each line's start period through `through` (key:
+ * contract_id, line_id, period). */
+int rs_report_schedule(const rs_engine_t *e, const rs_journal_t *j, rs_period_t through,
+                       rs_schedule_row_t **rows, size_t *n);
+
+typedef struct rs_balance_row {
+    const char *contract_id, *line_id, *customer_id, *currency;
+    int exponent;
+    rs_money_t billed, recognized, deferred, unbilled, received;
+} rs_balance_row_t;
+/* One row per line (key: contract_id, line_id), as of the end of `through`. */
+int rs_report_balances(const rs_engine_t *e, const rs_journal_t *j, rs_period_t through,
+                       rs_balance_row_t **rows, size_t *n);
+
+typedef struct rs_waterfall_row {
+    rs_period_t period;
+    char currency[4];
+    int exponent;
+    rs_money_t recognized; /* posted (<= through) or scheduled (> through) */
+    rs_money_t deferred;   /* deferred_revenue balance at the period's end */
+    int projected;         /* 1 for periods after `through` */
+} rs_waterfall_row_t;
+/* Totals per period (key: period, currency), from the first period with
+ * activity through the last period any line still has revenue to recognize. */
+int rs_report_waterfall(const rs_engine_t *e, const rs_journal_t *j, rs_period_t through,
+                        rs_waterfall_row_t **rows, size_t *n);
+
+typedef struct rs_rollforward_row {
+    rs_period_t period;
+    char currency[4];
+    int exponent;
+    rs_money_t opening, billed, recognized, credits, closing;
+} rs_rollforward_row_t;
+/* deferred_revenue movements per period (key: period, currency) through
+ * `through`: opening + billed - recognized - credits = closing. */
+int rs_report_rollforward(const rs_engine_t *e, const rs_journal_t *j, rs_period_t through,
+                          rs_rollforward_row_t **rows, size_t *n);
+
+/* Indexes of the journal's entries with period <= through, sorted by
+ * (period, contract_id, seq). */
+int rs_report_journal(const rs_journal_t *j, rs_period_t through, size_t **idx, size_t *n);
+
+#endif
