@@ -1,21 +1,24 @@
 /*
- * rs_engine.c — the recognition engine. Public contract in rs_engine.h.
+ * rs_engine.c — the recognition engine. Public contract in rs_engine.h,
+ * state in rs_engine_internal.h.
  *
- * Invariants kept by this file (each is checked by tests/unit or the
- * property tests):
+ * Invariants kept by this file (the scenario and property tests check each):
  *
  *   I1  Money is int64 minor units; intermediate products use __int128; the
  *       only rounding is rs_div_round (half away from zero) applied to
  *       cumulative amounts, so every schedule sums exactly to its total.
  *   I2  Per line, R(d) (cumulative revenue through the end of day d under the
- *       current terms) is a pure function of the line's terms and of the
- *       usage/milestones recorded for it. Nothing about R depends on when
- *       events arrived.
+ *       current terms) is a pure function of the line's segments,
+ *       adjustments, milestones and usage. A change effective from E never
+ *       changes R before E (prospective and catch-up alike): a catch-up is a
+ *       discontinuity of R at E, not a rewrite of the past.
  *   I3  posted[] records, per (service period, component), the revenue
- *       already posted. Syncing a line through horizon H posts, for every
- *       service period <= H and component, desired - posted. Component 0 is
- *       the regular schedule; component k > 0 is the dated jump of segment k
- *       (a catch-up or a true-up), which may post to another account.
+ *       already posted. Syncing a line posts, for every service period up to
+ *       the horizon and every component, desired - posted. Component 0 is the
+ *       regular schedule; other components are the jumps of segments and the
+ *       adjustments (catch-ups, credit true-ups, forfeits), each posted to its
+ *       own account and rule. A credit note posts its jump at once, in the
+ *       same entry as its billing effect, and records it as posted.
  *   I4  A posting's natural date is its business date (document date, or the
  *       last day of its service period, or the triggering event's date if
  *       later). It posts in the first open period at or after that date, and
@@ -27,15 +30,17 @@
  *       consistent.
  *   I5  Per line at every moment: deferred >= 0, unbilled >= 0, at most one
  *       of them non-zero, and deferred - unbilled = billed - recognized.
- *       Every entry's debits equal its credits.
+ *       Every entry's debits equal its credits; an entry nets each account.
  *   I6  An event is validated completely before anything is changed, so a
  *       rejected event leaves no trace (not even in the idempotency set).
+ *       Moving the contract's clock to the event's date first is not a
+ *       change: it posts what time alone had already earned.
  *   I7  Entry ids are "<contract_id>#<seq>" with seq the contract's counter:
  *       the same events in the same order give the same ids.
- *   I8  Events for a contract not yet booked, and payments for an invoice not
- *       yet issued, wait in the contract's pending list in arrival order and
- *       are applied (or rejected, as late rejections) when the reference
- *       arrives.
+ *   I8  Events for a contract not yet booked, and invoice-referencing events
+ *       for an invoice not yet issued, wait in the contract's pending list in
+ *       arrival order and are applied (or rejected, as late rejections) when
+ *       the reference arrives.
  */
 #include "rs_engine.h"
 
@@ -43,110 +48,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rs_engine_internal.h"
+
 #define L_MONTH 377580 /* lcm(28, 29, 30, 31): day weights of ratable_monthly */
-#define UNIT_SCALE 12  /* usage exact amounts: 10^-12 of a major unit */
+#define UNIT_SCALE 12  /* usage amounts: 10^-12 of a major unit */
 
-/* ------------------------------------------------------------------ */
-/* state                                                                */
-
-typedef struct seg {
-    rs_date_t from, to; /* spread window, inclusive; to < from: nothing */
-    rs_money_t base;    /* R(from - 1) plus `jump` */
-    rs_money_t spread;  /* spread over [from, to] by the line's method */
-    rs_money_t jump;    /* discontinuity at `from` (component index + 1) */
-    rs_account_t jump_account;
-    char jump_rule[16];
-    char source[RS_ID_MAX]; /* the event that made this segment */
-} seg_t;
-
-typedef struct usage_day {
-    rs_date_t day;
-    __int128 exact; /* sum of quantity x unit price, 10^-12 major units */
-    uint32_t count;
-} usage_day_t;
-
-typedef struct posted {
-    rs_period_t sp; /* service period */
-    int comp;       /* 0 schedule, k > 0 jump of segment k - 1 */
-    rs_money_t amount;
-} posted_t;
-
-typedef struct milestone {
-    char milestone_id[RS_ID_MAX];
-    rs_money_t amount; /* allocated */
-    rs_date_t completed_on;
-    char source[RS_ID_MAX];
-} milestone_t;
-
-typedef struct line {
-    char line_id[RS_ID_MAX];
-    char product[RS_NAME_MAX];
-    rs_method_t method;
-    rs_date_t start, end;
-    rs_money_t amount; /* as booked */
-    rs_money_t price;  /* allocated transaction price (usage: minimum) */
-    int has_ssp;
-    rs_money_t ssp;
-    rs_decimal_t unit_price;
-    char terms_source[RS_ID_MAX];
-
-    int nseg, capseg;
-    seg_t *segs;
-    int nms;
-    milestone_t *ms;
-    size_t nusage, capusage;
-    usage_day_t *usage;
-    size_t nposted, capposted;
-    posted_t *posted;
-
-    rs_money_t billed, recognized, deferred, unbilled, received;
-} line_t;
-
-typedef struct inv_line {
-    int line; /* index into contract lines */
-    rs_money_t amount, tax, paid;
-} inv_line_t;
-
-typedef struct invoice {
-    char invoice_id[RS_ID_MAX];
-    char source[RS_ID_MAX];
-    rs_date_t issued_on;
-    int nlines;
-    inv_line_t *lines;
-} invoice_t;
-
-typedef struct pending {
-    rs_event_t ev;
-    char waiting_for[RS_ID_MAX + 16];
-} pending_t;
-
-typedef struct seen {
-    uint64_t id_hash, content_hash; /* id_hash 0 = empty slot */
-} seen_t;
-
-typedef struct contract {
-    char contract_id[RS_ID_MAX];
-    char customer_id[RS_ID_MAX];
-    char currency[4];
-    int exponent;
-    int booked;
-    char booked_by[RS_ID_MAX];
-    rs_date_t booked_on;
-    rs_period_t horizon;    /* recognition posted through; RS_PERIOD_NONE */
-    rs_period_t frontier;   /* latest period posted to; RS_PERIOD_NONE */
-    rs_period_t dirty_from; /* earliest period whose R may have changed */
-    uint64_t seq;
-
-    int nlines;
-    line_t *lines;
-    int ninv;
-    size_t capinv;
-    invoice_t *inv;
-    size_t npend, cappend;
-    pending_t *pend;
-    size_t nseen, capseen;
-    seen_t *seen;
-} contract_t;
+typedef rs_seg_t seg_t;
+typedef rs_adj_t adj_t;
+typedef rs_line_t line_t;
+typedef rs_invoice_t invoice_t;
+typedef rs_contract_t contract_t;
+typedef rs_seen_t seen_t;
 
 struct rs_engine {
     rs_policy_t policy;
@@ -154,11 +66,13 @@ struct rs_engine {
     size_t nslots, ncontracts;
     contract_t **sorted; /* cache, rebuilt when dirty */
     int sorted_dirty;
-    struct {
+    struct view {
         contract_t *c;
         int line;
     } * views;
     size_t nviews;
+    contract_t **cviews;
+    size_t ncviews;
     int views_dirty;
 
     rs_period_t *closed;
@@ -175,13 +89,7 @@ struct rs_engine {
 };
 
 /* ------------------------------------------------------------------ */
-/* small utilities                                                       */
-
-#define ERR(...)                                                                               \
-    do {                                                                                       \
-        snprintf(errstr, errlen, __VA_ARGS__);                                                 \
-        return -1;                                                                             \
-    } while (0)
+/* small utilities                                                      */
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
@@ -196,6 +104,15 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     memset((char *)np + *cap * elem, 0, (ncap - *cap) * elem);
     *p = np;
     *cap = ncap;
+    return 0;
+}
+
+static int growi(void **p, int *cap, int need, size_t elem)
+{
+    size_t c = (size_t)*cap;
+    if (grow(p, &c, (size_t)need, elem))
+        return -1;
+    *cap = (int)c;
     return 0;
 }
 
@@ -214,15 +131,19 @@ static void copy_id(char *dst, const char *src)
     snprintf(dst, RS_ID_MAX, "%s", src);
 }
 
+static rs_date_t dmax(rs_date_t a, rs_date_t b)
+{
+    return a > b ? a : b;
+}
+
 /* seen sets: open addressing on id_hash */
 static seen_t *seen_find(seen_t *tab, size_t cap, uint64_t idh)
 {
     if (cap == 0)
         return NULL;
-    for (size_t i = idh & (cap - 1);; i = (i + 1) & (cap - 1)) {
+    for (size_t i = idh & (cap - 1);; i = (i + 1) & (cap - 1))
         if (tab[i].id_hash == idh || tab[i].id_hash == 0)
             return &tab[i];
-    }
 }
 
 static int seen_add(seen_t **tab, size_t *n, size_t *cap, uint64_t idh, uint64_t ch)
@@ -247,13 +168,28 @@ static int seen_add(seen_t **tab, size_t *n, size_t *cap, uint64_t idh, uint64_t
     return 0;
 }
 
+/* Remove an id (rebuilds the table: removals are rare). */
+static void seen_remove(seen_t **tab, size_t *n, size_t *cap, uint64_t idh)
+{
+    seen_t *old = *tab;
+    size_t oldcap = *cap;
+    *tab = NULL;
+    *n = *cap = 0;
+    for (size_t j = 0; j < oldcap; j++)
+        if (old[j].id_hash && old[j].id_hash != idh)
+            seen_add(tab, n, cap, old[j].id_hash, old[j].content_hash);
+    free(old);
+}
+
 /* ------------------------------------------------------------------ */
-/* lifecycle                                                             */
+/* lifecycle                                                            */
 
 static void line_free(line_t *l)
 {
     free(l->segs);
+    free(l->adj);
     free(l->ms);
+    free(l->uprice);
     free(l->usage);
     free(l->posted);
 }
@@ -268,6 +204,8 @@ static void contract_free(contract_t *c)
     for (int i = 0; i < c->ninv; i++)
         free(c->inv[i].lines);
     free(c->inv);
+    free(c->pay);
+    free(c->docs);
     for (size_t i = 0; i < c->npend; i++)
         rs_event_clear(&c->pend[i].ev);
     free(c->pend);
@@ -278,17 +216,21 @@ static void contract_free(contract_t *c)
 int rs_engine_new(rs_engine_t **out, const rs_policy_t *policy, char *errstr, size_t errlen)
 {
     rs_engine_t *e = calloc(1, sizeof(*e));
-    if (e == NULL)
-        ERR("out of memory");
+    if (e == NULL) {
+        snprintf(errstr, errlen, "out of memory");
+        return -1;
+    }
     if (policy)
         e->policy = *policy;
     else
         rs_policy_defaults(&e->policy);
     if (e->policy.cancellation > RS_CANCEL_FORFEIT ||
         e->policy.bad_debt > RS_BAD_DEBT_REVERSE_REVENUE ||
-        e->policy.proration > RS_PRORATE_30_360) {
+        e->policy.proration > RS_PRORATE_30_360 || e->policy.n_codes < 0 ||
+        e->policy.n_codes > RS_POLICY_MAX_CODES) {
         free(e);
-        ERR("invalid policy");
+        snprintf(errstr, errlen, "invalid policy");
+        return -1;
     }
     e->horizon = RS_PERIOD_NONE;
     *out = e;
@@ -304,6 +246,7 @@ void rs_engine_destroy(rs_engine_t *e)
     free(e->slots);
     free(e->sorted);
     free(e->views);
+    free(e->cviews);
     free(e->closed);
     free(e->gseen);
     free(e->late);
@@ -314,6 +257,11 @@ void rs_engine_set_sink(rs_engine_t *e, rs_entry_sink_fn fn, void *opaque)
 {
     e->sink = fn;
     e->sink_opaque = opaque;
+}
+
+const rs_policy_t *rs_engine_policy(const rs_engine_t *e)
+{
+    return &e->policy;
 }
 
 static contract_t *contract_find(const rs_engine_t *e, const char *id)
@@ -363,6 +311,7 @@ static contract_t *contract_get_or_create(rs_engine_t *e, const char *id)
     c->frontier = RS_PERIOD_NONE;
     c->dirty_from = RS_PERIOD_NONE;
     c->booked_on = RS_DATE_NONE;
+    c->cancelled_on = RS_DATE_NONE;
     slot_put(e->slots, e->nslots, c);
     e->ncontracts++;
     e->sorted_dirty = 1;
@@ -394,7 +343,7 @@ static int sort_contracts(rs_engine_t *e)
 }
 
 /* ------------------------------------------------------------------ */
-/* periods                                                               */
+/* periods                                                              */
 
 int rs_engine_period_closed(const rs_engine_t *e, rs_period_t p)
 {
@@ -419,7 +368,7 @@ static rs_period_t first_open(const rs_engine_t *e, rs_period_t p)
 }
 
 /* ------------------------------------------------------------------ */
-/* R(d): the cumulative recognition function of a line                   */
+/* R(d): the cumulative recognition function of a line                  */
 
 /* Weight of the days [a, d] in units of 1/L_MONTH of a month. */
 static __int128 month_units(const rs_engine_t *e, rs_date_t a, rs_date_t d)
@@ -443,14 +392,14 @@ static __int128 month_units(const rs_engine_t *e, rs_date_t a, rs_date_t d)
     return u;
 }
 
-static rs_money_t seg_spread_at(const rs_engine_t *e, const line_t *l, const seg_t *s,
-                                rs_date_t d)
+/* The share of a segment's spread earned through the end of day d. */
+static rs_money_t seg_spread_at(const rs_engine_t *e, const seg_t *s, rs_date_t d)
 {
     if (s->to < s->from || d < s->from || s->spread == 0)
         return 0;
     if (d >= s->to)
         return s->spread;
-    if (l->method == RS_METHOD_RATABLE_MONTHLY) {
+    if (s->method == RS_METHOD_RATABLE_MONTHLY) {
         __int128 num = month_units(e, s->from, d), den = month_units(e, s->from, s->to);
         return (rs_money_t)rs_div_round((__int128)s->spread * num, den);
     }
@@ -458,17 +407,45 @@ static rs_money_t seg_spread_at(const rs_engine_t *e, const line_t *l, const seg
     return (rs_money_t)rs_div_round((__int128)s->spread * elapsed, days);
 }
 
-static rs_money_t usage_to_minor(__int128 exact, int exponent)
+static rs_money_t seg_value(const rs_engine_t *e, const line_t *l, rs_date_t d)
 {
-    return (rs_money_t)rs_div_round(exact, rs_pow10(UNIT_SCALE - exponent));
+    const seg_t *s = NULL;
+    for (int i = 0; i < l->nseg && l->segs[i].eff <= d; i++)
+        s = &l->segs[i];
+    return s ? s->base + seg_spread_at(e, s, d) : 0;
+}
+
+static rs_money_t adj_value(const line_t *l, rs_date_t d)
+{
+    rs_money_t v = 0;
+    for (int i = 0; i < l->nadj; i++)
+        if (l->adj[i].on <= d)
+            v += l->adj[i].amount;
+    return v;
+}
+
+static const rs_decimal_t *price_at(const line_t *l, rs_date_t d)
+{
+    const rs_decimal_t *p = l->nuprice ? &l->uprice[0].price : NULL;
+    for (int i = 0; i < l->nuprice && l->uprice[i].eff <= d; i++)
+        p = &l->uprice[i].price;
+    return p;
+}
+
+static rs_date_t line_last_day(const line_t *l)
+{
+    return l->ended_on != RS_DATE_NONE && l->ended_on < l->end ? l->ended_on : l->end;
 }
 
 static rs_money_t usage_through(const contract_t *c, const line_t *l, rs_date_t d)
 {
     __int128 sum = 0;
-    for (size_t i = 0; i < l->nusage && l->usage[i].day <= d; i++)
-        sum += l->usage[i].exact;
-    return usage_to_minor(sum, c->exponent);
+    for (size_t i = 0; i < l->nusage && l->usage[i].day <= d; i++) {
+        const rs_decimal_t *p = price_at(l, l->usage[i].day);
+        if (p)
+            sum += l->usage[i].qty * p->mantissa * rs_pow10(6 - p->scale);
+    }
+    return (rs_money_t)rs_div_round(sum, rs_pow10(UNIT_SCALE - c->exponent));
 }
 
 static rs_money_t line_R(const rs_engine_t *e, const contract_t *c, const line_t *l,
@@ -477,33 +454,28 @@ static rs_money_t line_R(const rs_engine_t *e, const contract_t *c, const line_t
     switch (l->method) {
     case RS_METHOD_USAGE: {
         rs_money_t u = usage_through(c, l, d);
-        if (d >= l->end) {
-            rs_money_t total = usage_through(c, l, l->end);
+        rs_date_t last = line_last_day(l);
+        if (d >= last) {
+            rs_money_t total = usage_through(c, l, last);
             if (l->price > total)
                 u += l->price - total;
         }
-        return u;
+        return u + adj_value(l, d);
     }
     case RS_METHOD_MILESTONE: {
         rs_money_t r = 0;
         for (int i = 0; i < l->nms; i++)
             if (l->ms[i].completed_on != RS_DATE_NONE && l->ms[i].completed_on <= d)
                 r += l->ms[i].amount;
-        return r;
+        return r + adj_value(l, d);
     }
-    default: {
-        const seg_t *s = NULL;
-        for (int i = 0; i < l->nseg && l->segs[i].from <= d; i++)
-            s = &l->segs[i];
-        if (s == NULL)
-            return 0;
-        return s->base + seg_spread_at(e, l, s, d);
-    }
+    default:
+        return seg_value(e, l, d) + adj_value(l, d);
     }
 }
 
 /* ------------------------------------------------------------------ */
-/* posting                                                               */
+/* posting                                                              */
 
 typedef struct entry_ctx {
     rs_engine_t *e;
@@ -530,21 +502,33 @@ static void entry_begin(entry_ctx_t *x, rs_engine_t *e, contract_t *c, int line,
     en->service_period = service_period == RS_PERIOD_NONE ? pp : service_period;
     copy_id(en->contract_id, c->contract_id);
     copy_id(en->customer_id, c->customer_id);
-    if (line >= 0)
+    if (line >= 0) {
         copy_id(en->line_id, c->lines[line].line_id);
+        snprintf(en->product, sizeof(en->product), "%s", c->lines[line].product);
+    }
     copy_id(en->document_id, document ? document : "");
     memcpy(en->currency, c->currency, sizeof(en->currency));
     en->exponent = c->exponent;
 }
 
+/* Debit v (credit when negative), netted with the account's posting so far. */
 static void entry_dr(entry_ctx_t *x, rs_account_t a, rs_money_t v)
 {
     if (v == 0)
         return;
-    rs_posting_t *p = &x->en.postings[x->en.n_postings++];
-    p->account = a;
-    p->debit = v > 0 ? v : 0;
-    p->credit = v < 0 ? -v : 0;
+    rs_entry_t *en = &x->en;
+    rs_posting_t *p = NULL;
+    for (int i = 0; i < en->n_postings; i++)
+        if (en->postings[i].account == a)
+            p = &en->postings[i];
+    if (p == NULL) {
+        p = &en->postings[en->n_postings++];
+        p->account = a;
+        p->debit = p->credit = 0;
+    }
+    rs_money_t net = p->debit - p->credit + v;
+    p->debit = net > 0 ? net : 0;
+    p->credit = net < 0 ? -net : 0;
 }
 
 static void entry_cr(entry_ctx_t *x, rs_account_t a, rs_money_t v)
@@ -567,7 +551,12 @@ static void entry_source(entry_ctx_t *x, const char *id)
 static void entry_emit(entry_ctx_t *x)
 {
     rs_entry_t *en = &x->en;
-    if (en->n_postings == 0)
+    int k = 0;
+    for (int i = 0; i < en->n_postings; i++)
+        if (en->postings[i].debit != 0 || en->postings[i].credit != 0)
+            en->postings[k++] = en->postings[i];
+    en->n_postings = k;
+    if (k == 0 && en->billed == 0 && en->recognized == 0 && en->received == 0)
         return;
     en->seq = ++x->c->seq;
     if (x->c->frontier == RS_PERIOD_NONE || en->period > x->c->frontier)
@@ -625,7 +614,7 @@ static void post_billing(entry_ctx_t *x, line_t *l, rs_money_t d)
     x->en.billed += d;
 }
 
-static posted_t *posted_find(line_t *l, rs_period_t sp, int comp)
+static rs_posted_t *posted_find(line_t *l, rs_period_t sp, int comp)
 {
     for (size_t i = 0; i < l->nposted; i++)
         if (l->posted[i].sp == sp && l->posted[i].comp == comp)
@@ -633,15 +622,16 @@ static posted_t *posted_find(line_t *l, rs_period_t sp, int comp)
     return NULL;
 }
 
-static int posted_add(line_t *l, rs_period_t sp, int comp, rs_money_t d)
+static int posted_add(line_t *l, rs_period_t sp, int comp, rs_account_t acct, rs_money_t d)
 {
-    posted_t *p = posted_find(l, sp, comp);
+    rs_posted_t *p = posted_find(l, sp, comp);
     if (p == NULL) {
-        if (grow((void **)&l->posted, &l->capposted, l->nposted + 1, sizeof(posted_t)))
+        if (grow((void **)&l->posted, &l->capposted, l->nposted + 1, sizeof(rs_posted_t)))
             return -1;
         p = &l->posted[l->nposted++];
         p->sp = sp;
         p->comp = comp;
+        p->account = acct;
         p->amount = 0;
     }
     p->amount += d;
@@ -651,34 +641,16 @@ static int posted_add(line_t *l, rs_period_t sp, int comp, rs_money_t d)
 static rs_date_t line_first_day(const line_t *l)
 {
     rs_date_t f = l->start;
-    if (l->nseg > 0 && l->segs[0].from < f)
-        f = l->segs[0].from;
+    for (int i = 0; i < l->nseg; i++)
+        if (l->segs[i].from < f)
+            f = l->segs[i].from;
     for (int i = 0; i < l->nms; i++)
         if (l->ms[i].completed_on != RS_DATE_NONE && l->ms[i].completed_on < f)
             f = l->ms[i].completed_on;
+    for (int i = 0; i < l->nadj; i++)
+        if (l->adj[i].on < f)
+            f = l->adj[i].on;
     return f;
-}
-
-/* Sources of a recognition entry for service period sp. */
-static void recognition_sources(entry_ctx_t *x, const line_t *l, rs_period_t sp, int comp)
-{
-    if (comp > 0) {
-        entry_source(x, l->segs[comp - 1].source);
-        return;
-    }
-    entry_source(x, l->terms_source);
-    for (int i = 0; i < l->nseg; i++)
-        if (l->segs[i].source[0] && rs_period_of(l->segs[i].from) <= sp)
-            entry_source(x, l->segs[i].source);
-    for (int i = 0; i < l->nms; i++)
-        if (l->ms[i].completed_on != RS_DATE_NONE && rs_period_of(l->ms[i].completed_on) == sp)
-            entry_source(x, l->ms[i].source);
-    if (l->method == RS_METHOD_USAGE) {
-        rs_date_t a = rs_period_first_day(sp), b = rs_period_last_day(sp);
-        for (size_t i = 0; i < l->nusage; i++)
-            if (l->usage[i].day >= a && l->usage[i].day <= b)
-                x->en.source_count += l->usage[i].count;
-    }
 }
 
 /* The first service period a line has anything in (schedule or postings). */
@@ -691,48 +663,100 @@ static rs_period_t line_first_period(const line_t *l)
     return first;
 }
 
-/* Post desired - posted for every component of a line in service period sp.
- * `trigger` is the date of the event that caused the sync (RS_DATE_NONE for
- * the passage of time). */
+/* Sources of a schedule entry for service period sp. */
+static void schedule_sources(entry_ctx_t *x, const line_t *l, rs_period_t sp)
+{
+    entry_source(x, l->terms_source);
+    rs_date_t a = rs_period_first_day(sp), b = rs_period_last_day(sp);
+    for (int i = 0; i < l->nseg; i++)
+        if (l->segs[i].source[0] && l->segs[i].eff <= b)
+            entry_source(x, l->segs[i].source);
+    for (int i = 0; i < l->nms; i++)
+        if (l->ms[i].completed_on != RS_DATE_NONE && rs_period_of(l->ms[i].completed_on) == sp)
+            entry_source(x, l->ms[i].source);
+    if (l->method == RS_METHOD_USAGE)
+        for (size_t i = 0; i < l->nusage; i++)
+            if (l->usage[i].day >= a && l->usage[i].day <= b)
+                x->en.source_count += l->usage[i].count;
+}
+
+/* Post desired - posted for one component of a line in service period sp. */
+static int post_component(rs_engine_t *e, contract_t *c, int li, rs_period_t sp, int comp,
+                          rs_money_t desired, rs_account_t acct, const char *rule,
+                          const char *source, rs_date_t natural)
+{
+    line_t *l = &c->lines[li];
+    rs_posted_t *p = posted_find(l, sp, comp);
+    rs_money_t delta = desired - (p ? p->amount : 0);
+    if (delta == 0)
+        return 0;
+    if (p)
+        acct = p->account;
+    entry_ctx_t x;
+    entry_begin(&x, e, c, li, RS_ENTRY_RECOGNITION, rule, natural, sp, NULL);
+    if (comp == 0)
+        schedule_sources(&x, l, sp);
+    else
+        entry_source(&x, source);
+    post_revenue(&x, l, acct, delta);
+    if (posted_add(l, sp, comp, acct, delta))
+        return -1;
+    entry_emit(&x);
+    return 0;
+}
+
+static int comp_is_current(const line_t *l, int comp, rs_period_t sp)
+{
+    for (int k = 0; k < l->nseg; k++)
+        if (l->segs[k].id == comp && l->segs[k].jump != 0 && rs_period_of(l->segs[k].eff) == sp)
+            return 1;
+    for (int k = 0; k < l->nadj; k++)
+        if (l->adj[k].id == comp && rs_period_of(l->adj[k].on) == sp)
+            return 1;
+    return 0;
+}
+
+/* Post every component of a line in service period sp. `trigger` is the
+ * date of the event that caused the sync (RS_DATE_NONE: time passing). */
 static int sync_line_period(rs_engine_t *e, contract_t *c, int li, rs_period_t sp,
                             rs_date_t trigger)
 {
     line_t *l = &c->lines[li];
     rs_date_t a = rs_period_first_day(sp), b = rs_period_last_day(sp);
-    rs_money_t total = line_R(e, c, l, b) - line_R(e, c, l, a - 1);
-    for (int comp = 0; comp <= l->nseg; comp++) {
-        rs_money_t desired;
-        rs_account_t acct = RS_ACCT_REVENUE;
-        const char *rule = rs_method_name(l->method);
-        if (comp == 0) {
-            desired = total;
-            for (int k = 0; k < l->nseg; k++)
-                if (l->segs[k].jump != 0 && rs_period_of(l->segs[k].from) == sp)
-                    desired -= l->segs[k].jump;
-        } else {
-            const seg_t *s = &l->segs[comp - 1];
-            if (s->jump == 0 && posted_find(l, sp, comp) == NULL)
-                continue;
-            desired = rs_period_of(s->from) == sp ? s->jump : 0;
-            acct = s->jump_account;
-            rule = s->jump_rule;
-        }
-        posted_t *p = posted_find(l, sp, comp);
-        rs_money_t delta = desired - (p ? p->amount : 0);
-        if (delta == 0)
+    rs_money_t others = 0;
+    for (int k = 0; k < l->nseg; k++) {
+        const seg_t *s = &l->segs[k];
+        if (s->jump == 0 || rs_period_of(s->eff) != sp)
             continue;
-        rs_date_t natural = b;
-        if (trigger != RS_DATE_NONE && trigger > natural)
-            natural = trigger;
-        entry_ctx_t x;
-        entry_begin(&x, e, c, li, RS_ENTRY_RECOGNITION, rule, natural, sp, NULL);
-        recognition_sources(&x, l, sp, comp);
-        post_revenue(&x, l, acct, delta);
-        if (posted_add(l, sp, comp, delta))
+        others += s->jump;
+        rs_date_t nat = trigger != RS_DATE_NONE ? dmax(trigger, s->eff) : s->eff;
+        if (post_component(e, c, li, sp, s->id, s->jump, s->jump_account, s->jump_rule,
+                           s->source, nat))
             return -1;
-        entry_emit(&x);
+        l = &c->lines[li];
     }
-    return 0;
+    for (int k = 0; k < l->nadj; k++) {
+        const adj_t *d = &l->adj[k];
+        if (rs_period_of(d->on) != sp)
+            continue;
+        others += d->amount;
+        rs_date_t nat = trigger != RS_DATE_NONE ? dmax(trigger, d->on) : d->on;
+        if (post_component(e, c, li, sp, d->id, d->amount, d->account, d->rule, d->source, nat))
+            return -1;
+    }
+    /* components posted before that no longer exist (superseded) */
+    for (size_t i = 0; i < l->nposted; i++) {
+        rs_posted_t p = l->posted[i];
+        if (p.sp != sp || p.comp == 0 || p.amount == 0 || comp_is_current(l, p.comp, sp))
+            continue;
+        if (post_component(e, c, li, sp, p.comp, 0, p.account, "superseded", l->terms_source,
+                           trigger != RS_DATE_NONE ? dmax(trigger, b) : b))
+            return -1;
+    }
+    rs_money_t total = line_R(e, c, l, b) - line_R(e, c, l, a - 1);
+    rs_date_t nat = trigger != RS_DATE_NONE ? dmax(trigger, b) : b;
+    return post_component(e, c, li, sp, 0, total - others, RS_ACCT_REVENUE,
+                          rs_method_name(l->method), l->terms_source, nat);
 }
 
 /* Bring a contract's recognition up to date through horizon H: period by
@@ -749,9 +773,7 @@ static int sync_contract(rs_engine_t *e, contract_t *c, rs_period_t H, rs_date_t
         return 0;
     /* Only periods whose R may have changed (dirty_from on) or that time has
      * newly reached (after the old horizon) can need a posting. */
-    rs_period_t first = H + 1;
-    if (c->horizon != RS_PERIOD_NONE)
-        first = c->horizon + 1;
+    rs_period_t first = c->horizon != RS_PERIOD_NONE ? c->horizon + 1 : H + 1;
     if (c->horizon == RS_PERIOD_NONE ||
         (c->dirty_from != RS_PERIOD_NONE && c->dirty_from < first)) {
         rs_period_t lo = H + 1;
@@ -760,10 +782,7 @@ static int sync_contract(rs_engine_t *e, contract_t *c, rs_period_t H, rs_date_t
             if (f < lo)
                 lo = f;
         }
-        if (c->horizon == RS_PERIOD_NONE || c->dirty_from < lo)
-            first = lo;
-        else
-            first = c->dirty_from;
+        first = (c->horizon == RS_PERIOD_NONE || c->dirty_from < lo) ? lo : c->dirty_from;
     }
     for (rs_period_t sp = first; sp <= H; sp++)
         for (int i = 0; i < c->nlines; i++)
@@ -782,7 +801,7 @@ static void mark_dirty(contract_t *c, rs_period_t p)
 }
 
 /* ------------------------------------------------------------------ */
-/* validation helpers                                                    */
+/* validation helpers                                                   */
 
 typedef struct vctx {
     const rs_event_t *ev;
@@ -790,24 +809,32 @@ typedef struct vctx {
     size_t errlen;
 } vctx_t;
 
-#define VERR(v, ...)                                                                           \
-    do {                                                                                       \
-        int n_ = snprintf((v)->errstr, (v)->errlen, "event %s: ", (v)->ev->event_id);          \
-        if (n_ > 0 && (size_t)n_ < (v)->errlen)                                                \
-            snprintf((v)->errstr + n_, (v)->errlen - (size_t)n_, __VA_ARGS__);                 \
-        return -1;                                                                             \
-    } while (0)
+/* Write "event <id>: <message>" and return -1. */
+static int verr(vctx_t *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#include <stdarg.h>
+static int verr(vctx_t *v, const char *fmt, ...)
+{
+    int n = snprintf(v->errstr, v->errlen, "event %s: ", v->ev->event_id);
+    if (n > 0 && (size_t)n < v->errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(v->errstr + n, v->errlen - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
 
 static int to_minor(vctx_t *v, const char *field, rs_decimal_t d, int exponent, int min_sign,
                     rs_money_t *out)
 {
     char why[128];
     if (rs_decimal_to_minor(d, exponent, out, why, sizeof(why)))
-        VERR(v, "%s: %s", field, why);
+        return verr(v, "%s: %s", field, why);
     if (min_sign > 0 && *out <= 0)
-        VERR(v, "%s: must be greater than zero", field);
+        return verr(v, "%s: must be greater than zero", field);
     if (min_sign == 0 && *out < 0)
-        VERR(v, "%s: must not be negative", field);
+        return verr(v, "%s: must not be negative", field);
     return 0;
 }
 
@@ -827,13 +854,39 @@ static int find_invoice(const contract_t *c, const char *id)
     return -1;
 }
 
+static int find_payment(const contract_t *c, const char *id)
+{
+    for (int i = 0; i < c->npay; i++)
+        if (strcmp(c->pay[i].payment_id, id) == 0)
+            return i;
+    return -1;
+}
+
+static int doc_seen(const contract_t *c, const char *id)
+{
+    for (int i = 0; i < c->ndocs; i++)
+        if (strcmp(c->docs[i].id, id) == 0)
+            return 1;
+    return 0;
+}
+
+static int doc_add(contract_t *c, const char *id)
+{
+    if (growi((void **)&c->docs, &c->capdocs, c->ndocs + 1, sizeof(rs_docid_t)))
+        return -1;
+    copy_id(c->docs[c->ndocs++].id, id);
+    return 0;
+}
+
 /* Largest-remainder allocation of `total` (>= 0) in proportion to w[] (>= 0,
  * sum > 0); ties go to the earlier index. Returns 0, or -1 on ENOMEM. */
 static int allocate(rs_money_t total, const rs_money_t *w, size_t n, rs_money_t *out)
 {
     __int128 W = 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        out[i] = 0;
         W += w[i];
+    }
     if (n == 0 || W <= 0)
         return 0;
     __int128 *rem = calloc(n, sizeof(*rem));
@@ -859,22 +912,25 @@ static int allocate(rs_money_t total, const rs_money_t *w, size_t n, rs_money_t 
     return 0;
 }
 
-/* ------------------------------------------------------------------ */
-/* contract.booked                                                        */
-
-/* Build lines from specs into a fresh array (validated). */
-static int build_lines(rs_engine_t *e, vctx_t *v, int exponent, const rs_event_t *ev,
-                       line_t **out)
+static int method_family(rs_method_t m)
 {
-    (void)e;
-    int n = ev->n_lines;
-    line_t *ls = calloc((size_t)n, sizeof(*ls));
-    rs_money_t *w = calloc((size_t)n, sizeof(*w)), *alloc = calloc((size_t)n, sizeof(*w));
-    int rc = -1, n_take = 0, n_ssp = 0;
+    return m == RS_METHOD_USAGE ? 1 : m == RS_METHOD_MILESTONE ? 2 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* building lines from specs (contract.booked, contract.amended)        */
+
+/* Validate specs and build lines with allocated prices (no schedule yet). */
+static int build_lines(vctx_t *v, int exponent, const rs_event_t *ev, line_t **out)
+{
+    int n = ev->n_lines, rc = -1, n_take = 0, n_ssp = 0;
+    line_t *ls = calloc((size_t)n + 1, sizeof(*ls));
+    rs_money_t *w = calloc((size_t)n + 1, sizeof(*w));
+    rs_money_t *alloc = calloc((size_t)n + 1, sizeof(*alloc));
     rs_money_t total = 0;
-    char f[64];
+    char f[96];
     if (ls == NULL || w == NULL || alloc == NULL) {
-        snprintf(v->errstr, v->errlen, "out of memory");
+        verr(v, "out of memory");
         goto out;
     }
     for (int i = 0; i < n; i++) {
@@ -885,21 +941,26 @@ static int build_lines(rs_engine_t *e, vctx_t *v, int exponent, const rs_event_t
         l->method = s->recognition;
         l->start = s->start;
         l->end = s->end == RS_DATE_NONE ? s->start : s->end;
+        l->ended_on = RS_DATE_NONE;
         copy_id(l->terms_source, ev->event_id);
+        if (rs_method_name(l->method) == NULL) {
+            verr(v, "lines[%d].recognition: unknown method", i);
+            goto out;
+        }
         snprintf(f, sizeof(f), "lines[%d].amount", i);
         if (to_minor(v, f, s->amount, exponent, 0, &l->amount))
             goto out;
+        if (l->start == RS_DATE_NONE) {
+            verr(v, "lines[%d].start: required", i);
+            goto out;
+        }
         if (l->end < l->start) {
-            snprintf(f, sizeof(f), "lines[%d].end", i);
-            int n_ =
-                snprintf(v->errstr, v->errlen, "event %s: %s: before start", ev->event_id, f);
-            (void)n_;
+            verr(v, "lines[%d].end: before start", i);
             goto out;
         }
         for (int j = 0; j < i; j++)
             if (strcmp(ls[j].line_id, l->line_id) == 0) {
-                snprintf(v->errstr, v->errlen, "event %s: lines[%d].line_id: duplicate \"%s\"",
-                         ev->event_id, i, l->line_id);
+                verr(v, "lines[%d].line_id: duplicate \"%s\"", i, l->line_id);
                 goto out;
             }
         if (s->has_ssp) {
@@ -910,17 +971,21 @@ static int build_lines(rs_engine_t *e, vctx_t *v, int exponent, const rs_event_t
         }
         if (l->method == RS_METHOD_USAGE) {
             if (!s->has_unit_price) {
-                snprintf(v->errstr, v->errlen, "event %s: lines[%d].unit_price: required",
-                         ev->event_id, i);
+                verr(v, "lines[%d].unit_price: required for usage lines", i);
                 goto out;
             }
-            if (s->unit_price.mantissa < 0) {
-                snprintf(v->errstr, v->errlen,
-                         "event %s: lines[%d].unit_price: must not be negative", ev->event_id,
-                         i);
+            if (s->unit_price.mantissa < 0 || s->unit_price.scale > 6) {
+                verr(v, "lines[%d].unit_price: must be >= 0 with at most 6 decimals", i);
                 goto out;
             }
-            l->unit_price = s->unit_price;
+            l->uprice = calloc(1, sizeof(*l->uprice));
+            if (l->uprice == NULL) {
+                verr(v, "out of memory");
+                goto out;
+            }
+            l->nuprice = l->capuprice = 1;
+            l->uprice[0].eff = l->start;
+            l->uprice[0].price = s->unit_price;
         } else {
             n_take++;
             total += l->amount;
@@ -929,13 +994,14 @@ static int build_lines(rs_engine_t *e, vctx_t *v, int exponent, const rs_event_t
         }
         if (l->method == RS_METHOD_MILESTONE) {
             if (s->n_milestones <= 0) {
-                snprintf(v->errstr, v->errlen, "event %s: lines[%d].milestones: required",
-                         ev->event_id, i);
+                verr(v, "lines[%d].milestones: required for milestone lines", i);
                 goto out;
             }
             l->ms = calloc((size_t)s->n_milestones, sizeof(*l->ms));
-            if (l->ms == NULL)
+            if (l->ms == NULL) {
+                verr(v, "out of memory");
                 goto out;
+            }
             l->nms = s->n_milestones;
             rs_money_t sum = 0;
             for (int k = 0; k < s->n_milestones; k++) {
@@ -947,12 +1013,10 @@ static int build_lines(rs_engine_t *e, vctx_t *v, int exponent, const rs_event_t
                 sum += l->ms[k].amount;
             }
             if (sum != l->amount) {
-                char a[40], b[40];
-                snprintf(v->errstr, v->errlen,
-                         "event %s: lines[%d].milestones: amounts sum to %s, the line's "
-                         "amount is %s",
-                         ev->event_id, i, rs_money_format(sum, exponent, a, sizeof(a)),
-                         rs_money_format(l->amount, exponent, b, sizeof(b)));
+                char a[48], b[48];
+                verr(v, "lines[%d].milestones: amounts sum to %s, the line's amount is %s", i,
+                     rs_money_format(sum, exponent, a, sizeof(a)),
+                     rs_money_format(l->amount, exponent, b, sizeof(b)));
                 goto out;
             }
         }
@@ -969,7 +1033,7 @@ static int build_lines(rs_engine_t *e, vctx_t *v, int exponent, const rs_event_t
             }
         if (sumssp > 0) {
             if (allocate(total, w, (size_t)k, alloc)) {
-                snprintf(v->errstr, v->errlen, "out of memory");
+                verr(v, "out of memory");
                 goto out;
             }
             k = 0;
@@ -992,19 +1056,6 @@ static int build_lines(rs_engine_t *e, vctx_t *v, int exponent, const rs_event_t
             prev = now;
         }
     }
-    /* The schedule: one segment over the service. */
-    for (int i = 0; i < n; i++) {
-        line_t *l = &ls[i];
-        if (l->method == RS_METHOD_USAGE || l->method == RS_METHOD_MILESTONE)
-            continue;
-        l->segs = calloc(1, sizeof(seg_t));
-        if (l->segs == NULL)
-            goto out;
-        l->nseg = l->capseg = 1;
-        l->segs[0].from = l->start;
-        l->segs[0].to = l->method == RS_METHOD_POINT_IN_TIME ? l->start : l->end;
-        l->segs[0].spread = l->price;
-    }
     *out = ls;
     ls = NULL;
     rc = 0;
@@ -1019,23 +1070,228 @@ out:
     return rc;
 }
 
+/* ------------------------------------------------------------------ */
+/* schedule changes                                                     */
+
+/* New terms for a ratable / point-in-time line from E. Segments effective
+ * on or after E are superseded. Prospective: what is unrecognized at E plus
+ * the change is spread over [max(E, start), end]; catch-up: R jumps at E to
+ * what the new terms would have recognized by E - 1. A price below what was
+ * recognized is a jump down at E either way. Returns the new segment. */
+static seg_t *change_terms(rs_engine_t *e, line_t *l, rs_date_t E, rs_treatment_t treatment,
+                           rs_method_t method, rs_date_t start, rs_date_t end, rs_money_t price,
+                           rs_account_t jump_account, const char *rule, const char *source)
+{
+    rs_money_t r0 = seg_value(e, l, E - 1);
+    int keep = 0;
+    while (keep < l->nseg && l->segs[keep].eff < E)
+        keep++;
+    l->nseg = keep;
+    if (growi((void **)&l->segs, &l->capseg, l->nseg + 1, sizeof(seg_t)))
+        return NULL;
+    seg_t *s = &l->segs[l->nseg++];
+    memset(s, 0, sizeof(*s));
+    s->id = ++l->next_comp;
+    s->eff = E;
+    s->method = method;
+    s->jump_account = jump_account;
+    snprintf(s->jump_rule, sizeof(s->jump_rule), "%s", rule);
+    copy_id(s->source, source);
+    s->to = method == RS_METHOD_POINT_IN_TIME ? start : end;
+    if (treatment == RS_TREATMENT_CATCH_UP) {
+        s->from = start;
+        s->base = 0;
+        s->spread = price;
+        s->jump = seg_spread_at(e, s, E - 1) - r0;
+    } else {
+        s->from = dmax(E, start);
+        if (s->to < s->from || price < r0) {
+            s->base = price; /* nothing left to spread: the rest, up or down, at E */
+            s->spread = 0;
+            s->jump = price - r0;
+        } else {
+            s->base = r0;
+            s->spread = price - r0;
+        }
+    }
+    if (s->from > s->to && s->spread != 0) {
+        s->base = price;
+        s->spread = 0;
+        s->jump = price - r0;
+    }
+    return s;
+}
+
+static adj_t *add_adj(line_t *l, rs_date_t on, rs_money_t amount, rs_account_t acct,
+                      const char *rule, const char *source)
+{
+    if (growi((void **)&l->adj, &l->capadj, l->nadj + 1, sizeof(adj_t)))
+        return NULL;
+    adj_t *a = &l->adj[l->nadj++];
+    memset(a, 0, sizeof(*a));
+    a->id = ++l->next_comp;
+    a->on = on;
+    a->amount = amount;
+    a->account = acct;
+    snprintf(a->rule, sizeof(a->rule), "%s", rule);
+    copy_id(a->source, source);
+    return a;
+}
+
+/* Reprice a milestone line to `price` from C: completed milestones keep
+ * what they recognized; catch-up books the difference to their new share as
+ * an adjustment at C; the uncompleted ones share the rest. Returns the jump
+ * (0 if none) and its component via *comp. */
+static int milestone_reprice(line_t *l, rs_money_t price, rs_date_t C, rs_treatment_t t,
+                             rs_account_t acct, const char *rule, const char *source,
+                             rs_money_t *jump, int *comp)
+{
+    rs_money_t done = 0, open_w = 0, total_w = 0;
+    *jump = 0;
+    *comp = 0;
+    for (int k = 0; k < l->nms; k++) {
+        total_w += l->ms[k].amount;
+        if (l->ms[k].completed_on != RS_DATE_NONE && l->ms[k].completed_on < C)
+            done += l->ms[k].amount;
+        else
+            open_w += l->ms[k].amount;
+    }
+    rs_money_t target_done = done;
+    if (t == RS_TREATMENT_CATCH_UP && total_w > 0)
+        target_done = (rs_money_t)rs_div_round((__int128)price * done, total_w);
+    rs_money_t rest = price - target_done;
+    if (rest < 0) {
+        target_done = price;
+        rest = 0;
+    }
+    /* spread `rest` over the open milestones in proportion to their amounts */
+    __int128 cum = 0;
+    rs_money_t prev = 0;
+    for (int k = 0; k < l->nms; k++) {
+        if (l->ms[k].completed_on != RS_DATE_NONE && l->ms[k].completed_on < C)
+            continue;
+        cum += l->ms[k].amount;
+        rs_money_t now =
+            open_w > 0 ? (rs_money_t)rs_div_round((__int128)rest * cum, open_w) : 0;
+        l->ms[k].amount = now - prev;
+        prev = now;
+    }
+    if (target_done != done) {
+        adj_t *a = add_adj(l, C, target_done - done, acct, rule, source);
+        if (a == NULL)
+            return -1;
+        *jump = a->amount;
+        *comp = a->id;
+    }
+    l->price = price;
+    return 0;
+}
+
+/* Change a line's transaction price by delta from C. Returns the jump at C
+ * (the immediate revenue effect) and its component. */
+static int price_change(rs_engine_t *e, contract_t *c, int li, rs_money_t delta, rs_date_t C,
+                        rs_treatment_t t, rs_account_t acct, const char *rule,
+                        const char *source, rs_money_t *jump, int *comp)
+{
+    line_t *l = &c->lines[li];
+    *jump = 0;
+    *comp = 0;
+    mark_dirty(c, rs_period_of(C));
+    if (delta == 0)
+        return 0;
+    if (l->method == RS_METHOD_USAGE) {
+        /* usage revenue is not spread: a credit reverses usage revenue at C */
+        adj_t *a = add_adj(l, C, delta, acct, rule, source);
+        if (a == NULL)
+            return -1;
+        *jump = delta;
+        *comp = a->id;
+        return 0;
+    }
+    if (l->method == RS_METHOD_MILESTONE)
+        return milestone_reprice(l, l->price + delta, C, t, acct, rule, source, jump, comp);
+    rs_date_t end = line_last_day(l);
+    seg_t *s = change_terms(e, l, C, t, l->method, l->start, end, l->price + delta, acct, rule,
+                            source);
+    if (s == NULL)
+        return -1;
+    l->price += delta;
+    *jump = s->jump;
+    *comp = s->jump ? s->id : 0;
+    return 0;
+}
+
+/* The service of a line ends the day before E (cancellation, or a line left
+ * out of an amendment). Forfeit recognizes what was billed but unearned. */
+static int stop_line(rs_engine_t *e, contract_t *c, int li, rs_date_t E, int forfeit,
+                     const char *source)
+{
+    line_t *l = &c->lines[li];
+    if (l->ended_on != RS_DATE_NONE && l->ended_on < E)
+        return 0;
+    mark_dirty(c, rs_period_of(E));
+    rs_money_t r0 = line_R(e, c, l, E - 1);
+    rs_money_t keep = r0;
+    if (forfeit && l->billed > keep)
+        keep = l->billed;
+    if (l->method == RS_METHOD_USAGE || l->method == RS_METHOD_MILESTONE) {
+        if (l->method == RS_METHOD_MILESTONE)
+            for (int k = 0; k < l->nms; k++)
+                if (l->ms[k].completed_on == RS_DATE_NONE || l->ms[k].completed_on >= E)
+                    l->ms[k].amount = 0;
+        rs_period_t old_end = rs_period_of(line_last_day(l));
+        l->ended_on = E - 1;
+        l->price = 0; /* a minimum commitment is waived with the service */
+        if (old_end < c->dirty_from)
+            mark_dirty(c, old_end);
+        if (keep > r0 && add_adj(l, E, keep - r0, RS_ACCT_REVENUE, "forfeit", source) == NULL)
+            return -1;
+        if (l->method == RS_METHOD_MILESTONE)
+            l->price = keep;
+        return 0;
+    }
+    l->ended_on = E - 1;
+    if (change_terms(e, l, E, RS_TREATMENT_PROSPECTIVE, l->method, l->start, E - 1, keep,
+                     RS_ACCT_REVENUE, keep > r0 ? "forfeit" : "cancellation", source) == NULL)
+        return -1;
+    l->price = keep;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* contract events                                                      */
+
 static int apply_booked(rs_engine_t *e, contract_t *c, const rs_event_t *ev, char *errstr,
                         size_t errlen)
 {
     vctx_t v = {ev, errstr, errlen};
     if (c->booked)
-        VERR(&v, "contract_id: contract %s was already booked by event %s", c->contract_id,
-             c->booked_by);
+        return verr(&v, "contract_id: contract %s was already booked by event %s",
+                    c->contract_id, c->booked_by);
     int exponent = rs_currency_exponent(ev->currency);
     if (exponent < 0)
-        VERR(&v, "currency: unknown currency \"%s\"", ev->currency);
+        return verr(&v, "currency: unknown currency \"%s\"", ev->currency);
     if (ev->n_lines <= 0)
-        VERR(&v, "lines: at least one line is required");
+        return verr(&v, "lines: at least one line is required");
     line_t *ls = NULL;
-    if (build_lines(e, &v, exponent, ev, &ls))
+    if (build_lines(&v, exponent, ev, &ls))
         return -1;
+    for (int i = 0; i < ev->n_lines; i++) {
+        line_t *l = &ls[i];
+        if (method_family(l->method) != 0)
+            continue;
+        seg_t *s = change_terms(e, l, l->start, RS_TREATMENT_PROSPECTIVE, l->method, l->start,
+                                l->end, l->price, RS_ACCT_REVENUE, "", ev->event_id);
+        if (s == NULL) {
+            for (int k = 0; k < ev->n_lines; k++)
+                line_free(&ls[k]);
+            free(ls);
+            return verr(&v, "out of memory");
+        }
+        s->source[0] = '\0'; /* the booking is the line's terms_source */
+    }
     c->lines = ls;
-    c->nlines = ev->n_lines;
+    c->nlines = c->caplines = ev->n_lines;
     c->booked = 1;
     c->exponent = exponent;
     memcpy(c->currency, ev->currency, sizeof(c->currency));
@@ -1046,8 +1302,199 @@ static int apply_booked(rs_engine_t *e, contract_t *c, const rs_event_t *ev, cha
     return 0;
 }
 
+static int apply_amended(rs_engine_t *e, contract_t *c, const rs_event_t *ev, char *errstr,
+                         size_t errlen)
+{
+    vctx_t v = {ev, errstr, errlen};
+    rs_date_t E = ev->effective_on;
+    if (E == RS_DATE_NONE)
+        return verr(&v, "effective_on: required");
+    if (c->cancelled_on != RS_DATE_NONE && E >= c->cancelled_on) {
+        char d[16];
+        return verr(&v, "effective_on: contract %s was cancelled from %s", c->contract_id,
+                    rs_date_format(c->cancelled_on, d, sizeof(d)));
+    }
+    if (ev->n_lines <= 0)
+        return verr(&v, "lines: the complete set of lines is required");
+    line_t *nl = NULL;
+    if (build_lines(&v, c->exponent, ev, &nl))
+        return -1;
+    int rc = -1, nnew = 0;
+    for (int i = 0; i < ev->n_lines; i++) {
+        int old = find_line(c, nl[i].line_id);
+        if (old < 0) {
+            nnew++;
+            continue;
+        }
+        if (method_family(c->lines[old].method) != method_family(nl[i].method)) {
+            verr(&v, "lines[%d].recognition: line %s cannot change from %s to %s", i,
+                 nl[i].line_id, rs_method_name(c->lines[old].method),
+                 rs_method_name(nl[i].method));
+            goto out;
+        }
+    }
+    if (growi((void **)&c->lines, &c->caplines, c->nlines + nnew, sizeof(line_t))) {
+        verr(&v, "out of memory");
+        goto out;
+    }
+    /* From here on nothing can fail validation. */
+    mark_dirty(c, rs_period_of(E));
+    for (int i = 0; i < ev->n_lines; i++) {
+        line_t *n = &nl[i];
+        int li = find_line(c, n->line_id);
+        if (li < 0) { /* a new line: booked with the amendment's treatment */
+            li = c->nlines++;
+            line_t *l = &c->lines[li];
+            *l = *n;
+            memset(n, 0, sizeof(*n));
+            if (method_family(l->method) == 0 &&
+                change_terms(e, l, E, ev->treatment, l->method, l->start, l->end, l->price,
+                             RS_ACCT_REVENUE, "catch_up", ev->event_id) == NULL) {
+                verr(&v, "out of memory");
+                goto out;
+            }
+            continue;
+        }
+        line_t *l = &c->lines[li];
+        rs_period_t old_end = rs_period_of(line_last_day(l));
+        if (old_end < c->dirty_from)
+            mark_dirty(c, old_end);
+        if (rs_period_of(n->end) < c->dirty_from)
+            mark_dirty(c, rs_period_of(n->end));
+        copy_id(l->terms_source, ev->event_id);
+        snprintf(l->product, sizeof(l->product), "%s", n->product);
+        l->ended_on = RS_DATE_NONE;
+        l->amount = n->amount;
+        l->has_ssp = n->has_ssp;
+        l->ssp = n->ssp;
+        if (l->method == RS_METHOD_USAGE) {
+            int keep = 0;
+            while (keep < l->nuprice && l->uprice[keep].eff < E)
+                keep++;
+            l->nuprice = keep;
+            if (growi((void **)&l->uprice, &l->capuprice, keep + 1, sizeof(rs_uprice_t))) {
+                verr(&v, "out of memory");
+                goto out;
+            }
+            l->uprice[l->nuprice].eff = E;
+            l->uprice[l->nuprice].price = n->uprice[0].price;
+            l->nuprice++;
+            l->start = n->start;
+            l->end = n->end;
+            l->price = n->price;
+        } else if (l->method == RS_METHOD_MILESTONE) {
+            /* the new milestone list, keeping completions by id */
+            for (int k = 0; k < n->nms; k++)
+                for (int j = 0; j < l->nms; j++)
+                    if (strcmp(n->ms[k].milestone_id, l->ms[j].milestone_id) == 0 &&
+                        l->ms[j].completed_on != RS_DATE_NONE) {
+                        n->ms[k].completed_on = l->ms[j].completed_on;
+                        copy_id(n->ms[k].source, l->ms[j].source);
+                        if (l->ms[j].completed_on < E)
+                            n->ms[k].amount = l->ms[j].amount; /* the past stays */
+                    }
+            rs_milestone_t *tmp = l->ms;
+            l->ms = n->ms;
+            l->nms = n->nms;
+            n->ms = tmp;
+            n->nms = 0;
+            l->start = n->start;
+            l->end = n->end;
+            rs_money_t jump;
+            int comp;
+            if (milestone_reprice(l, n->price, E, ev->treatment, RS_ACCT_REVENUE, "catch_up",
+                                  ev->event_id, &jump, &comp)) {
+                verr(&v, "out of memory");
+                goto out;
+            }
+        } else {
+            if (change_terms(e, l, E, ev->treatment, n->method, n->start, n->end, n->price,
+                             RS_ACCT_REVENUE, "catch_up", ev->event_id) == NULL) {
+                verr(&v, "out of memory");
+                goto out;
+            }
+            l->method = n->method;
+            l->start = n->start;
+            l->end = n->end;
+            l->price = n->price;
+        }
+    }
+    /* lines left out end the day before E */
+    for (int li = 0; li < c->nlines; li++) {
+        int listed = 0;
+        for (int i = 0; i < ev->n_lines; i++)
+            if (strcmp(ev->lines[i].line_id, c->lines[li].line_id) == 0)
+                listed = 1;
+        if (!listed && stop_line(e, c, li, E, 0, ev->event_id)) {
+            verr(&v, "out of memory");
+            goto out;
+        }
+    }
+    e->views_dirty = 1;
+    rc = 0;
+out:
+    for (int i = 0; i < ev->n_lines; i++)
+        line_free(&nl[i]);
+    free(nl);
+    return rc;
+}
+
+static int apply_cancelled(rs_engine_t *e, contract_t *c, const rs_event_t *ev, char *errstr,
+                           size_t errlen)
+{
+    vctx_t v = {ev, errstr, errlen};
+    rs_date_t E = ev->effective_on;
+    if (E == RS_DATE_NONE)
+        return verr(&v, "effective_on: required");
+    if (c->cancelled_on != RS_DATE_NONE) {
+        char d[16];
+        return verr(&v, "contract_id: contract %s is already cancelled from %s", c->contract_id,
+                    rs_date_format(c->cancelled_on, d, sizeof(d)));
+    }
+    int forfeit = e->policy.cancellation == RS_CANCEL_FORFEIT;
+    for (int li = 0; li < c->nlines; li++)
+        if (stop_line(e, c, li, E, forfeit, ev->event_id))
+            return verr(&v, "out of memory");
+    c->cancelled_on = E;
+    e->views_dirty = 1;
+    return 0;
+}
+
+static int apply_milestone(rs_engine_t *e, contract_t *c, const rs_event_t *ev, char *errstr,
+                           size_t errlen)
+{
+    (void)e;
+    vctx_t v = {ev, errstr, errlen};
+    char d[16];
+    int li = find_line(c, ev->line_id);
+    if (li < 0)
+        return verr(&v, "line_id: contract %s has no line \"%s\"", c->contract_id, ev->line_id);
+    line_t *l = &c->lines[li];
+    if (l->method != RS_METHOD_MILESTONE)
+        return verr(&v, "line_id: line %s is recognized %s, not by milestones", l->line_id,
+                    rs_method_name(l->method));
+    if (ev->completed_on == RS_DATE_NONE)
+        return verr(&v, "completed_on: required");
+    if (l->ended_on != RS_DATE_NONE && ev->completed_on > l->ended_on)
+        return verr(&v, "completed_on: line %s ended on %s", l->line_id,
+                    rs_date_format(l->ended_on, d, sizeof(d)));
+    for (int k = 0; k < l->nms; k++) {
+        if (strcmp(l->ms[k].milestone_id, ev->milestone_id) != 0)
+            continue;
+        if (l->ms[k].completed_on != RS_DATE_NONE)
+            return verr(&v, "milestone_id: milestone %s was already completed by event %s",
+                        ev->milestone_id, l->ms[k].source);
+        l->ms[k].completed_on = ev->completed_on;
+        copy_id(l->ms[k].source, ev->event_id);
+        mark_dirty(c, rs_period_of(ev->completed_on));
+        return 0;
+    }
+    return verr(&v, "milestone_id: line %s has no milestone \"%s\"", l->line_id,
+                ev->milestone_id);
+}
+
 /* ------------------------------------------------------------------ */
-/* invoices and payments                                                  */
+/* invoices, credit notes, payments                                     */
 
 static int apply_invoice(rs_engine_t *e, contract_t *c, const rs_event_t *ev, char *errstr,
                          size_t errlen)
@@ -1056,21 +1503,29 @@ static int apply_invoice(rs_engine_t *e, contract_t *c, const rs_event_t *ev, ch
     char f[64];
     int k = find_invoice(c, ev->invoice_id);
     if (k >= 0)
-        VERR(&v, "invoice_id: invoice %s was already issued by event %s", ev->invoice_id,
-             c->inv[k].source);
+        return verr(&v, "invoice_id: invoice %s was already issued by event %s", ev->invoice_id,
+                    c->inv[k].source);
     if (ev->n_bill_lines <= 0)
-        VERR(&v, "lines: at least one line is required");
-    inv_line_t *il = calloc((size_t)ev->n_bill_lines, sizeof(*il));
+        return verr(&v, "lines: at least one line is required");
+    if (ev->on == RS_DATE_NONE)
+        return verr(&v, "issued_on: required");
+    rs_inv_line_t *il = calloc((size_t)ev->n_bill_lines, sizeof(*il));
     if (il == NULL)
-        VERR(&v, "out of memory");
+        return verr(&v, "out of memory");
     for (int i = 0; i < ev->n_bill_lines; i++) {
         const rs_bill_line_t *b = &ev->bill_lines[i];
         il[i].line = find_line(c, b->line_id);
         if (il[i].line < 0) {
             free(il);
-            VERR(&v, "lines[%d].line_id: contract %s has no line \"%s\"", i, c->contract_id,
-                 b->line_id);
+            return verr(&v, "lines[%d].line_id: contract %s has no line \"%s\"", i,
+                        c->contract_id, b->line_id);
         }
+        for (int j = 0; j < i; j++)
+            if (il[j].line == il[i].line) {
+                free(il);
+                return verr(&v, "lines[%d].line_id: line \"%s\" is on the invoice twice", i,
+                            b->line_id);
+            }
         snprintf(f, sizeof(f), "lines[%d].amount", i);
         if (to_minor(&v, f, b->amount, c->exponent, 0, &il[i].amount)) {
             free(il);
@@ -1084,9 +1539,9 @@ static int apply_invoice(rs_engine_t *e, contract_t *c, const rs_event_t *ev, ch
             }
         }
     }
-    if (grow((void **)&c->inv, &c->capinv, (size_t)c->ninv + 1, sizeof(invoice_t))) {
+    if (growi((void **)&c->inv, &c->capinv, c->ninv + 1, sizeof(invoice_t))) {
         free(il);
-        VERR(&v, "out of memory");
+        return verr(&v, "out of memory");
     }
     invoice_t *inv = &c->inv[c->ninv++];
     memset(inv, 0, sizeof(*inv));
@@ -1109,49 +1564,298 @@ static int apply_invoice(rs_engine_t *e, contract_t *c, const rs_event_t *ev, ch
     return 0;
 }
 
-static int apply_payment(rs_engine_t *e, contract_t *c, const rs_event_t *ev, int k,
-                         char *errstr, size_t errlen)
+/* Open receivable of an invoice line (gross, after credits and payments). */
+static rs_money_t open_ar(const rs_inv_line_t *il)
+{
+    rs_money_t o = il->amount + il->tax - il->credited - il->credit_tax - il->paid;
+    return o > 0 ? o : 0;
+}
+
+static int apply_credit_note(rs_engine_t *e, contract_t *c, const rs_event_t *ev, char *errstr,
+                             size_t errlen)
+{
+    vctx_t v = {ev, errstr, errlen};
+    char f[64], a1[48], a2[48];
+    invoice_t *inv = &c->inv[find_invoice(c, ev->invoice_id)];
+    if (inv->voided)
+        return verr(&v, "invoice_id: invoice %s is void", inv->invoice_id);
+    if (doc_seen(c, ev->credit_note_id))
+        return verr(&v, "credit_note_id: credit note %s was already issued",
+                    ev->credit_note_id);
+    if (ev->reason == RS_CREDIT_NONE)
+        return verr(&v, "reason: required");
+    if (ev->on == RS_DATE_NONE)
+        return verr(&v, "issued_on: required");
+    if (ev->n_bill_lines <= 0)
+        return verr(&v, "lines: at least one line is required");
+    int n = ev->n_bill_lines;
+    rs_money_t *amt = calloc((size_t)n, sizeof(*amt)), *tax = calloc((size_t)n, sizeof(*tax));
+    int *ix = calloc((size_t)n, sizeof(*ix));
+    int rc = -1;
+    if (amt == NULL || tax == NULL || ix == NULL) {
+        verr(&v, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        const rs_bill_line_t *b = &ev->bill_lines[i];
+        ix[i] = -1;
+        for (int k = 0; k < inv->nlines; k++)
+            if (strcmp(c->lines[inv->lines[k].line].line_id, b->line_id) == 0)
+                ix[i] = k;
+        if (ix[i] < 0) {
+            verr(&v, "lines[%d].line_id: invoice %s has no line \"%s\"", i, inv->invoice_id,
+                 b->line_id);
+            goto out;
+        }
+        for (int j = 0; j < i; j++)
+            if (ix[j] == ix[i]) {
+                verr(&v, "lines[%d].line_id: line \"%s\" is on the credit note twice", i,
+                     b->line_id);
+                goto out;
+            }
+        snprintf(f, sizeof(f), "lines[%d].amount", i);
+        if (to_minor(&v, f, b->amount, c->exponent, 0, &amt[i]))
+            goto out;
+        if (b->has_tax) {
+            snprintf(f, sizeof(f), "lines[%d].tax", i);
+            if (to_minor(&v, f, b->tax, c->exponent, 0, &tax[i]))
+                goto out;
+        }
+        const rs_inv_line_t *il = &inv->lines[ix[i]];
+        if (amt[i] > il->amount - il->credited) {
+            verr(&v, "lines[%d].amount: credits %s, only %s of the invoice line is left", i,
+                 rs_money_format(amt[i], c->exponent, a1, sizeof(a1)),
+                 rs_money_format(il->amount - il->credited, c->exponent, a2, sizeof(a2)));
+            goto out;
+        }
+        if (tax[i] > il->tax - il->credit_tax) {
+            verr(&v, "lines[%d].tax: credits %s, only %s of the invoice line's tax is left", i,
+                 rs_money_format(tax[i], c->exponent, a1, sizeof(a1)),
+                 rs_money_format(il->tax - il->credit_tax, c->exponent, a2, sizeof(a2)));
+            goto out;
+        }
+    }
+    if (doc_add(c, ev->credit_note_id)) {
+        verr(&v, "out of memory");
+        goto out;
+    }
+    rs_treatment_t t =
+        ev->reason == RS_CREDIT_DISCOUNT ? RS_TREATMENT_PROSPECTIVE : RS_TREATMENT_CATCH_UP;
+    const char *rule = ev->reason == RS_CREDIT_DISCOUNT ? "credit_discount" : "credit_true_up";
+    for (int i = 0; i < n; i++) {
+        rs_inv_line_t *il = &inv->lines[ix[i]];
+        int li = il->line;
+        line_t *l = &c->lines[li];
+        /* a credit first consumes billing above the price (e.g. after a
+         * cancellation), then lowers the price */
+        rs_money_t over = l->billed - l->price;
+        rs_money_t cut = amt[i] - (over > 0 ? over : 0);
+        rs_money_t jump = 0;
+        int comp = 0;
+        if (cut > 0 && price_change(e, c, li, -cut, ev->on, t, RS_ACCT_REVENUE_CONTRA, rule,
+                                    ev->event_id, &jump, &comp)) {
+            verr(&v, "out of memory");
+            goto out;
+        }
+        l = &c->lines[li];
+        rs_money_t gross = amt[i] + tax[i], to_ar = open_ar(il);
+        if (to_ar > gross)
+            to_ar = gross;
+        entry_ctx_t x;
+        entry_begin(&x, e, c, li, RS_ENTRY_CREDIT_NOTE, rs_credit_reason_name(ev->reason),
+                    ev->on, RS_PERIOD_NONE, ev->credit_note_id);
+        entry_source(&x, ev->event_id);
+        entry_source(&x, inv->source);
+        entry_dr(&x, RS_ACCT_TAX_PAYABLE, tax[i]);
+        post_billing(&x, l, -amt[i]);
+        if (jump != 0) {
+            post_revenue(&x, l, RS_ACCT_REVENUE_CONTRA, jump);
+            if (posted_add(l, rs_period_of(ev->on), comp, RS_ACCT_REVENUE_CONTRA, jump)) {
+                verr(&v, "out of memory");
+                goto out;
+            }
+        }
+        entry_cr(&x, RS_ACCT_ACCOUNTS_RECEIVABLE, to_ar);
+        entry_cr(&x, RS_ACCT_CUSTOMER_CREDIT, gross - to_ar);
+        c->customer_credit += gross - to_ar;
+        il->credited += amt[i];
+        il->credit_tax += tax[i];
+        entry_emit(&x);
+    }
+    rc = 0;
+out:
+    free(amt);
+    free(tax);
+    free(ix);
+    return rc;
+}
+
+static int apply_void(rs_engine_t *e, contract_t *c, const rs_event_t *ev, char *errstr,
+                      size_t errlen)
+{
+    vctx_t v = {ev, errstr, errlen};
+    invoice_t *inv = &c->inv[find_invoice(c, ev->invoice_id)];
+    if (inv->voided)
+        return verr(&v, "invoice_id: invoice %s is already void", inv->invoice_id);
+    if (ev->on == RS_DATE_NONE)
+        return verr(&v, "voided_on: required");
+    inv->voided = 1;
+    for (int i = 0; i < inv->nlines; i++) {
+        rs_inv_line_t *il = &inv->lines[i];
+        line_t *l = &c->lines[il->line];
+        rs_money_t net = il->amount - il->credited, tax = il->tax - il->credit_tax;
+        rs_money_t open = open_ar(il), paid_part = net + tax - open;
+        entry_ctx_t x;
+        entry_begin(&x, e, c, il->line, RS_ENTRY_VOID, "void", ev->on, RS_PERIOD_NONE,
+                    inv->invoice_id);
+        entry_source(&x, ev->event_id);
+        entry_source(&x, inv->source);
+        entry_dr(&x, RS_ACCT_TAX_PAYABLE, tax);
+        post_billing(&x, l, -net);
+        entry_cr(&x, RS_ACCT_ACCOUNTS_RECEIVABLE, open);
+        entry_cr(&x, RS_ACCT_CUSTOMER_CREDIT, paid_part);
+        c->customer_credit += paid_part;
+        if (il->allowance > 0) { /* the doubtful receivable is gone with the invoice */
+            entry_dr(&x, RS_ACCT_ALLOWANCE_DOUBTFUL, il->allowance);
+            entry_cr(&x, RS_ACCT_BAD_DEBT_EXPENSE, il->allowance);
+            c->written_off -= il->allowance;
+            il->allowance = 0;
+        }
+        il->credited = il->amount;
+        il->credit_tax = il->tax;
+        entry_emit(&x);
+    }
+    return 0;
+}
+
+static int apply_uncollectible(rs_engine_t *e, contract_t *c, const rs_event_t *ev,
+                               char *errstr, size_t errlen)
+{
+    vctx_t v = {ev, errstr, errlen};
+    invoice_t *inv = &c->inv[find_invoice(c, ev->invoice_id)];
+    if (inv->voided)
+        return verr(&v, "invoice_id: invoice %s is void", inv->invoice_id);
+    if (inv->uncollectible)
+        return verr(&v, "invoice_id: invoice %s was already declared uncollectible",
+                    inv->invoice_id);
+    if (ev->on == RS_DATE_NONE)
+        return verr(&v, "declared_on: required");
+    inv->uncollectible = 1;
+    for (int i = 0; i < inv->nlines; i++) {
+        rs_inv_line_t *il = &inv->lines[i];
+        rs_money_t open = open_ar(il);
+        if (open <= 0)
+            continue;
+        entry_ctx_t x;
+        if (e->policy.bad_debt == RS_BAD_DEBT_ALLOWANCE) {
+            entry_begin(&x, e, c, il->line, RS_ENTRY_WRITE_OFF, "allowance", ev->on,
+                        RS_PERIOD_NONE, inv->invoice_id);
+            entry_source(&x, ev->event_id);
+            entry_dr(&x, RS_ACCT_BAD_DEBT_EXPENSE, open);
+            entry_cr(&x, RS_ACCT_ALLOWANCE_DOUBTFUL, open);
+            il->allowance += open;
+            c->written_off += open;
+            entry_emit(&x);
+            continue;
+        }
+        /* reverse revenue: the open amount is credited (catch-up true-up) */
+        rs_money_t gross = il->amount + il->tax - il->credited - il->credit_tax;
+        rs_money_t tax_open =
+            gross > 0
+                ? (rs_money_t)rs_div_round((__int128)open * (il->tax - il->credit_tax), gross)
+                : 0;
+        rs_money_t net_open = open - tax_open, jump = 0;
+        int comp = 0;
+        line_t *l = &c->lines[il->line];
+        rs_money_t over = l->billed - l->price;
+        rs_money_t cut = net_open - (over > 0 ? over : 0);
+        if (cut > 0 &&
+            price_change(e, c, il->line, -cut, ev->on, RS_TREATMENT_CATCH_UP,
+                         RS_ACCT_REVENUE_CONTRA, "write_off", ev->event_id, &jump, &comp))
+            return verr(&v, "out of memory");
+        l = &c->lines[il->line];
+        entry_begin(&x, e, c, il->line, RS_ENTRY_WRITE_OFF, "reverse_revenue", ev->on,
+                    RS_PERIOD_NONE, inv->invoice_id);
+        entry_source(&x, ev->event_id);
+        entry_dr(&x, RS_ACCT_TAX_PAYABLE, tax_open);
+        post_billing(&x, l, -net_open);
+        if (jump != 0) {
+            post_revenue(&x, l, RS_ACCT_REVENUE_CONTRA, jump);
+            if (posted_add(l, rs_period_of(ev->on), comp, RS_ACCT_REVENUE_CONTRA, jump))
+                return verr(&v, "out of memory");
+        }
+        entry_cr(&x, RS_ACCT_ACCOUNTS_RECEIVABLE, open);
+        il->credited += net_open;
+        il->credit_tax += tax_open;
+        c->written_off += open;
+        entry_emit(&x);
+    }
+    return 0;
+}
+
+static int apply_payment(rs_engine_t *e, contract_t *c, const rs_event_t *ev, char *errstr,
+                         size_t errlen)
 {
     vctx_t v = {ev, errstr, errlen};
     rs_money_t amount;
+    int k = find_invoice(c, ev->invoice_id);
+    if (find_payment(c, ev->payment_id) >= 0)
+        return verr(&v, "payment_id: payment %s was already received", ev->payment_id);
+    if (ev->on == RS_DATE_NONE)
+        return verr(&v, "received_on: required");
     if (to_minor(&v, "amount", ev->amount, c->exponent, 1, &amount))
         return -1;
     invoice_t *inv = &c->inv[k];
     int n = inv->nlines;
     rs_money_t *open = calloc((size_t)n + 1, sizeof(*open));
     rs_money_t *alloc = calloc((size_t)n + 1, sizeof(*alloc));
-    if (open == NULL || alloc == NULL) {
+    if (open == NULL || alloc == NULL ||
+        growi((void **)&c->pay, &c->cappay, c->npay + 1, sizeof(rs_payment_t))) {
         free(open);
         free(alloc);
-        VERR(&v, "out of memory");
+        return verr(&v, "out of memory");
     }
     rs_money_t total_open = 0;
     for (int i = 0; i < n; i++) {
-        open[i] = inv->lines[i].amount + inv->lines[i].tax - inv->lines[i].paid;
-        if (open[i] < 0)
-            open[i] = 0;
+        open[i] = inv->voided ? 0 : open_ar(&inv->lines[i]);
         total_open += open[i];
     }
     rs_money_t applied = amount < total_open ? amount : total_open;
     if (applied > 0 && allocate(applied, open, (size_t)n, alloc)) {
         free(open);
         free(alloc);
-        VERR(&v, "out of memory");
+        return verr(&v, "out of memory");
     }
+    rs_payment_t *p = &c->pay[c->npay++];
+    memset(p, 0, sizeof(*p));
+    copy_id(p->payment_id, ev->payment_id);
+    copy_id(p->source, ev->event_id);
+    p->invoice = k;
+    p->amount = amount;
     for (int i = 0; i < n; i++) {
         if (alloc[i] == 0)
             continue;
-        line_t *l = &c->lines[inv->lines[i].line];
+        rs_inv_line_t *il = &inv->lines[i];
+        line_t *l = &c->lines[il->line];
         entry_ctx_t x;
-        entry_begin(&x, e, c, inv->lines[i].line, RS_ENTRY_PAYMENT, "payment", ev->on,
-                    RS_PERIOD_NONE, ev->payment_id);
+        entry_begin(&x, e, c, il->line, RS_ENTRY_PAYMENT, "payment", ev->on, RS_PERIOD_NONE,
+                    ev->payment_id);
         entry_source(&x, ev->event_id);
         entry_source(&x, inv->source);
         entry_dr(&x, RS_ACCT_CASH, alloc[i]);
         entry_cr(&x, RS_ACCT_ACCOUNTS_RECEIVABLE, alloc[i]);
-        inv->lines[i].paid += alloc[i];
+        il->paid += alloc[i];
         l->received += alloc[i];
         x.en.received = alloc[i];
+        rs_money_t rec = alloc[i] < il->allowance ? alloc[i] : il->allowance;
+        if (rec > 0) { /* recovery of a written-off receivable */
+            x.en.kind = RS_ENTRY_RECOVERY;
+            snprintf(x.en.rule, sizeof(x.en.rule), "recovery");
+            entry_dr(&x, RS_ACCT_ALLOWANCE_DOUBTFUL, rec);
+            entry_cr(&x, RS_ACCT_BAD_DEBT_EXPENSE, rec);
+            il->allowance -= rec;
+            c->written_off -= rec;
+        }
         entry_emit(&x);
     }
     if (amount > applied) {
@@ -1161,6 +1865,7 @@ static int apply_payment(rs_engine_t *e, contract_t *c, const rs_event_t *ev, in
         entry_source(&x, ev->event_id);
         entry_dr(&x, RS_ACCT_CASH, amount - applied);
         entry_cr(&x, RS_ACCT_CUSTOMER_CREDIT, amount - applied);
+        c->customer_credit += amount - applied;
         entry_emit(&x);
     }
     free(open);
@@ -1168,8 +1873,191 @@ static int apply_payment(rs_engine_t *e, contract_t *c, const rs_event_t *ev, in
     return 0;
 }
 
+/* Shares of `amount` over an invoice's lines in proportion to what each
+ * received (paid); out[] has inv->nlines entries. */
+static int by_paid(const invoice_t *inv, rs_money_t amount, rs_money_t *out)
+{
+    rs_money_t *w = calloc((size_t)inv->nlines + 1, sizeof(*w));
+    if (w == NULL)
+        return -1;
+    for (int i = 0; i < inv->nlines; i++)
+        w[i] = inv->lines[i].paid;
+    int rc = allocate(amount, w, (size_t)inv->nlines, out);
+    free(w);
+    return rc;
+}
+
+static int apply_refund(rs_engine_t *e, contract_t *c, const rs_event_t *ev, char *errstr,
+                        size_t errlen)
+{
+    vctx_t v = {ev, errstr, errlen};
+    char a1[48], a2[48];
+    rs_money_t amount;
+    int pi = find_payment(c, ev->payment_id);
+    if (pi < 0 || strcmp(c->inv[c->pay[pi].invoice].invoice_id, ev->invoice_id) != 0)
+        return verr(&v, "payment_id: no payment %s was received on invoice %s", ev->payment_id,
+                    ev->invoice_id);
+    if (doc_seen(c, ev->refund_id))
+        return verr(&v, "refund_id: refund %s was already made", ev->refund_id);
+    if (ev->on == RS_DATE_NONE)
+        return verr(&v, "refunded_on: required");
+    if (to_minor(&v, "amount", ev->amount, c->exponent, 1, &amount))
+        return -1;
+    rs_payment_t *p = &c->pay[pi];
+    if (p->failed)
+        return verr(&v, "payment_id: payment %s failed", p->payment_id);
+    if (amount > p->amount - p->refunded)
+        return verr(&v, "amount: refunds %s, only %s of payment %s is left",
+                    rs_money_format(amount, c->exponent, a1, sizeof(a1)),
+                    rs_money_format(p->amount - p->refunded, c->exponent, a2, sizeof(a2)),
+                    p->payment_id);
+    invoice_t *inv = &c->inv[p->invoice];
+    rs_money_t paid_total = 0;
+    for (int i = 0; i < inv->nlines; i++)
+        paid_total += inv->lines[i].paid;
+    rs_money_t from_cc = amount < c->customer_credit ? amount : c->customer_credit;
+    rs_money_t rest = amount - from_cc;
+    if (rest > paid_total)
+        return verr(&v,
+                    "amount: refunds %s, the customer has %s of credit and %s paid on "
+                    "invoice %s",
+                    rs_money_format(amount, c->exponent, a1, sizeof(a1)),
+                    rs_money_format(c->customer_credit, c->exponent, a2, sizeof(a2)),
+                    rs_money_format(paid_total, c->exponent, a2, sizeof(a2)), inv->invoice_id);
+    if (doc_add(c, ev->refund_id))
+        return verr(&v, "out of memory");
+    p->refunded += amount;
+    if (from_cc > 0) { /* a credit balance is paid back */
+        entry_ctx_t x;
+        entry_begin(&x, e, c, -1, RS_ENTRY_REFUND, "credit_refund", ev->on, RS_PERIOD_NONE,
+                    ev->refund_id);
+        entry_source(&x, ev->event_id);
+        entry_dr(&x, RS_ACCT_CUSTOMER_CREDIT, from_cc);
+        entry_cr(&x, RS_ACCT_CASH, from_cc);
+        c->customer_credit -= from_cc;
+        entry_emit(&x);
+    }
+    if (rest <= 0)
+        return 0;
+    /* No credit balance covers it: the refund is a price concession on the
+     * lines paid, trued up like a credit note with reason refund. */
+    rs_money_t *share = calloc((size_t)inv->nlines + 1, sizeof(*share));
+    if (share == NULL || by_paid(inv, rest, share)) {
+        free(share);
+        return verr(&v, "out of memory");
+    }
+    for (int i = 0; i < inv->nlines; i++) {
+        if (share[i] == 0)
+            continue;
+        rs_inv_line_t *il = &inv->lines[i];
+        rs_money_t gross = il->amount + il->tax - il->credited - il->credit_tax;
+        rs_money_t tax = gross > 0 ? (rs_money_t)rs_div_round(
+                                         (__int128)share[i] * (il->tax - il->credit_tax), gross)
+                                   : 0;
+        rs_money_t net = share[i] - tax, jump = 0;
+        if (net > il->amount - il->credited) {
+            net = il->amount - il->credited;
+            tax = share[i] - net;
+        }
+        int comp = 0;
+        line_t *l = &c->lines[il->line];
+        rs_money_t over = l->billed - l->price;
+        rs_money_t cut = net - (over > 0 ? over : 0);
+        if (cut > 0 &&
+            price_change(e, c, il->line, -cut, ev->on, RS_TREATMENT_CATCH_UP,
+                         RS_ACCT_REVENUE_CONTRA, "refund", ev->event_id, &jump, &comp)) {
+            free(share);
+            return verr(&v, "out of memory");
+        }
+        l = &c->lines[il->line];
+        entry_ctx_t x;
+        entry_begin(&x, e, c, il->line, RS_ENTRY_REFUND, "refund", ev->on, RS_PERIOD_NONE,
+                    ev->refund_id);
+        entry_source(&x, ev->event_id);
+        entry_source(&x, p->source);
+        entry_dr(&x, RS_ACCT_TAX_PAYABLE, tax);
+        post_billing(&x, l, -net);
+        if (jump != 0) {
+            post_revenue(&x, l, RS_ACCT_REVENUE_CONTRA, jump);
+            if (posted_add(l, rs_period_of(ev->on), comp, RS_ACCT_REVENUE_CONTRA, jump)) {
+                free(share);
+                return verr(&v, "out of memory");
+            }
+        }
+        entry_cr(&x, RS_ACCT_CASH, share[i]);
+        il->credited += net;
+        il->credit_tax += tax;
+        il->paid -= share[i];
+        l->received -= share[i];
+        x.en.received = -share[i];
+        entry_emit(&x);
+    }
+    free(share);
+    return 0;
+}
+
+static int apply_payment_failed(rs_engine_t *e, contract_t *c, const rs_event_t *ev,
+                                char *errstr, size_t errlen)
+{
+    vctx_t v = {ev, errstr, errlen};
+    int pi = find_payment(c, ev->payment_id);
+    if (pi < 0)
+        return 0; /* a failed attempt that was never recorded as received */
+    rs_payment_t *p = &c->pay[pi];
+    if (p->failed)
+        return verr(&v, "payment_id: payment %s already failed", p->payment_id);
+    if (p->refunded > 0)
+        return verr(&v, "payment_id: payment %s was partly refunded", p->payment_id);
+    if (ev->on == RS_DATE_NONE)
+        return verr(&v, "failed_on: required");
+    invoice_t *inv = &c->inv[p->invoice];
+    rs_money_t paid_total = 0;
+    for (int i = 0; i < inv->nlines; i++)
+        paid_total += inv->lines[i].paid;
+    rs_money_t on_lines = p->amount < paid_total ? p->amount : paid_total;
+    rs_money_t from_cc = p->amount - on_lines;
+    if (from_cc > c->customer_credit)
+        return verr(&v, "payment_id: the credit from payment %s was already used",
+                    p->payment_id);
+    rs_money_t *share = calloc((size_t)inv->nlines + 1, sizeof(*share));
+    if (share == NULL || by_paid(inv, on_lines, share)) {
+        free(share);
+        return verr(&v, "out of memory");
+    }
+    p->failed = 1;
+    for (int i = 0; i < inv->nlines; i++) {
+        if (share[i] == 0)
+            continue;
+        rs_inv_line_t *il = &inv->lines[i];
+        line_t *l = &c->lines[il->line];
+        entry_ctx_t x;
+        entry_begin(&x, e, c, il->line, RS_ENTRY_PAYMENT, "payment_failed", ev->on,
+                    RS_PERIOD_NONE, p->payment_id);
+        entry_source(&x, ev->event_id);
+        entry_source(&x, p->source);
+        entry_dr(&x, RS_ACCT_ACCOUNTS_RECEIVABLE, share[i]);
+        entry_cr(&x, RS_ACCT_CASH, share[i]);
+        il->paid -= share[i];
+        l->received -= share[i];
+        x.en.received = -share[i];
+        entry_emit(&x);
+    }
+    if (from_cc > 0) {
+        entry_ctx_t x;
+        entry_begin(&x, e, c, -1, RS_ENTRY_PAYMENT, "payment_failed", ev->on, RS_PERIOD_NONE,
+                    p->payment_id);
+        entry_source(&x, ev->event_id);
+        entry_dr(&x, RS_ACCT_CUSTOMER_CREDIT, from_cc);
+        entry_cr(&x, RS_ACCT_CASH, from_cc);
+        c->customer_credit -= from_cc;
+        entry_emit(&x);
+    }
+    free(share);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ */
-/* usage and milestones                                                   */
+/* usage                                                                */
 
 static int apply_usage(rs_engine_t *e, contract_t *c, const rs_event_t *ev, char *errstr,
                        size_t errlen)
@@ -1178,71 +2066,42 @@ static int apply_usage(rs_engine_t *e, contract_t *c, const rs_event_t *ev, char
     vctx_t v = {ev, errstr, errlen};
     int li = find_line(c, ev->line_id);
     if (li < 0)
-        VERR(&v, "line_id: contract %s has no line \"%s\"", c->contract_id, ev->line_id);
+        return verr(&v, "line_id: contract %s has no line \"%s\"", c->contract_id, ev->line_id);
     line_t *l = &c->lines[li];
     if (l->method != RS_METHOD_USAGE)
-        VERR(&v, "line_id: line %s is recognized %s, not by usage", l->line_id,
-             rs_method_name(l->method));
+        return verr(&v, "line_id: line %s is recognized %s, not by usage", l->line_id,
+                    rs_method_name(l->method));
     if (ev->quantity.mantissa < 0)
-        VERR(&v, "quantity: must not be negative");
-    rs_date_t d = ev->occurred_on;
-    if (d < l->start || d > l->end) {
+        return verr(&v, "quantity: must not be negative");
+    rs_date_t d = ev->occurred_on, last = line_last_day(l);
+    if (d < l->start || d > last) {
         char a[16], b[16], x[16];
-        VERR(&v, "occurred_at: %s is outside the line's service %s..%s",
-             rs_date_format(d, x, sizeof(x)), rs_date_format(l->start, a, sizeof(a)),
-             rs_date_format(l->end, b, sizeof(b)));
+        return verr(&v, "occurred_at: %s is outside the line's service %s..%s",
+                    rs_date_format(d, x, sizeof(x)), rs_date_format(l->start, a, sizeof(a)),
+                    rs_date_format(last, b, sizeof(b)));
     }
-    /* quantity (10^-qs) x price (10^-ps) -> 10^-12 major units */
-    __int128 exact = (__int128)ev->quantity.mantissa * l->unit_price.mantissa;
-    int scale = ev->quantity.scale + l->unit_price.scale;
-    exact *= rs_pow10(UNIT_SCALE - scale);
-    mark_dirty(c, rs_period_of(d));
+    __int128 qty = (__int128)ev->quantity.mantissa * rs_pow10(6 - ev->quantity.scale);
     size_t i = l->nusage;
     while (i > 0 && l->usage[i - 1].day > d)
         i--;
     if (i > 0 && l->usage[i - 1].day == d) {
-        l->usage[i - 1].exact += exact;
+        l->usage[i - 1].qty += qty;
         l->usage[i - 1].count++;
-        return 0;
+    } else {
+        if (grow((void **)&l->usage, &l->capusage, l->nusage + 1, sizeof(rs_usage_day_t)))
+            return verr(&v, "out of memory");
+        memmove(&l->usage[i + 1], &l->usage[i], (l->nusage - i) * sizeof(rs_usage_day_t));
+        l->usage[i].day = d;
+        l->usage[i].qty = qty;
+        l->usage[i].count = 1;
+        l->nusage++;
     }
-    if (grow((void **)&l->usage, &l->capusage, l->nusage + 1, sizeof(usage_day_t)))
-        VERR(&v, "out of memory");
-    memmove(&l->usage[i + 1], &l->usage[i], (l->nusage - i) * sizeof(usage_day_t));
-    l->usage[i].day = d;
-    l->usage[i].exact = exact;
-    l->usage[i].count = 1;
-    l->nusage++;
+    mark_dirty(c, rs_period_of(d));
     return 0;
 }
 
-static int apply_milestone(rs_engine_t *e, contract_t *c, const rs_event_t *ev, char *errstr,
-                           size_t errlen)
-{
-    (void)e;
-    vctx_t v = {ev, errstr, errlen};
-    int li = find_line(c, ev->line_id);
-    if (li < 0)
-        VERR(&v, "line_id: contract %s has no line \"%s\"", c->contract_id, ev->line_id);
-    line_t *l = &c->lines[li];
-    if (l->method != RS_METHOD_MILESTONE)
-        VERR(&v, "line_id: line %s is recognized %s, not by milestones", l->line_id,
-             rs_method_name(l->method));
-    for (int k = 0; k < l->nms; k++) {
-        if (strcmp(l->ms[k].milestone_id, ev->milestone_id) != 0)
-            continue;
-        if (l->ms[k].completed_on != RS_DATE_NONE)
-            VERR(&v, "milestone_id: milestone %s was already completed by event %s",
-                 ev->milestone_id, l->ms[k].source);
-        l->ms[k].completed_on = ev->completed_on;
-        copy_id(l->ms[k].source, ev->event_id);
-        mark_dirty(c, rs_period_of(ev->completed_on));
-        return 0;
-    }
-    VERR(&v, "milestone_id: line %s has no milestone \"%s\"", l->line_id, ev->milestone_id);
-}
-
 /* ------------------------------------------------------------------ */
-/* dispatch                                                              */
+/* dispatch                                                             */
 
 /* The date an event happened, which moves the contract's clock: when it
  * occurred, or its document or completion date if that is later (so a
@@ -1258,6 +2117,13 @@ static rs_date_t event_clock(const rs_event_t *ev)
     return t;
 }
 
+static int refers_to_invoice(rs_event_type_t t)
+{
+    return t == RS_EV_PAYMENT_RECEIVED || t == RS_EV_PAYMENT_REFUNDED ||
+           t == RS_EV_PAYMENT_FAILED || t == RS_EV_INVOICE_VOIDED ||
+           t == RS_EV_INVOICE_UNCOLLECTIBLE || t == RS_EV_CREDIT_NOTE_ISSUED;
+}
+
 /* Is the event applicable now? Returns NULL, or what it waits for. */
 static const char *waits_for(const contract_t *c, const rs_event_t *ev, char *buf, size_t n)
 {
@@ -1265,10 +2131,7 @@ static const char *waits_for(const contract_t *c, const rs_event_t *ev, char *bu
         snprintf(buf, n, "contract %s", c->contract_id);
         return buf;
     }
-    if ((ev->type == RS_EV_PAYMENT_RECEIVED || ev->type == RS_EV_PAYMENT_REFUNDED ||
-         ev->type == RS_EV_PAYMENT_FAILED || ev->type == RS_EV_INVOICE_VOIDED ||
-         ev->type == RS_EV_INVOICE_UNCOLLECTIBLE || ev->type == RS_EV_CREDIT_NOTE_ISSUED) &&
-        find_invoice(c, ev->invoice_id) < 0) {
+    if (refers_to_invoice(ev->type) && find_invoice(c, ev->invoice_id) < 0) {
         snprintf(buf, n, "invoice %s", ev->invoice_id);
         return buf;
     }
@@ -1280,39 +2143,62 @@ static int apply_now(rs_engine_t *e, contract_t *c, const rs_event_t *ev, char *
 {
     vctx_t v = {ev, errstr, errlen};
     /* Move the clock first: what was delivered before this event is posted
-     * under the terms in force before it. Validation happens in the
-     * handlers before any change; time passing is not a change. */
+     * under the terms in force before it (I6). */
     rs_date_t t = event_clock(ev);
     if (c->booked && t != RS_DATE_NONE) {
         rs_period_t H = rs_period_of(t) - 1;
         if (c->horizon == RS_PERIOD_NONE || H > c->horizon)
             if (sync_contract(e, c, H, RS_DATE_NONE))
-                VERR(&v, "out of memory");
+                return verr(&v, "out of memory");
     }
     int rc;
     switch (ev->type) {
     case RS_EV_CONTRACT_BOOKED:
         rc = apply_booked(e, c, ev, errstr, errlen);
-        if (rc == 0 && t != RS_DATE_NONE && sync_contract(e, c, rs_period_of(t) - 1, t))
-            VERR(&v, "out of memory");
+        if (rc == 0 && t != RS_DATE_NONE)
+            c->horizon = RS_PERIOD_NONE;
+        if (rc == 0 && sync_contract(e, c, t != RS_DATE_NONE ? rs_period_of(t) - 1 : e->horizon,
+                                     RS_DATE_NONE))
+            return verr(&v, "out of memory");
         return rc;
-    case RS_EV_INVOICE_ISSUED:
-        rc = apply_invoice(e, c, ev, errstr, errlen);
+    case RS_EV_CONTRACT_AMENDED:
+        rc = apply_amended(e, c, ev, errstr, errlen);
         break;
-    case RS_EV_PAYMENT_RECEIVED:
-        rc = apply_payment(e, c, ev, find_invoice(c, ev->invoice_id), errstr, errlen);
-        break;
-    case RS_EV_USAGE_RECORDED:
-        rc = apply_usage(e, c, ev, errstr, errlen);
+    case RS_EV_CONTRACT_CANCELLED:
+        rc = apply_cancelled(e, c, ev, errstr, errlen);
         break;
     case RS_EV_MILESTONE_COMPLETED:
         rc = apply_milestone(e, c, ev, errstr, errlen);
         break;
+    case RS_EV_INVOICE_ISSUED:
+        rc = apply_invoice(e, c, ev, errstr, errlen);
+        break;
+    case RS_EV_INVOICE_VOIDED:
+        rc = apply_void(e, c, ev, errstr, errlen);
+        break;
+    case RS_EV_CREDIT_NOTE_ISSUED:
+        rc = apply_credit_note(e, c, ev, errstr, errlen);
+        break;
+    case RS_EV_INVOICE_UNCOLLECTIBLE:
+        rc = apply_uncollectible(e, c, ev, errstr, errlen);
+        break;
+    case RS_EV_PAYMENT_RECEIVED:
+        rc = apply_payment(e, c, ev, errstr, errlen);
+        break;
+    case RS_EV_PAYMENT_REFUNDED:
+        rc = apply_refund(e, c, ev, errstr, errlen);
+        break;
+    case RS_EV_PAYMENT_FAILED:
+        rc = apply_payment_failed(e, c, ev, errstr, errlen);
+        break;
+    case RS_EV_USAGE_RECORDED:
+        rc = apply_usage(e, c, ev, errstr, errlen);
+        break;
     default:
-        VERR(&v, "type: %s is not supported by this engine", rs_event_type_name(ev->type));
+        return verr(&v, "type: %s does not apply to a contract", rs_event_type_name(ev->type));
     }
     if (rc == 0 && sync_contract(e, c, c->horizon, t))
-        VERR(&v, "out of memory");
+        return verr(&v, "out of memory");
     return rc;
 }
 
@@ -1338,8 +2224,8 @@ static void drain_pending(rs_engine_t *e, contract_t *c)
             char buf[RS_ID_MAX + 16];
             if (waits_for(c, &c->pend[i].ev, buf, sizeof(buf)))
                 continue;
-            pending_t p = c->pend[i];
-            memmove(&c->pend[i], &c->pend[i + 1], (c->npend - i - 1) * sizeof(pending_t));
+            rs_pending_t p = c->pend[i];
+            memmove(&c->pend[i], &c->pend[i + 1], (c->npend - i - 1) * sizeof(rs_pending_t));
             c->npend--;
             e->stats.pending--;
             char err[512];
@@ -1347,20 +2233,7 @@ static void drain_pending(rs_engine_t *e, contract_t *c)
                 e->stats.applied++;
             } else {
                 /* forget it, so a corrected event with the same id can come */
-                seen_t *s = seen_find(c->seen, c->capseen, str_hash(p.ev.event_id, 7));
-                if (s && s->id_hash) {
-                    /* tombstone-free removal: rebuild the set */
-                    size_t cap = c->capseen;
-                    seen_t *old = c->seen;
-                    c->seen = NULL;
-                    c->nseen = c->capseen = 0;
-                    uint64_t drop = s->id_hash;
-                    for (size_t j = 0; j < cap; j++)
-                        if (old[j].id_hash && old[j].id_hash != drop)
-                            seen_add(&c->seen, &c->nseen, &c->capseen, old[j].id_hash,
-                                     old[j].content_hash);
-                    free(old);
-                }
+                seen_remove(&c->seen, &c->nseen, &c->capseen, str_hash(p.ev.event_id, 7));
                 late_reject(e, &p.ev, err);
             }
             rs_event_clear(&p.ev);
@@ -1389,18 +2262,23 @@ static int close_period(rs_engine_t *e, rs_period_t p)
     return 0;
 }
 
+static rs_apply_result_t reject(rs_engine_t *e)
+{
+    e->stats.rejected++;
+    return RS_APPLY_REJECTED;
+}
+
 rs_apply_result_t rs_engine_apply(rs_engine_t *e, const rs_event_t *ev, char *errstr,
                                   size_t errlen)
 {
-    vctx_t v = {ev, errstr, errlen};
     errstr[0] = '\0';
     if (ev->event_id[0] == '\0') {
         snprintf(errstr, errlen, "event ?: event_id: required");
-        goto rejected;
+        return reject(e);
     }
     if (rs_event_type_name(ev->type) == NULL) {
         snprintf(errstr, errlen, "event %s: type: unknown event type", ev->event_id);
-        goto rejected;
+        return reject(e);
     }
     uint64_t idh = str_hash(ev->event_id, 7), ch = rs_event_hash(ev);
 
@@ -1414,11 +2292,11 @@ rs_apply_result_t rs_engine_apply(rs_engine_t *e, const rs_event_t *ev, char *er
             snprintf(errstr, errlen,
                      "event %s: event_id: conflicting duplicate (same id, different content)",
                      ev->event_id);
-            goto rejected;
+            return reject(e);
         }
         if (ev->period == RS_PERIOD_NONE) {
             snprintf(errstr, errlen, "event %s: period: required", ev->event_id);
-            goto rejected;
+            return reject(e);
         }
         if (close_period(e, ev->period) ||
             seen_add(&e->gseen, &e->ngseen, &e->capgseen, idh, ch))
@@ -1429,7 +2307,7 @@ rs_apply_result_t rs_engine_apply(rs_engine_t *e, const rs_event_t *ev, char *er
 
     if (ev->contract_id[0] == '\0') {
         snprintf(errstr, errlen, "event %s: contract_id: required", ev->event_id);
-        goto rejected;
+        return reject(e);
     }
     contract_t *c = contract_get_or_create(e, ev->contract_id);
     if (c == NULL)
@@ -1443,13 +2321,13 @@ rs_apply_result_t rs_engine_apply(rs_engine_t *e, const rs_event_t *ev, char *er
         snprintf(errstr, errlen,
                  "event %s: event_id: conflicting duplicate (same id, different content)",
                  ev->event_id);
-        goto rejected;
+        return reject(e);
     }
     char wait[RS_ID_MAX + 16];
     if (waits_for(c, ev, wait, sizeof(wait))) {
-        if (grow((void **)&c->pend, &c->cappend, c->npend + 1, sizeof(pending_t)))
+        if (grow((void **)&c->pend, &c->cappend, c->npend + 1, sizeof(rs_pending_t)))
             return RS_APPLY_NOMEM;
-        pending_t *p = &c->pend[c->npend];
+        rs_pending_t *p = &c->pend[c->npend];
         memset(p, 0, sizeof(*p));
         if (rs_event_copy(&p->ev, ev))
             return RS_APPLY_NOMEM;
@@ -1461,17 +2339,13 @@ rs_apply_result_t rs_engine_apply(rs_engine_t *e, const rs_event_t *ev, char *er
         return RS_APPLY_PENDING;
     }
     if (apply_now(e, c, ev, errstr, errlen))
-        goto rejected;
+        return reject(e);
     if (seen_add(&c->seen, &c->nseen, &c->capseen, idh, ch))
         return RS_APPLY_NOMEM;
     e->stats.applied++;
     if (c->npend > 0)
         drain_pending(e, c);
     return RS_APPLY_OK;
-rejected:
-    (void)v;
-    e->stats.rejected++;
-    return RS_APPLY_REJECTED;
 }
 
 int rs_engine_advance(rs_engine_t *e, rs_period_t through)
@@ -1496,14 +2370,11 @@ size_t rs_engine_take_late_rejections(rs_engine_t *e, rs_rejection_t **out)
 }
 
 /* ------------------------------------------------------------------ */
-/* views                                                                 */
+/* views                                                                */
 
 static int cmp_view(const void *a, const void *b)
 {
-    const struct {
-        contract_t *c;
-        int line;
-    } *x = a, *y = b;
+    const struct view *x = a, *y = b;
     int r = strcmp(x->c->contract_id, y->c->contract_id);
     if (r)
         return r;
@@ -1516,21 +2387,28 @@ static void build_views(const rs_engine_t *ce)
     rs_engine_t *e = (rs_engine_t *)ce;
     if (!e->views_dirty && e->views)
         return;
-    size_t n = 0;
+    size_t n = 0, nc = 0;
     for (size_t i = 0; i < e->nslots; i++)
-        if (e->slots[i] && e->slots[i]->booked)
+        if (e->slots[i] && e->slots[i]->booked) {
             n += (size_t)e->slots[i]->nlines;
+            nc++;
+        }
     void *nv = realloc(e->views, (n + 1) * sizeof(*e->views));
-    if (nv == NULL) {
-        e->nviews = 0;
+    void *ncv = nv ? realloc(e->cviews, (nc + 1) * sizeof(*e->cviews)) : NULL;
+    if (nv)
+        e->views = nv;
+    if (ncv)
+        e->cviews = ncv;
+    if (nv == NULL || ncv == NULL) {
+        e->nviews = e->ncviews = 0;
         return;
     }
-    e->views = nv;
-    size_t k = 0;
+    size_t k = 0, kc = 0;
     for (size_t i = 0; i < e->nslots; i++) {
         contract_t *c = e->slots[i];
         if (c == NULL || !c->booked)
             continue;
+        e->cviews[kc++] = c;
         for (int j = 0; j < c->nlines; j++) {
             e->views[k].c = c;
             e->views[k].line = j;
@@ -1538,7 +2416,9 @@ static void build_views(const rs_engine_t *ce)
         }
     }
     qsort(e->views, k, sizeof(*e->views), cmp_view);
+    qsort(e->cviews, kc, sizeof(*e->cviews), cmp_contract);
     e->nviews = k;
+    e->ncviews = kc;
     e->views_dirty = 0;
 }
 
@@ -1561,7 +2441,8 @@ void rs_engine_line_get(const rs_engine_t *e, size_t i, rs_line_view_t *o)
     o->exponent = c->exponent;
     o->method = l->method;
     o->start = l->start;
-    o->end = l->end;
+    o->end = line_last_day(l);
+    o->ended_on = l->ended_on;
     o->price = l->price;
     o->billed = l->billed;
     o->recognized = l->recognized;
@@ -1577,7 +2458,25 @@ rs_money_t rs_engine_line_scheduled(const rs_engine_t *e, size_t i, rs_date_t d)
     return line_R(e, c, &c->lines[e->views[i].line], d);
 }
 
-/* Pending views: walk contracts in slot order, sorted by contract id. */
+size_t rs_engine_contract_count(const rs_engine_t *e)
+{
+    build_views(e);
+    return e->ncviews;
+}
+
+void rs_engine_contract_get(const rs_engine_t *e, size_t i, rs_contract_view_t *o)
+{
+    build_views(e);
+    const contract_t *c = e->cviews[i];
+    o->contract_id = c->contract_id;
+    o->customer_id = c->customer_id;
+    o->currency = c->currency;
+    o->exponent = c->exponent;
+    o->cancelled_on = c->cancelled_on;
+    o->customer_credit = c->customer_credit;
+    o->written_off = c->written_off;
+}
+
 size_t rs_engine_pending_count(const rs_engine_t *e)
 {
     return (size_t)e->stats.pending;

@@ -86,6 +86,7 @@ typedef struct rs_entry {
     char customer_id[RS_ID_MAX];
     char line_id[RS_ID_MAX];
     char document_id[RS_ID_MAX]; /* invoice, credit note or payment id; may be "" */
+    char product[RS_NAME_MAX];   /* the line's product ("" for contract-level) */
     char currency[4];
     int exponent;
     int n_postings;
@@ -117,13 +118,40 @@ typedef enum rs_proration {
     RS_PRORATE_30_360,            /* partial month = days/30, capped at a whole month */
 } rs_proration_t;
 
+#define RS_POLICY_MAX_CODES 64
+#define RS_ACCOUNT_CODE_MAX 48
+
+/* An account code for a role, optionally for one product only. */
+typedef struct rs_account_code {
+    rs_account_t role;
+    char product[RS_NAME_MAX]; /* "" for every product */
+    char code[RS_ACCOUNT_CODE_MAX];
+} rs_account_code_t;
+
 typedef struct rs_policy {
     rs_cancel_policy_t cancellation;
     rs_bad_debt_policy_t bad_debt;
     rs_proration_t proration;
+    int n_codes;
+    rs_account_code_t codes[RS_POLICY_MAX_CODES];
 } rs_policy_t;
 
+/* Defaults: keep_deferred, allowance, days_in_month, account codes = role names. */
 void rs_policy_defaults(rs_policy_t *p);
+
+/* Parse a policy file's text (key = value lines, '#' comments) over `p`:
+ *   policy.cancellation = keep_deferred | forfeit
+ *   policy.bad_debt     = allowance | reverse_revenue
+ *   policy.proration    = days_in_month | 30_360
+ *   account.<role>            = CODE
+ *   account.<role>.<product>  = CODE
+ * An unknown key or value is an error naming the line and the key. */
+int rs_policy_parse(rs_policy_t *p, const char *text, char *errstr, size_t errlen);
+
+/* The code for a role (and product): the product's override, else the
+ * role's code, else the role name. */
+const char *rs_policy_account_code(const rs_policy_t *p, rs_account_t role,
+                                   const char *product);
 
 typedef struct rs_engine rs_engine_t;
 
@@ -178,6 +206,7 @@ typedef struct rs_line_view {
     rs_money_t billed;     /* net of credit notes */
     rs_money_t recognized; /* posted so far */
     rs_money_t deferred, unbilled, received;
+    rs_date_t ended_on; /* last day of service after a cancellation; else RS_DATE_NONE */
 } rs_line_view_t;
 
 /* Lines of booked contracts, sorted by (contract_id, line_id). */
@@ -203,5 +232,22 @@ void rs_engine_get_stats(const rs_engine_t *e, rs_engine_stats_t *out);
 
 /* Is period p closed? */
 int rs_engine_period_closed(const rs_engine_t *e, rs_period_t p);
+
+/* The policy the engine runs with (for account codes on output). */
+const rs_policy_t *rs_engine_policy(const rs_engine_t *e);
+
+/* Contract-level facts for reports (exceptions, customer credit). */
+typedef struct rs_contract_view {
+    const char *contract_id;
+    const char *customer_id;
+    const char *currency;
+    int exponent;
+    rs_date_t cancelled_on;     /* RS_DATE_NONE if not cancelled */
+    rs_money_t customer_credit; /* credit balance owed to the customer */
+    rs_money_t written_off;     /* open AR declared uncollectible */
+} rs_contract_view_t;
+/* Booked contracts sorted by contract_id. */
+size_t rs_engine_contract_count(const rs_engine_t *e);
+void rs_engine_contract_get(const rs_engine_t *e, size_t i, rs_contract_view_t *out);
 
 #endif

@@ -1,0 +1,164 @@
+/*
+ * rs_engine_internal.h — the engine's state, shared by rs_engine.c (the
+ * logic) and rs_engine_state.c (serialising a contract for the state store).
+ * Not a public API: nothing outside workers/engine/ includes it.
+ *
+ * Ownership: a contract owns its lines, invoices, payments, pending events
+ * and idempotency set; a line owns its segments, adjustments, milestones,
+ * usage days, price history and posted ledger. Everything is plain arrays
+ * (no pointers between objects: invoices name lines by index), so a
+ * contract serialises as a flat record.
+ */
+#ifndef RS_ENGINE_INTERNAL_H
+#define RS_ENGINE_INTERNAL_H
+
+#include "rs_engine.h"
+
+/* A piece of a ratable / point-in-time schedule. For d >= eff (until the next
+ * segment's eff), R(d) = base + the share of `spread` that `method` gives
+ * the days [from, d] of [from, to]. `jump` is R's discontinuity at eff,
+ * posted as its own component `id` to `jump_account`. */
+typedef struct rs_seg {
+    int id;
+    rs_date_t eff, from, to;
+    rs_method_t method;
+    rs_money_t base, spread, jump;
+    rs_account_t jump_account;
+    char jump_rule[24];
+    char source[RS_ID_MAX];
+} rs_seg_t;
+
+/* An additive change of R from `on` (usage and milestone lines). */
+typedef struct rs_adj {
+    int id;
+    rs_date_t on;
+    rs_money_t amount;
+    rs_account_t account;
+    char rule[24];
+    char source[RS_ID_MAX];
+} rs_adj_t;
+
+typedef struct rs_usage_day {
+    rs_date_t day;
+    __int128 qty; /* 10^-6 units */
+    uint32_t count;
+} rs_usage_day_t;
+
+typedef struct rs_uprice {
+    rs_date_t eff;
+    rs_decimal_t price; /* per unit, up to 6 decimals */
+} rs_uprice_t;
+
+typedef struct rs_posted {
+    rs_period_t sp; /* service period */
+    int comp;       /* 0 the schedule; else a segment's or adjustment's id */
+    rs_account_t account;
+    rs_money_t amount;
+} rs_posted_t;
+
+typedef struct rs_milestone {
+    char milestone_id[RS_ID_MAX];
+    rs_money_t amount; /* allocated */
+    rs_date_t completed_on;
+    char source[RS_ID_MAX];
+} rs_milestone_t;
+
+typedef struct rs_line {
+    char line_id[RS_ID_MAX];
+    char product[RS_NAME_MAX];
+    rs_method_t method;
+    rs_date_t start, end;
+    rs_date_t ended_on; /* cancelled / removed: last day of service */
+    rs_money_t amount;  /* as booked or amended */
+    rs_money_t price;   /* transaction price (usage: the minimum commitment) */
+    int has_ssp;
+    rs_money_t ssp;
+    char terms_source[RS_ID_MAX];
+    int next_comp;
+
+    int nseg, capseg;
+    rs_seg_t *segs;
+    int nadj, capadj;
+    rs_adj_t *adj;
+    int nms;
+    rs_milestone_t *ms;
+    int nuprice, capuprice;
+    rs_uprice_t *uprice;
+    size_t nusage, capusage;
+    rs_usage_day_t *usage;
+    size_t nposted, capposted;
+    rs_posted_t *posted;
+
+    rs_money_t billed, recognized, deferred, unbilled, received;
+} rs_line_t;
+
+typedef struct rs_inv_line {
+    int line; /* index into the contract's lines */
+    rs_money_t amount, tax;
+    rs_money_t paid;       /* gross received against this line */
+    rs_money_t credited;   /* net amount credited */
+    rs_money_t credit_tax; /* tax credited */
+    rs_money_t allowance;  /* open allowance for doubtful accounts */
+} rs_inv_line_t;
+
+typedef struct rs_invoice {
+    char invoice_id[RS_ID_MAX];
+    char source[RS_ID_MAX];
+    rs_date_t issued_on;
+    int voided;
+    int uncollectible;
+    int nlines;
+    rs_inv_line_t *lines;
+} rs_invoice_t;
+
+typedef struct rs_payment {
+    char payment_id[RS_ID_MAX];
+    char source[RS_ID_MAX];
+    int invoice; /* index */
+    rs_money_t amount, refunded;
+    int failed;
+} rs_payment_t;
+
+typedef struct rs_docid {
+    char id[RS_ID_MAX]; /* credit note and refund ids already applied */
+} rs_docid_t;
+
+typedef struct rs_pending {
+    rs_event_t ev;
+    char waiting_for[RS_ID_MAX + 16];
+} rs_pending_t;
+
+typedef struct rs_seen {
+    uint64_t id_hash, content_hash; /* id_hash 0 = empty slot */
+} rs_seen_t;
+
+typedef struct rs_contract {
+    char contract_id[RS_ID_MAX];
+    char customer_id[RS_ID_MAX];
+    char currency[4];
+    int exponent;
+    int booked;
+    char booked_by[RS_ID_MAX];
+    rs_date_t booked_on;
+    rs_date_t cancelled_on;
+    rs_period_t horizon;    /* recognition posted through; RS_PERIOD_NONE */
+    rs_period_t frontier;   /* latest period posted to; RS_PERIOD_NONE */
+    rs_period_t dirty_from; /* earliest period whose R may have changed */
+    uint64_t seq;
+    rs_money_t customer_credit, written_off;
+
+    int nlines, caplines;
+    rs_line_t *lines;
+    int ninv, capinv;
+    rs_invoice_t *inv;
+    int npay, cappay;
+    rs_payment_t *pay;
+    int ndocs, capdocs;
+    rs_docid_t *docs;
+    size_t npend, cappend;
+    rs_pending_t *pend;
+    size_t nseen, capseen;
+    rs_seen_t *seen;
+} rs_contract_t;
+
+#endif
