@@ -186,6 +186,8 @@ static void seen_remove(seen_t **tab, size_t *n, size_t *cap, uint64_t idh)
 
 static void line_free(line_t *l)
 {
+    free(l->chg);
+    free(l->bill);
     free(l->segs);
     free(l->adj);
     free(l->ms);
@@ -1078,9 +1080,10 @@ out:
  * the change is spread over [max(E, start), end]; catch-up: R jumps at E to
  * what the new terms would have recognized by E - 1. A price below what was
  * recognized is a jump down at E either way. Returns the new segment. */
-static seg_t *change_terms(rs_engine_t *e, line_t *l, rs_date_t E, rs_treatment_t treatment,
-                           rs_method_t method, rs_date_t start, rs_date_t end, rs_money_t price,
-                           rs_account_t jump_account, const char *rule, const char *source)
+static seg_t *change_terms(rs_engine_t *e, line_t *l, int id, rs_date_t E,
+                           rs_treatment_t treatment, rs_method_t method, rs_date_t start,
+                           rs_date_t end, rs_money_t price, rs_account_t jump_account,
+                           const char *rule, const char *source)
 {
     rs_money_t r0 = seg_value(e, l, E - 1);
     int keep = 0;
@@ -1091,7 +1094,7 @@ static seg_t *change_terms(rs_engine_t *e, line_t *l, rs_date_t E, rs_treatment_
         return NULL;
     seg_t *s = &l->segs[l->nseg++];
     memset(s, 0, sizeof(*s));
-    s->id = ++l->next_comp;
+    s->id = id;
     s->eff = E;
     s->method = method;
     s->jump_account = jump_account;
@@ -1122,14 +1125,14 @@ static seg_t *change_terms(rs_engine_t *e, line_t *l, rs_date_t E, rs_treatment_
     return s;
 }
 
-static adj_t *add_adj(line_t *l, rs_date_t on, rs_money_t amount, rs_account_t acct,
+static adj_t *add_adj(line_t *l, int id, rs_date_t on, rs_money_t amount, rs_account_t acct,
                       const char *rule, const char *source)
 {
     if (growi((void **)&l->adj, &l->capadj, l->nadj + 1, sizeof(adj_t)))
         return NULL;
     adj_t *a = &l->adj[l->nadj++];
     memset(a, 0, sizeof(*a));
-    a->id = ++l->next_comp;
+    a->id = id;
     a->on = on;
     a->amount = amount;
     a->account = acct;
@@ -1177,13 +1180,151 @@ static int milestone_reprice(line_t *l, rs_money_t price, rs_date_t C, rs_treatm
         prev = now;
     }
     if (target_done != done) {
-        adj_t *a = add_adj(l, C, target_done - done, acct, rule, source);
+        adj_t *a = add_adj(l, ++l->next_comp, C, target_done - done, acct, rule, source);
         if (a == NULL)
             return -1;
         *jump = a->amount;
         *comp = a->id;
     }
     l->price = price;
+    return 0;
+}
+
+static int cmp_change(const void *a, const void *b)
+{
+    const rs_change_t *x = a, *y = b;
+    if (x->booking != y->booking)
+        return x->booking ? -1 : 1;
+    if (x->on != y->on)
+        return x->on < y->on ? -1 : 1;
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
+    int r = strcmp(x->source, y->source);
+    if (r)
+        return r;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* What the line had billed by the end of day d (invoices less voids). */
+static rs_money_t billing_through(const line_t *l, rs_date_t d)
+{
+    rs_money_t b = 0;
+    for (int i = 0; i < l->nbill; i++)
+        if (l->bill[i].on <= d)
+            b += l->bill[i].amount;
+    return b;
+}
+
+/* Rebuild a ratable or usage line's schedule from its changes in date order
+ * (see rs_change_t). Terms set the price; a credit first consumes what was
+ * billed above the price (after a cancellation, say), then lowers the price,
+ * and the lowering carries over later terms; a stop ends the service. All of
+ * it is computed from dated records, never from arrival order. */
+static int rebuild_line(rs_engine_t *e, contract_t *c, line_t *l)
+{
+    qsort(l->chg, (size_t)l->nchg, sizeof(rs_change_t), cmp_change);
+    l->nseg = 0;
+    l->nadj = 0;
+    l->nuprice = 0;
+    l->ended_on = RS_DATE_NONE;
+    rs_money_t credits = 0;  /* price effect of credits so far */
+    rs_money_t credited = 0; /* billing effect of credits so far (<= 0) */
+    int usage = l->method == RS_METHOD_USAGE;
+    for (int i = 0; i < l->nchg; i++) {
+        const rs_change_t *ch = &l->chg[i];
+        rs_date_t E = ch->booking ? ch->start : ch->on;
+        if (ch->kind == RS_CH_TERMS) {
+            l->method = ch->method;
+            l->start = ch->start;
+            l->end = ch->end;
+            l->ended_on = RS_DATE_NONE;
+            if (usage) {
+                int keep = 0;
+                while (keep < l->nuprice && l->uprice[keep].eff < E)
+                    keep++;
+                l->nuprice = keep;
+                if (growi((void **)&l->uprice, &l->capuprice, keep + 1, sizeof(rs_uprice_t)))
+                    return -1;
+                l->uprice[l->nuprice].eff = E;
+                l->uprice[l->nuprice].price = ch->unit_price;
+                l->nuprice++;
+                l->price = ch->amount;
+                continue;
+            }
+            l->price = ch->amount + credits;
+            if (change_terms(e, l, ch->id, E, ch->treatment, ch->method, ch->start, ch->end,
+                             l->price, RS_ACCT_REVENUE, ch->rule, ch->source) == NULL)
+                return -1;
+        } else if (ch->kind == RS_CH_DELTA) {
+            rs_money_t ref = billing_through(l, E) + credited;
+            rs_money_t earned = usage ? line_R(e, c, l, E - 1) : l->price;
+            rs_money_t excess = ref > earned ? ref - earned : 0;
+            rs_money_t cut = -ch->amount - excess;
+            rs_money_t delta = cut > 0 ? -cut : 0;
+            credited += ch->amount;
+            credits += delta;
+            if (usage) {
+                if (add_adj(l, ch->id, E, delta, ch->account, ch->rule, ch->source) == NULL)
+                    return -1;
+                continue;
+            }
+            l->price += delta;
+            if (change_terms(e, l, ch->id, E, ch->treatment, l->method, l->start,
+                             line_last_day(l), l->price, ch->account, ch->rule,
+                             ch->source) == NULL)
+                return -1;
+        } else { /* RS_CH_STOP */
+            if (l->ended_on != RS_DATE_NONE && l->ended_on < E)
+                continue;
+            rs_money_t r0 = line_R(e, c, l, E - 1);
+            rs_money_t billed = billing_through(l, E - 1) + credited;
+            rs_money_t keep = ch->forfeit && billed > r0 ? billed : r0;
+            l->ended_on = E - 1;
+            if (usage) {
+                l->price = 0; /* a minimum commitment is waived with the service */
+                if (keep > r0 && add_adj(l, ch->id, E, keep - r0, RS_ACCT_REVENUE, "forfeit",
+                                         ch->source) == NULL)
+                    return -1;
+                continue;
+            }
+            if (change_terms(e, l, ch->id, E, RS_TREATMENT_PROSPECTIVE, l->method, l->start,
+                             E - 1, keep, RS_ACCT_REVENUE,
+                             keep > r0 ? "forfeit" : "cancellation", ch->source) == NULL)
+                return -1;
+            l->price = keep;
+        }
+    }
+    return 0;
+}
+
+/* Append a change to a ratable or usage line (the caller rebuilds). */
+static rs_change_t *add_change(rs_engine_t *e, contract_t *c, int li, rs_change_kind_t kind,
+                               rs_date_t on, const char *rule, const char *source)
+{
+    (void)e;
+    line_t *l = &c->lines[li];
+    if (growi((void **)&l->chg, &l->capchg, l->nchg + 1, sizeof(rs_change_t)))
+        return NULL;
+    rs_change_t *ch = &l->chg[l->nchg++];
+    memset(ch, 0, sizeof(*ch));
+    ch->id = ++l->next_comp;
+    ch->kind = kind;
+    ch->on = on;
+    ch->account = RS_ACCT_REVENUE;
+    snprintf(ch->rule, sizeof(ch->rule), "%s", rule);
+    copy_id(ch->source, source);
+    return ch;
+}
+
+/* The jump of component `id` after a rebuild (segment or adjustment). */
+static rs_money_t jump_of(const line_t *l, int id)
+{
+    for (int i = 0; i < l->nseg; i++)
+        if (l->segs[i].id == id)
+            return l->segs[i].jump;
+    for (int i = 0; i < l->nadj; i++)
+        if (l->adj[i].id == id)
+            return l->adj[i].amount;
     return 0;
 }
 
@@ -1199,25 +1340,21 @@ static int price_change(rs_engine_t *e, contract_t *c, int li, rs_money_t delta,
     mark_dirty(c, rs_period_of(C));
     if (delta == 0)
         return 0;
-    if (l->method == RS_METHOD_USAGE) {
-        /* usage revenue is not spread: a credit reverses usage revenue at C */
-        adj_t *a = add_adj(l, C, delta, acct, rule, source);
-        if (a == NULL)
-            return -1;
-        *jump = delta;
-        *comp = a->id;
-        return 0;
-    }
     if (l->method == RS_METHOD_MILESTONE)
         return milestone_reprice(l, l->price + delta, C, t, acct, rule, source, jump, comp);
-    rs_date_t end = line_last_day(l);
-    seg_t *s = change_terms(e, l, C, t, l->method, l->start, end, l->price + delta, acct, rule,
-                            source);
-    if (s == NULL)
+    if (l->method == RS_METHOD_USAGE)
+        t = RS_TREATMENT_CATCH_UP; /* usage revenue is not spread: reversed at C */
+    rs_change_t *ch = add_change(e, c, li, RS_CH_DELTA, C, rule, source);
+    if (ch == NULL)
         return -1;
-    l->price += delta;
-    *jump = s->jump;
-    *comp = s->jump ? s->id : 0;
+    ch->treatment = t;
+    ch->amount = delta;
+    ch->account = acct;
+    int id = ch->id;
+    if (rebuild_line(e, c, l))
+        return -1;
+    *jump = jump_of(l, id);
+    *comp = *jump ? id : 0;
     return 0;
 }
 
@@ -1230,36 +1367,43 @@ static int stop_line(rs_engine_t *e, contract_t *c, int li, rs_date_t E, int for
     if (l->ended_on != RS_DATE_NONE && l->ended_on < E)
         return 0;
     mark_dirty(c, rs_period_of(E));
-    rs_money_t r0 = line_R(e, c, l, E - 1);
-    rs_money_t keep = r0;
-    if (forfeit && l->billed > keep)
-        keep = l->billed;
-    if (l->method == RS_METHOD_USAGE || l->method == RS_METHOD_MILESTONE) {
-        if (l->method == RS_METHOD_MILESTONE)
-            for (int k = 0; k < l->nms; k++)
-                if (l->ms[k].completed_on == RS_DATE_NONE || l->ms[k].completed_on >= E)
-                    l->ms[k].amount = 0;
-        rs_period_t old_end = rs_period_of(line_last_day(l));
+    rs_period_t old_end = rs_period_of(line_last_day(l));
+    if (old_end < c->dirty_from)
+        mark_dirty(c, old_end);
+    if (l->method == RS_METHOD_MILESTONE) {
+        rs_money_t r0 = line_R(e, c, l, E - 1), keep = r0;
+        if (forfeit && l->billed > keep)
+            keep = l->billed;
+        for (int k = 0; k < l->nms; k++)
+            if (l->ms[k].completed_on == RS_DATE_NONE || l->ms[k].completed_on >= E)
+                l->ms[k].amount = 0;
         l->ended_on = E - 1;
-        l->price = 0; /* a minimum commitment is waived with the service */
-        if (old_end < c->dirty_from)
-            mark_dirty(c, old_end);
-        if (keep > r0 && add_adj(l, E, keep - r0, RS_ACCT_REVENUE, "forfeit", source) == NULL)
+        if (keep > r0 && add_adj(l, ++l->next_comp, E, keep - r0, RS_ACCT_REVENUE, "forfeit",
+                                 source) == NULL)
             return -1;
-        if (l->method == RS_METHOD_MILESTONE)
-            l->price = keep;
+        l->price = keep;
         return 0;
     }
-    l->ended_on = E - 1;
-    if (change_terms(e, l, E, RS_TREATMENT_PROSPECTIVE, l->method, l->start, E - 1, keep,
-                     RS_ACCT_REVENUE, keep > r0 ? "forfeit" : "cancellation", source) == NULL)
+    rs_change_t *ch = add_change(e, c, li, RS_CH_STOP, E, "cancellation", source);
+    if (ch == NULL)
         return -1;
-    l->price = keep;
-    return 0;
+    ch->forfeit = forfeit;
+    return rebuild_line(e, c, l);
 }
 
 /* ------------------------------------------------------------------ */
 /* contract events                                                      */
+
+/* Copy a built line's terms into a TERMS change. */
+static void set_terms(rs_change_t *ch, const line_t *n)
+{
+    ch->method = n->method;
+    ch->start = n->start;
+    ch->end = n->end;
+    ch->amount = n->price;
+    if (n->nuprice > 0)
+        ch->unit_price = n->uprice[0].price;
+}
 
 static int apply_booked(rs_engine_t *e, contract_t *c, const rs_event_t *ev, char *errstr,
                         size_t errlen)
@@ -1276,22 +1420,26 @@ static int apply_booked(rs_engine_t *e, contract_t *c, const rs_event_t *ev, cha
     line_t *ls = NULL;
     if (build_lines(&v, exponent, ev, &ls))
         return -1;
+    c->lines = ls;
+    c->nlines = c->caplines = ev->n_lines;
     for (int i = 0; i < ev->n_lines; i++) {
         line_t *l = &ls[i];
-        if (method_family(l->method) != 0)
+        if (l->method == RS_METHOD_MILESTONE)
             continue;
-        seg_t *s = change_terms(e, l, l->start, RS_TREATMENT_PROSPECTIVE, l->method, l->start,
-                                l->end, l->price, RS_ACCT_REVENUE, "", ev->event_id);
-        if (s == NULL) {
+        rs_change_t *ch = add_change(e, c, i, RS_CH_TERMS, l->start, "", "");
+        if (ch != NULL) {
+            set_terms(ch, l);
+            ch->booking = 1;
+        }
+        if (ch == NULL || rebuild_line(e, c, l)) {
+            c->lines = NULL;
+            c->nlines = c->caplines = 0;
             for (int k = 0; k < ev->n_lines; k++)
                 line_free(&ls[k]);
             free(ls);
             return verr(&v, "out of memory");
         }
-        s->source[0] = '\0'; /* the booking is the line's terms_source */
     }
-    c->lines = ls;
-    c->nlines = c->caplines = ev->n_lines;
     c->booked = 1;
     c->exponent = exponent;
     memcpy(c->currency, ev->currency, sizeof(c->currency));
@@ -1341,19 +1489,12 @@ static int apply_amended(rs_engine_t *e, contract_t *c, const rs_event_t *ev, ch
     mark_dirty(c, rs_period_of(E));
     for (int i = 0; i < ev->n_lines; i++) {
         line_t *n = &nl[i];
-        int li = find_line(c, n->line_id);
-        if (li < 0) { /* a new line: booked with the amendment's treatment */
+        int li = find_line(c, n->line_id), is_new = li < 0;
+        if (is_new) { /* a new line: its first terms take the amendment's treatment */
             li = c->nlines++;
-            line_t *l = &c->lines[li];
-            *l = *n;
+            c->lines[li] = *n;
             memset(n, 0, sizeof(*n));
-            if (method_family(l->method) == 0 &&
-                change_terms(e, l, E, ev->treatment, l->method, l->start, l->end, l->price,
-                             RS_ACCT_REVENUE, "catch_up", ev->event_id) == NULL) {
-                verr(&v, "out of memory");
-                goto out;
-            }
-            continue;
+            n = &c->lines[li];
         }
         line_t *l = &c->lines[li];
         rs_period_t old_end = rs_period_of(line_last_day(l));
@@ -1362,27 +1503,28 @@ static int apply_amended(rs_engine_t *e, contract_t *c, const rs_event_t *ev, ch
         if (rs_period_of(n->end) < c->dirty_from)
             mark_dirty(c, rs_period_of(n->end));
         copy_id(l->terms_source, ev->event_id);
-        snprintf(l->product, sizeof(l->product), "%s", n->product);
-        l->ended_on = RS_DATE_NONE;
-        l->amount = n->amount;
-        l->has_ssp = n->has_ssp;
-        l->ssp = n->ssp;
-        if (l->method == RS_METHOD_USAGE) {
-            int keep = 0;
-            while (keep < l->nuprice && l->uprice[keep].eff < E)
-                keep++;
-            l->nuprice = keep;
-            if (growi((void **)&l->uprice, &l->capuprice, keep + 1, sizeof(rs_uprice_t))) {
+        if (!is_new) { /* an existing line: take the new facts */
+            snprintf(l->product, sizeof(l->product), "%s", n->product);
+            l->amount = n->amount;
+            l->has_ssp = n->has_ssp;
+            l->ssp = n->ssp;
+        }
+        if (l->method != RS_METHOD_MILESTONE) {
+            rs_change_t *ch =
+                add_change(e, c, li, RS_CH_TERMS, E,
+                           ev->treatment == RS_TREATMENT_CATCH_UP ? "catch_up" : "amendment",
+                           ev->event_id);
+            if (ch == NULL) {
                 verr(&v, "out of memory");
                 goto out;
             }
-            l->uprice[l->nuprice].eff = E;
-            l->uprice[l->nuprice].price = n->uprice[0].price;
-            l->nuprice++;
-            l->start = n->start;
-            l->end = n->end;
-            l->price = n->price;
-        } else if (l->method == RS_METHOD_MILESTONE) {
+            set_terms(ch, n);
+            ch->treatment = ev->treatment;
+            if (rebuild_line(e, c, l)) {
+                verr(&v, "out of memory");
+                goto out;
+            }
+        } else if (!is_new) {
             /* the new milestone list, keeping completions by id */
             for (int k = 0; k < n->nms; k++)
                 for (int j = 0; j < l->nms; j++)
@@ -1407,16 +1549,6 @@ static int apply_amended(rs_engine_t *e, contract_t *c, const rs_event_t *ev, ch
                 verr(&v, "out of memory");
                 goto out;
             }
-        } else {
-            if (change_terms(e, l, E, ev->treatment, n->method, n->start, n->end, n->price,
-                             RS_ACCT_REVENUE, "catch_up", ev->event_id) == NULL) {
-                verr(&v, "out of memory");
-                goto out;
-            }
-            l->method = n->method;
-            l->start = n->start;
-            l->end = n->end;
-            l->price = n->price;
         }
     }
     /* lines left out end the day before E */
@@ -1496,6 +1628,27 @@ static int apply_milestone(rs_engine_t *e, contract_t *c, const rs_event_t *ev, 
 /* ------------------------------------------------------------------ */
 /* invoices, credit notes, payments                                     */
 
+/* Record dated billing on a line; if credits or a stop depend on it, the
+ * line is rebuilt from the earliest of them. */
+static int record_billing(rs_engine_t *e, contract_t *c, int li, rs_date_t on,
+                          rs_money_t amount)
+{
+    line_t *l = &c->lines[li];
+    if (growi((void **)&l->bill, &l->capbill, l->nbill + 1, sizeof(rs_billing_t)))
+        return -1;
+    l->bill[l->nbill].on = on;
+    l->bill[l->nbill].amount = amount;
+    l->nbill++;
+    rs_date_t first = RS_DATE_NONE;
+    for (int i = 0; i < l->nchg; i++)
+        if (l->chg[i].kind != RS_CH_TERMS && (first == RS_DATE_NONE || l->chg[i].on < first))
+            first = l->chg[i].on;
+    if (first == RS_DATE_NONE)
+        return 0;
+    mark_dirty(c, rs_period_of(first));
+    return rebuild_line(e, c, l);
+}
+
 static int apply_invoice(rs_engine_t *e, contract_t *c, const rs_event_t *ev, char *errstr,
                          size_t errlen)
 {
@@ -1560,6 +1713,9 @@ static int apply_invoice(rs_engine_t *e, contract_t *c, const rs_event_t *ev, ch
         entry_cr(&x, RS_ACCT_TAX_PAYABLE, il[i].tax);
         post_billing(&x, l, il[i].amount);
         entry_emit(&x);
+        if (l->method != RS_METHOD_MILESTONE &&
+            record_billing(e, c, il[i].line, ev->on, il[i].amount))
+            return verr(&v, "out of memory");
     }
     return 0;
 }
@@ -1646,14 +1802,10 @@ static int apply_credit_note(rs_engine_t *e, contract_t *c, const rs_event_t *ev
         rs_inv_line_t *il = &inv->lines[ix[i]];
         int li = il->line;
         line_t *l = &c->lines[li];
-        /* a credit first consumes billing above the price (e.g. after a
-         * cancellation), then lowers the price */
-        rs_money_t over = l->billed - l->price;
-        rs_money_t cut = amt[i] - (over > 0 ? over : 0);
         rs_money_t jump = 0;
         int comp = 0;
-        if (cut > 0 && price_change(e, c, li, -cut, ev->on, t, RS_ACCT_REVENUE_CONTRA, rule,
-                                    ev->event_id, &jump, &comp)) {
+        if (price_change(e, c, li, -amt[i], ev->on, t, RS_ACCT_REVENUE_CONTRA, rule,
+                         ev->event_id, &jump, &comp)) {
             verr(&v, "out of memory");
             goto out;
         }
@@ -1724,6 +1876,8 @@ static int apply_void(rs_engine_t *e, contract_t *c, const rs_event_t *ev, char 
         il->credited = il->amount;
         il->credit_tax = il->tax;
         entry_emit(&x);
+        if (l->method != RS_METHOD_MILESTONE && record_billing(e, c, il->line, ev->on, -net))
+            return verr(&v, "out of memory");
     }
     return 0;
 }
@@ -1766,14 +1920,10 @@ static int apply_uncollectible(rs_engine_t *e, contract_t *c, const rs_event_t *
                 : 0;
         rs_money_t net_open = open - tax_open, jump = 0;
         int comp = 0;
-        line_t *l = &c->lines[il->line];
-        rs_money_t over = l->billed - l->price;
-        rs_money_t cut = net_open - (over > 0 ? over : 0);
-        if (cut > 0 &&
-            price_change(e, c, il->line, -cut, ev->on, RS_TREATMENT_CATCH_UP,
+        if (price_change(e, c, il->line, -net_open, ev->on, RS_TREATMENT_CATCH_UP,
                          RS_ACCT_REVENUE_CONTRA, "write_off", ev->event_id, &jump, &comp))
             return verr(&v, "out of memory");
-        l = &c->lines[il->line];
+        line_t *l = &c->lines[il->line];
         entry_begin(&x, e, c, il->line, RS_ENTRY_WRITE_OFF, "reverse_revenue", ev->on,
                     RS_PERIOD_NONE, inv->invoice_id);
         entry_source(&x, ev->event_id);
@@ -1960,16 +2110,12 @@ static int apply_refund(rs_engine_t *e, contract_t *c, const rs_event_t *ev, cha
             tax = share[i] - net;
         }
         int comp = 0;
-        line_t *l = &c->lines[il->line];
-        rs_money_t over = l->billed - l->price;
-        rs_money_t cut = net - (over > 0 ? over : 0);
-        if (cut > 0 &&
-            price_change(e, c, il->line, -cut, ev->on, RS_TREATMENT_CATCH_UP,
+        if (price_change(e, c, il->line, -net, ev->on, RS_TREATMENT_CATCH_UP,
                          RS_ACCT_REVENUE_CONTRA, "refund", ev->event_id, &jump, &comp)) {
             free(share);
             return verr(&v, "out of memory");
         }
-        l = &c->lines[il->line];
+        line_t *l = &c->lines[il->line];
         entry_ctx_t x;
         entry_begin(&x, e, c, il->line, RS_ENTRY_REFUND, "refund", ev->on, RS_PERIOD_NONE,
                     ev->refund_id);

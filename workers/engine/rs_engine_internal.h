@@ -38,6 +38,33 @@ typedef struct rs_adj {
     char source[RS_ID_MAX];
 } rs_adj_t;
 
+/* A dated change of a ratable or usage line's terms. The line's segments,
+ * unit-price history and adjustments are rebuilt from its changes sorted by
+ * (on, kind, source, id), so the result does not depend on the order in
+ * which amendments (contracts topic) and credits (invoices and payments
+ * topics) arrived. */
+typedef enum rs_change_kind {
+    RS_CH_TERMS = 0, /* booking or amendment: method, service, price */
+    RS_CH_STOP = 1,  /* service ends the day before `on` */
+    RS_CH_DELTA = 2, /* price change: credit note, refund, write-off */
+} rs_change_kind_t;
+
+typedef struct rs_change {
+    int id; /* the component its jump posts as */
+    rs_change_kind_t kind;
+    int booking; /* the line's first terms: sorts first, effective at start */
+    rs_date_t on;
+    rs_treatment_t treatment;
+    rs_method_t method;
+    rs_date_t start, end;
+    rs_money_t amount; /* TERMS: price; DELTA: the credit (negative) */
+    int forfeit;
+    rs_decimal_t unit_price;
+    rs_account_t account;
+    char rule[24];
+    char source[RS_ID_MAX];
+} rs_change_t;
+
 typedef struct rs_usage_day {
     rs_date_t day;
     __int128 qty; /* 10^-6 units */
@@ -48,6 +75,12 @@ typedef struct rs_uprice {
     rs_date_t eff;
     rs_decimal_t price; /* per unit, up to 6 decimals */
 } rs_uprice_t;
+
+/* Dated billing of a line: + invoice amounts, - voids (credits are changes). */
+typedef struct rs_billing {
+    rs_date_t on;
+    rs_money_t amount;
+} rs_billing_t;
 
 typedef struct rs_posted {
     rs_period_t sp; /* service period */
@@ -76,6 +109,10 @@ typedef struct rs_line {
     char terms_source[RS_ID_MAX];
     int next_comp;
 
+    int nchg, capchg;
+    rs_change_t *chg;
+    int nbill, capbill;
+    rs_billing_t *bill;
     int nseg, capseg;
     rs_seg_t *segs;
     int nadj, capadj;

@@ -71,12 +71,16 @@ static char *trim(char *s)
 int rs_policy_parse(rs_policy_t *p, const char *text, char *errstr, size_t errlen)
 {
     int lineno = 0, rc = -1;
-    char *copy = strdup(text), *save = NULL;
+    char *copy = strdup(text), *next = copy;
     if (copy == NULL) {
         snprintf(errstr, errlen, "out of memory");
         return -1;
     }
-    for (char *ln = strtok_r(copy, "\n", &save); ln; ln = strtok_r(NULL, "\n", &save)) {
+    while (next != NULL) {
+        char *ln = next;
+        next = strchr(ln, '\n');
+        if (next)
+            *next++ = '\0';
         lineno++;
         char *s = trim(ln);
         if (*s == '\0' || *s == '#')

@@ -13,6 +13,7 @@
  */
 #include "rs_report.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -457,4 +458,97 @@ int rs_report_journal(const rs_journal_t *j, rs_period_t through, size_t **idx, 
     *idx = out;
     *n = k;
     return 0;
+}
+
+static int push_exc(rs_exception_row_t **out, size_t *n, size_t *cap, rs_exception_row_t r)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        rs_exception_row_t *no = realloc(*out, nc * sizeof(*no));
+        if (no == NULL)
+            return -1;
+        *out = no;
+        *cap = nc;
+    }
+    (*out)[(*n)++] = r;
+    return 0;
+}
+
+int rs_report_exceptions(const rs_engine_t *e, const rs_journal_t *j, rs_period_t through,
+                         rs_exception_row_t **rows, size_t *n)
+{
+    rs_balance_row_t *b = NULL;
+    size_t nb = 0, k = 0, cap = 0;
+    rs_exception_row_t *out = NULL;
+    if (rs_report_balances(e, j, through, &b, &nb))
+        return -1;
+    rs_date_t as_of = rs_period_last_day(through);
+    char d[16];
+    for (size_t i = 0; i < nb; i++) {
+        rs_line_view_t v;
+        rs_engine_line_get(e, i, &v);
+        rs_exception_row_t r = {b[i].contract_id,
+                                b[i].line_id,
+                                b[i].customer_id,
+                                b[i].currency,
+                                b[i].exponent,
+                                NULL,
+                                0,
+                                ""};
+        if (v.ended_on != RS_DATE_NONE && v.ended_on <= as_of && b[i].deferred > 0) {
+            r.kind = "deferred_after_cancellation";
+            r.amount = b[i].deferred;
+            snprintf(r.detail, sizeof(r.detail),
+                     "service ended %s; settle with a credit note or refund",
+                     rs_date_format(v.ended_on, d, sizeof(d)));
+            if (push_exc(&out, &k, &cap, r))
+                goto fail;
+        }
+        if (v.end < as_of && b[i].unbilled > 0) {
+            r.kind = "unbilled_after_end";
+            r.amount = b[i].unbilled;
+            snprintf(r.detail, sizeof(r.detail), "service ended %s and was not fully invoiced",
+                     rs_date_format(v.end, d, sizeof(d)));
+            if (push_exc(&out, &k, &cap, r))
+                goto fail;
+        }
+    }
+    for (size_t i = 0, nc = rs_engine_contract_count(e); i < nc; i++) {
+        rs_contract_view_t c;
+        rs_engine_contract_get(e, i, &c);
+        rs_exception_row_t r = {
+            c.contract_id, "", c.customer_id, c.currency, c.exponent, NULL, 0, ""};
+        if (c.customer_credit > 0) {
+            r.kind = "customer_credit";
+            r.amount = c.customer_credit;
+            snprintf(r.detail, sizeof(r.detail), "credit balance owed to customer %s",
+                     c.customer_id);
+            if (push_exc(&out, &k, &cap, r))
+                goto fail;
+        }
+        if (c.written_off > 0) {
+            r.kind = "written_off";
+            r.amount = c.written_off;
+            snprintf(r.detail, sizeof(r.detail), "receivable declared uncollectible");
+            if (push_exc(&out, &k, &cap, r))
+                goto fail;
+        }
+    }
+    for (size_t i = 0, np = rs_engine_pending_count(e); i < np; i++) {
+        rs_pending_view_t p;
+        rs_engine_pending_get(e, i, &p);
+        rs_exception_row_t r = {p.contract_id, "", "", "", 0, "pending", 0, ""};
+        snprintf(r.detail, sizeof(r.detail), "event %s (%s) waits for %s", p.event_id,
+                 rs_event_type_name(p.type), p.waiting_for);
+        if (push_exc(&out, &k, &cap, r))
+            goto fail;
+    }
+    free(b);
+    *rows = out;
+    *n = k;
+    return 0;
+fail:
+    free(b);
+    free(out);
+    return -1;
 }

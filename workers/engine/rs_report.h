@@ -76,6 +76,24 @@ typedef struct rs_rollforward_row {
 int rs_report_rollforward(const rs_engine_t *e, const rs_journal_t *j, rs_period_t through,
                           rs_rollforward_row_t **rows, size_t *n);
 
+typedef struct rs_exception_row {
+    const char *contract_id, *line_id, *customer_id, *currency;
+    int exponent;
+    const char *kind; /* see rs_report_exceptions */
+    rs_money_t amount;
+    char detail[192];
+} rs_exception_row_t;
+/* What finance must look at, as of the end of `through` (key: contract_id,
+ * line_id, kind):
+ *   deferred_after_cancellation  billed but unearned money on a line whose
+ *                                service ended early (cancelled or removed)
+ *   unbilled_after_end           earned but never invoiced after the service
+ *   customer_credit              a credit balance owed to the customer
+ *   written_off                  receivables declared uncollectible, still open
+ *   pending                      events still waiting for a contract/invoice */
+int rs_report_exceptions(const rs_engine_t *e, const rs_journal_t *j, rs_period_t through,
+                         rs_exception_row_t **rows, size_t *n);
+
 /* Indexes of the journal's entries with period <= through, sorted by
  * (period, contract_id, seq). */
 int rs_report_journal(const rs_journal_t *j, rs_period_t through, size_t **idx, size_t *n);
