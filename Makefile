@@ -1,5 +1,5 @@
-# Thin wrapper over CMake. The README's two commands are `make demo` and
-# `make test`; both install what is missing first.
+# Thin wrapper over CMake. The README's two commands (scripts/demo, scripts/test)
+# install what is missing and then run `make demo` and `make test`.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
@@ -19,7 +19,7 @@ build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 demo: build
-	@scripts/demo.sh $(BUILD)/revstream
+	@scripts/run-demo.sh $(BUILD)/revstream
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -420,12 +420,15 @@ Test(lifecycle, credit_larger_than_unrecognized)
 }
 
 /* Example 14: a one-time 90 USD charge paid Jan 1 and refunded Feb 1:
- * January revenue +90; February revenue_contra 90. */
+ * January revenue +90; February revenue_contra 90. The refund is a credit
+ * note with reason refund (the revenue effect) and the payment's refund (the
+ * cash); together: Dr revenue_contra 90, Cr cash 90 in February. */
 Test(lifecycle, ex14_refund_of_one_time_charge)
 {
     book1("C", "point_in_time", "2026-01-01", "2026-01-01", "90.00");
     invoice("C", "I1", "2026-01-01", "90.00", "0");
     pay("C", "I1", "P1", "2026-01-01", "90.00");
+    credit("C", "I1", "CN1", "2026-02-01", "refund", "90.00", "0");
     ev(RS_APPLY_OK,
        "{\"event_id\":\"r1\",\"type\":\"payment.refunded\",\"contract_id\":\"C\","
        "\"occurred_at\":\"2026-02-01T00:00:00Z\",\"refund_id\":\"R1\",\"payment_id\":\"P1\","
@@ -433,16 +436,52 @@ Test(lifecycle, ex14_refund_of_one_time_charge)
     rs_engine_advance(h.engine, P(2026, 2));
     cr_assert_eq(rec("C", "L1", "2026-01", "2026-02"), USD("90.00"));
     cr_assert_eq(rec("C", "L1", "2026-02", "2026-02"), -USD("90.00"));
-    const rs_entry_t *r = only_entry("C", RS_ENTRY_REFUND);
-    cr_assert_eq(r->period, P(2026, 2));
-    cr_assert_eq(posting(r, RS_ACCT_REVENUE_CONTRA), USD("90.00"));
-    cr_assert_eq(posting(r, RS_ACCT_CASH), -USD("90.00"));
-    cr_assert_eq(r->n_postings, 2);
+    /* February, all entries together: contra 90 against cash 90 */
+    rs_money_t by[RS_ACCT__COUNT] = {0};
+    for (size_t i = 0; i < h.journal.n; i++) {
+        const rs_entry_t *e = &h.journal.entries[i];
+        if (e->period != P(2026, 2))
+            continue;
+        for (int k = 0; k < e->n_postings; k++)
+            by[e->postings[k].account] += e->postings[k].debit - e->postings[k].credit;
+    }
+    for (int a = 0; a < RS_ACCT__COUNT; a++)
+        cr_assert_eq(by[a],
+                     a == RS_ACCT_REVENUE_CONTRA ? USD("90.00")
+                     : a == RS_ACCT_CASH         ? -USD("90.00")
+                                                 : 0,
+                     "%s", rs_account_name((rs_account_t)a));
     rs_balance_row_t b = rs_h_balance(&h, "C", "L1", "2026-02");
-    cr_assert_eq(b.received, 0);
     cr_assert_eq(b.recognized, 0);
+    cr_assert_eq(b.billed, 0);
     cr_assert_eq(b.deferred, 0);
     cr_assert_eq(b.unbilled, 0);
+}
+
+/* A refund with no credit balance behind it re-opens the receivable. */
+Test(lifecycle, refund_without_credit_reopens_receivable)
+{
+    book1("C", "point_in_time", "2026-01-01", "2026-01-01", "90.00");
+    invoice("C", "I1", "2026-01-01", "90.00", "0");
+    pay("C", "I1", "P1", "2026-01-01", "90.00");
+    ev(RS_APPLY_OK,
+       "{\"event_id\":\"r1\",\"type\":\"payment.refunded\",\"contract_id\":\"C\","
+       "\"occurred_at\":\"2026-02-01T00:00:00Z\",\"refund_id\":\"R1\",\"payment_id\":\"P1\","
+       "\"invoice_id\":\"I1\",\"amount\":\"40.00\",\"refunded_on\":\"2026-02-01\"}");
+    const rs_entry_t *r = only_entry("C", RS_ENTRY_REFUND);
+    cr_assert_eq(posting(r, RS_ACCT_ACCOUNTS_RECEIVABLE), USD("40.00"));
+    cr_assert_eq(posting(r, RS_ACCT_CASH), -USD("40.00"));
+    cr_assert_eq(r->recognized, 0);
+    rs_engine_advance(h.engine, P(2026, 2));
+    rs_balance_row_t b = rs_h_balance(&h, "C", "L1", "2026-02");
+    cr_assert_eq(b.received, USD("50.00"));
+    cr_assert_eq(b.recognized, USD("90.00"));
+    /* refunding more than is left of the payment is rejected */
+    ev(RS_APPLY_REJECTED,
+       "{\"event_id\":\"r2\",\"type\":\"payment.refunded\",\"contract_id\":\"C\","
+       "\"occurred_at\":\"2026-02-02T00:00:00Z\",\"refund_id\":\"R2\",\"payment_id\":\"P1\","
+       "\"invoice_id\":\"I1\",\"amount\":\"50.01\",\"refunded_on\":\"2026-02-02\"}");
+    cr_assert(strstr(h.last_error, "event r2: amount:") != NULL, "%s", h.last_error);
 }
 
 /* A failed payment reverses the payment; a void reverses the invoice. */

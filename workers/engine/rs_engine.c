@@ -37,10 +37,11 @@
  *       change: it posts what time alone had already earned.
  *   I7  Entry ids are "<contract_id>#<seq>" with seq the contract's counter:
  *       the same events in the same order give the same ids.
- *   I8  Events for a contract not yet booked, and invoice-referencing events
- *       for an invoice not yet issued, wait in the contract's pending list in
- *       arrival order and are applied (or rejected, as late rejections) when
- *       the reference arrives.
+ *   I8  Events for a contract not yet booked, invoice-referencing events for
+ *       an invoice not yet issued, and invoices, usage or milestones for a
+ *       line no amendment has added yet, wait in the contract's pending list
+ *       in arrival order and are applied (or rejected, as late rejections)
+ *       when the reference arrives. What waits is visible (pending report).
  */
 #include "rs_engine.h"
 
@@ -75,9 +76,8 @@ struct rs_engine {
     size_t ncviews;
     int views_dirty;
 
-    rs_period_t *closed;
-    size_t nclosed, capclosed;
-    seen_t *gseen; /* period.closed events */
+    rs_period_t closed_through; /* every period <= it is closed */
+    seen_t *gseen;              /* period.closed events */
     size_t ngseen, capgseen;
     rs_period_t horizon; /* every contract is recognized at least through this */
 
@@ -235,6 +235,7 @@ int rs_engine_new(rs_engine_t **out, const rs_policy_t *policy, char *errstr, si
         return -1;
     }
     e->horizon = RS_PERIOD_NONE;
+    e->closed_through = RS_PERIOD_NONE;
     *out = e;
     return 0;
 }
@@ -249,7 +250,6 @@ void rs_engine_destroy(rs_engine_t *e)
     free(e->sorted);
     free(e->views);
     free(e->cviews);
-    free(e->closed);
     free(e->gseen);
     free(e->late);
     free(e);
@@ -347,26 +347,15 @@ static int sort_contracts(rs_engine_t *e)
 /* ------------------------------------------------------------------ */
 /* periods                                                              */
 
+/* Closing a period closes every period before it too: books close in order. */
 int rs_engine_period_closed(const rs_engine_t *e, rs_period_t p)
 {
-    size_t lo = 0, hi = e->nclosed;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (e->closed[mid] == p)
-            return 1;
-        if (e->closed[mid] < p)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return 0;
+    return e->closed_through != RS_PERIOD_NONE && p <= e->closed_through;
 }
 
 static rs_period_t first_open(const rs_engine_t *e, rs_period_t p)
 {
-    while (rs_engine_period_closed(e, p))
-        p++;
-    return p;
+    return rs_engine_period_closed(e, p) ? e->closed_through + 1 : p;
 }
 
 /* ------------------------------------------------------------------ */
@@ -497,7 +486,7 @@ static void entry_begin(entry_ctx_t *x, rs_engine_t *e, contract_t *c, int line,
     snprintf(en->rule, sizeof(en->rule), "%s", rule);
     rs_period_t pp = first_open(e, rs_period_of(natural));
     if (c->frontier != RS_PERIOD_NONE && pp < c->frontier)
-        pp = c->frontier;
+        pp = first_open(e, c->frontier);
     rs_date_t lo = rs_period_first_day(pp), hi = rs_period_last_day(pp);
     en->posted_on = natural < lo ? lo : natural > hi ? hi : natural;
     en->period = pp;
@@ -1229,11 +1218,14 @@ static int rebuild_line(rs_engine_t *e, contract_t *c, line_t *l)
     l->ended_on = RS_DATE_NONE;
     rs_money_t credits = 0;  /* price effect of credits so far */
     rs_money_t credited = 0; /* billing effect of credits so far (<= 0) */
+    int have_terms = 0;      /* a credit before the line's first terms waits in `credits` */
+    l->price = 0;
     int usage = l->method == RS_METHOD_USAGE;
     for (int i = 0; i < l->nchg; i++) {
         const rs_change_t *ch = &l->chg[i];
         rs_date_t E = ch->booking ? ch->start : ch->on;
         if (ch->kind == RS_CH_TERMS) {
+            have_terms = 1;
             l->method = ch->method;
             l->start = ch->start;
             l->end = ch->end;
@@ -1256,13 +1248,16 @@ static int rebuild_line(rs_engine_t *e, contract_t *c, line_t *l)
                              l->price, RS_ACCT_REVENUE, ch->rule, ch->source) == NULL)
                 return -1;
         } else if (ch->kind == RS_CH_DELTA) {
+            /* usage revenue has no price to compare with (and what usage has
+             * arrived must not matter): a credit reverses its full amount */
             rs_money_t ref = billing_through(l, E) + credited;
-            rs_money_t earned = usage ? line_R(e, c, l, E - 1) : l->price;
-            rs_money_t excess = ref > earned ? ref - earned : 0;
+            rs_money_t excess = !usage && ref > l->price ? ref - l->price : 0;
             rs_money_t cut = -ch->amount - excess;
             rs_money_t delta = cut > 0 ? -cut : 0;
             credited += ch->amount;
             credits += delta;
+            if (!have_terms)
+                continue;
             if (usage) {
                 if (add_adj(l, ch->id, E, delta, ch->account, ch->rule, ch->source) == NULL)
                     return -1;
@@ -1727,6 +1722,31 @@ static rs_money_t open_ar(const rs_inv_line_t *il)
     return o > 0 ? o : 0;
 }
 
+/* Under the allowance policy the allowance on an uncollectible invoice is its
+ * whole open receivable, whatever happens to it later (a refund re-opens it,
+ * a failed payment, a credit note): true it up with one entry per line. */
+static void allowance_sync(rs_engine_t *e, contract_t *c, invoice_t *inv, rs_date_t on,
+                           const char *document, const char *source)
+{
+    if (!inv->uncollectible || inv->voided || e->policy.bad_debt != RS_BAD_DEBT_ALLOWANCE)
+        return;
+    for (int i = 0; i < inv->nlines; i++) {
+        rs_inv_line_t *il = &inv->lines[i];
+        rs_money_t delta = open_ar(il) - il->allowance;
+        if (delta == 0)
+            continue;
+        entry_ctx_t x;
+        entry_begin(&x, e, c, il->line, delta > 0 ? RS_ENTRY_WRITE_OFF : RS_ENTRY_RECOVERY,
+                    "allowance", on, RS_PERIOD_NONE, document);
+        entry_source(&x, source);
+        entry_dr(&x, RS_ACCT_BAD_DEBT_EXPENSE, delta);
+        entry_cr(&x, RS_ACCT_ALLOWANCE_DOUBTFUL, delta);
+        il->allowance += delta;
+        c->written_off += delta;
+        entry_emit(&x);
+    }
+}
+
 static int apply_credit_note(rs_engine_t *e, contract_t *c, const rs_event_t *ev, char *errstr,
                              size_t errlen)
 {
@@ -1829,11 +1849,17 @@ static int apply_credit_note(rs_engine_t *e, contract_t *c, const rs_event_t *ev
         }
         entry_cr(&x, RS_ACCT_ACCOUNTS_RECEIVABLE, to_ar);
         entry_cr(&x, RS_ACCT_CUSTOMER_CREDIT, gross - to_ar);
+        /* money paid for what is now credited is the customer's, not the line's */
         c->customer_credit += gross - to_ar;
+        inv->credit += gross - to_ar;
+        il->paid -= gross - to_ar;
+        l->received -= gross - to_ar;
+        x.en.received = -(gross - to_ar);
         il->credited += amt[i];
         il->credit_tax += tax[i];
         entry_emit(&x);
     }
+    allowance_sync(e, c, inv, ev->on, ev->credit_note_id, ev->event_id);
     rc = 0;
 out:
     free(amt);
@@ -1867,6 +1893,10 @@ static int apply_void(rs_engine_t *e, contract_t *c, const rs_event_t *ev, char 
         entry_cr(&x, RS_ACCT_ACCOUNTS_RECEIVABLE, open);
         entry_cr(&x, RS_ACCT_CUSTOMER_CREDIT, paid_part);
         c->customer_credit += paid_part;
+        inv->credit += paid_part;
+        il->paid -= paid_part;
+        l->received -= paid_part;
+        x.en.received = -paid_part;
         if (il->allowance > 0) { /* the doubtful receivable is gone with the invoice */
             entry_dr(&x, RS_ACCT_ALLOWANCE_DOUBTFUL, il->allowance);
             entry_cr(&x, RS_ACCT_BAD_DEBT_EXPENSE, il->allowance);
@@ -2016,6 +2046,7 @@ static int apply_payment(rs_engine_t *e, contract_t *c, const rs_event_t *ev, ch
         entry_dr(&x, RS_ACCT_CASH, amount - applied);
         entry_cr(&x, RS_ACCT_CUSTOMER_CREDIT, amount - applied);
         c->customer_credit += amount - applied;
+        inv->credit += amount - applied;
         entry_emit(&x);
     }
     free(open);
@@ -2037,6 +2068,12 @@ static int by_paid(const invoice_t *inv, rs_money_t amount, rs_money_t *out)
     return rc;
 }
 
+/* A refund moves cash, never revenue: it pays back the customer's credit
+ * balance first, and what is left re-opens the receivable of the lines the
+ * payment was applied to (which the exceptions report shows). The revenue
+ * effect of a refund comes from its credit note (reason refund). This keeps
+ * the final balances independent of whether the credit note or the refund
+ * arrives first. */
 static int apply_refund(rs_engine_t *e, contract_t *c, const rs_event_t *ev, char *errstr,
                         size_t errlen)
 {
@@ -2065,80 +2102,52 @@ static int apply_refund(rs_engine_t *e, contract_t *c, const rs_event_t *ev, cha
     rs_money_t paid_total = 0;
     for (int i = 0; i < inv->nlines; i++)
         paid_total += inv->lines[i].paid;
-    rs_money_t from_cc = amount < c->customer_credit ? amount : c->customer_credit;
+    /* only credit that arose on this invoice: credit from another invoice may
+     * arrive later on its own topic, and the result must not depend on it */
+    rs_money_t from_cc = amount < inv->credit ? amount : inv->credit;
     rs_money_t rest = amount - from_cc;
     if (rest > paid_total)
         return verr(&v,
-                    "amount: refunds %s, the customer has %s of credit and %s paid on "
-                    "invoice %s",
-                    rs_money_format(amount, c->exponent, a1, sizeof(a1)),
-                    rs_money_format(c->customer_credit, c->exponent, a2, sizeof(a2)),
-                    rs_money_format(paid_total, c->exponent, a2, sizeof(a2)), inv->invoice_id);
-    if (doc_add(c, ev->refund_id))
+                    "amount: refunds %s, more than the credit and what was "
+                    "paid on invoice %s",
+                    rs_money_format(amount, c->exponent, a1, sizeof(a1)), inv->invoice_id);
+    rs_money_t *share = calloc((size_t)inv->nlines + 1, sizeof(*share));
+    if (share == NULL || by_paid(inv, rest, share) || doc_add(c, ev->refund_id)) {
+        free(share);
         return verr(&v, "out of memory");
+    }
     p->refunded += amount;
-    if (from_cc > 0) { /* a credit balance is paid back */
+    if (from_cc > 0) {
         entry_ctx_t x;
         entry_begin(&x, e, c, -1, RS_ENTRY_REFUND, "credit_refund", ev->on, RS_PERIOD_NONE,
                     ev->refund_id);
         entry_source(&x, ev->event_id);
+        entry_source(&x, p->source);
         entry_dr(&x, RS_ACCT_CUSTOMER_CREDIT, from_cc);
         entry_cr(&x, RS_ACCT_CASH, from_cc);
         c->customer_credit -= from_cc;
+        inv->credit -= from_cc;
         entry_emit(&x);
-    }
-    if (rest <= 0)
-        return 0;
-    /* No credit balance covers it: the refund is a price concession on the
-     * lines paid, trued up like a credit note with reason refund. */
-    rs_money_t *share = calloc((size_t)inv->nlines + 1, sizeof(*share));
-    if (share == NULL || by_paid(inv, rest, share)) {
-        free(share);
-        return verr(&v, "out of memory");
     }
     for (int i = 0; i < inv->nlines; i++) {
         if (share[i] == 0)
             continue;
         rs_inv_line_t *il = &inv->lines[i];
-        rs_money_t gross = il->amount + il->tax - il->credited - il->credit_tax;
-        rs_money_t tax = gross > 0 ? (rs_money_t)rs_div_round(
-                                         (__int128)share[i] * (il->tax - il->credit_tax), gross)
-                                   : 0;
-        rs_money_t net = share[i] - tax, jump = 0;
-        if (net > il->amount - il->credited) {
-            net = il->amount - il->credited;
-            tax = share[i] - net;
-        }
-        int comp = 0;
-        if (price_change(e, c, il->line, -net, ev->on, RS_TREATMENT_CATCH_UP,
-                         RS_ACCT_REVENUE_CONTRA, "refund", ev->event_id, &jump, &comp)) {
-            free(share);
-            return verr(&v, "out of memory");
-        }
         line_t *l = &c->lines[il->line];
         entry_ctx_t x;
         entry_begin(&x, e, c, il->line, RS_ENTRY_REFUND, "refund", ev->on, RS_PERIOD_NONE,
                     ev->refund_id);
         entry_source(&x, ev->event_id);
         entry_source(&x, p->source);
-        entry_dr(&x, RS_ACCT_TAX_PAYABLE, tax);
-        post_billing(&x, l, -net);
-        if (jump != 0) {
-            post_revenue(&x, l, RS_ACCT_REVENUE_CONTRA, jump);
-            if (posted_add(l, rs_period_of(ev->on), comp, RS_ACCT_REVENUE_CONTRA, jump)) {
-                free(share);
-                return verr(&v, "out of memory");
-            }
-        }
+        entry_dr(&x, RS_ACCT_ACCOUNTS_RECEIVABLE, share[i]);
         entry_cr(&x, RS_ACCT_CASH, share[i]);
-        il->credited += net;
-        il->credit_tax += tax;
         il->paid -= share[i];
         l->received -= share[i];
         x.en.received = -share[i];
         entry_emit(&x);
     }
     free(share);
+    allowance_sync(e, c, inv, ev->on, ev->refund_id, ev->event_id);
     return 0;
 }
 
@@ -2162,7 +2171,7 @@ static int apply_payment_failed(rs_engine_t *e, contract_t *c, const rs_event_t 
         paid_total += inv->lines[i].paid;
     rs_money_t on_lines = p->amount < paid_total ? p->amount : paid_total;
     rs_money_t from_cc = p->amount - on_lines;
-    if (from_cc > c->customer_credit)
+    if (from_cc > inv->credit)
         return verr(&v, "payment_id: the credit from payment %s was already used",
                     p->payment_id);
     rs_money_t *share = calloc((size_t)inv->nlines + 1, sizeof(*share));
@@ -2196,9 +2205,11 @@ static int apply_payment_failed(rs_engine_t *e, contract_t *c, const rs_event_t 
         entry_dr(&x, RS_ACCT_CUSTOMER_CREDIT, from_cc);
         entry_cr(&x, RS_ACCT_CASH, from_cc);
         c->customer_credit -= from_cc;
+        inv->credit -= from_cc;
         entry_emit(&x);
     }
     free(share);
+    allowance_sync(e, c, inv, ev->on, p->payment_id, ev->event_id);
     return 0;
 }
 
@@ -2281,6 +2292,18 @@ static const char *waits_for(const contract_t *c, const rs_event_t *ev, char *bu
         snprintf(buf, n, "invoice %s", ev->invoice_id);
         return buf;
     }
+    /* a line an amendment on the contracts topic has not added yet */
+    if ((ev->type == RS_EV_USAGE_RECORDED || ev->type == RS_EV_MILESTONE_COMPLETED) &&
+        find_line(c, ev->line_id) < 0) {
+        snprintf(buf, n, "line %s", ev->line_id);
+        return buf;
+    }
+    if (ev->type == RS_EV_INVOICE_ISSUED)
+        for (int i = 0; i < ev->n_bill_lines; i++)
+            if (find_line(c, ev->bill_lines[i].line_id) < 0) {
+                snprintf(buf, n, "line %s", ev->bill_lines[i].line_id);
+                return buf;
+            }
     return NULL;
 }
 
@@ -2393,18 +2416,11 @@ static int close_period(rs_engine_t *e, rs_period_t p)
 {
     if (rs_engine_period_closed(e, p))
         return 0;
+    /* everything earned through p is posted before the lock */
     if (e->horizon == RS_PERIOD_NONE || e->horizon < p)
         if (rs_engine_advance(e, p))
             return -1;
-    if (grow((void **)&e->closed, &e->capclosed, e->nclosed + 1, sizeof(rs_period_t)))
-        return -1;
-    size_t i = e->nclosed;
-    while (i > 0 && e->closed[i - 1] > p) {
-        e->closed[i] = e->closed[i - 1];
-        i--;
-    }
-    e->closed[i] = p;
-    e->nclosed++;
+    e->closed_through = p;
     return 0;
 }
 

@@ -230,7 +230,7 @@ typedef struct rs_engine_stats {
 } rs_engine_stats_t;
 void rs_engine_get_stats(const rs_engine_t *e, rs_engine_stats_t *out);
 
-/* Is period p closed? */
+/* Is period p closed? Closing a period closes every earlier one too. */
 int rs_engine_period_closed(const rs_engine_t *e, rs_period_t p);
 
 /* The policy the engine runs with (for account codes on output). */

@@ -144,6 +144,7 @@ typedef struct rs_invoice {
     rs_date_t issued_on;
     int voided;
     int uncollectible;
+    rs_money_t credit; /* customer credit that arose on this invoice */
     int nlines;
     rs_inv_line_t *lines;
 } rs_invoice_t;

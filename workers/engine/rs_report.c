@@ -353,7 +353,8 @@ int rs_report_waterfall(const rs_engine_t *eng, const rs_journal_t *j, rs_period
     size_t k = 0;
     if (book_build(&b, eng, j, through, 1))
         goto fail;
-    qsort(b.s, b.n, sizeof(*b.s), cmp_cur);
+    if (b.n > 1)
+        qsort(b.s, b.n, sizeof(*b.s), cmp_cur);
     out = malloc(((size_t)(b.hi - b.lo + 1) * (b.n + 1) + 1) * sizeof(*out));
     if (out == NULL)
         goto fail;
@@ -398,7 +399,8 @@ int rs_report_rollforward(const rs_engine_t *eng, const rs_journal_t *j, rs_peri
     size_t k = 0;
     if (book_build(&b, eng, j, through, 0))
         goto fail;
-    qsort(b.s, b.n, sizeof(*b.s), cmp_cur);
+    if (b.n > 1)
+        qsort(b.s, b.n, sizeof(*b.s), cmp_cur);
     out = malloc(((size_t)(b.hi - b.lo + 1) * (b.n + 1) + 1) * sizeof(*out));
     if (out == NULL)
         goto fail;

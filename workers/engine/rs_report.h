@@ -12,6 +12,8 @@
  *     print them. Totals never mix currencies: waterfall and rollforward rows
  *     carry a currency.
  *   - Ownership: each function returns a malloc'd array the caller free()s.
+ *     The rows' strings point into the engine and the journal: they stay
+ *     valid until the next rs_engine_apply() or rs_engine_advance().
  */
 #ifndef RS_REPORT_H
 #define RS_REPORT_H

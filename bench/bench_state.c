@@ -1,0 +1,138 @@
+/*
+ * bench_state — commit throughput and latency of the RocksDB state store.
+ *
+ * Usage: bench_state [COMMITS [CONTRACTS_PER_BATCH [BLOB_BYTES [DIR]]]]
+ *   defaults: 200 commits, 1000 contracts, 512-byte blobs, a mkdtemp dir
+ *   under /tmp (removed at exit; a given DIR is used as is and kept).
+ *
+ * Each commit is one batch shaped like the worker's: CONTRACTS_PER_BATCH
+ * contract blobs (ids spread over a pool of 100k contracts, so later batches
+ * overwrite), one contract offset per contract, and the input offset. The run
+ * is made twice, with sync on (fsync per commit) and off, each into a fresh
+ * store; it prints commits/s, contract writes/s and p50/p99 commit latency.
+ * Timing covers only rs_state_batch_commit(); staging is excluded. Ownership:
+ * everything allocated here is freed before exit.
+ */
+#define _XOPEN_SOURCE 700 /* nftw() */
+
+#include "rs_state.h"
+
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int64_t pct(const int64_t *sorted, size_t n, int p)
+{
+    size_t i = (n * (size_t)p + 99) / 100; /* nearest rank */
+    return sorted[i == 0 ? 0 : i - 1];
+}
+
+static int run(const char *path, rs_state_sync_t sync, int commits, int per_batch,
+               size_t blob_len)
+{
+    rs_state_opts_t o = {.path = path, .create_if_missing = 1, .sync = sync};
+    rs_state_t *st = NULL;
+    rs_state_batch_t *b = NULL;
+    int64_t *lat = NULL, total = 0;
+    unsigned char *blob = NULL;
+    char err[512] = "";
+    int rc = 1;
+
+    lat = calloc((size_t)commits, sizeof *lat);
+    blob = malloc(blob_len);
+    if (!lat || !blob) {
+        fprintf(stderr, "bench_state: out of memory\n");
+        goto done;
+    }
+    if (rs_state_open(&st, &o, err, sizeof err) || rs_state_batch_new(&b, err, sizeof err)) {
+        fprintf(stderr, "bench_state: %s\n", err);
+        goto done;
+    }
+    for (int c = 0; c < commits; c++) {
+        int64_t t0;
+        for (int i = 0; i < per_batch; i++) {
+            char id[32];
+            unsigned n =
+                ((unsigned)c * (unsigned)per_batch + (unsigned)i) * 2654435761u % 100000u;
+            snprintf(id, sizeof id, "contract-%06u", n);
+            for (size_t j = 0; j < blob_len; j++)
+                blob[j] = (unsigned char)(n + j + (size_t)c);
+            rs_state_batch_put_contract(b, 0, id, blob, blob_len);
+            rs_state_batch_put_contract_offset(b, id, "usage", (int64_t)c * per_batch + i);
+        }
+        rs_state_batch_put_input_offset(b, "usage", 0, (int64_t)(c + 1) * per_batch);
+        t0 = now_ns();
+        if (rs_state_batch_commit(st, b, err, sizeof err)) {
+            fprintf(stderr, "bench_state: %s\n", err);
+            goto done;
+        }
+        lat[c] = now_ns() - t0;
+        total += lat[c];
+    }
+    qsort(lat, (size_t)commits, sizeof *lat, cmp_i64);
+    printf("sync=%-3s commits=%d contracts/batch=%d blob=%zuB  commits/s=%.0f  "
+           "contract-writes/s=%.0f  p50=%.2fms  p99=%.2fms\n",
+           sync == RS_STATE_SYNC_OFF ? "off" : "on", commits, per_batch, blob_len,
+           commits / (total / 1e9), (double)commits * per_batch / (total / 1e9),
+           pct(lat, (size_t)commits, 50) / 1e6, pct(lat, (size_t)commits, 99) / 1e6);
+    rc = 0;
+done:
+    rs_state_batch_destroy(b);
+    rs_state_destroy(st);
+    free(blob);
+    free(lat);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    int commits = argc > 1 ? atoi(argv[1]) : 200;
+    int per_batch = argc > 2 ? atoi(argv[2]) : 1000;
+    long blob_len = argc > 3 ? atol(argv[3]) : 512;
+    char tmp[] = "/tmp/bench_state.XXXXXX";
+    const char *base = argc > 4 ? argv[4] : NULL;
+    char on[4200], off[4200];
+    int rc = 1;
+
+    if (commits <= 0 || per_batch <= 0 || blob_len <= 0) {
+        fprintf(stderr,
+                "usage: bench_state [COMMITS [CONTRACTS_PER_BATCH [BLOB_BYTES [DIR]]]]\n");
+        return 2;
+    }
+    if (!base && !(base = mkdtemp(tmp))) {
+        perror("bench_state: mkdtemp");
+        return 1;
+    }
+    snprintf(on, sizeof on, "%s/sync-on", base);
+    snprintf(off, sizeof off, "%s/sync-off", base);
+    if (run(on, RS_STATE_SYNC_ON, commits, per_batch, (size_t)blob_len) == 0 &&
+        run(off, RS_STATE_SYNC_OFF, commits, per_batch, (size_t)blob_len) == 0)
+        rc = 0;
+    if (base == tmp)
+        nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return rc;
+}

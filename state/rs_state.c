@@ -1,0 +1,1050 @@
+/*
+ * rs_state.c — the RocksDB state store (see rs_state.h for the contract).
+ *
+ * Key layout (layout version 1; one default column family; keys compare
+ * bytewise). Each key starts with a one-byte kind, so every kind is one
+ * contiguous key range, and partition numbers are fixed-width big-endian so a
+ * partition's keys are one contiguous range inside its kind:
+ *
+ *   0x01 "layout"                      -> "RSST" BE32(layout version)
+ *   0x10 BE32(partition) contract_id   -> contract blob (opaque)
+ *   0x20 BE32(partition) topic         -> BE64(next input offset)
+ *   0x30 contract_id 0x00 topic        -> BE64(highest applied offset)
+ *   0x40 name                          -> metadata blob (opaque)
+ *
+ * Why it holds together:
+ *   - Partition N's contracts are exactly [0x10 BE32(N), 0x10 BE32(N+1)):
+ *     the partition field has a fixed width, so ids that are prefixes of each
+ *     other ("a", "ab") never leak into a neighbouring partition, and inside
+ *     the range keys sort by contract id. Partitions are >= 0, so N+1 fits in
+ *     32 unsigned bits. The same holds for a partition's input offsets (0x20).
+ *     rs_state_drop_partition() therefore needs two DeleteRange calls, plus
+ *     point deletes for the 0x30 keys of the contracts it drops.
+ *   - Names never contain NUL (they are C strings), so the 0x00 separator in
+ *     0x30 keys is unambiguous: [0x30 id 0x00, 0x30 id 0x01) holds exactly one
+ *     contract's offsets.
+ *   - The layout key is written (with fsync) when a store is created. Opening
+ *     a store whose layout key has another version fails; so does opening a
+ *     non-empty database that has no layout key (not a revstream store). A
+ *     future layout bumps RS_STATE_LAYOUT_VERSION and migrates explicitly.
+ *   - Offsets are stored as 8-byte big-endian values of non-negative int64s;
+ *     a value of any other length is reported as corruption, never guessed at.
+ *   - All writes go through one rocksdb_write() of one WriteBatch, so they are
+ *     atomic; RocksDB recovers the WAL in point-in-time mode, so a torn tail
+ *     record (a crash mid-write) is dropped whole.
+ *
+ * Ownership: rs_state_t owns the DB, its options, the block cache and the
+ * shared read/write options; scans create their own read options (iterator
+ * bounds point into the scan's stack). RocksDB's malloc'd error strings are
+ * copied into errstr and freed with rocksdb_free() right away; values are
+ * read pinned and copied once into a malloc'd buffer the caller owns.
+ */
+#include "rs_state.h"
+
+#include <rocksdb/c.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    K_LAYOUT = 0x01,
+    K_CONTRACT = 0x10,
+    K_INPUT = 0x20,
+    K_COFFSET = 0x30,
+    K_META = 0x40,
+};
+
+/* Longest key: 0x30 id 0x00 topic. */
+#define KEY_MAX (1 + RS_STATE_MAX_ID_LEN + 1 + RS_STATE_MAX_TOPIC_LEN)
+
+static const unsigned char LAYOUT_KEY[] = {K_LAYOUT, 'l', 'a', 'y', 'o', 'u', 't'};
+static const char LAYOUT_MAGIC[4] = {'R', 'S', 'S', 'T'};
+
+struct rs_state {
+    rocksdb_t *db;
+    rocksdb_options_t *options;
+    rocksdb_cache_t *cache;
+    rocksdb_readoptions_t *ropts;
+    rocksdb_writeoptions_t *wopts;
+    int read_only;
+    char *path;
+};
+
+struct rs_state_batch {
+    rocksdb_writebatch_t *wb;
+    size_t count;
+    int failed;
+    char err[320];
+};
+
+/* ---- small helpers ---- */
+
+static void seterr(char *errstr, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (!errstr || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(errstr, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* Copy "<context>: <rocksdb error>" into errstr and free the RocksDB string. */
+static void take_rocks_err(char *errstr, size_t errlen, char *err, const char *context)
+{
+    seterr(errstr, errlen, "%s: %s", context, err ? err : "unknown RocksDB error");
+    rocksdb_free(err);
+}
+
+static void state_log(const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "level=info component=state %s\n", line);
+}
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static uint32_t get_be32(const unsigned char *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static void put_be64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (unsigned char)v;
+        v >>= 8;
+    }
+}
+
+static uint64_t get_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* Validate a name argument; on failure write "<op>: <field> ..." into msg. */
+static int check_name(const char *s, size_t max, size_t *len, const char *op, const char *field,
+                      char *msg, size_t msglen)
+{
+    size_t n;
+    if (!s) {
+        seterr(msg, msglen, "%s: %s is NULL", op, field);
+        return -1;
+    }
+    n = strnlen(s, max + 1);
+    if (n == 0) {
+        seterr(msg, msglen, "%s: %s is empty", op, field);
+        return -1;
+    }
+    if (n > max) {
+        seterr(msg, msglen, "%s: %s is longer than %zu bytes", op, field, max);
+        return -1;
+    }
+    *len = n;
+    return 0;
+}
+
+static int check_partition(int32_t partition, const char *op, char *msg, size_t msglen)
+{
+    if (partition < 0) {
+        seterr(msg, msglen, "%s: partition %d is negative", op, (int)partition);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- keys ---- */
+
+static size_t key_partition(unsigned char *k, int kind, uint32_t partition)
+{
+    k[0] = (unsigned char)kind;
+    put_be32(k + 1, partition);
+    return 5;
+}
+
+static size_t key_contract(unsigned char *k, int32_t partition, const char *id, size_t idlen)
+{
+    size_t n = key_partition(k, K_CONTRACT, (uint32_t)partition);
+    memcpy(k + n, id, idlen);
+    return n + idlen;
+}
+
+static size_t key_input(unsigned char *k, const char *topic, size_t tlen, int32_t partition)
+{
+    size_t n = key_partition(k, K_INPUT, (uint32_t)partition);
+    memcpy(k + n, topic, tlen);
+    return n + tlen;
+}
+
+/* 0x30 id 0x00 — the prefix of one contract's offset keys. */
+static size_t key_coffset_prefix(unsigned char *k, const char *id, size_t idlen)
+{
+    k[0] = K_COFFSET;
+    memcpy(k + 1, id, idlen);
+    k[1 + idlen] = 0;
+    return idlen + 2;
+}
+
+static size_t key_coffset(unsigned char *k, const char *id, size_t idlen, const char *topic,
+                          size_t tlen)
+{
+    size_t n = key_coffset_prefix(k, id, idlen);
+    memcpy(k + n, topic, tlen);
+    return n + tlen;
+}
+
+static size_t key_meta(unsigned char *k, const char *name, size_t nlen)
+{
+    k[0] = K_META;
+    memcpy(k + 1, name, nlen);
+    return nlen + 1;
+}
+
+/* ---- reads ---- */
+
+/* Look a key up pinned. Returns 0 found (*ps set), 1 not found, -1 error. */
+static int get_pinned(rs_state_t *st, const unsigned char *k, size_t klen,
+                      rocksdb_pinnableslice_t **ps, const char *context, char *errstr,
+                      size_t errlen)
+{
+    char *err = NULL;
+    *ps = rocksdb_get_pinned(st->db, st->ropts, (const char *)k, klen, &err);
+    if (err) {
+        take_rocks_err(errstr, errlen, err, context);
+        rocksdb_pinnableslice_destroy(*ps);
+        *ps = NULL;
+        return -1;
+    }
+    return *ps ? 0 : 1;
+}
+
+static int get_blob(rs_state_t *st, const unsigned char *k, size_t klen, void **blob,
+                    size_t *len, const char *context, char *errstr, size_t errlen)
+{
+    rocksdb_pinnableslice_t *ps = NULL;
+    const char *v;
+    size_t vlen = 0;
+    void *copy;
+    int rc = get_pinned(st, k, klen, &ps, context, errstr, errlen);
+    if (rc != 0)
+        return rc;
+    v = rocksdb_pinnableslice_value(ps, &vlen);
+    copy = malloc(vlen ? vlen : 1);
+    if (!copy) {
+        seterr(errstr, errlen, "%s: out of memory for a %zu-byte value", context, vlen);
+        rc = -1;
+        goto done;
+    }
+    if (vlen)
+        memcpy(copy, v, vlen);
+    *blob = copy;
+    *len = vlen;
+done:
+    rocksdb_pinnableslice_destroy(ps);
+    return rc;
+}
+
+static int get_offset(rs_state_t *st, const unsigned char *k, size_t klen, int64_t *offset,
+                      const char *context, char *errstr, size_t errlen)
+{
+    rocksdb_pinnableslice_t *ps = NULL;
+    const char *v;
+    size_t vlen = 0;
+    uint64_t u;
+    int rc = get_pinned(st, k, klen, &ps, context, errstr, errlen);
+    if (rc != 0)
+        return rc;
+    v = rocksdb_pinnableslice_value(ps, &vlen);
+    if (vlen != 8) {
+        seterr(errstr, errlen, "%s: corrupt offset value (%zu bytes, expected 8)", context,
+               vlen);
+        rc = -1;
+        goto done;
+    }
+    u = get_be64((const unsigned char *)v);
+    if (u > (uint64_t)INT64_MAX) {
+        seterr(errstr, errlen, "%s: corrupt offset value (negative)", context);
+        rc = -1;
+        goto done;
+    }
+    *offset = (int64_t)u;
+done:
+    rocksdb_pinnableslice_destroy(ps);
+    return rc;
+}
+
+int rs_state_get_contract(rs_state_t *st, int32_t partition, const char *contract_id,
+                          void **blob, size_t *len, char *errstr, size_t errlen)
+{
+    static const char op[] = "rs_state_get_contract";
+    unsigned char k[KEY_MAX];
+    char ctx[128 + RS_STATE_MAX_ID_LEN];
+    size_t idlen = 0;
+    if (!st || !blob || !len) {
+        seterr(errstr, errlen, "%s: NULL argument", op);
+        return -1;
+    }
+    if (check_partition(partition, op, errstr, errlen) ||
+        check_name(contract_id, RS_STATE_MAX_ID_LEN, &idlen, op, "contract_id", errstr, errlen))
+        return -1;
+    snprintf(ctx, sizeof ctx, "%s: partition=%d contract_id=%s", op, (int)partition,
+             contract_id);
+    return get_blob(st, k, key_contract(k, partition, contract_id, idlen), blob, len, ctx,
+                    errstr, errlen);
+}
+
+int rs_state_get_input_offset(rs_state_t *st, const char *topic, int32_t partition,
+                              int64_t *offset, char *errstr, size_t errlen)
+{
+    static const char op[] = "rs_state_get_input_offset";
+    unsigned char k[KEY_MAX];
+    char ctx[128 + RS_STATE_MAX_TOPIC_LEN];
+    size_t tlen = 0;
+    if (!st || !offset) {
+        seterr(errstr, errlen, "%s: NULL argument", op);
+        return -1;
+    }
+    if (check_partition(partition, op, errstr, errlen) ||
+        check_name(topic, RS_STATE_MAX_TOPIC_LEN, &tlen, op, "topic", errstr, errlen))
+        return -1;
+    snprintf(ctx, sizeof ctx, "%s: topic=%s partition=%d", op, topic, (int)partition);
+    return get_offset(st, k, key_input(k, topic, tlen, partition), offset, ctx, errstr, errlen);
+}
+
+int rs_state_get_contract_offset(rs_state_t *st, const char *contract_id, const char *topic,
+                                 int64_t *offset, char *errstr, size_t errlen)
+{
+    static const char op[] = "rs_state_get_contract_offset";
+    unsigned char k[KEY_MAX];
+    char ctx[128 + RS_STATE_MAX_ID_LEN + RS_STATE_MAX_TOPIC_LEN];
+    size_t idlen = 0, tlen = 0;
+    if (!st || !offset) {
+        seterr(errstr, errlen, "%s: NULL argument", op);
+        return -1;
+    }
+    if (check_name(contract_id, RS_STATE_MAX_ID_LEN, &idlen, op, "contract_id", errstr,
+                   errlen) ||
+        check_name(topic, RS_STATE_MAX_TOPIC_LEN, &tlen, op, "topic", errstr, errlen))
+        return -1;
+    snprintf(ctx, sizeof ctx, "%s: contract_id=%s topic=%s", op, contract_id, topic);
+    return get_offset(st, k, key_coffset(k, contract_id, idlen, topic, tlen), offset, ctx,
+                      errstr, errlen);
+}
+
+int rs_state_get_meta(rs_state_t *st, const char *name, void **blob, size_t *len, char *errstr,
+                      size_t errlen)
+{
+    static const char op[] = "rs_state_get_meta";
+    unsigned char k[KEY_MAX];
+    char ctx[128 + RS_STATE_MAX_META_LEN];
+    size_t nlen = 0;
+    if (!st || !blob || !len) {
+        seterr(errstr, errlen, "%s: NULL argument", op);
+        return -1;
+    }
+    if (check_name(name, RS_STATE_MAX_META_LEN, &nlen, op, "name", errstr, errlen))
+        return -1;
+    snprintf(ctx, sizeof ctx, "%s: name=%s", op, name);
+    return get_blob(st, k, key_meta(k, name, nlen), blob, len, ctx, errstr, errlen);
+}
+
+void rs_state_free(void *p)
+{
+    free(p);
+}
+
+/* ---- open / close ---- */
+
+/* Check (or, for a new empty store, write) the layout key. */
+static int check_layout(rs_state_t *st, char *errstr, size_t errlen)
+{
+    rocksdb_pinnableslice_t *ps = NULL;
+    rocksdb_iterator_t *it = NULL;
+    rocksdb_writeoptions_t *wo = NULL;
+    char *err = NULL;
+    char ctx[64 + 4096];
+    unsigned char val[8];
+    int rc = -1, found;
+
+    snprintf(ctx, sizeof ctx, "rs_state_open: path=%s", st->path);
+    found = get_pinned(st, LAYOUT_KEY, sizeof LAYOUT_KEY, &ps, ctx, errstr, errlen);
+    if (found < 0)
+        goto done;
+    if (found == 0) {
+        size_t vlen = 0;
+        const unsigned char *v = (const unsigned char *)rocksdb_pinnableslice_value(ps, &vlen);
+        uint32_t version;
+        if (vlen != 8 || memcmp(v, LAYOUT_MAGIC, 4) != 0) {
+            seterr(errstr, errlen,
+                   "%s: malformed layout key (%zu bytes); not a revstream state store", ctx,
+                   vlen);
+            goto done;
+        }
+        version = get_be32(v + 4);
+        if (version != RS_STATE_LAYOUT_VERSION) {
+            seterr(errstr, errlen,
+                   "%s: store has state layout version %u, this build reads only version %u",
+                   ctx, (unsigned)version, (unsigned)RS_STATE_LAYOUT_VERSION);
+            goto done;
+        }
+        rc = 0;
+        goto done;
+    }
+
+    /* No layout key: only an empty database may become a store. */
+    it = rocksdb_create_iterator(st->db, st->ropts);
+    rocksdb_iter_seek_to_first(it);
+    if (rocksdb_iter_valid(it)) {
+        seterr(errstr, errlen,
+               "%s: database has data but no revstream layout key; not a revstream state store",
+               ctx);
+        goto done;
+    }
+    rocksdb_iter_get_error(it, &err);
+    if (err) {
+        take_rocks_err(errstr, errlen, err, ctx);
+        goto done;
+    }
+    if (st->read_only) {
+        rc = 0; /* an empty store, nothing to write */
+        goto done;
+    }
+    memcpy(val, LAYOUT_MAGIC, 4);
+    put_be32(val + 4, RS_STATE_LAYOUT_VERSION);
+    wo = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(wo, 1);
+    rocksdb_put(st->db, wo, (const char *)LAYOUT_KEY, sizeof LAYOUT_KEY, (const char *)val,
+                sizeof val, &err);
+    if (err) {
+        take_rocks_err(errstr, errlen, err, ctx);
+        goto done;
+    }
+    state_log("event=store_initialized path=%s layout=%u", st->path,
+              (unsigned)RS_STATE_LAYOUT_VERSION);
+    rc = 0;
+done:
+    if (wo)
+        rocksdb_writeoptions_destroy(wo);
+    if (it)
+        rocksdb_iter_destroy(it);
+    rocksdb_pinnableslice_destroy(ps);
+    return rc;
+}
+
+int rs_state_open(rs_state_t **out, const rs_state_opts_t *opts, char *errstr, size_t errlen)
+{
+    rs_state_t *st = NULL;
+    rocksdb_block_based_table_options_t *bbo = NULL;
+    char *err = NULL;
+    char ctx[64 + 4096];
+    size_t cache_bytes;
+    int rc = -1;
+
+    if (out)
+        *out = NULL;
+    if (!out || !opts) {
+        seterr(errstr, errlen, "rs_state_open: NULL argument");
+        goto done;
+    }
+    if (!opts->path || !*opts->path) {
+        seterr(errstr, errlen, "rs_state_open: opts.path is empty");
+        goto done;
+    }
+    if (strlen(opts->path) >= 4096) {
+        seterr(errstr, errlen, "rs_state_open: opts.path is longer than 4095 bytes");
+        goto done;
+    }
+    if (opts->sync != RS_STATE_SYNC_DEFAULT && opts->sync != RS_STATE_SYNC_ON &&
+        opts->sync != RS_STATE_SYNC_OFF) {
+        seterr(errstr, errlen, "rs_state_open: opts.sync has unknown value %d",
+               (int)opts->sync);
+        goto done;
+    }
+    st = calloc(1, sizeof *st);
+    if (!st || !(st->path = strdup(opts->path))) {
+        seterr(errstr, errlen, "rs_state_open: out of memory");
+        goto done;
+    }
+    st->read_only = opts->read_only != 0;
+    snprintf(ctx, sizeof ctx, "rs_state_open: path=%s", st->path);
+
+    st->options = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(st->options,
+                                          (opts->create_if_missing && !st->read_only) ? 1 : 0);
+    rocksdb_options_increase_parallelism(st->options, 2);
+    rocksdb_options_set_wal_recovery_mode(st->options, 2 /* kPointInTimeRecovery */);
+    rocksdb_options_set_keep_log_file_num(st->options, 4);
+    rocksdb_options_set_max_log_file_size(st->options, 8u * 1024u * 1024u);
+
+    cache_bytes =
+        opts->block_cache_bytes ? opts->block_cache_bytes : RS_STATE_DEFAULT_BLOCK_CACHE;
+    st->cache = rocksdb_cache_create_lru(cache_bytes);
+    bbo = rocksdb_block_based_options_create();
+    rocksdb_block_based_options_set_block_cache(bbo, st->cache);
+    /* The table options take ownership of the filter policy. */
+    rocksdb_block_based_options_set_filter_policy(bbo,
+                                                  rocksdb_filterpolicy_create_bloom_full(10));
+    rocksdb_options_set_block_based_table_factory(st->options, bbo);
+
+    st->ropts = rocksdb_readoptions_create();
+    st->wopts = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(st->wopts, opts->sync == RS_STATE_SYNC_OFF ? 0 : 1);
+
+    if (st->read_only)
+        st->db = rocksdb_open_for_read_only(st->options, st->path, 0, &err);
+    else
+        st->db = rocksdb_open(st->options, st->path, &err);
+    if (err || !st->db) {
+        take_rocks_err(errstr, errlen, err, ctx);
+        goto done;
+    }
+    if (check_layout(st, errstr, errlen) != 0)
+        goto done;
+    *out = st;
+    st = NULL;
+    rc = 0;
+done:
+    if (bbo)
+        rocksdb_block_based_options_destroy(bbo);
+    rs_state_destroy(st);
+    return rc;
+}
+
+void rs_state_destroy(rs_state_t *st)
+{
+    if (!st)
+        return;
+    if (st->db)
+        rocksdb_close(st->db);
+    if (st->ropts)
+        rocksdb_readoptions_destroy(st->ropts);
+    if (st->wopts)
+        rocksdb_writeoptions_destroy(st->wopts);
+    if (st->options)
+        rocksdb_options_destroy(st->options);
+    if (st->cache)
+        rocksdb_cache_destroy(st->cache);
+    free(st->path);
+    free(st);
+}
+
+/* ---- batches ---- */
+
+int rs_state_batch_new(rs_state_batch_t **out, char *errstr, size_t errlen)
+{
+    rs_state_batch_t *b = NULL;
+    int rc = -1;
+    if (!out) {
+        seterr(errstr, errlen, "rs_state_batch_new: NULL argument");
+        goto done;
+    }
+    *out = NULL;
+    b = calloc(1, sizeof *b);
+    if (!b) {
+        seterr(errstr, errlen, "rs_state_batch_new: out of memory");
+        goto done;
+    }
+    b->wb = rocksdb_writebatch_create();
+    *out = b;
+    b = NULL;
+    rc = 0;
+done:
+    rs_state_batch_destroy(b);
+    return rc;
+}
+
+void rs_state_batch_destroy(rs_state_batch_t *b)
+{
+    if (!b)
+        return;
+    if (b->wb)
+        rocksdb_writebatch_destroy(b->wb);
+    free(b);
+}
+
+/* Remember the first staging error; always returns -1. */
+static int batch_fail(rs_state_batch_t *b, const char *msg)
+{
+    if (!b->failed) {
+        snprintf(b->err, sizeof b->err, "%s", msg);
+        b->failed = 1;
+    }
+    return -1;
+}
+
+static int check_blob(const void *blob, size_t len, const char *op, char *msg, size_t msglen)
+{
+    if (!blob && len > 0) {
+        seterr(msg, msglen, "%s: blob is NULL but len is %zu", op, len);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_offset(int64_t offset, const char *op, char *msg, size_t msglen)
+{
+    if (offset < 0) {
+        seterr(msg, msglen, "%s: offset %lld is negative", op, (long long)offset);
+        return -1;
+    }
+    return 0;
+}
+
+int rs_state_batch_put_contract(rs_state_batch_t *b, int32_t partition, const char *contract_id,
+                                const void *blob, size_t len)
+{
+    static const char op[] = "rs_state_batch_put_contract";
+    unsigned char k[KEY_MAX];
+    char msg[256];
+    size_t idlen = 0;
+    if (!b)
+        return -1;
+    if (check_partition(partition, op, msg, sizeof msg) ||
+        check_name(contract_id, RS_STATE_MAX_ID_LEN, &idlen, op, "contract_id", msg,
+                   sizeof msg) ||
+        check_blob(blob, len, op, msg, sizeof msg))
+        return batch_fail(b, msg);
+    rocksdb_writebatch_put(b->wb, (const char *)k,
+                           key_contract(k, partition, contract_id, idlen),
+                           blob ? (const char *)blob : "", len);
+    b->count++;
+    return 0;
+}
+
+int rs_state_batch_delete_contract(rs_state_batch_t *b, int32_t partition,
+                                   const char *contract_id)
+{
+    static const char op[] = "rs_state_batch_delete_contract";
+    unsigned char k[KEY_MAX];
+    char msg[256];
+    size_t idlen = 0;
+    if (!b)
+        return -1;
+    if (check_partition(partition, op, msg, sizeof msg) ||
+        check_name(contract_id, RS_STATE_MAX_ID_LEN, &idlen, op, "contract_id", msg,
+                   sizeof msg))
+        return batch_fail(b, msg);
+    rocksdb_writebatch_delete(b->wb, (const char *)k,
+                              key_contract(k, partition, contract_id, idlen));
+    b->count++;
+    return 0;
+}
+
+int rs_state_batch_put_input_offset(rs_state_batch_t *b, const char *topic, int32_t partition,
+                                    int64_t offset)
+{
+    static const char op[] = "rs_state_batch_put_input_offset";
+    unsigned char k[KEY_MAX], v[8];
+    char msg[256];
+    size_t tlen = 0;
+    if (!b)
+        return -1;
+    if (check_partition(partition, op, msg, sizeof msg) ||
+        check_name(topic, RS_STATE_MAX_TOPIC_LEN, &tlen, op, "topic", msg, sizeof msg) ||
+        check_offset(offset, op, msg, sizeof msg))
+        return batch_fail(b, msg);
+    put_be64(v, (uint64_t)offset);
+    rocksdb_writebatch_put(b->wb, (const char *)k, key_input(k, topic, tlen, partition),
+                           (const char *)v, sizeof v);
+    b->count++;
+    return 0;
+}
+
+int rs_state_batch_put_contract_offset(rs_state_batch_t *b, const char *contract_id,
+                                       const char *topic, int64_t offset)
+{
+    static const char op[] = "rs_state_batch_put_contract_offset";
+    unsigned char k[KEY_MAX], v[8];
+    char msg[256];
+    size_t idlen = 0, tlen = 0;
+    if (!b)
+        return -1;
+    if (check_name(contract_id, RS_STATE_MAX_ID_LEN, &idlen, op, "contract_id", msg,
+                   sizeof msg) ||
+        check_name(topic, RS_STATE_MAX_TOPIC_LEN, &tlen, op, "topic", msg, sizeof msg) ||
+        check_offset(offset, op, msg, sizeof msg))
+        return batch_fail(b, msg);
+    put_be64(v, (uint64_t)offset);
+    rocksdb_writebatch_put(b->wb, (const char *)k,
+                           key_coffset(k, contract_id, idlen, topic, tlen), (const char *)v,
+                           sizeof v);
+    b->count++;
+    return 0;
+}
+
+int rs_state_batch_put_meta(rs_state_batch_t *b, const char *name, const void *blob, size_t len)
+{
+    static const char op[] = "rs_state_batch_put_meta";
+    unsigned char k[KEY_MAX];
+    char msg[256];
+    size_t nlen = 0;
+    if (!b)
+        return -1;
+    if (check_name(name, RS_STATE_MAX_META_LEN, &nlen, op, "name", msg, sizeof msg) ||
+        check_blob(blob, len, op, msg, sizeof msg))
+        return batch_fail(b, msg);
+    rocksdb_writebatch_put(b->wb, (const char *)k, key_meta(k, name, nlen),
+                           blob ? (const char *)blob : "", len);
+    b->count++;
+    return 0;
+}
+
+size_t rs_state_batch_count(const rs_state_batch_t *b)
+{
+    return b ? b->count : 0;
+}
+
+const char *rs_state_batch_error(const rs_state_batch_t *b)
+{
+    return (b && b->failed) ? b->err : NULL;
+}
+
+void rs_state_batch_clear(rs_state_batch_t *b)
+{
+    if (!b)
+        return;
+    rocksdb_writebatch_clear(b->wb);
+    b->count = 0;
+    b->failed = 0;
+    b->err[0] = '\0';
+}
+
+static int check_writable(rs_state_t *st, const char *op, char *errstr, size_t errlen)
+{
+    if (st->read_only) {
+        seterr(errstr, errlen, "%s: store path=%s is open read-only", op, st->path);
+        return -1;
+    }
+    return 0;
+}
+
+int rs_state_batch_commit(rs_state_t *st, rs_state_batch_t *b, char *errstr, size_t errlen)
+{
+    static const char op[] = "rs_state_batch_commit";
+    char *err = NULL;
+    if (!st || !b) {
+        seterr(errstr, errlen, "%s: NULL argument", op);
+        return -1;
+    }
+    if (b->failed) {
+        seterr(errstr, errlen, "%s: batch not committed: %s", op, b->err);
+        return -1;
+    }
+    if (check_writable(st, op, errstr, errlen))
+        return -1;
+    if (b->count == 0)
+        return 0;
+    rocksdb_write(st->db, st->wopts, b->wb, &err);
+    if (err) {
+        take_rocks_err(errstr, errlen, err, op);
+        return -1;
+    }
+    rs_state_batch_clear(b);
+    return 0;
+}
+
+/* ---- scans and maintenance ---- */
+
+/* An iterator over [lo, hi) (bounds must outlive it), reading `snap` or the
+ * latest state when NULL. */
+static rocksdb_iterator_t *range_iter(rs_state_t *st, rocksdb_readoptions_t **ro,
+                                      const unsigned char *lo, size_t lolen,
+                                      const unsigned char *hi, size_t hilen,
+                                      const rocksdb_snapshot_t *snap)
+{
+    *ro = rocksdb_readoptions_create();
+    if (lo)
+        rocksdb_readoptions_set_iterate_lower_bound(*ro, (const char *)lo, lolen);
+    if (hi)
+        rocksdb_readoptions_set_iterate_upper_bound(*ro, (const char *)hi, hilen);
+    if (snap)
+        rocksdb_readoptions_set_snapshot(*ro, snap);
+    return rocksdb_create_iterator(st->db, *ro);
+}
+
+static int iter_status(rocksdb_iterator_t *it, const char *context, char *errstr, size_t errlen)
+{
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    if (err) {
+        take_rocks_err(errstr, errlen, err, context);
+        return -1;
+    }
+    return 0;
+}
+
+/* Extract the contract id of a 0x10 key into id (RS_STATE_MAX_ID_LEN + 1). */
+static int contract_key_id(const char *key, size_t klen, char *id, size_t *idlen,
+                           const char *context, char *errstr, size_t errlen)
+{
+    size_t n = klen > 5 ? klen - 5 : 0;
+    if (klen <= 5 || n > RS_STATE_MAX_ID_LEN || memchr(key + 5, 0, n)) {
+        seterr(errstr, errlen, "%s: corrupt contract key (%zu bytes)", context, klen);
+        return -1;
+    }
+    memcpy(id, key + 5, n);
+    id[n] = '\0';
+    *idlen = n;
+    return 0;
+}
+
+int rs_state_foreach_contract(rs_state_t *st, int32_t partition, rs_state_contract_cb cb,
+                              void *opaque, char *errstr, size_t errlen)
+{
+    static const char op[] = "rs_state_foreach_contract";
+    rocksdb_readoptions_t *ro = NULL;
+    rocksdb_iterator_t *it = NULL;
+    unsigned char lo[5], hi[5];
+    char id[RS_STATE_MAX_ID_LEN + 1];
+    char ctx[96];
+    int rc = -1;
+
+    if (!st || !cb) {
+        seterr(errstr, errlen, "%s: NULL argument", op);
+        return -1;
+    }
+    if (check_partition(partition, op, errstr, errlen))
+        return -1;
+    snprintf(ctx, sizeof ctx, "%s: partition=%d", op, (int)partition);
+    key_partition(lo, K_CONTRACT, (uint32_t)partition);
+    key_partition(hi, K_CONTRACT, (uint32_t)partition + 1u);
+    it = range_iter(st, &ro, lo, sizeof lo, hi, sizeof hi, NULL);
+    for (rocksdb_iter_seek(it, (const char *)lo, sizeof lo); rocksdb_iter_valid(it);
+         rocksdb_iter_next(it)) {
+        size_t klen = 0, vlen = 0, idlen = 0;
+        const char *key = rocksdb_iter_key(it, &klen);
+        const char *val = rocksdb_iter_value(it, &vlen);
+        if (contract_key_id(key, klen, id, &idlen, ctx, errstr, errlen))
+            goto done;
+        if (cb(opaque, id, val, vlen) != 0) {
+            rc = 1;
+            goto done;
+        }
+    }
+    if (iter_status(it, ctx, errstr, errlen))
+        goto done;
+    rc = 0;
+done:
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    return rc;
+}
+
+int rs_state_drop_partition(rs_state_t *st, int32_t partition, char *errstr, size_t errlen)
+{
+    static const char op[] = "rs_state_drop_partition";
+    const rocksdb_snapshot_t *snap = NULL;
+    rocksdb_readoptions_t *cro = NULL, *oro = NULL;
+    rocksdb_iterator_t *cit = NULL, *oit = NULL;
+    rocksdb_writebatch_t *wb = NULL;
+    unsigned char clo[5], chi[5], ilo[5], ihi[5], olo[1] = {K_COFFSET},
+                                                  ohi[1] = {K_COFFSET + 1};
+    unsigned char prefix[RS_STATE_MAX_ID_LEN + 2];
+    char id[RS_STATE_MAX_ID_LEN + 1];
+    char ctx[96];
+    char *err = NULL;
+    size_t contracts = 0, offsets = 0;
+    int rc = -1;
+
+    if (!st) {
+        seterr(errstr, errlen, "%s: NULL argument", op);
+        return -1;
+    }
+    if (check_partition(partition, op, errstr, errlen) ||
+        check_writable(st, op, errstr, errlen))
+        return -1;
+    snprintf(ctx, sizeof ctx, "%s: partition=%d", op, (int)partition);
+    key_partition(clo, K_CONTRACT, (uint32_t)partition);
+    key_partition(chi, K_CONTRACT, (uint32_t)partition + 1u);
+    key_partition(ilo, K_INPUT, (uint32_t)partition);
+    key_partition(ihi, K_INPUT, (uint32_t)partition + 1u);
+
+    wb = rocksdb_writebatch_create();
+    snap = rocksdb_create_snapshot(st->db);
+    cit = range_iter(st, &cro, clo, sizeof clo, chi, sizeof chi, snap);
+    oit = range_iter(st, &oro, olo, sizeof olo, ohi, sizeof ohi, snap);
+    /* Point-delete the contract offsets of each contract in the partition. */
+    for (rocksdb_iter_seek(cit, (const char *)clo, sizeof clo); rocksdb_iter_valid(cit);
+         rocksdb_iter_next(cit)) {
+        size_t klen = 0, idlen = 0, plen;
+        const char *key = rocksdb_iter_key(cit, &klen);
+        if (contract_key_id(key, klen, id, &idlen, ctx, errstr, errlen))
+            goto done;
+        contracts++;
+        plen = key_coffset_prefix(prefix, id, idlen);
+        for (rocksdb_iter_seek(oit, (const char *)prefix, plen); rocksdb_iter_valid(oit);
+             rocksdb_iter_next(oit)) {
+            size_t olen = 0;
+            const char *okey = rocksdb_iter_key(oit, &olen);
+            if (olen < plen || memcmp(okey, prefix, plen) != 0)
+                break;
+            rocksdb_writebatch_delete(wb, okey, olen);
+            offsets++;
+        }
+        if (iter_status(oit, ctx, errstr, errlen))
+            goto done;
+    }
+    if (iter_status(cit, ctx, errstr, errlen))
+        goto done;
+    rocksdb_writebatch_delete_range(wb, (const char *)clo, sizeof clo, (const char *)chi,
+                                    sizeof chi);
+    rocksdb_writebatch_delete_range(wb, (const char *)ilo, sizeof ilo, (const char *)ihi,
+                                    sizeof ihi);
+    rocksdb_write(st->db, st->wopts, wb, &err);
+    if (err) {
+        take_rocks_err(errstr, errlen, err, ctx);
+        goto done;
+    }
+    state_log("event=partition_dropped partition=%d contracts=%zu contract_offsets=%zu",
+              (int)partition, contracts, offsets);
+    rc = 0;
+done:
+    if (oit)
+        rocksdb_iter_destroy(oit);
+    if (cit)
+        rocksdb_iter_destroy(cit);
+    if (oro)
+        rocksdb_readoptions_destroy(oro);
+    if (cro)
+        rocksdb_readoptions_destroy(cro);
+    if (snap)
+        rocksdb_release_snapshot(st->db, snap);
+    if (wb)
+        rocksdb_writebatch_destroy(wb);
+    return rc;
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Append the distinct partitions of key kind `kind` (0x10 or 0x20) by
+ * skip-scanning: one seek per partition, however many keys it has. */
+static int scan_partitions(rs_state_t *st, int kind, int32_t **arr, size_t *n, size_t *cap,
+                           char *errstr, size_t errlen)
+{
+    rocksdb_readoptions_t *ro = NULL;
+    rocksdb_iterator_t *it = NULL;
+    unsigned char lo[1] = {(unsigned char)kind}, hi[1] = {(unsigned char)(kind + 1)};
+    unsigned char seek[5];
+    uint32_t next = 0;
+    int rc = -1;
+
+    it = range_iter(st, &ro, lo, sizeof lo, hi, sizeof hi, NULL);
+    for (;;) {
+        size_t klen = 0;
+        const unsigned char *key;
+        uint32_t p;
+        key_partition(seek, kind, next);
+        rocksdb_iter_seek(it, (const char *)seek, sizeof seek);
+        if (!rocksdb_iter_valid(it))
+            break;
+        key = (const unsigned char *)rocksdb_iter_key(it, &klen);
+        if (klen < 5 || (p = get_be32(key + 1)) > (uint32_t)INT32_MAX) {
+            seterr(errstr, errlen, "rs_state_partitions: corrupt key (kind 0x%02x, %zu bytes)",
+                   kind, klen);
+            goto done;
+        }
+        if (*n == *cap) {
+            size_t ncap = *cap ? *cap * 2 : 16;
+            int32_t *na = realloc(*arr, ncap * sizeof *na);
+            if (!na) {
+                seterr(errstr, errlen, "rs_state_partitions: out of memory");
+                goto done;
+            }
+            *arr = na;
+            *cap = ncap;
+        }
+        (*arr)[(*n)++] = (int32_t)p;
+        if (p == (uint32_t)INT32_MAX)
+            break;
+        next = p + 1;
+    }
+    if (iter_status(it, "rs_state_partitions", errstr, errlen))
+        goto done;
+    rc = 0;
+done:
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    return rc;
+}
+
+int rs_state_partitions(rs_state_t *st, int32_t **parts, size_t *n, char *errstr, size_t errlen)
+{
+    int32_t *arr = NULL;
+    size_t cnt = 0, cap = 0, u = 0;
+    int rc = -1;
+
+    if (!st || !parts || !n) {
+        seterr(errstr, errlen, "rs_state_partitions: NULL argument");
+        return -1;
+    }
+    *parts = NULL;
+    *n = 0;
+    if (scan_partitions(st, K_CONTRACT, &arr, &cnt, &cap, errstr, errlen) ||
+        scan_partitions(st, K_INPUT, &arr, &cnt, &cap, errstr, errlen))
+        goto done;
+    if (cnt > 0) {
+        qsort(arr, cnt, sizeof *arr, cmp_i32);
+        for (size_t i = 0; i < cnt; i++)
+            if (u == 0 || arr[u - 1] != arr[i])
+                arr[u++] = arr[i];
+        *parts = arr;
+        *n = u;
+        arr = NULL;
+    }
+    rc = 0;
+done:
+    free(arr);
+    return rc;
+}
+
+int rs_state_checkpoint(rs_state_t *st, const char *dir, char *errstr, size_t errlen)
+{
+    static const char op[] = "rs_state_checkpoint";
+    rocksdb_checkpoint_t *cp = NULL;
+    char ctx[64 + 4096];
+    char *err = NULL;
+    int rc = -1;
+
+    if (!st || !dir || !*dir) {
+        seterr(errstr, errlen, "%s: %s", op, !st ? "NULL store" : "dir is empty");
+        return -1;
+    }
+    snprintf(ctx, sizeof ctx, "%s: dir=%s", op, dir);
+    cp = rocksdb_checkpoint_object_create(st->db, &err);
+    if (err) {
+        take_rocks_err(errstr, errlen, err, ctx);
+        goto done;
+    }
+    /* log_size_for_flush = 0: always flush the memtable first, so the data
+     * is in (hard-linked) SST files rather than in copied WAL. */
+    rocksdb_checkpoint_create(cp, dir, 0, &err);
+    if (err) {
+        take_rocks_err(errstr, errlen, err, ctx);
+        goto done;
+    }
+    state_log("event=checkpoint_created dir=%s", dir);
+    rc = 0;
+done:
+    if (cp)
+        rocksdb_checkpoint_object_destroy(cp);
+    return rc;
+}

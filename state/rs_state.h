@@ -1,0 +1,172 @@
+/*
+ * rs_state — the worker's durable state store, on RocksDB.
+ *
+ * What is stored (one RocksDB database, default column family):
+ *   - per input partition, the engine state of each contract the partition
+ *     owns, as an opaque blob keyed by contract id;
+ *   - per (topic, partition), the next input offset to consume;
+ *   - per (contract, topic), the highest offset of that topic applied to the
+ *     contract (the per-contract replay guard);
+ *   - a few named metadata blobs (engine-global state, e.g. closed periods).
+ *
+ * Invariants:
+ *   - Nothing is written except through rs_state_batch_commit() (and
+ *     rs_state_drop_partition()). A batch is one RocksDB WriteBatch: after a
+ *     crash at any point the whole batch is in the store or none of it is. The
+ *     caller stages everything a batch of input changes — contracts, contract
+ *     offsets, metadata AND the input offsets — in one batch and commits it
+ *     only after the batch's outputs were acknowledged.
+ *   - With sync on (the default) a commit returns only after the WAL was
+ *     fsync'ed, so a committed batch survives a machine crash; with sync off it
+ *     survives a process crash (SIGKILL) but maybe not a power cut.
+ *   - The key layout (see rs_state.c) carries a layout version; opening a
+ *     store written with another layout version, or a RocksDB database that is
+ *     not a revstream store, fails with a clear error instead of misreading it.
+ *   - Names are C strings without NUL: contract ids 1..RS_STATE_MAX_ID_LEN
+ *     bytes, topics 1..RS_STATE_MAX_TOPIC_LEN, metadata names
+ *     1..RS_STATE_MAX_META_LEN. Partitions are >= 0; offsets are >= 0.
+ *     Contract ids are ordered bytewise (as strcmp orders them).
+ *
+ * Ownership:
+ *   - rs_state_t owns the RocksDB handle and its options; rs_state_destroy()
+ *     closes it (accepts NULL). A batch is owned by its creator and is not tied
+ *     to a store until it is committed; rs_state_batch_destroy() accepts NULL.
+ *   - Every blob or array a read returns is malloc'd for the caller, who frees
+ *     it with rs_state_free(). Pointers handed to a foreach callback are valid
+ *     only during that call.
+ *   - Error messages go into the caller's errstr buffer (always NUL-terminated
+ *     when errlen > 0); RocksDB's own malloc'd error strings are copied there
+ *     and freed inside this module.
+ *
+ * Threads: an rs_state_t may be shared by threads for reads, commits and
+ * scans (RocksDB serializes writes). A batch must be used by one thread at a
+ * time. rs_state_drop_partition() must not race commits to the same partition.
+ */
+#ifndef RS_STATE_H
+#define RS_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The key layout this build reads and writes. */
+#define RS_STATE_LAYOUT_VERSION 1u
+
+#define RS_STATE_MAX_ID_LEN 1024   /* contract id, bytes */
+#define RS_STATE_MAX_TOPIC_LEN 249 /* Kafka's own limit */
+#define RS_STATE_MAX_META_LEN 255  /* metadata name, bytes */
+
+/* Block cache used when rs_state_opts_t.block_cache_bytes is 0. */
+#define RS_STATE_DEFAULT_BLOCK_CACHE (32u * 1024u * 1024u)
+
+typedef struct rs_state rs_state_t;
+typedef struct rs_state_batch rs_state_batch_t;
+
+/* When a commit reaches the disk. The zero value is the safe default. */
+typedef enum rs_state_sync {
+    RS_STATE_SYNC_DEFAULT = 0, /* = RS_STATE_SYNC_ON */
+    RS_STATE_SYNC_ON = 1,      /* fsync the WAL on every commit */
+    RS_STATE_SYNC_OFF = 2      /* write the WAL, let the OS flush it */
+} rs_state_sync_t;
+
+/* Options for rs_state_open(). A zero-initialized struct plus a path gives
+ * the defaults: fsync each commit, 32 MiB block cache, fail if missing. */
+typedef struct rs_state_opts {
+    const char *path;         /* database directory (required) */
+    int create_if_missing;    /* create an empty store if path has none */
+    int read_only;            /* open read-only (commits and drops fail) */
+    rs_state_sync_t sync;     /* see rs_state_sync_t */
+    size_t block_cache_bytes; /* LRU block cache size; 0 = default */
+} rs_state_opts_t;
+
+/* Open (or create) the store at opts->path. Returns 0, or -1 with the reason
+ * in errstr (missing store, lock held by another process, incompatible
+ * layout version, not a revstream store, ...). */
+int rs_state_open(rs_state_t **out, const rs_state_opts_t *opts, char *errstr, size_t errlen);
+/* Close the store. Accepts NULL. */
+void rs_state_destroy(rs_state_t *st);
+
+/* Free a blob or array returned by this module. Accepts NULL. */
+void rs_state_free(void *p);
+
+/* ---- reads: each returns 0 found, 1 not found, -1 error (errstr) ---- */
+
+/* The blob of `contract_id` in `partition`; *blob is malloc'd (never NULL
+ * when found, even for an empty blob); free it with rs_state_free(). */
+int rs_state_get_contract(rs_state_t *st, int32_t partition, const char *contract_id,
+                          void **blob, size_t *len, char *errstr, size_t errlen);
+/* The next offset to consume from (topic, partition). */
+int rs_state_get_input_offset(rs_state_t *st, const char *topic, int32_t partition,
+                              int64_t *offset, char *errstr, size_t errlen);
+/* The highest offset of `topic` applied to `contract_id`. */
+int rs_state_get_contract_offset(rs_state_t *st, const char *contract_id, const char *topic,
+                                 int64_t *offset, char *errstr, size_t errlen);
+/* The metadata blob `name`; *blob as for rs_state_get_contract(). */
+int rs_state_get_meta(rs_state_t *st, const char *name, void **blob, size_t *len, char *errstr,
+                      size_t errlen);
+
+/* ---- staged batches ---- */
+
+/* A new empty batch. Returns 0, or -1 (out of memory) with errstr. */
+int rs_state_batch_new(rs_state_batch_t **out, char *errstr, size_t errlen);
+/* Accepts NULL. Destroying an uncommitted batch writes nothing. */
+void rs_state_batch_destroy(rs_state_batch_t *b);
+
+/* Stage operations. Each returns 0, or -1 if an argument is invalid (empty,
+ * too long, negative partition or offset, NULL blob with len > 0): the batch
+ * then remembers the first such error and refuses to commit until it is
+ * cleared, so a caller may check only the commit. Later operations on the
+ * same key override earlier ones. */
+int rs_state_batch_put_contract(rs_state_batch_t *b, int32_t partition, const char *contract_id,
+                                const void *blob, size_t len);
+/* Delete the contract's blob. Its contract offsets are kept, so replayed old
+ * events of the contract are still recognized as applied. */
+int rs_state_batch_delete_contract(rs_state_batch_t *b, int32_t partition,
+                                   const char *contract_id);
+/* `offset` is the NEXT offset to consume from (topic, partition). */
+int rs_state_batch_put_input_offset(rs_state_batch_t *b, const char *topic, int32_t partition,
+                                    int64_t offset);
+int rs_state_batch_put_contract_offset(rs_state_batch_t *b, const char *contract_id,
+                                       const char *topic, int64_t offset);
+int rs_state_batch_put_meta(rs_state_batch_t *b, const char *name, const void *blob,
+                            size_t len);
+
+/* Number of operations staged since creation or the last clear. */
+size_t rs_state_batch_count(const rs_state_batch_t *b);
+/* The first staging error since the last clear, or NULL. */
+const char *rs_state_batch_error(const rs_state_batch_t *b);
+/* Drop everything staged and any staging error. */
+void rs_state_batch_clear(rs_state_batch_t *b);
+
+/* Apply the batch atomically (one WriteBatch, fsync per opts). On success the
+ * batch is cleared, ready for the next one; on failure it is left as it was
+ * and nothing was written. An empty batch commits trivially. */
+int rs_state_batch_commit(rs_state_t *st, rs_state_batch_t *b, char *errstr, size_t errlen);
+
+/* ---- scans and maintenance ---- */
+
+/* Called once per contract of a partition; return 0 to go on, non-zero to
+ * stop. The pointers are valid only during the call. */
+typedef int (*rs_state_contract_cb)(void *opaque, const char *contract_id, const void *blob,
+                                    size_t len);
+
+/* Visit the contracts of `partition` in contract-id order, from one
+ * consistent snapshot. Returns 0 when all were visited, 1 when the callback
+ * stopped the scan, -1 on error. */
+int rs_state_foreach_contract(rs_state_t *st, int32_t partition, rs_state_contract_cb cb,
+                              void *opaque, char *errstr, size_t errlen);
+
+/* Atomically delete every contract and every input offset of `partition`,
+ * plus the contract offsets of the deleted contracts. Returns 0 or -1. */
+int rs_state_drop_partition(rs_state_t *st, int32_t partition, char *errstr, size_t errlen);
+
+/* The partitions that have contracts or input offsets, ascending; *parts is
+ * malloc'd (NULL when *n is 0); free it with rs_state_free(). Returns 0 or -1. */
+int rs_state_partitions(rs_state_t *st, int32_t **parts, size_t *n, char *errstr,
+                        size_t errlen);
+
+/* Write a consistent RocksDB checkpoint (SST files hard-linked when on the
+ * same filesystem) into `dir`, which must not exist yet. The checkpoint opens
+ * with rs_state_open() read-only or read-write. Returns 0 or -1. */
+int rs_state_checkpoint(rs_state_t *st, const char *dir, char *errstr, size_t errlen);
+
+#endif

@@ -1,0 +1,562 @@
+/*
+ * test_replay_cli.c — the built `revstream` binary, run as a user would:
+ * `revstream replay FILE` on temporary JSON Lines files, its exit status,
+ * stdout (the report) and stderr (rejections, logs).
+ *
+ * Invariants of this test:
+ *   - The binary is RS_BINARY_DIR "/revstream"; it is spawned with
+ *     posix_spawn, stdin/stdout/stderr redirected to files in a fresh
+ *     temporary directory that each test's fini removes.
+ *   - Reports are read with --format json and parsed with jansson, so the
+ *     assertions are about values, not layout (rs_format has its own test).
+ *   - No timing: nothing here waits for anything but the child's exit.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define BIN RS_BINARY_DIR "/revstream"
+
+static char tmpdir[64];
+
+static void make_tmpdir(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/rs_replay_cli_XXXXXX");
+    cr_assert_not_null(mkdtemp(tmpdir));
+}
+
+static void remove_tmpdir(void)
+{
+    DIR *d = opendir(tmpdir);
+    if (d == NULL)
+        return;
+    struct dirent *de;
+    char path[512];
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", tmpdir, de->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(tmpdir);
+}
+
+TestSuite(replay_cli, .init = make_tmpdir, .fini = remove_tmpdir);
+
+static char *tmp_path(const char *name)
+{
+    static char paths[4][512];
+    static int next;
+    char *p = paths[next++ % 4];
+    snprintf(p, 512, "%s/%s", tmpdir, name);
+    return p;
+}
+
+static const char *write_file(const char *name, const char *text)
+{
+    const char *path = tmp_path(name);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    cr_assert_eq(fputs(text, f) >= 0, 1);
+    cr_assert_eq(fclose(f), 0);
+    return path;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "cannot read %s", path);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    cr_assert_not_null(m);
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        fwrite(chunk, 1, n, m);
+    fclose(f);
+    fclose(m);
+    return buf;
+}
+
+typedef struct run {
+    int status; /* exit status, or -1 if killed by a signal */
+    char *out, *err;
+} run_t;
+
+/* Run BIN with args (NULL-terminated), stdin from `in` (NULL: /dev/null). */
+static void run_cli(run_t *r, const char *in, const char *const *args)
+{
+    char *argv[32];
+    int argc = 0;
+    argv[argc++] = (char *)BIN;
+    for (; args[argc - 1] != NULL; argc++) {
+        cr_assert_lt(argc, 31);
+        argv[argc] = (char *)args[argc - 1];
+    }
+    argv[argc] = NULL;
+
+    char out_path[512], err_path[512];
+    snprintf(out_path, sizeof out_path, "%s/stdout", tmpdir);
+    snprintf(err_path, sizeof err_path, "%s/stderr", tmpdir);
+    posix_spawn_file_actions_t fa;
+    cr_assert_eq(posix_spawn_file_actions_init(&fa), 0);
+    posix_spawn_file_actions_addopen(&fa, 0, in != NULL ? in : "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    pid_t pid;
+    int rc = posix_spawn(&pid, BIN, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    cr_assert_eq(rc, 0, "cannot run %s: %s", BIN, strerror(rc));
+    int ws;
+    cr_assert_eq(waitpid(pid, &ws, 0), pid);
+    r->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
+    r->out = slurp(out_path);
+    r->err = slurp(err_path);
+}
+
+static void run_free(run_t *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+/* The one balances row of (contract, line) in a JSON report. */
+static json_t *find_row(json_t *rows, const char *contract, const char *line)
+{
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        if (strcmp(json_string_value(json_object_get(row, "contract_id")), contract) == 0 &&
+            strcmp(json_string_value(json_object_get(row, "line_id")), line) == 0)
+            return row;
+    }
+    cr_assert_fail("no row for %s/%s", contract, line);
+    return NULL;
+}
+
+static const char *field(json_t *row, const char *key)
+{
+    json_t *v = json_object_get(row, key);
+    cr_assert(json_is_string(v), "field %s is not a string", key);
+    return json_string_value(v);
+}
+
+static json_t *parse_report(const run_t *r)
+{
+    json_error_t err;
+    json_t *root = json_loads(r->out, 0, &err);
+    cr_assert_not_null(root, "stdout is not JSON (%s):\n%s\nstderr:\n%s", err.text, r->out,
+                       r->err);
+    cr_assert(json_is_array(root));
+    return root;
+}
+
+/* $12,000 for 2026, invoiced Jan 1 and paid Jan 10. */
+#define BOOKED                                                                                 \
+    "{\"event_id\":\"e1\",\"type\":\"contract.booked\",\"contract_id\":\"C-1\","               \
+    "\"occurred_at\":\"2026-01-01T09:00:00Z\",\"customer_id\":\"CUS-1\",\"currency\":\"USD\"," \
+    "\"booked_on\":\"2026-01-01\",\"lines\":[{\"line_id\":\"L1\",\"product\":\"Annual\","      \
+    "\"recognition\":\"ratable_monthly\",\"start\":\"2026-01-01\",\"end\":\"2026-12-31\","     \
+    "\"amount\":\"12000.00\"}]}\n"
+#define INVOICED                                                                               \
+    "{\"event_id\":\"e2\",\"type\":\"invoice.issued\",\"contract_id\":\"C-1\","                \
+    "\"occurred_at\":\"2026-01-01T09:05:00Z\",\"invoice_id\":\"INV-1\","                       \
+    "\"issued_on\":\"2026-01-01\",\"lines\":[{\"line_id\":\"L1\",\"amount\":\"12000.00\"}]}\n"
+#define PAID(ID, AMOUNT)                                                                       \
+    "{\"event_id\":\"" ID "\",\"type\":\"payment.received\",\"contract_id\":\"C-1\","          \
+    "\"occurred_at\":\"2026-01-10T09:00:00Z\",\"payment_id\":\"P-" ID "\","                    \
+    "\"invoice_id\":\"INV-1\",\"amount\":\"" AMOUNT "\",\"received_on\":\"2026-01-10\"}\n"
+
+#define ANNUAL BOOKED INVOICED PAID("e3", "12000.00")
+static const char annual[] = ANNUAL;
+
+static void assert_annual_through_march(const run_t *r)
+{
+    json_t *rows = parse_report(r);
+    cr_assert_eq(json_array_size(rows), 1, "%s", r->out);
+    json_t *row = find_row(rows, "C-1", "L1");
+    cr_assert_str_eq(field(row, "billed"), "12000.00");
+    cr_assert_str_eq(field(row, "recognized"), "3000.00");
+    cr_assert_str_eq(field(row, "deferred"), "9000.00");
+    cr_assert_str_eq(field(row, "unbilled"), "0.00");
+    cr_assert_str_eq(field(row, "received"), "12000.00");
+    cr_assert_str_eq(field(row, "currency"), "USD");
+    cr_assert_str_eq(field(row, "customer_id"), "CUS-1");
+    json_decref(rows);
+}
+
+Test(replay_cli, annual_contract_balances_through_march)
+{
+    const char *in = write_file("in.jsonl", annual);
+    run_t r;
+    run_cli(&r, NULL,
+            (const char *[]){"replay", in, "--through", "2026-03", "--format", "json", NULL});
+    cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+    assert_annual_through_march(&r);
+    cr_assert_null(strstr(r.err, "replay: line "), "unexpected rejection:\n%s", r.err);
+    cr_assert_not_null(strstr(r.err, "replay: done lines=3 events=3 applied=3"), "%s", r.err);
+    run_free(&r);
+}
+
+Test(replay_cli, dash_reads_stdin)
+{
+    const char *in = write_file("in.jsonl", annual);
+    run_t r;
+    run_cli(&r, in,
+            (const char *[]){"replay", "-", "--through=2026-03", "--format=json", NULL});
+    cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+    assert_annual_through_march(&r);
+    run_free(&r);
+}
+
+Test(replay_cli, defaults_json_balances_through_the_latest_event)
+{
+    /* stdout is a file, not a terminal: JSON; report: balances; through:
+     * the month of the latest event (January). */
+    const char *in = write_file("in.jsonl", annual);
+    run_t r;
+    run_cli(&r, NULL, (const char *[]){"replay", in, NULL});
+    cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+    json_t *rows = parse_report(&r);
+    json_t *row = find_row(rows, "C-1", "L1");
+    cr_assert_str_eq(field(row, "recognized"), "1000.00");
+    cr_assert_str_eq(field(row, "deferred"), "11000.00");
+    cr_assert_not_null(strstr(r.err, "through=2026-01"), "%s", r.err);
+    json_decref(rows);
+    run_free(&r);
+}
+
+Test(replay_cli, bad_lines_are_reported_with_line_and_event_and_exit_2)
+{
+    /* line 3: an amount with 3 decimals in USD (the engine refuses it);
+     * line 4: blank; line 5: an invoice without invoice_id (the codec refuses
+     * it); line 6: not JSON. The report is still printed. */
+    const char *in = write_file(
+        "in.jsonl",
+        BOOKED INVOICED PAID(
+            "e-bad", "12000.001") "\n"
+                                  "{\"event_id\":\"e-noinv\",\"type\":\"invoice.issued\","
+                                  "\"contract_id\":\"C-1\","
+                                  "\"occurred_at\":\"2026-02-01T00:00:00Z\",\"issued_on\":"
+                                  "\"2026-02-01\","
+                                  "\"lines\":[{\"line_id\":\"L1\",\"amount\":\"1.00\"}]}\n"
+                                  "this is not json\n" PAID("e3", "12000.00"));
+    run_t r;
+    run_cli(&r, NULL,
+            (const char *[]){"replay", in, "--through", "2026-03", "--format", "json", NULL});
+    cr_assert_eq(r.status, 2, "stderr:\n%s", r.err);
+    cr_assert_not_null(strstr(r.err, "replay: line 3: event e-bad: amount"), "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "replay: line 5: event e-noinv: invoice_id"), "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "replay: line 6: "), "%s", r.err);
+    cr_assert_null(strstr(r.err, "replay: line 4:"), "%s", r.err);
+    cr_assert_null(strstr(r.err, "replay: line 7:"), "%s", r.err);
+    assert_annual_through_march(&r); /* the good payment on line 7 counts */
+    run_free(&r);
+
+    run_cli(&r, NULL,
+            (const char *[]){"replay", in, "--report", "rejected", "--format", "json", NULL});
+    cr_assert_eq(r.status, 2);
+    json_t *rows = parse_report(&r);
+    cr_assert_eq(json_array_size(rows), 3, "%s", r.out);
+    json_t *x = json_array_get(rows, 0);
+    cr_assert_eq(json_integer_value(json_object_get(x, "line")), 3);
+    cr_assert_str_eq(field(x, "event_id"), "e-bad");
+    cr_assert_str_eq(field(x, "type"), "payment.received");
+    cr_assert_not_null(strstr(field(x, "reason"), "amount"));
+    x = json_array_get(rows, 1);
+    cr_assert_eq(json_integer_value(json_object_get(x, "line")), 5);
+    cr_assert_str_eq(field(x, "event_id"), "e-noinv");
+    cr_assert_str_eq(field(x, "type"), "invoice.issued");
+    x = json_array_get(rows, 2);
+    cr_assert_eq(json_integer_value(json_object_get(x, "line")), 6);
+    cr_assert_str_eq(field(x, "event_id"), "");
+    json_decref(rows);
+    run_free(&r);
+}
+
+Test(replay_cli, a_waiting_event_rejected_later_keeps_its_own_line)
+{
+    /* The payment (line 1) waits for its contract and invoice; when the
+     * invoice (line 3) arrives the payment is applied and refused. */
+    const char *in = write_file("in.jsonl", PAID("e-early", "12000.001") BOOKED INVOICED);
+    run_t r;
+    run_cli(&r, NULL,
+            (const char *[]){"replay", in, "--report", "rejected", "--format", "json", NULL});
+    cr_assert_eq(r.status, 2, "stderr:\n%s", r.err);
+    cr_assert_not_null(strstr(r.err, "replay: line 1: event e-early: amount"), "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "when line 3 arrived"), "%s", r.err);
+    json_t *rows = parse_report(&r);
+    cr_assert_eq(json_array_size(rows), 1, "%s", r.out);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(rows, 0), "line")), 1);
+    cr_assert_str_eq(field(json_array_get(rows, 0), "event_id"), "e-early");
+    json_decref(rows);
+    run_free(&r);
+}
+
+Test(replay_cli, pending_report_lists_what_still_waits)
+{
+    const char *in = write_file(
+        "in.jsonl",
+        ANNUAL "{\"event_id\":\"e9\",\"type\":\"payment.received\",\"contract_id\":\"C-9\","
+               "\"occurred_at\":\"2026-01-12T00:00:00Z\",\"payment_id\":\"P-9\",\"invoice_id\":"
+               "\"INV-9\",\"amount\":\"10.00\",\"received_on\":\"2026-01-12\"}\n");
+    run_t r;
+    run_cli(&r, NULL,
+            (const char *[]){"replay", in, "--report", "pending", "--format", "json", NULL});
+    cr_assert_eq(r.status, 0, "waiting is not rejected; stderr:\n%s", r.err);
+    json_t *rows = parse_report(&r);
+    cr_assert_eq(json_array_size(rows), 1, "%s", r.out);
+    json_t *x = json_array_get(rows, 0);
+    cr_assert_str_eq(field(x, "event_id"), "e9");
+    cr_assert_str_eq(field(x, "contract_id"), "C-9");
+    cr_assert_str_eq(field(x, "type"), "payment.received");
+    cr_assert_not_null(strstr(field(x, "waiting_for"), "C-9"));
+    cr_assert_not_null(strstr(r.err, "pending=1"), "%s", r.err);
+    json_decref(rows);
+    run_free(&r);
+}
+
+Test(replay_cli, duplicate_event_is_applied_once)
+{
+    const char *in =
+        write_file("in.jsonl", BOOKED INVOICED PAID("e3", "12000.00") PAID("e3", "12000.00"));
+    run_t r;
+    run_cli(&r, NULL,
+            (const char *[]){"replay", in, "--through", "2026-03", "--format", "json", NULL});
+    cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+    assert_annual_through_march(&r); /* received 12000.00, not 24000.00 */
+    cr_assert_not_null(strstr(r.err, "duplicates=1"), "%s", r.err);
+    run_free(&r);
+}
+
+Test(replay_cli, reads_lines_of_any_length)
+{
+    /* A 3 MB unknown field on the booking: ignored, the line still applies. */
+    size_t pad = 3u << 20;
+    const char *head = "{\"note\":\"";
+    size_t len = strlen(head) + pad + 2 + strlen(BOOKED) + strlen(annual);
+    char *text = malloc(len + 1);
+    cr_assert_not_null(text);
+    char *p = text;
+    p += sprintf(p, "%s", head);
+    memset(p, 'x', pad);
+    p += pad;
+    p += sprintf(p, "\",%s", BOOKED + 1); /* splice into the booking object */
+    sprintf(p, "%s", annual + strlen(BOOKED));
+    const char *in = write_file("in.jsonl", text);
+    free(text);
+    run_t r;
+    run_cli(&r, NULL,
+            (const char *[]){"replay", in, "--through", "2026-03", "--format", "json", NULL});
+    cr_assert_eq(r.status, 0, "stderr:\n%.2000s", r.err);
+    assert_annual_through_march(&r);
+    run_free(&r);
+}
+
+Test(replay_cli, progress_logs_every_100k_lines)
+{
+    /* 250,003 lines: the three events, then blank lines (counted, skipped). */
+    size_t blanks = 250000;
+    size_t len = strlen(annual) + blanks;
+    char *text = malloc(len + 1);
+    cr_assert_not_null(text);
+    memcpy(text, annual, strlen(annual));
+    memset(text + strlen(annual), '\n', blanks);
+    text[len] = '\0';
+    const char *in = write_file("in.jsonl", text);
+    free(text);
+    run_t r;
+    run_cli(&r, NULL,
+            (const char *[]){"replay", in, "--progress", "--through", "2026-03", NULL});
+    cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+    cr_assert_not_null(strstr(r.err, "replay: progress lines=100000 rate="), "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "replay: progress lines=200000 rate="), "%s", r.err);
+    cr_assert_null(strstr(r.err, "lines=300000"), "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "replay: done lines=250003 events=3 "), "%s", r.err);
+    assert_annual_through_march(&r);
+    run_free(&r);
+
+    /* without --progress (and stderr not a terminal): no progress lines */
+    run_cli(&r, NULL, (const char *[]){"replay", in, "--through", "2026-03", NULL});
+    cr_assert_eq(r.status, 0);
+    cr_assert_null(strstr(r.err, "progress"), "%s", r.err);
+    run_free(&r);
+}
+
+Test(replay_cli, csv_and_table_formats)
+{
+    const char *in = write_file("in.jsonl", annual);
+    run_t r;
+    run_cli(&r, NULL,
+            (const char *[]){"replay", in, "--through", "2026-03", "--format", "csv", NULL});
+    cr_assert_eq(r.status, 0);
+    cr_assert_str_eq(
+        r.out, "contract_id,line_id,billed,recognized,deferred,unbilled,received,currency,"
+               "customer_id\r\n"
+               "C-1,L1,12000.00,3000.00,9000.00,0.00,12000.00,USD,CUS-1\r\n");
+    run_free(&r);
+    run_cli(&r, NULL,
+            (const char *[]){"replay", in, "--through", "2026-03", "--format", "table",
+                             "--report", "waterfall", NULL});
+    cr_assert_eq(r.status, 0);
+    cr_assert_not_null(strstr(r.out, "Revenue waterfall, USD, posted through 2026-03\n"), "%s",
+                       r.out);
+    cr_assert_not_null(strstr(r.out, "2026-03      1,000.00   9,000.00\n"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "2026-04 *    1,000.00   8,000.00\n"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "TOTAL       12,000.00\n"), "%s", r.out);
+    run_free(&r);
+}
+
+Test(replay_cli, usage_and_io_errors_exit_1)
+{
+    const char *in = write_file("in.jsonl", annual);
+    const char *const *cases[] = {
+        (const char *[]){"replay", NULL},
+        (const char *[]){"replay", "/nonexistent/dir/events.jsonl", NULL},
+        (const char *[]){"replay", in, "--through", "2026-13", NULL},
+        (const char *[]){"replay", in, "--through", "March", NULL},
+        (const char *[]){"replay", in, "--report", "profit", NULL},
+        (const char *[]){"replay", in, "--format", "xml", NULL},
+        (const char *[]){"replay", in, "--bogus", NULL},
+        (const char *[]){"replay", in, in, NULL},
+        (const char *[]){"no-such-command", NULL},
+        (const char *[]){NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        run_t r;
+        run_cli(&r, NULL, cases[i]);
+        cr_assert_eq(r.status, 1, "case %zu: status %d, stderr:\n%s", i, r.status, r.err);
+        cr_assert_str_eq(r.out, "", "case %zu printed a report", i);
+        cr_assert_neq(r.err[0], '\0', "case %zu gave no error message", i);
+        run_free(&r);
+    }
+}
+
+Test(replay_cli, error_messages_name_the_problem)
+{
+    run_t r;
+    run_cli(&r, NULL, (const char *[]){"replay", "/nonexistent/dir/events.jsonl", NULL});
+    cr_assert_not_null(strstr(r.err, "/nonexistent/dir/events.jsonl"), "%s", r.err);
+    run_free(&r);
+    run_cli(&r, NULL, (const char *[]){"frobnicate", NULL});
+    cr_assert_not_null(strstr(r.err, "unknown command \"frobnicate\""), "%s", r.err);
+    run_free(&r);
+}
+
+Test(replay_cli, version_and_help)
+{
+    run_t r;
+    run_cli(&r, NULL, (const char *[]){"--version", NULL});
+    cr_assert_eq(r.status, 0);
+    cr_assert_str_eq(r.out, "revstream 0.1.0\n");
+    run_free(&r);
+
+    run_cli(&r, NULL, (const char *[]){"help", NULL});
+    cr_assert_eq(r.status, 0);
+    cr_assert_not_null(strstr(r.out, "\n  replay "), "%s", r.out);
+    run_free(&r);
+
+    run_cli(&r, NULL, (const char *[]){"--help", NULL});
+    cr_assert_eq(r.status, 0);
+    cr_assert_not_null(strstr(r.out, "usage: revstream <command>"), "%s", r.out);
+    run_free(&r);
+
+    run_cli(&r, NULL, (const char *[]){"help", "replay", NULL});
+    cr_assert_eq(r.status, 0);
+    cr_assert_not_null(strstr(r.out, "usage: revstream replay FILE.jsonl"), "%s", r.out);
+    run_free(&r);
+
+    run_cli(&r, NULL, (const char *[]){"replay", "--help", NULL});
+    cr_assert_eq(r.status, 0);
+    cr_assert_not_null(strstr(r.out, "--report R"), "%s", r.out);
+    run_free(&r);
+}
+
+#define SAMPLE RS_SOURCE_DIR "/examples/sample-book.jsonl"
+
+Test(replay_cli, sample_book_has_exactly_its_one_intentional_rejection)
+{
+    run_t r;
+    run_cli(
+        &r, NULL,
+        (const char *[]){"replay", SAMPLE, "--report", "rejected", "--format", "json", NULL});
+    cr_assert_eq(r.status, 2, "stderr:\n%s", r.err);
+    json_t *rows = parse_report(&r);
+    cr_assert_eq(json_array_size(rows), 1, "%s", r.out);
+    json_t *x = json_array_get(rows, 0);
+    cr_assert_eq(json_integer_value(json_object_get(x, "line")), 43);
+    cr_assert_str_eq(field(x, "event_id"), "pay-1005-04-raw");
+    cr_assert_not_null(strstr(r.err, "duplicates=1 rejected=1 pending=1"), "%s", r.err);
+    json_decref(rows);
+    run_free(&r);
+}
+
+/* recognized of (contract, line, period) in a schedule report */
+static const char *sched(json_t *rows, const char *contract, const char *line,
+                         const char *period)
+{
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        if (strcmp(field(row, "contract_id"), contract) == 0 &&
+            strcmp(field(row, "line_id"), line) == 0 &&
+            strcmp(field(row, "period"), period) == 0)
+            return field(row, "recognized");
+    }
+    cr_assert_fail("no schedule row %s/%s/%s", contract, line, period);
+    return NULL;
+}
+
+Test(replay_cli, sample_book_figures_match_its_readme)
+{
+    run_t r;
+    run_cli(&r, NULL,
+            (const char *[]){"replay", SAMPLE, "--through", "2026-06", "--report", "schedule",
+                             "--format", "json", NULL});
+    cr_assert_eq(r.status, 2, "stderr:\n%s", r.err);
+    json_t *s = parse_report(&r);
+    cr_assert_str_eq(sched(s, "C-1001", "L1", "2026-06"), "1000.00");
+    cr_assert_str_eq(sched(s, "C-1002", "L1", "2026-02"), "20000.00");
+    cr_assert_str_eq(sched(s, "C-1002", "L2", "2026-02"), "8333.33");
+    cr_assert_str_eq(sched(s, "C-1003", "L1", "2026-03"), "1000.00"); /* 10,000 calls */
+    cr_assert_str_eq(sched(s, "C-1004", "L2", "2026-03"), "5000.00"); /* SSP allocation */
+    cr_assert_str_eq(sched(s, "C-1004", "L1", "2026-03"), "1250.00"); /* 15,000 / 12 */
+    cr_assert_str_eq(sched(s, "C-1005", "L1", "2026-04"), "500.00");
+    cr_assert_str_eq(sched(s, "C-1006", "L1", "2026-01"), "17.00");
+    cr_assert_str_eq(sched(s, "C-1006", "L1", "2026-02"), "14.00");
+    cr_assert_str_eq(sched(s, "C-1007", "L1", "2026-05"), "100000"); /* JPY */
+    cr_assert_str_eq(sched(s, "C-1008", "L1", "2026-03"), "100.00");
+    cr_assert_str_eq(sched(s, "C-1008", "L1", "2026-04"), "80.00"); /* after the discount */
+    json_decref(s);
+    run_free(&r);
+
+    run_cli(
+        &r, NULL,
+        (const char *[]){"replay", SAMPLE, "--through", "2026-06", "--format", "json", NULL});
+    json_t *b = parse_report(&r);
+    json_t *row = find_row(b, "C-1001", "L1");
+    cr_assert_str_eq(field(row, "recognized"), "6000.00");
+    cr_assert_str_eq(field(row, "deferred"), "6000.00");
+    row = find_row(b, "C-1003", "L1");
+    cr_assert_str_eq(field(row, "unbilled"), "1140.00"); /* June usage, invoiced in July */
+    row = find_row(b, "C-1005", "L1");
+    cr_assert_str_eq(field(row, "deferred"), "0.00");
+    row = find_row(b, "C-1001", "L1");
+    cr_assert_str_eq(field(row, "received"), "12000.00"); /* the duplicate counted once */
+    json_decref(b);
+    run_free(&r);
+}

@@ -1,0 +1,571 @@
+/*
+ * cmd_replay.c — `revstream replay FILE.jsonl`: run a file of events through
+ * an engine and print one report.
+ *
+ * Invariants:
+ *   - Events are applied in file order, one line at a time; a line of any
+ *     length is read whole (getline). Lines holding only whitespace are
+ *     skipped but still counted, so line numbers are the file's.
+ *   - Every refused event — a line that does not decode, an event the engine
+ *     rejects, and an event that waited and was rejected once its reference
+ *     arrived (rs_engine_take_late_rejections) — is printed on stderr as
+ *     "replay: line N: <error>" when it happens and kept for the `rejected`
+ *     report. A late rejection carries the line of the event that waited.
+ *   - `--through` defaults to the period of the latest occurred_on among the
+ *     events the engine accepted (applied, duplicate or waiting), so one bad
+ *     date cannot move the report into the future.
+ *   - Exit status: 0 nothing rejected; 2 something rejected (the report is
+ *     still printed); 1 usage, I/O or out-of-memory error (no report, or an
+ *     incomplete one on a write error).
+ *   - stdout carries only the report; stderr carries key=value logs
+ *     ("replay: progress ...", "replay: done ...") and the rejection lines.
+ *
+ * Ownership: replay_t owns the engine, the journal of every entry the engine
+ * emitted, the kept rejections (their reason strings) and the map from a
+ * waiting event's id to its line; replay_free() releases all of it.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rs_cli.h"
+#include "rs_codec.h"
+#include "rs_engine.h"
+#include "rs_format.h"
+#include "rs_report.h"
+
+#define PROGRESS_EVERY 100000
+#define PROGRESS_AUTO_LINES 1000000 /* stderr a tty and more lines than this */
+
+static const char *const reports[] = {"schedule", "balances", "waterfall", "rollforward",
+                                      "journal",  "rejected", "pending",   NULL};
+
+typedef struct rejected {
+    long line;
+    uint64_t seq; /* order of occurrence, to sort stably by line */
+    char event_id[RS_ID_MAX];
+    char type[64];
+    char *reason; /* owned */
+} rejected_t;
+
+typedef struct replay {
+    /* options */
+    const char *path;
+    int has_through;
+    rs_period_t through;
+    const char *report;
+    rs_format_kind_t format;
+    int progress;
+
+    /* state */
+    rs_engine_t *engine;
+    rs_journal_t journal;
+    json_t *waiting_line; /* event_id -> line of events that had to wait */
+    rejected_t *rej;
+    size_t n_rej, cap_rej;
+    long lines;
+    uint64_t events;    /* lines that decoded */
+    rs_period_t latest; /* period of the latest accepted occurred_on */
+} replay_t;
+
+static void usage(FILE *f)
+{
+    fprintf(
+        f,
+        "usage: revstream replay FILE.jsonl [--through YYYY-MM] [--report R]\n"
+        "                        [--format table|csv|json] [--progress]\n"
+        "\n"
+        "Apply the events of FILE (JSON Lines, one event per line; '-' reads stdin)\n"
+        "in file order and print one report as of the end of --through.\n"
+        "\n"
+        "  --through YYYY-MM  report period (default: month of the latest event)\n"
+        "  --report R         schedule | balances | waterfall | rollforward | journal |\n"
+        "                     rejected | pending (default: balances)\n"
+        "  --format F         table | csv | json (default: table on a terminal, else json)\n"
+        "  --progress         log progress on stderr every %d lines\n"
+        "\n"
+        "Exit status: 0 all events accepted, 2 some event rejected (the report is\n"
+        "still printed; see --report rejected), 1 usage or I/O error.\n",
+        PROGRESS_EVERY);
+}
+
+/* Print ` key="value"` for a log line, escaping quotes, backslashes and
+ * control characters so one log record stays on one line. */
+static void log_kv(const char *key, const char *value)
+{
+    fprintf(stderr, " %s=\"", key);
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(stderr, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(stderr, "\\x%02x", *p);
+        else
+            fputc(*p, stderr);
+    }
+    fputc('"', stderr);
+}
+
+static void replay_free(replay_t *r)
+{
+    rs_engine_destroy(r->engine);
+    r->engine = NULL;
+    rs_journal_free(&r->journal);
+    json_decref(r->waiting_line);
+    r->waiting_line = NULL;
+    for (size_t i = 0; i < r->n_rej; i++)
+        free(r->rej[i].reason);
+    free(r->rej);
+    r->rej = NULL;
+    r->n_rej = r->cap_rej = 0;
+}
+
+static int parse_args(replay_t *r, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"through", required_argument, NULL, 't'}, {"report", required_argument, NULL, 'r'},
+        {"format", required_argument, NULL, 'f'},  {"progress", no_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+    };
+    int has_format = 0;
+    int opt;
+
+    r->report = "balances";
+    optind = 1;
+    opterr = 1; /* getopt reports unknown options as "replay: ..." */
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 't':
+            if (rs_period_parse(optarg, &r->through) != 0) {
+                fprintf(stderr, "replay: --through: \"%s\" is not a period YYYY-MM\n", optarg);
+                return -1;
+            }
+            r->has_through = 1;
+            break;
+        case 'r': {
+            int ok = 0;
+            for (int i = 0; reports[i] != NULL; i++)
+                if (strcmp(optarg, reports[i]) == 0)
+                    ok = 1;
+            if (!ok) {
+                fprintf(stderr,
+                        "replay: --report: unknown report \"%s\" (schedule, balances, "
+                        "waterfall, rollforward, journal, rejected, pending)\n",
+                        optarg);
+                return -1;
+            }
+            r->report = optarg;
+            break;
+        }
+        case 'f':
+            if (rs_format_parse(optarg, &r->format) != 0) {
+                fprintf(stderr, "replay: --format: unknown format \"%s\" (table, csv, json)\n",
+                        optarg);
+                return -1;
+            }
+            has_format = 1;
+            break;
+        case 'p':
+            r->progress = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 1;
+        default:
+            fprintf(stderr, "replay: run 'revstream replay --help' for usage\n");
+            return -1;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "replay: missing FILE (a JSON Lines file, or - for stdin)\n");
+        usage(stderr);
+        return -1;
+    }
+    if (argc - optind > 1) {
+        fprintf(stderr, "replay: one FILE only (got \"%s\" after \"%s\")\n", argv[optind + 1],
+                argv[optind]);
+        return -1;
+    }
+    r->path = argv[optind];
+    if (!has_format)
+        r->format = isatty(STDOUT_FILENO) ? RS_FORMAT_TABLE : RS_FORMAT_JSON;
+    return 0;
+}
+
+/* Keep a rejection and print it on stderr. Returns 0 or -1 (ENOMEM). */
+static int reject(replay_t *r, long line, const char *event_id, const char *type,
+                  const char *reason, const char *note)
+{
+    /* one line per rejection, whatever the error quotes from the input */
+    fprintf(stderr, "replay: line %ld: ", line);
+    for (const unsigned char *p = (const unsigned char *)reason; *p; p++)
+        fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, stderr);
+    if (note != NULL)
+        fprintf(stderr, " (%s)", note);
+    fputc('\n', stderr);
+
+    if (r->n_rej == r->cap_rej) {
+        size_t cap = r->cap_rej ? r->cap_rej * 2 : 16;
+        rejected_t *p = realloc(r->rej, cap * sizeof *p);
+        if (p == NULL)
+            return -1;
+        r->rej = p;
+        r->cap_rej = cap;
+    }
+    rejected_t *x = &r->rej[r->n_rej];
+    memset(x, 0, sizeof *x);
+    x->line = line;
+    x->seq = r->n_rej;
+    snprintf(x->event_id, sizeof x->event_id, "%s", event_id != NULL ? event_id : "");
+    snprintf(x->type, sizeof x->type, "%s", type != NULL ? type : "");
+    x->reason = strdup(reason);
+    if (x->reason == NULL)
+        return -1;
+    r->n_rej++;
+    return 0;
+}
+
+/* A line the codec refused: pick out event_id and type if the JSON has them. */
+static int reject_undecodable(replay_t *r, long line, const char *text, size_t len,
+                              const char *errstr)
+{
+    const char *id = "", *type = "";
+    json_t *root = json_loadb(text, len, 0, NULL);
+    if (json_is_object(root)) {
+        json_t *v = json_object_get(root, "event_id");
+        if (json_is_string(v))
+            id = json_string_value(v);
+        v = json_object_get(root, "type");
+        if (json_is_string(v))
+            type = json_string_value(v);
+    }
+    int rc = reject(r, line, id, type, errstr, NULL);
+    json_decref(root);
+    return rc;
+}
+
+static int take_late_rejections(replay_t *r, long now_line)
+{
+    rs_rejection_t *late = NULL;
+    size_t n = rs_engine_take_late_rejections(r->engine, &late);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        json_t *l = json_object_get(r->waiting_line, late[i].event_id);
+        long line = json_is_integer(l) ? (long)json_integer_value(l) : 0;
+        /* the engine forgot the id: a corrected event may reuse it */
+        json_object_del(r->waiting_line, late[i].event_id);
+        char note[96];
+        if (now_line > 0)
+            snprintf(note, sizeof note, "it had waited; rejected when line %ld arrived",
+                     now_line);
+        else
+            snprintf(note, sizeof note, "it had waited; rejected at the end of the input");
+        const char *type = rs_event_type_name(late[i].type);
+        rc = reject(r, line, late[i].event_id, type != NULL ? type : "", late[i].reason, note);
+    }
+    free(late);
+    return rc;
+}
+
+static int is_blank(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+            return 0;
+    return 1;
+}
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Apply one non-blank line. Returns 0, or -1 on out-of-memory. */
+static int replay_line(replay_t *r, long line, const char *text, size_t len)
+{
+    char errstr[512];
+    rs_event_t ev;
+    int rc = 0;
+
+    rs_event_init(&ev);
+    if (rs_codec_json_decode(text, len, &ev, errstr, sizeof errstr) != 0) {
+        rc = reject_undecodable(r, line, text, len, errstr);
+        goto out;
+    }
+    r->events++;
+    rs_apply_result_t res = rs_engine_apply(r->engine, &ev, errstr, sizeof errstr);
+    switch (res) {
+    case RS_APPLY_OK:
+    case RS_APPLY_DUPLICATE:
+        break;
+    case RS_APPLY_PENDING:
+        if (json_object_get(r->waiting_line, ev.event_id) == NULL &&
+            json_object_set_new_nocheck(r->waiting_line, ev.event_id, json_integer(line)) != 0)
+            rc = -1;
+        break;
+    case RS_APPLY_REJECTED: {
+        const char *type = rs_event_type_name(ev.type);
+        rc = reject(r, line, ev.event_id, type != NULL ? type : "", errstr, NULL);
+        goto out;
+    }
+    case RS_APPLY_NOMEM:
+    default:
+        rc = -1;
+        goto out;
+    }
+    if (ev.occurred_on != RS_DATE_NONE) {
+        rs_period_t p = rs_period_of(ev.occurred_on);
+        if (r->latest == RS_PERIOD_NONE || p > r->latest)
+            r->latest = p;
+    }
+    if (rc == 0)
+        rc = take_late_rejections(r, line);
+out:
+    rs_event_clear(&ev);
+    return rc;
+}
+
+/* Read and apply the whole input. Returns 0, or -1 (message printed). */
+static int replay_input(replay_t *r, FILE *in, const char *name)
+{
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int rc = 0;
+    int stderr_tty = isatty(STDERR_FILENO);
+    uint64_t t0 = now_us();
+
+    errno = 0;
+    while ((len = getline(&buf, &cap, in)) != -1) {
+        r->lines++;
+        if (!is_blank(buf, (size_t)len) && replay_line(r, r->lines, buf, (size_t)len) != 0) {
+            fprintf(stderr, "replay: error=out_of_memory line=%ld\n", r->lines);
+            rc = -1;
+            goto out;
+        }
+        if (r->lines % PROGRESS_EVERY == 0 &&
+            (r->progress || (stderr_tty && r->lines > PROGRESS_AUTO_LINES))) {
+            uint64_t us = now_us() - t0;
+            uint64_t rate = (uint64_t)r->lines * 1000000u / (us > 0 ? us : 1);
+            fprintf(stderr, "replay: progress lines=%ld rate=%llu/s rejected=%zu\n", r->lines,
+                    (unsigned long long)rate, r->n_rej);
+        }
+        errno = 0;
+    }
+    if (ferror(in)) {
+        int err = errno != 0 ? errno : EIO;
+        fprintf(stderr, "replay: error=read line=%ld", r->lines + 1);
+        log_kv("file", name);
+        log_kv("reason", strerror(err));
+        fputc('\n', stderr);
+        rc = -1;
+    }
+out:
+    free(buf);
+    return rc;
+}
+
+static int rej_cmp(const void *a, const void *b)
+{
+    const rejected_t *x = a, *y = b;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Compute and print the chosen report on stdout. Returns 0 or -1. */
+static int print_report(replay_t *r, rs_period_t through)
+{
+    FILE *out = stdout;
+    rs_format_kind_t k = r->format;
+    int rc = -1;
+
+    if (strcmp(r->report, "rejected") == 0) {
+        rs_format_rejection_t *rows = NULL;
+        qsort(r->rej, r->n_rej, sizeof *r->rej, rej_cmp);
+        if (r->n_rej > 0 && (rows = calloc(r->n_rej, sizeof *rows)) == NULL)
+            return -1;
+        for (size_t i = 0; i < r->n_rej; i++) {
+            rows[i].line = r->rej[i].line;
+            rows[i].event_id = r->rej[i].event_id;
+            rows[i].type = r->rej[i].type;
+            rows[i].reason = r->rej[i].reason;
+        }
+        rc = rs_format_rejected(out, k, rows, r->n_rej);
+        free(rows);
+        return rc;
+    }
+    if (strcmp(r->report, "pending") == 0) {
+        size_t n = rs_engine_pending_count(r->engine);
+        rs_pending_view_t *rows = NULL;
+        if (n > 0 && (rows = calloc(n, sizeof *rows)) == NULL)
+            return -1;
+        for (size_t i = 0; i < n; i++)
+            rs_engine_pending_get(r->engine, i, &rows[i]);
+        rc = rs_format_pending(out, k, rows, n);
+        free(rows);
+        return rc;
+    }
+
+    /* The reports of the books need a period; with no event at all and no
+     * --through there is nothing to report. */
+    if (through == RS_PERIOD_NONE) {
+        if (strcmp(r->report, "journal") == 0)
+            return rs_format_journal(out, k, NULL, NULL, 0, through);
+        if (strcmp(r->report, "schedule") == 0)
+            return rs_format_schedule(out, k, NULL, 0, through);
+        if (strcmp(r->report, "waterfall") == 0)
+            return rs_format_waterfall(out, k, NULL, 0, through);
+        if (strcmp(r->report, "rollforward") == 0)
+            return rs_format_rollforward(out, k, NULL, 0, through);
+        return rs_format_balances(out, k, NULL, 0, through);
+    }
+
+    if (strcmp(r->report, "schedule") == 0) {
+        rs_schedule_row_t *rows = NULL;
+        size_t n = 0;
+        if (rs_report_schedule(r->engine, &r->journal, through, &rows, &n) == 0)
+            rc = rs_format_schedule(out, k, rows, n, through);
+        else
+            errno = ENOMEM;
+        free(rows);
+    } else if (strcmp(r->report, "balances") == 0) {
+        rs_balance_row_t *rows = NULL;
+        size_t n = 0;
+        if (rs_report_balances(r->engine, &r->journal, through, &rows, &n) == 0)
+            rc = rs_format_balances(out, k, rows, n, through);
+        else
+            errno = ENOMEM;
+        free(rows);
+    } else if (strcmp(r->report, "waterfall") == 0) {
+        rs_waterfall_row_t *rows = NULL;
+        size_t n = 0;
+        if (rs_report_waterfall(r->engine, &r->journal, through, &rows, &n) == 0)
+            rc = rs_format_waterfall(out, k, rows, n, through);
+        else
+            errno = ENOMEM;
+        free(rows);
+    } else if (strcmp(r->report, "rollforward") == 0) {
+        rs_rollforward_row_t *rows = NULL;
+        size_t n = 0;
+        if (rs_report_rollforward(r->engine, &r->journal, through, &rows, &n) == 0)
+            rc = rs_format_rollforward(out, k, rows, n, through);
+        else
+            errno = ENOMEM;
+        free(rows);
+    } else if (strcmp(r->report, "journal") == 0) {
+        size_t *idx = NULL;
+        size_t n = 0;
+        if (rs_report_journal(&r->journal, through, &idx, &n) == 0)
+            rc = rs_format_journal(out, k, r->journal.entries, idx, n, through);
+        else
+            errno = ENOMEM;
+        free(idx);
+    }
+    return rc;
+}
+
+int rs_cli_cmd_replay(int argc, char **argv)
+{
+    replay_t r;
+    FILE *in = NULL;
+    const char *name;
+    char errstr[256], pb[16];
+    int status = 1;
+
+    memset(&r, 0, sizeof r);
+    rs_journal_init(&r.journal);
+    r.latest = RS_PERIOD_NONE;
+    r.through = RS_PERIOD_NONE;
+
+    int a = parse_args(&r, argc, argv);
+    if (a != 0) {
+        status = a > 0 ? 0 : 1; /* --help: 0 */
+        goto out;
+    }
+
+    if (strcmp(r.path, "-") == 0) {
+        in = stdin;
+        name = "-";
+    } else {
+        in = fopen(r.path, "r");
+        name = r.path;
+        if (in == NULL) {
+            int err = errno;
+            fputs("replay: error=open", stderr);
+            log_kv("file", r.path);
+            log_kv("reason", strerror(err));
+            fputc('\n', stderr);
+            goto out;
+        }
+    }
+
+    if (rs_engine_new(&r.engine, NULL, errstr, sizeof errstr) != 0) {
+        fputs("replay: error=engine", stderr);
+        log_kv("reason", errstr);
+        fputc('\n', stderr);
+        goto out;
+    }
+    rs_engine_set_sink(r.engine, rs_journal_sink, &r.journal);
+    r.waiting_line = json_object();
+    if (r.waiting_line == NULL) {
+        fprintf(stderr, "replay: error=out_of_memory\n");
+        goto out;
+    }
+
+    if (replay_input(&r, in, name) != 0)
+        goto out;
+
+    rs_period_t through = r.has_through ? r.through : r.latest;
+    if (through != RS_PERIOD_NONE && rs_engine_advance(r.engine, through) != 0) {
+        fprintf(stderr, "replay: error=advance through=%s\n",
+                rs_period_format(through, pb, 16));
+        goto out;
+    }
+    if (take_late_rejections(&r, 0) != 0) {
+        fprintf(stderr, "replay: error=out_of_memory\n");
+        goto out;
+    }
+
+    rs_engine_stats_t st;
+    rs_engine_get_stats(r.engine, &st);
+    if (st.entries != r.journal.n) { /* rs_journal_sink drops entries on ENOMEM */
+        fprintf(stderr, "replay: error=out_of_memory entries=%llu kept=%zu\n",
+                (unsigned long long)st.entries, r.journal.n);
+        goto out;
+    }
+    size_t pending = rs_engine_pending_count(r.engine);
+    fprintf(stderr,
+            "replay: done lines=%ld events=%llu applied=%llu duplicates=%llu rejected=%zu "
+            "pending=%zu entries=%zu through=%s\n",
+            r.lines, (unsigned long long)r.events, (unsigned long long)st.applied,
+            (unsigned long long)st.duplicates, r.n_rej, pending, r.journal.n,
+            through != RS_PERIOD_NONE ? rs_period_format(through, pb, 16) : "none");
+    if (pending > 0)
+        fprintf(stderr,
+                "replay: warning pending=%zu hint=\"events still wait for their contract or "
+                "invoice; see --report pending\"\n",
+                pending);
+
+    errno = 0;
+    if (print_report(&r, through) != 0 || fflush(stdout) != 0 || ferror(stdout)) {
+        int err = errno;
+        fprintf(stderr, "replay: error=output report=%s", r.report);
+        log_kv("reason", err != 0 ? strerror(err) : "writing the report to stdout failed");
+        fputc('\n', stderr);
+        goto out;
+    }
+    status = r.n_rej > 0 ? 2 : 0;
+out:
+    if (in != NULL && in != stdin)
+        fclose(in);
+    replay_free(&r);
+    return status;
+}

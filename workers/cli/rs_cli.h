@@ -1,0 +1,47 @@
+/*
+ * rs_cli — the `revstream` program: one binary, git-like subcommands.
+ *
+ * Invariants:
+ *   - main() (main.c) looks the first argument up in one table of commands
+ *     and calls its function with the remaining arguments; argv[0] of the
+ *     call is the command's name ("replay"), so getopt() error messages name
+ *     the command.
+ *   - A command returns the process exit status: 0 success, 1 usage or I/O
+ *     error; a command may define more (replay: 2 = some event rejected).
+ *   - A command prints its reports on stdout and everything else (logs,
+ *     errors, progress) on stderr as key=value lines prefixed with its name.
+ *     Nothing a command logs may contain a secret (passwords, tokens, keys).
+ *   - `<command> --help` prints the command's usage on stdout and exits 0.
+ *
+ * Ownership: commands own nothing beyond their own call; main() owns argv.
+ *
+ * Adding a command: declare its function below (one line, in the marked
+ * block), then add one line to the table in main.c. Nothing else changes.
+ */
+#ifndef RS_CLI_H
+#define RS_CLI_H
+
+#define RS_CLI_VERSION "0.1.0"
+
+/* A subcommand. argv[0] is the command name; argc >= 1. Returns the exit status. */
+typedef int (*rs_cli_cmd_fn)(int argc, char **argv);
+
+typedef struct rs_cli_cmd {
+    const char *name; /* what the user types: "replay" */
+    rs_cli_cmd_fn fn; /* the implementation */
+    const char *help; /* one line for `revstream help` */
+} rs_cli_cmd_t;
+
+/* The table of commands (main.c), terminated by an entry with name NULL. */
+extern const rs_cli_cmd_t rs_cli_commands[];
+
+/* ---- commands: one declaration each (keep in the order of the table) ---- */
+int rs_cli_cmd_replay(int argc, char **argv); /* cmd_replay.c */
+int rs_cli_cmd_broker(int argc, char **argv); /* cmd_broker.c */
+int rs_cli_cmd_encode(int argc, char **argv); /* cmd_codec.c */
+int rs_cli_cmd_decode(int argc, char **argv); /* cmd_codec.c */
+/* Add yours here, e.g. (broker, encode, decode, worker, state):
+ *   int rs_cli_cmd_broker(int argc, char **argv);   cmd_broker.c        */
+/* ---- end of commands ---- */
+
+#endif

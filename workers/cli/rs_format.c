@@ -1,0 +1,1068 @@
+/*
+ * rs_format.c — see rs_format.h for what each format promises.
+ *
+ * Invariants kept here:
+ *   - Every figure printed is an rs_money_t formatted by rs_money_format or
+ *     rs_money_format_grouped with the row's exponent. TOTAL rows are
+ *     computed per currency with overflow-checked int64 additions; a total
+ *     that would overflow prints as "overflow" instead of a wrong number.
+ *   - A table (tbl_t) owns copies of its cells; tbl_free() releases them.
+ *     Out of memory while building marks the table failed; tbl_print() then
+ *     prints nothing and returns -1 with errno = ENOMEM.
+ *   - Table cells never hold control characters (replaced by '?'), and no
+ *     printed line ends in spaces. Widths count UTF-8 code points.
+ *   - JSON strings that are not valid UTF-8 are printed with the offending
+ *     bytes replaced by '?', so the output is always valid JSON.
+ *   - Every public function returns 0, or -1 when memory ran out or the
+ *     stream reports an error (ferror); errno is ENOMEM only for the former.
+ */
+#include "rs_format.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rs_codec.h"
+#include "rs_money.h"
+
+#define MONEY_BUF 64
+#define PERIOD_BUF 16
+
+int rs_format_parse(const char *name, rs_format_kind_t *out)
+{
+    if (name == NULL)
+        return -1;
+    if (strcmp(name, "table") == 0)
+        *out = RS_FORMAT_TABLE;
+    else if (strcmp(name, "csv") == 0)
+        *out = RS_FORMAT_CSV;
+    else if (strcmp(name, "json") == 0)
+        *out = RS_FORMAT_JSON;
+    else
+        return -1;
+    return 0;
+}
+
+const char *rs_format_name(rs_format_kind_t k)
+{
+    switch (k) {
+    case RS_FORMAT_TABLE:
+        return "table";
+    case RS_FORMAT_CSV:
+        return "csv";
+    case RS_FORMAT_JSON:
+        return "json";
+    }
+    return "?";
+}
+
+/* rc, or -1 if the stream has seen a write error (errno is then whatever
+ * the failing write left, which later library calls may have reset). */
+static int finish(FILE *f, int rc)
+{
+    if (rc == 0 && ferror(f))
+        return -1;
+    return rc;
+}
+
+static const char *period_str(rs_period_t p, char *buf)
+{
+    return rs_period_format(p, buf, PERIOD_BUF);
+}
+
+/* ---- exact totals ---- */
+
+typedef struct sum {
+    rs_money_t v;
+    int overflow;
+} sum_t;
+
+static void sum_add(sum_t *s, rs_money_t v)
+{
+    if (!s->overflow && __builtin_add_overflow(s->v, v, &s->v))
+        s->overflow = 1;
+}
+
+static const char *sum_str(const sum_t *s, int exponent, char *buf)
+{
+    if (s->overflow) {
+        snprintf(buf, MONEY_BUF, "overflow");
+        return buf;
+    }
+    return rs_money_format_grouped(s->v, exponent, buf, MONEY_BUF);
+}
+
+/* The distinct currencies of a row array, sorted by code. `get` returns row
+ * i's currency code and exponent, so one helper serves every row type. */
+typedef struct cur {
+    const char *code;
+    int exponent;
+} cur_t;
+
+typedef const char *(*cur_get_fn)(const void *rows, size_t i, int *exponent);
+
+static int cur_cmp(const void *a, const void *b)
+{
+    return strcmp(((const cur_t *)a)->code, ((const cur_t *)b)->code);
+}
+
+static int currencies_of(const void *rows, size_t n, cur_get_fn get, cur_t **out, size_t *nout)
+{
+    cur_t *set = NULL;
+    size_t ns = 0;
+    *out = NULL;
+    *nout = 0;
+    if (n == 0)
+        return 0;
+    set = malloc(n * sizeof *set);
+    if (set == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        cur_t c;
+        c.code = get(rows, i, &c.exponent);
+        size_t k;
+        for (k = 0; k < ns; k++)
+            if (strcmp(set[k].code, c.code) == 0)
+                break;
+        if (k == ns)
+            set[ns++] = c;
+    }
+    qsort(set, ns, sizeof *set, cur_cmp);
+    *out = set;
+    *nout = ns;
+    return 0;
+}
+
+static const char *nz(const char *s)
+{
+    return s != NULL ? s : "";
+}
+
+static const char *cur_schedule(const void *rows, size_t i, int *exponent)
+{
+    const rs_schedule_row_t *r = (const rs_schedule_row_t *)rows + i;
+    *exponent = r->exponent;
+    return nz(r->currency);
+}
+
+static const char *cur_balance(const void *rows, size_t i, int *exponent)
+{
+    const rs_balance_row_t *r = (const rs_balance_row_t *)rows + i;
+    *exponent = r->exponent;
+    return nz(r->currency);
+}
+
+static const char *cur_waterfall(const void *rows, size_t i, int *exponent)
+{
+    const rs_waterfall_row_t *r = (const rs_waterfall_row_t *)rows + i;
+    *exponent = r->exponent;
+    return nz(r->currency);
+}
+
+static const char *cur_rollforward(const void *rows, size_t i, int *exponent)
+{
+    const rs_rollforward_row_t *r = (const rs_rollforward_row_t *)rows + i;
+    *exponent = r->exponent;
+    return nz(r->currency);
+}
+
+/* ---- tables ---- */
+
+#define TBL_MAX_COLS 12
+
+typedef struct tbl_row {
+    char *cells[TBL_MAX_COLS]; /* NULL = empty */
+    int rule;                  /* a line of dashes */
+} tbl_row_t;
+
+typedef struct tbl {
+    int ncols;
+    const char *head[TBL_MAX_COLS];
+    int right[TBL_MAX_COLS];
+    tbl_row_t *rows;
+    size_t n, cap;
+    int nomem;
+} tbl_t;
+
+/* heads[c] starting with '>' makes column c right-aligned. */
+static void tbl_init(tbl_t *t, int ncols, const char *const *heads)
+{
+    memset(t, 0, sizeof *t);
+    t->ncols = ncols;
+    for (int c = 0; c < ncols; c++) {
+        t->right[c] = heads[c][0] == '>';
+        t->head[c] = heads[c] + t->right[c];
+    }
+}
+
+static void tbl_free(tbl_t *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        for (int c = 0; c < t->ncols; c++)
+            free(t->rows[i].cells[c]);
+    free(t->rows);
+    t->rows = NULL;
+    t->n = t->cap = 0;
+}
+
+static tbl_row_t *tbl_new_row(tbl_t *t)
+{
+    if (t->nomem)
+        return NULL;
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 16;
+        tbl_row_t *r = realloc(t->rows, cap * sizeof *r);
+        if (r == NULL) {
+            t->nomem = 1;
+            return NULL;
+        }
+        t->rows = r;
+        t->cap = cap;
+    }
+    tbl_row_t *row = &t->rows[t->n++];
+    memset(row, 0, sizeof *row);
+    return row;
+}
+
+/* A copy of s with control characters replaced by '?'. */
+static char *cell_dup(const char *s)
+{
+    char *d = strdup(s);
+    if (d == NULL)
+        return NULL;
+    for (unsigned char *p = (unsigned char *)d; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    return d;
+}
+
+/* Add a row of t->ncols cells; NULL or "" is an empty cell. */
+static void tbl_add(tbl_t *t, const char *const *cells)
+{
+    tbl_row_t *row = tbl_new_row(t);
+    if (row == NULL)
+        return;
+    for (int c = 0; c < t->ncols; c++) {
+        if (cells[c] == NULL || cells[c][0] == '\0')
+            continue;
+        row->cells[c] = cell_dup(cells[c]);
+        if (row->cells[c] == NULL)
+            t->nomem = 1;
+    }
+}
+
+static void tbl_rule(tbl_t *t)
+{
+    tbl_row_t *row = tbl_new_row(t);
+    if (row != NULL)
+        row->rule = 1;
+}
+
+/* Display width: UTF-8 code points. */
+static size_t dwidth(const char *s)
+{
+    size_t w = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if ((*p & 0xC0) != 0x80)
+            w++;
+    return w;
+}
+
+static void pad(FILE *f, size_t k)
+{
+    while (k-- > 0)
+        fputc(' ', f);
+}
+
+static void tbl_print_cells(const tbl_t *t, FILE *f, const size_t *w, char *const *cells)
+{
+    int last = -1;
+    for (int c = 0; c < t->ncols; c++)
+        if (cells[c] != NULL && cells[c][0] != '\0')
+            last = c;
+    for (int c = 0; c <= last; c++) {
+        const char *s = cells[c] != NULL ? cells[c] : "";
+        size_t gap = w[c] - dwidth(s);
+        if (c > 0)
+            fputs("  ", f);
+        if (t->right[c]) {
+            pad(f, gap);
+            fputs(s, f);
+        } else {
+            fputs(s, f);
+            if (c < last)
+                pad(f, gap);
+        }
+    }
+    fputc('\n', f);
+}
+
+static void tbl_print_rule(const tbl_t *t, FILE *f, const size_t *w)
+{
+    for (int c = 0; c < t->ncols; c++) {
+        if (c > 0)
+            fputs("  ", f);
+        for (size_t k = 0; k < w[c]; k++)
+            fputc('-', f);
+    }
+    fputc('\n', f);
+}
+
+static int tbl_print(const tbl_t *t, FILE *f)
+{
+    size_t w[TBL_MAX_COLS];
+    if (t->nomem) {
+        errno = ENOMEM;
+        return -1;
+    }
+    for (int c = 0; c < t->ncols; c++)
+        w[c] = dwidth(t->head[c]);
+    for (size_t i = 0; i < t->n; i++)
+        for (int c = 0; c < t->ncols; c++)
+            if (t->rows[i].cells[c] != NULL && dwidth(t->rows[i].cells[c]) > w[c])
+                w[c] = dwidth(t->rows[i].cells[c]);
+
+    tbl_print_cells(t, f, w, (char *const *)t->head);
+    tbl_print_rule(t, f, w);
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->rows[i].rule)
+            tbl_print_rule(t, f, w);
+        else
+            tbl_print_cells(t, f, w, t->rows[i].cells);
+    }
+    return 0;
+}
+
+/* "Title through 2026-03" (or just "Title"), then a blank line. */
+static void tbl_title(FILE *f, const char *title, const char *prefix, rs_period_t through)
+{
+    char pb[PERIOD_BUF];
+    if (through == RS_PERIOD_NONE)
+        fprintf(f, "%s\n\n", title);
+    else
+        fprintf(f, "%s%s%s\n\n", title, prefix, period_str(through, pb));
+}
+
+/* ---- CSV (RFC 4180) ---- */
+
+static void csv_field(FILE *f, const char *s)
+{
+    if (s == NULL)
+        s = "";
+    if (strpbrk(s, ",\"\r\n") == NULL) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void csv_row(FILE *f, int n, const char *const *fields)
+{
+    for (int i = 0; i < n; i++) {
+        if (i > 0)
+            fputc(',', f);
+        csv_field(f, fields[i]);
+    }
+    fputs("\r\n", f);
+}
+
+/* ---- JSON: "[", one object per line, "]" ---- */
+
+typedef struct jw {
+    FILE *f;
+    size_t i;
+    int err;
+} jw_t;
+
+static void jw_begin(jw_t *w, FILE *f)
+{
+    w->f = f;
+    w->i = 0;
+    w->err = 0;
+}
+
+/* Print one row and release it. NULL means building it failed (ENOMEM). */
+static void jw_row(jw_t *w, json_t *obj)
+{
+    char *s = NULL;
+    if (obj != NULL)
+        s = json_dumps(obj, 0);
+    json_decref(obj);
+    if (s == NULL) {
+        if (!w->err)
+            errno = ENOMEM;
+        w->err = 1;
+        return;
+    }
+    fprintf(w->f, "%s  %s", w->i == 0 ? "[\n" : ",\n", s);
+    free(s);
+    w->i++;
+}
+
+static int jw_end(jw_t *w)
+{
+    fputs(w->i == 0 ? "[]\n" : "\n]\n", w->f);
+    return w->err ? -1 : 0;
+}
+
+/* A JSON string; bytes that are not valid UTF-8 become '?'. */
+static json_t *jstr(const char *s)
+{
+    if (s == NULL)
+        s = "";
+    json_t *j = json_string(s);
+    if (j != NULL)
+        return j;
+    char *copy = strdup(s);
+    if (copy == NULL)
+        return NULL;
+    for (unsigned char *p = (unsigned char *)copy; *p; p++)
+        if (*p >= 0x80)
+            *p = '?';
+    j = json_string(copy);
+    free(copy);
+    return j;
+}
+
+static json_t *jmoney(rs_money_t v, int exponent)
+{
+    char buf[MONEY_BUF];
+    return json_string(rs_money_format(v, exponent, buf, sizeof buf));
+}
+
+static json_t *jperiod(rs_period_t p)
+{
+    char buf[PERIOD_BUF];
+    return json_string(period_str(p, buf));
+}
+
+/* The object, or NULL (and the object released) if any set failed. */
+static json_t *jdone(json_t *o, int rc)
+{
+    if (rc != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* ---- schedule ---- */
+
+int rs_format_schedule(FILE *f, rs_format_kind_t k, const rs_schedule_row_t *rows, size_t n,
+                       rs_period_t through)
+{
+    char pb[PERIOD_BUF], mb[MONEY_BUF];
+    int rc = 0;
+
+    if (k == RS_FORMAT_JSON) {
+        jw_t w;
+        jw_begin(&w, f);
+        for (size_t i = 0; i < n; i++) {
+            const rs_schedule_row_t *r = &rows[i];
+            json_t *o = json_object();
+            int e = 0;
+            e |= json_object_set_new(o, "contract_id", jstr(r->contract_id));
+            e |= json_object_set_new(o, "line_id", jstr(r->line_id));
+            e |= json_object_set_new(o, "period", jperiod(r->period));
+            e |= json_object_set_new(o, "recognized", jmoney(r->recognized, r->exponent));
+            e |= json_object_set_new(o, "currency", jstr(r->currency));
+            jw_row(&w, jdone(o, e));
+        }
+        return finish(f, jw_end(&w));
+    }
+    if (k == RS_FORMAT_CSV) {
+        csv_row(f, 5,
+                (const char *[]){"contract_id", "line_id", "period", "recognized", "currency"});
+        for (size_t i = 0; i < n; i++) {
+            const rs_schedule_row_t *r = &rows[i];
+            csv_row(f, 5,
+                    (const char *[]){r->contract_id, r->line_id, period_str(r->period, pb),
+                                     rs_money_format(r->recognized, r->exponent, mb, sizeof mb),
+                                     r->currency});
+        }
+        return finish(f, 0);
+    }
+
+    tbl_title(f, "Recognition schedule", " through ", through);
+    if (n == 0) {
+        fputs("No lines to report.\n", f);
+        return finish(f, 0);
+    }
+    tbl_t t;
+    tbl_init(&t, 5, (const char *[]){"Contract", "Line", "Period", "Cur", ">Recognized"});
+    for (size_t i = 0; i < n; i++) {
+        const rs_schedule_row_t *r = &rows[i];
+        tbl_add(&t, (const char *[]){
+                        r->contract_id, r->line_id, period_str(r->period, pb), r->currency,
+                        rs_money_format_grouped(r->recognized, r->exponent, mb, sizeof mb)});
+    }
+    cur_t *cs = NULL;
+    size_t nc = 0;
+    if (currencies_of(rows, n, cur_schedule, &cs, &nc) != 0) {
+        t.nomem = 1;
+    } else {
+        tbl_rule(&t);
+        for (size_t c = 0; c < nc; c++) {
+            sum_t s = {0, 0};
+            for (size_t i = 0; i < n; i++)
+                if (strcmp(nz(rows[i].currency), cs[c].code) == 0)
+                    sum_add(&s, rows[i].recognized);
+            tbl_add(&t, (const char *[]){"TOTAL", NULL, NULL, cs[c].code,
+                                         sum_str(&s, cs[c].exponent, mb)});
+        }
+    }
+    rc = tbl_print(&t, f);
+    tbl_free(&t);
+    free(cs);
+    return finish(f, rc);
+}
+
+/* ---- balances ---- */
+
+int rs_format_balances(FILE *f, rs_format_kind_t k, const rs_balance_row_t *rows, size_t n,
+                       rs_period_t through)
+{
+    char m[5][MONEY_BUF];
+    int rc = 0;
+
+    if (k == RS_FORMAT_JSON) {
+        jw_t w;
+        jw_begin(&w, f);
+        for (size_t i = 0; i < n; i++) {
+            const rs_balance_row_t *r = &rows[i];
+            json_t *o = json_object();
+            int e = 0;
+            e |= json_object_set_new(o, "contract_id", jstr(r->contract_id));
+            e |= json_object_set_new(o, "line_id", jstr(r->line_id));
+            e |= json_object_set_new(o, "billed", jmoney(r->billed, r->exponent));
+            e |= json_object_set_new(o, "recognized", jmoney(r->recognized, r->exponent));
+            e |= json_object_set_new(o, "deferred", jmoney(r->deferred, r->exponent));
+            e |= json_object_set_new(o, "unbilled", jmoney(r->unbilled, r->exponent));
+            e |= json_object_set_new(o, "received", jmoney(r->received, r->exponent));
+            e |= json_object_set_new(o, "currency", jstr(r->currency));
+            e |= json_object_set_new(o, "customer_id", jstr(r->customer_id));
+            jw_row(&w, jdone(o, e));
+        }
+        return finish(f, jw_end(&w));
+    }
+    if (k == RS_FORMAT_CSV) {
+        csv_row(f, 9,
+                (const char *[]){"contract_id", "line_id", "billed", "recognized", "deferred",
+                                 "unbilled", "received", "currency", "customer_id"});
+        for (size_t i = 0; i < n; i++) {
+            const rs_balance_row_t *r = &rows[i];
+            int x = r->exponent;
+            csv_row(f, 9,
+                    (const char *[]){r->contract_id, r->line_id,
+                                     rs_money_format(r->billed, x, m[0], MONEY_BUF),
+                                     rs_money_format(r->recognized, x, m[1], MONEY_BUF),
+                                     rs_money_format(r->deferred, x, m[2], MONEY_BUF),
+                                     rs_money_format(r->unbilled, x, m[3], MONEY_BUF),
+                                     rs_money_format(r->received, x, m[4], MONEY_BUF),
+                                     r->currency, r->customer_id});
+        }
+        return finish(f, 0);
+    }
+
+    tbl_title(f, "Balances", " at the end of ", through);
+    if (n == 0) {
+        fputs("No contract lines.\n", f);
+        return finish(f, 0);
+    }
+    tbl_t t;
+    tbl_init(&t, 9,
+             (const char *[]){"Contract", "Line", "Customer", "Cur", ">Billed", ">Recognized",
+                              ">Deferred", ">Unbilled", ">Received"});
+    for (size_t i = 0; i < n; i++) {
+        const rs_balance_row_t *r = &rows[i];
+        int x = r->exponent;
+        tbl_add(&t, (const char *[]){r->contract_id, r->line_id, r->customer_id, r->currency,
+                                     rs_money_format_grouped(r->billed, x, m[0], MONEY_BUF),
+                                     rs_money_format_grouped(r->recognized, x, m[1], MONEY_BUF),
+                                     rs_money_format_grouped(r->deferred, x, m[2], MONEY_BUF),
+                                     rs_money_format_grouped(r->unbilled, x, m[3], MONEY_BUF),
+                                     rs_money_format_grouped(r->received, x, m[4], MONEY_BUF)});
+    }
+    cur_t *cs = NULL;
+    size_t nc = 0;
+    if (currencies_of(rows, n, cur_balance, &cs, &nc) != 0) {
+        t.nomem = 1;
+    } else {
+        tbl_rule(&t);
+        for (size_t c = 0; c < nc; c++) {
+            sum_t s[5] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}, {0, 0}};
+            for (size_t i = 0; i < n; i++) {
+                if (strcmp(nz(rows[i].currency), cs[c].code) != 0)
+                    continue;
+                sum_add(&s[0], rows[i].billed);
+                sum_add(&s[1], rows[i].recognized);
+                sum_add(&s[2], rows[i].deferred);
+                sum_add(&s[3], rows[i].unbilled);
+                sum_add(&s[4], rows[i].received);
+            }
+            int x = cs[c].exponent;
+            tbl_add(&t,
+                    (const char *[]){"TOTAL", NULL, NULL, cs[c].code, sum_str(&s[0], x, m[0]),
+                                     sum_str(&s[1], x, m[1]), sum_str(&s[2], x, m[2]),
+                                     sum_str(&s[3], x, m[3]), sum_str(&s[4], x, m[4])});
+        }
+    }
+    rc = tbl_print(&t, f);
+    tbl_free(&t);
+    free(cs);
+    if (rc == 0)
+        fputs("\nDeferred: billed, not yet recognized. Unbilled: recognized, not yet billed.\n",
+              f);
+    return finish(f, rc);
+}
+
+/* ---- waterfall ---- */
+
+int rs_format_waterfall(FILE *f, rs_format_kind_t k, const rs_waterfall_row_t *rows, size_t n,
+                        rs_period_t through)
+{
+    char pb[PERIOD_BUF], label[PERIOD_BUF + 4], m[2][MONEY_BUF];
+    int rc = 0;
+
+    if (k == RS_FORMAT_JSON) {
+        jw_t w;
+        jw_begin(&w, f);
+        for (size_t i = 0; i < n; i++) {
+            const rs_waterfall_row_t *r = &rows[i];
+            json_t *o = json_object();
+            int e = 0;
+            e |= json_object_set_new(o, "period", jperiod(r->period));
+            e |= json_object_set_new(o, "recognized", jmoney(r->recognized, r->exponent));
+            e |= json_object_set_new(o, "deferred", jmoney(r->deferred, r->exponent));
+            e |= json_object_set_new(o, "currency", jstr(r->currency));
+            e |= json_object_set_new(o, "projected", json_boolean(r->projected));
+            jw_row(&w, jdone(o, e));
+        }
+        return finish(f, jw_end(&w));
+    }
+    if (k == RS_FORMAT_CSV) {
+        csv_row(f, 5,
+                (const char *[]){"period", "recognized", "deferred", "currency", "projected"});
+        for (size_t i = 0; i < n; i++) {
+            const rs_waterfall_row_t *r = &rows[i];
+            csv_row(
+                f, 5,
+                (const char *[]){period_str(r->period, pb),
+                                 rs_money_format(r->recognized, r->exponent, m[0], MONEY_BUF),
+                                 rs_money_format(r->deferred, r->exponent, m[1], MONEY_BUF),
+                                 r->currency, r->projected ? "true" : "false"});
+        }
+        return finish(f, 0);
+    }
+
+    if (n == 0) {
+        tbl_title(f, "Revenue waterfall", " through ", through);
+        fputs("No revenue to report.\n", f);
+        return finish(f, 0);
+    }
+    cur_t *cs = NULL;
+    size_t nc = 0;
+    if (currencies_of(rows, n, cur_waterfall, &cs, &nc) != 0) {
+        errno = ENOMEM;
+        return -1;
+    }
+    int any_projected = 0;
+    for (size_t c = 0; c < nc && rc == 0; c++) {
+        char title[64];
+        snprintf(title, sizeof title, "Revenue waterfall, %s", cs[c].code);
+        if (c > 0)
+            fputc('\n', f);
+        tbl_title(f, title, ", posted through ", through);
+
+        tbl_t t;
+        tbl_init(&t, 3, (const char *[]){"Period", ">Recognized", ">Deferred"});
+        sum_t posted = {0, 0}, scheduled = {0, 0}, total = {0, 0};
+        int has_posted = 0, has_scheduled = 0;
+        for (size_t i = 0; i < n; i++) {
+            const rs_waterfall_row_t *r = &rows[i];
+            if (strcmp(nz(r->currency), cs[c].code) != 0)
+                continue;
+            snprintf(label, sizeof label, "%s%s", period_str(r->period, pb),
+                     r->projected ? " *" : "");
+            tbl_add(&t,
+                    (const char *[]){
+                        label,
+                        rs_money_format_grouped(r->recognized, r->exponent, m[0], MONEY_BUF),
+                        rs_money_format_grouped(r->deferred, r->exponent, m[1], MONEY_BUF)});
+            sum_add(r->projected ? &scheduled : &posted, r->recognized);
+            sum_add(&total, r->recognized);
+            if (r->projected)
+                has_scheduled = 1;
+            else
+                has_posted = 1;
+        }
+        int x = cs[c].exponent;
+        tbl_rule(&t);
+        if (has_posted && has_scheduled) {
+            tbl_add(&t, (const char *[]){"Posted", sum_str(&posted, x, m[0]), NULL});
+            tbl_add(&t, (const char *[]){"Scheduled", sum_str(&scheduled, x, m[0]), NULL});
+        }
+        tbl_add(&t, (const char *[]){"TOTAL", sum_str(&total, x, m[0]), NULL});
+        any_projected |= has_scheduled;
+        rc = tbl_print(&t, f);
+        tbl_free(&t);
+    }
+    free(cs);
+    if (rc == 0) {
+        fputc('\n', f);
+        if (any_projected)
+            fputs(
+                "* scheduled: what the current contract terms will recognize in that period;\n"
+                "  not posted yet.\n",
+                f);
+        fputs("Deferred: deferred revenue balance at the end of the period.\n", f);
+    }
+    return finish(f, rc);
+}
+
+/* ---- rollforward ---- */
+
+int rs_format_rollforward(FILE *f, rs_format_kind_t k, const rs_rollforward_row_t *rows,
+                          size_t n, rs_period_t through)
+{
+    char pb[PERIOD_BUF], m[5][MONEY_BUF];
+    int rc = 0;
+
+    if (k == RS_FORMAT_JSON) {
+        jw_t w;
+        jw_begin(&w, f);
+        for (size_t i = 0; i < n; i++) {
+            const rs_rollforward_row_t *r = &rows[i];
+            json_t *o = json_object();
+            int e = 0;
+            e |= json_object_set_new(o, "period", jperiod(r->period));
+            e |= json_object_set_new(o, "opening", jmoney(r->opening, r->exponent));
+            e |= json_object_set_new(o, "billed", jmoney(r->billed, r->exponent));
+            e |= json_object_set_new(o, "recognized", jmoney(r->recognized, r->exponent));
+            e |= json_object_set_new(o, "credits", jmoney(r->credits, r->exponent));
+            e |= json_object_set_new(o, "closing", jmoney(r->closing, r->exponent));
+            e |= json_object_set_new(o, "currency", jstr(r->currency));
+            jw_row(&w, jdone(o, e));
+        }
+        return finish(f, jw_end(&w));
+    }
+    if (k == RS_FORMAT_CSV) {
+        csv_row(f, 7,
+                (const char *[]){"period", "opening", "billed", "recognized", "credits",
+                                 "closing", "currency"});
+        for (size_t i = 0; i < n; i++) {
+            const rs_rollforward_row_t *r = &rows[i];
+            int x = r->exponent;
+            csv_row(f, 7,
+                    (const char *[]){period_str(r->period, pb),
+                                     rs_money_format(r->opening, x, m[0], MONEY_BUF),
+                                     rs_money_format(r->billed, x, m[1], MONEY_BUF),
+                                     rs_money_format(r->recognized, x, m[2], MONEY_BUF),
+                                     rs_money_format(r->credits, x, m[3], MONEY_BUF),
+                                     rs_money_format(r->closing, x, m[4], MONEY_BUF),
+                                     r->currency});
+        }
+        return finish(f, 0);
+    }
+
+    if (n == 0) {
+        tbl_title(f, "Deferred revenue rollforward", " through ", through);
+        fputs("No deferred revenue movements.\n", f);
+        return finish(f, 0);
+    }
+    cur_t *cs = NULL;
+    size_t nc = 0;
+    if (currencies_of(rows, n, cur_rollforward, &cs, &nc) != 0) {
+        errno = ENOMEM;
+        return -1;
+    }
+    for (size_t c = 0; c < nc && rc == 0; c++) {
+        char title[64];
+        snprintf(title, sizeof title, "Deferred revenue rollforward, %s", cs[c].code);
+        if (c > 0)
+            fputc('\n', f);
+        tbl_title(f, title, ", through ", through);
+
+        tbl_t t;
+        tbl_init(&t, 6,
+                 (const char *[]){"Period", ">Opening", ">Billed", ">Recognized", ">Credits",
+                                  ">Closing"});
+        sum_t billed = {0, 0}, recognized = {0, 0}, credits = {0, 0};
+        const rs_rollforward_row_t *first = NULL, *last = NULL;
+        for (size_t i = 0; i < n; i++) {
+            const rs_rollforward_row_t *r = &rows[i];
+            if (strcmp(nz(r->currency), cs[c].code) != 0)
+                continue;
+            int x = r->exponent;
+            tbl_add(&t,
+                    (const char *[]){period_str(r->period, pb),
+                                     rs_money_format_grouped(r->opening, x, m[0], MONEY_BUF),
+                                     rs_money_format_grouped(r->billed, x, m[1], MONEY_BUF),
+                                     rs_money_format_grouped(r->recognized, x, m[2], MONEY_BUF),
+                                     rs_money_format_grouped(r->credits, x, m[3], MONEY_BUF),
+                                     rs_money_format_grouped(r->closing, x, m[4], MONEY_BUF)});
+            sum_add(&billed, r->billed);
+            sum_add(&recognized, r->recognized);
+            sum_add(&credits, r->credits);
+            if (first == NULL)
+                first = r;
+            last = r;
+        }
+        int x = cs[c].exponent;
+        tbl_rule(&t);
+        tbl_add(&t, (const char *[]){
+                        "TOTAL", rs_money_format_grouped(first->opening, x, m[0], MONEY_BUF),
+                        sum_str(&billed, x, m[1]), sum_str(&recognized, x, m[2]),
+                        sum_str(&credits, x, m[3]),
+                        rs_money_format_grouped(last->closing, x, m[4], MONEY_BUF)});
+        rc = tbl_print(&t, f);
+        tbl_free(&t);
+    }
+    free(cs);
+    if (rc == 0)
+        fputs(
+            "\nClosing = Opening + Billed - Recognized - Credits (credit notes and refunds).\n",
+            f);
+    return finish(f, rc);
+}
+
+/* ---- journal ---- */
+
+int rs_format_journal(FILE *f, rs_format_kind_t k, const rs_entry_t *entries, const size_t *idx,
+                      size_t n, rs_period_t through)
+{
+    char posted[16], pb[PERIOD_BUF], sp[PERIOD_BUF], m[2][MONEY_BUF];
+    int rc = 0;
+
+    if (k == RS_FORMAT_JSON) {
+        jw_t w;
+        jw_begin(&w, f);
+        for (size_t i = 0; i < n; i++) {
+            const rs_entry_t *e = &entries[idx != NULL ? idx[i] : i];
+            char *s = rs_codec_entry_json(e);
+            json_t *o = s != NULL ? json_loads(s, 0, NULL) : NULL;
+            free(s);
+            jw_row(&w, o);
+        }
+        return finish(f, jw_end(&w));
+    }
+    if (k == RS_FORMAT_CSV) {
+        csv_row(f, 15,
+                (const char *[]){"entry_id", "posted_on", "period", "contract_id", "line_id",
+                                 "kind", "rule", "account", "debit", "credit",
+                                 "source_event_ids", "currency", "customer_id",
+                                 "service_period", "document_id"});
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            const rs_entry_t *e = &entries[idx != NULL ? idx[i] : i];
+            size_t len = 1;
+            for (int s = 0; s < e->n_sources; s++)
+                len += strlen(e->sources[s]) + 1;
+            char *sources = malloc(len);
+            if (sources == NULL) {
+                errno = ENOMEM;
+                rc = -1;
+                break;
+            }
+            sources[0] = '\0';
+            for (int s = 0; s < e->n_sources; s++) {
+                if (s > 0)
+                    strcat(sources, " ");
+                strcat(sources, e->sources[s]);
+            }
+            rs_date_format(e->posted_on, posted, sizeof posted);
+            period_str(e->period, pb);
+            period_str(e->service_period, sp);
+            for (int p = 0; p < e->n_postings; p++) {
+                const rs_posting_t *q = &e->postings[p];
+                csv_row(f, 15,
+                        (const char *[]){
+                            e->entry_id, posted, pb, e->contract_id, e->line_id,
+                            rs_entry_kind_name(e->kind), e->rule, rs_account_name(q->account),
+                            rs_money_format(q->debit, e->exponent, m[0], MONEY_BUF),
+                            rs_money_format(q->credit, e->exponent, m[1], MONEY_BUF), sources,
+                            e->currency, e->customer_id, sp, e->document_id});
+            }
+            free(sources);
+        }
+        return finish(f, rc);
+    }
+
+    char title[64];
+    snprintf(title, sizeof title, "Journal (%zu %s)", n, n == 1 ? "entry" : "entries");
+    tbl_title(f, title, " through ", through);
+    if (n == 0) {
+        fputs("No entries.\n", f);
+        return finish(f, 0);
+    }
+    tbl_t t;
+    tbl_init(&t, 8,
+             (const char *[]){"Entry", "Posted", "Line", "Kind", "Account", "Cur", ">Debit",
+                              ">Credit"});
+    /* Currencies of the listed entries, for the TOTAL rows. */
+    cur_t *cs = malloc(n * sizeof *cs);
+    size_t nc = 0;
+    if (cs == NULL)
+        t.nomem = 1;
+    for (size_t i = 0; i < n && cs != NULL; i++) {
+        const rs_entry_t *e = &entries[idx != NULL ? idx[i] : i];
+        rs_date_format(e->posted_on, posted, sizeof posted);
+        for (int p = 0; p < e->n_postings; p++) {
+            const rs_posting_t *q = &e->postings[p];
+            const char *debit =
+                q->debit != 0 ? rs_money_format_grouped(q->debit, e->exponent, m[0], MONEY_BUF)
+                              : NULL;
+            const char *credit =
+                q->credit != 0
+                    ? rs_money_format_grouped(q->credit, e->exponent, m[1], MONEY_BUF)
+                    : NULL;
+            if (p == 0)
+                tbl_add(&t, (const char *[]){
+                                e->entry_id, posted, e->line_id, rs_entry_kind_name(e->kind),
+                                rs_account_name(q->account), e->currency, debit, credit});
+            else
+                tbl_add(&t,
+                        (const char *[]){NULL, NULL, NULL, NULL, rs_account_name(q->account),
+                                         e->currency, debit, credit});
+        }
+        size_t c;
+        for (c = 0; c < nc; c++)
+            if (strcmp(cs[c].code, e->currency) == 0)
+                break;
+        if (c == nc) {
+            cs[nc].code = e->currency;
+            cs[nc].exponent = e->exponent;
+            nc++;
+        }
+    }
+    if (cs != NULL) {
+        qsort(cs, nc, sizeof *cs, cur_cmp);
+        tbl_rule(&t);
+        for (size_t c = 0; c < nc; c++) {
+            sum_t dr = {0, 0}, cr = {0, 0};
+            for (size_t i = 0; i < n; i++) {
+                const rs_entry_t *e = &entries[idx != NULL ? idx[i] : i];
+                if (strcmp(e->currency, cs[c].code) != 0)
+                    continue;
+                for (int p = 0; p < e->n_postings; p++) {
+                    sum_add(&dr, e->postings[p].debit);
+                    sum_add(&cr, e->postings[p].credit);
+                }
+            }
+            tbl_add(&t, (const char *[]){"TOTAL", NULL, NULL, NULL, NULL, cs[c].code,
+                                         sum_str(&dr, cs[c].exponent, m[0]),
+                                         sum_str(&cr, cs[c].exponent, m[1])});
+        }
+    }
+    rc = tbl_print(&t, f);
+    tbl_free(&t);
+    free(cs);
+    return finish(f, rc);
+}
+
+/* ---- rejected events ---- */
+
+int rs_format_rejected(FILE *f, rs_format_kind_t k, const rs_format_rejection_t *rows, size_t n)
+{
+    char lb[32];
+    int rc = 0;
+
+    if (k == RS_FORMAT_JSON) {
+        jw_t w;
+        jw_begin(&w, f);
+        for (size_t i = 0; i < n; i++) {
+            const rs_format_rejection_t *r = &rows[i];
+            json_t *o = json_object();
+            int e = 0;
+            e |= json_object_set_new(o, "line", json_integer(r->line));
+            e |= json_object_set_new(o, "event_id", jstr(r->event_id));
+            e |= json_object_set_new(o, "type", jstr(r->type));
+            e |= json_object_set_new(o, "reason", jstr(r->reason));
+            jw_row(&w, jdone(o, e));
+        }
+        return finish(f, jw_end(&w));
+    }
+    if (k == RS_FORMAT_CSV) {
+        csv_row(f, 4, (const char *[]){"line", "event_id", "type", "reason"});
+        for (size_t i = 0; i < n; i++) {
+            snprintf(lb, sizeof lb, "%ld", rows[i].line);
+            csv_row(f, 4, (const char *[]){lb, rows[i].event_id, rows[i].type, rows[i].reason});
+        }
+        return finish(f, 0);
+    }
+
+    fprintf(f, "Rejected events (%zu)\n\n", n);
+    if (n == 0) {
+        fputs("No event was rejected.\n", f);
+        return finish(f, 0);
+    }
+    tbl_t t;
+    tbl_init(&t, 4, (const char *[]){">Line", "Event", "Type", "Reason"});
+    for (size_t i = 0; i < n; i++) {
+        snprintf(lb, sizeof lb, "%ld", rows[i].line);
+        tbl_add(&t,
+                (const char *[]){rows[i].line > 0 ? lb : "?",
+                                 nz(rows[i].event_id)[0] ? rows[i].event_id : "?",
+                                 nz(rows[i].type)[0] ? rows[i].type : "?", nz(rows[i].reason)});
+    }
+    rc = tbl_print(&t, f);
+    tbl_free(&t);
+    return finish(f, rc);
+}
+
+/* ---- pending events ---- */
+
+int rs_format_pending(FILE *f, rs_format_kind_t k, const rs_pending_view_t *rows, size_t n)
+{
+    int rc = 0;
+
+    if (k == RS_FORMAT_JSON) {
+        jw_t w;
+        jw_begin(&w, f);
+        for (size_t i = 0; i < n; i++) {
+            const rs_pending_view_t *r = &rows[i];
+            const char *type = rs_event_type_name(r->type);
+            json_t *o = json_object();
+            int e = 0;
+            e |= json_object_set_new(o, "event_id", jstr(r->event_id));
+            e |= json_object_set_new(o, "contract_id", jstr(r->contract_id));
+            e |= json_object_set_new(o, "type", jstr(type != NULL ? type : ""));
+            e |= json_object_set_new(o, "waiting_for", jstr(r->waiting_for));
+            jw_row(&w, jdone(o, e));
+        }
+        return finish(f, jw_end(&w));
+    }
+    if (k == RS_FORMAT_CSV) {
+        csv_row(f, 4, (const char *[]){"event_id", "contract_id", "type", "waiting_for"});
+        for (size_t i = 0; i < n; i++) {
+            const char *type = rs_event_type_name(rows[i].type);
+            csv_row(f, 4,
+                    (const char *[]){rows[i].event_id, rows[i].contract_id,
+                                     type != NULL ? type : "", rows[i].waiting_for});
+        }
+        return finish(f, 0);
+    }
+
+    fprintf(f, "Events waiting for their contract or invoice (%zu)\n\n", n);
+    if (n == 0) {
+        fputs("No event is waiting.\n", f);
+        return finish(f, 0);
+    }
+    tbl_t t;
+    tbl_init(&t, 4, (const char *[]){"Event", "Contract", "Type", "Waiting for"});
+    for (size_t i = 0; i < n; i++) {
+        const char *type = rs_event_type_name(rows[i].type);
+        tbl_add(&t, (const char *[]){rows[i].event_id, rows[i].contract_id,
+                                     type != NULL ? type : "?", rows[i].waiting_for});
+    }
+    rc = tbl_print(&t, f);
+    tbl_free(&t);
+    return finish(f, rc);
+}

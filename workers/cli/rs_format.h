@@ -1,0 +1,72 @@
+/*
+ * rs_format — print report rows (rs_report.h) as a table, CSV or JSON.
+ *
+ * Invariants:
+ *   - Pure formatting: rows in, text out on a FILE *. No engine calls, no
+ *     computation of figures beyond the sums of a table's TOTAL rows, which
+ *     are exact int64 sums of minor units in one currency. No floating point.
+ *   - Amounts are printed with the row's own exponent: plain decimals
+ *     ("-1234.50", rs_money_format) in CSV and JSON, grouped ("-1,234.50",
+ *     rs_money_format_grouped) in tables.
+ *   - JSON: one array per report, one object per row on its own line. Keys
+ *     are the names of events.md in its order, then the fields the project
+ *     adds (currency; customer_id for balances; projected for waterfall).
+ *     Amounts are JSON strings, never numbers. An empty report is "[]".
+ *   - CSV: RFC 4180 — a header row with the JSON key names, CRLF line ends,
+ *     a field quoted when it holds a comma, a quote, CR or LF (quotes doubled).
+ *     The journal is one row per posting line, the entry's fields repeated.
+ *   - Table: for people. A title line, aligned columns (amounts right-aligned),
+ *     totals per currency where a sum means something; control characters in
+ *     ids are shown as '?'. Never mixes currencies in one total.
+ *   - Rows are printed in the order given (reports sort them).
+ *
+ * Ownership: the functions borrow rows and entries for the duration of the
+ * call and keep nothing. They return 0, or -1 when writing failed or memory
+ * ran out (then errno = ENOMEM; after a write error errno is unreliable).
+ */
+#ifndef RS_FORMAT_H
+#define RS_FORMAT_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "rs_engine.h"
+#include "rs_report.h"
+
+typedef enum rs_format_kind {
+    RS_FORMAT_TABLE = 0,
+    RS_FORMAT_CSV,
+    RS_FORMAT_JSON,
+} rs_format_kind_t;
+
+/* "table", "csv", "json" -> kind. Returns 0, or -1 for an unknown name. */
+int rs_format_parse(const char *name, rs_format_kind_t *out);
+const char *rs_format_name(rs_format_kind_t k);
+
+/* A refused input event, for the `rejected` report. */
+typedef struct rs_format_rejection {
+    long line;            /* 1-based line of the input; 0 when unknown */
+    const char *event_id; /* "" when the event had none */
+    const char *type;     /* event type as given; "" when unknown */
+    const char *reason;   /* the error message */
+} rs_format_rejection_t;
+
+/* `through` is the report's "as of" period, used in table titles only;
+ * RS_PERIOD_NONE leaves it out. */
+int rs_format_schedule(FILE *f, rs_format_kind_t k, const rs_schedule_row_t *rows, size_t n,
+                       rs_period_t through);
+int rs_format_balances(FILE *f, rs_format_kind_t k, const rs_balance_row_t *rows, size_t n,
+                       rs_period_t through);
+int rs_format_waterfall(FILE *f, rs_format_kind_t k, const rs_waterfall_row_t *rows, size_t n,
+                        rs_period_t through);
+int rs_format_rollforward(FILE *f, rs_format_kind_t k, const rs_rollforward_row_t *rows,
+                          size_t n, rs_period_t through);
+/* The entries entries[idx[0]], ..., entries[idx[n-1]] (idx NULL: entries[0..n-1]).
+ * JSON rows are rs_codec_entry_json() objects. */
+int rs_format_journal(FILE *f, rs_format_kind_t k, const rs_entry_t *entries, const size_t *idx,
+                      size_t n, rs_period_t through);
+int rs_format_rejected(FILE *f, rs_format_kind_t k, const rs_format_rejection_t *rows,
+                       size_t n);
+int rs_format_pending(FILE *f, rs_format_kind_t k, const rs_pending_view_t *rows, size_t n);
+
+#endif
