@@ -55,38 +55,12 @@
 #define UNIT_SCALE 12  /* usage amounts: 10^-12 of a major unit */
 
 typedef rs_seg_t seg_t;
+/* struct rs_engine is in rs_engine_internal.h */
 typedef rs_adj_t adj_t;
 typedef rs_line_t line_t;
 typedef rs_invoice_t invoice_t;
 typedef rs_contract_t contract_t;
 typedef rs_seen_t seen_t;
-
-struct rs_engine {
-    rs_policy_t policy;
-    contract_t **slots; /* open addressing by contract_id */
-    size_t nslots, ncontracts;
-    contract_t **sorted; /* cache, rebuilt when dirty */
-    int sorted_dirty;
-    struct view {
-        contract_t *c;
-        int line;
-    } * views;
-    size_t nviews;
-    contract_t **cviews;
-    size_t ncviews;
-    int views_dirty;
-
-    rs_period_t closed_through; /* every period <= it is closed */
-    seen_t *gseen;              /* period.closed events */
-    size_t ngseen, capgseen;
-    rs_period_t horizon; /* every contract is recognized at least through this */
-
-    rs_entry_sink_fn sink;
-    void *sink_opaque;
-    rs_engine_stats_t stats;
-    rs_rejection_t *late;
-    size_t nlate, caplate;
-};
 
 /* ------------------------------------------------------------------ */
 /* small utilities                                                      */
@@ -196,7 +170,7 @@ static void line_free(line_t *l)
     free(l->posted);
 }
 
-static void contract_free(contract_t *c)
+void rs__contract_free(contract_t *c)
 {
     if (c == NULL)
         return;
@@ -245,13 +219,15 @@ void rs_engine_destroy(rs_engine_t *e)
     if (e == NULL)
         return;
     for (size_t i = 0; i < e->nslots; i++)
-        contract_free(e->slots[i]);
+        rs__contract_free(e->slots[i]);
     free(e->slots);
     free(e->sorted);
     free(e->views);
     free(e->cviews);
     free(e->gseen);
     free(e->late);
+    free(e->changed);
+    free(e->changed_ids);
     free(e);
 }
 
@@ -266,7 +242,7 @@ const rs_policy_t *rs_engine_policy(const rs_engine_t *e)
     return &e->policy;
 }
 
-static contract_t *contract_find(const rs_engine_t *e, const char *id)
+contract_t *rs__contract_find(const rs_engine_t *e, const char *id)
 {
     if (e->nslots == 0)
         return NULL;
@@ -279,7 +255,7 @@ static contract_t *contract_find(const rs_engine_t *e, const char *id)
     }
 }
 
-static void slot_put(contract_t **slots, size_t nslots, contract_t *c)
+void rs__slot_put(contract_t **slots, size_t nslots, contract_t *c)
 {
     uint64_t h = str_hash(c->contract_id, 0xcbf29ce484222325ULL);
     size_t i = h & (nslots - 1);
@@ -288,9 +264,9 @@ static void slot_put(contract_t **slots, size_t nslots, contract_t *c)
     slots[i] = c;
 }
 
-static contract_t *contract_get_or_create(rs_engine_t *e, const char *id)
+contract_t *rs__contract_get_or_create(rs_engine_t *e, const char *id)
 {
-    contract_t *c = contract_find(e, id);
+    contract_t *c = rs__contract_find(e, id);
     if (c)
         return c;
     if ((e->ncontracts + 1) * 10 >= e->nslots * 7) {
@@ -300,7 +276,7 @@ static contract_t *contract_get_or_create(rs_engine_t *e, const char *id)
             return NULL;
         for (size_t i = 0; i < e->nslots; i++)
             if (e->slots[i])
-                slot_put(ns, n, e->slots[i]);
+                rs__slot_put(ns, n, e->slots[i]);
         free(e->slots);
         e->slots = ns;
         e->nslots = n;
@@ -314,7 +290,7 @@ static contract_t *contract_get_or_create(rs_engine_t *e, const char *id)
     c->dirty_from = RS_PERIOD_NONE;
     c->booked_on = RS_DATE_NONE;
     c->cancelled_on = RS_DATE_NONE;
-    slot_put(e->slots, e->nslots, c);
+    rs__slot_put(e->slots, e->nslots, c);
     e->ncontracts++;
     e->sorted_dirty = 1;
     e->views_dirty = 1;
@@ -539,6 +515,17 @@ static void entry_source(entry_ctx_t *x, const char *id)
         copy_id(x->en.sources[x->en.n_sources++], id);
 }
 
+/* Remember that a contract's state changed (for rs_engine_take_changed). */
+void rs__mark_changed(rs_engine_t *e, contract_t *c)
+{
+    if (c->changed)
+        return;
+    if (grow((void **)&e->changed, &e->capchanged, e->nchanged + 1, sizeof(contract_t *)))
+        return; /* the set is best-effort only under ENOMEM; callers export all */
+    e->changed[e->nchanged++] = c;
+    c->changed = 1;
+}
+
 static void entry_emit(entry_ctx_t *x)
 {
     rs_entry_t *en = &x->en;
@@ -549,6 +536,7 @@ static void entry_emit(entry_ctx_t *x)
     en->n_postings = k;
     if (k == 0 && en->billed == 0 && en->recognized == 0 && en->received == 0)
         return;
+    rs__mark_changed(x->e, x->c);
     en->seq = ++x->c->seq;
     if (x->c->frontier == RS_PERIOD_NONE || en->period > x->c->frontier)
         x->c->frontier = en->period;
@@ -779,6 +767,8 @@ static int sync_contract(rs_engine_t *e, contract_t *c, rs_period_t H, rs_date_t
         for (int i = 0; i < c->nlines; i++)
             if (sync_line_period(e, c, i, sp, trigger))
                 return -1;
+    if (c->horizon != H)
+        rs__mark_changed(e, c);
     c->horizon = H;
     c->dirty_from = RS_PERIOD_NONE;
     return 0;
@@ -2471,7 +2461,7 @@ rs_apply_result_t rs_engine_apply(rs_engine_t *e, const rs_event_t *ev, char *er
         snprintf(errstr, errlen, "event %s: contract_id: required", ev->event_id);
         return reject(e);
     }
-    contract_t *c = contract_get_or_create(e, ev->contract_id);
+    contract_t *c = rs__contract_get_or_create(e, ev->contract_id);
     if (c == NULL)
         return RS_APPLY_NOMEM;
     seen_t *s = seen_find(c->seen, c->capseen, idh);
@@ -2495,6 +2485,7 @@ rs_apply_result_t rs_engine_apply(rs_engine_t *e, const rs_event_t *ev, char *er
             return RS_APPLY_NOMEM;
         snprintf(p->waiting_for, sizeof(p->waiting_for), "%s", wait);
         c->npend++;
+        rs__mark_changed(e, c);
         if (seen_add(&c->seen, &c->nseen, &c->capseen, idh, ch))
             return RS_APPLY_NOMEM;
         e->stats.pending++;
@@ -2502,6 +2493,7 @@ rs_apply_result_t rs_engine_apply(rs_engine_t *e, const rs_event_t *ev, char *er
     }
     if (apply_now(e, c, ev, errstr, errlen))
         return reject(e);
+    rs__mark_changed(e, c);
     if (seen_add(&c->seen, &c->nseen, &c->capseen, idh, ch))
         return RS_APPLY_NOMEM;
     e->stats.applied++;
@@ -2536,7 +2528,7 @@ size_t rs_engine_take_late_rejections(rs_engine_t *e, rs_rejection_t **out)
 
 static int cmp_view(const void *a, const void *b)
 {
-    const struct view *x = a, *y = b;
+    const struct rs_view *x = a, *y = b;
     int r = strcmp(x->c->contract_id, y->c->contract_id);
     if (r)
         return r;

@@ -224,6 +224,39 @@ typedef struct rs_pending_view {
 size_t rs_engine_pending_count(const rs_engine_t *e);
 void rs_engine_pending_get(const rs_engine_t *e, size_t i, rs_pending_view_t *out);
 
+/* ---- durable state (the worker's RocksDB store) ----
+ *
+ * A worker runs one engine per input partition and persists it contract by
+ * contract: after a batch, every contract the batch changed is exported and
+ * written with the batch's input offsets in one RocksDB write batch. At
+ * restart (or when a partition moves) the contracts and the engine's meta
+ * state are imported back. The formats are versioned binary records; an
+ * unknown version or a corrupt record is an error, never a crash. */
+
+/* The ids of contracts changed since the last call (applied to, posted for,
+ * or waited on). The array and strings stay valid until the next call that
+ * changes the engine. Clears the set. */
+size_t rs_engine_take_changed(rs_engine_t *e, const char *const **ids);
+
+/* One contract's complete state: terms, schedule changes, usage, invoices,
+ * payments, posted ledger, waiting events and idempotency set. `*buf` is
+ * malloc'd. Returns 0, 1 if the engine has no such contract, -1 on error. */
+int rs_engine_export_contract(const rs_engine_t *e, const char *contract_id, void **buf,
+                              size_t *len, char *errstr, size_t errlen);
+
+/* Load an exported contract, replacing any state the engine had for it. */
+int rs_engine_import_contract(rs_engine_t *e, const void *buf, size_t len, char *errstr,
+                              size_t errlen);
+
+/* Drop a contract from memory (its partition was revoked). */
+void rs_engine_forget_contract(rs_engine_t *e, const char *contract_id);
+
+/* Engine-wide state: closed periods, recognition horizon, period.closed ids. */
+int rs_engine_export_meta(const rs_engine_t *e, void **buf, size_t *len, char *errstr,
+                          size_t errlen);
+int rs_engine_import_meta(rs_engine_t *e, const void *buf, size_t len, char *errstr,
+                          size_t errlen);
+
 /* Counters for logs and metrics. */
 typedef struct rs_engine_stats {
     uint64_t applied, duplicates, rejected, pending, entries, contracts;

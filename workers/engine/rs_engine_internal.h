@@ -197,6 +197,45 @@ typedef struct rs_contract {
     rs_pending_t *pend;
     size_t nseen, capseen;
     rs_seen_t *seen;
+    int changed; /* in the engine's changed set */
 } rs_contract_t;
+
+/* The engine (rs_engine.c owns the logic, rs_engine_state.c the records). */
+struct rs_engine {
+    rs_policy_t policy;
+    rs_contract_t **slots; /* open addressing by contract_id */
+    size_t nslots, ncontracts;
+    rs_contract_t **sorted; /* cache, rebuilt when dirty */
+    int sorted_dirty;
+    struct rs_view {
+        rs_contract_t *c;
+        int line;
+    } * views;
+    size_t nviews;
+    rs_contract_t **cviews;
+    size_t ncviews;
+    int views_dirty;
+
+    rs_period_t closed_through; /* every period <= it is closed */
+    rs_seen_t *gseen;           /* period.closed events */
+    size_t ngseen, capgseen;
+    rs_period_t horizon; /* every contract is recognized at least through this */
+
+    rs_entry_sink_fn sink;
+    void *sink_opaque;
+    rs_engine_stats_t stats;
+    rs_rejection_t *late;
+    size_t nlate, caplate;
+    rs_contract_t **changed; /* contracts changed since rs_engine_take_changed */
+    size_t nchanged, capchanged;
+    const char **changed_ids;
+};
+
+/* Internal helpers shared between rs_engine.c and rs_engine_state.c. */
+rs_contract_t *rs__contract_find(const rs_engine_t *e, const char *id);
+rs_contract_t *rs__contract_get_or_create(rs_engine_t *e, const char *id);
+void rs__slot_put(rs_contract_t **slots, size_t nslots, rs_contract_t *c);
+void rs__contract_free(rs_contract_t *c);
+void rs__mark_changed(rs_engine_t *e, rs_contract_t *c);
 
 #endif

@@ -1,0 +1,892 @@
+/*
+ * rs_engine_state.c — the engine's durable records: one per contract and one
+ * for the engine's meta state (see "durable state" in rs_engine.h).
+ *
+ * Invariants:
+ *   - A record is a versioned little-endian binary encoding of exactly the
+ *     state in rs_engine_internal.h: import(export(c)) reproduces c field for
+ *     field, so an engine restored from its records posts what the original
+ *     would have (same entries, same ids).
+ *   - Decoding checks every length against the bytes present and every
+ *     string against its field's size before copying; a short, long or
+ *     corrupt record is an error ("contract record: <what>"), never a crash
+ *     or a huge allocation.
+ *   - Ownership: export returns a malloc'd buffer; import copies what it
+ *     needs and keeps nothing of the caller's buffer.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "rs_engine.h"
+#include "rs_engine_internal.h"
+
+#include <stdio.h>
+
+#define CONTRACT_MAGIC 0x54435352u /* "RSCT" */
+#define META_MAGIC 0x4d455352u     /* "RSEM" */
+#define RECORD_VERSION 1u
+#define MAX_COUNT (1u << 24) /* no array in a record is longer */
+
+/* ---- writer ---- */
+
+typedef struct wbuf {
+    unsigned char *p;
+    size_t n, cap;
+    int err;
+} wbuf_t;
+
+static void w_raw(wbuf_t *w, const void *src, size_t n)
+{
+    if (w->err)
+        return;
+    if (w->n + n > w->cap) {
+        size_t nc = w->cap ? w->cap * 2 : 1024;
+        while (nc < w->n + n)
+            nc *= 2;
+        unsigned char *np = realloc(w->p, nc);
+        if (np == NULL) {
+            w->err = 1;
+            return;
+        }
+        w->p = np;
+        w->cap = nc;
+    }
+    memcpy(w->p + w->n, src, n);
+    w->n += n;
+}
+
+static void w_u64(wbuf_t *w, uint64_t v)
+{
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+    w_raw(w, b, 8);
+}
+
+static void w_u32(wbuf_t *w, uint32_t v)
+{
+    unsigned char b[4];
+    for (int i = 0; i < 4; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+    w_raw(w, b, 4);
+}
+
+static void w_i32(wbuf_t *w, int32_t v)
+{
+    w_u32(w, (uint32_t)v);
+}
+
+static void w_i64(wbuf_t *w, int64_t v)
+{
+    w_u64(w, (uint64_t)v);
+}
+
+static void w_i128(wbuf_t *w, __int128 v)
+{
+    w_u64(w, (uint64_t)v);
+    w_u64(w, (uint64_t)((unsigned __int128)v >> 64));
+}
+
+static void w_str(wbuf_t *w, const char *s)
+{
+    size_t n = strlen(s);
+    w_u32(w, (uint32_t)n);
+    w_raw(w, s, n);
+}
+
+static void w_dec(wbuf_t *w, rs_decimal_t d)
+{
+    w_i64(w, d.mantissa);
+    w_i32(w, d.scale);
+}
+
+/* ---- reader ---- */
+
+typedef struct rbuf {
+    const unsigned char *p;
+    size_t n, off;
+    const char *err; /* first error */
+} rbuf_t;
+
+static int r_need(rbuf_t *r, size_t n, const char *what)
+{
+    if (r->err)
+        return -1;
+    if (n > r->n - r->off) {
+        r->err = what;
+        return -1;
+    }
+    return 0;
+}
+
+static uint64_t r_u64(rbuf_t *r)
+{
+    if (r_need(r, 8, "truncated"))
+        return 0;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)r->p[r->off + i] << (8 * i);
+    r->off += 8;
+    return v;
+}
+
+static uint32_t r_u32(rbuf_t *r)
+{
+    if (r_need(r, 4, "truncated"))
+        return 0;
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++)
+        v |= (uint32_t)r->p[r->off + i] << (8 * i);
+    r->off += 4;
+    return v;
+}
+
+static int32_t r_i32(rbuf_t *r)
+{
+    return (int32_t)r_u32(r);
+}
+
+static int64_t r_i64(rbuf_t *r)
+{
+    return (int64_t)r_u64(r);
+}
+
+static __int128 r_i128(rbuf_t *r)
+{
+    uint64_t lo = r_u64(r), hi = r_u64(r);
+    return (__int128)(((unsigned __int128)hi << 64) | lo);
+}
+
+static void r_str(rbuf_t *r, char *dst, size_t size)
+{
+    uint32_t n = r_u32(r);
+    if (r->err)
+        return;
+    if (n >= size) {
+        r->err = "string longer than its field";
+        return;
+    }
+    if (r_need(r, n, "truncated string"))
+        return;
+    memcpy(dst, r->p + r->off, n);
+    dst[n] = '\0';
+    r->off += n;
+}
+
+static rs_decimal_t r_dec(rbuf_t *r)
+{
+    rs_decimal_t d;
+    d.mantissa = r_i64(r);
+    d.scale = r_i32(r);
+    if (d.scale < 0 || d.scale > 18)
+        r->err = r->err ? r->err : "bad decimal scale";
+    return d;
+}
+
+/* A count, checked against the bytes left (each item takes >= min bytes). */
+static uint32_t r_count(rbuf_t *r, size_t min)
+{
+    uint32_t n = r_u32(r);
+    if (r->err)
+        return 0;
+    if (n > MAX_COUNT || (min && (size_t)n > (r->n - r->off) / min)) {
+        r->err = "count larger than the record";
+        return 0;
+    }
+    return n;
+}
+
+/* Allocate n items (n may be 0: returns NULL without error). */
+static void *r_alloc(rbuf_t *r, size_t n, size_t elem)
+{
+    if (r->err || n == 0)
+        return NULL;
+    void *p = calloc(n, elem);
+    if (p == NULL)
+        r->err = "out of memory";
+    return p;
+}
+
+/* ---- events (pending ones are part of a contract's state) ---- */
+
+static void w_event(wbuf_t *w, const rs_event_t *ev)
+{
+    w_i32(w, ev->type);
+    w_str(w, ev->event_id);
+    w_str(w, ev->contract_id);
+    w_str(w, ev->occurred_at);
+    w_i32(w, ev->occurred_on);
+    w_str(w, ev->customer_id);
+    w_str(w, ev->currency);
+    w_i32(w, ev->booked_on);
+    w_str(w, ev->source_system);
+    w_str(w, ev->source_record_id);
+    w_i32(w, ev->effective_on);
+    w_i32(w, ev->treatment);
+    w_u32(w, (uint32_t)ev->n_lines);
+    for (int i = 0; i < ev->n_lines; i++) {
+        const rs_line_spec_t *l = &ev->lines[i];
+        w_str(w, l->line_id);
+        w_str(w, l->product);
+        w_i32(w, l->recognition);
+        w_i32(w, l->start);
+        w_i32(w, l->end);
+        w_dec(w, l->amount);
+        w_i32(w, l->has_ssp);
+        w_dec(w, l->ssp);
+        w_i32(w, l->has_unit_price);
+        w_dec(w, l->unit_price);
+        w_u32(w, (uint32_t)l->n_milestones);
+        for (int k = 0; k < l->n_milestones; k++) {
+            w_str(w, l->milestones[k].milestone_id);
+            w_dec(w, l->milestones[k].amount);
+        }
+    }
+    w_str(w, ev->line_id);
+    w_str(w, ev->milestone_id);
+    w_i32(w, ev->completed_on);
+    w_i32(w, ev->period);
+    w_str(w, ev->invoice_id);
+    w_str(w, ev->credit_note_id);
+    w_str(w, ev->payment_id);
+    w_str(w, ev->refund_id);
+    w_i32(w, ev->on);
+    w_i32(w, ev->due_on);
+    w_i32(w, ev->reason);
+    w_str(w, ev->failure_reason);
+    w_dec(w, ev->amount);
+    w_u32(w, (uint32_t)ev->n_bill_lines);
+    for (int i = 0; i < ev->n_bill_lines; i++) {
+        const rs_bill_line_t *b = &ev->bill_lines[i];
+        w_str(w, b->line_id);
+        w_dec(w, b->amount);
+        w_i32(w, b->has_tax);
+        w_dec(w, b->tax);
+        w_i32(w, b->service_start);
+        w_i32(w, b->service_end);
+    }
+    w_dec(w, ev->quantity);
+}
+
+static void r_event(rbuf_t *r, rs_event_t *ev)
+{
+    rs_event_init(ev);
+    ev->type = (rs_event_type_t)r_i32(r);
+    if (!r->err && rs_event_type_name(ev->type) == NULL)
+        r->err = "pending event of unknown type";
+    r_str(r, ev->event_id, sizeof(ev->event_id));
+    r_str(r, ev->contract_id, sizeof(ev->contract_id));
+    r_str(r, ev->occurred_at, sizeof(ev->occurred_at));
+    ev->occurred_on = r_i32(r);
+    r_str(r, ev->customer_id, sizeof(ev->customer_id));
+    r_str(r, ev->currency, sizeof(ev->currency));
+    ev->booked_on = r_i32(r);
+    r_str(r, ev->source_system, sizeof(ev->source_system));
+    r_str(r, ev->source_record_id, sizeof(ev->source_record_id));
+    ev->effective_on = r_i32(r);
+    ev->treatment = (rs_treatment_t)r_i32(r);
+    uint32_t nl = r_count(r, 40);
+    ev->lines = r_alloc(r, nl, sizeof(*ev->lines));
+    for (uint32_t i = 0; i < nl && !r->err; i++) {
+        rs_line_spec_t *l = &ev->lines[i];
+        ev->n_lines = (int)i + 1;
+        r_str(r, l->line_id, sizeof(l->line_id));
+        r_str(r, l->product, sizeof(l->product));
+        l->recognition = (rs_method_t)r_i32(r);
+        l->start = r_i32(r);
+        l->end = r_i32(r);
+        l->amount = r_dec(r);
+        l->has_ssp = r_i32(r);
+        l->ssp = r_dec(r);
+        l->has_unit_price = r_i32(r);
+        l->unit_price = r_dec(r);
+        uint32_t nm = r_count(r, 16);
+        l->milestones = r_alloc(r, nm, sizeof(*l->milestones));
+        for (uint32_t k = 0; k < nm && !r->err; k++) {
+            l->n_milestones = (int)k + 1;
+            r_str(r, l->milestones[k].milestone_id, sizeof(l->milestones[k].milestone_id));
+            l->milestones[k].amount = r_dec(r);
+        }
+    }
+    r_str(r, ev->line_id, sizeof(ev->line_id));
+    r_str(r, ev->milestone_id, sizeof(ev->milestone_id));
+    ev->completed_on = r_i32(r);
+    ev->period = r_i32(r);
+    r_str(r, ev->invoice_id, sizeof(ev->invoice_id));
+    r_str(r, ev->credit_note_id, sizeof(ev->credit_note_id));
+    r_str(r, ev->payment_id, sizeof(ev->payment_id));
+    r_str(r, ev->refund_id, sizeof(ev->refund_id));
+    ev->on = r_i32(r);
+    ev->due_on = r_i32(r);
+    ev->reason = (rs_credit_reason_t)r_i32(r);
+    r_str(r, ev->failure_reason, sizeof(ev->failure_reason));
+    ev->amount = r_dec(r);
+    uint32_t nb = r_count(r, 30);
+    ev->bill_lines = r_alloc(r, nb, sizeof(*ev->bill_lines));
+    for (uint32_t i = 0; i < nb && !r->err; i++) {
+        rs_bill_line_t *b = &ev->bill_lines[i];
+        ev->n_bill_lines = (int)i + 1;
+        r_str(r, b->line_id, sizeof(b->line_id));
+        b->amount = r_dec(r);
+        b->has_tax = r_i32(r);
+        b->tax = r_dec(r);
+        b->service_start = r_i32(r);
+        b->service_end = r_i32(r);
+    }
+    ev->quantity = r_dec(r);
+}
+
+/* ---- lines ---- */
+
+static void w_line(wbuf_t *w, const rs_line_t *l)
+{
+    w_str(w, l->line_id);
+    w_str(w, l->product);
+    w_i32(w, l->method);
+    w_i32(w, l->start);
+    w_i32(w, l->end);
+    w_i32(w, l->ended_on);
+    w_i64(w, l->amount);
+    w_i64(w, l->price);
+    w_i32(w, l->has_ssp);
+    w_i64(w, l->ssp);
+    w_str(w, l->terms_source);
+    w_i32(w, l->next_comp);
+    w_u32(w, (uint32_t)l->nchg);
+    for (int i = 0; i < l->nchg; i++) {
+        const rs_change_t *c = &l->chg[i];
+        w_i32(w, c->id);
+        w_i32(w, c->kind);
+        w_i32(w, c->booking);
+        w_i32(w, c->on);
+        w_i32(w, c->treatment);
+        w_i32(w, c->method);
+        w_i32(w, c->start);
+        w_i32(w, c->end);
+        w_i64(w, c->amount);
+        w_i32(w, c->forfeit);
+        w_dec(w, c->unit_price);
+        w_i32(w, c->account);
+        w_str(w, c->rule);
+        w_str(w, c->source);
+    }
+    w_u32(w, (uint32_t)l->nbill);
+    for (int i = 0; i < l->nbill; i++) {
+        w_i32(w, l->bill[i].on);
+        w_i64(w, l->bill[i].amount);
+    }
+    w_u32(w, (uint32_t)l->nseg);
+    for (int i = 0; i < l->nseg; i++) {
+        const rs_seg_t *s = &l->segs[i];
+        w_i32(w, s->id);
+        w_i32(w, s->eff);
+        w_i32(w, s->from);
+        w_i32(w, s->to);
+        w_i32(w, s->method);
+        w_i64(w, s->base);
+        w_i64(w, s->spread);
+        w_i64(w, s->jump);
+        w_i32(w, s->jump_account);
+        w_str(w, s->jump_rule);
+        w_str(w, s->source);
+    }
+    w_u32(w, (uint32_t)l->nadj);
+    for (int i = 0; i < l->nadj; i++) {
+        const rs_adj_t *a = &l->adj[i];
+        w_i32(w, a->id);
+        w_i32(w, a->on);
+        w_i64(w, a->amount);
+        w_i32(w, a->account);
+        w_str(w, a->rule);
+        w_str(w, a->source);
+    }
+    w_u32(w, (uint32_t)l->nms);
+    for (int i = 0; i < l->nms; i++) {
+        w_str(w, l->ms[i].milestone_id);
+        w_i64(w, l->ms[i].amount);
+        w_i32(w, l->ms[i].completed_on);
+        w_str(w, l->ms[i].source);
+    }
+    w_u32(w, (uint32_t)l->nuprice);
+    for (int i = 0; i < l->nuprice; i++) {
+        w_i32(w, l->uprice[i].eff);
+        w_dec(w, l->uprice[i].price);
+    }
+    w_u32(w, (uint32_t)l->nusage);
+    for (size_t i = 0; i < l->nusage; i++) {
+        w_i32(w, l->usage[i].day);
+        w_i128(w, l->usage[i].qty);
+        w_u32(w, l->usage[i].count);
+    }
+    w_u32(w, (uint32_t)l->nposted);
+    for (size_t i = 0; i < l->nposted; i++) {
+        w_i32(w, l->posted[i].sp);
+        w_i32(w, l->posted[i].comp);
+        w_i32(w, l->posted[i].account);
+        w_i64(w, l->posted[i].amount);
+    }
+    w_i64(w, l->billed);
+    w_i64(w, l->recognized);
+    w_i64(w, l->deferred);
+    w_i64(w, l->unbilled);
+    w_i64(w, l->received);
+}
+
+static void r_line(rbuf_t *r, rs_line_t *l)
+{
+    r_str(r, l->line_id, sizeof(l->line_id));
+    r_str(r, l->product, sizeof(l->product));
+    l->method = (rs_method_t)r_i32(r);
+    l->start = r_i32(r);
+    l->end = r_i32(r);
+    l->ended_on = r_i32(r);
+    l->amount = r_i64(r);
+    l->price = r_i64(r);
+    l->has_ssp = r_i32(r);
+    l->ssp = r_i64(r);
+    r_str(r, l->terms_source, sizeof(l->terms_source));
+    l->next_comp = r_i32(r);
+    uint32_t n = r_count(r, 60);
+    l->chg = r_alloc(r, n, sizeof(*l->chg));
+    for (uint32_t i = 0; i < n && !r->err; i++) {
+        rs_change_t *c = &l->chg[i];
+        l->nchg = l->capchg = (int)i + 1;
+        c->id = r_i32(r);
+        c->kind = (rs_change_kind_t)r_i32(r);
+        c->booking = r_i32(r);
+        c->on = r_i32(r);
+        c->treatment = (rs_treatment_t)r_i32(r);
+        c->method = (rs_method_t)r_i32(r);
+        c->start = r_i32(r);
+        c->end = r_i32(r);
+        c->amount = r_i64(r);
+        c->forfeit = r_i32(r);
+        c->unit_price = r_dec(r);
+        c->account = (rs_account_t)r_i32(r);
+        r_str(r, c->rule, sizeof(c->rule));
+        r_str(r, c->source, sizeof(c->source));
+    }
+    n = r_count(r, 12);
+    l->bill = r_alloc(r, n, sizeof(*l->bill));
+    for (uint32_t i = 0; i < n && !r->err; i++) {
+        l->nbill = l->capbill = (int)i + 1;
+        l->bill[i].on = r_i32(r);
+        l->bill[i].amount = r_i64(r);
+    }
+    n = r_count(r, 60);
+    l->segs = r_alloc(r, n, sizeof(*l->segs));
+    for (uint32_t i = 0; i < n && !r->err; i++) {
+        rs_seg_t *s = &l->segs[i];
+        l->nseg = l->capseg = (int)i + 1;
+        s->id = r_i32(r);
+        s->eff = r_i32(r);
+        s->from = r_i32(r);
+        s->to = r_i32(r);
+        s->method = (rs_method_t)r_i32(r);
+        s->base = r_i64(r);
+        s->spread = r_i64(r);
+        s->jump = r_i64(r);
+        s->jump_account = (rs_account_t)r_i32(r);
+        r_str(r, s->jump_rule, sizeof(s->jump_rule));
+        r_str(r, s->source, sizeof(s->source));
+    }
+    n = r_count(r, 28);
+    l->adj = r_alloc(r, n, sizeof(*l->adj));
+    for (uint32_t i = 0; i < n && !r->err; i++) {
+        rs_adj_t *a = &l->adj[i];
+        l->nadj = l->capadj = (int)i + 1;
+        a->id = r_i32(r);
+        a->on = r_i32(r);
+        a->amount = r_i64(r);
+        a->account = (rs_account_t)r_i32(r);
+        r_str(r, a->rule, sizeof(a->rule));
+        r_str(r, a->source, sizeof(a->source));
+    }
+    n = r_count(r, 20);
+    l->ms = r_alloc(r, n, sizeof(*l->ms));
+    for (uint32_t i = 0; i < n && !r->err; i++) {
+        l->nms = (int)i + 1;
+        r_str(r, l->ms[i].milestone_id, sizeof(l->ms[i].milestone_id));
+        l->ms[i].amount = r_i64(r);
+        l->ms[i].completed_on = r_i32(r);
+        r_str(r, l->ms[i].source, sizeof(l->ms[i].source));
+    }
+    n = r_count(r, 16);
+    l->uprice = r_alloc(r, n, sizeof(*l->uprice));
+    for (uint32_t i = 0; i < n && !r->err; i++) {
+        l->nuprice = l->capuprice = (int)i + 1;
+        l->uprice[i].eff = r_i32(r);
+        l->uprice[i].price = r_dec(r);
+    }
+    n = r_count(r, 24);
+    l->usage = r_alloc(r, n, sizeof(*l->usage));
+    for (uint32_t i = 0; i < n && !r->err; i++) {
+        l->nusage = l->capusage = i + 1;
+        l->usage[i].day = r_i32(r);
+        l->usage[i].qty = r_i128(r);
+        l->usage[i].count = r_u32(r);
+    }
+    n = r_count(r, 20);
+    l->posted = r_alloc(r, n, sizeof(*l->posted));
+    for (uint32_t i = 0; i < n && !r->err; i++) {
+        l->nposted = l->capposted = i + 1;
+        l->posted[i].sp = r_i32(r);
+        l->posted[i].comp = r_i32(r);
+        l->posted[i].account = (rs_account_t)r_i32(r);
+        l->posted[i].amount = r_i64(r);
+    }
+    l->billed = r_i64(r);
+    l->recognized = r_i64(r);
+    l->deferred = r_i64(r);
+    l->unbilled = r_i64(r);
+    l->received = r_i64(r);
+}
+
+/* ---- contracts ---- */
+
+int rs_engine_export_contract(const rs_engine_t *e, const char *contract_id, void **buf,
+                              size_t *len, char *errstr, size_t errlen)
+{
+    const rs_contract_t *c = rs__contract_find(e, contract_id);
+    if (c == NULL)
+        return 1;
+    wbuf_t w = {0};
+    w_u32(&w, CONTRACT_MAGIC);
+    w_u32(&w, RECORD_VERSION);
+    w_str(&w, c->contract_id);
+    w_str(&w, c->customer_id);
+    w_str(&w, c->currency);
+    w_i32(&w, c->exponent);
+    w_i32(&w, c->booked);
+    w_str(&w, c->booked_by);
+    w_i32(&w, c->booked_on);
+    w_i32(&w, c->cancelled_on);
+    w_i32(&w, c->horizon);
+    w_i32(&w, c->frontier);
+    w_i32(&w, c->dirty_from);
+    w_u64(&w, c->seq);
+    w_i64(&w, c->customer_credit);
+    w_i64(&w, c->written_off);
+    w_u32(&w, (uint32_t)c->nlines);
+    for (int i = 0; i < c->nlines; i++)
+        w_line(&w, &c->lines[i]);
+    w_u32(&w, (uint32_t)c->ninv);
+    for (int i = 0; i < c->ninv; i++) {
+        const rs_invoice_t *v = &c->inv[i];
+        w_str(&w, v->invoice_id);
+        w_str(&w, v->source);
+        w_i32(&w, v->issued_on);
+        w_i32(&w, v->voided);
+        w_i32(&w, v->uncollectible);
+        w_i64(&w, v->credit);
+        w_u32(&w, (uint32_t)v->nlines);
+        for (int k = 0; k < v->nlines; k++) {
+            const rs_inv_line_t *il = &v->lines[k];
+            w_i32(&w, il->line);
+            w_i64(&w, il->amount);
+            w_i64(&w, il->tax);
+            w_i64(&w, il->paid);
+            w_i64(&w, il->credited);
+            w_i64(&w, il->credit_tax);
+            w_i64(&w, il->allowance);
+        }
+    }
+    w_u32(&w, (uint32_t)c->npay);
+    for (int i = 0; i < c->npay; i++) {
+        w_str(&w, c->pay[i].payment_id);
+        w_str(&w, c->pay[i].source);
+        w_i32(&w, c->pay[i].invoice);
+        w_i64(&w, c->pay[i].amount);
+        w_i64(&w, c->pay[i].refunded);
+        w_i32(&w, c->pay[i].failed);
+    }
+    w_u32(&w, (uint32_t)c->ndocs);
+    for (int i = 0; i < c->ndocs; i++)
+        w_str(&w, c->docs[i].id);
+    w_u32(&w, (uint32_t)c->npend);
+    for (size_t i = 0; i < c->npend; i++) {
+        w_str(&w, c->pend[i].waiting_for);
+        w_event(&w, &c->pend[i].ev);
+    }
+    w_u32(&w, (uint32_t)c->nseen);
+    for (size_t i = 0; i < c->capseen; i++)
+        if (c->seen[i].id_hash) {
+            w_u64(&w, c->seen[i].id_hash);
+            w_u64(&w, c->seen[i].content_hash);
+        }
+    if (w.err) {
+        free(w.p);
+        snprintf(errstr, errlen, "contract %s: out of memory exporting", contract_id);
+        return -1;
+    }
+    *buf = w.p;
+    *len = w.n;
+    return 0;
+}
+
+static size_t pow2_at_least(size_t n)
+{
+    size_t c = 16;
+    while (c < n)
+        c *= 2;
+    return c;
+}
+
+int rs_engine_import_contract(rs_engine_t *e, const void *buf, size_t len, char *errstr,
+                              size_t errlen)
+{
+    rbuf_t r = {buf, len, 0, NULL};
+    rs_contract_t *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        snprintf(errstr, errlen, "contract record: out of memory");
+        return -1;
+    }
+    if (r_u32(&r) != CONTRACT_MAGIC && !r.err)
+        r.err = "not a contract record";
+    uint32_t version = r_u32(&r);
+    if (!r.err && version != RECORD_VERSION)
+        r.err = "unknown record version";
+    r_str(&r, c->contract_id, sizeof(c->contract_id));
+    r_str(&r, c->customer_id, sizeof(c->customer_id));
+    r_str(&r, c->currency, sizeof(c->currency));
+    c->exponent = r_i32(&r);
+    c->booked = r_i32(&r);
+    r_str(&r, c->booked_by, sizeof(c->booked_by));
+    c->booked_on = r_i32(&r);
+    c->cancelled_on = r_i32(&r);
+    c->horizon = r_i32(&r);
+    c->frontier = r_i32(&r);
+    c->dirty_from = r_i32(&r);
+    c->seq = r_u64(&r);
+    c->customer_credit = r_i64(&r);
+    c->written_off = r_i64(&r);
+    if (!r.err && (c->exponent < 0 || c->exponent > 4))
+        r.err = "bad currency exponent";
+    uint32_t n = r_count(&r, 100);
+    c->lines = r_alloc(&r, n, sizeof(*c->lines));
+    for (uint32_t i = 0; i < n && !r.err; i++) {
+        c->nlines = c->caplines = (int)i + 1;
+        r_line(&r, &c->lines[i]);
+    }
+    n = r_count(&r, 40);
+    c->inv = r_alloc(&r, n, sizeof(*c->inv));
+    for (uint32_t i = 0; i < n && !r.err; i++) {
+        rs_invoice_t *v = &c->inv[i];
+        c->ninv = c->capinv = (int)i + 1;
+        r_str(&r, v->invoice_id, sizeof(v->invoice_id));
+        r_str(&r, v->source, sizeof(v->source));
+        v->issued_on = r_i32(&r);
+        v->voided = r_i32(&r);
+        v->uncollectible = r_i32(&r);
+        v->credit = r_i64(&r);
+        uint32_t nl = r_count(&r, 52);
+        v->lines = r_alloc(&r, nl, sizeof(*v->lines));
+        for (uint32_t k = 0; k < nl && !r.err; k++) {
+            rs_inv_line_t *il = &v->lines[k];
+            v->nlines = (int)k + 1;
+            il->line = r_i32(&r);
+            if (!r.err && (il->line < 0 || il->line >= c->nlines))
+                r.err = "invoice line names no line";
+            il->amount = r_i64(&r);
+            il->tax = r_i64(&r);
+            il->paid = r_i64(&r);
+            il->credited = r_i64(&r);
+            il->credit_tax = r_i64(&r);
+            il->allowance = r_i64(&r);
+        }
+    }
+    n = r_count(&r, 36);
+    c->pay = r_alloc(&r, n, sizeof(*c->pay));
+    for (uint32_t i = 0; i < n && !r.err; i++) {
+        rs_payment_t *p = &c->pay[i];
+        c->npay = c->cappay = (int)i + 1;
+        r_str(&r, p->payment_id, sizeof(p->payment_id));
+        r_str(&r, p->source, sizeof(p->source));
+        p->invoice = r_i32(&r);
+        if (!r.err && (p->invoice < 0 || p->invoice >= c->ninv))
+            r.err = "payment names no invoice";
+        p->amount = r_i64(&r);
+        p->refunded = r_i64(&r);
+        p->failed = r_i32(&r);
+    }
+    n = r_count(&r, 4);
+    c->docs = r_alloc(&r, n, sizeof(*c->docs));
+    for (uint32_t i = 0; i < n && !r.err; i++) {
+        c->ndocs = c->capdocs = (int)i + 1;
+        r_str(&r, c->docs[i].id, sizeof(c->docs[i].id));
+    }
+    n = r_count(&r, 100);
+    c->pend = r_alloc(&r, n, sizeof(*c->pend));
+    for (uint32_t i = 0; i < n && !r.err; i++) {
+        c->npend = c->cappend = i + 1;
+        r_str(&r, c->pend[i].waiting_for, sizeof(c->pend[i].waiting_for));
+        r_event(&r, &c->pend[i].ev);
+    }
+    n = r_count(&r, 16);
+    if (!r.err && n > 0) {
+        c->capseen = pow2_at_least((size_t)n * 2);
+        c->seen = r_alloc(&r, c->capseen, sizeof(*c->seen));
+        for (uint32_t i = 0; i < n && !r.err; i++) {
+            uint64_t idh = r_u64(&r), ch = r_u64(&r);
+            if (idh == 0) {
+                r.err = "bad idempotency entry";
+                break;
+            }
+            size_t k = idh & (c->capseen - 1);
+            while (c->seen[k].id_hash != 0 && c->seen[k].id_hash != idh)
+                k = (k + 1) & (c->capseen - 1);
+            if (c->seen[k].id_hash == 0)
+                c->nseen++;
+            c->seen[k].id_hash = idh;
+            c->seen[k].content_hash = ch;
+        }
+    }
+    if (!r.err && r.off != r.n)
+        r.err = "trailing bytes";
+    if (r.err) {
+        snprintf(errstr, errlen, "contract record%s%s: %s", c->contract_id[0] ? " " : "",
+                 c->contract_id, r.err);
+        rs__contract_free(c);
+        return -1;
+    }
+    /* replace whatever the engine had for this contract */
+    rs_engine_forget_contract(e, c->contract_id);
+    rs_contract_t *slot = rs__contract_get_or_create(e, c->contract_id);
+    if (slot == NULL) {
+        snprintf(errstr, errlen, "contract %s: out of memory importing", c->contract_id);
+        rs__contract_free(c);
+        return -1;
+    }
+    /* move the record's state into the (fresh, empty) contract the table made */
+    *slot = *c;
+    c->lines = NULL;
+    c->inv = NULL;
+    c->pay = NULL;
+    c->docs = NULL;
+    c->pend = NULL;
+    c->seen = NULL;
+    c->nlines = c->ninv = c->npay = c->ndocs = 0;
+    c->npend = 0;
+    free(c);
+    slot->changed = 0;
+    e->stats.pending += slot->npend;
+    e->views_dirty = 1;
+    e->sorted_dirty = 1;
+    return 0;
+}
+
+void rs_engine_forget_contract(rs_engine_t *e, const char *contract_id)
+{
+    if (e->nslots == 0)
+        return;
+    size_t mask = e->nslots - 1, i;
+    rs_contract_t *c = rs__contract_find(e, contract_id);
+    if (c == NULL)
+        return;
+    for (i = 0; i < e->nslots && e->slots[i] != c; i++)
+        ;
+    e->slots[i] = NULL;
+    /* re-insert the rest of the probe cluster (linear probing deletion) */
+    for (size_t j = (i + 1) & mask; e->slots[j] != NULL; j = (j + 1) & mask) {
+        rs_contract_t *m = e->slots[j];
+        e->slots[j] = NULL;
+        rs__slot_put(e->slots, e->nslots, m);
+    }
+    for (size_t k = 0; k < e->nchanged; k++)
+        if (e->changed[k] == c) {
+            e->changed[k] = e->changed[--e->nchanged];
+            break;
+        }
+    e->stats.pending -= c->npend;
+    e->ncontracts--;
+    e->views_dirty = 1;
+    e->sorted_dirty = 1;
+    rs__contract_free(c);
+}
+
+size_t rs_engine_take_changed(rs_engine_t *e, const char *const **ids)
+{
+    const char **out = realloc(e->changed_ids, (e->nchanged + 1) * sizeof(*out));
+    if (out == NULL) {
+        *ids = NULL;
+        return 0;
+    }
+    e->changed_ids = out;
+    size_t n = e->nchanged;
+    for (size_t i = 0; i < n; i++) {
+        out[i] = e->changed[i]->contract_id;
+        e->changed[i]->changed = 0;
+    }
+    e->nchanged = 0;
+    *ids = out;
+    return n;
+}
+
+/* ---- engine meta ---- */
+
+int rs_engine_export_meta(const rs_engine_t *e, void **buf, size_t *len, char *errstr,
+                          size_t errlen)
+{
+    wbuf_t w = {0};
+    w_u32(&w, META_MAGIC);
+    w_u32(&w, RECORD_VERSION);
+    w_i32(&w, e->closed_through);
+    w_i32(&w, e->horizon);
+    w_u32(&w, (uint32_t)e->ngseen);
+    for (size_t i = 0; i < e->capgseen; i++)
+        if (e->gseen[i].id_hash) {
+            w_u64(&w, e->gseen[i].id_hash);
+            w_u64(&w, e->gseen[i].content_hash);
+        }
+    if (w.err) {
+        free(w.p);
+        snprintf(errstr, errlen, "engine meta: out of memory exporting");
+        return -1;
+    }
+    *buf = w.p;
+    *len = w.n;
+    return 0;
+}
+
+int rs_engine_import_meta(rs_engine_t *e, const void *buf, size_t len, char *errstr,
+                          size_t errlen)
+{
+    rbuf_t r = {buf, len, 0, NULL};
+    if (r_u32(&r) != META_MAGIC && !r.err)
+        r.err = "not an engine meta record";
+    if (r_u32(&r) != RECORD_VERSION && !r.err)
+        r.err = "unknown record version";
+    rs_period_t closed = r_i32(&r), horizon = r_i32(&r);
+    uint32_t n = r_count(&r, 16);
+    size_t cap = n ? pow2_at_least((size_t)n * 2) : 0;
+    rs_seen_t *tab = r_alloc(&r, cap, sizeof(*tab));
+    size_t nseen = 0;
+    for (uint32_t i = 0; i < n && !r.err; i++) {
+        uint64_t idh = r_u64(&r), ch = r_u64(&r);
+        if (idh == 0) {
+            r.err = "bad idempotency entry";
+            break;
+        }
+        size_t k = idh & (cap - 1);
+        while (tab[k].id_hash != 0 && tab[k].id_hash != idh)
+            k = (k + 1) & (cap - 1);
+        if (tab[k].id_hash == 0)
+            nseen++;
+        tab[k].id_hash = idh;
+        tab[k].content_hash = ch;
+    }
+    if (!r.err && r.off != r.n)
+        r.err = "trailing bytes";
+    if (r.err) {
+        free(tab);
+        snprintf(errstr, errlen, "engine meta record: %s", r.err);
+        return -1;
+    }
+    free(e->gseen);
+    e->gseen = tab;
+    e->ngseen = nseen;
+    e->capgseen = cap;
+    e->closed_through = closed;
+    e->horizon = horizon;
+    return 0;
+}

@@ -1,0 +1,63 @@
+/*
+ * rs_pstate — one input partition's engine, persisted in the state store.
+ *
+ * A worker runs one rs_engine_t per input partition number N (partition N of
+ * all four input topics): its contracts, closed periods and horizon belong to
+ * that partition alone, so a partition's state can move between workers.
+ *
+ * Layout in rs_state (see state/rs_state.h):
+ *   contracts of partition N        contract blobs (rs_engine_export_contract)
+ *   meta "engine/N"                 the engine's meta state (rs_engine_export_meta)
+ *   meta "plan/N"                   the pending batch plan, if any
+ *
+ * Batch plan: before a batch's outputs are produced, the exact order of its
+ * messages is saved (synced). The plan is deleted in the same write batch that
+ * commits the batch's state. A plan found at load time means the worker died
+ * between producing and committing: the batch must be processed again in
+ * exactly that order, which gives byte-identical outputs with the same ids.
+ *
+ * Ownership: rs_pstate_t owns its engine; the state store is borrowed and
+ * must outlive it.
+ */
+#ifndef RS_PSTATE_H
+#define RS_PSTATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rs_engine.h"
+#include "rs_state.h"
+
+typedef struct rs_pstate rs_pstate_t;
+
+/* One message of a batch plan: which input topic (0 contracts, 1 invoices,
+ * 2 payments, 3 usage) and its offset. */
+typedef struct rs_plan_item {
+    uint8_t topic;
+    int64_t offset;
+} rs_plan_item_t;
+
+/* Load partition N's engine (meta and every contract) from the store, or
+ * start an empty one. `policy` may be NULL. Returns 0 or -1 with errstr. */
+int rs_pstate_load(rs_pstate_t **out, rs_state_t *st, int32_t partition,
+                   const rs_policy_t *policy, char *errstr, size_t errlen);
+void rs_pstate_destroy(rs_pstate_t *ps); /* accepts NULL */
+
+rs_engine_t *rs_pstate_engine(rs_pstate_t *ps);
+int32_t rs_pstate_partition(const rs_pstate_t *ps);
+/* How many contracts the load restored. */
+size_t rs_pstate_loaded_contracts(const rs_pstate_t *ps);
+
+/* Stage every contract changed since the last stage, and the engine's meta
+ * state, into `b` (the caller commits it with the batch's offsets). */
+int rs_pstate_stage(rs_pstate_t *ps, rs_state_batch_t *b, char *errstr, size_t errlen);
+
+/* The pending plan found at load (NULL, 0 if none); owned by ps. */
+const rs_plan_item_t *rs_pstate_pending_plan(const rs_pstate_t *ps, size_t *n);
+/* Save a plan now (one synced write). */
+int rs_pstate_save_plan(rs_pstate_t *ps, const rs_plan_item_t *items, size_t n, char *errstr,
+                        size_t errlen);
+/* Stage the plan's deletion into b (and forget the pending plan). */
+int rs_pstate_stage_plan_done(rs_pstate_t *ps, rs_state_batch_t *b);
+
+#endif
