@@ -100,9 +100,12 @@ static uint64_t str_hash(const char *s, uint64_t seed)
     return h ? h : 1;
 }
 
+/* Copy an id into an RS_ID_MAX field (truncating like snprintf would). */
 static void copy_id(char *dst, const char *src)
 {
-    snprintf(dst, RS_ID_MAX, "%s", src);
+    size_t n = strnlen(src, RS_ID_MAX - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
 }
 
 static rs_date_t dmax(rs_date_t a, rs_date_t b)
