@@ -432,6 +432,8 @@ Test(replay_cli, usage_and_io_errors_exit_1)
         (const char *[]){"replay", in, "--format", "xml", NULL},
         (const char *[]){"replay", in, "--bogus", NULL},
         (const char *[]){"replay", in, in, NULL},
+        (const char *[]){"replay", in, "--policy", NULL},
+        (const char *[]){"replay", in, "--policy", "/nonexistent/dir/policy.properties", NULL},
         (const char *[]){"no-such-command", NULL},
         (const char *[]){NULL},
     };
@@ -482,6 +484,8 @@ Test(replay_cli, version_and_help)
     run_cli(&r, NULL, (const char *[]){"replay", "--help", NULL});
     cr_assert_eq(r.status, 0);
     cr_assert_not_null(strstr(r.out, "--report R"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "--policy FILE"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "exceptions"), "%s", r.out);
     run_free(&r);
 }
 
@@ -558,5 +562,356 @@ Test(replay_cli, sample_book_figures_match_its_readme)
     row = find_row(b, "C-1001", "L1");
     cr_assert_str_eq(field(row, "received"), "12000.00"); /* the duplicate counted once */
     json_decref(b);
+    run_free(&r);
+}
+
+/* ---- --policy and --report exceptions ---- */
+
+/* C-1 (above) cancelled from April 1: nine of its twelve prepaid months are
+ * never delivered. */
+#define CANCELLED                                                                              \
+    "{\"event_id\":\"e4\",\"type\":\"contract.cancelled\",\"contract_id\":\"C-1\","            \
+    "\"occurred_at\":\"2026-04-01T09:00:00Z\",\"effective_on\":\"2026-04-01\"}\n"
+/* C-2: $500 onboarding delivered on Jan 15. */
+#define ONBOARDING                                                                             \
+    "{\"event_id\":\"e5\",\"type\":\"contract.booked\",\"contract_id\":\"C-2\","               \
+    "\"occurred_at\":\"2026-01-15T09:00:00Z\",\"customer_id\":\"CUS-2\",\"currency\":\"USD\"," \
+    "\"booked_on\":\"2026-01-15\",\"lines\":[{\"line_id\":\"L1\",\"product\":\"Onboarding\","  \
+    "\"recognition\":\"point_in_time\",\"start\":\"2026-01-15\",\"end\":\"2026-01-15\","       \
+    "\"amount\":\"500.00\"}]}\n"
+
+/* The posting lines of the journal entry (contract, kind) posted in period. */
+static json_t *entry_lines(json_t *journal, const char *contract, const char *kind,
+                           const char *period)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(journal, i, e)
+    {
+        if (strcmp(field(e, "contract_id"), contract) == 0 &&
+            strcmp(field(e, "kind"), kind) == 0 && strcmp(field(e, "period"), period) == 0)
+            return json_object_get(e, "lines");
+    }
+    cr_assert_fail("no %s entry of %s in %s", kind, contract, period);
+    return NULL;
+}
+
+static void assert_posting(json_t *lines, size_t i, const char *account, const char *role,
+                           const char *debit, const char *credit)
+{
+    json_t *l = json_array_get(lines, i);
+    cr_assert_not_null(l, "no posting line %zu", i);
+    cr_assert_str_eq(field(l, "account"), account);
+    cr_assert_str_eq(field(l, "role"), role);
+    cr_assert_str_eq(field(l, "debit"), debit);
+    cr_assert_str_eq(field(l, "credit"), credit);
+}
+
+Test(replay_cli, policy_file_sets_journal_account_codes)
+{
+    const char *in = write_file("in.jsonl", ANNUAL ONBOARDING);
+    const char *pol = write_file("policy.properties", "# chart of accounts\n"
+                                                      "account.accounts_receivable = 1200\n"
+                                                      "account.deferred_revenue    = 2400\n"
+                                                      "account.revenue             = 4000\n"
+                                                      "account.revenue.Onboarding  = 4100\n");
+    run_t r;
+    run_cli(&r, NULL,
+            (const char *[]){"replay", in, "--policy", pol, "--report", "journal", "--through",
+                             "2026-01", "--format", "json", NULL});
+    cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+    json_t *j = parse_report(&r);
+    json_t *inv = entry_lines(j, "C-1", "invoice", "2026-01");
+    assert_posting(inv, 0, "1200", "accounts_receivable", "12000.00", "0.00");
+    assert_posting(inv, 1, "2400", "deferred_revenue", "0.00", "12000.00");
+    json_t *pay = entry_lines(j, "C-1", "payment", "2026-01");
+    assert_posting(pay, 0, "cash", "cash", "12000.00", "0.00"); /* no code for cash */
+    assert_posting(pay, 1, "1200", "accounts_receivable", "0.00", "12000.00");
+    json_t *rec = entry_lines(j, "C-1", "recognition", "2026-01");
+    assert_posting(rec, 0, "2400", "deferred_revenue", "1000.00", "0.00");
+    assert_posting(rec, 1, "4000", "revenue", "0.00", "1000.00");
+    /* the Onboarding product has its own revenue code; unbilled has none */
+    json_t *onb = entry_lines(j, "C-2", "recognition", "2026-01");
+    assert_posting(onb, 0, "unbilled_receivable", "unbilled_receivable", "500.00", "0.00");
+    assert_posting(onb, 1, "4100", "revenue", "0.00", "500.00");
+    json_decref(j);
+    cr_assert_not_null(strstr(r.err, "replay: policy file=\""), "%s", r.err);
+    run_free(&r);
+
+    /* without --policy the account is the role name */
+    run_cli(&r, NULL,
+            (const char *[]){"replay", in, "--report", "journal", "--through", "2026-01",
+                             "--format", "json", NULL});
+    cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+    j = parse_report(&r);
+    rec = entry_lines(j, "C-1", "recognition", "2026-01");
+    assert_posting(rec, 1, "revenue", "revenue", "0.00", "1000.00");
+    json_decref(j);
+    run_free(&r);
+
+    /* CSV: account code, then role */
+    run_cli(&r, NULL,
+            (const char *[]){"replay", in, "--policy", pol, "--report", "journal", "--through",
+                             "2026-01", "--format", "csv", NULL});
+    cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+    cr_assert_not_null(strstr(r.out, ",kind,rule,account,role,debit,credit,"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, ",recognition,ratable_monthly,4000,revenue,0.00,1000.00,"),
+                       "%s", r.out);
+    cr_assert_not_null(strstr(r.out, ",recognition,point_in_time,4100,revenue,0.00,500.00,"),
+                       "%s", r.out);
+    run_free(&r);
+}
+
+Test(replay_cli, forfeit_policy_recognizes_what_a_cancellation_leaves_deferred)
+{
+    const char *in = write_file("in.jsonl", ANNUAL CANCELLED);
+    const char *pol = write_file("policy.properties", "policy.cancellation = forfeit\n");
+    run_t r;
+
+    /* default keep_deferred: the nine undelivered months stay deferred */
+    run_cli(&r, NULL,
+            (const char *[]){"replay", in, "--through", "2026-06", "--format", "json", NULL});
+    cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+    json_t *rows = parse_report(&r);
+    json_t *row = find_row(rows, "C-1", "L1");
+    cr_assert_str_eq(field(row, "recognized"), "3000.00");
+    cr_assert_str_eq(field(row, "deferred"), "9000.00");
+    json_decref(rows);
+    run_free(&r);
+
+    /* forfeit: recognized on the cancellation date */
+    run_cli(&r, NULL,
+            (const char *[]){"replay", in, "--policy", pol, "--through", "2026-06", "--format",
+                             "json", NULL});
+    cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+    rows = parse_report(&r);
+    row = find_row(rows, "C-1", "L1");
+    cr_assert_str_eq(field(row, "billed"), "12000.00");
+    cr_assert_str_eq(field(row, "recognized"), "12000.00");
+    cr_assert_str_eq(field(row, "deferred"), "0.00");
+    cr_assert_str_eq(field(row, "received"), "12000.00");
+    json_decref(rows);
+    cr_assert_not_null(strstr(r.err, "cancellation=forfeit"), "%s", r.err);
+    run_free(&r);
+}
+
+Test(replay_cli, bad_policy_file_exits_1_naming_file_line_and_key)
+{
+    const char *in = write_file("in.jsonl", annual);
+    const char *pol = write_file("bad.properties", "# a typo on line 3\n"
+                                                   "policy.cancellation = forfeit\n"
+                                                   "account.revenu = 4000\n");
+    run_t r;
+    run_cli(&r, NULL, (const char *[]){"replay", in, "--policy", pol, NULL});
+    cr_assert_eq(r.status, 1, "stderr:\n%s", r.err);
+    cr_assert_str_eq(r.out, "", "a report was printed");
+    cr_assert_not_null(strstr(r.err, "replay: error=policy"), "%s", r.err);
+    cr_assert_not_null(strstr(r.err, pol), "the file is not named:\n%s", r.err);
+    cr_assert_not_null(strstr(r.err, "policy line 3: account.revenu: unknown account role"),
+                       "%s", r.err);
+    cr_assert_null(strstr(r.err, "replay: done"), "events were replayed:\n%s", r.err);
+    run_free(&r);
+
+    /* an unknown value of a known key */
+    pol = write_file("bad2.properties", "\n\npolicy.proration = 31_365\n");
+    run_cli(&r, NULL, (const char *[]){"replay", in, "--policy", pol, NULL});
+    cr_assert_eq(r.status, 1, "stderr:\n%s", r.err);
+    cr_assert_str_eq(r.out, "");
+    cr_assert_not_null(strstr(r.err, "policy line 3: policy.proration: invalid value"), "%s",
+                       r.err);
+    run_free(&r);
+}
+
+Test(replay_cli, missing_policy_file_exits_1_naming_it)
+{
+    const char *in = write_file("in.jsonl", annual);
+    const char *pol = tmp_path("no-such-policy.properties");
+    run_t r;
+    run_cli(&r, NULL, (const char *[]){"replay", in, "--policy", pol, NULL});
+    cr_assert_eq(r.status, 1, "stderr:\n%s", r.err);
+    cr_assert_str_eq(r.out, "");
+    cr_assert_not_null(strstr(r.err, "replay: error=policy"), "%s", r.err);
+    cr_assert_not_null(strstr(r.err, pol), "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "No such file or directory"), "%s", r.err);
+    run_free(&r);
+}
+
+Test(replay_cli, policy_file_of_any_size_is_read_whole)
+{
+    /* 200,000 comment lines (about 6 MB), then the one setting */
+    size_t n = 200000;
+    const char *comment = "# padding padding padding padding\n";
+    const char *last = "policy.cancellation = forfeit\n";
+    size_t len = n * strlen(comment) + strlen(last);
+    char *text = malloc(len + 1);
+    cr_assert_not_null(text);
+    char *p = text;
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s", comment);
+    sprintf(p, "%s", last);
+    const char *pol = write_file("big.properties", text);
+    free(text);
+    const char *in = write_file("in.jsonl", ANNUAL CANCELLED);
+    run_t r;
+    run_cli(&r, NULL,
+            (const char *[]){"replay", in, "--policy", pol, "--through", "2026-06", "--format",
+                             "json", NULL});
+    cr_assert_eq(r.status, 0, "stderr:\n%.2000s", r.err);
+    json_t *rows = parse_report(&r);
+    cr_assert_str_eq(field(find_row(rows, "C-1", "L1"), "deferred"), "0.00");
+    json_decref(rows);
+    run_free(&r);
+}
+
+Test(replay_cli, exceptions_report_shows_deferred_after_cancellation)
+{
+    const char *in = write_file("in.jsonl", ANNUAL CANCELLED);
+    run_t r;
+    run_cli(&r, NULL,
+            (const char *[]){"replay", in, "--report", "exceptions", "--through", "2026-06",
+                             "--format", "json", NULL});
+    cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+    json_t *rows = parse_report(&r);
+    cr_assert_eq(json_array_size(rows), 1, "%s", r.out);
+    json_t *x = json_array_get(rows, 0);
+    cr_assert_str_eq(field(x, "contract_id"), "C-1");
+    cr_assert_str_eq(field(x, "line_id"), "L1");
+    cr_assert_str_eq(field(x, "customer_id"), "CUS-1");
+    cr_assert_str_eq(field(x, "kind"), "deferred_after_cancellation");
+    cr_assert_str_eq(field(x, "amount"), "9000.00");
+    cr_assert_str_eq(field(x, "currency"), "USD");
+    cr_assert_not_null(strstr(field(x, "detail"), "2026-03-31"), "%s", r.out);
+    json_decref(rows);
+    run_free(&r);
+
+    /* the table, for people */
+    run_cli(&r, NULL,
+            (const char *[]){"replay", in, "--report", "exceptions", "--through", "2026-06",
+                             "--format", "table", NULL});
+    cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+    cr_assert_not_null(strstr(r.out, "Exceptions to review at the end of 2026-06\n"), "%s",
+                       r.out);
+    cr_assert_not_null(strstr(r.out, "C-1       L1    CUS-1     deferred_after_cancellation  "
+                                     "USD  9,000.00  service ended 2026-03-31"),
+                       "%s", r.out);
+    run_free(&r);
+
+    /* under forfeit nothing is left deferred: no exception */
+    const char *pol = write_file("policy.properties", "policy.cancellation = forfeit\n");
+    run_cli(&r, NULL,
+            (const char *[]){"replay", in, "--policy", pol, "--report", "exceptions",
+                             "--through", "2026-06", "--format", "json", NULL});
+    cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+    cr_assert_str_eq(r.out, "[]\n");
+    run_free(&r);
+}
+
+Test(replay_cli, exceptions_report_lists_waiting_events)
+{
+    const char *in = write_file(
+        "in.jsonl",
+        ANNUAL "{\"event_id\":\"e9\",\"type\":\"payment.received\",\"contract_id\":\"C-9\","
+               "\"occurred_at\":\"2026-01-12T00:00:00Z\",\"payment_id\":\"P-9\",\"invoice_id\":"
+               "\"INV-9\",\"amount\":\"10.00\",\"received_on\":\"2026-01-12\"}\n");
+    run_t r;
+    run_cli(&r, NULL,
+            (const char *[]){"replay", in, "--report", "exceptions", "--format", "csv", NULL});
+    cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+    cr_assert_str_eq(r.out, "contract_id,line_id,customer_id,kind,amount,currency,detail\r\n"
+                            "C-9,,,pending,0,,event e9 (payment.received) waits for contract "
+                            "C-9\r\n");
+    run_free(&r);
+}
+
+#define EXAMPLE_POLICY RS_SOURCE_DIR "/examples/policy.properties"
+
+Test(replay_cli, example_policy_file_is_valid_and_codes_the_sample_book)
+{
+    run_t r;
+    run_cli(&r, NULL,
+            (const char *[]){"replay", SAMPLE, "--policy", EXAMPLE_POLICY, "--report",
+                             "journal", "--through", "2026-02", "--format", "json", NULL});
+    cr_assert_eq(r.status, 2, "only the sample's one bad event; stderr:\n%s", r.err);
+    cr_assert_null(strstr(r.err, "error=policy"), "%s", r.err);
+    json_t *j = parse_report(&r);
+    /* C-1002: onboarding (product "Onboarding", 4100) and software access
+     * (the generic revenue code) recognized in February */
+    size_t i, onboarding = 0, software = 0;
+    json_t *e;
+    json_array_foreach(j, i, e)
+    {
+        if (strcmp(field(e, "contract_id"), "C-1002") != 0 ||
+            strcmp(field(e, "kind"), "recognition") != 0)
+            continue;
+        size_t k;
+        json_t *l;
+        json_array_foreach(json_object_get(e, "lines"), k, l)
+        {
+            if (strcmp(field(l, "role"), "revenue") != 0)
+                continue;
+            if (strcmp(field(e, "line_id"), "L1") == 0) {
+                cr_assert_str_eq(field(l, "account"), "4100");
+                cr_assert_str_eq(field(l, "credit"), "20000.00");
+                onboarding++;
+            } else {
+                cr_assert_str_eq(field(l, "account"), "4000");
+                software++;
+            }
+        }
+    }
+    cr_assert_eq(onboarding, 1, "%s", r.out);
+    cr_assert_eq(software, 1, "%s", r.out);
+    json_decref(j);
+    run_free(&r);
+}
+
+#define EVENTS_DOC RS_SOURCE_DIR "/docs/events.md"
+
+Test(replay_cli, events_doc_example_history_replays_cleanly)
+{
+    /* docs/events.md ends with its examples as one JSON Lines history: it
+     * must be accepted whole, and give the figures the page quotes. */
+    char *doc = slurp(EVENTS_DOC);
+    const char *fence = "```json\n", *block = NULL;
+    for (const char *p = strstr(doc, fence); p != NULL; p = strstr(p + 1, fence))
+        block = p + strlen(fence);
+    cr_assert_not_null(block, "no json block in %s", EVENTS_DOC);
+    char *end = strstr(block, "```");
+    cr_assert_not_null(end);
+    *end = '\0';
+    const char *in = write_file("history.jsonl", block);
+    free(doc);
+
+    run_t r;
+    run_cli(&r, NULL,
+            (const char *[]){"replay", in, "--report", "exceptions", "--through", "2026-12",
+                             "--format", "json", NULL});
+    cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+    cr_assert_not_null(strstr(r.err, "replay: done lines=19 events=19 applied=19 duplicates=0 "
+                                     "rejected=0 pending=0"),
+                       "%s", r.err);
+    json_t *rows = parse_report(&r);
+    size_t i, found = 0;
+    json_t *x;
+    json_array_foreach(rows, i, x)
+    {
+        if (strcmp(field(x, "kind"), "deferred_after_cancellation") != 0)
+            continue;
+        cr_assert_str_eq(field(x, "contract_id"), "C-2002");
+        cr_assert_str_eq(field(x, "amount"), "9000.00");
+        found++;
+    }
+    cr_assert_eq(found, 1, "%s", r.out);
+    json_decref(rows);
+    run_free(&r);
+
+    /* 125,000 API calls at 0.002 in February */
+    run_cli(&r, NULL,
+            (const char *[]){"replay", in, "--report", "schedule", "--through", "2026-02",
+                             "--format", "json", NULL});
+    cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+    json_t *s = parse_report(&r);
+    cr_assert_str_eq(sched(s, "C-2001", "L3", "2026-02"), "250.00");
+    json_decref(s);
     run_free(&r);
 }

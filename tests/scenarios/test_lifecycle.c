@@ -616,7 +616,7 @@ Test(lifecycle, policy_file)
     rs_policy_defaults(&p);
     cr_assert_str_eq(rs_policy_account_code(&p, RS_ACCT_REVENUE, "x"), "revenue");
     const char *text = "# finance policies\n"
-                       "policy.cancellation = forfeit\n"
+                       "policy.cancellation = forfeit   # recognize on cancellation\n"
                        "policy.bad_debt = reverse_revenue\n"
                        "policy.proration = 30_360\n"
                        "account.revenue = 4000\n"

@@ -122,6 +122,7 @@ static void set_entry(rs_entry_t *e, const char *id, rs_date_t on, rs_entry_kind
     strcpy(e->contract_id, "C-1");
     strcpy(e->customer_id, "CUS-1");
     strcpy(e->line_id, "L1");
+    strcpy(e->product, "Annual");
     snprintf(e->document_id, sizeof e->document_id, "%s", doc);
     strcpy(e->currency, "USD");
     e->exponent = 2;
@@ -174,6 +175,32 @@ static const rs_format_rejection_t REJ[] = {
      "event evt-3: lines[0].amount: has 3 minor digits, the currency allows 2"},
     {7, "", "", "event ?: not JSON: \"x\", line 1"},
 };
+
+static const rs_exception_row_t EXC[] = {
+    {"C-1", "L1", "CUS-1", "USD", 2, "deferred_after_cancellation", 900000,
+     "service ended 2026-03-31; settle with a credit note or refund"},
+    {"C-2", "", "CUS-2", "USD", 2, "customer_credit", 1234567,
+     "credit balance owed to customer CUS-2"},
+    {"C-3", "L1", "CUS-3", "JPY", 0, "unbilled_after_end", 50000,
+     "service ended 2026-02-28 and was not fully invoiced"},
+    {"C-4", "L2", "CUS-4", "USD", 2, "deferred_after_cancellation", 25050,
+     "service ended 2026-05-14; settle with a credit note or refund"},
+    {"C-9", "", "", "", 0, "pending", 0, "event e9 (payment.received) waits for contract C-9"},
+};
+
+/* account codes: a generic revenue code, a product override, one more role */
+static const char POLICY_TEXT[] = "account.revenue = 4000\n"
+                                  "account.revenue.Annual = 4100\n"
+                                  "account.deferred_revenue = 2400\n";
+
+static rs_policy_t policy_with_codes(void)
+{
+    rs_policy_t p;
+    char err[256];
+    rs_policy_defaults(&p);
+    cr_assert_eq(rs_policy_parse(&p, POLICY_TEXT, err, sizeof err), 0, "%s", err);
+    return p;
+}
 
 static const rs_pending_view_t PEND[] = {
     {"evt-9", "C-9", RS_EV_PAYMENT_RECEIVED, "invoice INV-9"},
@@ -407,7 +434,7 @@ Test(format, rollforward_table_totals_per_currency)
         "-------  ---------  ---------  ----------  -------  ---------\n"
         "TOTAL         0.00  12,000.00    2,000.00    60.00   9,940.00\n"
         "\n"
-        "Closing = Opening + Billed - Recognized - Credits (credit notes and refunds).\n");
+        "Closing = Opening + Billed - Recognized - Credits (credit notes and voids).\n");
 }
 
 Test(format, rollforward_csv)
@@ -440,7 +467,7 @@ Test(format, rollforward_json)
 Test(format, journal_table_one_row_per_posting_with_balanced_totals)
 {
     EXPECT_OUTPUT(
-        rs_format_journal(f, RS_FORMAT_TABLE, ENT, NULL, 2, PER(2026, 1)),
+        rs_format_journal(f, RS_FORMAT_TABLE, ENT, NULL, 2, NULL, PER(2026, 1)),
         "Journal (2 entries) through 2026-01\n"
         "\n"
         "Entry  Posted      Line  Kind         Account              Cur      Debit     Credit\n"
@@ -458,7 +485,7 @@ Test(format, journal_table_prints_only_the_indexed_entries)
 {
     size_t idx[] = {1};
     EXPECT_OUTPUT(
-        rs_format_journal(f, RS_FORMAT_TABLE, ENT, idx, 1, PER(2026, 1)),
+        rs_format_journal(f, RS_FORMAT_TABLE, ENT, idx, 1, NULL, PER(2026, 1)),
         "Journal (1 entry) through 2026-01\n"
         "\n"
         "Entry  Posted      Line  Kind         Account           Cur     Debit    Credit\n"
@@ -471,24 +498,97 @@ Test(format, journal_table_prints_only_the_indexed_entries)
 
 Test(format, journal_csv_repeats_entry_fields_per_posting)
 {
-    EXPECT_OUTPUT(rs_format_journal(f, RS_FORMAT_CSV, ENT, NULL, 2, PER(2026, 1)),
-                  "entry_id,posted_on,period,contract_id,line_id,kind,rule,account,debit,"
+    /* no policy: the account is the role name, and the role follows it */
+    EXPECT_OUTPUT(rs_format_journal(f, RS_FORMAT_CSV, ENT, NULL, 2, NULL, PER(2026, 1)),
+                  "entry_id,posted_on,period,contract_id,line_id,kind,rule,account,role,debit,"
                   "credit,source_event_ids,currency,customer_id,service_period,document_id\r\n"
-                  "C-1#1,2026-01-01,2026-01,C-1,L1,invoice,invoice,accounts_receivable,12000."
-                  "00,0.00,evt-2,USD,CUS-1,2026-01,INV-1\r\n"
-                  "C-1#1,2026-01-01,2026-01,C-1,L1,invoice,invoice,deferred_revenue,0.00,12000."
-                  "00,evt-2,USD,CUS-1,2026-01,INV-1\r\n"
+                  "C-1#1,2026-01-01,2026-01,C-1,L1,invoice,invoice,accounts_receivable,"
+                  "accounts_receivable,12000.00,0.00,evt-2,USD,CUS-1,2026-01,INV-1\r\n"
+                  "C-1#1,2026-01-01,2026-01,C-1,L1,invoice,invoice,deferred_revenue,"
+                  "deferred_revenue,0.00,12000.00,evt-2,USD,CUS-1,2026-01,INV-1\r\n"
                   "C-1#2,2026-01-31,2026-01,C-1,L1,recognition,ratable_monthly,deferred_"
+                  "revenue,deferred_revenue,1000.00,0.00,evt-1 evt-2,USD,CUS-1,2026-01,\r\n"
+                  "C-1#2,2026-01-31,2026-01,C-1,L1,recognition,ratable_monthly,revenue,revenue,"
+                  "0.00,1000.00,evt-1 evt-2,USD,CUS-1,2026-01,\r\n");
+}
+
+Test(format, journal_csv_prints_policy_codes_and_roles)
+{
+    rs_policy_t p = policy_with_codes();
+    EXPECT_OUTPUT(rs_format_journal(f, RS_FORMAT_CSV, ENT, NULL, 2, &p, PER(2026, 1)),
+                  "entry_id,posted_on,period,contract_id,line_id,kind,rule,account,role,debit,"
+                  "credit,source_event_ids,currency,customer_id,service_period,document_id\r\n"
+                  "C-1#1,2026-01-01,2026-01,C-1,L1,invoice,invoice,accounts_receivable,"
+                  "accounts_receivable,12000.00,0.00,evt-2,USD,CUS-1,2026-01,INV-1\r\n"
+                  "C-1#1,2026-01-01,2026-01,C-1,L1,invoice,invoice,2400,deferred_revenue,0.00,"
+                  "12000.00,evt-2,USD,CUS-1,2026-01,INV-1\r\n"
+                  "C-1#2,2026-01-31,2026-01,C-1,L1,recognition,ratable_monthly,2400,deferred_"
                   "revenue,1000.00,0.00,evt-1 evt-2,USD,CUS-1,2026-01,\r\n"
-                  "C-1#2,2026-01-31,2026-01,C-1,L1,recognition,ratable_monthly,revenue,0.00,"
-                  "1000.00,evt-1 evt-2,USD,CUS-1,2026-01,\r\n");
+                  "C-1#2,2026-01-31,2026-01,C-1,L1,recognition,ratable_monthly,4100,revenue,"
+                  "0.00,1000.00,evt-1 evt-2,USD,CUS-1,2026-01,\r\n");
+}
+
+Test(format, journal_table_shows_codes_with_their_roles)
+{
+    /* ENT[1] is for product "Annual" (override 4100); a copy for another
+     * product takes the role's code (4000). */
+    rs_entry_t ents[3] = {ENT[0], ENT[1], ENT[1]};
+    strcpy(ents[2].entry_id, "C-1#3");
+    strcpy(ents[2].product, "Other");
+    rs_policy_t p = policy_with_codes();
+    EXPECT_OUTPUT(
+        rs_format_journal(f, RS_FORMAT_TABLE, ents, NULL, 3, &p, PER(2026, 1)),
+        "Journal (3 entries) through 2026-01\n"
+        "\n"
+        "Entry  Posted      Line  Kind         Account              Role                 Cur  "
+        "    Debit     Credit\n"
+        "-----  ----------  ----  -----------  -------------------  -------------------  ---  "
+        "---------  ---------\n"
+        "C-1#1  2026-01-01  L1    invoice      accounts_receivable  accounts_receivable  USD  "
+        "12,000.00\n"
+        "                                      2400                 deferred_revenue     USD  "
+        "           12,000.00\n"
+        "C-1#2  2026-01-31  L1    recognition  2400                 deferred_revenue     USD  "
+        " 1,000.00\n"
+        "                                      4100                 revenue              USD  "
+        "            1,000.00\n"
+        "C-1#3  2026-01-31  L1    recognition  2400                 deferred_revenue     USD  "
+        " 1,000.00\n"
+        "                                      4000                 revenue              USD  "
+        "            1,000.00\n"
+        "-----  ----------  ----  -----------  -------------------  -------------------  ---  "
+        "---------  ---------\n"
+        "TOTAL                                                                           USD  "
+        "14,000.00  14,000.00\n"
+        "\n"
+        "Account: the account code of the policy file; Role: the account's role.\n");
+}
+
+Test(format, journal_table_without_codes_has_no_role_column)
+{
+    /* a policy that sets nothing but the cancellation policy */
+    rs_policy_t p;
+    char err[256];
+    rs_policy_defaults(&p);
+    cr_assert_eq(rs_policy_parse(&p, "policy.cancellation = forfeit\n", err, sizeof err), 0);
+    size_t idx[] = {1};
+    EXPECT_OUTPUT(
+        rs_format_journal(f, RS_FORMAT_TABLE, ENT, idx, 1, &p, PER(2026, 1)),
+        "Journal (1 entry) through 2026-01\n"
+        "\n"
+        "Entry  Posted      Line  Kind         Account           Cur     Debit    Credit\n"
+        "-----  ----------  ----  -----------  ----------------  ---  --------  --------\n"
+        "C-1#2  2026-01-31  L1    recognition  deferred_revenue  USD  1,000.00\n"
+        "                                      revenue           USD            1,000.00\n"
+        "-----  ----------  ----  -----------  ----------------  ---  --------  --------\n"
+        "TOTAL                                                   USD  1,000.00  1,000.00\n");
 }
 
 Test(format, journal_json_rows_are_the_codec_entries)
 {
     cap_t c;
     FILE *f = cap_begin(&c);
-    cr_assert_eq(rs_format_journal(f, RS_FORMAT_JSON, ENT, NULL, 2, PER(2026, 1)), 0);
+    cr_assert_eq(rs_format_journal(f, RS_FORMAT_JSON, ENT, NULL, 2, NULL, PER(2026, 1)), 0);
     char *got = cap_end(&c);
 
     /* "[", one entry per line, "]" */
@@ -503,9 +603,41 @@ Test(format, journal_json_rows_are_the_codec_entries)
     cr_assert_not_null(root, "not JSON: %s", err.text);
     cr_assert_eq(json_array_size(root), 2);
     for (size_t i = 0; i < 2; i++) {
+        /* the codec's object, keys in its order; only the lines gain "role" */
         char *one = rs_codec_entry_json(&ENT[i]);
         json_t *want = json_loads(one, 0, NULL);
-        cr_assert(json_equal(json_array_get(root, i), want), "entry %zu differs", i);
+        json_t *row = json_array_get(root, i);
+        cr_assert_eq(json_object_size(row), json_object_size(want));
+        void *a = json_object_iter(row), *b = json_object_iter(want);
+        for (; a != NULL;
+             a = json_object_iter_next(row, a), b = json_object_iter_next(want, b)) {
+            const char *key = json_object_iter_key(a);
+            cr_assert_str_eq(key, json_object_iter_key(b));
+            if (strcmp(key, "lines") != 0)
+                cr_assert(json_equal(json_object_iter_value(a), json_object_iter_value(b)),
+                          "entry %zu: %s differs", i, key);
+        }
+        json_t *lines = json_object_get(row, "lines");
+        cr_assert_eq(json_array_size(lines), (size_t)ENT[i].n_postings);
+        for (size_t l = 0; l < json_array_size(lines); l++) {
+            json_t *got_l = json_array_get(lines, l);
+            json_t *want_l = json_array_get(json_object_get(want, "lines"), l);
+            static const char *const keys[] = {"account", "role", "debit", "credit"};
+            size_t k = 0;
+            for (void *it = json_object_iter(got_l); it != NULL;
+                 it = json_object_iter_next(got_l, it), k++) {
+                cr_assert_lt(k, 4);
+                cr_assert_str_eq(json_object_iter_key(it), keys[k]);
+            }
+            cr_assert_eq(k, 4);
+            const char *role = rs_account_name(ENT[i].postings[l].account);
+            cr_assert_str_eq(json_string_value(json_object_get(got_l, "account")), role);
+            cr_assert_str_eq(json_string_value(json_object_get(got_l, "role")), role);
+            cr_assert(
+                json_equal(json_object_get(got_l, "debit"), json_object_get(want_l, "debit")));
+            cr_assert(json_equal(json_object_get(got_l, "credit"),
+                                 json_object_get(want_l, "credit")));
+        }
         json_decref(want);
         free(one);
     }
@@ -516,6 +648,125 @@ Test(format, journal_json_rows_are_the_codec_entries)
     cr_assert_str_eq(json_string_value(json_object_get(l0, "debit")), "12000.00");
     json_decref(root);
     free(got);
+}
+
+Test(format, journal_json_lines_carry_code_then_role)
+{
+    rs_policy_t p = policy_with_codes();
+    cap_t c;
+    FILE *f = cap_begin(&c);
+    cr_assert_eq(rs_format_journal(f, RS_FORMAT_JSON, ENT, NULL, 2, &p, PER(2026, 1)), 0);
+    char *got = cap_end(&c);
+    /* exact text of the lines arrays: key order account, role, debit, credit */
+    cr_assert_not_null(strstr(got, "\"lines\": [{\"account\": \"accounts_receivable\", "
+                                   "\"role\": \"accounts_receivable\", \"debit\": "
+                                   "\"12000.00\", \"credit\": \"0.00\"}, {\"account\": "
+                                   "\"2400\", \"role\": \"deferred_revenue\", \"debit\": "
+                                   "\"0.00\", \"credit\": \"12000.00\"}], "),
+                       "%s", got);
+    cr_assert_not_null(strstr(got, "\"lines\": [{\"account\": \"2400\", \"role\": "
+                                   "\"deferred_revenue\", \"debit\": \"1000.00\", "
+                                   "\"credit\": \"0.00\"}, {\"account\": \"4100\", "
+                                   "\"role\": \"revenue\", \"debit\": \"0.00\", "
+                                   "\"credit\": \"1000.00\"}], "),
+                       "%s", got);
+    json_t *root = json_loads(got, 0, NULL);
+    cr_assert_eq(json_array_size(root), 2, "%s", got);
+    json_decref(root);
+    free(got);
+}
+
+/* ---- exceptions ---- */
+
+Test(format, exceptions_table_totals_per_kind_and_currency_and_explains_kinds)
+{
+    EXPECT_OUTPUT(
+        rs_format_exceptions(f, RS_FORMAT_TABLE, EXC, 5, PER(2026, 6)),
+        "Exceptions to review at the end of 2026-06\n"
+        "\n"
+        "Contract  Line  Customer  Kind                         Cur     Amount  Detail\n"
+        "--------  ----  --------  ---------------------------  ---  ---------  "
+        "-------------------------------------------------------------\n"
+        "C-1       L1    CUS-1     deferred_after_cancellation  USD   9,000.00  service ended "
+        "2026-03-31; settle with a credit note or refund\n"
+        "C-2             CUS-2     customer_credit              USD  12,345.67  credit balance "
+        "owed to customer CUS-2\n"
+        "C-3       L1    CUS-3     unbilled_after_end           JPY     50,000  service ended "
+        "2026-02-28 and was not fully invoiced\n"
+        "C-4       L2    CUS-4     deferred_after_cancellation  USD     250.50  service ended "
+        "2026-05-14; settle with a credit note or refund\n"
+        "C-9                       pending                                      event e9 "
+        "(payment.received) waits for contract C-9\n"
+        "--------  ----  --------  ---------------------------  ---  ---------  "
+        "-------------------------------------------------------------\n"
+        "TOTAL                     deferred_after_cancellation  USD   9,250.50\n"
+        "TOTAL                     unbilled_after_end           JPY     50,000\n"
+        "TOTAL                     customer_credit              USD  12,345.67\n"
+        "\n"
+        "deferred_after_cancellation: billed, not earned, on a line whose service ended\n"
+        "  early (cancelled or removed); settle it with a credit note or a refund.\n"
+        "unbilled_after_end: earned but never invoiced, and the service has ended.\n"
+        "customer_credit: owed to the customer (overpaid, or credited after payment).\n"
+        "pending: an event waiting for its contract or invoice; not in the books yet.\n");
+}
+
+Test(format, exceptions_csv)
+{
+    EXPECT_OUTPUT(rs_format_exceptions(f, RS_FORMAT_CSV, EXC, 5, PER(2026, 6)),
+                  "contract_id,line_id,customer_id,kind,amount,currency,detail\r\n"
+                  "C-1,L1,CUS-1,deferred_after_cancellation,9000.00,USD,service ended "
+                  "2026-03-31; settle with a credit note or refund\r\n"
+                  "C-2,,CUS-2,customer_credit,12345.67,USD,credit balance owed to customer "
+                  "CUS-2\r\n"
+                  "C-3,L1,CUS-3,unbilled_after_end,50000,JPY,service ended 2026-02-28 and was "
+                  "not fully invoiced\r\n"
+                  "C-4,L2,CUS-4,deferred_after_cancellation,250.50,USD,service ended "
+                  "2026-05-14; settle with a credit note or refund\r\n"
+                  "C-9,,,pending,0,,event e9 (payment.received) waits for contract C-9\r\n");
+}
+
+Test(format, exceptions_json_amount_is_a_decimal_string)
+{
+    EXPECT_OUTPUT(
+        rs_format_exceptions(f, RS_FORMAT_JSON, EXC, 5, PER(2026, 6)),
+        "[\n"
+        "  {\"contract_id\": \"C-1\", \"line_id\": \"L1\", \"customer_id\": \"CUS-1\", "
+        "\"kind\": \"deferred_after_cancellation\", \"amount\": \"9000.00\", \"currency\": "
+        "\"USD\", \"detail\": \"service ended 2026-03-31; settle with a credit note or "
+        "refund\"},\n"
+        "  {\"contract_id\": \"C-2\", \"line_id\": \"\", \"customer_id\": \"CUS-2\", "
+        "\"kind\": \"customer_credit\", \"amount\": \"12345.67\", \"currency\": \"USD\", "
+        "\"detail\": \"credit balance owed to customer CUS-2\"},\n"
+        "  {\"contract_id\": \"C-3\", \"line_id\": \"L1\", \"customer_id\": \"CUS-3\", "
+        "\"kind\": \"unbilled_after_end\", \"amount\": \"50000\", \"currency\": \"JPY\", "
+        "\"detail\": \"service ended 2026-02-28 and was not fully invoiced\"},\n"
+        "  {\"contract_id\": \"C-4\", \"line_id\": \"L2\", \"customer_id\": \"CUS-4\", "
+        "\"kind\": \"deferred_after_cancellation\", \"amount\": \"250.50\", \"currency\": "
+        "\"USD\", \"detail\": \"service ended 2026-05-14; settle with a credit note or "
+        "refund\"},\n"
+        "  {\"contract_id\": \"C-9\", \"line_id\": \"\", \"customer_id\": \"\", \"kind\": "
+        "\"pending\", \"amount\": \"0\", \"currency\": \"\", \"detail\": \"event e9 "
+        "(payment.received) waits for contract C-9\"}\n"
+        "]\n");
+}
+
+Test(format, exceptions_table_of_one_kind_explains_only_that_kind)
+{
+    EXPECT_OUTPUT(
+        rs_format_exceptions(f, RS_FORMAT_TABLE, &EXC[2], 1, PER(2026, 6)),
+        "Exceptions to review at the end of 2026-06\n"
+        "\n"
+        "Contract  Line  Customer  Kind                Cur  Amount  Detail\n"
+        "--------  ----  --------  ------------------  ---  ------  "
+        "---------------------------------------------------\n"
+        "C-3       L1    CUS-3     unbilled_after_end  JPY  50,000  service ended 2026-02-28 "
+        "and "
+        "was not fully invoiced\n"
+        "--------  ----  --------  ------------------  ---  ------  "
+        "---------------------------------------------------\n"
+        "TOTAL                     unbilled_after_end  JPY  50,000\n"
+        "\n"
+        "unbilled_after_end: earned but never invoiced, and the service has ended.\n");
 }
 
 /* ---- rejected and pending ---- */
@@ -584,13 +835,16 @@ Test(format, empty_reports)
             EXPECT_OUTPUT(rs_format_balances(f, k, NULL, 0, m), empty_json);
             EXPECT_OUTPUT(rs_format_waterfall(f, k, NULL, 0, m), empty_json);
             EXPECT_OUTPUT(rs_format_rollforward(f, k, NULL, 0, m), empty_json);
-            EXPECT_OUTPUT(rs_format_journal(f, k, NULL, NULL, 0, m), empty_json);
+            EXPECT_OUTPUT(rs_format_journal(f, k, NULL, NULL, 0, NULL, m), empty_json);
             EXPECT_OUTPUT(rs_format_rejected(f, k, NULL, 0), empty_json);
             EXPECT_OUTPUT(rs_format_pending(f, k, NULL, 0), empty_json);
+            EXPECT_OUTPUT(rs_format_exceptions(f, k, NULL, 0, m), empty_json);
         } else {
             EXPECT_OUTPUT(rs_format_waterfall(f, k, NULL, 0, m),
                           "period,recognized,deferred,currency,projected\r\n");
             EXPECT_OUTPUT(rs_format_rejected(f, k, NULL, 0), "line,event_id,type,reason\r\n");
+            EXPECT_OUTPUT(rs_format_exceptions(f, k, NULL, 0, m),
+                          "contract_id,line_id,customer_id,kind,amount,currency,detail\r\n");
         }
     }
     EXPECT_OUTPUT(rs_format_schedule(f, RS_FORMAT_TABLE, NULL, 0, RS_PERIOD_NONE),
@@ -602,12 +856,14 @@ Test(format, empty_reports)
     EXPECT_OUTPUT(rs_format_rollforward(f, RS_FORMAT_TABLE, NULL, 0, m),
                   "Deferred revenue rollforward through 2026-03\n\nNo deferred revenue "
                   "movements.\n");
-    EXPECT_OUTPUT(rs_format_journal(f, RS_FORMAT_TABLE, NULL, NULL, 0, m),
+    EXPECT_OUTPUT(rs_format_journal(f, RS_FORMAT_TABLE, NULL, NULL, 0, NULL, m),
                   "Journal (0 entries) through 2026-03\n\nNo entries.\n");
     EXPECT_OUTPUT(rs_format_rejected(f, RS_FORMAT_TABLE, NULL, 0),
                   "Rejected events (0)\n\nNo event was rejected.\n");
     EXPECT_OUTPUT(rs_format_pending(f, RS_FORMAT_TABLE, NULL, 0),
                   "Events waiting for their contract or invoice (0)\n\nNo event is waiting.\n");
+    EXPECT_OUTPUT(rs_format_exceptions(f, RS_FORMAT_TABLE, NULL, 0, m),
+                  "Exceptions to review at the end of 2026-03\n\nNo exceptions.\n");
 }
 
 /* ---- hostile ids and extreme amounts ---- */
@@ -687,5 +943,11 @@ Test(format, write_errors_are_reported)
     cr_assert_eq(rs_format_balances(f, RS_FORMAT_CSV, BAL, 4, PER(2026, 3)), -1);
     clearerr(f);
     cr_assert_eq(rs_format_balances(f, RS_FORMAT_JSON, BAL, 4, PER(2026, 3)), -1);
+    clearerr(f);
+    cr_assert_eq(rs_format_exceptions(f, RS_FORMAT_TABLE, EXC, 5, PER(2026, 6)), -1);
+    clearerr(f);
+    cr_assert_eq(rs_format_exceptions(f, RS_FORMAT_CSV, EXC, 5, PER(2026, 6)), -1);
+    clearerr(f);
+    cr_assert_eq(rs_format_journal(f, RS_FORMAT_JSON, ENT, NULL, 2, NULL, PER(2026, 1)), -1);
     fclose(f);
 }

@@ -14,11 +14,18 @@
  *   - `--through` defaults to the period of the latest occurred_on among the
  *     events the engine accepted (applied, duplicate or waiting), so one bad
  *     date cannot move the report into the future.
+ *   - `--policy FILE` is read whole (any size) and parsed over the defaults
+ *     before any event is read; an unreadable file or a parse error stops
+ *     the run (exit 1, no report) with a message naming the file and the
+ *     parser's "policy line N: KEY: ..." reason. The engine copies the
+ *     policy; reports take it back from rs_engine_policy() (journal account
+ *     codes), so the engine is the one source of the policy in force.
  *   - Exit status: 0 nothing rejected; 2 something rejected (the report is
  *     still printed); 1 usage, I/O or out-of-memory error (no report, or an
  *     incomplete one on a write error).
  *   - stdout carries only the report; stderr carries key=value logs
- *     ("replay: progress ...", "replay: done ...") and the rejection lines.
+ *     ("replay: policy ...", "replay: progress ...", "replay: done ...") and
+ *     the rejection lines.
  *
  * Ownership: replay_t owns the engine, the journal of every entry the engine
  * emitted, the kept rejections (their reason strings) and the map from a
@@ -43,8 +50,9 @@
 #define PROGRESS_EVERY 100000
 #define PROGRESS_AUTO_LINES 1000000 /* stderr a tty and more lines than this */
 
-static const char *const reports[] = {"schedule", "balances", "waterfall", "rollforward",
-                                      "journal",  "rejected", "pending",   NULL};
+static const char *const reports[] = {"schedule",    "balances", "waterfall",
+                                      "rollforward", "journal",  "exceptions",
+                                      "rejected",    "pending",  NULL};
 
 typedef struct rejected {
     long line;
@@ -62,6 +70,8 @@ typedef struct replay {
     const char *report;
     rs_format_kind_t format;
     int progress;
+    const char *policy_path; /* NULL: the default policy */
+    rs_policy_t policy;      /* parsed from policy_path over the defaults */
 
     /* state */
     rs_engine_t *engine;
@@ -79,15 +89,18 @@ static void usage(FILE *f)
     fprintf(
         f,
         "usage: revstream replay FILE.jsonl [--through YYYY-MM] [--report R]\n"
-        "                        [--format table|csv|json] [--progress]\n"
+        "                        [--format table|csv|json] [--policy FILE] [--progress]\n"
         "\n"
         "Apply the events of FILE (JSON Lines, one event per line; '-' reads stdin)\n"
         "in file order and print one report as of the end of --through.\n"
         "\n"
         "  --through YYYY-MM  report period (default: month of the latest event)\n"
         "  --report R         schedule | balances | waterfall | rollforward | journal |\n"
-        "                     rejected | pending (default: balances)\n"
+        "                     exceptions | rejected | pending (default: balances)\n"
         "  --format F         table | csv | json (default: table on a terminal, else json)\n"
+        "  --policy FILE      policies and account codes (key = value lines; see\n"
+        "                     examples/policy.properties); default: keep_deferred,\n"
+        "                     allowance, days_in_month, accounts named by their role\n"
         "  --progress         log progress on stderr every %d lines\n"
         "\n"
         "Exit status: 0 all events accepted, 2 some event rejected (the report is\n"
@@ -128,9 +141,13 @@ static void replay_free(replay_t *r)
 static int parse_args(replay_t *r, int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"through", required_argument, NULL, 't'}, {"report", required_argument, NULL, 'r'},
-        {"format", required_argument, NULL, 'f'},  {"progress", no_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"through", required_argument, NULL, 't'},
+        {"report", required_argument, NULL, 'r'},
+        {"format", required_argument, NULL, 'f'},
+        {"progress", no_argument, NULL, 'p'},
+        {"policy", required_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int has_format = 0;
     int opt;
@@ -155,7 +172,7 @@ static int parse_args(replay_t *r, int argc, char **argv)
             if (!ok) {
                 fprintf(stderr,
                         "replay: --report: unknown report \"%s\" (schedule, balances, "
-                        "waterfall, rollforward, journal, rejected, pending)\n",
+                        "waterfall, rollforward, journal, exceptions, rejected, pending)\n",
                         optarg);
                 return -1;
             }
@@ -172,6 +189,9 @@ static int parse_args(replay_t *r, int argc, char **argv)
             break;
         case 'p':
             r->progress = 1;
+            break;
+        case 'P':
+            r->policy_path = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -195,6 +215,81 @@ static int parse_args(replay_t *r, int argc, char **argv)
     if (!has_format)
         r->format = isatty(STDOUT_FILENO) ? RS_FORMAT_TABLE : RS_FORMAT_JSON;
     return 0;
+}
+
+#define POLICY_READ_CHUNK 8192
+
+/* Read the --policy file whole and parse it over the defaults into
+ * r->policy. Returns 0, or -1 with "replay: error=policy file=... reason=..."
+ * printed (the reason names the line and the key for a parse error). */
+static int load_policy(replay_t *r)
+{
+    const char *path = r->policy_path;
+    char errstr[512];
+    const char *reason = NULL;
+    char *text = NULL;
+    size_t len = 0, cap = 0, got;
+    FILE *f = NULL;
+    int rc = -1;
+
+    rs_policy_defaults(&r->policy);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        reason = strerror(errno);
+        goto out;
+    }
+    errno = 0;
+    do {
+        if (cap - len < POLICY_READ_CHUNK + 1) {
+            size_t ncap = cap ? cap * 2 : 2 * POLICY_READ_CHUNK;
+            char *p = realloc(text, ncap);
+            if (p == NULL) {
+                reason = strerror(ENOMEM);
+                goto out;
+            }
+            text = p;
+            cap = ncap;
+        }
+        got = fread(text + len, 1, cap - len - 1, f);
+        len += got;
+    } while (got > 0);
+    if (ferror(f)) {
+        reason = strerror(errno != 0 ? errno : EIO);
+        goto out;
+    }
+    text[len] = '\0';
+    if (memchr(text, '\0', len) != NULL) {
+        reason = "not a text file: it holds a NUL byte";
+        goto out;
+    }
+    if (rs_policy_parse(&r->policy, text, errstr, sizeof errstr) != 0) {
+        reason = errstr;
+        goto out;
+    }
+    rc = 0;
+out:
+    if (rc != 0) {
+        fputs("replay: error=policy", stderr);
+        log_kv("file", path);
+        log_kv("reason", reason);
+        fputc('\n', stderr);
+    }
+    if (f != NULL)
+        fclose(f);
+    free(text);
+    return rc;
+}
+
+/* Log the policy in force, so a report can be traced to its settings. */
+static void log_policy(const replay_t *r)
+{
+    const rs_policy_t *p = &r->policy;
+    fputs("replay: policy", stderr);
+    log_kv("file", r->policy_path);
+    fprintf(stderr, " cancellation=%s bad_debt=%s proration=%s account_codes=%d\n",
+            p->cancellation == RS_CANCEL_FORFEIT ? "forfeit" : "keep_deferred",
+            p->bad_debt == RS_BAD_DEBT_REVERSE_REVENUE ? "reverse_revenue" : "allowance",
+            p->proration == RS_PRORATE_30_360 ? "30_360" : "days_in_month", p->n_codes);
 }
 
 /* Keep a rejection and print it on stderr. Returns 0 or -1 (ENOMEM). */
@@ -418,7 +513,10 @@ static int print_report(replay_t *r, rs_period_t through)
      * --through there is nothing to report. */
     if (through == RS_PERIOD_NONE) {
         if (strcmp(r->report, "journal") == 0)
-            return rs_format_journal(out, k, NULL, NULL, 0, through);
+            return rs_format_journal(out, k, NULL, NULL, 0, rs_engine_policy(r->engine),
+                                     through);
+        if (strcmp(r->report, "exceptions") == 0)
+            return rs_format_exceptions(out, k, NULL, 0, through);
         if (strcmp(r->report, "schedule") == 0)
             return rs_format_schedule(out, k, NULL, 0, through);
         if (strcmp(r->report, "waterfall") == 0)
@@ -464,10 +562,19 @@ static int print_report(replay_t *r, rs_period_t through)
         size_t *idx = NULL;
         size_t n = 0;
         if (rs_report_journal(&r->journal, through, &idx, &n) == 0)
-            rc = rs_format_journal(out, k, r->journal.entries, idx, n, through);
+            rc = rs_format_journal(out, k, r->journal.entries, idx, n,
+                                   rs_engine_policy(r->engine), through);
         else
             errno = ENOMEM;
         free(idx);
+    } else if (strcmp(r->report, "exceptions") == 0) {
+        rs_exception_row_t *rows = NULL;
+        size_t n = 0;
+        if (rs_report_exceptions(r->engine, &r->journal, through, &rows, &n) == 0)
+            rc = rs_format_exceptions(out, k, rows, n, through);
+        else
+            errno = ENOMEM;
+        free(rows);
     }
     return rc;
 }
@@ -490,6 +597,11 @@ int rs_cli_cmd_replay(int argc, char **argv)
         status = a > 0 ? 0 : 1; /* --help: 0 */
         goto out;
     }
+    if (r.policy_path != NULL) {
+        if (load_policy(&r) != 0)
+            goto out;
+        log_policy(&r);
+    }
 
     if (strcmp(r.path, "-") == 0) {
         in = stdin;
@@ -507,7 +619,8 @@ int rs_cli_cmd_replay(int argc, char **argv)
         }
     }
 
-    if (rs_engine_new(&r.engine, NULL, errstr, sizeof errstr) != 0) {
+    if (rs_engine_new(&r.engine, r.policy_path != NULL ? &r.policy : NULL, errstr,
+                      sizeof errstr) != 0) {
         fputs("replay: error=engine", stderr);
         log_kv("reason", errstr);
         fputc('\n', stderr);

@@ -12,7 +12,12 @@
  *   - Table cells never hold control characters (replaced by '?'), and no
  *     printed line ends in spaces. Widths count UTF-8 code points.
  *   - JSON strings that are not valid UTF-8 are printed with the offending
- *     bytes replaced by '?', so the output is always valid JSON.
+ *     bytes replaced by '?', so the output is always valid JSON. Rows are
+ *     dumped with JSON_PRESERVE_ORDER: key order is part of the contract.
+ *   - Journal JSON rows are rs_codec_entry_json() output, parsed and
+ *     re-dumped; only each posting line is rebuilt (account code, role, then
+ *     the codec's keys), so the codec stays the one owner of the entry shape.
+ *     Account codes come from rs_policy_account_code() on every path.
  *   - Every public function returns 0, or -1 when memory ran out or the
  *     stream reports an error (ferror); errno is ENOMEM only for the former.
  */
@@ -394,7 +399,7 @@ static void jw_row(jw_t *w, json_t *obj)
 {
     char *s = NULL;
     if (obj != NULL)
-        s = json_dumps(obj, 0);
+        s = json_dumps(obj, JSON_PRESERVE_ORDER);
     json_decref(obj);
     if (s == NULL) {
         if (!w->err)
@@ -828,16 +833,87 @@ int rs_format_rollforward(FILE *f, rs_format_kind_t k, const rs_rollforward_row_
     }
     free(cs);
     if (rc == 0)
-        fputs(
-            "\nClosing = Opening + Billed - Recognized - Credits (credit notes and refunds).\n",
-            f);
+        fputs("\nClosing = Opening + Billed - Recognized - Credits (credit notes and voids).\n",
+              f);
     return finish(f, rc);
 }
 
 /* ---- journal ---- */
 
+/* The account code a posting line prints (never NULL). */
+static const char *acct_code(const rs_policy_t *policy, const rs_entry_t *e, rs_account_t role)
+{
+    return rs_policy_account_code(policy, role, e->product);
+}
+
+/* The codec's JSON object of an entry with each posting line rebuilt as
+ * account (the code), role (the role name), then the codec's other keys in
+ * their order (debit, credit). NULL when memory ran out or the codec refused
+ * the entry. */
+static json_t *journal_json(const rs_entry_t *e, const rs_policy_t *policy)
+{
+    char *s = rs_codec_entry_json(e);
+    json_t *o = s != NULL ? json_loads(s, 0, NULL) : NULL;
+    free(s);
+    json_t *lines = json_object_get(o, "lines");
+    if (!json_is_array(lines) || json_array_size(lines) != (size_t)e->n_postings)
+        goto fail;
+    for (int p = 0; p < e->n_postings; p++) {
+        const rs_posting_t *q = &e->postings[p];
+        json_t *old = json_array_get(lines, (size_t)p);
+        json_t *row = json_object();
+        int rc = 0;
+        rc |= json_object_set_new(row, "account", jstr(acct_code(policy, e, q->account)));
+        rc |= json_object_set_new(row, "role", jstr(rs_account_name(q->account)));
+        const char *key;
+        json_t *value;
+        json_object_foreach(old, key, value)
+        {
+            if (strcmp(key, "account") != 0 && strcmp(key, "role") != 0)
+                rc |= json_object_set(row, key, value);
+        }
+        /* json_array_set_new releases row even when it fails */
+        if (json_array_set_new(lines, (size_t)p, row) != 0 || rc != 0)
+            goto fail;
+    }
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+/* Does some posting of the listed entries have a code other than its role's
+ * name? Then the table shows the role too. */
+static int journal_has_codes(const rs_entry_t *entries, const size_t *idx, size_t n,
+                             const rs_policy_t *policy)
+{
+    for (size_t i = 0; i < n; i++) {
+        const rs_entry_t *e = &entries[idx != NULL ? idx[i] : i];
+        for (int p = 0; p < e->n_postings; p++) {
+            rs_account_t a = e->postings[p].account;
+            if (strcmp(acct_code(policy, e, a), rs_account_name(a)) != 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+#define JOURNAL_COLS 9
+
+/* Add a journal table row of JOURNAL_COLS cells, leaving out the Role
+ * column (index 5) when the table has none. */
+static void journal_tbl_add(tbl_t *t, int show_role, const char *const *cells)
+{
+    const char *row[JOURNAL_COLS];
+    int k = 0;
+    for (int c = 0; c < JOURNAL_COLS; c++)
+        if (c != 5 || show_role)
+            row[k++] = cells[c];
+    tbl_add(t, row);
+}
+
 int rs_format_journal(FILE *f, rs_format_kind_t k, const rs_entry_t *entries, const size_t *idx,
-                      size_t n, rs_period_t through)
+                      size_t n, const rs_policy_t *policy, rs_period_t through)
 {
     char posted[16], pb[PERIOD_BUF], sp[PERIOD_BUF], m[2][MONEY_BUF];
     int rc = 0;
@@ -845,19 +921,14 @@ int rs_format_journal(FILE *f, rs_format_kind_t k, const rs_entry_t *entries, co
     if (k == RS_FORMAT_JSON) {
         jw_t w;
         jw_begin(&w, f);
-        for (size_t i = 0; i < n; i++) {
-            const rs_entry_t *e = &entries[idx != NULL ? idx[i] : i];
-            char *s = rs_codec_entry_json(e);
-            json_t *o = s != NULL ? json_loads(s, 0, NULL) : NULL;
-            free(s);
-            jw_row(&w, o);
-        }
+        for (size_t i = 0; i < n; i++)
+            jw_row(&w, journal_json(&entries[idx != NULL ? idx[i] : i], policy));
         return finish(f, jw_end(&w));
     }
     if (k == RS_FORMAT_CSV) {
-        csv_row(f, 15,
+        csv_row(f, 16,
                 (const char *[]){"entry_id", "posted_on", "period", "contract_id", "line_id",
-                                 "kind", "rule", "account", "debit", "credit",
+                                 "kind", "rule", "account", "role", "debit", "credit",
                                  "source_event_ids", "currency", "customer_id",
                                  "service_period", "document_id"});
         for (size_t i = 0; i < n && rc == 0; i++) {
@@ -882,10 +953,11 @@ int rs_format_journal(FILE *f, rs_format_kind_t k, const rs_entry_t *entries, co
             period_str(e->service_period, sp);
             for (int p = 0; p < e->n_postings; p++) {
                 const rs_posting_t *q = &e->postings[p];
-                csv_row(f, 15,
+                csv_row(f, 16,
                         (const char *[]){
                             e->entry_id, posted, pb, e->contract_id, e->line_id,
-                            rs_entry_kind_name(e->kind), e->rule, rs_account_name(q->account),
+                            rs_entry_kind_name(e->kind), e->rule,
+                            acct_code(policy, e, q->account), rs_account_name(q->account),
                             rs_money_format(q->debit, e->exponent, m[0], MONEY_BUF),
                             rs_money_format(q->credit, e->exponent, m[1], MONEY_BUF), sources,
                             e->currency, e->customer_id, sp, e->document_id});
@@ -902,10 +974,16 @@ int rs_format_journal(FILE *f, rs_format_kind_t k, const rs_entry_t *entries, co
         fputs("No entries.\n", f);
         return finish(f, 0);
     }
+    int show_role = journal_has_codes(entries, idx, n, policy);
+    const char *heads[JOURNAL_COLS] = {"Entry", "Posted", "Line",   "Kind",   "Account",
+                                       "Role",  "Cur",    ">Debit", ">Credit"};
+    const char *used[JOURNAL_COLS];
+    int ncols = 0;
+    for (int c = 0; c < JOURNAL_COLS; c++)
+        if (c != 5 || show_role)
+            used[ncols++] = heads[c];
     tbl_t t;
-    tbl_init(&t, 8,
-             (const char *[]){"Entry", "Posted", "Line", "Kind", "Account", "Cur", ">Debit",
-                              ">Credit"});
+    tbl_init(&t, ncols, used);
     /* Currencies of the listed entries, for the TOTAL rows. */
     cur_t *cs = malloc(n * sizeof *cs);
     size_t nc = 0;
@@ -923,14 +1001,17 @@ int rs_format_journal(FILE *f, rs_format_kind_t k, const rs_entry_t *entries, co
                 q->credit != 0
                     ? rs_money_format_grouped(q->credit, e->exponent, m[1], MONEY_BUF)
                     : NULL;
+            const char *code = acct_code(policy, e, q->account);
+            const char *role = rs_account_name(q->account);
             if (p == 0)
-                tbl_add(&t, (const char *[]){
-                                e->entry_id, posted, e->line_id, rs_entry_kind_name(e->kind),
-                                rs_account_name(q->account), e->currency, debit, credit});
+                journal_tbl_add(&t, show_role,
+                                (const char *[]){e->entry_id, posted, e->line_id,
+                                                 rs_entry_kind_name(e->kind), code, role,
+                                                 e->currency, debit, credit});
             else
-                tbl_add(&t,
-                        (const char *[]){NULL, NULL, NULL, NULL, rs_account_name(q->account),
-                                         e->currency, debit, credit});
+                journal_tbl_add(&t, show_role,
+                                (const char *[]){NULL, NULL, NULL, NULL, code, role,
+                                                 e->currency, debit, credit});
         }
         size_t c;
         for (c = 0; c < nc; c++)
@@ -956,14 +1037,164 @@ int rs_format_journal(FILE *f, rs_format_kind_t k, const rs_entry_t *entries, co
                     sum_add(&cr, e->postings[p].credit);
                 }
             }
-            tbl_add(&t, (const char *[]){"TOTAL", NULL, NULL, NULL, NULL, cs[c].code,
-                                         sum_str(&dr, cs[c].exponent, m[0]),
-                                         sum_str(&cr, cs[c].exponent, m[1])});
+            journal_tbl_add(&t, show_role,
+                            (const char *[]){"TOTAL", NULL, NULL, NULL, NULL, NULL, cs[c].code,
+                                             sum_str(&dr, cs[c].exponent, m[0]),
+                                             sum_str(&cr, cs[c].exponent, m[1])});
         }
     }
     rc = tbl_print(&t, f);
     tbl_free(&t);
     free(cs);
+    if (rc == 0 && show_role)
+        fputs("\nAccount: the account code of the policy file; Role: the account's role.\n", f);
+    return finish(f, rc);
+}
+
+/* ---- exceptions ---- */
+
+/* The kinds rs_report_exceptions makes, in the order the table totals and
+ * explains them (each explanation fits 80 columns with its "kind: " prefix);
+ * a kind not listed here is printed as given, totalled after these. */
+static const struct {
+    const char *kind, *meaning;
+} exception_kinds[] = {
+    {"deferred_after_cancellation", "billed, not earned, on a line whose service ended\n"
+                                    "  early (cancelled or removed); settle it with a credit "
+                                    "note or a refund."},
+    {"unbilled_after_end", "earned but never invoiced, and the service has ended."},
+    {"customer_credit", "owed to the customer (overpaid, or credited after payment)."},
+    {"written_off", "receivables declared uncollectible that are still open."},
+    {"pending", "an event waiting for its contract or invoice; not in the books yet."},
+};
+#define N_EXCEPTION_KINDS (sizeof exception_kinds / sizeof exception_kinds[0])
+
+static size_t exception_rank(const char *kind)
+{
+    for (size_t i = 0; i < N_EXCEPTION_KINDS; i++)
+        if (strcmp(kind, exception_kinds[i].kind) == 0)
+            return i;
+    return N_EXCEPTION_KINDS;
+}
+
+/* One TOTAL row of the exceptions table: a kind in one currency. */
+typedef struct exc_total {
+    const char *kind, *currency;
+    int exponent;
+    sum_t sum;
+} exc_total_t;
+
+static int exc_total_cmp(const void *a, const void *b)
+{
+    const exc_total_t *x = a, *y = b;
+    size_t rx = exception_rank(x->kind), ry = exception_rank(y->kind);
+    if (rx != ry)
+        return rx < ry ? -1 : 1;
+    int c = strcmp(x->kind, y->kind);
+    return c != 0 ? c : strcmp(x->currency, y->currency);
+}
+
+int rs_format_exceptions(FILE *f, rs_format_kind_t k, const rs_exception_row_t *rows, size_t n,
+                         rs_period_t through)
+{
+    char mb[MONEY_BUF];
+    int rc = 0;
+
+    if (k == RS_FORMAT_JSON) {
+        jw_t w;
+        jw_begin(&w, f);
+        for (size_t i = 0; i < n; i++) {
+            const rs_exception_row_t *r = &rows[i];
+            json_t *o = json_object();
+            int e = 0;
+            e |= json_object_set_new(o, "contract_id", jstr(r->contract_id));
+            e |= json_object_set_new(o, "line_id", jstr(r->line_id));
+            e |= json_object_set_new(o, "customer_id", jstr(r->customer_id));
+            e |= json_object_set_new(o, "kind", jstr(r->kind));
+            e |= json_object_set_new(o, "amount", jmoney(r->amount, r->exponent));
+            e |= json_object_set_new(o, "currency", jstr(r->currency));
+            e |= json_object_set_new(o, "detail", jstr(r->detail));
+            jw_row(&w, jdone(o, e));
+        }
+        return finish(f, jw_end(&w));
+    }
+    if (k == RS_FORMAT_CSV) {
+        csv_row(f, 7,
+                (const char *[]){"contract_id", "line_id", "customer_id", "kind", "amount",
+                                 "currency", "detail"});
+        for (size_t i = 0; i < n; i++) {
+            const rs_exception_row_t *r = &rows[i];
+            csv_row(f, 7,
+                    (const char *[]){r->contract_id, r->line_id, r->customer_id, r->kind,
+                                     rs_money_format(r->amount, r->exponent, mb, MONEY_BUF),
+                                     r->currency, r->detail});
+        }
+        return finish(f, 0);
+    }
+
+    tbl_title(f, "Exceptions to review", " at the end of ", through);
+    if (n == 0) {
+        fputs("No exceptions.\n", f);
+        return finish(f, 0);
+    }
+    tbl_t t;
+    tbl_init(
+        &t, 7,
+        (const char *[]){"Contract", "Line", "Customer", "Kind", "Cur", ">Amount", "Detail"});
+    exc_total_t *tot = malloc(n * sizeof *tot);
+    size_t nt = 0;
+    if (tot == NULL)
+        t.nomem = 1;
+    for (size_t i = 0; i < n; i++) {
+        const rs_exception_row_t *r = &rows[i];
+        const char *cur = nz(r->currency), *kind = nz(r->kind);
+        /* a row without a currency (an event still waiting) has no amount */
+        int money = cur[0] != '\0';
+        tbl_add(&t, (const char *[]){
+                        r->contract_id, r->line_id, r->customer_id, kind, cur,
+                        money ? rs_money_format_grouped(r->amount, r->exponent, mb, MONEY_BUF)
+                              : NULL,
+                        r->detail});
+        if (!money || tot == NULL)
+            continue;
+        size_t c;
+        for (c = 0; c < nt; c++)
+            if (strcmp(tot[c].kind, kind) == 0 && strcmp(tot[c].currency, cur) == 0)
+                break;
+        if (c == nt) {
+            tot[nt].kind = kind;
+            tot[nt].currency = cur;
+            tot[nt].exponent = r->exponent;
+            tot[nt].sum = (sum_t){0, 0};
+            nt++;
+        }
+        sum_add(&tot[c].sum, r->amount);
+    }
+    if (nt > 0) {
+        qsort(tot, nt, sizeof *tot, exc_total_cmp);
+        tbl_rule(&t);
+        for (size_t c = 0; c < nt; c++)
+            tbl_add(&t, (const char *[]){"TOTAL", NULL, NULL, tot[c].kind, tot[c].currency,
+                                         sum_str(&tot[c].sum, tot[c].exponent, mb), NULL});
+    }
+    rc = tbl_print(&t, f);
+    tbl_free(&t);
+    free(tot);
+    if (rc == 0) {
+        /* explain the kinds present, in their fixed order */
+        int first = 1;
+        for (size_t x = 0; x < N_EXCEPTION_KINDS; x++) {
+            size_t i;
+            for (i = 0; i < n; i++)
+                if (strcmp(nz(rows[i].kind), exception_kinds[x].kind) == 0)
+                    break;
+            if (i == n)
+                continue;
+            fprintf(f, "%s%s: %s\n", first ? "\n" : "", exception_kinds[x].kind,
+                    exception_kinds[x].meaning);
+            first = 0;
+        }
+    }
     return finish(f, rc);
 }
 

@@ -15,6 +15,11 @@
  *   - CSV: RFC 4180 — a header row with the JSON key names, CRLF line ends,
  *     a field quoted when it holds a comma, a quote, CR or LF (quotes doubled).
  *     The journal is one row per posting line, the entry's fields repeated.
+ *   - Journal accounts: in every format a posting's `account` is the policy's
+ *     code for its role and the entry's product (rs_policy_account_code; with
+ *     no policy, or no code for the role, the role name). CSV and JSON also
+ *     carry `role`, the role name, right after `account`; the table shows a
+ *     Role column only when some code differs from its role name.
  *   - Table: for people. A title line, aligned columns (amounts right-aligned),
  *     totals per currency where a sum means something; control characters in
  *     ids are shown as '?'. Never mixes currencies in one total.
@@ -62,9 +67,17 @@ int rs_format_waterfall(FILE *f, rs_format_kind_t k, const rs_waterfall_row_t *r
 int rs_format_rollforward(FILE *f, rs_format_kind_t k, const rs_rollforward_row_t *rows,
                           size_t n, rs_period_t through);
 /* The entries entries[idx[0]], ..., entries[idx[n-1]] (idx NULL: entries[0..n-1]).
- * JSON rows are rs_codec_entry_json() objects. */
+ * JSON rows are rs_codec_entry_json() objects whose `lines` carry the account
+ * code and the role (see above). `policy` gives the account codes; NULL means
+ * the defaults (codes are the role names). */
 int rs_format_journal(FILE *f, rs_format_kind_t k, const rs_entry_t *entries, const size_t *idx,
-                      size_t n, rs_period_t through);
+                      size_t n, const rs_policy_t *policy, rs_period_t through);
+/* Exceptions (rs_report_exceptions rows). JSON/CSV keys: contract_id,
+ * line_id, customer_id, kind, amount, currency, detail. The table adds a
+ * TOTAL per kind and currency (rows without a currency, like `pending`, have
+ * no amount) and explains the kinds it shows. */
+int rs_format_exceptions(FILE *f, rs_format_kind_t k, const rs_exception_row_t *rows, size_t n,
+                         rs_period_t through);
 int rs_format_rejected(FILE *f, rs_format_kind_t k, const rs_format_rejection_t *rows,
                        size_t n);
 int rs_format_pending(FILE *f, rs_format_kind_t k, const rs_pending_view_t *rows, size_t n);

@@ -139,7 +139,8 @@ typedef struct rs_policy {
 /* Defaults: keep_deferred, allowance, days_in_month, account codes = role names. */
 void rs_policy_defaults(rs_policy_t *p);
 
-/* Parse a policy file's text (key = value lines, '#' comments) over `p`:
+/* Parse a policy file's text (key = value lines; '#' starts a comment that
+ * runs to the end of its line) over `p`:
  *   policy.cancellation = keep_deferred | forfeit
  *   policy.bad_debt     = allowance | reverse_revenue
  *   policy.proration    = days_in_month | 30_360

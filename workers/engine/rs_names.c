@@ -82,8 +82,11 @@ int rs_policy_parse(rs_policy_t *p, const char *text, char *errstr, size_t errle
         if (next)
             *next++ = '\0';
         lineno++;
+        char *hash = strchr(ln, '#'); /* a comment runs to the end of the line */
+        if (hash)
+            *hash = '\0';
         char *s = trim(ln);
-        if (*s == '\0' || *s == '#')
+        if (*s == '\0')
             continue;
         char *eq = strchr(s, '=');
         if (eq == NULL) {

@@ -462,6 +462,19 @@ int rs_report_journal(const rs_journal_t *j, rs_period_t through, size_t **idx, 
     return 0;
 }
 
+static int cmp_exception(const void *a, const void *b)
+{
+    const rs_exception_row_t *x = a, *y = b;
+    int r = strcmp(x->contract_id, y->contract_id);
+    if (r == 0)
+        r = strcmp(x->line_id, y->line_id);
+    if (r == 0)
+        r = strcmp(x->kind, y->kind);
+    if (r == 0)
+        r = strcmp(x->detail, y->detail);
+    return r;
+}
+
 static int push_exc(rs_exception_row_t **out, size_t *n, size_t *cap, rs_exception_row_t r)
 {
     if (*n == *cap) {
@@ -546,6 +559,8 @@ int rs_report_exceptions(const rs_engine_t *e, const rs_journal_t *j, rs_period_
             goto fail;
     }
     free(b);
+    if (k > 1)
+        qsort(out, k, sizeof(*out), cmp_exception);
     *rows = out;
     *n = k;
     return 0;
