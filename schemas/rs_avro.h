@@ -46,6 +46,7 @@
 #ifndef RS_AVRO_H
 #define RS_AVRO_H
 
+#include <avro.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -175,5 +176,17 @@ typedef struct rs_avro_deadletter {
 int rs_avro_encode_deadletter(rs_avro_cache_t *cache, int32_t schema_id,
                               const rs_avro_deadletter_t *d, void **buf, size_t *len,
                               char *errstr, size_t errlen);
+
+/* A bounds checker compiled once for a schema: rs_avro_checker_check() walks a
+ * framed message (header included) and fails, without allocating, unless
+ * every length, count and branch fits the bytes present. Run it before
+ * handing bytes to Avro C, whose failed decodes can leak (AVRO-4246) and whose
+ * corrupt lengths can ask for huge allocations (AVRO-4293). */
+typedef struct rs_avro_checker rs_avro_checker_t;
+int rs_avro_checker_new(rs_avro_checker_t **out, avro_schema_t schema, char *errstr,
+                        size_t errlen);
+void rs_avro_checker_destroy(rs_avro_checker_t *c); /* accepts NULL */
+int rs_avro_checker_check(const rs_avro_checker_t *c, const void *msg, size_t len, char *why,
+                          size_t whylen);
 
 #endif

@@ -34,6 +34,21 @@ char *rs_codec_json_encode(const rs_event_t *ev);
  * the extra fields the project adds). NULL on ENOMEM. */
 char *rs_codec_entry_json(const rs_entry_t *entry);
 
+/* Decode a journal entry from the JSON rs_codec_entry_json() writes (for
+ * readers of the journal topic). Returns 0, or -1 with errstr naming the
+ * entry and the field. Defined in rs_codec_entry.c. */
+int rs_codec_entry_from_json(const char *json, size_t len, rs_entry_t *entry, char *errstr,
+                             size_t errlen);
+
+/* Decode a journal entry from the Avro JournalEntry record the worker writes
+ * (Confluent framing; the writer schema is the project's own). Keeps one
+ * reusable value: one reader per thread. */
+typedef struct rs_entry_reader rs_entry_reader_t;
+int rs_entry_reader_new(rs_entry_reader_t **out, char *errstr, size_t errlen);
+void rs_entry_reader_destroy(rs_entry_reader_t *r); /* accepts NULL */
+int rs_codec_entry_from_avro(rs_entry_reader_t *r, const void *buf, size_t len,
+                             rs_entry_t *entry, char *errstr, size_t errlen);
+
 /* Format a decimal (mantissa/scale) as text, e.g. {1250, 2} -> "12.50". */
 char *rs_decimal_format(rs_decimal_t d, char *buf, size_t buflen);
 

@@ -25,14 +25,15 @@
  *     A failure to build either side is remembered (ESCHEMA with the same
  *     message every time); it is not retried per message.
  *   - Field access never goes by name at run time: every record revstream
- *     knows has a kind (RK_*) and a fixed list of field slots (FIELD_NAMES);
- *     `layout` maps (kind, slot) to the field's index in that id's schema,
- *     -1 when the schema lacks the field.
- *   - Validation mirrors rs_codec_json.c rule for rule and message for
- *     message (same order of checks, same sign rules, same quoting), so a
- *     bad event gets the same errstr from either codec. Avro adds only what
- *     JSON cannot express: a `type` that names another record, strings with
- *     NUL bytes or invalid UTF-8, and the wire-format errors.
+ *     knows has a kind (RS_RK_*) and a fixed list of field slots
+ *     (rs_codec_fields.h); `layout` maps (kind, slot) to the field's index in
+ *     that id's schema, -1 when the schema lacks the field.
+ *   - The event contract's rules are not here: decoding hands the reader
+ *     value to rs_codec_decode_event() (rs_codec_fields.c) through the Avro
+ *     field source below, the same rules and messages the JSON codec uses.
+ *     The source adds only what JSON cannot express: strings with NUL bytes
+ *     or invalid UTF-8 are refused. Whether `type` names the record's own
+ *     type is checked by the shared decoder, which knows both.
  *   - Errors of the wire format read "avro message: <reason>" (no event id is
  *     known yet); errors of the contract read "event <id>: <field>: <reason>".
  *
@@ -46,13 +47,13 @@
 #include <avro.h>
 #include <errno.h>
 #include <jansson.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rs_codec.h"
+#include "rs_codec_fields.h"
 
 /* ------------------------------------------------------------------------ */
 /* Schema texts                                                             */
@@ -373,167 +374,17 @@ const char *rs_avro_status_name(int status)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Record kinds and field slots                                             */
+/* Field index tables (records and slots: rs_codec_fields.h)                */
 /* ------------------------------------------------------------------------ */
 
-/* The records revstream knows. The first 13 are the event records, kind k
- * being event type k + 1 (and branch k of READER_TEXT). */
-enum {
-    RK_CONTRACT_BOOKED = 0,
-    RK_CONTRACT_AMENDED,
-    RK_CONTRACT_CANCELLED,
-    RK_MILESTONE_COMPLETED,
-    RK_PERIOD_CLOSED,
-    RK_INVOICE_ISSUED,
-    RK_INVOICE_VOIDED,
-    RK_CREDIT_NOTE_ISSUED,
-    RK_INVOICE_UNCOLLECTIBLE,
-    RK_PAYMENT_RECEIVED,
-    RK_PAYMENT_REFUNDED,
-    RK_PAYMENT_FAILED,
-    RK_USAGE_RECORDED,
-    RK__EVENTS,
-    RK_CONTRACT_LINE = RK__EVENTS,
-    RK_MILESTONE,
-    RK_SOURCE,
-    RK_INVOICE_LINE,
-    RK_CREDIT_NOTE_LINE,
-    RK_JOURNAL_ENTRY,
-    RK_JOURNAL_LINE,
-    RK_DEFERRED_BALANCE,
-    RK_DEAD_LETTER,
-    RK__COUNT
-};
-
-static const char *const RECORD_NAME[RK__COUNT] = {
-    "ContractBooked",       "ContractAmended", "ContractCancelled", "MilestoneCompleted",
-    "PeriodClosed",         "InvoiceIssued",   "InvoiceVoided",     "CreditNoteIssued",
-    "InvoiceUncollectible", "PaymentReceived", "PaymentRefunded",   "PaymentFailed",
-    "UsageRecorded",        "ContractLine",    "Milestone",         "Source",
-    "InvoiceLine",          "CreditNoteLine",  "JournalEntry",      "JournalLine",
-    "DeferredBalance",      "DeadLetter",
-};
-
-/* Field slots. Every event record starts with the H_ slots (PeriodClosed
- * has no contract_id: its slot maps to -1). */
-enum { H_EVENT_ID, H_TYPE, H_CONTRACT_ID, H_OCCURRED_AT, H__N };
-enum { CB_CUSTOMER_ID = H__N, CB_CURRENCY, CB_BOOKED_ON, CB_SOURCE, CB_LINES };
-enum { CA_EFFECTIVE_ON = H__N, CA_LINES, CA_TREATMENT };
-enum { CC_EFFECTIVE_ON = H__N };
-enum { MC_LINE_ID = H__N, MC_MILESTONE_ID, MC_COMPLETED_ON };
-enum { PC_PERIOD = H__N };
-enum { II_INVOICE_ID = H__N, II_ISSUED_ON, II_DUE_ON, II_LINES };
-enum { IV_INVOICE_ID = H__N, IV_VOIDED_ON };
-enum { CN_CREDIT_NOTE_ID = H__N, CN_INVOICE_ID, CN_ISSUED_ON, CN_REASON, CN_LINES };
-enum { IU_INVOICE_ID = H__N, IU_DECLARED_ON };
-enum { PR_PAYMENT_ID = H__N, PR_INVOICE_ID, PR_AMOUNT, PR_RECEIVED_ON };
-enum { PD_REFUND_ID = H__N, PD_PAYMENT_ID, PD_INVOICE_ID, PD_AMOUNT, PD_REFUNDED_ON };
-enum { PF_PAYMENT_ID = H__N, PF_INVOICE_ID, PF_FAILED_ON, PF_REASON };
-enum { UR_LINE_ID = H__N, UR_QUANTITY };
-enum {
-    CL_LINE_ID,
-    CL_PRODUCT,
-    CL_RECOGNITION,
-    CL_START,
-    CL_END,
-    CL_AMOUNT,
-    CL_SSP,
-    CL_UNIT_PRICE,
-    CL_MILESTONES
-};
-enum { MS_MILESTONE_ID, MS_AMOUNT };
-enum { SR_SYSTEM, SR_RECORD_ID };
-enum { IL_LINE_ID, IL_AMOUNT, IL_TAX, IL_SERVICE_START, IL_SERVICE_END };
-enum { NL_LINE_ID, NL_AMOUNT, NL_TAX };
-enum {
-    JE_ENTRY_ID,
-    JE_SEQ,
-    JE_POSTED_ON,
-    JE_PERIOD,
-    JE_SERVICE_PERIOD,
-    JE_KIND,
-    JE_RULE,
-    JE_CONTRACT_ID,
-    JE_CUSTOMER_ID,
-    JE_LINE_ID,
-    JE_DOCUMENT_ID,
-    JE_CURRENCY,
-    JE_EXPONENT,
-    JE_LINES,
-    JE_SOURCE_EVENT_IDS,
-    JE_SOURCE_COUNT,
-    JE_BILLED,
-    JE_RECOGNIZED,
-    JE_RECEIVED
-};
-enum { JL_ACCOUNT, JL_DEBIT, JL_CREDIT };
-enum {
-    DB_SNAPSHOT_KEY,
-    DB_CONTRACT_ID,
-    DB_CUSTOMER_ID,
-    DB_SCOPE,
-    DB_LINE_ID,
-    DB_INVOICE_ID,
-    DB_CURRENCY,
-    DB_EXPONENT,
-    DB_BILLED,
-    DB_RECOGNIZED,
-    DB_DEFERRED,
-    DB_UNBILLED,
-    DB_RECEIVED,
-    DB_AS_OF_PERIOD
-};
-enum { DL_TOPIC, DL_PARTITION, DL_OFFSET, DL_ERROR, DL_KEY, DL_VALUE, DL_TIMESTAMP };
-
-#define MAX_SLOTS 20
-#define HEAD "event_id", "type", "contract_id", "occurred_at"
-
-static const char *const FIELD_NAMES[RK__COUNT][MAX_SLOTS] = {
-    [RK_CONTRACT_BOOKED] = {HEAD, "customer_id", "currency", "booked_on", "source", "lines"},
-    [RK_CONTRACT_AMENDED] = {HEAD, "effective_on", "lines", "treatment"},
-    [RK_CONTRACT_CANCELLED] = {HEAD, "effective_on"},
-    [RK_MILESTONE_COMPLETED] = {HEAD, "line_id", "milestone_id", "completed_on"},
-    [RK_PERIOD_CLOSED] = {HEAD, "period"},
-    [RK_INVOICE_ISSUED] = {HEAD, "invoice_id", "issued_on", "due_on", "lines"},
-    [RK_INVOICE_VOIDED] = {HEAD, "invoice_id", "voided_on"},
-    [RK_CREDIT_NOTE_ISSUED] = {HEAD, "credit_note_id", "invoice_id", "issued_on", "reason",
-                               "lines"},
-    [RK_INVOICE_UNCOLLECTIBLE] = {HEAD, "invoice_id", "declared_on"},
-    [RK_PAYMENT_RECEIVED] = {HEAD, "payment_id", "invoice_id", "amount", "received_on"},
-    [RK_PAYMENT_REFUNDED] = {HEAD, "refund_id", "payment_id", "invoice_id", "amount",
-                             "refunded_on"},
-    [RK_PAYMENT_FAILED] = {HEAD, "payment_id", "invoice_id", "failed_on", "reason"},
-    [RK_USAGE_RECORDED] = {HEAD, "line_id", "quantity"},
-    [RK_CONTRACT_LINE] = {"line_id", "product", "recognition", "start", "end", "amount", "ssp",
-                          "unit_price", "milestones"},
-    [RK_MILESTONE] = {"milestone_id", "amount"},
-    [RK_SOURCE] = {"system", "record_id"},
-    [RK_INVOICE_LINE] = {"line_id", "amount", "tax", "service_start", "service_end"},
-    [RK_CREDIT_NOTE_LINE] = {"line_id", "amount", "tax"},
-    [RK_JOURNAL_ENTRY] = {"entry_id", "seq", "posted_on", "period", "service_period", "kind",
-                          "rule", "contract_id", "customer_id", "line_id", "document_id",
-                          "currency", "exponent", "lines", "source_event_ids", "source_count",
-                          "billed", "recognized", "received"},
-    [RK_JOURNAL_LINE] = {"account", "debit", "credit"},
-    [RK_DEFERRED_BALANCE] = {"snapshot_key", "contract_id", "customer_id", "scope", "line_id",
-                             "invoice_id", "currency", "exponent", "billed", "recognized",
-                             "deferred", "unbilled", "received", "as_of_period"},
-    [RK_DEAD_LETTER] = {"topic", "partition", "offset", "error", "key", "value", "timestamp"},
-};
+/* Event record kind k (RS_RK_*) is branch k of READER_TEXT: both follow the
+ * event-type order. */
 
 /* (kind, slot) -> field index in one schema; -1 when absent. */
 typedef struct layout {
-    int8_t idx[RK__COUNT][MAX_SLOTS];
-    uint8_t seen[RK__COUNT]; /* the schema has this record */
+    int8_t idx[RS_RK__COUNT][RS_CODEC_MAX_SLOTS];
+    uint8_t seen[RS_RK__COUNT]; /* the schema has this record */
 } layout_t;
-
-static int record_kind(const char *name)
-{
-    for (int k = 0; name != NULL && k < RK__COUNT; k++)
-        if (strcmp(name, RECORD_NAME[k]) == 0)
-            return k;
-    return -1;
-}
 
 #define WALK_MAX_RECORDS 256
 
@@ -559,11 +410,11 @@ static void layout_walk(walk_t *w, avro_schema_t s, int depth)
         if (w->n_visited == WALK_MAX_RECORDS)
             return;
         w->visited[w->n_visited++] = s;
-        int k = record_kind(avro_schema_name(s));
+        int k = rs_codec_record_kind(avro_schema_name(s));
         if (k >= 0 && !lay->seen[k]) {
             lay->seen[k] = 1;
-            for (int j = 0; j < MAX_SLOTS && FIELD_NAMES[k][j] != NULL; j++) {
-                int i = avro_schema_record_field_get_index(s, FIELD_NAMES[k][j]);
+            for (int j = 0; j < RS_CODEC_MAX_SLOTS && rs_codec_field_name[k][j] != NULL; j++) {
+                int i = avro_schema_record_field_get_index(s, rs_codec_field_name[k][j]);
                 lay->idx[k][j] = (int8_t)(i >= 0 && i < 127 ? i : -1);
             }
         }
@@ -1043,7 +894,7 @@ fail:
  * the writer has (in event-type order) or, for a writer that is one record,
  * that record. branch_type[i] receives the event type of reader branch i.
  * Returns a malloc'd schema text, or NULL with a reason in why. */
-static char *projected_reader(const char *wtext, rs_event_type_t branch_type[RK__EVENTS],
+static char *projected_reader(const char *wtext, rs_event_type_t branch_type[RS_RK__EVENTS],
                               int *n_branches, char *why, size_t whylen)
 {
     json_error_t jerr;
@@ -1071,7 +922,7 @@ static char *projected_reader(const char *wtext, rs_event_type_t branch_type[RK_
         goto out;
     }
     /* Which of our event records does the writer have at its top level? */
-    int want[RK__EVENTS] = {0};
+    int want[RS_RK__EVENTS] = {0};
     if (json_is_array(writer)) {
         size_t i;
         json_t *b;
@@ -1079,18 +930,18 @@ static char *projected_reader(const char *wtext, rs_event_type_t branch_type[RK_
         {
             const char *n = json_is_string(b) ? json_string_value(b)
                                               : json_string_value(json_object_get(b, "name"));
-            int k = n ? record_kind(simple_name(n)) : -1;
-            if (k >= 0 && k < RK__EVENTS)
+            int k = n ? rs_codec_record_kind(simple_name(n)) : -1;
+            if (k >= 0 && k < RS_RK__EVENTS)
                 want[k] = 1;
         }
     } else if (json_is_object(writer)) {
         const char *n = json_string_value(json_object_get(writer, "name"));
-        int k = n ? record_kind(simple_name(n)) : -1;
-        if (k >= 0 && k < RK__EVENTS)
+        int k = n ? rs_codec_record_kind(simple_name(n)) : -1;
+        if (k >= 0 && k < RS_RK__EVENTS)
             want[k] = 1;
     }
     int any = 0;
-    for (int k = 0; k < RK__EVENTS; k++)
+    for (int k = 0; k < RS_RK__EVENTS; k++)
         any |= want[k];
     if (!any) {
         snprintf(why, whylen,
@@ -1099,7 +950,7 @@ static char *projected_reader(const char *wtext, rs_event_type_t branch_type[RK_
     }
     if (json_is_array(writer)) {
         top = json_array();
-        for (int k = 0; top != NULL && k < RK__EVENTS; k++) {
+        for (int k = 0; top != NULL && k < RS_RK__EVENTS; k++) {
             if (!want[k])
                 continue;
             json_t *p = project(&pj, json_array_get(ours, (size_t)k), 0);
@@ -1111,7 +962,7 @@ static char *projected_reader(const char *wtext, rs_event_type_t branch_type[RK_
             branch_type[(*n_branches)++] = (rs_event_type_t)(k + 1);
         }
     } else {
-        for (int k = 0; k < RK__EVENTS; k++)
+        for (int k = 0; k < RS_RK__EVENTS; k++)
             if (want[k]) {
                 top = project(&pj, json_array_get(ours, (size_t)k), 0);
                 branch_type[(*n_branches)++] = (rs_event_type_t)(k + 1);
@@ -1144,7 +995,7 @@ typedef struct entry {
     char *text; /* the writer schema as registered */
     avro_schema_t wschema;
     scan_prog_t prog;
-    int8_t *wbranch_kind; /* writer top-level union branch -> RK_ or -1 */
+    int8_t *wbranch_kind; /* writer top-level union branch -> RS_RK_ or -1 */
     size_t n_wbranches;   /* 0 when the writer is not a union */
 
     /* decoding: dec_state 0 = not built, 1 = ready, -1 = failed (dec_error) */
@@ -1155,7 +1006,7 @@ typedef struct entry {
     avro_value_t rvalue;
     avro_value_iface_t *resolver; /* NULL: the writer is the reader */
     avro_value_t resolved;
-    rs_event_type_t branch_type[RK__EVENTS];
+    rs_event_type_t branch_type[RS_RK__EVENTS];
     int n_branches;
     int r_is_union;
     layout_t rlay;
@@ -1166,7 +1017,7 @@ typedef struct entry {
     avro_value_iface_t *wclass;
     avro_value_t wvalue;
     layout_t wlay;
-    uint64_t nullmask[RK__COUNT]; /* writer fields unknown to us, set to null */
+    uint64_t nullmask[RS_RK__COUNT]; /* writer fields unknown to us, set to null */
 } entry_t;
 
 struct rs_avro_cache {
@@ -1316,7 +1167,7 @@ int rs_avro_cache_add(rs_avro_cache_t *c, int32_t id, const char *json_text, cha
         for (size_t i = 0; i < e->n_wbranches; i++) {
             avro_schema_t b = avro_schema_union_branch(e->wschema, (int)i);
             e->wbranch_kind[i] =
-                (int8_t)(is_avro_record(b) ? record_kind(avro_schema_name(b)) : -1);
+                (int8_t)(is_avro_record(b) ? rs_codec_record_kind(avro_schema_name(b)) : -1);
         }
     }
     if (c->n == c->cap) {
@@ -1426,154 +1277,31 @@ fail:
 }
 
 /* ------------------------------------------------------------------------ */
-/* Error messages (the same shape and tidying as rs_codec_json.c)           */
+/* Decoding: the Avro field source                                          */
 /* ------------------------------------------------------------------------ */
 
-#define QUOTE_MAX 64
-#define PREFIX_MAX 64
-
-/* One printable line of valid UTF-8: control bytes become '?', and a
- * multi-byte character cut short at the end is dropped. */
-static void tidy(char *s)
+/* The avro_value_t a node holds (see rs_codec_node_t), and back. */
+static avro_value_t node_value(const rs_codec_node_t *n)
 {
-    size_t n = strlen(s);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch < 0x20 || ch == 0x7f)
-            s[i] = '?';
-    }
-    size_t i = n, cont = 0;
-    while (i > 0 && cont < 4 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) {
-        i--;
-        cont++;
-    }
-    if (i == 0)
-        return;
-    unsigned char lead = (unsigned char)s[i - 1];
-    size_t want = lead >= 0xF0 ? 3 : lead >= 0xE0 ? 2 : lead >= 0xC0 ? 1 : 0;
-    if (want != cont)
-        s[want > cont ? i - 1 : n] = '\0';
+    avro_value_t v = {n->ref[0], n->ref[1]};
+    return v;
 }
 
-/* At most QUOTE_MAX bytes of valid UTF-8 `s`, cut on a character boundary
- * and marked with "...". */
-static const char *quote(char *dst, size_t cap, const char *s)
+static void node_set(rs_codec_node_t *n, const avro_value_t *v)
 {
-    size_t n = strlen(s);
-    if (n <= QUOTE_MAX && n < cap) {
-        memcpy(dst, s, n + 1);
-        return dst;
-    }
-    size_t cut = QUOTE_MAX < cap - 4 ? QUOTE_MAX : cap - 4;
-    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
-        cut--;
-    memcpy(dst, s, cut);
-    memcpy(dst + cut, "...", 4);
-    return dst;
+    n->ref[0] = v->iface;
+    n->ref[1] = v->self;
 }
 
-/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
-static int utf8_valid(const unsigned char *s, size_t n)
+/* The value of field `slot` of record `r`, unwrapped from its union; 0 when
+ * the schema lacks the field (src->ctx is the reader's layout) or it is null. */
+static int afield(const rs_codec_source_t *src, const rs_codec_node_t *r, int slot,
+                  avro_value_t *out)
 {
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            i++;
-            while (i < n && s[i] < 0x80) /* the common case: plain ASCII */
-                i++;
-            continue;
-        }
-        size_t len;
-        uint32_t cp;
-        if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (n - i < len)
-            return 0;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-            (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return 0;
-        i += len;
-    }
-    return 1;
-}
-
-typedef struct dec {
-    const char *event_id; /* "?" until event_id has been checked */
-    char *errstr;
-    size_t errlen;
-    const layout_t *lay;
-    int nomem; /* the failure was ENOMEM, not the event */
-} dec_t;
-
-/* A record value of a known kind. */
-typedef struct arec {
-    avro_value_t v;
-    int rk;
-} arec_t;
-
-static int fail(dec_t *d, const char *prefix, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-/* "event <id>: <prefix>.<key>: <reason>"; returns -1. */
-static int fail(dec_t *d, const char *prefix, const char *key, const char *fmt, ...)
-{
-    char reason[320];
-    va_list ap;
-
-    if (d->errstr == NULL || d->errlen == 0)
-        return -1;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof(reason), fmt, ap);
-    va_end(ap);
-    tidy(reason);
-    if (prefix && key)
-        snprintf(d->errstr, d->errlen, "event %s: %s.%s: %s", d->event_id, prefix, key, reason);
-    else if (prefix || key)
-        snprintf(d->errstr, d->errlen, "event %s: %s: %s", d->event_id, prefix ? prefix : key,
-                 reason);
-    else
-        snprintf(d->errstr, d->errlen, "event %s: %s", d->event_id, reason);
-    tidy(d->errstr);
-    return -1;
-}
-
-static int oom(dec_t *d)
-{
-    d->nomem = 1;
-    return fail(d, NULL, NULL, "out of memory");
-}
-
-/* ------------------------------------------------------------------------ */
-/* Field readers: 1 read, 0 optional and absent, -1 error (errstr set).     */
-/* ------------------------------------------------------------------------ */
-
-enum { OPTIONAL = 0, REQUIRED = 1 };
-enum { DEC_ANY = 0, DEC_NONNEG, DEC_POSITIVE };
-
-#define FNAME(r, slot) (FIELD_NAMES[(r)->rk][(slot)])
-
-/* The value of field `slot`, unwrapped from its union; 0 when the schema
- * lacks the field or it is null (JSON null also counts as absent). */
-static int afield(const dec_t *d, const arec_t *r, int slot, avro_value_t *out)
-{
-    int idx = d->lay->idx[r->rk][slot];
-    if (idx < 0 || avro_value_get_by_index(&r->v, (size_t)idx, out, NULL) != 0)
+    const layout_t *lay = src->ctx;
+    avro_value_t rv = node_value(r);
+    int idx = lay->idx[r->rk][slot];
+    if (idx < 0 || avro_value_get_by_index(&rv, (size_t)idx, out, NULL) != 0)
         return 0;
     if (avro_value_get_type(out) == AVRO_UNION) {
         avro_value_t b;
@@ -1584,507 +1312,64 @@ static int afield(const dec_t *d, const arec_t *r, int slot, avro_value_t *out)
     return avro_value_get_type(out) != AVRO_NULL;
 }
 
-/* A string field (possibly empty): no NUL bytes, valid UTF-8. */
-static int get_str(dec_t *d, const arec_t *r, const char *prefix, int slot, int required,
-                   const char **out, size_t *n)
+/* A string, which unlike a JSON string may hold NUL bytes or bytes that are
+ * not UTF-8: those are refused here (the field rules need neither). */
+static int avro_src_string(const rs_codec_source_t *src, const rs_codec_node_t *r, int slot,
+                           const char **s, size_t *n, const char **why)
 {
     avro_value_t v;
     size_t size = 0;
-    if (!afield(d, r, slot, &v))
-        return required ? fail(d, prefix, FNAME(r, slot), "missing") : 0;
-    if (avro_value_get_type(&v) != AVRO_STRING || avro_value_get_string(&v, out, &size) != 0 ||
-        *out == NULL)
-        return fail(d, prefix, FNAME(r, slot), "must be a string");
+    if (!afield(src, r, slot, &v))
+        return 0;
+    if (avro_value_get_type(&v) != AVRO_STRING || avro_value_get_string(&v, s, &size) != 0 ||
+        *s == NULL)
+        return RS_CODEC_EWRONG;
     *n = size > 0 ? size - 1 : 0; /* Avro C counts the terminating NUL */
-    if (memchr(*out, '\0', *n) != NULL)
-        return fail(d, prefix, FNAME(r, slot), "must not contain a NUL byte");
-    if (!utf8_valid((const unsigned char *)*out, *n))
-        return fail(d, prefix, FNAME(r, slot), "must be valid UTF-8");
+    if (memchr(*s, '\0', *n) != NULL) {
+        *why = "must not contain a NUL byte";
+        return RS_CODEC_EBAD;
+    }
+    if (!rs_codec_utf8_valid(*s, *n)) {
+        *why = "must be valid UTF-8";
+        return RS_CODEC_EBAD;
+    }
     return 1;
 }
 
-/* A non-empty string of *n bytes, borrowed from the Avro value. */
-static int read_text_n(dec_t *d, const arec_t *r, const char *prefix, int slot, int required,
-                       const char **out, size_t *n)
+static int avro_src_array(const rs_codec_source_t *src, const rs_codec_node_t *r, int slot,
+                          rs_codec_node_t *arr, size_t *n)
 {
-    int rc = get_str(d, r, prefix, slot, required, out, n);
-    if (rc <= 0)
-        return rc;
-    if (*n == 0)
-        return fail(d, prefix, FNAME(r, slot), "must not be empty");
+    avro_value_t v;
+    if (!afield(src, r, slot, &v))
+        return 0;
+    if (avro_value_get_type(&v) != AVRO_ARRAY || avro_value_get_size(&v, n) != 0)
+        return RS_CODEC_EWRONG;
+    node_set(arr, &v);
     return 1;
 }
 
-static int read_text(dec_t *d, const arec_t *r, const char *prefix, int slot, int required,
-                     const char **out)
+static int avro_src_item(const rs_codec_source_t *src, const rs_codec_node_t *arr, size_t i,
+                         rs_codec_node_t *rec)
 {
-    size_t n;
-    return read_text_n(d, r, prefix, slot, required, out, &n);
-}
-
-static int read_string(dec_t *d, const arec_t *r, const char *prefix, int slot, int required,
-                       char *dst, size_t cap)
-{
-    const char *s;
-    size_t n;
-    int rc = read_text_n(d, r, prefix, slot, required, &s, &n);
-    if (rc <= 0)
-        return rc;
-    if (n >= cap)
-        return fail(d, prefix, FNAME(r, slot), "too long (%zu bytes, at most %zu)", n, cap - 1);
-    memcpy(dst, s, n + 1);
-    return 1;
-}
-
-static int read_date(dec_t *d, const arec_t *r, const char *prefix, int slot, int required,
-                     rs_date_t *out)
-{
-    const char *s;
-    char q[QUOTE_MAX + 4];
-    int rc = read_text(d, r, prefix, slot, required, &s);
-    if (rc <= 0)
-        return rc;
-    if (rs_date_parse(s, out) != 0)
-        return fail(d, prefix, FNAME(r, slot), "not a valid YYYY-MM-DD date \"%s\"",
-                    quote(q, sizeof(q), s));
-    return 1;
-}
-
-static int read_decimal(dec_t *d, const arec_t *r, const char *prefix, int slot, int required,
-                        int sign_rule, rs_decimal_t *out)
-{
-    char why[256];
-    const char *s;
-    size_t n;
-    int rc = get_str(d, r, prefix, slot, required, &s, &n);
-    if (rc <= 0)
-        return rc;
-    if (rs_decimal_parse(s, out, why, sizeof(why)) != 0)
-        return fail(d, prefix, FNAME(r, slot), "%s", why);
-    if (sign_rule == DEC_NONNEG && out->mantissa < 0)
-        return fail(d, prefix, FNAME(r, slot), "must not be negative");
-    if (sign_rule == DEC_POSITIVE && out->mantissa <= 0)
-        return fail(d, prefix, FNAME(r, slot), "must be greater than zero");
-    return 1;
-}
-
-/* An array; when required it must also be non-empty. */
-static int read_array(dec_t *d, const arec_t *r, const char *prefix, int slot, int required,
-                      avro_value_t *out, size_t *n)
-{
-    if (!afield(d, r, slot, out))
-        return required ? fail(d, prefix, FNAME(r, slot), "missing") : 0;
-    if (avro_value_get_type(out) != AVRO_ARRAY || avro_value_get_size(out, n) != 0)
-        return fail(d, prefix, FNAME(r, slot), "must be an array");
-    if (required && *n == 0)
-        return fail(d, prefix, FNAME(r, slot), "must not be empty");
-    if (*n > INT_MAX / 2)
-        return fail(d, prefix, FNAME(r, slot), "too many entries");
-    return 1;
-}
-
-/* Element i of an array of records of kind rk. */
-static int element(dec_t *d, avro_value_t *arr, size_t i, int rk, const char *pfx, arec_t *out)
-{
-    if (avro_value_get_by_index(arr, i, &out->v, NULL) != 0 ||
-        avro_value_get_type(&out->v) != AVRO_RECORD)
-        return fail(d, pfx, NULL, "must be an object");
-    out->rk = rk;
+    avro_value_t av = node_value(arr), v;
+    (void)src;
+    if (avro_value_get_by_index(&av, i, &v, NULL) != 0 ||
+        avro_value_get_type(&v) != AVRO_RECORD)
+        return RS_CODEC_EWRONG;
+    node_set(rec, &v);
     return 0;
 }
 
-/* 1 if id was already in the set `seen`, 0 if added, -1 on ENOMEM. */
-static int seen_before(json_t *seen, const char *id)
+static int avro_src_record(const rs_codec_source_t *src, const rs_codec_node_t *r, int slot,
+                           rs_codec_node_t *sub)
 {
-    if (json_object_get(seen, id) != NULL)
-        return 1;
-    return json_object_set_new(seen, id, json_true()) == 0 ? 0 : -1;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Enums                                                                    */
-/* ------------------------------------------------------------------------ */
-
-static int read_method(dec_t *d, const arec_t *r, const char *prefix, rs_method_t *out)
-{
-    const char *s;
-    char q[QUOTE_MAX + 4];
-    if (read_text(d, r, prefix, CL_RECOGNITION, REQUIRED, &s) < 0)
-        return -1;
-    *out = rs_method_from_name(s);
-    if (*out == RS_METHOD_NONE)
-        return fail(d, prefix, "recognition",
-                    "unknown value \"%s\" (expected ratable_daily, ratable_monthly, "
-                    "point_in_time, usage or milestone)",
-                    quote(q, sizeof(q), s));
+    avro_value_t v;
+    if (!afield(src, r, slot, &v))
+        return 0;
+    if (avro_value_get_type(&v) != AVRO_RECORD)
+        return RS_CODEC_EWRONG;
+    node_set(sub, &v);
     return 1;
-}
-
-static int read_treatment(dec_t *d, const arec_t *r, rs_treatment_t *out)
-{
-    const char *s;
-    char q[QUOTE_MAX + 4];
-    int rc = read_text(d, r, NULL, CA_TREATMENT, OPTIONAL, &s);
-    *out = RS_TREATMENT_PROSPECTIVE;
-    if (rc <= 0)
-        return rc;
-    if (strcmp(s, "prospective") == 0)
-        *out = RS_TREATMENT_PROSPECTIVE;
-    else if (strcmp(s, "catch_up") == 0)
-        *out = RS_TREATMENT_CATCH_UP;
-    else
-        return fail(d, NULL, "treatment",
-                    "unknown value \"%s\" (expected prospective or catch_up)",
-                    quote(q, sizeof(q), s));
-    return 1;
-}
-
-static int read_credit_reason(dec_t *d, const arec_t *r, rs_credit_reason_t *out)
-{
-    const char *s;
-    char q[QUOTE_MAX + 4];
-    if (read_text(d, r, NULL, CN_REASON, REQUIRED, &s) < 0)
-        return -1;
-    *out = rs_credit_reason_from_name(s);
-    if (*out == RS_CREDIT_NONE)
-        return fail(d, NULL, "reason",
-                    "unknown value \"%s\" (expected discount, refund, cancellation or error)",
-                    quote(q, sizeof(q), s));
-    return 1;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Lines                                                                    */
-/* ------------------------------------------------------------------------ */
-
-static int decode_milestones(dec_t *d, const arec_t *line, const char *lpfx, rs_line_spec_t *l)
-{
-    avro_value_t arr;
-    size_t n = 0;
-    json_t *seen = NULL;
-    int rc = read_array(d, line, lpfx, CL_MILESTONES, l->recognition == RS_METHOD_MILESTONE,
-                        &arr, &n);
-    if (rc <= 0)
-        return rc;
-    if (n == 0)
-        return 1;
-    rc = -1;
-    seen = json_object();
-    l->milestones = calloc(n, sizeof(*l->milestones));
-    if (seen == NULL || l->milestones == NULL) {
-        oom(d);
-        goto out;
-    }
-    l->n_milestones = (int)n;
-    for (size_t i = 0; i < n; i++) {
-        char pfx[2 * PREFIX_MAX], q[QUOTE_MAX + 4]; /* "<line prefix>.milestones[i]" */
-        arec_t m;
-        rs_milestone_spec_t *ms = &l->milestones[i];
-        snprintf(pfx, sizeof(pfx), "%s.milestones[%zu]", lpfx, i);
-        if (element(d, &arr, i, RK_MILESTONE, pfx, &m) < 0)
-            goto out;
-        if (read_string(d, &m, pfx, MS_MILESTONE_ID, REQUIRED, ms->milestone_id,
-                        sizeof(ms->milestone_id)) < 0 ||
-            read_decimal(d, &m, pfx, MS_AMOUNT, REQUIRED, DEC_NONNEG, &ms->amount) < 0)
-            goto out;
-        int dup = seen_before(seen, ms->milestone_id);
-        if (dup != 0) {
-            if (dup < 0)
-                oom(d);
-            else
-                fail(d, pfx, "milestone_id", "duplicate milestone_id \"%s\"",
-                     quote(q, sizeof(q), ms->milestone_id));
-            goto out;
-        }
-    }
-    rc = 1;
-out:
-    json_decref(seen);
-    return rc;
-}
-
-static int decode_line(dec_t *d, const arec_t *o, const char *pfx, rs_line_spec_t *l)
-{
-    char a[16], b[16];
-    if (read_string(d, o, pfx, CL_LINE_ID, REQUIRED, l->line_id, sizeof(l->line_id)) < 0 ||
-        read_string(d, o, pfx, CL_PRODUCT, REQUIRED, l->product, sizeof(l->product)) < 0 ||
-        read_method(d, o, pfx, &l->recognition) < 0 ||
-        read_date(d, o, pfx, CL_START, REQUIRED, &l->start) < 0)
-        return -1;
-    int has_end =
-        read_date(d, o, pfx, CL_END, l->recognition != RS_METHOD_POINT_IN_TIME, &l->end);
-    if (has_end < 0)
-        return -1;
-    if (has_end == 0)
-        l->end = l->start;
-    if (l->end < l->start)
-        return fail(d, pfx, "end", "%s is before start %s",
-                    rs_date_format(l->end, a, sizeof(a)),
-                    rs_date_format(l->start, b, sizeof(b)));
-    if (read_decimal(d, o, pfx, CL_AMOUNT, REQUIRED, DEC_NONNEG, &l->amount) < 0)
-        return -1;
-    int rc = read_decimal(d, o, pfx, CL_SSP, OPTIONAL, DEC_NONNEG, &l->ssp);
-    if (rc < 0)
-        return -1;
-    l->has_ssp = rc;
-    rc = read_decimal(d, o, pfx, CL_UNIT_PRICE, l->recognition == RS_METHOD_USAGE, DEC_NONNEG,
-                      &l->unit_price);
-    if (rc < 0)
-        return -1;
-    l->has_unit_price = rc;
-    return decode_milestones(d, o, pfx, l);
-}
-
-/* `lines` of contract.booked / contract.amended. */
-static int decode_lines(dec_t *d, const arec_t *root, int slot, rs_event_t *ev)
-{
-    avro_value_t arr;
-    size_t n = 0;
-    json_t *seen = NULL;
-    int rc = -1;
-    if (read_array(d, root, NULL, slot, REQUIRED, &arr, &n) < 0)
-        return -1;
-    seen = json_object();
-    ev->lines = calloc(n, sizeof(*ev->lines));
-    if (seen == NULL || ev->lines == NULL) {
-        oom(d);
-        goto out;
-    }
-    ev->n_lines = (int)n;
-    for (size_t i = 0; i < n; i++) {
-        char pfx[PREFIX_MAX], q[QUOTE_MAX + 4];
-        arec_t o;
-        rs_line_spec_t *l = &ev->lines[i];
-        snprintf(pfx, sizeof(pfx), "lines[%zu]", i);
-        if (element(d, &arr, i, RK_CONTRACT_LINE, pfx, &o) < 0 ||
-            decode_line(d, &o, pfx, l) < 0)
-            goto out;
-        int dup = seen_before(seen, l->line_id);
-        if (dup != 0) {
-            if (dup < 0)
-                oom(d);
-            else
-                fail(d, pfx, "line_id", "duplicate line_id \"%s\"",
-                     quote(q, sizeof(q), l->line_id));
-            goto out;
-        }
-    }
-    rc = 0;
-out:
-    json_decref(seen);
-    return rc;
-}
-
-/* `lines` of invoice.issued (service dates, amount >= 0) or of
- * credit_note.issued (no service dates, amount > 0). */
-static int decode_bill_lines(dec_t *d, const arec_t *root, int slot, rs_event_t *ev, int credit)
-{
-    avro_value_t arr;
-    size_t n = 0;
-    if (read_array(d, root, NULL, slot, REQUIRED, &arr, &n) < 0)
-        return -1;
-    ev->bill_lines = calloc(n, sizeof(*ev->bill_lines));
-    if (ev->bill_lines == NULL)
-        return oom(d);
-    ev->n_bill_lines = (int)n;
-    for (size_t i = 0; i < n; i++) {
-        char pfx[PREFIX_MAX], a[16], b[16];
-        arec_t o;
-        rs_bill_line_t *bl = &ev->bill_lines[i];
-        bl->service_start = bl->service_end = RS_DATE_NONE;
-        snprintf(pfx, sizeof(pfx), "lines[%zu]", i);
-        if (element(d, &arr, i, credit ? RK_CREDIT_NOTE_LINE : RK_INVOICE_LINE, pfx, &o) < 0)
-            return -1;
-        if (read_string(d, &o, pfx, IL_LINE_ID, REQUIRED, bl->line_id, sizeof(bl->line_id)) <
-                0 ||
-            read_decimal(d, &o, pfx, IL_AMOUNT, REQUIRED, credit ? DEC_POSITIVE : DEC_NONNEG,
-                         &bl->amount) < 0)
-            return -1;
-        int rc = read_decimal(d, &o, pfx, IL_TAX, OPTIONAL, DEC_NONNEG, &bl->tax);
-        if (rc < 0)
-            return -1;
-        bl->has_tax = rc;
-        if (credit)
-            continue;
-        if (read_date(d, &o, pfx, IL_SERVICE_START, OPTIONAL, &bl->service_start) < 0 ||
-            read_date(d, &o, pfx, IL_SERVICE_END, OPTIONAL, &bl->service_end) < 0)
-            return -1;
-        if (bl->service_start != RS_DATE_NONE && bl->service_end != RS_DATE_NONE &&
-            bl->service_end < bl->service_start)
-            return fail(d, pfx, "service_end", "%s is before service_start %s",
-                        rs_date_format(bl->service_end, a, sizeof(a)),
-                        rs_date_format(bl->service_start, b, sizeof(b)));
-    }
-    return 0;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Events                                                                   */
-/* ------------------------------------------------------------------------ */
-
-static int decode_booked(dec_t *d, const arec_t *root, rs_event_t *ev)
-{
-    const char *cur;
-    char q[QUOTE_MAX + 4];
-    avro_value_t sv;
-    if (read_string(d, root, NULL, CB_CUSTOMER_ID, REQUIRED, ev->customer_id,
-                    sizeof(ev->customer_id)) < 0 ||
-        read_text(d, root, NULL, CB_CURRENCY, REQUIRED, &cur) < 0)
-        return -1;
-    if (rs_currency_exponent(cur) < 0)
-        return fail(d, NULL, "currency", "unknown ISO 4217 currency \"%s\"",
-                    quote(q, sizeof(q), cur));
-    memcpy(ev->currency, cur, 4); /* known codes are 3 letters */
-    if (read_date(d, root, NULL, CB_BOOKED_ON, REQUIRED, &ev->booked_on) < 0)
-        return -1;
-    if (afield(d, root, CB_SOURCE, &sv)) {
-        arec_t src = {sv, RK_SOURCE};
-        if (avro_value_get_type(&sv) != AVRO_RECORD)
-            return fail(d, NULL, "source", "must be an object");
-        if (read_string(d, &src, "source", SR_SYSTEM, REQUIRED, ev->source_system,
-                        sizeof(ev->source_system)) < 0 ||
-            read_string(d, &src, "source", SR_RECORD_ID, REQUIRED, ev->source_record_id,
-                        sizeof(ev->source_record_id)) < 0)
-            return -1;
-    }
-    return decode_lines(d, root, CB_LINES, ev);
-}
-
-static int decode_body(dec_t *d, const arec_t *root, rs_event_t *ev)
-{
-    switch (ev->type) {
-    case RS_EV_CONTRACT_BOOKED:
-        return decode_booked(d, root, ev);
-    case RS_EV_CONTRACT_AMENDED:
-        if (read_date(d, root, NULL, CA_EFFECTIVE_ON, REQUIRED, &ev->effective_on) < 0 ||
-            decode_lines(d, root, CA_LINES, ev) < 0)
-            return -1;
-        return read_treatment(d, root, &ev->treatment) < 0 ? -1 : 0;
-    case RS_EV_CONTRACT_CANCELLED:
-        return read_date(d, root, NULL, CC_EFFECTIVE_ON, REQUIRED, &ev->effective_on) < 0 ? -1
-                                                                                          : 0;
-    case RS_EV_MILESTONE_COMPLETED:
-        if (read_string(d, root, NULL, MC_LINE_ID, REQUIRED, ev->line_id, sizeof(ev->line_id)) <
-                0 ||
-            read_string(d, root, NULL, MC_MILESTONE_ID, REQUIRED, ev->milestone_id,
-                        sizeof(ev->milestone_id)) < 0 ||
-            read_date(d, root, NULL, MC_COMPLETED_ON, REQUIRED, &ev->completed_on) < 0)
-            return -1;
-        return 0;
-    case RS_EV_PERIOD_CLOSED: {
-        const char *s;
-        char q[QUOTE_MAX + 4];
-        if (read_text(d, root, NULL, PC_PERIOD, REQUIRED, &s) < 0)
-            return -1;
-        if (rs_period_parse(s, &ev->period) != 0)
-            return fail(d, NULL, "period", "not a valid YYYY-MM period \"%s\"",
-                        quote(q, sizeof(q), s));
-        return 0;
-    }
-    case RS_EV_INVOICE_ISSUED:
-        if (read_string(d, root, NULL, II_INVOICE_ID, REQUIRED, ev->invoice_id,
-                        sizeof(ev->invoice_id)) < 0 ||
-            read_date(d, root, NULL, II_ISSUED_ON, REQUIRED, &ev->on) < 0 ||
-            read_date(d, root, NULL, II_DUE_ON, OPTIONAL, &ev->due_on) < 0)
-            return -1;
-        return decode_bill_lines(d, root, II_LINES, ev, 0);
-    case RS_EV_INVOICE_VOIDED:
-        if (read_string(d, root, NULL, IV_INVOICE_ID, REQUIRED, ev->invoice_id,
-                        sizeof(ev->invoice_id)) < 0 ||
-            read_date(d, root, NULL, IV_VOIDED_ON, REQUIRED, &ev->on) < 0)
-            return -1;
-        return 0;
-    case RS_EV_CREDIT_NOTE_ISSUED:
-        if (read_string(d, root, NULL, CN_CREDIT_NOTE_ID, REQUIRED, ev->credit_note_id,
-                        sizeof(ev->credit_note_id)) < 0 ||
-            read_string(d, root, NULL, CN_INVOICE_ID, REQUIRED, ev->invoice_id,
-                        sizeof(ev->invoice_id)) < 0 ||
-            read_date(d, root, NULL, CN_ISSUED_ON, REQUIRED, &ev->on) < 0 ||
-            read_credit_reason(d, root, &ev->reason) < 0)
-            return -1;
-        return decode_bill_lines(d, root, CN_LINES, ev, 1);
-    case RS_EV_INVOICE_UNCOLLECTIBLE:
-        if (read_string(d, root, NULL, IU_INVOICE_ID, REQUIRED, ev->invoice_id,
-                        sizeof(ev->invoice_id)) < 0 ||
-            read_date(d, root, NULL, IU_DECLARED_ON, REQUIRED, &ev->on) < 0)
-            return -1;
-        return 0;
-    case RS_EV_PAYMENT_RECEIVED:
-        if (read_string(d, root, NULL, PR_PAYMENT_ID, REQUIRED, ev->payment_id,
-                        sizeof(ev->payment_id)) < 0 ||
-            read_string(d, root, NULL, PR_INVOICE_ID, REQUIRED, ev->invoice_id,
-                        sizeof(ev->invoice_id)) < 0 ||
-            read_decimal(d, root, NULL, PR_AMOUNT, REQUIRED, DEC_POSITIVE, &ev->amount) < 0 ||
-            read_date(d, root, NULL, PR_RECEIVED_ON, REQUIRED, &ev->on) < 0)
-            return -1;
-        return 0;
-    case RS_EV_PAYMENT_REFUNDED:
-        if (read_string(d, root, NULL, PD_REFUND_ID, REQUIRED, ev->refund_id,
-                        sizeof(ev->refund_id)) < 0 ||
-            read_string(d, root, NULL, PD_PAYMENT_ID, REQUIRED, ev->payment_id,
-                        sizeof(ev->payment_id)) < 0 ||
-            read_string(d, root, NULL, PD_INVOICE_ID, REQUIRED, ev->invoice_id,
-                        sizeof(ev->invoice_id)) < 0 ||
-            read_decimal(d, root, NULL, PD_AMOUNT, REQUIRED, DEC_POSITIVE, &ev->amount) < 0 ||
-            read_date(d, root, NULL, PD_REFUNDED_ON, REQUIRED, &ev->on) < 0)
-            return -1;
-        return 0;
-    case RS_EV_PAYMENT_FAILED:
-        if (read_string(d, root, NULL, PF_PAYMENT_ID, REQUIRED, ev->payment_id,
-                        sizeof(ev->payment_id)) < 0 ||
-            read_string(d, root, NULL, PF_INVOICE_ID, REQUIRED, ev->invoice_id,
-                        sizeof(ev->invoice_id)) < 0 ||
-            read_date(d, root, NULL, PF_FAILED_ON, REQUIRED, &ev->on) < 0 ||
-            read_string(d, root, NULL, PF_REASON, REQUIRED, ev->failure_reason,
-                        sizeof(ev->failure_reason)) < 0)
-            return -1;
-        return 0;
-    case RS_EV_USAGE_RECORDED:
-        if (read_string(d, root, NULL, UR_LINE_ID, REQUIRED, ev->line_id, sizeof(ev->line_id)) <
-                0 ||
-            read_decimal(d, root, NULL, UR_QUANTITY, REQUIRED, DEC_NONNEG, &ev->quantity) < 0)
-            return -1;
-        return 0;
-    default:
-        return fail(d, NULL, "type", "unsupported event type");
-    }
-}
-
-/* The event in record `root` (of event kind root->rk). */
-static int decode_record(dec_t *d, const arec_t *root, rs_event_t *ev)
-{
-    const char *s;
-    char q[QUOTE_MAX + 4];
-    rs_event_type_t want = (rs_event_type_t)(root->rk + 1);
-
-    if (read_string(d, root, NULL, H_EVENT_ID, REQUIRED, ev->event_id, sizeof(ev->event_id)) <
-        0)
-        return -1;
-    d->event_id = ev->event_id;
-    if (read_text(d, root, NULL, H_TYPE, REQUIRED, &s) < 0)
-        return -1;
-    /* The record says which type to expect: try that name first. */
-    ev->type = strcmp(s, rs_event_type_name(want)) == 0 ? want : rs_event_type_from_name(s);
-    if (ev->type == RS_EV_UNKNOWN)
-        return fail(d, NULL, "type", "unknown event type \"%s\"", quote(q, sizeof(q), s));
-    if (ev->type != want)
-        return fail(d, NULL, "type", "\"%s\" does not match the Avro record io.revstream.%s",
-                    quote(q, sizeof(q), s), RECORD_NAME[root->rk]);
-    /* period.closed is a control event: it has no contract. */
-    if (ev->type != RS_EV_PERIOD_CLOSED &&
-        read_string(d, root, NULL, H_CONTRACT_ID, REQUIRED, ev->contract_id,
-                    sizeof(ev->contract_id)) < 0)
-        return -1;
-    size_t n;
-    if (read_text_n(d, root, NULL, H_OCCURRED_AT, REQUIRED, &s, &n) < 0)
-        return -1;
-    if (rs_timestamp_parse_date(s, &ev->occurred_on) != 0)
-        return fail(d, NULL, "occurred_at", "not an RFC 3339 timestamp");
-    if (n >= sizeof(ev->occurred_at))
-        return fail(d, NULL, "occurred_at", "too long (%zu bytes, at most %zu)", n,
-                    sizeof(ev->occurred_at) - 1);
-    memcpy(ev->occurred_at, s, n + 1);
-    return decode_body(d, root, ev);
 }
 
 int rs_avro_peek_id(const void *buf, size_t len, int32_t *id)
@@ -2141,7 +1426,7 @@ int rs_avro_decode_event(rs_avro_cache_t *c, const void *buf, size_t len, rs_eve
     }
     if (e->n_wbranches > 0 &&
         (top_branch < 0 || (size_t)top_branch >= e->n_wbranches ||
-         e->wbranch_kind[top_branch] < 0 || e->wbranch_kind[top_branch] >= RK__EVENTS)) {
+         e->wbranch_kind[top_branch] < 0 || e->wbranch_kind[top_branch] >= RS_RK__EVENTS)) {
         avro_schema_t b = avro_schema_union_branch(e->wschema, (int)top_branch);
         snprintf(errstr, errlen,
                  "avro message: schema id %d: branch %lld (%s) is not a revstream event",
@@ -2159,24 +1444,25 @@ int rs_avro_decode_event(rs_avro_cache_t *c, const void *buf, size_t len, rs_eve
         return RS_AVRO_ESCHEMA;
     }
 
-    arec_t root = {e->rvalue, -1};
+    avro_value_t rv = e->rvalue;
     rs_event_type_t type = e->branch_type[0];
     if (e->r_is_union) {
         int disc = -1;
         if (avro_value_get_discriminant(&e->rvalue, &disc) != 0 || disc < 0 ||
-            disc >= e->n_branches || avro_value_get_current_branch(&e->rvalue, &root.v) != 0) {
+            disc >= e->n_branches || avro_value_get_current_branch(&e->rvalue, &rv) != 0) {
             snprintf(errstr, errlen, "avro message: schema id %d: no union branch", (int)id);
             return RS_AVRO_ECORRUPT;
         }
         type = e->branch_type[disc];
     }
-    root.rk = (int)type - 1;
-
-    dec_t d = {"?", errstr, errlen, &e->rlay, 0};
-    if (decode_record(&d, &root, ev) != 0) {
-        rs_event_clear(ev);
+    /* The record says its event type; rs_codec_decode_event checks `type`. */
+    rs_codec_node_t root = {{NULL, NULL}, (int)type - 1};
+    node_set(&root, &rv);
+    const rs_codec_source_t src = {avro_src_string, avro_src_array, avro_src_item,
+                                   avro_src_record, &e->rlay};
+    rs_codec_dec_t d = {"?", errstr, errlen, 0, &src};
+    if (rs_codec_decode_event(&d, &root, ev) != 0)
         return d.nomem ? RS_AVRO_ENOMEM : RS_AVRO_EINVALID;
-    }
     return RS_AVRO_OK;
 }
 
@@ -2185,13 +1471,13 @@ int rs_avro_decode_event(rs_avro_cache_t *c, const void *buf, size_t len, rs_eve
 /* ------------------------------------------------------------------------ */
 
 /* Find (kind -> record schema) in `s`, the records the layout saw. */
-static void record_schemas(avro_schema_t s, avro_schema_t out[RK__COUNT], int depth)
+static void record_schemas(avro_schema_t s, avro_schema_t out[RS_RK__COUNT], int depth)
 {
     if (s == NULL || depth > RS_AVRO_MAX_DEPTH)
         return;
     switch (avro_typeof(s)) {
     case AVRO_RECORD: {
-        int k = record_kind(avro_schema_name(s));
+        int k = rs_codec_record_kind(avro_schema_name(s));
         if (k >= 0) {
             if (out[k] != NULL)
                 return;
@@ -2233,8 +1519,8 @@ static int has_null_branch(avro_schema_t s)
 
 static int known_slot(int rk, const char *name)
 {
-    for (int j = 0; j < MAX_SLOTS && FIELD_NAMES[rk][j] != NULL; j++)
-        if (strcmp(FIELD_NAMES[rk][j], name) == 0)
+    for (int j = 0; j < RS_CODEC_MAX_SLOTS && rs_codec_field_name[rk][j] != NULL; j++)
+        if (strcmp(rs_codec_field_name[rk][j], name) == 0)
             return 1;
     return 0;
 }
@@ -2243,7 +1529,7 @@ static int known_slot(int rk, const char *name)
 static int prepare_encode(entry_t *e, char *errstr, size_t errlen)
 {
     char msg[512];
-    avro_schema_t recs[RK__COUNT] = {0};
+    avro_schema_t recs[RS_RK__COUNT] = {0};
 
     if (e->enc_state == 1)
         return RS_AVRO_OK;
@@ -2253,7 +1539,7 @@ static int prepare_encode(entry_t *e, char *errstr, size_t errlen)
     }
     layout_build(&e->wlay, e->wschema);
     record_schemas(e->wschema, recs, 0);
-    for (int k = 0; k < RK__COUNT; k++) {
+    for (int k = 0; k < RS_RK__COUNT; k++) {
         if (recs[k] == NULL)
             continue;
         size_t n = avro_schema_record_size(recs[k]);
@@ -2266,7 +1552,7 @@ static int prepare_encode(entry_t *e, char *errstr, size_t errlen)
                 snprintf(msg, sizeof(msg),
                          "schema id %d: field %s.%s is not one revstream writes and cannot be "
                          "null",
-                         (int)e->id, RECORD_NAME[k], fname);
+                         (int)e->id, rs_codec_record_name[k], fname);
                 goto fail;
             }
             e->nullmask[k] |= (uint64_t)1 << i;
@@ -2352,7 +1638,8 @@ static int wselect(enc_t *x, const wrec_t *r, int slot, avro_value_t *f, avro_ty
                 continue;
             if (avro_value_set_branch(f, (int)i, out) != 0)
                 return efail(x, RS_AVRO_ESCHEMA, "schema id %d: %s.%s: %s", (int)x->e->id,
-                             RECORD_NAME[r->rk], FIELD_NAMES[r->rk][slot], avro_why());
+                             rs_codec_record_name[r->rk], rs_codec_field_name[r->rk][slot],
+                             avro_why());
             return 0;
         }
     } else if (ft == t) {
@@ -2360,7 +1647,8 @@ static int wselect(enc_t *x, const wrec_t *r, int slot, avro_value_t *f, avro_ty
         return 0;
     }
     return efail(x, RS_AVRO_ESCHEMA, "schema id %d: field %s.%s cannot hold a %s",
-                 (int)x->e->id, RECORD_NAME[r->rk], FIELD_NAMES[r->rk][slot], type_word(t));
+                 (int)x->e->id, rs_codec_record_name[r->rk], rs_codec_field_name[r->rk][slot],
+                 type_word(t));
 }
 
 /* The writer's field for `slot`: 1 found, 0 the writer lacks it. */
@@ -2377,7 +1665,8 @@ static int wneed(enc_t *x, const wrec_t *r, int slot, avro_type_t t, const char 
     avro_value_t f;
     if (!wfield(x, r, slot, &f))
         return efail(x, RS_AVRO_ESCHEMA, "schema id %d: record %s has no field %s",
-                     (int)x->e->id, RECORD_NAME[r->rk], FIELD_NAMES[r->rk][slot]);
+                     (int)x->e->id, rs_codec_record_name[r->rk],
+                     rs_codec_field_name[r->rk][slot]);
     return wselect(x, r, slot, &f, t, rname, out);
 }
 
@@ -2432,8 +1721,8 @@ static int put_str(enc_t *x, const wrec_t *r, int slot, const char *s)
 static int put_field(enc_t *x, const wrec_t *r, int slot, const char *s, size_t cap)
 {
     if (memchr(s, '\0', cap) == NULL)
-        return efail(x, RS_AVRO_EINVALID, "%s.%s: not NUL-terminated", RECORD_NAME[r->rk],
-                     FIELD_NAMES[r->rk][slot]);
+        return efail(x, RS_AVRO_EINVALID, "%s.%s: not NUL-terminated",
+                     rs_codec_record_name[r->rk], rs_codec_field_name[r->rk][slot]);
     return put_str(x, r, slot, s);
 }
 
@@ -2496,15 +1785,15 @@ static int put_dec(enc_t *x, const wrec_t *r, int slot, rs_decimal_t d)
     char buf[48];
     if (rs_decimal_format(d, buf, sizeof(buf)) == NULL)
         return efail(x, RS_AVRO_EINVALID, "%s.%s: decimal scale %d out of range",
-                     RECORD_NAME[r->rk], FIELD_NAMES[r->rk][slot], d.scale);
+                     rs_codec_record_name[r->rk], rs_codec_field_name[r->rk][slot], d.scale);
     return put_str(x, r, slot, buf);
 }
 
 static int put_name(enc_t *x, const wrec_t *r, int slot, const char *name)
 {
     if (name == NULL)
-        return efail(x, RS_AVRO_EINVALID, "%s.%s: no such value", RECORD_NAME[r->rk],
-                     FIELD_NAMES[r->rk][slot]);
+        return efail(x, RS_AVRO_EINVALID, "%s.%s: no such value", rs_codec_record_name[r->rk],
+                     rs_codec_field_name[r->rk][slot]);
     return put_str(x, r, slot, name);
 }
 
@@ -2520,9 +1809,9 @@ static int append_rec(enc_t *x, avro_value_t *arr, int rk, wrec_t *out)
     if (avro_value_append(arr, &out->v, NULL) != 0)
         return efail(x, RS_AVRO_ENOMEM, "out of memory");
     if (avro_value_get_type(&out->v) != AVRO_RECORD ||
-        strcmp(avro_schema_name(avro_value_get_schema(&out->v)), RECORD_NAME[rk]) != 0)
+        strcmp(avro_schema_name(avro_value_get_schema(&out->v)), rs_codec_record_name[rk]) != 0)
         return efail(x, RS_AVRO_ESCHEMA, "schema id %d: array items are not %s records",
-                     (int)x->e->id, RECORD_NAME[rk]);
+                     (int)x->e->id, rs_codec_record_name[rk]);
     return rec_begin(x, out);
 }
 
@@ -2536,19 +1825,21 @@ static int top_record(enc_t *x, int rk, wrec_t *out)
         size_t n = avro_schema_union_size(us);
         for (size_t i = 0; i < n; i++) {
             avro_schema_t b = avro_schema_union_branch(us, (int)i);
-            if (is_avro_record(b) && strcmp(avro_schema_name(b), RECORD_NAME[rk]) == 0) {
+            if (is_avro_record(b) &&
+                strcmp(avro_schema_name(b), rs_codec_record_name[rk]) == 0) {
                 if (avro_value_set_branch(top, (int)i, &out->v) != 0)
                     return efail(x, RS_AVRO_ENOMEM, "out of memory");
                 return rec_begin(x, out);
             }
         }
     } else if (avro_value_get_type(top) == AVRO_RECORD &&
-               strcmp(avro_schema_name(avro_value_get_schema(top)), RECORD_NAME[rk]) == 0) {
+               strcmp(avro_schema_name(avro_value_get_schema(top)), rs_codec_record_name[rk]) ==
+                   0) {
         out->v = *top;
         return rec_begin(x, out);
     }
     return efail(x, RS_AVRO_ESCHEMA, "schema id %d has no record io.revstream.%s",
-                 (int)x->e->id, RECORD_NAME[rk]);
+                 (int)x->e->id, rs_codec_record_name[rk]);
 }
 
 /* Serialise the writer value with the Confluent header. */
@@ -2611,30 +1902,32 @@ static int put_contract_lines(enc_t *x, const wrec_t *r, int slot, const rs_even
     for (int i = 0; i < ev->n_lines; i++) {
         const rs_line_spec_t *l = &ev->lines[i];
         wrec_t o;
-        if (append_rec(x, &arr, RK_CONTRACT_LINE, &o) < 0 ||
-            PUT_FIELD(x, &o, CL_LINE_ID, l->line_id) < 0 ||
-            PUT_FIELD(x, &o, CL_PRODUCT, l->product) < 0 ||
-            put_name(x, &o, CL_RECOGNITION, rs_method_name(l->recognition)) < 0 ||
-            put_date(x, &o, CL_START, l->start) < 0 || put_date(x, &o, CL_END, l->end) < 0 ||
-            put_dec(x, &o, CL_AMOUNT, l->amount) < 0)
+        if (append_rec(x, &arr, RS_RK_CONTRACT_LINE, &o) < 0 ||
+            PUT_FIELD(x, &o, RS_F_CL_LINE_ID, l->line_id) < 0 ||
+            PUT_FIELD(x, &o, RS_F_CL_PRODUCT, l->product) < 0 ||
+            put_name(x, &o, RS_F_CL_RECOGNITION, rs_method_name(l->recognition)) < 0 ||
+            put_date(x, &o, RS_F_CL_START, l->start) < 0 ||
+            put_date(x, &o, RS_F_CL_END, l->end) < 0 ||
+            put_dec(x, &o, RS_F_CL_AMOUNT, l->amount) < 0)
             return -1;
-        if ((l->has_ssp ? put_dec(x, &o, CL_SSP, l->ssp) : put_null(x, &o, CL_SSP)) < 0 ||
-            (l->has_unit_price ? put_dec(x, &o, CL_UNIT_PRICE, l->unit_price)
-                               : put_null(x, &o, CL_UNIT_PRICE)) < 0)
+        if ((l->has_ssp ? put_dec(x, &o, RS_F_CL_SSP, l->ssp) : put_null(x, &o, RS_F_CL_SSP)) <
+                0 ||
+            (l->has_unit_price ? put_dec(x, &o, RS_F_CL_UNIT_PRICE, l->unit_price)
+                               : put_null(x, &o, RS_F_CL_UNIT_PRICE)) < 0)
             return -1;
         if (l->n_milestones == 0) {
-            if (put_null(x, &o, CL_MILESTONES) < 0)
+            if (put_null(x, &o, RS_F_CL_MILESTONES) < 0)
                 return -1;
             continue;
         }
         avro_value_t ms;
-        if (put_array(x, &o, CL_MILESTONES, &ms) < 0)
+        if (put_array(x, &o, RS_F_CL_MILESTONES, &ms) < 0)
             return -1;
         for (int j = 0; j < l->n_milestones; j++) {
             wrec_t m;
-            if (append_rec(x, &ms, RK_MILESTONE, &m) < 0 ||
-                PUT_FIELD(x, &m, MS_MILESTONE_ID, l->milestones[j].milestone_id) < 0 ||
-                put_dec(x, &m, MS_AMOUNT, l->milestones[j].amount) < 0)
+            if (append_rec(x, &ms, RS_RK_MILESTONE, &m) < 0 ||
+                PUT_FIELD(x, &m, RS_F_MS_MILESTONE_ID, l->milestones[j].milestone_id) < 0 ||
+                put_dec(x, &m, RS_F_MS_AMOUNT, l->milestones[j].amount) < 0)
                 return -1;
         }
     }
@@ -2649,13 +1942,14 @@ static int put_bill_lines(enc_t *x, const wrec_t *r, int slot, const rs_event_t 
     for (int i = 0; i < ev->n_bill_lines; i++) {
         const rs_bill_line_t *b = &ev->bill_lines[i];
         wrec_t o;
-        if (append_rec(x, &arr, credit ? RK_CREDIT_NOTE_LINE : RK_INVOICE_LINE, &o) < 0 ||
-            PUT_FIELD(x, &o, IL_LINE_ID, b->line_id) < 0 ||
-            put_dec(x, &o, IL_AMOUNT, b->amount) < 0 ||
-            (b->has_tax ? put_dec(x, &o, IL_TAX, b->tax) : put_null(x, &o, IL_TAX)) < 0)
+        if (append_rec(x, &arr, credit ? RS_RK_CREDIT_NOTE_LINE : RS_RK_INVOICE_LINE, &o) < 0 ||
+            PUT_FIELD(x, &o, RS_F_IL_LINE_ID, b->line_id) < 0 ||
+            put_dec(x, &o, RS_F_IL_AMOUNT, b->amount) < 0 ||
+            (b->has_tax ? put_dec(x, &o, RS_F_IL_TAX, b->tax) : put_null(x, &o, RS_F_IL_TAX)) <
+                0)
             return -1;
-        if (!credit && (put_date(x, &o, IL_SERVICE_START, b->service_start) < 0 ||
-                        put_date(x, &o, IL_SERVICE_END, b->service_end) < 0))
+        if (!credit && (put_date(x, &o, RS_F_IL_SERVICE_START, b->service_start) < 0 ||
+                        put_date(x, &o, RS_F_IL_SERVICE_END, b->service_end) < 0))
             return -1;
     }
     return 0;
@@ -2665,85 +1959,86 @@ static int encode_body(enc_t *x, const wrec_t *r, const rs_event_t *ev)
 {
     switch (ev->type) {
     case RS_EV_CONTRACT_BOOKED:
-        if (PUT_FIELD(x, r, CB_CUSTOMER_ID, ev->customer_id) < 0 ||
-            PUT_FIELD(x, r, CB_CURRENCY, ev->currency) < 0 ||
-            put_date(x, r, CB_BOOKED_ON, ev->booked_on) < 0)
+        if (PUT_FIELD(x, r, RS_F_CB_CUSTOMER_ID, ev->customer_id) < 0 ||
+            PUT_FIELD(x, r, RS_F_CB_CURRENCY, ev->currency) < 0 ||
+            put_date(x, r, RS_F_CB_BOOKED_ON, ev->booked_on) < 0)
             return -1;
         if (ev->source_system[0] != '\0' || ev->source_record_id[0] != '\0') {
             avro_value_t sv;
-            wrec_t src = {{0}, RK_SOURCE};
-            if (wneed(x, r, CB_SOURCE, AVRO_RECORD, RECORD_NAME[RK_SOURCE], &sv) < 0)
+            wrec_t src = {{0}, RS_RK_SOURCE};
+            if (wneed(x, r, RS_F_CB_SOURCE, AVRO_RECORD, rs_codec_record_name[RS_RK_SOURCE],
+                      &sv) < 0)
                 return -1;
             src.v = sv;
             if (rec_begin(x, &src) < 0 ||
-                PUT_FIELD(x, &src, SR_SYSTEM, ev->source_system) < 0 ||
-                PUT_FIELD(x, &src, SR_RECORD_ID, ev->source_record_id) < 0)
+                PUT_FIELD(x, &src, RS_F_SR_SYSTEM, ev->source_system) < 0 ||
+                PUT_FIELD(x, &src, RS_F_SR_RECORD_ID, ev->source_record_id) < 0)
                 return -1;
-        } else if (put_null(x, r, CB_SOURCE) < 0) {
+        } else if (put_null(x, r, RS_F_CB_SOURCE) < 0) {
             return -1;
         }
-        return put_contract_lines(x, r, CB_LINES, ev);
+        return put_contract_lines(x, r, RS_F_CB_LINES, ev);
     case RS_EV_CONTRACT_AMENDED:
-        if (put_date(x, r, CA_EFFECTIVE_ON, ev->effective_on) < 0 ||
-            put_name(x, r, CA_TREATMENT,
+        if (put_date(x, r, RS_F_CA_EFFECTIVE_ON, ev->effective_on) < 0 ||
+            put_name(x, r, RS_F_CA_TREATMENT,
                      ev->treatment == RS_TREATMENT_CATCH_UP      ? "catch_up"
                      : ev->treatment == RS_TREATMENT_PROSPECTIVE ? "prospective"
                                                                  : NULL) < 0)
             return -1;
-        return put_contract_lines(x, r, CA_LINES, ev);
+        return put_contract_lines(x, r, RS_F_CA_LINES, ev);
     case RS_EV_CONTRACT_CANCELLED:
-        return put_date(x, r, CC_EFFECTIVE_ON, ev->effective_on);
+        return put_date(x, r, RS_F_CC_EFFECTIVE_ON, ev->effective_on);
     case RS_EV_MILESTONE_COMPLETED:
-        if (PUT_FIELD(x, r, MC_LINE_ID, ev->line_id) < 0 ||
-            PUT_FIELD(x, r, MC_MILESTONE_ID, ev->milestone_id) < 0)
+        if (PUT_FIELD(x, r, RS_F_MC_LINE_ID, ev->line_id) < 0 ||
+            PUT_FIELD(x, r, RS_F_MC_MILESTONE_ID, ev->milestone_id) < 0)
             return -1;
-        return put_date(x, r, MC_COMPLETED_ON, ev->completed_on);
+        return put_date(x, r, RS_F_MC_COMPLETED_ON, ev->completed_on);
     case RS_EV_PERIOD_CLOSED:
-        return put_period(x, r, PC_PERIOD, ev->period);
+        return put_period(x, r, RS_F_PC_PERIOD, ev->period);
     case RS_EV_INVOICE_ISSUED:
-        if (PUT_FIELD(x, r, II_INVOICE_ID, ev->invoice_id) < 0 ||
-            put_date(x, r, II_ISSUED_ON, ev->on) < 0 ||
-            put_date(x, r, II_DUE_ON, ev->due_on) < 0)
+        if (PUT_FIELD(x, r, RS_F_II_INVOICE_ID, ev->invoice_id) < 0 ||
+            put_date(x, r, RS_F_II_ISSUED_ON, ev->on) < 0 ||
+            put_date(x, r, RS_F_II_DUE_ON, ev->due_on) < 0)
             return -1;
-        return put_bill_lines(x, r, II_LINES, ev, 0);
+        return put_bill_lines(x, r, RS_F_II_LINES, ev, 0);
     case RS_EV_INVOICE_VOIDED:
-        if (PUT_FIELD(x, r, IV_INVOICE_ID, ev->invoice_id) < 0)
+        if (PUT_FIELD(x, r, RS_F_IV_INVOICE_ID, ev->invoice_id) < 0)
             return -1;
-        return put_date(x, r, IV_VOIDED_ON, ev->on);
+        return put_date(x, r, RS_F_IV_VOIDED_ON, ev->on);
     case RS_EV_CREDIT_NOTE_ISSUED:
-        if (PUT_FIELD(x, r, CN_CREDIT_NOTE_ID, ev->credit_note_id) < 0 ||
-            PUT_FIELD(x, r, CN_INVOICE_ID, ev->invoice_id) < 0 ||
-            put_date(x, r, CN_ISSUED_ON, ev->on) < 0 ||
-            put_name(x, r, CN_REASON, rs_credit_reason_name(ev->reason)) < 0)
+        if (PUT_FIELD(x, r, RS_F_CN_CREDIT_NOTE_ID, ev->credit_note_id) < 0 ||
+            PUT_FIELD(x, r, RS_F_CN_INVOICE_ID, ev->invoice_id) < 0 ||
+            put_date(x, r, RS_F_CN_ISSUED_ON, ev->on) < 0 ||
+            put_name(x, r, RS_F_CN_REASON, rs_credit_reason_name(ev->reason)) < 0)
             return -1;
-        return put_bill_lines(x, r, CN_LINES, ev, 1);
+        return put_bill_lines(x, r, RS_F_CN_LINES, ev, 1);
     case RS_EV_INVOICE_UNCOLLECTIBLE:
-        if (PUT_FIELD(x, r, IU_INVOICE_ID, ev->invoice_id) < 0)
+        if (PUT_FIELD(x, r, RS_F_IU_INVOICE_ID, ev->invoice_id) < 0)
             return -1;
-        return put_date(x, r, IU_DECLARED_ON, ev->on);
+        return put_date(x, r, RS_F_IU_DECLARED_ON, ev->on);
     case RS_EV_PAYMENT_RECEIVED:
-        if (PUT_FIELD(x, r, PR_PAYMENT_ID, ev->payment_id) < 0 ||
-            PUT_FIELD(x, r, PR_INVOICE_ID, ev->invoice_id) < 0 ||
-            put_dec(x, r, PR_AMOUNT, ev->amount) < 0)
+        if (PUT_FIELD(x, r, RS_F_PR_PAYMENT_ID, ev->payment_id) < 0 ||
+            PUT_FIELD(x, r, RS_F_PR_INVOICE_ID, ev->invoice_id) < 0 ||
+            put_dec(x, r, RS_F_PR_AMOUNT, ev->amount) < 0)
             return -1;
-        return put_date(x, r, PR_RECEIVED_ON, ev->on);
+        return put_date(x, r, RS_F_PR_RECEIVED_ON, ev->on);
     case RS_EV_PAYMENT_REFUNDED:
-        if (PUT_FIELD(x, r, PD_REFUND_ID, ev->refund_id) < 0 ||
-            PUT_FIELD(x, r, PD_PAYMENT_ID, ev->payment_id) < 0 ||
-            PUT_FIELD(x, r, PD_INVOICE_ID, ev->invoice_id) < 0 ||
-            put_dec(x, r, PD_AMOUNT, ev->amount) < 0)
+        if (PUT_FIELD(x, r, RS_F_PD_REFUND_ID, ev->refund_id) < 0 ||
+            PUT_FIELD(x, r, RS_F_PD_PAYMENT_ID, ev->payment_id) < 0 ||
+            PUT_FIELD(x, r, RS_F_PD_INVOICE_ID, ev->invoice_id) < 0 ||
+            put_dec(x, r, RS_F_PD_AMOUNT, ev->amount) < 0)
             return -1;
-        return put_date(x, r, PD_REFUNDED_ON, ev->on);
+        return put_date(x, r, RS_F_PD_REFUNDED_ON, ev->on);
     case RS_EV_PAYMENT_FAILED:
-        if (PUT_FIELD(x, r, PF_PAYMENT_ID, ev->payment_id) < 0 ||
-            PUT_FIELD(x, r, PF_INVOICE_ID, ev->invoice_id) < 0 ||
-            put_date(x, r, PF_FAILED_ON, ev->on) < 0)
+        if (PUT_FIELD(x, r, RS_F_PF_PAYMENT_ID, ev->payment_id) < 0 ||
+            PUT_FIELD(x, r, RS_F_PF_INVOICE_ID, ev->invoice_id) < 0 ||
+            put_date(x, r, RS_F_PF_FAILED_ON, ev->on) < 0)
             return -1;
-        return PUT_FIELD(x, r, PF_REASON, ev->failure_reason);
+        return PUT_FIELD(x, r, RS_F_PF_REASON, ev->failure_reason);
     case RS_EV_USAGE_RECORDED:
-        if (PUT_FIELD(x, r, UR_LINE_ID, ev->line_id) < 0)
+        if (PUT_FIELD(x, r, RS_F_UR_LINE_ID, ev->line_id) < 0)
             return -1;
-        return put_dec(x, r, UR_QUANTITY, ev->quantity);
+        return put_dec(x, r, RS_F_UR_QUANTITY, ev->quantity);
     default:
         return efail(x, RS_AVRO_EINVALID, "unknown event type %d", (int)ev->type);
     }
@@ -2767,12 +2062,13 @@ int rs_avro_encode_event(rs_avro_cache_t *c, int32_t schema_id, const rs_event_t
         return RS_AVRO_EINVALID;
     }
     if (top_record(&x, (int)ev->type - 1, &r) < 0 ||
-        PUT_FIELD(&x, &r, H_EVENT_ID, ev->event_id) < 0 || put_str(&x, &r, H_TYPE, tname) < 0 ||
+        PUT_FIELD(&x, &r, RS_F_EVENT_ID, ev->event_id) < 0 ||
+        put_str(&x, &r, RS_F_TYPE, tname) < 0 ||
         (ev->type == RS_EV_PERIOD_CLOSED
-             ? put_null(&x, &r, H_CONTRACT_ID)
-             : PUT_FIELD(&x, &r, H_CONTRACT_ID, ev->contract_id)) < 0 ||
-        PUT_FIELD(&x, &r, H_OCCURRED_AT, ev->occurred_at) < 0 || encode_body(&x, &r, ev) < 0 ||
-        finish(c, &x, buf, len) < 0)
+             ? put_null(&x, &r, RS_F_CONTRACT_ID)
+             : PUT_FIELD(&x, &r, RS_F_CONTRACT_ID, ev->contract_id)) < 0 ||
+        PUT_FIELD(&x, &r, RS_F_OCCURRED_AT, ev->occurred_at) < 0 ||
+        encode_body(&x, &r, ev) < 0 || finish(c, &x, buf, len) < 0)
         return x.status;
     return RS_AVRO_OK;
 }
@@ -2795,31 +2091,32 @@ int rs_avro_encode_entry(rs_avro_cache_t *c, int32_t schema_id, const rs_entry_t
                  e->entry_id);
         return RS_AVRO_EINVALID;
     }
-    if (top_record(&x, RK_JOURNAL_ENTRY, &r) < 0 ||
-        PUT_FIELD(&x, &r, JE_ENTRY_ID, e->entry_id) < 0 ||
-        put_long(&x, &r, JE_SEQ, (int64_t)e->seq) < 0 ||
-        put_date(&x, &r, JE_POSTED_ON, e->posted_on) < 0 ||
-        put_period(&x, &r, JE_PERIOD, e->period) < 0 ||
-        put_period(&x, &r, JE_SERVICE_PERIOD, e->service_period) < 0 ||
-        put_str(&x, &r, JE_KIND, rs_entry_kind_name(e->kind)) < 0 ||
-        PUT_FIELD(&x, &r, JE_RULE, e->rule) < 0 ||
-        PUT_FIELD(&x, &r, JE_CONTRACT_ID, e->contract_id) < 0 ||
-        PUT_FIELD(&x, &r, JE_CUSTOMER_ID, e->customer_id) < 0 ||
-        put_opt_field(&x, &r, JE_LINE_ID, e->line_id, sizeof(e->line_id)) < 0 ||
-        put_opt_field(&x, &r, JE_DOCUMENT_ID, e->document_id, sizeof(e->document_id)) < 0 ||
-        PUT_FIELD(&x, &r, JE_CURRENCY, e->currency) < 0 ||
-        put_int(&x, &r, JE_EXPONENT, e->exponent) < 0 ||
-        put_array(&x, &r, JE_LINES, &lines) < 0)
+    if (top_record(&x, RS_RK_JOURNAL_ENTRY, &r) < 0 ||
+        PUT_FIELD(&x, &r, RS_F_JE_ENTRY_ID, e->entry_id) < 0 ||
+        put_long(&x, &r, RS_F_JE_SEQ, (int64_t)e->seq) < 0 ||
+        put_date(&x, &r, RS_F_JE_POSTED_ON, e->posted_on) < 0 ||
+        put_period(&x, &r, RS_F_JE_PERIOD, e->period) < 0 ||
+        put_period(&x, &r, RS_F_JE_SERVICE_PERIOD, e->service_period) < 0 ||
+        put_str(&x, &r, RS_F_JE_KIND, rs_entry_kind_name(e->kind)) < 0 ||
+        PUT_FIELD(&x, &r, RS_F_JE_RULE, e->rule) < 0 ||
+        PUT_FIELD(&x, &r, RS_F_JE_CONTRACT_ID, e->contract_id) < 0 ||
+        PUT_FIELD(&x, &r, RS_F_JE_CUSTOMER_ID, e->customer_id) < 0 ||
+        put_opt_field(&x, &r, RS_F_JE_LINE_ID, e->line_id, sizeof(e->line_id)) < 0 ||
+        put_opt_field(&x, &r, RS_F_JE_DOCUMENT_ID, e->document_id, sizeof(e->document_id)) <
+            0 ||
+        PUT_FIELD(&x, &r, RS_F_JE_CURRENCY, e->currency) < 0 ||
+        put_int(&x, &r, RS_F_JE_EXPONENT, e->exponent) < 0 ||
+        put_array(&x, &r, RS_F_JE_LINES, &lines) < 0)
         return x.status;
     for (int i = 0; i < e->n_postings; i++) {
         wrec_t p;
-        if (append_rec(&x, &lines, RK_JOURNAL_LINE, &p) < 0 ||
-            put_str(&x, &p, JL_ACCOUNT, rs_account_name(e->postings[i].account)) < 0 ||
-            put_long(&x, &p, JL_DEBIT, e->postings[i].debit) < 0 ||
-            put_long(&x, &p, JL_CREDIT, e->postings[i].credit) < 0)
+        if (append_rec(&x, &lines, RS_RK_JOURNAL_LINE, &p) < 0 ||
+            put_str(&x, &p, RS_F_JL_ACCOUNT, rs_account_name(e->postings[i].account)) < 0 ||
+            put_long(&x, &p, RS_F_JL_DEBIT, e->postings[i].debit) < 0 ||
+            put_long(&x, &p, RS_F_JL_CREDIT, e->postings[i].credit) < 0)
             return x.status;
     }
-    if (put_array(&x, &r, JE_SOURCE_EVENT_IDS, &srcs) < 0)
+    if (put_array(&x, &r, RS_F_JE_SOURCE_EVENT_IDS, &srcs) < 0)
         return x.status;
     for (int i = 0; i < e->n_sources; i++) {
         avro_value_t s;
@@ -2836,10 +2133,10 @@ int rs_avro_encode_entry(rs_avro_cache_t *c, int32_t schema_id, const rs_entry_t
             return RS_AVRO_ESCHEMA;
         }
     }
-    if (put_long(&x, &r, JE_SOURCE_COUNT, (int64_t)e->source_count) < 0 ||
-        put_long(&x, &r, JE_BILLED, e->billed) < 0 ||
-        put_long(&x, &r, JE_RECOGNIZED, e->recognized) < 0 ||
-        put_long(&x, &r, JE_RECEIVED, e->received) < 0 || finish(c, &x, buf, len) < 0)
+    if (put_long(&x, &r, RS_F_JE_SOURCE_COUNT, (int64_t)e->source_count) < 0 ||
+        put_long(&x, &r, RS_F_JE_BILLED, e->billed) < 0 ||
+        put_long(&x, &r, RS_F_JE_RECOGNIZED, e->recognized) < 0 ||
+        put_long(&x, &r, RS_F_JE_RECEIVED, e->received) < 0 || finish(c, &x, buf, len) < 0)
         return x.status;
     return RS_AVRO_OK;
 }
@@ -2864,22 +2161,23 @@ int rs_avro_encode_balance(rs_avro_cache_t *c, int32_t schema_id, const rs_avro_
                  b->snapshot_key ? b->snapshot_key : "?");
         return RS_AVRO_EINVALID;
     }
-    if (top_record(&x, RK_DEFERRED_BALANCE, &r) < 0 ||
-        put_str(&x, &r, DB_SNAPSHOT_KEY, b->snapshot_key) < 0 ||
-        put_str(&x, &r, DB_CONTRACT_ID, b->contract_id) < 0 ||
-        put_str(&x, &r, DB_CUSTOMER_ID, b->customer_id) < 0 ||
-        put_str(&x, &r, DB_SCOPE, SCOPE_NAME[b->scope]) < 0 ||
-        put_str(&x, &r, DB_LINE_ID, b->line_id && b->line_id[0] ? b->line_id : NULL) < 0 ||
-        put_str(&x, &r, DB_INVOICE_ID,
+    if (top_record(&x, RS_RK_DEFERRED_BALANCE, &r) < 0 ||
+        put_str(&x, &r, RS_F_DB_SNAPSHOT_KEY, b->snapshot_key) < 0 ||
+        put_str(&x, &r, RS_F_DB_CONTRACT_ID, b->contract_id) < 0 ||
+        put_str(&x, &r, RS_F_DB_CUSTOMER_ID, b->customer_id) < 0 ||
+        put_str(&x, &r, RS_F_DB_SCOPE, SCOPE_NAME[b->scope]) < 0 ||
+        put_str(&x, &r, RS_F_DB_LINE_ID, b->line_id && b->line_id[0] ? b->line_id : NULL) < 0 ||
+        put_str(&x, &r, RS_F_DB_INVOICE_ID,
                 b->invoice_id && b->invoice_id[0] ? b->invoice_id : NULL) < 0 ||
-        put_str(&x, &r, DB_CURRENCY, b->currency) < 0 ||
-        put_int(&x, &r, DB_EXPONENT, b->exponent) < 0 ||
-        put_long(&x, &r, DB_BILLED, b->billed) < 0 ||
-        put_long(&x, &r, DB_RECOGNIZED, b->recognized) < 0 ||
-        put_long(&x, &r, DB_DEFERRED, b->deferred) < 0 ||
-        put_long(&x, &r, DB_UNBILLED, b->unbilled) < 0 ||
-        put_long(&x, &r, DB_RECEIVED, b->received) < 0 ||
-        put_period(&x, &r, DB_AS_OF_PERIOD, b->as_of_period) < 0 || finish(c, &x, buf, len) < 0)
+        put_str(&x, &r, RS_F_DB_CURRENCY, b->currency) < 0 ||
+        put_int(&x, &r, RS_F_DB_EXPONENT, b->exponent) < 0 ||
+        put_long(&x, &r, RS_F_DB_BILLED, b->billed) < 0 ||
+        put_long(&x, &r, RS_F_DB_RECOGNIZED, b->recognized) < 0 ||
+        put_long(&x, &r, RS_F_DB_DEFERRED, b->deferred) < 0 ||
+        put_long(&x, &r, RS_F_DB_UNBILLED, b->unbilled) < 0 ||
+        put_long(&x, &r, RS_F_DB_RECEIVED, b->received) < 0 ||
+        put_period(&x, &r, RS_F_DB_AS_OF_PERIOD, b->as_of_period) < 0 ||
+        finish(c, &x, buf, len) < 0)
         return x.status;
     return RS_AVRO_OK;
 }
@@ -2900,12 +2198,63 @@ int rs_avro_encode_deadletter(rs_avro_cache_t *c, int32_t schema_id,
         snprintf(errstr, errlen, "dead letter: missing topic or error");
         return RS_AVRO_EINVALID;
     }
-    if (top_record(&x, RK_DEAD_LETTER, &r) < 0 || put_str(&x, &r, DL_TOPIC, d->topic) < 0 ||
-        put_int(&x, &r, DL_PARTITION, d->partition) < 0 ||
-        put_long(&x, &r, DL_OFFSET, d->offset) < 0 || put_str(&x, &r, DL_ERROR, d->error) < 0 ||
-        put_bytes(&x, &r, DL_KEY, d->key, d->key_len) < 0 ||
-        put_bytes(&x, &r, DL_VALUE, d->value, d->value_len) < 0 ||
-        put_long(&x, &r, DL_TIMESTAMP, d->timestamp_ms) < 0 || finish(c, &x, buf, len) < 0)
+    if (top_record(&x, RS_RK_DEAD_LETTER, &r) < 0 ||
+        put_str(&x, &r, RS_F_DL_TOPIC, d->topic) < 0 ||
+        put_int(&x, &r, RS_F_DL_PARTITION, d->partition) < 0 ||
+        put_long(&x, &r, RS_F_DL_OFFSET, d->offset) < 0 ||
+        put_str(&x, &r, RS_F_DL_ERROR, d->error) < 0 ||
+        put_bytes(&x, &r, RS_F_DL_KEY, d->key, d->key_len) < 0 ||
+        put_bytes(&x, &r, RS_F_DL_VALUE, d->value, d->value_len) < 0 ||
+        put_long(&x, &r, RS_F_DL_TIMESTAMP, d->timestamp_ms) < 0 || finish(c, &x, buf, len) < 0)
         return x.status;
     return RS_AVRO_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* A bounds checker for other readers of our records (journal entries)      */
+/* ------------------------------------------------------------------------ */
+
+struct rs_avro_checker {
+    avro_schema_t schema;
+    scan_prog_t prog;
+};
+
+int rs_avro_checker_new(rs_avro_checker_t **out, avro_schema_t schema, char *errstr,
+                        size_t errlen)
+{
+    const char *why = NULL;
+    rs_avro_checker_t *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        snprintf(errstr, errlen, "out of memory");
+        return -1;
+    }
+    c->schema = avro_schema_incref(schema);
+    if (prog_compile(&c->prog, c->schema, &why) < 0) {
+        snprintf(errstr, errlen, "schema: %s", why ? why : "cannot be checked");
+        rs_avro_checker_destroy(c);
+        return -1;
+    }
+    *out = c;
+    return 0;
+}
+
+void rs_avro_checker_destroy(rs_avro_checker_t *c)
+{
+    if (c == NULL)
+        return;
+    prog_free(&c->prog);
+    if (c->schema)
+        avro_schema_decref(c->schema);
+    free(c);
+}
+
+int rs_avro_checker_check(const rs_avro_checker_t *c, const void *msg, size_t len, char *why,
+                          size_t whylen)
+{
+    int64_t branch;
+    if (len < RS_AVRO_HEADER_SIZE || len > RS_AVRO_MAX_MESSAGE) {
+        snprintf(why, whylen, "a message of %zu bytes", len);
+        return -1;
+    }
+    return scan_body(&c->prog, msg, len, &branch, why, whylen);
 }

@@ -2,8 +2,9 @@
  * rs_codec_json.c — the JSON Lines codec: one JSON object <-> one rs_event_t,
  * the `journal` row of a journal entry, and decimal formatting.
  *
- * Parsing and printing JSON is jansson's job; this file only maps the event
- * contract (shared/reference/events.md) onto rs_event_t and back.
+ * Parsing and printing JSON is jansson's job; the event contract's rules are
+ * rs_codec_fields.c's (shared with the Avro codec). Decoding here is only
+ * the JSON field source: how a member is found in a jansson object.
  *
  * Invariants:
  *   - Decoding either fills the whole event and returns 0, or returns -1 with
@@ -11,25 +12,19 @@
  *     event's previous contents: the caller passes an event that owns nothing
  *     (fresh, initialised or cleared).
  *   - errstr always reads "event <event_id>: <field>: <reason>", with
- *     "event ?" until event_id itself has been checked. Fields carry their
- *     path as in events.md with 0-based indexes: "lines[1].milestones[0].amount",
- *     "source.system". The message is one line of valid UTF-8: control bytes
- *     become '?', quoted input is cut at a character boundary, and a message
- *     cut short by errlen loses a trailing partial character.
- *   - JSON null counts as absent. Required strings must be non-empty and fit
- *     their fixed-size field (longer is an error, never a silent truncation).
- *     Money, prices and quantities must be JSON strings parsed by
- *     rs_decimal_parse (a JSON number is an error). Duplicate keys in one
- *     object are rejected (the event would be ambiguous).
- *   - Whether an amount fits its currency's minor unit, and whether milestones
- *     sum to their line, are the engine's checks, not the codec's.
+ *     "event ?" until event_id itself has been checked (rs_codec_fail).
+ *   - JSON null counts as absent. Money, prices and quantities must be JSON
+ *     strings (a JSON number is an error). Duplicate keys in one object are
+ *     rejected (the event would be ambiguous). jansson rejects \u0000 and
+ *     invalid UTF-8, so every string handed to the field rules is NUL-free
+ *     UTF-8, as rs_codec_fields.h requires.
  *   - Encoding is canonical: a fixed key order per type, only the keys of the
  *     event's type, absent optionals left out, dates as YYYY-MM-DD, decimals
  *     with the scale they were parsed with. decode(encode(ev)) has the same
  *     rs_event_hash as ev, and encode(decode(encode(ev))) == encode(ev).
  *
  * Ownership: decode fills a caller-owned rs_event_t whose line, milestone and
- * bill-line arrays it malloc()s (rs_event_clear frees them). Encoders return
+ * bill-line arrays are malloc()ed (rs_event_clear frees them). Encoders return
  * a malloc()ed NUL-terminated string the caller free()s; they return NULL on
  * ENOMEM, and also when the event cannot be represented (an unknown type or
  * enum value, a string that is not valid UTF-8, a decimal scale outside
@@ -38,647 +33,108 @@
 #include "rs_codec.h"
 
 #include <jansson.h>
-#include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ------------------------------------------------------------------------ */
-/* Error messages                                                           */
-/* ------------------------------------------------------------------------ */
-
-/* Longest piece of input quoted in an error message, in bytes. */
-#define QUOTE_MAX 64
-
-/* Length of the valid UTF-8 character at s (1..4), 0 if s ends inside a
- * character, -1 if the bytes are not valid UTF-8 (RFC 3629: no overlongs,
- * surrogates or code points above U+10FFFF). */
-static int utf8_char_len(const unsigned char *s)
-{
-    unsigned char lo = 0x80, hi = 0xBF;
-    int len;
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF)
-        len = 2;
-    else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-        len = 3;
-    else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-        len = 4;
-    else
-        return -1;
-    if (s[0] == 0xE0)
-        lo = 0xA0;
-    else if (s[0] == 0xED)
-        hi = 0x9F;
-    else if (s[0] == 0xF0)
-        lo = 0x90;
-    else if (s[0] == 0xF4)
-        hi = 0x8F;
-    for (int i = 1; i < len; i++) {
-        if (s[i] == '\0')
-            return 0;
-        if (s[i] < lo || s[i] > hi)
-            return -1;
-        lo = 0x80;
-        hi = 0xBF;
-    }
-    return len;
-}
-
-/* Make `s` one printable line of valid UTF-8: control bytes and bytes that
- * are not UTF-8 become '?', and a character cut short at the end (by
- * snprintf) is dropped. */
-static void tidy_message(char *s)
-{
-    unsigned char *p = (unsigned char *)s;
-    while (*p) {
-        int n = utf8_char_len(p);
-        if (n == 0) {
-            *p = '\0';
-            break;
-        }
-        if (n < 0 || *p < 0x20 || *p == 0x7f) {
-            *p++ = '?';
-            continue;
-        }
-        p += n;
-    }
-}
-
-/* Copy at most QUOTE_MAX bytes of `s` (valid UTF-8) into dst, cutting on a
- * character boundary and marking the cut with "...". Returns dst. */
-static const char *quote(char *dst, size_t cap, const char *s)
-{
-    size_t n = strlen(s);
-    if (n <= QUOTE_MAX && n < cap) {
-        memcpy(dst, s, n + 1);
-        return dst;
-    }
-    size_t cut = QUOTE_MAX < cap - 4 ? QUOTE_MAX : cap - 4;
-    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
-        cut--;
-    memcpy(dst, s, cut);
-    memcpy(dst + cut, "...", 4);
-    return dst;
-}
-
-typedef struct decoder {
-    const char *event_id; /* "?" until event_id has been checked */
-    char *errstr;
-    size_t errlen;
-} decoder_t;
-
-/* Write "event <id>: <prefix>.<key>: <reason>" into errstr; returns -1.
- * prefix and key may each be NULL. */
-static int fail(decoder_t *d, const char *prefix, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(decoder_t *d, const char *prefix, const char *key, const char *fmt, ...)
-{
-    char reason[320];
-    va_list ap;
-
-    if (d->errstr == NULL || d->errlen == 0)
-        return -1;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof(reason), fmt, ap);
-    va_end(ap);
-    tidy_message(reason);
-    if (prefix && key)
-        snprintf(d->errstr, d->errlen, "event %s: %s.%s: %s", d->event_id, prefix, key, reason);
-    else if (prefix || key)
-        snprintf(d->errstr, d->errlen, "event %s: %s: %s", d->event_id, prefix ? prefix : key,
-                 reason);
-    else
-        snprintf(d->errstr, d->errlen, "event %s: %s", d->event_id, reason);
-    tidy_message(d->errstr);
-    return -1;
-}
+#include "rs_codec_fields.h"
 
 /* ------------------------------------------------------------------------ */
-/* Field readers. Each returns 1 when the field was read, 0 when an         */
-/* optional field is absent, -1 (errstr set) on error.                      */
+/* Decoding: the JSON field source                                          */
 /* ------------------------------------------------------------------------ */
 
-enum { OPTIONAL = 0, REQUIRED = 1 };
-
-/* Sign rules for decimals. */
-enum { DEC_ANY = 0, DEC_NONNEG, DEC_POSITIVE };
-
-/* The member `key` of obj; JSON null counts as absent. */
-static json_t *member(const json_t *obj, const char *key)
+/* The member of record `r` for `slot`; JSON null counts as absent. */
+static json_t *member(const rs_codec_node_t *r, int slot)
 {
-    json_t *v = json_object_get(obj, key);
+    json_t *v = json_object_get(r->ref[0], rs_codec_field_name[r->rk][slot]);
     return json_is_null(v) ? NULL : v;
 }
 
-/* A non-empty string, borrowed from the JSON tree. */
-static int read_text(decoder_t *d, const json_t *obj, const char *prefix, const char *key,
-                     int required, const char **out)
+static int json_src_string(const rs_codec_source_t *src, const rs_codec_node_t *r, int slot,
+                           const char **s, size_t *n, const char **why)
 {
-    json_t *v = member(obj, key);
+    (void)src;
+    (void)why;
+    json_t *v = member(r, slot);
     if (v == NULL)
-        return required ? fail(d, prefix, key, "missing") : 0;
+        return 0;
     if (!json_is_string(v))
-        return fail(d, prefix, key, "must be a string");
-    if (json_string_length(v) == 0)
-        return fail(d, prefix, key, "must not be empty");
-    *out = json_string_value(v);
+        return RS_CODEC_EWRONG;
+    *s = json_string_value(v);
+    *n = json_string_length(v);
     return 1;
 }
 
-/* A non-empty string copied into a fixed-size field of `cap` bytes. */
-static int read_string(decoder_t *d, const json_t *obj, const char *prefix, const char *key,
-                       int required, char *dst, size_t cap)
+static int json_src_array(const rs_codec_source_t *src, const rs_codec_node_t *r, int slot,
+                          rs_codec_node_t *arr, size_t *n)
 {
-    const char *s;
-    int rc = read_text(d, obj, prefix, key, required, &s);
-    if (rc <= 0)
-        return rc;
-    size_t n = strlen(s); /* jansson rejects \u0000, so this is the full length */
-    if (n >= cap)
-        return fail(d, prefix, key, "too long (%zu bytes, at most %zu)", n, cap - 1);
-    memcpy(dst, s, n + 1);
-    return 1;
-}
-
-static int read_date(decoder_t *d, const json_t *obj, const char *prefix, const char *key,
-                     int required, rs_date_t *out)
-{
-    const char *s;
-    char q[QUOTE_MAX + 4];
-    int rc = read_text(d, obj, prefix, key, required, &s);
-    if (rc <= 0)
-        return rc;
-    if (rs_date_parse(s, out) != 0)
-        return fail(d, prefix, key, "not a valid YYYY-MM-DD date \"%s\"",
-                    quote(q, sizeof(q), s));
-    return 1;
-}
-
-static int read_decimal(decoder_t *d, const json_t *obj, const char *prefix, const char *key,
-                        int required, int sign_rule, rs_decimal_t *out)
-{
-    char why[256];
-    json_t *v = member(obj, key);
+    (void)src;
+    json_t *v = member(r, slot);
     if (v == NULL)
-        return required ? fail(d, prefix, key, "missing") : 0;
-    if (!json_is_string(v))
-        return fail(d, prefix, key, "must be a decimal string");
-    if (rs_decimal_parse(json_string_value(v), out, why, sizeof(why)) != 0)
-        return fail(d, prefix, key, "%s", why);
-    if (sign_rule == DEC_NONNEG && out->mantissa < 0)
-        return fail(d, prefix, key, "must not be negative");
-    if (sign_rule == DEC_POSITIVE && out->mantissa <= 0)
-        return fail(d, prefix, key, "must be greater than zero");
-    return 1;
-}
-
-/* An array; when required it must also be non-empty. */
-static int read_array(decoder_t *d, const json_t *obj, const char *prefix, const char *key,
-                      int required, json_t **out)
-{
-    json_t *v = member(obj, key);
-    if (v == NULL)
-        return required ? fail(d, prefix, key, "missing") : 0;
+        return 0;
     if (!json_is_array(v))
-        return fail(d, prefix, key, "must be an array");
-    if (required && json_array_size(v) == 0)
-        return fail(d, prefix, key, "must not be empty");
-    if (json_array_size(v) > INT_MAX / 2)
-        return fail(d, prefix, key, "too many entries");
-    *out = v;
+        return RS_CODEC_EWRONG;
+    arr->ref[0] = v;
+    *n = json_array_size(v);
     return 1;
 }
 
-/* `seen` is a JSON object used as a set of ids. Returns 1 if id was already
- * in it, 0 if it was added, -1 on ENOMEM. */
-static int seen_before(json_t *seen, const char *id)
+static int json_src_item(const rs_codec_source_t *src, const rs_codec_node_t *arr, size_t i,
+                         rs_codec_node_t *rec)
 {
-    if (json_object_get(seen, id) != NULL)
-        return 1;
-    return json_object_set_new(seen, id, json_true()) == 0 ? 0 : -1;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Enums                                                                    */
-/* ------------------------------------------------------------------------ */
-
-static int read_method(decoder_t *d, const json_t *obj, const char *prefix, rs_method_t *out)
-{
-    const char *s;
-    char q[QUOTE_MAX + 4];
-    if (read_text(d, obj, prefix, "recognition", REQUIRED, &s) < 0)
-        return -1;
-    *out = rs_method_from_name(s);
-    if (*out == RS_METHOD_NONE)
-        return fail(d, prefix, "recognition",
-                    "unknown value \"%s\" (expected ratable_daily, ratable_monthly, "
-                    "point_in_time, usage or milestone)",
-                    quote(q, sizeof(q), s));
-    return 1;
-}
-
-static int read_treatment(decoder_t *d, const json_t *obj, rs_treatment_t *out)
-{
-    const char *s;
-    char q[QUOTE_MAX + 4];
-    int rc = read_text(d, obj, NULL, "treatment", OPTIONAL, &s);
-    *out = RS_TREATMENT_PROSPECTIVE;
-    if (rc <= 0)
-        return rc;
-    if (strcmp(s, "prospective") == 0)
-        *out = RS_TREATMENT_PROSPECTIVE;
-    else if (strcmp(s, "catch_up") == 0)
-        *out = RS_TREATMENT_CATCH_UP;
-    else
-        return fail(d, NULL, "treatment",
-                    "unknown value \"%s\" (expected prospective or catch_up)",
-                    quote(q, sizeof(q), s));
-    return 1;
-}
-
-static int read_credit_reason(decoder_t *d, const json_t *obj, rs_credit_reason_t *out)
-{
-    const char *s;
-    char q[QUOTE_MAX + 4];
-    if (read_text(d, obj, NULL, "reason", REQUIRED, &s) < 0)
-        return -1;
-    *out = rs_credit_reason_from_name(s);
-    if (*out == RS_CREDIT_NONE)
-        return fail(d, NULL, "reason",
-                    "unknown value \"%s\" (expected discount, refund, cancellation or error)",
-                    quote(q, sizeof(q), s));
-    return 1;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Lines                                                                    */
-/* ------------------------------------------------------------------------ */
-
-/* Field prefixes: "lines[2147483647]" and
- * "lines[2147483647].milestones[2147483647]" (array sizes are capped at
- * INT_MAX / 2, so indexes fit an int). */
-#define LINE_PREFIX_MAX 32
-#define PREFIX_MAX 64
-
-static int decode_milestones(decoder_t *d, const json_t *line, const char *lpfx,
-                             rs_line_spec_t *l)
-{
-    json_t *arr = NULL, *seen = NULL;
-    int rc =
-        read_array(d, line, lpfx, "milestones", l->recognition == RS_METHOD_MILESTONE, &arr);
-    if (rc <= 0)
-        return rc;
-    size_t n = json_array_size(arr);
-    if (n == 0)
-        return 1;
-    rc = -1;
-    seen = json_object();
-    l->milestones = calloc(n, sizeof(*l->milestones));
-    if (seen == NULL || l->milestones == NULL) {
-        fail(d, NULL, NULL, "out of memory");
-        goto out;
-    }
-    l->n_milestones = (int)n;
-    for (size_t i = 0; i < n; i++) {
-        char pfx[PREFIX_MAX], q[QUOTE_MAX + 4];
-        json_t *m = json_array_get(arr, i);
-        rs_milestone_spec_t *ms = &l->milestones[i];
-        snprintf(pfx, sizeof(pfx), "%s.milestones[%d]", lpfx, (int)i);
-        if (!json_is_object(m)) {
-            fail(d, pfx, NULL, "must be an object");
-            goto out;
-        }
-        if (read_string(d, m, pfx, "milestone_id", REQUIRED, ms->milestone_id,
-                        sizeof(ms->milestone_id)) < 0 ||
-            read_decimal(d, m, pfx, "amount", REQUIRED, DEC_NONNEG, &ms->amount) < 0)
-            goto out;
-        int dup = seen_before(seen, ms->milestone_id);
-        if (dup != 0) {
-            if (dup < 0)
-                fail(d, NULL, NULL, "out of memory");
-            else
-                fail(d, pfx, "milestone_id", "duplicate milestone_id \"%s\"",
-                     quote(q, sizeof(q), ms->milestone_id));
-            goto out;
-        }
-    }
-    rc = 1;
-out:
-    json_decref(seen);
-    return rc;
-}
-
-static int decode_line(decoder_t *d, const json_t *o, const char *pfx, rs_line_spec_t *l)
-{
-    char a[16], b[16];
-    if (!json_is_object(o))
-        return fail(d, pfx, NULL, "must be an object");
-    if (read_string(d, o, pfx, "line_id", REQUIRED, l->line_id, sizeof(l->line_id)) < 0 ||
-        read_string(d, o, pfx, "product", REQUIRED, l->product, sizeof(l->product)) < 0 ||
-        read_method(d, o, pfx, &l->recognition) < 0 ||
-        read_date(d, o, pfx, "start", REQUIRED, &l->start) < 0)
-        return -1;
-    int has_end =
-        read_date(d, o, pfx, "end", l->recognition != RS_METHOD_POINT_IN_TIME, &l->end);
-    if (has_end < 0)
-        return -1;
-    if (has_end == 0)
-        l->end = l->start;
-    if (l->end < l->start)
-        return fail(d, pfx, "end", "%s is before start %s",
-                    rs_date_format(l->end, a, sizeof(a)),
-                    rs_date_format(l->start, b, sizeof(b)));
-    if (read_decimal(d, o, pfx, "amount", REQUIRED, DEC_NONNEG, &l->amount) < 0)
-        return -1;
-    int rc = read_decimal(d, o, pfx, "ssp", OPTIONAL, DEC_NONNEG, &l->ssp);
-    if (rc < 0)
-        return -1;
-    l->has_ssp = rc;
-    rc = read_decimal(d, o, pfx, "unit_price", l->recognition == RS_METHOD_USAGE, DEC_NONNEG,
-                      &l->unit_price);
-    if (rc < 0)
-        return -1;
-    l->has_unit_price = rc;
-    return decode_milestones(d, o, pfx, l);
-}
-
-/* `lines` of contract.booked / contract.amended. */
-static int decode_lines(decoder_t *d, const json_t *root, rs_event_t *ev)
-{
-    json_t *arr = NULL, *seen = NULL;
-    int rc = -1;
-    if (read_array(d, root, NULL, "lines", REQUIRED, &arr) < 0)
-        return -1;
-    size_t n = json_array_size(arr);
-    seen = json_object();
-    ev->lines = calloc(n, sizeof(*ev->lines));
-    if (seen == NULL || ev->lines == NULL) {
-        fail(d, NULL, NULL, "out of memory");
-        goto out;
-    }
-    ev->n_lines = (int)n;
-    for (size_t i = 0; i < n; i++) {
-        char pfx[LINE_PREFIX_MAX], q[QUOTE_MAX + 4];
-        rs_line_spec_t *l = &ev->lines[i];
-        snprintf(pfx, sizeof(pfx), "lines[%d]", (int)i);
-        if (decode_line(d, json_array_get(arr, i), pfx, l) < 0)
-            goto out;
-        int dup = seen_before(seen, l->line_id);
-        if (dup != 0) {
-            if (dup < 0)
-                fail(d, NULL, NULL, "out of memory");
-            else
-                fail(d, pfx, "line_id", "duplicate line_id \"%s\"",
-                     quote(q, sizeof(q), l->line_id));
-            goto out;
-        }
-    }
-    rc = 0;
-out:
-    json_decref(seen);
-    return rc;
-}
-
-/* `lines` of invoice.issued (service dates, amount >= 0) or of
- * credit_note.issued (no service dates, amount > 0). */
-static int decode_bill_lines(decoder_t *d, const json_t *root, rs_event_t *ev, int credit)
-{
-    json_t *arr = NULL;
-    if (read_array(d, root, NULL, "lines", REQUIRED, &arr) < 0)
-        return -1;
-    size_t n = json_array_size(arr);
-    ev->bill_lines = calloc(n, sizeof(*ev->bill_lines));
-    if (ev->bill_lines == NULL)
-        return fail(d, NULL, NULL, "out of memory");
-    ev->n_bill_lines = (int)n;
-    for (size_t i = 0; i < n; i++) {
-        char pfx[LINE_PREFIX_MAX], a[16], b[16];
-        const json_t *o = json_array_get(arr, i);
-        rs_bill_line_t *bl = &ev->bill_lines[i];
-        bl->service_start = bl->service_end = RS_DATE_NONE;
-        snprintf(pfx, sizeof(pfx), "lines[%d]", (int)i);
-        if (!json_is_object(o))
-            return fail(d, pfx, NULL, "must be an object");
-        if (read_string(d, o, pfx, "line_id", REQUIRED, bl->line_id, sizeof(bl->line_id)) < 0 ||
-            read_decimal(d, o, pfx, "amount", REQUIRED, credit ? DEC_POSITIVE : DEC_NONNEG,
-                         &bl->amount) < 0)
-            return -1;
-        int rc = read_decimal(d, o, pfx, "tax", OPTIONAL, DEC_NONNEG, &bl->tax);
-        if (rc < 0)
-            return -1;
-        bl->has_tax = rc;
-        if (credit)
-            continue;
-        if (read_date(d, o, pfx, "service_start", OPTIONAL, &bl->service_start) < 0 ||
-            read_date(d, o, pfx, "service_end", OPTIONAL, &bl->service_end) < 0)
-            return -1;
-        if (bl->service_start != RS_DATE_NONE && bl->service_end != RS_DATE_NONE &&
-            bl->service_end < bl->service_start)
-            return fail(d, pfx, "service_end", "%s is before service_start %s",
-                        rs_date_format(bl->service_end, a, sizeof(a)),
-                        rs_date_format(bl->service_start, b, sizeof(b)));
-    }
+    (void)src;
+    json_t *v = json_array_get(arr->ref[0], i);
+    if (!json_is_object(v))
+        return RS_CODEC_EWRONG;
+    rec->ref[0] = v;
     return 0;
 }
 
-/* ------------------------------------------------------------------------ */
-/* Events                                                                   */
-/* ------------------------------------------------------------------------ */
-
-static int decode_booked(decoder_t *d, const json_t *root, rs_event_t *ev)
+static int json_src_record(const rs_codec_source_t *src, const rs_codec_node_t *r, int slot,
+                           rs_codec_node_t *sub)
 {
-    const char *cur;
-    char q[QUOTE_MAX + 4];
-    if (read_string(d, root, NULL, "customer_id", REQUIRED, ev->customer_id,
-                    sizeof(ev->customer_id)) < 0 ||
-        read_text(d, root, NULL, "currency", REQUIRED, &cur) < 0)
-        return -1;
-    if (rs_currency_exponent(cur) < 0)
-        return fail(d, NULL, "currency", "unknown ISO 4217 currency \"%s\"",
-                    quote(q, sizeof(q), cur));
-    memcpy(ev->currency, cur, 4); /* known codes are 3 letters */
-    if (read_date(d, root, NULL, "booked_on", REQUIRED, &ev->booked_on) < 0)
-        return -1;
-    json_t *src = member(root, "source");
-    if (src != NULL) {
-        if (!json_is_object(src))
-            return fail(d, NULL, "source", "must be an object");
-        if (read_string(d, src, "source", "system", REQUIRED, ev->source_system,
-                        sizeof(ev->source_system)) < 0 ||
-            read_string(d, src, "source", "record_id", REQUIRED, ev->source_record_id,
-                        sizeof(ev->source_record_id)) < 0)
-            return -1;
-    }
-    return decode_lines(d, root, ev);
+    (void)src;
+    json_t *v = member(r, slot);
+    if (v == NULL)
+        return 0;
+    if (!json_is_object(v))
+        return RS_CODEC_EWRONG;
+    sub->ref[0] = v;
+    return 1;
 }
 
-static int decode_body(decoder_t *d, const json_t *root, rs_event_t *ev)
-{
-    switch (ev->type) {
-    case RS_EV_CONTRACT_BOOKED:
-        return decode_booked(d, root, ev);
-    case RS_EV_CONTRACT_AMENDED:
-        if (read_date(d, root, NULL, "effective_on", REQUIRED, &ev->effective_on) < 0 ||
-            decode_lines(d, root, ev) < 0)
-            return -1;
-        return read_treatment(d, root, &ev->treatment) < 0 ? -1 : 0;
-    case RS_EV_CONTRACT_CANCELLED:
-        return read_date(d, root, NULL, "effective_on", REQUIRED, &ev->effective_on) < 0 ? -1
-                                                                                         : 0;
-    case RS_EV_MILESTONE_COMPLETED:
-        if (read_string(d, root, NULL, "line_id", REQUIRED, ev->line_id, sizeof(ev->line_id)) <
-                0 ||
-            read_string(d, root, NULL, "milestone_id", REQUIRED, ev->milestone_id,
-                        sizeof(ev->milestone_id)) < 0 ||
-            read_date(d, root, NULL, "completed_on", REQUIRED, &ev->completed_on) < 0)
-            return -1;
-        return 0;
-    case RS_EV_PERIOD_CLOSED: {
-        const char *s;
-        char q[QUOTE_MAX + 4];
-        if (read_text(d, root, NULL, "period", REQUIRED, &s) < 0)
-            return -1;
-        if (rs_period_parse(s, &ev->period) != 0)
-            return fail(d, NULL, "period", "not a valid YYYY-MM period \"%s\"",
-                        quote(q, sizeof(q), s));
-        return 0;
-    }
-    case RS_EV_INVOICE_ISSUED:
-        if (read_string(d, root, NULL, "invoice_id", REQUIRED, ev->invoice_id,
-                        sizeof(ev->invoice_id)) < 0 ||
-            read_date(d, root, NULL, "issued_on", REQUIRED, &ev->on) < 0 ||
-            read_date(d, root, NULL, "due_on", OPTIONAL, &ev->due_on) < 0)
-            return -1;
-        return decode_bill_lines(d, root, ev, 0);
-    case RS_EV_INVOICE_VOIDED:
-        if (read_string(d, root, NULL, "invoice_id", REQUIRED, ev->invoice_id,
-                        sizeof(ev->invoice_id)) < 0 ||
-            read_date(d, root, NULL, "voided_on", REQUIRED, &ev->on) < 0)
-            return -1;
-        return 0;
-    case RS_EV_CREDIT_NOTE_ISSUED:
-        if (read_string(d, root, NULL, "credit_note_id", REQUIRED, ev->credit_note_id,
-                        sizeof(ev->credit_note_id)) < 0 ||
-            read_string(d, root, NULL, "invoice_id", REQUIRED, ev->invoice_id,
-                        sizeof(ev->invoice_id)) < 0 ||
-            read_date(d, root, NULL, "issued_on", REQUIRED, &ev->on) < 0 ||
-            read_credit_reason(d, root, &ev->reason) < 0)
-            return -1;
-        return decode_bill_lines(d, root, ev, 1);
-    case RS_EV_INVOICE_UNCOLLECTIBLE:
-        if (read_string(d, root, NULL, "invoice_id", REQUIRED, ev->invoice_id,
-                        sizeof(ev->invoice_id)) < 0 ||
-            read_date(d, root, NULL, "declared_on", REQUIRED, &ev->on) < 0)
-            return -1;
-        return 0;
-    case RS_EV_PAYMENT_RECEIVED:
-        if (read_string(d, root, NULL, "payment_id", REQUIRED, ev->payment_id,
-                        sizeof(ev->payment_id)) < 0 ||
-            read_string(d, root, NULL, "invoice_id", REQUIRED, ev->invoice_id,
-                        sizeof(ev->invoice_id)) < 0 ||
-            read_decimal(d, root, NULL, "amount", REQUIRED, DEC_POSITIVE, &ev->amount) < 0 ||
-            read_date(d, root, NULL, "received_on", REQUIRED, &ev->on) < 0)
-            return -1;
-        return 0;
-    case RS_EV_PAYMENT_REFUNDED:
-        if (read_string(d, root, NULL, "refund_id", REQUIRED, ev->refund_id,
-                        sizeof(ev->refund_id)) < 0 ||
-            read_string(d, root, NULL, "payment_id", REQUIRED, ev->payment_id,
-                        sizeof(ev->payment_id)) < 0 ||
-            read_string(d, root, NULL, "invoice_id", REQUIRED, ev->invoice_id,
-                        sizeof(ev->invoice_id)) < 0 ||
-            read_decimal(d, root, NULL, "amount", REQUIRED, DEC_POSITIVE, &ev->amount) < 0 ||
-            read_date(d, root, NULL, "refunded_on", REQUIRED, &ev->on) < 0)
-            return -1;
-        return 0;
-    case RS_EV_PAYMENT_FAILED:
-        if (read_string(d, root, NULL, "payment_id", REQUIRED, ev->payment_id,
-                        sizeof(ev->payment_id)) < 0 ||
-            read_string(d, root, NULL, "invoice_id", REQUIRED, ev->invoice_id,
-                        sizeof(ev->invoice_id)) < 0 ||
-            read_date(d, root, NULL, "failed_on", REQUIRED, &ev->on) < 0 ||
-            read_string(d, root, NULL, "reason", REQUIRED, ev->failure_reason,
-                        sizeof(ev->failure_reason)) < 0)
-            return -1;
-        return 0;
-    case RS_EV_USAGE_RECORDED:
-        if (read_string(d, root, NULL, "line_id", REQUIRED, ev->line_id, sizeof(ev->line_id)) <
-                0 ||
-            read_decimal(d, root, NULL, "quantity", REQUIRED, DEC_NONNEG, &ev->quantity) < 0)
-            return -1;
-        return 0;
-    default:
-        return fail(d, NULL, "type", "unsupported event type");
-    }
-}
+static const rs_codec_source_t JSON_SOURCE = {json_src_string, json_src_array, json_src_item,
+                                              json_src_record, NULL};
 
 int rs_codec_json_decode(const char *json, size_t len, rs_event_t *ev, char *errstr,
                          size_t errlen)
 {
-    decoder_t d = {"?", errstr, errlen};
+    rs_codec_dec_t d = {"?", errstr, errlen, 0, &JSON_SOURCE};
+    rs_codec_node_t rec = {{NULL, NULL}, RS_RK_EVENT}; /* its `type` says which event */
     json_t *root = NULL;
     json_error_t jerr;
-    const char *s;
-    char q[QUOTE_MAX + 4];
     int rc = -1;
 
     if (errstr != NULL && errlen > 0)
         errstr[0] = '\0';
     if (ev == NULL)
-        return fail(&d, NULL, NULL, "no event to decode into");
+        return rs_codec_fail(&d, NULL, NULL, "no event to decode into");
     rs_event_init(ev);
     if (json == NULL) {
-        fail(&d, NULL, NULL, "no input");
+        rs_codec_fail(&d, NULL, NULL, "no input");
         goto out;
     }
     root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
-        fail(&d, NULL, NULL, "invalid JSON at column %d: %s", jerr.column, jerr.text);
+        rs_codec_fail(&d, NULL, NULL, "invalid JSON at column %d: %s", jerr.column, jerr.text);
         goto out;
     }
     if (!json_is_object(root)) {
-        fail(&d, NULL, NULL, "not a JSON object");
+        rs_codec_fail(&d, NULL, NULL, "not a JSON object");
         goto out;
     }
-
-    if (read_string(&d, root, NULL, "event_id", REQUIRED, ev->event_id, sizeof(ev->event_id)) <
-        0)
-        goto out;
-    d.event_id = ev->event_id;
-
-    if (read_text(&d, root, NULL, "type", REQUIRED, &s) < 0)
-        goto out;
-    ev->type = rs_event_type_from_name(s);
-    if (ev->type == RS_EV_UNKNOWN) {
-        fail(&d, NULL, "type", "unknown event type \"%s\"", quote(q, sizeof(q), s));
-        goto out;
-    }
-    /* period.closed is a control event: it has no contract, even if given one. */
-    if (ev->type != RS_EV_PERIOD_CLOSED &&
-        read_string(&d, root, NULL, "contract_id", REQUIRED, ev->contract_id,
-                    sizeof(ev->contract_id)) < 0)
-        goto out;
-
-    if (read_text(&d, root, NULL, "occurred_at", REQUIRED, &s) < 0)
-        goto out;
-    if (rs_timestamp_parse_date(s, &ev->occurred_on) != 0) {
-        fail(&d, NULL, "occurred_at", "not an RFC 3339 timestamp");
-        goto out;
-    }
-    if (strlen(s) >= sizeof(ev->occurred_at)) {
-        fail(&d, NULL, "occurred_at", "too long (%zu bytes, at most %zu)", strlen(s),
-             sizeof(ev->occurred_at) - 1);
-        goto out;
-    }
-    memcpy(ev->occurred_at, s, strlen(s) + 1);
-
-    if (decode_body(&d, root, ev) < 0)
-        goto out;
-    rc = 0;
+    rec.ref[0] = root;
+    rc = rs_codec_decode_event(&d, &rec, ev);
 out:
     json_decref(root);
     if (rc != 0)

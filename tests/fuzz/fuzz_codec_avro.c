@@ -5,7 +5,8 @@
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_POSIX_C_SOURCE=200809L \
  *     -D_DEFAULT_SOURCE -Iworkers/engine -Ischemas tests/fuzz/fuzz_codec_avro.c \
- *     schemas/rs_codec_avro.c schemas/rs_codec_json.c workers/engine/rs_event.c \
+ *     schemas/rs_codec_avro.c schemas/rs_codec_json.c schemas/rs_codec_fields.c \
+ *     workers/engine/rs_event.c \
  *     workers/engine/rs_money.c workers/engine/rs_names.c \
  *     $(pkg-config --cflags --libs avro-c jansson) -o build-fuzz/fuzz_codec_avro
  *   mkdir -p build-fuzz/corpus

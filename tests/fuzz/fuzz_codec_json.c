@@ -7,7 +7,7 @@
  *   clang -g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
  *     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
  *     -Ischemas -Iworkers/engine \
- *     tests/fuzz/fuzz_codec_json.c schemas/rs_codec_json.c \
+ *     tests/fuzz/fuzz_codec_json.c schemas/rs_codec_json.c schemas/rs_codec_fields.c \
  *     workers/engine/rs_event.c workers/engine/rs_money.c workers/engine/rs_names.c \
  *     $(pkg-config --cflags --libs jansson) -o /tmp/fuzz_codec_json
  *   mkdir -p /tmp/fuzz_corpus && /tmp/fuzz_codec_json -max_total_time=60 /tmp/fuzz_corpus

@@ -585,6 +585,24 @@ Test(history, export_import_continues_identically)
             char *ja = rs_codec_entry_json(&X.journal.entries[i]);
             char *jb = rs_codec_entry_json(b);
             cr_assert_str_eq(ja, jb, "seed %llu entry %zu", (unsigned long long)seed, i);
+            /* and the journal topic's JSON decodes back to the same entry */
+            rs_entry_t d;
+            char err[256];
+            const rs_entry_t *x = &X.journal.entries[i];
+            cr_assert_eq(rs_codec_entry_from_json(ja, strlen(ja), &d, err, sizeof(err)), 0,
+                         "%s", err);
+            cr_assert(d.seq == x->seq && d.period == x->period &&
+                          d.service_period == x->service_period &&
+                          d.posted_on == x->posted_on && d.kind == x->kind &&
+                          d.n_postings == x->n_postings && d.billed == x->billed &&
+                          d.recognized == x->recognized && d.received == x->received &&
+                          d.source_count == x->source_count &&
+                          strcmp(d.line_id, x->line_id) == 0 && strcmp(d.rule, x->rule) == 0,
+                      "seed %llu entry %s", (unsigned long long)seed, x->entry_id);
+            for (int k = 0; k < d.n_postings; k++)
+                cr_assert(d.postings[k].account == x->postings[k].account &&
+                          d.postings[k].debit == x->postings[k].debit &&
+                          d.postings[k].credit == x->postings[k].credit);
             free(ja);
             free(jb);
         }
