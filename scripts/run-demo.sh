@@ -1,77 +1,86 @@
 #!/usr/bin/env bash
-# run-demo.sh BIN — replay the sample book (examples/sample-book.jsonl) through
-# `BIN replay` as of the end of June 2026 and print, for a person: the revenue
-# waterfall, the deferred-revenue rollforward and a summary of the events.
-#
+# run-demo.sh BIN — the demo, on the embedded broker:
+#   1. start `BIN broker` (librdkafka's mock cluster, 4 partitions);
+#   2. produce the sample book (examples/sample-book.jsonl) to the input
+#      topics, Avro-encoded, keyed by contract id;
+#   3. run one worker until it has caught up;
+#   4. read the journal topic (and the worker's state for what is still to be
+#      recognized) and print the revenue waterfall and the deferred-revenue
+#      rollforward as of June 2026;
+#   5. stop everything it started.
 # The sample book holds one deliberately bad event (an amount with too many
-# decimals), so `replay` exits 2 ("some event rejected"); that is expected and
-# this script still exits 0. It fails (exit 1) only if BIN is missing or
-# replay itself fails (exit 1: usage or I/O error) or prints no summary.
+# decimals): the worker sends it to the dead-letter topic and goes on.
 set -euo pipefail
 
 BIN=${1:-build/revstream}
 HERE=$(cd "$(dirname "$0")" && pwd)
 BOOK="$(cd "$HERE/.." && pwd)/examples/sample-book.jsonl"
 THROUGH=2026-06
-EXPECTED_BAD=pay-1005-04-raw # the intentional bad event of the sample
+WORK=$(mktemp -d /tmp/revstream-demo.XXXXXX)
+BROKER_PID=
 
-if [[ ! -x "$BIN" ]]; then
-    echo "demo: $BIN is not an executable (run scripts/demo)" >&2
-    exit 1
-fi
-
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-
-# replay REPORT: the report's table on $TMP/REPORT.out, logs on $TMP/REPORT.err
-replay() {
-    local status=0
-    "$BIN" replay "$BOOK" --through "$THROUGH" --report "$1" --format table \
-        >"$TMP/$1.out" 2>"$TMP/$1.err" || status=$?
-    if [[ $status -ne 0 && $status -ne 2 ]]; then
-        echo "demo: '$BIN replay --report $1' failed (exit $status):" >&2
-        cat "$TMP/$1.err" >&2
-        exit 1
+cleanup() {
+    if [[ -n "$BROKER_PID" ]]; then
+        kill "$BROKER_PID" 2>/dev/null || true
+        wait "$BROKER_PID" 2>/dev/null || true
     fi
+    [[ -n "${KEEP_DEMO:-}" ]] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() {
+    echo "demo: $*" >&2
+    for f in "$WORK"/*.log; do
+        [[ -s "$f" ]] && { echo "--- $f" >&2; tail -20 "$f" >&2; }
+    done
+    exit 1
 }
 
-replay waterfall
-replay rollforward
+[[ -x "$BIN" ]] || fail "$BIN is not an executable (run scripts/demo)"
 
-# "replay: done lines=62 events=62 applied=58 duplicates=1 rejected=1 pending=1 ..."
-done_line=$(grep '^replay: done ' "$TMP/waterfall.err" || true)
-if [[ -z "$done_line" ]]; then
-    echo "demo: replay printed no summary:" >&2
-    cat "$TMP/waterfall.err" >&2
-    exit 1
-fi
-field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$done_line"; }
+echo "== 1. Starting the embedded Kafka broker"
+"$BIN" broker --partitions 4 --bootstrap-file "$WORK/bootstrap" >/dev/null 2>"$WORK/broker.log" &
+BROKER_PID=$!
+for _ in $(seq 100); do
+    [[ -s "$WORK/bootstrap" ]] && break
+    sleep 0.1
+done
+[[ -s "$WORK/bootstrap" ]] || fail "the broker did not start"
+BOOTSTRAP=$(cat "$WORK/bootstrap")
+echo "   bootstrap $BOOTSTRAP; topics contracts, invoices, payments, usage -> revenue.journal,"
+echo "   revenue.deferred-balances, revenue.dlq"
 
-rule='=============================================================================='
-echo "$rule"
-echo " revstream demo: the sample book ($(basename "$BOOK")), as of the end of $THROUGH"
-echo "$rule"
+echo "== 2. Producing the sample book ($(grep -c . "$BOOK") events) as Avro records"
+"$BIN" produce --bootstrap "$BOOTSTRAP" "$BOOK" 2>"$WORK/produce.log" ||
+    fail "producing the sample book failed"
+
+echo "== 3. Running a worker until it has caught up"
+cat >"$WORK/worker.properties" <<EOF
+kafka.bootstrap.servers=$BOOTSTRAP
+state.dir=$WORK/state
+exit.when.idle=true
+batch.max.ms=200
+kafka.session.timeout.ms=6000
+kafka.heartbeat.interval.ms=500
+EOF
+timeout 120 "$BIN" worker --config "$WORK/worker.properties" 2>"$WORK/worker.log" ||
+    fail "the worker failed"
+grep -E "worker: .*(done|stopped|idle)" "$WORK/worker.log" | tail -1 | sed 's/^/   /' || true
+
+report() {
+    "$BIN" report --state-dir "$WORK/state" --bootstrap "$BOOTSTRAP" --through "$THROUGH" \
+        --format table --report "$1" 2>>"$WORK/report.log" || fail "the $1 report failed"
+}
+
+echo "== 4. Reports from the journal topic, as of the end of $THROUGH"
 echo
-echo "Seven contracts in USD and JPY: annual prepaid, onboarding + software access,"
-echo "metered API usage billed in arrears, a bundle re-allocated by standalone selling"
-echo "price, a monthly plan, a daily-prorated plan and a yen contract."
+report waterfall
 echo
-cat "$TMP/waterfall.out"
+report rollforward
 echo
-cat "$TMP/rollforward.out"
+dlq=$(grep -Eo 'dlq=[0-9]+' "$WORK/worker.log" | tail -1 || true)
+echo "Dead letters: ${dlq#dlq=} (the sample's intentional bad event: an amount with three"
+echo "decimals in USD, refused with a message naming the event and the field)."
+grep -E "dead.letter|dlq" "$WORK/worker.log" | grep -Eo 'error="[^"]*"' | head -3 | sed 's/^/   /' || true
 echo
-echo "Events: $(field events) read | applied $(field applied) | duplicates ignored" \
-    "$(field duplicates) | pending $(field pending) | rejected $(field rejected)"
-if grep -q '^replay: line ' "$TMP/waterfall.err"; then
-    echo "Rejected:"
-    sed -n 's/^replay: /  /p' "$TMP/waterfall.err" | grep '^  line ' || true
-fi
-if grep -q "$EXPECTED_BAD" "$TMP/waterfall.err"; then
-    echo "The rejection of $EXPECTED_BAD is intentional: the sample book carries one bad"
-    echo "event (an amount with 3 decimals in USD) to show that bad input is refused with"
-    echo "a clear error and the rest of the stream goes on."
-fi
-echo
-echo "More reports: $BIN replay examples/sample-book.jsonl --report R"
-echo "  with R = balances, schedule, journal, rejected or pending (see examples/README.md)."
-exit 0
+echo "== 5. Stopping the broker"

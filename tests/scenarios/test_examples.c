@@ -587,3 +587,25 @@ Test(examples, deterministic_ids)
     cr_assert_eq(h.journal.entries[1].kind, RS_ENTRY_INVOICE);
     rs_harness_free(&h2);
 }
+
+/* RFC 3339 timestamps to UTC: dates for occurred_on, milliseconds for the
+ * record timestamps a worker merges topics by. */
+Test(examples, timestamps)
+{
+    int64_t ms;
+    rs_date_t d;
+    cr_assert_eq(rs_timestamp_parse_ms("1970-01-01T00:00:00Z", &ms), 0);
+    cr_assert_eq(ms, 0);
+    cr_assert_eq(rs_timestamp_parse_ms("2026-03-31T23:30:00.25-05:00", &ms), 0);
+    cr_assert_eq(
+        ms, ((int64_t)rs_date_from_ymd(2026, 4, 1) * 86400 + 4 * 3600 + 30 * 60) * 1000 + 250);
+    cr_assert_eq(rs_timestamp_parse_date("2026-03-31T23:30:00-05:00", &d), 0);
+    cr_assert_eq(d, rs_date_from_ymd(2026, 4, 1));
+    cr_assert_eq(rs_timestamp_parse_ms("2026-01-01T00:00:00.123456Z", &ms), 0);
+    cr_assert_eq(ms % 1000, 123);
+    cr_assert_eq(rs_timestamp_parse_date("1969-12-31T23:59:59Z", &d), 0);
+    cr_assert_eq(d, -1);
+    cr_assert_eq(rs_timestamp_parse_ms("2026-01-01T00:00:00", &ms), -1);
+    cr_assert_eq(rs_timestamp_parse_ms("2026-01-01T24:00:00Z", &ms), -1);
+    cr_assert_eq(rs_timestamp_parse_ms("2026-01-01T00:00:00.Z", &ms), -1);
+}

@@ -26,6 +26,11 @@ const rs_cli_cmd_t rs_cli_commands[] = {
     {"broker", rs_cli_cmd_broker, "run an embedded Kafka mock broker until SIGINT/SIGTERM"},
     {"encode", rs_cli_cmd_encode, "write JSON Lines events as Avro records, a file per topic"},
     {"decode", rs_cli_cmd_decode, "print an .avrobin file of Avro records as JSON Lines"},
+    {"worker", rs_cli_cmd_worker,
+     "run the Kafka stream worker (journal, balances, dead letters)"},
+    {"state", rs_cli_cmd_state, "look into or checkpoint a worker's state store"},
+    {"produce", rs_cli_cmd_produce, "put a JSON Lines file of events on the input topics"},
+    {"report", rs_cli_cmd_report, "a worker's reports: journal topic plus its state store"},
     /* Other engineers: add your command here, one line each, e.g.
      *   {"broker", rs_cli_cmd_broker, "run an embedded Kafka mock broker"},
      *   {"encode", ...}, {"decode", ...}, {"worker", ...}, {"state", ...}, */

@@ -261,9 +261,10 @@ int rs_date_parse(const char *s, rs_date_t *out)
     return 0;
 }
 
-int rs_timestamp_parse_date(const char *s, rs_date_t *out)
+/* The one RFC 3339 parser: UTC milliseconds since the epoch. */
+int rs_timestamp_parse_ms(const char *s, int64_t *out)
 {
-    int y, mo, d, hh, mm, ss;
+    int y, mo, d, hh, mm, ss, ms = 0;
     if (s == NULL || parse_ymd_prefix(s, &y, &mo, &d))
         return -1;
     const char *p = s + 10;
@@ -275,12 +276,16 @@ int rs_timestamp_parse_date(const char *s, rs_date_t *out)
         ss > 60)
         return -1;
     p += 8;
-    if (*p == '.') {
+    if (*p == '.') { /* a fraction: milliseconds kept, the rest dropped */
         p++;
         if (*p < '0' || *p > '9')
             return -1;
-        while (*p >= '0' && *p <= '9')
-            p++;
+        int nd = 0;
+        for (; *p >= '0' && *p <= '9'; p++, nd++)
+            if (nd < 3)
+                ms = ms * 10 + (*p - '0');
+        for (; nd < 3; nd++)
+            ms *= 10;
     }
     int offset_min = 0;
     if (*p == 'Z' || *p == 'z') {
@@ -297,18 +302,19 @@ int rs_timestamp_parse_date(const char *s, rs_date_t *out)
     }
     if (*p != '\0')
         return -1;
-    /* Local time minus offset is UTC. */
-    long minutes = (long)hh * 60 + mm - offset_min;
-    rs_date_t day = rs_date_from_ymd(y, mo, d);
-    while (minutes < 0) {
-        minutes += 1440;
-        day--;
-    }
-    while (minutes >= 1440) {
-        minutes -= 1440;
-        day++;
-    }
-    *out = day;
+    int64_t days = rs_date_from_ymd(y, mo, d);
+    int64_t secs =
+        days * 86400 + (int64_t)hh * 3600 + (int64_t)mm * 60 + ss - (int64_t)offset_min * 60;
+    *out = secs * 1000 + ms;
+    return 0;
+}
+
+int rs_timestamp_parse_date(const char *s, rs_date_t *out)
+{
+    int64_t ms;
+    if (rs_timestamp_parse_ms(s, &ms))
+        return -1;
+    *out = (rs_date_t)((ms >= 0 ? ms : ms - 86399999) / 86400000);
     return 0;
 }
 

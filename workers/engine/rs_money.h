@@ -66,6 +66,9 @@ void rs_date_to_ymd(rs_date_t day, int *y, int *m, int *d);
 int rs_date_parse(const char *s, rs_date_t *out);
 /* Parse an RFC 3339 timestamp and return its UTC calendar date. 0 or -1. */
 int rs_timestamp_parse_date(const char *s, rs_date_t *out);
+/* Parse an RFC 3339 timestamp into milliseconds since 1970-01-01T00:00Z
+ * (fractions beyond milliseconds are dropped). 0 or -1. */
+int rs_timestamp_parse_ms(const char *s, int64_t *out);
 char *rs_date_format(rs_date_t day, char *buf, size_t buflen); /* YYYY-MM-DD */
 int rs_days_in_month(int y, int m);
 

@@ -1,0 +1,851 @@
+/*
+ * rs_config.c — load, merge and validate the worker's configuration (see
+ * rs_config.h for the sources and their precedence).
+ *
+ * Invariants:
+ *   - Every effective setting is one entry {key, value, origin} in
+ *     priv->e; a key appears at most once (a later source replaces the
+ *     value and origin of an earlier one). Keys with a default get an entry
+ *     with origin "default" before the file is read.
+ *   - Validation runs once, after all sources are merged, over the entries
+ *     in key order, so the first error reported does not depend on the order
+ *     of the file. Then the typed fields of rs_config_t are filled; they
+ *     point into the entries (or at static strings), never elsewhere.
+ *   - No message built here quotes the value of a secret key, and
+ *     rs_config_describe() masks secrets and URL credentials.
+ *
+ * Ownership: priv owns the entries and their strings and the kafka array;
+ * rs_config_destroy() frees them all. A half-built config is freed through
+ * the same function on every error path.
+ */
+#include "rs_config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <librdkafka/rdkafka.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef RS_SCHEMA_DIR
+#define RS_SCHEMA_DIR "schemas"
+#endif
+
+#define ENV_PREFIX "REVSTREAM_"
+#define KAFKA_PREFIX "kafka."
+#define MAX_FILE_BYTES (4 * 1024 * 1024)
+#define MAX_TOPIC_LEN 249
+
+typedef struct entry {
+    char *key;
+    char *value;
+    char *origin;
+} entry_t;
+
+struct rs_config_priv {
+    entry_t *e;
+    size_t n, cap;
+    rs_config_kafka_t *kafka;
+};
+
+typedef enum ktype { K_STR = 0, K_BOOL, K_INT, K_ENUM, K_TOPIC, K_ADDR } ktype_t;
+
+typedef struct keyspec {
+    const char *key;
+    ktype_t type;
+    const char *def; /* NULL: no default */
+    long lo, hi;     /* K_INT range */
+    const char *const *choices;
+} keyspec_t;
+
+static const char *const formats[] = {"avro", "json", NULL};
+static const char *const guarantees[] = {"at_least_once", "exactly_once", NULL};
+
+/* The keys outside kafka.*, sorted by key. */
+static const keyspec_t specs[] = {
+    {"batch.max.ms", K_INT, "100", 1, 3600000, NULL},
+    {"input.idle.ms", K_INT, "500", 0, 3600000, NULL},
+    {"batch.max.records", K_INT, "10000", 1, 1000000, NULL},
+    {"exit.when.idle", K_BOOL, "false", 0, 0, NULL},
+    {"group.id", K_STR, "revstream", 0, 0, NULL},
+    {"group.instance.id", K_STR, NULL, 0, 0, NULL},
+    {"input.format", K_ENUM, "avro", 0, 0, formats},
+    {"metrics.bind", K_ADDR, "127.0.0.1", 0, 0, NULL},
+    {"metrics.port", K_INT, "0", 0, 65535, NULL},
+    {"output.format", K_ENUM, "avro", 0, 0, formats},
+    {"policy.file", K_STR, NULL, 0, 0, NULL},
+    {"processing.guarantee", K_ENUM, "at_least_once", 0, 0, guarantees},
+    {"schema.dir", K_STR, NULL, 0, 0, NULL}, /* default set after the merge */
+    {"schema.registry.password", K_STR, NULL, 0, 0, NULL},
+    {"schema.registry.url", K_STR, NULL, 0, 0, NULL},
+    {"schema.registry.username", K_STR, NULL, 0, 0, NULL},
+    {"state.dir", K_STR, NULL, 0, 0, NULL},
+    {"state.sync", K_BOOL, "true", 0, 0, NULL},
+    {"topics.balances", K_TOPIC, "revenue.deferred-balances", 0, 0, NULL},
+    {"topics.contracts", K_TOPIC, "contracts", 0, 0, NULL},
+    {"topics.dlq", K_TOPIC, "revenue.dlq", 0, 0, NULL},
+    {"topics.invoices", K_TOPIC, "invoices", 0, 0, NULL},
+    {"topics.journal", K_TOPIC, "revenue.journal", 0, 0, NULL},
+    {"topics.payments", K_TOPIC, "payments", 0, 0, NULL},
+    {"topics.usage", K_TOPIC, "usage", 0, 0, NULL},
+};
+#define N_SPECS (sizeof specs / sizeof specs[0])
+
+/* Index = rs_config_topic_t. */
+static const char *const topic_keys[RS_CONFIG_TOPIC__COUNT] = {
+    "topics.contracts", "topics.invoices", "topics.payments", "topics.usage",
+    "topics.journal",   "topics.balances", "topics.dlq",
+};
+
+/* librdkafka properties the worker sets itself: its guarantees rest on them. */
+static const char *const reserved_kafka[] = {
+    "group.id",
+    "group.instance.id",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "enable.partition.eof",
+    "partition.assignment.strategy",
+    "partitioner",
+    "enable.idempotence",
+    "acks",
+    "request.required.acks",
+    "transactional.id",
+    "auto.offset.reset",
+    NULL,
+};
+
+static void set_err(char *errstr, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *errstr, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (errstr == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(errstr, errlen, fmt, ap);
+    va_end(ap);
+}
+
+int rs_config_is_secret(const char *key)
+{
+    static const char *const marks[] = {"password", "secret", "sasl.jaas", "ssl.key", NULL};
+    char low[256];
+    size_t i;
+
+    if (key == NULL)
+        return 0;
+    for (i = 0; key[i] != '\0' && i < sizeof low - 1; i++)
+        low[i] = (char)tolower((unsigned char)key[i]);
+    low[i] = '\0';
+    for (i = 0; marks[i] != NULL; i++)
+        if (strstr(low, marks[i]) != NULL)
+            return 1;
+    return 0;
+}
+
+char *rs_config_env_name(const char *key, char *buf, size_t buflen)
+{
+    size_t o = 0, plen = strlen(ENV_PREFIX);
+
+    if (buf == NULL || buflen == 0)
+        return buf;
+    buf[0] = '\0';
+    if (buflen <= plen)
+        return buf;
+    memcpy(buf, ENV_PREFIX, plen);
+    o = plen;
+    for (const char *p = key; *p != '\0' && o < buflen - 1; p++)
+        buf[o++] = (*p == '.' || *p == '-') ? '_' : (char)toupper((unsigned char)*p);
+    buf[o] = '\0';
+    return buf;
+}
+
+static const keyspec_t *find_spec(const char *key)
+{
+    for (size_t i = 0; i < N_SPECS; i++)
+        if (strcmp(specs[i].key, key) == 0)
+            return &specs[i];
+    return NULL;
+}
+
+static entry_t *find_entry(const rs_config_priv_t *p, const char *key)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (strcmp(p->e[i].key, key) == 0)
+            return &p->e[i];
+    return NULL;
+}
+
+/* Set key = value from origin (replacing an earlier source). 0 or -1 (ENOMEM). */
+static int put(rs_config_priv_t *p, const char *key, size_t keylen, const char *value,
+               size_t vallen, const char *origin)
+{
+    char *k = strndup(key, keylen), *v = strndup(value, vallen), *o = strdup(origin);
+    entry_t *e;
+
+    if (k == NULL || v == NULL || o == NULL)
+        goto nomem;
+    e = find_entry(p, k);
+    if (e != NULL) {
+        free(e->value);
+        free(e->origin);
+        free(k);
+        e->value = v;
+        e->origin = o;
+        return 0;
+    }
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 32;
+        entry_t *ne = realloc(p->e, cap * sizeof *ne);
+        if (ne == NULL)
+            goto nomem;
+        p->e = ne;
+        p->cap = cap;
+    }
+    p->e[p->n++] = (entry_t){k, v, o};
+    return 0;
+nomem:
+    free(k);
+    free(v);
+    free(o);
+    return -1;
+}
+
+static void trim(const char **s, size_t *len)
+{
+    while (*len > 0 && isspace((unsigned char)(*s)[0])) {
+        (*s)++;
+        (*len)--;
+    }
+    while (*len > 0 && isspace((unsigned char)(*s)[*len - 1]))
+        (*len)--;
+}
+
+/* Parse the properties text into p. */
+static int parse_text(rs_config_priv_t *p, const char *text, const char *name, char *errstr,
+                      size_t errlen)
+{
+    const char *line = text;
+    long lineno = 0;
+
+    while (*line != '\0') {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        const char *s = line, *eq, *k, *v;
+        size_t klen, vlen;
+        char origin[512], keybuf[256];
+
+        lineno++;
+        line = nl ? nl + 1 : line + len;
+        trim(&s, &len);
+        if (len == 0 || s[0] == '#')
+            continue;
+        eq = memchr(s, '=', len);
+        if (eq == NULL) {
+            set_err(errstr, errlen, "%s line %ld: expected key=value", name, lineno);
+            return -1;
+        }
+        k = s;
+        klen = (size_t)(eq - s);
+        v = eq + 1;
+        vlen = len - klen - 1;
+        trim(&k, &klen);
+        trim(&v, &vlen);
+        if (klen == 0) {
+            set_err(errstr, errlen, "%s line %ld: empty key before '='", name, lineno);
+            return -1;
+        }
+        if (klen >= sizeof keybuf) {
+            set_err(errstr, errlen, "%s line %ld: key too long", name, lineno);
+            return -1;
+        }
+        memcpy(keybuf, k, klen);
+        keybuf[klen] = '\0';
+        entry_t *old = find_entry(p, keybuf);
+        if (old != NULL && strncmp(old->origin, "file ", 5) == 0) {
+            set_err(errstr, errlen, "%s line %ld: %s: set twice (first in %s)", name, lineno,
+                    keybuf, old->origin);
+            return -1;
+        }
+        snprintf(origin, sizeof origin, "file %s line %ld", name, lineno);
+        if (put(p, k, klen, v, vlen, origin) != 0) {
+            set_err(errstr, errlen, "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The kafka.* key an env suffix (after REVSTREAM_KAFKA_) names: '_' as '.',
+ * unless only the '_' spelling is a librdkafka property (log_level). */
+static int kafka_key_from_env(rd_kafka_conf_t *scratch, const char *suffix, char *buf,
+                              size_t buflen)
+{
+    size_t plen = strlen(KAFKA_PREFIX), n = strlen(suffix), i;
+    size_t sz = 0;
+
+    if (plen + n + 1 > buflen)
+        return -1;
+    memcpy(buf, KAFKA_PREFIX, plen);
+    for (i = 0; i < n; i++)
+        buf[plen + i] = suffix[i] == '_' ? '.' : (char)tolower((unsigned char)suffix[i]);
+    buf[plen + n] = '\0';
+    if (rd_kafka_conf_get(scratch, buf + plen, NULL, &sz) != RD_KAFKA_CONF_UNKNOWN)
+        return 0;
+    for (i = 0; i < n; i++)
+        buf[plen + i] = (char)tolower((unsigned char)suffix[i]);
+    if (rd_kafka_conf_get(scratch, buf + plen, NULL, &sz) != RD_KAFKA_CONF_UNKNOWN)
+        return 0;
+    /* Unknown either way: keep the dotted spelling; validation names it. */
+    for (i = 0; i < n; i++)
+        if (buf[plen + i] == '_')
+            buf[plen + i] = '.';
+    return 0;
+}
+
+static int apply_env(rs_config_priv_t *p, char *const *envp, rd_kafka_conf_t *scratch,
+                     char *errstr, size_t errlen)
+{
+    const size_t plen = strlen(ENV_PREFIX);
+
+    if (envp == NULL)
+        return 0;
+    for (char *const *ep = envp; *ep != NULL; ep++) {
+        const char *var = *ep, *eq = strchr(var, '=');
+        char name[256], key[256], origin[300];
+        size_t nlen;
+
+        if (eq == NULL || strncmp(var, ENV_PREFIX, plen) != 0)
+            continue;
+        nlen = (size_t)(eq - var);
+        if (nlen >= sizeof name) {
+            set_err(errstr, errlen, "environment variable %.64s...: name too long", var);
+            return -1;
+        }
+        memcpy(name, var, nlen);
+        name[nlen] = '\0';
+        key[0] = '\0';
+        if (strncmp(name + plen, "KAFKA_", 6) == 0 && name[plen + 6] != '\0') {
+            if (kafka_key_from_env(scratch, name + plen + 6, key, sizeof key) != 0) {
+                set_err(errstr, errlen, "%s: name too long", name);
+                return -1;
+            }
+        } else {
+            char env[256];
+            for (size_t i = 0; i < N_SPECS; i++)
+                if (strcmp(rs_config_env_name(specs[i].key, env, sizeof env), name) == 0)
+                    snprintf(key, sizeof key, "%s", specs[i].key);
+            if (key[0] == '\0') {
+                set_err(errstr, errlen,
+                        "unknown key (env %s): no configuration key maps to this variable",
+                        name);
+                return -1;
+            }
+        }
+        snprintf(origin, sizeof origin, "env %s", name);
+        if (put(p, key, strlen(key), eq + 1, strlen(eq + 1), origin) != 0) {
+            set_err(errstr, errlen, "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end = NULL;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int valid_topic(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > MAX_TOPIC_LEN || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
+            return 0;
+    return 1;
+}
+
+/* The value as it may appear in a message: quoted, or withheld for secrets. */
+static const char *shown(const entry_t *e, char *buf, size_t buflen)
+{
+    if (rs_config_is_secret(e->key))
+        snprintf(buf, buflen, "the value");
+    else
+        snprintf(buf, buflen, "\"%.200s\"", e->value);
+    return buf;
+}
+
+static int check_spec(const keyspec_t *s, const entry_t *e, char *errstr, size_t errlen)
+{
+    char v[256];
+    long n;
+
+    switch (s->type) {
+    case K_STR:
+        return 0;
+    case K_BOOL:
+        if (strcmp(e->value, "true") == 0 || strcmp(e->value, "false") == 0)
+            return 0;
+        set_err(errstr, errlen, "%s: %s is not true or false (%s)", e->key, shown(e, v, 256),
+                e->origin);
+        return -1;
+    case K_INT:
+        if (parse_long(e->value, s->lo, s->hi, &n) == 0)
+            return 0;
+        set_err(errstr, errlen, "%s: %s is not an integer in %ld..%ld (%s)", e->key,
+                shown(e, v, 256), s->lo, s->hi, e->origin);
+        return -1;
+    case K_ENUM: {
+        char list[128] = "";
+        for (int i = 0; s->choices[i] != NULL; i++) {
+            if (strcmp(e->value, s->choices[i]) == 0)
+                return 0;
+            size_t used = strlen(list);
+            snprintf(list + used, sizeof list - used, "%s%s", i ? " or " : "", s->choices[i]);
+        }
+        set_err(errstr, errlen, "%s: %s is not %s (%s)", e->key, shown(e, v, 256), list,
+                e->origin);
+        return -1;
+    }
+    case K_TOPIC:
+        if (valid_topic(e->value))
+            return 0;
+        set_err(errstr, errlen,
+                "%s: %s is not a Kafka topic name (1..249 of [a-zA-Z0-9._-]) (%s)", e->key,
+                shown(e, v, 256), e->origin);
+        return -1;
+    case K_ADDR: {
+        unsigned char addr[16];
+        if (inet_pton(AF_INET, e->value, addr) == 1 || inet_pton(AF_INET6, e->value, addr) == 1)
+            return 0;
+        set_err(errstr, errlen, "%s: %s is not a numeric IPv4 or IPv6 address (%s)", e->key,
+                shown(e, v, 256), e->origin);
+        return -1;
+    }
+    }
+    return 0;
+}
+
+static int check_kafka(rd_kafka_conf_t *scratch, const entry_t *e, char *errstr, size_t errlen)
+{
+    const char *prop = e->key + strlen(KAFKA_PREFIX);
+    char kerr[512];
+
+    if (prop[0] == '\0') {
+        set_err(errstr, errlen, "%s: empty librdkafka property name (%s)", e->key, e->origin);
+        return -1;
+    }
+    for (int i = 0; reserved_kafka[i] != NULL; i++)
+        if (strcmp(prop, reserved_kafka[i]) == 0) {
+            set_err(errstr, errlen,
+                    "%s: the worker sets this librdkafka property itself; remove it (%s)",
+                    e->key, e->origin);
+            return -1;
+        }
+    switch (rd_kafka_conf_set(scratch, prop, e->value, kerr, sizeof kerr)) {
+    case RD_KAFKA_CONF_OK:
+        return 0;
+    case RD_KAFKA_CONF_UNKNOWN:
+        set_err(errstr, errlen, "unknown key \"%s\": \"%s\" is not a librdkafka property (%s)",
+                e->key, prop, e->origin);
+        return -1;
+    default:
+        if (rs_config_is_secret(e->key))
+            set_err(errstr, errlen, "%s: librdkafka refuses the value (%s)", e->key, e->origin);
+        else
+            set_err(errstr, errlen, "%s: %s (%s)", e->key, kerr, e->origin);
+        return -1;
+    }
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+    return strcmp(((const entry_t *)a)->key, ((const entry_t *)b)->key);
+}
+
+static const char *value_or_null(const rs_config_priv_t *p, const char *key)
+{
+    const entry_t *e = find_entry(p, key);
+    return e != NULL && e->value[0] != '\0' ? e->value : NULL;
+}
+
+/* Validate the merged entries and fill the typed fields. */
+static int finish(rs_config_t *c, rd_kafka_conf_t *scratch, char *errstr, size_t errlen)
+{
+    rs_config_priv_t *p = c->priv;
+    size_t nk = 0;
+    const entry_t *reg, *dir;
+
+    qsort(p->e, p->n, sizeof *p->e, entry_cmp);
+    for (size_t i = 0; i < p->n; i++) {
+        const entry_t *e = &p->e[i];
+        if (strncmp(e->key, KAFKA_PREFIX, strlen(KAFKA_PREFIX)) == 0) {
+            if (check_kafka(scratch, e, errstr, errlen) != 0)
+                return -1;
+            nk++;
+            continue;
+        }
+        const keyspec_t *s = find_spec(e->key);
+        if (s == NULL) {
+            set_err(errstr, errlen, "unknown key \"%s\" (%s)", e->key, e->origin);
+            return -1;
+        }
+        if (e->value[0] == '\0' && s->def != NULL) {
+            set_err(errstr, errlen, "%s: must not be empty (%s)", e->key, e->origin);
+            return -1;
+        }
+        if (e->value[0] != '\0' && check_spec(s, e, errstr, errlen) != 0)
+            return -1;
+    }
+
+    if (value_or_null(p, "kafka.bootstrap.servers") == NULL) {
+        set_err(errstr, errlen,
+                "kafka.bootstrap.servers: required (set it in the file or "
+                "REVSTREAM_KAFKA_BOOTSTRAP_SERVERS)");
+        return -1;
+    }
+    if (value_or_null(p, "state.dir") == NULL) {
+        set_err(errstr, errlen,
+                "state.dir: required (set it in the file or REVSTREAM_STATE_DIR)");
+        return -1;
+    }
+    reg = find_entry(p, "schema.registry.url");
+    dir = find_entry(p, "schema.dir");
+    if (reg != NULL && reg->value[0] != '\0' && dir != NULL && dir->value[0] != '\0') {
+        set_err(errstr, errlen,
+                "schema.dir (%s) and schema.registry.url (%s) exclude each other: set one",
+                dir->origin, reg->origin);
+        return -1;
+    }
+    if (reg == NULL || reg->value[0] == '\0') {
+        static const char *const cred[] = {"schema.registry.username",
+                                           "schema.registry.password", NULL};
+        for (int i = 0; cred[i] != NULL; i++) {
+            const entry_t *e = find_entry(p, cred[i]);
+            if (e != NULL && e->value[0] != '\0') {
+                set_err(errstr, errlen, "%s: set without schema.registry.url (%s)", e->key,
+                        e->origin);
+                return -1;
+            }
+        }
+        if (dir == NULL || dir->value[0] == '\0') {
+            if (put(p, "schema.dir", strlen("schema.dir"), RS_SCHEMA_DIR, strlen(RS_SCHEMA_DIR),
+                    "default") != 0) {
+                set_err(errstr, errlen, "out of memory");
+                return -1;
+            }
+            qsort(p->e, p->n, sizeof *p->e, entry_cmp);
+        }
+    } else if (strncmp(reg->value, "http://", 7) != 0 &&
+               strncmp(reg->value, "https://", 8) != 0) {
+        set_err(errstr, errlen, "schema.registry.url: not an http:// or https:// URL (%s)",
+                reg->origin);
+        return -1;
+    }
+
+    /* Typed fields. Pointers into entries are stable from here on. */
+    for (int t = 0; t < RS_CONFIG_TOPIC__COUNT; t++) {
+        c->topics[t] = value_or_null(p, topic_keys[t]);
+        for (int u = 0; u < t; u++)
+            if (strcmp(c->topics[t], c->topics[u]) == 0) {
+                set_err(errstr, errlen, "%s and %s: both name topic \"%s\"; topics must differ",
+                        topic_keys[u], topic_keys[t], c->topics[t]);
+                return -1;
+            }
+    }
+    c->group_id = value_or_null(p, "group.id");
+    c->group_instance_id = value_or_null(p, "group.instance.id");
+    c->input_format = strcmp(value_or_null(p, "input.format"), "json") == 0
+                          ? RS_CONFIG_FORMAT_JSON
+                          : RS_CONFIG_FORMAT_AVRO;
+    c->output_format = strcmp(value_or_null(p, "output.format"), "json") == 0
+                           ? RS_CONFIG_FORMAT_JSON
+                           : RS_CONFIG_FORMAT_AVRO;
+    c->schema_registry_url = value_or_null(p, "schema.registry.url");
+    c->schema_dir = c->schema_registry_url ? NULL : value_or_null(p, "schema.dir");
+    c->schema_registry_username = value_or_null(p, "schema.registry.username");
+    c->schema_registry_password = value_or_null(p, "schema.registry.password");
+    c->state_dir = value_or_null(p, "state.dir");
+    c->state_sync = strcmp(value_or_null(p, "state.sync"), "true") == 0;
+    parse_long(value_or_null(p, "batch.max.records"), 1, 1000000, &c->batch_max_records);
+    parse_long(value_or_null(p, "batch.max.ms"), 1, 3600000, &c->batch_max_ms);
+    parse_long(value_or_null(p, "input.idle.ms"), 0, 3600000, &c->input_idle_ms);
+    c->guarantee = strcmp(value_or_null(p, "processing.guarantee"), "exactly_once") == 0
+                       ? RS_CONFIG_EXACTLY_ONCE
+                       : RS_CONFIG_AT_LEAST_ONCE;
+    c->policy_file = value_or_null(p, "policy.file");
+    long port = 0;
+    parse_long(value_or_null(p, "metrics.port"), 0, 65535, &port);
+    c->metrics_port = (int)port;
+    c->metrics_bind = value_or_null(p, "metrics.bind");
+    c->exit_when_idle = strcmp(value_or_null(p, "exit.when.idle"), "true") == 0;
+
+    p->kafka = calloc(nk + 1, sizeof *p->kafka);
+    if (p->kafka == NULL) {
+        set_err(errstr, errlen, "out of memory");
+        return -1;
+    }
+    nk = 0;
+    for (size_t i = 0; i < p->n; i++)
+        if (strncmp(p->e[i].key, KAFKA_PREFIX, strlen(KAFKA_PREFIX)) == 0 &&
+            p->e[i].value[0] != '\0') {
+            p->kafka[nk].key = p->e[i].key + strlen(KAFKA_PREFIX);
+            p->kafka[nk].value = p->e[i].value;
+            nk++;
+        }
+    c->n_kafka = nk;
+    c->kafka = p->kafka;
+    return 0;
+}
+
+int rs_config_load_text(rs_config_t **out, const char *text, const char *name,
+                        char *const *envp, char *errstr, size_t errlen)
+{
+    rs_config_t *c = NULL;
+    rd_kafka_conf_t *scratch = NULL;
+    int rc = -1;
+
+    if (out == NULL) {
+        set_err(errstr, errlen, "config: out must not be NULL");
+        return -1;
+    }
+    *out = NULL;
+    c = calloc(1, sizeof *c);
+    if (c == NULL || (c->priv = calloc(1, sizeof *c->priv)) == NULL) {
+        set_err(errstr, errlen, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < N_SPECS; i++)
+        if (specs[i].def != NULL && put(c->priv, specs[i].key, strlen(specs[i].key),
+                                        specs[i].def, strlen(specs[i].def), "default") != 0) {
+            set_err(errstr, errlen, "out of memory");
+            goto done;
+        }
+    scratch = rd_kafka_conf_new();
+    if (scratch == NULL) {
+        set_err(errstr, errlen, "out of memory");
+        goto done;
+    }
+    if (text != NULL &&
+        parse_text(c->priv, text, name != NULL ? name : "config", errstr, errlen) != 0)
+        goto done;
+    if (apply_env(c->priv, envp, scratch, errstr, errlen) != 0)
+        goto done;
+    if (finish(c, scratch, errstr, errlen) != 0)
+        goto done;
+    *out = c;
+    c = NULL;
+    rc = 0;
+done:
+    if (scratch != NULL)
+        rd_kafka_conf_destroy(scratch);
+    rs_config_destroy(c);
+    return rc;
+}
+
+int rs_config_load(rs_config_t **out, const char *path, char *const *envp, char *errstr,
+                   size_t errlen)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = NULL;
+    int rc = -1;
+
+    if (out == NULL) {
+        set_err(errstr, errlen, "config: out must not be NULL");
+        return -1;
+    }
+    *out = NULL;
+    if (path != NULL) {
+        f = fopen(path, "r");
+        if (f == NULL) {
+            set_err(errstr, errlen, "config file %s: %s", path, strerror(errno));
+            goto done;
+        }
+        text = malloc(MAX_FILE_BYTES + 1);
+        if (text == NULL) {
+            set_err(errstr, errlen, "out of memory");
+            goto done;
+        }
+        len = fread(text, 1, MAX_FILE_BYTES + 1, f);
+        if (ferror(f)) {
+            set_err(errstr, errlen, "config file %s: read error", path);
+            goto done;
+        }
+        if (len > MAX_FILE_BYTES) {
+            set_err(errstr, errlen, "config file %s: larger than %d bytes", path,
+                    MAX_FILE_BYTES);
+            goto done;
+        }
+        text[len] = '\0';
+        if (memchr(text, '\0', len) != NULL) {
+            set_err(errstr, errlen, "config file %s: not a text file (it holds a NUL byte)",
+                    path);
+            goto done;
+        }
+    }
+    rc = rs_config_load_text(out, text, path, envp, errstr, errlen);
+done:
+    if (f != NULL)
+        fclose(f);
+    free(text);
+    return rc;
+}
+
+void rs_config_destroy(rs_config_t *c)
+{
+    if (c == NULL)
+        return;
+    if (c->priv != NULL) {
+        for (size_t i = 0; i < c->priv->n; i++) {
+            free(c->priv->e[i].key);
+            free(c->priv->e[i].value);
+            free(c->priv->e[i].origin);
+        }
+        free(c->priv->e);
+        free(c->priv->kafka);
+        free(c->priv);
+    }
+    free(c);
+}
+
+const char *rs_config_get(const rs_config_t *c, const char *key)
+{
+    if (c == NULL || key == NULL)
+        return NULL;
+    return value_or_null(c->priv, key);
+}
+
+const char *rs_config_origin(const rs_config_t *c, const char *key)
+{
+    const entry_t *e;
+
+    if (c == NULL || key == NULL)
+        return NULL;
+    e = find_entry(c->priv, key);
+    return e != NULL && e->value[0] != '\0' ? e->origin : NULL;
+}
+
+/* A growable string for describe(). */
+typedef struct sbuf {
+    char *s;
+    size_t n, cap;
+    int oom;
+} sbuf_t;
+
+static void sb_putn(sbuf_t *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        char *ns = realloc(b->s, cap);
+        if (ns == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->s = ns;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->n, s, n);
+    b->n += n;
+    b->s[b->n] = '\0';
+}
+
+static void sb_puts(sbuf_t *b, const char *s)
+{
+    sb_putn(b, s, strlen(s));
+}
+
+/* A URL with its user:password@ replaced by ***@. */
+static void put_url(sbuf_t *b, const char *url)
+{
+    const char *scheme = strstr(url, "://");
+    const char *host = scheme ? scheme + 3 : url;
+    const char *end = host + strcspn(host, "/?#");
+    const char *at = NULL;
+
+    for (const char *p = host; p < end; p++)
+        if (*p == '@')
+            at = p;
+    if (at == NULL) {
+        sb_puts(b, url);
+        return;
+    }
+    sb_putn(b, url, (size_t)(host - url));
+    sb_puts(b, "***");
+    sb_puts(b, at);
+}
+
+static void put_value(sbuf_t *b, const char *v)
+{
+    int quote = v[0] == '\0' || strpbrk(v, " \t\"\\=") != NULL;
+
+    if (!quote) {
+        sb_puts(b, v);
+        return;
+    }
+    sb_puts(b, "\"");
+    for (const char *p = v; *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\')
+            sb_putn(b, "\\", 1);
+        if ((unsigned char)*p < 0x20)
+            sb_putn(b, "?", 1);
+        else
+            sb_putn(b, p, 1);
+    }
+    sb_puts(b, "\"");
+}
+
+char *rs_config_describe(const rs_config_t *c)
+{
+    sbuf_t b = {NULL, 0, 0, 0};
+
+    if (c == NULL)
+        return NULL;
+    sb_puts(&b, "");
+    for (size_t i = 0; i < c->priv->n; i++) {
+        const entry_t *e = &c->priv->e[i];
+        if (e->value[0] == '\0')
+            continue;
+        if (b.n > 0)
+            sb_puts(&b, " ");
+        sb_puts(&b, e->key);
+        sb_puts(&b, "=");
+        if (rs_config_is_secret(e->key)) {
+            sb_puts(&b, "***");
+        } else if (strstr(e->key, "url") != NULL) {
+            sbuf_t u = {NULL, 0, 0, 0};
+            put_url(&u, e->value);
+            if (u.oom)
+                b.oom = 1;
+            else
+                put_value(&b, u.s);
+            free(u.s);
+        } else {
+            put_value(&b, e->value);
+        }
+    }
+    if (b.oom) {
+        free(b.s);
+        return NULL;
+    }
+    return b.s;
+}

@@ -1,0 +1,128 @@
+/*
+ * rs_config — the worker's configuration: a key=value properties file, each
+ * key overridable by an environment variable.
+ *
+ * Sources, lowest precedence first:
+ *   1. built-in defaults (see docs/worker.md for the table of keys);
+ *   2. the properties file: one `key=value` per line, spaces around key and
+ *      value trimmed, `#` starts a comment line, blank lines skipped; a key
+ *      given twice in the file is an error;
+ *   3. environment variables REVSTREAM_<KEY>: the key upper-cased with `.`
+ *      and `-` turned into `_` (REVSTREAM_STATE_DIR -> state.dir). For
+ *      `kafka.*` keys the `_` map back to `.` (REVSTREAM_KAFKA_SASL_PASSWORD
+ *      -> kafka.sasl.password; a librdkafka property spelt with `_`, such as
+ *      log_level, is found too).
+ *
+ * Invariants:
+ *   - A loaded config is complete and valid: every key is known, every value
+ *     parsed and range-checked, required keys (kafka.bootstrap.servers,
+ *     state.dir) are present, the seven topics are distinct legal Kafka topic
+ *     names, kafka.* properties are known to librdkafka and accepted by it,
+ *     and properties the worker must control itself (enable.auto.commit,
+ *     transactional.id, ...) are refused. Otherwise loading fails with one
+ *     message that names the key and where it came from ("file F line N" or
+ *     "env REVSTREAM_X"); an unknown REVSTREAM_* variable is an error naming
+ *     the variable.
+ *   - Secrets never leave this module in clear text through rs_config_describe()
+ *     or an error message: a key is secret when it contains "password",
+ *     "secret", "sasl.jaas" or "ssl.key" (rs_config_is_secret()); its value
+ *     renders as "***". A URL's user:password@ renders as ***@.
+ *
+ * Ownership: rs_config_t owns every string it points to; they stay valid
+ * until rs_config_destroy() (which accepts NULL). The struct is read-only for
+ * callers. Not thread-safe to load; a loaded config may be read from any
+ * thread.
+ */
+#ifndef RS_CONFIG_H
+#define RS_CONFIG_H
+
+#include <stddef.h>
+
+typedef enum rs_config_format {
+    RS_CONFIG_FORMAT_AVRO = 0, /* Confluent wire format (magic, schema id, Avro body) */
+    RS_CONFIG_FORMAT_JSON,     /* one JSON object per record */
+} rs_config_format_t;
+
+typedef enum rs_config_guarantee {
+    RS_CONFIG_AT_LEAST_ONCE = 0,
+    RS_CONFIG_EXACTLY_ONCE, /* also wrap each batch's output in a Kafka transaction */
+} rs_config_guarantee_t;
+
+/* The topics, inputs first (their index is the rs_plan_item_t topic). */
+typedef enum rs_config_topic {
+    RS_CONFIG_TOPIC_CONTRACTS = 0,
+    RS_CONFIG_TOPIC_INVOICES,
+    RS_CONFIG_TOPIC_PAYMENTS,
+    RS_CONFIG_TOPIC_USAGE,
+    RS_CONFIG_TOPIC_JOURNAL,
+    RS_CONFIG_TOPIC_BALANCES,
+    RS_CONFIG_TOPIC_DLQ,
+    RS_CONFIG_TOPIC__COUNT
+} rs_config_topic_t;
+#define RS_CONFIG_INPUT_TOPICS 4
+
+/* One librdkafka property (the key without "kafka."). */
+typedef struct rs_config_kafka {
+    const char *key;
+    const char *value;
+} rs_config_kafka_t;
+
+typedef struct rs_config_priv rs_config_priv_t;
+
+typedef struct rs_config {
+    const char *group_id;
+    const char *group_instance_id; /* NULL when not set */
+    const char *topics[RS_CONFIG_TOPIC__COUNT];
+    rs_config_format_t input_format, output_format;
+    const char *schema_dir;               /* NULL when schema_registry_url is set */
+    const char *schema_registry_url;      /* NULL: use schema_dir */
+    const char *schema_registry_username; /* NULL when not set */
+    const char *schema_registry_password; /* NULL when not set */
+    const char *state_dir;
+    int state_sync; /* 1: fsync every commit */
+    long batch_max_records;
+    long batch_max_ms;
+    long input_idle_ms; /* wait this long for a lagging input topic */
+    rs_config_guarantee_t guarantee;
+    const char *policy_file; /* NULL when not set */
+    int metrics_port;        /* 0: no metrics server */
+    const char *metrics_bind;
+    int exit_when_idle;
+    size_t n_kafka;
+    const rs_config_kafka_t *kafka; /* in key order */
+    rs_config_priv_t *priv;
+} rs_config_t;
+
+/* Load the config: defaults, then the file at `path` (NULL: none), then the
+ * REVSTREAM_* variables of `envp` (a NULL-terminated "NAME=value" array, as
+ * `environ`; NULL: none). Returns 0 with *out set, or -1 with errstr set. */
+int rs_config_load(rs_config_t **out, const char *path, char *const *envp, char *errstr,
+                   size_t errlen);
+
+/* The same, with the file's text given (`name` is used in messages). */
+int rs_config_load_text(rs_config_t **out, const char *text, const char *name,
+                        char *const *envp, char *errstr, size_t errlen);
+
+void rs_config_destroy(rs_config_t *c); /* accepts NULL */
+
+/* The effective value of `key` ("state.dir", "kafka.acks"), or NULL when it
+ * is not set. Secrets in clear: for the program, never for logs. */
+const char *rs_config_get(const rs_config_t *c, const char *key);
+
+/* Where the value of `key` came from: "default", "file F line N" or
+ * "env REVSTREAM_X"; NULL when the key is not set. */
+const char *rs_config_origin(const rs_config_t *c, const char *key);
+
+/* 1 if values of `key` must never be printed. */
+int rs_config_is_secret(const char *key);
+
+/* The effective config on one line, "key=value key=value ...", keys sorted,
+ * values quoted when they hold a space, '"' or '\\', secrets as ***.
+ * malloc'd (free() it); NULL on out-of-memory. */
+char *rs_config_describe(const rs_config_t *c);
+
+/* The environment variable that overrides `key` ("kafka.sasl.password" ->
+ * "REVSTREAM_KAFKA_SASL_PASSWORD") into buf. Returns buf. */
+char *rs_config_env_name(const char *key, char *buf, size_t buflen);
+
+#endif

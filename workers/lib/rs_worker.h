@@ -1,0 +1,98 @@
+/*
+ * rs_worker — the Kafka stream worker: input events from the four input
+ * topics in, journal entries, deferred-balance snapshots and dead letters
+ * out, engine state in the RocksDB store.
+ *
+ * Model:
+ *   - One engine per input partition number N (rs_pstate_t): partition N of
+ *     contracts, invoices, payments and usage is one engine, so the four
+ *     topics must be co-partitioned (checked at start) and consumed with the
+ *     range assignor, which keeps partition N of every topic on one member.
+ *   - The state store, not Kafka's committed offsets, is the source of truth
+ *     for where each (topic, partition) resumes: a partition is assigned at
+ *     the offset rs_state_get_input_offset() gives (or the beginning).
+ *   - Work goes in batches: up to batch.max.records messages or batch.max.ms
+ *     after the first one, split by partition number in arrival order.
+ *
+ * Invariants (the delivery guarantee rests on them):
+ *   - Plan before output: a partition's sub-batch order (topic, offset) is
+ *     saved, synced, before any of its outputs is produced, and deleted in
+ *     the same state write that commits the sub-batch. A plan found when a
+ *     partition is assigned is replayed first, exactly: the worker buffers
+ *     until every planned message is there and applies those in the planned
+ *     order. The engine is deterministic, so the replay produces the same
+ *     records with the same ids and bytes.
+ *   - Commit after acknowledgement: the state (changed contracts, engine
+ *     meta, per-contract applied offsets, next input offsets, plan deletion)
+ *     is committed in one rs_state batch only after every produced record's
+ *     delivery report came back without error. A delivery failure stops the
+ *     worker with an error and nothing committed; the restart replays the
+ *     plan. Consumer offsets are committed to Kafka after that, for
+ *     monitoring only.
+ *   - Hence outputs are delivered at least once; a record produced twice is
+ *     byte-identical to the first (same key, entry_id header, value), so
+ *     consumers deduplicate journal entries by entry_id.
+ *   - An event whose offset is <= the offset of its topic already applied to
+ *     its contract (rs_state_get_contract_offset) is skipped.
+ *   - Bad input never stops a partition: undecodable bytes, an unknown schema
+ *     id, an event on the wrong topic or an event the engine rejects becomes a
+ *     dead letter on the DLQ topic (headers source.topic, source.partition,
+ *     source.offset, error), and so does a late rejection of an event that
+ *     had waited (source.offset "none", header late=true).
+ *
+ * Threads: one thread runs rs_worker_run(); librdkafka callbacks (rebalance,
+ * delivery reports, logs aside) run on it from the poll calls.
+ * rs_worker_request_stop() may be called from any thread and from a signal
+ * handler. The metrics server has its own thread (rs_metrics).
+ *
+ * Ownership: the worker borrows the config (it must outlive the worker) and
+ * owns the state store, clients, caches, engines and buffered messages;
+ * rs_worker_destroy() releases them (accepts NULL).
+ */
+#ifndef RS_WORKER_H
+#define RS_WORKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rs_config.h"
+
+typedef struct rs_worker rs_worker_t;
+
+typedef struct rs_worker_stats {
+    uint64_t batches;          /* committed batches */
+    uint64_t records;          /* input records taken through a committed batch */
+    uint64_t events_applied;   /* applied by an engine (a waiting one when it applies) */
+    uint64_t duplicates;       /* same event_id and content again: ignored */
+    uint64_t skipped;          /* offset already applied to the contract: not applied */
+    uint64_t rejected;         /* refused by the codec or the engine (late ones too) */
+    uint64_t dlq;              /* dead letters produced */
+    uint64_t entries_produced; /* journal records produced */
+    uint64_t balances_produced;
+} rs_worker_stats_t;
+
+/* Build a worker from a loaded config: read the policy file, open the state
+ * store, set up schemas, create the clients, check that the topics exist and
+ * that the four input topics have the same partition count, and subscribe.
+ * Returns 0, or -1 with errstr naming what failed. */
+int rs_worker_new(rs_worker_t **out, const rs_config_t *cfg, char *errstr, size_t errlen);
+
+/* Run until a stop request (the current batch is finished and committed, the
+ * consumer closed), until idle with exit.when.idle, or until a failure.
+ * Returns 0 after a clean stop, -1 on a failure (errstr; the batch in
+ * flight was not committed: a restart replays it). */
+int rs_worker_run(rs_worker_t *w, char *errstr, size_t errlen);
+
+/* Ask rs_worker_run() to finish its batch and return. Async-signal-safe. */
+void rs_worker_request_stop(rs_worker_t *w);
+
+void rs_worker_get_stats(const rs_worker_t *w, rs_worker_stats_t *out);
+
+/* Fault injection for tests: after the outputs of the n-th batch (counting
+ * from 1) are acknowledged and before its state is committed, log
+ * "worker: fault ..." and kill the process with SIGKILL. 0: never. */
+void rs_worker_set_crash_after(rs_worker_t *w, uint64_t n);
+
+void rs_worker_destroy(rs_worker_t *w); /* accepts NULL */
+
+#endif
