@@ -384,6 +384,15 @@ Test(lifecycle, credit_after_payment_and_refund_of_credit)
     rs_contract_view_t cv;
     rs_engine_contract_get(h.engine, 0, &cv);
     cr_assert_eq(cv.customer_credit, USD("110.00"));
+    /* the invoice: 660 issued, 110 credited, 550 paid (110 moved to credit) */
+    cr_assert_eq(rs_engine_invoice_count(h.engine), 1);
+    rs_invoice_view_t iv;
+    rs_engine_invoice_get(h.engine, 0, &iv);
+    cr_assert_str_eq(iv.invoice_id, "I1");
+    cr_assert_eq(iv.amount + iv.tax, USD("660.00"));
+    cr_assert_eq(iv.credited, USD("110.00"));
+    cr_assert_eq(iv.paid, USD("550.00"));
+    cr_assert_eq(iv.open, 0);
     ev(RS_APPLY_OK,
        "{\"event_id\":\"r1\",\"type\":\"payment.refunded\",\"contract_id\":\"C\","
        "\"occurred_at\":\"2026-02-12T00:00:00Z\",\"refund_id\":\"R1\",\"payment_id\":\"P1\","
@@ -531,6 +540,12 @@ Test(lifecycle, write_off_allowance_and_recovery)
     rs_contract_view_t cv;
     rs_engine_contract_get(h.engine, 0, &cv);
     cr_assert_eq(cv.written_off, 0);
+    rs_invoice_view_t iv;
+    rs_engine_invoice_get(h.engine, 0, &iv);
+    cr_assert_eq(iv.paid, USD("1300.00"));
+    cr_assert_eq(iv.open, 0);
+    cr_assert_eq(iv.uncollectible, 1);
+    cr_assert_eq(iv.allowance, 0);
 }
 
 /* Uncollectible with the revenue-reversal policy. */

@@ -951,3 +951,31 @@ Test(format, write_errors_are_reported)
     cr_assert_eq(rs_format_journal(f, RS_FORMAT_JSON, ENT, NULL, 2, NULL, PER(2026, 1)), -1);
     fclose(f);
 }
+
+Test(format, invoices_in_all_three_formats)
+{
+    rs_invoice_view_t iv[2] = {
+        {"C-1", "CUS-1", "INV-1", "USD", 2, 0, 100000, 8000, 10800, 97200, 0, 0, 0, 0},
+        {"C-2", "CUS-2", "INV-9", "JPY", 0, 0, 5000, 0, 0, 0, 5000, 5000, 0, 1},
+    };
+    iv[0].issued_on = rs_date_from_ymd(2026, 1, 1);
+    iv[1].issued_on = rs_date_from_ymd(2026, 2, 28);
+    EXPECT_OUTPUT(rs_format_invoices(f, RS_FORMAT_JSON, iv, 2),
+                  "[\n"
+                  "  {\"contract_id\": \"C-1\", \"invoice_id\": \"INV-1\", \"customer_id\": "
+                  "\"CUS-1\", \"issued_on\": \"2026-01-01\", \"amount\": \"1000.00\", \"tax\": "
+                  "\"80.00\", \"credited\": \"108.00\", \"paid\": \"972.00\", \"open\": "
+                  "\"0.00\", \"allowance\": \"0.00\", \"status\": \"settled\", \"currency\": "
+                  "\"USD\"},\n"
+                  "  {\"contract_id\": \"C-2\", \"invoice_id\": \"INV-9\", \"customer_id\": "
+                  "\"CUS-2\", \"issued_on\": \"2026-02-28\", \"amount\": \"5000\", \"tax\": "
+                  "\"0\", \"credited\": \"0\", \"paid\": \"0\", \"open\": \"5000\", "
+                  "\"allowance\": \"5000\", \"status\": \"uncollectible\", \"currency\": "
+                  "\"JPY\"}\n"
+                  "]\n");
+    EXPECT_OUTPUT(rs_format_invoices(f, RS_FORMAT_CSV, iv, 1),
+                  "contract_id,invoice_id,customer_id,issued_on,amount,tax,credited,paid,open,"
+                  "allowance,status,currency\r\n"
+                  "C-1,INV-1,CUS-1,2026-01-01,1000.00,80.00,108.00,972.00,0.00,0.00,settled,"
+                  "USD\r\n");
+}

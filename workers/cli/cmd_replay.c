@@ -50,9 +50,9 @@
 #define PROGRESS_EVERY 100000
 #define PROGRESS_AUTO_LINES 1000000 /* stderr a tty and more lines than this */
 
-static const char *const reports[] = {"schedule",    "balances", "waterfall",
-                                      "rollforward", "journal",  "exceptions",
-                                      "rejected",    "pending",  NULL};
+static const char *const reports[] = {"schedule", "balances",   "waterfall", "rollforward",
+                                      "journal",  "exceptions", "rejected",  "pending",
+                                      "invoices", NULL};
 
 typedef struct rejected {
     long line;
@@ -96,7 +96,7 @@ static void usage(FILE *f)
         "\n"
         "  --through YYYY-MM  report period (default: month of the latest event)\n"
         "  --report R         schedule | balances | waterfall | rollforward | journal |\n"
-        "                     exceptions | rejected | pending (default: balances)\n"
+        "                     exceptions | rejected | pending | invoices (default: balances)\n"
         "  --format F         table | csv | json (default: table on a terminal, else json)\n"
         "  --policy FILE      policies and account codes (key = value lines; see\n"
         "                     examples/policy.properties); default: keep_deferred,\n"
@@ -172,7 +172,8 @@ static int parse_args(replay_t *r, int argc, char **argv)
             if (!ok) {
                 fprintf(stderr,
                         "replay: --report: unknown report \"%s\" (schedule, balances, "
-                        "waterfall, rollforward, journal, exceptions, rejected, pending)\n",
+                        "waterfall, rollforward, journal, exceptions, rejected, pending, "
+                        "invoices)\n",
                         optarg);
                 return -1;
             }
@@ -494,6 +495,17 @@ static int print_report(replay_t *r, rs_period_t through)
             rows[i].reason = r->rej[i].reason;
         }
         rc = rs_format_rejected(out, k, rows, r->n_rej);
+        free(rows);
+        return rc;
+    }
+    if (strcmp(r->report, "invoices") == 0) {
+        size_t n = rs_engine_invoice_count(r->engine);
+        rs_invoice_view_t *rows = NULL;
+        if (n > 0 && (rows = calloc(n, sizeof *rows)) == NULL)
+            return -1;
+        for (size_t i = 0; i < n; i++)
+            rs_engine_invoice_get(r->engine, i, &rows[i]);
+        rc = rs_format_invoices(out, k, rows, n);
         free(rows);
         return rc;
     }

@@ -1297,3 +1297,85 @@ int rs_format_pending(FILE *f, rs_format_kind_t k, const rs_pending_view_t *rows
     tbl_free(&t);
     return finish(f, rc);
 }
+
+static const char *invoice_status(const rs_invoice_view_t *r)
+{
+    return r->voided          ? "void"
+           : r->uncollectible ? "uncollectible"
+           : r->open > 0      ? "open"
+                              : "settled";
+}
+
+int rs_format_invoices(FILE *f, rs_format_kind_t k, const rs_invoice_view_t *rows, size_t n)
+{
+    char mb[7][MONEY_BUF], db[16];
+    static const char *const heads[] = {"contract_id", "invoice_id", "customer_id", "issued_on",
+                                        "amount",      "tax",        "credited",    "paid",
+                                        "open",        "allowance",  "status",      "currency"};
+    if (k == RS_FORMAT_JSON) {
+        jw_t w;
+        jw_begin(&w, f);
+        for (size_t i = 0; i < n; i++) {
+            const rs_invoice_view_t *r = &rows[i];
+            json_t *o = json_object();
+            int e = 0;
+            e |= json_object_set_new(o, "contract_id", jstr(r->contract_id));
+            e |= json_object_set_new(o, "invoice_id", jstr(r->invoice_id));
+            e |= json_object_set_new(o, "customer_id", jstr(r->customer_id));
+            e |= json_object_set_new(o, "issued_on",
+                                     jstr(rs_date_format(r->issued_on, db, sizeof db)));
+            e |= json_object_set_new(o, "amount", jmoney(r->amount, r->exponent));
+            e |= json_object_set_new(o, "tax", jmoney(r->tax, r->exponent));
+            e |= json_object_set_new(o, "credited", jmoney(r->credited, r->exponent));
+            e |= json_object_set_new(o, "paid", jmoney(r->paid, r->exponent));
+            e |= json_object_set_new(o, "open", jmoney(r->open, r->exponent));
+            e |= json_object_set_new(o, "allowance", jmoney(r->allowance, r->exponent));
+            e |= json_object_set_new(o, "status", jstr(invoice_status(r)));
+            e |= json_object_set_new(o, "currency", jstr(r->currency));
+            jw_row(&w, jdone(o, e));
+        }
+        return finish(f, jw_end(&w));
+    }
+    if (k == RS_FORMAT_CSV) {
+        csv_row(f, 12, heads);
+        for (size_t i = 0; i < n; i++) {
+            const rs_invoice_view_t *r = &rows[i];
+            csv_row(
+                f, 12,
+                (const char *[]){r->contract_id, r->invoice_id, r->customer_id,
+                                 rs_date_format(r->issued_on, db, sizeof db),
+                                 rs_money_format(r->amount, r->exponent, mb[0], MONEY_BUF),
+                                 rs_money_format(r->tax, r->exponent, mb[1], MONEY_BUF),
+                                 rs_money_format(r->credited, r->exponent, mb[2], MONEY_BUF),
+                                 rs_money_format(r->paid, r->exponent, mb[3], MONEY_BUF),
+                                 rs_money_format(r->open, r->exponent, mb[4], MONEY_BUF),
+                                 rs_money_format(r->allowance, r->exponent, mb[5], MONEY_BUF),
+                                 invoice_status(r), r->currency});
+        }
+        return finish(f, 0);
+    }
+    fputs("Receivables by invoice (every event applied)\n\n", f);
+    if (n == 0) {
+        fputs("No invoices.\n", f);
+        return finish(f, 0);
+    }
+    tbl_t t;
+    tbl_init(&t, 11,
+             (const char *[]){"Contract", "Invoice", "Customer", "Issued", "Cur", ">Amount",
+                              ">Tax", ">Credited", ">Paid", ">Open", "Status"});
+    for (size_t i = 0; i < n; i++) {
+        const rs_invoice_view_t *r = &rows[i];
+        tbl_add(&t, (const char *[]){
+                        r->contract_id, r->invoice_id, r->customer_id,
+                        rs_date_format(r->issued_on, db, sizeof db), r->currency,
+                        rs_money_format_grouped(r->amount, r->exponent, mb[0], MONEY_BUF),
+                        rs_money_format_grouped(r->tax, r->exponent, mb[1], MONEY_BUF),
+                        rs_money_format_grouped(r->credited, r->exponent, mb[2], MONEY_BUF),
+                        rs_money_format_grouped(r->paid, r->exponent, mb[3], MONEY_BUF),
+                        rs_money_format_grouped(r->open, r->exponent, mb[4], MONEY_BUF),
+                        invoice_status(r)});
+    }
+    int rc = tbl_print(&t, f);
+    tbl_free(&t);
+    return finish(f, rc);
+}

@@ -80,6 +80,8 @@ int rs_format_exceptions(FILE *f, rs_format_kind_t k, const rs_exception_row_t *
                          rs_period_t through);
 int rs_format_rejected(FILE *f, rs_format_kind_t k, const rs_format_rejection_t *rows,
                        size_t n);
+/* Receivables per invoice (gross: amount plus tax), as of every event applied. */
+int rs_format_invoices(FILE *f, rs_format_kind_t k, const rs_invoice_view_t *rows, size_t n);
 int rs_format_pending(FILE *f, rs_format_kind_t k, const rs_pending_view_t *rows, size_t n);
 
 #endif

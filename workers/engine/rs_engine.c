@@ -2663,3 +2663,58 @@ void rs_engine_get_stats(const rs_engine_t *e, rs_engine_stats_t *out)
     *out = e->stats;
     out->contracts = e->ncontracts;
 }
+
+/* Invoices: contracts in id order, each contract's invoices by id. */
+size_t rs_engine_invoice_count(const rs_engine_t *e)
+{
+    build_views(e);
+    size_t n = 0;
+    for (size_t i = 0; i < e->ncviews; i++)
+        n += (size_t)e->cviews[i]->ninv;
+    return n;
+}
+
+void rs_engine_invoice_get(const rs_engine_t *e, size_t i, rs_invoice_view_t *o)
+{
+    build_views(e);
+    memset(o, 0, sizeof(*o));
+    for (size_t k = 0; k < e->ncviews; k++) {
+        const contract_t *c = e->cviews[k];
+        if (i >= (size_t)c->ninv) {
+            i -= (size_t)c->ninv;
+            continue;
+        }
+        /* the i-th invoice of c in id order */
+        int *idx = malloc((size_t)c->ninv * sizeof(*idx));
+        if (idx == NULL)
+            return;
+        for (int j = 0; j < c->ninv; j++) { /* insertion sort: a contract has few */
+            int k2 = j;
+            while (k2 > 0 && strcmp(c->inv[idx[k2 - 1]].invoice_id, c->inv[j].invoice_id) > 0) {
+                idx[k2] = idx[k2 - 1];
+                k2--;
+            }
+            idx[k2] = j;
+        }
+        const invoice_t *v = &c->inv[idx[i]];
+        free(idx);
+        o->contract_id = c->contract_id;
+        o->customer_id = c->customer_id;
+        o->invoice_id = v->invoice_id;
+        o->currency = c->currency;
+        o->exponent = c->exponent;
+        o->issued_on = v->issued_on;
+        o->voided = v->voided;
+        o->uncollectible = v->uncollectible;
+        for (int j = 0; j < v->nlines; j++) {
+            const rs_inv_line_t *il = &v->lines[j];
+            o->amount += il->amount;
+            o->tax += il->tax;
+            o->credited += il->credited + il->credit_tax;
+            o->paid += il->paid;
+            o->open += open_ar(il);
+            o->allowance += il->allowance;
+        }
+        return;
+    }
+}

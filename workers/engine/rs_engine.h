@@ -280,6 +280,22 @@ typedef struct rs_contract_view {
     rs_money_t customer_credit; /* credit balance owed to the customer */
     rs_money_t written_off;     /* open AR declared uncollectible */
 } rs_contract_view_t;
+/* An invoice's receivable (gross amounts: net plus tax). */
+typedef struct rs_invoice_view {
+    const char *contract_id, *customer_id, *invoice_id, *currency;
+    int exponent;
+    rs_date_t issued_on;
+    rs_money_t amount, tax; /* as issued */
+    rs_money_t credited;    /* credit notes and voids, tax included */
+    rs_money_t paid;        /* received against it, net of refunds */
+    rs_money_t open;        /* still receivable */
+    rs_money_t allowance;   /* of the open part, provided for as doubtful */
+    int voided, uncollectible;
+} rs_invoice_view_t;
+/* Invoices of booked contracts, sorted by (contract_id, invoice_id). */
+size_t rs_engine_invoice_count(const rs_engine_t *e);
+void rs_engine_invoice_get(const rs_engine_t *e, size_t i, rs_invoice_view_t *out);
+
 /* Booked contracts sorted by contract_id. */
 size_t rs_engine_contract_count(const rs_engine_t *e);
 void rs_engine_contract_get(const rs_engine_t *e, size_t i, rs_contract_view_t *out);
