@@ -34,6 +34,7 @@
  * the program never changes.
  */
 #include "rs_metrics.h"
+#include "rs_err.h"
 
 #include <arpa/inet.h>
 #include <math.h>
@@ -88,20 +89,6 @@ struct rs_metrics {
 };
 
 /* ---------- helpers ---------- */
-
-static void set_err(char *errstr, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *errstr, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (errstr == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static char *dup_str(const char *s)
 {
@@ -313,11 +300,11 @@ int rs_metrics_new(rs_metrics_t **out, char *errstr, size_t errlen)
     *out = NULL;
     reg = calloc(1, sizeof *reg);
     if (reg == NULL) {
-        set_err(errstr, errlen, "metrics: out of memory");
+        rs_errorf(errstr, errlen, "metrics: out of memory");
         goto done;
     }
     if (pthread_mutex_init(&reg->lock, NULL) != 0) {
-        set_err(errstr, errlen, "metrics: cannot create mutex");
+        rs_errorf(errstr, errlen, "metrics: cannot create mutex");
         free(reg);
         reg = NULL;
         goto done;
@@ -463,40 +450,40 @@ static int register_series(rs_metrics_t *reg, rs_metrics_series_t **out, rs_metr
     if (out != NULL)
         *out = NULL;
     if (reg == NULL || out == NULL) {
-        set_err(errstr, errlen, "metrics: registry and out must not be NULL");
+        rs_errorf(errstr, errlen, "metrics: registry and out must not be NULL");
         goto done;
     }
     if (!valid_metric_name(name)) {
-        set_err(errstr, errlen, "metric \"%s\": invalid name (want [a-zA-Z_:][a-zA-Z0-9_:]*)",
-                name ? name : "(null)");
+        rs_errorf(errstr, errlen, "metric \"%s\": invalid name (want [a-zA-Z_:][a-zA-Z0-9_:]*)",
+                  name ? name : "(null)");
         goto done;
     }
     if (help == NULL)
         help = "";
     if (nlabels > RS_METRICS_MAX_LABELS) {
-        set_err(errstr, errlen, "metric %s: %zu labels, at most %d allowed", name, nlabels,
-                RS_METRICS_MAX_LABELS);
+        rs_errorf(errstr, errlen, "metric %s: %zu labels, at most %d allowed", name, nlabels,
+                  RS_METRICS_MAX_LABELS);
         goto done;
     }
     if (nlabels > 0 && labels == NULL) {
-        set_err(errstr, errlen, "metric %s: labels is NULL", name);
+        rs_errorf(errstr, errlen, "metric %s: labels is NULL", name);
         goto done;
     }
     /* Validate and sort the labels by name (insertion sort: n <= 4). */
     for (i = 0; i < nlabels; i++) {
         const rs_metrics_label_t *l = &labels[i];
         if (!valid_label_name(l->name)) {
-            set_err(errstr, errlen, "metric %s: invalid label name \"%s\"", name,
-                    l->name ? l->name : "(null)");
+            rs_errorf(errstr, errlen, "metric %s: invalid label name \"%s\"", name,
+                      l->name ? l->name : "(null)");
             goto done;
         }
         if (l->value == NULL) {
-            set_err(errstr, errlen, "metric %s: label %s: value is NULL", name, l->name);
+            rs_errorf(errstr, errlen, "metric %s: label %s: value is NULL", name, l->name);
             goto done;
         }
         if (type == RS_METRICS_HISTOGRAM && strcmp(l->name, "le") == 0) {
-            set_err(errstr, errlen, "metric %s: label name \"le\" is reserved for histograms",
-                    name);
+            rs_errorf(errstr, errlen, "metric %s: label name \"le\" is reserved for histograms",
+                      name);
             goto done;
         }
         for (j = i; j > 0 && strcmp(sorted[j - 1]->name, l->name) > 0; j--)
@@ -505,7 +492,8 @@ static int register_series(rs_metrics_t *reg, rs_metrics_series_t **out, rs_metr
     }
     for (i = 1; i < nlabels; i++) {
         if (strcmp(sorted[i - 1]->name, sorted[i]->name) == 0) {
-            set_err(errstr, errlen, "metric %s: duplicate label \"%s\"", name, sorted[i]->name);
+            rs_errorf(errstr, errlen, "metric %s: duplicate label \"%s\"", name,
+                      sorted[i]->name);
             goto done;
         }
     }
@@ -517,16 +505,16 @@ static int register_series(rs_metrics_t *reg, rs_metrics_series_t **out, rs_metr
             nbounds = rs_metrics_latency_bucket_count;
         }
         if (nbounds > RS_METRICS_MAX_BUCKETS) {
-            set_err(errstr, errlen, "metric %s: %zu buckets, at most %d allowed", name, nbounds,
-                    RS_METRICS_MAX_BUCKETS);
+            rs_errorf(errstr, errlen, "metric %s: %zu buckets, at most %d allowed", name,
+                      nbounds, RS_METRICS_MAX_BUCKETS);
             goto done;
         }
         for (i = 0; i < nbounds; i++) {
             if (!isfinite(bounds[i]) || (i > 0 && !(bounds[i] > bounds[i - 1]))) {
-                set_err(errstr, errlen,
-                        "metric %s: bucket bounds must be finite and strictly increasing "
-                        "(bound %zu)",
-                        name, i);
+                rs_errorf(errstr, errlen,
+                          "metric %s: bucket bounds must be finite and strictly increasing "
+                          "(bound %zu)",
+                          name, i);
                 goto done;
             }
         }
@@ -541,30 +529,31 @@ static int register_series(rs_metrics_t *reg, rs_metrics_series_t **out, rs_metr
     if (fi >= 0) {
         fam = reg->fams[fi];
         if (fam->type != type) {
-            set_err(errstr, errlen, "metric %s: already registered as a %s, not a %s", name,
-                    type_name(fam->type), type_name(type));
+            rs_errorf(errstr, errlen, "metric %s: already registered as a %s, not a %s", name,
+                      type_name(fam->type), type_name(type));
             goto done;
         }
         if (strcmp(fam->help, help) != 0) {
-            set_err(errstr, errlen, "metric %s: help text differs from the registered one",
-                    name);
+            rs_errorf(errstr, errlen, "metric %s: help text differs from the registered one",
+                      name);
             goto done;
         }
         if (fam->nlabels != nlabels) {
-            set_err(errstr, errlen, "metric %s: %zu labels, the family has %zu", name, nlabels,
-                    fam->nlabels);
+            rs_errorf(errstr, errlen, "metric %s: %zu labels, the family has %zu", name,
+                      nlabels, fam->nlabels);
             goto done;
         }
         for (i = 0; i < nlabels; i++) {
             if (strcmp(fam->lnames[i], sorted[i]->name) != 0) {
-                set_err(errstr, errlen, "metric %s: label \"%s\" is not one of the family's",
-                        name, sorted[i]->name);
+                rs_errorf(errstr, errlen, "metric %s: label \"%s\" is not one of the family's",
+                          name, sorted[i]->name);
                 goto done;
             }
         }
         if (fam->nbounds != nbounds ||
             (nbounds > 0 && memcmp(fam->bounds, bounds, nbounds * sizeof *bounds) != 0)) {
-            set_err(errstr, errlen, "metric %s: bucket bounds differ from the family's", name);
+            rs_errorf(errstr, errlen, "metric %s: bucket bounds differ from the family's",
+                      name);
             goto done;
         }
     } else {
@@ -640,7 +629,7 @@ static int register_series(rs_metrics_t *reg, rs_metrics_series_t **out, rs_metr
     rc = 0;
     goto done;
 oom:
-    set_err(errstr, errlen, "metric %s: out of memory", name);
+    rs_errorf(errstr, errlen, "metric %s: out of memory", name);
 done:
     if (locked)
         pthread_mutex_unlock(&reg->lock);
@@ -991,11 +980,11 @@ int rs_metrics_server_start(rs_metrics_server_t **out, rs_metrics_t *reg, const 
     if (out != NULL)
         *out = NULL;
     if (out == NULL || reg == NULL) {
-        set_err(errstr, errlen, "metrics: server: registry and out must not be NULL");
+        rs_errorf(errstr, errlen, "metrics: server: registry and out must not be NULL");
         goto done;
     }
     if (port < 0 || port > 65535) {
-        set_err(errstr, errlen, "metrics: server: port %d out of range 0..65535", port);
+        rs_errorf(errstr, errlen, "metrics: server: port %d out of range 0..65535", port);
         goto done;
     }
     memset(&ss, 0, sizeof ss);
@@ -1007,19 +996,19 @@ int rs_metrics_server_start(rs_metrics_server_t **out, rs_metrics_t *reg, const 
         sin6->sin6_port = htons((uint16_t)port);
         flags |= MHD_USE_IPv6;
     } else {
-        set_err(errstr, errlen, "metrics: server: bind address \"%s\" is not a numeric IP",
-                addr);
+        rs_errorf(errstr, errlen, "metrics: server: bind address \"%s\" is not a numeric IP",
+                  addr);
         goto done;
     }
     srv = calloc(1, sizeof *srv);
     if (srv == NULL) {
-        set_err(errstr, errlen, "metrics: server: out of memory");
+        rs_errorf(errstr, errlen, "metrics: server: out of memory");
         goto done;
     }
     srv->reg = reg;
     srv->port = -1;
     if (pthread_mutex_init(&srv->loglock, NULL) != 0) {
-        set_err(errstr, errlen, "metrics: server: cannot create mutex");
+        rs_errorf(errstr, errlen, "metrics: server: cannot create mutex");
         goto done;
     }
     lock_ok = 1;
@@ -1033,13 +1022,13 @@ int rs_metrics_server_start(rs_metrics_server_t **out, rs_metrics_t *reg, const 
     srv->capture = 0;
     pthread_mutex_unlock(&srv->loglock);
     if (srv->daemon == NULL) {
-        set_err(errstr, errlen, "metrics: server: cannot listen on %s port %d: %s", addr, port,
-                srv->lasterr[0] ? srv->lasterr : "MHD_start_daemon failed");
+        rs_errorf(errstr, errlen, "metrics: server: cannot listen on %s port %d: %s", addr,
+                  port, srv->lasterr[0] ? srv->lasterr : "MHD_start_daemon failed");
         goto done;
     }
     info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     if (info == NULL || info->port == 0) {
-        set_err(errstr, errlen, "metrics: server: cannot read the bound port");
+        rs_errorf(errstr, errlen, "metrics: server: cannot read the bound port");
         goto done;
     }
     srv->port = info->port;

@@ -40,6 +40,7 @@
  * read pinned and copied once into a malloc'd buffer the caller owns.
  */
 #include "rs_state.h"
+#include "rs_err.h"
 
 #include <rocksdb/c.h>
 
@@ -81,20 +82,10 @@ struct rs_state_batch {
 
 /* ---- small helpers ---- */
 
-static void seterr(char *errstr, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!errstr || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* Copy "<context>: <rocksdb error>" into errstr and free the RocksDB string. */
 static void take_rocks_err(char *errstr, size_t errlen, char *err, const char *context)
 {
-    seterr(errstr, errlen, "%s: %s", context, err ? err : "unknown RocksDB error");
+    rs_errorf(errstr, errlen, "%s: %s", context, err ? err : "unknown RocksDB error");
     rocksdb_free(err);
 }
 
@@ -143,16 +134,16 @@ static int check_name(const char *s, size_t max, size_t *len, const char *op, co
 {
     size_t n;
     if (!s) {
-        seterr(msg, msglen, "%s: %s is NULL", op, field);
+        rs_errorf(msg, msglen, "%s: %s is NULL", op, field);
         return -1;
     }
     n = strnlen(s, max + 1);
     if (n == 0) {
-        seterr(msg, msglen, "%s: %s is empty", op, field);
+        rs_errorf(msg, msglen, "%s: %s is empty", op, field);
         return -1;
     }
     if (n > max) {
-        seterr(msg, msglen, "%s: %s is longer than %zu bytes", op, field, max);
+        rs_errorf(msg, msglen, "%s: %s is longer than %zu bytes", op, field, max);
         return -1;
     }
     *len = n;
@@ -162,7 +153,7 @@ static int check_name(const char *s, size_t max, size_t *len, const char *op, co
 static int check_partition(int32_t partition, const char *op, char *msg, size_t msglen)
 {
     if (partition < 0) {
-        seterr(msg, msglen, "%s: partition %d is negative", op, (int)partition);
+        rs_errorf(msg, msglen, "%s: partition %d is negative", op, (int)partition);
         return -1;
     }
     return 0;
@@ -246,7 +237,7 @@ static int get_blob(rs_state_t *st, const unsigned char *k, size_t klen, void **
     v = rocksdb_pinnableslice_value(ps, &vlen);
     copy = malloc(vlen ? vlen : 1);
     if (!copy) {
-        seterr(errstr, errlen, "%s: out of memory for a %zu-byte value", context, vlen);
+        rs_errorf(errstr, errlen, "%s: out of memory for a %zu-byte value", context, vlen);
         rc = -1;
         goto done;
     }
@@ -271,14 +262,14 @@ static int get_offset(rs_state_t *st, const unsigned char *k, size_t klen, int64
         return rc;
     v = rocksdb_pinnableslice_value(ps, &vlen);
     if (vlen != 8) {
-        seterr(errstr, errlen, "%s: corrupt offset value (%zu bytes, expected 8)", context,
-               vlen);
+        rs_errorf(errstr, errlen, "%s: corrupt offset value (%zu bytes, expected 8)", context,
+                  vlen);
         rc = -1;
         goto done;
     }
     u = get_be64((const unsigned char *)v);
     if (u > (uint64_t)INT64_MAX) {
-        seterr(errstr, errlen, "%s: corrupt offset value (negative)", context);
+        rs_errorf(errstr, errlen, "%s: corrupt offset value (negative)", context);
         rc = -1;
         goto done;
     }
@@ -296,7 +287,7 @@ int rs_state_get_contract(rs_state_t *st, int32_t partition, const char *contrac
     char ctx[128 + RS_STATE_MAX_ID_LEN];
     size_t idlen = 0;
     if (!st || !blob || !len) {
-        seterr(errstr, errlen, "%s: NULL argument", op);
+        rs_errorf(errstr, errlen, "%s: NULL argument", op);
         return -1;
     }
     if (check_partition(partition, op, errstr, errlen) ||
@@ -316,7 +307,7 @@ int rs_state_get_input_offset(rs_state_t *st, const char *topic, int32_t partiti
     char ctx[128 + RS_STATE_MAX_TOPIC_LEN];
     size_t tlen = 0;
     if (!st || !offset) {
-        seterr(errstr, errlen, "%s: NULL argument", op);
+        rs_errorf(errstr, errlen, "%s: NULL argument", op);
         return -1;
     }
     if (check_partition(partition, op, errstr, errlen) ||
@@ -334,7 +325,7 @@ int rs_state_get_contract_offset(rs_state_t *st, const char *contract_id, const 
     char ctx[128 + RS_STATE_MAX_ID_LEN + RS_STATE_MAX_TOPIC_LEN];
     size_t idlen = 0, tlen = 0;
     if (!st || !offset) {
-        seterr(errstr, errlen, "%s: NULL argument", op);
+        rs_errorf(errstr, errlen, "%s: NULL argument", op);
         return -1;
     }
     if (check_name(contract_id, RS_STATE_MAX_ID_LEN, &idlen, op, "contract_id", errstr,
@@ -354,7 +345,7 @@ int rs_state_get_meta(rs_state_t *st, const char *name, void **blob, size_t *len
     char ctx[128 + RS_STATE_MAX_META_LEN];
     size_t nlen = 0;
     if (!st || !blob || !len) {
-        seterr(errstr, errlen, "%s: NULL argument", op);
+        rs_errorf(errstr, errlen, "%s: NULL argument", op);
         return -1;
     }
     if (check_name(name, RS_STATE_MAX_META_LEN, &nlen, op, "name", errstr, errlen))
@@ -390,16 +381,16 @@ static int check_layout(rs_state_t *st, char *errstr, size_t errlen)
         const unsigned char *v = (const unsigned char *)rocksdb_pinnableslice_value(ps, &vlen);
         uint32_t version;
         if (vlen != 8 || memcmp(v, LAYOUT_MAGIC, 4) != 0) {
-            seterr(errstr, errlen,
-                   "%s: malformed layout key (%zu bytes); not a revstream state store", ctx,
-                   vlen);
+            rs_errorf(errstr, errlen,
+                      "%s: malformed layout key (%zu bytes); not a revstream state store", ctx,
+                      vlen);
             goto done;
         }
         version = get_be32(v + 4);
         if (version != RS_STATE_LAYOUT_VERSION) {
-            seterr(errstr, errlen,
-                   "%s: store has state layout version %u, this build reads only version %u",
-                   ctx, (unsigned)version, (unsigned)RS_STATE_LAYOUT_VERSION);
+            rs_errorf(errstr, errlen,
+                      "%s: store has state layout version %u, this build reads only version %u",
+                      ctx, (unsigned)version, (unsigned)RS_STATE_LAYOUT_VERSION);
             goto done;
         }
         rc = 0;
@@ -410,9 +401,10 @@ static int check_layout(rs_state_t *st, char *errstr, size_t errlen)
     it = rocksdb_create_iterator(st->db, st->ropts);
     rocksdb_iter_seek_to_first(it);
     if (rocksdb_iter_valid(it)) {
-        seterr(errstr, errlen,
-               "%s: database has data but no revstream layout key; not a revstream state store",
-               ctx);
+        rs_errorf(
+            errstr, errlen,
+            "%s: database has data but no revstream layout key; not a revstream state store",
+            ctx);
         goto done;
     }
     rocksdb_iter_get_error(it, &err);
@@ -458,26 +450,26 @@ int rs_state_open(rs_state_t **out, const rs_state_opts_t *opts, char *errstr, s
     if (out)
         *out = NULL;
     if (!out || !opts) {
-        seterr(errstr, errlen, "rs_state_open: NULL argument");
+        rs_errorf(errstr, errlen, "rs_state_open: NULL argument");
         goto done;
     }
     if (!opts->path || !*opts->path) {
-        seterr(errstr, errlen, "rs_state_open: opts.path is empty");
+        rs_errorf(errstr, errlen, "rs_state_open: opts.path is empty");
         goto done;
     }
     if (strlen(opts->path) >= 4096) {
-        seterr(errstr, errlen, "rs_state_open: opts.path is longer than 4095 bytes");
+        rs_errorf(errstr, errlen, "rs_state_open: opts.path is longer than 4095 bytes");
         goto done;
     }
     if (opts->sync != RS_STATE_SYNC_DEFAULT && opts->sync != RS_STATE_SYNC_ON &&
         opts->sync != RS_STATE_SYNC_OFF) {
-        seterr(errstr, errlen, "rs_state_open: opts.sync has unknown value %d",
-               (int)opts->sync);
+        rs_errorf(errstr, errlen, "rs_state_open: opts.sync has unknown value %d",
+                  (int)opts->sync);
         goto done;
     }
     st = calloc(1, sizeof *st);
     if (!st || !(st->path = strdup(opts->path))) {
-        seterr(errstr, errlen, "rs_state_open: out of memory");
+        rs_errorf(errstr, errlen, "rs_state_open: out of memory");
         goto done;
     }
     st->read_only = opts->read_only != 0;
@@ -550,13 +542,13 @@ int rs_state_batch_new(rs_state_batch_t **out, char *errstr, size_t errlen)
     rs_state_batch_t *b = NULL;
     int rc = -1;
     if (!out) {
-        seterr(errstr, errlen, "rs_state_batch_new: NULL argument");
+        rs_errorf(errstr, errlen, "rs_state_batch_new: NULL argument");
         goto done;
     }
     *out = NULL;
     b = calloc(1, sizeof *b);
     if (!b) {
-        seterr(errstr, errlen, "rs_state_batch_new: out of memory");
+        rs_errorf(errstr, errlen, "rs_state_batch_new: out of memory");
         goto done;
     }
     b->wb = rocksdb_writebatch_create();
@@ -590,7 +582,7 @@ static int batch_fail(rs_state_batch_t *b, const char *msg)
 static int check_blob(const void *blob, size_t len, const char *op, char *msg, size_t msglen)
 {
     if (!blob && len > 0) {
-        seterr(msg, msglen, "%s: blob is NULL but len is %zu", op, len);
+        rs_errorf(msg, msglen, "%s: blob is NULL but len is %zu", op, len);
         return -1;
     }
     return 0;
@@ -599,7 +591,7 @@ static int check_blob(const void *blob, size_t len, const char *op, char *msg, s
 static int check_offset(int64_t offset, const char *op, char *msg, size_t msglen)
 {
     if (offset < 0) {
-        seterr(msg, msglen, "%s: offset %lld is negative", op, (long long)offset);
+        rs_errorf(msg, msglen, "%s: offset %lld is negative", op, (long long)offset);
         return -1;
     }
     return 0;
@@ -727,7 +719,7 @@ void rs_state_batch_clear(rs_state_batch_t *b)
 static int check_writable(rs_state_t *st, const char *op, char *errstr, size_t errlen)
 {
     if (st->read_only) {
-        seterr(errstr, errlen, "%s: store path=%s is open read-only", op, st->path);
+        rs_errorf(errstr, errlen, "%s: store path=%s is open read-only", op, st->path);
         return -1;
     }
     return 0;
@@ -738,11 +730,11 @@ int rs_state_batch_commit(rs_state_t *st, rs_state_batch_t *b, char *errstr, siz
     static const char op[] = "rs_state_batch_commit";
     char *err = NULL;
     if (!st || !b) {
-        seterr(errstr, errlen, "%s: NULL argument", op);
+        rs_errorf(errstr, errlen, "%s: NULL argument", op);
         return -1;
     }
     if (b->failed) {
-        seterr(errstr, errlen, "%s: batch not committed: %s", op, b->err);
+        rs_errorf(errstr, errlen, "%s: batch not committed: %s", op, b->err);
         return -1;
     }
     if (check_writable(st, op, errstr, errlen))
@@ -794,7 +786,7 @@ static int contract_key_id(const char *key, size_t klen, char *id, size_t *idlen
 {
     size_t n = klen > 5 ? klen - 5 : 0;
     if (klen <= 5 || n > RS_STATE_MAX_ID_LEN || memchr(key + 5, 0, n)) {
-        seterr(errstr, errlen, "%s: corrupt contract key (%zu bytes)", context, klen);
+        rs_errorf(errstr, errlen, "%s: corrupt contract key (%zu bytes)", context, klen);
         return -1;
     }
     memcpy(id, key + 5, n);
@@ -815,7 +807,7 @@ int rs_state_foreach_contract(rs_state_t *st, int32_t partition, rs_state_contra
     int rc = -1;
 
     if (!st || !cb) {
-        seterr(errstr, errlen, "%s: NULL argument", op);
+        rs_errorf(errstr, errlen, "%s: NULL argument", op);
         return -1;
     }
     if (check_partition(partition, op, errstr, errlen))
@@ -862,7 +854,7 @@ int rs_state_drop_partition(rs_state_t *st, int32_t partition, char *errstr, siz
     int rc = -1;
 
     if (!st) {
-        seterr(errstr, errlen, "%s: NULL argument", op);
+        rs_errorf(errstr, errlen, "%s: NULL argument", op);
         return -1;
     }
     if (check_partition(partition, op, errstr, errlen) ||
@@ -958,15 +950,15 @@ static int scan_partitions(rs_state_t *st, int kind, int32_t **arr, size_t *n, s
             break;
         key = (const unsigned char *)rocksdb_iter_key(it, &klen);
         if (klen < 5 || (p = get_be32(key + 1)) > (uint32_t)INT32_MAX) {
-            seterr(errstr, errlen, "rs_state_partitions: corrupt key (kind 0x%02x, %zu bytes)",
-                   kind, klen);
+            rs_errorf(errstr, errlen,
+                      "rs_state_partitions: corrupt key (kind 0x%02x, %zu bytes)", kind, klen);
             goto done;
         }
         if (*n == *cap) {
             size_t ncap = *cap ? *cap * 2 : 16;
             int32_t *na = realloc(*arr, ncap * sizeof *na);
             if (!na) {
-                seterr(errstr, errlen, "rs_state_partitions: out of memory");
+                rs_errorf(errstr, errlen, "rs_state_partitions: out of memory");
                 goto done;
             }
             *arr = na;
@@ -993,7 +985,7 @@ int rs_state_partitions(rs_state_t *st, int32_t **parts, size_t *n, char *errstr
     int rc = -1;
 
     if (!st || !parts || !n) {
-        seterr(errstr, errlen, "rs_state_partitions: NULL argument");
+        rs_errorf(errstr, errlen, "rs_state_partitions: NULL argument");
         return -1;
     }
     *parts = NULL;
@@ -1025,7 +1017,7 @@ int rs_state_checkpoint(rs_state_t *st, const char *dir, char *errstr, size_t er
     int rc = -1;
 
     if (!st || !dir || !*dir) {
-        seterr(errstr, errlen, "%s: %s", op, !st ? "NULL store" : "dir is empty");
+        rs_errorf(errstr, errlen, "%s: %s", op, !st ? "NULL store" : "dir is empty");
         return -1;
     }
     snprintf(ctx, sizeof ctx, "%s: dir=%s", op, dir);

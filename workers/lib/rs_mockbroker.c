@@ -14,6 +14,7 @@
  * success; on failure the conf is still ours to destroy.
  */
 #include "rs_mockbroker.h"
+#include "rs_err.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,20 +34,6 @@ struct rs_mockbroker {
     int partitions;
 };
 
-static void set_err(char *errstr, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *errstr, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (errstr == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static void host_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
@@ -64,7 +51,7 @@ int rs_mockbroker_new(rs_mockbroker_t **out, const rs_mockbroker_opts_t *opts, c
     int replication, i, rc = -1;
 
     if (out == NULL) {
-        set_err(errstr, errlen, "mockbroker: out must not be NULL");
+        rs_errorf(errstr, errlen, "mockbroker: out must not be NULL");
         goto done;
     }
     *out = NULL;
@@ -73,20 +60,20 @@ int rs_mockbroker_new(rs_mockbroker_t **out, const rs_mockbroker_opts_t *opts, c
     if (opts != NULL && opts->partitions != 0)
         partitions = opts->partitions;
     if (brokers < 1 || brokers > RS_MOCKBROKER_MAX_BROKERS) {
-        set_err(errstr, errlen, "mockbroker: brokers: %d is out of range 1..%d", brokers,
-                RS_MOCKBROKER_MAX_BROKERS);
+        rs_errorf(errstr, errlen, "mockbroker: brokers: %d is out of range 1..%d", brokers,
+                  RS_MOCKBROKER_MAX_BROKERS);
         goto done;
     }
     if (partitions < 1 || partitions > RS_MOCKBROKER_MAX_PARTITIONS) {
-        set_err(errstr, errlen, "mockbroker: partitions: %d is out of range 1..%d", partitions,
-                RS_MOCKBROKER_MAX_PARTITIONS);
+        rs_errorf(errstr, errlen, "mockbroker: partitions: %d is out of range 1..%d",
+                  partitions, RS_MOCKBROKER_MAX_PARTITIONS);
         goto done;
     }
     replication = brokers < 3 ? brokers : 3;
 
     mb = calloc(1, sizeof *mb);
     if (mb == NULL) {
-        set_err(errstr, errlen, "mockbroker: out of memory");
+        rs_errorf(errstr, errlen, "mockbroker: out of memory");
         goto done;
     }
     mb->brokers = brokers;
@@ -96,29 +83,29 @@ int rs_mockbroker_new(rs_mockbroker_t **out, const rs_mockbroker_opts_t *opts, c
     if (rd_kafka_conf_set(conf, "log_level", "4", kerr, sizeof kerr) != RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(conf, "client.id", "revstream-mockbroker", kerr, sizeof kerr) !=
             RD_KAFKA_CONF_OK) {
-        set_err(errstr, errlen, "mockbroker: host config: %s", kerr);
+        rs_errorf(errstr, errlen, "mockbroker: host config: %s", kerr);
         goto done;
     }
     rd_kafka_conf_set_log_cb(conf, host_log);
     mb->host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof kerr);
     if (mb->host == NULL) {
-        set_err(errstr, errlen, "mockbroker: cannot create the host handle: %s", kerr);
+        rs_errorf(errstr, errlen, "mockbroker: cannot create the host handle: %s", kerr);
         goto done;
     }
     conf = NULL; /* owned by mb->host now */
 
     mb->cluster = rd_kafka_mock_cluster_new(mb->host, brokers);
     if (mb->cluster == NULL) {
-        set_err(errstr, errlen, "mockbroker: cannot start a mock cluster of %d broker(s)",
-                brokers);
+        rs_errorf(errstr, errlen, "mockbroker: cannot start a mock cluster of %d broker(s)",
+                  brokers);
         goto done;
     }
     for (i = 0; i < RS_MOCKBROKER_TOPIC_COUNT; i++) {
         rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(
             mb->cluster, rs_mockbroker_topics[i], partitions, replication);
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            set_err(errstr, errlen, "mockbroker: cannot create topic %s: %s",
-                    rs_mockbroker_topics[i], rd_kafka_err2str(err));
+            rs_errorf(errstr, errlen, "mockbroker: cannot create topic %s: %s",
+                      rs_mockbroker_topics[i], rd_kafka_err2str(err));
             goto done;
         }
     }
