@@ -63,6 +63,8 @@ Test(config, defaults)
     cr_assert_null(c->schema_registry_url);
     cr_assert_str_eq(c->state_dir, "/var/lib/revstream");
     cr_assert_eq(c->state_sync, 1);
+    cr_assert_str_eq(c->changelog_topic, "revenue.state-changelog");
+    cr_assert_eq(c->revoked_grace_ms, 600000);
     cr_assert_eq(c->batch_max_records, 10000);
     cr_assert_eq(c->batch_max_ms, 100);
     cr_assert_eq(c->guarantee, RS_CONFIG_AT_LEAST_ONCE);
@@ -230,6 +232,12 @@ Test(config, invalid_values_are_named)
          "line 3"},
         {"group.id=\n", "group.id: must not be empty", "line 3"},
         {"topics.dlq=usage\n", "topics.usage and topics.dlq: both name topic \"usage\"", ""},
+        {"topics.changelog=revenue.journal\n",
+         "topics.journal and topics.changelog: both name topic \"revenue.journal\"", ""},
+        {"topics.changelog=bad topic!\n",
+         "topics.changelog: \"bad topic!\" is not a Kafka topic", "line 3"},
+        {"state.revoked.grace.ms=-1\n",
+         "state.revoked.grace.ms: \"-1\" is not an integer in 0..86400000", "line 3"},
         {"kafka.enable.auto.commit=true\n",
          "kafka.enable.auto.commit: the worker sets this librdkafka property itself", "line 3"},
         {"kafka.transactional.id=x\n", "kafka.transactional.id: the worker sets", "line 3"},

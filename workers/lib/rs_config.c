@@ -19,6 +19,7 @@
  * the same function on every error path.
  */
 #include "rs_config.h"
+#include "rs_err.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -82,8 +83,10 @@ static const keyspec_t specs[] = {
     {"schema.registry.url", K_STR, NULL, 0, 0, NULL},
     {"schema.registry.username", K_STR, NULL, 0, 0, NULL},
     {"state.dir", K_STR, NULL, 0, 0, NULL},
+    {"state.revoked.grace.ms", K_INT, "600000", 0, 86400000, NULL},
     {"state.sync", K_BOOL, "true", 0, 0, NULL},
     {"topics.balances", K_TOPIC, "revenue.deferred-balances", 0, 0, NULL},
+    {"topics.changelog", K_TOPIC, "revenue.state-changelog", 0, 0, NULL},
     {"topics.contracts", K_TOPIC, "contracts", 0, 0, NULL},
     {"topics.dlq", K_TOPIC, "revenue.dlq", 0, 0, NULL},
     {"topics.invoices", K_TOPIC, "invoices", 0, 0, NULL},
@@ -115,20 +118,6 @@ static const char *const reserved_kafka[] = {
     "auto.offset.reset",
     NULL,
 };
-
-static void set_err(char *errstr, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *errstr, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (errstr == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errlen, fmt, ap);
-    va_end(ap);
-}
 
 int rs_config_is_secret(const char *key)
 {
@@ -246,7 +235,7 @@ static int parse_text(rs_config_priv_t *p, const char *text, const char *name, c
             continue;
         eq = memchr(s, '=', len);
         if (eq == NULL) {
-            set_err(errstr, errlen, "%s line %ld: expected key=value", name, lineno);
+            rs_errorf(errstr, errlen, "%s line %ld: expected key=value", name, lineno);
             return -1;
         }
         k = s;
@@ -256,24 +245,24 @@ static int parse_text(rs_config_priv_t *p, const char *text, const char *name, c
         trim(&k, &klen);
         trim(&v, &vlen);
         if (klen == 0) {
-            set_err(errstr, errlen, "%s line %ld: empty key before '='", name, lineno);
+            rs_errorf(errstr, errlen, "%s line %ld: empty key before '='", name, lineno);
             return -1;
         }
         if (klen >= sizeof keybuf) {
-            set_err(errstr, errlen, "%s line %ld: key too long", name, lineno);
+            rs_errorf(errstr, errlen, "%s line %ld: key too long", name, lineno);
             return -1;
         }
         memcpy(keybuf, k, klen);
         keybuf[klen] = '\0';
         entry_t *old = find_entry(p, keybuf);
         if (old != NULL && strncmp(old->origin, "file ", 5) == 0) {
-            set_err(errstr, errlen, "%s line %ld: %s: set twice (first in %s)", name, lineno,
-                    keybuf, old->origin);
+            rs_errorf(errstr, errlen, "%s line %ld: %s: set twice (first in %s)", name, lineno,
+                      keybuf, old->origin);
             return -1;
         }
         snprintf(origin, sizeof origin, "file %s line %ld", name, lineno);
         if (put(p, k, klen, v, vlen, origin) != 0) {
-            set_err(errstr, errlen, "out of memory");
+            rs_errorf(errstr, errlen, "out of memory");
             return -1;
         }
     }
@@ -323,7 +312,7 @@ static int apply_env(rs_config_priv_t *p, char *const *envp, rd_kafka_conf_t *sc
             continue;
         nlen = (size_t)(eq - var);
         if (nlen >= sizeof name) {
-            set_err(errstr, errlen, "environment variable %.64s...: name too long", var);
+            rs_errorf(errstr, errlen, "environment variable %.64s...: name too long", var);
             return -1;
         }
         memcpy(name, var, nlen);
@@ -331,7 +320,7 @@ static int apply_env(rs_config_priv_t *p, char *const *envp, rd_kafka_conf_t *sc
         key[0] = '\0';
         if (strncmp(name + plen, "KAFKA_", 6) == 0 && name[plen + 6] != '\0') {
             if (kafka_key_from_env(scratch, name + plen + 6, key, sizeof key) != 0) {
-                set_err(errstr, errlen, "%s: name too long", name);
+                rs_errorf(errstr, errlen, "%s: name too long", name);
                 return -1;
             }
         } else {
@@ -340,15 +329,15 @@ static int apply_env(rs_config_priv_t *p, char *const *envp, rd_kafka_conf_t *sc
                 if (strcmp(rs_config_env_name(specs[i].key, env, sizeof env), name) == 0)
                     snprintf(key, sizeof key, "%s", specs[i].key);
             if (key[0] == '\0') {
-                set_err(errstr, errlen,
-                        "unknown key (env %s): no configuration key maps to this variable",
-                        name);
+                rs_errorf(errstr, errlen,
+                          "unknown key (env %s): no configuration key maps to this variable",
+                          name);
                 return -1;
             }
         }
         snprintf(origin, sizeof origin, "env %s", name);
         if (put(p, key, strlen(key), eq + 1, strlen(eq + 1), origin) != 0) {
-            set_err(errstr, errlen, "out of memory");
+            rs_errorf(errstr, errlen, "out of memory");
             return -1;
         }
     }
@@ -401,14 +390,14 @@ static int check_spec(const keyspec_t *s, const entry_t *e, char *errstr, size_t
     case K_BOOL:
         if (strcmp(e->value, "true") == 0 || strcmp(e->value, "false") == 0)
             return 0;
-        set_err(errstr, errlen, "%s: %s is not true or false (%s)", e->key, shown(e, v, 256),
-                e->origin);
+        rs_errorf(errstr, errlen, "%s: %s is not true or false (%s)", e->key, shown(e, v, 256),
+                  e->origin);
         return -1;
     case K_INT:
         if (parse_long(e->value, s->lo, s->hi, &n) == 0)
             return 0;
-        set_err(errstr, errlen, "%s: %s is not an integer in %ld..%ld (%s)", e->key,
-                shown(e, v, 256), s->lo, s->hi, e->origin);
+        rs_errorf(errstr, errlen, "%s: %s is not an integer in %ld..%ld (%s)", e->key,
+                  shown(e, v, 256), s->lo, s->hi, e->origin);
         return -1;
     case K_ENUM: {
         char list[128] = "";
@@ -418,23 +407,23 @@ static int check_spec(const keyspec_t *s, const entry_t *e, char *errstr, size_t
             size_t used = strlen(list);
             snprintf(list + used, sizeof list - used, "%s%s", i ? " or " : "", s->choices[i]);
         }
-        set_err(errstr, errlen, "%s: %s is not %s (%s)", e->key, shown(e, v, 256), list,
-                e->origin);
+        rs_errorf(errstr, errlen, "%s: %s is not %s (%s)", e->key, shown(e, v, 256), list,
+                  e->origin);
         return -1;
     }
     case K_TOPIC:
         if (valid_topic(e->value))
             return 0;
-        set_err(errstr, errlen,
-                "%s: %s is not a Kafka topic name (1..249 of [a-zA-Z0-9._-]) (%s)", e->key,
-                shown(e, v, 256), e->origin);
+        rs_errorf(errstr, errlen,
+                  "%s: %s is not a Kafka topic name (1..249 of [a-zA-Z0-9._-]) (%s)", e->key,
+                  shown(e, v, 256), e->origin);
         return -1;
     case K_ADDR: {
         unsigned char addr[16];
         if (inet_pton(AF_INET, e->value, addr) == 1 || inet_pton(AF_INET6, e->value, addr) == 1)
             return 0;
-        set_err(errstr, errlen, "%s: %s is not a numeric IPv4 or IPv6 address (%s)", e->key,
-                shown(e, v, 256), e->origin);
+        rs_errorf(errstr, errlen, "%s: %s is not a numeric IPv4 or IPv6 address (%s)", e->key,
+                  shown(e, v, 256), e->origin);
         return -1;
     }
     }
@@ -447,28 +436,30 @@ static int check_kafka(rd_kafka_conf_t *scratch, const entry_t *e, char *errstr,
     char kerr[512];
 
     if (prop[0] == '\0') {
-        set_err(errstr, errlen, "%s: empty librdkafka property name (%s)", e->key, e->origin);
+        rs_errorf(errstr, errlen, "%s: empty librdkafka property name (%s)", e->key, e->origin);
         return -1;
     }
     for (int i = 0; reserved_kafka[i] != NULL; i++)
         if (strcmp(prop, reserved_kafka[i]) == 0) {
-            set_err(errstr, errlen,
-                    "%s: the worker sets this librdkafka property itself; remove it (%s)",
-                    e->key, e->origin);
+            rs_errorf(errstr, errlen,
+                      "%s: the worker sets this librdkafka property itself; remove it (%s)",
+                      e->key, e->origin);
             return -1;
         }
     switch (rd_kafka_conf_set(scratch, prop, e->value, kerr, sizeof kerr)) {
     case RD_KAFKA_CONF_OK:
         return 0;
     case RD_KAFKA_CONF_UNKNOWN:
-        set_err(errstr, errlen, "unknown key \"%s\": \"%s\" is not a librdkafka property (%s)",
-                e->key, prop, e->origin);
+        rs_errorf(errstr, errlen,
+                  "unknown key \"%s\": \"%s\" is not a librdkafka property (%s)", e->key, prop,
+                  e->origin);
         return -1;
     default:
         if (rs_config_is_secret(e->key))
-            set_err(errstr, errlen, "%s: librdkafka refuses the value (%s)", e->key, e->origin);
+            rs_errorf(errstr, errlen, "%s: librdkafka refuses the value (%s)", e->key,
+                      e->origin);
         else
-            set_err(errstr, errlen, "%s: %s (%s)", e->key, kerr, e->origin);
+            rs_errorf(errstr, errlen, "%s: %s (%s)", e->key, kerr, e->origin);
         return -1;
     }
 }
@@ -502,11 +493,11 @@ static int finish(rs_config_t *c, rd_kafka_conf_t *scratch, char *errstr, size_t
         }
         const keyspec_t *s = find_spec(e->key);
         if (s == NULL) {
-            set_err(errstr, errlen, "unknown key \"%s\" (%s)", e->key, e->origin);
+            rs_errorf(errstr, errlen, "unknown key \"%s\" (%s)", e->key, e->origin);
             return -1;
         }
         if (e->value[0] == '\0' && s->def != NULL) {
-            set_err(errstr, errlen, "%s: must not be empty (%s)", e->key, e->origin);
+            rs_errorf(errstr, errlen, "%s: must not be empty (%s)", e->key, e->origin);
             return -1;
         }
         if (e->value[0] != '\0' && check_spec(s, e, errstr, errlen) != 0)
@@ -514,22 +505,22 @@ static int finish(rs_config_t *c, rd_kafka_conf_t *scratch, char *errstr, size_t
     }
 
     if (value_or_null(p, "kafka.bootstrap.servers") == NULL) {
-        set_err(errstr, errlen,
-                "kafka.bootstrap.servers: required (set it in the file or "
-                "REVSTREAM_KAFKA_BOOTSTRAP_SERVERS)");
+        rs_errorf(errstr, errlen,
+                  "kafka.bootstrap.servers: required (set it in the file or "
+                  "REVSTREAM_KAFKA_BOOTSTRAP_SERVERS)");
         return -1;
     }
     if (value_or_null(p, "state.dir") == NULL) {
-        set_err(errstr, errlen,
-                "state.dir: required (set it in the file or REVSTREAM_STATE_DIR)");
+        rs_errorf(errstr, errlen,
+                  "state.dir: required (set it in the file or REVSTREAM_STATE_DIR)");
         return -1;
     }
     reg = find_entry(p, "schema.registry.url");
     dir = find_entry(p, "schema.dir");
     if (reg != NULL && reg->value[0] != '\0' && dir != NULL && dir->value[0] != '\0') {
-        set_err(errstr, errlen,
-                "schema.dir (%s) and schema.registry.url (%s) exclude each other: set one",
-                dir->origin, reg->origin);
+        rs_errorf(errstr, errlen,
+                  "schema.dir (%s) and schema.registry.url (%s) exclude each other: set one",
+                  dir->origin, reg->origin);
         return -1;
     }
     if (reg == NULL || reg->value[0] == '\0') {
@@ -538,23 +529,23 @@ static int finish(rs_config_t *c, rd_kafka_conf_t *scratch, char *errstr, size_t
         for (int i = 0; cred[i] != NULL; i++) {
             const entry_t *e = find_entry(p, cred[i]);
             if (e != NULL && e->value[0] != '\0') {
-                set_err(errstr, errlen, "%s: set without schema.registry.url (%s)", e->key,
-                        e->origin);
+                rs_errorf(errstr, errlen, "%s: set without schema.registry.url (%s)", e->key,
+                          e->origin);
                 return -1;
             }
         }
         if (dir == NULL || dir->value[0] == '\0') {
             if (put(p, "schema.dir", strlen("schema.dir"), RS_SCHEMA_DIR, strlen(RS_SCHEMA_DIR),
                     "default") != 0) {
-                set_err(errstr, errlen, "out of memory");
+                rs_errorf(errstr, errlen, "out of memory");
                 return -1;
             }
             qsort(p->e, p->n, sizeof *p->e, entry_cmp);
         }
     } else if (strncmp(reg->value, "http://", 7) != 0 &&
                strncmp(reg->value, "https://", 8) != 0) {
-        set_err(errstr, errlen, "schema.registry.url: not an http:// or https:// URL (%s)",
-                reg->origin);
+        rs_errorf(errstr, errlen, "schema.registry.url: not an http:// or https:// URL (%s)",
+                  reg->origin);
         return -1;
     }
 
@@ -563,11 +554,20 @@ static int finish(rs_config_t *c, rd_kafka_conf_t *scratch, char *errstr, size_t
         c->topics[t] = value_or_null(p, topic_keys[t]);
         for (int u = 0; u < t; u++)
             if (strcmp(c->topics[t], c->topics[u]) == 0) {
-                set_err(errstr, errlen, "%s and %s: both name topic \"%s\"; topics must differ",
-                        topic_keys[u], topic_keys[t], c->topics[t]);
+                rs_errorf(errstr, errlen,
+                          "%s and %s: both name topic \"%s\"; topics must differ",
+                          topic_keys[u], topic_keys[t], c->topics[t]);
                 return -1;
             }
     }
+    c->changelog_topic = value_or_null(p, "topics.changelog");
+    for (int t = 0; t < RS_CONFIG_TOPIC__COUNT; t++)
+        if (strcmp(c->changelog_topic, c->topics[t]) == 0) {
+            rs_errorf(errstr, errlen,
+                      "%s and topics.changelog: both name topic \"%s\"; topics must differ",
+                      topic_keys[t], c->topics[t]);
+            return -1;
+        }
     c->group_id = value_or_null(p, "group.id");
     c->group_instance_id = value_or_null(p, "group.instance.id");
     c->input_format = strcmp(value_or_null(p, "input.format"), "json") == 0
@@ -585,6 +585,7 @@ static int finish(rs_config_t *c, rd_kafka_conf_t *scratch, char *errstr, size_t
     parse_long(value_or_null(p, "batch.max.records"), 1, 1000000, &c->batch_max_records);
     parse_long(value_or_null(p, "batch.max.ms"), 1, 3600000, &c->batch_max_ms);
     parse_long(value_or_null(p, "input.idle.ms"), 0, 3600000, &c->input_idle_ms);
+    parse_long(value_or_null(p, "state.revoked.grace.ms"), 0, 86400000, &c->revoked_grace_ms);
     c->guarantee = strcmp(value_or_null(p, "processing.guarantee"), "exactly_once") == 0
                        ? RS_CONFIG_EXACTLY_ONCE
                        : RS_CONFIG_AT_LEAST_ONCE;
@@ -597,7 +598,7 @@ static int finish(rs_config_t *c, rd_kafka_conf_t *scratch, char *errstr, size_t
 
     p->kafka = calloc(nk + 1, sizeof *p->kafka);
     if (p->kafka == NULL) {
-        set_err(errstr, errlen, "out of memory");
+        rs_errorf(errstr, errlen, "out of memory");
         return -1;
     }
     nk = 0;
@@ -621,24 +622,24 @@ int rs_config_load_text(rs_config_t **out, const char *text, const char *name,
     int rc = -1;
 
     if (out == NULL) {
-        set_err(errstr, errlen, "config: out must not be NULL");
+        rs_errorf(errstr, errlen, "config: out must not be NULL");
         return -1;
     }
     *out = NULL;
     c = calloc(1, sizeof *c);
     if (c == NULL || (c->priv = calloc(1, sizeof *c->priv)) == NULL) {
-        set_err(errstr, errlen, "out of memory");
+        rs_errorf(errstr, errlen, "out of memory");
         goto done;
     }
     for (size_t i = 0; i < N_SPECS; i++)
         if (specs[i].def != NULL && put(c->priv, specs[i].key, strlen(specs[i].key),
                                         specs[i].def, strlen(specs[i].def), "default") != 0) {
-            set_err(errstr, errlen, "out of memory");
+            rs_errorf(errstr, errlen, "out of memory");
             goto done;
         }
     scratch = rd_kafka_conf_new();
     if (scratch == NULL) {
-        set_err(errstr, errlen, "out of memory");
+        rs_errorf(errstr, errlen, "out of memory");
         goto done;
     }
     if (text != NULL &&
@@ -667,35 +668,35 @@ int rs_config_load(rs_config_t **out, const char *path, char *const *envp, char 
     int rc = -1;
 
     if (out == NULL) {
-        set_err(errstr, errlen, "config: out must not be NULL");
+        rs_errorf(errstr, errlen, "config: out must not be NULL");
         return -1;
     }
     *out = NULL;
     if (path != NULL) {
         f = fopen(path, "r");
         if (f == NULL) {
-            set_err(errstr, errlen, "config file %s: %s", path, strerror(errno));
+            rs_errorf(errstr, errlen, "config file %s: %s", path, strerror(errno));
             goto done;
         }
         text = malloc(MAX_FILE_BYTES + 1);
         if (text == NULL) {
-            set_err(errstr, errlen, "out of memory");
+            rs_errorf(errstr, errlen, "out of memory");
             goto done;
         }
         len = fread(text, 1, MAX_FILE_BYTES + 1, f);
         if (ferror(f)) {
-            set_err(errstr, errlen, "config file %s: read error", path);
+            rs_errorf(errstr, errlen, "config file %s: read error", path);
             goto done;
         }
         if (len > MAX_FILE_BYTES) {
-            set_err(errstr, errlen, "config file %s: larger than %d bytes", path,
-                    MAX_FILE_BYTES);
+            rs_errorf(errstr, errlen, "config file %s: larger than %d bytes", path,
+                      MAX_FILE_BYTES);
             goto done;
         }
         text[len] = '\0';
         if (memchr(text, '\0', len) != NULL) {
-            set_err(errstr, errlen, "config file %s: not a text file (it holds a NUL byte)",
-                    path);
+            rs_errorf(errstr, errlen, "config file %s: not a text file (it holds a NUL byte)",
+                      path);
             goto done;
         }
     }

@@ -73,6 +73,9 @@ typedef struct rs_config {
     const char *group_id;
     const char *group_instance_id; /* NULL when not set */
     const char *topics[RS_CONFIG_TOPIC__COUNT];
+    /* The state changelog: compacted, partition N holds input partition N's
+     * state (rs_changelog.h). Distinct from the seven topics above. */
+    const char *changelog_topic;
     rs_config_format_t input_format, output_format;
     const char *schema_dir;               /* NULL when schema_registry_url is set */
     const char *schema_registry_url;      /* NULL: use schema_dir */
@@ -82,7 +85,8 @@ typedef struct rs_config {
     int state_sync; /* 1: fsync every commit */
     long batch_max_records;
     long batch_max_ms;
-    long input_idle_ms; /* wait this long for a lagging input topic */
+    long input_idle_ms;    /* wait this long for a lagging input topic */
+    long revoked_grace_ms; /* drop a revoked partition's local state after this */
     rs_config_guarantee_t guarantee;
     const char *policy_file; /* NULL when not set */
     int metrics_port;        /* 0: no metrics server */

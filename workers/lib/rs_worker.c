@@ -27,6 +27,16 @@
  *   W5  The next input offset staged for (topic, N) is one past the highest
  *       offset of that topic in the sub-batch, and the per-contract applied
  *       offset is the highest offset of that topic applied to the contract.
+ *   W6  Changelog partition N gets, per sub-batch of N, the plan record
+ *       m/N (flushed before the sub-batch's first output), then c/<id> for
+ *       every contract the engine reports changed (rs_engine_take_changed;
+ *       the same set is staged locally, here), then
+ *       the final m/N (engine meta, all four next input offsets); the c/
+ *       and final records are queued (w->clq) and produced only after the
+ *       batch's outputs were all delivered, then flushed. parts[N].
+ *       cl_next (from delivery reports) is staged as changelog/N with the
+ *       state commit. A partition is restored before rs_pstate_load when its
+ *       local changelog/N is missing (and no local state) or behind.
  *
  * Ownership: the worker owns the clients, the store, the registry and Avro
  * cache, the engines (through rs_pstate), the queues and the write batch;
@@ -35,6 +45,7 @@
  * here right after the produce call.
  */
 #include "rs_worker.h"
+#include "rs_err.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -48,6 +59,7 @@
 #include <unistd.h>
 
 #include "rs_avro.h"
+#include "rs_changelog.h"
 #include "rs_codec.h"
 #include "rs_engine.h"
 #include "rs_metrics.h"
@@ -60,6 +72,7 @@
 #define TXN_TIMEOUT_MS 60000
 #define REGISTRY_RETRIES 6
 #define MAX_POLICY_BYTES (1024 * 1024)
+#define RESTORE_TIMEOUT_MS 300000
 
 /* The canonical topic of each input index (rs_event_topic() names). */
 static const char *const canonical_in[N_IN] = {"contracts", "invoices", "payments", "usage"};
@@ -110,20 +123,6 @@ static const char *q(char *buf, size_t buflen, const char *s)
     buf[o++] = '"';
     buf[o] = '\0';
     return buf;
-}
-
-static void set_err(char *errstr, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *errstr, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (errstr == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errlen, fmt, ap);
-    va_end(ap);
 }
 
 static uint64_t now_us(void)
@@ -297,12 +296,15 @@ typedef struct part {
     msgq_t q;
     rs_plan_item_t *plan; /* pending plan to replay first (copy), or NULL */
     size_t nplan;
-    uint64_t wait_t0; /* since when a lagging topic held this partition back (us) */
+    uint64_t wait_t0;    /* since when a lagging topic held this partition back (us) */
+    int cl_dirty;        /* changelog records produced in the current batch */
+    int64_t cl_next;     /* next changelog offset, from delivery reports (-1 unknown) */
+    uint64_t revoked_at; /* when revoked, for state.revoked.grace.ms (us); 0: not */
 } part_t;
 
 typedef struct wmetrics {
     rs_metrics_series_t *applied, *duplicates, *skipped, *rejected, *dlq, *entries, *balances,
-        *records, *batches, *pending, *batch_seconds;
+        *records, *batches, *pending, *batch_seconds, *restore_remaining, *restored, *dropped;
 } wmetrics_t;
 
 struct rs_worker {
@@ -319,7 +321,16 @@ struct rs_worker {
 
     rd_kafka_t *consumer, *producer;
     rd_kafka_topic_t *rkt_out[3]; /* journal, balances, dlq */
-    int txn;                      /* exactly_once */
+    rd_kafka_topic_t *rkt_cl;     /* the changelog */
+    /* changelog records of the batch, produced after its outputs' delivery */
+    struct clrec {
+        int32_t n;
+        char *key;
+        void *val;
+        size_t len;
+    } * clq;
+    size_t nclq, capclq;
+    int txn; /* exactly_once */
     int txn_open;
 
     int32_t nparts;
@@ -423,11 +434,38 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     rs_worker_t *w = opaque;
 
     (void)rk;
-    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (w->rkt_cl != NULL && w->parts != NULL && m->rkt != NULL &&
+            strcmp(rd_kafka_topic_name(m->rkt), w->cfg->changelog_topic) == 0 &&
+            m->partition >= 0 && m->partition < w->nparts && m->offset >= 0 &&
+            m->offset + 1 > w->parts[m->partition].cl_next)
+            w->parts[m->partition].cl_next = m->offset + 1;
         return;
+    }
     if (w->dr_failed++ == 0)
         snprintf(w->dr_error, sizeof w->dr_error, "%s: %s", rd_kafka_topic_name(m->rkt),
                  rd_kafka_err2str(m->err));
+}
+
+/* Produce one changelog record to partition n explicitly (never by key). */
+static int produce_cl(rs_worker_t *w, int32_t n, const char *key, const void *value, size_t len)
+{
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            w->producer, RD_KAFKA_V_RKT(w->rkt_cl), RD_KAFKA_V_PARTITION(n),
+            RD_KAFKA_V_KEY((void *)key, strlen(key)), RD_KAFKA_V_VALUE((void *)value, len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            w->parts[n].cl_dirty = 1;
+            return 0;
+        }
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            fail(w, "produce to %s[%d]: %s", w->cfg->changelog_topic, (int)n,
+                 rd_kafka_err2str(err));
+            return -1;
+        }
+        rd_kafka_poll(w->producer, 100);
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -648,7 +686,7 @@ static int lookup(void *opaque, int32_t id, char **json_text, char *errstr, size
         return -1;
     *json_text = strdup(text);
     if (*json_text == NULL) {
-        set_err(errstr, errlen, "out of memory");
+        rs_errorf(errstr, errlen, "out of memory");
         return -1;
     }
     return 0;
@@ -660,7 +698,7 @@ static int decode(rs_worker_t *w, const rd_kafka_message_t *m, rs_event_t *ev, c
                   size_t errlen)
 {
     if (m->payload == NULL) {
-        set_err(errstr, errlen, "record has no value");
+        rs_errorf(errstr, errlen, "record has no value");
         return 1;
     }
     if (w->cfg->input_format == RS_CONFIG_FORMAT_JSON)
@@ -1096,6 +1134,44 @@ static int add_commit_offset(rs_worker_t *w, const char *topic, int32_t partitio
 }
 
 /* Apply one partition's sub-batch and stage its state (W3, W4, W5). */
+static int flush_outputs(rs_worker_t *w);
+
+/* Queue a changelog record (takes val) until the batch's outputs are
+ * delivered. Returns 0 or -1 (failure recorded). */
+static int queue_cl(rs_worker_t *w, int32_t n, const char *key, void *val, size_t len)
+{
+    if (w->nclq == w->capclq) {
+        size_t cap = w->capclq ? w->capclq * 2 : 64;
+        struct clrec *q = realloc(w->clq, cap * sizeof *q);
+        if (q == NULL) {
+            free(val);
+            fail(w, "out of memory");
+            return -1;
+        }
+        w->clq = q;
+        w->capclq = cap;
+    }
+    char *k = strdup(key);
+    if (k == NULL) {
+        free(val);
+        fail(w, "out of memory");
+        return -1;
+    }
+    w->clq[w->nclq++] = (struct clrec){n, k, val, len};
+    return 0;
+}
+
+static void clear_clq(rs_worker_t *w)
+{
+    for (size_t i = 0; i < w->nclq; i++) {
+        free(w->clq[i].key);
+        free(w->clq[i].val);
+    }
+    w->nclq = 0;
+}
+
+static int produce_changelog(rs_worker_t *w, part_t *p, int32_t n, const int64_t next[N_IN]);
+
 static void run_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub)
 {
     char err[512];
@@ -1117,6 +1193,27 @@ static void run_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub)
         free(items);
         fail(w, "state: save plan of partition %d: %s", (int)n, err);
         return;
+    }
+    {
+        /* The changelog gets the plan too, delivered before any output, so a
+         * worker restoring from the changelog alone replays this batch in
+         * this order. */
+        static const int64_t none[N_IN] = {-1, -1, -1, -1};
+        char key[48];
+        void *v = NULL;
+        size_t vlen = 0;
+        snprintf(key, sizeof key, "m/%d", (int)n);
+        if (rs_changelog_encode_meta(NULL, 0, none, items, sub->n, &v, &vlen) != 0) {
+            free(items);
+            fail(w, "out of memory");
+            return;
+        }
+        int prc = produce_cl(w, n, key, v, vlen);
+        free(v);
+        if (prc != 0 || flush_outputs(w) != 0) {
+            free(items);
+            return;
+        }
     }
     free(items);
 
@@ -1151,7 +1248,10 @@ static void run_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub)
     rs_metrics_add(w->m.duplicates, (int64_t)(s1.duplicates - s0.duplicates));
     count_rejected(w, s1.rejected - s0.rejected);
 
-    /* Stage: contracts + meta, per-contract offsets, input offsets, plan done. */
+    /* Stage: contracts (here, with their changelog records) + meta,
+     * per-contract offsets, input offsets, plan done. */
+    if (produce_changelog(w, p, n, next) != 0)
+        return;
     if (rs_pstate_stage(p->ps, w->sb, err, sizeof err) != 0) {
         fail(w, "state: stage partition %d: %s", (int)n, err);
         return;
@@ -1175,6 +1275,83 @@ static void run_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub)
     p->nplan = 0;
     w->stats.records += sub->n;
     rs_metrics_add(w->m.records, (int64_t)sub->n);
+}
+
+/* The changelog records of a finished sub-batch, and the staging of its
+ * changed contracts: every contract the engine reports changed
+ * (rs_engine_take_changed, so rs_pstate_stage then finds none left and
+ * stages only the meta) is exported once, staged into w->sb and produced as
+ * c/<id> with its four applied offsets; then the final meta record (engine
+ * meta, the four next input offsets, no plan). Called before
+ * rs_pstate_stage(); the meta exported here is the one it stages. */
+static int produce_changelog(rs_worker_t *w, part_t *p, int32_t n, const int64_t next[N_IN])
+{
+    rs_engine_t *e = rs_pstate_engine(p->ps);
+    char err[512], key[RS_STATE_MAX_ID_LEN + 8];
+    void *blob = NULL, *v = NULL;
+    size_t len = 0, vlen = 0;
+    int64_t offs[N_IN];
+    const char *const *ids = NULL;
+    size_t nids = rs_engine_take_changed(e, &ids);
+
+    for (size_t i = 0; i < nids; i++) {
+        centry_t *ce = cm_get(&w->cm, ids[i]);
+        if (ce == NULL) {
+            fail(w, "out of memory");
+            return -1;
+        }
+        for (int t = 0; t < N_IN; t++)
+            if (applied_offset(w, ce, t, &offs[t]) != 0)
+                return -1;
+        int rc = rs_engine_export_contract(e, ids[i], &blob, &len, err, sizeof err);
+        if (rc < 0) {
+            fail(w, "changelog: export contract %s: %s", ids[i], err);
+            return -1;
+        }
+        if (rc == 1)
+            continue; /* forgotten since it changed: as rs_pstate_stage */
+        if (rs_state_batch_put_contract(w->sb, n, ids[i], blob, len) != 0) {
+            free(blob);
+            fail(w, "state: partition %d: staging contract %s: %s", (int)n, ids[i],
+                 rs_state_batch_error(w->sb));
+            return -1;
+        }
+        rc = rs_changelog_encode_contract(offs, 0, blob, len, &v, &vlen);
+        free(blob);
+        blob = NULL;
+        if (rc != 0) {
+            fail(w, "out of memory");
+            return -1;
+        }
+        snprintf(key, sizeof key, "c/%s", ids[i]);
+        if (queue_cl(w, n, key, v, vlen) != 0)
+            return -1;
+    }
+    for (int t = 0; t < N_IN; t++) {
+        offs[t] = next[t];
+        if (offs[t] < 0) {
+            int rc = rs_state_get_input_offset(w->st, w->cfg->topics[t], n, &offs[t], err,
+                                               sizeof err);
+            if (rc < 0) {
+                fail(w, "state: input offset of %s[%d]: %s", w->cfg->topics[t], (int)n, err);
+                return -1;
+            }
+            if (rc == 1)
+                offs[t] = -1;
+        }
+    }
+    if (rs_engine_export_meta(e, &blob, &len, err, sizeof err) != 0) {
+        fail(w, "changelog: export meta of partition %d: %s", (int)n, err);
+        return -1;
+    }
+    int rc = rs_changelog_encode_meta(blob, len, offs, NULL, 0, &v, &vlen);
+    free(blob);
+    if (rc != 0) {
+        fail(w, "out of memory");
+        return -1;
+    }
+    snprintf(key, sizeof key, "m/%d", (int)n);
+    return queue_cl(w, n, key, v, vlen);
 }
 
 /* Wait for every delivery report of what was produced since the last commit. */
@@ -1264,6 +1441,24 @@ static int process_batch(rs_worker_t *w)
 
     if (flush_outputs(w) != 0)
         return -1;
+    /* Only now the contracts and final meta records: a restore must never
+     * see a batch as finished whose outputs may be missing. */
+    for (size_t i = 0; i < w->nclq; i++)
+        if (produce_cl(w, w->clq[i].n, w->clq[i].key, w->clq[i].val, w->clq[i].len) != 0)
+            break;
+    clear_clq(w);
+    if (w->failed || flush_outputs(w) != 0)
+        return -1;
+    for (int32_t n = 0; n < w->nparts; n++)
+        if (w->parts[n].cl_dirty) {
+            w->parts[n].cl_dirty = 0;
+            if (w->parts[n].cl_next < 0) {
+                fail(w, "changelog %s[%d]: no offset in the delivery reports",
+                     w->cfg->changelog_topic, (int)n);
+                return -1;
+            }
+            rs_changelog_stage_pos(w->sb, n, w->parts[n].cl_next);
+        }
     w->batches_done++;
     if (w->crash_after > 0 && w->batches_done == w->crash_after) {
         uint64_t journal = w->stats.entries_produced - before.entries_produced;
@@ -1322,6 +1517,122 @@ static void release_part(part_t *p)
     memset(p->eof, 0, sizeof p->eof);
 }
 
+static rd_kafka_conf_t *base_conf(rs_worker_t *w, char *errstr, size_t errlen);
+static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr,
+                    size_t errlen);
+
+static void on_restore_progress(void *opaque, int32_t n, int64_t done, int64_t remaining,
+                                int64_t rate, int finished)
+{
+    rs_worker_t *w = opaque;
+    wlog("restore partition=%d done=%lld remaining=%lld rate=%lld/s%s", (int)n, (long long)done,
+         (long long)remaining, (long long)rate, finished ? " finished=true" : "");
+    rs_metrics_set(w->m.restore_remaining, finished ? 0 : remaining);
+}
+
+/* Bring partition n's local state up to its changelog when it is missing or
+ * behind (another worker advanced it). Returns 0 or -1 (failure recorded). */
+static int restore_part(rs_worker_t *w, int32_t n)
+{
+    char err[512];
+    int64_t pos = -1, lo = 0, hi = 0, records = 0;
+    uint64_t t0 = now_us();
+
+    int rc = rs_changelog_get_pos(w->st, n, &pos, err, sizeof err);
+    if (rc < 0) {
+        fail(w, "state: changelog position of partition %d: %s", (int)n, err);
+        return -1;
+    }
+    rd_kafka_resp_err_t kerr = rd_kafka_query_watermark_offsets(
+        w->producer, w->cfg->changelog_topic, n, &lo, &hi, 10000);
+    if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fail(w, "changelog %s[%d]: watermarks: %s", w->cfg->changelog_topic, (int)n,
+             rd_kafka_err2str(kerr));
+        return -1;
+    }
+    if (rc == 0 && pos >= hi) {
+        wlog("restore partition=%d needed=false local=%lld high=%lld", (int)n, (long long)pos,
+             (long long)hi);
+        return 0;
+    }
+    /* Local state and plan of the partition, if any. */
+    int has_local = 0, local_plan = 0;
+    {
+        char key[48];
+        void *blob = NULL;
+        size_t len = 0;
+        int32_t *lp = NULL;
+        size_t nl = 0;
+        snprintf(key, sizeof key, "plan/%d", (int)n);
+        int r = rs_state_get_meta(w->st, key, &blob, &len, err, sizeof err);
+        rs_state_free(blob);
+        local_plan = r == 0 && len > 0;
+        blob = NULL;
+        snprintf(key, sizeof key, "engine/%d", (int)n);
+        int r2 = rs_state_get_meta(w->st, key, &blob, &len, err, sizeof err);
+        rs_state_free(blob);
+        if (r < 0 || r2 < 0 || rs_state_partitions(w->st, &lp, &nl, err, sizeof err) != 0) {
+            fail(w, "state: partition %d: %s", (int)n, err);
+            return -1;
+        }
+        (void)r2; /* engine meta alone is no state: a drop leaves an empty one */
+        has_local = local_plan;
+        for (size_t i = 0; i < nl; i++)
+            if (lp[i] == n)
+                has_local = 1;
+        rs_state_free(lp);
+    }
+    if (rc == 1 && has_local) {
+        /* State written before this store knew the changelog: it is the
+         * truth for this store (an upgrade); the changelog is not read. */
+        wlog("restore partition=%d needed=false reason=\"local state without a changelog "
+             "position\" high=%lld",
+             (int)n, (long long)hi);
+        return 0;
+    }
+    int64_t from = rc == 0 && pos > lo ? pos : lo;
+    if (rc == 0 && pos < lo)
+        wlog("warning restore partition=%d local=%lld low=%lld msg=\"changelog records before "
+             "the low watermark were deleted (retention is not compaction): state may be "
+             "missing\"",
+             (int)n, (long long)pos, (long long)lo);
+    if (from >= hi)
+        return 0;
+    rs_metrics_set_reason(w->metrics, "restoring partition %d", (int)n);
+    wlog("restore partition=%d from=%lld high=%lld local=%s", (int)n, (long long)from,
+         (long long)hi, rc == 0 ? "behind" : "missing");
+    rs_changelog_restore_args_t a = {0};
+    a.conf = base_conf(w, err, sizeof err);
+    char gid[512];
+    /* assign() needs a group id; this one is never joined nor committed to. */
+    snprintf(gid, sizeof gid, "%s.changelog-restore", w->cfg->group_id);
+    if (a.conf == NULL || conf_set(a.conf, "group.id", gid, err, sizeof err) != 0) {
+        if (a.conf != NULL)
+            rd_kafka_conf_destroy(a.conf);
+        fail(w, "changelog restore: %s", err);
+        return -1;
+    }
+    a.topic = w->cfg->changelog_topic;
+    a.partition = n;
+    a.from = from;
+    a.high = hi;
+    for (int t = 0; t < N_IN; t++)
+        a.input_topics[t] = w->cfg->topics[t];
+    a.timeout_ms = RESTORE_TIMEOUT_MS;
+    a.progress = on_restore_progress;
+    a.local_plan = local_plan;
+    a.opaque = w;
+    rs_metrics_set(w->m.restore_remaining, hi - from);
+    if (rs_changelog_restore(w->st, &a, &records, err, sizeof err) != 0) {
+        fail(w, "%s", err);
+        return -1;
+    }
+    rs_metrics_add(w->m.restored, records);
+    wlog("restored partition=%d records=%lld ms=%llu", (int)n, (long long)records,
+         (unsigned long long)((now_us() - t0) / 1000));
+    return 0;
+}
+
 static int load_part(rs_worker_t *w, int32_t n)
 {
     part_t *p = &w->parts[n];
@@ -1332,6 +1643,10 @@ static int load_part(rs_worker_t *w, int32_t n)
 
     if (p->ps != NULL)
         return 0;
+    p->revoked_at = 0;
+    p->cl_next = -1;
+    if (restore_part(w, n) != 0)
+        return -1;
     rs_metrics_set_reason(w->metrics, "loading partition %d", (int)n);
     if (rs_pstate_load(&p->ps, w->st, n, w->has_policy ? &w->policy : NULL, err, sizeof err) !=
         0) {
@@ -1394,6 +1709,16 @@ static void on_assign(rs_worker_t *w, rd_kafka_topic_partition_list_t *parts)
         return;
     }
     w->n_assigned = (size_t)parts->cnt;
+    if (!w->assigned_once) {
+        /* Local state of partitions this worker did not get: start their grace. */
+        int32_t *lp = NULL;
+        size_t nl = 0;
+        if (rs_state_partitions(w->st, &lp, &nl, err, sizeof err) == 0)
+            for (size_t i = 0; i < nl; i++)
+                if (lp[i] >= 0 && lp[i] < w->nparts && w->parts[lp[i]].ps == NULL)
+                    w->parts[lp[i]].revoked_at = now_us();
+        rs_state_free(lp);
+    }
     w->assigned_once = 1;
     char list[1024] = "";
     for (int32_t n = 0; n < w->nparts; n++)
@@ -1405,15 +1730,73 @@ static void on_assign(rs_worker_t *w, rd_kafka_topic_partition_list_t *parts)
     rs_metrics_set_ready(w->metrics, 1);
 }
 
+/* Drop the local state of partitions revoked more than state.revoked.grace.ms
+ * ago and not assigned again: contracts, input and contract offsets (one
+ * atomic rs_state_drop_partition), then the plan and the changelog position,
+ * so a later assignment restores the partition from the changelog. */
+static void drop_expired(rs_worker_t *w)
+{
+    char err[512], key[48];
+    uint64_t now = now_us();
+
+    for (int32_t n = 0; n < w->nparts && !w->failed; n++) {
+        part_t *p = &w->parts[n];
+        if (p->ps != NULL || p->revoked_at == 0 ||
+            now - p->revoked_at < (uint64_t)w->cfg->revoked_grace_ms * 1000u)
+            continue;
+        p->revoked_at = 0;
+        if (rs_state_drop_partition(w->st, n, err, sizeof err) != 0) {
+            fail(w, "state: drop partition %d: %s", (int)n, err);
+            return;
+        }
+        /* The engine meta becomes an empty engine's (rs_state has no meta
+         * deletion); a restore rewrites it. */
+        rs_state_batch_t *b = NULL;
+        rs_engine_t *fresh = NULL;
+        void *meta = NULL;
+        size_t metalen = 0;
+        char ekey[48];
+        snprintf(key, sizeof key, "plan/%d", (int)n);
+        snprintf(ekey, sizeof ekey, "engine/%d", (int)n);
+        int rc =
+            rs_engine_new(&fresh, w->has_policy ? &w->policy : NULL, err, sizeof err) != 0 ||
+            rs_engine_export_meta(fresh, &meta, &metalen, err, sizeof err) != 0 ||
+            rs_state_batch_new(&b, err, sizeof err) != 0 ||
+            rs_state_batch_put_meta(b, key, "", 0) != 0 ||
+            rs_state_batch_put_meta(b, ekey, meta, metalen) != 0 ||
+            rs_changelog_stage_clear_pos(b, n) != 0 ||
+            rs_state_batch_commit(w->st, b, err, sizeof err) != 0;
+        rs_state_batch_destroy(b);
+        rs_engine_destroy(fresh);
+        free(meta);
+        if (rc) {
+            fail(w, "state: drop partition %d: %s", (int)n, err);
+            return;
+        }
+        rs_metrics_inc(w->m.dropped);
+        wlog("state_dropped partition=%d reason=revoked grace_ms=%ld", (int)n,
+             w->cfg->revoked_grace_ms);
+    }
+}
+
 static void on_revoke(rs_worker_t *w, rd_kafka_topic_partition_list_t *parts)
 {
-    /* Finish and commit the batch in flight first (not after a failure). */
-    if (!w->failed && !w->closing)
+    /* Revoked: finish and commit the batch in flight first (not after a
+     * failure). Lost (the group moved on without us): another member may
+     * already own the partitions, so discard it, commit nothing; a later
+     * owner replays from the store or the changelog. */
+    int lost = rd_kafka_assignment_lost(w->consumer);
+    if (lost)
+        wlog("assignment_lost topic_partitions=%d action=discard_batch queued=%zu", parts->cnt,
+             w->queued);
+    else if (!w->failed && !w->closing)
         process_batch(w);
     for (int i = 0; i < parts->cnt; i++) {
         int32_t n = parts->elems[i].partition;
-        if (n >= 0 && n < w->nparts && w->parts[n].ps != NULL)
+        if (n >= 0 && n < w->nparts && w->parts[n].ps != NULL) {
             release_part(&w->parts[n]);
+            w->parts[n].revoked_at = now_us();
+        }
     }
     w->queued = 0;
     for (int32_t n = 0; n < w->nparts; n++)
@@ -1485,24 +1868,24 @@ static int read_policy(rs_worker_t *w, char *errstr, size_t errlen)
         return 0;
     f = fopen(path, "r");
     if (f == NULL) {
-        set_err(errstr, errlen, "policy.file %s: %s", path, strerror(errno));
+        rs_errorf(errstr, errlen, "policy.file %s: %s", path, strerror(errno));
         return -1;
     }
     text = malloc(MAX_POLICY_BYTES + 1);
     if (text == NULL) {
-        set_err(errstr, errlen, "out of memory");
+        rs_errorf(errstr, errlen, "out of memory");
         goto done;
     }
     len = fread(text, 1, MAX_POLICY_BYTES + 1, f);
     if (ferror(f) || len > MAX_POLICY_BYTES) {
-        set_err(errstr, errlen, "policy.file %s: %s", path,
-                len > MAX_POLICY_BYTES ? "larger than 1 MiB" : "read error");
+        rs_errorf(errstr, errlen, "policy.file %s: %s", path,
+                  len > MAX_POLICY_BYTES ? "larger than 1 MiB" : "read error");
         goto done;
     }
     text[len] = '\0';
     rs_policy_defaults(&w->policy);
     if (rs_policy_parse(&w->policy, text, perr, sizeof perr) != 0) {
-        set_err(errstr, errlen, "policy.file %s: %s", path, perr);
+        rs_errorf(errstr, errlen, "policy.file %s: %s", path, perr);
         goto done;
     }
     w->has_policy = 1;
@@ -1531,16 +1914,16 @@ static int setup_schemas(rs_worker_t *w, char *errstr, size_t errlen)
         rs_registry_options_t ro = {c->schema_registry_url, c->schema_registry_username,
                                     c->schema_registry_password, 0};
         if (rs_registry_new(&w->reg, &ro, err, sizeof err) != RS_REGISTRY_OK) {
-            set_err(errstr, errlen, "schema registry: %s", err);
+            rs_errorf(errstr, errlen, "schema registry: %s", err);
             return -1;
         }
     } else if (rs_registry_new_local(&w->reg, c->schema_dir, err, sizeof err) !=
                RS_REGISTRY_OK) {
-        set_err(errstr, errlen, "schema.dir: %s", err);
+        rs_errorf(errstr, errlen, "schema.dir: %s", err);
         return -1;
     }
     if (rs_avro_cache_new(&w->cache, err, sizeof err) != RS_AVRO_OK) {
-        set_err(errstr, errlen, "%s", err);
+        rs_errorf(errstr, errlen, "%s", err);
         return -1;
     }
     rs_avro_cache_set_lookup(w->cache, lookup, w);
@@ -1557,7 +1940,7 @@ static int setup_schemas(rs_worker_t *w, char *errstr, size_t errlen)
                                  err, sizeof err) != RS_REGISTRY_OK ||
             rs_registry_get_schema(w->reg, *ids[i], &text, err, sizeof err) != RS_REGISTRY_OK ||
             rs_avro_cache_add(w->cache, *ids[i], text, err, sizeof err) != RS_AVRO_OK) {
-            set_err(errstr, errlen, "output schema %s: %s", subject, err);
+            rs_errorf(errstr, errlen, "output schema %s: %s", subject, err);
             return -1;
         }
         wlog("schema subject=%s id=%d registry=%s", subject, (int)*ids[i],
@@ -1573,9 +1956,9 @@ static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, c
     if (rd_kafka_conf_set(conf, key, value, kerr, sizeof kerr) == RD_KAFKA_CONF_OK)
         return 0;
     if (rs_config_is_secret(key))
-        set_err(errstr, errlen, "kafka.%s: librdkafka refuses the value", key);
+        rs_errorf(errstr, errlen, "kafka.%s: librdkafka refuses the value", key);
     else
-        set_err(errstr, errlen, "kafka.%s: %s", key, kerr);
+        rs_errorf(errstr, errlen, "kafka.%s: %s", key, kerr);
     return -1;
 }
 
@@ -1585,7 +1968,7 @@ static rd_kafka_conf_t *base_conf(rs_worker_t *w, char *errstr, size_t errlen)
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
 
     if (conf == NULL) {
-        set_err(errstr, errlen, "out of memory");
+        rs_errorf(errstr, errlen, "out of memory");
         return NULL;
     }
     for (size_t i = 0; i < w->cfg->n_kafka; i++)
@@ -1627,7 +2010,7 @@ static int setup_kafka(rs_worker_t *w, char *errstr, size_t errlen)
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     w->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof kerr);
     if (w->producer == NULL) {
-        set_err(errstr, errlen, "kafka producer: %s", kerr);
+        rs_errorf(errstr, errlen, "kafka producer: %s", kerr);
         goto fail;
     }
     conf = NULL;
@@ -1635,11 +2018,18 @@ static int setup_kafka(rs_worker_t *w, char *errstr, size_t errlen)
         w->rkt_out[i] =
             rd_kafka_topic_new(w->producer, c->topics[RS_CONFIG_TOPIC_JOURNAL + i], NULL);
         if (w->rkt_out[i] == NULL) {
-            set_err(errstr, errlen, "kafka topic %s: %s",
-                    c->topics[RS_CONFIG_TOPIC_JOURNAL + i],
-                    rd_kafka_err2str(rd_kafka_last_error()));
+            rs_errorf(errstr, errlen, "kafka topic %s: %s",
+                      c->topics[RS_CONFIG_TOPIC_JOURNAL + i],
+                      rd_kafka_err2str(rd_kafka_last_error()));
             return -1;
         }
+    }
+
+    w->rkt_cl = rd_kafka_topic_new(w->producer, c->changelog_topic, NULL);
+    if (w->rkt_cl == NULL) {
+        rs_errorf(errstr, errlen, "kafka topic %s: %s", c->changelog_topic,
+                  rd_kafka_err2str(rd_kafka_last_error()));
+        return -1;
     }
 
     /* consumer */
@@ -1658,7 +2048,7 @@ static int setup_kafka(rs_worker_t *w, char *errstr, size_t errlen)
     rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
     w->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof kerr);
     if (w->consumer == NULL) {
-        set_err(errstr, errlen, "kafka consumer: %s", kerr);
+        rs_errorf(errstr, errlen, "kafka consumer: %s", kerr);
         goto fail;
     }
     conf = NULL;
@@ -1668,6 +2058,97 @@ fail:
     if (conf != NULL)
         rd_kafka_conf_destroy(conf);
     return -1;
+}
+
+/* Partition count of `topic` (0 when missing), or -1 on a metadata error. */
+static int partition_count(rs_worker_t *w, const char *topic)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(w->producer, topic, NULL);
+    int cnt = -1;
+    if (rkt == NULL)
+        return -1;
+    /* For one topic: a broker with auto-creation on creates it here. */
+    if (rd_kafka_metadata(w->producer, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        cnt = 0;
+        if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            cnt = md->topics[0].partition_cnt;
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_destroy(rkt);
+    return cnt;
+}
+
+/* Create the changelog with CreateTopics: nparts partitions, compacted. */
+static void create_changelog(rs_worker_t *w)
+{
+    char err[512];
+    rd_kafka_NewTopic_t *nt =
+        rd_kafka_NewTopic_new(w->cfg->changelog_topic, w->nparts, -1, err, sizeof err);
+    rd_kafka_queue_t *rq = rd_kafka_queue_new(w->producer);
+    rd_kafka_event_t *ev = NULL;
+
+    if (nt == NULL || rq == NULL)
+        goto out;
+    rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+    rd_kafka_CreateTopics(w->producer, &nt, 1, NULL, rq);
+    ev = rd_kafka_queue_poll(rq, 15000);
+    if (ev == NULL) {
+        wlog("warning changelog_create topic=%s error=timeout", w->cfg->changelog_topic);
+        goto out;
+    }
+    const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+    size_t n = 0;
+    const rd_kafka_topic_result_t **tr =
+        res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
+    if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        wlog("warning changelog_create topic=%s error=\"%s\"", w->cfg->changelog_topic,
+             rd_kafka_event_error_string(ev));
+    else if (n == 1 && rd_kafka_topic_result_error(tr[0]) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        wlog("warning changelog_create topic=%s error=\"%s\"", w->cfg->changelog_topic,
+             rd_kafka_err2str(rd_kafka_topic_result_error(tr[0])));
+    else
+        wlog("changelog_created topic=%s partitions=%d cleanup.policy=compact",
+             w->cfg->changelog_topic, (int)w->nparts);
+out:
+    if (ev != NULL)
+        rd_kafka_event_destroy(ev);
+    if (rq != NULL)
+        rd_kafka_queue_destroy(rq);
+    rd_kafka_NewTopic_destroy(nt);
+}
+
+/* The changelog exists (created when missing) and is co-partitioned with
+ * the inputs. */
+static int check_changelog(rs_worker_t *w, char *errstr, size_t errlen)
+{
+    int cnt = partition_count(w, w->cfg->changelog_topic);
+    if (cnt == 0) {
+        create_changelog(w);
+        for (int i = 0; i < 50 && cnt <= 0; i++) {
+            cnt = partition_count(w, w->cfg->changelog_topic);
+            if (cnt <= 0)
+                usleep(100000);
+        }
+    }
+    if (cnt <= 0) {
+        rs_errorf(
+            errstr, errlen,
+            "kafka: changelog topic %s does not exist and could not be created: create it "
+            "with %d partitions and cleanup.policy=compact",
+            w->cfg->changelog_topic, (int)w->nparts);
+        return -1;
+    }
+    if (cnt != w->nparts) {
+        rs_errorf(
+            errstr, errlen,
+            "kafka: changelog topic %s has %d partition%s, the input topics %d: it must be "
+            "co-partitioned with them",
+            w->cfg->changelog_topic, cnt, cnt == 1 ? "" : "s", (int)w->nparts);
+        return -1;
+    }
+    wlog("changelog topic=%s partitions=%d", w->cfg->changelog_topic, cnt);
+    return 0;
 }
 
 /* Every topic exists; the four inputs have one partition count (-> nparts). */
@@ -1685,8 +2166,8 @@ static int check_topics(rs_worker_t *w, char *errstr, size_t errlen)
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
             break;
         if (now_us() >= deadline || w->stop) {
-            set_err(errstr, errlen, "kafka: cannot read cluster metadata from %s: %s",
-                    rs_config_get(w->cfg, "kafka.bootstrap.servers"), rd_kafka_err2str(err));
+            rs_errorf(errstr, errlen, "kafka: cannot read cluster metadata from %s: %s",
+                      rs_config_get(w->cfg, "kafka.bootstrap.servers"), rd_kafka_err2str(err));
             return -1;
         }
         wlog("warning metadata error=\"%s\" retrying=true", rd_kafka_err2str(err));
@@ -1713,19 +2194,19 @@ static int check_topics(rs_worker_t *w, char *errstr, size_t errlen)
                      w->cfg->topics[i]);
     }
     if (missing) {
-        set_err(errstr, errlen, "kafka: topics missing: %s", list);
+        rs_errorf(errstr, errlen, "kafka: topics missing: %s", list);
         return -1;
     }
     if (differ) {
-        set_err(errstr, errlen,
-                "kafka: the input topics are not co-partitioned (partition N of all four "
-                "must hold the same contracts): %s",
-                list);
+        rs_errorf(errstr, errlen,
+                  "kafka: the input topics are not co-partitioned (partition N of all four "
+                  "must hold the same contracts): %s",
+                  list);
         return -1;
     }
     w->nparts = counts[0];
     wlog("topics %s", list);
-    return 0;
+    return check_changelog(w, errstr, errlen);
 }
 
 static int setup_metrics(rs_worker_t *w, char *errstr, size_t errlen)
@@ -1754,10 +2235,16 @@ static int setup_metrics(rs_worker_t *w, char *errstr, size_t errlen)
          "Events waiting for their contract or invoice.", 1},
         {&w->m.batch_seconds, "revstream_batch_seconds",
          "Time to process, deliver and commit one batch.", 2},
+        {&w->m.restore_remaining, "revstream_restore_remaining_records",
+         "Changelog records still to read by the restore in progress.", 1},
+        {&w->m.restored, "revstream_restored_records_total",
+         "Changelog records read by restores.", 0},
+        {&w->m.dropped, "revstream_state_dropped_partitions_total",
+         "Revoked partitions whose local state was dropped after the grace period.", 0},
     };
 
     if (rs_metrics_new(&w->metrics, err, sizeof err) != 0) {
-        set_err(errstr, errlen, "metrics: %s", err);
+        rs_errorf(errstr, errlen, "metrics: %s", err);
         return -1;
     }
     for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++) {
@@ -1769,7 +2256,7 @@ static int setup_metrics(rs_worker_t *w, char *errstr, size_t errlen)
                      : rs_metrics_histogram(w->metrics, defs[i].s, defs[i].name, defs[i].help,
                                             NULL, 0, NULL, 0, err, sizeof err);
         if (rc != 0) {
-            set_err(errstr, errlen, "metrics: %s", err);
+            rs_errorf(errstr, errlen, "metrics: %s", err);
             return -1;
         }
     }
@@ -1778,8 +2265,8 @@ static int setup_metrics(rs_worker_t *w, char *errstr, size_t errlen)
     if (w->cfg->metrics_port != 0) {
         if (rs_metrics_server_start(&w->msrv, w->metrics, w->cfg->metrics_bind,
                                     w->cfg->metrics_port, err, sizeof err) != 0) {
-            set_err(errstr, errlen, "metrics server on %s:%d: %s", w->cfg->metrics_bind,
-                    w->cfg->metrics_port, err);
+            rs_errorf(errstr, errlen, "metrics server on %s:%d: %s", w->cfg->metrics_bind,
+                      w->cfg->metrics_port, err);
             return -1;
         }
         wlog("metrics bind=%s port=%d", w->cfg->metrics_bind, rs_metrics_server_port(w->msrv));
@@ -1795,13 +2282,13 @@ int rs_worker_new(rs_worker_t **out, const rs_config_t *cfg, char *errstr, size_
     int rc = -1;
 
     if (out == NULL || cfg == NULL) {
-        set_err(errstr, errlen, "worker: out and cfg must not be NULL");
+        rs_errorf(errstr, errlen, "worker: out and cfg must not be NULL");
         return -1;
     }
     *out = NULL;
     w = calloc(1, sizeof *w);
     if (w == NULL) {
-        set_err(errstr, errlen, "out of memory");
+        rs_errorf(errstr, errlen, "out of memory");
         return -1;
     }
     w->cfg = cfg;
@@ -1811,11 +2298,11 @@ int rs_worker_new(rs_worker_t **out, const rs_config_t *cfg, char *errstr, size_
     rs_state_opts_t so = {cfg->state_dir, 1, 0,
                           cfg->state_sync ? RS_STATE_SYNC_ON : RS_STATE_SYNC_OFF, 0};
     if (rs_state_open(&w->st, &so, err, sizeof err) != 0) {
-        set_err(errstr, errlen, "state.dir %s: %s", cfg->state_dir, err);
+        rs_errorf(errstr, errlen, "state.dir %s: %s", cfg->state_dir, err);
         goto done;
     }
     if (rs_state_batch_new(&w->sb, err, sizeof err) != 0) {
-        set_err(errstr, errlen, "%s", err);
+        rs_errorf(errstr, errlen, "%s", err);
         goto done;
     }
     if (setup_schemas(w, errstr, errlen) != 0 || setup_kafka(w, errstr, errlen) != 0 ||
@@ -1823,14 +2310,14 @@ int rs_worker_new(rs_worker_t **out, const rs_config_t *cfg, char *errstr, size_
         goto done;
     w->parts = calloc((size_t)w->nparts, sizeof *w->parts);
     if (w->parts == NULL) {
-        set_err(errstr, errlen, "out of memory");
+        rs_errorf(errstr, errlen, "out of memory");
         goto done;
     }
     if (w->txn) {
         rd_kafka_error_t *kerr = rd_kafka_init_transactions(w->producer, TXN_TIMEOUT_MS);
         if (kerr != NULL) {
-            set_err(errstr, errlen, "kafka: init transactions: %s",
-                    rd_kafka_error_string(kerr));
+            rs_errorf(errstr, errlen, "kafka: init transactions: %s",
+                      rd_kafka_error_string(kerr));
             rd_kafka_error_destroy(kerr);
             goto done;
         }
@@ -1840,7 +2327,7 @@ int rs_worker_new(rs_worker_t **out, const rs_config_t *cfg, char *errstr, size_
         rd_kafka_topic_partition_list_add(sub, cfg->topics[t], RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t kerr = rd_kafka_subscribe(w->consumer, sub);
     if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        set_err(errstr, errlen, "kafka: subscribe: %s", rd_kafka_err2str(kerr));
+        rs_errorf(errstr, errlen, "kafka: subscribe: %s", rd_kafka_err2str(kerr));
         goto done;
     }
     rs_metrics_set_reason(w->metrics, "waiting for a partition assignment");
@@ -1945,6 +2432,7 @@ int rs_worker_run(rs_worker_t *w, char *errstr, size_t errlen)
         if (m != NULL)
             take_message(w, m);
         rd_kafka_poll(w->producer, 0);
+        drop_expired(w);
         if (w->failed)
             break;
         if ((w->queued > 0 && ((long)w->queued >= w->cfg->batch_max_records ||
@@ -1961,7 +2449,7 @@ int rs_worker_run(rs_worker_t *w, char *errstr, size_t errlen)
     /* Leaves the group; the revoke callback commits what is left (W3). */
     rd_kafka_consumer_close(w->consumer);
     if (w->failed) {
-        set_err(errstr, errlen, "%s", w->errmsg);
+        rs_errorf(errstr, errlen, "%s", w->errmsg);
         return -1;
     }
     wlog("stopped batches=%llu records=%llu applied=%llu duplicates=%llu skipped=%llu "
@@ -2009,10 +2497,13 @@ void rs_worker_destroy(rs_worker_t *w)
         for (int32_t n = 0; n < w->nparts; n++)
             release_part(&w->parts[n]);
         free(w->parts);
+        w->parts = NULL; /* late delivery reports (flush below) must not see it */
     }
     for (int i = 0; i < 3; i++)
         if (w->rkt_out[i] != NULL)
             rd_kafka_topic_destroy(w->rkt_out[i]);
+    if (w->rkt_cl != NULL)
+        rd_kafka_topic_destroy(w->rkt_cl);
     if (w->producer != NULL) {
         rd_kafka_flush(w->producer, 10000);
         rd_kafka_destroy(w->producer);
@@ -2020,6 +2511,8 @@ void rs_worker_destroy(rs_worker_t *w)
     if (w->commit_offsets != NULL)
         rd_kafka_topic_partition_list_destroy(w->commit_offsets);
     cm_free(&w->cm);
+    clear_clq(w);
+    free(w->clq);
     rs_avro_cache_destroy(w->cache);
     rs_registry_destroy(w->reg);
     rs_state_batch_destroy(w->sb);

@@ -32,6 +32,15 @@
  *   - Hence outputs are delivered at least once; a record produced twice is
  *     byte-identical to the first (same key, entry_id header, value), so
  *     consumers deduplicate journal entries by entry_id.
+ *   - State follows its partition (docs/scaling.md): each sub-batch writes
+ *     its plan to changelog partition N (delivered before any output), then
+ *     its changed contracts and its final meta record once its outputs are
+ *     delivered; the state commit records the changelog position. A
+ *     partition assigned with local state missing or behind the changelog is
+ *     restored from it (rs_changelog_restore) before processing; the worker
+ *     is not ready meanwhile. A revoke commits the batch in flight, a lost
+ *     assignment discards it; revoked partitions' local state is dropped
+ *     after state.revoked.grace.ms.
  *   - An event whose offset is <= the offset of its topic already applied to
  *     its contract (rs_state_get_contract_offset) is skipped.
  *   - Bad input never stops a partition: undecodable bytes, an unknown schema

@@ -1,0 +1,309 @@
+/*
+ * rs_changelog.c — changelog record formats and the restore (see
+ * rs_changelog.h for the layout and the restore's invariants).
+ *
+ * Value formats (little-endian):
+ *   contract: "RSC1" u8 flags(1 = deleted) i64[4] applied, blob (rest)
+ *   meta:     "RSM1" u8 flags(1 = has meta, 2 = has plan) i64[4] next,
+ *             u32 metalen, meta, plan in rs_pstate's format (rest)
+ *
+ * Ownership: the restore owns its consumer and its write batch and frees
+ * both on every path through its one exit label.
+ */
+#include "rs_changelog.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define C_MAGIC "RSC1"
+#define M_MAGIC "RSM1"
+#define PLAN_MAGIC 0x4c505352u /* "RSPL", rs_pstate's plan format */
+#define F_DELETED 1
+#define F_META 1
+#define F_PLAN 2
+#define HDR (4 + 1 + 8 * RS_CHANGELOG_TOPICS)
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void put64(unsigned char *p, int64_t v)
+{
+    for (int k = 0; k < 8; k++)
+        p[k] = (unsigned char)((uint64_t)v >> (8 * k));
+}
+
+static int64_t get64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int k = 0; k < 8; k++)
+        v |= (uint64_t)p[k] << (8 * k);
+    return (int64_t)v;
+}
+
+void rs_changelog_pos_key(char *buf, size_t buflen, int32_t partition)
+{
+    snprintf(buf, buflen, "changelog/%d", (int)partition);
+}
+
+int rs_changelog_get_pos(rs_state_t *st, int32_t partition, int64_t *next, char *errstr,
+                         size_t errlen)
+{
+    char key[48];
+    void *blob = NULL;
+    size_t len = 0;
+    rs_changelog_pos_key(key, sizeof key, partition);
+    int rc = rs_state_get_meta(st, key, &blob, &len, errstr, errlen);
+    if (rc == 0 && len != 8)
+        rc = 1; /* cleared */
+    if (rc == 0)
+        *next = get64(blob);
+    rs_state_free(blob);
+    return rc;
+}
+
+int rs_changelog_stage_pos(rs_state_batch_t *b, int32_t partition, int64_t next)
+{
+    char key[48];
+    unsigned char v[8];
+    rs_changelog_pos_key(key, sizeof key, partition);
+    put64(v, next);
+    return rs_state_batch_put_meta(b, key, v, sizeof v);
+}
+
+int rs_changelog_stage_clear_pos(rs_state_batch_t *b, int32_t partition)
+{
+    char key[48];
+    rs_changelog_pos_key(key, sizeof key, partition);
+    return rs_state_batch_put_meta(b, key, "", 0);
+}
+
+int rs_changelog_encode_contract(const int64_t applied[RS_CHANGELOG_TOPICS], int deleted,
+                                 const void *blob, size_t len, void **out, size_t *outlen)
+{
+    unsigned char *p = malloc(HDR + len + 1);
+    if (p == NULL)
+        return -1;
+    memcpy(p, C_MAGIC, 4);
+    p[4] = deleted ? F_DELETED : 0;
+    for (int t = 0; t < RS_CHANGELOG_TOPICS; t++)
+        put64(p + 5 + 8 * t, applied[t]);
+    if (len > 0)
+        memcpy(p + HDR, blob, len);
+    *out = p;
+    *outlen = HDR + len;
+    return 0;
+}
+
+int rs_changelog_encode_meta(const void *meta, size_t metalen,
+                             const int64_t next[RS_CHANGELOG_TOPICS],
+                             const rs_plan_item_t *plan, size_t nplan, void **out,
+                             size_t *outlen)
+{
+    size_t planlen = plan != NULL && nplan > 0 ? 8 + nplan * 9 : 0;
+    size_t len = HDR + 4 + metalen + planlen;
+    unsigned char *p;
+    if (metalen > UINT32_MAX || nplan > UINT32_MAX || (p = malloc(len + 1)) == NULL)
+        return -1;
+    memcpy(p, M_MAGIC, 4);
+    p[4] = (unsigned char)((meta != NULL ? F_META : 0) | (planlen > 0 ? F_PLAN : 0));
+    for (int t = 0; t < RS_CHANGELOG_TOPICS; t++)
+        put64(p + 5 + 8 * t, next[t]);
+    for (int i = 0; i < 4; i++)
+        p[HDR + i] = (unsigned char)((uint32_t)metalen >> (8 * i));
+    if (metalen > 0)
+        memcpy(p + HDR + 4, meta, metalen);
+    unsigned char *q = p + HDR + 4 + metalen;
+    if (planlen > 0) {
+        for (int i = 0; i < 4; i++) {
+            q[i] = (unsigned char)(PLAN_MAGIC >> (8 * i));
+            q[4 + i] = (unsigned char)((uint32_t)nplan >> (8 * i));
+        }
+        for (size_t i = 0; i < nplan; i++) {
+            q[8 + i * 9] = plan[i].topic;
+            put64(q + 8 + i * 9 + 1, plan[i].offset);
+        }
+    }
+    *out = p;
+    *outlen = len;
+    return 0;
+}
+
+/* Stage one changelog record into b. Returns 1 for a meta record that ends a
+ * group (commit now), 2 for a plan record (discard earlier contracts, then
+ * stage it again and commit), 0 for a contract, -1 when corrupt. */
+static int stage_record(rs_state_batch_t *b, const rs_changelog_restore_args_t *a,
+                        const rd_kafka_message_t *m, char *errstr, size_t errlen)
+{
+    const unsigned char *v = m->payload;
+    const char *k = m->key;
+    char id[RS_STATE_MAX_ID_LEN + 1];
+
+    if (k == NULL || m->key_len < 3 || k[1] != '/' || v == NULL || m->len < HDR)
+        goto corrupt;
+    if (k[0] == 'c') {
+        size_t idlen = m->key_len - 2;
+        if (idlen > RS_STATE_MAX_ID_LEN || memcmp(v, C_MAGIC, 4) != 0)
+            goto corrupt;
+        memcpy(id, k + 2, idlen);
+        id[idlen] = '\0';
+        if (v[4] & F_DELETED)
+            rs_state_batch_delete_contract(b, a->partition, id);
+        else
+            rs_state_batch_put_contract(b, a->partition, id, v + HDR, m->len - HDR);
+        for (int t = 0; t < RS_CHANGELOG_TOPICS; t++) {
+            int64_t off = get64(v + 5 + 8 * t);
+            if (off >= 0)
+                rs_state_batch_put_contract_offset(b, id, a->input_topics[t], off);
+        }
+        return 0;
+    }
+    if (k[0] != 'm' || memcmp(v, M_MAGIC, 4) != 0 || m->len < HDR + 4)
+        goto corrupt;
+    uint32_t metalen = 0;
+    for (int i = 0; i < 4; i++)
+        metalen |= (uint32_t)v[HDR + i] << (8 * i);
+    if ((size_t)metalen > m->len - HDR - 4)
+        goto corrupt;
+    char key[48];
+    const unsigned char *plan = v + HDR + 4 + metalen;
+    size_t planlen = m->len - HDR - 4 - metalen;
+    snprintf(key, sizeof key, "plan/%d", (int)a->partition);
+    if (v[4] & F_PLAN) {
+        if (planlen < 8)
+            goto corrupt;
+        rs_state_batch_put_meta(b, key, plan, planlen);
+    } else {
+        rs_state_batch_put_meta(b, key, "", 0);
+    }
+    if (v[4] & F_META) {
+        snprintf(key, sizeof key, "engine/%d", (int)a->partition);
+        rs_state_batch_put_meta(b, key, v + HDR + 4, metalen);
+        for (int t = 0; t < RS_CHANGELOG_TOPICS; t++) {
+            int64_t off = get64(v + 5 + 8 * t);
+            if (off >= 0)
+                rs_state_batch_put_input_offset(b, a->input_topics[t], a->partition, off);
+        }
+    }
+    rs_changelog_stage_pos(b, a->partition, m->offset + 1);
+    return (v[4] & F_PLAN) ? 2 : 1;
+corrupt:
+    snprintf(errstr, errlen, "changelog %s[%d] offset %lld: corrupt record", a->topic,
+             (int)a->partition, (long long)m->offset);
+    return -1;
+}
+
+int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t *records,
+                         char *errstr, size_t errlen)
+{
+    rd_kafka_t *rk = NULL;
+    rd_kafka_topic_partition_list_t *tpl = NULL;
+    rs_state_batch_t *b = NULL;
+    char kerr[512];
+    int rc = -1, plan_at_from = 0;
+    int64_t groups = 0;
+    int64_t done = 0, total = a->high - a->from, next = a->from;
+    uint64_t t0 = now_ms(), last = t0, deadline = t0 + (uint64_t)a->timeout_ms;
+
+    *records = 0;
+    if (rd_kafka_conf_set(a->conf, "enable.partition.eof", "true", kerr, sizeof kerr) !=
+            RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(a->conf, "enable.auto.commit", "false", kerr, sizeof kerr) !=
+            RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(a->conf);
+        snprintf(errstr, errlen, "changelog restore: %s", kerr);
+        goto out;
+    }
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, a->conf, kerr, sizeof kerr);
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(a->conf);
+        snprintf(errstr, errlen, "changelog restore: consumer: %s", kerr);
+        goto out;
+    }
+    if (rs_state_batch_new(&b, errstr, errlen) != 0)
+        goto out;
+    tpl = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(tpl, a->topic, a->partition)->offset = a->from;
+    rd_kafka_resp_err_t aerr = rd_kafka_assign(rk, tpl);
+    if (aerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(errstr, errlen, "changelog restore: assign %s[%d]: %s", a->topic,
+                 (int)a->partition, rd_kafka_err2str(aerr));
+        goto out;
+    }
+    while (next < a->high) {
+        uint64_t now = now_ms();
+        if (now >= deadline) {
+            snprintf(errstr, errlen,
+                     "changelog restore of %s[%d]: timed out at offset %lld of %lld", a->topic,
+                     (int)a->partition, (long long)next, (long long)a->high);
+            goto out;
+        }
+        if (a->progress != NULL && now - last >= 2000) {
+            last = now;
+            a->progress(a->opaque, a->partition, done, total - done,
+                        (int64_t)((uint64_t)done * 1000u / (now - t0 + 1)), 0);
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (m == NULL)
+            continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            next = m->offset > next ? m->offset : next;
+            rd_kafka_message_destroy(m);
+            continue; /* below high: not yet visible, keep polling until the deadline */
+        }
+        if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            snprintf(errstr, errlen, "changelog restore of %s[%d]: %s", a->topic,
+                     (int)a->partition, rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            goto out;
+        }
+        if (m->offset >= a->high) {
+            rd_kafka_message_destroy(m);
+            break;
+        }
+        const unsigned char *v = m->payload;
+        if (m->key != NULL && m->key_len > 0 && ((const char *)m->key)[0] == 'm' && v != NULL &&
+            m->len > 4 && (v[4] & F_PLAN))
+            rs_state_batch_clear(b); /* a new batch: contracts before it never finished */
+        int64_t moff = m->offset;
+        int s = stage_record(b, a, m, errstr, errlen);
+        next = m->offset + 1;
+        done = next - a->from;
+        rd_kafka_message_destroy(m);
+        if (s < 0)
+            goto out;
+        if (s == 2 && moff == a->from)
+            plan_at_from = 1;
+        if (s == 1 && a->local_plan && plan_at_from && groups == 0 && moff == a->high - 1) {
+            rs_state_batch_clear(b); /* only our own unfinished batch: replay it */
+            (*records)++;
+            break;
+        }
+        if (s >= 1 && rs_state_batch_commit(st, b, errstr, errlen) != 0)
+            goto out;
+        if (s == 1)
+            groups++;
+        (*records)++;
+    }
+    rs_state_batch_clear(b); /* contracts of an unfinished batch */
+    if (a->progress != NULL) {
+        uint64_t ms = now_ms() - t0;
+        a->progress(a->opaque, a->partition, done, 0,
+                    (int64_t)((uint64_t)done * 1000u / (ms + 1)), 1);
+    }
+    rc = 0;
+out:
+    if (tpl != NULL)
+        rd_kafka_topic_partition_list_destroy(tpl);
+    if (rk != NULL) {
+        rd_kafka_assign(rk, NULL);
+        rd_kafka_destroy(rk);
+    }
+    rs_state_batch_destroy(b);
+    return rc;
+}

@@ -1,0 +1,98 @@
+/*
+ * rs_changelog — the state store's changelog topic: record formats and the
+ * restore of one partition's state from it into the local store.
+ *
+ * Layout: changelog partition N holds input partition N's state, written
+ * explicitly to partition N (never by key hash). Keys and values:
+ *   "c/<contract_id>"  a contract: flags, its four applied offsets
+ *                      (contracts, invoices, payments, usage; -1 none) and the
+ *                      contract blob (rs_engine_export_contract); flag DELETED
+ *                      means the engine forgot the contract.
+ *   "m/<N>"            the partition's meta record, written twice per batch:
+ *                      first with the batch plan only (before any output of
+ *                      the batch is produced), then, after the batch's
+ *                      contracts, with the engine meta (rs_engine_export_meta)
+ *                      and the four next input offsets (-1 none) and no plan.
+ * All integers are little-endian; every value starts with a 4-byte magic.
+ *
+ * Invariants of a restore (rs_changelog_restore):
+ *   - Records are applied in changelog order, in groups: the contracts read
+ *     since the last meta record are committed together with the next meta
+ *     record that carries meta ("final"), in one rs_state batch that also
+ *     sets the local meta "changelog/N" to that record's offset + 1. A meta
+ *     record with a plan discards the contracts read before it (they belong
+ *     to a batch whose final record never came) and commits the plan
+ *     ("plan/N") with "changelog/N". Contracts after the last meta record are
+ *     discarded for the same reason. Hence the local store is always at a
+ *     batch boundary of the changelog, possibly with a plan to replay.
+ *   - The plan is stored in rs_pstate's own plan format (shared magic
+ *     "RSPL"), so rs_pstate_load() sees it as a local pending plan.
+ *
+ * Ownership: encode functions return malloc'd buffers (free()). The restore
+ * takes ownership of the rd_kafka_conf_t it is given (also on failure) and
+ * borrows the store.
+ */
+#ifndef RS_CHANGELOG_H
+#define RS_CHANGELOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "rs_pstate.h"
+#include "rs_state.h"
+
+#define RS_CHANGELOG_TOPICS 4 /* the input topics, in rs_config_topic_t order */
+
+/* Local meta key holding the next changelog offset of partition n. */
+void rs_changelog_pos_key(char *buf, size_t buflen, int32_t partition);
+
+/* The local changelog position of `partition`: 0 found (*next set), 1 none
+ * (never written, or cleared by rs_changelog_stage_clear_pos), -1 error. */
+int rs_changelog_get_pos(rs_state_t *st, int32_t partition, int64_t *next, char *errstr,
+                         size_t errlen);
+int rs_changelog_stage_pos(rs_state_batch_t *b, int32_t partition, int64_t next);
+int rs_changelog_stage_clear_pos(rs_state_batch_t *b, int32_t partition);
+
+/* Contract record. blob NULL / len 0 with deleted=1 for a forgotten one.
+ * Returns 0 or -1 (out of memory). */
+int rs_changelog_encode_contract(const int64_t applied[RS_CHANGELOG_TOPICS], int deleted,
+                                 const void *blob, size_t len, void **out, size_t *outlen);
+
+/* Meta record: meta may be NULL (plan record); plan may be NULL / 0. */
+int rs_changelog_encode_meta(const void *meta, size_t metalen,
+                             const int64_t next[RS_CHANGELOG_TOPICS],
+                             const rs_plan_item_t *plan, size_t nplan, void **out,
+                             size_t *outlen);
+
+/* Progress of a restore; called at least every 2 s and once at the end. */
+typedef void (*rs_changelog_progress_cb)(void *opaque, int32_t partition, int64_t done,
+                                         int64_t remaining, int64_t rate_per_s, int finished);
+
+typedef struct rs_changelog_restore_args {
+    rd_kafka_conf_t *conf;                         /* taken: bootstrap etc.; no group */
+    const char *topic;                             /* the changelog topic */
+    int32_t partition;                             /* N */
+    int64_t from;                                  /* first offset to read */
+    int64_t high;                                  /* read up to (excluding) this offset */
+    const char *input_topics[RS_CHANGELOG_TOPICS]; /* names of the input topics */
+    long timeout_ms;                               /* give up after this long */
+    /* The local store has a pending plan (this store's worker died between
+     * producing a batch and committing it). If the changelog from `from`
+     * holds exactly that batch (its plan record at `from`, its final record
+     * at high - 1) and nothing after it, nothing is restored: the worker
+     * replays the local plan, which re-emits the same records. */
+    int local_plan;
+    rs_changelog_progress_cb progress; /* may be NULL */
+    void *opaque;
+} rs_changelog_restore_args_t;
+
+/* Read changelog partition N from `from` to `high` into the local store (see
+ * the invariants above). *records gets the number of records read. Returns
+ * 0, or -1 with errstr naming the partition and offset (a corrupt record, a
+ * Kafka error, the timeout). */
+int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t *records,
+                         char *errstr, size_t errlen);
+
+#endif
