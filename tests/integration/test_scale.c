@@ -521,94 +521,8 @@ static int64_t topic_size(rd_kafka_t *rk, const char *topic)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Avro outputs                                                             */
-/* ------------------------------------------------------------------------ */
-
-typedef struct avdec {
-    avro_schema_t schema;
-    avro_value_iface_t *iface;
-    avro_value_t val;
-} avdec_t;
-
-static void avdec_init(avdec_t *d, rs_avro_schema_kind_t kind)
-{
-    const char *js = rs_avro_schema_json(kind);
-    cr_assert_eq(avro_schema_from_json_length(js, strlen(js), &d->schema), 0, "%s",
-                 avro_strerror());
-    d->iface = avro_generic_class_from_schema(d->schema);
-    cr_assert_not_null(d->iface);
-    cr_assert_eq(avro_generic_value_new(d->iface, &d->val), 0);
-}
-
-static void avdec_free(avdec_t *d)
-{
-    avro_value_decref(&d->val);
-    avro_value_iface_decref(d->iface);
-    avro_schema_decref(d->schema);
-}
-
-/* Decode a wire-format record written with local schema id `id`. */
-static avro_value_t *avdec_read(avdec_t *d, const rec_t *r, int32_t id)
-{
-    cr_assert(r->vlen > 5 && r->val[0] == 0, "not Confluent wire format");
-    int32_t got = (int32_t)((uint32_t)r->val[1] << 24 | (uint32_t)r->val[2] << 16 |
-                            (uint32_t)r->val[3] << 8 | r->val[4]);
-    cr_assert_eq(got, id, "schema id %d, want %d", got, id);
-    avro_reader_t rd = avro_reader_memory((const char *)r->val + 5, (int64_t)r->vlen - 5);
-    avro_value_reset(&d->val);
-    cr_assert_eq(avro_value_read(rd, &d->val), 0, "%s", avro_strerror());
-    avro_reader_free(rd);
-    return &d->val;
-}
-
-static void av_field(avro_value_t *rec, const char *name, avro_value_t *f)
-{
-    cr_assert_eq(avro_value_get_by_name(rec, name, f, NULL), 0, "no field %s", name);
-    if (avro_value_get_type(f) == AVRO_UNION) {
-        avro_value_t b;
-        cr_assert_eq(avro_value_get_current_branch(f, &b), 0);
-        *f = b;
-    }
-}
-
-static const char *av_str(avro_value_t *rec, const char *name)
-{
-    avro_value_t f;
-    const char *s = NULL;
-    size_t sz = 0;
-    av_field(rec, name, &f);
-    if (avro_value_get_type(&f) == AVRO_NULL)
-        return NULL;
-    cr_assert_eq(avro_value_get_string(&f, &s, &sz), 0, "%s is not a string", name);
-    return s;
-}
-
-static int64_t av_long(avro_value_t *rec, const char *name)
-{
-    avro_value_t f;
-    int64_t v = 0;
-    int32_t i = 0;
-    av_field(rec, name, &f);
-    if (avro_value_get_type(&f) == AVRO_INT32) {
-        cr_assert_eq(avro_value_get_int(&f, &i), 0);
-        return i;
-    }
-    cr_assert_eq(avro_value_get_long(&f, &v), 0, "%s is not a long", name);
-    return v;
-}
-
-/* ------------------------------------------------------------------------ */
 /* journal -> rs_journal_t                                                  */
 /* ------------------------------------------------------------------------ */
-
-static rs_account_t account_of(const char *name)
-{
-    for (int a = 0; a < RS_ACCT__COUNT; a++)
-        if (strcmp(rs_account_name((rs_account_t)a), name) == 0)
-            return (rs_account_t)a;
-    cr_assert_fail("unknown account %s", name);
-    return RS_ACCT__COUNT;
-}
 
 static rs_period_t period_of(const char *s)
 {
@@ -619,81 +533,30 @@ static rs_period_t period_of(const char *s)
 
 static void entry_from_json(const rec_t *r, rs_entry_t *e)
 {
-    json_error_t jerr;
-    json_t *o = json_loadb((const char *)r->val, r->vlen, 0, &jerr);
-    cr_assert_not_null(o, "journal record is not JSON: %s", jerr.text);
-    memset(e, 0, sizeof *e);
-    snprintf(e->entry_id, sizeof e->entry_id, "%s",
-             json_string_value(json_object_get(o, "entry_id")));
-    snprintf(e->contract_id, sizeof e->contract_id, "%s",
-             json_string_value(json_object_get(o, "contract_id")));
-    const char *line = json_string_value(json_object_get(o, "line_id"));
-    snprintf(e->line_id, sizeof e->line_id, "%s", line ? line : "");
-    snprintf(e->currency, sizeof e->currency, "%s",
-             json_string_value(json_object_get(o, "currency")));
-    e->exponent = rs_currency_exponent(e->currency);
-    e->period = period_of(json_string_value(json_object_get(o, "period")));
-    e->billed = rs_amt(json_string_value(json_object_get(o, "billed")), e->exponent);
-    e->recognized = rs_amt(json_string_value(json_object_get(o, "recognized")), e->exponent);
-    e->received = rs_amt(json_string_value(json_object_get(o, "received")), e->exponent);
-    json_t *lines = json_object_get(o, "lines");
-    size_t i;
-    json_t *l;
-    json_array_foreach(lines, i, l)
-    {
-        cr_assert(e->n_postings < RS_ENTRY_MAX_POSTINGS);
-        rs_posting_t *p = &e->postings[e->n_postings++];
-        p->account = account_of(json_string_value(json_object_get(l, "account")));
-        p->debit = rs_amt(json_string_value(json_object_get(l, "debit")), e->exponent);
-        p->credit = rs_amt(json_string_value(json_object_get(l, "credit")), e->exponent);
-    }
-    json_decref(o);
+    char err[256];
+    cr_assert_eq(rs_codec_entry_from_json((const char *)r->val, r->vlen, e, err, sizeof err), 0,
+                 "journal record: %s", err);
 }
 
-static void entry_from_avro(avdec_t *d, const rec_t *r, rs_entry_t *e)
+static void entry_from_avro(rs_entry_reader_t *rd, const rec_t *r, rs_entry_t *e)
 {
-    avro_value_t *v = avdec_read(d, r, 5);
-    avro_value_t lines, l, f;
-    size_t n = 0;
-
-    memset(e, 0, sizeof *e);
-    snprintf(e->entry_id, sizeof e->entry_id, "%s", av_str(v, "entry_id"));
-    snprintf(e->contract_id, sizeof e->contract_id, "%s", av_str(v, "contract_id"));
-    const char *line = av_str(v, "line_id");
-    snprintf(e->line_id, sizeof e->line_id, "%s", line ? line : "");
-    snprintf(e->currency, sizeof e->currency, "%s", av_str(v, "currency"));
-    e->exponent = (int)av_long(v, "exponent");
-    e->seq = (uint64_t)av_long(v, "seq");
-    e->period = period_of(av_str(v, "period"));
-    e->billed = av_long(v, "billed");
-    e->recognized = av_long(v, "recognized");
-    e->received = av_long(v, "received");
-    av_field(v, "lines", &lines);
-    cr_assert_eq(avro_value_get_size(&lines, &n), 0);
-    for (size_t i = 0; i < n; i++) {
-        const char *acct = NULL;
-        size_t sz;
-        cr_assert_eq(avro_value_get_by_index(&lines, i, &l, NULL), 0);
-        rs_posting_t *p = &e->postings[e->n_postings++];
-        cr_assert_eq(avro_value_get_by_name(&l, "account", &f, NULL), 0);
-        cr_assert_eq(avro_value_get_string(&f, &acct, &sz), 0);
-        p->account = account_of(acct);
-        p->debit = av_long(&l, "debit");
-        p->credit = av_long(&l, "credit");
-    }
+    char err[256];
+    cr_assert_eq(rs_codec_entry_from_avro(rd, r->val, r->vlen, e, err, sizeof err), 0,
+                 "journal record: %s", err);
 }
 
 /* The journal records as entries; also checks the key and entry_id header. */
 static void journal_of(const recs_t *recs, int avro, rs_journal_t *j)
 {
-    avdec_t d;
+    rs_entry_reader_t *rd = NULL;
+    char err[256];
     if (avro)
-        avdec_init(&d, RS_AVRO_SCHEMA_JOURNAL_ENTRY);
+        cr_assert_eq(rs_entry_reader_new(&rd, err, sizeof err), 0, "%s", err);
     rs_journal_init(j);
     for (size_t i = 0; i < recs->n; i++) {
         rs_entry_t e;
         if (avro)
-            entry_from_avro(&d, &recs->v[i], &e);
+            entry_from_avro(rd, &recs->v[i], &e);
         else
             entry_from_json(&recs->v[i], &e);
         cr_assert_not_null(recs->v[i].key);
@@ -702,8 +565,7 @@ static void journal_of(const recs_t *recs, int avro, rs_journal_t *j)
         cr_assert_str_eq(hdr(&recs->v[i], "entry_id"), e.entry_id);
         cr_assert_eq(rs_journal_append(j, &e), 0);
     }
-    if (avro)
-        avdec_free(&d);
+    rs_entry_reader_destroy(rd);
 }
 
 /* ------------------------------------------------------------------------ */

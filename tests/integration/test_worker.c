@@ -662,15 +662,6 @@ static const void *av_bytes(avro_value_t *rec, const char *name, size_t *len)
 /* journal -> rs_journal_t                                                  */
 /* ------------------------------------------------------------------------ */
 
-static rs_account_t account_of(const char *name)
-{
-    for (int a = 0; a < RS_ACCT__COUNT; a++)
-        if (strcmp(rs_account_name((rs_account_t)a), name) == 0)
-            return (rs_account_t)a;
-    cr_assert_fail("unknown account %s", name);
-    return RS_ACCT__COUNT;
-}
-
 static rs_period_t period_of(const char *s)
 {
     rs_period_t p = 0;
@@ -680,81 +671,30 @@ static rs_period_t period_of(const char *s)
 
 static void entry_from_json(const rec_t *r, rs_entry_t *e)
 {
-    json_error_t jerr;
-    json_t *o = json_loadb((const char *)r->val, r->vlen, 0, &jerr);
-    cr_assert_not_null(o, "journal record is not JSON: %s", jerr.text);
-    memset(e, 0, sizeof *e);
-    snprintf(e->entry_id, sizeof e->entry_id, "%s",
-             json_string_value(json_object_get(o, "entry_id")));
-    snprintf(e->contract_id, sizeof e->contract_id, "%s",
-             json_string_value(json_object_get(o, "contract_id")));
-    const char *line = json_string_value(json_object_get(o, "line_id"));
-    snprintf(e->line_id, sizeof e->line_id, "%s", line ? line : "");
-    snprintf(e->currency, sizeof e->currency, "%s",
-             json_string_value(json_object_get(o, "currency")));
-    e->exponent = rs_currency_exponent(e->currency);
-    e->period = period_of(json_string_value(json_object_get(o, "period")));
-    e->billed = rs_amt(json_string_value(json_object_get(o, "billed")), e->exponent);
-    e->recognized = rs_amt(json_string_value(json_object_get(o, "recognized")), e->exponent);
-    e->received = rs_amt(json_string_value(json_object_get(o, "received")), e->exponent);
-    json_t *lines = json_object_get(o, "lines");
-    size_t i;
-    json_t *l;
-    json_array_foreach(lines, i, l)
-    {
-        cr_assert(e->n_postings < RS_ENTRY_MAX_POSTINGS);
-        rs_posting_t *p = &e->postings[e->n_postings++];
-        p->account = account_of(json_string_value(json_object_get(l, "account")));
-        p->debit = rs_amt(json_string_value(json_object_get(l, "debit")), e->exponent);
-        p->credit = rs_amt(json_string_value(json_object_get(l, "credit")), e->exponent);
-    }
-    json_decref(o);
+    char err[256];
+    cr_assert_eq(rs_codec_entry_from_json((const char *)r->val, r->vlen, e, err, sizeof err), 0,
+                 "journal record: %s", err);
 }
 
-static void entry_from_avro(avdec_t *d, const rec_t *r, rs_entry_t *e)
+static void entry_from_avro(rs_entry_reader_t *rd, const rec_t *r, rs_entry_t *e)
 {
-    avro_value_t *v = avdec_read(d, r, 5);
-    avro_value_t lines, l, f;
-    size_t n = 0;
-
-    memset(e, 0, sizeof *e);
-    snprintf(e->entry_id, sizeof e->entry_id, "%s", av_str(v, "entry_id"));
-    snprintf(e->contract_id, sizeof e->contract_id, "%s", av_str(v, "contract_id"));
-    const char *line = av_str(v, "line_id");
-    snprintf(e->line_id, sizeof e->line_id, "%s", line ? line : "");
-    snprintf(e->currency, sizeof e->currency, "%s", av_str(v, "currency"));
-    e->exponent = (int)av_long(v, "exponent");
-    e->seq = (uint64_t)av_long(v, "seq");
-    e->period = period_of(av_str(v, "period"));
-    e->billed = av_long(v, "billed");
-    e->recognized = av_long(v, "recognized");
-    e->received = av_long(v, "received");
-    av_field(v, "lines", &lines);
-    cr_assert_eq(avro_value_get_size(&lines, &n), 0);
-    for (size_t i = 0; i < n; i++) {
-        const char *acct = NULL;
-        size_t sz;
-        cr_assert_eq(avro_value_get_by_index(&lines, i, &l, NULL), 0);
-        rs_posting_t *p = &e->postings[e->n_postings++];
-        cr_assert_eq(avro_value_get_by_name(&l, "account", &f, NULL), 0);
-        cr_assert_eq(avro_value_get_string(&f, &acct, &sz), 0);
-        p->account = account_of(acct);
-        p->debit = av_long(&l, "debit");
-        p->credit = av_long(&l, "credit");
-    }
+    char err[256];
+    cr_assert_eq(rs_codec_entry_from_avro(rd, r->val, r->vlen, e, err, sizeof err), 0,
+                 "journal record: %s", err);
 }
 
 /* The journal records as entries; also checks the key and entry_id header. */
 static void journal_of(const recs_t *recs, int avro, rs_journal_t *j)
 {
-    avdec_t d;
+    rs_entry_reader_t *rd = NULL;
+    char err[256];
     if (avro)
-        avdec_init(&d, RS_AVRO_SCHEMA_JOURNAL_ENTRY);
+        cr_assert_eq(rs_entry_reader_new(&rd, err, sizeof err), 0, "%s", err);
     rs_journal_init(j);
     for (size_t i = 0; i < recs->n; i++) {
         rs_entry_t e;
         if (avro)
-            entry_from_avro(&d, &recs->v[i], &e);
+            entry_from_avro(rd, &recs->v[i], &e);
         else
             entry_from_json(&recs->v[i], &e);
         cr_assert_not_null(recs->v[i].key);
@@ -763,8 +703,7 @@ static void journal_of(const recs_t *recs, int avro, rs_journal_t *j)
         cr_assert_str_eq(hdr(&recs->v[i], "entry_id"), e.entry_id);
         cr_assert_eq(rs_journal_append(j, &e), 0);
     }
-    if (avro)
-        avdec_free(&d);
+    rs_entry_reader_destroy(rd);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1804,8 +1743,9 @@ Test(worker, failed_delivery_exits_2_and_the_restart_replays, .timeout = 120)
     json_t *first = by_entry_id(&outs[0]);
     rs_journal_t j;
     rs_journal_init(&j);
-    avdec_t d;
-    avdec_init(&d, RS_AVRO_SCHEMA_JOURNAL_ENTRY);
+    rs_entry_reader_t *rd = NULL;
+    char rderr[256];
+    cr_assert_eq(rs_entry_reader_new(&rd, rderr, sizeof rderr), 0, "%s", rderr);
     size_t dups = 0;
     for (size_t i = 0; i < outs[0].n; i++) {
         const rec_t *r = &outs[0].v[i];
@@ -1818,10 +1758,10 @@ Test(worker, failed_delivery_exits_2_and_the_restart_replays, .timeout = 120)
             continue;
         }
         rs_entry_t e;
-        entry_from_avro(&d, r, &e);
+        entry_from_avro(rd, r, &e);
         cr_assert_eq(rs_journal_append(&j, &e), 0);
     }
-    avdec_free(&d);
+    rs_entry_reader_destroy(rd);
     cr_log_info("failed delivery: %zu journal records delivered twice", dups);
     json_t *rows = replay_balances(&events, w.dir, "2026-06");
     check_journal_balances(&events, &j, rows);
