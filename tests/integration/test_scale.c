@@ -18,780 +18,40 @@
  *     drop; the deduplicated journal gives replay's balances.
  *   - Grace period: with state.revoked.grace.ms short, revoked partitions'
  *     local state is dropped ("state_dropped partition=N").
+ *   - Scale 1 -> 3 -> 2 under continuous input (`revstream produce --rate`):
+ *     three workers own partitions and apply batches at once; one leaves.
+ *   - A lost assignment (an injected UNKNOWN_MEMBER_ID heartbeat) discards
+ *     the queued batch; nothing of it is applied; no duplicates.
+ *   - Local state behind the changelog (a worker on an old checkpoint)
+ *     restores from its own position and consumes only what is new.
+ *   - Leader moves and request errors on three brokers, two workers.
+ *   - `revstream produce --rate` paces; its options are checked.
+ * Every scenario ends with the same check (check_outputs).
  *
- * No timing is asserted. Every wait has a deadline; children get
+ * No timing is asserted (except the pacing's lower bound). Every wait has
+ * a deadline; children get
  * PR_SET_PDEATHSIG. Each test has its own broker, temp dirs and groups.
  *
  * Ownership: each test frees what it creates; temp dirs are removed at the
  * end of a passing test (kept on failure for the logs).
  */
-#define _XOPEN_SOURCE 700 /* nftw */
+#define _POSIX_C_SOURCE 200809L
 
-#include <arpa/inet.h>
-#include <avro.h>
 #include <criterion/criterion.h>
-#include <curl/curl.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <jansson.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "rs_avro.h"
-#include "rs_codec.h"
+#include "rs_kafka_harness.h"
 #include "rs_mockbroker.h"
-#include "rs_pstate.h"
-#include "rs_report.h"
-#include "rs_state.h"
-#include "rs_test_util.h"
-
-#define DEADLINE_S 60
-#define NPARTS 4
-#define GROUP_TIMEOUTS                                                                         \
-    "kafka.session.timeout.ms=3000\nkafka.heartbeat.interval.ms=500\nkafka.log_level=3\n"      \
-    "kafka.fetch.wait.max.ms=20\n"
-
-static const char *const in_topics[4] = {"contracts", "invoices", "payments", "usage"};
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* ------------------------------------------------------------------------ */
-/* temp dirs and files                                                      */
-/* ------------------------------------------------------------------------ */
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void rm_rf(const char *dir)
-{
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void make_dir(char *buf, size_t len)
-{
-    snprintf(buf, len, "/tmp/rs_worker_test.XXXXXX");
-    cr_assert_not_null(mkdtemp(buf), "mkdtemp: %s", strerror(errno));
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    size_t cap = 4096, n = 0;
-    char *s = malloc(cap);
-
-    cr_assert_not_null(s);
-    if (f == NULL) {
-        s[0] = '\0';
-        return s;
-    }
-    for (;;) {
-        if (cap - n < 4096) {
-            cap *= 2;
-            s = realloc(s, cap);
-            cr_assert_not_null(s);
-        }
-        size_t got = fread(s + n, 1, cap - n - 1, f);
-        if (got == 0)
-            break;
-        n += got;
-    }
-    fclose(f);
-    s[n] = '\0';
-    return s;
-}
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-    fputs(text, f);
-    fclose(f);
-}
-
-/* ------------------------------------------------------------------------ */
-/* events                                                                   */
-/* ------------------------------------------------------------------------ */
-
-typedef struct evrec {
-    char *json;
-    int topic; /* 0..3 */
-    int is_close;
-    char contract_id[RS_ID_MAX];
-} evrec_t;
-
-typedef struct evlist {
-    evrec_t *v;
-    size_t n, cap;
-} evlist_t;
-
-static int topic_of(rs_event_type_t t)
-{
-    const char *name = rs_event_topic(t);
-    for (int i = 0; i < 4; i++)
-        if (name != NULL && strcmp(name, in_topics[i]) == 0)
-            return i;
-    cr_assert_fail("event type %d has no topic", (int)t);
-    return -1;
-}
-
-static void ev_add(evlist_t *l, const char *json)
-{
-    rs_event_t ev;
-    char err[512];
-
-    rs_event_init(&ev);
-    cr_assert_eq(rs_codec_json_decode(json, strlen(json), &ev, err, sizeof err), 0,
-                 "test event does not decode: %s: %s", err, json);
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 256;
-        l->v = realloc(l->v, l->cap * sizeof *l->v);
-        cr_assert_not_null(l->v);
-    }
-    evrec_t *r = &l->v[l->n++];
-    r->json = strdup(json);
-    r->topic = topic_of(ev.type);
-    r->is_close = ev.type == RS_EV_PERIOD_CLOSED;
-    snprintf(r->contract_id, sizeof r->contract_id, "%s", ev.contract_id);
-    rs_event_clear(&ev);
-}
-
-static void ev_addf(evlist_t *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ev_addf(evlist_t *l, const char *fmt, ...)
-{
-    char buf[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    ev_add(l, buf);
-}
-
-static void ev_free(evlist_t *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->v[i].json);
-    free(l->v);
-    memset(l, 0, sizeof *l);
-}
-
-/* A generated book: nc contracts with a ratable line and a usage line, an
- * invoice and a payment each, six months of usage, some amendments and
- * cancellations (whose June usage is then rejected), monthly closes. */
-static void gen_book(evlist_t *l, int nc)
-{
-    for (int i = 0; i < nc; i++) {
-        int jpy = i % 5 == 4, day = 1 + i % 27;
-        const char *cur = jpy ? "JPY" : "USD";
-        long amount = jpy ? 120000 + 1200L * i : 1200 + 12L * i;
-        const char *dec = jpy ? "" : ".00";
-        ev_addf(
-            l,
-            "{\"event_id\":\"g-bk-%d\",\"type\":\"contract.booked\",\"contract_id\":"
-            "\"G-%04d\",\"occurred_at\":\"2026-01-%02dT09:00:00Z\",\"customer_id\":"
-            "\"CUS-%04d\",\"currency\":\"%s\",\"booked_on\":\"2026-01-%02d\",\"lines\":["
-            "{\"line_id\":\"L1\",\"product\":\"Plan\",\"recognition\":\"ratable_monthly\","
-            "\"start\":\"2026-01-01\",\"end\":\"2026-12-31\",\"amount\":\"%ld%s\"},"
-            "{\"line_id\":\"L2\",\"product\":\"API\",\"recognition\":\"usage\",\"start\":"
-            "\"2026-01-01\",\"end\":\"2026-12-31\",\"amount\":\"0\",\"unit_price\":\"%s\"}]}",
-            i, i, day, i, cur, day, amount, dec, jpy ? "2" : "0.05");
-        if (i % 7 == 3)
-            ev_addf(
-                l,
-                "{\"event_id\":\"g-am-%d\",\"type\":\"contract.amended\",\"contract_id\":"
-                "\"G-%04d\",\"occurred_at\":\"2026-03-20T10:00:00Z\",\"effective_on\":"
-                "\"2026-04-01\",\"lines\":[{\"line_id\":\"L1\",\"product\":\"Plan+\","
-                "\"recognition\":\"ratable_monthly\",\"start\":\"2026-01-01\",\"end\":"
-                "\"2026-12-31\",\"amount\":\"%ld%s\"},{\"line_id\":\"L2\",\"product\":\"API\","
-                "\"recognition\":\"usage\",\"start\":\"2026-01-01\",\"end\":\"2026-12-31\","
-                "\"amount\":\"0\",\"unit_price\":\"%s\"}]}",
-                i, i, amount * 3 / 2, dec, jpy ? "2" : "0.05");
-        if (i % 11 == 5)
-            ev_addf(l,
-                    "{\"event_id\":\"g-cx-%d\",\"type\":\"contract.cancelled\",\"contract_id\":"
-                    "\"G-%04d\",\"occurred_at\":\"2026-05-10T10:00:00Z\",\"effective_on\":"
-                    "\"2026-06-01\"}",
-                    i, i);
-        ev_addf(
-            l,
-            "{\"event_id\":\"g-inv-%d\",\"type\":\"invoice.issued\",\"contract_id\":"
-            "\"G-%04d\",\"occurred_at\":\"2026-01-%02dT10:00:00Z\",\"invoice_id\":\"GI-%d\","
-            "\"issued_on\":\"2026-01-%02d\",\"lines\":[{\"line_id\":\"L1\",\"amount\":"
-            "\"%ld%s\"}]}",
-            i, i, day, i, day, amount, dec);
-        ev_addf(
-            l,
-            "{\"event_id\":\"g-pay-%d\",\"type\":\"payment.received\",\"contract_id\":"
-            "\"G-%04d\",\"occurred_at\":\"2026-02-%02dT10:00:00Z\",\"payment_id\":\"GP-%d\","
-            "\"invoice_id\":\"GI-%d\",\"amount\":\"%ld%s\",\"received_on\":\"2026-02-%02d\"}",
-            i, i, day, i, i, amount, dec, day);
-        for (int m = 1; m <= 6; m++)
-            ev_addf(l,
-                    "{\"event_id\":\"g-use-%d-%d\",\"type\":\"usage.recorded\",\"contract_id\":"
-                    "\"G-%04d\",\"occurred_at\":\"2026-%02d-15T12:00:00Z\",\"line_id\":\"L2\","
-                    "\"quantity\":\"%d\"}",
-                    i, m, i, m, 100 + (i * 37 + m * 11) % 900);
-    }
-    for (int m = 1; m <= 6; m++)
-        ev_addf(l,
-                "{\"event_id\":\"close-2026-%02d\",\"type\":\"period.closed\",\"occurred_at\":"
-                "\"2026-%02d-03T00:00:00Z\",\"period\":\"2026-%02d\"}",
-                m, m + 1, m);
-}
-
-static void ev_write(const evlist_t *l, const char *path)
-{
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    for (size_t i = 0; i < l->n; i++)
-        fprintf(f, "%s\n", l->v[i].json);
-    fclose(f);
-}
-
-/* ------------------------------------------------------------------------ */
-/* producing                                                                */
-/* ------------------------------------------------------------------------ */
-
-typedef struct dr {
-    int done;
-    rd_kafka_resp_err_t err;
-    int32_t partition;
-    int64_t offset;
-} dr_t;
-
-static int g_dr_errors;
-
-static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    (void)rk;
-    (void)opaque;
-    if (m->err)
-        g_dr_errors++;
-    dr_t *d = m->_private;
-    if (d != NULL) {
-        d->done = 1;
-        d->err = m->err;
-        d->partition = m->partition;
-        d->offset = m->offset;
-    }
-}
-
-static rd_kafka_t *new_producer(const char *bs)
-{
-    char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    cr_assert_eq(rd_kafka_conf_set(conf, "bootstrap.servers", bs, err, sizeof err), 0);
-    cr_assert_eq(rd_kafka_conf_set(conf, "partitioner", "murmur2_random", err, sizeof err), 0);
-    cr_assert_eq(rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof err), 0);
-    cr_assert_eq(rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err), 0);
-    cr_assert_eq(rd_kafka_conf_set(conf, "linger.ms", "1", err, sizeof err), 0);
-    rd_kafka_conf_set_dr_msg_cb(conf, on_dr);
-    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    cr_assert_not_null(p, "%s", err);
-    return p;
-}
-
-static rd_kafka_t *new_consumer(const char *bs, const char *group)
-{
-    char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    cr_assert_eq(rd_kafka_conf_set(conf, "bootstrap.servers", bs, err, sizeof err), 0);
-    cr_assert_eq(rd_kafka_conf_set(conf, "group.id", group, err, sizeof err), 0);
-    cr_assert_eq(rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err), 0);
-    cr_assert_eq(rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof err), 0);
-    cr_assert_eq(rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err), 0);
-    cr_assert_eq(rd_kafka_conf_set(conf, "fetch.wait.max.ms", "20", err, sizeof err), 0);
-    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-    cr_assert_not_null(c, "%s", err);
-    return c;
-}
-
-static void flush_ok(rd_kafka_t *p)
-{
-    cr_assert_eq(rd_kafka_flush(p, DEADLINE_S * 1000), RD_KAFKA_RESP_ERR_NO_ERROR,
-                 "flush did not finish");
-    cr_assert_eq(g_dr_errors, 0, "%d test record(s) not delivered", g_dr_errors);
-}
-
-static void produce_one(rd_kafka_t *p, const char *topic, int32_t partition, const char *key,
-                        const void *value, size_t len, dr_t *d)
-{
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
-        RD_KAFKA_V_KEY((void *)key, key ? strlen(key) : 0),
-        RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
-    cr_assert_eq(err, RD_KAFKA_RESP_ERR_NO_ERROR, "producev: %s", rd_kafka_err2str(err));
-}
-
-/* The record value of an event: its JSON line, or Avro with local id. */
-static void *event_value(const evrec_t *r, rs_avro_cache_t *avro, size_t *len)
-{
-    if (avro == NULL) {
-        *len = strlen(r->json);
-        return strdup(r->json);
-    }
-    rs_event_t ev;
-    char err[512];
-    void *buf = NULL;
-    rs_event_init(&ev);
-    cr_assert_eq(rs_codec_json_decode(r->json, strlen(r->json), &ev, err, sizeof err), 0);
-    cr_assert_eq(rs_avro_encode_event(avro, r->topic + 1, &ev, &buf, len, err, sizeof err), 0,
-                 "%s", err);
-    rs_event_clear(&ev);
-    return buf;
-}
-
-/* Produce the events of `topic` (-1: all; closes: every partition of
- * contracts, unkeyed) whose close-ness matches `closes` (-1: any). */
-static void produce_events(rd_kafka_t *p, const evlist_t *l, int topic, int closes,
-                           rs_avro_cache_t *avro)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        const evrec_t *r = &l->v[i];
-        size_t len = 0;
-        if ((topic >= 0 && r->topic != topic) || (closes >= 0 && r->is_close != closes))
-            continue;
-        void *v = event_value(r, avro, &len);
-        if (r->is_close)
-            for (int32_t part = 0; part < NPARTS; part++)
-                produce_one(p, in_topics[0], part, NULL, v, len, NULL);
-        else
-            produce_one(p, in_topics[r->topic], RD_KAFKA_PARTITION_UA, r->contract_id, v, len,
-                        NULL);
-        free(v);
-        rd_kafka_poll(p, 0);
-    }
-    flush_ok(p);
-}
-
-/* ------------------------------------------------------------------------ */
-/* reading topics                                                           */
-/* ------------------------------------------------------------------------ */
-
-#define MAX_HDRS 8
-
-typedef struct rec {
-    int32_t partition;
-    int64_t offset;
-    char *key; /* NUL-terminated copy, NULL if none */
-    size_t klen;
-    unsigned char *val;
-    size_t vlen;
-    int nh;
-    char *hname[MAX_HDRS], *hval[MAX_HDRS];
-} rec_t;
-
-typedef struct recs {
-    rec_t *v;
-    size_t n, cap;
-} recs_t;
-
-static int rec_cmp(const void *a, const void *b)
-{
-    const rec_t *x = a, *y = b;
-    if (x->partition != y->partition)
-        return x->partition < y->partition ? -1 : 1;
-    return x->offset < y->offset ? -1 : x->offset > y->offset;
-}
-
-static void recs_free(recs_t *r)
-{
-    for (size_t i = 0; i < r->n; i++) {
-        free(r->v[i].key);
-        free(r->v[i].val);
-        for (int h = 0; h < r->v[i].nh; h++) {
-            free(r->v[i].hname[h]);
-            free(r->v[i].hval[h]);
-        }
-    }
-    free(r->v);
-    memset(r, 0, sizeof *r);
-}
-
-static const char *hdr(const rec_t *r, const char *name)
-{
-    for (int h = 0; h < r->nh; h++)
-        if (strcmp(r->hname[h], name) == 0)
-            return r->hval[h];
-    return NULL;
-}
-
-/* Every record of each of `n` topics into out[i], sorted by (partition,
- * offset): one consumer reads them all, from the beginning to the end. */
-static void read_topics(const char *bs, const char *const *topics, int n, recs_t *out)
-{
-    rd_kafka_t *c = new_consumer(bs, "rs-test-reader");
-    rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(NPARTS * n);
-    int eof = 0;
-    double deadline = now_s() + DEADLINE_S;
-
-    for (int t = 0; t < n; t++) {
-        memset(&out[t], 0, sizeof out[t]);
-        for (int32_t p = 0; p < NPARTS; p++)
-            rd_kafka_topic_partition_list_add(tp, topics[t], p)->offset =
-                RD_KAFKA_OFFSET_BEGINNING;
-    }
-    cr_assert_eq(rd_kafka_assign(c, tp), 0);
-    rd_kafka_topic_partition_list_destroy(tp);
-    while (eof < NPARTS * n) {
-        cr_assert(now_s() < deadline, "reading the outputs did not reach their end");
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 200);
-        if (m == NULL)
-            continue;
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            eof++;
-        } else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            recs_t *o = NULL;
-            for (int t = 0; t < n; t++)
-                if (strcmp(rd_kafka_topic_name(m->rkt), topics[t]) == 0)
-                    o = &out[t];
-            cr_assert_not_null(o);
-            if (o->n == o->cap) {
-                o->cap = o->cap ? o->cap * 2 : 256;
-                o->v = realloc(o->v, o->cap * sizeof *o->v);
-                cr_assert_not_null(o->v);
-            }
-            rec_t *r = &o->v[o->n++];
-            memset(r, 0, sizeof *r);
-            r->partition = m->partition;
-            r->offset = m->offset;
-            if (m->key != NULL) {
-                r->key = strndup(m->key, m->key_len);
-                r->klen = m->key_len;
-            }
-            r->vlen = m->len;
-            r->val = malloc(m->len + 1);
-            memcpy(r->val, m->payload, m->len);
-            r->val[m->len] = '\0';
-            rd_kafka_headers_t *hs = NULL;
-            if (rd_kafka_message_headers(m, &hs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-                const char *name;
-                const void *val;
-                size_t sz;
-                for (size_t i = 0;
-                     r->nh < MAX_HDRS && rd_kafka_header_get_all(hs, i, &name, &val, &sz) == 0;
-                     i++) {
-                    r->hname[r->nh] = strdup(name);
-                    r->hval[r->nh] = strndup(val, sz);
-                    r->nh++;
-                }
-            }
-        } else {
-            cr_assert_fail("reading the outputs: %s", rd_kafka_message_errstr(m));
-        }
-        rd_kafka_message_destroy(m);
-    }
-    rd_kafka_destroy(c);
-    for (int t = 0; t < n; t++)
-        qsort(out[t].v, out[t].n, sizeof *out[t].v, rec_cmp);
-}
-
-/* Sum of the high watermarks of topic. */
-static int64_t topic_size(rd_kafka_t *rk, const char *topic)
-{
-    int64_t total = 0;
-    for (int32_t p = 0; p < NPARTS; p++) {
-        int64_t lo = 0, hi = 0;
-        cr_assert_eq(rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000), 0);
-        total += hi;
-    }
-    return total;
-}
-
-/* ------------------------------------------------------------------------ */
-/* journal -> rs_journal_t                                                  */
-/* ------------------------------------------------------------------------ */
-
-static rs_period_t period_of(const char *s)
-{
-    rs_period_t p = 0;
-    cr_assert_eq(rs_period_parse(s, &p), 0, "bad period %s", s);
-    return p;
-}
-
-static void entry_from_json(const rec_t *r, rs_entry_t *e)
-{
-    char err[256];
-    cr_assert_eq(rs_codec_entry_from_json((const char *)r->val, r->vlen, e, err, sizeof err), 0,
-                 "journal record: %s", err);
-}
-
-static void entry_from_avro(rs_entry_reader_t *rd, const rec_t *r, rs_entry_t *e)
-{
-    char err[256];
-    cr_assert_eq(rs_codec_entry_from_avro(rd, r->val, r->vlen, e, err, sizeof err), 0,
-                 "journal record: %s", err);
-}
-
-/* The journal records as entries; also checks the key and entry_id header. */
-static void journal_of(const recs_t *recs, int avro, rs_journal_t *j)
-{
-    rs_entry_reader_t *rd = NULL;
-    char err[256];
-    if (avro)
-        cr_assert_eq(rs_entry_reader_new(&rd, err, sizeof err), 0, "%s", err);
-    rs_journal_init(j);
-    for (size_t i = 0; i < recs->n; i++) {
-        rs_entry_t e;
-        if (avro)
-            entry_from_avro(rd, &recs->v[i], &e);
-        else
-            entry_from_json(&recs->v[i], &e);
-        cr_assert_not_null(recs->v[i].key);
-        cr_assert_str_eq(recs->v[i].key, e.contract_id, "journal key is not the contract_id");
-        cr_assert_not_null(hdr(&recs->v[i], "entry_id"));
-        cr_assert_str_eq(hdr(&recs->v[i], "entry_id"), e.entry_id);
-        cr_assert_eq(rs_journal_append(j, &e), 0);
-    }
-    rs_entry_reader_destroy(rd);
-}
-
-/* ------------------------------------------------------------------------ */
-/* the revstream binary                                                     */
-/* ------------------------------------------------------------------------ */
-
-static const char *bin(void)
-{
-    return RS_BINARY_DIR "/revstream";
-}
-
-/* Start `revstream ARGS...` with stdout and stderr to files; env "K=V" or NULL. */
-static pid_t spawn(char *const argv[], const char *out, const char *err, const char *env)
-{
-    cr_assert_eq(access(bin(), X_OK), 0, "%s is not built", bin());
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        sigset_t none;
-        int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int e = open(err, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        if (o >= 0)
-            dup2(o, 1);
-        if (e >= 0)
-            dup2(e, 2);
-        if (env != NULL)
-            putenv((char *)env);
-        execv(bin(), argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-/* Wait for pid; kill it and fail after timeout_s. Returns the wait status. */
-static int wait_exit(pid_t pid, int timeout_s, const char *log)
-{
-    double deadline = now_s() + timeout_s;
-    int status = 0;
-    pid_t r;
-    while ((r = waitpid(pid, &status, WNOHANG)) == 0) {
-        if (now_s() >= deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            char *l = slurp(log);
-            cr_assert_fail("revstream did not exit within %d s; log:\n%s", timeout_s, l);
-        }
-        usleep(10 * 1000);
-    }
-    return status;
-}
-
-static void assert_exit0(int status, const char *log)
-{
-    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-        char *l = slurp(log);
-        cr_assert_fail("revstream worker: status %d (exited %d, signal %d); log:\n%s", status,
-                       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-                       WIFSIGNALED(status) ? WTERMSIG(status) : 0, l);
-    }
-}
-
-typedef struct wenv {
-    char dir[64];
-    char cfg[128];
-    char log[128];
-    char out[128];
-    char state[128];
-} wenv_t;
-
-static void wenv_init(wenv_t *w, const char *bs, const char *group, const char *extra)
-{
-    char text[4096];
-    make_dir(w->dir, sizeof w->dir);
-    snprintf(w->cfg, sizeof w->cfg, "%s/worker.properties", w->dir);
-    snprintf(w->log, sizeof w->log, "%s/worker.log", w->dir);
-    snprintf(w->out, sizeof w->out, "%s/worker.out", w->dir);
-    snprintf(w->state, sizeof w->state, "%s/state", w->dir);
-    snprintf(text, sizeof text,
-             "# test worker\nkafka.bootstrap.servers=%s\nstate.dir=%s\ngroup.id=%s\n"
-             "state.sync=false\n" GROUP_TIMEOUTS "%s",
-             bs, w->state, group, extra ? extra : "");
-    write_file(w->cfg, text);
-}
 
 /* Measurement mode (docs/scaling.md): RS_SCALE_CONTRACTS=n sizes the book
  * of the come-and-go test and raises batch.max.records for its workers. */
 static const char *g_env;
-
-static pid_t worker_start(const wenv_t *w, const char *env)
-{
-    char *argv[] = {"revstream", "worker", "--config", (char *)w->cfg, NULL};
-    return spawn(argv, w->out, w->log, env);
-}
-
-/* Run the worker to completion (exit.when.idle=true in its config). */
-static void worker_run_idle(const wenv_t *w)
-{
-    pid_t pid = worker_start(w, g_env);
-    assert_exit0(wait_exit(pid, DEADLINE_S, w->log), w->log);
-}
-
-static int worker_stop(pid_t pid, const char *log)
-{
-    kill(pid, SIGTERM);
-    return wait_exit(pid, DEADLINE_S, log);
-}
-
-/* `revstream replay` balances for the events, as JSON rows. */
-static json_t *replay_balances(const evlist_t *events, const char *dir, const char *through)
-{
-    char path[160], out[160], err[160];
-    snprintf(path, sizeof path, "%s/events.jsonl", dir);
-    snprintf(out, sizeof out, "%s/replay.out", dir);
-    snprintf(err, sizeof err, "%s/replay.err", dir);
-    ev_write(events, path);
-    char *argv[] = {"revstream", "replay",   path,       "--through", (char *)through,
-                    "--report",  "balances", "--format", "json",      NULL};
-    int status = wait_exit(spawn(argv, out, err, NULL), DEADLINE_S, err);
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) <= 2, "replay failed");
-    char *text = slurp(out);
-    json_error_t jerr;
-    json_t *rows = json_loads(text, 0, &jerr);
-    cr_assert(json_is_array(rows), "replay output is not a JSON array: %s", jerr.text);
-    free(text);
-    return rows;
-}
-
-static const char *row_str(json_t *row, const char *k)
-{
-    const char *s = json_string_value(json_object_get(row, k));
-    cr_assert_not_null(s, "replay row has no %s", k);
-    return s;
-}
-
-/* The balances computed from the worker's journal (with the line list of an
- * engine that replayed the same events) equal replay's, row for row. */
-static void check_journal_balances(const evlist_t *events, const rs_journal_t *j, json_t *rows)
-{
-    rs_harness_t h;
-    rs_balance_row_t *b = NULL;
-    size_t n = 0;
-    char m[5][48];
-
-    rs_harness_init(&h, NULL);
-    for (size_t i = 0; i < events->n; i++)
-        rs_harness_apply(&h, events->v[i].json);
-    cr_assert_eq(rs_report_balances(h.engine, j, period_of("2099-12"), &b, &n), 0);
-    cr_assert_eq(n, json_array_size(rows), "%zu balance rows from the journal, replay has %zu",
-                 n, json_array_size(rows));
-    cr_assert(n > 0);
-    for (size_t i = 0; i < n; i++) {
-        json_t *row = json_array_get(rows, i);
-        cr_assert_str_eq(b[i].contract_id, row_str(row, "contract_id"));
-        cr_assert_str_eq(b[i].line_id, row_str(row, "line_id"));
-        rs_money_format(b[i].billed, b[i].exponent, m[0], 48);
-        rs_money_format(b[i].recognized, b[i].exponent, m[1], 48);
-        rs_money_format(b[i].deferred, b[i].exponent, m[2], 48);
-        rs_money_format(b[i].unbilled, b[i].exponent, m[3], 48);
-        rs_money_format(b[i].received, b[i].exponent, m[4], 48);
-        static const char *const keys[5] = {"billed", "recognized", "deferred", "unbilled",
-                                            "received"};
-        for (int k = 0; k < 5; k++)
-            cr_assert_str_eq(m[k], row_str(row, keys[k]), "%s/%s %s: journal %s, replay %s",
-                             b[i].contract_id, b[i].line_id, keys[k], m[k],
-                             row_str(row, keys[k]));
-    }
-    free(b);
-    rs_harness_free(&h);
-}
-
-static long log_number(const char *log, const char *prefix, const char *key, int first)
-{
-    const char *p = log, *hit = NULL;
-    while ((p = strstr(p, prefix)) != NULL) {
-        hit = p;
-        if (first)
-            break;
-        p++;
-    }
-    if (hit == NULL)
-        return -1;
-    const char *eol = strchr(hit, '\n');
-    char k[64];
-    snprintf(k, sizeof k, " %s=", key);
-    const char *v = strstr(hit, k);
-    if (v == NULL || (eol != NULL && v > eol))
-        return -1;
-    return strtol(v + strlen(k), NULL, 10);
-}
-
-/* Over the log of a restarted worker: the records its plan replays took
- * (*replayed) and the journal entries of the batches that replayed a plan
- * (*entries). */
-static void replay_totals(const char *log, long *replayed, long *entries)
-{
-    int pending = 0;
-    *replayed = *entries = 0;
-    for (const char *line = log; line && *line;
-         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-        if (strncmp(line, "worker: plan_replay ", 20) == 0) {
-            *replayed += log_number(line, "worker: plan_replay ", "records", 1);
-            pending = 1;
-        } else if (strncmp(line, "worker: batch ", 14) == 0 && pending) {
-            *entries += log_number(line, "worker: batch ", "entries", 1);
-            pending = 0;
-        }
-    }
-}
-
-/* The sum of " key=" over every line of log that starts with prefix. */
-
-/* The sum of " key=" over every line of log that starts with prefix. */
-static long log_sum(const char *log, const char *prefix, const char *key)
-{
-    long sum = 0;
-    for (const char *p = strstr(log, prefix); p != NULL; p = strstr(p + 1, prefix)) {
-        long v = log_number(p, prefix, key, 1);
-        if (v > 0)
-            sum += v;
-    }
-    return sum;
-}
 
 /* ------------------------------------------------------------------------ */
 /* scale tests                                                              */
@@ -801,155 +61,103 @@ static long log_sum(const char *log, const char *prefix, const char *key)
     "input.format=json\noutput.format=json\nbatch.max.records=20\nbatch.max.ms=20\n"           \
     "kafka.max.poll.interval.ms=10000\n"
 
-/* The journal deduplicated by entry_id (first copy kept, shallow copies:
- * free only uniq->v). Fails if one entry_id has two different contents.
- * Returns the number of duplicates. */
-static size_t dedup_journal(const recs_t *j, recs_t *uniq)
+/* What every scale test checks at its end: the journal on `topic`,
+ * deduplicated by entry_id, gives replay's balances for the events (no
+ * entry_id with two contents), and the duplicates are at most the journal
+ * entries of the batches the workers (their logs) replayed from a plan.
+ * Returns the duplicates; *entries gets those plan entries. */
+static size_t check_outputs(const char *bs, const char *topic, const kh_events_t *ev,
+                            char *const *logs, int nlogs, long *entries)
 {
-    json_t *seen = json_object();
-    memset(uniq, 0, sizeof *uniq);
-    uniq->v = calloc(j->n + 1, sizeof *uniq->v);
-    cr_assert_not_null(uniq->v);
-    for (size_t i = 0; i < j->n; i++) {
-        const char *id = hdr(&j->v[i], "entry_id");
-        cr_assert_not_null(id);
-        json_t *prev = json_object_get(seen, id);
-        if (prev != NULL) {
-            const rec_t *p = &j->v[json_integer_value(prev)];
-            cr_assert(p->vlen == j->v[i].vlen && memcmp(p->val, j->v[i].val, p->vlen) == 0,
-                      "entry %s appears with two different contents:\n%s\n%s", id, p->val,
-                      j->v[i].val);
-            continue;
-        }
-        json_object_set_new(seen, id, json_integer((json_int_t)i));
-        uniq->v[uniq->n++] = j->v[i];
+    long replayed = 0, r, e;
+    *entries = 0;
+    for (int i = 0; i < nlogs; i++) {
+        kh_replay_totals(logs[i], &r, &e);
+        replayed += r;
+        *entries += e;
     }
-    json_decref(seen);
-    return j->n - uniq->n;
-}
-
-/* The deduplicated journal on `topic` gives replay's balances; returns the
- * number of duplicates. */
-static size_t check_topic_balances(const char *bs, const char *topic, const evlist_t *events)
-{
-    const char *const tl[1] = {topic};
-    recs_t j, uniq;
-    rs_journal_t jr;
-    char dir[64];
-
-    read_topics(bs, tl, 1, &j);
-    cr_assert(j.n > 0, "no journal on %s", topic);
-    size_t dups = dedup_journal(&j, &uniq);
-
-    journal_of(&uniq, 0, &jr);
-    make_dir(dir, sizeof dir);
-    json_t *rows = replay_balances(events, dir, "2026-06");
-    check_journal_balances(events, &jr, rows);
-    json_decref(rows);
-    rs_journal_free(&jr);
-    rm_rf(dir);
-    free(uniq.v);
-    recs_free(&j);
+    size_t dups = kh_check_topic_balances(bs, topic, ev);
+    cr_assert((long)dups <= *entries,
+              "%zu duplicates, but the batches replayed from plans (%ld records) made only "
+              "%ld entries",
+              dups, replayed, *entries);
     return dups;
 }
 
-static void produce_book(const char *bs, const evlist_t *ev)
+/* One test's world: an embedded broker (KH_NPARTS partitions per topic),
+ * a generated book, the test's journal topic (if any; replicated on every
+ * broker), and a temp dir for the producers' files. Freed by scale_close
+ * (temp dirs kept on failure). */
+typedef struct scale {
+    rs_mockbroker_t *mb;
+    rd_kafka_mock_cluster_t *cl;
+    const char *bs;
+    kh_events_t ev;
+    char pdir[64];
+} scale_t;
+
+static void scale_open(scale_t *s, int brokers, int contracts, const char *journal)
 {
-    rd_kafka_t *p = new_producer(bs);
-    produce_events(p, ev, -1, 0, NULL);
-    produce_events(p, ev, -1, 1, NULL);
-    rd_kafka_destroy(p);
+    rs_mockbroker_opts_t mo = {brokers, KH_NPARTS};
+    char err[512];
+    memset(s, 0, sizeof *s);
+    kh_gen_book(&s->ev, contracts);
+    cr_assert_eq(rs_mockbroker_new(&s->mb, &mo, err, sizeof err), 0, "%s", err);
+    s->bs = rs_mockbroker_bootstraps(s->mb);
+    s->cl = rs_mockbroker_cluster(s->mb);
+    if (journal != NULL)
+        cr_assert_eq(rd_kafka_mock_topic_create(s->cl, journal, KH_NPARTS, brokers), 0);
+    kh_make_dir(s->pdir, sizeof s->pdir);
 }
 
-/* Wait until `topic` holds at least n records (all partitions). */
-static void wait_topic_size(const char *bs, const char *topic, int64_t n, pid_t pid,
-                            const char *log)
+static void scale_close(scale_t *s)
 {
-    rd_kafka_t *c = new_consumer(bs, "rs-test-size");
-    double deadline = now_s() + DEADLINE_S;
-    int status;
-    while (topic_size(c, topic) < n) {
-        cr_assert(waitpid(pid, &status, WNOHANG) == 0, "worker exited early; log:\n%s",
-                  slurp(log));
-        cr_assert(now_s() < deadline, "%s did not reach %lld records", topic, (long long)n);
-        usleep(20 * 1000);
-    }
-    rd_kafka_destroy(c);
-}
-
-/* Wait until the log holds `needle`. */
-static void wait_log(const char *log, const char *needle, pid_t pid)
-{
-    double deadline = now_s() + DEADLINE_S;
-    int status;
-    for (;;) {
-        char *l = slurp(log);
-        int found = strstr(l, needle) != NULL;
-        if (!found) {
-            cr_assert(waitpid(pid, &status, WNOHANG) == 0, "worker exited before \"%s\":\n%s",
-                      needle, l);
-            cr_assert(now_s() < deadline, "no \"%s\" in the log:\n%s", needle, l);
-        }
-        free(l);
-        if (found)
-            return;
-        usleep(50 * 1000);
-    }
+    kh_rm_rf(s->pdir);
+    kh_ev_free(&s->ev);
+    rs_mockbroker_destroy(s->mb);
 }
 
 Test(scale, sigkill_and_deleted_state_restore_from_changelog, .timeout = 180)
 {
-    rs_mockbroker_t *mb = NULL;
-    rs_mockbroker_opts_t mo = {1, NPARTS};
-    char err[512];
-    evlist_t ev = {0};
-    wenv_t a, b;
+    scale_t s;
+    scale_open(&s, 1, 80, "kill.journal");
+    const char *bs = s.bs;
+    kh_worker_t a, b;
     int status;
 
-    gen_book(&ev, 80);
-    cr_assert_eq(rs_mockbroker_new(&mb, &mo, err, sizeof err), 0, "%s", err);
-    const char *bs = rs_mockbroker_bootstraps(mb);
-    rd_kafka_mock_cluster_t *cl = rs_mockbroker_cluster(mb);
     /* the changelog is created by the worker (auto-created on this broker) */
-    cr_assert_eq(rd_kafka_mock_topic_create(cl, "kill.journal", NPARTS, 1), 0);
-    produce_book(bs, &ev);
+    kh_produce_book(bs, &s.ev);
 
     const char *extra = SCALE_EXTRA "topics.journal=kill.journal\n"
                                     "topics.changelog=kill.changelog\n";
-    wenv_init(&a, bs, "g-kill", extra);
-    pid_t pa = worker_start(&a, NULL);
-    wait_topic_size(bs, "kill.journal", 200, pa, a.log);
+    kh_worker_init(&a, bs, "g-kill", extra);
+    pid_t pa = kh_worker_start(&a, NULL);
+    kh_wait_topic_size(bs, "kill.journal", 200, pa, a.log);
     kill(pa, SIGKILL);
     waitpid(pa, &status, 0);
     cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-    rm_rf(a.state);
+    kh_rm_rf(a.state);
 
     char extra_b[512];
     snprintf(extra_b, sizeof extra_b, "%sexit.when.idle=true\n", extra);
-    wenv_init(&b, bs, "g-kill", extra_b);
-    worker_run_idle(&b);
+    kh_worker_init(&b, bs, "g-kill", extra_b);
+    kh_worker_run_idle(&b, NULL);
 
-    char *log = slurp(b.log);
+    char *log = kh_slurp(b.log);
     cr_assert_not_null(strstr(log, "worker: restore partition="), "no restore:\n%s", log);
     cr_assert_not_null(strstr(log, "local=missing"), "%s", log);
     cr_assert_not_null(strstr(log, "finished=true"), "%s", log);
-    long restored = log_sum(log, "worker: restored ", "records");
+    long restored = kh_log_sum(log, "worker: restored ", "records");
     cr_assert(restored > 0, "nothing restored:\n%s", log);
-    long replayed = 0, replay_entries = 0;
-    replay_totals(log, &replayed, &replay_entries);
-
-    size_t dups = check_topic_balances(bs, "kill.journal", &ev);
-    cr_assert((long)dups <= replay_entries,
-              "%zu duplicates, but the replayed plans (%ld records) made only %ld entries",
-              dups, replayed, replay_entries);
+    long replay_entries = 0;
+    size_t dups = check_outputs(bs, "kill.journal", &s.ev, &log, 1, &replay_entries);
     cr_log_info("kill+restore: restored %ld changelog records, %zu duplicates, plans replayed "
-                "%ld records / %ld entries",
-                restored, dups, replayed, replay_entries);
+                "made %ld entries",
+                restored, dups, replay_entries);
     free(log);
-    rm_rf(a.dir);
-    rm_rf(b.dir);
-    ev_free(&ev);
-    rs_mockbroker_destroy(mb);
+    kh_rm_rf(a.dir);
+    kh_rm_rf(b.dir);
+    scale_close(&s);
 }
 
 /* Scale 1 -> 2 -> 1 -> 1 on one group, with a short grace period:
@@ -963,79 +171,593 @@ Test(scale, sigkill_and_deleted_state_restore_from_changelog, .timeout = 180)
  * The deduplicated journal gives replay's balances. */
 Test(scale, workers_come_and_go_revoked_state_dropped_after_grace, .timeout = 180)
 {
-    rs_mockbroker_t *mb = NULL;
-    rs_mockbroker_opts_t mo = {1, NPARTS};
-    char err[512], extra_idle[512], extra_y[512];
-    evlist_t ev = {0};
-    wenv_t x, y, z, f;
-
     const char *nc = getenv("RS_SCALE_CONTRACTS");
-    gen_book(&ev, nc != NULL && atoi(nc) > 0 ? atoi(nc) : 40);
+    scale_t s;
+    scale_open(&s, 1, nc != NULL && atoi(nc) > 0 ? atoi(nc) : 40, "go.journal");
+    const char *bs = s.bs;
+    char extra_idle[512], extra_y[512];
+    kh_worker_t x, y, z, f;
+
     g_env = nc != NULL ? "REVSTREAM_BATCH_MAX_RECORDS=2000" : NULL;
-    cr_assert_eq(rs_mockbroker_new(&mb, &mo, err, sizeof err), 0, "%s", err);
-    const char *bs = rs_mockbroker_bootstraps(mb);
-    cr_assert_eq(rd_kafka_mock_topic_create(rs_mockbroker_cluster(mb), "go.journal", NPARTS, 1),
-                 0);
     const char *extra =
         SCALE_EXTRA "topics.journal=go.journal\ntopics.changelog=go.changelog\n";
     snprintf(extra_idle, sizeof extra_idle, "%sexit.when.idle=true\n", extra);
     snprintf(extra_y, sizeof extra_y, "%sstate.revoked.grace.ms=100\n", extra);
 
-    rd_kafka_t *p = new_producer(bs);
-    produce_events(p, &ev, 0, 0, NULL);
-    produce_events(p, &ev, 1, 0, NULL);
-    wenv_init(&x, bs, "g-go", extra_idle);
-    worker_run_idle(&x);
+    rd_kafka_t *p = kh_new_producer(bs);
+    kh_produce_events(p, &s.ev, 0, 0, NULL);
+    kh_produce_events(p, &s.ev, 1, 0, NULL);
+    kh_worker_init(&x, bs, "g-go", extra_idle);
+    kh_worker_run_idle(&x, g_env);
 
-    produce_events(p, &ev, 2, 0, NULL);
-    produce_events(p, &ev, 3, 0, NULL);
-    produce_events(p, &ev, -1, 1, NULL);
+    kh_produce_events(p, &s.ev, 2, 0, NULL);
+    kh_produce_events(p, &s.ev, 3, 0, NULL);
+    kh_produce_events(p, &s.ev, -1, 1, NULL);
     rd_kafka_destroy(p);
 
-    wenv_init(&y, bs, "g-go", extra_y);
+    kh_worker_init(&y, bs, "g-go", extra_y);
     /* Y works on X's state directory */
-    rm_rf(y.state);
+    kh_rm_rf(y.state);
     cr_assert_eq(rename(x.state, y.state), 0, "%s", strerror(errno));
-    pid_t py = worker_start(&y, g_env);
-    wait_log(y.log, "worker: assigned ", py);
-    wenv_init(&z, bs, "g-go", extra_idle);
-    pid_t pz = worker_start(&z, g_env);
-    assert_exit0(wait_exit(pz, DEADLINE_S, z.log), z.log);
-    wait_log(y.log, "worker: state_dropped partition=", py);
-    int status = worker_stop(py, y.log);
-    assert_exit0(status, y.log);
+    pid_t py = kh_worker_start(&y, g_env);
+    kh_wait_log(y.log, "worker: assigned ", py);
+    kh_worker_init(&z, bs, "g-go", extra_idle);
+    pid_t pz = kh_worker_start(&z, g_env);
+    kh_assert_exit0(kh_wait_exit(pz, KH_DEADLINE_S, z.log), z.log);
+    kh_wait_log(y.log, "worker: state_dropped partition=", py);
+    int status = kh_worker_stop(py, y.log);
+    kh_assert_exit0(status, y.log);
 
-    wenv_init(&f, bs, "g-go", extra_idle);
-    worker_run_idle(&f);
+    kh_worker_init(&f, bs, "g-go", extra_idle);
+    kh_worker_run_idle(&f, g_env);
 
-    char *zl = slurp(z.log), *yl = slurp(y.log), *fl = slurp(f.log);
+    char *zl = kh_slurp(z.log), *yl = kh_slurp(y.log), *fl = kh_slurp(f.log);
     cr_assert_not_null(strstr(zl, "local=missing"), "Z did not restore:\n%s", zl);
     cr_assert_not_null(strstr(fl, "local=missing"), "F did not restore:\n%s", fl);
     cr_assert_not_null(strstr(yl, "worker: revoked topic_partitions="), "%s", yl);
     cr_assert_not_null(strstr(yl, "grace_ms=100"), "%s", yl);
-    long replayed = 0, entries = 0, r, e;
-    const char *logs[3] = {yl, zl, fl};
-    for (int i = 0; i < 3; i++) {
-        replay_totals(logs[i], &r, &e);
-        replayed += r;
-        entries += e;
-    }
-    size_t dups = check_topic_balances(bs, "go.journal", &ev);
-    cr_assert((long)dups <= entries, "%zu duplicates, replayed plans made %ld entries", dups,
-              entries);
-    cr_log_info("come and go: %zu duplicates, plans replayed %ld records / %ld entries", dups,
-                replayed, entries);
+    long entries = 0;
+    char *logs[3] = {yl, zl, fl};
+    size_t dups = check_outputs(bs, "go.journal", &s.ev, logs, 3, &entries);
+    cr_log_info("come and go: %zu duplicates, plans replayed made %ld entries", dups, entries);
     /* restore figures (docs/scaling.md) */
     cr_log_info("final restore: %ld changelog records in %ld ms (all partitions)",
-                log_sum(fl, "worker: restored ", "records"),
-                log_sum(fl, "worker: restored ", "ms"));
+                kh_log_sum(fl, "worker: restored ", "records"),
+                kh_log_sum(fl, "worker: restored ", "ms"));
     free(zl);
     free(yl);
     free(fl);
-    rm_rf(x.dir);
-    rm_rf(y.dir);
-    rm_rf(z.dir);
-    rm_rf(f.dir);
-    ev_free(&ev);
-    rs_mockbroker_destroy(mb);
+    kh_rm_rf(x.dir);
+    kh_rm_rf(y.dir);
+    kh_rm_rf(z.dir);
+    kh_rm_rf(f.dir);
+    scale_close(&s);
+}
+
+/* ------------------------------------------------------------------------ */
+/* continuous input                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* The events of contracts G-lo..G-(hi-1) of a generated book (no closes). */
+static void write_chunk(const kh_events_t *ev, const char *path, int lo, int hi)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    for (size_t i = 0; i < ev->n; i++) {
+        int k = ev->v[i].is_close ? -1 : atoi(ev->v[i].contract_id + 2);
+        if (k >= lo && k < hi)
+            fprintf(f, "%s\n", ev->v[i].json);
+    }
+    fclose(f);
+}
+
+/* `revstream produce --format json --rate RATE` of contracts lo..hi-1 in
+ * the background: a steady stream while workers come and go. */
+static pid_t producer_start(const char *bs, const kh_events_t *ev, const char *dir, int lo,
+                            int hi, int rate, const char *kafka_prop)
+{
+    char path[160], out[160], log[160], r[32];
+    snprintf(path, sizeof path, "%s/input-%d.jsonl", dir, lo);
+    snprintf(out, sizeof out, "%s/produce.out", dir);
+    snprintf(log, sizeof log, "%s/produce.log", dir);
+    snprintf(r, sizeof r, "%d", rate);
+    write_chunk(ev, path, lo, hi);
+    char *argv[] = {"revstream", "produce", "--bootstrap", (char *)bs, "--format", "json",
+                    "--rate",    r,         path,          NULL,       NULL,       NULL};
+    if (kafka_prop != NULL) { /* before the file */
+        argv[8] = "--kafka";
+        argv[9] = (char *)kafka_prop;
+        argv[10] = path;
+    }
+    return kh_spawn(argv, out, log, NULL);
+}
+
+static void producer_wait(pid_t pid, const char *dir)
+{
+    char log[160];
+    snprintf(log, sizeof log, "%s/produce.log", dir);
+    kh_assert_exit0(kh_wait_exit(pid, KH_DEADLINE_S, log), log);
+}
+
+/* Wait until group has committed the end of every input partition; `pid`
+ * is a worker that must stay up meanwhile. */
+static void wait_group_consumed(const char *bs, const char *group, pid_t pid, const char *log)
+{
+    rd_kafka_t *c = kh_new_consumer(bs, group);
+    for (int t = 0; t < 4; t++) {
+        int status = 0;
+        if (!kh_wait_consumed(c, kh_in_topics[t], pid, &status, log)) {
+            char *l = kh_slurp(log);
+            cr_assert_fail("worker exited (status %d) before consuming %s:\n%s", status,
+                           kh_in_topics[t], l);
+        }
+    }
+    rd_kafka_destroy(c);
+}
+
+/* The partitions of the last "assigned" line of a worker log ("" if none). */
+static void last_assigned(const char *logpath, char *out, size_t len)
+{
+    char *l = kh_slurp(logpath);
+    const char *hit = NULL;
+    for (const char *p = strstr(l, "worker: assigned "); p;
+         p = strstr(p + 1, "worker: assigned "))
+        hit = p;
+    out[0] = '\0';
+    if (hit != NULL) {
+        const char *v = strstr(hit, " partitions=");
+        const char *eol = strchr(hit, '\n');
+        if (v != NULL && (eol == NULL || v < eol)) {
+            v += strlen(" partitions=");
+            size_t n = strcspn(v, " \n");
+            snprintf(out, len, "%.*s", (int)n, v);
+        }
+    }
+    free(l);
+}
+
+/* Wait until the worker's latest assignment holds some partition. */
+static void wait_owns_partitions(const kh_worker_t *w, pid_t pid)
+{
+    double deadline = kh_now_s() + KH_DEADLINE_S;
+    char parts[256];
+    int status;
+    for (;;) {
+        last_assigned(w->log, parts, sizeof parts);
+        if (parts[0] != '\0' && strcmp(parts, "none") != 0)
+            return;
+        cr_assert(waitpid(pid, &status, WNOHANG) == 0, "worker exited before it was assigned");
+        cr_assert(kh_now_s() < deadline, "no partition assigned within %d s", KH_DEADLINE_S);
+        usleep(50 * 1000);
+    }
+}
+
+static size_t count_lines(const char *log, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = strstr(log, needle); p != NULL; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/* Scale 1 -> 3 -> 2 under continuous input. The book is streamed by
+ * `revstream produce --rate` in three chunks of contracts, each started
+ * at a step so input flows through every change, whatever the timing:
+ *   A starts alone with chunk 1 streaming; once the journal grows, chunk 2
+ *   starts and B and C join: three workers, each owning partitions and
+ *   applying batches (B and C restore theirs from the changelog);
+ *   B is stopped (SIGTERM: the revoke commits its batch) while chunk 2
+ *   streams, chunk 3 starts, and B's partitions move to A or C;
+ *   the closes follow the chunks; A and C finish the input and are stopped.
+ * The deduplicated journal gives replay's balances, and the duplicates are
+ * at most the entries of batches replayed from a plan (no worker crashed:
+ * none expected). */
+Test(scale, one_three_two_workers_under_continuous_input, .timeout = 240)
+{
+    scale_t s;
+    scale_open(&s, 1, 150, "s132.journal");
+    const char *bs = s.bs;
+    kh_worker_t a, b, c;
+
+    const char *extra = SCALE_EXTRA "topics.journal=s132.journal\n"
+                                    "topics.changelog=s132.changelog\n";
+    /* each chunk ~470 events at 150/s: about 3 s of input */
+    pid_t p1 = producer_start(bs, &s.ev, s.pdir, 0, 50, 150, NULL);
+
+    kh_worker_init(&a, bs, "g-132", extra);
+    pid_t pa = kh_worker_start(&a, NULL);
+    kh_wait_topic_size(bs, "s132.journal", 100, pa, a.log);
+    pid_t p2 = producer_start(bs, &s.ev, s.pdir, 50, 100, 150, NULL);
+    kh_worker_init(&b, bs, "g-132", extra);
+    kh_worker_init(&c, bs, "g-132", extra);
+    pid_t pb = kh_worker_start(&b, NULL);
+    pid_t pc = kh_worker_start(&c, NULL);
+    wait_owns_partitions(&b, pb);
+    wait_owns_partitions(&c, pc);
+    /* three workers own partitions at once; each applies batches */
+    kh_wait_log(b.log, "worker: batch records=", pb);
+    kh_wait_log(c.log, "worker: batch records=", pc);
+    kh_assert_exit0(kh_worker_stop(pb, b.log), b.log);
+    pid_t p3 = producer_start(bs, &s.ev, s.pdir, 100, 150, 150, NULL);
+    char *bl0 = kh_slurp(b.log);
+    long b_batches = kh_log_number(bl0, "worker: stopped ", "batches", 0);
+    free(bl0);
+    cr_assert(b_batches > 0, "B applied no batch before it was stopped");
+
+    producer_wait(p1, s.pdir);
+    producer_wait(p2, s.pdir);
+    producer_wait(p3, s.pdir);
+    rd_kafka_t *prod = kh_new_producer(bs);
+    kh_produce_events(prod, &s.ev, -1, 1, NULL);
+    rd_kafka_destroy(prod);
+    wait_group_consumed(bs, "g-132", pa, a.log);
+    kh_assert_exit0(kh_worker_stop(pa, a.log), a.log);
+    kh_assert_exit0(kh_worker_stop(pc, c.log), c.log);
+
+    char *al = kh_slurp(a.log), *bl = kh_slurp(b.log), *clog = kh_slurp(c.log);
+    cr_assert_not_null(strstr(bl, "local=missing"), "B did not restore:\n%s", bl);
+    cr_assert_not_null(strstr(clog, "local=missing"), "C did not restore:\n%s", clog);
+    cr_assert_not_null(strstr(al, "worker: revoked "), "A was never revoked:\n%s", al);
+    long entries = 0;
+    char *logs[3] = {al, bl, clog};
+    size_t dups = check_outputs(bs, "s132.journal", &s.ev, logs, 3, &entries);
+    cr_log_info(
+        "1->3->2: B applied %ld batches; %zu duplicates; assignments A %zu B %zu C %zu; "
+        "restores from the changelog %zu; plans replayed made %ld entries",
+        b_batches, dups, count_lines(al, "worker: assigned "),
+        count_lines(bl, "worker: assigned "), count_lines(clog, "worker: assigned "),
+        count_lines(al, "worker: restored ") + count_lines(bl, "worker: restored ") +
+            count_lines(clog, "worker: restored "),
+        entries);
+    free(al);
+    free(bl);
+    free(clog);
+    kh_rm_rf(a.dir);
+    kh_rm_rf(b.dir);
+    kh_rm_rf(c.dir);
+    scale_close(&s);
+}
+
+/* Kafka protocol API keys (the public protocol) used for fault injection. */
+enum {
+    API_PRODUCE = 0,
+    API_FETCH = 1,
+    API_LIST_OFFSETS = 2,
+    API_METADATA = 3,
+    API_OFFSET_COMMIT = 8,
+    API_OFFSET_FETCH = 9,
+    API_JOIN_GROUP = 11,
+    API_HEARTBEAT = 12,
+    API_SYNC_GROUP = 14
+};
+
+/* A lost assignment discards the batch in flight. The coordinator answers
+ * a heartbeat with UNKNOWN_MEMBER_ID (what a member gets after the group
+ * evicted it, e.g. after a long pause), so librdkafka declares the
+ * assignment lost. With long batches (batch.max.ms=1500) under continuous
+ * input, the worker holds queued messages when that happens: it logs
+ * "assignment_lost ... action=discard_batch queued=N" with N > 0, applies
+ * and produces nothing of them, rejoins, gets its partitions back, and
+ * consumes the discarded messages again from the store's offsets. Nothing
+ * is lost (replay's balances) and, with no crash, nothing is duplicated. */
+Test(scale, lost_assignment_discards_the_batch_in_flight, .timeout = 240)
+{
+    scale_t s;
+    scale_open(&s, 1, 120, "lost.journal");
+    const char *bs = s.bs;
+    rd_kafka_mock_cluster_t *cl = s.cl;
+    kh_worker_t w;
+
+    kh_worker_init(&w, bs, "g-lost",
+                   "input.format=json\noutput.format=json\nbatch.max.records=100000\n"
+                   "batch.max.ms=1500\nkafka.max.poll.interval.ms=10000\n"
+                   "topics.journal=lost.journal\ntopics.changelog=lost.changelog\n");
+    pid_t pw = kh_worker_start(&w, NULL);
+    kh_wait_log(w.log, "worker: assigned ", pw);
+    /* ~1,100 events at 100/s: 11 s of input */
+    pid_t pp = producer_start(bs, &s.ev, s.pdir, 0, 120, 100, NULL);
+    kh_wait_log(w.log, "worker: batch records=", pw);
+
+    long queued = 0;
+    size_t lost = 0;
+    for (int attempt = 0; attempt < 8 && queued <= 0; attempt++) {
+        char *l = kh_slurp(w.log);
+        size_t before = count_lines(l, "worker: assignment_lost ");
+        size_t assigned = count_lines(l, "worker: assigned ");
+        free(l);
+        rd_kafka_mock_push_request_errors(cl, API_HEARTBEAT, 1,
+                                          RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID);
+        double deadline = kh_now_s() + KH_DEADLINE_S;
+        for (;;) {
+            l = kh_slurp(w.log);
+            lost = count_lines(l, "worker: assignment_lost ");
+            int back = count_lines(l, "worker: assigned ") > assigned;
+            if (lost > before && back) {
+                queued = kh_log_number(l, "worker: assignment_lost ", "queued", 0);
+                free(l);
+                break;
+            }
+            free(l);
+            cr_assert(waitpid(pw, NULL, WNOHANG) == 0, "the worker exited");
+            cr_assert(kh_now_s() < deadline, "no assignment_lost and new assignment after an "
+                                             "injected UNKNOWN_MEMBER_ID heartbeat");
+            usleep(50 * 1000);
+        }
+        usleep(300 * 1000); /* let messages queue up again */
+    }
+    cr_assert(queued > 0, "%zu lost assignments, none with queued messages", lost);
+
+    producer_wait(pp, s.pdir);
+    rd_kafka_t *prod = kh_new_producer(bs);
+    kh_produce_events(prod, &s.ev, -1, 1, NULL);
+    rd_kafka_destroy(prod);
+    wait_group_consumed(bs, "g-lost", pw, w.log);
+    kh_assert_exit0(kh_worker_stop(pw, w.log), w.log);
+
+    char *log = kh_slurp(w.log);
+    /* nothing of a lost batch is applied: no batch between the loss and its revoke */
+    for (const char *p = strstr(log, "worker: assignment_lost "); p != NULL;
+         p = strstr(p + 1, "worker: assignment_lost ")) {
+        const char *rv = strstr(p, "worker: revoked ");
+        const char *bt = strstr(p, "worker: batch records=");
+        cr_assert_not_null(rv, "a lost assignment without its revoke:\n%s", log);
+        cr_assert(bt == NULL || bt > rv,
+                  "a batch was applied after the assignment was lost:\n%s", log);
+    }
+    long entries = 0;
+    size_t dups = check_outputs(bs, "lost.journal", &s.ev, &log, 1, &entries);
+    cr_assert_eq(dups, 0, "%zu duplicates without a crash", dups);
+    cr_log_info("lost assignment: %zu lost, the last with %ld messages queued and discarded; "
+                "%zu duplicates",
+                lost, queued, dups);
+    free(log);
+    kh_rm_rf(w.dir);
+    scale_close(&s);
+}
+
+/* Local state behind the changelog: a worker starts from a checkpoint
+ * (`revstream state checkpoint`, as a pod restored from an old disk
+ * snapshot would) while another worker has advanced every partition since.
+ *   A applies contracts and invoices and stops; its store is checkpointed;
+ *   A applies payments (the changelog moves on);
+ *   C starts on the checkpoint with usage and the closes to apply: each
+ *   partition is restored from its local changelog position
+ *   (local=behind, from > 0), not from the beginning, and C consumes
+ *   exactly the usage and close records: the payments come with the
+ *   restored state and its input offsets, not from the input again.
+ * The deduplicated journal gives replay's balances, without duplicates. */
+Test(scale, local_state_behind_the_changelog_restores_from_its_position, .timeout = 180)
+{
+    scale_t s;
+    scale_open(&s, 1, 60, "behind.journal");
+    const char *bs = s.bs;
+    char extra[512], ckpt[192];
+    kh_worker_t a, c;
+
+    snprintf(extra, sizeof extra,
+             SCALE_EXTRA "topics.journal=behind.journal\ntopics.changelog=behind.changelog\n"
+                         "exit.when.idle=true\n");
+    rd_kafka_t *p = kh_new_producer(bs);
+    kh_produce_events(p, &s.ev, 0, 0, NULL);
+    kh_produce_events(p, &s.ev, 1, 0, NULL);
+    kh_worker_init(&a, bs, "g-behind", extra);
+    kh_worker_run_idle(&a, NULL);
+
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint", a.dir);
+    char *argv[] = {"revstream", "state", "checkpoint", "--state-dir", a.state, ckpt, NULL};
+    char ck_out[192];
+    snprintf(ck_out, sizeof ck_out, "%s/checkpoint.out", a.dir);
+    kh_assert_exit0(kh_wait_exit(kh_spawn(argv, ck_out, ck_out, NULL), KH_DEADLINE_S, ck_out),
+                    ck_out);
+
+    kh_produce_events(p, &s.ev, 2, 0, NULL);
+    kh_worker_run_idle(&a, NULL);
+    kh_produce_events(p, &s.ev, 3, 0, NULL);
+    kh_produce_events(p, &s.ev, -1, 1, NULL);
+    rd_kafka_t *probe = kh_new_consumer(bs, "rs-test-size");
+    int64_t changelog_before_c = kh_topic_size(probe, "behind.changelog");
+    rd_kafka_destroy(probe);
+
+    kh_worker_init(&c, bs, "g-behind", extra);
+    kh_rm_rf(c.state);
+    cr_assert_eq(rename(ckpt, c.state), 0, "%s", strerror(errno));
+    kh_worker_run_idle(&c, NULL);
+
+    char *clog = kh_slurp(c.log);
+    size_t behind = count_lines(clog, "local=behind");
+    cr_assert_eq(behind, KH_NPARTS, "%zu of %d partitions restored as behind:\n%s", behind,
+                 KH_NPARTS, clog);
+    cr_assert_null(strstr(clog, "local=missing"), "%s", clog);
+    for (const char *q = strstr(clog, "worker: restore partition="); q != NULL;
+         q = strstr(q + 1, "worker: restore partition=")) {
+        long from = kh_log_number(q, "worker: restore partition=", "from", 1);
+        cr_assert(from != 0, "a restore from the beginning of the changelog:\n%s", clog);
+    }
+    long restored = kh_log_sum(clog, "worker: restored ", "records");
+    cr_assert(restored > 0 && restored < changelog_before_c,
+              "restored %ld of %lld changelog records: not from the local position", restored,
+              (long long)changelog_before_c);
+    long expect = 0;
+    for (size_t i = 0; i < s.ev.n; i++)
+        expect += s.ev.v[i].is_close ? KH_NPARTS : s.ev.v[i].topic == 3;
+    long took = kh_log_number(clog, "worker: stopped ", "records", 0);
+    cr_assert_eq(took, expect,
+                 "C consumed %ld records, the usage and closes are %ld: input offsets did not "
+                 "come with the restored state",
+                 took, expect);
+
+    long entries = 0;
+    size_t dups = check_outputs(bs, "behind.journal", &s.ev, &clog, 1, &entries);
+    cr_assert_eq(dups, 0, "%zu duplicates", dups);
+    cr_log_info("behind: %zu partitions restored from their local position, %ld of %lld "
+                "changelog records read; C consumed %ld input records",
+                behind, restored, (long long)changelog_before_c, took);
+    free(clog);
+    rd_kafka_destroy(p);
+    kh_rm_rf(a.dir);
+    kh_rm_rf(c.dir);
+    scale_close(&s);
+}
+
+/* Leader moves and request errors on a three-broker cluster, with two
+ * workers under continuous input. While the input streams, every 200 ms
+ * the partition leaders of one topic (inputs, outputs, changelog in turn)
+ * move to the next broker, and retriable errors are pushed onto the
+ * Produce, Fetch, ListOffsets and OffsetCommit requests (NOT_LEADER,
+ * LEADER_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS, dropped fetch
+ * connections). librdkafka retries
+ * (the worker's producer is idempotent); the worker must neither stop nor
+ * lose or duplicate anything: the input topics hold every event once, the
+ * deduplicated journal gives replay's balances, and the duplicates are at
+ * most the entries of batches replayed from a plan.
+ *
+ * Produce gets only errors that say "not written" (NOT_LEADER). Not
+ * injected: REQUEST_TIMED_OUT, a dropped connection or a broker going down
+ * under in-flight produce requests. The mock validates producer sequence numbers
+ * only for transactional producers, so it appends the later requests past
+ * the gap; librdkafka, trusting the broker's in-order rule, then counts the
+ * "possibly written" batch as written. A real broker rejects the gap
+ * (OUT_OF_ORDER_SEQUENCE_NUMBER) and nothing is lost. Seen here as input
+ * records missing after `revstream produce` reported them delivered, even
+ * with NOT_LEADER alone. So the producers here (`revstream produce
+ * --kafka`, the workers' kafka.* passthrough) keep one request in flight,
+ * which leaves the mock no gap to get wrong; docs/scaling.md records it. */
+#define ONE_IN_FLIGHT "max.in.flight.requests.per.connection=1"
+
+Test(scale, leader_moves_and_request_errors, .timeout = 240)
+{
+    scale_t s;
+    scale_open(&s, 3, 100, "chaos.journal");
+    const char *bs = s.bs;
+    rd_kafka_mock_cluster_t *cl = s.cl;
+    kh_worker_t a, b;
+    static const char *const moved[] = {
+        "contracts",     "invoices",        "payments",    "usage",
+        "chaos.journal", "chaos.changelog", "revenue.dlq", "revenue.deferred-balances"};
+    const int nmoved = (int)(sizeof moved / sizeof moved[0]);
+
+    cr_assert_eq(rd_kafka_mock_topic_create(cl, "chaos.changelog", KH_NPARTS, 3), 0);
+    const char *extra = SCALE_EXTRA "topics.journal=chaos.journal\n"
+                                    "topics.changelog=chaos.changelog\n"
+                                    "kafka." ONE_IN_FLIGHT "\n";
+    kh_worker_init(&a, bs, "g-chaos", extra);
+    kh_worker_init(&b, bs, "g-chaos", extra);
+    pid_t pa = kh_worker_start(&a, NULL);
+    pid_t pb = kh_worker_start(&b, NULL);
+    wait_owns_partitions(&a, pa);
+    /* ~940 events at 120/s: about 8 s of input */
+    pid_t pp = producer_start(bs, &s.ev, s.pdir, 0, 100, 120, ONE_IN_FLIGHT);
+
+    int moves = 0, errors = 0, step = 0;
+    while (waitpid(pp, NULL, WNOHANG) == 0 || step < 10) {
+        const char *topic = moved[step % nmoved];
+        for (int32_t part = 0; part < KH_NPARTS; part++, moves++)
+            rd_kafka_mock_partition_set_leader(cl, topic, part, 1 + (step + part) % 3);
+        rd_kafka_mock_push_request_errors(cl, API_PRODUCE, 2,
+                                          RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                                          RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
+        rd_kafka_mock_push_request_errors(cl, API_FETCH, 2,
+                                          RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                                          RD_KAFKA_RESP_ERR__TRANSPORT);
+        rd_kafka_mock_push_request_errors(cl, API_LIST_OFFSETS, 1,
+                                          RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE);
+        rd_kafka_mock_push_request_errors(cl, API_OFFSET_COMMIT, 1,
+                                          RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
+        errors += 6;
+        step++;
+        cr_assert(waitpid(pa, NULL, WNOHANG) == 0, "worker A exited under faults");
+        cr_assert(waitpid(pb, NULL, WNOHANG) == 0, "worker B exited under faults");
+        usleep(200 * 1000);
+    }
+    producer_wait(pp, s.pdir);
+    rd_kafka_mock_clear_request_errors(cl, API_PRODUCE);
+    rd_kafka_mock_clear_request_errors(cl, API_FETCH);
+    rd_kafka_mock_clear_request_errors(cl, API_LIST_OFFSETS);
+    rd_kafka_mock_clear_request_errors(cl, API_OFFSET_COMMIT);
+    rd_kafka_t *prod = kh_new_producer(bs);
+    kh_produce_events(prod, &s.ev, -1, 1, NULL);
+    rd_kafka_destroy(prod);
+    wait_group_consumed(bs, "g-chaos", pa, a.log);
+    kh_assert_exit0(kh_worker_stop(pa, a.log), a.log);
+    kh_assert_exit0(kh_worker_stop(pb, b.log), b.log);
+
+    char *logs[2] = {kh_slurp(a.log), kh_slurp(b.log)};
+    /* the input itself survived the faults: every event once */
+    kh_recs_t in[4];
+    kh_read_topics(bs, kh_in_topics, 4, in);
+    for (int t = 0; t < 4; t++) {
+        size_t expect = 0;
+        for (size_t i = 0; i < s.ev.n; i++)
+            expect += s.ev.v[i].is_close ? (t == 0 ? KH_NPARTS : 0) : s.ev.v[i].topic == t;
+        cr_assert_eq(in[t].n, expect, "%s holds %zu records, %zu were produced",
+                     kh_in_topics[t], in[t].n, expect);
+        kh_recs_free(&in[t]);
+    }
+    long entries = 0;
+    size_t dups = check_outputs(bs, "chaos.journal", &s.ev, logs, 2, &entries);
+    cr_log_info("leader moves and errors: %d leader moves, %d injected errors; %zu duplicates "
+                "(plans replayed made %ld entries); warnings A %zu B %zu",
+                moves, errors, dups, entries, count_lines(logs[0], "worker: warning"),
+                count_lines(logs[1], "worker: warning"));
+    free(logs[0]);
+    free(logs[1]);
+    kh_rm_rf(a.dir);
+    kh_rm_rf(b.dir);
+    scale_close(&s);
+}
+
+/* `revstream produce --rate N` (the continuous input above) paces the
+ * stream: the last of n events is not sent before (n - 1) / N seconds
+ * (a lower bound only: no upper bound is asserted), and every event is
+ * delivered. Bad --rate and --kafka values are refused, naming the option
+ * or the key, before anything is sent. */
+Test(scale, produce_rate_paces_the_stream_and_options_are_checked, .timeout = 120)
+{
+    scale_t s;
+    scale_open(&s, 1, 4, NULL);
+    const char *bs = s.bs;
+    char log[160];
+
+    snprintf(log, sizeof log, "%s/produce.log", s.pdir);
+    size_t n = 0;
+    for (size_t i = 0; i < s.ev.n; i++)
+        n += !s.ev.v[i].is_close;
+
+    double t0 = kh_now_s();
+    pid_t pp = producer_start(bs, &s.ev, s.pdir, 0, 4, 20, "linger.ms=0");
+    producer_wait(pp, s.pdir);
+    double took = kh_now_s() - t0;
+    cr_assert(took >= (double)(n - 1) / 20.0, "%zu events at 20/s took only %.2f s", n, took);
+    rd_kafka_t *probe = kh_new_consumer(bs, "rs-test-size");
+    int64_t total = 0;
+    for (int t = 0; t < 4; t++)
+        total += kh_topic_size(probe, kh_in_topics[t]);
+    rd_kafka_destroy(probe);
+    cr_assert_eq(total, (int64_t)n, "%lld records for %zu events", (long long)total, n);
+
+    char path[160];
+    snprintf(path, sizeof path, "%s/input-0.jsonl", s.pdir);
+    char *bad[][10] = {
+        {"revstream", "produce", "--bootstrap", (char *)bs, "--rate", "-5", path, NULL},
+        {"revstream", "produce", "--bootstrap", (char *)bs, "--rate", "fast", path, NULL},
+        {"revstream", "produce", "--bootstrap", (char *)bs, "--kafka", "noequals", path, NULL},
+        {"revstream", "produce", "--bootstrap", (char *)bs, "--kafka", "no.such.key=1", path,
+         NULL}};
+    static const char *const says[] = {"option=--rate", "option=--rate", "option=--kafka",
+                                       "key=no.such.key"};
+    for (int i = 0; i < 4; i++) {
+        int status = kh_wait_exit(kh_spawn(bad[i], log, log, NULL), KH_DEADLINE_S, log);
+        char *l = kh_slurp(log);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "case %d: status %d", i,
+                  status);
+        cr_assert_not_null(strstr(l, says[i]), "case %d: %s", i, l);
+        free(l);
+    }
+    probe = kh_new_consumer(bs, "rs-test-size");
+    int64_t after = 0;
+    for (int t = 0; t < 4; t++)
+        after += kh_topic_size(probe, kh_in_topics[t]);
+    rd_kafka_destroy(probe);
+    cr_assert_eq(after, total, "a refused command sent records");
+    scale_close(&s);
 }

@@ -667,3 +667,71 @@ Test(lifecycle, proration_30_360)
     cr_assert_eq(rec("C", "L1", "2026-02", "2026-03"), USD("130.00"));
     cr_assert_eq(rec("C", "L1", "2026-03", "2026-03"), USD("150.00"));
 }
+
+/* Usage recorded after a cancellation's effective date: rejected when the
+ * cancellation came first; when the usage came first it was recognized,
+ * and the cancellation reverses it and reports it (usage_outside_service).
+ * Either way the line ends with the same balances: arrival order (one
+ * topic lagging another) does not change the revenue. */
+static void usage_then_cancel(int usage_first, rs_balance_row_t *out, rs_money_t *june,
+                              rs_money_t *outside)
+{
+    static const char *const booked =
+        "{\"event_id\":\"b\",\"type\":\"contract.booked\",\"contract_id\":\"U\","
+        "\"occurred_at\":\"2026-01-01T00:00:00Z\",\"customer_id\":\"K\",\"currency\":\"USD\","
+        "\"booked_on\":\"2026-01-01\",\"lines\":[{\"line_id\":\"L2\",\"product\":\"api\","
+        "\"recognition\":\"usage\",\"start\":\"2026-01-01\",\"end\":\"2026-12-31\","
+        "\"amount\":\"0\",\"unit_price\":\"0.05\"}]}";
+    static const char *const may =
+        "{\"event_id\":\"u5\",\"type\":\"usage.recorded\",\"contract_id\":\"U\","
+        "\"occurred_at\":\"2026-05-15T12:00:00Z\",\"line_id\":\"L2\",\"quantity\":\"400\"}";
+    static const char *const jun =
+        "{\"event_id\":\"u6\",\"type\":\"usage.recorded\",\"contract_id\":\"U\","
+        "\"occurred_at\":\"2026-06-15T12:00:00Z\",\"line_id\":\"L2\",\"quantity\":\"265\"}";
+    static const char *const cancel =
+        "{\"event_id\":\"x\",\"type\":\"contract.cancelled\",\"contract_id\":\"U\","
+        "\"occurred_at\":\"2026-05-10T10:00:00Z\",\"effective_on\":\"2026-06-01\"}";
+    ev(RS_APPLY_OK, "%s", booked);
+    ev(RS_APPLY_OK, "%s", may);
+    if (usage_first) {
+        ev(RS_APPLY_OK, "%s", jun);
+        rs_engine_advance(h.engine, P(2026, 6)); /* June's usage is posted */
+        cr_assert_eq(rec("U", "L2", "2026-06", "2026-06"), USD("13.25"));
+        ev(RS_APPLY_OK, "%s", cancel);
+    } else {
+        ev(RS_APPLY_OK, "%s", cancel);
+        ev(RS_APPLY_REJECTED, "%s", jun);
+        cr_assert(strstr(h.last_error, "outside the line's service") != NULL, "%s",
+                  h.last_error);
+    }
+    rs_engine_advance(h.engine, P(2026, 12));
+    *out = rs_h_balance(&h, "U", "L2", "2026-12");
+    *june = rec("U", "L2", "2026-06", "2026-12");
+    rs_exception_row_t *x = NULL;
+    size_t n = 0;
+    *outside = -1;
+    cr_assert_eq(rs_report_exceptions(h.engine, &h.journal, P(2026, 12), &x, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(x[i].kind, "usage_outside_service") == 0)
+            *outside = x[i].amount;
+    free(x);
+    cr_assert_eq(rs_h_unbalanced_entries(&h), 0);
+}
+
+Test(lifecycle, usage_after_cancellation_same_balances_in_either_order)
+{
+    rs_balance_row_t a, b;
+    rs_money_t june_a, june_b, out_a, out_b;
+    usage_then_cancel(1, &a, &june_a, &out_a);
+    rs_harness_free(&h);
+    rs_harness_init(&h, NULL);
+    usage_then_cancel(0, &b, &june_b, &out_b);
+    cr_assert_eq(a.recognized, USD("20.00")); /* May only: 400 x 0.05 */
+    cr_assert_eq(b.recognized, USD("20.00"));
+    cr_assert_eq(june_a, 0, "June nets to %lld after the reversal", (long long)june_a);
+    cr_assert_eq(june_b, 0);
+    cr_assert_eq(a.unbilled, b.unbilled);
+    cr_assert_eq(a.deferred, b.deferred);
+    cr_assert_eq(out_a, USD("13.25"), "usage_outside_service %lld", (long long)out_a);
+    cr_assert_eq(out_b, -1, "rejected usage is not an exception row");
+}

@@ -3,7 +3,8 @@
  * the input topics, the way upstream systems would.
  *
  *   revstream produce --bootstrap HOST:PORT [--format avro|json]
- *                     [--schemas DIR] [--progress] FILE.jsonl|-
+ *                     [--schemas DIR] [--rate N] [--kafka KEY=VALUE]...
+ *                     [--progress] FILE.jsonl|-
  *
  * Invariants:
  *   - Each event goes to its topic (contracts, invoices, payments, usage),
@@ -15,6 +16,11 @@
  *     values are the event re-encoded canonically.
  *   - Each record's timestamp is the event's occurred_at (event time), which
  *     is what a worker merges a partition's four topics by.
+ *   - --rate N paces the events at N per second from the start (a steady
+ *     stream for load and scaling tests, not a burst); 0 means as fast as
+ *     the broker takes them.
+ *   - --kafka KEY=VALUE sets a librdkafka producer property (after the
+ *     defaults above, so it may override them), e.g. security settings.
  *   - A line that does not decode is reported (line number, reason) and
  *     skipped; exit 2 if any was. Delivery failures exit 1. Nothing is
  *     reported as produced before the broker acknowledged it.
@@ -24,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "rs_avro.h"
 #include "rs_cli.h"
@@ -50,11 +57,32 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 static void usage(FILE *f)
 {
     fprintf(f, "usage: revstream produce --bootstrap HOST:PORT [--format avro|json]\n"
-               "                         [--schemas DIR] [--progress] FILE.jsonl|-\n"
+               "                         [--schemas DIR] [--rate N] [--kafka KEY=VALUE]...\n"
+               "                         [--progress] FILE.jsonl|-\n"
                "\n"
                "Put JSON Lines events on the input topics (contracts, invoices, payments,\n"
                "usage), keyed by contract_id (murmur2_random); period.closed goes to every\n"
-               "partition of contracts. Exit 0 all delivered, 2 some line skipped, 1 error.\n");
+               "partition of contracts. --rate N sends N events per second (0: unpaced).\n"
+               "--kafka sets a librdkafka producer property (repeatable).\n"
+               "Exit 0 all delivered, 2 some line skipped, 1 error.\n");
+}
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* --rate: wait until event number `sent` is due (start + sent / rate),
+ * serving delivery reports meanwhile. */
+static void pace(rd_kafka_t *rk, int64_t start_us, long sent, long rate)
+{
+    int64_t due = start_us + (int64_t)sent * 1000000 / rate;
+    for (int64_t now = mono_us(); now < due; now = mono_us()) {
+        int64_t ms = (due - now + 999) / 1000;
+        rd_kafka_poll(rk, ms > 100 ? 100 : (int)ms);
+    }
 }
 
 /* Send one record, retrying while the local queue is full. */
@@ -82,15 +110,21 @@ int rs_cli_cmd_produce(int argc, char **argv)
 {
     const char *bootstrap = NULL, *format = "avro", *schemas = RS_SCHEMA_DIR;
     int progress = 0, rc = 1;
+    long rate = 0;
+    enum { MAX_KAFKA_PROPS = 32 };
+    const char *kprops[MAX_KAFKA_PROPS];
+    int nkprops = 0;
     static const struct option opts[] = {{"bootstrap", required_argument, NULL, 'b'},
                                          {"format", required_argument, NULL, 'f'},
                                          {"schemas", required_argument, NULL, 's'},
                                          {"progress", no_argument, NULL, 'p'},
+                                         {"rate", required_argument, NULL, 'r'},
+                                         {"kafka", required_argument, NULL, 'X'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "b:f:s:ph", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:f:s:r:X:ph", opts, NULL)) != -1) {
         switch (c) {
         case 'b':
             bootstrap = optarg;
@@ -103,6 +137,28 @@ int rs_cli_cmd_produce(int argc, char **argv)
             break;
         case 'p':
             progress = 1;
+            break;
+        case 'r': {
+            char *end = NULL;
+            rate = strtol(optarg, &end, 10);
+            if (end == optarg || *end != '\0' || rate < 0 || rate > 10000000) {
+                fprintf(stderr,
+                        "produce: error=option option=--rate value=\"%s\" "
+                        "reason=\"events per second, 0..10000000\"\n",
+                        optarg);
+                return 1;
+            }
+            break;
+        }
+        case 'X':
+            if (nkprops == MAX_KAFKA_PROPS || strchr(optarg, '=') == NULL || optarg[0] == '=') {
+                fprintf(stderr,
+                        "produce: error=option option=--kafka reason=\"KEY=VALUE, at most "
+                        "%d\"\n",
+                        MAX_KAFKA_PROPS);
+                return 1;
+            }
+            kprops[nkprops++] = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -168,6 +224,18 @@ int rs_cli_cmd_produce(int argc, char **argv)
         rd_kafka_conf_destroy(conf);
         goto out;
     }
+    for (int i = 0; i < nkprops; i++) {
+        char key[256];
+        size_t klen = (size_t)(strchr(kprops[i], '=') - kprops[i]);
+        snprintf(key, sizeof(key), "%.*s", (int)klen, kprops[i]);
+        if (rd_kafka_conf_set(conf, key, kprops[i] + klen + 1, err, sizeof(err)) !=
+            RD_KAFKA_CONF_OK) {
+            /* the value is not echoed: it may be a secret */
+            fprintf(stderr, "produce: error=config key=%s reason=\"%s\"\n", key, err);
+            rd_kafka_conf_destroy(conf);
+            goto out;
+        }
+    }
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_opaque(conf, &ps);
     rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
@@ -196,6 +264,7 @@ int rs_cli_cmd_produce(int argc, char **argv)
         }
     }
     ssize_t n;
+    int64_t start_us = mono_us();
     while ((n = getline(&line, &cap, in)) >= 0) {
         lineno++;
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
@@ -248,6 +317,8 @@ int rs_cli_cmd_produce(int argc, char **argv)
             goto out;
         sent++;
         rd_kafka_poll(rk, 0);
+        if (rate > 0)
+            pace(rk, start_us, sent, rate);
         if (progress && sent % 100000 == 0)
             fprintf(stderr, "produce: progress lines=%ld sent=%ld delivered=%ld\n", lineno,
                     sent, ps.delivered);

@@ -407,15 +407,28 @@ static rs_date_t line_last_day(const line_t *l)
     return l->ended_on != RS_DATE_NONE && l->ended_on < l->end ? l->ended_on : l->end;
 }
 
-static rs_money_t usage_through(const contract_t *c, const line_t *l, rs_date_t d)
+/* Value of the usage recorded on days lo..hi (cumulatively rounded). */
+static rs_money_t usage_value(const contract_t *c, const line_t *l, rs_date_t lo, rs_date_t hi)
 {
     __int128 sum = 0;
-    for (size_t i = 0; i < l->nusage && l->usage[i].day <= d; i++) {
+    for (size_t i = 0; i < l->nusage && l->usage[i].day <= hi; i++) {
         const rs_decimal_t *p = price_at(l, l->usage[i].day);
-        if (p)
+        if (p && l->usage[i].day >= lo)
             sum += l->usage[i].qty * p->mantissa * rs_pow10(6 - p->scale);
     }
     return (rs_money_t)rs_div_round(sum, rs_pow10(UNIT_SCALE - c->exponent));
+}
+
+/* Usage recognized through day d: only what was recorded within the line's
+ * current service (start..last day). Usage accepted while the service ran
+ * and then left outside it by a later cancellation or amendment is not
+ * revenue (it is reported, see rs_engine_line_get's usage_outside) — the
+ * same outcome as when the cancellation arrives first and the usage is
+ * rejected, so the result does not depend on arrival order. */
+static rs_money_t usage_through(const contract_t *c, const line_t *l, rs_date_t d)
+{
+    rs_date_t last = line_last_day(l);
+    return usage_value(c, l, l->start, d < last ? d : last);
 }
 
 static rs_money_t line_R(const rs_engine_t *e, const contract_t *c, const line_t *l,
@@ -2606,6 +2619,12 @@ void rs_engine_line_get(const rs_engine_t *e, size_t i, rs_line_view_t *o)
     o->deferred = l->deferred;
     o->unbilled = l->unbilled;
     o->received = l->received;
+    o->usage_outside = 0;
+    if (l->method == RS_METHOD_USAGE && l->nusage > 0) {
+        rs_date_t first = l->usage[0].day, lastu = l->usage[l->nusage - 1].day;
+        o->usage_outside = usage_value(c, l, first, lastu) -
+                           usage_through(c, l, lastu > o->end ? lastu : o->end);
+    }
 }
 
 rs_money_t rs_engine_line_scheduled(const rs_engine_t *e, size_t i, rs_date_t d)

@@ -208,6 +208,10 @@ typedef struct rs_line_view {
     rs_money_t recognized; /* posted so far */
     rs_money_t deferred, unbilled, received;
     rs_date_t ended_on; /* last day of service after a cancellation; else RS_DATE_NONE */
+    /* usage lines: the value of usage accepted while the service ran but
+     * recorded on days a later cancellation or amendment left outside it
+     * (not recognized); 0 otherwise */
+    rs_money_t usage_outside;
 } rs_line_view_t;
 
 /* Lines of booked contracts, sorted by (contract_id, line_id). */

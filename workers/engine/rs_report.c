@@ -498,7 +498,7 @@ int rs_report_exceptions(const rs_engine_t *e, const rs_journal_t *j, rs_period_
     if (rs_report_balances(e, j, through, &b, &nb))
         return -1;
     rs_date_t as_of = rs_period_last_day(through);
-    char d[16];
+    char d[16], d2[16];
     for (size_t i = 0; i < nb; i++) {
         rs_line_view_t v;
         rs_engine_line_get(e, i, &v);
@@ -516,6 +516,16 @@ int rs_report_exceptions(const rs_engine_t *e, const rs_journal_t *j, rs_period_
             snprintf(r.detail, sizeof(r.detail),
                      "service ended %s; settle with a credit note or refund",
                      rs_date_format(v.ended_on, d, sizeof(d)));
+            if (push_exc(&out, &k, &cap, r))
+                goto fail;
+        }
+        if (v.usage_outside != 0) {
+            r.kind = "usage_outside_service";
+            r.amount = v.usage_outside;
+            snprintf(r.detail, sizeof(r.detail),
+                     "usage recorded outside the service %s..%s is not recognized",
+                     rs_date_format(v.start, d, sizeof(d)),
+                     rs_date_format(v.end, d2, sizeof(d2)));
             if (push_exc(&out, &k, &cap, r))
                 goto fail;
         }

@@ -90,6 +90,9 @@ typedef struct rs_exception_row {
  *   deferred_after_cancellation  billed but unearned money on a line whose
  *                                service ended early (cancelled or removed)
  *   unbilled_after_end           earned but never invoiced after the service
+ *   usage_outside_service        usage accepted, then left outside the line's
+ *                                service by a later cancellation or amendment
+ *                                (not recognized; as rejected usage would be)
  *   customer_credit              a credit balance owed to the customer
  *   written_off                  receivables declared uncollectible, still open
  *   pending                      events still waiting for a contract/invoice */

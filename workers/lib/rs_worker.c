@@ -37,6 +37,12 @@
  *       cl_next (from delivery reports) is staged as changelog/N with the
  *       state commit. A partition is restored before rs_pstate_load when its
  *       local changelog/N is missing (and no local state) or behind.
+ *   W7  Nothing is applied or produced while the assignment is lost
+ *       (rd_kafka_assignment_lost): the revoke callback of a lost
+ *       assignment discards the queued messages and commits nothing.
+ *       Kafka's committed offsets only mirror the store (never ahead of
+ *       it); after an assignment or a failed commit they are committed
+ *       again from the store.
  *
  * Ownership: the worker owns the clients, the store, the registry and Avro
  * cache, the engines (through rs_pstate), the queues and the write batch;
@@ -343,6 +349,8 @@ struct rs_worker {
     int32_t cur_n;     /* partition number of cur */
     cmap_t cm;         /* contracts touched by the current sub-batch */
     rd_kafka_topic_partition_list_t *commit_offsets; /* for Kafka, after the state */
+    int recommit;            /* commit the store's offsets to Kafka (again) */
+    uint64_t recommit_after; /* not before (us): one retry per second */
 
     /* delivery reports since the last commit */
     uint64_t dr_failed;
@@ -1417,6 +1425,11 @@ static int process_batch(rs_worker_t *w)
         return -1;
     if (w->closing)
         return 0;
+    /* The group has moved on without us (the revoke callback, which
+     * discards the queues, comes with the next poll): another member may
+     * already own these partitions, so nothing is applied or produced. */
+    if (rd_kafka_assignment_lost(w->consumer))
+        return 0;
     for (int32_t n = 0; n < w->nparts && !w->failed; n++) {
         part_t *p = &w->parts[n];
         msgq_t sub = {NULL, 0, 0};
@@ -1727,6 +1740,7 @@ static void on_assign(rs_worker_t *w, rd_kafka_topic_partition_list_t *parts)
             snprintf(list + used, sizeof list - used, "%s%d", used ? "," : "", (int)n);
         }
     wlog("assigned topic_partitions=%d partitions=%s", parts->cnt, list[0] ? list : "none");
+    w->recommit = 1; /* the previous owner's last commit may have failed */
     rs_metrics_set_ready(w->metrics, 1);
 }
 
@@ -1821,13 +1835,56 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                       rd_kafka_topic_partition_list_t *offsets, void *opaque)
 {
+    rs_worker_t *w = opaque;
+
     (void)rk;
     (void)offsets;
-    (void)opaque;
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-        wlog("warning kafka_offset_commit error=\"%s\" hint=\"informational only: the state "
-             "store holds the offsets\"",
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+        return;
+    w->recommit = 1;
+    /* Expected while the group rebalances; anything else is worth a warning. */
+    if (err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS)
+        wlog("kafka_offset_commit deferred=rebalance_in_progress action=retry_from_store");
+    else
+        wlog("warning kafka_offset_commit error=\"%s\" action=retry_from_store "
+             "hint=\"informational only: the state store holds the offsets\"",
              rd_kafka_err2str(err));
+}
+
+/* Kafka's committed offsets are informational (lag monitoring, `revstream
+ * report`); the state store is the truth. After an assignment, and after a
+ * failed commit (typically a rebalance in progress), the store's next
+ * offsets of every assigned topic-partition are committed again, so the
+ * group's lag does not stay stale when the input stops. The store is
+ * committed before Kafka in process_batch, so these offsets are never
+ * behind a commit already sent. Asynchronous; failures come back through
+ * on_commit. */
+static void commit_store_offsets(rs_worker_t *w)
+{
+    char err[512];
+    rd_kafka_topic_partition_list_t *l = NULL;
+
+    w->recommit = 0;
+    w->recommit_after = now_us() + 1000000u;
+    if (w->txn || w->failed || w->n_assigned == 0)
+        return;
+    for (int32_t n = 0; n < w->nparts; n++)
+        for (int t = 0; t < N_IN; t++) {
+            int64_t off = 0;
+            if (w->parts[n].ps == NULL || !w->parts[n].tp_assigned[t])
+                continue;
+            int rc =
+                rs_state_get_input_offset(w->st, w->cfg->topics[t], n, &off, err, sizeof err);
+            if (rc != 0)
+                continue; /* nothing consumed yet (1), or a read error the batch reports */
+            if (l == NULL)
+                l = rd_kafka_topic_partition_list_new(N_IN * 4);
+            rd_kafka_topic_partition_list_add(l, w->cfg->topics[t], n)->offset = off;
+        }
+    if (l != NULL) {
+        rd_kafka_commit(w->consumer, l, 1);
+        rd_kafka_topic_partition_list_destroy(l);
+    }
 }
 
 static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -2433,6 +2490,8 @@ int rs_worker_run(rs_worker_t *w, char *errstr, size_t errlen)
             take_message(w, m);
         rd_kafka_poll(w->producer, 0);
         drop_expired(w);
+        if (w->recommit && now_us() >= w->recommit_after)
+            commit_store_offsets(w);
         if (w->failed)
             break;
         if ((w->queued > 0 && ((long)w->queued >= w->cfg->batch_max_records ||
