@@ -448,10 +448,14 @@ Test(scale, lost_assignment_discards_the_batch_in_flight, .timeout = 240)
     rd_kafka_mock_cluster_t *cl = s.cl;
     kh_worker_t w;
 
-    kh_worker_init(&w, bs, "g-lost",
-                   "input.format=json\noutput.format=json\nbatch.max.records=100000\n"
-                   "batch.max.ms=1500\nkafka.max.poll.interval.ms=10000\n"
-                   "topics.journal=lost.journal\ntopics.changelog=lost.changelog\n");
+    int port = kh_free_port();
+    char cfg[512];
+    snprintf(cfg, sizeof cfg,
+             "input.format=json\noutput.format=json\nbatch.max.records=100000\n"
+             "batch.max.ms=1500\nkafka.max.poll.interval.ms=10000\n"
+             "topics.journal=lost.journal\ntopics.changelog=lost.changelog\nmetrics.port=%d\n",
+             port);
+    kh_worker_init(&w, bs, "g-lost", cfg);
     pid_t pw = kh_worker_start(&w, NULL);
     kh_wait_log(w.log, "worker: assigned ", pw);
     /* ~1,100 events at 100/s: 11 s of input */
@@ -492,6 +496,14 @@ Test(scale, lost_assignment_discards_the_batch_in_flight, .timeout = 240)
     kh_produce_events(prod, &s.ev, -1, 1, NULL);
     rd_kafka_destroy(prod);
     wait_group_consumed(bs, "g-lost", pw, w.log);
+    /* the metrics count what the log shows */
+    char metrics[16384], want[96];
+    cr_assert_eq(kh_http_get(port, "/metrics", metrics), 200);
+    snprintf(want, sizeof want, "\nrevstream_assignments_lost_total %zu\n", lost);
+    cr_assert_not_null(strstr(metrics, want), "no \"%s\" in\n%s", want + 1, metrics);
+    snprintf(want, sizeof want, "\nrevstream_assignments_total %zu\n", lost + 1);
+    cr_assert_not_null(strstr(metrics, want), "no \"%s\" in\n%s", want + 1, metrics);
+    cr_assert_not_null(strstr(metrics, "\nrevstream_assigned_partitions 4\n"), "%s", metrics);
     kh_assert_exit0(kh_worker_stop(pw, w.log), w.log);
 
     char *log = kh_slurp(w.log);

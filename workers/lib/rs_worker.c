@@ -310,7 +310,8 @@ typedef struct part {
 
 typedef struct wmetrics {
     rs_metrics_series_t *applied, *duplicates, *skipped, *rejected, *dlq, *entries, *balances,
-        *records, *batches, *pending, *batch_seconds, *restore_remaining, *restored, *dropped;
+        *records, *batches, *pending, *batch_seconds, *restore_remaining, *restored, *dropped,
+        *assignments, *lost, *owned;
 } wmetrics_t;
 
 struct rs_worker {
@@ -1740,6 +1741,13 @@ static void on_assign(rs_worker_t *w, rd_kafka_topic_partition_list_t *parts)
             snprintf(list + used, sizeof list - used, "%s%d", used ? "," : "", (int)n);
         }
     wlog("assigned topic_partitions=%d partitions=%s", parts->cnt, list[0] ? list : "none");
+    {
+        int64_t owned = 0;
+        for (int32_t n = 0; n < w->nparts; n++)
+            owned += w->parts[n].ps != NULL;
+        rs_metrics_set(w->m.owned, owned);
+        rs_metrics_inc(w->m.assignments);
+    }
     w->recommit = 1; /* the previous owner's last commit may have failed */
     rs_metrics_set_ready(w->metrics, 1);
 }
@@ -1800,10 +1808,11 @@ static void on_revoke(rs_worker_t *w, rd_kafka_topic_partition_list_t *parts)
      * already own the partitions, so discard it, commit nothing; a later
      * owner replays from the store or the changelog. */
     int lost = rd_kafka_assignment_lost(w->consumer);
-    if (lost)
+    if (lost) {
         wlog("assignment_lost topic_partitions=%d action=discard_batch queued=%zu", parts->cnt,
              w->queued);
-    else if (!w->failed && !w->closing)
+        rs_metrics_inc(w->m.lost);
+    } else if (!w->failed && !w->closing)
         process_batch(w);
     for (int i = 0; i < parts->cnt; i++) {
         int32_t n = parts->elems[i].partition;
@@ -1817,6 +1826,7 @@ static void on_revoke(rs_worker_t *w, rd_kafka_topic_partition_list_t *parts)
         w->queued += w->parts[n].q.n;
     rd_kafka_assign(w->consumer, NULL);
     w->n_assigned = 0;
+    rs_metrics_set(w->m.owned, 0);
     wlog("revoked topic_partitions=%d", parts->cnt);
 }
 
@@ -2298,6 +2308,14 @@ static int setup_metrics(rs_worker_t *w, char *errstr, size_t errlen)
          "Changelog records read by restores.", 0},
         {&w->m.dropped, "revstream_state_dropped_partitions_total",
          "Revoked partitions whose local state was dropped after the grace period.", 0},
+        {&w->m.assignments, "revstream_assignments_total",
+         "Partition assignments received (one per rebalance that gave this worker any).", 0},
+        {&w->m.lost, "revstream_assignments_lost_total",
+         "Assignments lost (the group moved on without this worker); their batch was "
+         "discarded.",
+         0},
+        {&w->m.owned, "revstream_assigned_partitions",
+         "Input partition numbers this worker owns now.", 1},
     };
 
     if (rs_metrics_new(&w->metrics, err, sizeof err) != 0) {
