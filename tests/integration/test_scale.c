@@ -295,6 +295,17 @@ static void wait_group_consumed(const char *bs, const char *group, pid_t pid, co
     rd_kafka_destroy(c);
 }
 
+/* The end of a continuous input: the closes (every partition), then wait
+ * until the group has committed the end of every input partition; `pid`
+ * is a worker that must stay up meanwhile. */
+static void end_input(scale_t *s, const char *group, pid_t pid, const char *log)
+{
+    rd_kafka_t *prod = kh_new_producer(s->bs);
+    kh_produce_events(prod, &s->ev, -1, 1, NULL);
+    rd_kafka_destroy(prod);
+    wait_group_consumed(s->bs, group, pid, log);
+}
+
 /* The partitions of the last "assigned" line of a worker log ("" if none). */
 static void last_assigned(const char *logpath, char *out, size_t len)
 {
@@ -387,10 +398,7 @@ Test(scale, one_three_two_workers_under_continuous_input, .timeout = 240)
     producer_wait(p1, s.pdir);
     producer_wait(p2, s.pdir);
     producer_wait(p3, s.pdir);
-    rd_kafka_t *prod = kh_new_producer(bs);
-    kh_produce_events(prod, &s.ev, -1, 1, NULL);
-    rd_kafka_destroy(prod);
-    wait_group_consumed(bs, "g-132", pa, a.log);
+    end_input(&s, "g-132", pa, a.log);
     kh_assert_exit0(kh_worker_stop(pa, a.log), a.log);
     kh_assert_exit0(kh_worker_stop(pc, c.log), c.log);
 
@@ -492,10 +500,7 @@ Test(scale, lost_assignment_discards_the_batch_in_flight, .timeout = 240)
     cr_assert(queued > 0, "%zu lost assignments, none with queued messages", lost);
 
     producer_wait(pp, s.pdir);
-    rd_kafka_t *prod = kh_new_producer(bs);
-    kh_produce_events(prod, &s.ev, -1, 1, NULL);
-    rd_kafka_destroy(prod);
-    wait_group_consumed(bs, "g-lost", pw, w.log);
+    end_input(&s, "g-lost", pw, w.log);
     /* the metrics count what the log shows */
     char metrics[16384], want[96];
     cr_assert_eq(kh_http_get(port, "/metrics", metrics), 200);
@@ -686,10 +691,7 @@ Test(scale, leader_moves_and_request_errors, .timeout = 240)
     rd_kafka_mock_clear_request_errors(cl, API_FETCH);
     rd_kafka_mock_clear_request_errors(cl, API_LIST_OFFSETS);
     rd_kafka_mock_clear_request_errors(cl, API_OFFSET_COMMIT);
-    rd_kafka_t *prod = kh_new_producer(bs);
-    kh_produce_events(prod, &s.ev, -1, 1, NULL);
-    rd_kafka_destroy(prod);
-    wait_group_consumed(bs, "g-chaos", pa, a.log);
+    end_input(&s, "g-chaos", pa, a.log);
     kh_assert_exit0(kh_worker_stop(pa, a.log), a.log);
     kh_assert_exit0(kh_worker_stop(pb, b.log), b.log);
 
