@@ -15,6 +15,7 @@
 #include "rs_kafka_harness.h"
 
 #include <arpa/inet.h>
+#include <avro.h>
 #include <criterion/criterion.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -719,26 +720,31 @@ size_t kh_dedup_journal(const kh_recs_t *j, kh_recs_t *uniq)
 
 /* The deduplicated journal on `topic` gives replay's balances; returns the
  * number of duplicates. */
-size_t kh_check_topic_balances(const char *bs, const char *topic, const kh_events_t *events)
+size_t kh_check_topic_balances(const char *bs, const char *topic, const char *balances_topic,
+                               const kh_events_t *events)
 {
-    const char *const tl[1] = {topic};
-    kh_recs_t j, uniq;
+    const char *const tl[2] = {topic, balances_topic};
+    kh_recs_t in[2], uniq;
     rs_journal_t jr;
     char dir[64];
 
-    kh_read_topics(bs, tl, 1, &j);
-    cr_assert(j.n > 0, "no journal on %s", topic);
-    size_t dups = kh_dedup_journal(&j, &uniq);
+    kh_read_topics(bs, tl, balances_topic != NULL ? 2 : 1, in);
+    cr_assert(in[0].n > 0, "no journal on %s", topic);
+    size_t dups = kh_dedup_journal(&in[0], &uniq);
 
     kh_journal_of(&uniq, 0, &jr);
     kh_make_dir(dir, sizeof dir);
     json_t *rows = kh_replay_balances(events, dir, "2026-06");
     kh_check_journal_balances(events, &jr, rows);
+    if (balances_topic != NULL) {
+        kh_check_snapshots(&in[1], 0, rows);
+        kh_recs_free(&in[1]);
+    }
     json_decref(rows);
     rs_journal_free(&jr);
     kh_rm_rf(dir);
     free(uniq.v);
-    kh_recs_free(&j);
+    kh_recs_free(&in[0]);
     return dups;
 }
 
@@ -912,4 +918,125 @@ json_t *kh_by_entry_id(const kh_recs_t *j)
             json_object_set_new(m, id, json_integer((json_int_t)i));
     }
     return m;
+}
+
+/* ---- Avro outputs and balance snapshots ---- */
+void kh_avdec_init(kh_avdec_t *d, rs_avro_schema_kind_t kind)
+{
+    const char *js = rs_avro_schema_json(kind);
+    cr_assert_eq(avro_schema_from_json_length(js, strlen(js), &d->schema), 0, "%s",
+                 avro_strerror());
+    d->iface = avro_generic_class_from_schema(d->schema);
+    cr_assert_not_null(d->iface);
+    cr_assert_eq(avro_generic_value_new(d->iface, &d->val), 0);
+}
+
+void kh_avdec_free(kh_avdec_t *d)
+{
+    avro_value_decref(&d->val);
+    avro_value_iface_decref(d->iface);
+    avro_schema_decref(d->schema);
+}
+
+/* Decode a wire-format record written with local schema id `id`. */
+avro_value_t *kh_avdec_read(kh_avdec_t *d, const kh_rec_t *r, int32_t id)
+{
+    cr_assert(r->vlen > 5 && r->val[0] == 0, "not Confluent wire format");
+    int32_t got = (int32_t)((uint32_t)r->val[1] << 24 | (uint32_t)r->val[2] << 16 |
+                            (uint32_t)r->val[3] << 8 | r->val[4]);
+    cr_assert_eq(got, id, "schema id %d, want %d", got, id);
+    avro_reader_t rd = avro_reader_memory((const char *)r->val + 5, (int64_t)r->vlen - 5);
+    avro_value_reset(&d->val);
+    cr_assert_eq(avro_value_read(rd, &d->val), 0, "%s", avro_strerror());
+    avro_reader_free(rd);
+    return &d->val;
+}
+
+static void av_field(avro_value_t *rec, const char *name, avro_value_t *f)
+{
+    cr_assert_eq(avro_value_get_by_name(rec, name, f, NULL), 0, "no field %s", name);
+    if (avro_value_get_type(f) == AVRO_UNION) {
+        avro_value_t b;
+        cr_assert_eq(avro_value_get_current_branch(f, &b), 0);
+        *f = b;
+    }
+}
+
+const char *kh_av_str(avro_value_t *rec, const char *name)
+{
+    avro_value_t f;
+    const char *s = NULL;
+    size_t sz = 0;
+    av_field(rec, name, &f);
+    if (avro_value_get_type(&f) == AVRO_NULL)
+        return NULL;
+    cr_assert_eq(avro_value_get_string(&f, &s, &sz), 0, "%s is not a string", name);
+    return s;
+}
+
+int64_t kh_av_long(avro_value_t *rec, const char *name)
+{
+    avro_value_t f;
+    int64_t v = 0;
+    int32_t i = 0;
+    av_field(rec, name, &f);
+    if (avro_value_get_type(&f) == AVRO_INT32) {
+        cr_assert_eq(avro_value_get_int(&f, &i), 0);
+        return i;
+    }
+    cr_assert_eq(avro_value_get_long(&f, &v), 0, "%s is not a long", name);
+    return v;
+}
+
+const void *kh_av_bytes(avro_value_t *rec, const char *name, size_t *len)
+{
+    avro_value_t f;
+    const void *b = NULL;
+    av_field(rec, name, &f);
+    if (avro_value_get_type(&f) == AVRO_NULL)
+        return NULL;
+    cr_assert_eq(avro_value_get_bytes(&f, &b, len), 0);
+    return b;
+}
+
+/* The latest line snapshot per key on the balances topic equals replay's
+ * row for every line (and there is one for every line). */
+void kh_check_snapshots(const kh_recs_t *bal, int avro, json_t *rows)
+{
+    kh_avdec_t d;
+    if (avro)
+        kh_avdec_init(&d, RS_AVRO_SCHEMA_DEFERRED_BALANCE);
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        json_t *row = json_array_get(rows, i);
+        char key[300];
+        const kh_rec_t *last = NULL;
+        snprintf(key, sizeof key, "%s/line/%s", kh_row_str(row, "contract_id"),
+                 kh_row_str(row, "line_id"));
+        for (size_t k = 0; k < bal->n; k++)
+            if (bal->v[k].key != NULL && strcmp(bal->v[k].key, key) == 0)
+                last = &bal->v[k]; /* one key, one partition: sorted by offset */
+        cr_assert_not_null(last, "no balance snapshot for %s", key);
+        static const char *const keys[5] = {"billed", "recognized", "deferred", "unbilled",
+                                            "received"};
+        for (int k = 0; k < 5; k++) {
+            char m[48];
+            if (avro) {
+                avro_value_t *v = kh_avdec_read(&d, last, 6);
+                cr_assert_str_eq(kh_av_str(v, "snapshot_key"), key);
+                cr_assert_str_eq(kh_av_str(v, "scope"), "line");
+                rs_money_format(kh_av_long(v, keys[k]), (int)kh_av_long(v, "exponent"), m,
+                                sizeof m);
+            } else {
+                json_t *o = json_loadb((const char *)last->val, last->vlen, 0, NULL);
+                cr_assert_not_null(o);
+                cr_assert_str_eq(json_string_value(json_object_get(o, "scope")), "line");
+                snprintf(m, sizeof m, "%s", json_string_value(json_object_get(o, keys[k])));
+                json_decref(o);
+            }
+            cr_assert_str_eq(m, kh_row_str(row, keys[k]), "snapshot %s %s: %s, replay %s", key,
+                             keys[k], m, kh_row_str(row, keys[k]));
+        }
+    }
+    if (avro)
+        kh_avdec_free(&d);
 }

@@ -15,6 +15,7 @@
 #ifndef RS_KAFKA_HARNESS_H
 #define RS_KAFKA_HARNESS_H
 
+#include <avro.h>
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
@@ -139,6 +140,29 @@ json_t *kh_by_entry_id(const kh_recs_t *j);
  * different contents. Returns the number of duplicates. */
 size_t kh_dedup_journal(const kh_recs_t *j, kh_recs_t *uniq);
 
+/* ---- Avro outputs and balance snapshots ---- */
+/* A reader of one output schema (rs_avro_schema_kind_t). */
+typedef struct kh_avdec {
+    avro_schema_t schema;
+    avro_value_iface_t *iface;
+    avro_value_t val;
+} kh_avdec_t;
+
+void kh_avdec_init(kh_avdec_t *d, rs_avro_schema_kind_t kind);
+void kh_avdec_free(kh_avdec_t *d);
+/* Decodes a Confluent wire-format record written with local schema id
+ * `id`; the value belongs to d (valid until the next read). */
+avro_value_t *kh_avdec_read(kh_avdec_t *d, const kh_rec_t *r, int32_t id);
+/* A field of a record (unions unwrapped): string (NULL for null), long or
+ * int, bytes (NULL for null). */
+const char *kh_av_str(avro_value_t *rec, const char *name);
+int64_t kh_av_long(avro_value_t *rec, const char *name);
+const void *kh_av_bytes(avro_value_t *rec, const char *name, size_t *len);
+/* The latest line snapshot per key on the balances topic (records sorted
+ * by partition and offset, as kh_read_topics gives them) equals replay's
+ * row for every line, and every line has one. */
+void kh_check_snapshots(const kh_recs_t *bal, int avro, json_t *rows);
+
 /* ---- the revstream binary ---- */
 const char *kh_bin(void);
 /* Starts `revstream argv...` with stdout to out and stderr appended to err;
@@ -181,8 +205,10 @@ const char *kh_row_str(json_t *row, const char *k);
 /* The balances computed from journal j equal replay's rows, row for row. */
 void kh_check_journal_balances(const kh_events_t *events, const rs_journal_t *j, json_t *rows);
 /* The deduplicated journal on topic gives replay's balances through
- * 2026-06; returns the number of duplicates. */
-size_t kh_check_topic_balances(const char *bs, const char *topic, const kh_events_t *events);
+ * 2026-06, and (balances_topic not NULL) so do the latest line snapshots
+ * (JSON); returns the number of journal duplicates. */
+size_t kh_check_topic_balances(const char *bs, const char *topic, const char *balances_topic,
+                               const kh_events_t *events);
 
 /* ---- log figures ---- */
 /* The number after " key=" on the first (or last) line starting with

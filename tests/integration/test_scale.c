@@ -63,7 +63,8 @@ static const char *g_env;
 
 /* What every scale test checks at its end: the journal on `topic`,
  * deduplicated by entry_id, gives replay's balances for the events (no
- * entry_id with two contents), and the duplicates are at most the journal
+ * entry_id with two contents), so does the latest balance snapshot of every
+ * line (revenue.deferred-balances), and the duplicates are at most the journal
  * entries of the batches the workers (their logs) replayed from a plan.
  * Returns the duplicates; *entries gets those plan entries. */
 static size_t check_outputs(const char *bs, const char *topic, const kh_events_t *ev,
@@ -76,7 +77,7 @@ static size_t check_outputs(const char *bs, const char *topic, const kh_events_t
         replayed += r;
         *entries += e;
     }
-    size_t dups = kh_check_topic_balances(bs, topic, ev);
+    size_t dups = kh_check_topic_balances(bs, topic, "revenue.deferred-balances", ev);
     cr_assert((long)dups <= *entries,
               "%zu duplicates, but the batches replayed from plans (%ld records) made only "
               "%ld entries",

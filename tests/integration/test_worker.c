@@ -68,139 +68,6 @@ static const char *const out_topics[3] = {"revenue.journal", "revenue.deferred-b
                                           "revenue.dlq"};
 
 /* ------------------------------------------------------------------------ */
-/* Avro outputs                                                             */
-/* ------------------------------------------------------------------------ */
-
-typedef struct avdec {
-    avro_schema_t schema;
-    avro_value_iface_t *iface;
-    avro_value_t val;
-} avdec_t;
-
-static void avdec_init(avdec_t *d, rs_avro_schema_kind_t kind)
-{
-    const char *js = rs_avro_schema_json(kind);
-    cr_assert_eq(avro_schema_from_json_length(js, strlen(js), &d->schema), 0, "%s",
-                 avro_strerror());
-    d->iface = avro_generic_class_from_schema(d->schema);
-    cr_assert_not_null(d->iface);
-    cr_assert_eq(avro_generic_value_new(d->iface, &d->val), 0);
-}
-
-static void avdec_free(avdec_t *d)
-{
-    avro_value_decref(&d->val);
-    avro_value_iface_decref(d->iface);
-    avro_schema_decref(d->schema);
-}
-
-/* Decode a wire-format record written with local schema id `id`. */
-static avro_value_t *avdec_read(avdec_t *d, const kh_rec_t *r, int32_t id)
-{
-    cr_assert(r->vlen > 5 && r->val[0] == 0, "not Confluent wire format");
-    int32_t got = (int32_t)((uint32_t)r->val[1] << 24 | (uint32_t)r->val[2] << 16 |
-                            (uint32_t)r->val[3] << 8 | r->val[4]);
-    cr_assert_eq(got, id, "schema id %d, want %d", got, id);
-    avro_reader_t rd = avro_reader_memory((const char *)r->val + 5, (int64_t)r->vlen - 5);
-    avro_value_reset(&d->val);
-    cr_assert_eq(avro_value_read(rd, &d->val), 0, "%s", avro_strerror());
-    avro_reader_free(rd);
-    return &d->val;
-}
-
-static void av_field(avro_value_t *rec, const char *name, avro_value_t *f)
-{
-    cr_assert_eq(avro_value_get_by_name(rec, name, f, NULL), 0, "no field %s", name);
-    if (avro_value_get_type(f) == AVRO_UNION) {
-        avro_value_t b;
-        cr_assert_eq(avro_value_get_current_branch(f, &b), 0);
-        *f = b;
-    }
-}
-
-static const char *av_str(avro_value_t *rec, const char *name)
-{
-    avro_value_t f;
-    const char *s = NULL;
-    size_t sz = 0;
-    av_field(rec, name, &f);
-    if (avro_value_get_type(&f) == AVRO_NULL)
-        return NULL;
-    cr_assert_eq(avro_value_get_string(&f, &s, &sz), 0, "%s is not a string", name);
-    return s;
-}
-
-static int64_t av_long(avro_value_t *rec, const char *name)
-{
-    avro_value_t f;
-    int64_t v = 0;
-    int32_t i = 0;
-    av_field(rec, name, &f);
-    if (avro_value_get_type(&f) == AVRO_INT32) {
-        cr_assert_eq(avro_value_get_int(&f, &i), 0);
-        return i;
-    }
-    cr_assert_eq(avro_value_get_long(&f, &v), 0, "%s is not a long", name);
-    return v;
-}
-
-static const void *av_bytes(avro_value_t *rec, const char *name, size_t *len)
-{
-    avro_value_t f;
-    const void *b = NULL;
-    av_field(rec, name, &f);
-    if (avro_value_get_type(&f) == AVRO_NULL)
-        return NULL;
-    cr_assert_eq(avro_value_get_bytes(&f, &b, len), 0);
-    return b;
-}
-
-/* ------------------------------------------------------------------------ */
-/* the revstream binary                                                     */
-/* ------------------------------------------------------------------------ */
-
-/* The latest line snapshot per key on the balances topic equals replay's
- * row for every line (and there is one for every line). */
-static void check_snapshots(const kh_recs_t *bal, int avro, json_t *rows)
-{
-    avdec_t d;
-    if (avro)
-        avdec_init(&d, RS_AVRO_SCHEMA_DEFERRED_BALANCE);
-    for (size_t i = 0; i < json_array_size(rows); i++) {
-        json_t *row = json_array_get(rows, i);
-        char key[300];
-        const kh_rec_t *last = NULL;
-        snprintf(key, sizeof key, "%s/line/%s", kh_row_str(row, "contract_id"),
-                 kh_row_str(row, "line_id"));
-        for (size_t k = 0; k < bal->n; k++)
-            if (bal->v[k].key != NULL && strcmp(bal->v[k].key, key) == 0)
-                last = &bal->v[k]; /* one key, one partition: sorted by offset */
-        cr_assert_not_null(last, "no balance snapshot for %s", key);
-        static const char *const keys[5] = {"billed", "recognized", "deferred", "unbilled",
-                                            "received"};
-        for (int k = 0; k < 5; k++) {
-            char m[48];
-            if (avro) {
-                avro_value_t *v = avdec_read(&d, last, 6);
-                cr_assert_str_eq(av_str(v, "snapshot_key"), key);
-                cr_assert_str_eq(av_str(v, "scope"), "line");
-                rs_money_format(av_long(v, keys[k]), (int)av_long(v, "exponent"), m, sizeof m);
-            } else {
-                json_t *o = json_loadb((const char *)last->val, last->vlen, 0, NULL);
-                cr_assert_not_null(o);
-                cr_assert_str_eq(json_string_value(json_object_get(o, "scope")), "line");
-                snprintf(m, sizeof m, "%s", json_string_value(json_object_get(o, keys[k])));
-                json_decref(o);
-            }
-            cr_assert_str_eq(m, kh_row_str(row, keys[k]), "snapshot %s %s: %s, replay %s", key,
-                             keys[k], m, kh_row_str(row, keys[k]));
-        }
-    }
-    if (avro)
-        avdec_free(&d);
-}
-
-/* ------------------------------------------------------------------------ */
 /* end to end                                                               */
 /* ------------------------------------------------------------------------ */
 
@@ -267,7 +134,7 @@ static void run_sample(int avro, int reorder)
 
     json_t *rows = kh_replay_balances(&events, w.dir, "2026-06");
     kh_check_journal_balances(&events, &j, rows);
-    check_snapshots(&bal, avro, rows);
+    kh_check_snapshots(&bal, avro, rows);
 
     /* The sample's one bad event is dead-lettered, nothing else. Sent twice
      * (reorder), it is refused twice if its invoice came first; if it came
@@ -457,8 +324,8 @@ Test(worker, poison_messages_go_to_the_dlq, .timeout = 120)
     kh_recs_free(&outs[1]);
     dlq = outs[2];
     cr_assert_eq(dlq.n, 1 + (size_t)np, "%zu dead letters, want %d", dlq.n, 1 + np);
-    avdec_t d;
-    avdec_init(&d, RS_AVRO_SCHEMA_DEAD_LETTER);
+    kh_avdec_t d;
+    kh_avdec_init(&d, RS_AVRO_SCHEMA_DEAD_LETTER);
     for (int i = 0; i < np; i++) {
         const kh_rec_t *r = NULL;
         char part[16], off[32];
@@ -476,21 +343,21 @@ Test(worker, poison_messages_go_to_the_dlq, .timeout = 120)
                            kh_hdr(r, "error"));
         cr_assert_str_eq(r->key, ps[i].key, "a dead letter keeps the source key");
         /* The value is a DeadLetter record with the original bytes. */
-        avro_value_t *v = avdec_read(&d, r, 7);
+        avro_value_t *v = kh_avdec_read(&d, r, 7);
         size_t blen = 0;
-        const void *orig = av_bytes(v, "value", &blen);
-        cr_assert_str_eq(av_str(v, "topic"), kh_in_topics[ps[i].topic]);
-        cr_assert_eq(av_long(v, "partition"), ps[i].dr.partition);
-        cr_assert_eq(av_long(v, "offset"), ps[i].dr.offset);
-        cr_assert_not_null(strstr(av_str(v, "error"), ps[i].want_error));
+        const void *orig = kh_av_bytes(v, "value", &blen);
+        cr_assert_str_eq(kh_av_str(v, "topic"), kh_in_topics[ps[i].topic]);
+        cr_assert_eq(kh_av_long(v, "partition"), ps[i].dr.partition);
+        cr_assert_eq(kh_av_long(v, "offset"), ps[i].dr.offset);
+        cr_assert_not_null(strstr(kh_av_str(v, "error"), ps[i].want_error));
         cr_assert_eq(blen, ps[i].len);
         cr_assert_eq(memcmp(orig, ps[i].value, blen), 0, "dead letter value differs");
-        const void *okey = av_bytes(v, "key", &blen);
+        const void *okey = kh_av_bytes(v, "key", &blen);
         cr_assert_eq(blen, strlen(ps[i].key));
         cr_assert_eq(memcmp(okey, ps[i].key, blen), 0);
-        cr_assert(av_long(v, "timestamp") > 0);
+        cr_assert(kh_av_long(v, "timestamp") > 0);
     }
-    avdec_free(&d);
+    kh_avdec_free(&d);
 
     /* The rest went through: balances with the good events equal replay's
      * (for replay, before the final close, so it recognizes them in June). */
@@ -797,7 +664,7 @@ Test(worker, crash_recovery_matches_a_clean_run, .timeout = 300)
     kh_make_dir(dir, sizeof dir);
     json_t *rows = kh_replay_balances(&events, dir, "2026-06");
     kh_check_journal_balances(&events, &j, rows);
-    check_snapshots(&clean.bal, 1, rows);
+    kh_check_snapshots(&clean.bal, 1, rows);
     json_decref(rows);
     rs_journal_free(&j);
     kh_rm_rf(dir);
