@@ -43,6 +43,10 @@
  *       Kafka's committed offsets only mirror the store (never ahead of
  *       it); after an assignment or a failed commit they are committed
  *       again from the store.
+ *   W8  After the process was frozen for over half the session timeout
+ *       (check_stall), no batch is applied until two heartbeat intervals
+ *       have passed, so a lost assignment is learnt before queued records
+ *       of partitions that may have moved are applied.
  *
  * Ownership: the worker owns the clients, the store, the registry and Avro
  * cache, the engines (through rs_pstate), the queues and the write batch;
@@ -311,7 +315,7 @@ typedef struct part {
 typedef struct wmetrics {
     rs_metrics_series_t *applied, *duplicates, *skipped, *rejected, *dlq, *entries, *balances,
         *records, *batches, *pending, *batch_seconds, *restore_remaining, *restored, *dropped,
-        *assignments, *lost, *owned;
+        *assignments, *lost, *owned, *stalls;
 } wmetrics_t;
 
 struct rs_worker {
@@ -362,6 +366,11 @@ struct rs_worker {
     int failed;  /* W3 */
     char errmsg[1024];
     uint64_t crash_after, batches_done;
+
+    /* stall guard (W8) */
+    long session_ms, heartbeat_ms; /* the consumer's settings */
+    uint64_t loop_mark;            /* last time the loop was known to run (us) */
+    uint64_t hold_until;           /* no batch before this (us) */
 
     rs_worker_stats_t stats;
     rs_metrics_t *metrics;
@@ -1431,6 +1440,9 @@ static int process_batch(rs_worker_t *w)
      * already own these partitions, so nothing is applied or produced. */
     if (rd_kafka_assignment_lost(w->consumer))
         return 0;
+    /* W8: after a stall, wait for the group's verdict first */
+    if (w->hold_until != 0 && now_us() < w->hold_until)
+        return 0;
     for (int32_t n = 0; n < w->nparts && !w->failed; n++) {
         part_t *p = &w->parts[n];
         msgq_t sub = {NULL, 0, 0};
@@ -1748,7 +1760,8 @@ static void on_assign(rs_worker_t *w, rd_kafka_topic_partition_list_t *parts)
         rs_metrics_set(w->m.owned, owned);
         rs_metrics_inc(w->m.assignments);
     }
-    w->recommit = 1; /* the previous owner's last commit may have failed */
+    w->recommit = 1;         /* the previous owner's last commit may have failed */
+    w->loop_mark = now_us(); /* a restore is not a stall */
     rs_metrics_set_ready(w->metrics, 1);
 }
 
@@ -1827,6 +1840,8 @@ static void on_revoke(rs_worker_t *w, rd_kafka_topic_partition_list_t *parts)
     rd_kafka_assign(w->consumer, NULL);
     w->n_assigned = 0;
     rs_metrics_set(w->m.owned, 0);
+    w->hold_until = 0; /* the group has spoken */
+    w->loop_mark = now_us();
     wlog("revoked topic_partitions=%d", parts->cnt);
 }
 
@@ -2111,6 +2126,20 @@ static int setup_kafka(rs_worker_t *w, char *errstr, size_t errlen)
         conf_set(conf, "auto.offset.reset", "earliest", errstr, errlen) ||
         conf_set(conf, "enable.partition.eof", "true", errstr, errlen))
         goto fail;
+    {
+        /* the stall guard needs the group timeouts as librdkafka will use them */
+        char v[64];
+        size_t vlen = sizeof v;
+        w->session_ms =
+            rd_kafka_conf_get(conf, "session.timeout.ms", v, &vlen) == RD_KAFKA_CONF_OK
+                ? atol(v)
+                : 45000;
+        vlen = sizeof v;
+        w->heartbeat_ms =
+            rd_kafka_conf_get(conf, "heartbeat.interval.ms", v, &vlen) == RD_KAFKA_CONF_OK
+                ? atol(v)
+                : 3000;
+    }
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
     w->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof kerr);
@@ -2316,6 +2345,10 @@ static int setup_metrics(rs_worker_t *w, char *errstr, size_t errlen)
          0},
         {&w->m.owned, "revstream_assigned_partitions",
          "Input partition numbers this worker owns now.", 1},
+        {&w->m.stalls, "revstream_stalls_total",
+         "Times the process was found frozen for over half the session timeout (batches "
+         "held until the group answered).",
+         0},
     };
 
     if (rs_metrics_new(&w->metrics, err, sizeof err) != 0) {
@@ -2482,15 +2515,44 @@ static void take_message(rs_worker_t *w, rd_kafka_message_t *m)
         w->batch_t0 = now_us();
 }
 
+/* W8: the stall guard, called after every poll. The loop polls at least
+ * every ~100 ms, except in a batch or a rebalance callback (which reset
+ * loop_mark). A longer gap means
+ * the process itself was frozen (a VM or container pause, SIGSTOP, swap):
+ * if it exceeded half the session timeout, the group may have handed our
+ * partitions to another member, and librdkafka learns that only from its
+ * next heartbeat — while the fetcher may already have queued records of
+ * partitions that are no longer ours. So no batch is applied until two
+ * heartbeat intervals (at least 1 s) have passed: a lost assignment comes
+ * first and discards the queue (W7); otherwise the batch goes on. */
+static void check_stall(rs_worker_t *w)
+{
+    uint64_t now = now_us(), gap = now - w->loop_mark;
+    w->loop_mark = now;
+    if (w->session_ms <= 0 || gap <= (uint64_t)w->session_ms * 500u)
+        return;
+    long hold_ms = 2 * w->heartbeat_ms > 1000 ? 2 * w->heartbeat_ms : 1000;
+    w->hold_until = now + (uint64_t)hold_ms * 1000u;
+    rs_metrics_inc(w->m.stalls);
+    wlog("warning stalled ms=%llu session_timeout_ms=%ld action=hold_batches hold_ms=%ld "
+         "queued=%zu",
+         (unsigned long long)(gap / 1000), w->session_ms, hold_ms, w->queued);
+}
+
 int rs_worker_run(rs_worker_t *w, char *errstr, size_t errlen)
 {
     const uint64_t max_us = (uint64_t)w->cfg->batch_max_ms * 1000u;
     int idle_exit = 0;
 
-    wlog("running group=%s guarantee=%s input=%s output=%s partitions=%d", w->cfg->group_id,
-         w->cfg->guarantee == RS_CONFIG_EXACTLY_ONCE ? "exactly_once" : "at_least_once",
-         w->cfg->input_format == RS_CONFIG_FORMAT_JSON ? "json" : "avro",
-         w->cfg->output_format == RS_CONFIG_FORMAT_JSON ? "json" : "avro", (int)w->nparts);
+    wlog(
+        "running group=%s guarantee=%s input=%s output=%s partitions=%d session_timeout_ms=%ld "
+        "heartbeat_ms=%ld",
+        w->cfg->group_id,
+        w->cfg->guarantee == RS_CONFIG_EXACTLY_ONCE ? "exactly_once" : "at_least_once",
+        w->cfg->input_format == RS_CONFIG_FORMAT_JSON ? "json" : "avro",
+        w->cfg->output_format == RS_CONFIG_FORMAT_JSON ? "json" : "avro", (int)w->nparts,
+        w->session_ms, w->heartbeat_ms);
+    w->loop_mark = now_us();
     while (!w->stop && !w->failed) {
         if (w->cfg->exit_when_idle && is_idle(w)) {
             idle_exit = 1;
@@ -2504,6 +2566,7 @@ int rs_worker_run(rs_worker_t *w, char *errstr, size_t errlen)
                 timeout = 100;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, timeout);
+        check_stall(w); /* before this iteration may apply a batch */
         if (m != NULL)
             take_message(w, m);
         rd_kafka_poll(w->producer, 0);
@@ -2514,8 +2577,10 @@ int rs_worker_run(rs_worker_t *w, char *errstr, size_t errlen)
             break;
         if ((w->queued > 0 && ((long)w->queued >= w->cfg->batch_max_records ||
                                now_us() - w->batch_t0 >= max_us)) ||
-            stuck_plan(w))
+            stuck_plan(w)) {
             process_batch(w);
+            w->loop_mark = now_us(); /* a long batch is not a stall */
+        }
     }
     if (!w->failed) {
         wlog("stopping reason=%s", idle_exit ? "idle" : "signal");
