@@ -2517,14 +2517,15 @@ static void take_message(rs_worker_t *w, rd_kafka_message_t *m)
 
 /* W8: the stall guard, called after every poll. The loop polls at least
  * every ~100 ms, except in a batch or a rebalance callback (which reset
- * loop_mark). A longer gap means
- * the process itself was frozen (a VM or container pause, SIGSTOP, swap):
- * if it exceeded half the session timeout, the group may have handed our
- * partitions to another member, and librdkafka learns that only from its
- * next heartbeat — while the fetcher may already have queued records of
- * partitions that are no longer ours. So no batch is applied until two
- * heartbeat intervals (at least 1 s) have passed: a lost assignment comes
- * first and discards the queue (W7); otherwise the batch goes on. */
+ * loop_mark). A longer gap means the process itself was frozen (a VM or
+ * container pause, SIGSTOP, swap): if it exceeded half the session
+ * timeout, the group may have handed our partitions to another member.
+ * librdkafka usually reports that at once (its own session check), but
+ * not always before this poll returned, and the fetcher may already hold
+ * records of partitions that are no longer ours. So no batch is applied
+ * until two heartbeat intervals (at least 1 s) have passed: a lost
+ * assignment comes first and discards the queue (W7); otherwise the batch
+ * goes on. */
 static void check_stall(rs_worker_t *w)
 {
     uint64_t now = now_us(), gap = now - w->loop_mark;

@@ -39,8 +39,10 @@
  *     partition assigned with local state missing or behind the changelog is
  *     restored from it (rs_changelog_restore) before processing; the worker
  *     is not ready meanwhile. A revoke commits the batch in flight, a lost
- *     assignment discards it; revoked partitions' local state is dropped
- *     after state.revoked.grace.ms.
+ *     assignment discards it (and nothing is applied once librdkafka knows
+ *     it is lost, nor for two heartbeat intervals after the process was
+ *     found frozen for over half the session timeout); revoked partitions'
+ *     local state is dropped after state.revoked.grace.ms.
  *   - An event whose offset is <= the offset of its topic already applied to
  *     its contract (rs_state_get_contract_offset) is skipped.
  *   - Bad input never stops a partition: undecodable bytes, an unknown schema
