@@ -537,6 +537,9 @@ int kh_wait_exit(pid_t pid, int timeout_s, const char *log)
         }
         usleep(10 * 1000);
     }
+    /* -1 (ECHILD) means the child was already reaped elsewhere: its status
+     * is gone, and must not read as a clean exit */
+    cr_assert_eq(r, pid, "waiting for pid %d: %s", (int)pid, strerror(errno));
     return status;
 }
 

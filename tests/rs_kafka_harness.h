@@ -168,7 +168,9 @@ const char *kh_bin(void);
 /* Starts `revstream argv...` with stdout to out and stderr appended to err;
  * env is one "K=V" or NULL. */
 pid_t kh_spawn(char *const argv[], const char *out, const char *err, const char *env);
-/* Waits for pid; kills it and fails after timeout_s. Returns the status. */
+/* Waits for pid; kills it and fails after timeout_s. Returns the status.
+ * Fails if pid is not an unreaped child (a status already collected by
+ * another waitpid cannot be returned). */
 int kh_wait_exit(pid_t pid, int timeout_s, const char *log);
 void kh_assert_exit0(int status, const char *log);
 

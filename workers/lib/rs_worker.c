@@ -1569,12 +1569,23 @@ static int restore_part(rs_worker_t *w, int32_t n)
         fail(w, "state: changelog position of partition %d: %s", (int)n, err);
         return -1;
     }
-    rd_kafka_resp_err_t kerr = rd_kafka_query_watermark_offsets(
-        w->producer, w->cfg->changelog_topic, n, &lo, &hi, 10000);
-    if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        fail(w, "changelog %s[%d]: watermarks: %s", w->cfg->changelog_topic, (int)n,
+    /* ListOffsets goes to the partition's leader, and librdkafka does not
+     * retry this call: while leadership moves it fails with NOT_LEADER or
+     * LEADER_NOT_AVAILABLE (seen in the leader-move test). Retried like the
+     * metadata at start, for up to METADATA_DEADLINE_MS. */
+    uint64_t wm_deadline = now_us() + (uint64_t)METADATA_DEADLINE_MS * 1000u;
+    rd_kafka_resp_err_t kerr;
+    while ((kerr = rd_kafka_query_watermark_offsets(w->producer, w->cfg->changelog_topic, n,
+                                                    &lo, &hi, 10000)) !=
+           RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (now_us() >= wm_deadline || w->stop) {
+            fail(w, "changelog %s[%d]: watermarks: %s", w->cfg->changelog_topic, (int)n,
+                 rd_kafka_err2str(kerr));
+            return -1;
+        }
+        wlog("warning changelog_watermarks partition=%d error=\"%s\" retrying=true", (int)n,
              rd_kafka_err2str(kerr));
-        return -1;
+        usleep(200 * 1000);
     }
     if (rc == 0 && pos >= hi) {
         wlog("restore partition=%d needed=false local=%lld high=%lld", (int)n, (long long)pos,
