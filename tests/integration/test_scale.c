@@ -166,7 +166,10 @@ Test(scale, sigkill_and_deleted_state_restore_from_changelog, .timeout = 180)
     snprintf(extra_b, sizeof extra_b, "%sexit.when.idle=true\n", extra);
     kh_worker_init(&b, bs, "g-kill", extra_b);
     /* B's first ListOffsets requests are the changelog watermark queries of
-     * its restore: they fail as while leadership moves, and are retried */
+     * its restore: they fail as while leadership moves, and are retried
+     * until two answers agree (a wrong answer after a failure made B skip
+     * partition 0's restore, and the journal then had two contents for one
+     * entry id: 4 of 18 runs under load) */
     rd_kafka_mock_push_request_errors(
         s.cl, API_LIST_OFFSETS, 3, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
         RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
@@ -174,8 +177,7 @@ Test(scale, sigkill_and_deleted_state_restore_from_changelog, .timeout = 180)
 
     char *log = kh_slurp(b.log);
     size_t wm_retries = count_lines(log, "worker: warning changelog_watermarks");
-    cr_assert(wm_retries >= 1 && wm_retries <= 3, "%zu watermark retries for 3 errors:\n%s",
-              wm_retries, log);
+    cr_assert(wm_retries >= 1, "the watermark errors were not retried:\n%s", log);
     cr_assert_not_null(strstr(log, "worker: restore partition="), "no restore:\n%s", log);
     cr_assert_not_null(strstr(log, "local=missing"), "%s", log);
     cr_assert_not_null(strstr(log, "finished=true"), "%s", log);

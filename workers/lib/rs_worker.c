@@ -1556,6 +1556,48 @@ static void on_restore_progress(void *opaque, int32_t n, int64_t done, int64_t r
     rs_metrics_set(w->m.restore_remaining, finished ? 0 : remaining);
 }
 
+/* Changelog partition n's watermarks: two consecutive answers of
+ * rd_kafka_query_watermark_offsets that agree. librdkafka 2.0.2 does not
+ * retry this call when leadership moves (NOT_LEADER), and right after a
+ * failed call it has answered low = high (seen in the SIGKILL test with
+ * ListOffsets errors: low 34, high 34 for a partition holding records
+ * 0..33), which would skip a restore that is needed. Retried for up to
+ * METADATA_DEADLINE_MS. Returns 0, or -1 (failure recorded). */
+static int changelog_watermarks(rs_worker_t *w, int32_t n, int64_t *lo, int64_t *hi)
+{
+    uint64_t deadline = now_us() + (uint64_t)METADATA_DEADLINE_MS * 1000u;
+    int64_t plo = -1, phi = -1;
+
+    for (;;) {
+        int64_t l = -1, h = -1;
+        rd_kafka_resp_err_t kerr = rd_kafka_query_watermark_offsets(
+            w->producer, w->cfg->changelog_topic, n, &l, &h, 10000);
+        const char *why = kerr != RD_KAFKA_RESP_ERR_NO_ERROR   ? rd_kafka_err2str(kerr)
+                          : l < 0 || h < l                     ? "invalid answer"
+                          : plo >= 0 && (l != plo || h != phi) ? "two answers differ"
+                                                               : NULL;
+        if (why == NULL && l == plo && h == phi) {
+            *lo = l;
+            *hi = h;
+            return 0;
+        }
+        if (why == NULL) { /* a first answer: ask again */
+            plo = l;
+            phi = h;
+            continue;
+        }
+        if (now_us() >= deadline || w->stop) {
+            fail(w, "changelog %s[%d]: watermarks: %s", w->cfg->changelog_topic, (int)n, why);
+            return -1;
+        }
+        wlog("warning changelog_watermarks partition=%d error=\"%s\" low=%lld high=%lld "
+             "retrying=true",
+             (int)n, why, (long long)l, (long long)h);
+        plo = phi = -1;
+        usleep(200 * 1000);
+    }
+}
+
 /* Bring partition n's local state up to its changelog when it is missing or
  * behind (another worker advanced it). Returns 0 or -1 (failure recorded). */
 static int restore_part(rs_worker_t *w, int32_t n)
@@ -1569,24 +1611,8 @@ static int restore_part(rs_worker_t *w, int32_t n)
         fail(w, "state: changelog position of partition %d: %s", (int)n, err);
         return -1;
     }
-    /* ListOffsets goes to the partition's leader, and librdkafka does not
-     * retry this call: while leadership moves it fails with NOT_LEADER or
-     * LEADER_NOT_AVAILABLE (seen in the leader-move test). Retried like the
-     * metadata at start, for up to METADATA_DEADLINE_MS. */
-    uint64_t wm_deadline = now_us() + (uint64_t)METADATA_DEADLINE_MS * 1000u;
-    rd_kafka_resp_err_t kerr;
-    while ((kerr = rd_kafka_query_watermark_offsets(w->producer, w->cfg->changelog_topic, n,
-                                                    &lo, &hi, 10000)) !=
-           RD_KAFKA_RESP_ERR_NO_ERROR) {
-        if (now_us() >= wm_deadline || w->stop) {
-            fail(w, "changelog %s[%d]: watermarks: %s", w->cfg->changelog_topic, (int)n,
-                 rd_kafka_err2str(kerr));
-            return -1;
-        }
-        wlog("warning changelog_watermarks partition=%d error=\"%s\" retrying=true", (int)n,
-             rd_kafka_err2str(kerr));
-        usleep(200 * 1000);
-    }
+    if (changelog_watermarks(w, n, &lo, &hi) != 0)
+        return -1;
     if (rc == 0 && pos >= hi) {
         wlog("restore partition=%d needed=false local=%lld high=%lld", (int)n, (long long)pos,
              (long long)hi);
@@ -1633,8 +1659,11 @@ static int restore_part(rs_worker_t *w, int32_t n)
              "the low watermark were deleted (retention is not compaction): state may be "
              "missing\"",
              (int)n, (long long)pos, (long long)lo);
-    if (from >= hi)
+    if (from >= hi) {
+        wlog("restore partition=%d needed=false local=%s low=%lld high=%lld", (int)n,
+             rc == 0 ? "behind" : "missing", (long long)lo, (long long)hi);
         return 0;
+    }
     rs_metrics_set_reason(w->metrics, "restoring partition %d", (int)n);
     wlog("restore partition=%d from=%lld high=%lld local=%s", (int)n, (long long)from,
          (long long)hi, rc == 0 ? "behind" : "missing");
