@@ -716,7 +716,6 @@ Test(scale, leader_moves_and_request_errors, .timeout = 240)
     rd_kafka_mock_clear_request_errors(cl, API_FETCH);
     rd_kafka_mock_clear_request_errors(cl, API_LIST_OFFSETS);
     rd_kafka_mock_clear_request_errors(cl, API_OFFSET_COMMIT);
-    const bool input_done_under_faults = input_done;
     if (input_done) {
         char plog[160];
         snprintf(plog, sizeof plog, "%s/produce.log", s.pdir);
@@ -745,8 +744,8 @@ Test(scale, leader_moves_and_request_errors, .timeout = 240)
     cr_log_info("leader moves and errors: %d leader moves, %d injected errors, input %s; "
                 "%zu duplicates (plans replayed made %ld entries); warnings A %zu B %zu",
                 moves, errors,
-                input_done_under_faults ? "all sent under faults" : "finished after the faults",
-                dups, entries, count_lines(logs[0], "worker: warning"),
+                input_done ? "all sent under faults" : "finished after the faults", dups,
+                entries, count_lines(logs[0], "worker: warning"),
                 count_lines(logs[1], "worker: warning"));
     free(logs[0]);
     free(logs[1]);
