@@ -50,8 +50,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../workers/engine/rs_engine.h"
-#include "../workers/engine/rs_event.h"
+#include "rs_engine.h"
+#include "rs_event.h"
 
 #define RS_AVRO_MAGIC 0
 #define RS_AVRO_HEADER_SIZE 5

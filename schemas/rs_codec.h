@@ -20,8 +20,8 @@
 
 #include <stddef.h>
 
-#include "../workers/engine/rs_engine.h"
-#include "../workers/engine/rs_event.h"
+#include "rs_engine.h"
+#include "rs_event.h"
 
 /* Decode one JSON object. Returns 0, or -1 with errstr set (ev cleared). */
 int rs_codec_json_decode(const char *json, size_t len, rs_event_t *ev, char *errstr,

@@ -40,7 +40,7 @@
 
 #include <stddef.h>
 
-#include "../workers/engine/rs_event.h"
+#include "rs_event.h"
 
 /* ------------------------------------------------------------------------ */
 /* Records and field slots                                                  */
