@@ -31,6 +31,8 @@ const rs_cli_cmd_t rs_cli_commands[] = {
     {"state", rs_cli_cmd_state, "look into or checkpoint a worker's state store"},
     {"produce", rs_cli_cmd_produce, "put a JSON Lines file of events on the input topics"},
     {"report", rs_cli_cmd_report, "a worker's reports: journal topic plus its state store"},
+    {"generate", rs_cli_cmd_generate,
+     "write a deterministic, realistic book of events (JSON Lines)"},
     /* Other engineers: add your command here, one line each, e.g.
      *   {"broker", rs_cli_cmd_broker, "run an embedded Kafka mock broker"},
      *   {"encode", ...}, {"decode", ...}, {"worker", ...}, {"state", ...}, */

@@ -36,14 +36,15 @@ typedef struct rs_cli_cmd {
 extern const rs_cli_cmd_t rs_cli_commands[];
 
 /* ---- commands: one declaration each (keep in the order of the table) ---- */
-int rs_cli_cmd_replay(int argc, char **argv);  /* cmd_replay.c */
-int rs_cli_cmd_broker(int argc, char **argv);  /* cmd_broker.c */
-int rs_cli_cmd_encode(int argc, char **argv);  /* cmd_codec.c */
-int rs_cli_cmd_decode(int argc, char **argv);  /* cmd_codec.c */
-int rs_cli_cmd_worker(int argc, char **argv);  /* cmd_worker.c */
-int rs_cli_cmd_state(int argc, char **argv);   /* cmd_state.c */
-int rs_cli_cmd_produce(int argc, char **argv); /* cmd_produce.c */
-int rs_cli_cmd_report(int argc, char **argv);  /* cmd_report.c */
+int rs_cli_cmd_replay(int argc, char **argv);   /* cmd_replay.c */
+int rs_cli_cmd_broker(int argc, char **argv);   /* cmd_broker.c */
+int rs_cli_cmd_encode(int argc, char **argv);   /* cmd_codec.c */
+int rs_cli_cmd_decode(int argc, char **argv);   /* cmd_codec.c */
+int rs_cli_cmd_worker(int argc, char **argv);   /* cmd_worker.c */
+int rs_cli_cmd_state(int argc, char **argv);    /* cmd_state.c */
+int rs_cli_cmd_produce(int argc, char **argv);  /* cmd_produce.c */
+int rs_cli_cmd_report(int argc, char **argv);   /* cmd_report.c */
+int rs_cli_cmd_generate(int argc, char **argv); /* cmd_generate.c */
 /* Add yours here, e.g. (broker, encode, decode, worker, state):
  *   int rs_cli_cmd_broker(int argc, char **argv);   cmd_broker.c        */
 /* ---- end of commands ---- */
