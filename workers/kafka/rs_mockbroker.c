@@ -22,9 +22,10 @@
 #include <string.h>
 
 const char *const rs_mockbroker_topics[RS_MOCKBROKER_TOPIC_COUNT] = {
-    "contracts",   "invoices",        "payments",
-    "usage",       "revenue.journal", "revenue.deferred-balances",
-    "revenue.dlq",
+    "contracts",       "invoices",
+    "payments",        "usage",
+    "revenue.journal", "revenue.deferred-balances",
+    "revenue.dlq",     "revenue.state-changelog",
 };
 
 struct rs_mockbroker {

@@ -29,8 +29,10 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
-/* The topics created: inputs, then outputs. */
-#define RS_MOCKBROKER_TOPIC_COUNT 7
+/* The topics created: inputs, then outputs, then the worker's changelog
+ * (created here so that it has the inputs' partition count: the mock would
+ * auto-create it with its default count on first use). */
+#define RS_MOCKBROKER_TOPIC_COUNT 8
 extern const char *const rs_mockbroker_topics[RS_MOCKBROKER_TOPIC_COUNT];
 
 #define RS_MOCKBROKER_DEFAULT_BROKERS 1

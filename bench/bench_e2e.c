@@ -1,0 +1,636 @@
+/*
+ * bench_e2e — the worker end to end against its baseline, in the same run.
+ *
+ *   bench_e2e [--contracts N] [--partitions P] [--seed S] [--raw-runs K]
+ *             [--worker-config KEY=VALUE]... [--rate R --seconds T] [--no-throughput]
+ *             [--bin PATH] [--keep]
+ *
+ * Throughput: a book of N generated contracts (`revstream generate`) is put
+ * on an embedded broker (`revstream broker`, P partitions) by `revstream
+ * produce` (Avro). Then, from the same broker:
+ *   - raw: a bare librdkafka consumer reads every input message (all
+ *     partitions of the four topics, from the beginning, until EOF) — K runs,
+ *     the median is the baseline;
+ *   - worker: `revstream worker` (Avro in and out, durable state, fresh state
+ *     dir, exit.when.idle) processes the same messages; its rate is records /
+ *     seconds from its first assignment to its exit (so the consumer group's
+ *     first join, ~3 s on the mock, is not counted; the wall time is printed
+ *     too), and its peak RSS is taken from wait4().
+ * It prints both rates and their ratio.
+ *
+ * Latency (--rate R --seconds T): a fresh broker and a running worker; the
+ * book is produced at R events/s for T seconds. The bench reads the inputs
+ * and the journal as a downstream consumer would and, for every event that
+ * some journal entry names as a source, takes the time from the event's
+ * arrival to the first such entry's arrival. It prints p50, p99 and max.
+ *
+ * Figures go to stdout as `bench_e2e: key=value` lines; the spawned
+ * programs' logs go to files in the work dir (kept with --keep).
+ * Not a test: tests/integration runs a tiny smoke run of it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rs_avro.h"
+#include "rs_codec.h"
+#include "rs_registry.h"
+
+extern char **environ;
+
+static const char *const inputs[] = {"contracts", "invoices", "payments", "usage"};
+
+typedef struct opts {
+    long contracts, seed, rate, seconds;
+    int partitions, raw_runs, throughput, keep;
+    const char *bin;
+    const char *worker_kv[32];
+    int n_worker_kv;
+} opts_t;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("bench_e2e: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+/* Spawn bin with args; stdout and stderr to files (NULL: /dev/null). */
+static pid_t spawn(const char *bin, char *const argv[], const char *out, const char *err)
+{
+    posix_spawn_file_actions_t fa;
+    pid_t pid;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out ? out : "/dev/null",
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, 2, err ? err : "/dev/null",
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int rc = posix_spawn(&pid, bin, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0)
+        die("cannot run %s: %s", bin, strerror(rc));
+    return pid;
+}
+
+static int wait_exit(pid_t pid, struct rusage *ru)
+{
+    int ws;
+    struct rusage dummy;
+    while (wait4(pid, &ws, 0, ru ? ru : &dummy) < 0)
+        if (errno != EINTR)
+            die("wait: %s", strerror(errno));
+    return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n)
+        die("read %s", path);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* The last number after "key=" in the text, or -1. */
+static long long last_field(const char *text, const char *line_tag, const char *key)
+{
+    long long v = -1;
+    char pat[64];
+    snprintf(pat, sizeof pat, " %s=", key);
+    for (const char *p = text ? strstr(text, line_tag) : NULL; p; p = strstr(p + 1, line_tag)) {
+        const char *nl = strchr(p, '\n');
+        const char *k = strstr(p, pat);
+        if (k != NULL && (nl == NULL || k < nl))
+            v = strtoll(k + strlen(pat), NULL, 10);
+    }
+    return v;
+}
+
+typedef struct broker {
+    pid_t pid;
+    char bootstrap[256];
+} broker_t;
+
+static void broker_start(broker_t *b, const opts_t *o, const char *dir, const char *tag)
+{
+    char bs[512], log[512], parts[16];
+    snprintf(bs, sizeof bs, "%s/bootstrap-%s", dir, tag);
+    snprintf(log, sizeof log, "%s/broker-%s.log", dir, tag);
+    snprintf(parts, sizeof parts, "%d", o->partitions);
+    unlink(bs);
+    char *argv[] = {
+        (char *)o->bin, "broker", "--partitions", parts, "--bootstrap-file", bs, NULL};
+    b->pid = spawn(o->bin, argv, NULL, log);
+    for (int i = 0; i < 200; i++) {
+        char *s = slurp(bs);
+        if (s != NULL && s[0] != '\0') {
+            snprintf(b->bootstrap, sizeof b->bootstrap, "%s", strtok(s, "\n"));
+            free(s);
+            return;
+        }
+        free(s);
+        usleep(50000);
+    }
+    die("the broker did not start (see %s)", log);
+}
+
+static void broker_stop(broker_t *b)
+{
+    kill(b->pid, SIGTERM);
+    wait_exit(b->pid, NULL);
+}
+
+/* ---- the bare consumer ---- */
+
+static rd_kafka_t *raw_consumer(const char *bootstrap, const char *extra_group)
+{
+    char err[512];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(c, "bootstrap.servers", bootstrap, err, sizeof err) ||
+        rd_kafka_conf_set(c, "group.id", extra_group, err, sizeof err) ||
+        rd_kafka_conf_set(c, "enable.partition.eof", "true", err, sizeof err) ||
+        rd_kafka_conf_set(c, "enable.auto.commit", "false", err, sizeof err) ||
+        rd_kafka_conf_set(c, "fetch.wait.max.ms", "10", err, sizeof err))
+        die("consumer config: %s", err);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+    if (rk == NULL)
+        die("consumer: %s", err);
+    rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+static void assign_all(rd_kafka_t *rk, const char *const *topics, int n_topics, int partitions,
+                       int64_t offset)
+{
+    rd_kafka_topic_partition_list_t *l =
+        rd_kafka_topic_partition_list_new(n_topics * partitions);
+    for (int t = 0; t < n_topics; t++)
+        for (int p = 0; p < partitions; p++)
+            rd_kafka_topic_partition_list_add(l, topics[t], p)->offset = offset;
+    if (rd_kafka_assign(rk, l) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        die("assign failed");
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Read every input message once; messages/s from the assignment to the last
+ * EOF (librdkafka prefetches, so timing from the first message would flatter
+ * it). */
+static double raw_rate(const opts_t *o, const char *bootstrap, long *count)
+{
+    rd_kafka_t *rk = raw_consumer(bootstrap, "bench-raw");
+    int need = 4 * o->partitions, eofs = 0;
+    long n = 0;
+    double t0 = now_s(), t1 = 0;
+    assign_all(rk, inputs, 4, o->partitions, RD_KAFKA_OFFSET_BEGINNING);
+    double deadline = now_s() + 600;
+    while (eofs < need && now_s() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (m == NULL)
+            continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            eofs++;
+        else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            n++;
+        t1 = now_s();
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    *count = n;
+    return n > 1 && t1 > t0 ? (double)n / (t1 - t0) : 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* ---- the worker, its stderr watched for its first assignment ---- */
+
+typedef struct watched {
+    int fd;
+    FILE *log;
+    double assigned_at; /* first "worker: assigned" with partitions, 0 until then */
+    pthread_mutex_t mu;
+} watched_t;
+
+static void *watch(void *arg)
+{
+    watched_t *w = arg;
+    FILE *in = fdopen(w->fd, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, in) > 0) {
+        fputs(line, w->log);
+        if (strstr(line, "worker: assigned") && !strstr(line, "partitions=none")) {
+            pthread_mutex_lock(&w->mu);
+            if (w->assigned_at == 0)
+                w->assigned_at = now_s();
+            pthread_mutex_unlock(&w->mu);
+        }
+    }
+    free(line);
+    fclose(in);
+    fflush(w->log);
+    return NULL;
+}
+
+static pid_t worker_start(const opts_t *o, const char *dir, const char *tag,
+                          const char *bootstrap, int exit_idle, watched_t *w, pthread_t *th)
+{
+    char props[512], log[512], state[512];
+    snprintf(props, sizeof props, "%s/worker-%s.properties", dir, tag);
+    snprintf(log, sizeof log, "%s/worker-%s.log", dir, tag);
+    snprintf(state, sizeof state, "%s/state-%s", dir, tag);
+    FILE *f = fopen(props, "w");
+    if (f == NULL)
+        die("%s: %s", props, strerror(errno));
+    fprintf(f,
+            "kafka.bootstrap.servers=%s\nstate.dir=%s\nexit.when.idle=%s\n"
+            "kafka.session.timeout.ms=6000\nkafka.heartbeat.interval.ms=500\n",
+            bootstrap, state, exit_idle ? "true" : "false");
+    for (int i = 0; i < o->n_worker_kv; i++)
+        fprintf(f, "%s\n", o->worker_kv[i]);
+    fclose(f);
+
+    int pfd[2];
+    if (pipe(pfd) != 0)
+        die("pipe: %s", strerror(errno));
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, pfd[1], 2);
+    posix_spawn_file_actions_addclose(&fa, pfd[0]);
+    char *argv[] = {(char *)o->bin, "worker", "--config", props, NULL};
+    pid_t pid;
+    int rc = posix_spawn(&pid, o->bin, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0)
+        die("cannot run %s: %s", o->bin, strerror(rc));
+    close(pfd[1]);
+    w->fd = pfd[0];
+    w->log = fopen(log, "w");
+    w->assigned_at = 0;
+    pthread_mutex_init(&w->mu, NULL);
+    if (w->log == NULL || pthread_create(th, NULL, watch, w) != 0)
+        die("cannot watch the worker");
+    return pid;
+}
+
+/* ---- latency ---- */
+
+typedef struct idmap {
+    char **key;
+    double *at;
+    size_t cap, n;
+} idmap_t;
+
+static uint64_t hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static size_t idmap_slot(const idmap_t *m, const char *k)
+{
+    size_t i = (size_t)hash(k) & (m->cap - 1);
+    while (m->key[i] != NULL && strcmp(m->key[i], k) != 0)
+        i = (i + 1) & (m->cap - 1);
+    return i;
+}
+
+static void idmap_put(idmap_t *m, const char *k, double at)
+{
+    if ((m->n + 1) * 2 > m->cap) {
+        idmap_t g = {calloc(m->cap ? m->cap * 2 : 1024, sizeof(char *)),
+                     calloc(m->cap ? m->cap * 2 : 1024, sizeof(double)),
+                     m->cap ? m->cap * 2 : 1024, 0};
+        if (g.key == NULL || g.at == NULL)
+            die("out of memory");
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->key[i] != NULL) {
+                size_t s = idmap_slot(&g, m->key[i]);
+                g.key[s] = m->key[i];
+                g.at[s] = m->at[i];
+                g.n++;
+            }
+        free(m->key);
+        free(m->at);
+        *m = g;
+    }
+    size_t s = idmap_slot(m, k);
+    if (m->key[s] == NULL) {
+        m->key[s] = strdup(k);
+        m->at[s] = at;
+        m->n++;
+    }
+}
+
+static double idmap_take(idmap_t *m, const char *k)
+{
+    if (m->cap == 0)
+        return -1;
+    size_t s = idmap_slot(m, k);
+    if (m->key[s] == NULL || m->at[s] < 0)
+        return -1;
+    double at = m->at[s];
+    m->at[s] = -1; /* measured once: the first entry that names it */
+    return at;
+}
+
+static void latency(const opts_t *o, const char *dir, const char *book)
+{
+    broker_t b;
+    watched_t w;
+    pthread_t th;
+    char err[512], prodlog[512], rate[32];
+    broker_start(&b, o, dir, "latency");
+    pid_t worker = worker_start(o, dir, "latency", b.bootstrap, 0, &w, &th);
+    for (int i = 0; i < 600 && w.assigned_at == 0; i++)
+        usleep(50000);
+    if (w.assigned_at == 0)
+        die("the worker was not assigned its partitions in 30 s");
+
+    /* decoders for what a downstream consumer reads */
+    rs_registry_t *reg = NULL;
+    rs_avro_cache_t *cache = NULL;
+    rs_entry_reader_t *er = NULL;
+    if (rs_registry_new_local(&reg, RS_SCHEMA_DIR, err, sizeof err) != 0 ||
+        rs_avro_cache_new(&cache, err, sizeof err) != 0 ||
+        rs_entry_reader_new(&er, err, sizeof err) != 0)
+        die("decoders: %s", err);
+    rs_avro_cache_set_lookup(cache, rs_registry_lookup, reg);
+
+    rd_kafka_t *rk = raw_consumer(b.bootstrap, "bench-latency");
+    const char *const all[] = {"contracts", "invoices", "payments", "usage", "revenue.journal"};
+    assign_all(rk, all, 5, o->partitions, RD_KAFKA_OFFSET_BEGINNING);
+
+    snprintf(prodlog, sizeof prodlog, "%s/produce-latency.log", dir);
+    snprintf(rate, sizeof rate, "%ld", o->rate);
+    char *pargv[] = {(char *)o->bin, "produce", "--bootstrap", b.bootstrap,
+                     "--rate",       rate,      (char *)book,  NULL};
+    pid_t prod = spawn(o->bin, pargv, NULL, prodlog);
+
+    idmap_t ids = {0};
+    size_t cap = 1 << 16, n = 0;
+    double *lat = malloc(cap * sizeof *lat);
+    long inputs_seen = 0;
+    int prod_done = 0;
+    double quiet_since = 0, end = now_s() + (double)o->seconds + 120;
+    rs_event_t *ev = malloc(sizeof *ev);
+    rs_entry_t *entry = malloc(sizeof *entry);
+    if (lat == NULL || ev == NULL || entry == NULL)
+        die("out of memory");
+    while (now_s() < end) {
+        if (!prod_done) {
+            int ws;
+            if (waitpid(prod, &ws, WNOHANG) == prod) {
+                prod_done = 1;
+                quiet_since = now_s();
+            }
+        } else if (now_s() - quiet_since > 5) {
+            break; /* five quiet seconds after the last input */
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 50);
+        if (m == NULL)
+            continue;
+        double at = now_s();
+        if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            const char *topic = rd_kafka_topic_name(m->rkt);
+            if (strcmp(topic, "revenue.journal") == 0) {
+                if (rs_codec_entry_from_avro(er, m->payload, m->len, entry, err, sizeof err) ==
+                    0) {
+                    for (int i = 0; i < entry->n_sources; i++) {
+                        double t = idmap_take(&ids, entry->sources[i]);
+                        if (t < 0)
+                            continue;
+                        if (n == cap && (lat = realloc(lat, (cap *= 2) * sizeof *lat)) == NULL)
+                            die("out of memory");
+                        lat[n++] = at - t;
+                    }
+                }
+                if (prod_done)
+                    quiet_since = at;
+            } else if (rs_avro_decode_event(cache, m->payload, m->len, ev, err, sizeof err) ==
+                       0) {
+                idmap_put(&ids, ev->event_id, at);
+                inputs_seen++;
+            }
+        }
+        rd_kafka_message_destroy(m);
+    }
+    if (!prod_done) {
+        kill(prod, SIGTERM);
+        wait_exit(prod, NULL);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    kill(worker, SIGTERM);
+    int wrc = wait_exit(worker, NULL);
+    pthread_join(th, NULL);
+    fclose(w.log);
+    broker_stop(&b);
+    qsort(lat, n, sizeof *lat, cmp_double);
+    printf("bench_e2e: latency rate=%ld seconds=%ld inputs=%ld measured=%zu worker_exit=%d\n",
+           o->rate, o->seconds, inputs_seen, n, wrc);
+    if (n > 0)
+        printf("bench_e2e: latency_ms p50=%.1f p90=%.1f p99=%.1f max=%.1f\n", lat[n / 2] * 1000,
+               lat[n * 9 / 10] * 1000, lat[n * 99 / 100] * 1000, lat[n - 1] * 1000);
+    for (size_t i = 0; i < ids.cap; i++)
+        free(ids.key[i]);
+    free(ids.key);
+    free(ids.at);
+    free(lat);
+    free(ev);
+    free(entry);
+    rs_entry_reader_destroy(er);
+    rs_avro_cache_destroy(cache);
+    rs_registry_destroy(reg);
+}
+
+/* ---- throughput ---- */
+
+static void throughput(const opts_t *o, const char *dir, const char *book)
+{
+    broker_t b;
+    char prodlog[512];
+    broker_start(&b, o, dir, "throughput");
+    snprintf(prodlog, sizeof prodlog, "%s/produce.log", dir);
+    char *pargv[] = {(char *)o->bin, "produce", "--bootstrap", b.bootstrap, (char *)book, NULL};
+    double t = now_s();
+    if (wait_exit(spawn(o->bin, pargv, NULL, prodlog), NULL) != 0)
+        die("produce failed (see %s)", prodlog);
+    fprintf(stderr, "bench_e2e: progress produced book in %.1f s\n", now_s() - t);
+
+    double rates[16];
+    long count = 0;
+    for (int i = 0; i < o->raw_runs; i++) {
+        rates[i] = raw_rate(o, b.bootstrap, &count);
+        fprintf(stderr, "bench_e2e: progress raw run=%d messages=%ld rate=%.0f/s\n", i + 1,
+                count, rates[i]);
+    }
+    qsort(rates, (size_t)o->raw_runs, sizeof *rates, cmp_double);
+    double raw = rates[o->raw_runs / 2];
+
+    watched_t w;
+    pthread_t th;
+    struct rusage ru;
+    double t0 = now_s();
+    pid_t pid = worker_start(o, dir, "throughput", b.bootstrap, 1, &w, &th);
+    int rc = wait_exit(pid, &ru);
+    double t1 = now_s();
+    pthread_join(th, NULL);
+    fclose(w.log);
+    char log[512];
+    snprintf(log, sizeof log, "%s/worker-throughput.log", dir);
+    char *text = slurp(log);
+    long long records = last_field(text, "worker: stopped", "records");
+    long long batches = last_field(text, "worker: stopped", "batches");
+    free(text);
+    broker_stop(&b);
+    if (rc != 0 || records <= 0 || w.assigned_at == 0)
+        die("the worker failed (exit %d, records %lld; see %s)", rc, records, log);
+    double worker = (double)records / (t1 - w.assigned_at);
+    printf("bench_e2e: book contracts=%ld partitions=%d messages=%ld\n", o->contracts,
+           o->partitions, count);
+    printf("bench_e2e: raw_consumer median_rate=%.0f/s runs=%d\n", raw, o->raw_runs);
+    printf("bench_e2e: worker rate=%.0f/s records=%lld batches=%lld records_per_batch=%.1f "
+           "seconds=%.2f wall_seconds=%.2f peak_rss_mib=%.1f\n",
+           worker, records, batches, batches > 0 ? (double)records / (double)batches : 0,
+           t1 - w.assigned_at, t1 - t0, (double)ru.ru_maxrss / 1024.0);
+    printf("bench_e2e: ratio worker/raw=%.3f\n", raw > 0 ? worker / raw : 0);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option lo[] = {{"contracts", required_argument, NULL, 'n'},
+                                       {"partitions", required_argument, NULL, 'p'},
+                                       {"seed", required_argument, NULL, 's'},
+                                       {"raw-runs", required_argument, NULL, 'r'},
+                                       {"worker-config", required_argument, NULL, 'w'},
+                                       {"rate", required_argument, NULL, 'R'},
+                                       {"seconds", required_argument, NULL, 'T'},
+                                       {"no-throughput", no_argument, NULL, 'N'},
+                                       {"bin", required_argument, NULL, 'b'},
+                                       {"keep", no_argument, NULL, 'k'},
+                                       {NULL, 0, NULL, 0}};
+    opts_t o = {.contracts = 2000,
+                .seed = 1,
+                .partitions = 16,
+                .raw_runs = 3,
+                .throughput = 1,
+                .bin = RS_BINARY_DIR "/revstream"};
+    int c;
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            o.contracts = atol(optarg);
+            break;
+        case 'p':
+            o.partitions = atoi(optarg);
+            break;
+        case 's':
+            o.seed = atol(optarg);
+            break;
+        case 'r':
+            o.raw_runs = atoi(optarg);
+            break;
+        case 'w':
+            if (o.n_worker_kv == 32)
+                die("too many --worker-config");
+            o.worker_kv[o.n_worker_kv++] = optarg;
+            break;
+        case 'R':
+            o.rate = atol(optarg);
+            break;
+        case 'T':
+            o.seconds = atol(optarg);
+            break;
+        case 'N':
+            o.throughput = 0;
+            break;
+        case 'b':
+            o.bin = optarg;
+            break;
+        case 'k':
+            o.keep = 1;
+            break;
+        default:
+            fprintf(stderr, "usage: see the comment at the top of bench/bench_e2e.c\n");
+            return 1;
+        }
+    }
+    if (o.contracts < 1 || o.partitions < 1 || o.raw_runs < 1 || o.raw_runs > 15 ||
+        (o.rate > 0) != (o.seconds > 0))
+        die("bad options (--rate and --seconds go together)");
+
+    char dir[] = "/tmp/bench_e2e.XXXXXX", book[600], cmd[2048];
+    if (mkdtemp(dir) == NULL)
+        die("mkdtemp: %s", strerror(errno));
+    snprintf(book, sizeof book, "%s/book.jsonl", dir);
+    char n[32], s[32];
+    snprintf(n, sizeof n, "%ld", o.contracts);
+    snprintf(s, sizeof s, "%ld", o.seed);
+    char *gargv[] = {(char *)o.bin, "generate", "--contracts", n, "--seed", s,
+                     "--out",       book,       NULL};
+    if (wait_exit(spawn(o.bin, gargv, NULL, NULL), NULL) != 0)
+        die("generate failed");
+    printf("bench_e2e: dir=%s\n", dir);
+    if (o.throughput)
+        throughput(&o, dir, book);
+    if (o.rate > 0) {
+        /* a book of rate x seconds events: the first lines of a generated one */
+        char part[600];
+        snprintf(part, sizeof part, "%s/latency.jsonl", dir);
+        snprintf(cmd, sizeof cmd, "head -n %ld '%s' > '%s'", o.rate * o.seconds, book, part);
+        if (system(cmd) != 0)
+            die("cannot cut the latency book");
+        latency(&o, dir, part);
+    }
+    fflush(stdout);
+    if (!o.keep) {
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "bench_e2e: warning: could not remove %s\n", dir);
+    }
+    return 0;
+}
