@@ -547,7 +547,7 @@ static void r_line(rbuf_t *r, rs_line_t *l)
 int rs_engine_export_contract(const rs_engine_t *e, const char *contract_id, void **buf,
                               size_t *len, char *errstr, size_t errlen)
 {
-    const rs_contract_t *c = rs__contract_find(e, contract_id);
+    const rs_contract_t *c = rs_eng_contract_find(e, contract_id);
     if (c == NULL)
         return 1;
     wbuf_t w = {0};
@@ -746,15 +746,15 @@ int rs_engine_import_contract(rs_engine_t *e, const void *buf, size_t len, char 
     if (r.err) {
         snprintf(errstr, errlen, "contract record%s%s: %s", c->contract_id[0] ? " " : "",
                  c->contract_id, r.err);
-        rs__contract_free(c);
+        rs_eng_contract_free(c);
         return -1;
     }
     /* replace whatever the engine had for this contract */
     rs_engine_forget_contract(e, c->contract_id);
-    rs_contract_t *slot = rs__contract_get_or_create(e, c->contract_id);
+    rs_contract_t *slot = rs_eng_contract_get_or_create(e, c->contract_id);
     if (slot == NULL) {
         snprintf(errstr, errlen, "contract %s: out of memory importing", c->contract_id);
-        rs__contract_free(c);
+        rs_eng_contract_free(c);
         return -1;
     }
     /* move the record's state into the (fresh, empty) contract the table made */
@@ -780,7 +780,7 @@ void rs_engine_forget_contract(rs_engine_t *e, const char *contract_id)
     if (e->nslots == 0)
         return;
     size_t mask = e->nslots - 1, i;
-    rs_contract_t *c = rs__contract_find(e, contract_id);
+    rs_contract_t *c = rs_eng_contract_find(e, contract_id);
     if (c == NULL)
         return;
     for (i = 0; i < e->nslots && e->slots[i] != c; i++)
@@ -790,7 +790,7 @@ void rs_engine_forget_contract(rs_engine_t *e, const char *contract_id)
     for (size_t j = (i + 1) & mask; e->slots[j] != NULL; j = (j + 1) & mask) {
         rs_contract_t *m = e->slots[j];
         e->slots[j] = NULL;
-        rs__slot_put(e->slots, e->nslots, m);
+        rs_eng_slot_put(e->slots, e->nslots, m);
     }
     for (size_t k = 0; k < e->nchanged; k++)
         if (e->changed[k] == c) {
@@ -801,7 +801,7 @@ void rs_engine_forget_contract(rs_engine_t *e, const char *contract_id)
     e->ncontracts--;
     e->views_dirty = 1;
     e->sorted_dirty = 1;
-    rs__contract_free(c);
+    rs_eng_contract_free(c);
 }
 
 size_t rs_engine_take_changed(rs_engine_t *e, const char *const **ids)

@@ -1,5 +1,5 @@
 /*
- * rs_money — exact money, decimals and calendar dates for the engine.
+ * rs_money — exact money and decimals for the engine.
  *
  * Invariants:
  *   - Money is an int64 count of the currency's minor unit (rs_money_t).
@@ -8,8 +8,11 @@
  *     no loss; converting it to minor units fails, rather than rounds, when it
  *     has more fraction digits than the currency's exponent.
  *   - Rounding (rs_div_round) is half away from zero on 128-bit intermediates.
- *   - Dates are days since 1970-01-01 (proleptic Gregorian); periods are
- *     calendar months numbered year * 12 + (month - 1).
+ *   - Ownership: nothing here allocates; formatting writes into the
+ *     caller's buffer and returns it.
+ *
+ * Dates and periods are in rs_calendar.h, included here so that code using
+ * both keeps one include.
  */
 #ifndef RS_MONEY_H
 #define RS_MONEY_H
@@ -17,12 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef int64_t rs_money_t;  /* minor units of the contract currency */
-typedef int32_t rs_date_t;   /* days since 1970-01-01 */
-typedef int32_t rs_period_t; /* year * 12 + (month - 1) */
+#include "rs_calendar.h"
 
-#define RS_DATE_NONE INT32_MIN
-#define RS_PERIOD_NONE INT32_MIN
+typedef int64_t rs_money_t; /* minor units of the contract currency */
 
 /* A parsed decimal string: value = mantissa / 10^scale. */
 typedef struct rs_decimal {
@@ -58,25 +58,5 @@ __int128 rs_div_floor(__int128 num, __int128 den);
 
 /* 10^n for 0 <= n <= 36. */
 __int128 rs_pow10(int n);
-
-/* ---- dates and periods ---- */
-rs_date_t rs_date_from_ymd(int y, int m, int d);
-void rs_date_to_ymd(rs_date_t day, int *y, int *m, int *d);
-/* Parse "YYYY-MM-DD" (strictly). Returns 0 or -1. */
-int rs_date_parse(const char *s, rs_date_t *out);
-/* Parse an RFC 3339 timestamp and return its UTC calendar date. 0 or -1. */
-int rs_timestamp_parse_date(const char *s, rs_date_t *out);
-/* Parse an RFC 3339 timestamp into milliseconds since 1970-01-01T00:00Z
- * (fractions beyond milliseconds are dropped). 0 or -1. */
-int rs_timestamp_parse_ms(const char *s, int64_t *out);
-char *rs_date_format(rs_date_t day, char *buf, size_t buflen); /* YYYY-MM-DD */
-int rs_days_in_month(int y, int m);
-
-rs_period_t rs_period_of(rs_date_t day);
-rs_date_t rs_period_first_day(rs_period_t p);
-rs_date_t rs_period_last_day(rs_period_t p);
-/* Parse "YYYY-MM". Returns 0 or -1. */
-int rs_period_parse(const char *s, rs_period_t *out);
-char *rs_period_format(rs_period_t p, char *buf, size_t buflen); /* YYYY-MM */
 
 #endif

@@ -1,7 +1,8 @@
 /*
- * rs_engine_internal.h — the engine's state, shared by rs_engine.c (the
- * logic) and rs_engine_state.c (serialising a contract for the state store).
- * Not a public API: nothing outside workers/engine/ includes it.
+ * rs_engine_internal.h — the engine's state, and the functions its files
+ * share (the rs_eng_ prefix; see rs_engine.c for which file does what).
+ * Not a public API: it is the PRIVATE include folder of rs_engine, so nothing
+ * outside workers/engine/ can include it.
  *
  * Ownership: a contract owns its lines, invoices, payments, pending events
  * and idempotency set; a line owns its segments, adjustments, milestones,
@@ -11,6 +12,8 @@
  */
 #ifndef RS_ENGINE_INTERNAL_H
 #define RS_ENGINE_INTERNAL_H
+
+#include <string.h>
 
 #include "rs_engine.h"
 
@@ -200,7 +203,7 @@ typedef struct rs_contract {
     int changed; /* in the engine's changed set */
 } rs_contract_t;
 
-/* The engine (rs_engine.c owns the logic, rs_engine_state.c the records). */
+/* The engine (rs_engine*.c own the logic, rs_engine_state.c the records). */
 struct rs_engine {
     rs_policy_t policy;
     rs_contract_t **slots; /* open addressing by contract_id */
@@ -231,11 +234,147 @@ struct rs_engine {
     const char **changed_ids;
 };
 
-/* Internal helpers shared between rs_engine.c and rs_engine_state.c. */
-rs_contract_t *rs__contract_find(const rs_engine_t *e, const char *id);
-rs_contract_t *rs__contract_get_or_create(rs_engine_t *e, const char *id);
-void rs__slot_put(rs_contract_t **slots, size_t nslots, rs_contract_t *c);
-void rs__contract_free(rs_contract_t *c);
-void rs__mark_changed(rs_engine_t *e, rs_contract_t *c);
+/* An entry being built: rs_eng_entry_begin() fills it, the handler adds
+ * postings, sources and measure effects, rs_eng_entry_emit() numbers it and
+ * hands it to the sink. */
+typedef struct rs_entry_ctx {
+    rs_engine_t *e;
+    rs_contract_t *c;
+    rs_entry_t en;
+} rs_entry_ctx_t;
+
+/* The event being validated and where its error goes. */
+typedef struct rs_vctx {
+    const rs_event_t *ev;
+    char *errstr;
+    size_t errlen;
+} rs_vctx_t;
+
+static inline rs_date_t rs_eng_dmax(rs_date_t a, rs_date_t b)
+{
+    return a > b ? a : b;
+}
+
+/* qsort order of rs_contract_t pointers: by contract_id. Inline, so that each
+ * file passing it to qsort has its own copy and no reference to another
+ * file's function address. */
+static inline int rs_eng_cmp_contract(const void *a, const void *b)
+{
+    return strcmp((*(rs_contract_t *const *)a)->contract_id,
+                  (*(rs_contract_t *const *)b)->contract_id);
+}
+
+/* ---- rs_engine_table.c: arrays, contract table, seen sets, changed set ---- */
+
+/* Grow *p (elements of `elem` bytes, capacity *cap) to hold `need`; the new
+ * part is zeroed. 0, or -1 on ENOMEM (*p unchanged). */
+int rs_eng_grow(void **p, size_t *cap, size_t need, size_t elem);
+int rs_eng_growi(void **p, int *cap, int need, size_t elem);
+uint64_t rs_eng_str_hash(const char *s, uint64_t seed); /* never 0 */
+void rs_eng_copy_id(char *dst, const char *src);        /* into an RS_ID_MAX field */
+/* The slot of idh, or the empty slot where it would go; NULL if cap is 0. */
+rs_seen_t *rs_eng_seen_find(rs_seen_t *tab, size_t cap, uint64_t idh);
+int rs_eng_seen_add(rs_seen_t **tab, size_t *n, size_t *cap, uint64_t idh, uint64_t ch);
+void rs_eng_seen_remove(rs_seen_t **tab, size_t *n, size_t *cap, uint64_t idh);
+void rs_eng_line_free(rs_line_t *l); /* what the line owns, not the line */
+void rs_eng_contract_free(rs_contract_t *c);
+rs_contract_t *rs_eng_contract_find(const rs_engine_t *e, const char *id);
+rs_contract_t *rs_eng_contract_get_or_create(rs_engine_t *e, const char *id);
+void rs_eng_slot_put(rs_contract_t **slots, size_t nslots, rs_contract_t *c);
+int rs_eng_sort_contracts(rs_engine_t *e); /* refresh e->sorted */
+void rs_eng_mark_changed(rs_engine_t *e, rs_contract_t *c);
+
+/* ---- rs_engine_schedule.c: R(d) and schedule changes ---- */
+
+rs_date_t rs_eng_line_last_day(const rs_line_t *l);
+rs_money_t rs_eng_usage_value(const rs_contract_t *c, const rs_line_t *l, rs_date_t lo,
+                              rs_date_t hi);
+rs_money_t rs_eng_usage_through(const rs_contract_t *c, const rs_line_t *l, rs_date_t d);
+rs_money_t rs_eng_line_R(const rs_engine_t *e, const rs_contract_t *c, const rs_line_t *l,
+                         rs_date_t d);
+int rs_eng_milestone_reprice(rs_line_t *l, rs_money_t price, rs_date_t C, rs_treatment_t t,
+                             rs_account_t acct, const char *rule, const char *source,
+                             rs_money_t *jump, int *comp);
+int rs_eng_rebuild_line(rs_engine_t *e, rs_contract_t *c, rs_line_t *l);
+rs_change_t *rs_eng_add_change(rs_engine_t *e, rs_contract_t *c, int li, rs_change_kind_t kind,
+                               rs_date_t on, const char *rule, const char *source);
+int rs_eng_price_change(rs_engine_t *e, rs_contract_t *c, int li, rs_money_t delta, rs_date_t C,
+                        rs_treatment_t t, rs_account_t acct, const char *rule,
+                        const char *source, rs_money_t *jump, int *comp);
+int rs_eng_stop_line(rs_engine_t *e, rs_contract_t *c, int li, rs_date_t E, int forfeit,
+                     const char *source);
+
+/* ---- rs_engine_posting.c: entries and recognition sync ---- */
+
+void rs_eng_entry_begin(rs_entry_ctx_t *x, rs_engine_t *e, rs_contract_t *c, int line,
+                        rs_entry_kind_t kind, const char *rule, rs_date_t natural,
+                        rs_period_t service_period, const char *document);
+void rs_eng_entry_dr(rs_entry_ctx_t *x, rs_account_t a, rs_money_t v);
+void rs_eng_entry_cr(rs_entry_ctx_t *x, rs_account_t a, rs_money_t v);
+void rs_eng_entry_source(rs_entry_ctx_t *x, const char *id);
+void rs_eng_entry_emit(rs_entry_ctx_t *x);
+void rs_eng_post_revenue(rs_entry_ctx_t *x, rs_line_t *l, rs_account_t acct, rs_money_t d);
+void rs_eng_post_billing(rs_entry_ctx_t *x, rs_line_t *l, rs_money_t d);
+int rs_eng_posted_add(rs_line_t *l, rs_period_t sp, int comp, rs_account_t acct, rs_money_t d);
+int rs_eng_sync_contract(rs_engine_t *e, rs_contract_t *c, rs_period_t H, rs_date_t trigger);
+void rs_eng_mark_dirty(rs_contract_t *c, rs_period_t p);
+
+/* ---- rs_engine_validate.c: event errors, amounts, lookups, allocation ---- */
+
+int rs_eng_verr(rs_vctx_t *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int rs_eng_to_minor(rs_vctx_t *v, const char *field, rs_decimal_t d, int exponent, int min_sign,
+                    rs_money_t *out);
+int rs_eng_find_line(const rs_contract_t *c, const char *id);    /* index or -1 */
+int rs_eng_find_invoice(const rs_contract_t *c, const char *id); /* index or -1 */
+int rs_eng_find_payment(const rs_contract_t *c, const char *id); /* index or -1 */
+int rs_eng_doc_seen(const rs_contract_t *c, const char *id);
+int rs_eng_doc_add(rs_contract_t *c, const char *id);
+int rs_eng_allocate(rs_money_t total, const rs_money_t *w, size_t n, rs_money_t *out);
+
+/* ---- event handlers: 0, or -1 with "event <id>: ..." in errstr ---- */
+
+/* rs_engine_contract.c */
+int rs_eng_apply_booked(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, char *errstr,
+                        size_t errlen);
+int rs_eng_apply_amended(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, char *errstr,
+                         size_t errlen);
+int rs_eng_apply_cancelled(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, char *errstr,
+                           size_t errlen);
+int rs_eng_apply_milestone(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, char *errstr,
+                           size_t errlen);
+int rs_eng_apply_usage(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, char *errstr,
+                       size_t errlen);
+/* rs_engine_invoice.c */
+int rs_eng_apply_invoice(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, char *errstr,
+                         size_t errlen);
+int rs_eng_apply_credit_note(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
+                             char *errstr, size_t errlen);
+int rs_eng_apply_void(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, char *errstr,
+                      size_t errlen);
+int rs_eng_apply_uncollectible(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
+                               char *errstr, size_t errlen);
+rs_money_t rs_eng_open_ar(const rs_inv_line_t *il);
+void rs_eng_allowance_sync(rs_engine_t *e, rs_contract_t *c, rs_invoice_t *inv, rs_date_t on,
+                           const char *document, const char *source);
+/* rs_engine_payment.c */
+int rs_eng_apply_payment(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, char *errstr,
+                         size_t errlen);
+int rs_eng_apply_refund(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, char *errstr,
+                        size_t errlen);
+int rs_eng_apply_payment_failed(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
+                                char *errstr, size_t errlen);
+
+/* ---- rs_engine_pending.c: waiting events ---- */
+
+const char *rs_eng_waits_for(const rs_contract_t *c, const rs_event_t *ev, char *buf, size_t n);
+rs_apply_result_t rs_eng_pending_add(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
+                                     const char *wait, uint64_t idh, uint64_t ch);
+void rs_eng_drain_pending(rs_engine_t *e, rs_contract_t *c);
+
+/* ---- rs_engine.c ---- */
+
+/* Move the contract's clock to the event's date, apply it, sync. */
+int rs_eng_apply_now(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, char *errstr,
+                     size_t errlen);
 
 #endif

@@ -1,0 +1,353 @@
+/*
+ * rs_engine_posting.c — journal entries: building one (postings netted per
+ * account, its sources, the period it posts in), emitting it to the sink,
+ * and bringing a contract's recognition up to its horizon by posting what R
+ * says less what was already posted.
+ *
+ * Invariants (I3, I4, I5 and I7 of rs_engine.c):
+ *   - A line's posted[] holds, per (service period, component), the revenue
+ *     posted; a sync posts desired - posted and records it, so a second sync
+ *     with nothing changed posts nothing.
+ *   - An entry posts in the first open period at or after its natural date,
+ *     never before the contract's frontier, and its posted_on lies in that
+ *     period.
+ *   - rs_eng_post_revenue() and rs_eng_post_billing() keep, per line,
+ *     deferred >= 0, unbilled >= 0, at most one of them non-zero, and
+ *     deferred - unbilled = billed - recognized.
+ *   - An entry without a non-zero posting or a measure effect is dropped;
+ *     every other one takes the contract's next seq and the id
+ *     "<contract_id>#<seq>".
+ */
+#include "rs_engine.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "rs_engine_internal.h"
+
+/* The first open period at or after p. */
+static rs_period_t first_open(const rs_engine_t *e, rs_period_t p)
+{
+    return rs_engine_period_closed(e, p) ? e->closed_through + 1 : p;
+}
+
+void rs_eng_entry_begin(rs_entry_ctx_t *x, rs_engine_t *e, rs_contract_t *c, int line,
+                        rs_entry_kind_t kind, const char *rule, rs_date_t natural,
+                        rs_period_t service_period, const char *document)
+{
+    memset(&x->en, 0, sizeof(x->en));
+    x->e = e;
+    x->c = c;
+    rs_entry_t *en = &x->en;
+    en->kind = kind;
+    snprintf(en->rule, sizeof(en->rule), "%s", rule);
+    rs_period_t pp = first_open(e, rs_period_of(natural));
+    if (c->frontier != RS_PERIOD_NONE && pp < c->frontier)
+        pp = first_open(e, c->frontier);
+    rs_date_t lo = rs_period_first_day(pp), hi = rs_period_last_day(pp);
+    en->posted_on = natural < lo ? lo : natural > hi ? hi : natural;
+    en->period = pp;
+    en->service_period = service_period == RS_PERIOD_NONE ? pp : service_period;
+    rs_eng_copy_id(en->contract_id, c->contract_id);
+    rs_eng_copy_id(en->customer_id, c->customer_id);
+    if (line >= 0) {
+        rs_eng_copy_id(en->line_id, c->lines[line].line_id);
+        snprintf(en->product, sizeof(en->product), "%s", c->lines[line].product);
+    }
+    rs_eng_copy_id(en->document_id, document ? document : "");
+    memcpy(en->currency, c->currency, sizeof(en->currency));
+    en->exponent = c->exponent;
+}
+
+/* Debit v (credit when negative), netted with the account's posting so far. */
+void rs_eng_entry_dr(rs_entry_ctx_t *x, rs_account_t a, rs_money_t v)
+{
+    if (v == 0)
+        return;
+    rs_entry_t *en = &x->en;
+    rs_posting_t *p = NULL;
+    for (int i = 0; i < en->n_postings; i++)
+        if (en->postings[i].account == a)
+            p = &en->postings[i];
+    if (p == NULL) {
+        p = &en->postings[en->n_postings++];
+        p->account = a;
+        p->debit = p->credit = 0;
+    }
+    rs_money_t net = p->debit - p->credit + v;
+    p->debit = net > 0 ? net : 0;
+    p->credit = net < 0 ? -net : 0;
+}
+
+void rs_eng_entry_cr(rs_entry_ctx_t *x, rs_account_t a, rs_money_t v)
+{
+    rs_eng_entry_dr(x, a, -v);
+}
+
+void rs_eng_entry_source(rs_entry_ctx_t *x, const char *id)
+{
+    if (id == NULL || *id == '\0')
+        return;
+    for (int i = 0; i < x->en.n_sources; i++)
+        if (strcmp(x->en.sources[i], id) == 0)
+            return;
+    x->en.source_count++;
+    if (x->en.n_sources < RS_ENTRY_MAX_SOURCES)
+        rs_eng_copy_id(x->en.sources[x->en.n_sources++], id);
+}
+
+void rs_eng_entry_emit(rs_entry_ctx_t *x)
+{
+    rs_entry_t *en = &x->en;
+    int k = 0;
+    for (int i = 0; i < en->n_postings; i++)
+        if (en->postings[i].debit != 0 || en->postings[i].credit != 0)
+            en->postings[k++] = en->postings[i];
+    en->n_postings = k;
+    if (k == 0 && en->billed == 0 && en->recognized == 0 && en->received == 0)
+        return;
+    rs_eng_mark_changed(x->e, x->c);
+    en->seq = ++x->c->seq;
+    if (x->c->frontier == RS_PERIOD_NONE || en->period > x->c->frontier)
+        x->c->frontier = en->period;
+    snprintf(en->entry_id, sizeof(en->entry_id), "%s#%llu", x->c->contract_id,
+             (unsigned long long)en->seq);
+    x->e->stats.entries++;
+    if (x->e->sink)
+        x->e->sink(x->e->sink_opaque, en);
+}
+
+/* Revenue of d (signed) for a line: Cr `acct`, Dr deferred then unbilled
+ * (reversed when negative), keeping I5. */
+void rs_eng_post_revenue(rs_entry_ctx_t *x, rs_line_t *l, rs_account_t acct, rs_money_t d)
+{
+    if (d > 0) {
+        rs_money_t from_def = d < l->deferred ? d : l->deferred;
+        rs_eng_entry_dr(x, RS_ACCT_DEFERRED_REVENUE, from_def);
+        rs_eng_entry_dr(x, RS_ACCT_UNBILLED_RECEIVABLE, d - from_def);
+        rs_eng_entry_cr(x, acct, d);
+        l->deferred -= from_def;
+        l->unbilled += d - from_def;
+    } else if (d < 0) {
+        rs_money_t a = -d;
+        rs_money_t to_unb = a < l->unbilled ? a : l->unbilled;
+        rs_eng_entry_dr(x, acct, a);
+        rs_eng_entry_cr(x, RS_ACCT_UNBILLED_RECEIVABLE, to_unb);
+        rs_eng_entry_cr(x, RS_ACCT_DEFERRED_REVENUE, a - to_unb);
+        l->unbilled -= to_unb;
+        l->deferred += a - to_unb;
+    }
+    l->recognized += d;
+    x->en.recognized += d;
+}
+
+/* Billing of d (signed) for a line: Cr unbilled then deferred (positive), or
+ * Dr deferred then unbilled (negative). The counter-posting is the caller's. */
+void rs_eng_post_billing(rs_entry_ctx_t *x, rs_line_t *l, rs_money_t d)
+{
+    if (d > 0) {
+        rs_money_t to_unb = d < l->unbilled ? d : l->unbilled;
+        rs_eng_entry_cr(x, RS_ACCT_UNBILLED_RECEIVABLE, to_unb);
+        rs_eng_entry_cr(x, RS_ACCT_DEFERRED_REVENUE, d - to_unb);
+        l->unbilled -= to_unb;
+        l->deferred += d - to_unb;
+    } else if (d < 0) {
+        rs_money_t a = -d;
+        rs_money_t from_def = a < l->deferred ? a : l->deferred;
+        rs_eng_entry_dr(x, RS_ACCT_DEFERRED_REVENUE, from_def);
+        rs_eng_entry_dr(x, RS_ACCT_UNBILLED_RECEIVABLE, a - from_def);
+        l->deferred -= from_def;
+        l->unbilled += a - from_def;
+    }
+    l->billed += d;
+    x->en.billed += d;
+}
+
+static rs_posted_t *posted_find(rs_line_t *l, rs_period_t sp, int comp)
+{
+    for (size_t i = 0; i < l->nposted; i++)
+        if (l->posted[i].sp == sp && l->posted[i].comp == comp)
+            return &l->posted[i];
+    return NULL;
+}
+
+int rs_eng_posted_add(rs_line_t *l, rs_period_t sp, int comp, rs_account_t acct, rs_money_t d)
+{
+    rs_posted_t *p = posted_find(l, sp, comp);
+    if (p == NULL) {
+        if (rs_eng_grow((void **)&l->posted, &l->capposted, l->nposted + 1,
+                        sizeof(rs_posted_t)))
+            return -1;
+        p = &l->posted[l->nposted++];
+        p->sp = sp;
+        p->comp = comp;
+        p->account = acct;
+        p->amount = 0;
+    }
+    p->amount += d;
+    return 0;
+}
+
+static rs_date_t line_first_day(const rs_line_t *l)
+{
+    rs_date_t f = l->start;
+    for (int i = 0; i < l->nseg; i++)
+        if (l->segs[i].from < f)
+            f = l->segs[i].from;
+    for (int i = 0; i < l->nms; i++)
+        if (l->ms[i].completed_on != RS_DATE_NONE && l->ms[i].completed_on < f)
+            f = l->ms[i].completed_on;
+    for (int i = 0; i < l->nadj; i++)
+        if (l->adj[i].on < f)
+            f = l->adj[i].on;
+    return f;
+}
+
+/* The first service period a line has anything in (schedule or postings). */
+static rs_period_t line_first_period(const rs_line_t *l)
+{
+    rs_period_t first = rs_period_of(line_first_day(l));
+    for (size_t i = 0; i < l->nposted; i++)
+        if (l->posted[i].sp < first)
+            first = l->posted[i].sp;
+    return first;
+}
+
+/* Sources of a schedule entry for service period sp. */
+static void schedule_sources(rs_entry_ctx_t *x, const rs_line_t *l, rs_period_t sp)
+{
+    rs_eng_entry_source(x, l->terms_source);
+    rs_date_t a = rs_period_first_day(sp), b = rs_period_last_day(sp);
+    for (int i = 0; i < l->nseg; i++)
+        if (l->segs[i].source[0] && l->segs[i].eff <= b)
+            rs_eng_entry_source(x, l->segs[i].source);
+    for (int i = 0; i < l->nms; i++)
+        if (l->ms[i].completed_on != RS_DATE_NONE && rs_period_of(l->ms[i].completed_on) == sp)
+            rs_eng_entry_source(x, l->ms[i].source);
+    if (l->method == RS_METHOD_USAGE)
+        for (size_t i = 0; i < l->nusage; i++)
+            if (l->usage[i].day >= a && l->usage[i].day <= b)
+                x->en.source_count += l->usage[i].count;
+}
+
+/* Post desired - posted for one component of a line in service period sp. */
+static int post_component(rs_engine_t *e, rs_contract_t *c, int li, rs_period_t sp, int comp,
+                          rs_money_t desired, rs_account_t acct, const char *rule,
+                          const char *source, rs_date_t natural)
+{
+    rs_line_t *l = &c->lines[li];
+    rs_posted_t *p = posted_find(l, sp, comp);
+    rs_money_t delta = desired - (p ? p->amount : 0);
+    if (delta == 0)
+        return 0;
+    if (p)
+        acct = p->account;
+    rs_entry_ctx_t x;
+    rs_eng_entry_begin(&x, e, c, li, RS_ENTRY_RECOGNITION, rule, natural, sp, NULL);
+    if (comp == 0)
+        schedule_sources(&x, l, sp);
+    else
+        rs_eng_entry_source(&x, source);
+    rs_eng_post_revenue(&x, l, acct, delta);
+    if (rs_eng_posted_add(l, sp, comp, acct, delta))
+        return -1;
+    rs_eng_entry_emit(&x);
+    return 0;
+}
+
+static int comp_is_current(const rs_line_t *l, int comp, rs_period_t sp)
+{
+    for (int k = 0; k < l->nseg; k++)
+        if (l->segs[k].id == comp && l->segs[k].jump != 0 && rs_period_of(l->segs[k].eff) == sp)
+            return 1;
+    for (int k = 0; k < l->nadj; k++)
+        if (l->adj[k].id == comp && rs_period_of(l->adj[k].on) == sp)
+            return 1;
+    return 0;
+}
+
+/* Post every component of a line in service period sp. `trigger` is the
+ * date of the event that caused the sync (RS_DATE_NONE: time passing). */
+static int sync_line_period(rs_engine_t *e, rs_contract_t *c, int li, rs_period_t sp,
+                            rs_date_t trigger)
+{
+    rs_line_t *l = &c->lines[li];
+    rs_date_t a = rs_period_first_day(sp), b = rs_period_last_day(sp);
+    rs_money_t others = 0;
+    for (int k = 0; k < l->nseg; k++) {
+        const rs_seg_t *s = &l->segs[k];
+        if (s->jump == 0 || rs_period_of(s->eff) != sp)
+            continue;
+        others += s->jump;
+        rs_date_t nat = trigger != RS_DATE_NONE ? rs_eng_dmax(trigger, s->eff) : s->eff;
+        if (post_component(e, c, li, sp, s->id, s->jump, s->jump_account, s->jump_rule,
+                           s->source, nat))
+            return -1;
+        l = &c->lines[li];
+    }
+    for (int k = 0; k < l->nadj; k++) {
+        const rs_adj_t *d = &l->adj[k];
+        if (rs_period_of(d->on) != sp)
+            continue;
+        others += d->amount;
+        rs_date_t nat = trigger != RS_DATE_NONE ? rs_eng_dmax(trigger, d->on) : d->on;
+        if (post_component(e, c, li, sp, d->id, d->amount, d->account, d->rule, d->source, nat))
+            return -1;
+    }
+    /* components posted before that no longer exist (superseded) */
+    for (size_t i = 0; i < l->nposted; i++) {
+        rs_posted_t p = l->posted[i];
+        if (p.sp != sp || p.comp == 0 || p.amount == 0 || comp_is_current(l, p.comp, sp))
+            continue;
+        if (post_component(e, c, li, sp, p.comp, 0, p.account, "superseded", l->terms_source,
+                           trigger != RS_DATE_NONE ? rs_eng_dmax(trigger, b) : b))
+            return -1;
+    }
+    rs_money_t total = rs_eng_line_R(e, c, l, b) - rs_eng_line_R(e, c, l, a - 1);
+    rs_date_t nat = trigger != RS_DATE_NONE ? rs_eng_dmax(trigger, b) : b;
+    return post_component(e, c, li, sp, 0, total - others, RS_ACCT_REVENUE,
+                          rs_method_name(l->method), l->terms_source, nat);
+}
+
+/* Bring a contract's recognition up to date through horizon H: period by
+ * period (outer) so its entries stay in period order (I4). */
+int rs_eng_sync_contract(rs_engine_t *e, rs_contract_t *c, rs_period_t H, rs_date_t trigger)
+{
+    if (!c->booked)
+        return 0;
+    if (e->horizon != RS_PERIOD_NONE && (H == RS_PERIOD_NONE || H < e->horizon))
+        H = e->horizon;
+    if (c->horizon != RS_PERIOD_NONE && (H == RS_PERIOD_NONE || H < c->horizon))
+        H = c->horizon;
+    if (H == RS_PERIOD_NONE)
+        return 0;
+    /* Only periods whose R may have changed (dirty_from on) or that time has
+     * newly reached (after the old horizon) can need a posting. */
+    rs_period_t first = c->horizon != RS_PERIOD_NONE ? c->horizon + 1 : H + 1;
+    if (c->horizon == RS_PERIOD_NONE ||
+        (c->dirty_from != RS_PERIOD_NONE && c->dirty_from < first)) {
+        rs_period_t lo = H + 1;
+        for (int i = 0; i < c->nlines; i++) {
+            rs_period_t f = line_first_period(&c->lines[i]);
+            if (f < lo)
+                lo = f;
+        }
+        first = (c->horizon == RS_PERIOD_NONE || c->dirty_from < lo) ? lo : c->dirty_from;
+    }
+    for (rs_period_t sp = first; sp <= H; sp++)
+        for (int i = 0; i < c->nlines; i++)
+            if (sync_line_period(e, c, i, sp, trigger))
+                return -1;
+    if (c->horizon != H)
+        rs_eng_mark_changed(e, c);
+    c->horizon = H;
+    c->dirty_from = RS_PERIOD_NONE;
+    return 0;
+}
+
+/* R of the contract may have changed from period p on. */
+void rs_eng_mark_dirty(rs_contract_t *c, rs_period_t p)
+{
+    if (c->dirty_from == RS_PERIOD_NONE || p < c->dirty_from)
+        c->dirty_from = p;
+}

@@ -1,0 +1,120 @@
+/*
+ * rs_engine_validate.c — what the event handlers validate with: the
+ * "event <id>: <field>: <reason>" error, amounts in minor units, lookups of
+ * a contract's lines, invoices, payments and applied document ids, and the
+ * largest-remainder allocation of an amount over weights.
+ *
+ * Invariants:
+ *   - Only rs_eng_doc_add() changes state; handlers call it after their
+ *     validation has passed (I6).
+ *   - rs_eng_allocate() returns shares that sum exactly to the total, ties
+ *     going to the earlier index: the same inputs give the same split.
+ */
+#include "rs_engine.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rs_engine_internal.h"
+
+/* Write "event <id>: <message>" and return -1. */
+int rs_eng_verr(rs_vctx_t *v, const char *fmt, ...)
+{
+    int n = snprintf(v->errstr, v->errlen, "event %s: ", v->ev->event_id);
+    if (n > 0 && (size_t)n < v->errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(v->errstr + n, v->errlen - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+int rs_eng_to_minor(rs_vctx_t *v, const char *field, rs_decimal_t d, int exponent, int min_sign,
+                    rs_money_t *out)
+{
+    char why[128];
+    if (rs_decimal_to_minor(d, exponent, out, why, sizeof(why)))
+        return rs_eng_verr(v, "%s: %s", field, why);
+    if (min_sign > 0 && *out <= 0)
+        return rs_eng_verr(v, "%s: must be greater than zero", field);
+    if (min_sign == 0 && *out < 0)
+        return rs_eng_verr(v, "%s: must not be negative", field);
+    return 0;
+}
+
+int rs_eng_find_line(const rs_contract_t *c, const char *id)
+{
+    for (int i = 0; i < c->nlines; i++)
+        if (strcmp(c->lines[i].line_id, id) == 0)
+            return i;
+    return -1;
+}
+
+int rs_eng_find_invoice(const rs_contract_t *c, const char *id)
+{
+    for (int i = 0; i < c->ninv; i++)
+        if (strcmp(c->inv[i].invoice_id, id) == 0)
+            return i;
+    return -1;
+}
+
+int rs_eng_find_payment(const rs_contract_t *c, const char *id)
+{
+    for (int i = 0; i < c->npay; i++)
+        if (strcmp(c->pay[i].payment_id, id) == 0)
+            return i;
+    return -1;
+}
+
+int rs_eng_doc_seen(const rs_contract_t *c, const char *id)
+{
+    for (int i = 0; i < c->ndocs; i++)
+        if (strcmp(c->docs[i].id, id) == 0)
+            return 1;
+    return 0;
+}
+
+int rs_eng_doc_add(rs_contract_t *c, const char *id)
+{
+    if (rs_eng_growi((void **)&c->docs, &c->capdocs, c->ndocs + 1, sizeof(rs_docid_t)))
+        return -1;
+    rs_eng_copy_id(c->docs[c->ndocs++].id, id);
+    return 0;
+}
+
+/* Largest-remainder allocation of `total` (>= 0) in proportion to w[] (>= 0,
+ * sum > 0); ties go to the earlier index. Returns 0, or -1 on ENOMEM. */
+int rs_eng_allocate(rs_money_t total, const rs_money_t *w, size_t n, rs_money_t *out)
+{
+    __int128 W = 0;
+    for (size_t i = 0; i < n; i++) {
+        out[i] = 0;
+        W += w[i];
+    }
+    if (n == 0 || W <= 0)
+        return 0;
+    __int128 *rem = calloc(n, sizeof(*rem));
+    if (rem == NULL)
+        return -1;
+    rs_money_t given = 0;
+    for (size_t i = 0; i < n; i++) {
+        __int128 exact = (__int128)total * w[i];
+        out[i] = (rs_money_t)(exact / W);
+        rem[i] = exact % W;
+        given += out[i];
+    }
+    /* fewer than n units are left: each goes to the largest remainder */
+    for (rs_money_t left = total - given; left > 0; left--) {
+        size_t best = 0;
+        for (size_t i = 1; i < n; i++)
+            if (rem[i] > rem[best])
+                best = i;
+        out[best]++;
+        rem[best] = -1;
+    }
+    free(rem);
+    return 0;
+}
