@@ -4,8 +4,8 @@
  * file keeps it.
  *
  * Invariants:
- *   - The schema texts below are the single compiled-in copy of schemas/
- *     *.avsc (without the docs); test_codec_avro checks they parse equal.
+ *   - The schema texts are schemas/ *.avsc themselves, made compact and
+ *     without the docs at build time (avsc_to_c.cmake): no second copy.
  *     READER_TEXT, the union of all event records in event-type order, is
  *     what every writer schema is read into.
  *   - Per writer id (struct entry), built once and kept until the cache is
@@ -52,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rs_avro_schema_texts.h" /* generated from the .avsc files */
 #include "rs_codec.h"
 #include "rs_codec_fields.h"
 
@@ -59,253 +60,11 @@
 /* Schema texts                                                             */
 /* ------------------------------------------------------------------------ */
 
-#define RS_AVSC_CONTRACT_BOOKED                                                                \
-    "{\"type\":\"record\",\"name\":\"ContractBooked\",\"namespace\":\"io.revstream\","         \
-    "\"fields\":["                                                                             \
-    "{\"name\":\"event_id\",\"type\":\"string\"},"                                             \
-    "{\"name\":\"type\",\"type\":\"string\"},"                                                 \
-    "{\"name\":\"contract_id\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"occurred_at\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"customer_id\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"currency\",\"type\":\"string\"},"                                             \
-    "{\"name\":\"booked_on\",\"type\":\"string\"},"                                            \
-    "{\"name\":\"source\",\"type\":[\"null\",{\"type\":\"record\",\"name\":\"Source\","        \
-    "\"fields\":[{\"name\":\"system\",\"type\":\"string\"},{\"name\":\"record_id\",\"type\":"  \
-    "\"string\"}]}],\"default\":null},"                                                        \
-    "{\"name\":\"lines\",\"type\":{\"type\":\"array\",\"items\":{\"type\":\"record\","         \
-    "\"name\":\"ContractLine\",\"fields\":[{\"name\":\"line_id\",\"type\":\"string\"},{"       \
-    "\"name\":\"product\",\"type\":\"string\"},{\"name\":\"recognition\",\"type\":\"string\"}" \
-    ",{\"name\":\"start\",\"type\":\"string\"},{\"name\":\"end\",\"type\":[\"null\","          \
-    "\"string\"],\"default\":null},{\"name\":\"amount\",\"type\":\"string\"},{\"name\":"       \
-    "\"ssp\",\"type\":[\"null\",\"string\"],\"default\":null},{\"name\":\"unit_price\","       \
-    "\"type\":[\"null\",\"string\"],\"default\":null},{\"name\":\"milestones\",\"type\":["     \
-    "\"null\",{\"type\":\"array\",\"items\":{\"type\":\"record\",\"name\":\"Milestone\","      \
-    "\"fields\":[{\"name\":\"milestone_id\",\"type\":\"string\"},{\"name\":\"amount\","        \
-    "\"type\":\"string\"}]}}],\"default\":null}]}}}"                                           \
-    "]}"
-
-#define RS_AVSC_CONTRACT_AMENDED                                                               \
-    "{\"type\":\"record\",\"name\":\"ContractAmended\",\"namespace\":\"io.revstream\","        \
-    "\"fields\":["                                                                             \
-    "{\"name\":\"event_id\",\"type\":\"string\"},"                                             \
-    "{\"name\":\"type\",\"type\":\"string\"},"                                                 \
-    "{\"name\":\"contract_id\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"occurred_at\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"effective_on\",\"type\":\"string\"},"                                         \
-    "{\"name\":\"lines\",\"type\":{\"type\":\"array\",\"items\":\"ContractLine\"}},"           \
-    "{\"name\":\"treatment\",\"type\":[\"null\",\"string\"],\"default\":null}"                 \
-    "]}"
-
-#define RS_AVSC_CONTRACT_CANCELLED                                                             \
-    "{\"type\":\"record\",\"name\":\"ContractCancelled\",\"namespace\":\"io.revstream\","      \
-    "\"fields\":["                                                                             \
-    "{\"name\":\"event_id\",\"type\":\"string\"},"                                             \
-    "{\"name\":\"type\",\"type\":\"string\"},"                                                 \
-    "{\"name\":\"contract_id\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"occurred_at\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"effective_on\",\"type\":\"string\"}"                                          \
-    "]}"
-
-#define RS_AVSC_MILESTONE_COMPLETED                                                            \
-    "{\"type\":\"record\",\"name\":\"MilestoneCompleted\",\"namespace\":\"io.revstream\","     \
-    "\"fields\":["                                                                             \
-    "{\"name\":\"event_id\",\"type\":\"string\"},"                                             \
-    "{\"name\":\"type\",\"type\":\"string\"},"                                                 \
-    "{\"name\":\"contract_id\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"occurred_at\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"line_id\",\"type\":\"string\"},"                                              \
-    "{\"name\":\"milestone_id\",\"type\":\"string\"},"                                         \
-    "{\"name\":\"completed_on\",\"type\":\"string\"}"                                          \
-    "]}"
-
-#define RS_AVSC_PERIOD_CLOSED                                                                  \
-    "{\"type\":\"record\",\"name\":\"PeriodClosed\",\"namespace\":\"io.revstream\","           \
-    "\"fields\":["                                                                             \
-    "{\"name\":\"event_id\",\"type\":\"string\"},"                                             \
-    "{\"name\":\"type\",\"type\":\"string\"},"                                                 \
-    "{\"name\":\"occurred_at\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"period\",\"type\":\"string\"}"                                                \
-    "]}"
-
-#define RS_AVSC_INVOICE_ISSUED                                                                 \
-    "{\"type\":\"record\",\"name\":\"InvoiceIssued\",\"namespace\":\"io.revstream\","          \
-    "\"fields\":["                                                                             \
-    "{\"name\":\"event_id\",\"type\":\"string\"},"                                             \
-    "{\"name\":\"type\",\"type\":\"string\"},"                                                 \
-    "{\"name\":\"contract_id\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"occurred_at\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"invoice_id\",\"type\":\"string\"},"                                           \
-    "{\"name\":\"issued_on\",\"type\":\"string\"},"                                            \
-    "{\"name\":\"due_on\",\"type\":[\"null\",\"string\"],\"default\":null},"                   \
-    "{\"name\":\"lines\",\"type\":{\"type\":\"array\",\"items\":{\"type\":\"record\","         \
-    "\"name\":\"InvoiceLine\",\"fields\":[{\"name\":\"line_id\",\"type\":\"string\"},{"        \
-    "\"name\":\"amount\",\"type\":\"string\"},{\"name\":\"tax\",\"type\":[\"null\","           \
-    "\"string\"],\"default\":null},{\"name\":\"service_start\",\"type\":[\"null\",\"string\"]" \
-    ",\"default\":null},{\"name\":\"service_end\",\"type\":[\"null\",\"string\"],\"default\":" \
-    "null}]}}}"                                                                                \
-    "]}"
-
-#define RS_AVSC_INVOICE_VOIDED                                                                 \
-    "{\"type\":\"record\",\"name\":\"InvoiceVoided\",\"namespace\":\"io.revstream\","          \
-    "\"fields\":["                                                                             \
-    "{\"name\":\"event_id\",\"type\":\"string\"},"                                             \
-    "{\"name\":\"type\",\"type\":\"string\"},"                                                 \
-    "{\"name\":\"contract_id\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"occurred_at\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"invoice_id\",\"type\":\"string\"},"                                           \
-    "{\"name\":\"voided_on\",\"type\":\"string\"}"                                             \
-    "]}"
-
-#define RS_AVSC_CREDIT_NOTE_ISSUED                                                             \
-    "{\"type\":\"record\",\"name\":\"CreditNoteIssued\",\"namespace\":\"io.revstream\","       \
-    "\"fields\":["                                                                             \
-    "{\"name\":\"event_id\",\"type\":\"string\"},"                                             \
-    "{\"name\":\"type\",\"type\":\"string\"},"                                                 \
-    "{\"name\":\"contract_id\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"occurred_at\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"credit_note_id\",\"type\":\"string\"},"                                       \
-    "{\"name\":\"invoice_id\",\"type\":\"string\"},"                                           \
-    "{\"name\":\"issued_on\",\"type\":\"string\"},"                                            \
-    "{\"name\":\"reason\",\"type\":\"string\"},"                                               \
-    "{\"name\":\"lines\",\"type\":{\"type\":\"array\",\"items\":{\"type\":\"record\","         \
-    "\"name\":\"CreditNoteLine\",\"fields\":[{\"name\":\"line_id\",\"type\":\"string\"},{"     \
-    "\"name\":\"amount\",\"type\":\"string\"},{\"name\":\"tax\",\"type\":[\"null\","           \
-    "\"string\"],\"default\":null}]}}}"                                                        \
-    "]}"
-
-#define RS_AVSC_INVOICE_UNCOLLECTIBLE                                                          \
-    "{\"type\":\"record\",\"name\":\"InvoiceUncollectible\",\"namespace\":\"io.revstream\","   \
-    "\"fields\":["                                                                             \
-    "{\"name\":\"event_id\",\"type\":\"string\"},"                                             \
-    "{\"name\":\"type\",\"type\":\"string\"},"                                                 \
-    "{\"name\":\"contract_id\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"occurred_at\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"invoice_id\",\"type\":\"string\"},"                                           \
-    "{\"name\":\"declared_on\",\"type\":\"string\"}"                                           \
-    "]}"
-
-#define RS_AVSC_PAYMENT_RECEIVED                                                               \
-    "{\"type\":\"record\",\"name\":\"PaymentReceived\",\"namespace\":\"io.revstream\","        \
-    "\"fields\":["                                                                             \
-    "{\"name\":\"event_id\",\"type\":\"string\"},"                                             \
-    "{\"name\":\"type\",\"type\":\"string\"},"                                                 \
-    "{\"name\":\"contract_id\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"occurred_at\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"payment_id\",\"type\":\"string\"},"                                           \
-    "{\"name\":\"invoice_id\",\"type\":\"string\"},"                                           \
-    "{\"name\":\"amount\",\"type\":\"string\"},"                                               \
-    "{\"name\":\"received_on\",\"type\":\"string\"}"                                           \
-    "]}"
-
-#define RS_AVSC_PAYMENT_REFUNDED                                                               \
-    "{\"type\":\"record\",\"name\":\"PaymentRefunded\",\"namespace\":\"io.revstream\","        \
-    "\"fields\":["                                                                             \
-    "{\"name\":\"event_id\",\"type\":\"string\"},"                                             \
-    "{\"name\":\"type\",\"type\":\"string\"},"                                                 \
-    "{\"name\":\"contract_id\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"occurred_at\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"refund_id\",\"type\":\"string\"},"                                            \
-    "{\"name\":\"payment_id\",\"type\":\"string\"},"                                           \
-    "{\"name\":\"invoice_id\",\"type\":\"string\"},"                                           \
-    "{\"name\":\"amount\",\"type\":\"string\"},"                                               \
-    "{\"name\":\"refunded_on\",\"type\":\"string\"}"                                           \
-    "]}"
-
-#define RS_AVSC_PAYMENT_FAILED                                                                 \
-    "{\"type\":\"record\",\"name\":\"PaymentFailed\",\"namespace\":\"io.revstream\","          \
-    "\"fields\":["                                                                             \
-    "{\"name\":\"event_id\",\"type\":\"string\"},"                                             \
-    "{\"name\":\"type\",\"type\":\"string\"},"                                                 \
-    "{\"name\":\"contract_id\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"occurred_at\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"payment_id\",\"type\":\"string\"},"                                           \
-    "{\"name\":\"invoice_id\",\"type\":\"string\"},"                                           \
-    "{\"name\":\"failed_on\",\"type\":\"string\"},"                                            \
-    "{\"name\":\"reason\",\"type\":\"string\"}"                                                \
-    "]}"
-
-#define RS_AVSC_USAGE_RECORDED                                                                 \
-    "{\"type\":\"record\",\"name\":\"UsageRecorded\",\"namespace\":\"io.revstream\","          \
-    "\"fields\":["                                                                             \
-    "{\"name\":\"event_id\",\"type\":\"string\"},"                                             \
-    "{\"name\":\"type\",\"type\":\"string\"},"                                                 \
-    "{\"name\":\"contract_id\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"occurred_at\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"line_id\",\"type\":\"string\"},"                                              \
-    "{\"name\":\"quantity\",\"type\":\"string\"}"                                              \
-    "]}"
-
-#define RS_AVSC_JOURNAL_ENTRY                                                                  \
-    "{\"type\":\"record\",\"name\":\"JournalEntry\",\"namespace\":\"io.revstream\","           \
-    "\"fields\":["                                                                             \
-    "{\"name\":\"entry_id\",\"type\":\"string\"},"                                             \
-    "{\"name\":\"seq\",\"type\":\"long\"},"                                                    \
-    "{\"name\":\"posted_on\",\"type\":\"string\"},"                                            \
-    "{\"name\":\"period\",\"type\":\"string\"},"                                               \
-    "{\"name\":\"service_period\",\"type\":\"string\"},"                                       \
-    "{\"name\":\"kind\",\"type\":\"string\"},"                                                 \
-    "{\"name\":\"rule\",\"type\":\"string\"},"                                                 \
-    "{\"name\":\"contract_id\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"customer_id\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"line_id\",\"type\":[\"null\",\"string\"],\"default\":null},"                  \
-    "{\"name\":\"document_id\",\"type\":[\"null\",\"string\"],\"default\":null},"              \
-    "{\"name\":\"currency\",\"type\":\"string\"},"                                             \
-    "{\"name\":\"exponent\",\"type\":\"int\"},"                                                \
-    "{\"name\":\"lines\",\"type\":{\"type\":\"array\",\"items\":{\"type\":\"record\","         \
-    "\"name\":\"JournalLine\",\"fields\":[{\"name\":\"account\",\"type\":\"string\"},{"        \
-    "\"name\":\"debit\",\"type\":\"long\"},{\"name\":\"credit\",\"type\":\"long\"}]}}},"       \
-    "{\"name\":\"source_event_ids\",\"type\":{\"type\":\"array\",\"items\":\"string\"}},"      \
-    "{\"name\":\"source_count\",\"type\":\"long\"},"                                           \
-    "{\"name\":\"billed\",\"type\":\"long\"},"                                                 \
-    "{\"name\":\"recognized\",\"type\":\"long\"},"                                             \
-    "{\"name\":\"received\",\"type\":\"long\"}"                                                \
-    "]}"
-
-#define RS_AVSC_DEFERRED_BALANCE                                                               \
-    "{\"type\":\"record\",\"name\":\"DeferredBalance\",\"namespace\":\"io.revstream\","        \
-    "\"fields\":["                                                                             \
-    "{\"name\":\"snapshot_key\",\"type\":\"string\"},"                                         \
-    "{\"name\":\"contract_id\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"customer_id\",\"type\":\"string\"},"                                          \
-    "{\"name\":\"scope\",\"type\":\"string\"},"                                                \
-    "{\"name\":\"line_id\",\"type\":[\"null\",\"string\"],\"default\":null},"                  \
-    "{\"name\":\"invoice_id\",\"type\":[\"null\",\"string\"],\"default\":null},"               \
-    "{\"name\":\"currency\",\"type\":\"string\"},"                                             \
-    "{\"name\":\"exponent\",\"type\":\"int\"},"                                                \
-    "{\"name\":\"billed\",\"type\":\"long\"},"                                                 \
-    "{\"name\":\"recognized\",\"type\":\"long\"},"                                             \
-    "{\"name\":\"deferred\",\"type\":\"long\"},"                                               \
-    "{\"name\":\"unbilled\",\"type\":\"long\"},"                                               \
-    "{\"name\":\"received\",\"type\":\"long\"},"                                               \
-    "{\"name\":\"as_of_period\",\"type\":\"string\"}"                                          \
-    "]}"
-
-#define RS_AVSC_DEAD_LETTER                                                                    \
-    "{\"type\":\"record\",\"name\":\"DeadLetter\",\"namespace\":\"io.revstream\",\"fields\":[" \
-    "{\"name\":\"topic\",\"type\":\"string\"},"                                                \
-    "{\"name\":\"partition\",\"type\":\"int\"},"                                               \
-    "{\"name\":\"offset\",\"type\":\"long\"},"                                                 \
-    "{\"name\":\"error\",\"type\":\"string\"},"                                                \
-    "{\"name\":\"key\",\"type\":[\"null\",\"bytes\"],\"default\":null},"                       \
-    "{\"name\":\"value\",\"type\":[\"null\",\"bytes\"],\"default\":null},"                     \
-    "{\"name\":\"timestamp\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-"         \
-    "millis\"}}"                                                                               \
-    "]}"
-
-#define RS_AVSC_CONTRACTS_BRANCHES                                                             \
-    RS_AVSC_CONTRACT_BOOKED "," RS_AVSC_CONTRACT_AMENDED "," RS_AVSC_CONTRACT_CANCELLED        \
-                            "," RS_AVSC_MILESTONE_COMPLETED "," RS_AVSC_PERIOD_CLOSED
-#define RS_AVSC_INVOICES_BRANCHES                                                              \
-    RS_AVSC_INVOICE_ISSUED "," RS_AVSC_INVOICE_VOIDED "," RS_AVSC_CREDIT_NOTE_ISSUED           \
-                           "," RS_AVSC_INVOICE_UNCOLLECTIBLE
-#define RS_AVSC_PAYMENTS_BRANCHES                                                              \
-    RS_AVSC_PAYMENT_RECEIVED "," RS_AVSC_PAYMENT_REFUNDED "," RS_AVSC_PAYMENT_FAILED
-
 static const char *const SCHEMA_TEXT[RS_AVRO_SCHEMA__COUNT] = {
-    [RS_AVRO_SCHEMA_CONTRACTS] = "[" RS_AVSC_CONTRACTS_BRANCHES "]",
-    [RS_AVRO_SCHEMA_INVOICES] = "[" RS_AVSC_INVOICES_BRANCHES "]",
-    [RS_AVRO_SCHEMA_PAYMENTS] = "[" RS_AVSC_PAYMENTS_BRANCHES "]",
-    [RS_AVRO_SCHEMA_USAGE] = RS_AVSC_USAGE_RECORDED,
+    [RS_AVRO_SCHEMA_CONTRACTS] = RS_AVSC_CONTRACTS,
+    [RS_AVRO_SCHEMA_INVOICES] = RS_AVSC_INVOICES,
+    [RS_AVRO_SCHEMA_PAYMENTS] = RS_AVSC_PAYMENTS,
+    [RS_AVRO_SCHEMA_USAGE] = RS_AVSC_USAGE,
     [RS_AVRO_SCHEMA_JOURNAL_ENTRY] = RS_AVSC_JOURNAL_ENTRY,
     [RS_AVRO_SCHEMA_DEFERRED_BALANCE] = RS_AVSC_DEFERRED_BALANCE,
     [RS_AVRO_SCHEMA_DEAD_LETTER] = RS_AVSC_DEAD_LETTER,
@@ -323,7 +82,7 @@ static const char *const SCHEMA_NAME[RS_AVRO_SCHEMA__COUNT] = {
 
 /* Every event record, branch i being event type i + 1. */
 static const char READER_TEXT[] = "[" RS_AVSC_CONTRACTS_BRANCHES "," RS_AVSC_INVOICES_BRANCHES
-                                  "," RS_AVSC_PAYMENTS_BRANCHES "," RS_AVSC_USAGE_RECORDED "]";
+                                  "," RS_AVSC_PAYMENTS_BRANCHES "," RS_AVSC_USAGE_BRANCHES "]";
 
 const char *rs_avro_schema_json(rs_avro_schema_kind_t kind)
 {
