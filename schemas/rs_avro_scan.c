@@ -156,10 +156,13 @@ static int scan_fail(scanner_t *sc, const char *fmt, ...)
     return -1;
 }
 
+/* A zigzag varint. *out is always written (0 on failure), so no caller
+ * reads an unset value whatever the compiler can prove about scan_fail. */
 static int scan_varint(scanner_t *sc, int64_t *out)
 {
     uint64_t v = 0;
     size_t at = (size_t)(sc->p - sc->start);
+    *out = 0;
     for (int i = 0; i < 10; i++) {
         if (sc->p >= sc->end)
             return scan_fail(sc, "truncated at byte %zu", (size_t)(sc->p - sc->start));
