@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "rs_avro_internal.h"
+#include "rs_bytes.h"
 #include "rs_codec_fields.h"
 
 /* ------------------------------------------------------------------------ */
@@ -184,8 +185,7 @@ int rs_avro_peek_id(const void *buf, size_t len, int32_t *id)
     const uint8_t *b = buf;
     if (b == NULL || len < RS_AVRO_HEADER_SIZE || b[0] != RS_AVRO_MAGIC)
         return RS_AVRO_ECORRUPT;
-    *id = (int32_t)(((uint32_t)b[1] << 24) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 8) |
-                    (uint32_t)b[4]);
+    *id = (int32_t)rs_get_be32(b + 1);
     return RS_AVRO_OK;
 }
 

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "rs_avro_internal.h"
+#include "rs_bytes.h"
 #include "rs_codec.h"
 #include "rs_codec_fields.h"
 
@@ -419,12 +420,8 @@ static int finish(rs_avro_cache_t *c, enc_t *x, void **buf, size_t *len)
     uint8_t *out = malloc(RS_AVRO_HEADER_SIZE + size + 1);
     if (out == NULL)
         return efail(x, RS_AVRO_ENOMEM, "out of memory");
-    uint32_t id = (uint32_t)x->e->id;
     out[0] = RS_AVRO_MAGIC;
-    out[1] = (uint8_t)(id >> 24);
-    out[2] = (uint8_t)(id >> 16);
-    out[3] = (uint8_t)(id >> 8);
-    out[4] = (uint8_t)id;
+    rs_put_be32(out + 1, (uint32_t)x->e->id);
     avro_writer_memory_set_dest(c->writer, (const char *)out + RS_AVRO_HEADER_SIZE,
                                 (int64_t)size + 1);
     if (avro_value_write(c->writer, &x->e->wvalue) != 0 ||
