@@ -5,8 +5,8 @@
  * Wire format (Confluent): byte 0 is 0 (the magic byte), bytes 1-4 the writer
  * schema id (big-endian, signed 32-bit), then the Avro binary body encoded
  * with that schema. The schemas and their evolution rules are in
- * schemas/README.md; the texts are compiled in (rs_avro_schema_json()) and
- * are the same records as schemas/ *.avsc.
+ * schemas/README.md; the texts are compiled in (rs_avro_schema_json()) from
+ * schemas/ *.avsc at build time, compact and without their docs.
  *
  * Invariants:
  *   - A cache holds, per writer schema id: the parsed writer schema, a size

@@ -1,7 +1,7 @@
 /*
  * rs_codec_fields — the event contract's field rules, written once for both
- * codecs. Internal to schemas/: only rs_codec_json.c, rs_codec_avro.c and
- * rs_codec_fields.c include it.
+ * codecs. Internal to schemas/: only rs_codec_json.c, rs_codec_fields.c and
+ * the Avro codec's files (rs_avro_*.c, via rs_avro_internal.h) include it.
  *
  * The JSON codec and the Avro codec differ only in how a record is held: a
  * jansson object, or an avro_value_t of the projected reader schema. Each
