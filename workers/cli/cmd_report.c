@@ -11,7 +11,8 @@
  *     least once with deterministic ids); Avro and JSON values are both read.
  *   - Contract terms (the line list, and what the waterfall projects after
  *     --through) come from the worker's state store, opened read-only: every
- *     partition's contracts are imported into one engine for the views.
+ *     partition's contracts are imported into one engine for the views
+ *     (rs_pstate_import_all, the engine-in-store bridge).
  *   - The Kafka consumer's conf comes from rs_kafka_conf_new, as the
  *     worker's and produce's do.
  *   - Same report shapes and formats as `revstream replay`; exit 0 ok, 1
@@ -29,6 +30,7 @@
 #include "rs_engine.h"
 #include "rs_format.h"
 #include "rs_kafka_client.h"
+#include "rs_pstate.h"
 #include "rs_report.h"
 #include "rs_state.h"
 
@@ -44,48 +46,22 @@ static void usage(FILE *f)
             "R: waterfall (default), rollforward, balances, schedule, journal, exceptions.\n");
 }
 
-typedef struct import_ctx {
-    rs_engine_t *e;
-    char *errstr;
-    size_t errlen;
-    int failed;
-} import_ctx_t;
-
-static int import_one(void *opaque, const char *id, const void *blob, size_t len)
-{
-    import_ctx_t *x = opaque;
-    (void)id;
-    if (rs_engine_import_contract(x->e, blob, len, x->errstr, x->errlen)) {
-        x->failed = 1;
-        return 1;
-    }
-    return 0;
-}
-
+/* Every partition's contracts from the store (opened read-only) into e. */
 static int load_state(const char *dir, rs_engine_t *e)
 {
     rs_state_opts_t o = {0};
     rs_state_t *st = NULL;
     char err[512];
-    int32_t *parts = NULL;
-    size_t n = 0;
     int rc = -1;
     o.path = dir;
     o.read_only = 1;
     if (rs_state_open(&st, &o, err, sizeof(err)) ||
-        rs_state_partitions(st, &parts, &n, err, sizeof(err)))
+        rs_pstate_import_all(st, e, err, sizeof(err)))
         goto out;
-    for (size_t i = 0; i < n; i++) {
-        import_ctx_t x = {e, err, sizeof(err), 0};
-        if (rs_state_foreach_contract(st, parts[i], import_one, &x, err, sizeof(err)) < 0 ||
-            x.failed)
-            goto out;
-    }
     rc = 0;
 out:
     if (rc)
         fprintf(stderr, "report: error=state dir=\"%s\" reason=\"%s\"\n", dir, err);
-    rs_state_free(parts);
     rs_state_destroy(st);
     return rc;
 }
