@@ -27,23 +27,51 @@ struct rs_pstate {
     char meta_key[32], plan_key[32];
 };
 
-typedef struct load_ctx {
-    rs_pstate_t *ps;
+typedef struct import_ctx {
+    rs_engine_t *e;
+    size_t *count;
     char *errstr;
     size_t errlen;
     int failed;
-} load_ctx_t;
+} import_ctx_t;
 
-static int load_one(void *opaque, const char *contract_id, const void *blob, size_t len)
+static int import_one(void *opaque, const char *contract_id, const void *blob, size_t len)
 {
-    load_ctx_t *x = opaque;
+    import_ctx_t *x = opaque;
     (void)contract_id;
-    if (rs_engine_import_contract(x->ps->engine, blob, len, x->errstr, x->errlen)) {
+    if (rs_engine_import_contract(x->e, blob, len, x->errstr, x->errlen)) {
         x->failed = 1;
         return 1;
     }
-    x->ps->loaded++;
+    if (x->count != NULL)
+        (*x->count)++;
     return 0;
+}
+
+int rs_pstate_import_contracts(rs_state_t *st, int32_t partition, rs_engine_t *e, size_t *count,
+                               char *errstr, size_t errlen)
+{
+    import_ctx_t x = {e, count, errstr, errlen, 0};
+    if (rs_state_foreach_contract(st, partition, import_one, &x, errstr, errlen) < 0 ||
+        x.failed)
+        return -1;
+    return 0;
+}
+
+int rs_pstate_import_all(rs_state_t *st, rs_engine_t *e, char *errstr, size_t errlen)
+{
+    int32_t *parts = NULL;
+    size_t n = 0;
+    int rc = -1;
+    if (rs_state_partitions(st, &parts, &n, errstr, errlen))
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        if (rs_pstate_import_contracts(st, parts[i], e, NULL, errstr, errlen))
+            goto out;
+    rc = 0;
+out:
+    rs_state_free(parts);
+    return rc;
 }
 
 static int decode_plan(rs_pstate_t *ps, const unsigned char *p, size_t len, char *errstr,
@@ -107,8 +135,7 @@ int rs_pstate_load(rs_pstate_t **out, rs_state_t *st, int32_t partition,
         goto fail;
     rs_state_free(blob);
     blob = NULL;
-    load_ctx_t x = {ps, errstr, errlen, 0};
-    if (rs_state_foreach_contract(st, partition, load_one, &x, errstr, errlen) < 0 || x.failed)
+    if (rs_pstate_import_contracts(st, partition, ps->engine, &ps->loaded, errstr, errlen))
         goto fail;
     rc = rs_state_get_meta(st, ps->plan_key, &blob, &len, errstr, errlen);
     if (rc < 0 || (rc == 0 && decode_plan(ps, blob, len, errstr, errlen)))

@@ -48,6 +48,16 @@ int32_t rs_pstate_partition(const rs_pstate_t *ps);
 /* How many contracts the load restored. */
 size_t rs_pstate_loaded_contracts(const rs_pstate_t *ps);
 
+/* Import partition N's contract records (not its meta) from the store into
+ * `e`, adding how many to *count (when not NULL). Returns 0 or -1 with
+ * errstr. */
+int rs_pstate_import_contracts(rs_state_t *st, int32_t partition, rs_engine_t *e, size_t *count,
+                               char *errstr, size_t errlen);
+
+/* Every partition's contract records in one engine (no meta): what a reader
+ * of the whole store, such as `revstream report`, sees. 0 or -1 with errstr. */
+int rs_pstate_import_all(rs_state_t *st, rs_engine_t *e, char *errstr, size_t errlen);
+
 /* Stage every contract changed since the last stage, and the engine's meta
  * state, into `b` (the caller commits it with the batch's offsets). */
 int rs_pstate_stage(rs_pstate_t *ps, rs_state_batch_t *b, char *errstr, size_t errlen);

@@ -20,7 +20,8 @@
  *     stream for load and scaling tests, not a burst); 0 means as fast as
  *     the broker takes them.
  *   - --kafka KEY=VALUE sets a librdkafka producer property (after the
- *     defaults above, so it may override them), e.g. security settings.
+ *     defaults above, so it may override them), e.g. security settings; the
+ *     conf is built by rs_kafka_conf_new, as the worker's is.
  *   - A line that does not decode is reported (line number, reason) and
  *     skipped; exit 2 if any was. Delivery failures exit 1. Nothing is
  *     reported as produced before the broker acknowledged it.
@@ -35,6 +36,7 @@
 #include "rs_avro.h"
 #include "rs_cli.h"
 #include "rs_codec.h"
+#include "rs_kafka_client.h"
 #include "rs_registry.h"
 
 typedef struct produce_state {
@@ -113,6 +115,8 @@ int rs_cli_cmd_produce(int argc, char **argv)
     long rate = 0;
     enum { MAX_KAFKA_PROPS = 32 };
     const char *kprops[MAX_KAFKA_PROPS];
+    char kkeys[MAX_KAFKA_PROPS][256];
+    rs_config_kafka_t kpass[MAX_KAFKA_PROPS];
     int nkprops = 0;
     static const struct option opts[] = {{"bootstrap", required_argument, NULL, 'b'},
                                          {"format", required_argument, NULL, 'f'},
@@ -214,54 +218,50 @@ int rs_cli_cmd_produce(int argc, char **argv)
             }
         }
     }
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err)) ||
-        rd_kafka_conf_set(conf, "partitioner", "murmur2_random", err, sizeof(err)) ||
-        rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err)) ||
-        rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof(err)) ||
-        rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err))) {
-        fprintf(stderr, "produce: error=config reason=\"%s\"\n", err);
-        rd_kafka_conf_destroy(conf);
+    /* --kafka KEY=VALUE: set after the settings, so they may override them */
+    for (int i = 0; i < nkprops; i++) {
+        size_t klen = (size_t)(strchr(kprops[i], '=') - kprops[i]);
+        snprintf(kkeys[i], sizeof(kkeys[i]), "%.*s", (int)klen, kprops[i]);
+        kpass[i].key = kkeys[i];
+        kpass[i].value = kprops[i] + klen + 1;
+    }
+    static const rs_config_kafka_t settings[] = {{"partitioner", "murmur2_random"},
+                                                 {"enable.idempotence", "true"},
+                                                 {"linger.ms", "5"},
+                                                 {"log_level", "3"},
+                                                 {NULL, NULL}};
+    rs_kafka_client_opts_t ko = {0};
+    rd_kafka_conf_t *conf = NULL;
+    const char *bad = NULL;
+    ko.bootstrap = bootstrap;
+    ko.settings = settings;
+    ko.props = kpass;
+    ko.nprops = (size_t)nkprops;
+    ko.opaque = &ps;
+    if (rs_kafka_conf_new(&conf, &ko, &bad, err, sizeof(err)) != 0) {
+        int passthrough = 0;
+        for (int i = 0; i < nkprops; i++)
+            passthrough |= bad == kpass[i].key;
+        if (passthrough) /* the value is not echoed: it may be a secret */
+            fprintf(stderr, "produce: error=config key=%s reason=\"%s\"\n", bad, err);
+        else
+            fprintf(stderr, "produce: error=config reason=\"%s\"\n", err);
         goto out;
     }
-    for (int i = 0; i < nkprops; i++) {
-        char key[256];
-        size_t klen = (size_t)(strchr(kprops[i], '=') - kprops[i]);
-        snprintf(key, sizeof(key), "%.*s", (int)klen, kprops[i]);
-        if (rd_kafka_conf_set(conf, key, kprops[i] + klen + 1, err, sizeof(err)) !=
-            RD_KAFKA_CONF_OK) {
-            /* the value is not echoed: it may be a secret */
-            fprintf(stderr, "produce: error=config key=%s reason=\"%s\"\n", key, err);
-            rd_kafka_conf_destroy(conf);
-            goto out;
-        }
-    }
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    rd_kafka_conf_set_opaque(conf, &ps);
     rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
     if (rk == NULL) {
         fprintf(stderr, "produce: error=producer reason=\"%s\"\n", err);
         goto out;
     }
     /* period.closed goes to every partition of contracts */
-    int contracts_partitions = 0;
-    {
-        rd_kafka_topic_t *t = rd_kafka_topic_new(rk, "contracts", NULL);
-        const struct rd_kafka_metadata *md = NULL;
-        if (t && rd_kafka_metadata(rk, 0, t, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-            md->topic_cnt == 1 && md->topics[0].err == 0)
-            contracts_partitions = md->topics[0].partition_cnt;
-        if (md)
-            rd_kafka_metadata_destroy(md);
-        if (t)
-            rd_kafka_topic_destroy(t);
-        if (contracts_partitions <= 0) {
-            fprintf(stderr,
-                    "produce: error=metadata topic=contracts bootstrap=%s reason=\"no "
-                    "such topic, or the broker did not answer in 10 s\"\n",
-                    bootstrap);
-            goto out;
-        }
+    int contracts_partitions = rs_kafka_partition_count(rk, "contracts", 10000);
+    if (contracts_partitions <= 0) {
+        fprintf(stderr,
+                "produce: error=metadata topic=contracts bootstrap=%s reason=\"no "
+                "such topic, or the broker did not answer in 10 s\"\n",
+                bootstrap);
+        goto out;
     }
     ssize_t n;
     int64_t start_us = mono_us();

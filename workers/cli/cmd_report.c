@@ -11,7 +11,10 @@
  *     least once with deterministic ids); Avro and JSON values are both read.
  *   - Contract terms (the line list, and what the waterfall projects after
  *     --through) come from the worker's state store, opened read-only: every
- *     partition's contracts are imported into one engine for the views.
+ *     partition's contracts are imported into one engine for the views
+ *     (rs_pstate_import_all, the engine-in-store bridge).
+ *   - The Kafka consumer's conf comes from rs_kafka_conf_new, as the
+ *     worker's and produce's do.
  *   - Same report shapes and formats as `revstream replay`; exit 0 ok, 1
  *     usage, state, broker or decode error.
  */
@@ -26,6 +29,8 @@
 #include "rs_codec.h"
 #include "rs_engine.h"
 #include "rs_format.h"
+#include "rs_kafka_client.h"
+#include "rs_pstate.h"
 #include "rs_report.h"
 #include "rs_state.h"
 
@@ -41,48 +46,22 @@ static void usage(FILE *f)
             "R: waterfall (default), rollforward, balances, schedule, journal, exceptions.\n");
 }
 
-typedef struct import_ctx {
-    rs_engine_t *e;
-    char *errstr;
-    size_t errlen;
-    int failed;
-} import_ctx_t;
-
-static int import_one(void *opaque, const char *id, const void *blob, size_t len)
-{
-    import_ctx_t *x = opaque;
-    (void)id;
-    if (rs_engine_import_contract(x->e, blob, len, x->errstr, x->errlen)) {
-        x->failed = 1;
-        return 1;
-    }
-    return 0;
-}
-
+/* Every partition's contracts from the store (opened read-only) into e. */
 static int load_state(const char *dir, rs_engine_t *e)
 {
     rs_state_opts_t o = {0};
     rs_state_t *st = NULL;
     char err[512];
-    int32_t *parts = NULL;
-    size_t n = 0;
     int rc = -1;
     o.path = dir;
     o.read_only = 1;
     if (rs_state_open(&st, &o, err, sizeof(err)) ||
-        rs_state_partitions(st, &parts, &n, err, sizeof(err)))
+        rs_pstate_import_all(st, e, err, sizeof(err)))
         goto out;
-    for (size_t i = 0; i < n; i++) {
-        import_ctx_t x = {e, err, sizeof(err), 0};
-        if (rs_state_foreach_contract(st, parts[i], import_one, &x, err, sizeof(err)) < 0 ||
-            x.failed)
-            goto out;
-    }
     rc = 0;
 out:
     if (rc)
         fprintf(stderr, "report: error=state dir=\"%s\" reason=\"%s\"\n", dir, err);
-    rs_state_free(parts);
     rs_state_destroy(st);
     return rc;
 }
@@ -100,19 +79,22 @@ static int cmp_entry_id(const void *a, const void *b)
 static int read_journal(const char *bootstrap, const char *topic, rs_journal_t *j)
 {
     char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    static const rs_config_kafka_t settings[] = {
+        {"group.id", "revstream-report"}, /* assign() needs one; never joined */
+        {"enable.partition.eof", "true"}, /* to know where the journal ends */
+        {"enable.auto.commit", "false"},
+        {"log_level", "3"},
+        {NULL, NULL}};
+    rs_kafka_client_opts_t ko = {0};
+    rd_kafka_conf_t *conf = NULL;
     rd_kafka_t *rk = NULL;
     rs_entry_reader_t *rd = NULL;
     rd_kafka_topic_partition_list_t *parts = NULL;
-    const struct rd_kafka_metadata *md = NULL;
     int rc = -1, npart = 0, eof = 0;
     long bad = 0;
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err)) ||
-        rd_kafka_conf_set(conf, "group.id", "revstream-report", err, sizeof(err)) ||
-        rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof(err)) ||
-        rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) ||
-        rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err))) {
-        rd_kafka_conf_destroy(conf);
+    ko.bootstrap = bootstrap;
+    ko.settings = settings;
+    if (rs_kafka_conf_new(&conf, &ko, NULL, err, sizeof(err)) != 0) {
         fprintf(stderr, "report: error=config reason=\"%s\"\n", err);
         return -1;
     }
@@ -125,11 +107,7 @@ static int read_journal(const char *bootstrap, const char *topic, rs_journal_t *
         fprintf(stderr, "report: error=schema reason=\"%s\"\n", err);
         goto out;
     }
-    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
-    rd_kafka_resp_err_t merr = rd_kafka_metadata(rk, 0, t, &md, 10000);
-    if (merr == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 && md->topics[0].err == 0)
-        npart = md->topics[0].partition_cnt;
-    rd_kafka_topic_destroy(t);
+    npart = rs_kafka_partition_count(rk, topic, 10000);
     if (npart <= 0) {
         fprintf(stderr, "report: error=metadata topic=%s bootstrap=%s\n", topic, bootstrap);
         goto out;
@@ -190,8 +168,6 @@ static int read_journal(const char *bootstrap, const char *topic, rs_journal_t *
             topic, npart, k, before - k, bad);
     rc = bad ? -1 : 0;
 out:
-    if (md)
-        rd_kafka_metadata_destroy(md);
     if (parts)
         rd_kafka_topic_partition_list_destroy(parts);
     rs_entry_reader_destroy(rd);

@@ -14,12 +14,18 @@
  *   - No message built here quotes the value of a secret key, and
  *     rs_config_describe() masks secrets and URL credentials.
  *
+ * The file's text is split into key=value lines by rs_props (workers/base,
+ * '#' comment lines only: a value such as a password may hold a '#');
+ * rs_config_describe() builds its line in an rs_strbuf.
+ *
  * Ownership: priv owns the entries and their strings and the kafka array;
  * rs_config_destroy() frees them all. A half-built config is freed through
  * the same function on every error path.
  */
 #include "rs_config.h"
 #include "rs_err.h"
+#include "rs_props.h"
+#include "rs_strbuf.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -38,6 +44,7 @@
 #define KAFKA_PREFIX "kafka."
 #define MAX_FILE_BYTES (4 * 1024 * 1024)
 #define MAX_TOPIC_LEN 249
+#define MAX_KEY_LEN 256 /* a file key must be shorter */
 
 typedef struct entry {
     char *key;
@@ -204,69 +211,59 @@ nomem:
     return -1;
 }
 
-static void trim(const char **s, size_t *len)
+typedef struct parse_ctx {
+    rs_config_priv_t *p;
+    const char *name;
+    char *errstr;
+    size_t errlen;
+} parse_ctx_t;
+
+/* rs_props_fn: one key=value line of the file. 1 with errstr on an error. */
+static int parse_line(void *opaque, int lineno, char *key, char *value)
 {
-    while (*len > 0 && isspace((unsigned char)(*s)[0])) {
-        (*s)++;
-        (*len)--;
+    parse_ctx_t *x = opaque;
+    char origin[512];
+    size_t klen = strlen(key);
+
+    if (value == NULL) {
+        rs_errorf(x->errstr, x->errlen, "%s line %ld: expected key=value", x->name,
+                  (long)lineno);
+        return 1;
     }
-    while (*len > 0 && isspace((unsigned char)(*s)[*len - 1]))
-        (*len)--;
+    if (klen == 0) {
+        rs_errorf(x->errstr, x->errlen, "%s line %ld: empty key before '='", x->name,
+                  (long)lineno);
+        return 1;
+    }
+    if (klen >= MAX_KEY_LEN) {
+        rs_errorf(x->errstr, x->errlen, "%s line %ld: key too long", x->name, (long)lineno);
+        return 1;
+    }
+    entry_t *old = find_entry(x->p, key);
+    if (old != NULL && strncmp(old->origin, "file ", 5) == 0) {
+        rs_errorf(x->errstr, x->errlen, "%s line %ld: %s: set twice (first in %s)", x->name,
+                  (long)lineno, key, old->origin);
+        return 1;
+    }
+    snprintf(origin, sizeof origin, "file %s line %ld", x->name, (long)lineno);
+    if (put(x->p, key, klen, value, strlen(value), origin) != 0) {
+        rs_errorf(x->errstr, x->errlen, "out of memory");
+        return 1;
+    }
+    return 0;
 }
 
-/* Parse the properties text into p. */
+/* Parse the properties text into p (rs_props rules, '#' comment lines only:
+ * a value may hold a '#'). */
 static int parse_text(rs_config_priv_t *p, const char *text, const char *name, char *errstr,
                       size_t errlen)
 {
-    const char *line = text;
-    long lineno = 0;
+    parse_ctx_t x = {p, name, errstr, errlen};
+    int rc = rs_props_parse(text, 0, parse_line, &x);
 
-    while (*line != '\0') {
-        const char *nl = strchr(line, '\n');
-        size_t len = nl ? (size_t)(nl - line) : strlen(line);
-        const char *s = line, *eq, *k, *v;
-        size_t klen, vlen;
-        char origin[512], keybuf[256];
-
-        lineno++;
-        line = nl ? nl + 1 : line + len;
-        trim(&s, &len);
-        if (len == 0 || s[0] == '#')
-            continue;
-        eq = memchr(s, '=', len);
-        if (eq == NULL) {
-            rs_errorf(errstr, errlen, "%s line %ld: expected key=value", name, lineno);
-            return -1;
-        }
-        k = s;
-        klen = (size_t)(eq - s);
-        v = eq + 1;
-        vlen = len - klen - 1;
-        trim(&k, &klen);
-        trim(&v, &vlen);
-        if (klen == 0) {
-            rs_errorf(errstr, errlen, "%s line %ld: empty key before '='", name, lineno);
-            return -1;
-        }
-        if (klen >= sizeof keybuf) {
-            rs_errorf(errstr, errlen, "%s line %ld: key too long", name, lineno);
-            return -1;
-        }
-        memcpy(keybuf, k, klen);
-        keybuf[klen] = '\0';
-        entry_t *old = find_entry(p, keybuf);
-        if (old != NULL && strncmp(old->origin, "file ", 5) == 0) {
-            rs_errorf(errstr, errlen, "%s line %ld: %s: set twice (first in %s)", name, lineno,
-                      keybuf, old->origin);
-            return -1;
-        }
-        snprintf(origin, sizeof origin, "file %s line %ld", name, lineno);
-        if (put(p, k, klen, v, vlen, origin) != 0) {
-            rs_errorf(errstr, errlen, "out of memory");
-            return -1;
-        }
-    }
-    return 0;
+    if (rc == RS_PROPS_ENOMEM)
+        rs_errorf(errstr, errlen, "out of memory");
+    return rc == 0 ? 0 : -1;
 }
 
 /* The kafka.* key an env suffix (after REVSTREAM_KAFKA_) names: '_' as '.',
@@ -742,41 +739,8 @@ const char *rs_config_origin(const rs_config_t *c, const char *key)
     return e != NULL && e->value[0] != '\0' ? e->origin : NULL;
 }
 
-/* A growable string for describe(). */
-typedef struct sbuf {
-    char *s;
-    size_t n, cap;
-    int oom;
-} sbuf_t;
-
-static void sb_putn(sbuf_t *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *ns = realloc(b->s, cap);
-        if (ns == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = '\0';
-}
-
-static void sb_puts(sbuf_t *b, const char *s)
-{
-    sb_putn(b, s, strlen(s));
-}
-
 /* A URL with its user:password@ replaced by ***@. */
-static void put_url(sbuf_t *b, const char *url)
+static void put_url(rs_strbuf_t *b, const char *url)
 {
     const char *scheme = strstr(url, "://");
     const char *host = scheme ? scheme + 3 : url;
@@ -787,66 +751,62 @@ static void put_url(sbuf_t *b, const char *url)
         if (*p == '@')
             at = p;
     if (at == NULL) {
-        sb_puts(b, url);
+        rs_strbuf_puts(b, url);
         return;
     }
-    sb_putn(b, url, (size_t)(host - url));
-    sb_puts(b, "***");
-    sb_puts(b, at);
+    rs_strbuf_putn(b, url, (size_t)(host - url));
+    rs_strbuf_puts(b, "***");
+    rs_strbuf_puts(b, at);
 }
 
-static void put_value(sbuf_t *b, const char *v)
+static void put_value(rs_strbuf_t *b, const char *v)
 {
     int quote = v[0] == '\0' || strpbrk(v, " \t\"\\=") != NULL;
 
     if (!quote) {
-        sb_puts(b, v);
+        rs_strbuf_puts(b, v);
         return;
     }
-    sb_puts(b, "\"");
+    rs_strbuf_puts(b, "\"");
     for (const char *p = v; *p != '\0'; p++) {
         if (*p == '"' || *p == '\\')
-            sb_putn(b, "\\", 1);
+            rs_strbuf_putn(b, "\\", 1);
         if ((unsigned char)*p < 0x20)
-            sb_putn(b, "?", 1);
+            rs_strbuf_putn(b, "?", 1);
         else
-            sb_putn(b, p, 1);
+            rs_strbuf_putn(b, p, 1);
     }
-    sb_puts(b, "\"");
+    rs_strbuf_puts(b, "\"");
 }
 
 char *rs_config_describe(const rs_config_t *c)
 {
-    sbuf_t b = {NULL, 0, 0, 0};
+    rs_strbuf_t b = {0};
 
     if (c == NULL)
         return NULL;
-    sb_puts(&b, "");
     for (size_t i = 0; i < c->priv->n; i++) {
         const entry_t *e = &c->priv->e[i];
         if (e->value[0] == '\0')
             continue;
-        if (b.n > 0)
-            sb_puts(&b, " ");
-        sb_puts(&b, e->key);
-        sb_puts(&b, "=");
+        if (b.len > 0)
+            rs_strbuf_putc(&b, ' ');
+        rs_strbuf_puts(&b, e->key);
+        rs_strbuf_putc(&b, '=');
         if (rs_config_is_secret(e->key)) {
-            sb_puts(&b, "***");
+            rs_strbuf_puts(&b, "***");
         } else if (strstr(e->key, "url") != NULL) {
-            sbuf_t u = {NULL, 0, 0, 0};
+            rs_strbuf_t u = {0};
             put_url(&u, e->value);
-            if (u.oom)
+            char *url = rs_strbuf_take(&u);
+            if (url == NULL)
                 b.oom = 1;
             else
-                put_value(&b, u.s);
-            free(u.s);
+                put_value(&b, url);
+            free(url);
         } else {
             put_value(&b, e->value);
         }
     }
-    if (b.oom) {
-        free(b.s);
-        return NULL;
-    }
-    return b.s;
+    return rs_strbuf_take(&b); /* NULL on out-of-memory */
 }

@@ -14,14 +14,16 @@
  *     rs_registry_get_schema stay valid until destroy.
  *   - Text quoted from a server reply is cut to QUOTE_MAX bytes and control
  *     bytes are replaced, so errstr stays one printable line.
+ *   - The local map's text is read by rs_props (workers/base) with trailing
+ *     '#' comments; its line numbers count every line, blank ones too.
  *
  * Ownership: the client owns every string in it; jansson values and curl
  * header lists live only inside the function that made them.
  */
 #define _GNU_SOURCE /* asprintf */
 #include "rs_registry.h"
+#include "rs_props.h"
 
-#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
@@ -526,16 +528,6 @@ int rs_registry_lookup(void *opaque, int32_t id, char **json_text, char *errstr,
 /* Local mode                                                               */
 /* ------------------------------------------------------------------------ */
 
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        s[--n] = '\0';
-    return s;
-}
-
 /* A schema id: decimal digits, 0..INT32_MAX. */
 static int parse_id(const char *s, int32_t *out)
 {
@@ -590,10 +582,98 @@ fail:
     return -1;
 }
 
+/* The map file being read (rs_props_fn context). */
+typedef struct map_ctx {
+    rs_registry_t *r;
+    const char *map, *dir;
+    char *errstr;
+    size_t errlen;
+    int rc; /* the failure's status */
+} map_ctx_t;
+
+/* rs_props_fn: one line of the map, `<name>=<id>` or `<id>=<path.avsc>`.
+ * 0, or 1 with x->rc and errstr set. */
+static int map_line(void *opaque, int lineno, char *key, char *val)
+{
+    map_ctx_t *x = opaque;
+    rs_registry_t *r = x->r;
+    char *file = NULL, *name = NULL, *schema = NULL;
+    int32_t id;
+    int rc = 1;
+
+    x->rc = RS_REGISTRY_EINVALID;
+    if (val == NULL)
+        goto syntax;
+    if (parse_id(key, &id) == 0 && *val != '\0') {
+        /* <id>=<path.avsc> */
+        if (val[0] == '/' ? (file = strdup(val)) == NULL
+                          : asprintf(&file, "%s/%s", x->dir, val) < 0) {
+            file = NULL;
+            goto nomem;
+        }
+        const char *base = strrchr(val, '/') ? strrchr(val, '/') + 1 : val;
+        size_t n = strlen(base);
+        if (n > 5 && strcmp(base + n - 5, ".avsc") == 0)
+            n -= 5;
+        name = strndup(base, n);
+    } else if (parse_id(val, &id) == 0 && *key != '\0') {
+        /* <name>=<id> */
+        if (asprintf(&file, "%s/%s.avsc", x->dir, key) < 0) {
+            file = NULL;
+            goto nomem;
+        }
+        name = strdup(key);
+    } else {
+        goto syntax;
+    }
+    if (name == NULL)
+        goto nomem;
+    if (find_schema(r, id) != NULL) {
+        snprintf(x->errstr, x->errlen, "schema map %s line %d: schema id %d given twice",
+                 x->map, lineno, (int)id);
+        goto exit;
+    }
+    if (read_file(file, &schema) != 0) {
+        snprintf(x->errstr, x->errlen, "schema map %s line %d: %s: %s", x->map, lineno, file,
+                 strerror(errno));
+        x->rc = RS_REGISTRY_EIO;
+        goto exit;
+    }
+    json_t *check = json_loads(schema, JSON_DECODE_ANY, NULL);
+    if (check == NULL) {
+        snprintf(x->errstr, x->errlen, "schema map %s line %d: %s is not JSON", x->map, lineno,
+                 file);
+        goto exit;
+    }
+    json_decref(check);
+    int added = add_schema(r, id, schema); /* takes schema */
+    schema = NULL;
+    if (added != RS_REGISTRY_OK)
+        goto nomem;
+    added = add_subject(r, name, NULL, id); /* takes name */
+    name = NULL;
+    if (added != RS_REGISTRY_OK)
+        goto nomem;
+    rc = 0;
+    goto exit;
+syntax:
+    snprintf(x->errstr, x->errlen,
+             "schema map %s line %d: expected <name>=<id> or <id>=<file.avsc>", x->map, lineno);
+    goto exit;
+nomem:
+    snprintf(x->errstr, x->errlen, "schema map: out of memory");
+    x->rc = RS_REGISTRY_ENOMEM;
+exit:
+    free(schema);
+    free(name);
+    free(file);
+    return rc;
+}
+
 int rs_registry_new_local(rs_registry_t **out, const char *path, char *errstr, size_t errlen)
 {
     rs_registry_t *r = NULL;
-    char *map = NULL, *dir = NULL, *text = NULL, *file = NULL, *name = NULL;
+    char *map = NULL, *dir = NULL, *text = NULL;
     struct stat st;
     int rc = RS_REGISTRY_EINVALID;
 
@@ -623,95 +703,24 @@ int rs_registry_new_local(rs_registry_t **out, const char *path, char *errstr, s
     if (read_file(map, &text) != 0) {
         snprintf(errstr, errlen, "schema map %s: %s", map, strerror(errno));
         rc = RS_REGISTRY_EIO;
-        goto fail;
+        goto exit;
     }
-    int lineno = 0;
-    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line != NULL;
-         line = strtok_r(NULL, "\n", &save)) {
-        lineno++;
-        char *hash = strchr(line, '#');
-        if (hash != NULL)
-            *hash = '\0';
-        line = trim(line);
-        if (*line == '\0')
-            continue;
-        char *eq = strchr(line, '=');
-        int32_t id;
-        if (eq == NULL)
-            goto syntax;
-        *eq = '\0';
-        char *key = trim(line), *val = trim(eq + 1);
-        if (parse_id(key, &id) == 0 && *val != '\0') {
-            /* <id>=<path.avsc> */
-            if (val[0] == '/' ? (file = strdup(val)) == NULL
-                              : asprintf(&file, "%s/%s", dir, val) < 0) {
-                file = NULL;
-                goto nomem;
-            }
-            const char *base = strrchr(val, '/') ? strrchr(val, '/') + 1 : val;
-            size_t n = strlen(base);
-            if (n > 5 && strcmp(base + n - 5, ".avsc") == 0)
-                n -= 5;
-            name = strndup(base, n);
-        } else if (parse_id(val, &id) == 0 && *key != '\0') {
-            /* <name>=<id> */
-            if (asprintf(&file, "%s/%s.avsc", dir, key) < 0) {
-                file = NULL;
-                goto nomem;
-            }
-            name = strdup(key);
-        } else {
-            goto syntax;
-        }
-        if (name == NULL)
-            goto nomem;
-        if (find_schema(r, id) != NULL) {
-            snprintf(errstr, errlen, "schema map %s line %d: schema id %d given twice", map,
-                     lineno, (int)id);
-            goto fail;
-        }
-        char *schema = NULL;
-        if (read_file(file, &schema) != 0) {
-            snprintf(errstr, errlen, "schema map %s line %d: %s: %s", map, lineno, file,
-                     strerror(errno));
-            rc = RS_REGISTRY_EIO;
-            goto fail;
-        }
-        json_t *check = json_loads(schema, JSON_DECODE_ANY, NULL);
-        if (check == NULL) {
-            free(schema);
-            snprintf(errstr, errlen, "schema map %s line %d: %s is not JSON", map, lineno,
-                     file);
-            goto fail;
-        }
-        json_decref(check);
-        if (add_schema(r, id, schema) != RS_REGISTRY_OK)
-            goto nomem;
-        if (add_subject(r, name, NULL, id) != RS_REGISTRY_OK) {
-            name = NULL;
-            goto nomem;
-        }
-        name = NULL;
-        free(file);
-        file = NULL;
-        continue;
-    syntax:
-        snprintf(errstr, errlen,
-                 "schema map %s line %d: expected <name>=<id> or <id>=<file.avsc>", map,
-                 lineno);
-        goto fail;
+    map_ctx_t x = {r, map, dir, errstr, errlen, RS_REGISTRY_OK};
+    int prc = rs_props_parse(text, RS_PROPS_TRAILING_COMMENTS, map_line, &x);
+    if (prc == RS_PROPS_ENOMEM)
+        goto nomem;
+    if (prc != 0) {
+        rc = x.rc;
+        goto exit;
     }
     *out = r;
     r = NULL;
     rc = RS_REGISTRY_OK;
-    goto done;
+    goto exit;
 nomem:
     snprintf(errstr, errlen, "schema map: out of memory");
     rc = RS_REGISTRY_ENOMEM;
-fail:
-done:
-    free(name);
-    free(file);
+exit:
     free(text);
     free(map);
     free(dir);

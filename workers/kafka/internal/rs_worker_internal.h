@@ -1,0 +1,419 @@
+/*
+ * rs_worker_internal.h — what the files of the stream worker share: the
+ * worker struct, its two state machines, and the functions one step of the
+ * loop calls in another. Private to rs_kafka (workers/kafka/internal is a
+ * PRIVATE include folder). See rs_worker.h for the model and the delivery
+ * guarantee, and rs_worker.c for the invariants W1..W8 the files keep.
+ *
+ * The files, by step of the loop:
+ *   rs_worker.c            public API, set-up and tear-down, the main loop
+ *   rs_worker_state.c      the state machines below, failures, log lines
+ *   rs_worker_consume.c    message queues, consuming, the event-time merge
+ *                          and the plan replay order (taking a sub-batch)
+ *   rs_worker_batch.c      decoding and applying a sub-batch, staging its
+ *                          state, the batch commit (plan -> outputs ->
+ *                          changelog -> local commit)
+ *   rs_worker_output.c     producing: journal entries, balance snapshots,
+ *                          dead letters, changelog records, delivery
+ *                          reports, transactions
+ *   rs_worker_rebalance.c  assignment and revocation, restore from the
+ *                          changelog, dropping revoked state, Kafka offsets
+ *
+ * WORKER STATES (rs_worker_state_t, w->state)
+ *
+ *   STARTING   rs_worker_new() is building the worker; nothing is polled.
+ *   JOINING    subscribed; no assignment handled yet.
+ *   RESTORING  inside the assign callback: partitions are restored from the
+ *              changelog and loaded; the worker is not ready.
+ *   RUNNING    an assignment was handled; batches are applied (the
+ *              assignment may be empty after a revoke).
+ *   STOPPING   the loop ended on a stop request or idle: the last batch is
+ *              committed and the consumer closed.
+ *   STOPPED    rs_worker_run() returned 0.
+ *   FAILED     a failure was recorded (w->errmsg, the first one): nothing is
+ *              applied, produced for a batch or committed again (W3).
+ *   CLOSING    rs_worker_destroy() runs: nothing is processed.
+ *
+ *   Allowed transitions (rs_worker_set_state(); anything else is a bug: it
+ *   is logged and the worker fails):
+ *
+ *     STARTING  -> JOINING      subscribed
+ *     JOINING   -> RESTORING    the first assignment
+ *     RUNNING   -> RESTORING    a later assignment
+ *     RESTORING -> RUNNING      the assignment is handled
+ *     JOINING   -> STOPPING     stop requested before any assignment
+ *     RUNNING   -> STOPPING     stop requested, or idle (exit.when.idle)
+ *     STOPPING  -> STOPPED      consumer closed, nothing failed
+ *     STARTING, JOINING, RESTORING, RUNNING, STOPPING -> FAILED
+ *                               rs_worker_fail()
+ *     every state but CLOSING -> CLOSING
+ *                               rs_worker_destroy()
+ *
+ *   An assignment that would come while STOPPING (the consumer's close
+ *   revokes, it does not assign) is handled without a state change. A
+ *   failure in STOPPED or CLOSING is not recorded: nothing reads it.
+ *
+ * PARTITION STATES (rs_part_state_t, w->parts[N].state), per input
+ * partition number N:
+ *
+ *   UNASSIGNED  not ours: no engine, no queue, no plan; local state, if
+ *               any, is kept.
+ *   RESTORING   being restored from the changelog and loaded (inside the
+ *               assign callback).
+ *   REPLAYING   ours, engine loaded, with a pending plan found at load: the
+ *               next sub-batch is exactly the planned records.
+ *   ACTIVE      ours, engine loaded, no pending plan.
+ *   REVOKED     revoked or lost: engine, queue and plan released; the local
+ *               state is kept until state.revoked.grace.ms after revoked_at,
+ *               then dropped.
+ *
+ *   Allowed transitions (rs_worker_part_set_state()):
+ *
+ *     UNASSIGNED -> RESTORING   assigned
+ *     REVOKED    -> RESTORING   assigned again within the grace
+ *     RESTORING  -> REPLAYING   loaded with a pending plan
+ *     RESTORING  -> ACTIVE      loaded without one
+ *     RESTORING  -> UNASSIGNED  restore or load failed (the worker fails)
+ *     REPLAYING  -> ACTIVE      the planned sub-batch was staged
+ *     REPLAYING, ACTIVE -> REVOKED
+ *                               revoked, or lost (the batch is discarded)
+ *     UNASSIGNED -> REVOKED     first assignment: local state of a partition
+ *                               this worker did not get starts its grace
+ *     REVOKED    -> UNASSIGNED  grace over: local state dropped
+ *
+ *   rs_worker_destroy() releases every partition whatever its state.
+ *
+ * Invariants tying the partition state to the data:
+ *   P1  ps != NULL exactly in REPLAYING and ACTIVE (in RESTORING while
+ *       load_part sets it up) — this is W2's "assigned".
+ *   P2  plan != NULL exactly in REPLAYING.
+ *   P3  revoked_at != 0 exactly in REVOKED.
+ *   P4  q holds messages only in REPLAYING and ACTIVE (W1).
+ *
+ * Flags that stay flags, being no part of the lifecycle: stop (a request,
+ * async-signal-safe), txn (configured), txn_open (a transaction is open),
+ * has_policy (configured), recommit (Kafka offsets to commit again), and per
+ * partition cl_dirty (changelog written in this batch), tp_assigned[] and
+ * eof[] (per topic-partition).
+ *
+ * Ownership: as in rs_worker.c. Every function here runs on the thread of
+ * rs_worker_run() (librdkafka calls the callbacks from its poll calls).
+ */
+#ifndef RS_WORKER_INTERNAL_H
+#define RS_WORKER_INTERNAL_H
+
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rs_avro.h"
+#include "rs_config.h"
+#include "rs_engine.h"
+#include "rs_metrics.h"
+#include "rs_pstate.h"
+#include "rs_registry.h"
+#include "rs_state.h"
+#include "rs_worker.h"
+
+#define N_IN RS_CONFIG_INPUT_TOPICS
+#define METADATA_DEADLINE_MS 30000
+#define TXN_TIMEOUT_MS 60000
+#define REGISTRY_RETRIES 6
+#define MAX_POLICY_BYTES (1024 * 1024)
+#define RESTORE_TIMEOUT_MS 300000
+
+/* ------------------------------------------------------------------------ */
+/* states                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef enum rs_worker_state {
+    RS_WORKER_STARTING = 0,
+    RS_WORKER_JOINING,
+    RS_WORKER_RESTORING,
+    RS_WORKER_RUNNING,
+    RS_WORKER_STOPPING,
+    RS_WORKER_STOPPED,
+    RS_WORKER_FAILED,
+    RS_WORKER_CLOSING,
+    RS_WORKER__STATES
+} rs_worker_state_t;
+
+typedef enum rs_part_state {
+    RS_PART_UNASSIGNED = 0, /* calloc'd parts start here */
+    RS_PART_RESTORING,
+    RS_PART_REPLAYING,
+    RS_PART_ACTIVE,
+    RS_PART_REVOKED,
+    RS_PART__STATES
+} rs_part_state_t;
+
+/* ------------------------------------------------------------------------ */
+/* message queues (rs_worker_consume.c)                                     */
+/* ------------------------------------------------------------------------ */
+
+typedef struct qitem {
+    rd_kafka_message_t *m;
+    uint8_t topic; /* input index */
+} qitem_t;
+
+typedef struct msgq {
+    qitem_t *v;
+    size_t n, cap;
+} msgq_t;
+
+/* ------------------------------------------------------------------------ */
+/* per-sub-batch contract map, insertion-ordered (rs_worker_batch.c)        */
+/* ------------------------------------------------------------------------ */
+
+#define OFF_UNKNOWN (-2) /* stored offset not read yet */
+#define OFF_NONE (-1)
+
+typedef struct centry {
+    char *id;
+    int64_t applied[N_IN]; /* highest offset applied in this sub-batch, or OFF_NONE */
+    int64_t stored[N_IN];  /* from the store, OFF_NONE, or OFF_UNKNOWN */
+    rs_period_t as_of;     /* latest period seen for it in this sub-batch */
+    int touched;           /* its balances may have changed */
+} centry_t;
+
+typedef struct cmap {
+    centry_t *e;
+    size_t n, cap;
+    uint32_t *idx; /* open addressing: entry index + 1, 0 = empty */
+    size_t icap;   /* power of two */
+} cmap_t;
+
+/* ------------------------------------------------------------------------ */
+/* the worker                                                               */
+/* ------------------------------------------------------------------------ */
+
+typedef struct part {
+    rs_part_state_t state; /* only through rs_worker_part_set_state() */
+    rs_pstate_t *ps;       /* W2, P1 */
+    int tp_assigned[N_IN];
+    int eof[N_IN];
+    msgq_t q;
+    rs_plan_item_t *plan; /* pending plan to replay first (copy), or NULL (P2) */
+    size_t nplan;
+    uint64_t wait_t0;    /* since when a lagging topic held this partition back (us) */
+    int cl_dirty;        /* changelog records produced in the current batch */
+    int64_t cl_next;     /* next changelog offset, from delivery reports (-1 unknown) */
+    uint64_t revoked_at; /* when revoked, for state.revoked.grace.ms (us); 0: not (P3) */
+} part_t;
+
+typedef struct wmetrics {
+    rs_metrics_series_t *applied, *duplicates, *skipped, *rejected, *dlq, *entries, *balances,
+        *records, *batches, *pending, *batch_seconds, *restore_remaining, *restored, *dropped,
+        *assignments, *lost, *owned, *stalls;
+} wmetrics_t;
+
+/* A changelog record of the batch, produced after its outputs' delivery. */
+typedef struct clrec {
+    int32_t n;
+    char *key;
+    void *val;
+    size_t len;
+} clrec_t;
+
+struct rs_worker {
+    const rs_config_t *cfg;
+    rs_worker_state_t state; /* only through rs_worker_set_state() */
+    rs_policy_t policy;
+    int has_policy;
+
+    rs_state_t *st;
+    rs_state_batch_t *sb;
+    rs_registry_t *reg;
+    rs_avro_cache_t *cache;
+    int32_t id_journal, id_balance, id_dlq;
+    int last_lookup_status; /* of the registry, for the retry decision */
+
+    rd_kafka_t *consumer, *producer;
+    rd_kafka_topic_t *rkt_out[3]; /* journal, balances, dlq */
+    rd_kafka_topic_t *rkt_cl;     /* the changelog */
+    clrec_t *clq;                 /* changelog records of the batch (W6) */
+    size_t nclq, capclq;
+    int txn; /* exactly_once */
+    int txn_open;
+
+    int32_t nparts;
+    part_t *parts;
+    size_t queued;     /* messages in all queues */
+    uint64_t batch_t0; /* when the oldest queued message came (us) */
+    size_t n_assigned; /* topic-partitions assigned */
+    part_t *cur;       /* W2 */
+    int32_t cur_n;     /* partition number of cur */
+    cmap_t cm;         /* contracts touched by the current sub-batch */
+    rd_kafka_topic_partition_list_t *commit_offsets; /* for Kafka, after the state */
+    int recommit;            /* commit the store's offsets to Kafka (again) */
+    uint64_t recommit_after; /* not before (us): one retry per second */
+
+    /* delivery reports since the last commit */
+    uint64_t dr_failed;
+    char dr_error[512];
+
+    volatile sig_atomic_t stop;
+    char errmsg[1024]; /* the first failure (FAILED) */
+    uint64_t crash_after, batches_done;
+
+    /* stall guard (W8) */
+    long session_ms, heartbeat_ms; /* the consumer's settings */
+    uint64_t loop_mark;            /* last time the loop was known to run (us) */
+    uint64_t hold_until;           /* no batch before this (us) */
+
+    rs_worker_stats_t stats;
+    rs_metrics_t *metrics;
+    rs_metrics_server_t *msrv;
+    wmetrics_t m;
+};
+
+/* ------------------------------------------------------------------------ */
+/* rs_worker_state.c: states, failures, log lines, small helpers            */
+/* ------------------------------------------------------------------------ */
+
+const char *rs_worker_state_name(rs_worker_state_t s);
+const char *rs_worker_part_state_name(rs_part_state_t s);
+
+/* Move the worker to `to`. 0, or -1 on a transition the table above does
+ * not allow (logged; the worker fails, unless already STOPPED or CLOSING). */
+int rs_worker_set_state(rs_worker_t *w, rs_worker_state_t to);
+
+/* Move partition n to `to`. 0, or -1 on a transition the table above does
+ * not allow (logged; the worker fails and the partition keeps its state). */
+int rs_worker_part_set_state(rs_worker_t *w, int32_t n, rs_part_state_t to);
+
+/* Record the first failure and move to FAILED; the run loop stops on it
+ * (W3). Ignored in STOPPED and CLOSING. */
+void rs_worker_fail(rs_worker_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static inline int rs_worker_failed(const rs_worker_t *w)
+{
+    return w->state == RS_WORKER_FAILED;
+}
+
+/* Partition n is this worker's (REPLAYING or ACTIVE: its engine is loaded). */
+static inline int rs_worker_owns(const rs_worker_t *w, int32_t n)
+{
+    return w->parts[n].state == RS_PART_REPLAYING || w->parts[n].state == RS_PART_ACTIVE;
+}
+
+/* One "worker: ..." line on stderr, written with one call. */
+void rs_worker_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* s as a quoted log value: '"' and '\' escaped, control bytes as '?'. */
+const char *rs_worker_quote(char *buf, size_t buflen, const char *s);
+
+uint64_t rs_worker_now_us(void); /* monotonic */
+
+/* The input index of a configured topic name, or -1. */
+int rs_worker_topic_index(const rs_worker_t *w, const char *name);
+
+/* The input index of a canonical topic ("contracts", ... as rs_event_topic()
+ * names them), or -1. */
+int rs_worker_canonical_index(const char *topic);
+
+/* ------------------------------------------------------------------------ */
+/* rs_worker.c                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* A conf with `settings` (up to {NULL, NULL}), every kafka.* property and
+ * the worker's log and error callbacks. NULL with errstr ("kafka.KEY: ...",
+ * secrets not quoted) on failure. */
+rd_kafka_conf_t *rs_worker_kafka_conf(rs_worker_t *w, const rs_config_kafka_t *settings,
+                                      char *errstr, size_t errlen);
+
+/* ------------------------------------------------------------------------ */
+/* rs_worker_consume.c                                                      */
+/* ------------------------------------------------------------------------ */
+
+void rs_worker_msgq_free(msgq_t *q);
+
+/* A message from the consumer: queued on its partition (W1), an EOF noted,
+ * or destroyed. */
+void rs_worker_take_message(rs_worker_t *w, rd_kafka_message_t *m);
+
+/* 1 if every assigned topic of p is at its end (nothing more is coming). */
+int rs_worker_all_eof(const part_t *p);
+
+/* Take p's sub-batch out of its queue into *sub (W1): the planned records
+ * in plan order when replaying, else the event-time merge. 1 with a
+ * sub-batch, 0 when p must wait, -1 on out-of-memory (failure recorded). */
+int rs_worker_take_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub);
+
+/* ------------------------------------------------------------------------ */
+/* rs_worker_batch.c                                                        */
+/* ------------------------------------------------------------------------ */
+
+/* The entry of `id` in the map, created if absent. NULL on out-of-memory. */
+centry_t *rs_worker_cm_get(cmap_t *m, const char *id);
+void rs_worker_cm_free(cmap_t *m);
+
+/* rs_avro lookup hook over the registry (opaque: the worker). */
+int rs_worker_schema_lookup(void *opaque, int32_t id, char **json_text, char *errstr,
+                            size_t errlen);
+
+/* Run every partition's ready sub-batch, then deliver, changelog and commit
+ * once. 0, or -1 with the worker FAILED. */
+int rs_worker_process_batch(rs_worker_t *w);
+
+/* ------------------------------------------------------------------------ */
+/* rs_worker_output.c                                                       */
+/* ------------------------------------------------------------------------ */
+
+/* librdkafka's delivery report callback (opaque: the worker). */
+void rs_worker_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
+
+/* The engine's sink: one journal record per entry (opaque: the worker). */
+void rs_worker_on_entry(void *opaque, const rs_entry_t *e);
+
+/* Produce one changelog record to partition n. 0 or -1 (failure recorded). */
+int rs_worker_produce_cl(rs_worker_t *w, int32_t n, const char *key, const void *value,
+                         size_t len);
+
+/* Queue a changelog record (takes val) until the batch's outputs are
+ * delivered. 0 or -1 (failure recorded). */
+int rs_worker_queue_cl(rs_worker_t *w, int32_t n, const char *key, void *val, size_t len);
+void rs_worker_clear_clq(rs_worker_t *w);
+
+/* A dead letter for a consumed message, with its log line. */
+void rs_worker_dlq_message(rs_worker_t *w, const qitem_t *it, const char *error);
+
+/* Dead letters for the engine's late rejections (partition w->cur_n). */
+void rs_worker_take_late(rs_worker_t *w, rs_engine_t *e);
+
+void rs_worker_count_rejected(rs_worker_t *w, uint64_t n);
+
+/* Balance snapshots of every contract the sub-batch touched (W4). */
+void rs_worker_produce_balances(rs_worker_t *w, const rs_engine_t *e);
+
+/* Wait for every delivery report since the last commit. 0, or -1 (failure
+ * recorded) when any record was not delivered. */
+int rs_worker_flush_outputs(rs_worker_t *w);
+
+/* exactly_once: open the batch's transaction if none is. 0 or -1 (failure
+ * recorded). */
+int rs_worker_begin_transaction(rs_worker_t *w);
+/* Commit the open transaction, if any, with the batch's offsets. 0 or -1. */
+int rs_worker_commit_transaction(rs_worker_t *w);
+
+/* ------------------------------------------------------------------------ */
+/* rs_worker_rebalance.c                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* librdkafka's rebalance and offset-commit callbacks (opaque: the worker). */
+void rs_worker_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t *parts, void *opaque);
+void rs_worker_on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *offsets, void *opaque);
+
+/* Commit the store's next offsets to Kafka (informational, W7). */
+void rs_worker_commit_store_offsets(rs_worker_t *w);
+
+/* Drop the local state of partitions whose revocation grace is over. */
+void rs_worker_drop_expired(rs_worker_t *w);
+
+/* Free p's engine, queue and plan (no state change: the caller's). */
+void rs_worker_release_part(part_t *p);
+
+#endif

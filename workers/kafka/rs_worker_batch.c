@@ -1,0 +1,611 @@
+/*
+ * rs_worker_batch.c — a batch: each partition's ready sub-batch is planned,
+ * decoded and applied to the partition's engine, and its state staged; then
+ * the batch is delivered and committed once. The order of one batch is the
+ * delivery protocol (rs_worker.h, W3, W6):
+ *
+ *   1. per sub-batch: its plan is saved locally (synced) and produced to
+ *      changelog partition N, and delivered, before anything else of it;
+ *   2. its events are applied: journal records (the engine's sink), dead
+ *      letters and balance snapshots are produced;
+ *   3. its changed contracts, per-contract offsets, next input offsets and
+ *      the plan's deletion are staged in w->sb; its changelog records
+ *      (c/<id>, final m/N) are queued;
+ *   4. once for the batch: every output is delivered (flush, no failed
+ *      report), then the queued changelog records are produced and
+ *      delivered, then the changelog positions are staged;
+ *   5. the transaction (exactly_once) and then w->sb are committed; Kafka's
+ *      consumer offsets follow, for monitoring only.
+ *
+ * Invariants: W3 (nothing is committed after a failure), W4 (a sub-batch's
+ * outputs are a function of the engine state before it and the records in
+ * plan order), W5 (staged offsets), and w->cm holds exactly the contracts
+ * the current sub-batch touched, in the order first touched.
+ *
+ * Ownership: the contract map owns its ids; a sub-batch's messages are
+ * owned by the caller (process_batch) and freed after the sub-batch.
+ */
+#include "rs_worker_internal.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rs_changelog.h"
+#include "rs_codec.h"
+#include "rs_err.h"
+
+/* ------------------------------------------------------------------------ */
+/* per-sub-batch contract map (insertion-ordered)                           */
+/* ------------------------------------------------------------------------ */
+
+static uint32_t hash_str(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static void cm_clear(cmap_t *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        free(m->e[i].id);
+    m->n = 0;
+    if (m->idx != NULL)
+        memset(m->idx, 0, m->icap * sizeof *m->idx);
+}
+
+void rs_worker_cm_free(cmap_t *m)
+{
+    cm_clear(m);
+    free(m->e);
+    free(m->idx);
+    memset(m, 0, sizeof *m);
+}
+
+static int cm_rehash(cmap_t *m, size_t icap)
+{
+    uint32_t *idx = calloc(icap, sizeof *idx);
+    if (idx == NULL)
+        return -1;
+    for (size_t i = 0; i < m->n; i++) {
+        size_t h = hash_str(m->e[i].id) & (icap - 1);
+        while (idx[h] != 0)
+            h = (h + 1) & (icap - 1);
+        idx[h] = (uint32_t)(i + 1);
+    }
+    free(m->idx);
+    m->idx = idx;
+    m->icap = icap;
+    return 0;
+}
+
+/* The entry of `id`, created if absent. NULL on out-of-memory. */
+centry_t *rs_worker_cm_get(cmap_t *m, const char *id)
+{
+    size_t h;
+
+    if (m->icap == 0 && cm_rehash(m, 64) != 0)
+        return NULL;
+    h = hash_str(id) & (m->icap - 1);
+    while (m->idx[h] != 0) {
+        centry_t *e = &m->e[m->idx[h] - 1];
+        if (strcmp(e->id, id) == 0)
+            return e;
+        h = (h + 1) & (m->icap - 1);
+    }
+    if ((m->n + 1) * 2 > m->icap) {
+        if (cm_rehash(m, m->icap * 2) != 0)
+            return NULL;
+        h = hash_str(id) & (m->icap - 1);
+        while (m->idx[h] != 0)
+            h = (h + 1) & (m->icap - 1);
+    }
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 64;
+        centry_t *ne = realloc(m->e, cap * sizeof *ne);
+        if (ne == NULL)
+            return NULL;
+        m->e = ne;
+        m->cap = cap;
+    }
+    centry_t *e = &m->e[m->n];
+    memset(e, 0, sizeof *e);
+    e->id = strdup(id);
+    if (e->id == NULL)
+        return NULL;
+    for (int t = 0; t < N_IN; t++) {
+        e->applied[t] = OFF_NONE;
+        e->stored[t] = OFF_UNKNOWN;
+    }
+    e->as_of = RS_PERIOD_NONE;
+    m->idx[h] = (uint32_t)(m->n + 1);
+    m->n++;
+    return e;
+}
+
+/* ------------------------------------------------------------------------ */
+/* decoding and applying                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* rs_avro lookup hook over the registry that remembers the registry's
+ * status, so a transient failure is retried instead of dead-lettered. */
+int rs_worker_schema_lookup(void *opaque, int32_t id, char **json_text, char *errstr,
+                            size_t errlen)
+{
+    rs_worker_t *w = opaque;
+    const char *text = NULL;
+    int rc = rs_registry_get_schema(w->reg, id, &text, errstr, errlen);
+
+    w->last_lookup_status = rc;
+    if (rc != RS_REGISTRY_OK)
+        return -1;
+    *json_text = strdup(text);
+    if (*json_text == NULL) {
+        rs_errorf(errstr, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Decode one message into ev. Returns 0, 1 (bad: errstr says why) or -1
+ * (failure recorded: the registry stayed unreachable). */
+static int decode(rs_worker_t *w, const rd_kafka_message_t *m, rs_event_t *ev, char *errstr,
+                  size_t errlen)
+{
+    if (m->payload == NULL) {
+        rs_errorf(errstr, errlen, "record has no value");
+        return 1;
+    }
+    if (w->cfg->input_format == RS_CONFIG_FORMAT_JSON)
+        return rs_codec_json_decode(m->payload, m->len, ev, errstr, errlen) == 0 ? 0 : 1;
+    for (int attempt = 0;; attempt++) {
+        w->last_lookup_status = RS_REGISTRY_OK;
+        int rc = rs_avro_decode_event(w->cache, m->payload, m->len, ev, errstr, errlen);
+        if (rc == RS_AVRO_OK)
+            return 0;
+        if (rc == RS_AVRO_ENOMEM) {
+            rs_worker_fail(w, "decode: out of memory");
+            return -1;
+        }
+        if (rc != RS_AVRO_EUNKNOWN_ID || w->last_lookup_status != RS_REGISTRY_EIO)
+            return 1;
+        if (attempt + 1 >= REGISTRY_RETRIES) {
+            rs_worker_fail(w, "schema registry unreachable: %s", errstr);
+            return -1;
+        }
+        char qe[600];
+        rs_worker_log("warning registry_retry attempt=%d error=%s", attempt + 1,
+                      rs_worker_quote(qe, sizeof qe, errstr));
+        sleep(1u << attempt);
+    }
+}
+
+/* The applied offset of (contract, topic): this sub-batch's, else the
+ * store's. Returns 0 or -1 (failure recorded). */
+static int applied_offset(rs_worker_t *w, centry_t *ce, int t, int64_t *out)
+{
+    char err[512];
+
+    if (ce->stored[t] == OFF_UNKNOWN) {
+        int64_t off = OFF_NONE;
+        int rc = rs_state_get_contract_offset(w->st, ce->id, w->cfg->topics[t], &off, err,
+                                              sizeof err);
+        if (rc < 0) {
+            rs_worker_fail(w, "state: contract %s: %s", ce->id, err);
+            return -1;
+        }
+        ce->stored[t] = rc == 0 ? off : OFF_NONE;
+    }
+    *out = ce->applied[t] > ce->stored[t] ? ce->applied[t] : ce->stored[t];
+    return 0;
+}
+
+static void handle_message(rs_worker_t *w, part_t *p, const qitem_t *it)
+{
+    rs_engine_t *e = rs_pstate_engine(p->ps);
+    char err[1024];
+    rs_event_t ev;
+    int t = it->topic;
+
+    rs_event_init(&ev);
+    int d = decode(w, it->m, &ev, err, sizeof err);
+    if (d < 0)
+        goto out;
+    if (d > 0) {
+        rs_worker_count_rejected(w, 1);
+        rs_worker_dlq_message(w, it, err);
+        goto out;
+    }
+    int home = rs_worker_canonical_index(rs_event_topic(ev.type));
+    if (home != t) {
+        snprintf(err, sizeof err, "event %s: type: %s belongs on the %s topic, not %s",
+                 ev.event_id, rs_event_type_name(ev.type),
+                 home >= 0 ? w->cfg->topics[home] : "?", w->cfg->topics[t]);
+        rs_worker_count_rejected(w, 1);
+        rs_worker_dlq_message(w, it, err);
+        goto out;
+    }
+    centry_t *ce = NULL;
+    if (ev.contract_id[0] != '\0') {
+        int64_t applied;
+        ce = rs_worker_cm_get(&w->cm, ev.contract_id);
+        if (ce == NULL) {
+            rs_worker_fail(w, "out of memory");
+            goto out;
+        }
+        if (applied_offset(w, ce, t, &applied) != 0)
+            goto out;
+        if (it->m->offset <= applied) {
+            w->stats.skipped++;
+            rs_metrics_inc(w->m.skipped);
+            goto out;
+        }
+    }
+    rs_apply_result_t res = rs_engine_apply(e, &ev, err, sizeof err);
+    /* The sink may have grown the map: look the entry up again. */
+    if (ce != NULL && (ce = rs_worker_cm_get(&w->cm, ev.contract_id)) == NULL) {
+        rs_worker_fail(w, "out of memory");
+        goto out;
+    }
+    switch (res) {
+    case RS_APPLY_OK:
+    case RS_APPLY_PENDING:
+        if (ce != NULL) {
+            ce->touched = 1;
+            if (ev.occurred_on != RS_DATE_NONE) {
+                rs_period_t per = rs_period_of(ev.occurred_on);
+                if (ce->as_of == RS_PERIOD_NONE || per > ce->as_of)
+                    ce->as_of = per;
+            }
+        }
+        break;
+    case RS_APPLY_DUPLICATE:
+        break;
+    case RS_APPLY_REJECTED:
+        rs_worker_dlq_message(w, it, err);
+        break;
+    case RS_APPLY_NOMEM:
+    default:
+        rs_worker_fail(w, "engine: out of memory applying event %s", ev.event_id);
+        goto out;
+    }
+    if (ce != NULL && it->m->offset > ce->applied[t])
+        ce->applied[t] = it->m->offset;
+    rs_worker_take_late(w, e);
+out:
+    rs_event_clear(&ev);
+}
+
+/* ------------------------------------------------------------------------ */
+/* batches                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static int add_commit_offset(rs_worker_t *w, const char *topic, int32_t partition, int64_t next)
+{
+    rd_kafka_topic_partition_t *tp;
+
+    if (w->commit_offsets == NULL)
+        w->commit_offsets = rd_kafka_topic_partition_list_new(16);
+    tp = rd_kafka_topic_partition_list_find(w->commit_offsets, topic, partition);
+    if (tp == NULL)
+        tp = rd_kafka_topic_partition_list_add(w->commit_offsets, topic, partition);
+    tp->offset = next;
+    return 0;
+}
+
+/* The changelog records of a finished sub-batch, and the staging of its
+ * changed contracts: every contract the engine reports changed
+ * (rs_engine_take_changed, so rs_pstate_stage then finds none left and
+ * stages only the meta) is exported once, staged into w->sb and produced as
+ * c/<id> with its four applied offsets; then the final meta record (engine
+ * meta, the four next input offsets, no plan). Called before
+ * rs_pstate_stage(); the meta exported here is the one it stages. */
+static int produce_changelog(rs_worker_t *w, part_t *p, int32_t n, const int64_t next[N_IN])
+{
+    rs_engine_t *e = rs_pstate_engine(p->ps);
+    char err[512], key[RS_STATE_MAX_ID_LEN + 8];
+    void *blob = NULL, *v = NULL;
+    size_t len = 0, vlen = 0;
+    int64_t offs[N_IN];
+    const char *const *ids = NULL;
+    size_t nids = rs_engine_take_changed(e, &ids);
+
+    for (size_t i = 0; i < nids; i++) {
+        centry_t *ce = rs_worker_cm_get(&w->cm, ids[i]);
+        if (ce == NULL) {
+            rs_worker_fail(w, "out of memory");
+            return -1;
+        }
+        for (int t = 0; t < N_IN; t++)
+            if (applied_offset(w, ce, t, &offs[t]) != 0)
+                return -1;
+        int rc = rs_engine_export_contract(e, ids[i], &blob, &len, err, sizeof err);
+        if (rc < 0) {
+            rs_worker_fail(w, "changelog: export contract %s: %s", ids[i], err);
+            return -1;
+        }
+        if (rc == 1)
+            continue; /* forgotten since it changed: as rs_pstate_stage */
+        if (rs_state_batch_put_contract(w->sb, n, ids[i], blob, len) != 0) {
+            free(blob);
+            rs_worker_fail(w, "state: partition %d: staging contract %s: %s", (int)n, ids[i],
+                           rs_state_batch_error(w->sb));
+            return -1;
+        }
+        rc = rs_changelog_encode_contract(offs, 0, blob, len, &v, &vlen);
+        free(blob);
+        blob = NULL;
+        if (rc != 0) {
+            rs_worker_fail(w, "out of memory");
+            return -1;
+        }
+        snprintf(key, sizeof key, "c/%s", ids[i]);
+        if (rs_worker_queue_cl(w, n, key, v, vlen) != 0)
+            return -1;
+    }
+    for (int t = 0; t < N_IN; t++) {
+        offs[t] = next[t];
+        if (offs[t] < 0) {
+            int rc = rs_state_get_input_offset(w->st, w->cfg->topics[t], n, &offs[t], err,
+                                               sizeof err);
+            if (rc < 0) {
+                rs_worker_fail(w, "state: input offset of %s[%d]: %s", w->cfg->topics[t],
+                               (int)n, err);
+                return -1;
+            }
+            if (rc == 1)
+                offs[t] = -1;
+        }
+    }
+    if (rs_engine_export_meta(e, &blob, &len, err, sizeof err) != 0) {
+        rs_worker_fail(w, "changelog: export meta of partition %d: %s", (int)n, err);
+        return -1;
+    }
+    int rc = rs_changelog_encode_meta(blob, len, offs, NULL, 0, &v, &vlen);
+    free(blob);
+    if (rc != 0) {
+        rs_worker_fail(w, "out of memory");
+        return -1;
+    }
+    snprintf(key, sizeof key, "m/%d", (int)n);
+    return rs_worker_queue_cl(w, n, key, v, vlen);
+}
+
+/* Apply one partition's sub-batch and stage its state (W3, W4, W5). */
+static void run_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub)
+{
+    char err[512];
+    rs_plan_item_t *items = malloc((sub->n + 1) * sizeof *items);
+    int64_t next[N_IN] = {-1, -1, -1, -1};
+
+    if (items == NULL) {
+        rs_worker_fail(w, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < sub->n; i++) {
+        items[i].topic = sub->v[i].topic;
+        items[i].offset = sub->v[i].m->offset;
+        if (sub->v[i].m->offset + 1 > next[sub->v[i].topic])
+            next[sub->v[i].topic] = sub->v[i].m->offset + 1;
+    }
+    /* W3: the plan is on disk before anything of this sub-batch is produced. */
+    if (rs_pstate_save_plan(p->ps, items, sub->n, err, sizeof err) != 0) {
+        free(items);
+        rs_worker_fail(w, "state: save plan of partition %d: %s", (int)n, err);
+        return;
+    }
+    {
+        /* The changelog gets the plan too, delivered before any output, so a
+         * worker restoring from the changelog alone replays this batch in
+         * this order. */
+        static const int64_t none[N_IN] = {-1, -1, -1, -1};
+        char key[48];
+        void *v = NULL;
+        size_t vlen = 0;
+        snprintf(key, sizeof key, "m/%d", (int)n);
+        if (rs_changelog_encode_meta(NULL, 0, none, items, sub->n, &v, &vlen) != 0) {
+            free(items);
+            rs_worker_fail(w, "out of memory");
+            return;
+        }
+        int prc = rs_worker_produce_cl(w, n, key, v, vlen);
+        free(v);
+        if (prc != 0 || rs_worker_flush_outputs(w) != 0) {
+            free(items);
+            return;
+        }
+    }
+    free(items);
+
+    if (rs_worker_begin_transaction(w) != 0)
+        return;
+
+    /* The engine's own counts: an event that waited counts as applied
+     * when it applies, as rejected if it fails then. */
+    rs_engine_stats_t s0, s1;
+    rs_engine_get_stats(rs_pstate_engine(p->ps), &s0);
+    cm_clear(&w->cm);
+    w->cur = p;
+    w->cur_n = n;
+    for (size_t i = 0; i < sub->n && !rs_worker_failed(w); i++)
+        handle_message(w, p, &sub->v[i]);
+    if (!rs_worker_failed(w))
+        rs_worker_produce_balances(w, rs_pstate_engine(p->ps));
+    w->cur = NULL;
+    if (rs_worker_failed(w))
+        return;
+    rs_engine_get_stats(rs_pstate_engine(p->ps), &s1);
+    w->stats.events_applied += s1.applied - s0.applied;
+    rs_metrics_add(w->m.applied, (int64_t)(s1.applied - s0.applied));
+    w->stats.duplicates += s1.duplicates - s0.duplicates;
+    rs_metrics_add(w->m.duplicates, (int64_t)(s1.duplicates - s0.duplicates));
+    rs_worker_count_rejected(w, s1.rejected - s0.rejected);
+
+    /* Stage: contracts (here, with their changelog records) + meta,
+     * per-contract offsets, input offsets, plan done. */
+    if (produce_changelog(w, p, n, next) != 0)
+        return;
+    if (rs_pstate_stage(p->ps, w->sb, err, sizeof err) != 0) {
+        rs_worker_fail(w, "state: stage partition %d: %s", (int)n, err);
+        return;
+    }
+    for (size_t i = 0; i < w->cm.n; i++)
+        for (int t = 0; t < N_IN; t++)
+            if (w->cm.e[i].applied[t] >= 0)
+                rs_state_batch_put_contract_offset(w->sb, w->cm.e[i].id, w->cfg->topics[t],
+                                                   w->cm.e[i].applied[t]);
+    for (int t = 0; t < N_IN; t++)
+        if (next[t] >= 0) {
+            rs_state_batch_put_input_offset(w->sb, w->cfg->topics[t], n, next[t]);
+            add_commit_offset(w, w->cfg->topics[t], n, next[t]);
+        }
+    if (rs_pstate_stage_plan_done(p->ps, w->sb) != 0) {
+        rs_worker_fail(w, "state: stage the plan's deletion for partition %d", (int)n);
+        return;
+    }
+    free(p->plan);
+    p->plan = NULL;
+    p->nplan = 0;
+    if (p->state == RS_PART_REPLAYING && rs_worker_part_set_state(w, n, RS_PART_ACTIVE) != 0)
+        return;
+    w->stats.records += sub->n;
+    rs_metrics_add(w->m.records, (int64_t)sub->n);
+}
+
+static void update_pending_gauge(rs_worker_t *w)
+{
+    int64_t pending = 0;
+    for (int32_t n = 0; n < w->nparts; n++)
+        if (rs_worker_owns(w, n))
+            pending += (int64_t)rs_engine_pending_count(rs_pstate_engine(w->parts[n].ps));
+    rs_metrics_set(w->m.pending, pending);
+}
+
+static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t records,
+                        int parts, uint64_t t0);
+
+/* Run every partition's ready sub-batch (steps 1-3), then deliver and
+ * commit once (commit_batch). Returns 0, or -1 with the worker FAILED. */
+int rs_worker_process_batch(rs_worker_t *w)
+{
+    uint64_t t0 = rs_worker_now_us();
+    rs_worker_stats_t before = w->stats;
+    size_t records = 0;
+    int parts = 0;
+
+    if (rs_worker_failed(w))
+        return -1;
+    if (w->state == RS_WORKER_CLOSING)
+        return 0;
+    /* The group has moved on without us (the revoke callback, which
+     * discards the queues, comes with the next poll): another member may
+     * already own these partitions, so nothing is applied or produced. */
+    if (rd_kafka_assignment_lost(w->consumer))
+        return 0;
+    /* W8: after a stall, wait for the group's verdict first */
+    if (w->hold_until != 0 && rs_worker_now_us() < w->hold_until)
+        return 0;
+    for (int32_t n = 0; n < w->nparts && !rs_worker_failed(w); n++) {
+        part_t *p = &w->parts[n];
+        msgq_t sub = {NULL, 0, 0};
+        if (!rs_worker_owns(w, n) ||
+            (p->q.n == 0 && !(p->state == RS_PART_REPLAYING && rs_worker_all_eof(p))))
+            continue;
+        /* 1 also for a plan none of whose records can come any more. */
+        if (rs_worker_take_sub_batch(w, p, n, &sub) > 0) {
+            run_sub_batch(w, p, n, &sub);
+            records += sub.n;
+            parts++;
+        }
+        rs_worker_msgq_free(&sub);
+    }
+    w->queued = 0;
+    for (int32_t n = 0; n < w->nparts; n++)
+        w->queued += w->parts[n].q.n;
+    w->batch_t0 = w->queued > 0 ? rs_worker_now_us() : 0;
+    if (rs_worker_failed(w))
+        return -1;
+    if (parts == 0)
+        return 0;
+    return commit_batch(w, &before, records, parts, t0);
+}
+
+/* Steps 4 and 5: deliver the batch's outputs, then its changelog records,
+ * then commit (transaction, store, Kafka offsets) and log it. `before` is
+ * the stats before the batch, t0 when it began. 0, or -1 (failure
+ * recorded). */
+static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t records,
+                        int parts, uint64_t t0)
+{
+    char err[512];
+
+    if (rs_worker_flush_outputs(w) != 0)
+        return -1;
+    /* Only now the contracts and final meta records: a restore must never
+     * see a batch as finished whose outputs may be missing. */
+    for (size_t i = 0; i < w->nclq; i++)
+        if (rs_worker_produce_cl(w, w->clq[i].n, w->clq[i].key, w->clq[i].val, w->clq[i].len) !=
+            0)
+            break;
+    rs_worker_clear_clq(w);
+    if (rs_worker_failed(w) || rs_worker_flush_outputs(w) != 0)
+        return -1;
+    for (int32_t n = 0; n < w->nparts; n++)
+        if (w->parts[n].cl_dirty) {
+            w->parts[n].cl_dirty = 0;
+            if (w->parts[n].cl_next < 0) {
+                rs_worker_fail(w, "changelog %s[%d]: no offset in the delivery reports",
+                               w->cfg->changelog_topic, (int)n);
+                return -1;
+            }
+            rs_changelog_stage_pos(w->sb, n, w->parts[n].cl_next);
+        }
+    w->batches_done++;
+    if (w->crash_after > 0 && w->batches_done == w->crash_after) {
+        uint64_t journal = w->stats.entries_produced - before->entries_produced;
+        rs_worker_log(
+            "fault crash_after=%llu records=%zu journal=%llu balances=%llu dlq=%llu "
+            "action=SIGKILL",
+            (unsigned long long)w->crash_after, records, (unsigned long long)journal,
+            (unsigned long long)(w->stats.balances_produced - before->balances_produced),
+            (unsigned long long)(w->stats.dlq - before->dlq));
+        fflush(stderr);
+        raise(SIGKILL);
+    }
+    if (rs_worker_commit_transaction(w) != 0)
+        return -1;
+    if (rs_state_batch_commit(w->st, w->sb, err, sizeof err) != 0) {
+        rs_worker_fail(w, "state: commit: %s", err);
+        return -1;
+    }
+    w->dr_failed = 0;
+    if (w->commit_offsets != NULL) {
+        /* Informational (the store is the source of truth): async. */
+        if (!w->txn)
+            rd_kafka_commit(w->consumer, w->commit_offsets, 1);
+        rd_kafka_topic_partition_list_destroy(w->commit_offsets);
+        w->commit_offsets = NULL;
+    }
+    w->stats.batches++;
+    rs_metrics_inc(w->m.batches);
+    update_pending_gauge(w);
+    uint64_t us = rs_worker_now_us() - t0;
+    rs_metrics_observe(w->m.batch_seconds, (double)us / 1e6);
+    rs_worker_log("batch records=%zu partitions=%d applied=%llu duplicates=%llu skipped=%llu "
+                  "dlq=%llu entries=%llu balances=%llu ms=%llu",
+                  records, parts,
+                  (unsigned long long)(w->stats.events_applied - before->events_applied),
+                  (unsigned long long)(w->stats.duplicates - before->duplicates),
+                  (unsigned long long)(w->stats.skipped - before->skipped),
+                  (unsigned long long)(w->stats.dlq - before->dlq),
+                  (unsigned long long)(w->stats.entries_produced - before->entries_produced),
+                  (unsigned long long)(w->stats.balances_produced - before->balances_produced),
+                  (unsigned long long)(us / 1000));
+    return 0;
+}

@@ -1,0 +1,541 @@
+/*
+ * rs_worker_output.c — everything the worker produces: journal records (the
+ * engine's sink), balance snapshots, dead letters and changelog records, the
+ * delivery reports that decide whether a batch may commit, and the
+ * exactly_once transaction around a batch's outputs.
+ *
+ * Invariants:
+ *   - Every record is produced with RD_KAFKA_MSG_F_COPY: librdkafka copies
+ *     it, and its buffers are freed here right after the produce call.
+ *   - A produce call that fails for any reason but a full queue fails the
+ *     worker; a full queue is waited out (polling the producer).
+ *   - W3: w->dr_failed counts the failed delivery reports since the last
+ *     commit, w->dr_error keeps the first; rs_worker_flush_outputs() fails
+ *     the worker when any came back, so nothing is committed after it.
+ *   - W6: changelog records go explicitly to partition N (never by key), and
+ *     parts[N].cl_next is the next changelog offset the delivery reports
+ *     showed. The contracts and final meta records of a batch wait in
+ *     w->clq until its outputs are all delivered.
+ *   - W4: the records of a sub-batch come in a fixed order: journal records
+ *     in the engine's sink order, dead letters in message order, balance
+ *     snapshots in the order contracts were first touched (w->cm).
+ *
+ * Ownership: w->clq owns its keys and values until produced or cleared.
+ */
+#include "rs_worker_internal.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rs_codec.h"
+
+/* ------------------------------------------------------------------------ */
+/* producing                                                                */
+/* ------------------------------------------------------------------------ */
+
+typedef struct hdr {
+    const char *name;
+    const char *value;
+} hdr_t;
+
+/* Produce one record (copied) with up to 6 headers, waiting while the
+ * producer's queue is full. Returns 0 or -1 (failure recorded). */
+static int produce(rs_worker_t *w, int out, const void *key, size_t keylen, const void *value,
+                   size_t len, const hdr_t *h, int nh)
+{
+    rd_kafka_headers_t *hs = NULL;
+
+    for (;;) {
+        rd_kafka_resp_err_t err;
+        hs = rd_kafka_headers_new((size_t)nh);
+        for (int i = 0; i < nh; i++)
+            rd_kafka_header_add(hs, h[i].name, -1, h[i].value, -1);
+        err = rd_kafka_producev(
+            w->producer, RD_KAFKA_V_RKT(w->rkt_out[out]),
+            RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA), RD_KAFKA_V_KEY((void *)key, keylen),
+            RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADERS(hs), RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            return 0; /* the headers belong to the message now */
+        rd_kafka_headers_destroy(hs);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rs_worker_fail(w, "produce to %s: %s", rd_kafka_topic_name(w->rkt_out[out]),
+                           rd_kafka_err2str(err));
+            return -1;
+        }
+        rd_kafka_poll(w->producer, 100);
+    }
+}
+
+void rs_worker_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    rs_worker_t *w = opaque;
+
+    (void)rk;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (w->rkt_cl != NULL && w->parts != NULL && m->rkt != NULL &&
+            strcmp(rd_kafka_topic_name(m->rkt), w->cfg->changelog_topic) == 0 &&
+            m->partition >= 0 && m->partition < w->nparts && m->offset >= 0 &&
+            m->offset + 1 > w->parts[m->partition].cl_next)
+            w->parts[m->partition].cl_next = m->offset + 1;
+        return;
+    }
+    if (w->dr_failed++ == 0)
+        snprintf(w->dr_error, sizeof w->dr_error, "%s: %s", rd_kafka_topic_name(m->rkt),
+                 rd_kafka_err2str(m->err));
+}
+
+/* Produce one changelog record to partition n explicitly (never by key). */
+int rs_worker_produce_cl(rs_worker_t *w, int32_t n, const char *key, const void *value,
+                         size_t len)
+{
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            w->producer, RD_KAFKA_V_RKT(w->rkt_cl), RD_KAFKA_V_PARTITION(n),
+            RD_KAFKA_V_KEY((void *)key, strlen(key)), RD_KAFKA_V_VALUE((void *)value, len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            w->parts[n].cl_dirty = 1;
+            return 0;
+        }
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rs_worker_fail(w, "produce to %s[%d]: %s", w->cfg->changelog_topic, (int)n,
+                           rd_kafka_err2str(err));
+            return -1;
+        }
+        rd_kafka_poll(w->producer, 100);
+    }
+}
+
+/* Queue a changelog record (takes val) until the batch's outputs are
+ * delivered. Returns 0 or -1 (failure recorded). */
+int rs_worker_queue_cl(rs_worker_t *w, int32_t n, const char *key, void *val, size_t len)
+{
+    if (w->nclq == w->capclq) {
+        size_t cap = w->capclq ? w->capclq * 2 : 64;
+        clrec_t *q = realloc(w->clq, cap * sizeof *q);
+        if (q == NULL) {
+            free(val);
+            rs_worker_fail(w, "out of memory");
+            return -1;
+        }
+        w->clq = q;
+        w->capclq = cap;
+    }
+    char *k = strdup(key);
+    if (k == NULL) {
+        free(val);
+        rs_worker_fail(w, "out of memory");
+        return -1;
+    }
+    w->clq[w->nclq++] = (clrec_t){n, k, val, len};
+    return 0;
+}
+
+void rs_worker_clear_clq(rs_worker_t *w)
+{
+    for (size_t i = 0; i < w->nclq; i++) {
+        free(w->clq[i].key);
+        free(w->clq[i].val);
+    }
+    w->nclq = 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* delivery and transactions                                                */
+/* ------------------------------------------------------------------------ */
+
+/* Wait for every delivery report of what was produced since the last commit. */
+int rs_worker_flush_outputs(rs_worker_t *w)
+{
+    while (rd_kafka_outq_len(w->producer) > 0)
+        rd_kafka_flush(w->producer, 1000);
+    if (w->dr_failed > 0) {
+        rs_worker_fail(w, "%llu record(s) not delivered (first: %s); state not committed",
+                       (unsigned long long)w->dr_failed, w->dr_error);
+        return -1;
+    }
+    return 0;
+}
+
+int rs_worker_begin_transaction(rs_worker_t *w)
+{
+    if (!w->txn || w->txn_open)
+        return 0;
+    rd_kafka_error_t *kerr = rd_kafka_begin_transaction(w->producer);
+    if (kerr != NULL) {
+        rs_worker_fail(w, "begin transaction: %s", rd_kafka_error_string(kerr));
+        rd_kafka_error_destroy(kerr);
+        return -1;
+    }
+    w->txn_open = 1;
+    return 0;
+}
+
+int rs_worker_commit_transaction(rs_worker_t *w)
+{
+    rd_kafka_error_t *kerr = NULL;
+    rd_kafka_consumer_group_metadata_t *gm = NULL;
+
+    if (!w->txn_open)
+        return 0;
+    if (w->commit_offsets != NULL && w->commit_offsets->cnt > 0) {
+        gm = rd_kafka_consumer_group_metadata(w->consumer);
+        kerr = rd_kafka_send_offsets_to_transaction(w->producer, w->commit_offsets, gm,
+                                                    TXN_TIMEOUT_MS);
+        rd_kafka_consumer_group_metadata_destroy(gm);
+    }
+    if (kerr == NULL)
+        kerr = rd_kafka_commit_transaction(w->producer, TXN_TIMEOUT_MS);
+    w->txn_open = 0;
+    if (kerr != NULL) {
+        rs_worker_fail(w, "commit transaction: %s; state not committed",
+                       rd_kafka_error_string(kerr));
+        rd_kafka_error_destroy(kerr);
+        kerr = rd_kafka_abort_transaction(w->producer, TXN_TIMEOUT_MS);
+        if (kerr != NULL)
+            rd_kafka_error_destroy(kerr);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* journal entries (the engine's sink)                                      */
+/* ------------------------------------------------------------------------ */
+
+static void touch(rs_worker_t *w, const char *contract_id, rs_period_t p)
+{
+    centry_t *ce;
+
+    if (contract_id == NULL || contract_id[0] == '\0')
+        return;
+    ce = rs_worker_cm_get(&w->cm, contract_id);
+    if (ce == NULL) {
+        rs_worker_fail(w, "out of memory");
+        return;
+    }
+    ce->touched = 1;
+    if (p != RS_PERIOD_NONE && (ce->as_of == RS_PERIOD_NONE || p > ce->as_of))
+        ce->as_of = p;
+}
+
+void rs_worker_on_entry(void *opaque, const rs_entry_t *e)
+{
+    rs_worker_t *w = opaque;
+    char err[512];
+    void *buf = NULL;
+    size_t len = 0;
+    char *json = NULL;
+
+    if (rs_worker_failed(w))
+        return;
+    if (w->cur == NULL) {
+        rs_worker_fail(w, "entry %s emitted outside a batch", e->entry_id);
+        return;
+    }
+    if (w->cfg->output_format == RS_CONFIG_FORMAT_JSON) {
+        json = rs_codec_entry_json(e);
+        if (json == NULL) {
+            rs_worker_fail(w, "entry %s: cannot encode as JSON", e->entry_id);
+            return;
+        }
+        buf = json;
+        len = strlen(json);
+    } else if (rs_avro_encode_entry(w->cache, w->id_journal, e, &buf, &len, err, sizeof err) !=
+               RS_AVRO_OK) {
+        rs_worker_fail(w, "entry %s: %s", e->entry_id, err);
+        return;
+    }
+    hdr_t h[1] = {{"entry_id", e->entry_id}};
+    if (produce(w, 0, e->contract_id, strlen(e->contract_id), buf, len, h, 1) == 0) {
+        w->stats.entries_produced++;
+        rs_metrics_inc(w->m.entries);
+    }
+    free(buf);
+    touch(w, e->contract_id, e->period);
+}
+
+/* ------------------------------------------------------------------------ */
+/* dead letters                                                             */
+/* ------------------------------------------------------------------------ */
+
+static char *base64(const void *data, size_t len)
+{
+    static const char tbl[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *p = data;
+    char *out = malloc(4 * ((len + 2) / 3) + 1), *o = out;
+
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < len)
+            v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < len)
+            v |= p[i + 2];
+        *o++ = tbl[(v >> 18) & 63];
+        *o++ = tbl[(v >> 12) & 63];
+        *o++ = i + 1 < len ? tbl[(v >> 6) & 63] : '=';
+        *o++ = i + 2 < len ? tbl[v & 63] : '=';
+    }
+    *o = '\0';
+    return out;
+}
+
+/* Put bytes as "name" (UTF-8 text) or "name_base64"; null when absent. */
+static int json_put_bytes(json_t *o, const char *name, const void *data, size_t len)
+{
+    char b64name[64];
+    json_t *v;
+
+    if (data == NULL)
+        return json_object_set_new(o, name, json_null());
+    v = json_stringn(data, len);
+    if (v != NULL)
+        return json_object_set_new(o, name, v);
+    char *b = base64(data, len);
+    if (b == NULL)
+        return -1;
+    snprintf(b64name, sizeof b64name, "%s_base64", name);
+    int rc = json_object_set_new(o, name, json_null()) ||
+             json_object_set_new(o, b64name, json_string(b));
+    free(b);
+    return rc;
+}
+
+/* A dead letter on the DLQ topic. offset < 0: a late rejection (no source
+ * offset). key/value may be NULL. */
+static int dead_letter(rs_worker_t *w, int t, int32_t partition, int64_t offset,
+                       const char *error, const void *key, size_t keylen, const void *value,
+                       size_t vlen, int64_t ts)
+{
+    char err[512], off[32], part[16];
+    void *buf = NULL;
+    size_t len = 0;
+    const char *topic = w->cfg->topics[t];
+    int rc = -1;
+
+    if (w->cfg->output_format == RS_CONFIG_FORMAT_JSON) {
+        json_t *o = json_object();
+        if (o == NULL || json_object_set_new(o, "topic", json_string(topic)) ||
+            json_object_set_new(o, "partition", json_integer(partition)) ||
+            json_object_set_new(o, "offset",
+                                offset >= 0 ? json_integer(offset) : json_null()) ||
+            json_object_set_new(o, "error", json_string(error)) ||
+            json_put_bytes(o, "key", key, keylen) || json_put_bytes(o, "value", value, vlen) ||
+            json_object_set_new(o, "timestamp", json_integer(ts))) {
+            json_decref(o);
+            rs_worker_fail(w, "dead letter: out of memory");
+            return -1;
+        }
+        buf = json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT);
+        json_decref(o);
+        if (buf == NULL) {
+            rs_worker_fail(w, "dead letter: out of memory");
+            return -1;
+        }
+        len = strlen(buf);
+    } else {
+        rs_avro_deadletter_t d = {topic,  partition, offset, error, key,
+                                  keylen, value,     vlen,   ts};
+        if (rs_avro_encode_deadletter(w->cache, w->id_dlq, &d, &buf, &len, err, sizeof err) !=
+            RS_AVRO_OK) {
+            rs_worker_fail(w, "dead letter for %s[%d]: %s", topic, (int)partition, err);
+            return -1;
+        }
+    }
+    snprintf(part, sizeof part, "%d", (int)partition);
+    if (offset >= 0)
+        snprintf(off, sizeof off, "%lld", (long long)offset);
+    else
+        snprintf(off, sizeof off, "none");
+    hdr_t h[5] = {{"source.topic", topic},
+                  {"source.partition", part},
+                  {"source.offset", off},
+                  {"error", error},
+                  {"late", "true"}};
+    if (produce(w, 2, key, key ? keylen : 0, buf, len, h, offset >= 0 ? 4 : 5) == 0) {
+        w->stats.dlq++;
+        rs_metrics_inc(w->m.dlq);
+        rc = 0;
+    }
+    free(buf);
+    return rc;
+}
+
+void rs_worker_count_rejected(rs_worker_t *w, uint64_t n)
+{
+    w->stats.rejected += n;
+    rs_metrics_add(w->m.rejected, (int64_t)n);
+}
+
+void rs_worker_dlq_message(rs_worker_t *w, const qitem_t *it, const char *error)
+{
+    char qe[600];
+    rd_kafka_timestamp_type_t tt;
+    int64_t ts = rd_kafka_message_timestamp(it->m, &tt);
+
+    rs_worker_log("dead_letter topic=%s partition=%d offset=%lld error=%s",
+                  w->cfg->topics[it->topic], (int)it->m->partition, (long long)it->m->offset,
+                  rs_worker_quote(qe, sizeof qe, error));
+    dead_letter(w, it->topic, it->m->partition, it->m->offset, error, it->m->key,
+                it->m->key_len, it->m->payload, it->m->len, ts < 0 ? 0 : ts);
+}
+
+void rs_worker_take_late(rs_worker_t *w, rs_engine_t *e)
+{
+    rs_rejection_t *late = NULL;
+    size_t n = rs_engine_take_late_rejections(e, &late);
+    char qe[600];
+
+    for (size_t i = 0; i < n && !rs_worker_failed(w); i++) {
+        int t = rs_worker_canonical_index(rs_event_topic(late[i].type));
+        if (t < 0)
+            t = 0;
+        rs_worker_log("dead_letter topic=%s partition=%d offset=none late=true error=%s",
+                      w->cfg->topics[t], (int)w->cur_n,
+                      rs_worker_quote(qe, sizeof qe, late[i].reason));
+        dead_letter(w, t, w->cur_n, -1, late[i].reason, late[i].contract_id,
+                    strlen(late[i].contract_id), NULL, 0, 0);
+    }
+    free(late);
+}
+
+/* ------------------------------------------------------------------------ */
+/* balance snapshots                                                        */
+/* ------------------------------------------------------------------------ */
+
+/* The first line view of contract `id` (views are sorted by contract_id,
+ * line_id), or count if it has none. */
+static size_t first_line(const rs_engine_t *e, const char *id, size_t count)
+{
+    size_t lo = 0, hi = count;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        rs_line_view_t v;
+        rs_engine_line_get(e, mid, &v);
+        if (strcmp(v.contract_id, id) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int produce_balance(rs_worker_t *w, const rs_avro_balance_t *b)
+{
+    char err[512], per[16];
+    void *buf = NULL;
+    size_t len = 0;
+
+    rs_period_format(b->as_of_period, per, sizeof per);
+    if (w->cfg->output_format == RS_CONFIG_FORMAT_JSON) {
+        char m[5][48];
+        json_t *o = json_object();
+        rs_money_format(b->billed, b->exponent, m[0], sizeof m[0]);
+        rs_money_format(b->recognized, b->exponent, m[1], sizeof m[1]);
+        rs_money_format(b->deferred, b->exponent, m[2], sizeof m[2]);
+        rs_money_format(b->unbilled, b->exponent, m[3], sizeof m[3]);
+        rs_money_format(b->received, b->exponent, m[4], sizeof m[4]);
+        if (o == NULL || json_object_set_new(o, "snapshot_key", json_string(b->snapshot_key)) ||
+            json_object_set_new(o, "contract_id", json_string(b->contract_id)) ||
+            json_object_set_new(o, "customer_id", json_string(b->customer_id)) ||
+            json_object_set_new(
+                o, "scope",
+                json_string(b->scope == RS_AVRO_SCOPE_LINE ? "line" : "contract")) ||
+            json_object_set_new(o, "line_id",
+                                b->line_id ? json_string(b->line_id) : json_null()) ||
+            json_object_set_new(o, "invoice_id", json_null()) ||
+            json_object_set_new(o, "currency", json_string(b->currency)) ||
+            json_object_set_new(o, "exponent", json_integer(b->exponent)) ||
+            json_object_set_new(o, "billed", json_string(m[0])) ||
+            json_object_set_new(o, "recognized", json_string(m[1])) ||
+            json_object_set_new(o, "deferred", json_string(m[2])) ||
+            json_object_set_new(o, "unbilled", json_string(m[3])) ||
+            json_object_set_new(o, "received", json_string(m[4])) ||
+            json_object_set_new(o, "as_of_period", json_string(per))) {
+            json_decref(o);
+            rs_worker_fail(w, "balance: out of memory");
+            return -1;
+        }
+        buf = json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT);
+        json_decref(o);
+        if (buf == NULL) {
+            rs_worker_fail(w, "balance: out of memory");
+            return -1;
+        }
+        len = strlen(buf);
+    } else if (rs_avro_encode_balance(w->cache, w->id_balance, b, &buf, &len, err,
+                                      sizeof err) != RS_AVRO_OK) {
+        rs_worker_fail(w, "balance %s: %s", b->snapshot_key, err);
+        return -1;
+    }
+    int rc = produce(w, 1, b->snapshot_key, strlen(b->snapshot_key), buf, len, NULL, 0);
+    free(buf);
+    if (rc == 0) {
+        w->stats.balances_produced++;
+        rs_metrics_inc(w->m.balances);
+    }
+    return rc;
+}
+
+/* A snapshot per line and one for the contract, for every contract the
+ * sub-batch touched (W4: in the order they were first touched). */
+void rs_worker_produce_balances(rs_worker_t *w, const rs_engine_t *e)
+{
+    size_t count = 0;
+    int have_count = 0;
+
+    for (size_t i = 0; i < w->cm.n && !rs_worker_failed(w); i++) {
+        const centry_t *ce = &w->cm.e[i];
+        rs_avro_balance_t tot;
+        size_t k;
+        int nlines = 0;
+
+        if (!ce->touched)
+            continue;
+        if (!have_count) {
+            count = rs_engine_line_count(e);
+            have_count = 1;
+        }
+        memset(&tot, 0, sizeof tot);
+        for (k = first_line(e, ce->id, count); k < count && !rs_worker_failed(w); k++) {
+            rs_line_view_t v;
+            rs_engine_line_get(e, k, &v);
+            if (strcmp(v.contract_id, ce->id) != 0)
+                break;
+            size_t klen = strlen(ce->id) + strlen(v.line_id) + 8;
+            char *key = malloc(klen);
+            if (key == NULL) {
+                rs_worker_fail(w, "out of memory");
+                return;
+            }
+            snprintf(key, klen, "%s/line/%s", ce->id, v.line_id);
+            rs_avro_balance_t b = {key,        ce->id,       v.customer_id, RS_AVRO_SCOPE_LINE,
+                                   v.line_id,  NULL,         v.currency,    v.exponent,
+                                   v.billed,   v.recognized, v.deferred,    v.unbilled,
+                                   v.received, ce->as_of};
+            produce_balance(w, &b);
+            free(key);
+            if (nlines++ == 0) {
+                tot = b;
+                tot.snapshot_key = ce->id;
+                tot.scope = RS_AVRO_SCOPE_CONTRACT;
+                tot.line_id = NULL;
+            } else {
+                tot.billed += v.billed;
+                tot.recognized += v.recognized;
+                tot.deferred += v.deferred;
+                tot.unbilled += v.unbilled;
+                tot.received += v.received;
+            }
+        }
+        if (nlines > 0 && !rs_worker_failed(w))
+            produce_balance(w, &tot);
+    }
+}
