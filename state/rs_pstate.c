@@ -214,16 +214,15 @@ const rs_plan_item_t *rs_pstate_pending_plan(const rs_pstate_t *ps, size_t *n)
     return ps->nplan ? ps->plan : NULL;
 }
 
-int rs_pstate_save_plan(rs_pstate_t *ps, const rs_plan_item_t *items, size_t n, char *errstr,
-                        size_t errlen)
+int rs_pstate_stage_plan(rs_pstate_t *ps, rs_state_batch_t *b, const rs_plan_item_t *items,
+                         size_t n, char *errstr, size_t errlen)
 {
     size_t len = 8 + n * 9;
-    unsigned char *p = malloc(len);
-    rs_state_batch_t *b = NULL;
+    unsigned char *p = n > UINT32_MAX ? NULL : malloc(len);
     int rc = -1;
-    if (p == NULL || n > UINT32_MAX) {
+    if (p == NULL) {
         snprintf(errstr, errlen, "partition %d: out of memory saving a plan", ps->partition);
-        goto out;
+        return -1;
     }
     for (int i = 0; i < 4; i++) {
         p[i] = (unsigned char)(PLAN_MAGIC >> (8 * i));
@@ -235,17 +234,26 @@ int rs_pstate_save_plan(rs_pstate_t *ps, const rs_plan_item_t *items, size_t n, 
         for (int k = 0; k < 8; k++)
             q[1 + k] = (unsigned char)((uint64_t)items[i].offset >> (8 * k));
     }
-    if (rs_state_batch_new(&b, errstr, errlen))
-        goto out;
     if (rs_state_batch_put_meta(b, ps->plan_key, p, len)) {
         snprintf(errstr, errlen, "partition %d: staging a plan: %s", ps->partition,
                  rs_state_batch_error(b));
         goto out;
     }
-    rc = rs_state_batch_commit(ps->st, b, errstr, errlen);
+    rc = 0;
 out:
-    rs_state_batch_destroy(b);
     free(p);
+    return rc;
+}
+
+int rs_pstate_save_plan(rs_pstate_t *ps, const rs_plan_item_t *items, size_t n, char *errstr,
+                        size_t errlen)
+{
+    rs_state_batch_t *b = NULL;
+    int rc = -1;
+    if (rs_state_batch_new(&b, errstr, errlen) == 0 &&
+        rs_pstate_stage_plan(ps, b, items, n, errstr, errlen) == 0)
+        rc = rs_state_batch_commit(ps->st, b, errstr, errlen);
+    rs_state_batch_destroy(b);
     return rc;
 }
 

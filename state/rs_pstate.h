@@ -70,4 +70,10 @@ int rs_pstate_save_plan(rs_pstate_t *ps, const rs_plan_item_t *items, size_t n, 
 /* Stage the plan's deletion into b (and forget the pending plan). */
 int rs_pstate_stage_plan_done(rs_pstate_t *ps, rs_state_batch_t *b);
 
+/* Stage the plan (as rs_pstate_save_plan writes it) into b, so that the
+ * plans of every partition of a batch are committed in one write. 0 or -1
+ * with errstr. */
+int rs_pstate_stage_plan(rs_pstate_t *ps, rs_state_batch_t *b, const rs_plan_item_t *items,
+                         size_t n, char *errstr, size_t errlen);
+
 #endif

@@ -314,6 +314,11 @@ int rs_engine_advance(rs_engine_t *e, rs_period_t through)
     return 0;
 }
 
+rs_period_t rs_engine_horizon(const rs_engine_t *e)
+{
+    return e->horizon;
+}
+
 size_t rs_engine_take_late_rejections(rs_engine_t *e, rs_rejection_t **out)
 {
     size_t n = e->nlate;

@@ -182,6 +182,10 @@ rs_apply_result_t rs_engine_apply(rs_engine_t *e, const rs_event_t *ev, char *er
 /* Recognize every contract through the end of `through`. */
 int rs_engine_advance(rs_engine_t *e, rs_period_t through);
 
+/* The period every contract is recognized through at least (moved by
+ * rs_engine_advance and period.closed), or RS_PERIOD_NONE. */
+rs_period_t rs_engine_horizon(const rs_engine_t *e);
+
 /* Rejections of events that had waited and failed once their reference came. */
 typedef struct rs_rejection {
     char event_id[RS_ID_MAX];

@@ -4,7 +4,7 @@
  *
  * Invariants kept here:
  *   W1  Every consumed message is owned by exactly one place: the queue of
- *       its partition number (parts[N].q) until a batch takes it, then the
+ *       its partition number (parts[N].tq[topic]) until a batch takes it, then the
  *       batch until the batch is done with it. Messages of a partition whose
  *       engine is gone (revoked) are destroyed, never processed.
  *   W2  parts[N].ps != NULL (the partition is REPLAYING or ACTIVE) exactly
@@ -236,12 +236,18 @@ static int setup_kafka(rs_worker_t *w, char *errstr, size_t errlen)
     const rs_config_t *c = w->cfg;
     rd_kafka_conf_t *conf = NULL;
     char kerr[512], txid[512], host[256];
-    rs_config_kafka_t producer[] = {{"partitioner", "murmur2_random"},
+    /* Tuning defaults (docs/worker.md, "Throughput"; kafka.* overrides
+     * them): Nagle off, since a batch waits for its delivery reports and a
+     * delayed ACK would add ~40 ms to each round; a short fetch wait so a
+     * caught-up worker sees new records within tens of ms. */
+    rs_config_kafka_t producer[] = {{"socket.nagle.disable", "true"},
+                                    {"linger.ms", "5"},
+                                    {"partitioner", "murmur2_random"},
                                     {"enable.idempotence", "true"},
                                     {"acks", "all"},
                                     {NULL, NULL}, /* transactional.id (exactly_once) */
                                     {NULL, NULL}};
-    rs_config_kafka_t consumer[9];
+    rs_config_kafka_t consumer[12];
     int nc = 0;
 
     /* producer */
@@ -253,7 +259,7 @@ static int setup_kafka(rs_worker_t *w, char *errstr, size_t errlen)
         }
         host[sizeof host - 1] = '\0';
         snprintf(txid, sizeof txid, "%s-%s", c->group_id, host);
-        producer[3] = (rs_config_kafka_t){"transactional.id", txid};
+        producer[5] = (rs_config_kafka_t){"transactional.id", txid};
         w->txn = 1;
     }
     if ((conf = rs_worker_kafka_conf(w, producer, errstr, errlen)) == NULL)
@@ -284,6 +290,8 @@ static int setup_kafka(rs_worker_t *w, char *errstr, size_t errlen)
     }
 
     /* consumer */
+    consumer[nc++] = (rs_config_kafka_t){"socket.nagle.disable", "true"};
+    consumer[nc++] = (rs_config_kafka_t){"fetch.wait.max.ms", "50"};
     consumer[nc++] = (rs_config_kafka_t){"group.id", c->group_id};
     if (c->group_instance_id != NULL)
         consumer[nc++] = (rs_config_kafka_t){"group.instance.id", c->group_instance_id};
@@ -692,17 +700,27 @@ int rs_worker_run(rs_worker_t *w, char *errstr, size_t errlen)
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, timeout);
         check_stall(w); /* before this iteration may apply a batch */
-        if (m != NULL)
+        /* Drain what the consumer has fetched, up to a batch: a batch is cut
+         * by batch.max.records and batch.max.ms only, never by how the
+         * fetches happened to arrive. */
+        while (m != NULL) {
             rs_worker_take_message(w, m);
+            if ((long)w->fresh >= w->cfg->batch_max_records || rs_worker_failed(w))
+                break;
+            m = rd_kafka_consumer_poll(w->consumer, 0);
+        }
         rd_kafka_poll(w->producer, 0);
         rs_worker_drop_expired(w);
         if (w->recommit && rs_worker_now_us() >= w->recommit_after)
             rs_worker_commit_store_offsets(w);
         if (rs_worker_failed(w))
             break;
-        if ((w->queued > 0 && ((long)w->queued >= w->cfg->batch_max_records ||
-                               rs_worker_now_us() - w->batch_t0 >= max_us)) ||
-            stuck_plan(w)) {
+        /* A batch when a batch's worth of new records came, or the oldest
+         * record not yet tried in a batch is batch.max.ms old (records a
+         * sub-batch left for a lagging topic are tried again then, not after
+         * every poll). */
+        if ((long)w->fresh >= w->cfg->batch_max_records ||
+            (w->queued > 0 && rs_worker_now_us() - w->batch_t0 >= max_us) || stuck_plan(w)) {
             rs_worker_process_batch(w);
             w->loop_mark = rs_worker_now_us(); /* a long batch is not a stall */
         }
@@ -757,7 +775,7 @@ void rs_worker_destroy(rs_worker_t *w)
      * if destroying an unclosed consumer runs the revoke callback. */
     rs_worker_set_state(w, RS_WORKER_CLOSING);
     for (int32_t n = 0; w->parts != NULL && n < w->nparts; n++)
-        rs_worker_msgq_free(&w->parts[n].q);
+        rs_worker_part_queue_clear(&w->parts[n]);
     w->queued = 0;
     if (w->consumer != NULL)
         rd_kafka_destroy(w->consumer);

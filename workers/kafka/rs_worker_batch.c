@@ -4,8 +4,10 @@
  * the batch is delivered and committed once. The order of one batch is the
  * delivery protocol (rs_worker.h, W3, W6):
  *
- *   1. per sub-batch: its plan is saved locally (synced) and produced to
- *      changelog partition N, and delivered, before anything else of it;
+ *   1. for every sub-batch of the batch at once: the plans are saved
+ *      locally in one (synced) write, then produced to changelog partition
+ *      N and delivered in one round, before anything else (with
+ *      exactly_once, inside the batch's transaction, opened first);
  *   2. its events are applied: journal records (the engine's sink), dead
  *      letters and balance snapshots are produced;
  *   3. its changed contracts, per-contract offsets, next input offsets and
@@ -206,6 +208,27 @@ static int applied_offset(rs_worker_t *w, centry_t *ce, int t, int64_t *out)
     return 0;
 }
 
+/* Event time (W4): once an accepted event's date lies in a later month than
+ * the one after the partition's recognition horizon, every contract of the
+ * partition is recognized through the month before the event's. Event time
+ * is the events' occurred_at (not the record timestamps, which a producer
+ * may set to its clock), taken in the merge's order, so recognition is
+ * posted at the same points of the same input whatever the batch sizes. */
+static int advance_event_time(rs_worker_t *w, rs_engine_t *e, rs_date_t occurred_on)
+{
+    if (occurred_on == RS_DATE_NONE)
+        return 0;
+    rs_period_t through = rs_period_of(occurred_on) - 1;
+    rs_period_t h = rs_engine_horizon(e);
+    if (h != RS_PERIOD_NONE && through <= h)
+        return 0;
+    if (rs_engine_advance(e, through) != 0) {
+        rs_worker_fail(w, "engine: out of memory recognizing partition %d", (int)w->cur_n);
+        return -1;
+    }
+    return 0;
+}
+
 static void handle_message(rs_worker_t *w, part_t *p, const qitem_t *it)
 {
     rs_engine_t *e = rs_pstate_engine(p->ps);
@@ -256,6 +279,13 @@ static void handle_message(rs_worker_t *w, part_t *p, const qitem_t *it)
     switch (res) {
     case RS_APPLY_OK:
     case RS_APPLY_PENDING:
+        if (advance_event_time(w, e, ev.occurred_on) != 0)
+            goto out;
+        /* the sink may have grown the map again */
+        if (ce != NULL && (ce = rs_worker_cm_get(&w->cm, ev.contract_id)) == NULL) {
+            rs_worker_fail(w, "out of memory");
+            goto out;
+        }
         if (ce != NULL) {
             ce->touched = 1;
             if (ev.occurred_on != RS_DATE_NONE) {
@@ -377,70 +407,113 @@ static int produce_changelog(rs_worker_t *w, part_t *p, int32_t n, const int64_t
     return rs_worker_queue_cl(w, n, key, v, vlen);
 }
 
-/* Apply one partition's sub-batch and stage its state (W3, W4, W5). */
-static void run_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub)
+/* The plan of a sub-batch: (topic, offset) in the order taken. NULL on
+ * out-of-memory. */
+static rs_plan_item_t *plan_items(const msgq_t *sub, int64_t next[N_IN])
 {
-    char err[512];
     rs_plan_item_t *items = malloc((sub->n + 1) * sizeof *items);
-    int64_t next[N_IN] = {-1, -1, -1, -1};
-
-    if (items == NULL) {
-        rs_worker_fail(w, "out of memory");
-        return;
-    }
+    if (items == NULL)
+        return NULL;
+    for (int t = 0; t < N_IN; t++)
+        next[t] = -1;
     for (size_t i = 0; i < sub->n; i++) {
         items[i].topic = sub->v[i].topic;
         items[i].offset = sub->v[i].m->offset;
         if (sub->v[i].m->offset + 1 > next[sub->v[i].topic])
             next[sub->v[i].topic] = sub->v[i].m->offset + 1;
     }
-    /* W3: the plan is on disk before anything of this sub-batch is produced. */
-    if (rs_pstate_save_plan(p->ps, items, sub->n, err, sizeof err) != 0) {
-        free(items);
-        rs_worker_fail(w, "state: save plan of partition %d: %s", (int)n, err);
-        return;
+    return items;
+}
+
+/* Step 1 for every sub-batch of the batch at once (W3): the plans are
+ * committed to the store in one write, then produced to their changelog
+ * partitions and delivered in one round, before any output. With
+ * exactly_once the transaction is opened first, so the plans are in it.
+ * 0, or -1 (failure recorded). */
+static int save_plans(rs_worker_t *w, msgq_t *subs, const char *taken, int64_t (*next)[N_IN])
+{
+    static const int64_t none[N_IN] = {-1, -1, -1, -1};
+    rs_state_batch_t *pb = NULL;
+    char err[512];
+    int rc = -1;
+
+    if (rs_worker_begin_transaction(w) != 0)
+        return -1;
+    if (rs_state_batch_new(&pb, err, sizeof err) != 0) {
+        rs_worker_fail(w, "state: %s", err);
+        return -1;
     }
-    {
+    for (int32_t n = 0; n < w->nparts; n++) {
+        if (!taken[n])
+            continue;
+        rs_plan_item_t *items = plan_items(&subs[n], next[n]);
+        if (items == NULL) {
+            rs_worker_fail(w, "out of memory");
+            goto out;
+        }
+        if (rs_pstate_stage_plan(w->parts[n].ps, pb, items, subs[n].n, err, sizeof err) != 0) {
+            free(items);
+            rs_worker_fail(w, "state: save plan of partition %d: %s", (int)n, err);
+            goto out;
+        }
         /* The changelog gets the plan too, delivered before any output, so a
          * worker restoring from the changelog alone replays this batch in
          * this order. */
-        static const int64_t none[N_IN] = {-1, -1, -1, -1};
         char key[48];
         void *v = NULL;
         size_t vlen = 0;
         snprintf(key, sizeof key, "m/%d", (int)n);
-        if (rs_changelog_encode_meta(NULL, 0, none, items, sub->n, &v, &vlen) != 0) {
-            free(items);
+        int erc = rs_changelog_encode_meta(NULL, 0, none, items, subs[n].n, &v, &vlen);
+        free(items);
+        if (erc != 0) {
             rs_worker_fail(w, "out of memory");
-            return;
+            goto out;
         }
-        int prc = rs_worker_produce_cl(w, n, key, v, vlen);
-        free(v);
-        if (prc != 0 || rs_worker_flush_outputs(w) != 0) {
-            free(items);
-            return;
-        }
+        /* produced after the local commit below: queued until then */
+        if (rs_worker_queue_cl(w, n, key, v, vlen) != 0)
+            goto out;
     }
-    free(items);
+    if (rs_state_batch_commit(w->st, pb, err, sizeof err) != 0) {
+        rs_worker_fail(w, "state: save plans: %s", err);
+        goto out;
+    }
+    for (size_t i = 0; i < w->nclq; i++)
+        if (rs_worker_produce_cl(w, w->clq[i].n, w->clq[i].key, w->clq[i].val, w->clq[i].len) !=
+            0)
+            goto out;
+    rs_worker_clear_clq(w);
+    if (rs_worker_flush_outputs(w) != 0)
+        goto out;
+    rc = 0;
+out:
+    rs_worker_clear_clq(w);
+    rs_state_batch_destroy(pb);
+    return rc;
+}
 
-    if (rs_worker_begin_transaction(w) != 0)
-        return;
+/* Steps 2 and 3 for one partition's sub-batch: apply it and stage its state
+ * (W4, W5). Its plan was saved and delivered (save_plans). */
+static void run_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub,
+                          const int64_t next[N_IN])
+{
+    char err[512];
 
     /* The engine's own counts: an event that waited counts as applied
      * when it applies, as rejected if it fails then. */
+    rs_engine_t *e = rs_pstate_engine(p->ps);
     rs_engine_stats_t s0, s1;
-    rs_engine_get_stats(rs_pstate_engine(p->ps), &s0);
+    rs_engine_get_stats(e, &s0);
     cm_clear(&w->cm);
     w->cur = p;
     w->cur_n = n;
     for (size_t i = 0; i < sub->n && !rs_worker_failed(w); i++)
         handle_message(w, p, &sub->v[i]);
     if (!rs_worker_failed(w))
-        rs_worker_produce_balances(w, rs_pstate_engine(p->ps));
+        rs_worker_produce_balances(w, e);
     w->cur = NULL;
     if (rs_worker_failed(w))
         return;
-    rs_engine_get_stats(rs_pstate_engine(p->ps), &s1);
+    rs_engine_get_stats(e, &s1);
     w->stats.events_applied += s1.applied - s0.applied;
     rs_metrics_add(w->m.applied, (int64_t)(s1.applied - s0.applied));
     w->stats.duplicates += s1.duplicates - s0.duplicates;
@@ -490,14 +563,18 @@ static void update_pending_gauge(rs_worker_t *w)
 static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t records,
                         int parts, uint64_t t0);
 
-/* Run every partition's ready sub-batch (steps 1-3), then deliver and
- * commit once (commit_batch). Returns 0, or -1 with the worker FAILED. */
+/* Take every partition's ready sub-batch, save their plans (step 1), run
+ * them (steps 2-3), then deliver and commit once (commit_batch). Returns 0,
+ * or -1 with the worker FAILED. */
 int rs_worker_process_batch(rs_worker_t *w)
 {
     uint64_t t0 = rs_worker_now_us();
     rs_worker_stats_t before = w->stats;
     size_t records = 0;
-    int parts = 0;
+    int parts = 0, rc = -1;
+    msgq_t *subs = NULL;
+    int64_t(*next)[N_IN] = NULL;
+    char *taken = NULL; /* taken[n]: partition n has a sub-batch (maybe empty) */
 
     if (rs_worker_failed(w))
         return -1;
@@ -511,29 +588,54 @@ int rs_worker_process_batch(rs_worker_t *w)
     /* W8: after a stall, wait for the group's verdict first */
     if (w->hold_until != 0 && rs_worker_now_us() < w->hold_until)
         return 0;
+    subs = calloc((size_t)w->nparts, sizeof *subs);
+    next = calloc((size_t)w->nparts, sizeof *next);
+    taken = calloc((size_t)w->nparts, 1);
+    if (subs == NULL || next == NULL || taken == NULL) {
+        rs_worker_fail(w, "out of memory");
+        goto out;
+    }
     for (int32_t n = 0; n < w->nparts && !rs_worker_failed(w); n++) {
         part_t *p = &w->parts[n];
-        msgq_t sub = {NULL, 0, 0};
         if (!rs_worker_owns(w, n) ||
-            (p->q.n == 0 && !(p->state == RS_PART_REPLAYING && rs_worker_all_eof(p))))
+            (p->qn == 0 && !(p->state == RS_PART_REPLAYING && rs_worker_all_eof(p))))
             continue;
-        /* 1 also for a plan none of whose records can come any more. */
-        if (rs_worker_take_sub_batch(w, p, n, &sub) > 0) {
-            run_sub_batch(w, p, n, &sub);
-            records += sub.n;
+        /* 1 also for a plan none of whose records can come any more: it
+         * runs as an empty sub-batch, which deletes the plan. */
+        if (rs_worker_take_sub_batch(w, p, n, &subs[n]) > 0) {
+            taken[n] = 1;
+            records += subs[n].n;
             parts++;
+        } else {
+            rs_worker_msgq_free(&subs[n]);
         }
-        rs_worker_msgq_free(&sub);
     }
     w->queued = 0;
     for (int32_t n = 0; n < w->nparts; n++)
-        w->queued += w->parts[n].q.n;
+        w->queued += w->parts[n].qn;
+    w->fresh = 0;
     w->batch_t0 = w->queued > 0 ? rs_worker_now_us() : 0;
     if (rs_worker_failed(w))
-        return -1;
-    if (parts == 0)
-        return 0;
-    return commit_batch(w, &before, records, parts, t0);
+        goto out;
+    if (parts == 0) {
+        rc = 0;
+        goto out;
+    }
+    if (save_plans(w, subs, taken, next) != 0)
+        goto out;
+    for (int32_t n = 0; n < w->nparts && !rs_worker_failed(w); n++)
+        if (taken[n])
+            run_sub_batch(w, &w->parts[n], n, &subs[n], next[n]);
+    if (rs_worker_failed(w))
+        goto out;
+    rc = commit_batch(w, &before, records, parts, t0);
+out:
+    for (int32_t n = 0; subs != NULL && n < w->nparts; n++)
+        rs_worker_msgq_free(&subs[n]);
+    free(subs);
+    free(next);
+    free(taken);
+    return rc;
 }
 
 /* Steps 4 and 5: deliver the batch's outputs, then its changelog records,

@@ -29,8 +29,18 @@
 /* message queues                                                           */
 /* ------------------------------------------------------------------------ */
 
+static size_t q_len(const msgq_t *q)
+{
+    return q->n - q->head;
+}
+
 static int q_push(msgq_t *q, qitem_t it)
 {
+    if (q->n == q->cap && q->head > 0) {
+        memmove(q->v, q->v + q->head, q_len(q) * sizeof *q->v);
+        q->n -= q->head;
+        q->head = 0;
+    }
     if (q->n == q->cap) {
         size_t cap = q->cap ? q->cap * 2 : 256;
         qitem_t *nv = realloc(q->v, cap * sizeof *nv);
@@ -43,11 +53,19 @@ static int q_push(msgq_t *q, qitem_t it)
     return 0;
 }
 
+static qitem_t q_pop(msgq_t *q)
+{
+    qitem_t it = q->v[q->head++];
+    if (q->head == q->n)
+        q->head = q->n = 0;
+    return it;
+}
+
 static void q_clear(msgq_t *q)
 {
-    for (size_t i = 0; i < q->n; i++)
+    for (size_t i = q->head; i < q->n; i++)
         rd_kafka_message_destroy(q->v[i].m);
-    q->n = 0;
+    q->head = q->n = 0;
 }
 
 void rs_worker_msgq_free(msgq_t *q)
@@ -57,6 +75,16 @@ void rs_worker_msgq_free(msgq_t *q)
     q->v = NULL;
     q->cap = 0;
 }
+
+void rs_worker_part_queue_clear(part_t *p)
+{
+    for (int t = 0; t < N_IN; t++) {
+        rs_worker_msgq_free(&p->tq[t]);
+        p->next_off[t] = -1;
+    }
+    p->qn = 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* consuming                                                                */
 /* ------------------------------------------------------------------------ */
@@ -88,13 +116,16 @@ void rs_worker_take_message(rs_worker_t *w, rd_kafka_message_t *m)
     }
     p = &w->parts[m->partition];
     p->eof[t] = 0;
-    if (q_push(&p->q, (qitem_t){m, (uint8_t)t}) != 0) {
+    p->next_off[t] = m->offset + 1;
+    if (q_push(&p->tq[t], (qitem_t){m, (uint8_t)t}) != 0) {
         rd_kafka_message_destroy(m);
         rs_worker_fail(w, "out of memory");
         return;
     }
-    if (w->queued++ == 0)
+    p->qn++;
+    if (w->fresh++ == 0)
         w->batch_t0 = rs_worker_now_us();
+    w->queued++;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -120,24 +151,43 @@ static int64_t record_time(const qitem_t *it)
     return ts < 0 ? 0 : ts;
 }
 
+/* Whether topic t of partition n may still bring records that are not
+ * queued yet: it is assigned, not at its end, and the consumer has not
+ * reached the partition's high watermark as of its last fetch (librdkafka's
+ * cached watermark: no request). A topic that is caught up holds nothing
+ * back, as Kafka Streams does not wait for a partition with no lag. */
+static int may_bring_more(rs_worker_t *w, const part_t *p, int32_t n, int t)
+{
+    int64_t lo = -1, hi = -1;
+
+    if (!p->tp_assigned[t] || p->eof[t])
+        return 0;
+    if (p->next_off[t] >= 0 &&
+        rd_kafka_get_watermark_offsets(w->consumer, w->cfg->topics[t], n, &lo, &hi) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR &&
+        hi >= 0 && p->next_off[t] >= hi)
+        return 0;
+    return 1;
+}
+
 /* The event-time merge (W4): a partition's four topics are not ordered
  * against each other, so its queued records are taken in record-timestamp
  * order (event time: `revstream produce` stamps each record with the
  * event's occurred_at), ties by topic then offset, keeping every topic's own
- * order. Like Kafka Streams' max.task.idle.ms, records are taken only while
- * every assigned topic of the partition has records queued or is at its end;
- * a topic that lags longer than input.idle.ms no longer holds the others
- * back. The plan records the order taken, so a replay is identical. Returns
- * 1 with a sub-batch, 0 when p waits, -1 on out-of-memory. */
-static int merge_sub_batch(rs_worker_t *w, part_t *p, msgq_t *sub)
+ * order. Records are taken only while every topic that may still bring
+ * records (may_bring_more) has some queued; like Kafka Streams'
+ * max.task.idle.ms, a topic that holds the others back for longer than
+ * input.idle.ms no longer does. So, as long as the input is backlogged, the
+ * order taken is the sort of the partition's records by (timestamp, topic,
+ * offset), whatever the batch sizes. The plan records the order taken, so a
+ * replay is identical. Per-topic FIFOs make a step O(topics). Returns 1 with
+ * a sub-batch, 0 when p waits, -1 on out-of-memory. */
+static int merge_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub)
 {
-    size_t nq = p->q.n, pos[N_IN], left[N_IN] = {0, 0, 0, 0};
-    int lagging = 0;
-    for (size_t i = 0; i < nq; i++)
-        left[p->q.v[i].topic]++;
+    int waited[N_IN] = {0, 0, 0, 0}, lagging = 0;
     for (int t = 0; t < N_IN; t++)
-        if (p->tp_assigned[t] && left[t] == 0 && !p->eof[t])
-            lagging = 1;
+        if (q_len(&p->tq[t]) == 0 && may_bring_more(w, p, n, t))
+            waited[t] = lagging = 1;
     uint64_t now = rs_worker_now_us();
     if (lagging) {
         if (p->wait_t0 == 0)
@@ -147,51 +197,31 @@ static int merge_sub_batch(rs_worker_t *w, part_t *p, msgq_t *sub)
     }
     p->wait_t0 = 0;
     memset(sub, 0, sizeof *sub);
-    sub->v = malloc((nq + 1) * sizeof *sub->v);
-    char *taken = calloc(nq + 1, 1);
-    if (sub->v == NULL || taken == NULL) {
-        free(sub->v);
-        free(taken);
-        sub->v = NULL;
+    sub->v = malloc((p->qn + 1) * sizeof *sub->v);
+    if (sub->v == NULL) {
         rs_worker_fail(w, "out of memory");
         return -1;
     }
-    sub->cap = nq + 1;
-    for (int t = 0; t < N_IN; t++) {
-        pos[t] = 0;
-        while (pos[t] < nq && p->q.v[pos[t]].topic != t)
-            pos[t]++;
-    }
+    sub->cap = p->qn + 1;
     for (;;) {
         int best = -1;
         for (int t = 0; t < N_IN; t++) {
-            if (pos[t] >= nq)
+            if (q_len(&p->tq[t]) == 0)
                 continue;
-            if (best < 0 || record_time(&p->q.v[pos[t]]) < record_time(&p->q.v[pos[best]]))
+            if (best < 0 || record_time(&p->tq[t].v[p->tq[t].head]) <
+                                record_time(&p->tq[best].v[p->tq[best].head]))
                 best = t;
         }
         if (best < 0)
             break;
-        size_t j = pos[best];
-        sub->v[sub->n++] = p->q.v[j];
-        taken[j] = 1;
-        left[best]--;
-        do
-            j++;
-        while (j < nq && p->q.v[j].topic != best);
-        pos[best] = j;
+        sub->v[sub->n++] = q_pop(&p->tq[best]);
+        p->qn--;
         /* a topic that ran dry and may still bring records earlier than the
          * others' stops the merge: the rest waits for the next round (a topic
          * waited out as lagging had none, so it never stops it) */
-        if (left[best] == 0 && !p->eof[best])
+        if (q_len(&p->tq[best]) == 0 && !waited[best] && may_bring_more(w, p, n, best))
             break;
     }
-    size_t k = 0;
-    for (size_t j = 0; j < nq; j++)
-        if (!taken[j])
-            p->q.v[k++] = p->q.v[j];
-    p->q.n = k;
-    free(taken);
     return sub->n > 0;
 }
 
@@ -203,35 +233,31 @@ static int merge_sub_batch(rs_worker_t *w, part_t *p, msgq_t *sub)
 int rs_worker_take_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub)
 {
     if (p->state != RS_PART_REPLAYING)
-        return merge_sub_batch(w, p, sub);
-    size_t nq = p->q.n, missing = 0, found = 0;
-    char *taken = calloc(nq + 1, 1);
-    size_t *order = calloc(p->nplan + 1, sizeof *order);
-    size_t pos[N_IN] = {0, 0, 0, 0};
-    int rc = -1;
+        return merge_sub_batch(w, p, n, sub);
+    size_t missing = 0, found = 0, pos[N_IN];
 
-    if (taken == NULL || order == NULL)
-        goto done;
-    /* Queue messages of one topic arrive in offset order, and so do the
-     * plan's items of one topic: walk each topic with one cursor. */
+    /* First check that every planned record is there (or can no longer
+     * come): queue messages of one topic are in offset order, and so are
+     * the plan's items of one topic, so one cursor per topic walks both. */
+    for (int t = 0; t < N_IN; t++)
+        pos[t] = p->tq[t].head;
     for (size_t i = 0; i < p->nplan; i++) {
         int t = p->plan[i].topic;
         int64_t off = p->plan[i].offset;
+        const msgq_t *q = &p->tq[t];
         size_t j = pos[t];
-        while (j < nq && (p->q.v[j].topic != t || p->q.v[j].m->offset < off))
+        while (j < q->n && q->v[j].m->offset < off)
             j++;
-        if (j < nq && p->q.v[j].m->offset == off) {
-            taken[j] = 1;
-            order[found++] = j;
+        if (j < q->n && q->v[j].m->offset == off) {
+            found++;
             pos[t] = j + 1;
-        } else if (j < nq) {
+        } else if (j < q->n) {
             missing++; /* a later offset is there: this one no longer exists */
             pos[t] = j;
         } else if (rs_worker_all_eof(p)) {
             missing++;
         } else {
-            rc = 0; /* not consumed yet */
-            goto done;
+            return 0; /* not consumed yet */
         }
     }
     if (missing > 0)
@@ -241,22 +267,37 @@ int rs_worker_take_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub)
             (int)n, p->nplan, missing);
     memset(sub, 0, sizeof *sub);
     sub->v = malloc((found + 1) * sizeof *sub->v);
-    if (sub->v == NULL)
-        goto done;
-    sub->cap = found + 1;
-    for (size_t i = 0; i < found; i++)
-        sub->v[sub->n++] = p->q.v[order[i]];
-    size_t k = 0;
-    for (size_t j = 0; j < nq; j++)
-        if (!taken[j])
-            p->q.v[k++] = p->q.v[j];
-    p->q.n = k;
-    rs_worker_log("plan_replay partition=%d records=%zu", (int)n, found);
-    rc = 1;
-done:
-    free(taken);
-    free(order);
-    if (rc < 0)
+    if (sub->v == NULL) {
         rs_worker_fail(w, "out of memory");
-    return rc;
+        return -1;
+    }
+    sub->cap = found + 1;
+    /* Then take them out in plan order (slots emptied, then each queue
+     * compacted): a record the plan does not name stays queued. */
+    for (int t = 0; t < N_IN; t++)
+        pos[t] = p->tq[t].head;
+    for (size_t i = 0; i < p->nplan; i++) {
+        msgq_t *q = &p->tq[p->plan[i].topic];
+        size_t j = pos[p->plan[i].topic];
+        while (j < q->n && q->v[j].m->offset < p->plan[i].offset)
+            j++;
+        if (j < q->n && q->v[j].m->offset == p->plan[i].offset) {
+            sub->v[sub->n++] = q->v[j];
+            q->v[j].m = NULL;
+            p->qn--;
+            j++;
+        }
+        pos[p->plan[i].topic] = j;
+    }
+    for (int t = 0; t < N_IN; t++) {
+        msgq_t *q = &p->tq[t];
+        size_t k = 0;
+        for (size_t j = q->head; j < q->n; j++)
+            if (q->v[j].m != NULL)
+                q->v[k++] = q->v[j];
+        q->head = 0;
+        q->n = k;
+    }
+    rs_worker_log("plan_replay partition=%d records=%zu", (int)n, sub->n);
+    return 1;
 }

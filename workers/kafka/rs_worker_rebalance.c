@@ -32,7 +32,7 @@
 
 void rs_worker_release_part(part_t *p)
 {
-    rs_worker_msgq_free(&p->q);
+    rs_worker_part_queue_clear(p);
     rs_pstate_destroy(p->ps);
     p->ps = NULL;
     free(p->plan);
@@ -404,7 +404,9 @@ static void on_revoke(rs_worker_t *w, rd_kafka_topic_partition_list_t *parts)
     }
     w->queued = 0;
     for (int32_t n = 0; n < w->nparts; n++)
-        w->queued += w->parts[n].q.n;
+        w->queued += w->parts[n].qn;
+    if (w->fresh > w->queued)
+        w->fresh = w->queued;
     rd_kafka_assign(w->consumer, NULL);
     w->n_assigned = 0;
     rs_metrics_set(w->m.owned, 0);

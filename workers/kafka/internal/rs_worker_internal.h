@@ -157,9 +157,11 @@ typedef struct qitem {
     uint8_t topic; /* input index */
 } qitem_t;
 
+/* A FIFO of messages: items v[head..n) are queued (head > 0 after pops;
+ * the array is compacted when half of it is popped). */
 typedef struct msgq {
     qitem_t *v;
-    size_t n, cap;
+    size_t head, n, cap;
 } msgq_t;
 
 /* ------------------------------------------------------------------------ */
@@ -193,8 +195,10 @@ typedef struct part {
     rs_pstate_t *ps;       /* W2, P1 */
     int tp_assigned[N_IN];
     int eof[N_IN];
-    msgq_t q;
-    rs_plan_item_t *plan; /* pending plan to replay first (copy), or NULL (P2) */
+    msgq_t tq[N_IN];        /* queued messages, one FIFO per input topic (W1) */
+    size_t qn;              /* messages in tq[], all topics */
+    int64_t next_off[N_IN]; /* one past the last queued offset of each topic; -1 unknown */
+    rs_plan_item_t *plan;   /* pending plan to replay first (copy), or NULL (P2) */
     size_t nplan;
     uint64_t wait_t0;    /* since when a lagging topic held this partition back (us) */
     int cl_dirty;        /* changelog records produced in the current batch */
@@ -240,7 +244,8 @@ struct rs_worker {
     int32_t nparts;
     part_t *parts;
     size_t queued;     /* messages in all queues */
-    uint64_t batch_t0; /* when the oldest queued message came (us) */
+    size_t fresh;      /* messages queued since the last batch ran */
+    uint64_t batch_t0; /* when the oldest message not yet tried in a batch came (us) */
     size_t n_assigned; /* topic-partitions assigned */
     part_t *cur;       /* W2 */
     int32_t cur_n;     /* partition number of cur */
@@ -328,6 +333,9 @@ rd_kafka_conf_t *rs_worker_kafka_conf(rs_worker_t *w, const rs_config_kafka_t *s
 /* ------------------------------------------------------------------------ */
 
 void rs_worker_msgq_free(msgq_t *q);
+
+/* Destroy every queued message of p (W1) and reset its queue counts. */
+void rs_worker_part_queue_clear(part_t *p);
 
 /* A message from the consumer: queued on its partition (W1), an EOF noted,
  * or destroyed. */
