@@ -179,7 +179,7 @@ static void fmt_double(double v, char *buf, size_t buflen)
     }
     snprintf(tmp, sizeof tmp, "%.*e", prec, v);
     e = strchr(tmp, 'e');
-    exp10 = e != NULL ? atoi(e + 1) : 0;
+    exp10 = e != NULL ? (int)strtol(e + 1, NULL, 10) : 0;
     if (exp10 < -4 || exp10 >= 6) {
         snprintf(buf, buflen, "%s", tmp);
         return;
@@ -535,7 +535,7 @@ static int register_series(rs_metrics_t *reg, rs_metrics_series_t **out, rs_metr
         fam = newfam;
     }
 
-    si = find_series(fam, values);
+    si = newfam != NULL ? -1 : find_series(fam, values); /* a new family has no series */
     if (si >= 0) {
         *out = fam->series[si];
         rc = 0;

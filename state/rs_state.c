@@ -453,10 +453,10 @@ int rs_state_open(rs_state_t **out, const rs_state_opts_t *opts, char *errstr, s
     rocksdb_options_increase_parallelism(st->options, 2);
     rocksdb_options_set_wal_recovery_mode(st->options, 2 /* kPointInTimeRecovery */);
     rocksdb_options_set_keep_log_file_num(st->options, 4);
-    rocksdb_options_set_max_log_file_size(st->options, 8u * 1024u * 1024u);
+    rocksdb_options_set_max_log_file_size(st->options, (size_t)8 * 1024 * 1024);
 
-    cache_bytes =
-        opts->block_cache_bytes ? opts->block_cache_bytes : RS_STATE_DEFAULT_BLOCK_CACHE;
+    cache_bytes = opts->block_cache_bytes ? opts->block_cache_bytes
+                                          : (size_t)RS_STATE_DEFAULT_BLOCK_CACHE;
     st->cache = rocksdb_cache_create_lru(cache_bytes);
     bbo = rocksdb_block_based_options_create();
     rocksdb_block_based_options_set_block_cache(bbo, st->cache);
