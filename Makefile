@@ -1,16 +1,26 @@
 # Thin wrapper over CMake. The README's two commands (scripts/demo, scripts/test)
-# install what is missing and then run `make demo` and `make test`.
+# install what is missing and then run `make demo` and `make test`. CI
+# (.ci/run) runs test, format-check, check-deps, tidy, test-release, test-asan
+# and fuzz.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+RELEASE_BUILD ?= build-release
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 30
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-asan format format-check clean
+.PHONY: all deps dev-deps build demo test test-release test-asan check-deps tidy fuzz \
+        format format-check clean
 
 all: build
 
 deps:
 	@scripts/setup-deps.sh
+
+# What the checks need on top: clang, clang-tidy, libFuzzer.
+dev-deps:
+	@scripts/setup-deps.sh --dev
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
@@ -24,11 +34,35 @@ demo: build
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# The suite on an optimized build (-O3 -DNDEBUG, -Werror as always).
+test-release: deps
+	cmake -S . -B $(RELEASE_BUILD) -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(RELEASE_BUILD) -j $(JOBS)
+	cd $(RELEASE_BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The suite under ASan and UBSan; with gcc, RS_FUZZ adds the fuzz targets on
+# their corpus-replay main() (ctest fuzz_*_corpus).
 test-asan: deps
-	cmake -S . -B $(ASAN_BUILD) -DRS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+	cmake -S . -B $(ASAN_BUILD) -DRS_SANITIZE=ON -DRS_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
+
+# The engine archive has no third-party symbol, metrics/ no engine header, no
+# source outside tests/ is over 1,500 lines.
+check-deps: build
+	scripts/check-deps.sh $(BUILD)
+
+# clang-tidy (.clang-tidy) over the sources, from $(BUILD)/compile_commands.json.
+tidy: deps dev-deps $(BUILD)/CMakeCache.txt
+	scripts/tidy.sh $(BUILD)
+
+# The libFuzzer targets (clang, ASan, UBSan), each run FUZZ_SECONDS on its corpus.
+fuzz: deps dev-deps
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DRS_FUZZ=ON -DRS_BUILD_TESTS=OFF \
+	  -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-g -O1"
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_all
+	scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h')
 
@@ -39,4 +73,4 @@ format-check: deps
 	clang-format --dry-run --Werror $(FORMAT_FILES)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(RELEASE_BUILD) $(FUZZ_BUILD)

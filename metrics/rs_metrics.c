@@ -35,6 +35,7 @@
  */
 #include "rs_metrics.h"
 #include "rs_err.h"
+#include "rs_strbuf.h"
 
 #include <arpa/inet.h>
 #include <math.h>
@@ -178,7 +179,7 @@ static void fmt_double(double v, char *buf, size_t buflen)
     }
     snprintf(tmp, sizeof tmp, "%.*e", prec, v);
     e = strchr(tmp, 'e');
-    exp10 = e != NULL ? atoi(e + 1) : 0;
+    exp10 = e != NULL ? (int)strtol(e + 1, NULL, 10) : 0;
     if (exp10 < -4 || exp10 >= 6) {
         snprintf(buf, buflen, "%s", tmp);
         return;
@@ -186,108 +187,61 @@ static void fmt_double(double v, char *buf, size_t buflen)
     snprintf(buf, buflen, "%.*f", prec - exp10 > 0 ? prec - exp10 : 0, v);
 }
 
-/* ---------- a growable output buffer ---------- */
-
-typedef struct strbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} strbuf_t;
-
-static void sb_reserve(strbuf_t *b, size_t extra)
-{
-    size_t want;
-    char *np;
-
-    if (b->oom)
-        return;
-    if (b->len + extra + 1 <= b->cap)
-        return;
-    want = b->cap ? b->cap : 1024;
-    while (want < b->len + extra + 1)
-        want *= 2;
-    np = realloc(b->p, want);
-    if (np == NULL) {
-        b->oom = 1;
-        return;
-    }
-    b->p = np;
-    b->cap = want;
-}
-
-static void sb_putn(strbuf_t *b, const char *s, size_t n)
-{
-    sb_reserve(b, n);
-    if (b->oom)
-        return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(strbuf_t *b, const char *s)
-{
-    sb_putn(b, s, strlen(s));
-}
-
-static void sb_putc(strbuf_t *b, char c)
-{
-    sb_putn(b, &c, 1);
-}
+/* ---------- escaping into an rs_strbuf ---------- */
 
 /* Help text: '\' -> "\\", newline -> "\n". */
-static void sb_help(strbuf_t *b, const char *s)
+static void put_help(rs_strbuf_t *b, const char *s)
 {
     for (; *s; s++) {
         if (*s == '\\')
-            sb_puts(b, "\\\\");
+            rs_strbuf_puts(b, "\\\\");
         else if (*s == '\n')
-            sb_puts(b, "\\n");
+            rs_strbuf_puts(b, "\\n");
         else
-            sb_putc(b, *s);
+            rs_strbuf_putc(b, *s);
     }
 }
 
 /* Label value: '\' -> "\\", '"' -> "\"", newline -> "\n". */
-static void sb_label_value(strbuf_t *b, const char *s)
+static void put_label_value(rs_strbuf_t *b, const char *s)
 {
     for (; *s; s++) {
         if (*s == '\\')
-            sb_puts(b, "\\\\");
+            rs_strbuf_puts(b, "\\\\");
         else if (*s == '"')
-            sb_puts(b, "\\\"");
+            rs_strbuf_puts(b, "\\\"");
         else if (*s == '\n')
-            sb_puts(b, "\\n");
+            rs_strbuf_puts(b, "\\n");
         else
-            sb_putc(b, *s);
+            rs_strbuf_putc(b, *s);
     }
 }
 
 /* "{a="x",b="y"}" plus an optional le="..." last; nothing if no labels. */
-static void sb_labels(strbuf_t *b, const rs_metrics_series_t *s, const char *le)
+static void put_labels(rs_strbuf_t *b, const rs_metrics_series_t *s, const char *le)
 {
     const rs_family_t *f = s->fam;
     size_t i;
 
     if (f->nlabels == 0 && le == NULL)
         return;
-    sb_putc(b, '{');
+    rs_strbuf_putc(b, '{');
     for (i = 0; i < f->nlabels; i++) {
         if (i > 0)
-            sb_putc(b, ',');
-        sb_puts(b, f->lnames[i]);
-        sb_puts(b, "=\"");
-        sb_label_value(b, s->lvalues[i]);
-        sb_putc(b, '"');
+            rs_strbuf_putc(b, ',');
+        rs_strbuf_puts(b, f->lnames[i]);
+        rs_strbuf_puts(b, "=\"");
+        put_label_value(b, s->lvalues[i]);
+        rs_strbuf_putc(b, '"');
     }
     if (le != NULL) {
         if (f->nlabels > 0)
-            sb_putc(b, ',');
-        sb_puts(b, "le=\"");
-        sb_puts(b, le);
-        sb_putc(b, '"');
+            rs_strbuf_putc(b, ',');
+        rs_strbuf_puts(b, "le=\"");
+        rs_strbuf_puts(b, le);
+        rs_strbuf_putc(b, '"');
     }
-    sb_putc(b, '}');
+    rs_strbuf_putc(b, '}');
 }
 
 /* ---------- registry ---------- */
@@ -581,7 +535,7 @@ static int register_series(rs_metrics_t *reg, rs_metrics_series_t **out, rs_metr
         fam = newfam;
     }
 
-    si = find_series(fam, values);
+    si = newfam != NULL ? -1 : find_series(fam, values); /* a new family has no series */
     if (si >= 0) {
         *out = fam->series[si];
         rc = 0;
@@ -727,7 +681,7 @@ uint64_t rs_metrics_hist_count(rs_metrics_series_t *s)
 
 /* ---------- exposition ---------- */
 
-static void render_histogram(strbuf_t *b, rs_metrics_series_t *s)
+static void render_histogram(rs_strbuf_t *b, rs_metrics_series_t *s)
 {
     const rs_family_t *f = s->fam;
     uint64_t counts[RS_METRICS_MAX_BUCKETS + 1];
@@ -748,78 +702,67 @@ static void render_histogram(strbuf_t *b, rs_metrics_series_t *s)
             fmt_double(f->bounds[i], le, sizeof le);
         else
             snprintf(le, sizeof le, "+Inf");
-        sb_puts(b, f->name);
-        sb_puts(b, "_bucket");
-        sb_labels(b, s, le);
-        snprintf(num, sizeof num, " %llu\n", (unsigned long long)cum);
-        sb_puts(b, num);
+        rs_strbuf_puts(b, f->name);
+        rs_strbuf_puts(b, "_bucket");
+        put_labels(b, s, le);
+        rs_strbuf_printf(b, " %llu\n", (unsigned long long)cum);
     }
-    sb_puts(b, f->name);
-    sb_puts(b, "_sum");
-    sb_labels(b, s, NULL);
-    sb_putc(b, ' ');
+    rs_strbuf_puts(b, f->name);
+    rs_strbuf_puts(b, "_sum");
+    put_labels(b, s, NULL);
+    rs_strbuf_putc(b, ' ');
     fmt_double(sum, num, sizeof num);
-    sb_puts(b, num);
-    sb_putc(b, '\n');
-    sb_puts(b, f->name);
-    sb_puts(b, "_count");
-    sb_labels(b, s, NULL);
-    snprintf(num, sizeof num, " %llu\n", (unsigned long long)count);
-    sb_puts(b, num);
+    rs_strbuf_puts(b, num);
+    rs_strbuf_putc(b, '\n');
+    rs_strbuf_puts(b, f->name);
+    rs_strbuf_puts(b, "_count");
+    put_labels(b, s, NULL);
+    rs_strbuf_printf(b, " %llu\n", (unsigned long long)count);
 }
 
 int rs_metrics_render(rs_metrics_t *reg, char **out, size_t *len)
 {
-    strbuf_t b = {NULL, 0, 0, 0};
-    char num[32];
-    size_t i, j;
-    int rc = -1;
+    rs_strbuf_t b = {NULL, 0, 0, 0};
+    size_t i, j, n;
 
     *out = NULL;
     if (len != NULL)
         *len = 0;
-    sb_reserve(&b, 0); /* an empty registry renders as "" */
-    if (!b.oom)
-        b.p[0] = '\0';
     pthread_mutex_lock(&reg->lock);
     for (i = 0; i < reg->nfams; i++) {
         rs_family_t *f = reg->fams[i];
         if (f->help[0] != '\0') {
-            sb_puts(&b, "# HELP ");
-            sb_puts(&b, f->name);
-            sb_putc(&b, ' ');
-            sb_help(&b, f->help);
-            sb_putc(&b, '\n');
+            rs_strbuf_puts(&b, "# HELP ");
+            rs_strbuf_puts(&b, f->name);
+            rs_strbuf_putc(&b, ' ');
+            put_help(&b, f->help);
+            rs_strbuf_putc(&b, '\n');
         }
-        sb_puts(&b, "# TYPE ");
-        sb_puts(&b, f->name);
-        sb_putc(&b, ' ');
-        sb_puts(&b, type_name(f->type));
-        sb_putc(&b, '\n');
+        rs_strbuf_puts(&b, "# TYPE ");
+        rs_strbuf_puts(&b, f->name);
+        rs_strbuf_putc(&b, ' ');
+        rs_strbuf_puts(&b, type_name(f->type));
+        rs_strbuf_putc(&b, '\n');
         for (j = 0; j < f->nseries; j++) {
             rs_metrics_series_t *s = f->series[j];
             if (f->type == RS_METRICS_HISTOGRAM) {
                 render_histogram(&b, s);
                 continue;
             }
-            sb_puts(&b, f->name);
-            sb_labels(&b, s, NULL);
-            snprintf(num, sizeof num, " %lld\n",
-                     (long long)atomic_load_explicit(&s->value, memory_order_relaxed));
-            sb_puts(&b, num);
+            rs_strbuf_puts(&b, f->name);
+            put_labels(&b, s, NULL);
+            rs_strbuf_printf(&b, " %lld\n",
+                             (long long)atomic_load_explicit(&s->value, memory_order_relaxed));
         }
     }
     pthread_mutex_unlock(&reg->lock);
-    if (b.oom)
-        goto done;
-    *out = b.p;
+    n = b.len;
+    *out = rs_strbuf_take(&b); /* an empty registry renders as "" */
+    if (*out == NULL)
+        return -1;
     if (len != NULL)
-        *len = b.len;
-    b.p = NULL;
-    rc = 0;
-done:
-    free(b.p);
-    return rc;
+        *len = n;
+    return 0;
 }
 
 /* ---------- readiness ---------- */

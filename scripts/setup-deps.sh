@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # Install the Debian 12 packages revstream needs, if any is missing.
 # As root it runs apt-get; otherwise it prints the exact command to run.
+#   setup-deps.sh         what building, testing and the demo need
+#   setup-deps.sh --dev   also what the CI checks need: clang and its
+#                         libFuzzer and sanitizer runtimes (make fuzz),
+#                         clang-tidy (make tidy)
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config clang-format
       librdkafka-dev libavro-dev librocksdb-dev libcriterion-dev
       libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev)
+if [ "${1:-}" = "--dev" ]; then
+  pkgs+=(clang clang-tidy libclang-rt-14-dev)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -40,6 +40,7 @@
  * read pinned and copied once into a malloc'd buffer the caller owns.
  */
 #include "rs_state.h"
+#include "rs_bytes.h"
 #include "rs_err.h"
 
 #include <rocksdb/c.h>
@@ -99,35 +100,6 @@ static void state_log(const char *fmt, ...)
     fprintf(stderr, "level=info component=state %s\n", line);
 }
 
-static void put_be32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
-
-static uint32_t get_be32(const unsigned char *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static void put_be64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (unsigned char)v;
-        v >>= 8;
-    }
-}
-
-static uint64_t get_be64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 /* Validate a name argument; on failure write "<op>: <field> ..." into msg. */
 static int check_name(const char *s, size_t max, size_t *len, const char *op, const char *field,
                       char *msg, size_t msglen)
@@ -164,7 +136,7 @@ static int check_partition(int32_t partition, const char *op, char *msg, size_t 
 static size_t key_partition(unsigned char *k, int kind, uint32_t partition)
 {
     k[0] = (unsigned char)kind;
-    put_be32(k + 1, partition);
+    rs_put_be32(k + 1, partition);
     return 5;
 }
 
@@ -267,7 +239,7 @@ static int get_offset(rs_state_t *st, const unsigned char *k, size_t klen, int64
         rc = -1;
         goto done;
     }
-    u = get_be64((const unsigned char *)v);
+    u = rs_get_be64((const unsigned char *)v);
     if (u > (uint64_t)INT64_MAX) {
         rs_errorf(errstr, errlen, "%s: corrupt offset value (negative)", context);
         rc = -1;
@@ -386,7 +358,7 @@ static int check_layout(rs_state_t *st, char *errstr, size_t errlen)
                       vlen);
             goto done;
         }
-        version = get_be32(v + 4);
+        version = rs_get_be32(v + 4);
         if (version != RS_STATE_LAYOUT_VERSION) {
             rs_errorf(errstr, errlen,
                       "%s: store has state layout version %u, this build reads only version %u",
@@ -417,7 +389,7 @@ static int check_layout(rs_state_t *st, char *errstr, size_t errlen)
         goto done;
     }
     memcpy(val, LAYOUT_MAGIC, 4);
-    put_be32(val + 4, RS_STATE_LAYOUT_VERSION);
+    rs_put_be32(val + 4, RS_STATE_LAYOUT_VERSION);
     wo = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(wo, 1);
     rocksdb_put(st->db, wo, (const char *)LAYOUT_KEY, sizeof LAYOUT_KEY, (const char *)val,
@@ -481,10 +453,10 @@ int rs_state_open(rs_state_t **out, const rs_state_opts_t *opts, char *errstr, s
     rocksdb_options_increase_parallelism(st->options, 2);
     rocksdb_options_set_wal_recovery_mode(st->options, 2 /* kPointInTimeRecovery */);
     rocksdb_options_set_keep_log_file_num(st->options, 4);
-    rocksdb_options_set_max_log_file_size(st->options, 8u * 1024u * 1024u);
+    rocksdb_options_set_max_log_file_size(st->options, (size_t)8 * 1024 * 1024);
 
-    cache_bytes =
-        opts->block_cache_bytes ? opts->block_cache_bytes : RS_STATE_DEFAULT_BLOCK_CACHE;
+    cache_bytes = opts->block_cache_bytes ? opts->block_cache_bytes
+                                          : (size_t)RS_STATE_DEFAULT_BLOCK_CACHE;
     st->cache = rocksdb_cache_create_lru(cache_bytes);
     bbo = rocksdb_block_based_options_create();
     rocksdb_block_based_options_set_block_cache(bbo, st->cache);
@@ -650,7 +622,7 @@ int rs_state_batch_put_input_offset(rs_state_batch_t *b, const char *topic, int3
         check_name(topic, RS_STATE_MAX_TOPIC_LEN, &tlen, op, "topic", msg, sizeof msg) ||
         check_offset(offset, op, msg, sizeof msg))
         return batch_fail(b, msg);
-    put_be64(v, (uint64_t)offset);
+    rs_put_be64(v, (uint64_t)offset);
     rocksdb_writebatch_put(b->wb, (const char *)k, key_input(k, topic, tlen, partition),
                            (const char *)v, sizeof v);
     b->count++;
@@ -671,7 +643,7 @@ int rs_state_batch_put_contract_offset(rs_state_batch_t *b, const char *contract
         check_name(topic, RS_STATE_MAX_TOPIC_LEN, &tlen, op, "topic", msg, sizeof msg) ||
         check_offset(offset, op, msg, sizeof msg))
         return batch_fail(b, msg);
-    put_be64(v, (uint64_t)offset);
+    rs_put_be64(v, (uint64_t)offset);
     rocksdb_writebatch_put(b->wb, (const char *)k,
                            key_coffset(k, contract_id, idlen, topic, tlen), (const char *)v,
                            sizeof v);
@@ -949,7 +921,7 @@ static int scan_partitions(rs_state_t *st, int kind, int32_t **arr, size_t *n, s
         if (!rocksdb_iter_valid(it))
             break;
         key = (const unsigned char *)rocksdb_iter_key(it, &klen);
-        if (klen < 5 || (p = get_be32(key + 1)) > (uint32_t)INT32_MAX) {
+        if (klen < 5 || (p = rs_get_be32(key + 1)) > (uint32_t)INT32_MAX) {
             rs_errorf(errstr, errlen,
                       "rs_state_partitions: corrupt key (kind 0x%02x, %zu bytes)", kind, klen);
             goto done;

@@ -1,21 +1,17 @@
 /*
  * fuzz_codec_avro — libFuzzer target for rs_avro_decode_event(), the Avro
- * decoder that reads untrusted Kafka values. Not built by CMake (its test glob
- * does not look here). Build and run with clang from the repository root:
+ * decoder that reads untrusted Kafka values. Built by CMake with RS_FUZZ=ON
+ * (tests/fuzz/CMakeLists.txt); from the repository root,
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_POSIX_C_SOURCE=200809L \
- *     -D_DEFAULT_SOURCE -Iworkers/engine -Ischemas tests/fuzz/fuzz_codec_avro.c \
- *     schemas/rs_codec_avro.c schemas/rs_codec_json.c schemas/rs_codec_fields.c \
- *     workers/engine/rs_event.c \
- *     workers/engine/rs_money.c workers/engine/rs_names.c \
- *     $(pkg-config --cflags --libs avro-c jansson) -o build-fuzz/fuzz_codec_avro
- *   mkdir -p build-fuzz/corpus
- *   build-fuzz/fuzz_codec_avro -max_total_time=60 -max_len=4096 build-fuzz/corpus
+ *   make fuzz                       # every target, FUZZ_SECONDS (30) each
+ *   build-fuzz/fuzz_codec_avro -max_total_time=60 -max_len=4096 \
+ *     build-fuzz/fuzz-corpus/fuzz_codec_avro tests/fuzz/corpus/fuzz_codec_avro
  *
- * Seeds help: the values of `revstream encode` output (an .avrobin record's
- * value minus its 5-byte header), each prefixed with the selector byte of its
- * schema id (the index in IDS below: contracts 0, invoices 1, payments 2,
- * usage 3).
+ * Seeds (tests/fuzz/corpus/fuzz_codec_avro/, written by scripts/fuzz-seeds.sh):
+ * the values of `revstream encode` output (an .avrobin record's value minus
+ * its 5-byte header), each prefixed with the selector byte of its schema id
+ * (the index in IDS below: contracts 0, invoices 1, payments 2, usage 3), and
+ * per topic one whole value prefixed with 0x80.
  *
  * Input: byte 0 selects the framing. Below 0x80 it picks a writer schema id
  * from IDS (our topic schemas, a newer and an older producer schema, a union

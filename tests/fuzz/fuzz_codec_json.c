@@ -1,19 +1,15 @@
 /*
  * fuzz_codec_json — libFuzzer target for the JSON codec (schemas/rs_codec_json.c).
  *
- * Not built by CMake (tests/fuzz is outside the test globs). Build and run it
- * with clang from the repository root:
+ * Built by CMake with RS_FUZZ=ON (tests/fuzz/CMakeLists.txt); from the
+ * repository root,
  *
- *   clang -g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
- *     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
- *     -Ischemas -Iworkers/engine \
- *     tests/fuzz/fuzz_codec_json.c schemas/rs_codec_json.c schemas/rs_codec_fields.c \
- *     workers/engine/rs_event.c workers/engine/rs_money.c workers/engine/rs_names.c \
- *     $(pkg-config --cflags --libs jansson) -o /tmp/fuzz_codec_json
- *   mkdir -p /tmp/fuzz_corpus && /tmp/fuzz_codec_json -max_total_time=60 /tmp/fuzz_corpus
+ *   make fuzz                       # every target, FUZZ_SECONDS (30) each
+ *   build-fuzz/fuzz_codec_json -max_total_time=60 \
+ *     build-fuzz/fuzz-corpus/fuzz_codec_json tests/fuzz/corpus/fuzz_codec_json
  *
- * (Seed the corpus with event lines, e.g. the JSON of tests/unit/test_codec_json.c,
- * to reach the per-type decoders sooner.)
+ * Seeds (tests/fuzz/corpus/fuzz_codec_json/, written by scripts/fuzz-seeds.sh):
+ * event lines of examples/sample-book.jsonl, up to two of each event type.
  *
  * Invariants checked on every input (a violation aborts, which libFuzzer reports):
  *   - decode never crashes, leaks or reads past `size` bytes (ASan/UBSan);

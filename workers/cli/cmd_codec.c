@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "rs_avro.h"
+#include "rs_bytes.h"
 #include "rs_cli.h"
 #include "rs_codec.h"
 #include "rs_registry.h"
@@ -196,19 +197,6 @@ static FILE *open_input(const char *cmd, const char *path)
     return f;
 }
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
 /* ------------------------------------------------------------------------ */
 /* encode                                                                   */
 /* ------------------------------------------------------------------------ */
@@ -256,8 +244,8 @@ static int write_record(topic_out_t *t, const char *key, const void *value, size
 {
     uint8_t hdr[8];
     size_t klen = strlen(key);
-    put_be32(hdr, (uint32_t)(4 + klen + len));
-    put_be32(hdr + 4, (uint32_t)klen);
+    rs_put_be32(hdr, (uint32_t)(4 + klen + len));
+    rs_put_be32(hdr + 4, (uint32_t)klen);
     if (fwrite(hdr, 1, 8, t->f) != 8 || fwrite(key, 1, klen, t->f) != klen ||
         fwrite(value, 1, len, t->f) != len)
         return -1;
@@ -415,7 +403,7 @@ int rs_cli_cmd_decode(int argc, char **argv)
             put_line(cmd, "record", n_rec, "truncated length");
             goto out;
         }
-        uint32_t rlen = get_be32(hdr);
+        uint32_t rlen = rs_get_be32(hdr);
         if (rlen < 4 || rlen > 4 + MAX_KEY + RS_AVRO_MAX_MESSAGE) {
             snprintf(err, sizeof(err),
                      "record length %lu is not between 4 and %d (not an .avrobin file?)",
@@ -427,7 +415,7 @@ int rs_cli_cmd_decode(int argc, char **argv)
             put_line(cmd, "record", n_rec, "truncated record");
             goto out;
         }
-        uint32_t klen = get_be32(rec);
+        uint32_t klen = rs_get_be32(rec);
         if (klen > rlen - 4 || klen > MAX_KEY) {
             snprintf(err, sizeof(err), "key length %lu does not fit the record",
                      (unsigned long)klen);

@@ -821,13 +821,16 @@ int rs_format_rollforward(FILE *f, rs_format_kind_t k, const rs_rollforward_row_
                 first = r;
             last = r;
         }
-        int x = cs[c].exponent;
-        tbl_rule(&t);
-        tbl_add(&t, (const char *[]){
+        if (first != NULL) { /* always: cs holds only the currencies of rows */
+            int x = cs[c].exponent;
+            tbl_rule(&t);
+            tbl_add(&t,
+                    (const char *[]){
                         "TOTAL", rs_money_format_grouped(first->opening, x, m[0], MONEY_BUF),
                         sum_str(&billed, x, m[1]), sum_str(&recognized, x, m[2]),
                         sum_str(&credits, x, m[3]),
                         rs_money_format_grouped(last->closing, x, m[4], MONEY_BUF)});
+        }
         rc = tbl_print(&t, f);
         tbl_free(&t);
     }
@@ -942,12 +945,15 @@ int rs_format_journal(FILE *f, rs_format_kind_t k, const rs_entry_t *entries, co
                 rc = -1;
                 break;
             }
-            sources[0] = '\0';
+            size_t at = 0; /* the ids joined by spaces; len counted each plus one */
             for (int s = 0; s < e->n_sources; s++) {
+                size_t n = strlen(e->sources[s]);
                 if (s > 0)
-                    strcat(sources, " ");
-                strcat(sources, e->sources[s]);
+                    sources[at++] = ' ';
+                memcpy(sources + at, e->sources[s], n);
+                at += n;
             }
+            sources[at] = '\0';
             rs_date_format(e->posted_on, posted, sizeof posted);
             period_str(e->period, pb);
             period_str(e->service_period, sp);
