@@ -715,11 +715,12 @@ int rs_worker_run(rs_worker_t *w, char *errstr, size_t errlen)
             rs_worker_commit_store_offsets(w);
         if (rs_worker_failed(w))
             break;
-        /* A batch when a batch's worth of new records came, or the oldest
-         * record not yet tried in a batch is batch.max.ms old (records a
-         * sub-batch left for a lagging topic are tried again then, not after
-         * every poll). */
-        if ((long)w->fresh >= w->cfg->batch_max_records ||
+        /* A batch when a batch's worth of new records came, when the last
+         * batch was cut by batch.max.records (more is ready), or when the
+         * oldest record not yet tried in a batch is batch.max.ms old (records
+         * a sub-batch left for a lagging topic are tried again then, not
+         * after every poll). */
+        if ((long)w->fresh >= w->cfg->batch_max_records || (w->more && w->queued > 0) ||
             (w->queued > 0 && rs_worker_now_us() - w->batch_t0 >= max_us) || stuck_plan(w)) {
             rs_worker_process_batch(w);
             w->loop_mark = rs_worker_now_us(); /* a long batch is not a stall */

@@ -595,21 +595,31 @@ int rs_worker_process_batch(rs_worker_t *w)
         rs_worker_fail(w, "out of memory");
         goto out;
     }
-    for (int32_t n = 0; n < w->nparts && !rs_worker_failed(w); n++) {
+    /* A batch holds at most batch.max.records records (a plan being
+     * replayed is taken whole); the partition the budget starts with turns
+     * from batch to batch, so none waits behind the others. */
+    size_t budget = (size_t)w->cfg->batch_max_records;
+    for (int32_t k = 0; k < w->nparts && !rs_worker_failed(w); k++) {
+        int32_t n = (w->rr + k) % w->nparts;
         part_t *p = &w->parts[n];
         if (!rs_worker_owns(w, n) ||
             (p->qn == 0 && !(p->state == RS_PART_REPLAYING && rs_worker_all_eof(p))))
             continue;
+        if (budget == 0 && p->state != RS_PART_REPLAYING)
+            continue;
         /* 1 also for a plan none of whose records can come any more: it
          * runs as an empty sub-batch, which deletes the plan. */
-        if (rs_worker_take_sub_batch(w, p, n, &subs[n]) > 0) {
+        if (rs_worker_take_sub_batch(w, p, n, &subs[n], budget) > 0) {
             taken[n] = 1;
             records += subs[n].n;
+            budget = subs[n].n >= budget ? 0 : budget - subs[n].n;
             parts++;
         } else {
             rs_worker_msgq_free(&subs[n]);
         }
     }
+    w->rr = w->nparts > 0 ? (w->rr + 1) % w->nparts : 0;
+    w->more = budget == 0;
     w->queued = 0;
     for (int32_t n = 0; n < w->nparts; n++)
         w->queued += w->parts[n].qn;

@@ -179,10 +179,11 @@ static int may_bring_more(rs_worker_t *w, const part_t *p, int32_t n, int t)
  * max.task.idle.ms, a topic that holds the others back for longer than
  * input.idle.ms no longer does. So, as long as the input is backlogged, the
  * order taken is the sort of the partition's records by (timestamp, topic,
- * offset), whatever the batch sizes. The plan records the order taken, so a
- * replay is identical. Per-topic FIFOs make a step O(topics). Returns 1 with
- * a sub-batch, 0 when p waits, -1 on out-of-memory. */
-static int merge_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub)
+ * offset), whatever the batch sizes. At most `limit` records are taken. The
+ * plan records the order taken, so a replay is identical. Per-topic FIFOs
+ * make a step O(topics). Returns 1 with a sub-batch, 0 when p waits, -1 on
+ * out-of-memory. */
+static int merge_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub, size_t limit)
 {
     int waited[N_IN] = {0, 0, 0, 0}, lagging = 0;
     for (int t = 0; t < N_IN; t++)
@@ -203,7 +204,7 @@ static int merge_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub)
         return -1;
     }
     sub->cap = p->qn + 1;
-    for (;;) {
+    while (sub->n < limit) {
         int best = -1;
         for (int t = 0; t < N_IN; t++) {
             if (q_len(&p->tq[t]) == 0)
@@ -230,10 +231,10 @@ static int merge_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub)
  * once all of them are there (or nothing more can come: then the missing
  * ones are logged and left out). Returns 1 with a sub-batch, 0 when p must
  * wait, -1 on out-of-memory. */
-int rs_worker_take_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub)
+int rs_worker_take_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub, size_t limit)
 {
     if (p->state != RS_PART_REPLAYING)
-        return merge_sub_batch(w, p, n, sub);
+        return merge_sub_batch(w, p, n, sub, limit);
     size_t missing = 0, found = 0, pos[N_IN];
 
     /* First check that every planned record is there (or can no longer

@@ -245,6 +245,8 @@ struct rs_worker {
     part_t *parts;
     size_t queued;     /* messages in all queues */
     size_t fresh;      /* messages queued since the last batch ran */
+    int32_t rr;        /* the partition the next batch's budget starts with */
+    int more;          /* the last batch was cut by batch.max.records: more is ready */
     uint64_t batch_t0; /* when the oldest message not yet tried in a batch came (us) */
     size_t n_assigned; /* topic-partitions assigned */
     part_t *cur;       /* W2 */
@@ -345,9 +347,10 @@ void rs_worker_take_message(rs_worker_t *w, rd_kafka_message_t *m);
 int rs_worker_all_eof(const part_t *p);
 
 /* Take p's sub-batch out of its queue into *sub (W1): the planned records
- * in plan order when replaying, else the event-time merge. 1 with a
- * sub-batch, 0 when p must wait, -1 on out-of-memory (failure recorded). */
-int rs_worker_take_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub);
+ * in plan order when replaying (all of them, whatever `limit`), else the
+ * event-time merge of at most `limit` records. 1 with a sub-batch, 0 when p
+ * must wait, -1 on out-of-memory (failure recorded). */
+int rs_worker_take_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub, size_t limit);
 
 /* ------------------------------------------------------------------------ */
 /* rs_worker_batch.c                                                        */

@@ -1,0 +1,140 @@
+/*
+ * test_batching.c — what the worker's output must not depend on, and
+ * exactly_once on the embedded broker.
+ *
+ *   - The journal does not depend on batching: the same generated book
+ *     (`revstream generate`, produced by `revstream produce`, which stamps
+ *     each record with its event time) run by a worker with tiny batches and
+ *     by one with huge batches gives the same deduplicated journal: the same
+ *     entry ids with byte-identical records, on the same partitions. Both run
+ *     with a long input.idle.ms: waiting out a lagging topic is the one
+ *     documented case where the order may differ (docs/worker.md).
+ *   - processing.guarantee=exactly_once processes a whole book: every batch,
+ *     plans included, in one transaction; the deduplicated journal and the
+ *     latest balance snapshots equal `revstream replay`. (The mock broker's
+ *     transactions write no markers, so this checks that the worker drives
+ *     them correctly, not the broker's isolation.)
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "rs_kafka_harness.h"
+#include "rs_mockbroker.h"
+
+static void run_cli(char *const argv[], const char *dir, const char *name)
+{
+    char out[160], err[160];
+    snprintf(out, sizeof out, "%s/%s.out", dir, name);
+    snprintf(err, sizeof err, "%s/%s.log", dir, name);
+    pid_t pid = kh_spawn(argv, out, err, NULL);
+    int status = kh_wait_exit(pid, KH_DEADLINE_S, err);
+    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        char *log = kh_slurp(err);
+        cr_assert_fail("revstream %s failed (status %d):\n%s", argv[1], status, log);
+    }
+}
+
+/* One run of the book through a fresh broker and worker; the journal's
+ * records, deduplicated by entry_id, into *uniq (and all of them in *all). */
+static void run_book(const char *book, const char *extra, const char *tag, kh_recs_t *all,
+                     kh_recs_t *uniq, long *batches)
+{
+    rs_mockbroker_t *mb = NULL;
+    rs_mockbroker_opts_t mo = {1, KH_NPARTS};
+    char err[512], cfg[512];
+    kh_worker_t w;
+
+    cr_assert_eq(rs_mockbroker_new(&mb, &mo, err, sizeof err), 0, "%s", err);
+    const char *bs = rs_mockbroker_bootstraps(mb);
+    kh_worker_init(&w, bs, tag, NULL);
+    char *pargv[] = {"revstream", "produce", "--bootstrap", (char *)bs, (char *)book, NULL};
+    run_cli(pargv, w.dir, "produce");
+    snprintf(cfg, sizeof cfg, "exit.when.idle=true\ninput.idle.ms=60000\n%s", extra);
+    kh_worker_init(&w, bs, tag, cfg);
+    kh_worker_run_idle(&w, NULL);
+    static const char *const journal[1] = {"revenue.journal"};
+    kh_read_topics(bs, journal, 1, all);
+    kh_dedup_journal(all, uniq);
+    char *log = kh_slurp(w.log);
+    *batches = kh_log_number(log, "worker: stopped ", "batches", 0);
+    cr_assert_not_null(strstr(log, "rejected=0 "), "%s", log);
+    free(log);
+    rs_mockbroker_destroy(mb);
+    kh_rm_rf(w.dir);
+}
+
+Test(batching, journal_does_not_depend_on_batch_size, .timeout = 300)
+{
+    char dir[64], book[128];
+    kh_make_dir(dir, sizeof dir);
+    snprintf(book, sizeof book, "%s/book.jsonl", dir);
+    char *gargv[] = {"revstream", "generate", "--contracts", "120", "--seed",
+                     "11",        "--out",    book,          NULL};
+    run_cli(gargv, dir, "generate");
+
+    kh_recs_t all_a, a, all_b, b;
+    long batches_a = 0, batches_b = 0;
+    run_book(book, "batch.max.records=7\nbatch.max.ms=5\n", "g-small", &all_a, &a, &batches_a);
+    run_book(book, "batch.max.records=100000\nbatch.max.ms=3000\n", "g-large", &all_b, &b,
+             &batches_b);
+    cr_log_info("small batches: %ld batches, %zu entries; large: %ld batches, %zu entries",
+                batches_a, a.n, batches_b, b.n);
+    /* the settings really cut the book differently */
+    cr_assert_gt(batches_a, 20 * batches_b, "%ld batches against %ld", batches_a, batches_b);
+    cr_assert_gt(a.n, 500, "only %zu entries", a.n);
+
+    /* the same entries, byte for byte, on the same partitions */
+    cr_assert_eq(a.n, b.n, "%zu entries with small batches, %zu with large ones", a.n, b.n);
+    json_t *ids = kh_by_entry_id(&b);
+    for (size_t i = 0; i < a.n; i++) {
+        const char *id = kh_hdr(&a.v[i], "entry_id");
+        json_t *k = json_object_get(ids, id);
+        cr_assert_not_null(k, "entry %s only with small batches", id);
+        const kh_rec_t *r = &b.v[json_integer_value(k)];
+        cr_assert_eq(a.v[i].partition, r->partition, "entry %s: partition", id);
+        cr_assert(a.v[i].vlen == r->vlen && memcmp(a.v[i].val, r->val, r->vlen) == 0,
+                  "entry %s differs between the two runs", id);
+    }
+    json_decref(ids);
+    free(a.v);
+    free(b.v);
+    kh_recs_free(&all_a);
+    kh_recs_free(&all_b);
+    kh_rm_rf(dir);
+}
+
+Test(batching, exactly_once_book_equals_replay, .timeout = 180)
+{
+    rs_mockbroker_t *mb = NULL;
+    rs_mockbroker_opts_t mo = {1, KH_NPARTS};
+    char err[512];
+    kh_events_t events = {0};
+    kh_worker_t w;
+
+    cr_assert_eq(rs_mockbroker_new(&mb, &mo, err, sizeof err), 0, "%s", err);
+    const char *bs = rs_mockbroker_bootstraps(mb);
+    kh_load_sample(&events, 1);
+    kh_produce_book(bs, &events);
+    kh_worker_init(&w, bs, "g-eos",
+                   "exit.when.idle=true\ninput.format=json\noutput.format=json\n"
+                   "processing.guarantee=exactly_once\nbatch.max.records=40\n"
+                   "input.idle.ms=500\n");
+    kh_worker_run_idle(&w, NULL);
+    size_t dups =
+        kh_check_topic_balances(bs, "revenue.journal", "revenue.deferred-balances", &events);
+    char *log = kh_slurp(w.log);
+    cr_assert_not_null(strstr(log, "guarantee=exactly_once"), "%s", log);
+    long batches = kh_log_number(log, "worker: stopped ", "batches", 0);
+    cr_assert_gt(batches, 1, "%s", log);
+    cr_assert_null(strstr(log, "Erroneous state"), "%s", log);
+    cr_log_info("exactly_once: %ld batches, %zu duplicates", batches, dups);
+    cr_assert_eq(dups, 0);
+    free(log);
+    kh_ev_free(&events);
+    rs_mockbroker_destroy(mb);
+    kh_rm_rf(w.dir);
+}
