@@ -640,6 +640,8 @@ int rs_worker_process_batch(rs_worker_t *w)
         goto out;
     rc = commit_batch(w, &before, records, parts, t0);
 out:
+    if (rs_worker_failed(w))
+        rs_worker_abort_transaction(w);
     for (int32_t n = 0; subs != NULL && n < w->nparts; n++)
         rs_worker_msgq_free(&subs[n]);
     free(subs);

@@ -166,7 +166,8 @@ int rs_worker_begin_transaction(rs_worker_t *w)
         return 0;
     rd_kafka_error_t *kerr = rd_kafka_begin_transaction(w->producer);
     if (kerr != NULL) {
-        rs_worker_fail(w, "begin transaction: %s", rd_kafka_error_string(kerr));
+        rs_worker_fail(w, "begin transaction: %s%s", rd_kafka_error_string(kerr),
+                       rd_kafka_error_is_fatal(kerr) ? " (fatal)" : "");
         rd_kafka_error_destroy(kerr);
         return -1;
     }
@@ -174,32 +175,90 @@ int rs_worker_begin_transaction(rs_worker_t *w)
     return 0;
 }
 
+/* The error handling of librdkafka's examples/transactions.c: a retriable
+ * error retries the same call (until TXN_TIMEOUT_MS has passed in all); an
+ * error that requires an abort aborts the transaction; a fatal one (the
+ * producer was fenced by another instance with the same transactional.id)
+ * is final. In the last two cases the batch's state is not committed and
+ * the worker stops (W3): its engines are ahead of the store, and a restart
+ * replays the batch from its plan in a new transaction. Returns NULL on
+ * success, else the error (the caller destroys it). */
+static rd_kafka_error_t *txn_call(rs_worker_t *w, int commit)
+{
+    uint64_t deadline = rs_worker_now_us() + (uint64_t)TXN_TIMEOUT_MS * 1000u;
+    for (int attempt = 1;; attempt++) {
+        rd_kafka_error_t *kerr = NULL;
+        if (!commit) {
+            rd_kafka_consumer_group_metadata_t *gm =
+                rd_kafka_consumer_group_metadata(w->consumer);
+            kerr = rd_kafka_send_offsets_to_transaction(w->producer, w->commit_offsets, gm,
+                                                        TXN_TIMEOUT_MS);
+            rd_kafka_consumer_group_metadata_destroy(gm);
+        } else {
+            kerr = rd_kafka_commit_transaction(w->producer, TXN_TIMEOUT_MS);
+        }
+        if (kerr == NULL || !rd_kafka_error_is_retriable(kerr) ||
+            rs_worker_now_us() >= deadline)
+            return kerr;
+        char qe[600];
+        rs_worker_log("warning transaction_retry call=%s attempt=%d error=%s",
+                      commit ? "commit_transaction" : "send_offsets_to_transaction", attempt,
+                      rs_worker_quote(qe, sizeof qe, rd_kafka_error_string(kerr)));
+        rd_kafka_error_destroy(kerr);
+    }
+}
+
 int rs_worker_commit_transaction(rs_worker_t *w)
 {
     rd_kafka_error_t *kerr = NULL;
-    rd_kafka_consumer_group_metadata_t *gm = NULL;
 
     if (!w->txn_open)
         return 0;
-    if (w->commit_offsets != NULL && w->commit_offsets->cnt > 0) {
-        gm = rd_kafka_consumer_group_metadata(w->consumer);
-        kerr = rd_kafka_send_offsets_to_transaction(w->producer, w->commit_offsets, gm,
-                                                    TXN_TIMEOUT_MS);
-        rd_kafka_consumer_group_metadata_destroy(gm);
-    }
+    if (w->commit_offsets != NULL && w->commit_offsets->cnt > 0)
+        kerr = txn_call(w, 0);
     if (kerr == NULL)
-        kerr = rd_kafka_commit_transaction(w->producer, TXN_TIMEOUT_MS);
-    w->txn_open = 0;
-    if (kerr != NULL) {
-        rs_worker_fail(w, "commit transaction: %s; state not committed",
-                       rd_kafka_error_string(kerr));
-        rd_kafka_error_destroy(kerr);
-        kerr = rd_kafka_abort_transaction(w->producer, TXN_TIMEOUT_MS);
-        if (kerr != NULL)
-            rd_kafka_error_destroy(kerr);
-        return -1;
+        kerr = txn_call(w, 1);
+    if (kerr == NULL) {
+        w->txn_open = 0;
+        return 0;
     }
-    return 0;
+    int fatal = rd_kafka_error_is_fatal(kerr);
+    int abort = rd_kafka_error_txn_requires_abort(kerr);
+    rs_worker_fail(w,
+                   "commit transaction: %s (%s); state not committed, the batch is "
+                   "replayed from its plan after a restart",
+                   rd_kafka_error_string(kerr),
+                   fatal   ? "fatal"
+                   : abort ? "aborted"
+                           : "not retriable");
+    rd_kafka_error_destroy(kerr);
+    if (!fatal) {
+        kerr = rd_kafka_abort_transaction(w->producer, TXN_TIMEOUT_MS);
+        if (kerr != NULL) {
+            char qe[600];
+            rs_worker_log("warning abort_transaction error=%s",
+                          rs_worker_quote(qe, sizeof qe, rd_kafka_error_string(kerr)));
+            rd_kafka_error_destroy(kerr);
+        }
+    }
+    w->txn_open = 0;
+    return -1;
+}
+
+/* A failure while a transaction is open (a failed delivery): abort it, so
+ * read_committed consumers never see the batch's partial outputs. */
+void rs_worker_abort_transaction(rs_worker_t *w)
+{
+    if (!w->txn_open)
+        return;
+    rd_kafka_error_t *kerr = rd_kafka_abort_transaction(w->producer, TXN_TIMEOUT_MS);
+    if (kerr != NULL) {
+        char qe[600];
+        rs_worker_log("warning abort_transaction error=%s",
+                      rs_worker_quote(qe, sizeof qe, rd_kafka_error_string(kerr)));
+        rd_kafka_error_destroy(kerr);
+    }
+    w->txn_open = 0;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -405,8 +405,12 @@ int rs_worker_flush_outputs(rs_worker_t *w);
 /* exactly_once: open the batch's transaction if none is. 0 or -1 (failure
  * recorded). */
 int rs_worker_begin_transaction(rs_worker_t *w);
-/* Commit the open transaction, if any, with the batch's offsets. 0 or -1. */
+/* Commit the open transaction, if any, with the batch's offsets, handling
+ * errors as librdkafka's examples/transactions.c does. 0 or -1 (failure
+ * recorded). */
 int rs_worker_commit_transaction(rs_worker_t *w);
+/* Abort the open transaction, if any (after a failure). */
+void rs_worker_abort_transaction(rs_worker_t *w);
 
 /* ------------------------------------------------------------------------ */
 /* rs_worker_rebalance.c                                                    */
