@@ -190,19 +190,28 @@ static int decode(rs_worker_t *w, const rd_kafka_message_t *m, rs_event_t *ev, c
 
 /* The applied offset of (contract, topic): this sub-batch's, else the
  * store's. Returns 0 or -1 (failure recorded). */
-static int applied_offset(rs_worker_t *w, centry_t *ce, int t, int64_t *out)
+static int applied_offset(rs_worker_t *w, part_t *p, centry_t *ce, int t, int64_t *out)
 {
     char err[512];
 
     if (ce->stored[t] == OFF_UNKNOWN) {
-        int64_t off = OFF_NONE;
-        int rc = rs_state_get_contract_offset(w->st, ce->id, w->cfg->topics[t], &off, err,
-                                              sizeof err);
-        if (rc < 0) {
-            rs_worker_fail(w, "state: contract %s: %s", ce->id, err);
+        /* the partition's cache first: the store is read once per contract */
+        centry_t *known = rs_worker_cm_get(&p->offs, ce->id);
+        if (known == NULL) {
+            rs_worker_fail(w, "out of memory");
             return -1;
         }
-        ce->stored[t] = rc == 0 ? off : OFF_NONE;
+        if (known->stored[t] == OFF_UNKNOWN) {
+            int64_t off = OFF_NONE;
+            int rc = rs_state_get_contract_offset(w->st, known->id, w->cfg->topics[t], &off,
+                                                  err, sizeof err);
+            if (rc < 0) {
+                rs_worker_fail(w, "state: contract %s: %s", known->id, err);
+                return -1;
+            }
+            known->stored[t] = rc == 0 ? off : OFF_NONE;
+        }
+        ce->stored[t] = known->stored[t];
     }
     *out = ce->applied[t] > ce->stored[t] ? ce->applied[t] : ce->stored[t];
     return 0;
@@ -262,7 +271,7 @@ static void handle_message(rs_worker_t *w, part_t *p, const qitem_t *it)
             rs_worker_fail(w, "out of memory");
             goto out;
         }
-        if (applied_offset(w, ce, t, &applied) != 0)
+        if (applied_offset(w, p, ce, t, &applied) != 0)
             goto out;
         if (it->m->offset <= applied) {
             w->stats.skipped++;
@@ -353,7 +362,7 @@ static int produce_changelog(rs_worker_t *w, part_t *p, int32_t n, const int64_t
             return -1;
         }
         for (int t = 0; t < N_IN; t++)
-            if (applied_offset(w, ce, t, &offs[t]) != 0)
+            if (applied_offset(w, p, ce, t, &offs[t]) != 0)
                 return -1;
         int rc = rs_engine_export_contract(e, ids[i], &blob, &len, err, sizeof err);
         if (rc < 0) {
@@ -530,9 +539,16 @@ static void run_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub,
     }
     for (size_t i = 0; i < w->cm.n; i++)
         for (int t = 0; t < N_IN; t++)
-            if (w->cm.e[i].applied[t] >= 0)
+            if (w->cm.e[i].applied[t] >= 0) {
                 rs_state_batch_put_contract_offset(w->sb, w->cm.e[i].id, w->cfg->topics[t],
                                                    w->cm.e[i].applied[t]);
+                centry_t *known = rs_worker_cm_get(&p->offs, w->cm.e[i].id);
+                if (known == NULL) {
+                    rs_worker_fail(w, "out of memory");
+                    return;
+                }
+                known->stored[t] = w->cm.e[i].applied[t];
+            }
     for (int t = 0; t < N_IN; t++)
         if (next[t] >= 0) {
             rs_state_batch_put_input_offset(w->sb, w->cfg->topics[t], n, next[t]);
@@ -631,13 +647,17 @@ int rs_worker_process_batch(rs_worker_t *w)
         rc = 0;
         goto out;
     }
+    uint64_t t = rs_worker_now_us();
     if (save_plans(w, subs, taken, next) != 0)
         goto out;
+    w->phase_us[0] = rs_worker_now_us() - t;
+    t += w->phase_us[0];
     for (int32_t n = 0; n < w->nparts && !rs_worker_failed(w); n++)
         if (taken[n])
             run_sub_batch(w, &w->parts[n], n, &subs[n], next[n]);
     if (rs_worker_failed(w))
         goto out;
+    w->phase_us[1] = rs_worker_now_us() - t;
     rc = commit_batch(w, &before, records, parts, t0);
 out:
     if (rs_worker_failed(w))
@@ -658,9 +678,12 @@ static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t 
                         int parts, uint64_t t0)
 {
     char err[512];
+    uint64_t t = rs_worker_now_us();
 
     if (rs_worker_flush_outputs(w) != 0)
         return -1;
+    w->phase_us[2] = rs_worker_now_us() - t;
+    t += w->phase_us[2];
     /* Only now the contracts and final meta records: a restore must never
      * see a batch as finished whose outputs may be missing. */
     for (size_t i = 0; i < w->nclq; i++)
@@ -680,6 +703,8 @@ static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t 
             }
             rs_changelog_stage_pos(w->sb, n, w->parts[n].cl_next);
         }
+    w->phase_us[3] = rs_worker_now_us() - t;
+    t += w->phase_us[3];
     w->batches_done++;
     if (w->crash_after > 0 && w->batches_done == w->crash_after) {
         uint64_t journal = w->stats.entries_produced - before->entries_produced;
@@ -698,6 +723,7 @@ static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t 
         rs_worker_fail(w, "state: commit: %s", err);
         return -1;
     }
+    w->phase_us[4] = rs_worker_now_us() - t;
     w->dr_failed = 0;
     if (w->commit_offsets != NULL) {
         /* Informational (the store is the source of truth): async. */
@@ -712,7 +738,8 @@ static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t 
     uint64_t us = rs_worker_now_us() - t0;
     rs_metrics_observe(w->m.batch_seconds, (double)us / 1e6);
     rs_worker_log("batch records=%zu partitions=%d applied=%llu duplicates=%llu skipped=%llu "
-                  "dlq=%llu entries=%llu balances=%llu ms=%llu",
+                  "dlq=%llu entries=%llu balances=%llu ms=%llu plan_ms=%llu apply_ms=%llu "
+                  "deliver_ms=%llu changelog_ms=%llu commit_ms=%llu",
                   records, parts,
                   (unsigned long long)(w->stats.events_applied - before->events_applied),
                   (unsigned long long)(w->stats.duplicates - before->duplicates),
@@ -720,6 +747,10 @@ static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t 
                   (unsigned long long)(w->stats.dlq - before->dlq),
                   (unsigned long long)(w->stats.entries_produced - before->entries_produced),
                   (unsigned long long)(w->stats.balances_produced - before->balances_produced),
-                  (unsigned long long)(us / 1000));
+                  (unsigned long long)(us / 1000), (unsigned long long)(w->phase_us[0] / 1000),
+                  (unsigned long long)(w->phase_us[1] / 1000),
+                  (unsigned long long)(w->phase_us[2] / 1000),
+                  (unsigned long long)(w->phase_us[3] / 1000),
+                  (unsigned long long)(w->phase_us[4] / 1000));
     return 0;
 }

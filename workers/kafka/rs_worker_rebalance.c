@@ -33,6 +33,7 @@
 void rs_worker_release_part(part_t *p)
 {
     rs_worker_part_queue_clear(p);
+    rs_worker_cm_free(&p->offs);
     rs_pstate_destroy(p->ps);
     p->ps = NULL;
     free(p->plan);
