@@ -98,8 +98,11 @@ void rs_engine_destroy(rs_engine_t *e)
     if (e == NULL)
         return;
     for (size_t i = 0; i < e->nslots; i++)
-        rs_eng_contract_free(e->slots[i]);
+        rs_eng_contract_free(e, e->slots[i]);
     free(e->slots);
+    for (size_t i = 0; i < e->capitab; i++)
+        free(e->itab[i]); /* none is left once every contract is freed */
+    free(e->itab);
     free(e->sorted);
     free(e->views);
     free(e->cviews);

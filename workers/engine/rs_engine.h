@@ -196,7 +196,11 @@ typedef struct rs_rejection {
 /* Moves the queued late rejections to the caller (free() the array). */
 size_t rs_engine_take_late_rejections(rs_engine_t *e, rs_rejection_t **out);
 
-/* ---- read-only views for reports ---- */
+/* ---- read-only views for reports ----
+ *
+ * A view's strings point into the engine's memory: they stay valid until the
+ * next call that changes the engine (apply, advance, import, forget, ...);
+ * copy what must outlive that. */
 
 typedef struct rs_line_view {
     const char *contract_id;
@@ -271,6 +275,13 @@ typedef struct rs_engine_stats {
     uint64_t applied, duplicates, rejected, pending, entries, contracts;
 } rs_engine_stats_t;
 void rs_engine_get_stats(const rs_engine_t *e, rs_engine_stats_t *out);
+
+/* The heap the engine holds, in bytes: the exact sum of the sizes of the
+ * allocations it owns (contracts and everything they own, its tables,
+ * caches and queued rejections), not counting the allocator's own
+ * overhead per block. Walks the whole state (O(state)): for benchmarks,
+ * logs and metrics, not for every event. */
+size_t rs_engine_memory_bytes(const rs_engine_t *e);
 
 /* Is period p closed? Closing a period closes every earlier one too. */
 int rs_engine_period_closed(const rs_engine_t *e, rs_period_t p);

@@ -28,11 +28,39 @@ static int method_family(rs_method_t m)
 
 /* ---- building lines from specs (contract.booked, contract.amended) ---- */
 
-/* Validate specs and build lines with allocated prices (no schedule yet). */
-static int build_lines(rs_vctx_t *v, int exponent, const rs_event_t *ev, rs_line_t **out)
+/* A line's id in c's arena: the reference of the contract's line of that id
+ * if it has one (an amendment), else a new string. */
+static int line_id_ref(rs_contract_t *c, const char *id, rs_eng_str_t *out)
+{
+    int old = rs_eng_find_line(c, id);
+    if (old >= 0) {
+        *out = c->lines[old].line_id;
+        return 0;
+    }
+    return rs_eng_str_put(c, id, RS_ID_MAX, out);
+}
+
+/* A milestone id: the reference the contract's line `old` has for it, if
+ * any, else a new string. */
+static int milestone_id_ref(rs_contract_t *c, int old, const char *id, rs_eng_str_t *out)
+{
+    for (int k = 0; old >= 0 && k < c->lines[old].nms; k++)
+        if (strcmp(rs_eng_str(c, c->lines[old].ms[k].milestone_id), id) == 0) {
+            *out = c->lines[old].ms[k].milestone_id;
+            return 0;
+        }
+    return rs_eng_str_put(c, id, RS_ID_MAX, out);
+}
+
+/* Validate specs and build lines with allocated prices (no schedule yet).
+ * Their strings go to c's arena (terms_source is `src`, the event's id) and
+ * their products to the intern table; on failure the caller rolls the
+ * arena back. */
+static int build_lines(rs_engine_t *e, rs_contract_t *c, rs_vctx_t *v, int exponent,
+                       const rs_event_t *ev, rs_eng_str_t src, rs_line_t **out)
 {
     int n = ev->n_lines, rc = -1, n_take = 0, n_ssp = 0;
-    rs_line_t *ls = calloc((size_t)n + 1, sizeof(*ls));
+    rs_line_t *ls = calloc((size_t)n, sizeof(*ls)); /* n >= 1: the callers check */
     rs_money_t *w = calloc((size_t)n + 1, sizeof(*w));
     rs_money_t *alloc = calloc((size_t)n + 1, sizeof(*alloc));
     rs_money_t total = 0;
@@ -44,13 +72,16 @@ static int build_lines(rs_vctx_t *v, int exponent, const rs_event_t *ev, rs_line
     for (int i = 0; i < n; i++) {
         const rs_line_spec_t *s = &ev->lines[i];
         rs_line_t *l = &ls[i];
-        rs_eng_copy_id(l->line_id, s->line_id);
-        snprintf(l->product, sizeof(l->product), "%s", s->product);
+        l->product = rs_eng_intern(e, s->product, RS_NAME_MAX);
+        if (l->product == NULL || line_id_ref(c, s->line_id, &l->line_id)) {
+            rs_eng_verr(v, "out of memory");
+            goto out;
+        }
         l->method = s->recognition;
         l->start = s->start;
         l->end = s->end == RS_DATE_NONE ? s->start : s->end;
         l->ended_on = RS_DATE_NONE;
-        rs_eng_copy_id(l->terms_source, ev->event_id);
+        l->terms_source = src;
         if (rs_method_name(l->method) == NULL) {
             rs_eng_verr(v, "lines[%d].recognition: unknown method", i);
             goto out;
@@ -67,8 +98,9 @@ static int build_lines(rs_vctx_t *v, int exponent, const rs_event_t *ev, rs_line
             goto out;
         }
         for (int j = 0; j < i; j++)
-            if (strcmp(ls[j].line_id, l->line_id) == 0) {
-                rs_eng_verr(v, "lines[%d].line_id: duplicate \"%s\"", i, l->line_id);
+            if (strcmp(rs_eng_str(c, ls[j].line_id), rs_eng_str(c, l->line_id)) == 0) {
+                rs_eng_verr(v, "lines[%d].line_id: duplicate \"%s\"", i,
+                            rs_eng_str(c, l->line_id));
                 goto out;
             }
         if (s->has_ssp) {
@@ -112,12 +144,17 @@ static int build_lines(rs_vctx_t *v, int exponent, const rs_event_t *ev, rs_line
             }
             l->nms = s->n_milestones;
             rs_money_t sum = 0;
+            int old = rs_eng_find_line(c, s->line_id);
             for (int k = 0; k < s->n_milestones; k++) {
                 snprintf(f, sizeof(f), "lines[%d].milestones[%d].amount", i, k);
                 if (rs_eng_to_minor(v, f, s->milestones[k].amount, exponent, 0,
                                     &l->ms[k].amount))
                     goto out;
-                rs_eng_copy_id(l->ms[k].milestone_id, s->milestones[k].milestone_id);
+                if (milestone_id_ref(c, old, s->milestones[k].milestone_id,
+                                     &l->ms[k].milestone_id)) {
+                    rs_eng_verr(v, "out of memory");
+                    goto out;
+                }
                 l->ms[k].completed_on = RS_DATE_NONE;
                 sum += l->ms[k].amount;
             }
@@ -172,7 +209,7 @@ static int build_lines(rs_vctx_t *v, int exponent, const rs_event_t *ev, rs_line
 out:
     if (ls) {
         for (int i = 0; i < n; i++)
-            rs_eng_line_free(&ls[i]);
+            rs_eng_line_free(e, &ls[i]);
         free(ls);
     }
     free(w);
@@ -199,22 +236,33 @@ int rs_eng_apply_booked(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, 
     rs_vctx_t v = {ev, errstr, errlen};
     if (c->booked)
         return rs_eng_verr(&v, "contract_id: contract %s was already booked by event %s",
-                           c->contract_id, c->booked_by);
+                           c->contract_id, rs_eng_str(c, c->booked_by));
     int exponent = rs_currency_exponent(ev->currency);
     if (exponent < 0)
         return rs_eng_verr(&v, "currency: unknown currency \"%s\"", ev->currency);
     if (ev->n_lines <= 0)
         return rs_eng_verr(&v, "lines: at least one line is required");
+    /* the booking event's id is booked_by and every line's terms_source */
+    uint32_t mark = c->nstr;
+    rs_eng_str_t src, cust;
+    if (rs_eng_str_put(c, ev->event_id, RS_ID_MAX, &src) ||
+        rs_eng_str_put(c, ev->customer_id, RS_ID_MAX, &cust)) {
+        c->nstr = mark;
+        return rs_eng_verr(&v, "out of memory");
+    }
     rs_line_t *ls = NULL;
-    if (build_lines(&v, exponent, ev, &ls))
+    if (build_lines(e, c, &v, exponent, ev, src, &ls)) {
+        c->nstr = mark; /* a rejected event leaves no text behind */
         return -1;
+    }
     c->lines = ls;
     c->nlines = c->caplines = ev->n_lines;
     for (int i = 0; i < ev->n_lines; i++) {
         rs_line_t *l = &ls[i];
         if (l->method == RS_METHOD_MILESTONE)
             continue;
-        rs_change_t *ch = rs_eng_add_change(e, c, i, RS_CH_TERMS, l->start, "", "");
+        rs_change_t *ch =
+            rs_eng_add_change(e, c, i, RS_CH_TERMS, l->start, RS_ENG_RULE_NONE, 0);
         if (ch != NULL) {
             set_terms(ch, l);
             ch->booking = 1;
@@ -223,7 +271,7 @@ int rs_eng_apply_booked(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, 
             c->lines = NULL;
             c->nlines = c->caplines = 0;
             for (int k = 0; k < ev->n_lines; k++)
-                rs_eng_line_free(&ls[k]);
+                rs_eng_line_free(e, &ls[k]);
             free(ls);
             return rs_eng_verr(&v, "out of memory");
         }
@@ -231,8 +279,8 @@ int rs_eng_apply_booked(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, 
     c->booked = 1;
     c->exponent = exponent;
     memcpy(c->currency, ev->currency, sizeof(c->currency));
-    rs_eng_copy_id(c->customer_id, ev->customer_id);
-    rs_eng_copy_id(c->booked_by, ev->event_id);
+    c->customer_id = cust;
+    c->booked_by = src;
     c->booked_on = ev->booked_on;
     e->views_dirty = 1;
     return 0;
@@ -252,19 +300,26 @@ int rs_eng_apply_amended(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
     }
     if (ev->n_lines <= 0)
         return rs_eng_verr(&v, "lines: the complete set of lines is required");
+    /* the amendment's id: every line's terms_source and its changes' source */
+    uint32_t mark = c->nstr;
+    rs_eng_str_t src;
+    if (rs_eng_str_put(c, ev->event_id, RS_ID_MAX, &src))
+        return rs_eng_verr(&v, "out of memory");
     rs_line_t *nl = NULL;
-    if (build_lines(&v, c->exponent, ev, &nl))
+    if (build_lines(e, c, &v, c->exponent, ev, src, &nl)) {
+        c->nstr = mark; /* a rejected event leaves no text behind */
         return -1;
-    int rc = -1, nnew = 0;
+    }
+    int rc = -1, nnew = 0, validated = 0;
     for (int i = 0; i < ev->n_lines; i++) {
-        int old = rs_eng_find_line(c, nl[i].line_id);
+        int old = rs_eng_find_line(c, rs_eng_str(c, nl[i].line_id));
         if (old < 0) {
             nnew++;
             continue;
         }
         if (method_family(c->lines[old].method) != method_family(nl[i].method)) {
             rs_eng_verr(&v, "lines[%d].recognition: line %s cannot change from %s to %s", i,
-                        nl[i].line_id, rs_method_name(c->lines[old].method),
+                        rs_eng_str(c, nl[i].line_id), rs_method_name(c->lines[old].method),
                         rs_method_name(nl[i].method));
             goto out;
         }
@@ -274,10 +329,13 @@ int rs_eng_apply_amended(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
         goto out;
     }
     /* From here on nothing can fail validation. */
+    validated = 1;
     rs_eng_mark_dirty(c, rs_period_of(E));
+    rs_eng_str_t rule =
+        ev->treatment == RS_TREATMENT_CATCH_UP ? RS_ENG_RULE_CATCH_UP : RS_ENG_RULE_AMENDMENT;
     for (int i = 0; i < ev->n_lines; i++) {
         rs_line_t *n = &nl[i];
-        int li = rs_eng_find_line(c, n->line_id), is_new = li < 0;
+        int li = rs_eng_find_line(c, rs_eng_str(c, n->line_id)), is_new = li < 0;
         if (is_new) { /* a new line: its first terms take the amendment's treatment */
             li = c->nlines++;
             c->lines[li] = *n;
@@ -290,18 +348,17 @@ int rs_eng_apply_amended(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
             rs_eng_mark_dirty(c, old_end);
         if (rs_period_of(n->end) < c->dirty_from)
             rs_eng_mark_dirty(c, rs_period_of(n->end));
-        rs_eng_copy_id(l->terms_source, ev->event_id);
-        if (!is_new) { /* an existing line: take the new facts */
-            snprintf(l->product, sizeof(l->product), "%s", n->product);
+        l->terms_source = src;
+        if (!is_new) { /* an existing line: take the new facts (n frees the old product) */
+            const char *product = l->product;
+            l->product = n->product;
+            n->product = product;
             l->amount = n->amount;
             l->has_ssp = n->has_ssp;
             l->ssp = n->ssp;
         }
         if (l->method != RS_METHOD_MILESTONE) {
-            rs_change_t *ch = rs_eng_add_change(
-                e, c, li, RS_CH_TERMS, E,
-                ev->treatment == RS_TREATMENT_CATCH_UP ? "catch_up" : "amendment",
-                ev->event_id);
+            rs_change_t *ch = rs_eng_add_change(e, c, li, RS_CH_TERMS, E, rule, src);
             if (ch == NULL) {
                 rs_eng_verr(&v, "out of memory");
                 goto out;
@@ -316,10 +373,11 @@ int rs_eng_apply_amended(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
             /* the new milestone list, keeping completions by id */
             for (int k = 0; k < n->nms; k++)
                 for (int j = 0; j < l->nms; j++)
-                    if (strcmp(n->ms[k].milestone_id, l->ms[j].milestone_id) == 0 &&
+                    if (strcmp(rs_eng_str(c, n->ms[k].milestone_id),
+                               rs_eng_str(c, l->ms[j].milestone_id)) == 0 &&
                         l->ms[j].completed_on != RS_DATE_NONE) {
                         n->ms[k].completed_on = l->ms[j].completed_on;
-                        rs_eng_copy_id(n->ms[k].source, l->ms[j].source);
+                        n->ms[k].source = l->ms[j].source;
                         if (l->ms[j].completed_on < E)
                             n->ms[k].amount = l->ms[j].amount; /* the past stays */
                     }
@@ -333,7 +391,7 @@ int rs_eng_apply_amended(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
             rs_money_t jump;
             int comp;
             if (rs_eng_milestone_reprice(l, n->price, E, ev->treatment, RS_ACCT_REVENUE,
-                                         "catch_up", ev->event_id, &jump, &comp)) {
+                                         RS_ENG_RULE_CATCH_UP, src, &jump, &comp)) {
                 rs_eng_verr(&v, "out of memory");
                 goto out;
             }
@@ -343,9 +401,9 @@ int rs_eng_apply_amended(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
     for (int li = 0; li < c->nlines; li++) {
         int listed = 0;
         for (int i = 0; i < ev->n_lines; i++)
-            if (strcmp(ev->lines[i].line_id, c->lines[li].line_id) == 0)
+            if (strcmp(ev->lines[i].line_id, rs_eng_str(c, c->lines[li].line_id)) == 0)
                 listed = 1;
-        if (!listed && rs_eng_stop_line(e, c, li, E, 0, ev->event_id)) {
+        if (!listed && rs_eng_stop_line(e, c, li, E, 0, src)) {
             rs_eng_verr(&v, "out of memory");
             goto out;
         }
@@ -354,8 +412,10 @@ int rs_eng_apply_amended(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
     rc = 0;
 out:
     for (int i = 0; i < ev->n_lines; i++)
-        rs_eng_line_free(&nl[i]);
+        rs_eng_line_free(e, &nl[i]);
     free(nl);
+    if (rc && !validated)
+        c->nstr = mark;
     return rc;
 }
 
@@ -372,8 +432,11 @@ int rs_eng_apply_cancelled(rs_engine_t *e, rs_contract_t *c, const rs_event_t *e
                            c->contract_id, rs_date_format(c->cancelled_on, d, sizeof(d)));
     }
     int forfeit = e->policy.cancellation == RS_CANCEL_FORFEIT;
+    rs_eng_str_t src;
+    if (rs_eng_str_put(c, ev->event_id, RS_ID_MAX, &src))
+        return rs_eng_verr(&v, "out of memory");
     for (int li = 0; li < c->nlines; li++)
-        if (rs_eng_stop_line(e, c, li, E, forfeit, ev->event_id))
+        if (rs_eng_stop_line(e, c, li, E, forfeit, src))
             return rs_eng_verr(&v, "out of memory");
     c->cancelled_on = E;
     e->views_dirty = 1;
@@ -393,26 +456,27 @@ int rs_eng_apply_milestone(rs_engine_t *e, rs_contract_t *c, const rs_event_t *e
     rs_line_t *l = &c->lines[li];
     if (l->method != RS_METHOD_MILESTONE)
         return rs_eng_verr(&v, "line_id: line %s is recognized %s, not by milestones",
-                           l->line_id, rs_method_name(l->method));
+                           rs_eng_str(c, l->line_id), rs_method_name(l->method));
     if (ev->completed_on == RS_DATE_NONE)
         return rs_eng_verr(&v, "completed_on: required");
     if (l->ended_on != RS_DATE_NONE && ev->completed_on > l->ended_on)
-        return rs_eng_verr(&v, "completed_on: line %s ended on %s", l->line_id,
+        return rs_eng_verr(&v, "completed_on: line %s ended on %s", rs_eng_str(c, l->line_id),
                            rs_date_format(l->ended_on, d, sizeof(d)));
     for (int k = 0; k < l->nms; k++) {
-        if (strcmp(l->ms[k].milestone_id, ev->milestone_id) != 0)
+        if (strcmp(rs_eng_str(c, l->ms[k].milestone_id), ev->milestone_id) != 0)
             continue;
         if (l->ms[k].completed_on != RS_DATE_NONE)
             return rs_eng_verr(&v,
                                "milestone_id: milestone %s was already completed by event %s",
-                               ev->milestone_id, l->ms[k].source);
+                               ev->milestone_id, rs_eng_str(c, l->ms[k].source));
+        if (rs_eng_str_put(c, ev->event_id, RS_ID_MAX, &l->ms[k].source))
+            return rs_eng_verr(&v, "out of memory");
         l->ms[k].completed_on = ev->completed_on;
-        rs_eng_copy_id(l->ms[k].source, ev->event_id);
         rs_eng_mark_dirty(c, rs_period_of(ev->completed_on));
         return 0;
     }
-    return rs_eng_verr(&v, "milestone_id: line %s has no milestone \"%s\"", l->line_id,
-                       ev->milestone_id);
+    return rs_eng_verr(&v, "milestone_id: line %s has no milestone \"%s\"",
+                       rs_eng_str(c, l->line_id), ev->milestone_id);
 }
 
 /* ---- usage ---- */
@@ -428,8 +492,8 @@ int rs_eng_apply_usage(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, c
                            ev->line_id);
     rs_line_t *l = &c->lines[li];
     if (l->method != RS_METHOD_USAGE)
-        return rs_eng_verr(&v, "line_id: line %s is recognized %s, not by usage", l->line_id,
-                           rs_method_name(l->method));
+        return rs_eng_verr(&v, "line_id: line %s is recognized %s, not by usage",
+                           rs_eng_str(c, l->line_id), rs_method_name(l->method));
     if (ev->quantity.mantissa < 0)
         return rs_eng_verr(&v, "quantity: must not be negative");
     rs_date_t d = ev->occurred_on, last = rs_eng_line_last_day(l);
@@ -445,7 +509,7 @@ int rs_eng_apply_usage(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, c
     while (i > 0 && l->usage[i - 1].day > d)
         i--;
     if (i > 0 && l->usage[i - 1].day == d) {
-        l->usage[i - 1].qty += qty;
+        rs_eng_usage_set_qty(&l->usage[i - 1], rs_eng_usage_qty(&l->usage[i - 1]) + qty);
         l->usage[i - 1].count++;
     } else {
         if (rs_eng_grow((void **)&l->usage, &l->capusage, l->nusage + 1,
@@ -453,7 +517,7 @@ int rs_eng_apply_usage(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, c
             return rs_eng_verr(&v, "out of memory");
         memmove(&l->usage[i + 1], &l->usage[i], (l->nusage - i) * sizeof(rs_usage_day_t));
         l->usage[i].day = d;
-        l->usage[i].qty = qty;
+        rs_eng_usage_set_qty(&l->usage[i], qty);
         l->usage[i].count = 1;
         l->nusage++;
     }

@@ -53,7 +53,7 @@ int rs_eng_apply_invoice(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
     int k = rs_eng_find_invoice(c, ev->invoice_id);
     if (k >= 0)
         return rs_eng_verr(&v, "invoice_id: invoice %s was already issued by event %s",
-                           ev->invoice_id, c->inv[k].source);
+                           ev->invoice_id, rs_eng_str(c, c->inv[k].source));
     if (ev->n_bill_lines <= 0)
         return rs_eng_verr(&v, "lines: at least one line is required");
     if (ev->on == RS_DATE_NONE)
@@ -88,14 +88,17 @@ int rs_eng_apply_invoice(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
             }
         }
     }
-    if (rs_eng_growi((void **)&c->inv, &c->capinv, c->ninv + 1, sizeof(rs_invoice_t))) {
+    rs_eng_str_t id, src;
+    if (rs_eng_growi((void **)&c->inv, &c->capinv, c->ninv + 1, sizeof(rs_invoice_t)) ||
+        rs_eng_str_put(c, ev->invoice_id, RS_ID_MAX, &id) ||
+        rs_eng_str_put(c, ev->event_id, RS_ID_MAX, &src)) {
         free(il);
         return rs_eng_verr(&v, "out of memory");
     }
     rs_invoice_t *inv = &c->inv[c->ninv++];
     memset(inv, 0, sizeof(*inv));
-    rs_eng_copy_id(inv->invoice_id, ev->invoice_id);
-    rs_eng_copy_id(inv->source, ev->event_id);
+    inv->invoice_id = id;
+    inv->source = src;
     inv->issued_on = ev->on;
     inv->lines = il;
     inv->nlines = ev->n_bill_lines;
@@ -156,7 +159,8 @@ int rs_eng_apply_credit_note(rs_engine_t *e, rs_contract_t *c, const rs_event_t 
     char f[64], a1[48], a2[48];
     rs_invoice_t *inv = &c->inv[rs_eng_find_invoice(c, ev->invoice_id)];
     if (inv->voided)
-        return rs_eng_verr(&v, "invoice_id: invoice %s is void", inv->invoice_id);
+        return rs_eng_verr(&v, "invoice_id: invoice %s is void",
+                           rs_eng_str(c, inv->invoice_id));
     if (rs_eng_doc_seen(c, ev->credit_note_id))
         return rs_eng_verr(&v, "credit_note_id: credit note %s was already issued",
                            ev->credit_note_id);
@@ -178,11 +182,11 @@ int rs_eng_apply_credit_note(rs_engine_t *e, rs_contract_t *c, const rs_event_t 
         const rs_bill_line_t *b = &ev->bill_lines[i];
         ix[i] = -1;
         for (int k = 0; k < inv->nlines; k++)
-            if (strcmp(c->lines[inv->lines[k].line].line_id, b->line_id) == 0)
+            if (strcmp(rs_eng_str(c, c->lines[inv->lines[k].line].line_id), b->line_id) == 0)
                 ix[i] = k;
         if (ix[i] < 0) {
             rs_eng_verr(&v, "lines[%d].line_id: invoice %s has no line \"%s\"", i,
-                        inv->invoice_id, b->line_id);
+                        rs_eng_str(c, inv->invoice_id), b->line_id);
             goto out;
         }
         for (int j = 0; j < i; j++)
@@ -215,21 +219,28 @@ int rs_eng_apply_credit_note(rs_engine_t *e, rs_contract_t *c, const rs_event_t 
             goto out;
         }
     }
-    if (rs_eng_doc_add(c, ev->credit_note_id)) {
+    /* the event's id is the source of the price changes (if any) */
+    rs_eng_str_t src = 0;
+    int any = 0;
+    for (int i = 0; i < n; i++)
+        any |= amt[i] != 0;
+    if (rs_eng_doc_add(c, ev->credit_note_id) ||
+        (any && rs_eng_str_put(c, ev->event_id, RS_ID_MAX, &src))) {
         rs_eng_verr(&v, "out of memory");
         goto out;
     }
     rs_treatment_t t =
         ev->reason == RS_CREDIT_DISCOUNT ? RS_TREATMENT_PROSPECTIVE : RS_TREATMENT_CATCH_UP;
-    const char *rule = ev->reason == RS_CREDIT_DISCOUNT ? "credit_discount" : "credit_true_up";
+    rs_eng_str_t rule = ev->reason == RS_CREDIT_DISCOUNT ? RS_ENG_RULE_CREDIT_DISCOUNT
+                                                         : RS_ENG_RULE_CREDIT_TRUE_UP;
     for (int i = 0; i < n; i++) {
         rs_inv_line_t *il = &inv->lines[ix[i]];
         int li = il->line;
         rs_line_t *l = &c->lines[li];
         rs_money_t jump = 0;
         int comp = 0;
-        if (rs_eng_price_change(e, c, li, -amt[i], ev->on, t, RS_ACCT_REVENUE_CONTRA, rule,
-                                ev->event_id, &jump, &comp)) {
+        if (rs_eng_price_change(e, c, li, -amt[i], ev->on, t, RS_ACCT_REVENUE_CONTRA, rule, src,
+                                &jump, &comp)) {
             rs_eng_verr(&v, "out of memory");
             goto out;
         }
@@ -242,7 +253,7 @@ int rs_eng_apply_credit_note(rs_engine_t *e, rs_contract_t *c, const rs_event_t 
                            rs_credit_reason_name(ev->reason), ev->on, RS_PERIOD_NONE,
                            ev->credit_note_id);
         rs_eng_entry_source(&x, ev->event_id);
-        rs_eng_entry_source(&x, inv->source);
+        rs_eng_entry_source(&x, rs_eng_str(c, inv->source));
         rs_eng_entry_dr(&x, RS_ACCT_TAX_PAYABLE, tax[i]);
         rs_eng_post_billing(&x, l, -amt[i]);
         if (jump != 0) {
@@ -280,7 +291,8 @@ int rs_eng_apply_void(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, ch
     rs_vctx_t v = {ev, errstr, errlen};
     rs_invoice_t *inv = &c->inv[rs_eng_find_invoice(c, ev->invoice_id)];
     if (inv->voided)
-        return rs_eng_verr(&v, "invoice_id: invoice %s is already void", inv->invoice_id);
+        return rs_eng_verr(&v, "invoice_id: invoice %s is already void",
+                           rs_eng_str(c, inv->invoice_id));
     if (ev->on == RS_DATE_NONE)
         return rs_eng_verr(&v, "voided_on: required");
     inv->voided = 1;
@@ -291,9 +303,9 @@ int rs_eng_apply_void(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, ch
         rs_money_t open = rs_eng_open_ar(il), paid_part = net + tax - open;
         rs_entry_ctx_t x;
         rs_eng_entry_begin(&x, e, c, il->line, RS_ENTRY_VOID, "void", ev->on, RS_PERIOD_NONE,
-                           inv->invoice_id);
+                           rs_eng_str(c, inv->invoice_id));
         rs_eng_entry_source(&x, ev->event_id);
-        rs_eng_entry_source(&x, inv->source);
+        rs_eng_entry_source(&x, rs_eng_str(c, inv->source));
         rs_eng_entry_dr(&x, RS_ACCT_TAX_PAYABLE, tax);
         rs_eng_post_billing(&x, l, -net);
         rs_eng_entry_cr(&x, RS_ACCT_ACCOUNTS_RECEIVABLE, open);
@@ -324,12 +336,14 @@ int rs_eng_apply_uncollectible(rs_engine_t *e, rs_contract_t *c, const rs_event_
     rs_vctx_t v = {ev, errstr, errlen};
     rs_invoice_t *inv = &c->inv[rs_eng_find_invoice(c, ev->invoice_id)];
     if (inv->voided)
-        return rs_eng_verr(&v, "invoice_id: invoice %s is void", inv->invoice_id);
+        return rs_eng_verr(&v, "invoice_id: invoice %s is void",
+                           rs_eng_str(c, inv->invoice_id));
     if (inv->uncollectible)
         return rs_eng_verr(&v, "invoice_id: invoice %s was already declared uncollectible",
-                           inv->invoice_id);
+                           rs_eng_str(c, inv->invoice_id));
     if (ev->on == RS_DATE_NONE)
         return rs_eng_verr(&v, "declared_on: required");
+    rs_eng_str_t src = 0; /* the event's id, once a price change needs it */
     inv->uncollectible = 1;
     for (int i = 0; i < inv->nlines; i++) {
         rs_inv_line_t *il = &inv->lines[i];
@@ -339,7 +353,7 @@ int rs_eng_apply_uncollectible(rs_engine_t *e, rs_contract_t *c, const rs_event_
         rs_entry_ctx_t x;
         if (e->policy.bad_debt == RS_BAD_DEBT_ALLOWANCE) {
             rs_eng_entry_begin(&x, e, c, il->line, RS_ENTRY_WRITE_OFF, "allowance", ev->on,
-                               RS_PERIOD_NONE, inv->invoice_id);
+                               RS_PERIOD_NONE, rs_eng_str(c, inv->invoice_id));
             rs_eng_entry_source(&x, ev->event_id);
             rs_eng_entry_dr(&x, RS_ACCT_BAD_DEBT_EXPENSE, open);
             rs_eng_entry_cr(&x, RS_ACCT_ALLOWANCE_DOUBTFUL, open);
@@ -356,13 +370,14 @@ int rs_eng_apply_uncollectible(rs_engine_t *e, rs_contract_t *c, const rs_event_
                 : 0;
         rs_money_t net_open = open - tax_open, jump = 0;
         int comp = 0;
-        if (rs_eng_price_change(e, c, il->line, -net_open, ev->on, RS_TREATMENT_CATCH_UP,
-                                RS_ACCT_REVENUE_CONTRA, "write_off", ev->event_id, &jump,
+        if ((net_open != 0 && src == 0 && rs_eng_str_put(c, ev->event_id, RS_ID_MAX, &src)) ||
+            rs_eng_price_change(e, c, il->line, -net_open, ev->on, RS_TREATMENT_CATCH_UP,
+                                RS_ACCT_REVENUE_CONTRA, RS_ENG_RULE_WRITE_OFF, src, &jump,
                                 &comp))
             return rs_eng_verr(&v, "out of memory");
         rs_line_t *l = &c->lines[il->line];
         rs_eng_entry_begin(&x, e, c, il->line, RS_ENTRY_WRITE_OFF, "reverse_revenue", ev->on,
-                           RS_PERIOD_NONE, inv->invoice_id);
+                           RS_PERIOD_NONE, rs_eng_str(c, inv->invoice_id));
         rs_eng_entry_source(&x, ev->event_id);
         rs_eng_entry_dr(&x, RS_ACCT_TAX_PAYABLE, tax_open);
         rs_eng_post_billing(&x, l, -net_open);

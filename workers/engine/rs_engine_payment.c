@@ -38,8 +38,11 @@ int rs_eng_apply_payment(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
     int n = inv->nlines;
     rs_money_t *open = calloc((size_t)n + 1, sizeof(*open));
     rs_money_t *alloc = calloc((size_t)n + 1, sizeof(*alloc));
+    rs_eng_str_t id, src;
     if (open == NULL || alloc == NULL ||
-        rs_eng_growi((void **)&c->pay, &c->cappay, c->npay + 1, sizeof(rs_payment_t))) {
+        rs_eng_growi((void **)&c->pay, &c->cappay, c->npay + 1, sizeof(rs_payment_t)) ||
+        rs_eng_str_put(c, ev->payment_id, RS_ID_MAX, &id) ||
+        rs_eng_str_put(c, ev->event_id, RS_ID_MAX, &src)) {
         free(open);
         free(alloc);
         return rs_eng_verr(&v, "out of memory");
@@ -57,8 +60,8 @@ int rs_eng_apply_payment(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
     }
     rs_payment_t *p = &c->pay[c->npay++];
     memset(p, 0, sizeof(*p));
-    rs_eng_copy_id(p->payment_id, ev->payment_id);
-    rs_eng_copy_id(p->source, ev->event_id);
+    p->payment_id = id;
+    p->source = src;
     p->invoice = k;
     p->amount = amount;
     for (int i = 0; i < n; i++) {
@@ -70,7 +73,7 @@ int rs_eng_apply_payment(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
         rs_eng_entry_begin(&x, e, c, il->line, RS_ENTRY_PAYMENT, "payment", ev->on,
                            RS_PERIOD_NONE, ev->payment_id);
         rs_eng_entry_source(&x, ev->event_id);
-        rs_eng_entry_source(&x, inv->source);
+        rs_eng_entry_source(&x, rs_eng_str(c, inv->source));
         rs_eng_entry_dr(&x, RS_ACCT_CASH, alloc[i]);
         rs_eng_entry_cr(&x, RS_ACCT_ACCOUNTS_RECEIVABLE, alloc[i]);
         il->paid += alloc[i];
@@ -130,7 +133,8 @@ int rs_eng_apply_refund(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, 
     char a1[48], a2[48];
     rs_money_t amount;
     int pi = rs_eng_find_payment(c, ev->payment_id);
-    if (pi < 0 || strcmp(c->inv[c->pay[pi].invoice].invoice_id, ev->invoice_id) != 0)
+    if (pi < 0 ||
+        strcmp(rs_eng_str(c, c->inv[c->pay[pi].invoice].invoice_id), ev->invoice_id) != 0)
         return rs_eng_verr(&v, "payment_id: no payment %s was received on invoice %s",
                            ev->payment_id, ev->invoice_id);
     if (rs_eng_doc_seen(c, ev->refund_id))
@@ -141,13 +145,13 @@ int rs_eng_apply_refund(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, 
         return -1;
     rs_payment_t *p = &c->pay[pi];
     if (p->failed)
-        return rs_eng_verr(&v, "payment_id: payment %s failed", p->payment_id);
+        return rs_eng_verr(&v, "payment_id: payment %s failed", rs_eng_str(c, p->payment_id));
     if (amount > p->amount - p->refunded)
         return rs_eng_verr(
             &v, "amount: refunds %s, only %s of payment %s is left",
             rs_money_format(amount, c->exponent, a1, sizeof(a1)),
             rs_money_format(p->amount - p->refunded, c->exponent, a2, sizeof(a2)),
-            p->payment_id);
+            rs_eng_str(c, p->payment_id));
     rs_invoice_t *inv = &c->inv[p->invoice];
     rs_money_t paid_total = 0;
     for (int i = 0; i < inv->nlines; i++)
@@ -161,7 +165,7 @@ int rs_eng_apply_refund(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, 
                            "amount: refunds %s, more than the credit and what was "
                            "paid on invoice %s",
                            rs_money_format(amount, c->exponent, a1, sizeof(a1)),
-                           inv->invoice_id);
+                           rs_eng_str(c, inv->invoice_id));
     rs_money_t *share = calloc((size_t)inv->nlines + 1, sizeof(*share));
     if (share == NULL || by_paid(inv, rest, share) || rs_eng_doc_add(c, ev->refund_id)) {
         free(share);
@@ -173,7 +177,7 @@ int rs_eng_apply_refund(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, 
         rs_eng_entry_begin(&x, e, c, -1, RS_ENTRY_REFUND, "credit_refund", ev->on,
                            RS_PERIOD_NONE, ev->refund_id);
         rs_eng_entry_source(&x, ev->event_id);
-        rs_eng_entry_source(&x, p->source);
+        rs_eng_entry_source(&x, rs_eng_str(c, p->source));
         rs_eng_entry_dr(&x, RS_ACCT_CUSTOMER_CREDIT, from_cc);
         rs_eng_entry_cr(&x, RS_ACCT_CASH, from_cc);
         c->customer_credit -= from_cc;
@@ -189,7 +193,7 @@ int rs_eng_apply_refund(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, 
         rs_eng_entry_begin(&x, e, c, il->line, RS_ENTRY_REFUND, "refund", ev->on,
                            RS_PERIOD_NONE, ev->refund_id);
         rs_eng_entry_source(&x, ev->event_id);
-        rs_eng_entry_source(&x, p->source);
+        rs_eng_entry_source(&x, rs_eng_str(c, p->source));
         rs_eng_entry_dr(&x, RS_ACCT_ACCOUNTS_RECEIVABLE, share[i]);
         rs_eng_entry_cr(&x, RS_ACCT_CASH, share[i]);
         il->paid -= share[i];
@@ -211,9 +215,11 @@ int rs_eng_apply_payment_failed(rs_engine_t *e, rs_contract_t *c, const rs_event
         return 0; /* a failed attempt that was never recorded as received */
     rs_payment_t *p = &c->pay[pi];
     if (p->failed)
-        return rs_eng_verr(&v, "payment_id: payment %s already failed", p->payment_id);
+        return rs_eng_verr(&v, "payment_id: payment %s already failed",
+                           rs_eng_str(c, p->payment_id));
     if (p->refunded > 0)
-        return rs_eng_verr(&v, "payment_id: payment %s was partly refunded", p->payment_id);
+        return rs_eng_verr(&v, "payment_id: payment %s was partly refunded",
+                           rs_eng_str(c, p->payment_id));
     if (ev->on == RS_DATE_NONE)
         return rs_eng_verr(&v, "failed_on: required");
     rs_invoice_t *inv = &c->inv[p->invoice];
@@ -224,7 +230,7 @@ int rs_eng_apply_payment_failed(rs_engine_t *e, rs_contract_t *c, const rs_event
     rs_money_t from_cc = p->amount - on_lines;
     if (from_cc > inv->credit)
         return rs_eng_verr(&v, "payment_id: the credit from payment %s was already used",
-                           p->payment_id);
+                           rs_eng_str(c, p->payment_id));
     rs_money_t *share = calloc((size_t)inv->nlines + 1, sizeof(*share));
     if (share == NULL || by_paid(inv, on_lines, share)) {
         free(share);
@@ -238,9 +244,9 @@ int rs_eng_apply_payment_failed(rs_engine_t *e, rs_contract_t *c, const rs_event
         rs_line_t *l = &c->lines[il->line];
         rs_entry_ctx_t x;
         rs_eng_entry_begin(&x, e, c, il->line, RS_ENTRY_PAYMENT, "payment_failed", ev->on,
-                           RS_PERIOD_NONE, p->payment_id);
+                           RS_PERIOD_NONE, rs_eng_str(c, p->payment_id));
         rs_eng_entry_source(&x, ev->event_id);
-        rs_eng_entry_source(&x, p->source);
+        rs_eng_entry_source(&x, rs_eng_str(c, p->source));
         rs_eng_entry_dr(&x, RS_ACCT_ACCOUNTS_RECEIVABLE, share[i]);
         rs_eng_entry_cr(&x, RS_ACCT_CASH, share[i]);
         il->paid -= share[i];
@@ -251,7 +257,7 @@ int rs_eng_apply_payment_failed(rs_engine_t *e, rs_contract_t *c, const rs_event
     if (from_cc > 0) {
         rs_entry_ctx_t x;
         rs_eng_entry_begin(&x, e, c, -1, RS_ENTRY_PAYMENT, "payment_failed", ev->on,
-                           RS_PERIOD_NONE, p->payment_id);
+                           RS_PERIOD_NONE, rs_eng_str(c, p->payment_id));
         rs_eng_entry_source(&x, ev->event_id);
         rs_eng_entry_dr(&x, RS_ACCT_CUSTOMER_CREDIT, from_cc);
         rs_eng_entry_cr(&x, RS_ACCT_CASH, from_cc);
@@ -260,6 +266,6 @@ int rs_eng_apply_payment_failed(rs_engine_t *e, rs_contract_t *c, const rs_event
         rs_eng_entry_emit(&x);
     }
     free(share);
-    rs_eng_allowance_sync(e, c, inv, ev->on, p->payment_id, ev->event_id);
+    rs_eng_allowance_sync(e, c, inv, ev->on, rs_eng_str(c, p->payment_id), ev->event_id);
     return 0;
 }

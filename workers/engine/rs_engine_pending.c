@@ -5,8 +5,15 @@
  * the pending views.
  *
  * Invariants:
- *   - A waiting event is a deep copy (rs_event_copy), owned by its
+ *   - A waiting event is stored packed (rs_pending_t: the record encoding,
+ *     a few hundred bytes instead of a whole rs_event_t), owned by its
  *     contract's queue until it is applied or rejected.
+ *   - A waiting event's hint is a reason it waited for (a contract not
+ *     booked, an invoice or a line the contract lacks) that rs_eng_wait_kind
+ *     found for the event itself. Contracts are never unbooked and lose no
+ *     invoice or line, so while the hint still holds the event still waits
+ *     and draining skips it without unpacking it; otherwise it is unpacked
+ *     and asked again, and a new reason becomes its hint.
  *   - Waiting events are applied in arrival order. One that fails then is
  *     reported as a late rejection and its id leaves the seen set, so a
  *     corrected event with the same id can come.
@@ -26,30 +33,58 @@ static int refers_to_invoice(rs_event_type_t t)
            t == RS_EV_INVOICE_UNCOLLECTIBLE || t == RS_EV_CREDIT_NOTE_ISSUED;
 }
 
-/* Is the event applicable now? Returns NULL, or what it waits for. */
-const char *rs_eng_waits_for(const rs_contract_t *c, const rs_event_t *ev, char *buf, size_t n)
+int rs_eng_wait_kind(const rs_contract_t *c, const rs_event_t *ev, const char **id)
 {
     if (!c->booked && ev->type != RS_EV_CONTRACT_BOOKED) {
-        snprintf(buf, n, "contract %s", c->contract_id);
-        return buf;
+        *id = c->contract_id;
+        return RS_ENG_WAIT_CONTRACT;
     }
     if (refers_to_invoice(ev->type) && rs_eng_find_invoice(c, ev->invoice_id) < 0) {
-        snprintf(buf, n, "invoice %s", ev->invoice_id);
-        return buf;
+        *id = ev->invoice_id;
+        return RS_ENG_WAIT_INVOICE;
     }
     /* a line an amendment on the contracts topic has not added yet */
     if ((ev->type == RS_EV_USAGE_RECORDED || ev->type == RS_EV_MILESTONE_COMPLETED) &&
         rs_eng_find_line(c, ev->line_id) < 0) {
-        snprintf(buf, n, "line %s", ev->line_id);
-        return buf;
+        *id = ev->line_id;
+        return RS_ENG_WAIT_LINE;
     }
     if (ev->type == RS_EV_INVOICE_ISSUED)
         for (int i = 0; i < ev->n_bill_lines; i++)
             if (rs_eng_find_line(c, ev->bill_lines[i].line_id) < 0) {
-                snprintf(buf, n, "line %s", ev->bill_lines[i].line_id);
-                return buf;
+                *id = ev->bill_lines[i].line_id;
+                return RS_ENG_WAIT_LINE;
             }
-    return NULL;
+    *id = "";
+    return RS_ENG_WAIT_NONE;
+}
+
+/* Is the event applicable now? Returns NULL, or what it waits for. */
+const char *rs_eng_waits_for(const rs_contract_t *c, const rs_event_t *ev, char *buf, size_t n)
+{
+    static const char *const what[] = {"", "contract", "invoice", "line"};
+    const char *id;
+    int k = rs_eng_wait_kind(c, ev, &id);
+    if (k == RS_ENG_WAIT_NONE)
+        return NULL;
+    snprintf(buf, n, "%s %s", what[k], id);
+    return buf;
+}
+
+/* Does the pending event's hint still hold (so that it still waits)? */
+static int hint_holds(const rs_contract_t *c, const rs_pending_t *p)
+{
+    const char *id = p->blob + p->hint_off;
+    switch (p->hint) {
+    case RS_ENG_WAIT_CONTRACT:
+        return !c->booked;
+    case RS_ENG_WAIT_INVOICE:
+        return rs_eng_find_invoice(c, id) < 0;
+    case RS_ENG_WAIT_LINE:
+        return rs_eng_find_line(c, id) < 0;
+    default:
+        return 0;
+    }
 }
 
 /* Queue an event until what it waits for (`wait`) arrives. */
@@ -60,9 +95,10 @@ rs_apply_result_t rs_eng_pending_add(rs_engine_t *e, rs_contract_t *c, const rs_
         return RS_APPLY_NOMEM;
     rs_pending_t *p = &c->pend[c->npend];
     memset(p, 0, sizeof(*p));
-    if (rs_event_copy(&p->ev, ev))
+    const char *id;
+    int hint = rs_eng_wait_kind(c, ev, &id);
+    if (rs_eng_pending_pack(p, ev, wait, hint, id))
         return RS_APPLY_NOMEM;
-    snprintf(p->waiting_for, sizeof(p->waiting_for), "%s", wait);
     c->npend++;
     rs_eng_mark_changed(e, c);
     if (rs_eng_seen_add(&c->seen, &c->nseen, &c->capseen, idh, ch))
@@ -83,6 +119,26 @@ static void late_reject(rs_engine_t *e, const rs_event_t *ev, const char *why)
     e->stats.rejected++;
 }
 
+/* Unpack waiting event i into ev; if it still waits, refresh its hint and
+ * return 1 (ev cleared); 0 if it can apply now (ev holds it), -1 on ENOMEM. */
+static int pending_check(rs_contract_t *c, size_t i, rs_event_t *ev)
+{
+    rs_pending_t *p = &c->pend[i];
+    if (rs_eng_pending_unpack(p, ev))
+        return -1;
+    const char *id;
+    int hint = rs_eng_wait_kind(c, ev, &id);
+    if (hint == RS_ENG_WAIT_NONE)
+        return 0;
+    rs_pending_t np = {0};
+    if (rs_eng_pending_pack(&np, ev, p->blob, hint, id) == 0) {
+        rs_eng_pending_free(p);
+        *p = np;
+    }
+    rs_event_clear(ev);
+    return 1;
+}
+
 /* Apply waiting events that have become applicable, in arrival order. */
 void rs_eng_drain_pending(rs_engine_t *e, rs_contract_t *c)
 {
@@ -90,23 +146,27 @@ void rs_eng_drain_pending(rs_engine_t *e, rs_contract_t *c)
     while (progress) {
         progress = 0;
         for (size_t i = 0; i < c->npend; i++) {
-            char buf[RS_ID_MAX + 16];
-            if (rs_eng_waits_for(c, &c->pend[i].ev, buf, sizeof(buf)))
+            rs_event_t ev;
+            if (hint_holds(c, &c->pend[i]))
                 continue;
+            int rc = pending_check(c, i, &ev);
+            if (rc != 0)
+                continue; /* still waits (or no memory to look: it keeps waiting) */
             rs_pending_t p = c->pend[i];
             memmove(&c->pend[i], &c->pend[i + 1], (c->npend - i - 1) * sizeof(rs_pending_t));
             c->npend--;
             e->stats.pending--;
+            rs_eng_pending_free(&p);
             char err[512];
-            if (rs_eng_apply_now(e, c, &p.ev, err, sizeof(err)) == 0) {
+            if (rs_eng_apply_now(e, c, &ev, err, sizeof(err)) == 0) {
                 e->stats.applied++;
             } else {
                 /* forget it, so a corrected event with the same id can come */
                 rs_eng_seen_remove(&c->seen, &c->nseen, &c->capseen,
-                                   rs_eng_str_hash(p.ev.event_id, 7));
-                late_reject(e, &p.ev, err);
+                                   rs_eng_str_hash(ev.event_id, 7));
+                late_reject(e, &ev, err);
             }
-            rs_event_clear(&p.ev);
+            rs_event_clear(&ev);
             progress = 1;
             break;
         }
@@ -127,10 +187,10 @@ void rs_engine_pending_get(const rs_engine_t *ce, size_t i, rs_pending_view_t *o
     for (size_t k = 0; k < e->ncontracts; k++) {
         rs_contract_t *c = e->sorted[k];
         if (i < c->npend) {
-            o->event_id = c->pend[i].ev.event_id;
+            o->event_id = c->pend[i].blob + c->pend[i].id_off;
             o->contract_id = c->contract_id;
-            o->type = c->pend[i].ev.type;
-            o->waiting_for = c->pend[i].waiting_for;
+            o->type = c->pend[i].type;
+            o->waiting_for = c->pend[i].blob;
             return;
         }
         i -= c->npend;

@@ -49,9 +49,9 @@ void rs_eng_entry_begin(rs_entry_ctx_t *x, rs_engine_t *e, rs_contract_t *c, int
     en->period = pp;
     en->service_period = service_period == RS_PERIOD_NONE ? pp : service_period;
     rs_eng_copy_id(en->contract_id, c->contract_id);
-    rs_eng_copy_id(en->customer_id, c->customer_id);
+    rs_eng_copy_id(en->customer_id, rs_eng_str(c, c->customer_id));
     if (line >= 0) {
-        rs_eng_copy_id(en->line_id, c->lines[line].line_id);
+        rs_eng_copy_id(en->line_id, rs_eng_str(c, c->lines[line].line_id));
         snprintf(en->product, sizeof(en->product), "%s", c->lines[line].product);
     }
     rs_eng_copy_id(en->document_id, document ? document : "");
@@ -175,13 +175,15 @@ int rs_eng_posted_add(rs_line_t *l, rs_period_t sp, int comp, rs_account_t acct,
 {
     rs_posted_t *p = posted_find(l, sp, comp);
     if (p == NULL) {
+        if (comp < 0 || comp > RS_ENG_COMP_MAX || (unsigned int)acct >= RS_ACCT__COUNT)
+            return -1; /* does not fit rs_posted_t (never so for the engine's own) */
         if (rs_eng_grow((void **)&l->posted, &l->capposted, l->nposted + 1,
                         sizeof(rs_posted_t)))
             return -1;
         p = &l->posted[l->nposted++];
         p->sp = sp;
         p->comp = comp;
-        p->account = acct;
+        p->account = (unsigned int)acct;
         p->amount = 0;
     }
     p->amount += d;
@@ -216,14 +218,15 @@ static rs_period_t line_first_period(const rs_line_t *l)
 /* Sources of a schedule entry for service period sp. */
 static void schedule_sources(rs_entry_ctx_t *x, const rs_line_t *l, rs_period_t sp)
 {
-    rs_eng_entry_source(x, l->terms_source);
+    const rs_contract_t *c = x->c;
+    rs_eng_entry_source(x, rs_eng_str(c, l->terms_source));
     rs_date_t a = rs_period_first_day(sp), b = rs_period_last_day(sp);
     for (int i = 0; i < l->nseg; i++)
-        if (l->segs[i].source[0] && l->segs[i].eff <= b)
-            rs_eng_entry_source(x, l->segs[i].source);
+        if (l->segs[i].source != 0 && l->segs[i].eff <= b)
+            rs_eng_entry_source(x, rs_eng_str(c, l->segs[i].source));
     for (int i = 0; i < l->nms; i++)
         if (l->ms[i].completed_on != RS_DATE_NONE && rs_period_of(l->ms[i].completed_on) == sp)
-            rs_eng_entry_source(x, l->ms[i].source);
+            rs_eng_entry_source(x, rs_eng_str(c, l->ms[i].source));
     if (l->method == RS_METHOD_USAGE)
         for (size_t i = 0; i < l->nusage; i++)
             if (l->usage[i].day >= a && l->usage[i].day <= b)
@@ -241,7 +244,7 @@ static int post_component(rs_engine_t *e, rs_contract_t *c, int li, rs_period_t 
     if (delta == 0)
         return 0;
     if (p)
-        acct = p->account;
+        acct = (rs_account_t)p->account;
     rs_entry_ctx_t x;
     rs_eng_entry_begin(&x, e, c, li, RS_ENTRY_RECOGNITION, rule, natural, sp, NULL);
     if (comp == 0)
@@ -280,8 +283,8 @@ static int sync_line_period(rs_engine_t *e, rs_contract_t *c, int li, rs_period_
             continue;
         others += s->jump;
         rs_date_t nat = trigger != RS_DATE_NONE ? rs_eng_dmax(trigger, s->eff) : s->eff;
-        if (post_component(e, c, li, sp, s->id, s->jump, s->jump_account, s->jump_rule,
-                           s->source, nat))
+        if (post_component(e, c, li, sp, s->id, s->jump, s->jump_account,
+                           rs_eng_str(c, s->jump_rule), rs_eng_str(c, s->source), nat))
             return -1;
         l = &c->lines[li];
     }
@@ -291,7 +294,8 @@ static int sync_line_period(rs_engine_t *e, rs_contract_t *c, int li, rs_period_
             continue;
         others += d->amount;
         rs_date_t nat = trigger != RS_DATE_NONE ? rs_eng_dmax(trigger, d->on) : d->on;
-        if (post_component(e, c, li, sp, d->id, d->amount, d->account, d->rule, d->source, nat))
+        if (post_component(e, c, li, sp, d->id, d->amount, d->account, rs_eng_str(c, d->rule),
+                           rs_eng_str(c, d->source), nat))
             return -1;
     }
     /* components posted before that no longer exist (superseded) */
@@ -299,14 +303,15 @@ static int sync_line_period(rs_engine_t *e, rs_contract_t *c, int li, rs_period_
         rs_posted_t p = l->posted[i];
         if (p.sp != sp || p.comp == 0 || p.amount == 0 || comp_is_current(l, p.comp, sp))
             continue;
-        if (post_component(e, c, li, sp, p.comp, 0, p.account, "superseded", l->terms_source,
+        if (post_component(e, c, li, sp, p.comp, 0, (rs_account_t)p.account, "superseded",
+                           rs_eng_str(c, l->terms_source),
                            trigger != RS_DATE_NONE ? rs_eng_dmax(trigger, b) : b))
             return -1;
     }
     rs_money_t total = rs_eng_line_R(e, c, l, b) - rs_eng_line_R(e, c, l, a - 1);
     rs_date_t nat = trigger != RS_DATE_NONE ? rs_eng_dmax(trigger, b) : b;
     return post_component(e, c, li, sp, 0, total - others, RS_ACCT_REVENUE,
-                          rs_method_name(l->method), l->terms_source, nat);
+                          rs_method_name(l->method), rs_eng_str(c, l->terms_source), nat);
 }
 
 /* Bring a contract's recognition up to date through horizon H: period by

@@ -104,7 +104,7 @@ rs_money_t rs_eng_usage_value(const rs_contract_t *c, const rs_line_t *l, rs_dat
     for (size_t i = 0; i < l->nusage && l->usage[i].day <= hi; i++) {
         const rs_decimal_t *p = price_at(l, l->usage[i].day);
         if (p && l->usage[i].day >= lo)
-            sum += l->usage[i].qty * p->mantissa * rs_pow10(6 - p->scale);
+            sum += rs_eng_usage_qty(&l->usage[i]) * p->mantissa * rs_pow10(6 - p->scale);
     }
     return (rs_money_t)rs_div_round(sum, rs_pow10(UNIT_SCALE - c->exponent));
 }
@@ -157,7 +157,7 @@ rs_money_t rs_eng_line_R(const rs_engine_t *e, const rs_contract_t *c, const rs_
 static rs_seg_t *change_terms(rs_engine_t *e, rs_line_t *l, int id, rs_date_t E,
                               rs_treatment_t treatment, rs_method_t method, rs_date_t start,
                               rs_date_t end, rs_money_t price, rs_account_t jump_account,
-                              const char *rule, const char *source)
+                              rs_eng_str_t rule, rs_eng_str_t source)
 {
     rs_money_t r0 = seg_value(e, l, E - 1);
     int keep = 0;
@@ -172,8 +172,8 @@ static rs_seg_t *change_terms(rs_engine_t *e, rs_line_t *l, int id, rs_date_t E,
     s->eff = E;
     s->method = method;
     s->jump_account = jump_account;
-    snprintf(s->jump_rule, sizeof(s->jump_rule), "%s", rule);
-    rs_eng_copy_id(s->source, source);
+    s->jump_rule = rule;
+    s->source = source;
     s->to = method == RS_METHOD_POINT_IN_TIME ? start : end;
     if (treatment == RS_TREATMENT_CATCH_UP) {
         s->from = start;
@@ -200,8 +200,10 @@ static rs_seg_t *change_terms(rs_engine_t *e, rs_line_t *l, int id, rs_date_t E,
 }
 
 static rs_adj_t *add_adj(rs_line_t *l, int id, rs_date_t on, rs_money_t amount,
-                         rs_account_t acct, const char *rule, const char *source)
+                         rs_account_t acct, rs_eng_str_t rule, rs_eng_str_t source)
 {
+    if (id > RS_ENG_COMP_MAX) /* component ids must fit rs_posted_t */
+        return NULL;
     if (rs_eng_growi((void **)&l->adj, &l->capadj, l->nadj + 1, sizeof(rs_adj_t)))
         return NULL;
     rs_adj_t *a = &l->adj[l->nadj++];
@@ -210,8 +212,8 @@ static rs_adj_t *add_adj(rs_line_t *l, int id, rs_date_t on, rs_money_t amount,
     a->on = on;
     a->amount = amount;
     a->account = acct;
-    snprintf(a->rule, sizeof(a->rule), "%s", rule);
-    rs_eng_copy_id(a->source, source);
+    a->rule = rule;
+    a->source = source;
     return a;
 }
 
@@ -220,7 +222,7 @@ static rs_adj_t *add_adj(rs_line_t *l, int id, rs_date_t on, rs_money_t amount,
  * an adjustment at C; the uncompleted ones share the rest. Returns the jump
  * (0 if none) and its component via *comp. */
 int rs_eng_milestone_reprice(rs_line_t *l, rs_money_t price, rs_date_t C, rs_treatment_t t,
-                             rs_account_t acct, const char *rule, const char *source,
+                             rs_account_t acct, rs_eng_str_t rule, rs_eng_str_t source,
                              rs_money_t *jump, int *comp)
 {
     rs_money_t done = 0, open_w = 0, total_w = 0;
@@ -264,19 +266,39 @@ int rs_eng_milestone_reprice(rs_line_t *l, rs_money_t price, rs_date_t C, rs_tre
     return 0;
 }
 
-static int cmp_change(const void *a, const void *b)
+static int cmp_change(const rs_contract_t *c, const rs_change_t *x, const rs_change_t *y)
 {
-    const rs_change_t *x = a, *y = b;
     if (x->booking != y->booking)
         return x->booking ? -1 : 1;
     if (x->on != y->on)
         return x->on < y->on ? -1 : 1;
     if (x->kind != y->kind)
         return x->kind < y->kind ? -1 : 1;
-    int r = strcmp(x->source, y->source);
-    if (r)
-        return r;
+    if (x->source != y->source) {
+        int r = strcmp(rs_eng_str(c, x->source), rs_eng_str(c, y->source));
+        if (r)
+            return r;
+    }
     return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Sort a line's changes by cmp_change: insertion sort, as the comparison
+ * needs the contract (its strings) and the changes are few and, but for the
+ * one just added, already in order. (id is unique per line, so the order is
+ * total and any correct sort gives the same result.) */
+static void sort_changes(const rs_contract_t *c, rs_line_t *l)
+{
+    for (int i = 1; i < l->nchg; i++) {
+        if (cmp_change(c, &l->chg[i - 1], &l->chg[i]) <= 0)
+            continue;
+        rs_change_t t = l->chg[i];
+        int j = i;
+        while (j > 0 && cmp_change(c, &l->chg[j - 1], &t) > 0) {
+            l->chg[j] = l->chg[j - 1];
+            j--;
+        }
+        l->chg[j] = t;
+    }
 }
 
 /* What the line had billed by the end of day d (invoices less voids). */
@@ -296,7 +318,7 @@ static rs_money_t billing_through(const rs_line_t *l, rs_date_t d)
  * it is computed from dated records, never from arrival order. */
 int rs_eng_rebuild_line(rs_engine_t *e, rs_contract_t *c, rs_line_t *l)
 {
-    qsort(l->chg, (size_t)l->nchg, sizeof(rs_change_t), cmp_change);
+    sort_changes(c, l);
     l->nseg = 0;
     l->nadj = 0;
     l->nuprice = 0;
@@ -363,14 +385,15 @@ int rs_eng_rebuild_line(rs_engine_t *e, rs_contract_t *c, rs_line_t *l)
             l->ended_on = E - 1;
             if (usage) {
                 l->price = 0; /* a minimum commitment is waived with the service */
-                if (keep > r0 && add_adj(l, ch->id, E, keep - r0, RS_ACCT_REVENUE, "forfeit",
-                                         ch->source) == NULL)
+                if (keep > r0 && add_adj(l, ch->id, E, keep - r0, RS_ACCT_REVENUE,
+                                         RS_ENG_RULE_FORFEIT, ch->source) == NULL)
                     return -1;
                 continue;
             }
             if (change_terms(e, l, ch->id, E, RS_TREATMENT_PROSPECTIVE, l->method, l->start,
                              E - 1, keep, RS_ACCT_REVENUE,
-                             keep > r0 ? "forfeit" : "cancellation", ch->source) == NULL)
+                             keep > r0 ? RS_ENG_RULE_FORFEIT : RS_ENG_RULE_CANCELLATION,
+                             ch->source) == NULL)
                 return -1;
             l->price = keep;
         }
@@ -380,11 +403,12 @@ int rs_eng_rebuild_line(rs_engine_t *e, rs_contract_t *c, rs_line_t *l)
 
 /* Append a change to a ratable or usage line (the caller rebuilds). */
 rs_change_t *rs_eng_add_change(rs_engine_t *e, rs_contract_t *c, int li, rs_change_kind_t kind,
-                               rs_date_t on, const char *rule, const char *source)
+                               rs_date_t on, rs_eng_str_t rule, rs_eng_str_t source)
 {
     (void)e;
     rs_line_t *l = &c->lines[li];
-    if (rs_eng_growi((void **)&l->chg, &l->capchg, l->nchg + 1, sizeof(rs_change_t)))
+    if (l->next_comp >= RS_ENG_COMP_MAX || /* component ids must fit rs_posted_t */
+        rs_eng_growi((void **)&l->chg, &l->capchg, l->nchg + 1, sizeof(rs_change_t)))
         return NULL;
     rs_change_t *ch = &l->chg[l->nchg++];
     memset(ch, 0, sizeof(*ch));
@@ -392,8 +416,8 @@ rs_change_t *rs_eng_add_change(rs_engine_t *e, rs_contract_t *c, int li, rs_chan
     ch->kind = kind;
     ch->on = on;
     ch->account = RS_ACCT_REVENUE;
-    snprintf(ch->rule, sizeof(ch->rule), "%s", rule);
-    rs_eng_copy_id(ch->source, source);
+    ch->rule = rule;
+    ch->source = source;
     return ch;
 }
 
@@ -412,8 +436,8 @@ static rs_money_t jump_of(const rs_line_t *l, int id)
 /* Change a line's transaction price by delta from C. Returns the jump at C
  * (the immediate revenue effect) and its component. */
 int rs_eng_price_change(rs_engine_t *e, rs_contract_t *c, int li, rs_money_t delta, rs_date_t C,
-                        rs_treatment_t t, rs_account_t acct, const char *rule,
-                        const char *source, rs_money_t *jump, int *comp)
+                        rs_treatment_t t, rs_account_t acct, rs_eng_str_t rule,
+                        rs_eng_str_t source, rs_money_t *jump, int *comp)
 {
     rs_line_t *l = &c->lines[li];
     *jump = 0;
@@ -443,7 +467,7 @@ int rs_eng_price_change(rs_engine_t *e, rs_contract_t *c, int li, rs_money_t del
 /* The service of a line ends the day before E (cancellation, or a line left
  * out of an amendment). Forfeit recognizes what was billed but unearned. */
 int rs_eng_stop_line(rs_engine_t *e, rs_contract_t *c, int li, rs_date_t E, int forfeit,
-                     const char *source)
+                     rs_eng_str_t source)
 {
     rs_line_t *l = &c->lines[li];
     if (l->ended_on != RS_DATE_NONE && l->ended_on < E)
@@ -460,13 +484,14 @@ int rs_eng_stop_line(rs_engine_t *e, rs_contract_t *c, int li, rs_date_t E, int 
             if (l->ms[k].completed_on == RS_DATE_NONE || l->ms[k].completed_on >= E)
                 l->ms[k].amount = 0;
         l->ended_on = E - 1;
-        if (keep > r0 && add_adj(l, ++l->next_comp, E, keep - r0, RS_ACCT_REVENUE, "forfeit",
-                                 source) == NULL)
+        if (keep > r0 && add_adj(l, ++l->next_comp, E, keep - r0, RS_ACCT_REVENUE,
+                                 RS_ENG_RULE_FORFEIT, source) == NULL)
             return -1;
         l->price = keep;
         return 0;
     }
-    rs_change_t *ch = rs_eng_add_change(e, c, li, RS_CH_STOP, E, "cancellation", source);
+    rs_change_t *ch =
+        rs_eng_add_change(e, c, li, RS_CH_STOP, E, RS_ENG_RULE_CANCELLATION, source);
     if (ch == NULL)
         return -1;
     ch->forfeit = forfeit;

@@ -13,6 +13,15 @@
  *     or a huge allocation.
  *   - Ownership: export returns a malloc'd buffer; import copies what it
  *     needs and keeps nothing of the caller's buffer.
+ *   - The format does not follow the in-memory layout: strings are written
+ *     as length and bytes whether the engine holds them in a contract's
+ *     arena, interns them or keeps them static, and a waiting event is kept
+ *     in memory in the very encoding a record has (rs_eng_pending_pack), so
+ *     records are byte for byte what version 1 always wrote. Import rebuilds
+ *     the arena from the record's strings only (no dead text survives it).
+ *   - Import refuses, besides malformed records, component ids and accounts
+ *     the in-memory state cannot hold (see rs_posted_t); the engine never
+ *     writes such records.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +115,8 @@ typedef struct rbuf {
     const unsigned char *p;
     size_t n, off;
     const char *err; /* first error */
+    int own;         /* the engine's own bytes (a waiting event's blob): take
+                        decimals as they were written, checked or not */
 } rbuf_t;
 
 static int r_need(rbuf_t *r, size_t n, const char *what)
@@ -178,7 +189,7 @@ static rs_decimal_t r_dec(rbuf_t *r)
     rs_decimal_t d;
     d.mantissa = r_i64(r);
     d.scale = r_i32(r);
-    if (d.scale < 0 || d.scale > 18)
+    if (!r->own && (d.scale < 0 || d.scale > 18))
         r->err = r->err ? r->err : "bad decimal scale";
     return d;
 }
@@ -336,11 +347,89 @@ static void r_event(rbuf_t *r, rs_event_t *ev)
     ev->quantity = r_dec(r);
 }
 
+/* ---- waiting events: the blob of rs_pending_t ---- */
+
+int rs_eng_pending_pack(rs_pending_t *p, const rs_event_t *ev, const char *waiting_for,
+                        int hint, const char *hint_id)
+{
+    size_t nw = strnlen(waiting_for, RS_ID_MAX + 15), ni = strnlen(ev->event_id, RS_ID_MAX - 1);
+    size_t nh = strnlen(hint_id, RS_ID_MAX - 1);
+    wbuf_t w = {0};
+    w_raw(&w, waiting_for, nw);
+    w_raw(&w, "", 1);
+    w_raw(&w, ev->event_id, ni);
+    w_raw(&w, "", 1);
+    w_raw(&w, hint_id, nh);
+    w_raw(&w, "", 1);
+    w_event(&w, ev);
+    if (w.err || w.n > UINT32_MAX) {
+        free(w.p);
+        return -1;
+    }
+    unsigned char *exact = realloc(w.p, w.n); /* the writer grows by doubling */
+    p->blob = (char *)(exact ? exact : w.p);
+    p->len = (uint32_t)w.n;
+    p->id_off = (uint16_t)(nw + 1);
+    p->hint_off = (uint16_t)(nw + 1 + ni + 1);
+    p->ev_off = (uint32_t)(nw + 1 + ni + 1 + nh + 1);
+    p->hint = (uint8_t)hint;
+    p->type = ev->type;
+    return 0;
+}
+
+int rs_eng_pending_unpack(const rs_pending_t *p, rs_event_t *ev)
+{
+    rbuf_t r = {(const unsigned char *)p->blob + p->ev_off, p->len - p->ev_off, 0, NULL, 1};
+    r_event(&r, ev);
+    if (r.err) {
+        rs_event_clear(ev);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- contract strings ---- */
+
+/* A string of at most size - 1 bytes into c's arena. */
+static void r_cstr(rbuf_t *r, rs_contract_t *c, size_t size, rs_eng_str_t *out)
+{
+    char tmp[RS_ID_MAX + 16];
+    if (size > sizeof(tmp))
+        size = sizeof(tmp);
+    r_str(r, tmp, size);
+    if (!r->err && rs_eng_str_put(c, tmp, size, out))
+        r->err = "out of memory";
+}
+
+static void r_rule(rbuf_t *r, rs_contract_t *c, rs_eng_str_t *out)
+{
+    char tmp[RS_ENG_RULE_MAX];
+    r_str(r, tmp, sizeof(tmp));
+    if (!r->err && rs_eng_rule_put(c, tmp, out))
+        r->err = "out of memory";
+}
+
+static void r_product(rbuf_t *r, rs_engine_t *e, const char **out)
+{
+    char tmp[RS_NAME_MAX];
+    r_str(r, tmp, sizeof(tmp));
+    if (!r->err && (*out = rs_eng_intern(e, tmp, sizeof(tmp))) == NULL)
+        r->err = "out of memory";
+}
+
+static rs_account_t r_account(rbuf_t *r)
+{
+    int32_t a = r_i32(r);
+    if (!r->err && (a < 0 || a >= RS_ACCT__COUNT))
+        r->err = "bad account";
+    return (rs_account_t)a;
+}
+
 /* ---- lines ---- */
 
-static void w_line(wbuf_t *w, const rs_line_t *l)
+static void w_line(wbuf_t *w, const rs_contract_t *k, const rs_line_t *l)
 {
-    w_str(w, l->line_id);
+    w_str(w, rs_eng_str(k, l->line_id));
     w_str(w, l->product);
     w_i32(w, l->method);
     w_i32(w, l->start);
@@ -350,7 +439,7 @@ static void w_line(wbuf_t *w, const rs_line_t *l)
     w_i64(w, l->price);
     w_i32(w, l->has_ssp);
     w_i64(w, l->ssp);
-    w_str(w, l->terms_source);
+    w_str(w, rs_eng_str(k, l->terms_source));
     w_i32(w, l->next_comp);
     w_u32(w, (uint32_t)l->nchg);
     for (int i = 0; i < l->nchg; i++) {
@@ -367,8 +456,8 @@ static void w_line(wbuf_t *w, const rs_line_t *l)
         w_i32(w, c->forfeit);
         w_dec(w, c->unit_price);
         w_i32(w, c->account);
-        w_str(w, c->rule);
-        w_str(w, c->source);
+        w_str(w, rs_eng_str(k, c->rule));
+        w_str(w, rs_eng_str(k, c->source));
     }
     w_u32(w, (uint32_t)l->nbill);
     for (int i = 0; i < l->nbill; i++) {
@@ -387,8 +476,8 @@ static void w_line(wbuf_t *w, const rs_line_t *l)
         w_i64(w, s->spread);
         w_i64(w, s->jump);
         w_i32(w, s->jump_account);
-        w_str(w, s->jump_rule);
-        w_str(w, s->source);
+        w_str(w, rs_eng_str(k, s->jump_rule));
+        w_str(w, rs_eng_str(k, s->source));
     }
     w_u32(w, (uint32_t)l->nadj);
     for (int i = 0; i < l->nadj; i++) {
@@ -397,15 +486,15 @@ static void w_line(wbuf_t *w, const rs_line_t *l)
         w_i32(w, a->on);
         w_i64(w, a->amount);
         w_i32(w, a->account);
-        w_str(w, a->rule);
-        w_str(w, a->source);
+        w_str(w, rs_eng_str(k, a->rule));
+        w_str(w, rs_eng_str(k, a->source));
     }
     w_u32(w, (uint32_t)l->nms);
     for (int i = 0; i < l->nms; i++) {
-        w_str(w, l->ms[i].milestone_id);
+        w_str(w, rs_eng_str(k, l->ms[i].milestone_id));
         w_i64(w, l->ms[i].amount);
         w_i32(w, l->ms[i].completed_on);
-        w_str(w, l->ms[i].source);
+        w_str(w, rs_eng_str(k, l->ms[i].source));
     }
     w_u32(w, (uint32_t)l->nuprice);
     for (int i = 0; i < l->nuprice; i++) {
@@ -415,7 +504,7 @@ static void w_line(wbuf_t *w, const rs_line_t *l)
     w_u32(w, (uint32_t)l->nusage);
     for (size_t i = 0; i < l->nusage; i++) {
         w_i32(w, l->usage[i].day);
-        w_i128(w, l->usage[i].qty);
+        w_i128(w, rs_eng_usage_qty(&l->usage[i]));
         w_u32(w, l->usage[i].count);
     }
     w_u32(w, (uint32_t)l->nposted);
@@ -432,10 +521,10 @@ static void w_line(wbuf_t *w, const rs_line_t *l)
     w_i64(w, l->received);
 }
 
-static void r_line(rbuf_t *r, rs_line_t *l)
+static void r_line(rbuf_t *r, rs_engine_t *e, rs_contract_t *k, rs_line_t *l)
 {
-    r_str(r, l->line_id, sizeof(l->line_id));
-    r_str(r, l->product, sizeof(l->product));
+    r_cstr(r, k, RS_ID_MAX, &l->line_id);
+    r_product(r, e, &l->product);
     l->method = (rs_method_t)r_i32(r);
     l->start = r_i32(r);
     l->end = r_i32(r);
@@ -444,7 +533,7 @@ static void r_line(rbuf_t *r, rs_line_t *l)
     l->price = r_i64(r);
     l->has_ssp = r_i32(r);
     l->ssp = r_i64(r);
-    r_str(r, l->terms_source, sizeof(l->terms_source));
+    r_cstr(r, k, RS_ID_MAX, &l->terms_source);
     l->next_comp = r_i32(r);
     uint32_t n = r_count(r, 60);
     l->chg = r_alloc(r, n, sizeof(*l->chg));
@@ -462,9 +551,9 @@ static void r_line(rbuf_t *r, rs_line_t *l)
         c->amount = r_i64(r);
         c->forfeit = r_i32(r);
         c->unit_price = r_dec(r);
-        c->account = (rs_account_t)r_i32(r);
-        r_str(r, c->rule, sizeof(c->rule));
-        r_str(r, c->source, sizeof(c->source));
+        c->account = r_account(r);
+        r_rule(r, k, &c->rule);
+        r_cstr(r, k, RS_ID_MAX, &c->source);
     }
     n = r_count(r, 12);
     l->bill = r_alloc(r, n, sizeof(*l->bill));
@@ -486,9 +575,9 @@ static void r_line(rbuf_t *r, rs_line_t *l)
         s->base = r_i64(r);
         s->spread = r_i64(r);
         s->jump = r_i64(r);
-        s->jump_account = (rs_account_t)r_i32(r);
-        r_str(r, s->jump_rule, sizeof(s->jump_rule));
-        r_str(r, s->source, sizeof(s->source));
+        s->jump_account = r_account(r);
+        r_rule(r, k, &s->jump_rule);
+        r_cstr(r, k, RS_ID_MAX, &s->source);
     }
     n = r_count(r, 28);
     l->adj = r_alloc(r, n, sizeof(*l->adj));
@@ -498,18 +587,18 @@ static void r_line(rbuf_t *r, rs_line_t *l)
         a->id = r_i32(r);
         a->on = r_i32(r);
         a->amount = r_i64(r);
-        a->account = (rs_account_t)r_i32(r);
-        r_str(r, a->rule, sizeof(a->rule));
-        r_str(r, a->source, sizeof(a->source));
+        a->account = r_account(r);
+        r_rule(r, k, &a->rule);
+        r_cstr(r, k, RS_ID_MAX, &a->source);
     }
     n = r_count(r, 20);
     l->ms = r_alloc(r, n, sizeof(*l->ms));
     for (uint32_t i = 0; i < n && !r->err; i++) {
         l->nms = (int)i + 1;
-        r_str(r, l->ms[i].milestone_id, sizeof(l->ms[i].milestone_id));
+        r_cstr(r, k, RS_ID_MAX, &l->ms[i].milestone_id);
         l->ms[i].amount = r_i64(r);
         l->ms[i].completed_on = r_i32(r);
-        r_str(r, l->ms[i].source, sizeof(l->ms[i].source));
+        r_cstr(r, k, RS_ID_MAX, &l->ms[i].source);
     }
     n = r_count(r, 16);
     l->uprice = r_alloc(r, n, sizeof(*l->uprice));
@@ -523,7 +612,7 @@ static void r_line(rbuf_t *r, rs_line_t *l)
     for (uint32_t i = 0; i < n && !r->err; i++) {
         l->nusage = l->capusage = i + 1;
         l->usage[i].day = r_i32(r);
-        l->usage[i].qty = r_i128(r);
+        rs_eng_usage_set_qty(&l->usage[i], r_i128(r));
         l->usage[i].count = r_u32(r);
     }
     n = r_count(r, 20);
@@ -531,8 +620,11 @@ static void r_line(rbuf_t *r, rs_line_t *l)
     for (uint32_t i = 0; i < n && !r->err; i++) {
         l->nposted = l->capposted = i + 1;
         l->posted[i].sp = r_i32(r);
-        l->posted[i].comp = r_i32(r);
-        l->posted[i].account = (rs_account_t)r_i32(r);
+        int32_t comp = r_i32(r);
+        if (!r->err && (comp < 0 || comp > RS_ENG_COMP_MAX))
+            r->err = "bad component id";
+        l->posted[i].comp = r->err ? 0 : comp;
+        l->posted[i].account = (unsigned int)r_account(r) & 15u;
         l->posted[i].amount = r_i64(r);
     }
     l->billed = r_i64(r);
@@ -554,11 +646,11 @@ int rs_engine_export_contract(const rs_engine_t *e, const char *contract_id, voi
     w_u32(&w, CONTRACT_MAGIC);
     w_u32(&w, RECORD_VERSION);
     w_str(&w, c->contract_id);
-    w_str(&w, c->customer_id);
+    w_str(&w, rs_eng_str(c, c->customer_id));
     w_str(&w, c->currency);
     w_i32(&w, c->exponent);
     w_i32(&w, c->booked);
-    w_str(&w, c->booked_by);
+    w_str(&w, rs_eng_str(c, c->booked_by));
     w_i32(&w, c->booked_on);
     w_i32(&w, c->cancelled_on);
     w_i32(&w, c->horizon);
@@ -569,12 +661,12 @@ int rs_engine_export_contract(const rs_engine_t *e, const char *contract_id, voi
     w_i64(&w, c->written_off);
     w_u32(&w, (uint32_t)c->nlines);
     for (int i = 0; i < c->nlines; i++)
-        w_line(&w, &c->lines[i]);
+        w_line(&w, c, &c->lines[i]);
     w_u32(&w, (uint32_t)c->ninv);
     for (int i = 0; i < c->ninv; i++) {
         const rs_invoice_t *v = &c->inv[i];
-        w_str(&w, v->invoice_id);
-        w_str(&w, v->source);
+        w_str(&w, rs_eng_str(c, v->invoice_id));
+        w_str(&w, rs_eng_str(c, v->source));
         w_i32(&w, v->issued_on);
         w_i32(&w, v->voided);
         w_i32(&w, v->uncollectible);
@@ -593,8 +685,8 @@ int rs_engine_export_contract(const rs_engine_t *e, const char *contract_id, voi
     }
     w_u32(&w, (uint32_t)c->npay);
     for (int i = 0; i < c->npay; i++) {
-        w_str(&w, c->pay[i].payment_id);
-        w_str(&w, c->pay[i].source);
+        w_str(&w, rs_eng_str(c, c->pay[i].payment_id));
+        w_str(&w, rs_eng_str(c, c->pay[i].source));
         w_i32(&w, c->pay[i].invoice);
         w_i64(&w, c->pay[i].amount);
         w_i64(&w, c->pay[i].refunded);
@@ -602,11 +694,12 @@ int rs_engine_export_contract(const rs_engine_t *e, const char *contract_id, voi
     }
     w_u32(&w, (uint32_t)c->ndocs);
     for (int i = 0; i < c->ndocs; i++)
-        w_str(&w, c->docs[i].id);
+        w_str(&w, rs_eng_str(c, c->docs[i]));
     w_u32(&w, (uint32_t)c->npend);
     for (size_t i = 0; i < c->npend; i++) {
-        w_str(&w, c->pend[i].waiting_for);
-        w_event(&w, &c->pend[i].ev);
+        const rs_pending_t *p = &c->pend[i];
+        w_str(&w, p->blob); /* waiting_for */
+        w_raw(&w, p->blob + p->ev_off, p->len - p->ev_off);
     }
     w_u32(&w, (uint32_t)c->nseen);
     for (size_t i = 0; i < c->capseen; i++)
@@ -632,104 +725,103 @@ static size_t pow2_at_least(size_t n)
     return c;
 }
 
-int rs_engine_import_contract(rs_engine_t *e, const void *buf, size_t len, char *errstr,
-                              size_t errlen)
+/* Everything of a contract record after its id, into c (fresh, empty). */
+static void r_contract(rbuf_t *r, rs_engine_t *e, rs_contract_t *c)
 {
-    rbuf_t r = {buf, len, 0, NULL};
-    rs_contract_t *c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        snprintf(errstr, errlen, "contract record: out of memory");
-        return -1;
-    }
-    if (r_u32(&r) != CONTRACT_MAGIC && !r.err)
-        r.err = "not a contract record";
-    uint32_t version = r_u32(&r);
-    if (!r.err && version != RECORD_VERSION)
-        r.err = "unknown record version";
-    r_str(&r, c->contract_id, sizeof(c->contract_id));
-    r_str(&r, c->customer_id, sizeof(c->customer_id));
-    r_str(&r, c->currency, sizeof(c->currency));
-    c->exponent = r_i32(&r);
-    c->booked = r_i32(&r);
-    r_str(&r, c->booked_by, sizeof(c->booked_by));
-    c->booked_on = r_i32(&r);
-    c->cancelled_on = r_i32(&r);
-    c->horizon = r_i32(&r);
-    c->frontier = r_i32(&r);
-    c->dirty_from = r_i32(&r);
-    c->seq = r_u64(&r);
-    c->customer_credit = r_i64(&r);
-    c->written_off = r_i64(&r);
-    if (!r.err && (c->exponent < 0 || c->exponent > 4))
-        r.err = "bad currency exponent";
-    uint32_t n = r_count(&r, 100);
-    c->lines = r_alloc(&r, n, sizeof(*c->lines));
-    for (uint32_t i = 0; i < n && !r.err; i++) {
+    r_cstr(r, c, RS_ID_MAX, &c->customer_id);
+    r_str(r, c->currency, sizeof(c->currency));
+    c->exponent = r_i32(r);
+    c->booked = r_i32(r);
+    r_cstr(r, c, RS_ID_MAX, &c->booked_by);
+    c->booked_on = r_i32(r);
+    c->cancelled_on = r_i32(r);
+    c->horizon = r_i32(r);
+    c->frontier = r_i32(r);
+    c->dirty_from = r_i32(r);
+    c->seq = r_u64(r);
+    c->customer_credit = r_i64(r);
+    c->written_off = r_i64(r);
+    if (!r->err && (c->exponent < 0 || c->exponent > 4))
+        r->err = "bad currency exponent";
+    uint32_t n = r_count(r, 100);
+    c->lines = r_alloc(r, n, sizeof(*c->lines));
+    for (uint32_t i = 0; i < n && !r->err; i++) {
         c->nlines = c->caplines = (int)i + 1;
-        r_line(&r, &c->lines[i]);
+        r_line(r, e, c, &c->lines[i]);
     }
-    n = r_count(&r, 40);
-    c->inv = r_alloc(&r, n, sizeof(*c->inv));
-    for (uint32_t i = 0; i < n && !r.err; i++) {
+    n = r_count(r, 40);
+    c->inv = r_alloc(r, n, sizeof(*c->inv));
+    for (uint32_t i = 0; i < n && !r->err; i++) {
         rs_invoice_t *v = &c->inv[i];
         c->ninv = c->capinv = (int)i + 1;
-        r_str(&r, v->invoice_id, sizeof(v->invoice_id));
-        r_str(&r, v->source, sizeof(v->source));
-        v->issued_on = r_i32(&r);
-        v->voided = r_i32(&r);
-        v->uncollectible = r_i32(&r);
-        v->credit = r_i64(&r);
-        uint32_t nl = r_count(&r, 52);
-        v->lines = r_alloc(&r, nl, sizeof(*v->lines));
-        for (uint32_t k = 0; k < nl && !r.err; k++) {
+        r_cstr(r, c, RS_ID_MAX, &v->invoice_id);
+        r_cstr(r, c, RS_ID_MAX, &v->source);
+        v->issued_on = r_i32(r);
+        v->voided = r_i32(r);
+        v->uncollectible = r_i32(r);
+        v->credit = r_i64(r);
+        uint32_t nl = r_count(r, 52);
+        v->lines = r_alloc(r, nl, sizeof(*v->lines));
+        for (uint32_t k = 0; k < nl && !r->err; k++) {
             rs_inv_line_t *il = &v->lines[k];
             v->nlines = (int)k + 1;
-            il->line = r_i32(&r);
-            if (!r.err && (il->line < 0 || il->line >= c->nlines))
-                r.err = "invoice line names no line";
-            il->amount = r_i64(&r);
-            il->tax = r_i64(&r);
-            il->paid = r_i64(&r);
-            il->credited = r_i64(&r);
-            il->credit_tax = r_i64(&r);
-            il->allowance = r_i64(&r);
+            il->line = r_i32(r);
+            if (!r->err && (il->line < 0 || il->line >= c->nlines))
+                r->err = "invoice line names no line";
+            il->amount = r_i64(r);
+            il->tax = r_i64(r);
+            il->paid = r_i64(r);
+            il->credited = r_i64(r);
+            il->credit_tax = r_i64(r);
+            il->allowance = r_i64(r);
         }
     }
-    n = r_count(&r, 36);
-    c->pay = r_alloc(&r, n, sizeof(*c->pay));
-    for (uint32_t i = 0; i < n && !r.err; i++) {
+    n = r_count(r, 36);
+    c->pay = r_alloc(r, n, sizeof(*c->pay));
+    for (uint32_t i = 0; i < n && !r->err; i++) {
         rs_payment_t *p = &c->pay[i];
         c->npay = c->cappay = (int)i + 1;
-        r_str(&r, p->payment_id, sizeof(p->payment_id));
-        r_str(&r, p->source, sizeof(p->source));
-        p->invoice = r_i32(&r);
-        if (!r.err && (p->invoice < 0 || p->invoice >= c->ninv))
-            r.err = "payment names no invoice";
-        p->amount = r_i64(&r);
-        p->refunded = r_i64(&r);
-        p->failed = r_i32(&r);
+        r_cstr(r, c, RS_ID_MAX, &p->payment_id);
+        r_cstr(r, c, RS_ID_MAX, &p->source);
+        p->invoice = r_i32(r);
+        if (!r->err && (p->invoice < 0 || p->invoice >= c->ninv))
+            r->err = "payment names no invoice";
+        p->amount = r_i64(r);
+        p->refunded = r_i64(r);
+        p->failed = r_i32(r);
     }
-    n = r_count(&r, 4);
-    c->docs = r_alloc(&r, n, sizeof(*c->docs));
-    for (uint32_t i = 0; i < n && !r.err; i++) {
+    n = r_count(r, 4);
+    c->docs = r_alloc(r, n, sizeof(*c->docs));
+    for (uint32_t i = 0; i < n && !r->err; i++) {
         c->ndocs = c->capdocs = (int)i + 1;
-        r_str(&r, c->docs[i].id, sizeof(c->docs[i].id));
+        r_cstr(r, c, RS_ID_MAX, &c->docs[i]);
     }
-    n = r_count(&r, 100);
-    c->pend = r_alloc(&r, n, sizeof(*c->pend));
-    for (uint32_t i = 0; i < n && !r.err; i++) {
-        c->npend = c->cappend = i + 1;
-        r_str(&r, c->pend[i].waiting_for, sizeof(c->pend[i].waiting_for));
-        r_event(&r, &c->pend[i].ev);
+    n = r_count(r, 100);
+    c->pend = r_alloc(r, n, sizeof(*c->pend));
+    for (uint32_t i = 0; i < n && !r->err; i++) {
+        char wait[RS_ID_MAX + 16];
+        rs_event_t ev;
+        r_str(r, wait, sizeof(wait));
+        r_event(r, &ev);
+        if (!r->err) {
+            /* kept as it was written; its hint is asked of the restored contract */
+            const char *id;
+            int hint = rs_eng_wait_kind(c, &ev, &id);
+            if (rs_eng_pending_pack(&c->pend[i], &ev, wait, hint, id))
+                r->err = "out of memory";
+            else
+                c->npend = c->cappend = i + 1;
+        }
+        rs_event_clear(&ev);
     }
-    n = r_count(&r, 16);
-    if (!r.err && n > 0) {
+    n = r_count(r, 16);
+    if (!r->err && n > 0) {
         c->capseen = pow2_at_least((size_t)n * 2);
-        c->seen = r_alloc(&r, c->capseen, sizeof(*c->seen));
-        for (uint32_t i = 0; i < n && !r.err; i++) {
-            uint64_t idh = r_u64(&r), ch = r_u64(&r);
+        c->seen = r_alloc(r, c->capseen, sizeof(*c->seen));
+        for (uint32_t i = 0; i < n && !r->err; i++) {
+            uint64_t idh = r_u64(r), ch = r_u64(r);
             if (idh == 0) {
-                r.err = "bad idempotency entry";
+                r->err = "bad idempotency entry";
                 break;
             }
             size_t k = idh & (c->capseen - 1);
@@ -740,38 +832,43 @@ int rs_engine_import_contract(rs_engine_t *e, const void *buf, size_t len, char 
             c->seen[k].id_hash = idh;
             c->seen[k].content_hash = ch;
         }
+        if (r->err && c->seen == NULL)
+            c->capseen = 0;
     }
+}
+
+int rs_engine_import_contract(rs_engine_t *e, const void *buf, size_t len, char *errstr,
+                              size_t errlen)
+{
+    rbuf_t r = {buf, len, 0, NULL, 0};
+    char id[RS_ID_MAX] = "";
+    rs_contract_t *c = NULL;
+    if (r_u32(&r) != CONTRACT_MAGIC && !r.err)
+        r.err = "not a contract record";
+    uint32_t version = r_u32(&r);
+    if (!r.err && version != RECORD_VERSION)
+        r.err = "unknown record version";
+    r_str(&r, id, sizeof(id));
+    if (!r.err && (c = rs_eng_contract_new(id)) == NULL)
+        r.err = "out of memory";
+    if (!r.err)
+        r_contract(&r, e, c);
     if (!r.err && r.off != r.n)
         r.err = "trailing bytes";
     if (r.err) {
-        snprintf(errstr, errlen, "contract record%s%s: %s", c->contract_id[0] ? " " : "",
-                 c->contract_id, r.err);
-        rs_eng_contract_free(c);
+        snprintf(errstr, errlen, "contract record%s%s: %s", id[0] ? " " : "", id, r.err);
+        rs_eng_contract_free(e, c);
         return -1;
     }
+    rs_eng_str_shrink(c);
     /* replace whatever the engine had for this contract */
     rs_engine_forget_contract(e, c->contract_id);
-    rs_contract_t *slot = rs_eng_contract_get_or_create(e, c->contract_id);
-    if (slot == NULL) {
+    if (rs_eng_contract_insert(e, c)) {
         snprintf(errstr, errlen, "contract %s: out of memory importing", c->contract_id);
-        rs_eng_contract_free(c);
+        rs_eng_contract_free(e, c);
         return -1;
     }
-    /* move the record's state into the (fresh, empty) contract the table made */
-    *slot = *c;
-    c->lines = NULL;
-    c->inv = NULL;
-    c->pay = NULL;
-    c->docs = NULL;
-    c->pend = NULL;
-    c->seen = NULL;
-    c->nlines = c->ninv = c->npay = c->ndocs = 0;
-    c->npend = 0;
-    free(c);
-    slot->changed = 0;
-    e->stats.pending += slot->npend;
-    e->views_dirty = 1;
-    e->sorted_dirty = 1;
+    e->stats.pending += c->npend;
     return 0;
 }
 
@@ -801,7 +898,7 @@ void rs_engine_forget_contract(rs_engine_t *e, const char *contract_id)
     e->ncontracts--;
     e->views_dirty = 1;
     e->sorted_dirty = 1;
-    rs_eng_contract_free(c);
+    rs_eng_contract_free(e, c);
 }
 
 size_t rs_engine_take_changed(rs_engine_t *e, const char *const **ids)
@@ -812,6 +909,7 @@ size_t rs_engine_take_changed(rs_engine_t *e, const char *const **ids)
         return 0;
     }
     e->changed_ids = out;
+    e->capchanged_ids = e->nchanged + 1;
     size_t n = e->nchanged;
     for (size_t i = 0; i < n; i++) {
         out[i] = e->changed[i]->contract_id;
@@ -851,7 +949,7 @@ int rs_engine_export_meta(const rs_engine_t *e, void **buf, size_t *len, char *e
 int rs_engine_import_meta(rs_engine_t *e, const void *buf, size_t len, char *errstr,
                           size_t errlen)
 {
-    rbuf_t r = {buf, len, 0, NULL};
+    rbuf_t r = {buf, len, 0, NULL, 0};
     if (r_u32(&r) != META_MAGIC && !r.err)
         r.err = "not an engine meta record";
     if (r_u32(&r) != RECORD_VERSION && !r.err)

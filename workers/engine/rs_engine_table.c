@@ -5,7 +5,15 @@
  *
  * Invariants:
  *   - rs_eng_grow() never shrinks and zero-fills what it adds, so a new
- *     element reads as all zeros until it is set.
+ *     element reads as all zeros until it is set. A first allocation holds
+ *     exactly what is needed (most contracts have one line, one invoice...)
+ *     and each later one doubles.
+ *   - A contract's string arena: offset 0 stands for "" and holds no text;
+ *     every string put is NUL-terminated at its offset; nstr <= capstr and
+ *     both stay below RS_ENG_STR_STATIC.
+ *   - The intern table holds each distinct non-empty string once, with the
+ *     number of references to it; the entry is freed when the last one is
+ *     dropped.
  *   - The contract table and the seen sets use open addressing with linear
  *     probing; their sizes are powers of two and they grow before they are
  *     70% full, so every probe ends at an empty slot. A seen set drops an id
@@ -16,10 +24,13 @@
  *   - After rs_eng_sort_contracts(), e->sorted holds every contract in
  *     contract_id order until something sets sorted_dirty.
  *   - Ownership: the table owns its contracts; rs_eng_contract_free() frees
- *     one with everything it owns.
+ *     one with everything it owns (and drops its references to interned
+ *     strings). rs_engine_memory_bytes() counts exactly what the free
+ *     functions free, so the two are kept side by side here.
  */
 #include "rs_engine.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,7 +42,7 @@ int rs_eng_grow(void **p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
         return 0;
-    size_t ncap = *cap ? *cap * 2 : 8;
+    size_t ncap = *cap ? *cap * 2 : need;
     while (ncap < need)
         ncap *= 2;
     void *np = realloc(*p, ncap * elem);
@@ -68,6 +79,164 @@ void rs_eng_copy_id(char *dst, const char *src)
     size_t n = strnlen(src, RS_ID_MAX - 1);
     memcpy(dst, src, n);
     dst[n] = '\0';
+}
+
+/* ---- contract strings: the arena ---- */
+
+#define RULE(r) [(r) & ~RS_ENG_STR_STATIC]
+const char *const rs_eng_rule_names[RS_ENG_RULE_COUNT] = {
+    RULE(RS_ENG_RULE_NONE) = "",
+    RULE(RS_ENG_RULE_AMENDMENT) = "amendment",
+    RULE(RS_ENG_RULE_CATCH_UP) = "catch_up",
+    RULE(RS_ENG_RULE_CANCELLATION) = "cancellation",
+    RULE(RS_ENG_RULE_CREDIT_DISCOUNT) = "credit_discount",
+    RULE(RS_ENG_RULE_CREDIT_TRUE_UP) = "credit_true_up",
+    RULE(RS_ENG_RULE_FORFEIT) = "forfeit",
+    RULE(RS_ENG_RULE_WRITE_OFF) = "write_off",
+};
+#undef RULE
+
+int rs_eng_str_put(rs_contract_t *c, const char *s, size_t max, rs_eng_str_t *out)
+{
+    size_t n = strnlen(s, max - 1);
+    if (n == 0) {
+        *out = 0;
+        return 0;
+    }
+    size_t at = c->nstr ? c->nstr : 1, need = at + n + 1;
+    if (need >= RS_ENG_STR_STATIC)
+        return -1;
+    if (need > c->capstr) {
+        /* s may be one of the contract's own strings: find it again after */
+        int inside = c->str && s >= c->str && s < c->str + c->capstr;
+        size_t from = inside ? (size_t)(s - c->str) : 0;
+        /* from 32, 1.5 times each time, in steps of 16 */
+        size_t ncap = c->capstr ? (size_t)c->capstr + c->capstr / 2 : 32;
+        if (ncap < need)
+            ncap = need;
+        ncap = (ncap + 15) & ~(size_t)15;
+        if (ncap >= RS_ENG_STR_STATIC)
+            ncap = need;
+        char *p = realloc(c->str, ncap);
+        if (p == NULL)
+            return -1;
+        p[0] = '\0';
+        c->str = p;
+        c->capstr = (uint32_t)ncap;
+        if (inside)
+            s = p + from;
+    }
+    memcpy(c->str + at, s, n);
+    c->str[at + n] = '\0';
+    c->nstr = (uint32_t)need;
+    *out = (rs_eng_str_t)at;
+    return 0;
+}
+
+int rs_eng_rule_put(rs_contract_t *c, const char *s, rs_eng_str_t *out)
+{
+    for (int i = 1; i < RS_ENG_RULE_COUNT; i++)
+        if (strcmp(s, rs_eng_rule_names[i]) == 0) {
+            *out = RS_ENG_STR_STATIC | (rs_eng_str_t)i;
+            return 0;
+        }
+    return rs_eng_str_put(c, s, RS_ENG_RULE_MAX, out);
+}
+
+void rs_eng_str_shrink(rs_contract_t *c)
+{
+    if (c->nstr == c->capstr)
+        return;
+    if (c->nstr == 0) {
+        free(c->str);
+        c->str = NULL;
+        c->capstr = 0;
+        return;
+    }
+    char *p = realloc(c->str, c->nstr);
+    if (p == NULL)
+        return; /* keeping the larger block is fine */
+    c->str = p;
+    c->capstr = c->nstr;
+}
+
+/* ---- the intern table (product names) ---- */
+
+static uint32_t istr_hash(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static void itab_put(rs_eng_istr_t **tab, size_t cap, rs_eng_istr_t *x)
+{
+    size_t i = x->hash & (cap - 1);
+    while (tab[i] != NULL)
+        i = (i + 1) & (cap - 1);
+    tab[i] = x;
+}
+
+const char *rs_eng_intern(rs_engine_t *e, const char *s, size_t max)
+{
+    size_t n = strnlen(s, max - 1);
+    if (n == 0)
+        return "";
+    uint32_t h = istr_hash(s, n);
+    if ((e->nitab + 1) * 10 >= e->capitab * 7) {
+        size_t ncap = e->capitab ? e->capitab * 2 : 16;
+        rs_eng_istr_t **nt = calloc(ncap, sizeof(*nt));
+        if (nt == NULL)
+            return NULL;
+        for (size_t i = 0; i < e->capitab; i++)
+            if (e->itab[i])
+                itab_put(nt, ncap, e->itab[i]);
+        free(e->itab);
+        e->itab = nt;
+        e->capitab = ncap;
+    }
+    size_t i = h & (e->capitab - 1);
+    for (; e->itab[i] != NULL; i = (i + 1) & (e->capitab - 1)) {
+        rs_eng_istr_t *x = e->itab[i];
+        if (x->hash == h && memcmp(x->s, s, n) == 0 && x->s[n] == '\0') {
+            x->refs++;
+            return x->s;
+        }
+    }
+    rs_eng_istr_t *x = malloc(sizeof(*x) + n + 1);
+    if (x == NULL)
+        return NULL;
+    x->refs = 1;
+    x->hash = h;
+    memcpy(x->s, s, n);
+    x->s[n] = '\0';
+    e->itab[i] = x;
+    e->nitab++;
+    return x->s;
+}
+
+void rs_eng_unintern(rs_engine_t *e, const char *s)
+{
+    if (s == NULL || *s == '\0')
+        return;
+    rs_eng_istr_t *x = (rs_eng_istr_t *)(void *)(s - offsetof(rs_eng_istr_t, s));
+    if (--x->refs > 0)
+        return;
+    size_t mask = e->capitab - 1, i = x->hash & mask;
+    while (e->itab[i] != x)
+        i = (i + 1) & mask;
+    e->itab[i] = NULL;
+    /* re-insert the rest of the probe cluster (linear probing deletion) */
+    for (size_t j = (i + 1) & mask; e->itab[j] != NULL; j = (j + 1) & mask) {
+        rs_eng_istr_t *m = e->itab[j];
+        e->itab[j] = NULL;
+        itab_put(e->itab, e->capitab, m);
+    }
+    e->nitab--;
+    free(x);
 }
 
 /* ---- seen sets: open addressing on id_hash ---- */
@@ -118,8 +287,10 @@ void rs_eng_seen_remove(rs_seen_t **tab, size_t *n, size_t *cap, uint64_t idh)
 
 /* ---- contracts ---- */
 
-void rs_eng_line_free(rs_line_t *l)
+void rs_eng_line_free(rs_engine_t *e, rs_line_t *l)
 {
+    rs_eng_unintern(e, l->product);
+    l->product = NULL;
     free(l->chg);
     free(l->bill);
     free(l->segs);
@@ -130,12 +301,18 @@ void rs_eng_line_free(rs_line_t *l)
     free(l->posted);
 }
 
-void rs_eng_contract_free(rs_contract_t *c)
+void rs_eng_pending_free(rs_pending_t *p)
+{
+    free(p->blob);
+    p->blob = NULL;
+}
+
+void rs_eng_contract_free(rs_engine_t *e, rs_contract_t *c)
 {
     if (c == NULL)
         return;
     for (int i = 0; i < c->nlines; i++)
-        rs_eng_line_free(&c->lines[i]);
+        rs_eng_line_free(e, &c->lines[i]);
     free(c->lines);
     for (int i = 0; i < c->ninv; i++)
         free(c->inv[i].lines);
@@ -143,10 +320,54 @@ void rs_eng_contract_free(rs_contract_t *c)
     free(c->pay);
     free(c->docs);
     for (size_t i = 0; i < c->npend; i++)
-        rs_event_clear(&c->pend[i].ev);
+        rs_eng_pending_free(&c->pend[i]);
     free(c->pend);
     free(c->seen);
+    free(c->str);
     free(c);
+}
+
+static size_t line_bytes(const rs_line_t *l)
+{
+    return (size_t)l->capchg * sizeof(rs_change_t) + (size_t)l->capbill * sizeof(rs_billing_t) +
+           (size_t)l->capseg * sizeof(rs_seg_t) + (size_t)l->capadj * sizeof(rs_adj_t) +
+           (size_t)l->nms * sizeof(rs_milestone_t) +
+           (size_t)l->capuprice * sizeof(rs_uprice_t) + l->capusage * sizeof(rs_usage_day_t) +
+           l->capposted * sizeof(rs_posted_t);
+}
+
+/* What rs_eng_contract_free frees (interned strings are the engine's). */
+static size_t contract_bytes(const rs_contract_t *c)
+{
+    size_t n = sizeof(*c) + strlen(c->contract_id) + 1 + c->capstr;
+    n += (size_t)c->caplines * sizeof(rs_line_t);
+    for (int i = 0; i < c->nlines; i++)
+        n += line_bytes(&c->lines[i]);
+    n += (size_t)c->capinv * sizeof(rs_invoice_t);
+    for (int i = 0; i < c->ninv; i++)
+        n += (size_t)c->inv[i].nlines * sizeof(rs_inv_line_t);
+    n += (size_t)c->cappay * sizeof(rs_payment_t) + (size_t)c->capdocs * sizeof(rs_eng_str_t);
+    n += c->cappend * sizeof(rs_pending_t);
+    for (size_t i = 0; i < c->npend; i++)
+        n += c->pend[i].len;
+    return n + c->capseen * sizeof(rs_seen_t);
+}
+
+size_t rs_engine_memory_bytes(const rs_engine_t *e)
+{
+    size_t n = sizeof(*e) + e->nslots * sizeof(*e->slots);
+    for (size_t i = 0; i < e->nslots; i++)
+        if (e->slots[i])
+            n += contract_bytes(e->slots[i]);
+    n += e->capsorted * sizeof(*e->sorted) + e->capviews * sizeof(*e->views) +
+         e->capcviews * sizeof(*e->cviews);
+    n += e->capgseen * sizeof(rs_seen_t) + e->caplate * sizeof(rs_rejection_t);
+    n += e->capchanged * sizeof(*e->changed) + e->capchanged_ids * sizeof(*e->changed_ids);
+    n += e->capitab * sizeof(*e->itab);
+    for (size_t i = 0; i < e->capitab; i++)
+        if (e->itab[i])
+            n += sizeof(rs_eng_istr_t) + strlen(e->itab[i]->s) + 1;
+    return n;
 }
 
 rs_contract_t *rs_eng_contract_find(const rs_engine_t *e, const char *id)
@@ -171,16 +392,29 @@ void rs_eng_slot_put(rs_contract_t **slots, size_t nslots, rs_contract_t *c)
     slots[i] = c;
 }
 
-rs_contract_t *rs_eng_contract_get_or_create(rs_engine_t *e, const char *id)
+rs_contract_t *rs_eng_contract_new(const char *id)
 {
-    rs_contract_t *c = rs_eng_contract_find(e, id);
-    if (c)
-        return c;
+    size_t n = strnlen(id, RS_ID_MAX - 1);
+    rs_contract_t *c = calloc(1, sizeof(*c) + n + 1);
+    if (c == NULL)
+        return NULL;
+    memcpy(c->contract_id, id, n);
+    c->contract_id[n] = '\0';
+    c->horizon = RS_PERIOD_NONE;
+    c->frontier = RS_PERIOD_NONE;
+    c->dirty_from = RS_PERIOD_NONE;
+    c->booked_on = RS_DATE_NONE;
+    c->cancelled_on = RS_DATE_NONE;
+    return c;
+}
+
+int rs_eng_contract_insert(rs_engine_t *e, rs_contract_t *c)
+{
     if ((e->ncontracts + 1) * 10 >= e->nslots * 7) {
         size_t n = e->nslots ? e->nslots * 2 : 64;
         rs_contract_t **ns = calloc(n, sizeof(*ns));
         if (ns == NULL)
-            return NULL;
+            return -1;
         for (size_t i = 0; i < e->nslots; i++)
             if (e->slots[i])
                 rs_eng_slot_put(ns, n, e->slots[i]);
@@ -188,19 +422,23 @@ rs_contract_t *rs_eng_contract_get_or_create(rs_engine_t *e, const char *id)
         e->slots = ns;
         e->nslots = n;
     }
-    c = calloc(1, sizeof(*c));
-    if (c == NULL)
-        return NULL;
-    rs_eng_copy_id(c->contract_id, id);
-    c->horizon = RS_PERIOD_NONE;
-    c->frontier = RS_PERIOD_NONE;
-    c->dirty_from = RS_PERIOD_NONE;
-    c->booked_on = RS_DATE_NONE;
-    c->cancelled_on = RS_DATE_NONE;
     rs_eng_slot_put(e->slots, e->nslots, c);
     e->ncontracts++;
     e->sorted_dirty = 1;
     e->views_dirty = 1;
+    return 0;
+}
+
+rs_contract_t *rs_eng_contract_get_or_create(rs_engine_t *e, const char *id)
+{
+    rs_contract_t *c = rs_eng_contract_find(e, id);
+    if (c)
+        return c;
+    c = rs_eng_contract_new(id);
+    if (c == NULL || rs_eng_contract_insert(e, c)) {
+        free(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -212,6 +450,7 @@ int rs_eng_sort_contracts(rs_engine_t *e)
     if (s == NULL)
         return -1;
     e->sorted = s;
+    e->capsorted = e->ncontracts + 1;
     size_t k = 0;
     for (size_t i = 0; i < e->nslots; i++)
         if (e->slots[i])

@@ -48,7 +48,7 @@ int rs_eng_to_minor(rs_vctx_t *v, const char *field, rs_decimal_t d, int exponen
 int rs_eng_find_line(const rs_contract_t *c, const char *id)
 {
     for (int i = 0; i < c->nlines; i++)
-        if (strcmp(c->lines[i].line_id, id) == 0)
+        if (strcmp(rs_eng_str(c, c->lines[i].line_id), id) == 0)
             return i;
     return -1;
 }
@@ -56,7 +56,7 @@ int rs_eng_find_line(const rs_contract_t *c, const char *id)
 int rs_eng_find_invoice(const rs_contract_t *c, const char *id)
 {
     for (int i = 0; i < c->ninv; i++)
-        if (strcmp(c->inv[i].invoice_id, id) == 0)
+        if (strcmp(rs_eng_str(c, c->inv[i].invoice_id), id) == 0)
             return i;
     return -1;
 }
@@ -64,7 +64,7 @@ int rs_eng_find_invoice(const rs_contract_t *c, const char *id)
 int rs_eng_find_payment(const rs_contract_t *c, const char *id)
 {
     for (int i = 0; i < c->npay; i++)
-        if (strcmp(c->pay[i].payment_id, id) == 0)
+        if (strcmp(rs_eng_str(c, c->pay[i].payment_id), id) == 0)
             return i;
     return -1;
 }
@@ -72,16 +72,18 @@ int rs_eng_find_payment(const rs_contract_t *c, const char *id)
 int rs_eng_doc_seen(const rs_contract_t *c, const char *id)
 {
     for (int i = 0; i < c->ndocs; i++)
-        if (strcmp(c->docs[i].id, id) == 0)
+        if (strcmp(rs_eng_str(c, c->docs[i]), id) == 0)
             return 1;
     return 0;
 }
 
 int rs_eng_doc_add(rs_contract_t *c, const char *id)
 {
-    if (rs_eng_growi((void **)&c->docs, &c->capdocs, c->ndocs + 1, sizeof(rs_docid_t)))
+    rs_eng_str_t ref;
+    if (rs_eng_growi((void **)&c->docs, &c->capdocs, c->ndocs + 1, sizeof(rs_eng_str_t)) ||
+        rs_eng_str_put(c, id, RS_ID_MAX, &ref))
         return -1;
-    rs_eng_copy_id(c->docs[c->ndocs++].id, id);
+    c->docs[c->ndocs++] = ref;
     return 0;
 }
 

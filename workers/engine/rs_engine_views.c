@@ -25,7 +25,8 @@ static int cmp_view(const void *a, const void *b)
     int r = strcmp(x->c->contract_id, y->c->contract_id);
     if (r)
         return r;
-    return strcmp(x->c->lines[x->line].line_id, y->c->lines[y->line].line_id);
+    return strcmp(rs_eng_str(x->c, x->c->lines[x->line].line_id),
+                  rs_eng_str(y->c, y->c->lines[y->line].line_id));
 }
 
 /* Views are a cache over const state; rebuilding it is not a state change. */
@@ -42,10 +43,14 @@ static void build_views(const rs_engine_t *ce)
         }
     void *nv = realloc(e->views, (n + 1) * sizeof(*e->views));
     void *ncv = nv ? realloc(e->cviews, (nc + 1) * sizeof(*e->cviews)) : NULL;
-    if (nv)
+    if (nv) {
         e->views = nv;
-    if (ncv)
+        e->capviews = n + 1;
+    }
+    if (ncv) {
         e->cviews = ncv;
+        e->capcviews = nc + 1;
+    }
     if (nv == NULL || ncv == NULL) {
         e->nviews = e->ncviews = 0;
         return;
@@ -81,8 +86,8 @@ void rs_engine_line_get(const rs_engine_t *e, size_t i, rs_line_view_t *o)
     const rs_contract_t *c = e->views[i].c;
     const rs_line_t *l = &c->lines[e->views[i].line];
     o->contract_id = c->contract_id;
-    o->customer_id = c->customer_id;
-    o->line_id = l->line_id;
+    o->customer_id = rs_eng_str(c, c->customer_id);
+    o->line_id = rs_eng_str(c, l->line_id);
     o->product = l->product;
     o->currency = c->currency;
     o->exponent = c->exponent;
@@ -122,7 +127,7 @@ void rs_engine_contract_get(const rs_engine_t *e, size_t i, rs_contract_view_t *
     build_views(e);
     const rs_contract_t *c = e->cviews[i];
     o->contract_id = c->contract_id;
-    o->customer_id = c->customer_id;
+    o->customer_id = rs_eng_str(c, c->customer_id);
     o->currency = c->currency;
     o->exponent = c->exponent;
     o->cancelled_on = c->cancelled_on;
@@ -156,7 +161,8 @@ void rs_engine_invoice_get(const rs_engine_t *e, size_t i, rs_invoice_view_t *o)
             return;
         for (int j = 0; j < c->ninv; j++) { /* insertion sort: a contract has few */
             int k2 = j;
-            while (k2 > 0 && strcmp(c->inv[idx[k2 - 1]].invoice_id, c->inv[j].invoice_id) > 0) {
+            while (k2 > 0 && strcmp(rs_eng_str(c, c->inv[idx[k2 - 1]].invoice_id),
+                                    rs_eng_str(c, c->inv[j].invoice_id)) > 0) {
                 idx[k2] = idx[k2 - 1];
                 k2--;
             }
@@ -165,8 +171,8 @@ void rs_engine_invoice_get(const rs_engine_t *e, size_t i, rs_invoice_view_t *o)
         const rs_invoice_t *v = &c->inv[idx[i]];
         free(idx);
         o->contract_id = c->contract_id;
-        o->customer_id = c->customer_id;
-        o->invoice_id = v->invoice_id;
+        o->customer_id = rs_eng_str(c, c->customer_id);
+        o->invoice_id = rs_eng_str(c, v->invoice_id);
         o->currency = c->currency;
         o->exponent = c->exponent;
         o->issued_on = v->issued_on;

@@ -4,11 +4,40 @@
  * Not a public API: it is the PRIVATE include folder of rs_engine, so nothing
  * outside workers/engine/ can include it.
  *
- * Ownership: a contract owns its lines, invoices, payments, pending events
- * and idempotency set; a line owns its segments, adjustments, milestones,
- * usage days, price history and posted ledger. Everything is plain arrays
- * (no pointers between objects: invoices name lines by index), so a
- * contract serialises as a flat record.
+ * Ownership: a contract owns its lines, invoices, payments, pending events,
+ * idempotency set and string arena; a line owns its segments, adjustments,
+ * milestones, usage days, price history and posted ledger. Everything is
+ * plain arrays (no pointers between objects: invoices name lines by index),
+ * so a contract serialises as a flat record.
+ *
+ * Strings (compact state: a contract costs hundreds of bytes, not the
+ * kilobytes fixed-size text fields took):
+ *   - A contract's id is stored inline, at the end of its allocation
+ *     (contract_id[], a flexible array member): it never changes.
+ *   - Every other id of a contract (customer, booking event, line, invoice,
+ *     payment, milestone, source event, applied document) is an rs_eng_str_t:
+ *     an offset into the contract's string arena `str`, which the contract
+ *     owns and frees with itself. Copying a struct or an rs_eng_str_t copies
+ *     the reference, never the text, so rebuilding segments from changes
+ *     allocates nothing. The arena only grows (a string no longer referenced
+ *     stays until the contract is re-imported, which rebuilds the arena from
+ *     the live strings); the handlers store ids only after validation, and
+ *     roll the arena back when validation fails after building lines, so a
+ *     rejected event leaves no text behind.
+ *   - Rule names (the `rule` of changes, adjustments and segments) are
+ *     rs_eng_str_t too, but the names the engine uses are static
+ *     (RS_ENG_RULE_*, RS_ENG_STR_STATIC set): no bytes in the arena.
+ *   - Product names repeat across contracts: a line's `product` points at an
+ *     entry of the engine's intern table (rs_eng_intern), reference-counted;
+ *     a line holds one reference and rs_eng_line_free() drops it.
+ *   - rs_eng_str() gives a NUL-terminated view of an rs_eng_str_t. The
+ *     pointer is valid until the next rs_eng_str_put() on the same contract
+ *     (which may move the arena): resolve strings where they are used, and
+ *     never keep one across a put. Views (rs_engine.h) return these pointers
+ *     with the lifetime stated there: until the next call that changes the
+ *     engine.
+ *   - A waiting event is stored packed (the record encoding of
+ *     rs_engine_state.c), not as an rs_event_t: see rs_pending_t.
  */
 #ifndef RS_ENGINE_INTERNAL_H
 #define RS_ENGINE_INTERNAL_H
@@ -16,6 +45,24 @@
 #include <string.h>
 
 #include "rs_engine.h"
+
+/* A string of a contract: 0 is "", RS_ENG_STR_STATIC | i is the static rule
+ * name i, anything else an offset into the contract's arena. */
+typedef uint32_t rs_eng_str_t;
+#define RS_ENG_STR_STATIC 0x80000000u
+#define RS_ENG_RULE_MAX 24 /* rule names: at most 23 characters */
+
+/* The rule names the engine itself uses (static, never in an arena). */
+#define RS_ENG_RULE_NONE 0u
+#define RS_ENG_RULE_AMENDMENT (RS_ENG_STR_STATIC | 1u)
+#define RS_ENG_RULE_CATCH_UP (RS_ENG_STR_STATIC | 2u)
+#define RS_ENG_RULE_CANCELLATION (RS_ENG_STR_STATIC | 3u)
+#define RS_ENG_RULE_CREDIT_DISCOUNT (RS_ENG_STR_STATIC | 4u)
+#define RS_ENG_RULE_CREDIT_TRUE_UP (RS_ENG_STR_STATIC | 5u)
+#define RS_ENG_RULE_FORFEIT (RS_ENG_STR_STATIC | 6u)
+#define RS_ENG_RULE_WRITE_OFF (RS_ENG_STR_STATIC | 7u)
+#define RS_ENG_RULE_COUNT 8
+extern const char *const rs_eng_rule_names[RS_ENG_RULE_COUNT];
 
 /* A piece of a ratable / point-in-time schedule. For d >= eff (until the next
  * segment's eff), R(d) = base + the share of `spread` that `method` gives
@@ -25,20 +72,20 @@ typedef struct rs_seg {
     int id;
     rs_date_t eff, from, to;
     rs_method_t method;
-    rs_money_t base, spread, jump;
     rs_account_t jump_account;
-    char jump_rule[24];
-    char source[RS_ID_MAX];
+    rs_eng_str_t jump_rule;
+    rs_eng_str_t source;
+    rs_money_t base, spread, jump;
 } rs_seg_t;
 
 /* An additive change of R from `on` (usage and milestone lines). */
 typedef struct rs_adj {
     int id;
     rs_date_t on;
-    rs_money_t amount;
     rs_account_t account;
-    char rule[24];
-    char source[RS_ID_MAX];
+    rs_eng_str_t rule;
+    rs_eng_str_t source;
+    rs_money_t amount;
 } rs_adj_t;
 
 /* A dated change of a ratable or usage line's terms. The line's segments,
@@ -60,19 +107,34 @@ typedef struct rs_change {
     rs_treatment_t treatment;
     rs_method_t method;
     rs_date_t start, end;
-    rs_money_t amount; /* TERMS: price; DELTA: the credit (negative) */
     int forfeit;
-    rs_decimal_t unit_price;
     rs_account_t account;
-    char rule[24];
-    char source[RS_ID_MAX];
+    rs_eng_str_t rule;
+    rs_eng_str_t source;
+    rs_money_t amount; /* TERMS: price; DELTA: the credit (negative) */
+    rs_decimal_t unit_price;
 } rs_change_t;
 
+/* One day of a usage line's usage: 24 bytes (the quantity, 10^-6 units, is
+ * a 128-bit sum kept as two words so the struct needs no 16-byte
+ * alignment; rs_eng_usage_qty / rs_eng_usage_set_qty read and write it). */
 typedef struct rs_usage_day {
     rs_date_t day;
-    __int128 qty; /* 10^-6 units */
     uint32_t count;
+    uint64_t qty_lo;
+    int64_t qty_hi;
 } rs_usage_day_t;
+
+static inline __int128 rs_eng_usage_qty(const rs_usage_day_t *u)
+{
+    return (__int128)(((unsigned __int128)(uint64_t)u->qty_hi << 64) | u->qty_lo);
+}
+
+static inline void rs_eng_usage_set_qty(rs_usage_day_t *u, __int128 q)
+{
+    u->qty_lo = (uint64_t)q;
+    u->qty_hi = (int64_t)(q >> 64);
+}
 
 typedef struct rs_uprice {
     rs_date_t eff;
@@ -85,32 +147,37 @@ typedef struct rs_billing {
     rs_money_t amount;
 } rs_billing_t;
 
+/* Revenue posted for one (service period, component): 16 bytes, one per
+ * line and month (and per component with a jump in that month). A
+ * component id fits 28 bits (the engine numbers them from 1 per line; a
+ * record with a larger one is refused) and an account 4. */
+#define RS_ENG_COMP_MAX ((1 << 27) - 1)
 typedef struct rs_posted {
-    rs_period_t sp; /* service period */
-    int comp;       /* 0 the schedule; else a segment's or adjustment's id */
-    rs_account_t account;
+    rs_period_t sp;           /* service period */
+    signed int comp : 28;     /* 0 the schedule; else a segment's or adjustment's id */
+    unsigned int account : 4; /* rs_account_t */
     rs_money_t amount;
 } rs_posted_t;
 
 typedef struct rs_milestone {
-    char milestone_id[RS_ID_MAX];
-    rs_money_t amount; /* allocated */
+    rs_eng_str_t milestone_id;
     rs_date_t completed_on;
-    char source[RS_ID_MAX];
+    rs_eng_str_t source;
+    rs_money_t amount; /* allocated */
 } rs_milestone_t;
 
 typedef struct rs_line {
-    char line_id[RS_ID_MAX];
-    char product[RS_NAME_MAX];
+    rs_eng_str_t line_id;
+    rs_eng_str_t terms_source;
+    const char *product; /* interned (rs_eng_intern); never NULL once built */
     rs_method_t method;
     rs_date_t start, end;
     rs_date_t ended_on; /* cancelled / removed: last day of service */
-    rs_money_t amount;  /* as booked or amended */
-    rs_money_t price;   /* transaction price (usage: the minimum commitment) */
     int has_ssp;
-    rs_money_t ssp;
-    char terms_source[RS_ID_MAX];
     int next_comp;
+    rs_money_t amount; /* as booked or amended */
+    rs_money_t price;  /* transaction price (usage: the minimum commitment) */
+    rs_money_t ssp;
 
     int nchg, capchg;
     rs_change_t *chg;
@@ -120,7 +187,7 @@ typedef struct rs_line {
     rs_seg_t *segs;
     int nadj, capadj;
     rs_adj_t *adj;
-    int nms;
+    int nms; /* ms holds exactly nms milestones */
     rs_milestone_t *ms;
     int nuprice, capuprice;
     rs_uprice_t *uprice;
@@ -142,31 +209,38 @@ typedef struct rs_inv_line {
 } rs_inv_line_t;
 
 typedef struct rs_invoice {
-    char invoice_id[RS_ID_MAX];
-    char source[RS_ID_MAX];
+    rs_eng_str_t invoice_id;
+    rs_eng_str_t source;
     rs_date_t issued_on;
     int voided;
     int uncollectible;
+    int nlines;        /* lines holds exactly nlines */
     rs_money_t credit; /* customer credit that arose on this invoice */
-    int nlines;
     rs_inv_line_t *lines;
 } rs_invoice_t;
 
 typedef struct rs_payment {
-    char payment_id[RS_ID_MAX];
-    char source[RS_ID_MAX];
+    rs_eng_str_t payment_id;
+    rs_eng_str_t source;
     int invoice; /* index */
-    rs_money_t amount, refunded;
     int failed;
+    rs_money_t amount, refunded;
 } rs_payment_t;
 
-typedef struct rs_docid {
-    char id[RS_ID_MAX]; /* credit note and refund ids already applied */
-} rs_docid_t;
-
+/* A waiting event. `blob` (owned, `len` bytes, never moved) holds
+ *   waiting_for "\0" event_id "\0" hint_id "\0" packed event
+ * where the packed event is the record encoding of rs_engine_state.c
+ * (rs_eng_pending_pack / rs_eng_pending_unpack). The hint is what the event
+ * was last found waiting for (kind RS_ENG_WAIT_*, and the id at hint_off):
+ * while it still holds the event still waits, so draining need not unpack
+ * it. waiting_for is what the pending view shows (as when it was queued). */
+enum { RS_ENG_WAIT_NONE = 0, RS_ENG_WAIT_CONTRACT, RS_ENG_WAIT_INVOICE, RS_ENG_WAIT_LINE };
 typedef struct rs_pending {
-    rs_event_t ev;
-    char waiting_for[RS_ID_MAX + 16];
+    char *blob;
+    uint32_t len, ev_off;
+    uint16_t id_off, hint_off;
+    uint8_t hint;
+    rs_event_type_t type;
 } rs_pending_t;
 
 typedef struct rs_seen {
@@ -174,17 +248,17 @@ typedef struct rs_seen {
 } rs_seen_t;
 
 typedef struct rs_contract {
-    char contract_id[RS_ID_MAX];
-    char customer_id[RS_ID_MAX];
+    rs_eng_str_t customer_id;
+    rs_eng_str_t booked_by;
     char currency[4];
     int exponent;
     int booked;
-    char booked_by[RS_ID_MAX];
     rs_date_t booked_on;
     rs_date_t cancelled_on;
     rs_period_t horizon;    /* recognition posted through; RS_PERIOD_NONE */
     rs_period_t frontier;   /* latest period posted to; RS_PERIOD_NONE */
     rs_period_t dirty_from; /* earliest period whose R may have changed */
+    int changed;            /* in the engine's changed set */
     uint64_t seq;
     rs_money_t customer_credit, written_off;
 
@@ -195,13 +269,29 @@ typedef struct rs_contract {
     int npay, cappay;
     rs_payment_t *pay;
     int ndocs, capdocs;
-    rs_docid_t *docs;
+    rs_eng_str_t *docs; /* credit note and refund ids already applied */
     size_t npend, cappend;
     rs_pending_t *pend;
     size_t nseen, capseen;
     rs_seen_t *seen;
-    int changed; /* in the engine's changed set */
+    char *str; /* the string arena: nstr bytes used of capstr */
+    uint32_t nstr, capstr;
+    char contract_id[]; /* allocated with the contract (rs_eng_contract_new) */
 } rs_contract_t;
+
+/* The text of a contract string (see the file comment for its lifetime). */
+static inline const char *rs_eng_str(const rs_contract_t *c, rs_eng_str_t r)
+{
+    if (r & RS_ENG_STR_STATIC)
+        return rs_eng_rule_names[r & ~RS_ENG_STR_STATIC];
+    return r ? c->str + r : "";
+}
+
+/* An entry of the engine's intern table: `refs` holders point at s. */
+typedef struct rs_eng_istr {
+    uint32_t refs, hash;
+    char s[];
+} rs_eng_istr_t;
 
 /* The engine (rs_engine*.c own the logic, rs_engine_state.c the records). */
 struct rs_engine {
@@ -209,14 +299,15 @@ struct rs_engine {
     rs_contract_t **slots; /* open addressing by contract_id */
     size_t nslots, ncontracts;
     rs_contract_t **sorted; /* cache, rebuilt when dirty */
+    size_t capsorted;       /* allocated (cap* fields: for rs_engine_memory_bytes) */
     int sorted_dirty;
     struct rs_view {
         rs_contract_t *c;
         int line;
     } * views;
-    size_t nviews;
+    size_t nviews, capviews;
     rs_contract_t **cviews;
-    size_t ncviews;
+    size_t ncviews, capcviews;
     int views_dirty;
 
     rs_period_t closed_through; /* every period <= it is closed */
@@ -232,6 +323,9 @@ struct rs_engine {
     rs_contract_t **changed; /* contracts changed since rs_engine_take_changed */
     size_t nchanged, capchanged;
     const char **changed_ids;
+    size_t capchanged_ids;
+    rs_eng_istr_t **itab; /* intern table (products): open addressing by hash */
+    size_t nitab, capitab;
 };
 
 /* An entry being built: rs_eng_entry_begin() fills it, the handler adds
@@ -272,12 +366,32 @@ int rs_eng_grow(void **p, size_t *cap, size_t need, size_t elem);
 int rs_eng_growi(void **p, int *cap, int need, size_t elem);
 uint64_t rs_eng_str_hash(const char *s, uint64_t seed); /* never 0 */
 void rs_eng_copy_id(char *dst, const char *src);        /* into an RS_ID_MAX field */
+
+/* Store s (its first max - 1 bytes at most, like snprintf into a field of
+ * `max` bytes) in c's arena; *out is its reference ("" costs nothing).
+ * 0, or -1 on ENOMEM (*out unchanged). May move the arena. */
+int rs_eng_str_put(rs_contract_t *c, const char *s, size_t max, rs_eng_str_t *out);
+/* A rule name: a static one (RS_ENG_RULE_*) if s is one, else as above. */
+int rs_eng_rule_put(rs_contract_t *c, const char *s, rs_eng_str_t *out);
+/* Give the arena back down to what is used (after an import). */
+void rs_eng_str_shrink(rs_contract_t *c);
+
+/* The interned copy of s (first max - 1 bytes), with one more reference;
+ * NULL on ENOMEM. "" is a static string that needs no reference. Drop each
+ * reference with rs_eng_unintern (NULL is ignored). */
+const char *rs_eng_intern(rs_engine_t *e, const char *s, size_t max);
+void rs_eng_unintern(rs_engine_t *e, const char *s);
 /* The slot of idh, or the empty slot where it would go; NULL if cap is 0. */
 rs_seen_t *rs_eng_seen_find(rs_seen_t *tab, size_t cap, uint64_t idh);
 int rs_eng_seen_add(rs_seen_t **tab, size_t *n, size_t *cap, uint64_t idh, uint64_t ch);
 void rs_eng_seen_remove(rs_seen_t **tab, size_t *n, size_t *cap, uint64_t idh);
-void rs_eng_line_free(rs_line_t *l); /* what the line owns, not the line */
-void rs_eng_contract_free(rs_contract_t *c);
+void rs_eng_line_free(rs_engine_t *e, rs_line_t *l); /* what the line owns, not the line */
+void rs_eng_pending_free(rs_pending_t *p);           /* its blob */
+void rs_eng_contract_free(rs_engine_t *e, rs_contract_t *c);
+/* A new, empty contract with this id (not in the table); NULL on ENOMEM. */
+rs_contract_t *rs_eng_contract_new(const char *id);
+/* Put a contract whose id is not in the table into it. 0, or -1 on ENOMEM. */
+int rs_eng_contract_insert(rs_engine_t *e, rs_contract_t *c);
 rs_contract_t *rs_eng_contract_find(const rs_engine_t *e, const char *id);
 rs_contract_t *rs_eng_contract_get_or_create(rs_engine_t *e, const char *id);
 void rs_eng_slot_put(rs_contract_t **slots, size_t nslots, rs_contract_t *c);
@@ -292,17 +406,19 @@ rs_money_t rs_eng_usage_value(const rs_contract_t *c, const rs_line_t *l, rs_dat
 rs_money_t rs_eng_usage_through(const rs_contract_t *c, const rs_line_t *l, rs_date_t d);
 rs_money_t rs_eng_line_R(const rs_engine_t *e, const rs_contract_t *c, const rs_line_t *l,
                          rs_date_t d);
+/* Rules and sources are references into the contract's arena (or static
+ * rule names): the schedule functions copy references, never text. */
 int rs_eng_milestone_reprice(rs_line_t *l, rs_money_t price, rs_date_t C, rs_treatment_t t,
-                             rs_account_t acct, const char *rule, const char *source,
+                             rs_account_t acct, rs_eng_str_t rule, rs_eng_str_t source,
                              rs_money_t *jump, int *comp);
 int rs_eng_rebuild_line(rs_engine_t *e, rs_contract_t *c, rs_line_t *l);
 rs_change_t *rs_eng_add_change(rs_engine_t *e, rs_contract_t *c, int li, rs_change_kind_t kind,
-                               rs_date_t on, const char *rule, const char *source);
+                               rs_date_t on, rs_eng_str_t rule, rs_eng_str_t source);
 int rs_eng_price_change(rs_engine_t *e, rs_contract_t *c, int li, rs_money_t delta, rs_date_t C,
-                        rs_treatment_t t, rs_account_t acct, const char *rule,
-                        const char *source, rs_money_t *jump, int *comp);
+                        rs_treatment_t t, rs_account_t acct, rs_eng_str_t rule,
+                        rs_eng_str_t source, rs_money_t *jump, int *comp);
 int rs_eng_stop_line(rs_engine_t *e, rs_contract_t *c, int li, rs_date_t E, int forfeit,
-                     const char *source);
+                     rs_eng_str_t source);
 
 /* ---- rs_engine_posting.c: entries and recognition sync ---- */
 
@@ -354,6 +470,7 @@ int rs_eng_apply_void(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, ch
 int rs_eng_apply_uncollectible(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
                                char *errstr, size_t errlen);
 rs_money_t rs_eng_open_ar(const rs_inv_line_t *il);
+/* document and source may be the contract's strings: it stores none. */
 void rs_eng_allowance_sync(rs_engine_t *e, rs_contract_t *c, rs_invoice_t *inv, rs_date_t on,
                            const char *document, const char *source);
 /* rs_engine_payment.c */
@@ -367,9 +484,20 @@ int rs_eng_apply_payment_failed(rs_engine_t *e, rs_contract_t *c, const rs_event
 /* ---- rs_engine_pending.c: waiting events ---- */
 
 const char *rs_eng_waits_for(const rs_contract_t *c, const rs_event_t *ev, char *buf, size_t n);
+/* The same question as a kind (RS_ENG_WAIT_*, NONE if it can apply) and the
+ * id waited for (*id points into ev or c). */
+int rs_eng_wait_kind(const rs_contract_t *c, const rs_event_t *ev, const char **id);
 rs_apply_result_t rs_eng_pending_add(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
                                      const char *wait, uint64_t idh, uint64_t ch);
 void rs_eng_drain_pending(rs_engine_t *e, rs_contract_t *c);
+
+/* rs_engine_state.c: a waiting event's blob (see rs_pending_t). pack fills
+ * *p (which owns nothing yet) from the event, what it waits for and its
+ * hint: 0, or -1 on ENOMEM. unpack decodes the event into ev (rs_event_clear
+ * it after): 0, or -1 on ENOMEM. */
+int rs_eng_pending_pack(rs_pending_t *p, const rs_event_t *ev, const char *waiting_for,
+                        int hint, const char *hint_id);
+int rs_eng_pending_unpack(const rs_pending_t *p, rs_event_t *ev);
 
 /* ---- rs_engine.c ---- */
 
