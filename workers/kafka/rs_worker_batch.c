@@ -486,11 +486,9 @@ static int save_plans(rs_worker_t *w, msgq_t *subs, const char *taken, int64_t (
         rs_worker_fail(w, "state: save plans: %s", err);
         goto out;
     }
-    for (size_t i = 0; i < w->nclq; i++)
-        if (rs_worker_produce_cl(w, w->clq[i].n, w->clq[i].key, w->clq[i].val, w->clq[i].len) !=
-            0)
-            goto out;
-    rs_worker_clear_clq(w);
+    rs_worker_produce_clq(w);
+    if (rs_worker_failed(w))
+        goto out;
     if (rs_worker_flush_outputs(w) != 0)
         goto out;
     rc = 0;
@@ -686,11 +684,7 @@ static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t 
     t += w->phase_us[2];
     /* Only now the contracts and final meta records: a restore must never
      * see a batch as finished whose outputs may be missing. */
-    for (size_t i = 0; i < w->nclq; i++)
-        if (rs_worker_produce_cl(w, w->clq[i].n, w->clq[i].key, w->clq[i].val, w->clq[i].len) !=
-            0)
-            break;
-    rs_worker_clear_clq(w);
+    rs_worker_produce_clq(w);
     if (rs_worker_failed(w) || rs_worker_flush_outputs(w) != 0)
         return -1;
     for (int32_t n = 0; n < w->nparts; n++)

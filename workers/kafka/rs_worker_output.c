@@ -5,8 +5,10 @@
  * exactly_once transaction around a batch's outputs.
  *
  * Invariants:
- *   - Every record is produced with RD_KAFKA_MSG_F_COPY: librdkafka copies
- *     it, and its buffers are freed here right after the produce call.
+ *   - Outputs are produced with RD_KAFKA_MSG_F_COPY (librdkafka copies them
+ *     and their buffers are freed here right after the produce call); the
+ *     queued changelog records of a batch with RD_KAFKA_MSG_F_FREE
+ *     (librdkafka takes the value and frees it).
  *   - A produce call that fails for any reason but a full queue fails the
  *     worker; a full queue is waited out (polling the producer).
  *   - W3: w->dr_failed counts the failed delivery reports since the last
@@ -75,8 +77,7 @@ void rs_worker_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op
 
     (void)rk;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        if (w->rkt_cl != NULL && w->parts != NULL && m->rkt != NULL &&
-            strcmp(rd_kafka_topic_name(m->rkt), w->cfg->changelog_topic) == 0 &&
+        if (w->rkt_cl != NULL && w->parts != NULL && m->rkt == w->rkt_cl &&
             m->partition >= 0 && m->partition < w->nparts && m->offset >= 0 &&
             m->offset + 1 > w->parts[m->partition].cl_next)
             w->parts[m->partition].cl_next = m->offset + 1;
@@ -88,14 +89,14 @@ void rs_worker_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op
 }
 
 /* Produce one changelog record to partition n explicitly (never by key). */
-int rs_worker_produce_cl(rs_worker_t *w, int32_t n, const char *key, const void *value,
-                         size_t len)
+static int produce_cl(rs_worker_t *w, int32_t n, const char *key, void *value, size_t len,
+                      int flags)
 {
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
             w->producer, RD_KAFKA_V_RKT(w->rkt_cl), RD_KAFKA_V_PARTITION(n),
-            RD_KAFKA_V_KEY((void *)key, strlen(key)), RD_KAFKA_V_VALUE((void *)value, len),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+            RD_KAFKA_V_KEY((void *)key, strlen(key)), RD_KAFKA_V_VALUE(value, len),
+            RD_KAFKA_V_MSGFLAGS(flags), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             w->parts[n].cl_dirty = 1;
             return 0;
@@ -107,6 +108,25 @@ int rs_worker_produce_cl(rs_worker_t *w, int32_t n, const char *key, const void 
         }
         rd_kafka_poll(w->producer, 100);
     }
+}
+
+int rs_worker_produce_cl(rs_worker_t *w, int32_t n, const char *key, const void *value,
+                         size_t len)
+{
+    return produce_cl(w, n, key, (void *)value, len, RD_KAFKA_MSG_F_COPY);
+}
+
+void rs_worker_produce_clq(rs_worker_t *w)
+{
+    for (size_t i = 0; i < w->nclq; i++) {
+        /* librdkafka takes the value (freed with free()): no copy of the
+         * contract records, the batch's largest */
+        if (produce_cl(w, w->clq[i].n, w->clq[i].key, w->clq[i].val, w->clq[i].len,
+                       RD_KAFKA_MSG_F_FREE) != 0)
+            break;
+        w->clq[i].val = NULL;
+    }
+    rs_worker_clear_clq(w);
 }
 
 /* Queue a changelog record (takes val) until the batch's outputs are

@@ -389,6 +389,9 @@ int rs_worker_produce_cl(rs_worker_t *w, int32_t n, const char *key, const void 
  * delivered. 0 or -1 (failure recorded). */
 int rs_worker_queue_cl(rs_worker_t *w, int32_t n, const char *key, void *val, size_t len);
 void rs_worker_clear_clq(rs_worker_t *w);
+/* Produce every queued changelog record (librdkafka takes their values),
+ * then clear the queue. A failure is recorded. */
+void rs_worker_produce_clq(rs_worker_t *w);
 
 /* A dead letter for a consumed message, with its log line. */
 void rs_worker_dlq_message(rs_worker_t *w, const qitem_t *it, const char *error);
