@@ -236,7 +236,6 @@ int rs_eng_apply_credit_note(rs_engine_t *e, rs_contract_t *c, const rs_event_t 
     for (int i = 0; i < n; i++) {
         rs_inv_line_t *il = &inv->lines[ix[i]];
         int li = il->line;
-        rs_line_t *l = &c->lines[li];
         rs_money_t jump = 0;
         int comp = 0;
         if (rs_eng_price_change(e, c, li, -amt[i], ev->on, t, RS_ACCT_REVENUE_CONTRA, rule, src,
@@ -244,7 +243,8 @@ int rs_eng_apply_credit_note(rs_engine_t *e, rs_contract_t *c, const rs_event_t 
             rs_eng_verr(&v, "out of memory");
             goto out;
         }
-        l = &c->lines[li];
+        /* taken after the change: it may have moved the contract's lines */
+        rs_line_t *l = &c->lines[li];
         rs_money_t gross = amt[i] + tax[i], to_ar = rs_eng_open_ar(il);
         if (to_ar > gross)
             to_ar = gross;

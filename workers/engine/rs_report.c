@@ -229,7 +229,7 @@ static series_t *book_series(book_t *b, const char *cur, int exponent)
     b->s = ns;
     series_t *s = &b->s[b->n];
     memset(s, 0, sizeof(*s));
-    size_t np = (size_t)(b->hi - b->lo + 1);
+    size_t np = (size_t)b->hi - (size_t)b->lo + 1; /* hi >= lo */
     s->recognized = calloc(np, sizeof(rs_money_t));
     s->deferred_move = calloc(np, sizeof(rs_money_t));
     s->billed = calloc(np, sizeof(rs_money_t));
