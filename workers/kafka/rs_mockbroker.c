@@ -82,6 +82,11 @@ int rs_mockbroker_new(rs_mockbroker_t **out, const rs_mockbroker_opts_t *opts, c
 
     conf = rd_kafka_conf_new();
     if (rd_kafka_conf_set(conf, "log_level", "4", kerr, sizeof kerr) != RD_KAFKA_CONF_OK ||
+        /* the mock's connections take this client's socket settings:
+         * without it each response can wait ~40 ms (Nagle against the
+         * clients' delayed ACKs), and every delivery round with it */
+        rd_kafka_conf_set(conf, "socket.nagle.disable", "true", kerr, sizeof kerr) !=
+            RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(conf, "client.id", "revstream-mockbroker", kerr, sizeof kerr) !=
             RD_KAFKA_CONF_OK) {
         rs_errorf(errstr, errlen, "mockbroker: host config: %s", kerr);

@@ -692,7 +692,9 @@ int rs_worker_run(rs_worker_t *w, char *errstr, size_t errlen)
             break;
         }
         int timeout = 100;
-        if (w->queued > 0) {
+        if (w->more && w->queued > 0) {
+            timeout = 0; /* a batch is due at once: do not wait for records */
+        } else if (w->queued > 0) {
             uint64_t age = rs_worker_now_us() - w->batch_t0;
             timeout = age >= max_us ? 0 : (int)((max_us - age + 999) / 1000);
             if (timeout > 100)
@@ -716,7 +718,7 @@ int rs_worker_run(rs_worker_t *w, char *errstr, size_t errlen)
         if (rs_worker_failed(w))
             break;
         /* A batch when a batch's worth of new records came, when the last
-         * batch was cut by batch.max.records (more is ready), or when the
+         * batch took records and some are left (they may be ready), or when the
          * oldest record not yet tried in a batch is batch.max.ms old (records
          * a sub-batch left for a lagging topic are tried again then, not
          * after every poll). */

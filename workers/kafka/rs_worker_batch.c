@@ -633,7 +633,9 @@ int rs_worker_process_batch(rs_worker_t *w)
         }
     }
     w->rr = w->nparts > 0 ? (w->rr + 1) % w->nparts : 0;
-    w->more = budget == 0;
+    /* made progress and records remain: try again at once (an attempt that
+     * takes nothing, all waiting for a lagging topic, clears it) */
+    w->more = records > 0;
     w->queued = 0;
     for (int32_t n = 0; n < w->nparts; n++)
         w->queued += w->parts[n].qn;
@@ -731,20 +733,22 @@ static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t 
     update_pending_gauge(w);
     uint64_t us = rs_worker_now_us() - t0;
     rs_metrics_observe(w->m.batch_seconds, (double)us / 1e6);
-    rs_worker_log("batch records=%zu partitions=%d applied=%llu duplicates=%llu skipped=%llu "
-                  "dlq=%llu entries=%llu balances=%llu ms=%llu plan_ms=%llu apply_ms=%llu "
-                  "deliver_ms=%llu changelog_ms=%llu commit_ms=%llu",
-                  records, parts,
-                  (unsigned long long)(w->stats.events_applied - before->events_applied),
-                  (unsigned long long)(w->stats.duplicates - before->duplicates),
-                  (unsigned long long)(w->stats.skipped - before->skipped),
-                  (unsigned long long)(w->stats.dlq - before->dlq),
-                  (unsigned long long)(w->stats.entries_produced - before->entries_produced),
-                  (unsigned long long)(w->stats.balances_produced - before->balances_produced),
-                  (unsigned long long)(us / 1000), (unsigned long long)(w->phase_us[0] / 1000),
-                  (unsigned long long)(w->phase_us[1] / 1000),
-                  (unsigned long long)(w->phase_us[2] / 1000),
-                  (unsigned long long)(w->phase_us[3] / 1000),
-                  (unsigned long long)(w->phase_us[4] / 1000));
+    rs_worker_log(
+        "batch records=%zu partitions=%d applied=%llu duplicates=%llu skipped=%llu "
+        "dlq=%llu entries=%llu balances=%llu ms=%llu plan_ms=%llu apply_ms=%llu "
+        "deliver_ms=%llu changelog_ms=%llu commit_ms=%llu since_last_ms=%llu",
+        records, parts, (unsigned long long)(w->stats.events_applied - before->events_applied),
+        (unsigned long long)(w->stats.duplicates - before->duplicates),
+        (unsigned long long)(w->stats.skipped - before->skipped),
+        (unsigned long long)(w->stats.dlq - before->dlq),
+        (unsigned long long)(w->stats.entries_produced - before->entries_produced),
+        (unsigned long long)(w->stats.balances_produced - before->balances_produced),
+        (unsigned long long)(us / 1000), (unsigned long long)(w->phase_us[0] / 1000),
+        (unsigned long long)(w->phase_us[1] / 1000),
+        (unsigned long long)(w->phase_us[2] / 1000),
+        (unsigned long long)(w->phase_us[3] / 1000),
+        (unsigned long long)(w->phase_us[4] / 1000),
+        (unsigned long long)(w->last_batch_end ? (t0 - w->last_batch_end) / 1000 : 0));
+    w->last_batch_end = rs_worker_now_us();
     return 0;
 }

@@ -77,8 +77,8 @@ void rs_worker_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op
 
     (void)rk;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        if (w->rkt_cl != NULL && w->parts != NULL && m->rkt == w->rkt_cl &&
-            m->partition >= 0 && m->partition < w->nparts && m->offset >= 0 &&
+        if (w->rkt_cl != NULL && w->parts != NULL && m->rkt == w->rkt_cl && m->partition >= 0 &&
+            m->partition < w->nparts && m->offset >= 0 &&
             m->offset + 1 > w->parts[m->partition].cl_next)
             w->parts[m->partition].cl_next = m->offset + 1;
         return;
