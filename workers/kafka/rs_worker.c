@@ -718,7 +718,7 @@ int rs_worker_run(rs_worker_t *w, char *errstr, size_t errlen)
         if (rs_worker_failed(w))
             break;
         /* A batch when a batch's worth of new records came, when the last
-         * batch took records and some are left (they may be ready), or when the
+         * batch was cut by batch.max.records (more may be ready), or when the
          * oldest record not yet tried in a batch is batch.max.ms old (records
          * a sub-batch left for a lagging topic are tried again then, not
          * after every poll). */

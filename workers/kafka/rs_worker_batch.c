@@ -633,9 +633,10 @@ int rs_worker_process_batch(rs_worker_t *w)
         }
     }
     w->rr = w->nparts > 0 ? (w->rr + 1) % w->nparts : 0;
-    /* made progress and records remain: try again at once (an attempt that
-     * takes nothing, all waiting for a lagging topic, clears it) */
-    w->more = records > 0;
+    /* cut by the budget: what is left may be ready, so the next batch comes
+     * at once (a batch that took less than its budget took all that was
+     * ready; the rest waits for new records or batch.max.ms) */
+    w->more = budget == 0;
     w->queued = 0;
     for (int32_t n = 0; n < w->nparts; n++)
         w->queued += w->parts[n].qn;
