@@ -108,7 +108,7 @@ static int afield(const rs_codec_source_t *src, const rs_codec_node_t *r, int sl
 {
     const rs_avro_layout_t *lay = src->ctx;
     avro_value_t rv = node_value(r);
-    int idx = lay->idx[r->rk][slot];
+    int idx = (int)lay->idx[r->rk][slot]; /* signed: -1 is "no such field" */
     if (idx < 0 || avro_value_get_by_index(&rv, (size_t)idx, out, NULL) != 0)
         return 0;
     if (avro_value_get_type(out) == AVRO_UNION) {
@@ -217,7 +217,7 @@ int rs_avro_decode_event(rs_avro_cache_t *c, const void *buf, size_t len, rs_eve
                  msg[0]);
         return RS_AVRO_ECORRUPT;
     }
-    if (len > RS_AVRO_MAX_MESSAGE) {
+    if (len > (size_t)RS_AVRO_MAX_MESSAGE) {
         snprintf(errstr, errlen, "avro message: %zu bytes is over the %d-byte limit", len,
                  RS_AVRO_MAX_MESSAGE);
         return RS_AVRO_ECORRUPT;

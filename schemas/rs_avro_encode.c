@@ -150,18 +150,25 @@ typedef struct wrec {
     int rk;
 } wrec_t;
 
-static int efail(enc_t *x, int status, const char *fmt, ...)
+static void efail_set(enc_t *x, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static int efail(enc_t *x, int status, const char *fmt, ...)
+/* Record why the encode fails: the message in x->errstr, the status. */
+static void efail_set(enc_t *x, int status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(x->errstr, x->errlen, fmt, ap);
     va_end(ap);
     x->status = status;
-    return -1;
 }
+
+/* Fail the encode: record the error; the expression is -1. A macro so that
+ * the -1 is visible at the return: the static analyzer does not inline
+ * variadic calls, so through an int-returning function it would assume a
+ * failed lookup (writer field, union branch, array item) may return >= 0
+ * and its caller go on to use the value never written. */
+#define EFAIL(x, status, ...) (efail_set((x), (status), __VA_ARGS__), -1)
 
 static const char *type_word(avro_type_t t)
 {
@@ -202,7 +209,7 @@ static int wselect(enc_t *x, const wrec_t *r, int slot, avro_value_t *f, avro_ty
                 (rname != NULL && strcmp(avro_schema_name(b), rname) != 0))
                 continue;
             if (avro_value_set_branch(f, (int)i, out) != 0)
-                return efail(x, RS_AVRO_ESCHEMA, "schema id %d: %s.%s: %s", (int)x->e->id,
+                return EFAIL(x, RS_AVRO_ESCHEMA, "schema id %d: %s.%s: %s", (int)x->e->id,
                              rs_codec_record_name[r->rk], rs_codec_field_name[r->rk][slot],
                              rs_avro_why());
             return 0;
@@ -211,7 +218,7 @@ static int wselect(enc_t *x, const wrec_t *r, int slot, avro_value_t *f, avro_ty
         *out = *f;
         return 0;
     }
-    return efail(x, RS_AVRO_ESCHEMA, "schema id %d: field %s.%s cannot hold a %s",
+    return EFAIL(x, RS_AVRO_ESCHEMA, "schema id %d: field %s.%s cannot hold a %s",
                  (int)x->e->id, rs_codec_record_name[r->rk], rs_codec_field_name[r->rk][slot],
                  type_word(t));
 }
@@ -219,7 +226,7 @@ static int wselect(enc_t *x, const wrec_t *r, int slot, avro_value_t *f, avro_ty
 /* The writer's field for `slot`: 1 found, 0 the writer lacks it. */
 static int wfield(enc_t *x, const wrec_t *r, int slot, avro_value_t *out)
 {
-    int idx = x->e->wlay.idx[r->rk][slot];
+    int idx = (int)x->e->wlay.idx[r->rk][slot]; /* signed: -1 is "no such field" */
     return idx >= 0 && avro_value_get_by_index(&r->v, (size_t)idx, out, NULL) == 0;
 }
 
@@ -229,7 +236,7 @@ static int wneed(enc_t *x, const wrec_t *r, int slot, avro_type_t t, const char 
 {
     avro_value_t f;
     if (!wfield(x, r, slot, &f))
-        return efail(x, RS_AVRO_ESCHEMA, "schema id %d: record %s has no field %s",
+        return EFAIL(x, RS_AVRO_ESCHEMA, "schema id %d: record %s has no field %s",
                      (int)x->e->id, rs_codec_record_name[r->rk],
                      rs_codec_field_name[r->rk][slot]);
     return wselect(x, r, slot, &f, t, rname, out);
@@ -243,7 +250,7 @@ static int put_null(enc_t *x, const wrec_t *r, int slot)
         return 0;
     if (wselect(x, r, slot, &f, AVRO_NULL, NULL, &b) < 0)
         return -1;
-    return avro_value_set_null(&b) == 0 ? 0 : efail(x, RS_AVRO_ENOMEM, "out of memory");
+    return avro_value_set_null(&b) == 0 ? 0 : EFAIL(x, RS_AVRO_ENOMEM, "out of memory");
 }
 
 /* Start a record: every writer field we do not know becomes null. */
@@ -264,7 +271,7 @@ static int rec_begin(enc_t *x, const wrec_t *r)
                 if (is_avro_null(avro_schema_union_branch(us, (int)k))) {
                     if (avro_value_set_branch(&f, (int)k, &b) != 0 ||
                         avro_value_set_null(&b) != 0)
-                        return efail(x, RS_AVRO_ENOMEM, "out of memory");
+                        return EFAIL(x, RS_AVRO_ENOMEM, "out of memory");
                     break;
                 }
         }
@@ -279,14 +286,14 @@ static int put_str(enc_t *x, const wrec_t *r, int slot, const char *s)
         return put_null(x, r, slot);
     if (wneed(x, r, slot, AVRO_STRING, NULL, &v) < 0)
         return -1;
-    return avro_value_set_string(&v, s) == 0 ? 0 : efail(x, RS_AVRO_ENOMEM, "out of memory");
+    return avro_value_set_string(&v, s) == 0 ? 0 : EFAIL(x, RS_AVRO_ENOMEM, "out of memory");
 }
 
 /* A fixed-size char field, NUL-terminated within its size. */
 static int put_field(enc_t *x, const wrec_t *r, int slot, const char *s, size_t cap)
 {
     if (memchr(s, '\0', cap) == NULL)
-        return efail(x, RS_AVRO_EINVALID, "%s.%s: not NUL-terminated",
+        return EFAIL(x, RS_AVRO_EINVALID, "%s.%s: not NUL-terminated",
                      rs_codec_record_name[r->rk], rs_codec_field_name[r->rk][slot]);
     return put_str(x, r, slot, s);
 }
@@ -306,7 +313,7 @@ static int put_long(enc_t *x, const wrec_t *r, int slot, int64_t n)
     avro_value_t v;
     if (wneed(x, r, slot, AVRO_INT64, NULL, &v) < 0)
         return -1;
-    return avro_value_set_long(&v, n) == 0 ? 0 : efail(x, RS_AVRO_ENOMEM, "out of memory");
+    return avro_value_set_long(&v, n) == 0 ? 0 : EFAIL(x, RS_AVRO_ENOMEM, "out of memory");
 }
 
 static int put_int(enc_t *x, const wrec_t *r, int slot, int32_t n)
@@ -314,7 +321,7 @@ static int put_int(enc_t *x, const wrec_t *r, int slot, int32_t n)
     avro_value_t v;
     if (wneed(x, r, slot, AVRO_INT32, NULL, &v) < 0)
         return -1;
-    return avro_value_set_int(&v, n) == 0 ? 0 : efail(x, RS_AVRO_ENOMEM, "out of memory");
+    return avro_value_set_int(&v, n) == 0 ? 0 : EFAIL(x, RS_AVRO_ENOMEM, "out of memory");
 }
 
 static int put_bytes(enc_t *x, const wrec_t *r, int slot, const void *p, size_t n)
@@ -326,7 +333,7 @@ static int put_bytes(enc_t *x, const wrec_t *r, int slot, const void *p, size_t 
         return -1;
     return avro_value_set_bytes(&v, (void *)p, n) == 0
                ? 0
-               : efail(x, RS_AVRO_ENOMEM, "out of memory");
+               : EFAIL(x, RS_AVRO_ENOMEM, "out of memory");
 }
 
 static int put_date(enc_t *x, const wrec_t *r, int slot, rs_date_t day)
@@ -349,7 +356,7 @@ static int put_dec(enc_t *x, const wrec_t *r, int slot, rs_decimal_t d)
 {
     char buf[48];
     if (rs_decimal_format(d, buf, sizeof(buf)) == NULL)
-        return efail(x, RS_AVRO_EINVALID, "%s.%s: decimal scale %d out of range",
+        return EFAIL(x, RS_AVRO_EINVALID, "%s.%s: decimal scale %d out of range",
                      rs_codec_record_name[r->rk], rs_codec_field_name[r->rk][slot], d.scale);
     return put_str(x, r, slot, buf);
 }
@@ -357,7 +364,7 @@ static int put_dec(enc_t *x, const wrec_t *r, int slot, rs_decimal_t d)
 static int put_name(enc_t *x, const wrec_t *r, int slot, const char *name)
 {
     if (name == NULL)
-        return efail(x, RS_AVRO_EINVALID, "%s.%s: no such value", rs_codec_record_name[r->rk],
+        return EFAIL(x, RS_AVRO_EINVALID, "%s.%s: no such value", rs_codec_record_name[r->rk],
                      rs_codec_field_name[r->rk][slot]);
     return put_str(x, r, slot, name);
 }
@@ -372,10 +379,10 @@ static int append_rec(enc_t *x, avro_value_t *arr, int rk, wrec_t *out)
 {
     out->rk = rk;
     if (avro_value_append(arr, &out->v, NULL) != 0)
-        return efail(x, RS_AVRO_ENOMEM, "out of memory");
+        return EFAIL(x, RS_AVRO_ENOMEM, "out of memory");
     if (avro_value_get_type(&out->v) != AVRO_RECORD ||
         strcmp(avro_schema_name(avro_value_get_schema(&out->v)), rs_codec_record_name[rk]) != 0)
-        return efail(x, RS_AVRO_ESCHEMA, "schema id %d: array items are not %s records",
+        return EFAIL(x, RS_AVRO_ESCHEMA, "schema id %d: array items are not %s records",
                      (int)x->e->id, rs_codec_record_name[rk]);
     return rec_begin(x, out);
 }
@@ -393,7 +400,7 @@ static int top_record(enc_t *x, int rk, wrec_t *out)
             if (is_avro_record(b) &&
                 strcmp(avro_schema_name(b), rs_codec_record_name[rk]) == 0) {
                 if (avro_value_set_branch(top, (int)i, &out->v) != 0)
-                    return efail(x, RS_AVRO_ENOMEM, "out of memory");
+                    return EFAIL(x, RS_AVRO_ENOMEM, "out of memory");
                 return rec_begin(x, out);
             }
         }
@@ -403,7 +410,7 @@ static int top_record(enc_t *x, int rk, wrec_t *out)
         out->v = *top;
         return rec_begin(x, out);
     }
-    return efail(x, RS_AVRO_ESCHEMA, "schema id %d has no record io.revstream.%s",
+    return EFAIL(x, RS_AVRO_ESCHEMA, "schema id %d has no record io.revstream.%s",
                  (int)x->e->id, rs_codec_record_name[rk]);
 }
 
@@ -412,14 +419,14 @@ static int finish(rs_avro_cache_t *c, enc_t *x, void **buf, size_t *len)
 {
     size_t size = 0;
     if (avro_value_sizeof(&x->e->wvalue, &size) != 0)
-        return efail(x, RS_AVRO_ESCHEMA, "schema id %d: cannot encode: %s", (int)x->e->id,
+        return EFAIL(x, RS_AVRO_ESCHEMA, "schema id %d: cannot encode: %s", (int)x->e->id,
                      rs_avro_why());
     if (size > RS_AVRO_MAX_MESSAGE - RS_AVRO_HEADER_SIZE)
-        return efail(x, RS_AVRO_EINVALID, "record of %zu bytes is over the %d-byte limit", size,
+        return EFAIL(x, RS_AVRO_EINVALID, "record of %zu bytes is over the %d-byte limit", size,
                      RS_AVRO_MAX_MESSAGE);
     uint8_t *out = malloc(RS_AVRO_HEADER_SIZE + size + 1);
     if (out == NULL)
-        return efail(x, RS_AVRO_ENOMEM, "out of memory");
+        return EFAIL(x, RS_AVRO_ENOMEM, "out of memory");
     out[0] = RS_AVRO_MAGIC;
     rs_put_be32(out + 1, (uint32_t)x->e->id);
     avro_writer_memory_set_dest(c->writer, (const char *)out + RS_AVRO_HEADER_SIZE,
@@ -427,7 +434,7 @@ static int finish(rs_avro_cache_t *c, enc_t *x, void **buf, size_t *len)
     if (avro_value_write(c->writer, &x->e->wvalue) != 0 ||
         (size_t)avro_writer_tell(c->writer) != size) {
         free(out);
-        return efail(x, RS_AVRO_ESCHEMA, "schema id %d: cannot encode: %s", (int)x->e->id,
+        return EFAIL(x, RS_AVRO_ESCHEMA, "schema id %d: cannot encode: %s", (int)x->e->id,
                      rs_avro_why());
     }
     *buf = out;
@@ -601,7 +608,7 @@ static int encode_body(enc_t *x, const wrec_t *r, const rs_event_t *ev)
             return -1;
         return put_dec(x, r, RS_F_UR_QUANTITY, ev->quantity);
     default:
-        return efail(x, RS_AVRO_EINVALID, "unknown event type %d", (int)ev->type);
+        return EFAIL(x, RS_AVRO_EINVALID, "unknown event type %d", (int)ev->type);
     }
 }
 

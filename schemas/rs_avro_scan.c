@@ -130,7 +130,8 @@ int32_t rs_avro_scan_compile(rs_avro_scan_prog_t *p, avro_schema_t s, const char
     }
     p->nodes[me].first = p->n_kids;
     p->nodes[me].n = (int32_t)n_children;
-    memcpy(p->kids + p->n_kids, tmp, n_children * sizeof(*tmp));
+    if (n_children > 0) /* a record with no fields: p->kids may still be NULL */
+        memcpy(p->kids + p->n_kids, tmp, n_children * sizeof(*tmp));
     p->n_kids += (int32_t)n_children;
     free(tmp);
     return me;
@@ -349,7 +350,7 @@ int rs_avro_checker_check(const rs_avro_checker_t *c, const void *msg, size_t le
                           size_t whylen)
 {
     int64_t branch;
-    if (len < RS_AVRO_HEADER_SIZE || len > RS_AVRO_MAX_MESSAGE) {
+    if (len < RS_AVRO_HEADER_SIZE || len > (size_t)RS_AVRO_MAX_MESSAGE) {
         snprintf(why, whylen, "a message of %zu bytes", len);
         return -1;
     }

@@ -669,7 +669,9 @@ _Static_assert(sizeof(((rs_event_t *)0)->currency) == 4, "parse_currency writes 
 
 /* Rows are {rule, slot, offset, size, text}; the macros below fill one for a
  * rule that writes ev->field. EV_AT is offsetof(rs_event_t, field) and fails
- * to compile unless the field has type T. */
+ * to compile unless the field has type T. T is a type name in a _Generic
+ * association, where C allows no parentheses around it. */
+/* NOLINTNEXTLINE(bugprone-macro-parentheses) */
 #define EV_AT(field, T) _Generic(((rs_event_t *)0)->field, T : offsetof(rs_event_t, field))
 #define TEXT(slot, field)                                                                      \
     R_TEXT, slot, EV_AT(field, char *), sizeof(((rs_event_t *)0)->field), NULL

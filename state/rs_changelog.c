@@ -17,8 +17,9 @@
 #include <string.h>
 #include <time.h>
 
-#define C_MAGIC "RSC1"
-#define M_MAGIC "RSM1"
+/* The 4 magic bytes that open a value (no NUL: not C strings). */
+static const unsigned char C_MAGIC[4] = {'R', 'S', 'C', '1'};
+static const unsigned char M_MAGIC[4] = {'R', 'S', 'M', '1'};
 #define PLAN_MAGIC 0x4c505352u /* "RSPL", rs_pstate's plan format */
 #define F_DELETED 1
 #define F_META 1
@@ -89,10 +90,10 @@ int rs_changelog_encode_contract(const int64_t applied[RS_CHANGELOG_TOPICS], int
     unsigned char *p = malloc(HDR + len + 1);
     if (p == NULL)
         return -1;
-    memcpy(p, C_MAGIC, 4);
+    memcpy(p, C_MAGIC, sizeof C_MAGIC);
     p[4] = deleted ? F_DELETED : 0;
     for (int t = 0; t < RS_CHANGELOG_TOPICS; t++)
-        put64(p + 5 + 8 * t, applied[t]);
+        put64(p + 5 + 8 * (size_t)t, applied[t]);
     if (len > 0)
         memcpy(p + HDR, blob, len);
     *out = p;
@@ -110,10 +111,10 @@ int rs_changelog_encode_meta(const void *meta, size_t metalen,
     unsigned char *p;
     if (metalen > UINT32_MAX || nplan > UINT32_MAX || (p = malloc(len + 1)) == NULL)
         return -1;
-    memcpy(p, M_MAGIC, 4);
+    memcpy(p, M_MAGIC, sizeof M_MAGIC);
     p[4] = (unsigned char)((meta != NULL ? F_META : 0) | (planlen > 0 ? F_PLAN : 0));
     for (int t = 0; t < RS_CHANGELOG_TOPICS; t++)
-        put64(p + 5 + 8 * t, next[t]);
+        put64(p + 5 + 8 * (size_t)t, next[t]);
     for (int i = 0; i < 4; i++)
         p[HDR + i] = (unsigned char)((uint32_t)metalen >> (8 * i));
     if (metalen > 0)
@@ -148,7 +149,7 @@ static int stage_record(rs_state_batch_t *b, const rs_changelog_restore_args_t *
         goto corrupt;
     if (k[0] == 'c') {
         size_t idlen = m->key_len - 2;
-        if (idlen > RS_STATE_MAX_ID_LEN || memcmp(v, C_MAGIC, 4) != 0)
+        if (idlen > RS_STATE_MAX_ID_LEN || memcmp(v, C_MAGIC, sizeof C_MAGIC) != 0)
             goto corrupt;
         memcpy(id, k + 2, idlen);
         id[idlen] = '\0';
@@ -157,13 +158,13 @@ static int stage_record(rs_state_batch_t *b, const rs_changelog_restore_args_t *
         else
             rs_state_batch_put_contract(b, a->partition, id, v + HDR, m->len - HDR);
         for (int t = 0; t < RS_CHANGELOG_TOPICS; t++) {
-            int64_t off = get64(v + 5 + 8 * t);
+            int64_t off = get64(v + 5 + 8 * (size_t)t);
             if (off >= 0)
                 rs_state_batch_put_contract_offset(b, id, a->input_topics[t], off);
         }
         return 0;
     }
-    if (k[0] != 'm' || memcmp(v, M_MAGIC, 4) != 0 || m->len < HDR + 4)
+    if (k[0] != 'm' || memcmp(v, M_MAGIC, sizeof M_MAGIC) != 0 || m->len < HDR + 4)
         goto corrupt;
     uint32_t metalen = 0;
     for (int i = 0; i < 4; i++)
@@ -185,7 +186,7 @@ static int stage_record(rs_state_batch_t *b, const rs_changelog_restore_args_t *
         snprintf(key, sizeof key, "engine/%d", (int)a->partition);
         rs_state_batch_put_meta(b, key, v + HDR + 4, metalen);
         for (int t = 0; t < RS_CHANGELOG_TOPICS; t++) {
-            int64_t off = get64(v + 5 + 8 * t);
+            int64_t off = get64(v + 5 + 8 * (size_t)t);
             if (off >= 0)
                 rs_state_batch_put_input_offset(b, a->input_topics[t], a->partition, off);
         }

@@ -242,7 +242,7 @@ static int load_policy(replay_t *r)
     errno = 0;
     do {
         if (cap - len < POLICY_READ_CHUNK + 1) {
-            size_t ncap = cap ? cap * 2 : 2 * POLICY_READ_CHUNK;
+            size_t ncap = cap ? cap * 2 : 2 * (size_t)POLICY_READ_CHUNK;
             char *p = realloc(text, ncap);
             if (p == NULL) {
                 reason = strerror(ENOMEM);

@@ -155,7 +155,7 @@ char *rs_config_env_name(const char *key, char *buf, size_t buflen)
     memcpy(buf, ENV_PREFIX, plen);
     o = plen;
     for (const char *p = key; *p != '\0' && o < buflen - 1; p++)
-        buf[o++] = (*p == '.' || *p == '-') ? '_' : (char)toupper((unsigned char)*p);
+        buf[o++] = (char)((*p == '.' || *p == '-') ? '_' : toupper((unsigned char)*p));
     buf[o] = '\0';
     return buf;
 }
@@ -278,7 +278,7 @@ static int kafka_key_from_env(rd_kafka_conf_t *scratch, const char *suffix, char
         return -1;
     memcpy(buf, KAFKA_PREFIX, plen);
     for (i = 0; i < n; i++)
-        buf[plen + i] = suffix[i] == '_' ? '.' : (char)tolower((unsigned char)suffix[i]);
+        buf[plen + i] = (char)(suffix[i] == '_' ? '.' : tolower((unsigned char)suffix[i]));
     buf[plen + n] = '\0';
     if (rd_kafka_conf_get(scratch, buf + plen, NULL, &sz) != RD_KAFKA_CONF_UNKNOWN)
         return 0;
@@ -685,7 +685,7 @@ int rs_config_load(rs_config_t **out, const char *path, char *const *envp, char 
             rs_errorf(errstr, errlen, "config file %s: read error", path);
             goto done;
         }
-        if (len > MAX_FILE_BYTES) {
+        if (len > (size_t)MAX_FILE_BYTES) {
             rs_errorf(errstr, errlen, "config file %s: larger than %d bytes", path,
                       MAX_FILE_BYTES);
             goto done;

@@ -228,7 +228,7 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     body_t *b = userdata;
     size_t n = size * nmemb;
-    if (b->len + n > RS_REGISTRY_MAX_BODY) {
+    if (b->len + n > (size_t)RS_REGISTRY_MAX_BODY) {
         b->too_big = 1;
         return 0; /* aborts the transfer */
     }
@@ -253,7 +253,7 @@ static void sanitize(char *dst, size_t cap, const char *s)
 {
     size_t i = 0;
     for (; s != NULL && s[i] != '\0' && i + 1 < cap && i < QUOTE_MAX; i++)
-        dst[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+        dst[i] = (char)(((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i]);
     dst[i] = '\0';
 }
 
@@ -555,7 +555,7 @@ static int read_file(const char *path, char **out)
     for (;;) {
         if (len + 4096 + 1 > cap) {
             cap = cap ? cap * 2 : 8192;
-            if (cap > RS_REGISTRY_MAX_BODY) {
+            if (cap > (size_t)RS_REGISTRY_MAX_BODY) {
                 errno = EFBIG;
                 goto fail;
             }

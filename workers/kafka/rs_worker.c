@@ -112,6 +112,22 @@ static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *op
 /* setup                                                                    */
 /* ------------------------------------------------------------------------ */
 
+/* The value of integer setting `name` in conf, or dflt when it cannot be read
+ * or is not a whole number in range (librdkafka validates integer settings
+ * when they are set, so only a setting it does not know falls back). */
+static long conf_long(const rd_kafka_conf_t *conf, const char *name, long dflt)
+{
+    char v[64], *end;
+    size_t vlen = sizeof v;
+    if (rd_kafka_conf_get(conf, name, v, &vlen) != RD_KAFKA_CONF_OK)
+        return dflt;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (end == v || *end != '\0' || errno != 0)
+        return dflt;
+    return n;
+}
+
 static int read_policy(rs_worker_t *w, char *errstr, size_t errlen)
 {
     const char *path = w->cfg->policy_file;
@@ -134,9 +150,9 @@ static int read_policy(rs_worker_t *w, char *errstr, size_t errlen)
         goto done;
     }
     len = fread(text, 1, MAX_POLICY_BYTES + 1, f);
-    if (ferror(f) || len > MAX_POLICY_BYTES) {
+    if (ferror(f) || len > (size_t)MAX_POLICY_BYTES) {
         rs_errorf(errstr, errlen, "policy.file %s: %s", path,
-                  len > MAX_POLICY_BYTES ? "larger than 1 MiB" : "read error");
+                  len > (size_t)MAX_POLICY_BYTES ? "larger than 1 MiB" : "read error");
         goto done;
     }
     text[len] = '\0';
@@ -303,20 +319,9 @@ static int setup_kafka(rs_worker_t *w, char *errstr, size_t errlen)
     consumer[nc] = (rs_config_kafka_t){NULL, NULL};
     if ((conf = rs_worker_kafka_conf(w, consumer, errstr, errlen)) == NULL)
         return -1;
-    {
-        /* the stall guard needs the group timeouts as librdkafka will use them */
-        char v[64];
-        size_t vlen = sizeof v;
-        w->session_ms =
-            rd_kafka_conf_get(conf, "session.timeout.ms", v, &vlen) == RD_KAFKA_CONF_OK
-                ? atol(v)
-                : 45000;
-        vlen = sizeof v;
-        w->heartbeat_ms =
-            rd_kafka_conf_get(conf, "heartbeat.interval.ms", v, &vlen) == RD_KAFKA_CONF_OK
-                ? atol(v)
-                : 3000;
-    }
+    /* the stall guard needs the group timeouts as librdkafka will use them */
+    w->session_ms = conf_long(conf, "session.timeout.ms", 45000);
+    w->heartbeat_ms = conf_long(conf, "heartbeat.interval.ms", 3000);
     rd_kafka_conf_set_rebalance_cb(conf, rs_worker_on_rebalance);
     rd_kafka_conf_set_offset_commit_cb(conf, rs_worker_on_commit);
     w->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof kerr);

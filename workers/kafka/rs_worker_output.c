@@ -358,8 +358,8 @@ static char *base64(const void *data, size_t len)
             v |= p[i + 2];
         *o++ = tbl[(v >> 18) & 63];
         *o++ = tbl[(v >> 12) & 63];
-        *o++ = i + 1 < len ? tbl[(v >> 6) & 63] : '=';
-        *o++ = i + 2 < len ? tbl[v & 63] : '=';
+        *o++ = (char)(i + 1 < len ? tbl[(v >> 6) & 63] : '=');
+        *o++ = (char)(i + 2 < len ? tbl[v & 63] : '=');
     }
     *o = '\0';
     return out;

@@ -147,7 +147,7 @@ const char *rs_worker_quote(char *buf, size_t buflen, const char *s)
          p++) {
         if (*p == '"' || *p == '\\')
             buf[o++] = '\\';
-        buf[o++] = (*p < 0x20 || *p == 0x7f) ? '?' : (char)*p;
+        buf[o++] = (char)((*p < 0x20 || *p == 0x7f) ? '?' : *p);
     }
     buf[o++] = '"';
     buf[o] = '\0';
