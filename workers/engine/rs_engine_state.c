@@ -46,7 +46,7 @@ typedef struct wbuf {
 
 static void w_raw(wbuf_t *w, const void *src, size_t n)
 {
-    if (w->err)
+    if (w->err || n == 0)
         return;
     if (w->n + n > w->cap) {
         size_t nc = w->cap ? w->cap * 2 : 1024;
@@ -98,7 +98,7 @@ static void w_i128(wbuf_t *w, __int128 v)
 
 static void w_str(wbuf_t *w, const char *s)
 {
-    size_t n = strlen(s);
+    size_t n = s != NULL ? strlen(s) : 0; /* NULL: written as "" */
     w_u32(w, (uint32_t)n);
     w_raw(w, s, n);
 }
@@ -510,8 +510,8 @@ static void w_line(wbuf_t *w, const rs_contract_t *k, const rs_line_t *l)
     w_u32(w, (uint32_t)l->nposted);
     for (size_t i = 0; i < l->nposted; i++) {
         w_i32(w, l->posted[i].sp);
-        w_i32(w, l->posted[i].comp);
-        w_i32(w, l->posted[i].account);
+        w_i32(w, (int32_t)l->posted[i].comp);
+        w_i32(w, (int32_t)l->posted[i].account);
         w_i64(w, l->posted[i].amount);
     }
     w_i64(w, l->billed);
