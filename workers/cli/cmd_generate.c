@@ -199,6 +199,25 @@ static void invoice_paid(gen_t *g, rng_t *r, long ci, const char *tag, const cha
          ci, tag, ci, tag, total, rec);
 }
 
+/* A credit note on the contract's first invoice (line L1). `prefix` makes
+ * the ids: "CN" gives event cn-<ci> and credit note CN-<ci>. */
+static void credit_note(gen_t *g, long ci, const char *prefix, const char *reason, rs_date_t on,
+                        int64_t amount, int exponent)
+{
+    char id[64], d[16], a[40], lower[8];
+    size_t k = 0;
+    for (; prefix[k] != '\0' && k + 1 < sizeof lower; k++)
+        lower[k] = (char)(prefix[k] - 'A' + 'a');
+    lower[k] = '\0';
+    rs_date_format(on, d, sizeof d);
+    fmt_money(amount, exponent, a, sizeof a);
+    snprintf(id, sizeof id, "%s-%ld", lower, ci);
+    emit(g, ci, id, "credit_note.issued", on, 11 * 3600,
+         ",\"credit_note_id\":\"%s-%ld\",\"invoice_id\":\"INV-%ld-1\",\"issued_on\":\"%s\","
+         "\"reason\":\"%s\",\"lines\":[{\"line_id\":\"L1\",\"amount\":\"%s\"}]",
+         prefix, ci, ci, d, reason, a);
+}
+
 static void gen_contract(gen_t *g, long ci)
 {
     rng_t r = {g->seed * 0x100000001b3ULL + (uint64_t)ci * 0x9e3779b97f4a7c15ULL + 1};
@@ -329,26 +348,13 @@ static void gen_contract(gen_t *g, long ci)
         invoice_paid(g, &r, ci, "1", "L1", start, start, end, amount, tax, exp, 0);
         if (rng_pct(&r, 5)) { /* a discount on what remains */
             rs_date_t on = start + (rs_date_t)rng_range(&r, 20, 60);
-            char d[16];
-            rs_date_format(on, d, sizeof d);
-            fmt_money(amount / 10, exp, a, sizeof a);
-            snprintf(id, sizeof id, "cn-%ld", ci);
-            emit(g, ci, id, "credit_note.issued", on, 11 * 3600,
-                 ",\"credit_note_id\":\"CN-%ld\",\"invoice_id\":\"INV-%ld-1\",\"issued_on\":\"%"
-                 "s\","
-                 "\"reason\":\"discount\",\"lines\":[{\"line_id\":\"L1\",\"amount\":\"%s\"}]",
-                 ci, ci, d, a);
+            credit_note(g, ci, "CN", "discount", on, amount / 10, exp);
         } else if (rng_pct(&r, 2)) { /* a partial refund after payment */
             rs_date_t on = start + (rs_date_t)rng_range(&r, 60, 120);
             char d[16];
+            credit_note(g, ci, "CNR", "refund", on, amount / 10, exp);
             rs_date_format(on, d, sizeof d);
             fmt_money(amount / 10, exp, a, sizeof a);
-            snprintf(id, sizeof id, "cnr-%ld", ci);
-            emit(g, ci, id, "credit_note.issued", on, 11 * 3600,
-                 ",\"credit_note_id\":\"CNR-%ld\",\"invoice_id\":\"INV-%ld-1\",\"issued_on\":"
-                 "\"%s\","
-                 "\"reason\":\"refund\",\"lines\":[{\"line_id\":\"L1\",\"amount\":\"%s\"}]",
-                 ci, ci, d, a);
             snprintf(id, sizeof id, "ref-%ld", ci);
             emit(g, ci, id, "payment.refunded", on + 1, 10 * 3600,
                  ",\"refund_id\":\"REF-%ld\",\"payment_id\":\"PAY-%ld-1\",\"invoice_id\":"
