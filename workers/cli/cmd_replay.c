@@ -43,7 +43,6 @@
  * releases all of it.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdint.h>
