@@ -27,9 +27,20 @@
  *     ("replay: policy ...", "replay: progress ...", "replay: done ...") and
  *     the rejection lines.
  *
- * Ownership: replay_t owns the engine, the journal of every entry the engine
- * emitted, the kept rejections (their reason strings) and the map from a
- * waiting event's id to its line; replay_free() releases all of it.
+ *   - Memory is the engine's state, not the journal: the entries the engine
+ *     emits are not kept. The reports of the books (schedule, balances,
+ *     waterfall, rollforward, exceptions) sum them as they come in an
+ *     rs_report_acc_t; `--report journal` writes each to an unlinked spool
+ *     file ($TMPDIR, else /tmp) as it comes and keeps only a small key per
+ *     entry (period, contract, seq, offset), then prints the entries with
+ *     period <= through in the order of rs_report_journal (period,
+ *     contract_id, seq), read back one at a time. Output is the same bytes
+ *     as printing a kept journal.
+ *
+ * Ownership: replay_t owns the engine, the aggregator or the spool and its
+ * keys (with the interned contract ids), the kept rejections (their reason
+ * strings) and the map from a waiting event's id to its line; replay_free()
+ * releases all of it.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -62,6 +73,14 @@ typedef struct rejected {
     char *reason; /* owned */
 } rejected_t;
 
+/* The key of a spooled entry: where it is and how the journal sorts it. */
+typedef struct spool_key {
+    const char *contract_id; /* interned in replay_t.cids */
+    uint64_t seq;
+    off_t off;
+    rs_period_t period;
+} spool_key_t;
+
 typedef struct replay {
     /* options */
     const char *path;
@@ -75,8 +94,17 @@ typedef struct replay {
 
     /* state */
     rs_engine_t *engine;
-    rs_journal_t journal;
-    json_t *waiting_line; /* event_id -> line of events that had to wait */
+    size_t entries;       /* entries the engine emitted */
+    int sink_err;         /* 0, or the errno that made the sink drop an entry */
+    rs_report_acc_t *acc; /* sums for the reports of the books */
+    FILE *spool;          /* --report journal: the entries, as emitted */
+    off_t spool_size;
+    spool_key_t *keys;
+    size_t n_keys, cap_keys;
+    json_t *cids;          /* contract ids of the spooled entries (a set) */
+    const char *last_cid;  /* the last one interned */
+    rs_entry_t *entry_buf; /* an entry read back from the spool */
+    json_t *waiting_line;  /* event_id -> line of events that had to wait */
     rejected_t *rej;
     size_t n_rej, cap_rej;
     long lines;
@@ -128,7 +156,17 @@ static void replay_free(replay_t *r)
 {
     rs_engine_destroy(r->engine);
     r->engine = NULL;
-    rs_journal_free(&r->journal);
+    rs_report_acc_free(r->acc);
+    r->acc = NULL;
+    if (r->spool != NULL)
+        fclose(r->spool);
+    r->spool = NULL;
+    free(r->keys);
+    r->keys = NULL;
+    json_decref(r->cids);
+    r->cids = NULL;
+    free(r->entry_buf);
+    r->entry_buf = NULL;
     json_decref(r->waiting_line);
     r->waiting_line = NULL;
     for (size_t i = 0; i < r->n_rej; i++)
@@ -468,6 +506,141 @@ out:
     return rc;
 }
 
+/* The interned copy of a contract id (stable while r->cids lives), or NULL
+ * on ENOMEM. */
+static const char *intern_cid(replay_t *r, const char *cid)
+{
+    if (r->last_cid != NULL && strcmp(r->last_cid, cid) == 0)
+        return r->last_cid;
+    void *it = json_object_iter_at(r->cids, cid);
+    if (it == NULL) {
+        if (json_object_set_new_nocheck(r->cids, cid, json_null()) != 0)
+            return NULL;
+        it = json_object_iter_at(r->cids, cid);
+        if (it == NULL)
+            return NULL;
+    }
+    r->last_cid = json_object_iter_key(it);
+    return r->last_cid;
+}
+
+/* Write an entry to the spool and keep its key. 0, or an errno. */
+static int spool_entry(replay_t *r, const rs_entry_t *e)
+{
+    if (r->n_keys == r->cap_keys) {
+        size_t cap = r->cap_keys ? r->cap_keys * 2 : 1024;
+        spool_key_t *k = realloc(r->keys, cap * sizeof *k);
+        if (k == NULL)
+            return ENOMEM;
+        r->keys = k;
+        r->cap_keys = cap;
+    }
+    spool_key_t *k = &r->keys[r->n_keys];
+    k->contract_id = intern_cid(r, e->contract_id);
+    if (k->contract_id == NULL)
+        return ENOMEM;
+    k->seq = e->seq;
+    k->period = e->period;
+    k->off = r->spool_size;
+    errno = 0;
+    if (fwrite(e, sizeof *e, 1, r->spool) != 1)
+        return errno != 0 ? errno : EIO;
+    r->spool_size += (off_t)sizeof *e;
+    r->n_keys++;
+    return 0;
+}
+
+/* The engine's sink: sum the entry or spool it, as the report needs. */
+static void replay_sink(void *opaque, const rs_entry_t *e)
+{
+    replay_t *r = opaque;
+    r->entries++;
+    if (r->sink_err != 0)
+        return;
+    if (r->acc != NULL && rs_report_acc_add(r->acc, e) != 0)
+        r->sink_err = ENOMEM;
+    else if (r->spool != NULL)
+        r->sink_err = spool_entry(r, e);
+}
+
+/* An unlinked temporary file in $TMPDIR (else /tmp), or NULL with errno. */
+static FILE *spool_open(void)
+{
+    const char *dir = getenv("TMPDIR");
+    char path[4096];
+    if (dir == NULL || dir[0] == '\0')
+        dir = "/tmp";
+    if ((size_t)snprintf(path, sizeof path, "%s/revstream-replay-XXXXXX", dir) >= sizeof path) {
+        errno = ENAMETOOLONG;
+        return NULL;
+    }
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return NULL;
+    (void)unlink(path);
+    FILE *f = fdopen(fd, "w+");
+    if (f == NULL) {
+        int err = errno;
+        close(fd);
+        errno = err;
+    }
+    return f;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    const spool_key_t *x = a, *y = b;
+    if (x->period != y->period)
+        return x->period < y->period ? -1 : 1;
+    int c = strcmp(x->contract_id, y->contract_id);
+    if (c != 0)
+        return c;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    return (x->off > y->off) - (x->off < y->off);
+}
+
+/* rs_format_entry_fn over the sorted keys: read entry i back. */
+static const rs_entry_t *spool_get(void *opaque, size_t i)
+{
+    replay_t *r = opaque;
+    size_t want = sizeof *r->entry_buf, got = 0;
+    while (got < want) {
+        ssize_t n = pread(fileno(r->spool), (char *)r->entry_buf + got, want - got,
+                          r->keys[i].off + (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            return NULL;
+        }
+        got += (size_t)n;
+    }
+    return r->entry_buf;
+}
+
+/* Print the journal report from the spool. Returns 0 or -1. */
+static int print_journal(replay_t *r, FILE *out, rs_period_t through)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_keys; i++)
+        if (r->keys[i].period <= through)
+            r->keys[n++] = r->keys[i];
+    r->n_keys = n;
+    if (n > 1)
+        qsort(r->keys, n, sizeof *r->keys, key_cmp);
+    if (fflush(r->spool) != 0)
+        return -1;
+    r->entry_buf = malloc(sizeof *r->entry_buf);
+    if (r->entry_buf == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    return rs_format_journal_each(out, r->format, spool_get, r, n, rs_engine_policy(r->engine),
+                                  through);
+}
+
 static int rej_cmp(const void *a, const void *b)
 {
     const rejected_t *x = a, *y = b;
@@ -541,7 +714,7 @@ static int print_report(replay_t *r, rs_period_t through)
     if (strcmp(r->report, "schedule") == 0) {
         rs_schedule_row_t *rows = NULL;
         size_t n = 0;
-        if (rs_report_schedule(r->engine, &r->journal, through, &rows, &n) == 0)
+        if (rs_report_acc_schedule(r->engine, r->acc, through, &rows, &n) == 0)
             rc = rs_format_schedule(out, k, rows, n, through);
         else
             errno = ENOMEM;
@@ -549,7 +722,7 @@ static int print_report(replay_t *r, rs_period_t through)
     } else if (strcmp(r->report, "balances") == 0) {
         rs_balance_row_t *rows = NULL;
         size_t n = 0;
-        if (rs_report_balances(r->engine, &r->journal, through, &rows, &n) == 0)
+        if (rs_report_acc_balances(r->engine, r->acc, through, &rows, &n) == 0)
             rc = rs_format_balances(out, k, rows, n, through);
         else
             errno = ENOMEM;
@@ -557,7 +730,7 @@ static int print_report(replay_t *r, rs_period_t through)
     } else if (strcmp(r->report, "waterfall") == 0) {
         rs_waterfall_row_t *rows = NULL;
         size_t n = 0;
-        if (rs_report_waterfall(r->engine, &r->journal, through, &rows, &n) == 0)
+        if (rs_report_acc_waterfall(r->engine, r->acc, through, &rows, &n) == 0)
             rc = rs_format_waterfall(out, k, rows, n, through);
         else
             errno = ENOMEM;
@@ -565,24 +738,17 @@ static int print_report(replay_t *r, rs_period_t through)
     } else if (strcmp(r->report, "rollforward") == 0) {
         rs_rollforward_row_t *rows = NULL;
         size_t n = 0;
-        if (rs_report_rollforward(r->engine, &r->journal, through, &rows, &n) == 0)
+        if (rs_report_acc_rollforward(r->engine, r->acc, through, &rows, &n) == 0)
             rc = rs_format_rollforward(out, k, rows, n, through);
         else
             errno = ENOMEM;
         free(rows);
     } else if (strcmp(r->report, "journal") == 0) {
-        size_t *idx = NULL;
-        size_t n = 0;
-        if (rs_report_journal(&r->journal, through, &idx, &n) == 0)
-            rc = rs_format_journal(out, k, r->journal.entries, idx, n,
-                                   rs_engine_policy(r->engine), through);
-        else
-            errno = ENOMEM;
-        free(idx);
+        rc = print_journal(r, out, through);
     } else if (strcmp(r->report, "exceptions") == 0) {
         rs_exception_row_t *rows = NULL;
         size_t n = 0;
-        if (rs_report_exceptions(r->engine, &r->journal, through, &rows, &n) == 0)
+        if (rs_report_acc_exceptions(r->engine, r->acc, through, &rows, &n) == 0)
             rc = rs_format_exceptions(out, k, rows, n, through);
         else
             errno = ENOMEM;
@@ -600,7 +766,6 @@ int rs_cli_cmd_replay(int argc, char **argv)
     int status = 1;
 
     memset(&r, 0, sizeof r);
-    rs_journal_init(&r.journal);
     r.latest = RS_PERIOD_NONE;
     r.through = RS_PERIOD_NONE;
 
@@ -638,7 +803,22 @@ int rs_cli_cmd_replay(int argc, char **argv)
         fputc('\n', stderr);
         goto out;
     }
-    rs_engine_set_sink(r.engine, rs_journal_sink, &r.journal);
+    if (strcmp(r.report, "journal") == 0) {
+        r.cids = json_object();
+        r.spool = spool_open();
+        if (r.spool == NULL || r.cids == NULL) {
+            int err = r.cids == NULL ? ENOMEM : errno;
+            fputs("replay: error=spool", stderr);
+            log_kv("reason", strerror(err));
+            fputc('\n', stderr);
+            goto out;
+        }
+    } else if (strcmp(r.report, "rejected") != 0 && strcmp(r.report, "pending") != 0 &&
+               strcmp(r.report, "invoices") != 0 && rs_report_acc_new(&r.acc) != 0) {
+        fprintf(stderr, "replay: error=out_of_memory\n");
+        goto out;
+    }
+    rs_engine_set_sink(r.engine, replay_sink, &r);
     r.waiting_line = json_object();
     if (r.waiting_line == NULL) {
         fprintf(stderr, "replay: error=out_of_memory\n");
@@ -661,9 +841,15 @@ int rs_cli_cmd_replay(int argc, char **argv)
 
     rs_engine_stats_t st;
     rs_engine_get_stats(r.engine, &st);
-    if (st.entries != r.journal.n) { /* rs_journal_sink drops entries on ENOMEM */
-        fprintf(stderr, "replay: error=out_of_memory entries=%llu kept=%zu\n",
-                (unsigned long long)st.entries, r.journal.n);
+    if (r.sink_err == ENOMEM) { /* the sink drops entries on ENOMEM */
+        fprintf(stderr, "replay: error=out_of_memory entries=%llu\n",
+                (unsigned long long)st.entries);
+        goto out;
+    }
+    if (r.sink_err != 0) {
+        fputs("replay: error=spool", stderr);
+        log_kv("reason", strerror(r.sink_err));
+        fputc('\n', stderr);
         goto out;
     }
     size_t pending = rs_engine_pending_count(r.engine);
@@ -671,7 +857,7 @@ int rs_cli_cmd_replay(int argc, char **argv)
             "replay: done lines=%ld events=%llu applied=%llu duplicates=%llu rejected=%zu "
             "pending=%zu entries=%zu through=%s\n",
             r.lines, (unsigned long long)r.events, (unsigned long long)st.applied,
-            (unsigned long long)st.duplicates, r.n_rej, pending, r.journal.n,
+            (unsigned long long)st.duplicates, r.n_rej, pending, r.entries,
             through != RS_PERIOD_NONE ? rs_period_format(through, pb, 16) : "none");
     if (pending > 0)
         fprintf(stderr,

@@ -887,11 +887,13 @@ fail:
 
 /* Does some posting of the listed entries have a code other than its role's
  * name? Then the table shows the role too. */
-static int journal_has_codes(const rs_entry_t *entries, const size_t *idx, size_t n,
+static int journal_has_codes(rs_format_entry_fn get, void *opaque, size_t n,
                              const rs_policy_t *policy)
 {
     for (size_t i = 0; i < n; i++) {
-        const rs_entry_t *e = &entries[idx != NULL ? idx[i] : i];
+        const rs_entry_t *e = get(opaque, i);
+        if (e == NULL)
+            return -1;
         for (int p = 0; p < e->n_postings; p++) {
             rs_account_t a = e->postings[p].account;
             if (strcmp(acct_code(policy, e, a), rs_account_name(a)) != 0)
@@ -915,8 +917,27 @@ static void journal_tbl_add(tbl_t *t, int show_role, const char *const *cells)
     tbl_add(t, row);
 }
 
+/* The entries of rs_format_journal(): an array and an optional index. */
+typedef struct journal_arr {
+    const rs_entry_t *entries;
+    const size_t *idx;
+} journal_arr_t;
+
+static const rs_entry_t *journal_arr_get(void *opaque, size_t i)
+{
+    const journal_arr_t *a = opaque;
+    return &a->entries[a->idx != NULL ? a->idx[i] : i];
+}
+
 int rs_format_journal(FILE *f, rs_format_kind_t k, const rs_entry_t *entries, const size_t *idx,
                       size_t n, const rs_policy_t *policy, rs_period_t through)
+{
+    journal_arr_t a = {entries, idx};
+    return rs_format_journal_each(f, k, journal_arr_get, &a, n, policy, through);
+}
+
+int rs_format_journal_each(FILE *f, rs_format_kind_t k, rs_format_entry_fn get, void *opaque,
+                           size_t n, const rs_policy_t *policy, rs_period_t through)
 {
     char posted[16], pb[PERIOD_BUF], sp[PERIOD_BUF], m[2][MONEY_BUF];
     int rc = 0;
@@ -924,8 +945,14 @@ int rs_format_journal(FILE *f, rs_format_kind_t k, const rs_entry_t *entries, co
     if (k == RS_FORMAT_JSON) {
         jw_t w;
         jw_begin(&w, f);
-        for (size_t i = 0; i < n; i++)
-            jw_row(&w, journal_json(&entries[idx != NULL ? idx[i] : i], policy));
+        for (size_t i = 0; i < n; i++) {
+            const rs_entry_t *e = get(opaque, i);
+            if (e == NULL) {
+                (void)jw_end(&w);
+                return -1;
+            }
+            jw_row(&w, journal_json(e, policy));
+        }
         return finish(f, jw_end(&w));
     }
     if (k == RS_FORMAT_CSV) {
@@ -935,7 +962,11 @@ int rs_format_journal(FILE *f, rs_format_kind_t k, const rs_entry_t *entries, co
                                  "source_event_ids", "currency", "customer_id",
                                  "service_period", "document_id"});
         for (size_t i = 0; i < n && rc == 0; i++) {
-            const rs_entry_t *e = &entries[idx != NULL ? idx[i] : i];
+            const rs_entry_t *e = get(opaque, i);
+            if (e == NULL) {
+                rc = -1;
+                break;
+            }
             size_t len = 1;
             for (int s = 0; s < e->n_sources; s++)
                 len += strlen(e->sources[s]) + 1;
@@ -980,7 +1011,9 @@ int rs_format_journal(FILE *f, rs_format_kind_t k, const rs_entry_t *entries, co
         fputs("No entries.\n", f);
         return finish(f, 0);
     }
-    int show_role = journal_has_codes(entries, idx, n, policy);
+    int show_role = journal_has_codes(get, opaque, n, policy);
+    if (show_role < 0)
+        return -1;
     const char *heads[JOURNAL_COLS] = {"Entry", "Posted", "Line",   "Kind",   "Account",
                                        "Role",  "Cur",    ">Debit", ">Credit"};
     const char *used[JOURNAL_COLS];
@@ -990,13 +1023,22 @@ int rs_format_journal(FILE *f, rs_format_kind_t k, const rs_entry_t *entries, co
             used[ncols++] = heads[c];
     tbl_t t;
     tbl_init(&t, ncols, used);
-    /* Currencies of the listed entries, for the TOTAL rows. */
+    /* Currencies of the listed entries, for the TOTAL rows (codes copied:
+     * `get` may reuse its entry). */
     cur_t *cs = malloc(n * sizeof *cs);
+    char(*codes)[4] = malloc(n * sizeof *codes);
     size_t nc = 0;
-    if (cs == NULL)
+    if (cs == NULL || codes == NULL) {
+        free(cs);
+        cs = NULL;
         t.nomem = 1;
+    }
     for (size_t i = 0; i < n && cs != NULL; i++) {
-        const rs_entry_t *e = &entries[idx != NULL ? idx[i] : i];
+        const rs_entry_t *e = get(opaque, i);
+        if (e == NULL) {
+            rc = -1;
+            break;
+        }
         rs_date_format(e->posted_on, posted, sizeof posted);
         for (int p = 0; p < e->n_postings; p++) {
             const rs_posting_t *q = &e->postings[p];
@@ -1024,18 +1066,24 @@ int rs_format_journal(FILE *f, rs_format_kind_t k, const rs_entry_t *entries, co
             if (strcmp(cs[c].code, e->currency) == 0)
                 break;
         if (c == nc) {
-            cs[nc].code = e->currency;
+            memcpy(codes[nc], e->currency, sizeof codes[nc]);
+            codes[nc][3] = '\0';
+            cs[nc].code = codes[nc];
             cs[nc].exponent = e->exponent;
             nc++;
         }
     }
-    if (cs != NULL) {
+    if (cs != NULL && rc == 0) {
         qsort(cs, nc, sizeof *cs, cur_cmp);
         tbl_rule(&t);
         for (size_t c = 0; c < nc; c++) {
             sum_t dr = {0, 0}, cr = {0, 0};
-            for (size_t i = 0; i < n; i++) {
-                const rs_entry_t *e = &entries[idx != NULL ? idx[i] : i];
+            for (size_t i = 0; i < n && rc == 0; i++) {
+                const rs_entry_t *e = get(opaque, i);
+                if (e == NULL) {
+                    rc = -1;
+                    break;
+                }
                 if (strcmp(e->currency, cs[c].code) != 0)
                     continue;
                 for (int p = 0; p < e->n_postings; p++) {
@@ -1049,9 +1097,11 @@ int rs_format_journal(FILE *f, rs_format_kind_t k, const rs_entry_t *entries, co
                                              sum_str(&cr, cs[c].exponent, m[1])});
         }
     }
-    rc = tbl_print(&t, f);
+    if (rc == 0)
+        rc = tbl_print(&t, f);
     tbl_free(&t);
     free(cs);
+    free(codes);
     if (rc == 0 && show_role)
         fputs("\nAccount: the account code of the policy file; Role: the account's role.\n", f);
     return finish(f, rc);

@@ -72,6 +72,13 @@ int rs_format_rollforward(FILE *f, rs_format_kind_t k, const rs_rollforward_row_
  * the defaults (codes are the role names). */
 int rs_format_journal(FILE *f, rs_format_kind_t k, const rs_entry_t *entries, const size_t *idx,
                       size_t n, const rs_policy_t *policy, rs_period_t through);
+/* The entry of rank i (0 <= i < n) in the order to print, or NULL with errno
+ * set when it cannot be had. The pointer stays valid until the next call. */
+typedef const rs_entry_t *(*rs_format_entry_fn)(void *opaque, size_t i);
+/* rs_format_journal with the entries from `get` (each asked for in rank
+ * order; the table asks more than once). Output is the same bytes. */
+int rs_format_journal_each(FILE *f, rs_format_kind_t k, rs_format_entry_fn get, void *opaque,
+                           size_t n, const rs_policy_t *policy, rs_period_t through);
 /* Exceptions (rs_report_exceptions rows). JSON/CSV keys: contract_id,
  * line_id, customer_id, kind, amount, currency, detail. The table adds a
  * TOTAL per kind and currency (rows without a currency, like `pending`, have

@@ -4,8 +4,12 @@
  * Invariants (see rs_report.h for the contract):
  *   - Only entries with period <= through are read; everything is summed in
  *     int64 minor units per currency, never across currencies.
- *   - Balances and rollforward come from the journal alone, so they equal
+ *   - Balances and rollforward come from the entries alone, so they equal
  *     what a ledger that imported the same entries would show.
+ *   - Every report but the journal is computed from an rs_report_acc_t (sums
+ *     per line and period, per currency and period); the journal-based
+ *     functions build one from the journal first, so there is one
+ *     implementation of the figures.
  *   - The projected part of the waterfall (periods after `through`) comes
  *     from each line's R(d): it starts from what was recognized by `through`
  *     and ends at R at the line's last day, so actual + projected equals the
@@ -13,6 +17,7 @@
  */
 #include "rs_report.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,73 +66,302 @@ static rs_money_t net_debit(const rs_entry_t *e, rs_account_t a)
     return v;
 }
 
-/* ---- entries grouped by (contract, line) ---- */
+/* ---- the aggregator ---- */
 
-/* qsort has no context argument in C11: the journal being sorted. Reports
- * are computed on one thread at a time. */
-static const rs_journal_t *sort_j;
+/* Sums of one line's entries posted in one period. */
+typedef struct line_cell {
+    rs_period_t period; /* first member: see cell_at() */
+    rs_money_t billed, recognized, received, deferred, unbilled;
+} line_cell_t;
 
-static int cmp_entry_line(const void *a, const void *b)
+typedef struct line_acc {
+    char *contract_id, *line_id; /* one allocation, owned */
+    uint64_t hash;
+    line_cell_t *cells; /* sorted by period */
+    size_t n, cap;
+} line_acc_t;
+
+/* Sums of one currency's entries posted in one period. */
+typedef struct cur_cell {
+    rs_period_t period; /* first member: see cell_at() */
+    int exponent;       /* of the cell's first entry */
+    size_t first;       /* 1 + ordinal of the cell's first entry; 0: new cell */
+    rs_money_t recognized, deferred_move, billed, released, credits;
+} cur_cell_t;
+
+typedef struct cur_acc {
+    char currency[4];
+    cur_cell_t *cells; /* sorted by period */
+    size_t n, cap;
+} cur_acc_t;
+
+struct rs_report_acc {
+    line_acc_t **slots; /* open addressing; nslots is a power of two */
+    size_t nslots, nlines;
+    cur_acc_t *curs;
+    size_t ncurs;
+    size_t count;
+    int failed;
+};
+
+int rs_report_acc_new(rs_report_acc_t **acc)
 {
-    const rs_entry_t *x = &sort_j->entries[*(const size_t *)a];
-    const rs_entry_t *y = &sort_j->entries[*(const size_t *)b];
-    int r = strcmp(x->contract_id, y->contract_id);
-    if (r == 0)
-        r = strcmp(x->line_id, y->line_id);
-    if (r == 0)
-        r = (x->period > y->period) - (x->period < y->period);
-    if (r == 0)
-        r = (x->seq > y->seq) - (x->seq < y->seq);
-    return r;
+    rs_report_acc_t *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return -1;
+    a->nslots = 1024;
+    a->slots = calloc(a->nslots, sizeof(*a->slots));
+    if (a->slots == NULL) {
+        free(a);
+        return -1;
+    }
+    *acc = a;
+    return 0;
 }
 
-/* Indexes of entries with period <= through, sorted by (contract, line, period). */
-static size_t *by_line(const rs_journal_t *j, rs_period_t through, size_t *n)
+void rs_report_acc_free(rs_report_acc_t *acc)
 {
-    size_t *idx = malloc((j->n + 1) * sizeof(*idx));
-    if (idx == NULL)
+    if (acc == NULL)
+        return;
+    for (size_t i = 0; i < acc->nslots; i++) {
+        if (acc->slots[i] != NULL) {
+            free(acc->slots[i]->contract_id);
+            free(acc->slots[i]->cells);
+            free(acc->slots[i]);
+        }
+    }
+    for (size_t i = 0; i < acc->ncurs; i++)
+        free(acc->curs[i].cells);
+    free(acc->curs);
+    free(acc->slots);
+    free(acc);
+}
+
+int rs_report_acc_failed(const rs_report_acc_t *acc)
+{
+    return acc->failed;
+}
+
+size_t rs_report_acc_count(const rs_report_acc_t *acc)
+{
+    return acc->count;
+}
+
+static uint64_t line_hash(const char *contract_id, const char *line_id)
+{
+    uint64_t h = 1469598103934665603u; /* FNV-1a over "contract\0line" */
+    for (const unsigned char *p = (const unsigned char *)contract_id; *p; p++)
+        h = (h ^ *p) * 1099511628211u;
+    h *= 1099511628211u;
+    for (const unsigned char *p = (const unsigned char *)line_id; *p; p++)
+        h = (h ^ *p) * 1099511628211u;
+    return h;
+}
+
+/* The slot of (contract_id, line_id): its line, or the empty slot where it
+ * would go. */
+static size_t line_slot(const rs_report_acc_t *a, uint64_t h, const char *contract_id,
+                        const char *line_id)
+{
+    size_t mask = a->nslots - 1;
+    size_t i = (size_t)h & mask;
+    while (a->slots[i] != NULL) {
+        const line_acc_t *l = a->slots[i];
+        if (l->hash == h && strcmp(l->contract_id, contract_id) == 0 &&
+            strcmp(l->line_id, line_id) == 0)
+            break;
+        i = (i + 1) & mask;
+    }
+    return i;
+}
+
+static const line_acc_t *acc_line(const rs_report_acc_t *a, const char *contract_id,
+                                  const char *line_id)
+{
+    return a->slots[line_slot(a, line_hash(contract_id, line_id), contract_id, line_id)];
+}
+
+/* The line of (contract_id, line_id), added when new; NULL on ENOMEM. */
+static line_acc_t *acc_line_add(rs_report_acc_t *a, const char *contract_id,
+                                const char *line_id)
+{
+    uint64_t h = line_hash(contract_id, line_id);
+    size_t i = line_slot(a, h, contract_id, line_id);
+    if (a->slots[i] != NULL)
+        return a->slots[i];
+    if (2 * (a->nlines + 1) > a->nslots) { /* keep the load under one half */
+        size_t ns = a->nslots * 2;
+        line_acc_t **nsl = calloc(ns, sizeof(*nsl));
+        if (nsl == NULL)
+            return NULL;
+        for (size_t k = 0; k < a->nslots; k++) {
+            if (a->slots[k] == NULL)
+                continue;
+            size_t at = (size_t)a->slots[k]->hash & (ns - 1);
+            while (nsl[at] != NULL)
+                at = (at + 1) & (ns - 1);
+            nsl[at] = a->slots[k];
+        }
+        free(a->slots);
+        a->slots = nsl;
+        a->nslots = ns;
+        i = line_slot(a, h, contract_id, line_id);
+    }
+    size_t lc = strlen(contract_id), ll = strlen(line_id);
+    line_acc_t *l = calloc(1, sizeof(*l));
+    char *ids = malloc(lc + ll + 2);
+    if (l == NULL || ids == NULL) {
+        free(l);
+        free(ids);
         return NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < j->n; i++)
-        if (j->entries[i].period <= through)
-            idx[k++] = i;
-    sort_j = j;
-    qsort(idx, k, sizeof(*idx), cmp_entry_line);
-    *n = k;
-    return idx;
+    }
+    memcpy(ids, contract_id, lc + 1);
+    memcpy(ids + lc + 1, line_id, ll + 1);
+    l->contract_id = ids;
+    l->line_id = ids + lc + 1;
+    l->hash = h;
+    a->slots[i] = l;
+    a->nlines++;
+    return l;
 }
 
-static int line_cmp(const rs_entry_t *e, const rs_line_view_t *v)
+/* The cell of period p in a period-sorted array of cells of `size` bytes
+ * whose first member is their rs_period_t, inserted zeroed when new; NULL on
+ * ENOMEM. Entries come mostly in period order: the search starts at the end. */
+static void *cell_at(void **cells, size_t *n, size_t *cap, size_t size, rs_period_t p)
 {
-    int r = strcmp(e->contract_id, v->contract_id);
-    return r ? r : strcmp(e->line_id, v->line_id);
+    unsigned char *base = *cells;
+    size_t i = *n;
+    rs_period_t q = 0;
+    while (i > 0) {
+        memcpy(&q, base + (i - 1) * size, sizeof(q));
+        if (q <= p)
+            break;
+        i--;
+    }
+    if (i > 0 && q == p)
+        return base + (i - 1) * size;
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 4;
+        unsigned char *nb = realloc(base, nc * size);
+        if (nb == NULL)
+            return NULL;
+        base = nb;
+        *cells = nb;
+        *cap = nc;
+    }
+    memmove(base + (i + 1) * size, base + i * size, (*n - i) * size);
+    memset(base + i * size, 0, size);
+    memcpy(base + i * size, &p, sizeof(p));
+    (*n)++;
+    return base + i * size;
 }
 
-int rs_report_schedule(const rs_engine_t *eng, const rs_journal_t *j, rs_period_t through,
-                       rs_schedule_row_t **rows, size_t *n)
+static cur_acc_t *acc_cur_add(rs_report_acc_t *a, const char *currency)
 {
-    size_t ni, cap = 64, k = 0, p = 0;
-    size_t *idx = by_line(j, through, &ni);
-    rs_schedule_row_t *out = malloc(cap * sizeof(*out));
-    if (idx == NULL || out == NULL)
+    for (size_t i = 0; i < a->ncurs; i++)
+        if (strcmp(a->curs[i].currency, currency) == 0)
+            return &a->curs[i];
+    cur_acc_t *nc = realloc(a->curs, (a->ncurs + 1) * sizeof(*nc));
+    if (nc == NULL)
+        return NULL;
+    a->curs = nc;
+    cur_acc_t *c = &a->curs[a->ncurs++];
+    memset(c, 0, sizeof(*c));
+    snprintf(c->currency, sizeof(c->currency), "%s", currency);
+    return c;
+}
+
+int rs_report_acc_add(rs_report_acc_t *acc, const rs_entry_t *e)
+{
+    if (acc->failed)
+        return -1;
+    line_acc_t *l = acc_line_add(acc, e->contract_id, e->line_id);
+    line_cell_t *lc =
+        l != NULL ? cell_at((void **)&l->cells, &l->n, &l->cap, sizeof(*lc), e->period) : NULL;
+    cur_acc_t *c = lc != NULL ? acc_cur_add(acc, e->currency) : NULL;
+    cur_cell_t *cc =
+        c != NULL ? cell_at((void **)&c->cells, &c->n, &c->cap, sizeof(*cc), e->period) : NULL;
+    if (cc == NULL) {
+        acc->failed = 1;
+        return -1;
+    }
+    rs_money_t dr = net_debit(e, RS_ACCT_DEFERRED_REVENUE);
+    lc->billed += e->billed;
+    lc->recognized += e->recognized;
+    lc->received += e->received;
+    lc->deferred -= dr;
+    lc->unbilled += net_debit(e, RS_ACCT_UNBILLED_RECEIVABLE);
+    if (cc->first == 0) {
+        cc->first = acc->count + 1;
+        cc->exponent = e->exponent;
+    }
+    cc->recognized += e->recognized;
+    cc->deferred_move -= dr;
+    if (e->kind == RS_ENTRY_INVOICE)
+        cc->billed -= dr;
+    else if (e->kind == RS_ENTRY_RECOGNITION)
+        cc->released += dr;
+    else
+        cc->credits += dr;
+    acc->count++;
+    return 0;
+}
+
+void rs_report_acc_sink(void *opaque, const rs_entry_t *e)
+{
+    /* A sink cannot fail; rs_report_acc_failed() tells. */
+    (void)rs_report_acc_add(opaque, e);
+}
+
+/* The number of a line's cells with period <= through (cells are sorted). */
+static size_t cells_through(const line_acc_t *l, rs_period_t through)
+{
+    size_t q = 0;
+    if (l != NULL)
+        while (q < l->n && l->cells[q].period <= through)
+            q++;
+    return q;
+}
+
+/* An aggregator of the journal's entries with period <= through. */
+static rs_report_acc_t *acc_of_journal(const rs_journal_t *j, rs_period_t through)
+{
+    rs_report_acc_t *acc = NULL;
+    if (rs_report_acc_new(&acc) != 0)
+        return NULL;
+    for (size_t i = 0; i < j->n; i++) {
+        if (j->entries[i].period <= through && rs_report_acc_add(acc, &j->entries[i]) != 0) {
+            rs_report_acc_free(acc);
+            return NULL;
+        }
+    }
+    return acc;
+}
+
+int rs_report_acc_schedule(const rs_engine_t *eng, const rs_report_acc_t *acc,
+                           rs_period_t through, rs_schedule_row_t **rows, size_t *n)
+{
+    size_t cap = 64, k = 0;
+    rs_schedule_row_t *out = NULL;
+    if (acc->failed)
+        goto fail;
+    out = malloc(cap * sizeof(*out));
+    if (out == NULL)
         goto fail;
     size_t nl = rs_engine_line_count(eng);
     for (size_t li = 0; li < nl; li++) {
         rs_line_view_t v;
         rs_engine_line_get(eng, li, &v);
-        while (p < ni && line_cmp(&j->entries[idx[p]], &v) < 0)
-            p++;
-        size_t q = p;
-        while (q < ni && line_cmp(&j->entries[idx[q]], &v) == 0)
-            q++;
+        const line_acc_t *l = acc_line(acc, v.contract_id, v.line_id);
+        size_t q = cells_through(l, through), r = 0;
         rs_period_t first = rs_period_of(v.start);
-        if (p < q && j->entries[idx[p]].period < first)
-            first = j->entries[idx[p]].period;
-        size_t r = p;
+        if (q > 0 && l->cells[0].period < first)
+            first = l->cells[0].period;
         for (rs_period_t per = first; per <= through; per++) {
             rs_money_t rec = 0;
-            while (r < q && j->entries[idx[r]].period == per)
-                rec += j->entries[idx[r++]].recognized;
+            while (r < q && l->cells[r].period == per)
+                rec += l->cells[r++].recognized;
             if (k == cap) {
                 cap *= 2;
                 rs_schedule_row_t *no = realloc(out, cap * sizeof(*out));
@@ -138,30 +372,31 @@ int rs_report_schedule(const rs_engine_t *eng, const rs_journal_t *j, rs_period_
             out[k++] =
                 (rs_schedule_row_t){v.contract_id, v.line_id, v.currency, v.exponent, per, rec};
         }
-        p = q;
     }
-    free(idx);
     *rows = out;
     *n = k;
     return 0;
 fail:
-    free(idx);
     free(out);
     return -1;
 }
 
-int rs_report_balances(const rs_engine_t *eng, const rs_journal_t *j, rs_period_t through,
-                       rs_balance_row_t **rows, size_t *n)
+int rs_report_schedule(const rs_engine_t *eng, const rs_journal_t *j, rs_period_t through,
+                       rs_schedule_row_t **rows, size_t *n)
 {
-    size_t ni, p = 0;
-    size_t *idx = by_line(j, through, &ni);
+    rs_report_acc_t *acc = acc_of_journal(j, through);
+    int rc = acc != NULL ? rs_report_acc_schedule(eng, acc, through, rows, n) : -1;
+    rs_report_acc_free(acc);
+    return rc;
+}
+
+int rs_report_acc_balances(const rs_engine_t *eng, const rs_report_acc_t *acc,
+                           rs_period_t through, rs_balance_row_t **rows, size_t *n)
+{
     size_t nl = rs_engine_line_count(eng);
-    rs_balance_row_t *out = calloc(nl + 1, sizeof(*out));
-    if (idx == NULL || out == NULL) {
-        free(idx);
-        free(out);
+    rs_balance_row_t *out = acc->failed ? NULL : calloc(nl + 1, sizeof(*out));
+    if (out == NULL)
         return -1;
-    }
     for (size_t li = 0; li < nl; li++) {
         rs_line_view_t v;
         rs_engine_line_get(eng, li, &v);
@@ -171,21 +406,28 @@ int rs_report_balances(const rs_engine_t *eng, const rs_journal_t *j, rs_period_
         b->customer_id = v.customer_id;
         b->currency = v.currency;
         b->exponent = v.exponent;
-        while (p < ni && line_cmp(&j->entries[idx[p]], &v) < 0)
-            p++;
-        for (; p < ni && line_cmp(&j->entries[idx[p]], &v) == 0; p++) {
-            const rs_entry_t *e = &j->entries[idx[p]];
-            b->billed += e->billed;
-            b->recognized += e->recognized;
-            b->received += e->received;
-            b->deferred -= net_debit(e, RS_ACCT_DEFERRED_REVENUE);
-            b->unbilled += net_debit(e, RS_ACCT_UNBILLED_RECEIVABLE);
+        const line_acc_t *l = acc_line(acc, v.contract_id, v.line_id);
+        for (size_t p = 0, q = cells_through(l, through); p < q; p++) {
+            const line_cell_t *c = &l->cells[p];
+            b->billed += c->billed;
+            b->recognized += c->recognized;
+            b->received += c->received;
+            b->deferred += c->deferred;
+            b->unbilled += c->unbilled;
         }
     }
-    free(idx);
     *rows = out;
     *n = nl;
     return 0;
+}
+
+int rs_report_balances(const rs_engine_t *eng, const rs_journal_t *j, rs_period_t through,
+                       rs_balance_row_t **rows, size_t *n)
+{
+    rs_report_acc_t *acc = acc_of_journal(j, through);
+    int rc = acc != NULL ? rs_report_acc_balances(eng, acc, through, rows, n) : -1;
+    rs_report_acc_free(acc);
+    return rc;
 }
 
 /* ---- per-currency period series ---- */
@@ -256,17 +498,47 @@ static void touch(series_t *s, rs_period_t p)
         s->last = p;
 }
 
-/* Fill the book from the journal (and, when `project`, from the schedule). */
-static int book_build(book_t *b, const rs_engine_t *eng, const rs_journal_t *j,
+/* Add a currency's cells with period <= through to the book. A series takes
+ * the exponent of its currency's first entry, as the journal order gives it. */
+static int book_add_cur(book_t *b, const cur_acc_t *c, rs_period_t through)
+{
+    const cur_cell_t *first = NULL;
+    for (size_t i = 0; i < c->n && c->cells[i].period <= through; i++)
+        if (first == NULL || c->cells[i].first < first->first)
+            first = &c->cells[i];
+    if (first == NULL)
+        return 0;
+    series_t *s = book_series(b, c->currency, first->exponent);
+    if (s == NULL)
+        return -1;
+    for (size_t i = 0; i < c->n && c->cells[i].period <= through; i++) {
+        const cur_cell_t *cc = &c->cells[i];
+        size_t k = (size_t)(cc->period - b->lo);
+        s->recognized[k] += cc->recognized;
+        s->deferred_move[k] += cc->deferred_move;
+        s->billed[k] += cc->billed;
+        s->released[k] += cc->released;
+        s->credits[k] += cc->credits;
+        touch(s, cc->period);
+    }
+    return 0;
+}
+
+/* Fill the book from the aggregator (and, when `project`, from the schedule). */
+static int book_build(book_t *b, const rs_engine_t *eng, const rs_report_acc_t *acc,
                       rs_period_t through, int project)
 {
     memset(b, 0, sizeof(*b));
+    if (acc->failed)
+        return -1;
     b->lo = RS_PERIOD_NONE;
     b->hi = through;
-    for (size_t i = 0; i < j->n; i++)
-        if (j->entries[i].period <= through &&
-            (b->lo == RS_PERIOD_NONE || j->entries[i].period < b->lo))
-            b->lo = j->entries[i].period;
+    for (size_t c = 0; c < acc->ncurs; c++) {
+        const cur_acc_t *ca = &acc->curs[c];
+        if (ca->n > 0 && ca->cells[0].period <= through &&
+            (b->lo == RS_PERIOD_NONE || ca->cells[0].period < b->lo))
+            b->lo = ca->cells[0].period;
+    }
     size_t nl = rs_engine_line_count(eng);
     for (size_t li = 0; li < nl; li++) {
         rs_line_view_t v;
@@ -280,48 +552,25 @@ static int book_build(book_t *b, const rs_engine_t *eng, const rs_journal_t *j,
         b->lo = b->lo == RS_PERIOD_NONE ? through : b->lo;
     if (b->lo > b->hi)
         b->lo = b->hi;
-    for (size_t i = 0; i < j->n; i++) {
-        const rs_entry_t *e = &j->entries[i];
-        if (e->period > through)
-            continue;
-        series_t *s = book_series(b, e->currency, e->exponent);
-        if (s == NULL)
+    for (size_t c = 0; c < acc->ncurs; c++)
+        if (book_add_cur(b, &acc->curs[c], through) != 0)
             return -1;
-        size_t k = (size_t)(e->period - b->lo);
-        rs_money_t dr = net_debit(e, RS_ACCT_DEFERRED_REVENUE);
-        s->recognized[k] += e->recognized;
-        s->deferred_move[k] -= dr;
-        if (e->kind == RS_ENTRY_INVOICE)
-            s->billed[k] -= dr;
-        else if (e->kind == RS_ENTRY_RECOGNITION)
-            s->released[k] += dr;
-        else
-            s->credits[k] += dr;
-        touch(s, e->period);
-    }
     if (!project)
         return 0;
     /* Projection: per line, from what it had recognized and billed by
      * `through` to R at its last day. */
-    size_t ni, p = 0;
-    size_t *idx = by_line(j, through, &ni);
-    if (idx == NULL)
-        return -1;
     for (size_t li = 0; li < nl; li++) {
         rs_line_view_t v;
         rs_engine_line_get(eng, li, &v);
         rs_money_t billed = 0, rec = 0;
-        while (p < ni && line_cmp(&j->entries[idx[p]], &v) < 0)
-            p++;
-        for (; p < ni && line_cmp(&j->entries[idx[p]], &v) == 0; p++) {
-            billed += j->entries[idx[p]].billed;
-            rec += j->entries[idx[p]].recognized;
+        const line_acc_t *l = acc_line(acc, v.contract_id, v.line_id);
+        for (size_t p = 0, q = cells_through(l, through); p < q; p++) {
+            billed += l->cells[p].billed;
+            rec += l->cells[p].recognized;
         }
         series_t *s = book_series(b, v.currency, v.exponent);
-        if (s == NULL) {
-            free(idx);
+        if (s == NULL)
             return -1;
-        }
         rs_money_t cum = rec;
         for (rs_period_t per = through + 1; per <= b->hi; per++) {
             rs_money_t r = rs_engine_line_scheduled(eng, li, rs_period_last_day(per));
@@ -336,7 +585,6 @@ static int book_build(book_t *b, const rs_engine_t *eng, const rs_journal_t *j,
                 touch(s, per);
         }
     }
-    free(idx);
     return 0;
 }
 
@@ -345,13 +593,13 @@ static int cmp_cur(const void *a, const void *b)
     return strcmp(((const series_t *)a)->currency, ((const series_t *)b)->currency);
 }
 
-int rs_report_waterfall(const rs_engine_t *eng, const rs_journal_t *j, rs_period_t through,
-                        rs_waterfall_row_t **rows, size_t *n)
+int rs_report_acc_waterfall(const rs_engine_t *eng, const rs_report_acc_t *acc,
+                            rs_period_t through, rs_waterfall_row_t **rows, size_t *n)
 {
     book_t b;
     rs_waterfall_row_t *out = NULL;
     size_t k = 0;
-    if (book_build(&b, eng, j, through, 1))
+    if (book_build(&b, eng, acc, through, 1))
         goto fail;
     if (b.n > 1)
         qsort(b.s, b.n, sizeof(*b.s), cmp_cur);
@@ -391,13 +639,22 @@ fail:
     return -1;
 }
 
-int rs_report_rollforward(const rs_engine_t *eng, const rs_journal_t *j, rs_period_t through,
-                          rs_rollforward_row_t **rows, size_t *n)
+int rs_report_waterfall(const rs_engine_t *eng, const rs_journal_t *j, rs_period_t through,
+                        rs_waterfall_row_t **rows, size_t *n)
+{
+    rs_report_acc_t *acc = acc_of_journal(j, through);
+    int rc = acc != NULL ? rs_report_acc_waterfall(eng, acc, through, rows, n) : -1;
+    rs_report_acc_free(acc);
+    return rc;
+}
+
+int rs_report_acc_rollforward(const rs_engine_t *eng, const rs_report_acc_t *acc,
+                              rs_period_t through, rs_rollforward_row_t **rows, size_t *n)
 {
     book_t b;
     rs_rollforward_row_t *out = NULL;
     size_t k = 0;
-    if (book_build(&b, eng, j, through, 0))
+    if (book_build(&b, eng, acc, through, 0))
         goto fail;
     if (b.n > 1)
         qsort(b.s, b.n, sizeof(*b.s), cmp_cur);
@@ -433,6 +690,19 @@ fail:
     free(out);
     return -1;
 }
+
+int rs_report_rollforward(const rs_engine_t *eng, const rs_journal_t *j, rs_period_t through,
+                          rs_rollforward_row_t **rows, size_t *n)
+{
+    rs_report_acc_t *acc = acc_of_journal(j, through);
+    int rc = acc != NULL ? rs_report_acc_rollforward(eng, acc, through, rows, n) : -1;
+    rs_report_acc_free(acc);
+    return rc;
+}
+
+/* qsort has no context argument in C11: the journal being sorted. Reports
+ * are computed on one thread at a time. */
+static const rs_journal_t *sort_j;
 
 static int cmp_journal(const void *a, const void *b)
 {
@@ -489,13 +759,13 @@ static int push_exc(rs_exception_row_t **out, size_t *n, size_t *cap, rs_excepti
     return 0;
 }
 
-int rs_report_exceptions(const rs_engine_t *e, const rs_journal_t *j, rs_period_t through,
-                         rs_exception_row_t **rows, size_t *n)
+int rs_report_acc_exceptions(const rs_engine_t *e, const rs_report_acc_t *acc,
+                             rs_period_t through, rs_exception_row_t **rows, size_t *n)
 {
     rs_balance_row_t *b = NULL;
     size_t nb = 0, k = 0, cap = 0;
     rs_exception_row_t *out = NULL;
-    if (rs_report_balances(e, j, through, &b, &nb))
+    if (rs_report_acc_balances(e, acc, through, &b, &nb))
         return -1;
     rs_date_t as_of = rs_period_last_day(through);
     char d[16], d2[16];
@@ -578,4 +848,13 @@ fail:
     free(b);
     free(out);
     return -1;
+}
+
+int rs_report_exceptions(const rs_engine_t *e, const rs_journal_t *j, rs_period_t through,
+                         rs_exception_row_t **rows, size_t *n)
+{
+    rs_report_acc_t *acc = acc_of_journal(j, through);
+    int rc = acc != NULL ? rs_report_acc_exceptions(e, acc, through, rows, n) : -1;
+    rs_report_acc_free(acc);
+    return rc;
 }

@@ -12,7 +12,8 @@
  *     print them. Totals never mix currencies: waterfall and rollforward rows
  *     carry a currency.
  *   - Ownership: each function returns a malloc'd array the caller free()s.
- *     The rows' strings point into the engine and the journal: they stay
+ *     The rows' strings point into the engine (and, for rs_report_journal,
+ *     the journal): they stay
  *     valid until the next rs_engine_apply() or rs_engine_advance().
  */
 #ifndef RS_REPORT_H
@@ -33,6 +34,29 @@ void rs_journal_free(rs_journal_t *j);                       /* accepts NULL */
 int rs_journal_append(rs_journal_t *j, const rs_entry_t *e); /* 0 or -1 ENOMEM */
 /* An rs_entry_sink_fn that appends to the rs_journal_t in `opaque`. */
 void rs_journal_sink(void *opaque, const rs_entry_t *e);
+
+/*
+ * An aggregator of entries: what the reports need, summed as the entries come
+ * (per line and accounting period, per currency and period), so a stream of
+ * entries can be reported without keeping it. Its size grows with the number
+ * of (line, period) and (currency, period) pairs, never with the number of
+ * entries. The rs_report_acc_* reports equal the journal-based ones for the
+ * same entries (the journal-based ones are built on it).
+ */
+typedef struct rs_report_acc rs_report_acc_t;
+
+/* 0, or -1 (ENOMEM). */
+int rs_report_acc_new(rs_report_acc_t **acc);
+void rs_report_acc_free(rs_report_acc_t *acc); /* accepts NULL */
+/* Add one entry. Returns 0, or -1 on ENOMEM (the aggregator is then failed:
+ * rs_report_acc_failed() says so and the reports refuse it). */
+int rs_report_acc_add(rs_report_acc_t *acc, const rs_entry_t *e);
+/* An rs_entry_sink_fn that adds to the rs_report_acc_t in `opaque`. */
+void rs_report_acc_sink(void *opaque, const rs_entry_t *e);
+/* Did an add run out of memory? */
+int rs_report_acc_failed(const rs_report_acc_t *acc);
+/* Entries added. */
+size_t rs_report_acc_count(const rs_report_acc_t *acc);
 
 typedef struct rs_schedule_row {
     const char *contract_id, *line_id, *currency;
@@ -98,6 +122,19 @@ typedef struct rs_exception_row {
  *   pending                      events still waiting for a contract/invoice */
 int rs_report_exceptions(const rs_engine_t *e, const rs_journal_t *j, rs_period_t through,
                          rs_exception_row_t **rows, size_t *n);
+
+/* The same reports from an aggregator (rows as above; they return -1 for a
+ * failed aggregator). */
+int rs_report_acc_schedule(const rs_engine_t *e, const rs_report_acc_t *acc,
+                           rs_period_t through, rs_schedule_row_t **rows, size_t *n);
+int rs_report_acc_balances(const rs_engine_t *e, const rs_report_acc_t *acc,
+                           rs_period_t through, rs_balance_row_t **rows, size_t *n);
+int rs_report_acc_waterfall(const rs_engine_t *e, const rs_report_acc_t *acc,
+                            rs_period_t through, rs_waterfall_row_t **rows, size_t *n);
+int rs_report_acc_rollforward(const rs_engine_t *e, const rs_report_acc_t *acc,
+                              rs_period_t through, rs_rollforward_row_t **rows, size_t *n);
+int rs_report_acc_exceptions(const rs_engine_t *e, const rs_report_acc_t *acc,
+                             rs_period_t through, rs_exception_row_t **rows, size_t *n);
 
 /* Indexes of the journal's entries with period <= through, sorted by
  * (period, contract_id, seq). */
