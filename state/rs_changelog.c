@@ -199,27 +199,88 @@ corrupt:
     return -1;
 }
 
+static void restoring_key(char *buf, size_t buflen, int32_t partition)
+{
+    snprintf(buf, buflen, "restoring/%d", (int)partition);
+}
+
+int rs_changelog_restore_interrupted(rs_state_t *st, int32_t partition, char *errstr,
+                                     size_t errlen)
+{
+    char key[48];
+    void *blob = NULL;
+    size_t len = 0;
+    restoring_key(key, sizeof key, partition);
+    int rc = rs_state_get_meta(st, key, &blob, &len, errstr, errlen);
+    rs_state_free(blob);
+    return rc < 0 ? -1 : rc == 0 && len > 0;
+}
+
+/* Set (from >= 0) or clear (from < 0) partition n's restore marker, in an
+ * ordinary (logged) commit. */
+static int mark_restoring(rs_state_t *st, rs_state_batch_t *b, int32_t partition, int64_t from,
+                          char *errstr, size_t errlen)
+{
+    char key[48];
+    unsigned char v[8];
+    restoring_key(key, sizeof key, partition);
+    put64(v, from);
+    rs_state_batch_clear(b);
+    if (rs_state_batch_put_meta(b, key, v, from >= 0 ? sizeof v : 0) != 0)
+        return -1;
+    return rs_state_batch_commit(st, b, errstr, errlen);
+}
+
+/* A contract record's key and magic are sound (checked as it is read, though
+ * it is staged only with its batch's final record). */
+static int contract_ok(const rd_kafka_message_t *m)
+{
+    const char *k = m->key;
+    return k != NULL && m->key_len >= 3 && m->key_len - 2 <= RS_STATE_MAX_ID_LEN &&
+           m->payload != NULL && m->len >= HDR &&
+           memcmp(m->payload, C_MAGIC, sizeof C_MAGIC) == 0;
+}
+
+/* The contracts read since the last meta record (messages kept, not copied). */
+typedef struct pending {
+    rd_kafka_message_t **v;
+    size_t n, cap;
+} pending_t;
+
+static void pending_drop(pending_t *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        rd_kafka_message_destroy(p->v[i]);
+    p->n = 0;
+}
+
 int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t *records,
                          char *errstr, size_t errlen)
 {
     rd_kafka_t *rk = NULL;
     rd_kafka_topic_partition_list_t *tpl = NULL;
     rs_state_batch_t *b = NULL;
+    pending_t pend = {0};
     char kerr[512];
     int rc = -1, plan_at_from = 0;
     int64_t groups = 0;
     int64_t done = 0, total = a->high - a->from, next = a->from;
     uint64_t t0 = now_ms(), last = t0, deadline = t0 + (uint64_t)a->timeout_ms;
+    /* the restore consumer fetches big and waits little */
+    static const char *const settings[][2] = {
+        {"enable.partition.eof", "true"},          {"enable.auto.commit", "false"},
+        {"max.partition.fetch.bytes", "16777216"}, {"fetch.max.bytes", "67108864"},
+        {"queued.min.messages", "200000"},         {"fetch.wait.max.ms", "10"},
+    };
 
     *records = 0;
-    if (rd_kafka_conf_set(a->conf, "enable.partition.eof", "true", kerr, sizeof kerr) !=
-            RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(a->conf, "enable.auto.commit", "false", kerr, sizeof kerr) !=
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
+        if (rd_kafka_conf_set(a->conf, settings[i][0], settings[i][1], kerr, sizeof kerr) !=
             RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(a->conf);
-        snprintf(errstr, errlen, "changelog restore: %s", kerr);
-        goto out;
-    }
+            rd_kafka_conf_destroy(a->conf);
+            snprintf(errstr, errlen, "changelog restore: %s", kerr);
+            goto out;
+        }
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, a->conf, kerr, sizeof kerr);
     if (rk == NULL) {
         rd_kafka_conf_destroy(a->conf);
@@ -227,6 +288,9 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
         goto out;
     }
     if (rs_state_batch_new(&b, errstr, errlen) != 0)
+        goto out;
+    /* R2: set before the first restored record is written, cleared after the last */
+    if (mark_restoring(st, b, a->partition, a->from, errstr, errlen) != 0)
         goto out;
     tpl = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(tpl, a->topic, a->partition)->offset = a->from;
@@ -267,31 +331,64 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
             rd_kafka_message_destroy(m);
             break;
         }
-        const unsigned char *v = m->payload;
-        if (m->key != NULL && m->key_len > 0 && ((const char *)m->key)[0] == 'm' && v != NULL &&
-            m->len > 4 && (v[4] & F_PLAN))
-            rs_state_batch_clear(b); /* a new batch: contracts before it never finished */
         int64_t moff = m->offset;
-        int s = stage_record(b, a, m, errstr, errlen);
-        next = m->offset + 1;
+        next = moff + 1;
         done = next - a->from;
+        (*records)++;
+        if (m->key != NULL && m->key_len > 0 && ((const char *)m->key)[0] == 'c') {
+            if (!contract_ok(m)) {
+                snprintf(errstr, errlen, "changelog %s[%d] offset %lld: corrupt record",
+                         a->topic, (int)a->partition, (long long)moff);
+                rd_kafka_message_destroy(m);
+                goto out;
+            }
+            if (pend.n == pend.cap) {
+                size_t cap = pend.cap ? pend.cap * 2 : 1024;
+                rd_kafka_message_t **v = realloc(pend.v, cap * sizeof *v);
+                if (v == NULL) {
+                    snprintf(errstr, errlen, "changelog restore: out of memory");
+                    rd_kafka_message_destroy(m);
+                    goto out;
+                }
+                pend.v = v;
+                pend.cap = cap;
+            }
+            pend.v[pend.n++] = m; /* staged with its batch's final record */
+            continue;
+        }
+        const unsigned char *v = m->payload;
+        int plan = m->len > 4 && v != NULL && (v[4] & F_PLAN);
+        if (plan) /* a new batch: contracts before it never finished */
+            pending_drop(&pend);
+        else if (a->local_plan && plan_at_from && groups == 0 && moff == a->high - 1 &&
+                 m->key != NULL && m->key_len > 0 && ((const char *)m->key)[0] == 'm') {
+            /* only our own unfinished batch: replay it */
+            pending_drop(&pend);
+            rd_kafka_message_destroy(m);
+            break;
+        }
+        int s = 0;
+        for (size_t i = 0; i < pend.n && s == 0; i++)
+            s = stage_record(b, a, pend.v[i], errstr, errlen);
+        pending_drop(&pend);
+        if (s == 0)
+            s = stage_record(b, a, m, errstr, errlen);
         rd_kafka_message_destroy(m);
         if (s < 0)
             goto out;
         if (s == 2 && moff == a->from)
             plan_at_from = 1;
-        if (s == 1 && a->local_plan && plan_at_from && groups == 0 && moff == a->high - 1) {
-            rs_state_batch_clear(b); /* only our own unfinished batch: replay it */
-            (*records)++;
-            break;
-        }
-        if (s >= 1 && rs_state_batch_commit(st, b, errstr, errlen) != 0)
-            goto out;
         if (s == 1)
             groups++;
-        (*records)++;
+        /* big write batches, at group boundaries only (each sets changelog/N) */
+        if (rs_state_batch_count(b) >= RS_CHANGELOG_RESTORE_BATCH_OPS &&
+            rs_state_batch_commit(st, b, errstr, errlen) != 0)
+            goto out;
     }
-    rs_state_batch_clear(b); /* contracts of an unfinished batch */
+    pending_drop(&pend); /* contracts of an unfinished batch */
+    if (rs_state_batch_commit(st, b, errstr, errlen) != 0 ||
+        mark_restoring(st, b, a->partition, -1, errstr, errlen) != 0)
+        goto out;
     if (a->progress != NULL) {
         uint64_t ms = now_ms() - t0;
         a->progress(a->opaque, a->partition, done, 0,
@@ -299,6 +396,8 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
     }
     rc = 0;
 out:
+    pending_drop(&pend);
+    free(pend.v);
     if (tpl != NULL)
         rd_kafka_topic_partition_list_destroy(tpl);
     if (rk != NULL) {

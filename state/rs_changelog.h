@@ -27,6 +27,19 @@
  *     batch boundary of the changelog, possibly with a plan to replay.
  *   - The plan is stored in rs_pstate's own plan format (shared magic
  *     "RSPL"), so rs_pstate_load() sees it as a local pending plan.
+ *   - Speed: the contracts of a group are kept (as the consumer's messages)
+ *     until the group's final record and staged then, so groups can share
+ *     one RocksDB write: up to RS_CHANGELOG_RESTORE_BATCH_OPS operations per
+ *     write, always cut at a group boundary (one commit, hence one fsync
+ *     with state.sync=true, per write instead of per group).
+ *   - R2, crash safety: before the first restored record is written, the
+ *     marker "restoring/N" is set in a commit of its own; it is cleared in
+ *     a last commit after every restored write. A crash in between leaves
+ *     it set: rs_changelog_restore_interrupted() reports the partition as
+ *     not restored and the worker restores it again. (Each write is atomic
+ *     and RocksDB recovers its log in point-in-time mode, so what a crash
+ *     keeps is a prefix of the writes, i.e. a group boundary with its
+ *     matching "changelog/N"; the marker makes the restart restore anyway.)
  *
  * Ownership: encode functions return malloc'd buffers (free()). The restore
  * takes ownership of the rd_kafka_conf_t it is given (also on failure) and
@@ -87,6 +100,14 @@ typedef struct rs_changelog_restore_args {
     rs_changelog_progress_cb progress; /* may be NULL */
     void *opaque;
 } rs_changelog_restore_args_t;
+
+/* Operations per RocksDB write of a restore (a group is never split). */
+#define RS_CHANGELOG_RESTORE_BATCH_OPS 20000
+
+/* 1 if a restore of `partition` began and did not finish (R2), 0 if not,
+ * -1 error (errstr). */
+int rs_changelog_restore_interrupted(rs_state_t *st, int32_t partition, char *errstr,
+                                     size_t errlen);
 
 /* Read changelog partition N from `from` to `high` into the local store (see
  * the invariants above). *records gets the number of records read. Returns

@@ -298,12 +298,9 @@ static int setup_kafka(rs_worker_t *w, char *errstr, size_t errlen)
         }
     }
 
-    w->rkt_cl = rd_kafka_topic_new(w->producer, c->changelog_topic, NULL);
-    if (w->rkt_cl == NULL) {
-        rs_errorf(errstr, errlen, "kafka topic %s: %s", c->changelog_topic,
-                  rd_kafka_err2str(rd_kafka_last_error()));
-        return -1;
-    }
+    /* The changelog's topic object comes in check_changelog, after the topic
+     * was created or checked: a producer's metadata request for a missing
+     * topic may have the broker auto-create it with its default count. */
 
     /* consumer */
     consumer[nc++] = (rs_config_kafka_t){"socket.nagle.disable", "true"};
@@ -338,19 +335,52 @@ fail:
     return -1;
 }
 
-/* Create the changelog with CreateTopics: nparts partitions, compacted. */
-static void create_changelog(rs_worker_t *w)
+/* 1 if the cluster names a controller among its brokers (CreateTopics goes
+ * to it). The embedded broker (librdkafka 2.0.2's mock) names none and does
+ * not implement CreateTopics; asking it would only wait for the timeout. */
+static int controller_known(rs_worker_t *w)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    int32_t id = rd_kafka_controllerid(w->producer, 5000);
+    int found = 0;
+
+    if (id < 0 ||
+        rd_kafka_metadata(w->consumer, 0, NULL, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return 0;
+    for (int i = 0; i < md->broker_cnt; i++)
+        if (md->brokers[i].id == id)
+            found = 1;
+    rd_kafka_metadata_destroy(md);
+    return found;
+}
+
+/* Create the changelog with CreateTopics: nparts partitions, compacted.
+ * Returns 0 (created, or it exists already) or -1 (not created, logged). */
+static int create_changelog(rs_worker_t *w)
 {
     char err[512];
-    rd_kafka_NewTopic_t *nt =
-        rd_kafka_NewTopic_new(w->cfg->changelog_topic, w->nparts, -1, err, sizeof err);
-    rd_kafka_queue_t *rq = rd_kafka_queue_new(w->producer);
+    int rc = -1;
+    rd_kafka_NewTopic_t *nt = NULL;
+    rd_kafka_queue_t *rq = NULL;
     rd_kafka_event_t *ev = NULL;
+    rd_kafka_AdminOptions_t *opts = NULL;
 
+    if (!controller_known(w)) {
+        rs_worker_log("warning changelog_create topic=%s error=\"the cluster names no "
+                      "controller\" action=auto_create",
+                      w->cfg->changelog_topic);
+        goto out;
+    }
+    nt = rd_kafka_NewTopic_new(w->cfg->changelog_topic, w->nparts, -1, err, sizeof err);
+    rq = rd_kafka_queue_new(w->producer);
     if (nt == NULL || rq == NULL)
         goto out;
     rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
-    rd_kafka_CreateTopics(w->producer, &nt, 1, NULL, rq);
+    opts = rd_kafka_AdminOptions_new(w->producer, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    if (opts == NULL ||
+        rd_kafka_AdminOptions_set_request_timeout(opts, 10000, err, sizeof err) != 0)
+        goto out;
+    rd_kafka_CreateTopics(w->producer, &nt, 1, opts, rq);
     ev = rd_kafka_queue_poll(rq, 15000);
     if (ev == NULL) {
         rs_worker_log("warning changelog_create topic=%s error=timeout",
@@ -364,29 +394,66 @@ static void create_changelog(rs_worker_t *w)
     if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR)
         rs_worker_log("warning changelog_create topic=%s error=\"%s\"", w->cfg->changelog_topic,
                       rd_kafka_event_error_string(ev));
+    else if (n == 1 &&
+             rd_kafka_topic_result_error(tr[0]) == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+        rc = 0; /* another worker created it meanwhile */
     else if (n == 1 && rd_kafka_topic_result_error(tr[0]) != RD_KAFKA_RESP_ERR_NO_ERROR)
         rs_worker_log("warning changelog_create topic=%s error=\"%s\"", w->cfg->changelog_topic,
                       rd_kafka_err2str(rd_kafka_topic_result_error(tr[0])));
-    else
+    else {
+        rc = 0;
         rs_worker_log("changelog_created topic=%s partitions=%d cleanup.policy=compact",
                       w->cfg->changelog_topic, (int)w->nparts);
+    }
 out:
     if (ev != NULL)
         rd_kafka_event_destroy(ev);
     if (rq != NULL)
         rd_kafka_queue_destroy(rq);
-    rd_kafka_NewTopic_destroy(nt);
+    if (opts != NULL)
+        rd_kafka_AdminOptions_destroy(opts);
+    if (nt != NULL)
+        rd_kafka_NewTopic_destroy(nt);
+    return rc;
 }
 
-/* The changelog exists (created when missing) and is co-partitioned with
- * the inputs. */
+/* The partition count of `topic` from the cluster's full topic list: 0 if
+ * it does not exist, -1 if the metadata cannot be read. A metadata request
+ * naming a missing topic may make the broker auto-create it with its
+ * default count (auto.create.topics.enable; the mock broker does), which
+ * would pre-empt the changelog's creation with the inputs' count. */
+static int listed_partition_count(rs_worker_t *w, const char *topic)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    int cnt = -1;
+
+    if (rd_kafka_metadata(w->consumer, 1, NULL, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    cnt = 0;
+    for (int j = 0; j < md->topic_cnt; j++)
+        if (strcmp(md->topics[j].topic, topic) == 0 &&
+            md->topics[j].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            cnt = md->topics[j].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    return cnt;
+}
+
+/* The changelog exists (created when missing, with CreateTopics: the input
+ * partition count, cleanup.policy=compact) and is co-partitioned with the
+ * inputs; all before the consumer subscribes. No request names the topic
+ * before it exists (listed_partition_count), and the producer's topic object
+ * comes last, so no broker auto-creates it with another count first. */
 static int check_changelog(rs_worker_t *w, char *errstr, size_t errlen)
 {
-    int cnt = rs_kafka_partition_count(w->producer, w->cfg->changelog_topic, 10000);
+    const char *cl = w->cfg->changelog_topic;
+    int cnt = listed_partition_count(w, cl);
     if (cnt == 0) {
-        create_changelog(w);
+        /* Not created: a broker that auto-creates topics does it now, with
+         * its default count (checked below). */
+        if (create_changelog(w) != 0)
+            rs_kafka_partition_count(w->producer, cl, 10000);
         for (int i = 0; i < 50 && cnt <= 0; i++) {
-            cnt = rs_kafka_partition_count(w->producer, w->cfg->changelog_topic, 10000);
+            cnt = listed_partition_count(w, cl);
             if (cnt <= 0)
                 usleep(100000);
         }
@@ -396,18 +463,29 @@ static int check_changelog(rs_worker_t *w, char *errstr, size_t errlen)
             errstr, errlen,
             "kafka: changelog topic %s does not exist and could not be created: create it "
             "with %d partitions and cleanup.policy=compact",
-            w->cfg->changelog_topic, (int)w->nparts);
+            cl, (int)w->nparts);
         return -1;
     }
     if (cnt != w->nparts) {
-        rs_errorf(
-            errstr, errlen,
-            "kafka: changelog topic %s has %d partition%s, the input topics %d: it must be "
-            "co-partitioned with them",
-            w->cfg->changelog_topic, cnt, cnt == 1 ? "" : "s", (int)w->nparts);
+        rs_worker_log("error changelog_partitions topic=%s partitions=%d inputs=%d", cl, cnt,
+                      (int)w->nparts);
+        rs_errorf(errstr, errlen,
+                  "kafka: changelog topic %s has %d partition%s, the input topics %d: it must "
+                  "be co-partitioned with them (changelog partition N holds input partition "
+                  "N's state). If it holds no state yet, delete it and start the worker again "
+                  "(it creates it with %d partitions and cleanup.policy=compact); otherwise "
+                  "set topics.changelog to a topic with %d partitions and let the workers "
+                  "rebuild the state from the inputs",
+                  cl, cnt, cnt == 1 ? "" : "s", (int)w->nparts, (int)w->nparts, (int)w->nparts);
         return -1;
     }
-    rs_worker_log("changelog topic=%s partitions=%d", w->cfg->changelog_topic, cnt);
+    w->rkt_cl = rd_kafka_topic_new(w->producer, cl, NULL);
+    if (w->rkt_cl == NULL) {
+        rs_errorf(errstr, errlen, "kafka topic %s: %s", cl,
+                  rd_kafka_err2str(rd_kafka_last_error()));
+        return -1;
+    }
+    rs_worker_log("changelog topic=%s partitions=%d", cl, cnt);
     return 0;
 }
 
@@ -499,6 +577,10 @@ static int setup_metrics(rs_worker_t *w, char *errstr, size_t errlen)
          "Changelog records still to read by the restore in progress.", 1},
         {&w->m.restored, "revstream_restored_records_total",
          "Changelog records read by restores.", 0},
+        {&w->m.restore_refused, "revstream_restore_refused_total",
+         "Restores refused because the changelog no longer starts where the local state "
+         "needs it to (trimmed or not compacted); the worker fails.",
+         0},
         {&w->m.dropped, "revstream_state_dropped_partitions_total",
          "Revoked partitions whose local state was dropped after the grace period.", 0},
         {&w->m.assignments, "revstream_assignments_total",

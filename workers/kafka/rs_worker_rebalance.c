@@ -17,6 +17,17 @@
  *     over and its local state is dropped (rs_worker_internal.h P1..P4).
  *   - W7: nothing is applied while the assignment is lost; Kafka's
  *     committed offsets are only ever the store's.
+ *   - R1: a restore starts only where the changelog is complete for this
+ *     store: from offset 0 when the partition has no local state (low
+ *     watermark must be 0), from the local position L otherwise (low <= L).
+ *     Otherwise the worker fails at assignment naming the partition and the
+ *     low watermark (`restore_refused`, revstream_restore_refused_total):
+ *     records before the low watermark were deleted (retention, not
+ *     compaction, or the mock broker's size limit), and state rebuilt from
+ *     the rest would be incomplete without any sign of it.
+ *   - R2: a restore interrupted by a crash (rs_changelog_restore_interrupted)
+ *     is done again on the next assignment, even if the local position looks
+ *     current (rs_changelog.h).
  *
  * Ownership: the restore consumer's conf is handed to rs_changelog_restore
  * (which takes it); partition lists belong to librdkafka.
@@ -110,9 +121,18 @@ static int restore_part(rs_worker_t *w, int32_t n)
         rs_worker_fail(w, "state: changelog position of partition %d: %s", (int)n, err);
         return -1;
     }
+    int intr = rs_changelog_restore_interrupted(w->st, n, err, sizeof err);
+    if (intr < 0) {
+        rs_worker_fail(w, "state: restore marker of partition %d: %s", (int)n, err);
+        return -1;
+    }
     if (changelog_watermarks(w, n, &lo, &hi) != 0)
         return -1;
-    if (rc == 0 && pos >= hi) {
+    if (intr) /* R2: this store crashed in a restore of n; restore it again */
+        rs_worker_log("warning restore partition=%d interrupted=true local=%lld high=%lld "
+                      "action=restore_again",
+                      (int)n, (long long)(rc == 0 ? pos : -1), (long long)hi);
+    if (rc == 0 && pos >= hi && !intr) {
         rs_worker_log("restore partition=%d needed=false local=%lld high=%lld", (int)n,
                       (long long)pos, (long long)hi);
         return 0;
@@ -144,6 +164,15 @@ static int restore_part(rs_worker_t *w, int32_t n)
                 has_local = 1;
         rs_state_free(lp);
     }
+    if (rc == 1 && has_local && intr) {
+        /* not expected (every restore write sets changelog/N), but state
+         * without a position from an interrupted restore is not trusted */
+        if (rs_state_drop_partition(w->st, n, err, sizeof err) != 0) {
+            rs_worker_fail(w, "state: drop partition %d: %s", (int)n, err);
+            return -1;
+        }
+        has_local = 0;
+    }
     if (rc == 1 && has_local) {
         /* State written before this store knew the changelog: it is the
          * truth for this store (an upgrade); the changelog is not read. */
@@ -153,14 +182,31 @@ static int restore_part(rs_worker_t *w, int32_t n)
             (int)n, (long long)hi);
         return 0;
     }
-    int64_t from = rc == 0 && pos > lo ? pos : lo;
-    if (rc == 0 && pos < lo)
-        rs_worker_log(
-            "warning restore partition=%d local=%lld low=%lld msg=\"changelog records before "
-            "the low watermark were deleted (retention is not compaction): state may be "
-            "missing\"",
-            (int)n, (long long)pos, (long long)lo);
-    if (from >= hi) {
+    /* R1: a restore starts where the changelog is complete for this store:
+     * from offset 0 without local state, from the local position otherwise.
+     * A changelog that no longer holds that offset (low watermark past it:
+     * retention or DeleteRecords trimmed it, the mock broker's size limit)
+     * would rebuild incomplete state silently, so the worker fails instead. */
+    if ((rc == 1 && lo > 0) || (rc == 0 && pos < lo)) {
+        char need[96];
+        if (rc == 1)
+            snprintf(need, sizeof need,
+                     "the local state is missing (a restore needs offset 0)");
+        else
+            snprintf(need, sizeof need, "the local state is at offset %lld", (long long)pos);
+        rs_metrics_inc(w->m.restore_refused);
+        rs_worker_log("error restore_refused partition=%d low=%lld high=%lld local=%s", (int)n,
+                      (long long)lo, (long long)hi, rc == 1 ? "missing" : "behind");
+        rs_worker_fail(w,
+                       "changelog %s[%d] starts at offset %lld but %s: the changelog was "
+                       "trimmed or is not compacted (cleanup.policy must be compact, with no "
+                       "retention); restore the state directory from a checkpoint or replay "
+                       "the inputs into a new changelog",
+                       w->cfg->changelog_topic, (int)n, (long long)lo, need);
+        return -1;
+    }
+    int64_t from = rc == 0 ? pos : 0;
+    if (from >= hi && !intr) {
         rs_worker_log("restore partition=%d needed=false local=%s low=%lld high=%lld", (int)n,
                       rc == 0 ? "behind" : "missing", (long long)lo, (long long)hi);
         return 0;
@@ -188,7 +234,7 @@ static int restore_part(rs_worker_t *w, int32_t n)
     a.progress = on_restore_progress;
     a.local_plan = local_plan;
     a.opaque = w;
-    rs_metrics_set(w->m.restore_remaining, hi - from);
+    rs_metrics_set(w->m.restore_remaining, hi > from ? hi - from : 0);
     if (rs_changelog_restore(w->st, &a, &records, err, sizeof err) != 0) {
         rs_worker_fail(w, "%s", err);
         return -1;

@@ -211,7 +211,7 @@ typedef struct part {
 typedef struct wmetrics {
     rs_metrics_series_t *applied, *duplicates, *skipped, *rejected, *dlq, *entries, *balances,
         *records, *batches, *pending, *batch_seconds, *restore_remaining, *restored, *dropped,
-        *assignments, *lost, *owned, *stalls;
+        *assignments, *lost, *owned, *stalls, *restore_refused;
 } wmetrics_t;
 
 /* A changelog record of the batch, produced after its outputs' delivery. */
