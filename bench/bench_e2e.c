@@ -451,14 +451,17 @@ static void latency(const opts_t *o, const char *dir, const char *book)
                 }
                 if (prod_done)
                     quiet_since = at;
-            } else if (rs_avro_decode_event(cache, m->payload, m->len, ev, err, sizeof err) ==
-                       0) {
-                /* measured: the events that post an entry of their own at
-                 * once (an invoice, a payment); recognition and usage post
-                 * when event time passes the month end */
-                if (ev->type == RS_EV_INVOICE_ISSUED || ev->type == RS_EV_PAYMENT_RECEIVED)
-                    idmap_put(&ids, ev->event_id, at);
-                inputs_seen++;
+            } else {
+                rs_event_init(ev);
+                if (rs_avro_decode_event(cache, m->payload, m->len, ev, err, sizeof err) == 0) {
+                    /* measured: the events that post an entry of their own
+                     * at once (an invoice, a payment); recognition and usage
+                     * post when event time passes the month end */
+                    if (ev->type == RS_EV_INVOICE_ISSUED || ev->type == RS_EV_PAYMENT_RECEIVED)
+                        idmap_put(&ids, ev->event_id, at);
+                    inputs_seen++;
+                }
+                rs_event_clear(ev);
             }
         }
         rd_kafka_message_destroy(m);
