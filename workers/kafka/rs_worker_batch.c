@@ -637,10 +637,8 @@ int rs_worker_process_batch(rs_worker_t *w)
      * at once (a batch that took less than its budget took all that was
      * ready; the rest waits for new records or batch.max.ms) */
     w->more = budget == 0;
-    w->queued = 0;
-    for (int32_t n = 0; n < w->nparts; n++)
-        w->queued += w->parts[n].qn;
     w->fresh = 0;
+    rs_worker_recount_queued(w);
     w->batch_t0 = w->queued > 0 ? rs_worker_now_us() : 0;
     if (rs_worker_failed(w))
         goto out;

@@ -85,6 +85,15 @@ void rs_worker_part_queue_clear(part_t *p)
     p->qn = 0;
 }
 
+void rs_worker_recount_queued(rs_worker_t *w)
+{
+    w->queued = 0;
+    for (int32_t n = 0; n < w->nparts; n++)
+        w->queued += w->parts[n].qn;
+    if (w->fresh > w->queued)
+        w->fresh = w->queued;
+}
+
 /* ------------------------------------------------------------------------ */
 /* consuming                                                                */
 /* ------------------------------------------------------------------------ */

@@ -7,8 +7,8 @@
  * Invariants:
  *   - Outputs are produced with RD_KAFKA_MSG_F_COPY (librdkafka copies them
  *     and their buffers are freed here right after the produce call); the
- *     queued changelog records of a batch with RD_KAFKA_MSG_F_FREE
- *     (librdkafka takes the value and frees it).
+ *     changelog records, always queued first (w->clq), with
+ *     RD_KAFKA_MSG_F_FREE (librdkafka takes the value and frees it).
  *   - A produce call that fails for any reason but a full queue fails the
  *     worker; a full queue is waited out (polling the producer).
  *   - W3: w->dr_failed counts the failed delivery reports since the last
@@ -89,14 +89,13 @@ void rs_worker_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op
 }
 
 /* Produce one changelog record to partition n explicitly (never by key). */
-static int produce_cl(rs_worker_t *w, int32_t n, const char *key, void *value, size_t len,
-                      int flags)
+static int produce_cl(rs_worker_t *w, int32_t n, const char *key, void *value, size_t len)
 {
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
             w->producer, RD_KAFKA_V_RKT(w->rkt_cl), RD_KAFKA_V_PARTITION(n),
             RD_KAFKA_V_KEY((void *)key, strlen(key)), RD_KAFKA_V_VALUE(value, len),
-            RD_KAFKA_V_MSGFLAGS(flags), RD_KAFKA_V_END);
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             w->parts[n].cl_dirty = 1;
             return 0;
@@ -110,19 +109,12 @@ static int produce_cl(rs_worker_t *w, int32_t n, const char *key, void *value, s
     }
 }
 
-int rs_worker_produce_cl(rs_worker_t *w, int32_t n, const char *key, const void *value,
-                         size_t len)
-{
-    return produce_cl(w, n, key, (void *)value, len, RD_KAFKA_MSG_F_COPY);
-}
-
 void rs_worker_produce_clq(rs_worker_t *w)
 {
     for (size_t i = 0; i < w->nclq; i++) {
         /* librdkafka takes the value (freed with free()): no copy of the
          * contract records, the batch's largest */
-        if (produce_cl(w, w->clq[i].n, w->clq[i].key, w->clq[i].val, w->clq[i].len,
-                       RD_KAFKA_MSG_F_FREE) != 0)
+        if (produce_cl(w, w->clq[i].n, w->clq[i].key, w->clq[i].val, w->clq[i].len) != 0)
             break;
         w->clq[i].val = NULL;
     }
@@ -252,15 +244,8 @@ int rs_worker_commit_transaction(rs_worker_t *w)
                    : abort ? "aborted"
                            : "not retriable");
     rd_kafka_error_destroy(kerr);
-    if (!fatal) {
-        kerr = rd_kafka_abort_transaction(w->producer, TXN_TIMEOUT_MS);
-        if (kerr != NULL) {
-            char qe[600];
-            rs_worker_log("warning abort_transaction error=%s",
-                          rs_worker_quote(qe, sizeof qe, rd_kafka_error_string(kerr)));
-            rd_kafka_error_destroy(kerr);
-        }
-    }
+    if (!fatal)
+        rs_worker_abort_transaction(w); /* a fenced producer cannot abort */
     w->txn_open = 0;
     return -1;
 }

@@ -449,11 +449,7 @@ static void on_revoke(rs_worker_t *w, rd_kafka_topic_partition_list_t *parts)
             w->parts[n].revoked_at = rs_worker_now_us();
         }
     }
-    w->queued = 0;
-    for (int32_t n = 0; n < w->nparts; n++)
-        w->queued += w->parts[n].qn;
-    if (w->fresh > w->queued)
-        w->fresh = w->queued;
+    rs_worker_recount_queued(w);
     rd_kafka_assign(w->consumer, NULL);
     w->n_assigned = 0;
     rs_metrics_set(w->m.owned, 0);

@@ -343,6 +343,10 @@ void rs_worker_msgq_free(msgq_t *q);
 /* Destroy every queued message of p (W1) and reset its queue counts. */
 void rs_worker_part_queue_clear(part_t *p);
 
+/* Recount w->queued from the partitions' queues (after a batch or a revoke
+ * took messages out); w->fresh never exceeds it. */
+void rs_worker_recount_queued(rs_worker_t *w);
+
 /* A message from the consumer: queued on its partition (W1), an EOF noted,
  * or destroyed. */
 void rs_worker_take_message(rs_worker_t *w, rd_kafka_message_t *m);
@@ -381,10 +385,6 @@ void rs_worker_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op
 
 /* The engine's sink: one journal record per entry (opaque: the worker). */
 void rs_worker_on_entry(void *opaque, const rs_entry_t *e);
-
-/* Produce one changelog record to partition n. 0 or -1 (failure recorded). */
-int rs_worker_produce_cl(rs_worker_t *w, int32_t n, const char *key, const void *value,
-                         size_t len);
 
 /* Queue a changelog record (takes val) until the batch's outputs are
  * delivered. 0 or -1 (failure recorded). */
