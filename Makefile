@@ -59,12 +59,12 @@ tidy: deps dev-deps $(BUILD)/CMakeCache.txt
 
 # The libFuzzer targets (clang, ASan, UBSan), each run FUZZ_SECONDS on its corpus.
 fuzz: deps dev-deps
-	CC=clang cmake -S . -B $(FUZZ_BUILD) -DRS_FUZZ=ON -DRS_BUILD_TESTS=OFF \
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -DRS_FUZZ=ON -DRS_BUILD_TESTS=OFF \
 	  -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-g -O1"
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_all
 	scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
-FORMAT_FILES = $(shell git ls-files '*.c' '*.h')
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' '*.cpp')
 
 format:
 	clang-format -i $(FORMAT_FILES)

@@ -23,9 +23,18 @@
 #include "rs_engine.h"
 #include "rs_event.h"
 
-/* Decode one JSON object. Returns 0, or -1 with errstr set (ev cleared). */
+/* Decode one JSON object. Returns 0, or -1 with errstr set (ev cleared).
+ * simdjson parses the documents it can prove jansson reads the same way
+ * (schemas/internal/rs_json_fast.h); every other document, including every
+ * malformed one, goes to rs_codec_json_decode_jansson(), so results and
+ * messages are jansson's in every case. */
 int rs_codec_json_decode(const char *json, size_t len, rs_event_t *ev, char *errstr,
                          size_t errlen);
+
+/* The same decode through jansson alone: the reference the fast path is
+ * tested against (tests/unit/test_codec_json.c, the JSON fuzz target). */
+int rs_codec_json_decode_jansson(const char *json, size_t len, rs_event_t *ev, char *errstr,
+                                 size_t errlen);
 
 /* Encode an event as one line of JSON (no trailing newline). NULL on ENOMEM. */
 char *rs_codec_json_encode(const rs_event_t *ev);

@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "rs_codec_fields.h"
+#include "rs_json_fast.h"
 
 /* ------------------------------------------------------------------------ */
 /* Decoding: the JSON field source                                          */
@@ -106,8 +107,8 @@ static int json_src_record(const rs_codec_source_t *src, const rs_codec_node_t *
 static const rs_codec_source_t JSON_SOURCE = {json_src_string, json_src_array, json_src_item,
                                               json_src_record, NULL};
 
-int rs_codec_json_decode(const char *json, size_t len, rs_event_t *ev, char *errstr,
-                         size_t errlen)
+int rs_codec_json_decode_jansson(const char *json, size_t len, rs_event_t *ev, char *errstr,
+                                 size_t errlen)
 {
     rs_codec_dec_t d = {"?", errstr, errlen, 0, &JSON_SOURCE};
     rs_codec_node_t rec = {{NULL, NULL}, RS_RK_EVENT}; /* its `type` says which event */
@@ -137,6 +138,105 @@ int rs_codec_json_decode(const char *json, size_t len, rs_event_t *ev, char *err
     rc = rs_codec_decode_event(&d, &rec, ev);
 out:
     json_decref(root);
+    if (rc != 0)
+        rs_event_clear(ev);
+    return rc;
+}
+
+/* ---- the fast path: simdjson (rs_json_fast.h), same tree as jansson ---- */
+
+static rs_jf_val_t fast_val(const rs_codec_node_t *n)
+{
+    rs_jf_val_t v = {n->ref[0], n->ref[1]};
+    return v;
+}
+
+static void fast_set(rs_codec_node_t *n, rs_jf_val_t v)
+{
+    n->ref[0] = v.a;
+    n->ref[1] = v.b;
+}
+
+/* The member of record `r` for `slot`: 1 (*out), or 0 (absent or null). */
+static int fast_member(const rs_codec_node_t *r, int slot, rs_jf_val_t *out)
+{
+    rs_jf_val_t obj = fast_val(r);
+    return rs_jf_member(&obj, rs_codec_field_name[r->rk][slot], out) &&
+           rs_jf_type(out) != RS_JF_NULL;
+}
+
+static int fast_src_string(const rs_codec_source_t *src, const rs_codec_node_t *r, int slot,
+                           const char **s, size_t *n, const char **why)
+{
+    (void)src;
+    (void)why;
+    rs_jf_val_t v;
+    if (!fast_member(r, slot, &v))
+        return 0;
+    if (rs_jf_type(&v) != RS_JF_STRING)
+        return RS_CODEC_EWRONG;
+    *s = rs_jf_string(&v, n);
+    return 1;
+}
+
+static int fast_src_array(const rs_codec_source_t *src, const rs_codec_node_t *r, int slot,
+                          rs_codec_node_t *arr, size_t *n)
+{
+    (void)src;
+    rs_jf_val_t v;
+    if (!fast_member(r, slot, &v))
+        return 0;
+    if (rs_jf_type(&v) != RS_JF_ARRAY)
+        return RS_CODEC_EWRONG;
+    fast_set(arr, v);
+    *n = rs_jf_array_size(&v);
+    return 1;
+}
+
+static int fast_src_item(const rs_codec_source_t *src, const rs_codec_node_t *arr, size_t i,
+                         rs_codec_node_t *rec)
+{
+    (void)src;
+    rs_jf_val_t a = fast_val(arr), v;
+    rs_jf_array_item(&a, i, &v);
+    if (rs_jf_type(&v) != RS_JF_OBJECT)
+        return RS_CODEC_EWRONG;
+    fast_set(rec, v);
+    return 0;
+}
+
+static int fast_src_record(const rs_codec_source_t *src, const rs_codec_node_t *r, int slot,
+                           rs_codec_node_t *sub)
+{
+    (void)src;
+    rs_jf_val_t v;
+    if (!fast_member(r, slot, &v))
+        return 0;
+    if (rs_jf_type(&v) != RS_JF_OBJECT)
+        return RS_CODEC_EWRONG;
+    fast_set(sub, v);
+    return 1;
+}
+
+static const rs_codec_source_t FAST_SOURCE = {fast_src_string, fast_src_array, fast_src_item,
+                                              fast_src_record, NULL};
+
+int rs_codec_json_decode(const char *json, size_t len, rs_event_t *ev, char *errstr,
+                         size_t errlen)
+{
+    rs_codec_dec_t d = {"?", errstr, errlen, 0, &FAST_SOURCE};
+    rs_codec_node_t rec = {{NULL, NULL}, RS_RK_EVENT};
+    rs_jf_val_t root;
+    int rc;
+
+    if (ev == NULL || json == NULL || rs_jf_parse(json, len, &root) != 0 ||
+        rs_jf_type(&root) != RS_JF_OBJECT)
+        return rs_codec_json_decode_jansson(json, len, ev, errstr, errlen);
+    if (errstr != NULL && errlen > 0)
+        errstr[0] = '\0';
+    rs_event_init(ev);
+    fast_set(&rec, root);
+    rc = rs_codec_decode_event(&d, &rec, ev);
     if (rc != 0)
         rs_event_clear(ev);
     return rc;

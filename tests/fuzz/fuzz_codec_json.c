@@ -13,6 +13,8 @@
  *
  * Invariants checked on every input (a violation aborts, which libFuzzer reports):
  *   - decode never crashes, leaks or reads past `size` bytes (ASan/UBSan);
+ *   - the fast path (simdjson) and the jansson reference agree: same result,
+ *     same message, and for an accepted event the same rs_event_hash;
  *   - a rejected input gets a message starting "event ";
  *   - an accepted event always encodes (decoded events are representable),
  *     the encoding decodes again to the same rs_event_hash, and re-encoding
@@ -32,12 +34,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    rs_event_t ev, again;
-    char err[512];
+    rs_event_t ev, again, ref;
+    char err[512], referr[512];
     char *text = NULL, *text2 = NULL;
 
     rs_event_init(&again);
-    if (rs_codec_json_decode((const char *)data, size, &ev, err, sizeof(err)) != 0) {
+    int rc = rs_codec_json_decode((const char *)data, size, &ev, err, sizeof(err));
+    int refrc =
+        rs_codec_json_decode_jansson((const char *)data, size, &ref, referr, sizeof(referr));
+    if (rc != refrc || (rc != 0 && strcmp(err, referr) != 0) ||
+        (rc == 0 && rs_event_hash(&ev) != rs_event_hash(&ref)))
+        abort();
+    rs_event_clear(&ref);
+    if (rc != 0) {
         if (strncmp(err, "event ", 6) != 0)
             abort();
         goto out;

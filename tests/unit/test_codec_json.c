@@ -1226,3 +1226,100 @@ Test(codec_json, entry_json_refuses_bad_counts)
     cr_expect_null(rs_codec_entry_json(&e));
     cr_expect_null(rs_codec_entry_json(NULL));
 }
+
+/* ---- the fast path (simdjson) against the jansson reference ----
+ * rs_codec_json_decode must give, for every input, what
+ * rs_codec_json_decode_jansson gives: the same result, the same message,
+ * the same event. These are the inputs where the two parsers differ on
+ * their own (rs_json_fast.h says which the fast path hands to jansson). */
+static void same_as_jansson(const char *json, size_t len, int want_rc)
+{
+    rs_event_t a, b;
+    char ea[512], eb[512];
+    int ra = rs_codec_json_decode(json, len, &a, ea, sizeof ea);
+    int rb = rs_codec_json_decode_jansson(json, len, &b, eb, sizeof eb);
+    cr_assert_eq(ra, rb, "fast %d vs jansson %d on %.*s", ra, rb, (int)len, json);
+    cr_assert_eq(ra, want_rc, "rc %d on %.*s (%s)", ra, (int)len, json, ea);
+    if (ra != 0)
+        cr_assert_str_eq(ea, eb);
+    else
+        cr_assert_eq(rs_event_hash(&a), rs_event_hash(&b));
+    rs_event_clear(&a);
+    rs_event_clear(&b);
+}
+
+static void same_as_jansson_str(const char *json, int want_rc)
+{
+    same_as_jansson(json, strlen(json), want_rc);
+}
+
+Test(codec_json, fast_path_agrees_on_every_event_type)
+{
+    for (size_t i = 0; ALL_BASES[i] != NULL; i++)
+        same_as_jansson_str(ALL_BASES[i], 0);
+}
+
+Test(codec_json, fast_path_hands_what_jansson_refuses_to_jansson)
+{
+    /* duplicate key: jansson (JSON_REJECT_DUPLICATES) refuses, simdjson would not */
+    same_as_jansson_str("{\"event_id\":\"e1\",\"event_id\":\"e2\",\"type\":\"payment.failed\"}",
+                        -1);
+    /* a duplicate key nested in a line: "L1" given twice */
+    const char *p = strstr(BASE_BOOKED, "{\"line_id\":\"L1\"");
+    cr_assert_not_null(p);
+    size_t at = (size_t)(p - BASE_BOOKED) + 1, n = strlen(BASE_BOOKED);
+    char *twice = malloc(n + 32);
+    cr_assert_not_null(twice);
+    memcpy(twice, BASE_BOOKED, at);
+    strcpy(twice + at, "\"line_id\":\"L9\",");
+    strcat(twice, BASE_BOOKED + at);
+    same_as_jansson_str(twice, -1);
+    free(twice);
+    /* \u0000 in a value and in a key */
+    same_as_jansson_str("{\"event_id\":\"e\\u0000\",\"type\":\"payment.failed\"}", -1);
+    same_as_jansson_str("{\"ev\\u0000\":1,\"event_id\":\"e\",\"type\":\"payment.failed\"}", -1);
+    /* integers past INT64_MAX (simdjson keeps them as uint64) and past uint64 */
+    same_as_jansson_str("{\"x\":9223372036854775808,\"event_id\":\"e\"}", -1);
+    same_as_jansson_str("{\"x\":18446744073709551616,\"event_id\":\"e\"}", -1);
+    same_as_jansson_str("{\"x\":1e400,\"event_id\":\"e\"}", -1);
+    /* syntax: trailing garbage, truncation, unpaired surrogate, bad UTF-8 */
+    same_as_jansson_str("{\"event_id\":\"e\"} x", -1);
+    same_as_jansson_str("{\"event_id\":\"e\"", -1);
+    same_as_jansson_str("{\"event_id\":\"\\ud800\"}", -1);
+    same_as_jansson_str("{\"event_id\":\"\xff\"}", -1);
+    same_as_jansson_str("", -1);
+    same_as_jansson_str("[1,2]", -1);
+    same_as_jansson_str("\"a string\"", -1);
+}
+
+Test(codec_json, fast_path_reads_only_len_bytes_and_deep_nesting)
+{
+    /* the bytes after len are not part of the input */
+    size_t n = strlen(BASE_PAID);
+    char *buf = malloc(n + 8);
+    cr_assert_not_null(buf);
+    memcpy(buf, BASE_PAID, n);
+    memcpy(buf + n, "garbage", 8);
+    same_as_jansson(buf, n, 0);
+    free(buf);
+    /* nesting deeper than simdjson's default limit (1024), within jansson's (2048) */
+    size_t depth = 1500, k = 0;
+    char *deep = malloc(2 * depth + 64);
+    cr_assert_not_null(deep);
+    k += (size_t)sprintf(deep, "{\"x\":");
+    for (size_t i = 0; i < depth; i++)
+        deep[k++] = '[';
+    for (size_t i = 0; i < depth; i++)
+        deep[k++] = ']';
+    strcpy(deep + k, ",\"event_id\":\"e\",\"type\":\"payment.failed\"}");
+    rs_event_t a, b;
+    char ea[512], eb[512];
+    int ra = rs_codec_json_decode(deep, strlen(deep), &a, ea, sizeof ea);
+    int rb = rs_codec_json_decode_jansson(deep, strlen(deep), &b, eb, sizeof eb);
+    cr_assert_eq(ra, rb);
+    if (ra != 0)
+        cr_assert_str_eq(ea, eb);
+    rs_event_clear(&a);
+    rs_event_clear(&b);
+    free(deep);
+}

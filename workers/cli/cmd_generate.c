@@ -51,6 +51,7 @@ typedef struct gen {
     uint64_t seed;
     long contracts;
     int months, usage_per_month;
+    int simple;             /* --mix simple */
     rs_period_t first, cur; /* the first month generated; the month being written */
     rs_date_t first_day, last_day;
     gen_ev_t *ev;
@@ -228,6 +229,8 @@ static void gen_contract(gen_t *g, long ci)
                : roll < 82 ? K_BUNDLE
                : roll < 88 ? K_MILESTONE
                            : K_MULTIYEAR;
+    if (g->simple)
+        kind = K_ANNUAL;
     int cur = (int)rng_range(&r, 0, 99);
     cur = cur < 70 ? 0 : cur < 85 ? 1 : cur < 93 ? 2 : 3;
     const char *ccy = currencies[cur].code;
@@ -337,7 +340,9 @@ static void gen_contract(gen_t *g, long ci)
 
     /* billing, usage and the lifecycle */
     int amend_at = 0, cancel_at = 0;
-    if ((kind == K_ANNUAL || kind == K_MONTHLY) && rng_pct(&r, 8))
+    if (g->simple)
+        ; /* one line, one invoice, one payment */
+    else if ((kind == K_ANNUAL || kind == K_MONTHLY) && rng_pct(&r, 8))
         amend_at = (int)rng_range(&r, 3, 8);
     else if (kind == K_MONTHLY && rng_pct(&r, 4))
         cancel_at = (int)rng_range(&r, 4, 9);
@@ -346,6 +351,8 @@ static void gen_contract(gen_t *g, long ci)
     case K_ANNUAL: {
         int64_t tax = taxed ? amount * 8 / 100 : 0;
         invoice_paid(g, &r, ci, "1", "L1", start, start, end, amount, tax, exp, 0);
+        if (g->simple)
+            break;
         if (rng_pct(&r, 5)) { /* a discount on what remains */
             rs_date_t on = start + (rs_date_t)rng_range(&r, 20, 60);
             credit_note(g, ci, "CN", "discount", on, amount / 10, exp);
@@ -466,7 +473,7 @@ static void usage(FILE *f, const char *cmd)
 {
     fprintf(f,
             "usage: revstream %s [--contracts N] [--seed S] [--start YYYY-MM] [--months M]\n"
-            "                 [--usage-per-month U] [--out FILE]\n"
+            "                 [--usage-per-month U] [--mix realistic|simple] [--out FILE]\n"
             "A deterministic book of realistic events as JSON Lines, in occurred_at order:\n"
             "annual upfront, monthly billed, metered usage, SSP bundles, milestones and\n"
             "three-year contracts, with payments, upgrades, cancellations, credit notes,\n"
@@ -476,6 +483,8 @@ static void usage(FILE *f, const char *cmd)
             "  --start YYYY-MM      first month (default 2026-01)\n"
             "  --months M           months of activity (default 12)\n"
             "  --usage-per-month U  usage records per metered contract and month (default 8)\n"
+            "  --mix simple         every contract simple: one annual line, one invoice,\n"
+            "                       one payment (default realistic: the mix above)\n"
             "  --out FILE           write here instead of stdout\n",
             cmd);
 }
@@ -487,6 +496,7 @@ int rs_cli_cmd_generate(int argc, char **argv)
                                          {"start", required_argument, NULL, 'b'},
                                          {"months", required_argument, NULL, 'm'},
                                          {"usage-per-month", required_argument, NULL, 'u'},
+                                         {"mix", required_argument, NULL, 'x'},
                                          {"out", required_argument, NULL, 'o'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -531,6 +541,14 @@ int rs_cli_cmd_generate(int argc, char **argv)
                 fprintf(stderr, "generate: --usage-per-month: expected 0..100000\n");
                 return 1;
             }
+            break;
+        case 'x':
+            if (strcmp(optarg, "simple") != 0 && strcmp(optarg, "realistic") != 0) {
+                fprintf(stderr, "generate: --mix: expected realistic or simple, got \"%s\"\n",
+                        optarg);
+                return 1;
+            }
+            g.simple = strcmp(optarg, "simple") == 0;
             break;
         case 'o':
             out = optarg;

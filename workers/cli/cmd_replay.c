@@ -31,8 +31,9 @@
  *     emits are not kept. The reports of the books (schedule, balances,
  *     waterfall, rollforward, exceptions) sum them as they come in an
  *     rs_report_acc_t; `--report journal` writes each to an unlinked spool
- *     file ($TMPDIR, else /tmp) as it comes and keeps only a small key per
- *     entry (period, contract, seq, offset), then prints the entries with
+ *     file ($TMPDIR, else /tmp) as it comes, packed (spool_pack: numbers,
+ *     postings and the used bytes of its strings), and keeps only a small
+ *     key per entry (period, contract, seq, offset, length), then prints the entries with
  *     period <= through in the order of rs_report_journal (period,
  *     contract_id, seq), read back one at a time. Output is the same bytes
  *     as printing a kept journal.
@@ -54,6 +55,7 @@
 
 #include "rs_cli.h"
 #include "rs_codec.h"
+#include "rs_codec_jsonl.h"
 #include "rs_engine.h"
 #include "rs_format.h"
 #include "rs_report.h"
@@ -78,6 +80,7 @@ typedef struct spool_key {
     const char *contract_id; /* interned in replay_t.cids */
     uint64_t seq;
     off_t off;
+    uint32_t len; /* bytes of its packed form (spool_pack) */
     rs_period_t period;
 } spool_key_t;
 
@@ -104,6 +107,7 @@ typedef struct replay {
     json_t *cids;          /* contract ids of the spooled entries (a set) */
     const char *last_cid;  /* the last one interned */
     rs_entry_t *entry_buf; /* an entry read back from the spool */
+    char *pack_buf;        /* SPOOL_MAX_PACKED bytes: an entry's packed form */
     json_t *waiting_line;  /* event_id -> line of events that had to wait */
     rejected_t *rej;
     size_t n_rej, cap_rej;
@@ -167,6 +171,8 @@ static void replay_free(replay_t *r)
     r->cids = NULL;
     free(r->entry_buf);
     r->entry_buf = NULL;
+    free(r->pack_buf);
+    r->pack_buf = NULL;
     json_decref(r->waiting_line);
     r->waiting_line = NULL;
     for (size_t i = 0; i < r->n_rej; i++)
@@ -406,14 +412,6 @@ static int take_late_rejections(replay_t *r, long now_line)
     return rc;
 }
 
-static int is_blank(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
-            return 0;
-    return 1;
-}
-
 static uint64_t now_us(void)
 {
     struct timespec ts;
@@ -421,88 +419,100 @@ static uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* Apply one non-blank line. Returns 0, or -1 on out-of-memory. */
-static int replay_line(replay_t *r, long line, const char *text, size_t len)
+/* Apply one decoded line (or record why it did not decode). Returns 0, or
+ * -1 on out-of-memory. */
+static int replay_item(replay_t *r, rs_codec_jsonl_item_t *it)
 {
     char errstr[512];
-    rs_event_t ev;
+    rs_event_t *ev = &it->ev;
+    long line = it->line;
     int rc = 0;
 
-    rs_event_init(&ev);
-    if (rs_codec_json_decode(text, len, &ev, errstr, sizeof errstr) != 0) {
-        rc = reject_undecodable(r, line, text, len, errstr);
-        goto out;
-    }
+    if (it->rc != 0)
+        return reject_undecodable(r, line, it->text, it->len, it->errstr);
     r->events++;
-    rs_apply_result_t res = rs_engine_apply(r->engine, &ev, errstr, sizeof errstr);
+    rs_apply_result_t res = rs_engine_apply(r->engine, ev, errstr, sizeof errstr);
     switch (res) {
     case RS_APPLY_OK:
     case RS_APPLY_DUPLICATE:
         break;
     case RS_APPLY_PENDING:
-        if (json_object_get(r->waiting_line, ev.event_id) == NULL &&
-            json_object_set_new_nocheck(r->waiting_line, ev.event_id, json_integer(line)) != 0)
+        if (json_object_get(r->waiting_line, ev->event_id) == NULL &&
+            json_object_set_new_nocheck(r->waiting_line, ev->event_id, json_integer(line)) != 0)
             rc = -1;
         break;
     case RS_APPLY_REJECTED: {
-        const char *type = rs_event_type_name(ev.type);
-        rc = reject(r, line, ev.event_id, type != NULL ? type : "", errstr, NULL);
-        goto out;
+        const char *type = rs_event_type_name(ev->type);
+        return reject(r, line, ev->event_id, type != NULL ? type : "", errstr, NULL);
     }
     case RS_APPLY_NOMEM:
     default:
-        rc = -1;
-        goto out;
+        return -1;
     }
-    if (ev.occurred_on != RS_DATE_NONE) {
-        rs_period_t p = rs_period_of(ev.occurred_on);
+    if (ev->occurred_on != RS_DATE_NONE) {
+        rs_period_t p = rs_period_of(ev->occurred_on);
         if (r->latest == RS_PERIOD_NONE || p > r->latest)
             r->latest = p;
     }
     if (rc == 0)
         rc = take_late_rejections(r, line);
-out:
-    rs_event_clear(&ev);
     return rc;
 }
 
-/* Read and apply the whole input. Returns 0, or -1 (message printed). */
+/* A progress line for each multiple of PROGRESS_EVERY up to `lines` not
+ * logged yet (blank lines come as no item: a multiple may be passed over). */
+static void progress(const replay_t *r, long lines, long *next, uint64_t t0, int stderr_tty)
+{
+    for (; lines >= *next; *next += PROGRESS_EVERY) {
+        if (!r->progress && !(stderr_tty && *next > PROGRESS_AUTO_LINES))
+            continue;
+        uint64_t us = now_us() - t0;
+        uint64_t rate = (uint64_t)*next * 1000000u / (us > 0 ? us : 1);
+        fprintf(stderr, "replay: progress lines=%ld rate=%llu/s rejected=%zu\n", *next,
+                (unsigned long long)rate, r->n_rej);
+    }
+}
+
+/* Read and apply the whole input: lines are read and decoded on the
+ * reader's thread (rs_codec_jsonl), applied here in file order. Returns 0,
+ * or -1 (message printed). */
 static int replay_input(replay_t *r, FILE *in, const char *name)
 {
-    char *buf = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    int rc = 0;
+    char errstr[256];
+    rs_codec_jsonl_t *rd = NULL;
+    rs_codec_jsonl_item_t *it;
+    int rc = 0, err;
     int stderr_tty = isatty(STDERR_FILENO);
     uint64_t t0 = now_us();
+    long next_progress = PROGRESS_EVERY;
 
-    errno = 0;
-    while ((len = getline(&buf, &cap, in)) != -1) {
-        r->lines++;
-        if (!is_blank(buf, (size_t)len) && replay_line(r, r->lines, buf, (size_t)len) != 0) {
+    if (rs_codec_jsonl_new(&rd, in, errstr, sizeof errstr) != 0) {
+        fprintf(stderr, "replay: error=start");
+        log_kv("reason", errstr);
+        fputc('\n', stderr);
+        return -1;
+    }
+    while ((it = rs_codec_jsonl_next(rd)) != NULL) {
+        r->lines = it->line;
+        if (replay_item(r, it) != 0) {
             fprintf(stderr, "replay: error=out_of_memory line=%ld\n", r->lines);
             rc = -1;
             goto out;
         }
-        if (r->lines % PROGRESS_EVERY == 0 &&
-            (r->progress || (stderr_tty && r->lines > PROGRESS_AUTO_LINES))) {
-            uint64_t us = now_us() - t0;
-            uint64_t rate = (uint64_t)r->lines * 1000000u / (us > 0 ? us : 1);
-            fprintf(stderr, "replay: progress lines=%ld rate=%llu/s rejected=%zu\n", r->lines,
-                    (unsigned long long)rate, r->n_rej);
-        }
-        errno = 0;
+        progress(r, r->lines, &next_progress, t0, stderr_tty);
     }
-    if (ferror(in)) {
-        int err = errno != 0 ? errno : EIO;
-        fprintf(stderr, "replay: error=read line=%ld", r->lines + 1);
+    r->lines = rs_codec_jsonl_lines(rd);
+    progress(r, r->lines, &next_progress, t0, stderr_tty); /* blank lines at the end */
+    if ((err = rs_codec_jsonl_error(rd)) != 0) {
+        fprintf(stderr, "replay: error=%s line=%ld", err == ENOMEM ? "out_of_memory" : "read",
+                r->lines + 1);
         log_kv("file", name);
         log_kv("reason", strerror(err));
         fputc('\n', stderr);
         rc = -1;
     }
 out:
-    free(buf);
+    rs_codec_jsonl_destroy(rd);
     return rc;
 }
 
@@ -525,6 +535,120 @@ static const char *intern_cid(replay_t *r, const char *cid)
 }
 
 /* Write an entry to the spool and keep its key. 0, or an errno. */
+/* The numbers of an entry, as spooled (the strings follow, NUL-terminated). */
+typedef struct spool_nums {
+    uint64_t seq;
+    rs_date_t posted_on;
+    rs_period_t period, service_period;
+    rs_entry_kind_t kind;
+    int exponent, n_postings, n_sources;
+    uint32_t source_count;
+    rs_money_t billed, recognized, received;
+} spool_nums_t;
+
+#define SPOOL_MAX_PACKED                                                                       \
+    (sizeof(spool_nums_t) + sizeof(((rs_entry_t *)0)->postings) + sizeof(rs_entry_t))
+
+static size_t put_str(char *p, const char *s, size_t cap)
+{
+    size_t n = strnlen(s, cap - 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return n + 1;
+}
+
+/* An entry's packed form: its numbers, its postings and its strings without
+ * the unused bytes of their fixed-size fields (a few hundred bytes instead
+ * of sizeof(rs_entry_t)). Returns the length written to buf
+ * (SPOOL_MAX_PACKED bytes at least). */
+static size_t spool_pack(const rs_entry_t *e, char *buf)
+{
+    spool_nums_t h = {e->seq,          e->posted_on, e->period,     e->service_period,
+                      e->kind,         e->exponent,  e->n_postings, e->n_sources,
+                      e->source_count, e->billed,    e->recognized, e->received};
+    size_t k = 0;
+    memcpy(buf, &h, sizeof h);
+    k += sizeof h;
+    memcpy(buf + k, e->postings, (size_t)e->n_postings * sizeof(e->postings[0]));
+    k += (size_t)e->n_postings * sizeof(e->postings[0]);
+#define PUT(f) k += put_str(buf + k, e->f, sizeof(e->f))
+    PUT(entry_id);
+    PUT(rule);
+    PUT(contract_id);
+    PUT(customer_id);
+    PUT(line_id);
+    PUT(document_id);
+    PUT(product);
+    PUT(currency);
+    for (int i = 0; i < e->n_sources; i++)
+        PUT(sources[i]);
+#undef PUT
+    return k;
+}
+
+/* Read a string of at most cap - 1 bytes from p (len bytes left). */
+static int get_str(const char **p, size_t *left, char *dst, size_t cap)
+{
+    const char *end = memchr(*p, '\0', *left);
+    if (end == NULL || (size_t)(end - *p) >= cap)
+        return -1;
+    size_t n = (size_t)(end - *p) + 1;
+    memcpy(dst, *p, n);
+    *p += n;
+    *left -= n;
+    return 0;
+}
+
+/* The inverse of spool_pack. 0, or -1 (errno EIO) if the bytes are not one. */
+static int spool_unpack(const char *buf, size_t len, rs_entry_t *e)
+{
+    spool_nums_t h;
+    memset(e, 0, sizeof *e);
+    if (len < sizeof h)
+        goto bad;
+    memcpy(&h, buf, sizeof h);
+    if (h.n_postings < 0 || h.n_postings > RS_ENTRY_MAX_POSTINGS || h.n_sources < 0 ||
+        h.n_sources > RS_ENTRY_MAX_SOURCES)
+        goto bad;
+    size_t pb = (size_t)h.n_postings * sizeof(e->postings[0]);
+    if (len - sizeof h < pb)
+        goto bad;
+    e->seq = h.seq;
+    e->posted_on = h.posted_on;
+    e->period = h.period;
+    e->service_period = h.service_period;
+    e->kind = h.kind;
+    e->exponent = h.exponent;
+    e->n_postings = h.n_postings;
+    e->n_sources = h.n_sources;
+    e->source_count = h.source_count;
+    e->billed = h.billed;
+    e->recognized = h.recognized;
+    e->received = h.received;
+    memcpy(e->postings, buf + sizeof h, pb);
+    const char *p = buf + sizeof h + pb;
+    size_t left = len - sizeof h - pb;
+#define GET(f)                                                                                 \
+    if (get_str(&p, &left, e->f, sizeof(e->f)) != 0)                                           \
+    goto bad
+    GET(entry_id);
+    GET(rule);
+    GET(contract_id);
+    GET(customer_id);
+    GET(line_id);
+    GET(document_id);
+    GET(product);
+    GET(currency);
+    for (int i = 0; i < e->n_sources; i++)
+        GET(sources[i]);
+#undef GET
+    if (left == 0)
+        return 0;
+bad:
+    errno = EIO;
+    return -1;
+}
+
 static int spool_entry(replay_t *r, const rs_entry_t *e)
 {
     if (r->n_keys == r->cap_keys) {
@@ -542,10 +666,11 @@ static int spool_entry(replay_t *r, const rs_entry_t *e)
     k->seq = e->seq;
     k->period = e->period;
     k->off = r->spool_size;
+    k->len = (uint32_t)spool_pack(e, r->pack_buf);
     errno = 0;
-    if (fwrite(e, sizeof *e, 1, r->spool) != 1)
+    if (fwrite(r->pack_buf, k->len, 1, r->spool) != 1)
         return errno != 0 ? errno : EIO;
-    r->spool_size += (off_t)sizeof *e;
+    r->spool_size += (off_t)k->len;
     r->n_keys++;
     return 0;
 }
@@ -604,10 +729,10 @@ static int key_cmp(const void *a, const void *b)
 static const rs_entry_t *spool_get(void *opaque, size_t i)
 {
     replay_t *r = opaque;
-    size_t want = sizeof *r->entry_buf, got = 0;
+    size_t want = r->keys[i].len, got = 0;
     while (got < want) {
-        ssize_t n = pread(fileno(r->spool), (char *)r->entry_buf + got, want - got,
-                          r->keys[i].off + (off_t)got);
+        ssize_t n =
+            pread(fileno(r->spool), r->pack_buf + got, want - got, r->keys[i].off + (off_t)got);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -617,7 +742,7 @@ static const rs_entry_t *spool_get(void *opaque, size_t i)
         }
         got += (size_t)n;
     }
-    return r->entry_buf;
+    return spool_unpack(r->pack_buf, want, r->entry_buf) == 0 ? r->entry_buf : NULL;
 }
 
 /* Print the journal report from the spool. Returns 0 or -1. */
@@ -805,9 +930,10 @@ int rs_cli_cmd_replay(int argc, char **argv)
     }
     if (strcmp(r.report, "journal") == 0) {
         r.cids = json_object();
+        r.pack_buf = malloc(SPOOL_MAX_PACKED);
         r.spool = spool_open();
-        if (r.spool == NULL || r.cids == NULL) {
-            int err = r.cids == NULL ? ENOMEM : errno;
+        if (r.spool == NULL || r.cids == NULL || r.pack_buf == NULL) {
+            int err = r.spool != NULL ? ENOMEM : errno;
             fputs("replay: error=spool", stderr);
             log_kv("reason", strerror(err));
             fputc('\n', stderr);

@@ -75,10 +75,11 @@ typedef struct line_cell {
 } line_cell_t;
 
 typedef struct line_acc {
-    char *contract_id, *line_id; /* one allocation, owned */
     uint64_t hash;
-    line_cell_t *cells; /* sorted by period */
+    const char *contract_id, *line_id; /* into ids[] */
+    line_cell_t *cells;                /* sorted by period */
     size_t n, cap;
+    char ids[]; /* "contract\0line\0", with the struct: one cache miss per probe */
 } line_acc_t;
 
 /* Sums of one currency's entries posted in one period. */
@@ -98,6 +99,7 @@ typedef struct cur_acc {
 struct rs_report_acc {
     line_acc_t **slots; /* open addressing; nslots is a power of two */
     size_t nslots, nlines;
+    line_acc_t *last; /* the line of the previous entry (entries come in runs) */
     cur_acc_t *curs;
     size_t ncurs;
     size_t count;
@@ -125,7 +127,6 @@ void rs_report_acc_free(rs_report_acc_t *acc)
         return;
     for (size_t i = 0; i < acc->nslots; i++) {
         if (acc->slots[i] != NULL) {
-            free(acc->slots[i]->contract_id);
             free(acc->slots[i]->cells);
             free(acc->slots[i]);
         }
@@ -208,17 +209,13 @@ static line_acc_t *acc_line_add(rs_report_acc_t *a, const char *contract_id,
         i = line_slot(a, h, contract_id, line_id);
     }
     size_t lc = strlen(contract_id), ll = strlen(line_id);
-    line_acc_t *l = calloc(1, sizeof(*l));
-    char *ids = malloc(lc + ll + 2);
-    if (l == NULL || ids == NULL) {
-        free(l);
-        free(ids);
+    line_acc_t *l = calloc(1, sizeof(*l) + lc + ll + 2);
+    if (l == NULL)
         return NULL;
-    }
-    memcpy(ids, contract_id, lc + 1);
-    memcpy(ids + lc + 1, line_id, ll + 1);
-    l->contract_id = ids;
-    l->line_id = ids + lc + 1;
+    memcpy(l->ids, contract_id, lc + 1);
+    memcpy(l->ids + lc + 1, line_id, ll + 1);
+    l->contract_id = l->ids;
+    l->line_id = l->ids + lc + 1;
     l->hash = h;
     a->slots[i] = l;
     a->nlines++;
@@ -276,7 +273,10 @@ int rs_report_acc_add(rs_report_acc_t *acc, const rs_entry_t *e)
 {
     if (acc->failed)
         return -1;
-    line_acc_t *l = acc_line_add(acc, e->contract_id, e->line_id);
+    line_acc_t *l = acc->last;
+    if (l == NULL || strcmp(l->contract_id, e->contract_id) != 0 ||
+        strcmp(l->line_id, e->line_id) != 0)
+        l = acc->last = acc_line_add(acc, e->contract_id, e->line_id);
     line_cell_t *lc =
         l != NULL ? cell_at((void **)&l->cells, &l->n, &l->cap, sizeof(*lc), e->period) : NULL;
     cur_acc_t *c = lc != NULL ? acc_cur_add(acc, e->currency) : NULL;
