@@ -35,6 +35,7 @@
  */
 #include "rs_metrics.h"
 #include "rs_err.h"
+#include "rs_log.h"
 #include "rs_strbuf.h"
 
 #include <arpa/inet.h>
@@ -955,7 +956,10 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
     if (srv->capture)
         snprintf(srv->lasterr, sizeof srv->lasterr, "%s", msg);
     pthread_mutex_unlock(&srv->loglock);
-    fprintf(stderr, "metrics: http error msg=\"%s\"\n", msg);
+    for (char *q = msg; *q; q++)
+        if (*q == '"' || *q == '\\' || (unsigned char)*q < 0x20)
+            *q = '\'';
+    rs_logf(RS_LOG_ERROR, "metrics", "http_error msg=\"%s\"", msg);
 }
 
 static enum MHD_Result respond(struct MHD_Connection *c, unsigned int status, const char *ctype,
