@@ -24,6 +24,7 @@
 #include "rs_metrics.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,12 +56,24 @@ static int read_stat(unsigned long long *utime, unsigned long long *stime,
     p = strrchr(buf, ')');
     if (p == NULL)
         return -1;
-    /* after ")": field 3 (state) is the first */
-    if (sscanf(p + 1,
-               " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d "
-               "%*d %llu %llu %lld",
-               utime, stime, starttime, vsize, rss) != 5)
+    /* after ")": field 3 (state) is the first, so field k is token k - 3 */
+    unsigned long long v[22] = {0};
+    char *save = NULL, *tok = strtok_r(p + 1, " ", &save);
+    int i = 0;
+    for (; tok != NULL && i < 22; i++, tok = strtok_r(NULL, " ", &save)) {
+        char *end;
+        errno = 0;
+        v[i] = strtoull(tok, &end, 10);
+        if (i >= 11 && (errno != 0 || *end != '\0'))
+            return -1; /* the fields read below are numbers */
+    }
+    if (i < 22)
         return -1;
+    *utime = v[11];
+    *stime = v[12];
+    *starttime = v[19];
+    *vsize = v[20];
+    *rss = (long long)v[21];
     return 0;
 }
 
@@ -73,8 +86,14 @@ static long long read_btime(void)
     if (f == NULL)
         return -1;
     while (fgets(line, sizeof line, f) != NULL)
-        if (sscanf(line, "btime %lld", &bt) == 1)
+        if (strncmp(line, "btime ", 6) == 0) {
+            char *end;
+            errno = 0;
+            bt = strtoll(line + 6, &end, 10);
+            if (errno != 0 || end == line + 6)
+                bt = -1;
             break;
+        }
     fclose(f);
     return bt;
 }

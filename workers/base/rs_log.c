@@ -239,10 +239,9 @@ char *rs_log_format_line(char *buf, unsigned long buflen, rs_log_format_t f,
     rs_log_level_t word = RS_LOG_LEVEL_AUTO;
     if (word_is(p, n, "warning") || word_is(p, n, "fault"))
         word = RS_LOG_WARN;
-    else if (word_is(p, n, "error") || word_is(p, n, "bug"))
+    else if (word_is(p, n, "error") || word_is(p, n, "bug") ||
+             (n > 6 && strncmp(p, "error=", 6) == 0)) /* "error=run ...": the pair stays */
         word = RS_LOG_ERROR;
-    else if (n > 6 && strncmp(p, "error=", 6) == 0)
-        word = RS_LOG_ERROR; /* "error=run msg=...": the pair stays */
     if (word != RS_LOG_LEVEL_AUTO && p[n - 1] != '=' && memchr(p, '=', n) == NULL) {
         p += n;
         while (*p == ' ')
