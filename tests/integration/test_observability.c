@@ -11,7 +11,7 @@
  *     (revstream_recognized_amount, revstream_deferred_amount: exact
  *     decimals) equal the sums of `revstream replay`'s balance rows;
  *   - lag: revstream_consumer_lag is above 0 while records wait for their
- *     batch (batch.max.ms=3000 holds them) and falls to 0 for all sixteen
+ *     batch (batch.max.ms=5000 holds them) and falls to 0 for all sixteen
  *     topic-partitions once caught up;
  *   - build info, process metrics and RocksDB figures are exposed;
  *   - /healthz is 200, turns 503 while the loop is stalled (the
@@ -34,8 +34,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "rs_calendar.h"
 #include "rs_kafka_harness.h"
 #include "rs_mockbroker.h"
 
@@ -170,10 +172,11 @@ static long long obs_outcomes(const char *text, const char *topic, const char *t
     return sum;
 }
 
-/* Every lag series of the 4 x KH_NPARTS input partitions is present; *max
- * is the largest. 1 if all present. */
+/* *max: the largest lag series of the 4 x KH_NPARTS input partitions (-1
+ * if none). Returns 1 if all are present. */
 static int obs_lags(const char *text, long long *max)
 {
+    int all = 1;
     *max = -1;
     for (int t = 0; t < 4; t++)
         for (int p = 0; p < KH_NPARTS; p++) {
@@ -182,11 +185,11 @@ static int obs_lags(const char *text, long long *max)
                      kh_in_topics[t]);
             long long v = obs_value(text, s, 0);
             if (v < 0)
-                return 0;
-            if (v > *max)
+                all = 0;
+            else if (v > *max)
                 *max = v;
         }
-    return 1;
+    return all;
 }
 
 Test(observability, metrics_equal_what_was_processed_and_health_follows_the_loop,
@@ -206,7 +209,7 @@ Test(observability, metrics_equal_what_was_processed_and_health_follows_the_loop
     const char *bs = rs_mockbroker_bootstraps(mb);
     snprintf(extra, sizeof extra,
              "metrics.port=%d\nkafka.statistics.interval.ms=200\nhealth.lost.ms=1500\n"
-             "health.stall.ms=1000\nbatch.max.ms=3000\n",
+             "health.stall.ms=1000\nbatch.max.ms=5000\n",
              port);
     kh_worker_init(&w, bs, "g-obs", extra);
     snprintf(stall, sizeof stall, "%s/stall", w.dir);
@@ -220,14 +223,32 @@ Test(observability, metrics_equal_what_was_processed_and_health_follows_the_loop
     cr_assert_str_eq(h, "ok\n");
     free(h);
 
-    /* Produce the book: its records wait up to batch.max.ms for their batch,
-     * so the lag is seen above 0 first. */
+    /* The contracts first: they wait up to batch.max.ms (5 s) for their
+     * batch, and the lag is seen above 0 meanwhile; then the rest. */
     rd_kafka_t *prod = kh_new_producer(bs);
     rs_avro_cache_t *cache = kh_input_cache();
-    kh_produce_events(prod, &ev, -1, -1, cache);
-    long long max = -1, seen_max = -1;
+    double t_prod = kh_now_s();
+    kh_produce_events(prod, &ev, 0, 0, cache);
+    long long first_lag = -1;
     char *m = NULL;
-    double deadline = kh_now_s() + KH_DEADLINE_S;
+    double deadline = t_prod + 5;
+    while (first_lag <= 0 && kh_now_s() < deadline) {
+        free(m);
+        cr_assert_eq(obs_get(port, "/metrics", &m), 200);
+        obs_lags(m, &first_lag);
+        if (first_lag <= 0)
+            usleep(20000);
+    }
+    cr_assert_gt(first_lag, 0, "the lag was never seen above 0 (%.2f s after producing)",
+                 kh_now_s() - t_prod);
+    cr_log_info("lag %lld seen %.2f s after producing the contracts", first_lag,
+                kh_now_s() - t_prod);
+    kh_produce_events(prod, &ev, 1, -1, cache);
+    kh_produce_events(prod, &ev, 2, -1, cache);
+    kh_produce_events(prod, &ev, 3, -1, cache);
+    kh_produce_events(prod, &ev, 0, 1, cache); /* the closes */
+    long long max = -1, seen_max = first_lag;
+    deadline = kh_now_s() + KH_DEADLINE_S;
     for (;;) {
         cr_assert(kh_now_s() < deadline, "lag never fell to 0 (max %lld):\n%s", max,
                   m ? m : "");
@@ -243,7 +264,15 @@ Test(observability, metrics_equal_what_was_processed_and_health_follows_the_loop
                      kh_in_topics[t]);
             consumed += obs_value(m, s, 0) == per_topic[t];
         }
-        if (all && max == 0 && consumed == 4 &&
+        /* freshness follows the loop's 250 ms tick after the batch; every
+         * partition has applied events (the closes go to each) */
+        int fresh = 0;
+        for (int p = 0; p < KH_NPARTS; p++) {
+            char s[96];
+            snprintf(s, sizeof s, "revstream_event_freshness_seconds{partition=\"%d\"}", p);
+            fresh += obs_value(m, s, 3) > 0;
+        }
+        if (all && max == 0 && consumed == 4 && fresh == KH_NPARTS &&
             obs_value(m, "revstream_pending_events", 0) == 0)
             break;
         usleep(50000);
@@ -272,8 +301,26 @@ Test(observability, metrics_equal_what_was_processed_and_health_follows_the_loop
     cr_assert_geq(obs_value(m, "revstream_rocksdb_running_compactions", 0), 0);
     cr_assert_not_null(strstr(m, "revstream_batch_phase_seconds_count{phase=\"commit\"}"));
     cr_assert_gt(obs_value(m, "revstream_commit_seconds_count", 0), 0);
-    cr_assert_not_null(strstr(m, "\nrevstream_event_freshness_seconds{partition=\"0\"} "), "%s",
-                       m);
+    /* freshness: at least the wall clock minus the book's newest occurred_at */
+    int64_t newest = 0;
+    for (size_t i = 0; i < ev.n; i++) {
+        json_t *o = json_loads(ev.v[i].json, 0, NULL);
+        int64_t at = 0;
+        cr_assert_eq(
+            rs_timestamp_parse_ms(json_string_value(json_object_get(o, "occurred_at")), &at),
+            0);
+        if (at > newest)
+            newest = at;
+        json_decref(o);
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    long long floor_ms = (long long)now.tv_sec * 1000 - newest - 2000;
+    for (int p = 0; p < KH_NPARTS; p++) {
+        char s[96];
+        snprintf(s, sizeof s, "revstream_event_freshness_seconds{partition=\"%d\"}", p);
+        cr_assert_geq(obs_value(m, s, 3), floor_ms, "%s", s);
+    }
 
     /* Totals per currency against replay's balance rows (through 2026-06,
      * the book's last close: what the worker has recognized). The gauges
