@@ -211,8 +211,9 @@ int rs_worker_metrics_setup(rs_worker_t *w, char *errstr, size_t errlen)
     rs_metrics_set(w->m.cluster_up, 1);
     rs_metrics_set_ready(w->metrics, 0);
     rs_metrics_set_reason(w->metrics, "starting");
-    rs_metrics_set_stale_after(w->metrics, (uint64_t)w->cfg->health_stall_ms);
-    rs_metrics_heartbeat(w->metrics);
+    /* /healthz judges the loop from its first iteration on (see the tick):
+     * start-up (metadata, changelog creation, init_transactions) may take
+     * longer than health.stall.ms and is what /readyz "starting" covers. */
     if (w->cfg->metrics_port != 0) {
         if (rs_metrics_server_start(&w->msrv, w->metrics, w->cfg->metrics_bind,
                                     w->cfg->metrics_port, err, sizeof err) != 0) {
@@ -618,6 +619,11 @@ void rs_worker_metrics_tick(rs_worker_t *w)
 {
     uint64_t now = rs_worker_now_us();
 
+    if (!w->m.loop_started) {
+        w->m.loop_started = 1;
+        rs_metrics_heartbeat(w->metrics);
+        rs_metrics_set_stale_after(w->metrics, (uint64_t)w->cfg->health_stall_ms);
+    }
     test_stall(w);
     rs_metrics_heartbeat(w->metrics);
     if (now - w->m.last_tick < (uint64_t)TICK_MS * 1000u)

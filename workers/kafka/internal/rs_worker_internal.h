@@ -249,6 +249,7 @@ typedef struct wmetrics {
     uint64_t last_tick, last_slow; /* us */
     uint64_t down_since;           /* all brokers down since (us); 0 up */
     uint64_t unassigned_since;     /* owning no partition since (us); 0 owns some */
+    int loop_started;              /* the first tick armed /healthz's stall limit */
 } wmetrics_t;
 
 /* A changelog record of the batch, produced after its outputs' delivery. */
