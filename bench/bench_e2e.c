@@ -284,7 +284,7 @@ static pid_t worker_start(const opts_t *o, const char *dir, const char *tag,
         die("%s: %s", props, strerror(errno));
     fprintf(f,
             "kafka.bootstrap.servers=%s\nstate.dir=%s\nexit.when.idle=%s\n"
-            "kafka.session.timeout.ms=6000\nkafka.heartbeat.interval.ms=500\n",
+            "kafka.session.timeout.ms=6000\nkafka.heartbeat.interval.ms=500\nlog.format=text\n",
             bootstrap, state, exit_idle ? "true" : "false");
     for (int i = 0; i < o->n_worker_kv; i++)
         fprintf(f, "%s\n", o->worker_kv[i]);

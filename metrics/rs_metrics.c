@@ -35,6 +35,7 @@
  */
 #include "rs_metrics.h"
 #include "rs_err.h"
+#include "rs_log.h"
 #include "rs_strbuf.h"
 
 #include <arpa/inet.h>
@@ -47,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <microhttpd.h>
 
@@ -61,6 +63,8 @@ struct rs_metrics_series {
     rs_family_t *fam;
     char *lvalues[RS_METRICS_MAX_LABELS];
     _Atomic int64_t value; /* counter, gauge */
+    _Atomic int scale;     /* decimal places of value (rs_metrics_set_decimal) */
+    _Atomic int present;   /* rendered (rs_metrics_unset clears it) */
     /* histogram only */
     pthread_mutex_t hlock;
     int hlock_ok;
@@ -87,6 +91,11 @@ struct rs_metrics {
     size_t nfams, cap;
     _Atomic int ready;
     char reason[RS_METRICS_REASON_MAX];
+    _Atomic uint64_t beat_ms;  /* last heartbeat (CLOCK_MONOTONIC ms) */
+    _Atomic uint64_t stale_ms; /* /healthz fails past this; 0 = never */
+    rs_metrics_hook_fn hook;   /* run before each render (set once, before serving) */
+    void *hook_opaque;
+    void (*hook_free)(void *); /* frees hook_opaque at destroy, or NULL */
 };
 
 /* ---------- helpers ---------- */
@@ -187,6 +196,42 @@ static void fmt_double(double v, char *buf, size_t buflen)
     snprintf(buf, buflen, "%.*f", prec - exp10 > 0 ? prec - exp10 : 0, v);
 }
 
+uint64_t rs_metrics_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+char *rs_metrics_format_decimal(int64_t units, int scale, char *buf, size_t buflen)
+{
+    char digits[32];
+    uint64_t mag = units < 0 ? (uint64_t)0 - (uint64_t)units : (uint64_t)units;
+    int nd, o = 0;
+
+    if (buf == NULL || buflen == 0)
+        return buf;
+    if (scale < 0 || scale > 18)
+        scale = 0;
+    nd = snprintf(digits, sizeof digits, "%0*llu", scale + 1, (unsigned long long)mag);
+    if (buflen < (size_t)nd + 3) {
+        buf[0] = '\0';
+        return buf;
+    }
+    if (units < 0)
+        buf[o++] = '-';
+    memcpy(buf + o, digits, (size_t)(nd - scale));
+    o += nd - scale;
+    if (scale > 0) {
+        buf[o++] = '.';
+        memcpy(buf + o, digits + nd - scale, (size_t)scale);
+        o += scale;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
 /* ---------- escaping into an rs_strbuf ---------- */
 
 /* Help text: '\' -> "\\", newline -> "\n". */
@@ -264,6 +309,8 @@ int rs_metrics_new(rs_metrics_t **out, char *errstr, size_t errlen)
         goto done;
     }
     atomic_init(&reg->ready, 0);
+    atomic_init(&reg->beat_ms, rs_metrics_now_ms());
+    atomic_init(&reg->stale_ms, 0);
     snprintf(reg->reason, sizeof reg->reason, "starting");
     *out = reg;
     rc = 0;
@@ -311,6 +358,8 @@ void rs_metrics_destroy(rs_metrics_t *reg)
     for (i = 0; i < reg->nfams; i++)
         family_free(reg->fams[i]);
     free(reg->fams);
+    if (reg->hook_free != NULL)
+        reg->hook_free(reg->hook_opaque);
     pthread_mutex_destroy(&reg->lock);
     free(reg);
 }
@@ -547,6 +596,8 @@ static int register_series(rs_metrics_t *reg, rs_metrics_series_t **out, rs_metr
         goto oom;
     s->fam = fam;
     atomic_init(&s->value, 0);
+    atomic_init(&s->scale, 0);
+    atomic_init(&s->present, 1);
     for (i = 0; i < nlabels; i++) {
         s->lvalues[i] = dup_str(values[i]);
         if (s->lvalues[i] == NULL)
@@ -630,6 +681,7 @@ int rs_metrics_add(rs_metrics_series_t *s, int64_t delta)
     if (s->fam->type == RS_METRICS_COUNTER && delta < 0)
         return -1;
     atomic_fetch_add_explicit(&s->value, delta, memory_order_relaxed);
+    atomic_store_explicit(&s->present, 1, memory_order_relaxed);
     return 0;
 }
 
@@ -638,7 +690,29 @@ int rs_metrics_set(rs_metrics_series_t *s, int64_t value)
     if (s == NULL || s->fam->type != RS_METRICS_GAUGE)
         return -1;
     atomic_store_explicit(&s->value, value, memory_order_relaxed);
+    atomic_store_explicit(&s->present, 1, memory_order_relaxed);
     return 0;
+}
+
+int rs_metrics_set_decimal(rs_metrics_series_t *s, int64_t units, int scale)
+{
+    if (s == NULL || s->fam->type == RS_METRICS_HISTOGRAM || scale < 0 || scale > 18)
+        return -1;
+    atomic_store_explicit(&s->scale, scale, memory_order_relaxed);
+    atomic_store_explicit(&s->value, units, memory_order_relaxed);
+    atomic_store_explicit(&s->present, 1, memory_order_relaxed);
+    return 0;
+}
+
+void rs_metrics_unset(rs_metrics_series_t *s)
+{
+    if (s != NULL)
+        atomic_store_explicit(&s->present, 0, memory_order_relaxed);
+}
+
+int rs_metrics_is_set(rs_metrics_series_t *s)
+{
+    return s != NULL && atomic_load_explicit(&s->present, memory_order_relaxed) != 0;
 }
 
 int rs_metrics_observe(rs_metrics_series_t *s, double v)
@@ -723,11 +797,14 @@ static void render_histogram(rs_strbuf_t *b, rs_metrics_series_t *s)
 int rs_metrics_render(rs_metrics_t *reg, char **out, size_t *len)
 {
     rs_strbuf_t b = {NULL, 0, 0, 0};
+    char num[48];
     size_t i, j, n;
 
     *out = NULL;
     if (len != NULL)
         *len = 0;
+    if (reg->hook != NULL)
+        reg->hook(reg, reg->hook_opaque); /* outside the lock: it updates series */
     pthread_mutex_lock(&reg->lock);
     for (i = 0; i < reg->nfams; i++) {
         rs_family_t *f = reg->fams[i];
@@ -749,10 +826,16 @@ int rs_metrics_render(rs_metrics_t *reg, char **out, size_t *len)
                 render_histogram(&b, s);
                 continue;
             }
+            if (!atomic_load_explicit(&s->present, memory_order_relaxed))
+                continue;
             rs_strbuf_puts(&b, f->name);
             put_labels(&b, s, NULL);
-            rs_strbuf_printf(&b, " %lld\n",
-                             (long long)atomic_load_explicit(&s->value, memory_order_relaxed));
+            rs_strbuf_putc(&b, ' ');
+            rs_metrics_format_decimal(atomic_load_explicit(&s->value, memory_order_relaxed),
+                                      atomic_load_explicit(&s->scale, memory_order_relaxed),
+                                      num, sizeof num);
+            rs_strbuf_puts(&b, num);
+            rs_strbuf_putc(&b, '\n');
         }
     }
     pthread_mutex_unlock(&reg->lock);
@@ -763,6 +846,46 @@ int rs_metrics_render(rs_metrics_t *reg, char **out, size_t *len)
     if (len != NULL)
         *len = n;
     return 0;
+}
+
+/* ---------- liveness, render hook ---------- */
+
+void rs_metrics_heartbeat(rs_metrics_t *reg)
+{
+    if (reg != NULL)
+        atomic_store_explicit(&reg->beat_ms, rs_metrics_now_ms(), memory_order_relaxed);
+}
+
+void rs_metrics_set_stale_after(rs_metrics_t *reg, uint64_t ms)
+{
+    if (reg != NULL)
+        atomic_store(&reg->stale_ms, ms);
+}
+
+uint64_t rs_metrics_stale_for(rs_metrics_t *reg)
+{
+    uint64_t now, beat, limit;
+
+    if (reg == NULL)
+        return 0;
+    limit = atomic_load(&reg->stale_ms);
+    beat = atomic_load_explicit(&reg->beat_ms, memory_order_relaxed);
+    now = rs_metrics_now_ms();
+    if (limit == 0 || now < beat || now - beat <= limit)
+        return 0;
+    return now - beat;
+}
+
+void rs_metrics_set_render_hook(rs_metrics_t *reg, rs_metrics_hook_fn fn, void *opaque,
+                                void (*free_opaque)(void *))
+{
+    if (reg == NULL)
+        return;
+    if (reg->hook_free != NULL)
+        reg->hook_free(reg->hook_opaque);
+    reg->hook = fn;
+    reg->hook_opaque = opaque;
+    reg->hook_free = free_opaque;
 }
 
 /* ---------- readiness ---------- */
@@ -833,7 +956,10 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
     if (srv->capture)
         snprintf(srv->lasterr, sizeof srv->lasterr, "%s", msg);
     pthread_mutex_unlock(&srv->loglock);
-    fprintf(stderr, "metrics: http error msg=\"%s\"\n", msg);
+    for (char *q = msg; *q; q++)
+        if (*q == '"' || *q == '\\' || (unsigned char)*q < 0x20)
+            *q = '\'';
+    rs_logf(RS_LOG_ERROR, "metrics", "http_error msg=\"%s\"", msg);
 }
 
 static enum MHD_Result respond(struct MHD_Connection *c, unsigned int status, const char *ctype,
@@ -884,8 +1010,18 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return respond(c, MHD_HTTP_METHOD_NOT_ALLOWED, text_plain, badmethod,
                        sizeof badmethod - 1, MHD_RESPMEM_PERSISTENT);
-    if (is_health)
-        return respond(c, MHD_HTTP_OK, text_plain, ok, sizeof ok - 1, MHD_RESPMEM_PERSISTENT);
+    if (is_health) {
+        char msg[96];
+        uint64_t stale = rs_metrics_stale_for(srv->reg);
+        int n;
+        if (stale == 0)
+            return respond(c, MHD_HTTP_OK, text_plain, ok, sizeof ok - 1,
+                           MHD_RESPMEM_PERSISTENT);
+        n = snprintf(msg, sizeof msg, "stalled: no progress for %llu ms\n",
+                     (unsigned long long)stale);
+        return respond(c, MHD_HTTP_SERVICE_UNAVAILABLE, text_plain, msg, (size_t)n,
+                       MHD_RESPMEM_MUST_COPY);
+    }
     if (is_ready) {
         char reason[RS_METRICS_REASON_MAX + 1];
         size_t n;

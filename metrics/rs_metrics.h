@@ -15,7 +15,20 @@
  *     lazily.
  *   - Counter and gauge values are int64 (event counts, offsets, lags).
  *     Counters only go up. Histograms take doubles: they are for latencies in
- *     seconds, never for money.
+ *     seconds, never for money. A counter or gauge may instead hold a
+ *     decimal: int64 units and a scale (rs_metrics_set_decimal: units 12345,
+ *     scale 2 renders "123.45"), built from integers only, which is how money
+ *     amounts (minor units, the currency's exponent), seconds with
+ *     milliseconds and CPU seconds are exposed. A series keeps one scale.
+ *   - A counter or gauge series may be unset (rs_metrics_unset): it is not
+ *     rendered until it is set again (a partition no longer assigned, a
+ *     figure not known yet).
+ *   - Liveness: /healthz answers 503 once the last rs_metrics_heartbeat() is
+ *     older than the limit set with rs_metrics_set_stale_after() (0, the
+ *     default, never). The first heartbeat is the registry's creation.
+ *   - A render hook (rs_metrics_set_render_hook) runs before each render,
+ *     on the rendering thread, outside the registry lock: it may update
+ *     series (the process metrics do).
  *
  * Thread safety: every function may be called from any thread. Updating a
  * counter or gauge is one atomic operation; a histogram observation takes
@@ -50,6 +63,9 @@
 typedef struct rs_metrics rs_metrics_t;
 typedef struct rs_metrics_series rs_metrics_series_t;
 typedef struct rs_metrics_server rs_metrics_server_t;
+
+/* Called before each render with the registry and its opaque. */
+typedef void (*rs_metrics_hook_fn)(rs_metrics_t *reg, void *opaque);
 
 typedef enum rs_metrics_type {
     RS_METRICS_COUNTER = 0,
@@ -99,6 +115,19 @@ int rs_metrics_inc(rs_metrics_series_t *s);
 int rs_metrics_add(rs_metrics_series_t *s, int64_t delta);
 /* Gauge = value. Returns 0, or -1 (nothing changed) unless s is a gauge. */
 int rs_metrics_set(rs_metrics_series_t *s, int64_t value);
+/* Counter or gauge = units / 10^scale (0 <= scale <= 18), rendered as an
+ * exact decimal ("-0.05"). Meant for gauges and for counters mirroring a
+ * count kept elsewhere (CPU seconds). Returns 0, or -1 on a histogram or a
+ * bad scale. */
+int rs_metrics_set_decimal(rs_metrics_series_t *s, int64_t units, int scale);
+/* Hide a counter/gauge series from the exposition until it is next set or
+ * added to. Accepts NULL. */
+void rs_metrics_unset(rs_metrics_series_t *s);
+/* 1 if the series is rendered (not unset). */
+int rs_metrics_is_set(rs_metrics_series_t *s);
+/* units / 10^scale as a decimal text in buf ("" if buf is too small;
+ * 32 bytes always suffice). Returns buf. */
+char *rs_metrics_format_decimal(int64_t units, int scale, char *buf, size_t buflen);
 /* Histogram observation. Returns 0, or -1 (nothing recorded) unless s is a
  * histogram or when v is NaN. */
 int rs_metrics_observe(rs_metrics_series_t *s, double v);
@@ -122,12 +151,36 @@ void rs_metrics_set_reason(rs_metrics_t *reg, const char *fmt, ...)
 /* Copy the current reason into buf (always NUL-terminated). Returns buf. */
 char *rs_metrics_reason(rs_metrics_t *reg, char *buf, size_t buflen);
 
+/* Liveness: the processing loop calls rs_metrics_heartbeat() on every
+ * iteration; /healthz is 503 once the last one is older than `ms` (0: off).
+ * rs_metrics_stale_for() is how long it has been stale (0: not stale). */
+void rs_metrics_heartbeat(rs_metrics_t *reg);
+void rs_metrics_set_stale_after(rs_metrics_t *reg, uint64_t ms);
+uint64_t rs_metrics_stale_for(rs_metrics_t *reg);
+uint64_t rs_metrics_now_ms(void); /* CLOCK_MONOTONIC, ms */
+
+/* Set the render hook (NULL: none), replacing any (whose opaque is then
+ * freed). Set it before the server starts. free_opaque (may be NULL) frees
+ * opaque when the registry is destroyed: the registry owns it then. */
+void rs_metrics_set_render_hook(rs_metrics_t *reg, rs_metrics_hook_fn fn, void *opaque,
+                                void (*free_opaque)(void *));
+
+/* The standard process metrics, read from /proc/self at each render:
+ * process_cpu_seconds_total, process_resident_memory_bytes,
+ * process_virtual_memory_bytes, process_open_fds, process_max_fds,
+ * process_start_time_seconds. Registers them and installs its render
+ * hook (which then calls `chain`, when not NULL, with chain_opaque).
+ * Returns 0, or -1 with errstr set. */
+int rs_metrics_process_register(rs_metrics_t *reg, rs_metrics_hook_fn chain, void *chain_opaque,
+                                char *errstr, size_t errlen);
+
 /* Start an HTTP server on one internal thread. bind_addr is a numeric IPv4 or
  * IPv6 address ("127.0.0.1", "0.0.0.0", "::1"); NULL means all IPv4
  * interfaces. port 0 picks an ephemeral port (see rs_metrics_server_port()).
  * Endpoints (GET/HEAD; other methods get 405):
  *   /metrics  200 text/plain; version=0.0.4; charset=utf-8
- *   /healthz  200 "ok\n"
+ *   /healthz  200 "ok\n", or 503 "stalled: no progress for N ms\n" (see
+ *             rs_metrics_set_stale_after)
  *   /readyz   200 "ready\n", or 503 "<reason>\n" while not ready
  *   anything else 404.
  * Returns 0, or -1 with errstr set (bad address, port in use, ...). */

@@ -42,6 +42,7 @@
 #include "rs_state.h"
 #include "rs_bytes.h"
 #include "rs_err.h"
+#include "rs_log.h"
 
 #include <rocksdb/c.h>
 
@@ -90,14 +91,13 @@ static void take_rocks_err(char *errstr, size_t errlen, char *err, const char *c
     rocksdb_free(err);
 }
 
+/* One log line of component "state" (rs_log: JSON or text). */
 static void state_log(const char *fmt, ...)
 {
-    char line[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    rs_logv(RS_LOG_INFO, "state", fmt, ap);
     va_end(ap);
-    fprintf(stderr, "level=info component=state %s\n", line);
 }
 
 /* Validate a name argument; on failure write "<op>: <field> ..." into msg. */
@@ -1011,4 +1011,37 @@ done:
     if (cp)
         rocksdb_checkpoint_object_destroy(cp);
     return rc;
+}
+
+void rs_state_get_props(rs_state_t *st, rs_state_props_t *out)
+{
+    static const char *const names[] = {
+        "rocksdb.total-sst-files-size",
+        "rocksdb.estimate-live-data-size",
+        "rocksdb.cur-size-all-mem-tables",
+        "rocksdb.estimate-num-keys",
+        "rocksdb.num-running-compactions",
+        "rocksdb.compaction-pending",
+        "rocksdb.estimate-pending-compaction-bytes",
+    };
+    int64_t *fields[] = {&out->sst_bytes,
+                         &out->live_data_bytes,
+                         &out->memtable_bytes,
+                         &out->estimated_keys,
+                         &out->running_compactions,
+                         &out->compaction_pending,
+                         &out->pending_compaction_bytes};
+
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        uint64_t v = 0;
+        *fields[i] = st != NULL && st->db != NULL &&
+                             rocksdb_property_int(st->db, names[i], &v) == 0 && v <= INT64_MAX
+                         ? (int64_t)v
+                         : -1;
+    }
+}
+
+const char *rs_state_rocksdb_version(void)
+{
+    return RS_ROCKSDB_VERSION; /* pkg-config's, at configure time */
 }

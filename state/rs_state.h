@@ -169,4 +169,21 @@ int rs_state_partitions(rs_state_t *st, int32_t **parts, size_t *n, char *errstr
  * with rs_state_open() read-only or read-write. Returns 0 or -1. */
 int rs_state_checkpoint(rs_state_t *st, const char *dir, char *errstr, size_t errlen);
 
+/* RocksDB's own figures for metrics (rocksdb_property_int); -1 where the
+ * property cannot be read. Cheap (no I/O): call it every few seconds, not
+ * per record. Thread-safe like every read. */
+typedef struct rs_state_props {
+    int64_t sst_bytes;                /* rocksdb.total-sst-files-size */
+    int64_t live_data_bytes;          /* rocksdb.estimate-live-data-size */
+    int64_t memtable_bytes;           /* rocksdb.cur-size-all-mem-tables */
+    int64_t estimated_keys;           /* rocksdb.estimate-num-keys */
+    int64_t running_compactions;      /* rocksdb.num-running-compactions */
+    int64_t compaction_pending;       /* rocksdb.compaction-pending (0 or 1) */
+    int64_t pending_compaction_bytes; /* rocksdb.estimate-pending-compaction-bytes */
+} rs_state_props_t;
+void rs_state_get_props(rs_state_t *st, rs_state_props_t *out);
+
+/* The RocksDB version the store was built with ("7.8.3"). */
+const char *rs_state_rocksdb_version(void);
+
 #endif

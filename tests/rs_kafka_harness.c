@@ -563,8 +563,10 @@ void kh_worker_init(kh_worker_t *w, const char *bs, const char *group, const cha
     snprintf(w->state, sizeof w->state, "%s/state", w->dir);
     snprintf(text, sizeof text,
              "# test worker\nkafka.bootstrap.servers=%s\nstate.dir=%s\ngroup.id=%s\n"
-             "state.sync=false\n" KH_GROUP_TIMEOUTS "%s",
-             bs, w->state, group, extra ? extra : "");
+             "state.sync=false\n%s" KH_GROUP_TIMEOUTS "%s",
+             bs, w->state, group,
+             extra != NULL && strstr(extra, "log.format=") != NULL ? "" : "log.format=text\n",
+             extra ? extra : "");
     kh_write_file(w->cfg, text);
 }
 
@@ -835,14 +837,13 @@ static size_t curl_sink(char *ptr, size_t size, size_t nmemb, void *opaque)
 {
     char *buf = opaque;
     size_t used = strlen(buf), n = size * nmemb;
-    if (used + n >= 16384)
-        n = 16384 - used - 1;
+    cr_assert(used + n < KH_HTTP_BUF, "HTTP body over %d bytes", KH_HTTP_BUF);
     memcpy(buf + used, ptr, n);
     buf[used + n] = '\0';
     return size * nmemb;
 }
 
-/* GET path; buf must hold 16384 bytes. Returns the HTTP status (0: none). */
+/* GET path; buf must hold KH_HTTP_BUF bytes. Returns the HTTP status (0: none). */
 long kh_http_get(int port, const char *path, char *buf)
 {
     char url[128];

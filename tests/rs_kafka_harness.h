@@ -183,7 +183,9 @@ typedef struct kh_worker {
     char state[128];
 } kh_worker_t;
 
-/* New temp dir and config (bootstrap, state dir, group, timeouts, extra). */
+/* New temp dir and config (bootstrap, state dir, group, timeouts, extra).
+ * The log is text (log.format=text: the lines the tests read) unless extra
+ * sets log.format. */
 void kh_worker_init(kh_worker_t *w, const char *bs, const char *group, const char *extra);
 pid_t kh_worker_start(const kh_worker_t *w, const char *env);
 /* Runs to exit 0 (exit.when.idle=true in its config). */
@@ -222,7 +224,9 @@ void kh_replay_totals(const char *log, long *replayed, long *entries);
 long kh_log_sum(const char *log, const char *prefix, const char *key);
 
 /* ---- HTTP ---- */
-/* GET path on 127.0.0.1:port; buf holds 16384 bytes. Returns the status
+#define KH_HTTP_BUF 131072
+/* GET path on 127.0.0.1:port; buf holds KH_HTTP_BUF bytes (a longer body
+ * fails the test, never truncates silently). Returns the status
  * (0: no answer). */
 long kh_http_get(int port, const char *path, char *buf);
 int kh_free_port(void);

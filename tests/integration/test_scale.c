@@ -567,7 +567,7 @@ Test(scale, lost_assignment_discards_the_batch_in_flight, .timeout = 240)
     producer_wait(pp, s.pdir);
     end_input(&s, "g-lost", pw, w.log);
     /* the metrics count what the log shows */
-    char metrics[16384], want[96];
+    char metrics[KH_HTTP_BUF], want[96];
     cr_assert_eq(kh_http_get(port, "/metrics", metrics), 200);
     snprintf(want, sizeof want, "\nrevstream_assignments_lost_total %zu\n", lost);
     cr_assert_not_null(strstr(metrics, want), "no \"%s\" in\n%s", want + 1, metrics);
@@ -959,7 +959,7 @@ Test(scale, frozen_worker_applies_nothing_after_its_partitions_moved, .timeout =
         cr_assert(kh_now_s() < deadline, "the short freeze went unnoticed");
         usleep(50 * 1000);
     }
-    char metrics[16384];
+    char metrics[KH_HTTP_BUF];
     cr_assert_eq(kh_http_get(a_port, "/metrics", metrics), 200);
     const char *st = strstr(metrics, "\nrevstream_stalls_total ");
     cr_assert_not_null(st, "%s", metrics);

@@ -407,7 +407,7 @@ typedef struct run_result {
     long fault_journal;        /* journal records of the batch the fault killed */
     int fault_replayed;        /* the restart after the fault replayed a plan */
     /* the clean run: /metrics and /readyz before SIGTERM */
-    char metrics[16384];
+    char metrics[KH_HTTP_BUF];
     char readyz[256];
 } run_result_t;
 

@@ -401,3 +401,20 @@ Test(config, load_from_file)
     unlink(path);
     rmdir(dir);
 }
+
+Test(config, health_and_log_settings)
+{
+    rs_config_t *c = load_ok(MIN_FILE, NULL);
+    cr_assert_eq(c->health_stall_ms, 60000);
+    cr_assert_eq(c->health_lost_ms, 30000);
+    cr_assert_str_eq(c->log_format, "auto");
+    rs_config_destroy(c);
+    c = load_ok(MIN_FILE "health.stall.ms=0\nhealth.lost.ms=1500\nlog.format=text\n", NULL);
+    cr_assert_eq(c->health_stall_ms, 0);
+    cr_assert_eq(c->health_lost_ms, 1500);
+    cr_assert_str_eq(c->log_format, "text");
+    rs_config_destroy(c);
+    cr_assert_not_null(strstr(load_err(MIN_FILE "log.format=yaml\n", NULL), "log.format"));
+    cr_assert_not_null(
+        strstr(load_err(MIN_FILE "health.stall.ms=-1\n", NULL), "health.stall.ms"));
+}

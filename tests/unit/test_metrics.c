@@ -17,6 +17,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "rs_metrics.h"
 
@@ -583,4 +585,127 @@ Test(metrics_http, start_errors)
 
     rs_metrics_server_destroy(a);
     rs_metrics_destroy(reg);
+}
+
+Test(metrics, decimal_values_are_exact_text)
+{
+    rs_metrics_t *reg = new_reg();
+    rs_metrics_series_t *g, *c;
+    rs_metrics_label_t usd = {"currency", "USD"};
+    char err[256] = "", buf[32];
+    char *text;
+
+    cr_assert_str_eq(rs_metrics_format_decimal(12345, 2, buf, sizeof buf), "123.45");
+    cr_assert_str_eq(rs_metrics_format_decimal(-5, 2, buf, sizeof buf), "-0.05");
+    cr_assert_str_eq(rs_metrics_format_decimal(7, 0, buf, sizeof buf), "7");
+    cr_assert_str_eq(rs_metrics_format_decimal(1, 3, buf, sizeof buf), "0.001");
+    cr_assert_str_eq(rs_metrics_format_decimal(INT64_MIN, 2, buf, sizeof buf),
+                     "-92233720368547758.08");
+    cr_assert_str_eq(rs_metrics_format_decimal(INT64_MAX, 18, buf, sizeof buf),
+                     "9.223372036854775807");
+    cr_assert_eq(rs_metrics_gauge(reg, &g, "rs_amount", "Amount.", &usd, 1, err, sizeof err),
+                 0);
+    cr_assert_eq(
+        rs_metrics_counter(reg, &c, "rs_cpu_seconds_total", "CPU.", NULL, 0, err, sizeof err),
+        0);
+    cr_assert_eq(rs_metrics_set_decimal(g, 100000000000123, 2), 0);
+    cr_assert_eq(rs_metrics_set_decimal(c, 1234, 2), 0);
+    cr_assert_eq(rs_metrics_set_decimal(g, 1, 19), -1);
+    text = render(reg);
+    cr_assert_str_eq(text, "# HELP rs_amount Amount.\n"
+                           "# TYPE rs_amount gauge\n"
+                           "rs_amount{currency=\"USD\"} 1000000000001.23\n"
+                           "# HELP rs_cpu_seconds_total CPU.\n"
+                           "# TYPE rs_cpu_seconds_total counter\n"
+                           "rs_cpu_seconds_total 12.34\n");
+    free(text);
+    rs_metrics_destroy(reg);
+}
+
+Test(metrics, unset_series_are_not_rendered_until_set)
+{
+    rs_metrics_t *reg = new_reg();
+    rs_metrics_series_t *a, *b;
+    rs_metrics_label_t pa = {"partition", "0"}, pb = {"partition", "1"};
+    char err[256] = "";
+    char *text;
+
+    cr_assert_eq(rs_metrics_gauge(reg, &a, "rs_lag", "Lag.", &pa, 1, err, sizeof err), 0);
+    cr_assert_eq(rs_metrics_gauge(reg, &b, "rs_lag", "Lag.", &pb, 1, err, sizeof err), 0);
+    rs_metrics_set(a, 3);
+    rs_metrics_set(b, 4);
+    rs_metrics_unset(a);
+    cr_assert_not(rs_metrics_is_set(a));
+    text = render(reg);
+    cr_assert_str_eq(text,
+                     "# HELP rs_lag Lag.\n# TYPE rs_lag gauge\nrs_lag{partition=\"1\"} 4\n");
+    free(text);
+    rs_metrics_set(a, 0);
+    text = render(reg);
+    cr_assert_not_null(strstr(text, "rs_lag{partition=\"0\"} 0\n"));
+    free(text);
+    rs_metrics_destroy(reg);
+}
+
+Test(metrics, process_metrics_from_proc)
+{
+    rs_metrics_t *reg = new_reg();
+    char err[256] = "";
+    char *text;
+    long long rss = -1, maxfds = -1, fds = -1;
+    double start = 0;
+
+    cr_assert_eq(rs_metrics_process_register(reg, NULL, NULL, err, sizeof err), 0, "%s", err);
+    text = render(reg);
+    cr_assert_not_null(strstr(text, "# TYPE process_cpu_seconds_total counter\n"), "%s", text);
+    cr_assert_not_null(strstr(text, "\nprocess_cpu_seconds_total "), "%s", text);
+    cr_assert_eq(sscanf(strstr(text, "\nprocess_resident_memory_bytes ") + 1,
+                        "process_resident_memory_bytes %lld", &rss),
+                 1);
+    cr_assert_gt(rss, 1024 * 1024, "%s", text);
+    cr_assert_eq(sscanf(strstr(text, "\nprocess_open_fds ") + 1, "process_open_fds %lld", &fds),
+                 1);
+    cr_assert(fds >= 3, "%s", text);
+    cr_assert_eq(
+        sscanf(strstr(text, "\nprocess_max_fds ") + 1, "process_max_fds %lld", &maxfds), 1);
+    cr_assert_gt(maxfds, fds);
+    cr_assert_eq(sscanf(strstr(text, "\nprocess_start_time_seconds ") + 1,
+                        "process_start_time_seconds %lf", &start),
+                 1);
+    /* started within the last hour, by the wall clock */
+    cr_assert(start > (double)time(NULL) - 3600 && start <= (double)time(NULL) + 1, "%f",
+              start);
+    cr_assert_not_null(strstr(text, "\nprocess_virtual_memory_bytes "), "%s", text);
+    free(text);
+    rs_metrics_destroy(reg);
+}
+
+Test(metrics_http, healthz_fails_when_the_heartbeat_is_stale)
+{
+    rs_metrics_t *reg = new_reg();
+    rs_metrics_server_t *srv = NULL;
+    http_resp_t r;
+    int port;
+
+    cr_assert_eq(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
+    start_server(reg, &srv, &port);
+    rs_metrics_set_stale_after(reg, 200);
+    rs_metrics_heartbeat(reg);
+    http(port, "GET", "/healthz", &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "ok\n");
+    usleep(400 * 1000);
+    http(port, "GET", "/healthz", &r);
+    cr_assert_eq(r.status, 503, "%s", r.body);
+    cr_assert_eq(strncmp(r.body, "stalled: no progress for ", 25), 0, "%s", r.body);
+    rs_metrics_heartbeat(reg);
+    http(port, "GET", "/healthz", &r);
+    cr_assert_eq(r.status, 200);
+    rs_metrics_set_stale_after(reg, 0); /* off: never stale */
+    usleep(300 * 1000);
+    http(port, "GET", "/healthz", &r);
+    cr_assert_eq(r.status, 200);
+    rs_metrics_server_destroy(srv);
+    rs_metrics_destroy(reg);
+    curl_global_cleanup();
 }

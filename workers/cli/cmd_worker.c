@@ -18,7 +18,12 @@
  *     committed and a restart replays it.
  *   - Test-only fault injection: RS_WORKER_CRASH_AFTER_BATCHES=N makes the
  *     worker SIGKILL itself after the N-th batch's outputs are acknowledged
- *     and before its state commit (rs_worker_set_crash_after()).
+ *     and before its state commit (rs_worker_set_crash_after());
+ *     RS_WORKER_TEST_STALL_FILE=PATH stalls the loop while PATH exists and
+ *     RS_WORKER_TEST_RESTORE_DELAY_MS=N slows each partition restore by N ms
+ *     (rs_worker_set_test_hooks()). Each is logged when set.
+ *   - Log lines go through rs_log (log.format: json, text, or auto = json
+ *     unless stderr is a terminal), set right after the config is loaded.
  *
  * Ownership: the command owns the config, the worker and the signal thread
  * for the call and releases them through its one exit label.
@@ -34,6 +39,7 @@
 
 #include "rs_cli.h"
 #include "rs_config.h"
+#include "rs_log.h"
 #include "rs_worker.h"
 
 extern char **environ;
@@ -68,16 +74,17 @@ static void worker_usage(FILE *f)
  * line stays one key=value record. */
 static void log_error(const char *what, const char *msg, const char *hint)
 {
-    fprintf(stderr, "worker: error=%s msg=\"", what);
-    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+    char q[2100];
+    size_t o = 0;
+
+    for (const unsigned char *p = (const unsigned char *)msg; *p && o + 3 < sizeof q; p++) {
         if (*p == '"' || *p == '\\')
-            fputc('\\', stderr);
-        fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, stderr);
+            q[o++] = '\\';
+        q[o++] = (char)(*p < 0x20 || *p == 0x7f ? '?' : *p);
     }
-    fputc('"', stderr);
-    if (hint != NULL)
-        fprintf(stderr, " hint=\"%s\"", hint);
-    fputc('\n', stderr);
+    q[o] = '\0';
+    rs_logf(RS_LOG_ERROR, "worker", "error=%s msg=\"%s\"%s%s%s", what, q,
+            hint != NULL ? " hint=\"" : "", hint != NULL ? hint : "", hint != NULL ? "\"" : "");
 }
 
 typedef struct sigctx {
@@ -95,7 +102,8 @@ static void *signal_thread(void *arg)
             continue;
         if (sig == SIGUSR1)
             return NULL;
-        fprintf(stderr, "worker: signal=%s action=\"finish the batch, commit, stop\"\n",
+        rs_logf(RS_LOG_INFO, "worker",
+                "signal signal=%s action=\"finish the batch, commit, stop\"",
                 sig == SIGINT ? "SIGINT" : "SIGTERM");
         rs_worker_request_stop(ctx->w);
     }
@@ -146,9 +154,14 @@ int rs_cli_cmd_worker(int argc, char **argv)
         log_error("config", errstr, NULL);
         goto done;
     }
+    {
+        rs_log_format_t lf = RS_LOG_AUTO;
+        rs_log_parse_format(cfg->log_format, &lf); /* validated by the config */
+        rs_log_set_format(lf);
+    }
     desc = rs_config_describe(cfg);
     if (desc == NULL) {
-        fprintf(stderr, "worker: error=out_of_memory\n");
+        rs_logf(RS_LOG_ERROR, "worker", "error=out_of_memory");
         goto done;
     }
     if (check) {
@@ -156,14 +169,14 @@ int rs_cli_cmd_worker(int argc, char **argv)
         rc = 0;
         goto done;
     }
-    fprintf(stderr, "worker: config %s\n", desc);
+    rs_logf(RS_LOG_INFO, "worker", "config %s", desc);
 
     sigemptyset(&ctx.set);
     sigaddset(&ctx.set, SIGINT);
     sigaddset(&ctx.set, SIGTERM);
     sigaddset(&ctx.set, SIGUSR1);
     if (pthread_sigmask(SIG_BLOCK, &ctx.set, &oldset) != 0) {
-        fprintf(stderr, "worker: error=signals msg=\"cannot block signals\"\n");
+        rs_logf(RS_LOG_ERROR, "worker", "error=signals msg=\"cannot block signals\"");
         goto done;
     }
     masked = 1;
@@ -177,16 +190,28 @@ int rs_cli_cmd_worker(int argc, char **argv)
         char *end = NULL;
         unsigned long long n = strtoull(fault, &end, 10);
         if (end == fault || *end != '\0') {
-            fprintf(stderr, "worker: error=usage msg=\"RS_WORKER_CRASH_AFTER_BATCHES: not a "
-                            "number\"\n");
+            rs_logf(RS_LOG_ERROR, "worker",
+                    "error=usage msg=\"RS_WORKER_CRASH_AFTER_BATCHES: not a number\"");
             goto done;
         }
         rs_worker_set_crash_after(w, n);
-        fprintf(stderr, "worker: fault_injection crash_after_batches=%llu\n", n);
+        rs_logf(RS_LOG_WARN, "worker", "fault_injection crash_after_batches=%llu", n);
+    }
+    /* Test hooks (see rs_worker_set_test_hooks). */
+    const char *stall_file = getenv("RS_WORKER_TEST_STALL_FILE");
+    const char *restore_delay = getenv("RS_WORKER_TEST_RESTORE_DELAY_MS");
+    if ((stall_file != NULL && stall_file[0] != '\0') ||
+        (restore_delay != NULL && restore_delay[0] != '\0')) {
+        long delay = restore_delay != NULL ? strtol(restore_delay, NULL, 10) : 0;
+        rs_worker_set_test_hooks(w, stall_file != NULL && stall_file[0] ? stall_file : NULL,
+                                 delay > 0 ? delay : 0);
+        rs_logf(RS_LOG_WARN, "worker", "fault_injection stall_file=%s restore_delay_ms=%ld",
+                stall_file != NULL && stall_file[0] ? stall_file : "none",
+                delay > 0 ? delay : 0);
     }
     ctx.w = w;
     if (pthread_create(&thr, NULL, signal_thread, &ctx) != 0) {
-        fprintf(stderr, "worker: error=signals msg=\"cannot start the signal thread\"\n");
+        rs_logf(RS_LOG_ERROR, "worker", "error=signals msg=\"cannot start the signal thread\"");
         goto done;
     }
     thread_started = 1;

@@ -21,7 +21,7 @@
 #ifndef RS_CLI_H
 #define RS_CLI_H
 
-#define RS_CLI_VERSION "0.1.0"
+#define RS_CLI_VERSION RS_VERSION /* CMakeLists.txt: RS_VERSION */
 
 /* A subcommand. argv[0] is the command name; argc >= 1. Returns the exit status. */
 typedef int (*rs_cli_cmd_fn)(int argc, char **argv);

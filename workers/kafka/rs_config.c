@@ -70,6 +70,7 @@ typedef struct keyspec {
 
 static const char *const formats[] = {"avro", "json", NULL};
 static const char *const guarantees[] = {"at_least_once", "exactly_once", NULL};
+static const char *const log_formats[] = {"auto", "json", "text", NULL};
 
 /* The keys outside kafka.*, sorted by key. */
 static const keyspec_t specs[] = {
@@ -79,7 +80,10 @@ static const keyspec_t specs[] = {
     {"exit.when.idle", K_BOOL, "false", 0, 0, NULL},
     {"group.id", K_STR, "revstream", 0, 0, NULL},
     {"group.instance.id", K_STR, NULL, 0, 0, NULL},
+    {"health.lost.ms", K_INT, "30000", 0, 3600000, NULL},
+    {"health.stall.ms", K_INT, "60000", 0, 3600000, NULL},
     {"input.format", K_ENUM, "avro", 0, 0, formats},
+    {"log.format", K_ENUM, "auto", 0, 0, log_formats},
     {"metrics.bind", K_ADDR, "127.0.0.1", 0, 0, NULL},
     {"metrics.port", K_INT, "0", 0, 65535, NULL},
     {"output.format", K_ENUM, "avro", 0, 0, formats},
@@ -592,6 +596,9 @@ static int finish(rs_config_t *c, rd_kafka_conf_t *scratch, char *errstr, size_t
     c->metrics_port = (int)port;
     c->metrics_bind = value_or_null(p, "metrics.bind");
     c->exit_when_idle = strcmp(value_or_null(p, "exit.when.idle"), "true") == 0;
+    parse_long(value_or_null(p, "health.stall.ms"), 0, 3600000, &c->health_stall_ms);
+    parse_long(value_or_null(p, "health.lost.ms"), 0, 3600000, &c->health_lost_ms);
+    c->log_format = value_or_null(p, "log.format");
 
     p->kafka = calloc(nk + 1, sizeof *p->kafka);
     if (p->kafka == NULL) {

@@ -92,6 +92,9 @@ typedef struct rs_config {
     int metrics_port;        /* 0: no metrics server */
     const char *metrics_bind;
     int exit_when_idle;
+    long health_stall_ms;   /* /healthz fails when the loop made no progress this long; 0 off */
+    long health_lost_ms;    /* /readyz fails after this long without assignment or cluster */
+    const char *log_format; /* "auto", "json" or "text" */
     size_t n_kafka;
     const rs_config_kafka_t *kafka; /* in key order */
     rs_config_priv_t *priv;

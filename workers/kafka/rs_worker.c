@@ -66,6 +66,7 @@
 #include "rs_worker.h"
 #include "rs_err.h"
 #include "rs_kafka_client.h"
+#include "rs_log.h"
 #include "rs_worker_internal.h"
 
 #include <errno.h>
@@ -79,12 +80,18 @@
 /* librdkafka's log and error callbacks                                     */
 /* ------------------------------------------------------------------------ */
 
+/* librdkafka's log (syslog levels) as component "rdkafka": 0-3 error,
+ * 4 warn, 5-6 info, 7 debug. */
 static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    char qb[1200];
+    char qb[1200], qf[64];
     (void)rk;
-    rs_worker_log("rdkafka level=%d fac=%s msg=%s", level, fac,
-                  rs_worker_quote(qb, sizeof qb, buf));
+    rs_logf(level <= 3   ? RS_LOG_ERROR
+            : level == 4 ? RS_LOG_WARN
+            : level <= 6 ? RS_LOG_INFO
+                         : RS_LOG_DEBUG,
+            "rdkafka", "log syslog_level=%d fac=%s msg=%s", level,
+            rs_worker_quote(qf, sizeof qf, fac), rs_worker_quote(qb, sizeof qb, buf));
 }
 
 static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -97,6 +104,7 @@ static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *op
         rs_worker_fail(w, "kafka fatal error: %s", fatal);
         return;
     }
+    rs_worker_metrics_cluster_error(w, err);
     rs_worker_log("warning kafka_error error=%s reason=%s",
                   rd_kafka_err2name((rd_kafka_resp_err_t)err),
                   rs_worker_quote(qb, sizeof qb, reason));
@@ -307,6 +315,7 @@ static int setup_kafka(rs_worker_t *w, char *errstr, size_t errlen)
     consumer[nc++] = (rs_config_kafka_t){"enable.auto.offset.store", "false"};
     consumer[nc++] = (rs_config_kafka_t){"auto.offset.reset", "earliest"};
     consumer[nc++] = (rs_config_kafka_t){"enable.partition.eof", "true"};
+    consumer[nc++] = (rs_config_kafka_t){"statistics.interval.ms", "5000"}; /* lag, brokers */
     consumer[nc] = (rs_config_kafka_t){NULL, NULL};
     if ((conf = rs_worker_kafka_conf(w, consumer, errstr, errlen)) == NULL)
         return -1;
@@ -315,6 +324,7 @@ static int setup_kafka(rs_worker_t *w, char *errstr, size_t errlen)
     w->heartbeat_ms = conf_long(conf, "heartbeat.interval.ms", 3000);
     rd_kafka_conf_set_rebalance_cb(conf, rs_worker_on_rebalance);
     rd_kafka_conf_set_offset_commit_cb(conf, rs_worker_on_commit);
+    rd_kafka_conf_set_stats_cb(conf, rs_worker_on_stats);
     w->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof kerr);
     if (w->consumer == NULL) {
         rs_errorf(errstr, errlen, "kafka consumer: %s", kerr);
@@ -541,88 +551,6 @@ static int check_topics(rs_worker_t *w, char *errstr, size_t errlen)
     return check_changelog(w, errstr, errlen);
 }
 
-static int setup_metrics(rs_worker_t *w, char *errstr, size_t errlen)
-{
-    char err[512];
-    struct {
-        rs_metrics_series_t **s;
-        const char *name, *help;
-        int type;
-    } defs[] = {
-        {&w->m.applied, "revstream_events_applied_total",
-         "Input events applied by an engine (a waiting event when it applies).", 0},
-        {&w->m.duplicates, "revstream_duplicates_total",
-         "Input events ignored as duplicates (same event_id and content).", 0},
-        {&w->m.skipped, "revstream_skipped_total",
-         "Input records skipped: offset already applied to the contract.", 0},
-        {&w->m.rejected, "revstream_rejected_total",
-         "Input events refused by the codec or the engine.", 0},
-        {&w->m.dlq, "revstream_dlq_total", "Dead letters produced.", 0},
-        {&w->m.entries, "revstream_entries_produced_total", "Journal entries produced.", 0},
-        {&w->m.balances, "revstream_balances_produced_total", "Balance snapshots produced.", 0},
-        {&w->m.records, "revstream_input_records_total",
-         "Input records taken through committed batches.", 0},
-        {&w->m.batches, "revstream_batches_total", "Batches committed.", 0},
-        {&w->m.pending, "revstream_pending_events",
-         "Events waiting for their contract or invoice.", 1},
-        {&w->m.batch_seconds, "revstream_batch_seconds",
-         "Time to process, deliver and commit one batch.", 2},
-        {&w->m.restore_remaining, "revstream_restore_remaining_records",
-         "Changelog records still to read by the restore in progress.", 1},
-        {&w->m.restored, "revstream_restored_records_total",
-         "Changelog records read by restores.", 0},
-        {&w->m.restore_refused, "revstream_restore_refused_total",
-         "Restores refused because the changelog no longer starts where the local state "
-         "needs it to (trimmed or not compacted); the worker fails.",
-         0},
-        {&w->m.dropped, "revstream_state_dropped_partitions_total",
-         "Revoked partitions whose local state was dropped after the grace period.", 0},
-        {&w->m.assignments, "revstream_assignments_total",
-         "Partition assignments received (one per rebalance that gave this worker any).", 0},
-        {&w->m.lost, "revstream_assignments_lost_total",
-         "Assignments lost (the group moved on without this worker); their batch was "
-         "discarded.",
-         0},
-        {&w->m.owned, "revstream_assigned_partitions",
-         "Input partition numbers this worker owns now.", 1},
-        {&w->m.stalls, "revstream_stalls_total",
-         "Times the process was found frozen for over half the session timeout (batches "
-         "held until the group answered).",
-         0},
-    };
-
-    if (rs_metrics_new(&w->metrics, err, sizeof err) != 0) {
-        rs_errorf(errstr, errlen, "metrics: %s", err);
-        return -1;
-    }
-    for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++) {
-        int rc = defs[i].type == 0 ? rs_metrics_counter(w->metrics, defs[i].s, defs[i].name,
-                                                        defs[i].help, NULL, 0, err, sizeof err)
-                 : defs[i].type == 1
-                     ? rs_metrics_gauge(w->metrics, defs[i].s, defs[i].name, defs[i].help, NULL,
-                                        0, err, sizeof err)
-                     : rs_metrics_histogram(w->metrics, defs[i].s, defs[i].name, defs[i].help,
-                                            NULL, 0, NULL, 0, err, sizeof err);
-        if (rc != 0) {
-            rs_errorf(errstr, errlen, "metrics: %s", err);
-            return -1;
-        }
-    }
-    rs_metrics_set_ready(w->metrics, 0);
-    rs_metrics_set_reason(w->metrics, "starting");
-    if (w->cfg->metrics_port != 0) {
-        if (rs_metrics_server_start(&w->msrv, w->metrics, w->cfg->metrics_bind,
-                                    w->cfg->metrics_port, err, sizeof err) != 0) {
-            rs_errorf(errstr, errlen, "metrics server on %s:%d: %s", w->cfg->metrics_bind,
-                      w->cfg->metrics_port, err);
-            return -1;
-        }
-        rs_worker_log("metrics bind=%s port=%d", w->cfg->metrics_bind,
-                      rs_metrics_server_port(w->msrv));
-    }
-    return 0;
-}
-
 int rs_worker_new(rs_worker_t **out, const rs_config_t *cfg, char *errstr, size_t errlen)
 {
     rs_worker_t *w = NULL;
@@ -641,7 +569,7 @@ int rs_worker_new(rs_worker_t **out, const rs_config_t *cfg, char *errstr, size_
         return -1;
     }
     w->cfg = cfg;
-    if (read_policy(w, errstr, errlen) != 0 || setup_metrics(w, errstr, errlen) != 0)
+    if (read_policy(w, errstr, errlen) != 0 || rs_worker_metrics_setup(w, errstr, errlen) != 0)
         goto done;
 
     rs_state_opts_t so = {cfg->state_dir, 1, 0,
@@ -781,6 +709,7 @@ int rs_worker_run(rs_worker_t *w, char *errstr, size_t errlen)
             if (timeout > 100)
                 timeout = 100;
         }
+        rs_worker_metrics_tick(w); /* heartbeat (/healthz), readiness, gauges */
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, timeout);
         check_stall(w); /* before this iteration may apply a batch */
         /* Drain what the consumer has fetched, up to a batch: a batch is cut
@@ -888,6 +817,7 @@ void rs_worker_destroy(rs_worker_t *w)
     rs_state_batch_destroy(w->sb);
     rs_state_destroy(w->st);
     rs_metrics_server_destroy(w->msrv);
+    rs_worker_metrics_free(w);
     rs_metrics_destroy(w->metrics);
     free(w);
 }

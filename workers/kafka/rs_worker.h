@@ -104,6 +104,15 @@ void rs_worker_get_stats(const rs_worker_t *w, rs_worker_stats_t *out);
  * "worker: fault ..." and kill the process with SIGKILL. 0: never. */
 void rs_worker_set_crash_after(rs_worker_t *w, uint64_t n);
 
+/* Test hooks: while the file stall_file exists (NULL: never) the loop
+ * makes no progress, so /healthz turns 503 after health.stall.ms; every
+ * partition restore first waits restore_delay_ms (0: none), so /readyz is
+ * seen 503 "restoring partition N". stall_file is borrowed. */
+void rs_worker_set_test_hooks(rs_worker_t *w, const char *stall_file, long restore_delay_ms);
+
+/* The parked-partitions gauge (revstream_partitions_parked); 0 at start. */
+void rs_worker_set_parked_gauge(rs_worker_t *w, int64_t parked);
+
 void rs_worker_destroy(rs_worker_t *w); /* accepts NULL */
 
 #endif

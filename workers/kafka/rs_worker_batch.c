@@ -250,6 +250,7 @@ static void handle_message(rs_worker_t *w, part_t *p, const qitem_t *it)
     if (d < 0)
         goto out;
     if (d > 0) {
+        rs_worker_metrics_event(w, it, NULL, RS_WM_REJECTED);
         rs_worker_count_rejected(w, 1);
         rs_worker_dlq_message(w, it, err);
         goto out;
@@ -259,6 +260,7 @@ static void handle_message(rs_worker_t *w, part_t *p, const qitem_t *it)
         snprintf(err, sizeof err, "event %s: type: %s belongs on the %s topic, not %s",
                  ev.event_id, rs_event_type_name(ev.type),
                  home >= 0 ? w->cfg->topics[home] : "?", w->cfg->topics[t]);
+        rs_worker_metrics_event(w, it, &ev, RS_WM_REJECTED);
         rs_worker_count_rejected(w, 1);
         rs_worker_dlq_message(w, it, err);
         goto out;
@@ -276,10 +278,12 @@ static void handle_message(rs_worker_t *w, part_t *p, const qitem_t *it)
         if (it->m->offset <= applied) {
             w->stats.skipped++;
             rs_metrics_inc(w->m.skipped);
+            rs_worker_metrics_event(w, it, &ev, RS_WM_SKIPPED);
             goto out;
         }
     }
     rs_apply_result_t res = rs_engine_apply(e, &ev, err, sizeof err);
+    rs_worker_metrics_event(w, it, &ev, rs_worker_apply_outcome(res));
     /* The sink may have grown the map: look the entry up again. */
     if (ce != NULL && (ce = rs_worker_cm_get(&w->cm, ev.contract_id)) == NULL) {
         rs_worker_fail(w, "out of memory");
@@ -732,6 +736,7 @@ static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t 
     update_pending_gauge(w);
     uint64_t us = rs_worker_now_us() - t0;
     rs_metrics_observe(w->m.batch_seconds, (double)us / 1e6);
+    rs_worker_metrics_batch(w);
     rs_worker_log(
         "batch records=%zu partitions=%d applied=%llu duplicates=%llu skipped=%llu "
         "dlq=%llu entries=%llu balances=%llu ms=%llu plan_ms=%llu apply_ms=%llu "

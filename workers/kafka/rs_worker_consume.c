@@ -132,6 +132,7 @@ void rs_worker_take_message(rs_worker_t *w, rd_kafka_message_t *m)
         return;
     }
     p->qn++;
+    rs_worker_metrics_consumed(w, t);
     if (w->fresh++ == 0)
         w->batch_t0 = rs_worker_now_us();
     w->queued++;

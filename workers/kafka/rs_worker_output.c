@@ -425,6 +425,7 @@ static int dead_letter(rs_worker_t *w, int t, int32_t partition, int64_t offset,
     if (produce(w, 2, key, key ? keylen : 0, buf, len, h, offset >= 0 ? 4 : 5) == 0) {
         w->stats.dlq++;
         rs_metrics_inc(w->m.dlq);
+        rs_metrics_inc(w->m.dead_letters);
         rc = 0;
     }
     free(buf);

@@ -62,6 +62,7 @@ static void on_restore_progress(void *opaque, int32_t n, int64_t done, int64_t r
                   (long long)done, (long long)remaining, (long long)rate,
                   finished ? " finished=true" : "");
     rs_metrics_set(w->m.restore_remaining, finished ? 0 : remaining);
+    rs_metrics_heartbeat(w->metrics); /* a restore is progress (/healthz) */
 }
 
 /* Changelog partition n's watermarks: two consecutive answers of
@@ -212,6 +213,7 @@ static int restore_part(rs_worker_t *w, int32_t n)
         return 0;
     }
     rs_metrics_set_reason(w->metrics, "restoring partition %d", (int)n);
+    rs_worker_test_restore_delay(w);
     rs_worker_log("restore partition=%d from=%lld high=%lld local=%s", (int)n, (long long)from,
                   (long long)hi, rc == 0 ? "behind" : "missing");
     rs_changelog_restore_args_t a = {0};

@@ -10,11 +10,15 @@
  *     then commits nothing more (a restart replays its plans).
  *   - rs_worker_fail() keeps the first failure only: FAILED is entered once
  *     and only CLOSING follows it.
- *   - A log line is written with one fputs(), so lines from librdkafka's
- *     threads never interleave with it.
+ *   - A log line goes through rs_log (workers/base/rs_log.h): one JSON
+ *     object per line (or "worker: ..." text with log.format=text),
+ *     written with one fputs(), so lines from librdkafka's threads never
+ *     interleave with it. Messages keep their "event key=value" phrasing;
+ *     rs_log turns the pairs into fields.
  *
  * Ownership: nothing is allocated here.
  */
+#include "rs_log.h"
 #include "rs_worker_internal.h"
 
 #include <stdarg.h>
@@ -117,20 +121,11 @@ int rs_worker_part_set_state(rs_worker_t *w, int32_t n, rs_part_state_t to)
 
 void rs_worker_log(const char *fmt, ...)
 {
-    char line[4096];
     va_list ap;
-    int n;
 
-    memcpy(line, "worker: ", 8);
     va_start(ap, fmt);
-    n = vsnprintf(line + 8, sizeof line - 9, fmt, ap);
+    rs_logv(RS_LOG_LEVEL_AUTO, "worker", fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return;
-    size_t len = strlen(line);
-    line[len++] = '\n';
-    line[len] = '\0';
-    fputs(line, stderr);
 }
 
 const char *rs_worker_quote(char *buf, size_t buflen, const char *s)

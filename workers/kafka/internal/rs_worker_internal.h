@@ -208,10 +208,48 @@ typedef struct part {
     uint64_t revoked_at; /* when revoked, for state.revoked.grace.ms (us); 0: not (P3) */
 } part_t;
 
+/* What a handled record came to (revstream_events_total's outcome label). */
+typedef enum rs_wm_outcome {
+    RS_WM_APPLIED = 0,
+    RS_WM_WAITING,
+    RS_WM_DUPLICATE,
+    RS_WM_REJECTED,
+    RS_WM_SKIPPED,
+    RS_WM__OUTCOMES
+} rs_wm_outcome_t;
+
+/* Per input partition number (rs_worker_metrics.c). */
+typedef struct wm_part {
+    rs_metrics_series_t *lag[N_IN]; /* revstream_consumer_lag, lazily */
+    rs_metrics_series_t *fresh;     /* revstream_event_freshness_seconds, lazily */
+    int64_t newest_ms;              /* newest applied event time (Unix ms), 0 none */
+} wm_part_t;
+
+#define WM_MAX_CURRENCIES 64
+
+typedef struct wm_currency {
+    char code[8];
+    int exponent;
+    int64_t rec, def; /* minor units, summed per slow tick */
+    int seen, overflow, overflow_logged;
+    rs_metrics_series_t *recognized, *deferred;
+} wm_currency_t;
+
 typedef struct wmetrics {
     rs_metrics_series_t *applied, *duplicates, *skipped, *rejected, *dlq, *entries, *balances,
         *records, *batches, *pending, *batch_seconds, *restore_remaining, *restored, *dropped,
         *assignments, *lost, *owned, *stalls, *restore_refused;
+    /* rs_worker_metrics.c */
+    rs_metrics_series_t *dead_letters, *commit_seconds, *parked, *ready, *cluster_up,
+        *stats_errors, *phase[5], *rocks[7], *consumed[N_IN];
+    rs_metrics_series_t *ev[N_IN][RS_EV__COUNT][RS_WM__OUTCOMES];
+    wm_part_t *wp; /* nparts, once known */
+    wm_currency_t *cur;
+    size_t ncur;
+    uint64_t last_tick, last_slow; /* us */
+    uint64_t down_since;           /* all brokers down since (us); 0 up */
+    uint64_t unassigned_since;     /* owning no partition since (us); 0 owns some */
+    int loop_started;              /* the first tick armed /healthz's stall limit */
 } wmetrics_t;
 
 /* A changelog record of the batch, produced after its outputs' delivery. */
@@ -273,6 +311,10 @@ struct rs_worker {
     uint64_t loop_mark;            /* last time the loop was known to run (us) */
     uint64_t hold_until;           /* no batch before this (us) */
 
+    /* test hooks (rs_worker_set_test_hooks) */
+    const char *test_stall_file;
+    long test_restore_delay_ms;
+
     rs_worker_stats_t stats;
     rs_metrics_t *metrics;
     rs_metrics_server_t *msrv;
@@ -309,7 +351,9 @@ static inline int rs_worker_owns(const rs_worker_t *w, int32_t n)
     return w->parts[n].state == RS_PART_REPLAYING || w->parts[n].state == RS_PART_ACTIVE;
 }
 
-/* One "worker: ..." line on stderr, written with one call. */
+/* One log line on stderr, written with one call: "event key=value ...",
+ * led by "warning", "error" or "bug" for those levels (rs_log.h: JSON
+ * fields, or "worker: ..." as text). */
 void rs_worker_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* s as a quoted log value: '"' and '\' escaped, control bytes as '?'. */
@@ -437,5 +481,35 @@ void rs_worker_drop_expired(rs_worker_t *w);
 
 /* Free p's engine, queue and plan (no state change: the caller's). */
 void rs_worker_release_part(part_t *p);
+
+/* ------------------------------------------------------------------------ */
+/* rs_worker_metrics.c                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* Create the registry, every family, the process metrics, build info and
+ * (metrics.port) the server. 0, or -1 with errstr. */
+int rs_worker_metrics_setup(rs_worker_t *w, char *errstr, size_t errlen);
+void rs_worker_metrics_free(rs_worker_t *w);
+
+/* librdkafka's stats_cb (opaque: the worker): consumer lag, broker states. */
+int rs_worker_on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque);
+/* An error from librdkafka's error callback (all brokers down). */
+void rs_worker_metrics_cluster_error(rs_worker_t *w, int err);
+
+/* Every loop iteration: heartbeat, readiness, freshness, RocksDB figures,
+ * currency totals (each at its own interval). */
+void rs_worker_metrics_tick(rs_worker_t *w);
+
+/* A record taken from the consumer (topic index). */
+void rs_worker_metrics_consumed(rs_worker_t *w, int topic);
+/* A record handled by a sub-batch: ev is NULL or its decoded event. */
+void rs_worker_metrics_event(rs_worker_t *w, const qitem_t *it, const rs_event_t *ev,
+                             rs_wm_outcome_t outcome);
+rs_wm_outcome_t rs_worker_apply_outcome(int apply_result);
+/* A committed batch: its phase latencies (w->phase_us). */
+void rs_worker_metrics_batch(rs_worker_t *w);
+
+/* Test hook: sleep test_restore_delay_ms (heartbeating) as a restore starts. */
+void rs_worker_test_restore_delay(rs_worker_t *w);
 
 #endif
