@@ -10,7 +10,9 @@
  *     then finishes and commits its batch and closes the consumer). SIGUSR1
  *     is only how main() wakes that thread to end it.
  *   - The effective config is logged once, with secrets masked
- *     (rs_config_describe()); nothing else here prints a config value.
+ *     (rs_config_describe()); nothing else here prints a config value. The
+ *     Kubernetes service-link variables the config skipped are named (not
+ *     their values) on one config_note line.
  *   - Exit status: 0 clean stop (signal, idle, --check, --help); 1 usage,
  *     config or start-up error (bad key, missing topic, topics not
  *     co-partitioned, ...); 2 failure while running (a record not
@@ -80,6 +82,21 @@ static void log_error(const char *what, const char *msg, const char *hint)
     fputc('\n', stderr);
 }
 
+/* One line naming the Kubernetes service-link variables the config skipped
+ * (names only; they are not settings). */
+static void log_ignored_env(const rs_config_t *cfg)
+{
+    const char *name = rs_config_ignored_env(cfg, 0);
+
+    if (name == NULL)
+        return;
+    fprintf(stderr, "worker: config_note ignored_env=%s", name);
+    for (size_t i = 1; (name = rs_config_ignored_env(cfg, i)) != NULL; i++)
+        fprintf(stderr, ",%s", name);
+    fprintf(stderr, " reason=\"Kubernetes service links, not settings (set "
+                    "enableServiceLinks: false on the pod)\"\n");
+}
+
 typedef struct sigctx {
     sigset_t set;
     rs_worker_t *w;
@@ -146,6 +163,7 @@ int rs_cli_cmd_worker(int argc, char **argv)
         log_error("config", errstr, NULL);
         goto done;
     }
+    log_ignored_env(cfg);
     desc = rs_config_describe(cfg);
     if (desc == NULL) {
         fprintf(stderr, "worker: error=out_of_memory\n");
