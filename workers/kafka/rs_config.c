@@ -28,6 +28,7 @@
  */
 #include "rs_config.h"
 #include "rs_err.h"
+#include "rs_paths.h"
 #include "rs_props.h"
 #include "rs_strbuf.h"
 
@@ -39,10 +40,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifndef RS_SCHEMA_DIR
-#define RS_SCHEMA_DIR "schemas"
-#endif
 
 #define ENV_PREFIX "REVSTREAM_"
 #define KAFKA_PREFIX "kafka."
@@ -710,8 +707,9 @@ static int finish(rs_config_t *c, rd_kafka_conf_t *scratch, char *errstr, size_t
             }
         }
         if (dir == NULL || dir->value[0] == '\0') {
-            if (put(p, "schema.dir", strlen("schema.dir"), RS_SCHEMA_DIR, strlen(RS_SCHEMA_DIR),
-                    "default") != 0) {
+            char def[4096];
+            rs_paths_schema_dir(def, sizeof def);
+            if (put(p, "schema.dir", strlen("schema.dir"), def, strlen(def), "default") != 0) {
                 rs_errorf(errstr, errlen, "out of memory");
                 return -1;
             }
