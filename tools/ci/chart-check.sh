@@ -15,7 +15,8 @@
 #      (tools/ci/alerts_test.yaml);
 #   4. the checks must fail on a broken chart: copies with a template syntax
 #      error, a misspelt value reference, a value the schema refuses, an
-#      unknown values key, a manifest the API schema refuses, a rule broken
+#      unknown values key, a manifest the API schema refuses, a misspelt
+#      field in a manifest (unknown to its type), a rule broken
 #      (service links on), and rendered YAML that does not parse; each must
 #      be refused, else this script fails.
 # Prints "ok"/"FAIL" per check and "N passed, N failed"; exit 1 on any FAIL.
@@ -84,7 +85,7 @@ run "values.schema.json is a draft-07 schema" node -e \
 run "build tools/helmrender (text/template + sprig)" build_renderer
 [[ -x "$OUT/helmrender" ]] || { echo "$passed passed, $((failed + 1)) failed"; exit 1; }
 
-cat >"$OUT/all-on.yaml" <<'EOV'
+cat >"$OUT/all-on-input.yaml" <<'EOV'
 metrics:
   serviceMonitor: {enabled: true}
   prometheusRule: {enabled: true}
@@ -102,7 +103,7 @@ run "default values" check_set "$CHART" default
 for ex in "$CHART"/examples/*.yaml; do
     run "example $(basename "$ex")" check_set "$CHART" "example-$(basename "$ex" .yaml)" "$ex"
 done
-run "every optional object on" check_set "$CHART" all-on "$OUT/all-on.yaml"
+run "every optional object on" check_set "$CHART" all-on "$OUT/all-on-input.yaml"
 run "promtool check rules" promtool check rules "$CHART/files/alerts.yaml"
 run "promtool test rules" promtool test rules "$CI/alerts_test.yaml"
 
@@ -123,6 +124,8 @@ b=$(broken unknown-key values.yaml '$a replicaCont: 3') &&
     refused "unknown values key (replicaCont)" check_set "$b" unknown-key
 b=$(broken api-schema templates/statefulset.yaml 's/containerPort: {{ .Values.metrics.port }}/containerPort: "metrics"/') &&
     refused "manifest the API schema refuses (containerPort: \"metrics\")" check_set "$b" api-schema
+b=$(broken unknown-field templates/statefulset.yaml 's/terminationGracePeriodSeconds:/terminationGracePeriodSecond:/') &&
+    refused "manifest with an unknown field (terminationGracePeriodSecond)" check_set "$b" unknown-field
 b=$(broken rule templates/statefulset.yaml 's/enableServiceLinks: false/enableServiceLinks: true/') &&
     refused "chart rule broken (enableServiceLinks: true)" check_set "$b" rule
 b=$(broken yaml templates/service-metrics.yaml 's/^  type: ClusterIP/ type: ClusterIP/') &&

@@ -9,7 +9,9 @@
 //       every document parses as YAML (duplicate keys are errors) and is a
 //       valid Kubernetes object of its apiVersion/kind by the API schemas of
 //       the kubernetes-models packages (core, apps, policy; KEDA;
-//       prometheus-operator); an unknown apiVersion/kind is an error; no
+//       prometheus-operator), with no field its type does not declare
+//       (strictFields: TypeScript's excess-property check on the same
+//       packages' types); an unknown apiVersion/kind is an error; no
 //       two objects share kind and name; and the rules the chart promises
 //       hold (StatefulSet: podManagementPolicy Parallel, a
 //       volumeClaimTemplate mounted, enableServiceLinks false,
@@ -25,6 +27,12 @@ import fs from "node:fs";
 import Ajv from "ajv";
 import addFormats from "ajv-formats";
 import { parseAllDocuments } from "yaml";
+import { spawnSync } from "node:child_process";
+import os from "node:os";
+import nodePath from "node:path";
+import { fileURLToPath } from "node:url";
+
+const HERE = nodePath.dirname(fileURLToPath(import.meta.url));
 
 const problems = [];
 const bad = (where, msg) => problems.push(`${where}: ${msg}`);
@@ -59,6 +67,44 @@ async function model(apiVersion, kind) {
     return mod[kind] || null;
   } catch {
     return null;
+  }
+}
+
+// Unknown fields: the API schemas above accept any extra key (as the API
+// server does unless asked to be strict), so a misspelt field
+// (readinesProbe) would pass. kubeconform -strict refuses them; here the
+// TypeScript compiler does, from the same packages' type declarations: each
+// object becomes an object literal of its kind's interface, and tsc's
+// excess-property check names every field the type does not have.
+function strictFields(objs) {
+  const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), "rs-chart-strict-"));
+  try {
+    fs.symlinkSync(nodePath.join(HERE, "node_modules"), nodePath.join(dir, "node_modules"));
+    const lines = [];
+    const where = [];
+    const imports = new Map();
+    for (const { f, o } of objs) {
+      const mod = MODELS[o.apiVersion] && MODELS[o.apiVersion](o.kind);
+      if (!mod) continue;
+      const type = `T${imports.size}`;
+      if (!imports.has(mod)) imports.set(mod, type);
+      where.push(`${f}: ${o.kind}/${o.metadata && o.metadata.name}`);
+      lines.push(`export const m${lines.length}: ${imports.get(mod)} = ${JSON.stringify(o)};`);
+    }
+    const head = [...imports].map(([mod, type]) => `import type { I${mod.split("/").pop()} as ${type} } from "${mod}";`);
+    fs.writeFileSync(nodePath.join(dir, "manifests.ts"), [...head, ...lines].join("\n") + "\n");
+    const tsc = nodePath.join(HERE, "node_modules", "typescript", "bin", "tsc");
+    const r = spawnSync(process.execPath, [tsc, "--noEmit", "--strict", "--skipLibCheck",
+      "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022",
+      "--pretty", "false", nodePath.join(dir, "manifests.ts")], { encoding: "utf8" });
+    for (const line of (r.stdout || "").split("\n").filter(Boolean)) {
+      const m = line.match(/manifests\.ts\((\d+),\d+\): error TS\d+: (.*)/);
+      if (m && Number(m[1]) > head.length) bad(where[Number(m[1]) - head.length - 1], `unknown or mistyped field: ${m[2]}`);
+      else bad("tsc", line);
+    }
+    if (r.status !== 0 && !(r.stdout || "").trim()) bad("tsc", `failed: ${r.stderr || r.error}`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -148,6 +194,7 @@ async function checkManifests(files) {
     n++;
     if (o.kind === "StatefulSet") sts = statefulSetRules(where, o, byKind);
   }
+  strictFields(objs);
   if (!sts) bad(files.join(","), "no StatefulSet rendered");
   else
     for (const { f, o } of objs) {

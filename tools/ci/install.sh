@@ -7,7 +7,8 @@
 #     prometheus (promtool), npm when node has none;
 #   npm (tools/ci/package.json, exact versions in package-lock.json, `npm
 #     ci`): ajv + ajv-formats, yaml, kubernetes-models (+ the KEDA and
-#     prometheus-operator models), dockerfile-utils.
+#     prometheus-operator models), typescript (unknown-field check),
+#     dockerfile-utils.
 # Idempotent: npm ci runs again only when package-lock.json is newer than
 # the installed tree.
 set -euo pipefail
