@@ -12,7 +12,8 @@
 #   4. `encode` then `decode` of the sample book with the default schemas
 #      gives back every event, and `replay` prints the balances;
 #   5. the demo (embedded broker, Avro produce, worker, reports) runs with
-#      the installed binary (scripts/run-demo.sh).
+#      the installed binary (scripts/run-demo.sh), and again with the root
+#      filesystem read-only and only /tmp writable, as in the container.
 # Prints one "ok"/"FAIL" line per check and "N passed, N failed" at the end;
 # exit 1 on any failure. The temp dir is removed unless RS_TEST_KEEP=1.
 set -uo pipefail
@@ -85,6 +86,31 @@ check "replay prints balances" bash -c \
     "'$BIN' replay '$SRC/examples/sample-book.jsonl' --through 2026-06 --format csv | grep -q '^contract_id'"
 check "the demo with the installed binary" bash -c \
     "'$SRC/scripts/run-demo.sh' '$BIN' | grep -q 'Deferred revenue rollforward, USD'"
+
+# The image runs with a read-only root filesystem, state on a volume and an
+# emptyDir /tmp. The same here: a private mount namespace where / is
+# remounted read-only and only /tmp stays writable (the demo keeps its
+# broker files and the worker's state dir there). Needs CAP_SYS_ADMIN
+# (root); without it this check is reported as skipped, not passed.
+readonly_root() {
+    unshare --mount --propagation private bash -c '
+        set -e
+        mount --bind /tmp /tmp
+        mount -o remount,bind,ro /
+        if touch /rs-readonly-probe 2>/dev/null; then
+            rm -f /rs-readonly-probe
+            echo "the root filesystem is still writable"
+            exit 1
+        fi
+        exec "$0" "$@"' "$SRC/scripts/run-demo.sh" "$BIN" >"$WORK/ro-demo.out" 2>&1 ||
+        { cat "$WORK/ro-demo.out"; return 1; }
+    grep -q 'Deferred revenue rollforward, USD' "$WORK/ro-demo.out"
+}
+if unshare --mount --propagation private true 2>/dev/null; then
+    check "the demo on a read-only root filesystem (only /tmp writable)" readonly_root
+else
+    echo "skip the demo on a read-only root filesystem: no mount namespace here"
+fi
 
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
