@@ -20,25 +20,13 @@ set -uo pipefail
 BUILD=$(cd "${1:?usage: test_install.sh BUILD SOURCE}" && pwd)
 SRC=$(cd "${2:?usage: test_install.sh BUILD SOURCE}" && pwd)
 WORK=$(mktemp -d /tmp/rs-install.XXXXXX)
-passed=0
-failed=0
 trap '[[ "${RS_TEST_KEEP:-}" == 1 ]] || rm -rf "$WORK"' EXIT
-
-check() { # check NAME COMMAND...
-    local name=$1
-    shift
-    if "$@" >"$WORK/last.out" 2>&1; then
-        echo "ok   $name"
-        passed=$((passed + 1))
-    else
-        echo "FAIL $name"
-        sed 's/^/     /' "$WORK/last.out" | tail -30
-        failed=$((failed + 1))
-    fi
-}
+CHECK_LOG="$WORK/last.out"
+# shellcheck source=tools/ci/checks.sh
+. "$SRC/tools/ci/checks.sh"
 
 cmake --install "$BUILD" --prefix "$WORK/first" >"$WORK/install.log" 2>&1 ||
-    { cat "$WORK/install.log"; echo "0 passed, 1 failed"; exit 1; }
+    { cat "$WORK/install.log"; check_failed=1; checks_finish; exit 1; }
 mv "$WORK/first" "$WORK/moved"
 P="$WORK/moved"
 BIN="$P/bin/revstream"
@@ -112,5 +100,4 @@ else
     echo "skip the demo on a read-only root filesystem: no mount namespace here"
 fi
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+checks_finish

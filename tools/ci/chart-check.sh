@@ -26,34 +26,10 @@ BUILD=$(mkdir -p "${1:-$ROOT/build}" && cd "${1:-$ROOT/build}" && pwd)
 CHART="$ROOT/helm/revstream"
 OUT="$BUILD/chart-check"
 CI="$ROOT/tools/ci"
-passed=0
-failed=0
+CHECK_LOG="$OUT/last.log"
+# shellcheck source=tools/ci/checks.sh
+. "$CI/checks.sh"
 rm -rf "$OUT" && mkdir -p "$OUT"
-
-run() { # run NAME CMD... — a check that must pass
-    local name=$1
-    shift
-    if "$@" >"$OUT/last.log" 2>&1; then
-        echo "ok   $name"
-        passed=$((passed + 1))
-    else
-        echo "FAIL $name"
-        sed 's/^/     /' "$OUT/last.log" | tail -40
-        failed=$((failed + 1))
-    fi
-}
-
-refused() { # refused NAME CMD... — a check of a broken chart that must fail
-    local name=$1
-    shift
-    if "$@" >"$OUT/last.log" 2>&1; then
-        echo "FAIL $name: a broken chart passed the checks"
-        failed=$((failed + 1))
-    else
-        echo "ok   $name: refused ($(grep -v -e 'no problem' -e '^check-chart .*problem' "$OUT/last.log" | grep -m1 . | cut -c1-200))"
-        passed=$((passed + 1))
-    fi
-}
 
 # The renderer, built offline in GOPATH mode against Debian's Go libraries.
 build_renderer() {
@@ -78,12 +54,12 @@ check_set() {
     [[ -s "$OUT/$name.notes.txt" ]]
 }
 
-run "yamllint chart, examples, alerts" yamllint -c "$CI/yamllint.yaml" "$CHART/Chart.yaml" \
+check "yamllint chart, examples, alerts" yamllint -c "$CI/yamllint.yaml" "$CHART/Chart.yaml" \
     "$CHART/values.yaml" "$CHART"/examples/*.yaml "$CHART/files/alerts.yaml" "$CI/alerts_test.yaml"
-run "values.schema.json is a draft-07 schema" node -e \
+check "values.schema.json is a draft-07 schema" node -e \
     "const A=require('$CI/node_modules/ajv');new A({strict:false}).compile(require('$CHART/values.schema.json'))"
-run "build tools/helmrender (text/template + sprig)" build_renderer
-[[ -x "$OUT/helmrender" ]] || { echo "$passed passed, $((failed + 1)) failed"; exit 1; }
+check "build tools/helmrender (text/template + sprig)" build_renderer
+[[ -x "$OUT/helmrender" ]] || { checks_finish; exit 1; }
 
 cat >"$OUT/all-on-input.yaml" <<'EOV'
 metrics:
@@ -99,37 +75,40 @@ existingSecret: revstream-credentials
 worker: {policy: "policy.cancellation = forfeit\n", extraConfig: {exit.when.idle: false}}
 extraEnv: [{name: TZ, value: UTC}]
 EOV
-run "default values" check_set "$CHART" default
+check "default values" check_set "$CHART" default
 for ex in "$CHART"/examples/*.yaml; do
-    run "example $(basename "$ex")" check_set "$CHART" "example-$(basename "$ex" .yaml)" "$ex"
+    check "example $(basename "$ex")" check_set "$CHART" "example-$(basename "$ex" .yaml)" "$ex"
 done
-run "every optional object on" check_set "$CHART" all-on "$OUT/all-on-input.yaml"
-run "promtool check rules" promtool check rules "$CHART/files/alerts.yaml"
-run "promtool test rules" promtool test rules "$CI/alerts_test.yaml"
+check "every optional object on" check_set "$CHART" all-on "$OUT/all-on-input.yaml"
+check "promtool check rules" promtool check rules "$CHART/files/alerts.yaml"
+check "promtool test rules" promtool test rules "$CI/alerts_test.yaml"
 
 # Broken copies: each must be refused.
-broken() { # broken NAME FILE SED-EXPR: a copy of the chart with one edit
+broken() { # broken NAME FILE SED-EXPR DESCRIPTION: a copy with one edit must fail
     local dir="$OUT/broken-$1"
-    rm -rf "$dir" && cp -r "$CHART" "$dir" && sed -i -e "$3" "$dir/$2" &&
-        ! cmp -s "$CHART/$2" "$dir/$2" || { echo "broken $1: the edit changed nothing"; return 1; }
-    echo "$dir"
+    rm -rf "$dir" && cp -r "$CHART" "$dir" && sed -i -e "$3" "$dir/$2"
+    if cmp -s "$CHART/$2" "$dir/$2"; then
+        echo "FAIL $4: the edit changed nothing"
+        check_failed=$((check_failed + 1))
+        return
+    fi
+    refused "$4" check_set "$dir" "$1"
 }
-b=$(broken syntax templates/pdb.yaml '$d') && # drops the closing {{- end }}
-    refused "broken template (unclosed if)" check_set "$b" syntax
-b=$(broken missing-value templates/statefulset.yaml 's/\.Values\.metrics\.port/.Values.metrics.prot/') &&
-    refused "misspelt value reference (--strict)" check_set "$b" missing-value
-b=$(broken bad-type values.yaml 's/^replicaCount: 3/replicaCount: three/') &&
-    refused "values/schema mismatch (replicaCount: three)" check_set "$b" bad-type
-b=$(broken unknown-key values.yaml '$a replicaCont: 3') &&
-    refused "unknown values key (replicaCont)" check_set "$b" unknown-key
-b=$(broken api-schema templates/statefulset.yaml 's/containerPort: {{ .Values.metrics.port }}/containerPort: "metrics"/') &&
-    refused "manifest the API schema refuses (containerPort: \"metrics\")" check_set "$b" api-schema
-b=$(broken unknown-field templates/statefulset.yaml 's/terminationGracePeriodSeconds:/terminationGracePeriodSecond:/') &&
-    refused "manifest with an unknown field (terminationGracePeriodSecond)" check_set "$b" unknown-field
-b=$(broken rule templates/statefulset.yaml 's/enableServiceLinks: false/enableServiceLinks: true/') &&
-    refused "chart rule broken (enableServiceLinks: true)" check_set "$b" rule
-b=$(broken yaml templates/service-metrics.yaml 's/^  type: ClusterIP/ type: ClusterIP/') &&
-    refused "rendered YAML that does not parse" check_set "$b" yaml
+broken syntax templates/pdb.yaml '$d' "broken template (unclosed if)" # drops the {{- end }}
+broken missing-value templates/statefulset.yaml 's/\.Values\.metrics\.port/.Values.metrics.prot/' \
+    "misspelt value reference (--strict)"
+broken bad-type values.yaml 's/^replicaCount: 3/replicaCount: three/' \
+    "values/schema mismatch (replicaCount: three)"
+broken unknown-key values.yaml '$a replicaCont: 3' "unknown values key (replicaCont)"
+broken api-schema templates/statefulset.yaml \
+    's/containerPort: {{ .Values.metrics.port }}/containerPort: "metrics"/' \
+    "manifest the API schema refuses (containerPort: \"metrics\")"
+broken unknown-field templates/statefulset.yaml \
+    's/terminationGracePeriodSeconds:/terminationGracePeriodSecond:/' \
+    "manifest with an unknown field (terminationGracePeriodSecond)"
+broken rule templates/statefulset.yaml 's/enableServiceLinks: false/enableServiceLinks: true/' \
+    "chart rule broken (enableServiceLinks: true)"
+broken yaml templates/service-metrics.yaml 's/^  type: ClusterIP/ type: ClusterIP/' \
+    "rendered YAML that does not parse"
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+checks_finish

@@ -9,34 +9,22 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CHECK="$ROOT/tools/ci/check-dockerfile.mjs"
 WORK=$(mktemp -d /tmp/rs-dockerfile.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
-passed=0
-failed=0
+CHECK_LOG="$WORK/log"
+# shellcheck source=tools/ci/checks.sh
+. "$ROOT/tools/ci/checks.sh"
 
-if node "$CHECK" "$ROOT/Dockerfile" >"$WORK/log" 2>&1; then
-    echo "ok   Dockerfile"
-    passed=$((passed + 1))
-else
-    echo "FAIL Dockerfile"
-    sed 's/^/     /' "$WORK/log"
-    failed=$((failed + 1))
-fi
+check "Dockerfile" node "$CHECK" "$ROOT/Dockerfile"
 
-refused() { # refused NAME SED-EXPR
+broken() { # broken NAME SED-EXPR DESCRIPTION: a copy with one edit must fail
     sed -e "$2" "$ROOT/Dockerfile" >"$WORK/Dockerfile.$1"
     if cmp -s "$ROOT/Dockerfile" "$WORK/Dockerfile.$1"; then
-        echo "FAIL $1: the edit changed nothing"
-        failed=$((failed + 1))
-    elif node "$CHECK" "$WORK/Dockerfile.$1" >"$WORK/log" 2>&1; then
-        echo "FAIL $1: a broken Dockerfile passed"
-        failed=$((failed + 1))
-    else
-        echo "ok   $1: refused ($(head -1 "$WORK/log" | cut -c1-160))"
-        passed=$((passed + 1))
+        echo "FAIL $3: the edit changed nothing"
+        check_failed=$((check_failed + 1))
+        return
     fi
+    refused "$3" node "$CHECK" "$WORK/Dockerfile.$1"
 }
-refused "invalid EXPOSE" 's/^EXPOSE 9090/EXPOSE metrics/'
-refused "USER root" 's/^USER 10001:10001/USER root/'
-refused "shell-form ENTRYPOINT" 's/^ENTRYPOINT .*/ENTRYPOINT revstream worker/'
-
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+broken expose 's/^EXPOSE 9090/EXPOSE metrics/' "invalid EXPOSE"
+broken root 's/^USER 10001:10001/USER root/' "USER root"
+broken entrypoint 's/^ENTRYPOINT .*/ENTRYPOINT revstream worker/' "shell-form ENTRYPOINT"
+checks_finish
