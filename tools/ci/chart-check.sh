@@ -5,7 +5,7 @@
 #   1. YAML well-formedness (yamllint, tools/ci/yamllint.yaml) of the chart's
 #      plain YAML files, the example values, the alert rules and their tests;
 #   2. tools/helmrender (Go text/template + sprig, Helm's own functions) is
-#      built and renders the chart, --strict, with the default values, each
+#      built and its tests run (go test), then it renders the chart, --strict, with the default values, each
 #      examples/*.yaml, and every optional object switched on; for each:
 #      the coalesced values against values.schema.json (Ajv), the rendered
 #      manifests well-formed (yamllint) and valid against the Kubernetes API
@@ -59,6 +59,8 @@ check "yamllint chart, examples, alerts" yamllint -c "$CI/yamllint.yaml" "$CHART
 check "values.schema.json is a draft-07 schema" node -e \
     "const A=require('$CI/node_modules/ajv');new A({strict:false}).compile(require('$CHART/values.schema.json'))"
 check "build tools/helmrender (text/template + sprig)" build_renderer
+check "go test tools/helmrender (Helm's semantics)" bash -c "cd '$OUT/gopath/src/revstream/helmrender' &&
+    GO111MODULE=off GOPATH='$OUT/gopath:/usr/share/gocode' GOCACHE='$OUT/gocache' GOPROXY=off GOFLAGS= go test ."
 [[ -x "$OUT/helmrender" ]] || { checks_finish; exit 1; }
 
 cat >"$OUT/all-on-input.yaml" <<'EOV'
