@@ -19,6 +19,8 @@
 //     (missingkey=error) instead of an empty value.
 //   - env and expandenv are removed from sprig, as Helm does; lookup returns
 //     an empty map, as under `helm template`.
+//   - The chart's kubeVersion constraint (Chart.yaml) must admit
+//     --kube-version (default v1.29.0), else the run fails, as Helm's does.
 //   - Output: "---\n# Source: <chart>/templates/<path>\n" then the rendered
 //     text, templates in path order; empty renders are skipped. Each rendered
 //     template must parse as YAML (duplicate keys are errors), else the run
@@ -42,6 +44,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/Masterminds/semver/v3"
 	"github.com/Masterminds/sprig/v3"
 	"gopkg.in/yaml.v3"
 )
@@ -369,6 +372,20 @@ func main() {
 	parts := strings.SplitN(ver, ".", 3)
 	if len(parts) < 2 {
 		fail("--kube-version %s: want vMAJOR.MINOR.PATCH", *kube)
+	}
+	// As Helm: the chart's kubeVersion constraint must admit the version.
+	if kc, _ := chartMeta["kubeVersion"].(string); kc != "" {
+		c, err := semver.NewConstraint(kc)
+		if err != nil {
+			fail("Chart.yaml: kubeVersion %q: %v", kc, err)
+		}
+		v, err := semver.NewVersion(ver)
+		if err != nil {
+			fail("--kube-version %s: %v", *kube, err)
+		}
+		if !c.Check(v) {
+			fail("chart requires kubeVersion: %s which is incompatible with Kubernetes v%s", kc, ver)
+		}
 	}
 	caps := map[string]interface{}{
 		"KubeVersion": map[string]interface{}{
