@@ -72,8 +72,9 @@ ci-tools:
 # helm/revstream without helm or a cluster: YAML, values against
 # values.schema.json, templates rendered with text/template + sprig
 # (tools/helmrender) and validated against the Kubernetes API schemas, the
-# alert rules (promtool), and broken copies that must be refused.
-chart-check: ci-tools
+# rendered worker.properties through `revstream worker --check`, the alert
+# rules (promtool), and broken copies that must be refused.
+chart-check: build ci-tools
 	tools/ci/chart-check.sh $(BUILD)
 
 # The Dockerfile through dockerfile-utils' linter (npm), warnings included.

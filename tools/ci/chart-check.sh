@@ -10,13 +10,15 @@
 #      the coalesced values against values.schema.json (Ajv), the rendered
 #      manifests well-formed (yamllint) and valid against the Kubernetes API
 #      schemas and the chart's rules (tools/ci/check-chart.mjs), NOTES.txt
-#      rendered;
+#      rendered, and the worker (BUILD/revstream worker --check) accepts the
+#      rendered worker.properties with the container's environment;
 #   3. the alert rules: promtool check rules and promtool test rules
 #      (tools/ci/alerts_test.yaml);
 #   4. the checks must fail on a broken chart: copies with a template syntax
 #      error, a misspelt value reference, a value the schema refuses, an
 #      unknown values key, a manifest the API schema refuses, a misspelt
-#      field in a manifest (unknown to its type), a rule broken
+#      field in a manifest (unknown to its type), a worker.properties key the
+#      worker refuses, a rule broken
 #      (service links on), and rendered YAML that does not parse; each must
 #      be refused, else this script fails.
 # Prints "ok"/"FAIL" per check and "N passed, N failed"; exit 1 on any FAIL.
@@ -51,7 +53,20 @@ check_set() {
     node "$CI/check-chart.mjs" values "$chart/values.schema.json" "$OUT/$name.values.json" || return 1
     yamllint -c "$CI/yamllint.yaml" "$OUT/$name.yaml" || return 1
     node "$CI/check-chart.mjs" manifests "$OUT/$name.yaml" || return 1
-    [[ -s "$OUT/$name.notes.txt" ]]
+    [[ -s "$OUT/$name.notes.txt" ]] || { echo "NOTES.txt rendered empty"; return 1; }
+    worker_check "$name"
+}
+
+# worker_check NAME: the worker itself accepts the rendered config and
+# environment (revstream worker --check, the binary of BUILD).
+worker_check() {
+    local dir="$OUT/$1.worker"
+    [[ -x "$BUILD/revstream" ]] || { echo "$BUILD/revstream is not built (make build first)"; return 1; }
+    mkdir -p "$dir" && node "$CI/check-chart.mjs" worker-config "$OUT/$1.yaml" "$dir" >/dev/null || return 1
+    mapfile -t envs <"$dir/env"
+    env -i PATH="$PATH" "${envs[@]}" "$BUILD/revstream" worker --config "$dir/worker.properties" \
+        --check >"$dir/check.out" || return 1
+    grep -q "state.dir=/var/lib/revstream/state" "$dir/check.out"
 }
 
 check "yamllint chart, examples, alerts" yamllint -c "$CI/yamllint.yaml" "$CHART/Chart.yaml" \
@@ -108,6 +123,8 @@ broken api-schema templates/statefulset.yaml \
 broken unknown-field templates/statefulset.yaml \
     's/terminationGracePeriodSeconds:/terminationGracePeriodSecond:/' \
     "manifest with an unknown field (terminationGracePeriodSecond)"
+broken worker-key templates/configmap.yaml 's/batch\.max\.records=/batch.max.record=/' \
+    "worker.properties key the worker does not know (batch.max.record)"
 broken rule templates/statefulset.yaml 's/enableServiceLinks: false/enableServiceLinks: true/' \
     "chart rule broken (enableServiceLinks: true)"
 broken yaml templates/service-metrics.yaml 's/^  type: ClusterIP/ type: ClusterIP/' \

@@ -19,7 +19,10 @@
 //       /readyz by a declared port, non-root with a read-only root
 //       filesystem and an emptyDir /tmp; every Service, PDB and
 //       ServiceMonitor selects what the chart deploys; every referenced
-//       volume and ConfigMap exists).
+//       volume and ConfigMap exists);
+//   node check-chart.mjs worker-config RENDERED.yaml DIR
+//       writes the worker's ConfigMap files and container environment to DIR
+//       (chart-check.sh then runs `revstream worker --check` on them).
 //
 // Prints one line per problem ("FILE: Kind/name: message") and exits 1 if
 // there is any; prints a summary line and exits 0 otherwise.
@@ -217,12 +220,37 @@ async function checkManifests(files) {
   return n;
 }
 
+// The worker's view of a rendered release: the ConfigMap's files and the
+// worker container's environment (a Secret's key as "<secret>/<key>", a
+// fieldRef as the first pod's name), written to DIR as worker.properties,
+// policy.properties (if any) and env (NAME=VALUE lines), with the ConfigMap
+// mount path pointed at DIR, for `revstream worker --check`.
+function workerConfig(file, dir) {
+  const objs = parseAllDocuments(fs.readFileSync(file, "utf8")).map((d) => d.toJS()).filter(Boolean);
+  const sts = objs.find((o) => o.kind === "StatefulSet");
+  const c = sts.spec.template.spec.containers.find((x) => x.name === "worker");
+  const mount = c.volumeMounts.find((m) => m.name === "config").mountPath;
+  const cmName = sts.spec.template.spec.volumes.find((v) => v.name === "config").configMap.name;
+  const cm = objs.find((o) => o.kind === "ConfigMap" && o.metadata.name === cmName);
+  for (const [name, text] of Object.entries(cm.data))
+    fs.writeFileSync(nodePath.join(dir, name), text.split(`${mount}/`).join(`${dir}/`));
+  const env = (c.env || []).map((e) => {
+    const vf = e.valueFrom || {};
+    if (vf.secretKeyRef) return `${e.name}=${vf.secretKeyRef.name}/${vf.secretKeyRef.key}`;
+    if (vf.fieldRef) return `${e.name}=${sts.metadata.name}-0`;
+    return `${e.name}=${e.value}`;
+  });
+  fs.writeFileSync(nodePath.join(dir, "env"), env.join("\n") + "\n");
+  return Object.keys(cm.data).length;
+}
+
 const [cmd, ...args] = process.argv.slice(2);
 let count = 0;
 if (cmd === "values" && args.length >= 2) count = checkValues(args[0], args.slice(1));
 else if (cmd === "manifests" && args.length >= 1) count = await checkManifests(args);
+else if (cmd === "worker-config" && args.length === 2) count = workerConfig(args[0], args[1]);
 else {
-  console.error("usage: check-chart.mjs values SCHEMA VALUES.json... | manifests FILE.yaml...");
+  console.error("usage: check-chart.mjs values SCHEMA VALUES.json... | manifests FILE.yaml... | worker-config FILE.yaml DIR");
   process.exit(2);
 }
 for (const p of problems) console.log(p);
