@@ -1,7 +1,7 @@
 # Thin wrapper over CMake. The README's two commands (scripts/demo, scripts/test)
 # install what is missing and then run `make demo` and `make test`. CI
-# (.ci/run) runs test, format-check, check-deps, tidy, test-release, test-asan
-# and fuzz.
+# (.ci/run) runs test, format-check, check-deps, tidy, test-release, test-asan,
+# fuzz, chart-check and dockerfile-check.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 RELEASE_BUILD ?= build-release
@@ -11,7 +11,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
 .PHONY: all deps dev-deps build demo test test-release test-asan check-deps tidy fuzz \
-        format format-check clean
+        format format-check clean ci-tools chart-check dockerfile-check
 
 all: build
 
@@ -63,6 +63,23 @@ fuzz: deps dev-deps
 	  -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-g -O1"
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_all
 	scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# The deployment checks' tools: Debian packages (setup-deps.sh --dev) and
+# the npm packages of tools/ci/package-lock.json.
+ci-tools:
+	@tools/ci/install.sh
+
+# helm/revstream without helm or a cluster: YAML, values against
+# values.schema.json, templates rendered with text/template + sprig
+# (tools/helmrender) and validated against the Kubernetes API schemas, the
+# rendered worker.properties through `revstream worker --check`, the alert
+# rules (promtool), and broken copies that must be refused.
+chart-check: build ci-tools
+	tools/ci/chart-check.sh $(BUILD)
+
+# The Dockerfile through dockerfile-utils' linter (npm), warnings included.
+dockerfile-check: ci-tools
+	tools/ci/dockerfile-check.sh
 
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h' '*.cpp')
 

@@ -4,14 +4,23 @@
 #   setup-deps.sh         what building, testing and the demo need
 #   setup-deps.sh --dev   also what the CI checks need: clang and its
 #                         libFuzzer and sanitizer runtimes (make fuzz),
-#                         clang-tidy (make tidy)
+#                         clang-tidy (make tidy); for the deployment checks
+#                         (make chart-check, make dockerfile-check; their npm
+#                         tools come from tools/ci/install.sh): Go with the
+#                         sprig and yaml.v3 libraries (tools/helmrender),
+#                         yamllint, promtool (prometheus), npm
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config clang-format
       librdkafka-dev libavro-dev librocksdb-dev libcriterion-dev
       libjansson-dev libsimdjson-dev libmicrohttpd-dev libcurl4-openssl-dev)
 if [ "${1:-}" = "--dev" ]; then
-  pkgs+=(clang clang-tidy libclang-rt-14-dev)
+  pkgs+=(clang clang-tidy libclang-rt-14-dev
+         golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
+         yamllint prometheus)
+  # node may come with its own npm (not Debian's package): take Debian's
+  # only when there is none.
+  command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 fi
 
 missing=()

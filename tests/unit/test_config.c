@@ -209,6 +209,121 @@ Test(config, unknown_keys_are_named)
     ASSERT_HAS(e, "env REVSTREAM_KAFKA_NO_SUCH_THING");
 }
 
+/* What Kubernetes puts in a pod for Services named revstream (ports 9090
+ * "metrics" TCP and 5353 UDP), revstream-metrics and revstream-kafka, with
+ * an IPv6 ClusterIP for one. */
+static char *k8s_links[] = {
+    "REVSTREAM_SERVICE_HOST=10.96.12.7",
+    "REVSTREAM_SERVICE_PORT=9090",
+    "REVSTREAM_SERVICE_PORT_METRICS=9090",
+    "REVSTREAM_SERVICE_PORT_DNS_UDP=5353",
+    "REVSTREAM_PORT=tcp://10.96.12.7:9090",
+    "REVSTREAM_PORT_9090_TCP=tcp://10.96.12.7:9090",
+    "REVSTREAM_PORT_9090_TCP_PROTO=tcp",
+    "REVSTREAM_PORT_9090_TCP_PORT=9090",
+    "REVSTREAM_PORT_9090_TCP_ADDR=10.96.12.7",
+    "REVSTREAM_PORT_5353_UDP=udp://10.96.12.7:5353",
+    "REVSTREAM_PORT_5353_UDP_PROTO=udp",
+    "REVSTREAM_METRICS_SERVICE_HOST=fd00:10:96::3",
+    "REVSTREAM_METRICS_PORT=tcp://[fd00:10:96::3]:9090",
+    "REVSTREAM_METRICS_PORT_9090_TCP=tcp://[fd00:10:96::3]:9090",
+    "REVSTREAM_METRICS_PORT_9090_TCP_ADDR=fd00:10:96::3",
+    "REVSTREAM_KAFKA_SERVICE_HOST=10.96.0.9",
+    "REVSTREAM_KAFKA_PORT_9092_SCTP_PORT=9092",
+    NULL,
+};
+
+Test(config, service_link_patterns)
+{
+    for (int i = 0; k8s_links[i] != NULL; i++) {
+        char name[128];
+        const char *eq = strchr(k8s_links[i], '=');
+        snprintf(name, sizeof name, "%.*s", (int)(eq - k8s_links[i]), k8s_links[i]);
+        cr_assert(rs_config_is_service_link(name, eq + 1), "%s is a service link",
+                  k8s_links[i]);
+    }
+    /* a link's name with a value Kubernetes never gives, or a real key */
+    static const char *const not_links[][2] = {
+        {"REVSTREAM_METRICS_PORT", "9090"}, /* metrics.port */
+        {"REVSTREAM_SERVICE_HOST", "revstream.default.svc"},
+        {"REVSTREAM_SERVICE_PORT", "0"},
+        {"REVSTREAM_SERVICE_PORT", "65536"},
+        {"REVSTREAM_SERVICE_PORT", "09090"},
+        {"REVSTREAM_SERVICE_PORT_metrics", "9090"},
+        {"REVSTREAM_PORT", "10.96.12.7:9090"},
+        {"REVSTREAM_PORT", "http://10.96.12.7:9090"},
+        {"REVSTREAM_PORT", "tcp://kafka:9090"},
+        {"REVSTREAM_PORT_9090_TCP", "tcp://10.96.12.7:9091"},
+        {"REVSTREAM_PORT_9090_TCP", "udp://10.96.12.7:9090"},
+        {"REVSTREAM_PORT_9090_TCP_PROTO", "TCP"},
+        {"REVSTREAM_PORT_9090_TCP_PORT", "9091"},
+        {"REVSTREAM_PORT_9090_TCP_ADDR", "localhost"},
+        {"REVSTREAM_PORT_9090_HTTP", "tcp://10.96.12.7:9090"},
+        {"REVSTREAM_PORT_9090_TCP_HOST", "10.96.12.7"},
+        {"REVSTREAM_PORT_X_TCP", "tcp://10.96.12.7:9090"},
+        {"REVSTREAM_SERVICE_HOSTS", "10.96.12.7"},
+        {"REVSTREAM_METRIC_PORT", "9090"},
+        {"REVSTREAM_metrics_SERVICE_HOST", "10.96.12.7"},
+        {"REVSTREAM__SERVICE_HOST", "10.96.12.7"},
+        {"OTHER_SERVICE_HOST", "10.96.12.7"},
+        {"REVSTREAM_STATE_DIR", "/var/lib/revstream"},
+    };
+    for (size_t i = 0; i < sizeof not_links / sizeof not_links[0]; i++)
+        cr_assert_not(rs_config_is_service_link(not_links[i][0], not_links[i][1]),
+                      "%s=%s is not a service link", not_links[i][0], not_links[i][1]);
+}
+
+Test(config, service_links_are_skipped_and_named)
+{
+    char *env[32];
+    size_t n = 0;
+
+    for (int i = 0; k8s_links[i] != NULL; i++)
+        env[n++] = k8s_links[i];
+    env[n++] = "REVSTREAM_BATCH_MAX_MS=250"; /* real settings still apply */
+    env[n] = NULL;
+    rs_config_t *c = load_ok(MIN_FILE "metrics.port=9100\n", env);
+    cr_assert_eq(c->batch_max_ms, 250);
+    /* REVSTREAM_METRICS_PORT=tcp://... is revstream-metrics' link, not the key */
+    cr_assert_eq(c->metrics_port, 9100);
+    cr_assert_str_eq(rs_config_origin(c, "metrics.port"), "file test.properties line 3");
+    for (size_t i = 0; k8s_links[i] != NULL; i++) {
+        const char *name = rs_config_ignored_env(c, i);
+        cr_assert_not_null(name, "variable %zu not listed", i);
+        cr_assert_eq(strncmp(k8s_links[i], name, strlen(name)), 0);
+        cr_assert_eq(k8s_links[i][strlen(name)], '=');
+    }
+    cr_assert_null(rs_config_ignored_env(c, n - 1));
+    /* no link value in the effective config */
+    char *desc = rs_config_describe(c);
+    cr_assert_null(strstr(desc, "10.96."), "%s", desc);
+    free(desc);
+    rs_config_destroy(c);
+
+    /* nothing skipped: no list */
+    c = load_ok(MIN_FILE, NULL);
+    cr_assert_null(rs_config_ignored_env(c, 0));
+    rs_config_destroy(c);
+    cr_assert_null(rs_config_ignored_env(NULL, 0));
+}
+
+Test(config, misspelt_keys_next_to_service_links_are_errors)
+{
+    static const char *const bad[][2] = {
+        {"REVSTREAM_METRIC_PORT=9090", "REVSTREAM_METRIC_PORT"},
+        {"REVSTREAM_METRICS_PORT=9o90", "metrics.port"},
+        {"REVSTREAM_SERVICE_HOSTS=10.96.12.7", "REVSTREAM_SERVICE_HOSTS"},
+        {"REVSTREAM_PORT_9090_TCP=tcp://10.96.12.7:9091", "REVSTREAM_PORT_9090_TCP"},
+        {"REVSTREAM_SERVICE_HOST=revstream", "REVSTREAM_SERVICE_HOST"},
+        {"REVSTREAM_KAFKA_SERVICE_HOST=kafka", "kafka.service.host"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *env[] = {"REVSTREAM_SERVICE_HOST=10.96.12.7", (char *)bad[i][0], NULL};
+        const char *e = load_err(MIN_FILE, env);
+        ASSERT_HAS(e, bad[i][1]);
+    }
+}
+
 Test(config, invalid_values_are_named)
 {
     struct {

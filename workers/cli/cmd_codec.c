@@ -14,7 +14,8 @@
  *
  * Invariants:
  *   - Schemas come from one rs_registry: the local map (--schemas DIR, by
- *     default the source tree's schemas/ with its ids.properties) or a
+ *     default share/revstream/schemas next to the installed binary, or the
+ *     source tree's schemas/ for a build-folder run) or a
  *     Schema Registry (--registry URL). encode registers the compiled-in
  *     topic schema under "<topic>-value" (the local map just answers its
  *     fixed id) and writes with the text the registry holds for that id.
@@ -44,10 +45,6 @@
 #include "rs_cli.h"
 #include "rs_codec.h"
 #include "rs_registry.h"
-
-#ifndef RS_SCHEMA_DIR
-#define RS_SCHEMA_DIR "schemas"
-#endif
 
 #define N_TOPICS 4 /* contracts, invoices, payments, usage: schema kinds 0..3 */
 #define MAX_KEY (64 * 1024)
@@ -80,7 +77,7 @@ static void encode_usage(FILE *f)
         "\n"
         "FILE may be - for stdin. Exit status: 0 all lines encoded, 2 some line rejected\n"
         "(the others are still written), 1 usage or I/O error.\n",
-        RS_SCHEMA_DIR);
+        rs_cli_schema_dir());
 }
 
 static void decode_usage(FILE *f)
@@ -97,7 +94,7 @@ static void decode_usage(FILE *f)
             "\n"
             "FILE may be - for stdin. Exit status: 0 all records decoded, 2 some record\n"
             "rejected, 1 usage or I/O error (including a truncated file).\n",
-            RS_SCHEMA_DIR);
+            rs_cli_schema_dir());
 }
 
 /* Print msg on stderr as one line (control bytes shown as '?'). */
@@ -123,7 +120,7 @@ static int parse_opts(int argc, char **argv, int with_out_dir, codec_opts_t *o)
     const char *cmd = argv[0];
     int opt, has_schemas = 0;
 
-    o->schemas = RS_SCHEMA_DIR;
+    o->schemas = rs_cli_schema_dir();
     o->registry = NULL;
     o->out_dir = ".";
     o->file = NULL;

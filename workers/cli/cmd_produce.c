@@ -12,7 +12,7 @@
  *     a Java producer would put it; period.closed goes to every partition of
  *     the contracts topic (every worker must see it).
  *   - Avro values use the Confluent wire format with the schema ids of the
- *     local map (DIR/ids.properties, default the source tree's schemas/); JSON
+ *     local map (DIR/ids.properties, default rs_cli_schema_dir()); JSON
  *     values are the event re-encoded canonically.
  *   - Each record's timestamp is the event's occurred_at (event time), which
  *     is what a worker merges a partition's four topics by.
@@ -110,7 +110,7 @@ static int produce_one(rd_kafka_t *rk, const char *topic, int32_t partition, con
 
 int rs_cli_cmd_produce(int argc, char **argv)
 {
-    const char *bootstrap = NULL, *format = "avro", *schemas = RS_SCHEMA_DIR;
+    const char *bootstrap = NULL, *format = "avro", *schemas = rs_cli_schema_dir();
     int progress = 0, rc = 1;
     long rate = 0;
     enum { MAX_KAFKA_PROPS = 32 };

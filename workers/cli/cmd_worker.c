@@ -10,7 +10,9 @@
  *     then finishes and commits its batch and closes the consumer). SIGUSR1
  *     is only how main() wakes that thread to end it.
  *   - The effective config is logged once, with secrets masked
- *     (rs_config_describe()); nothing else here prints a config value.
+ *     (rs_config_describe()); nothing else here prints a config value. The
+ *     Kubernetes service-link variables the config skipped are named (not
+ *     their values) on one config_note line.
  *   - Exit status: 0 clean stop (signal, idle, --check, --help); 1 usage,
  *     config or start-up error (bad key, missing topic, topics not
  *     co-partitioned, ...); 2 failure while running (a record not
@@ -87,6 +89,30 @@ static void log_error(const char *what, const char *msg, const char *hint)
             hint != NULL ? " hint=\"" : "", hint != NULL ? hint : "", hint != NULL ? "\"" : "");
 }
 
+/* One line naming the Kubernetes service-link variables the config skipped
+ * (names only; they are not settings). */
+static void log_ignored_env(const rs_config_t *cfg)
+{
+    char names[1024];
+    size_t o = 0;
+    const char *name;
+
+    for (size_t i = 0; (name = rs_config_ignored_env(cfg, i)) != NULL; i++) {
+        int n = snprintf(names + o, sizeof names - o, "%s%s", i > 0 ? "," : "", name);
+        if (n < 0 || (size_t)n >= sizeof names - o) {
+            names[o] = '\0'; /* the names that fit: the line stays bounded */
+            break;
+        }
+        o += (size_t)n;
+    }
+    if (o == 0)
+        return;
+    rs_logf(RS_LOG_INFO, "worker",
+            "config_note ignored_env=%s reason=\"Kubernetes service links, not settings (set "
+            "enableServiceLinks: false on the pod)\"",
+            names);
+}
+
 typedef struct sigctx {
     sigset_t set;
     rs_worker_t *w;
@@ -159,6 +185,7 @@ int rs_cli_cmd_worker(int argc, char **argv)
         rs_log_parse_format(cfg->log_format, &lf); /* validated by the config */
         rs_log_set_format(lf);
     }
+    log_ignored_env(cfg);
     desc = rs_config_describe(cfg);
     if (desc == NULL) {
         rs_logf(RS_LOG_ERROR, "worker", "error=out_of_memory");

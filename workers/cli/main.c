@@ -10,12 +10,14 @@
  *   - main() passes the command its own argv slice (argv[0] = command name)
  *     and returns the command's status unchanged.
  *
- * Ownership: nothing is allocated here.
+ * Ownership: nothing is allocated here (rs_cli_schema_dir() fills a static
+ * buffer once).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "rs_cli.h"
+#include "rs_paths.h"
 
 /*
  * The commands. To add one: one line here, one declaration in rs_cli.h.
@@ -38,6 +40,15 @@ const rs_cli_cmd_t rs_cli_commands[] = {
      *   {"encode", ...}, {"decode", ...}, {"worker", ...}, {"state", ...}, */
     {NULL, NULL, NULL},
 };
+
+const char *rs_cli_schema_dir(void)
+{
+    static char dir[4096];
+
+    if (dir[0] == '\0')
+        rs_paths_schema_dir(dir, sizeof dir);
+    return dir;
+}
 
 static void usage(FILE *f)
 {

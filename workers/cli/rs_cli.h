@@ -35,6 +35,12 @@ typedef struct rs_cli_cmd {
 /* The table of commands (main.c), terminated by an entry with name NULL. */
 extern const rs_cli_cmd_t rs_cli_commands[];
 
+/* The default --schemas directory (main.c): share/revstream/schemas next to
+ * the installed binary, else the source tree's schemas/ (rs_paths.h). A
+ * static buffer, filled on the first call; the program is single-threaded
+ * where it calls this. */
+const char *rs_cli_schema_dir(void);
+
 /* ---- commands: one declaration each (keep in the order of the table) ---- */
 int rs_cli_cmd_replay(int argc, char **argv);   /* cmd_replay.c */
 int rs_cli_cmd_broker(int argc, char **argv);   /* cmd_broker.c */

@@ -11,6 +11,10 @@
  *     in key order, so the first error reported does not depend on the order
  *     of the file. Then the typed fields of rs_config_t are filled; they
  *     point into the entries (or at static strings), never elsewhere.
+ *   - A REVSTREAM_* variable is a setting, a Kubernetes service link (name
+ *     and value both in Kubernetes' form; skipped, its name kept in
+ *     priv->ignored for the caller's log), or an error. The link test comes
+ *     first, and no value a real key accepts has a link's form.
  *   - No message built here quotes the value of a secret key, and
  *     rs_config_describe() masks secrets and URL credentials.
  *
@@ -24,6 +28,7 @@
  */
 #include "rs_config.h"
 #include "rs_err.h"
+#include "rs_paths.h"
 #include "rs_props.h"
 #include "rs_strbuf.h"
 
@@ -35,10 +40,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifndef RS_SCHEMA_DIR
-#define RS_SCHEMA_DIR "schemas"
-#endif
 
 #define ENV_PREFIX "REVSTREAM_"
 #define KAFKA_PREFIX "kafka."
@@ -56,6 +57,8 @@ struct rs_config_priv {
     entry_t *e;
     size_t n, cap;
     rs_config_kafka_t *kafka;
+    char **ignored; /* names of the service-link variables skipped */
+    size_t n_ignored;
 };
 
 typedef enum ktype { K_STR = 0, K_BOOL, K_INT, K_ENUM, K_TOPIC, K_ADDR } ktype_t;
@@ -297,6 +300,171 @@ static int kafka_key_from_env(rd_kafka_conf_t *scratch, const char *suffix, char
     return 0;
 }
 
+/* ---- Kubernetes service links ------------------------------------------
+ * For every Service of its namespace Kubernetes gives a pod (unless the pod
+ * sets enableServiceLinks: false) <SVC>_SERVICE_HOST, <SVC>_SERVICE_PORT,
+ * <SVC>_SERVICE_PORT_<PORTNAME>, <SVC>_PORT and, per port,
+ * <SVC>_PORT_<n>_<PROTO> with its _PROTO, _PORT and _ADDR, where <SVC> is
+ * the Service name upper-cased with '-' as '_'. A Service named revstream or
+ * revstream-<x> makes them REVSTREAM_*. A variable is taken for one only
+ * when both its name and its value have the form Kubernetes gives them, so a
+ * misspelt key (REVSTREAM_METRIC_PORT=9090) stays an error, and no value a
+ * real key accepts is ever ignored (REVSTREAM_METRICS_PORT=9090 is
+ * metrics.port; REVSTREAM_METRICS_PORT=tcp://10.0.0.7:9090 is the link of a
+ * Service named revstream-metrics). */
+
+/* s is [A-Z0-9_]+ over n bytes. */
+static int upper_word(const char *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isupper((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && s[i] != '_')
+            return 0;
+    return 1;
+}
+
+/* The decimal port 1..65535 over n bytes, or -1. */
+static long port_of(const char *s, size_t n)
+{
+    long v = 0;
+
+    if (n == 0 || n > 5 || s[0] == '0')
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v <= 65535 ? v : -1;
+}
+
+static int ip_addr(const char *s, size_t n)
+{
+    char buf[64];
+    unsigned char addr[16];
+
+    if (n == 0 || n >= sizeof buf)
+        return 0;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return inet_pton(AF_INET, buf, addr) == 1 || inet_pton(AF_INET6, buf, addr) == 1;
+}
+
+/* "tcp", "udp" or "sctp" as the length of the protocol at s (upper or lower
+ * case as asked), or 0. */
+static size_t proto_len(const char *s, int upper)
+{
+    static const char *const lower[] = {"tcp", "udp", "sctp", NULL};
+    static const char *const cap[] = {"TCP", "UDP", "SCTP", NULL};
+    const char *const *list = upper ? cap : lower;
+
+    for (int i = 0; list[i] != NULL; i++) {
+        size_t n = strlen(list[i]);
+        if (strncmp(s, list[i], n) == 0)
+            return n;
+    }
+    return 0;
+}
+
+/* value is <proto>://<ip>:<port> (IPv6 in brackets); want_proto (lower
+ * case, NULL: any) and want_port (-1: any) must match. */
+static int link_url(const char *v, const char *want_proto, long want_port)
+{
+    size_t pl = proto_len(v, 0), hl;
+    const char *host, *colon;
+
+    if (pl == 0 || strncmp(v + pl, "://", 3) != 0)
+        return 0;
+    if (want_proto != NULL && (strlen(want_proto) != pl || strncmp(v, want_proto, pl) != 0))
+        return 0;
+    host = v + pl + 3;
+    colon = strrchr(host, ':');
+    if (colon == NULL)
+        return 0;
+    hl = (size_t)(colon - host);
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+        host++;
+        hl -= 2;
+    }
+    long port = port_of(colon + 1, strlen(colon + 1));
+    return ip_addr(host, hl) && port > 0 && (want_port < 0 || port == want_port);
+}
+
+/* The part of a name after <SVC>_: 1 when it and the value have the form of
+ * a service link (see above). */
+static int link_suffix(const char *s, const char *v)
+{
+    if (strcmp(s, "SERVICE_HOST") == 0)
+        return ip_addr(v, strlen(v));
+    if (strcmp(s, "SERVICE_PORT") == 0 ||
+        (strncmp(s, "SERVICE_PORT_", 13) == 0 && upper_word(s + 13, strlen(s + 13))))
+        return port_of(v, strlen(v)) > 0;
+    if (strcmp(s, "PORT") == 0)
+        return link_url(v, NULL, -1);
+    if (strncmp(s, "PORT_", 5) != 0)
+        return 0;
+    /* PORT_<n>_<PROTO>[_PROTO|_PORT|_ADDR] */
+    const char *n = s + 5, *u = strchr(n, '_');
+    char proto[8];
+    size_t pl;
+    long port;
+
+    if (u == NULL || (port = port_of(n, (size_t)(u - n))) < 0 ||
+        (pl = proto_len(u + 1, 1)) == 0)
+        return 0;
+    for (size_t i = 0; i < pl; i++)
+        proto[i] = (char)tolower((unsigned char)u[1 + i]);
+    proto[pl] = '\0';
+    const char *rest = u + 1 + pl;
+    if (*rest == '\0')
+        return link_url(v, proto, port);
+    if (strcmp(rest, "_PROTO") == 0)
+        return strcmp(v, proto) == 0;
+    if (strcmp(rest, "_PORT") == 0)
+        return port_of(v, strlen(v)) == port;
+    if (strcmp(rest, "_ADDR") == 0)
+        return ip_addr(v, strlen(v));
+    return 0;
+}
+
+int rs_config_is_service_link(const char *name, const char *value)
+{
+    const size_t plen = strlen(ENV_PREFIX);
+    const char *rest;
+
+    if (name == NULL || value == NULL || strncmp(name, ENV_PREFIX, plen) != 0)
+        return 0;
+    rest = name + plen;
+    /* <SVC> is REVSTREAM or REVSTREAM_<X>: try every '_' as the end of <X>. */
+    if (link_suffix(rest, value))
+        return 1;
+    for (const char *u = strchr(rest, '_'); u != NULL; u = strchr(u + 1, '_'))
+        if (upper_word(rest, (size_t)(u - rest)) && link_suffix(u + 1, value))
+            return 1;
+    return 0;
+}
+
+static int note_ignored(rs_config_priv_t *p, const char *name)
+{
+    char **ni = realloc(p->ignored, (p->n_ignored + 1) * sizeof *ni);
+
+    if (ni == NULL)
+        return -1;
+    p->ignored = ni;
+    if ((ni[p->n_ignored] = strdup(name)) == NULL)
+        return -1;
+    p->n_ignored++;
+    return 0;
+}
+
+const char *rs_config_ignored_env(const rs_config_t *c, size_t i)
+{
+    if (c == NULL || c->priv == NULL || i >= c->priv->n_ignored)
+        return NULL;
+    return c->priv->ignored[i];
+}
+
 static int apply_env(rs_config_priv_t *p, char *const *envp, rd_kafka_conf_t *scratch,
                      char *errstr, size_t errlen)
 {
@@ -319,6 +487,13 @@ static int apply_env(rs_config_priv_t *p, char *const *envp, rd_kafka_conf_t *sc
         memcpy(name, var, nlen);
         name[nlen] = '\0';
         key[0] = '\0';
+        if (rs_config_is_service_link(name, eq + 1)) {
+            if (note_ignored(p, name) != 0) {
+                rs_errorf(errstr, errlen, "out of memory");
+                return -1;
+            }
+            continue;
+        }
         if (strncmp(name + plen, "KAFKA_", 6) == 0 && name[plen + 6] != '\0') {
             if (kafka_key_from_env(scratch, name + plen + 6, key, sizeof key) != 0) {
                 rs_errorf(errstr, errlen, "%s: name too long", name);
@@ -536,8 +711,9 @@ static int finish(rs_config_t *c, rd_kafka_conf_t *scratch, char *errstr, size_t
             }
         }
         if (dir == NULL || dir->value[0] == '\0') {
-            if (put(p, "schema.dir", strlen("schema.dir"), RS_SCHEMA_DIR, strlen(RS_SCHEMA_DIR),
-                    "default") != 0) {
+            char def[4096];
+            rs_paths_schema_dir(def, sizeof def);
+            if (put(p, "schema.dir", strlen("schema.dir"), def, strlen(def), "default") != 0) {
                 rs_errorf(errstr, errlen, "out of memory");
                 return -1;
             }
@@ -724,6 +900,9 @@ void rs_config_destroy(rs_config_t *c)
         }
         free(c->priv->e);
         free(c->priv->kafka);
+        for (size_t i = 0; i < c->priv->n_ignored; i++)
+            free(c->priv->ignored[i]);
+        free(c->priv->ignored);
         free(c->priv);
     }
     free(c);

@@ -22,7 +22,11 @@
  *     transactional.id, ...) are refused. Otherwise loading fails with one
  *     message that names the key and where it came from ("file F line N" or
  *     "env REVSTREAM_X"); an unknown REVSTREAM_* variable is an error naming
- *     the variable.
+ *     the variable, except a Kubernetes service link (a Service named
+ *     revstream or revstream-<x> puts REVSTREAM_SERVICE_HOST,
+ *     REVSTREAM_PORT_9090_TCP, ... in every pod of its namespace): a variable
+ *     whose name and value both have the form Kubernetes gives them is
+ *     skipped and listed by rs_config_ignored_env(), for the caller to log.
  *   - Secrets never leave this module in clear text through rs_config_describe()
  *     or an error message: a key is secret when it contains "password",
  *     "secret", "sasl.jaas" or "ssl.key" (rs_config_is_secret()); its value
@@ -127,6 +131,20 @@ int rs_config_is_secret(const char *key);
  * values quoted when they hold a space, '"' or '\\', secrets as ***.
  * malloc'd (free() it); NULL on out-of-memory. */
 char *rs_config_describe(const rs_config_t *c);
+
+/* 1 if the environment variable `name` with `value` is a Kubernetes service
+ * link (REVSTREAM_SERVICE_HOST=10.0.0.7, REVSTREAM_SERVICE_PORT[_<NAME>]=9090,
+ * REVSTREAM_PORT=tcp://10.0.0.7:9090, REVSTREAM_PORT_9090_TCP=tcp://...,
+ * REVSTREAM_PORT_9090_TCP_PROTO=tcp, _PORT=9090, _ADDR=10.0.0.7, and the same
+ * after REVSTREAM_<X>_ for a Service named revstream-<x>): name and value
+ * must both have Kubernetes' form, so no value a real key accepts is
+ * ever taken for one. */
+int rs_config_is_service_link(const char *name, const char *value);
+
+/* The i-th variable the load skipped as a service link (in environment
+ * order), or NULL when i is past the last. Names only: log them, with a note
+ * that they are not settings. Valid until rs_config_destroy(). */
+const char *rs_config_ignored_env(const rs_config_t *c, size_t i);
 
 /* The environment variable that overrides `key` ("kafka.sasl.password" ->
  * "REVSTREAM_KAFKA_SASL_PASSWORD") into buf. Returns buf. */

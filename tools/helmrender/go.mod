@@ -1,0 +1,3 @@
+module revstream/helmrender
+
+go 1.19
