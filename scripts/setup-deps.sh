@@ -9,7 +9,8 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config clang-format
       librdkafka-dev libavro-dev librocksdb-dev libcriterion-dev
-      libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev)
+      libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libpq-dev
+      postgresql chromium)
 if [ "${1:-}" = "--dev" ]; then
   pkgs+=(clang clang-tidy libclang-rt-14-dev)
 fi
