@@ -634,7 +634,7 @@ int rs_format_balances(FILE *f, rs_format_kind_t k, const rs_balance_row_t *rows
 int rs_format_waterfall(FILE *f, rs_format_kind_t k, const rs_waterfall_row_t *rows, size_t n,
                         rs_period_t through)
 {
-    char pb[PERIOD_BUF], label[PERIOD_BUF + 4], m[2][MONEY_BUF];
+    char pb[PERIOD_BUF], label[PERIOD_BUF + 4], m[4][MONEY_BUF];
     int rc = 0;
 
     if (k == RS_FORMAT_JSON) {
@@ -649,21 +649,31 @@ int rs_format_waterfall(FILE *f, rs_format_kind_t k, const rs_waterfall_row_t *r
             e |= json_object_set_new(o, "deferred", jmoney(r->deferred, r->exponent));
             e |= json_object_set_new(o, "currency", jstr(r->currency));
             e |= json_object_set_new(o, "projected", json_boolean(r->projected));
+            if (!r->projected) {
+                e |= json_object_set_new(o, "recognized_from_deferred",
+                                         jmoney(r->from_deferred, r->exponent));
+                e |= json_object_set_new(o, "recognized_not_via_deferred",
+                                         jmoney(r->not_via_deferred, r->exponent));
+            }
             jw_row(&w, jdone(o, e));
         }
         return finish(f, jw_end(&w));
     }
     if (k == RS_FORMAT_CSV) {
-        csv_row(f, 5,
-                (const char *[]){"period", "recognized", "deferred", "currency", "projected"});
+        csv_row(f, 7,
+                (const char *[]){"period", "recognized", "deferred", "currency", "projected",
+                                 "recognized_from_deferred", "recognized_not_via_deferred"});
         for (size_t i = 0; i < n; i++) {
             const rs_waterfall_row_t *r = &rows[i];
-            csv_row(
-                f, 5,
-                (const char *[]){period_str(r->period, pb),
-                                 rs_money_format(r->recognized, r->exponent, m[0], MONEY_BUF),
-                                 rs_money_format(r->deferred, r->exponent, m[1], MONEY_BUF),
-                                 r->currency, r->projected ? "true" : "false"});
+            int x = r->exponent, p = r->projected;
+            csv_row(f, 7,
+                    (const char *[]){
+                        period_str(r->period, pb),
+                        rs_money_format(r->recognized, x, m[0], MONEY_BUF),
+                        rs_money_format(r->deferred, x, m[1], MONEY_BUF), r->currency,
+                        p ? "true" : "false",
+                        p ? "" : rs_money_format(r->from_deferred, x, m[2], MONEY_BUF),
+                        p ? "" : rs_money_format(r->not_via_deferred, x, m[3], MONEY_BUF)});
         }
         return finish(f, 0);
     }
@@ -688,8 +698,11 @@ int rs_format_waterfall(FILE *f, rs_format_kind_t k, const rs_waterfall_row_t *r
         tbl_title(f, title, ", posted through ", through);
 
         tbl_t t;
-        tbl_init(&t, 3, (const char *[]){"Period", ">Recognized", ">Deferred"});
-        sum_t posted = {0, 0}, scheduled = {0, 0}, total = {0, 0};
+        tbl_init(&t, 5,
+                 (const char *[]){"Period", ">Recognized", ">From deferred",
+                                  ">Not via deferred", ">Deferred"});
+        sum_t posted = {0, 0}, scheduled = {0, 0}, total = {0, 0}, fromd = {0, 0},
+              notvia = {0, 0};
         int has_posted = 0, has_scheduled = 0;
         for (size_t i = 0; i < n; i++) {
             const rs_waterfall_row_t *r = &rows[i];
@@ -697,12 +710,19 @@ int rs_format_waterfall(FILE *f, rs_format_kind_t k, const rs_waterfall_row_t *r
                 continue;
             snprintf(label, sizeof label, "%s%s", period_str(r->period, pb),
                      r->projected ? " *" : "");
-            tbl_add(&t,
-                    (const char *[]){
-                        label,
-                        rs_money_format_grouped(r->recognized, r->exponent, m[0], MONEY_BUF),
-                        rs_money_format_grouped(r->deferred, r->exponent, m[1], MONEY_BUF)});
+            int x = r->exponent, p = r->projected;
+            tbl_add(
+                &t,
+                (const char *[]){
+                    label, rs_money_format_grouped(r->recognized, x, m[0], MONEY_BUF),
+                    p ? NULL : rs_money_format_grouped(r->from_deferred, x, m[1], MONEY_BUF),
+                    p ? NULL : rs_money_format_grouped(r->not_via_deferred, x, m[2], MONEY_BUF),
+                    rs_money_format_grouped(r->deferred, x, m[3], MONEY_BUF)});
             sum_add(r->projected ? &scheduled : &posted, r->recognized);
+            if (!p) {
+                sum_add(&fromd, r->from_deferred);
+                sum_add(&notvia, r->not_via_deferred);
+            }
             sum_add(&total, r->recognized);
             if (r->projected)
                 has_scheduled = 1;
@@ -712,10 +732,15 @@ int rs_format_waterfall(FILE *f, rs_format_kind_t k, const rs_waterfall_row_t *r
         int x = cs[c].exponent;
         tbl_rule(&t);
         if (has_posted && has_scheduled) {
-            tbl_add(&t, (const char *[]){"Posted", sum_str(&posted, x, m[0]), NULL});
-            tbl_add(&t, (const char *[]){"Scheduled", sum_str(&scheduled, x, m[0]), NULL});
+            tbl_add(&t, (const char *[]){"Posted", sum_str(&posted, x, m[0]),
+                                         sum_str(&fromd, x, m[1]), sum_str(&notvia, x, m[2]),
+                                         NULL});
+            tbl_add(&t, (const char *[]){"Scheduled", sum_str(&scheduled, x, m[0]), NULL, NULL,
+                                         NULL});
         }
-        tbl_add(&t, (const char *[]){"TOTAL", sum_str(&total, x, m[0]), NULL});
+        tbl_add(&t, (const char *[]){"TOTAL", sum_str(&total, x, m[0]),
+                                     has_scheduled ? NULL : sum_str(&fromd, x, m[1]),
+                                     has_scheduled ? NULL : sum_str(&notvia, x, m[2]), NULL});
         any_projected |= has_scheduled;
         rc = tbl_print(&t, f);
         tbl_free(&t);
@@ -728,7 +753,14 @@ int rs_format_waterfall(FILE *f, rs_format_kind_t k, const rs_waterfall_row_t *r
                 "* scheduled: what the current contract terms will recognize in that period;\n"
                 "  not posted yet.\n",
                 f);
-        fputs("Deferred: deferred revenue balance at the end of the period.\n", f);
+        fputs("Recognized: all revenue recognized in the period (revenue less revenue_contra)\n"
+              "  = From deferred: released from deferred revenue (the rollforward's "
+              "Recognized)\n"
+              "  + Not via deferred: recognized before it was billed (against unbilled\n"
+              "    receivable: billed in arrears) and adjustments that release no deferred\n"
+              "    revenue; it never enters the rollforward.\n"
+              "Deferred: deferred revenue balance at the end of the period.\n",
+              f);
     }
     return finish(f, rc);
 }
@@ -738,7 +770,7 @@ int rs_format_waterfall(FILE *f, rs_format_kind_t k, const rs_waterfall_row_t *r
 int rs_format_rollforward(FILE *f, rs_format_kind_t k, const rs_rollforward_row_t *rows,
                           size_t n, rs_period_t through)
 {
-    char pb[PERIOD_BUF], m[5][MONEY_BUF];
+    char pb[PERIOD_BUF], m[7][MONEY_BUF];
     int rc = 0;
 
     if (k == RS_FORMAT_JSON) {
@@ -755,25 +787,31 @@ int rs_format_rollforward(FILE *f, rs_format_kind_t k, const rs_rollforward_row_
             e |= json_object_set_new(o, "credits", jmoney(r->credits, r->exponent));
             e |= json_object_set_new(o, "closing", jmoney(r->closing, r->exponent));
             e |= json_object_set_new(o, "currency", jstr(r->currency));
+            e |= json_object_set_new(o, "recognized_not_via_deferred",
+                                     jmoney(r->not_via_deferred, r->exponent));
+            e |= json_object_set_new(o, "revenue_recognized", jmoney(r->revenue, r->exponent));
             jw_row(&w, jdone(o, e));
         }
         return finish(f, jw_end(&w));
     }
     if (k == RS_FORMAT_CSV) {
-        csv_row(f, 7,
+        csv_row(f, 9,
                 (const char *[]){"period", "opening", "billed", "recognized", "credits",
-                                 "closing", "currency"});
+                                 "closing", "currency", "recognized_not_via_deferred",
+                                 "revenue_recognized"});
         for (size_t i = 0; i < n; i++) {
             const rs_rollforward_row_t *r = &rows[i];
             int x = r->exponent;
-            csv_row(f, 7,
+            csv_row(f, 9,
                     (const char *[]){period_str(r->period, pb),
                                      rs_money_format(r->opening, x, m[0], MONEY_BUF),
                                      rs_money_format(r->billed, x, m[1], MONEY_BUF),
                                      rs_money_format(r->recognized, x, m[2], MONEY_BUF),
                                      rs_money_format(r->credits, x, m[3], MONEY_BUF),
                                      rs_money_format(r->closing, x, m[4], MONEY_BUF),
-                                     r->currency});
+                                     r->currency,
+                                     rs_money_format(r->not_via_deferred, x, m[5], MONEY_BUF),
+                                     rs_money_format(r->revenue, x, m[6], MONEY_BUF)});
         }
         return finish(f, 0);
     }
@@ -800,7 +838,8 @@ int rs_format_rollforward(FILE *f, rs_format_kind_t k, const rs_rollforward_row_
         tbl_init(&t, 6,
                  (const char *[]){"Period", ">Opening", ">Billed", ">Recognized", ">Credits",
                                   ">Closing"});
-        sum_t billed = {0, 0}, recognized = {0, 0}, credits = {0, 0};
+        sum_t billed = {0, 0}, recognized = {0, 0}, credits = {0, 0}, notvia = {0, 0},
+              revenue = {0, 0};
         const rs_rollforward_row_t *first = NULL, *last = NULL;
         for (size_t i = 0; i < n; i++) {
             const rs_rollforward_row_t *r = &rows[i];
@@ -817,6 +856,8 @@ int rs_format_rollforward(FILE *f, rs_format_kind_t k, const rs_rollforward_row_
             sum_add(&billed, r->billed);
             sum_add(&recognized, r->recognized);
             sum_add(&credits, r->credits);
+            sum_add(&notvia, r->not_via_deferred);
+            sum_add(&revenue, r->revenue);
             if (first == NULL)
                 first = r;
             last = r;
@@ -833,10 +874,28 @@ int rs_format_rollforward(FILE *f, rs_format_kind_t k, const rs_rollforward_row_
         }
         rc = tbl_print(&t, f);
         tbl_free(&t);
+        if (rc == 0 && first != NULL) { /* the tie to the waterfall */
+            int x = cs[c].exponent;
+            tbl_t tie;
+            fprintf(f, "\nRecognized revenue, %s (ties to the waterfall's Recognized)\n",
+                    cs[c].code);
+            tbl_init(&tie, 2, (const char *[]){"", ">Amount"});
+            tbl_add(&tie, (const char *[]){"  Released from deferred (Recognized above)",
+                                           sum_str(&recognized, x, m[0])});
+            tbl_add(&tie,
+                    (const char *[]){"+ Not via deferred (billed in arrears, adjustments)",
+                                     sum_str(&notvia, x, m[1])});
+            tbl_add(&tie, (const char *[]){"= Recognized revenue", sum_str(&revenue, x, m[2])});
+            rc = tbl_print(&tie, f);
+            tbl_free(&tie);
+        }
     }
     free(cs);
     if (rc == 0)
-        fputs("\nClosing = Opening + Billed - Recognized - Credits (credit notes and voids).\n",
+        fputs("\nClosing = Opening + Billed - Recognized - Credits (credit notes and voids).\n"
+              "Recognized: deferred revenue released to revenue in the period. Revenue\n"
+              "recognized before it was billed (unbilled receivable) never enters deferred\n"
+              "revenue: it is the \"Not via deferred\" line above.\n",
               f);
     return finish(f, rc);
 }
@@ -1119,6 +1178,9 @@ static const struct {
                                     "  early (cancelled or removed); settle it with a credit "
                                     "note or a refund."},
     {"unbilled_after_end", "earned but never invoiced, and the service has ended."},
+    {"deferred_after_end", "billed above the line's allocated price: no schedule releases\n"
+                           "  it, so it stays deferred after the service ends (often the\n"
+                           "  mirror of unbilled on another line of the same contract)."},
     {"customer_credit", "owed to the customer (overpaid, or credited after payment)."},
     {"written_off", "receivables declared uncollectible that are still open."},
     {"pending", "an event waiting for its contract or invoice; not in the books yet."},
