@@ -4,8 +4,8 @@
 #   2. produce the sample book (examples/sample-book.jsonl) to the input
 #      topics, Avro-encoded, keyed by contract id;
 #   3. run one worker until it has caught up;
-#   4. read the journal topic (and the worker's state for what is still to be
-#      recognized) and print the revenue waterfall, the deferred-revenue
+#   4. read the journal topic (and the contract terms from the state
+#      changelog topic, for what is still to be recognized) and print the revenue waterfall, the deferred-revenue
 #      rollforward (with its tie to the waterfall) and the exceptions as of
 #      June 2026;
 #   5. stop everything it started.
@@ -69,7 +69,7 @@ timeout 120 "$BIN" worker --config "$WORK/worker.properties" 2>"$WORK/worker.log
 grep -E "worker: .*(done|stopped|idle)" "$WORK/worker.log" | tail -1 | sed 's/^/   /' || true
 
 report() {
-    "$BIN" report --state-dir "$WORK/state" --bootstrap "$BOOTSTRAP" --through "$THROUGH" \
+    "$BIN" report --config "$WORK/worker.properties" --through "$THROUGH" \
         --format table --report "$1" 2>>"$WORK/report.log" || fail "the $1 report failed"
 }
 

@@ -44,6 +44,7 @@
 
 #include "rs_kafka_harness.h"
 #include "rs_mockbroker.h"
+#include "rs_test_util.h"
 
 #define PG_BIN "/usr/lib/postgresql/15/bin"
 
@@ -151,19 +152,6 @@ static void sink_run_idle(const char *url, const kh_worker_t *w, const char *bat
     snprintf(log, sizeof log, "%s/sink.log", w->dir);
     kh_assert_exit0(kh_wait_exit(sink_start(url, w, batch, 1), KH_DEADLINE_S, log), log);
 }
-
-/* A decimal string "-12.50" as minor units (-1250). */
-static long long minor_of(const char *s)
-{
-    char digits[48];
-    size_t k = 0;
-    for (; *s && k + 1 < sizeof digits; s++)
-        if (*s != '.')
-            digits[k++] = *s;
-    digits[k] = '\0';
-    return strtoll(digits, NULL, 10);
-}
-
 /* `revstream replay --report journal --format json` of the events. */
 static json_t *replay_journal(const kh_events_t *ev, const char *dir)
 {
@@ -212,8 +200,8 @@ static void check_entries_vs_replay(PGconn *c, json_t *rj)
         {
             n += snprintf(want + n, sizeof want - (size_t)n, "%s%s:%lld:%lld", k ? "," : "",
                           json_string_value(json_object_get(l, "account")),
-                          minor_of(json_string_value(json_object_get(l, "debit"))),
-                          minor_of(json_string_value(json_object_get(l, "credit"))));
+                          (long long)rs_minor(json_string_value(json_object_get(l, "debit"))),
+                          (long long)rs_minor(json_string_value(json_object_get(l, "credit"))));
         }
         const char *id = json_string_value(json_object_get(e, "entry_id"));
         const char *got = json_string_value(json_object_get(db, id));

@@ -32,6 +32,7 @@
 #include "rs_engine.h"
 #include "rs_format.h"
 #include "rs_report.h"
+#include "rs_test_util.h"
 
 extern char **environ;
 
@@ -591,19 +592,6 @@ Test(replay_cli, sample_book_figures_match_its_readme)
     json_decref(b);
     run_free(&r);
 }
-
-/* A decimal string as minor units of a 2- or 0-digit currency. */
-static long long minor(const char *s)
-{
-    char d[48];
-    size_t k = 0;
-    for (; *s && k + 1 < sizeof d; s++)
-        if (*s != '.')
-            d[k++] = *s;
-    d[k] = '\0';
-    return strtoll(d, NULL, 10);
-}
-
 static json_t *sample_report(const char *report)
 {
     run_t r;
@@ -634,18 +622,18 @@ Test(replay_cli, sample_waterfall_and_rollforward_tie_visibly)
             cr_assert_null(json_object_get(w, "recognized_from_deferred"));
             continue;
         }
-        long long rec = minor(field(w, "recognized")),
-                  fromd = minor(field(w, "recognized_from_deferred")),
-                  notvia = minor(field(w, "recognized_not_via_deferred"));
+        long long rec = rs_minor(field(w, "recognized")),
+                  fromd = rs_minor(field(w, "recognized_from_deferred")),
+                  notvia = rs_minor(field(w, "recognized_not_via_deferred"));
         cr_assert_eq(rec, fromd + notvia, "%s", field(w, "period"));
         json_array_foreach(rf, k, f)
         {
             if (strcmp(field(f, "period"), field(w, "period")) ||
                 strcmp(field(f, "currency"), field(w, "currency")))
                 continue;
-            cr_assert_eq(minor(field(f, "recognized")), fromd, "%s", field(w, "period"));
-            cr_assert_eq(minor(field(f, "recognized_not_via_deferred")), notvia);
-            cr_assert_eq(minor(field(f, "revenue_recognized")), rec);
+            cr_assert_eq(rs_minor(field(f, "recognized")), fromd, "%s", field(w, "period"));
+            cr_assert_eq(rs_minor(field(f, "recognized_not_via_deferred")), notvia);
+            cr_assert_eq(rs_minor(field(f, "revenue_recognized")), rec);
             matched++;
         }
         if (strcmp(field(w, "currency"), "USD") == 0)
@@ -660,7 +648,7 @@ Test(replay_cli, sample_waterfall_and_rollforward_tie_visibly)
         json_array_foreach(json_object_get(e, "lines"), k, l)
         {
             if (strcmp(field(l, "account"), "unbilled_receivable") == 0)
-                unbilled_dr_usd += minor(field(l, "debit")) - minor(field(l, "credit"));
+                unbilled_dr_usd += rs_minor(field(l, "debit")) - rs_minor(field(l, "credit"));
         }
     }
     cr_assert_eq(notvia_usd, 804000);

@@ -22,6 +22,7 @@
  *     stream reports an error (ferror); errno is ENOMEM only for the former.
  */
 #include "rs_format.h"
+#include "rs_format_internal.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -31,9 +32,6 @@
 
 #include "rs_codec.h"
 #include "rs_money.h"
-
-#define MONEY_BUF 64
-#define PERIOD_BUF 16
 
 int rs_format_parse(const char *name, rs_format_kind_t *out)
 {
@@ -65,32 +63,27 @@ const char *rs_format_name(rs_format_kind_t k)
 
 /* rc, or -1 if the stream has seen a write error (errno is then whatever
  * the failing write left, which later library calls may have reset). */
-static int finish(FILE *f, int rc)
+int finish(FILE *f, int rc)
 {
     if (rc == 0 && ferror(f))
         return -1;
     return rc;
 }
 
-static const char *period_str(rs_period_t p, char *buf)
+const char *period_str(rs_period_t p, char *buf)
 {
     return rs_period_format(p, buf, PERIOD_BUF);
 }
 
 /* ---- exact totals ---- */
 
-typedef struct sum {
-    rs_money_t v;
-    int overflow;
-} sum_t;
-
-static void sum_add(sum_t *s, rs_money_t v)
+void sum_add(sum_t *s, rs_money_t v)
 {
     if (!s->overflow && __builtin_add_overflow(s->v, v, &s->v))
         s->overflow = 1;
 }
 
-static const char *sum_str(const sum_t *s, int exponent, char *buf)
+const char *sum_str(const sum_t *s, int exponent, char *buf)
 {
     if (s->overflow) {
         snprintf(buf, MONEY_BUF, "overflow");
@@ -175,24 +168,8 @@ static const char *cur_rollforward(const void *rows, size_t i, int *exponent)
 
 /* ---- tables ---- */
 
-#define TBL_MAX_COLS 12
-
-typedef struct tbl_row {
-    char *cells[TBL_MAX_COLS]; /* NULL = empty */
-    int rule;                  /* a line of dashes */
-} tbl_row_t;
-
-typedef struct tbl {
-    int ncols;
-    const char *head[TBL_MAX_COLS];
-    int right[TBL_MAX_COLS];
-    tbl_row_t *rows;
-    size_t n, cap;
-    int nomem;
-} tbl_t;
-
 /* heads[c] starting with '>' makes column c right-aligned. */
-static void tbl_init(tbl_t *t, int ncols, const char *const *heads)
+void tbl_init(tbl_t *t, int ncols, const char *const *heads)
 {
     memset(t, 0, sizeof *t);
     t->ncols = ncols;
@@ -202,7 +179,7 @@ static void tbl_init(tbl_t *t, int ncols, const char *const *heads)
     }
 }
 
-static void tbl_free(tbl_t *t)
+void tbl_free(tbl_t *t)
 {
     for (size_t i = 0; i < t->n; i++)
         for (int c = 0; c < t->ncols; c++)
@@ -244,7 +221,7 @@ static char *cell_dup(const char *s)
 }
 
 /* Add a row of t->ncols cells; NULL or "" is an empty cell. */
-static void tbl_add(tbl_t *t, const char *const *cells)
+void tbl_add(tbl_t *t, const char *const *cells)
 {
     tbl_row_t *row = tbl_new_row(t);
     if (row == NULL)
@@ -258,7 +235,7 @@ static void tbl_add(tbl_t *t, const char *const *cells)
     }
 }
 
-static void tbl_rule(tbl_t *t)
+void tbl_rule(tbl_t *t)
 {
     tbl_row_t *row = tbl_new_row(t);
     if (row != NULL)
@@ -315,7 +292,7 @@ static void tbl_print_rule(const tbl_t *t, FILE *f, const size_t *w)
     fputc('\n', f);
 }
 
-static int tbl_print(const tbl_t *t, FILE *f)
+int tbl_print(const tbl_t *t, FILE *f)
 {
     size_t w[TBL_MAX_COLS];
     if (t->nomem) {
@@ -341,7 +318,7 @@ static int tbl_print(const tbl_t *t, FILE *f)
 }
 
 /* "Title through 2026-03" (or just "Title"), then a blank line. */
-static void tbl_title(FILE *f, const char *title, const char *prefix, rs_period_t through)
+void tbl_title(FILE *f, const char *title, const char *prefix, rs_period_t through)
 {
     char pb[PERIOD_BUF];
     if (through == RS_PERIOD_NONE)
@@ -369,7 +346,7 @@ static void csv_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void csv_row(FILE *f, int n, const char *const *fields)
+void csv_row(FILE *f, int n, const char *const *fields)
 {
     for (int i = 0; i < n; i++) {
         if (i > 0)
@@ -381,13 +358,7 @@ static void csv_row(FILE *f, int n, const char *const *fields)
 
 /* ---- JSON: "[", one object per line, "]" ---- */
 
-typedef struct jw {
-    FILE *f;
-    size_t i;
-    int err;
-} jw_t;
-
-static void jw_begin(jw_t *w, FILE *f)
+void jw_begin(jw_t *w, FILE *f)
 {
     w->f = f;
     w->i = 0;
@@ -395,7 +366,7 @@ static void jw_begin(jw_t *w, FILE *f)
 }
 
 /* Print one row and release it. NULL means building it failed (ENOMEM). */
-static void jw_row(jw_t *w, json_t *obj)
+void jw_row(jw_t *w, json_t *obj)
 {
     char *s = NULL;
     if (obj != NULL)
@@ -412,14 +383,14 @@ static void jw_row(jw_t *w, json_t *obj)
     w->i++;
 }
 
-static int jw_end(jw_t *w)
+int jw_end(jw_t *w)
 {
     fputs(w->i == 0 ? "[]\n" : "\n]\n", w->f);
     return w->err ? -1 : 0;
 }
 
 /* A JSON string; bytes that are not valid UTF-8 become '?'. */
-static json_t *jstr(const char *s)
+json_t *jstr(const char *s)
 {
     if (s == NULL)
         s = "";
@@ -437,20 +408,20 @@ static json_t *jstr(const char *s)
     return j;
 }
 
-static json_t *jmoney(rs_money_t v, int exponent)
+json_t *jmoney(rs_money_t v, int exponent)
 {
     char buf[MONEY_BUF];
     return json_string(rs_money_format(v, exponent, buf, sizeof buf));
 }
 
-static json_t *jperiod(rs_period_t p)
+json_t *jperiod(rs_period_t p)
 {
     char buf[PERIOD_BUF];
     return json_string(period_str(p, buf));
 }
 
 /* The object, or NULL (and the object released) if any set failed. */
-static json_t *jdone(json_t *o, int rc)
+json_t *jdone(json_t *o, int rc)
 {
     if (rc != 0) {
         json_decref(o);
