@@ -310,13 +310,9 @@ Test(pgsink, sigkill_mid_stream_then_tables_equal_replay, .timeout = 240)
     kh_worker_init(&w, bs, "g-pgsink", "exit.when.idle=true\n");
     /* `revstream produce` stamps each record with its event's occurred_at, so
      * the worker's event-time merge applies the book in replay's order */
-    char book[160], log[160], out[160];
-    snprintf(book, sizeof book, "%s/book.jsonl", w.dir);
+    char log[160], out[160];
     snprintf(log, sizeof log, "%s/sink.log", w.dir);
-    snprintf(out, sizeof out, "%s/produce.out", w.dir);
-    kh_ev_write(&events, book);
-    char *prod_argv[] = {"revstream", "produce", "--bootstrap", (char *)bs, book, NULL};
-    kh_assert_exit0(kh_wait_exit(kh_spawn(prod_argv, out, log, NULL), KH_DEADLINE_S, log), log);
+    kh_produce_cli(bs, &events, w.dir, w.log);
     kh_worker_run_idle(&w, NULL);
     rd_kafka_t *p = kh_new_producer(bs);
 

@@ -16,6 +16,13 @@
  *     balances-by-invoice open total.
  *   - A changelog topic the report cannot read completely is an error, not
  *     a partial report (a missing changelog topic exits 1).
+ *   - `report --html OUT.html` renders in headless Chromium (Debian's
+ *     `chromium`; skipped with a message when it is not installed) with no
+ *     script error (the page's own error counter is 0 and its script ran to
+ *     the end; no "Uncaught" console message), and its chart has one bar
+ *     per waterfall row whose data attributes are the report's figures and
+ *     whose height is round(|recognized| * 200 / max |recognized| of its
+ *     currency).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -24,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "rs_kafka_harness.h"
 #include "rs_mockbroker.h"
@@ -90,15 +98,9 @@ Test(report_topics, two_workers_no_local_state_balances_equal_replay, .timeout =
      * the batch in flight, changelog included) */
     kh_worker_init(&a, bs, "g-report", NULL);
     kh_worker_init(&b, bs, "g-report", NULL);
-    /* `revstream produce` stamps records with event time, so the closes of
-     * the sample apply after what they close, as in replay */
-    char book[160], out[160];
-    snprintf(book, sizeof book, "%s/book.jsonl", a.dir);
-    snprintf(out, sizeof out, "%s/produce.out", a.dir);
-    kh_ev_write(&events, book);
-    char *prod_argv[] = {"revstream", "produce", "--bootstrap", (char *)bs, book, NULL};
-    kh_assert_exit0(kh_wait_exit(kh_spawn(prod_argv, out, a.log, NULL), KH_DEADLINE_S, a.log),
-                    a.log);
+    /* records stamped with event time: the closes apply after what they
+     * close, as in replay */
+    kh_produce_cli(bs, &events, a.dir, a.log);
     pid_t pa = kh_worker_start(&a, NULL), pb = kh_worker_start(&b, NULL);
     kh_wait_log(a.log, "worker: assigned topic_partitions=8 ", pa);
     kh_wait_log(b.log, "worker: assigned topic_partitions=8 ", pb);
@@ -177,4 +179,120 @@ Test(report_topics, two_workers_no_local_state_balances_equal_replay, .timeout =
     kh_rm_rf(a.dir);
     kh_rm_rf(b.dir);
     kh_rm_rf(nc.dir);
+}
+
+/* The value of attribute `name` in the tag starting at `tag`, into buf. */
+static const char *attr(const char *tag, const char *name, char *buf, size_t len)
+{
+    char key[64];
+    const char *end = strchr(tag, '>');
+    snprintf(key, sizeof key, " %s=\"", name);
+    const char *p = strstr(tag, key);
+    cr_assert(p != NULL && (end == NULL || p < end), "no %s in %.80s", name, tag);
+    p += strlen(key);
+    const char *q = strchr(p, '"');
+    snprintf(buf, len, "%.*s", (int)(q - p), p);
+    return buf;
+}
+
+Test(report_topics, html_page_renders_in_headless_chromium_with_right_bars, .timeout = 240)
+{
+    if (access("/usr/bin/chromium", X_OK) != 0)
+        cr_skip_test("chromium is not installed: run scripts/setup-deps.sh (apt-get install "
+                     "chromium)");
+    rs_mockbroker_t *mb = NULL;
+    rs_mockbroker_opts_t mo = {1, KH_NPARTS};
+    char err[512];
+    kh_events_t events = {0};
+    kh_worker_t w;
+    cr_assert_eq(rs_mockbroker_new(&mb, &mo, err, sizeof err), 0, "%s", err);
+    const char *bs = rs_mockbroker_bootstraps(mb);
+    kh_load_sample(&events, 1);
+    kh_worker_init(&w, bs, "g-html", "exit.when.idle=true\n");
+    char out[160], html[160], dom[160], cerr[160];
+    snprintf(out, sizeof out, "%s/report.out", w.dir);
+    snprintf(html, sizeof html, "%s/report.html", w.dir);
+    snprintf(dom, sizeof dom, "%s/report.dom", w.dir);
+    snprintf(cerr, sizeof cerr, "%s/chromium.err", w.dir);
+    kh_produce_cli(bs, &events, w.dir, w.log);
+    kh_worker_run_idle(&w, NULL);
+
+    char *html_argv[] = {"revstream", "report", "--config", w.cfg, "--through",
+                         "2026-06",   "--html", html,       NULL};
+    kh_assert_exit0(kh_wait_exit(kh_spawn(html_argv, out, w.log, NULL), KH_DEADLINE_S, w.log),
+                    w.log);
+    json_t *wf = report_ok(&w, "waterfall");
+
+    char url[200];
+    snprintf(url, sizeof url, "file://%s", html);
+    char *chrome_argv[] = {"/usr/bin/chromium",
+                           "--headless",
+                           "--disable-gpu",
+                           "--no-sandbox",
+                           "--enable-logging=stderr",
+                           "--v=0",
+                           "--dump-dom",
+                           url,
+                           NULL};
+    pid_t pc = fork();
+    cr_assert(pc >= 0);
+    if (pc == 0) {
+        freopen(dom, "w", stdout);
+        freopen(cerr, "w", stderr);
+        execv(chrome_argv[0], chrome_argv);
+        _exit(127);
+    }
+    int status = kh_wait_exit(pc, 120, cerr);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "chromium failed, see %s", cerr);
+    char *d = kh_slurp(dom), *ce = kh_slurp(cerr);
+    cr_assert_not_null(strstr(d, "data-rendered=\"ok\""), "the page's script did not finish");
+    cr_assert_not_null(strstr(d, "data-errors=\"0\""), "script errors on the page");
+    cr_assert_null(strstr(ce, "Uncaught"), "console error:\n%s", ce);
+
+    /* one bar per waterfall row, with the row's figures and height */
+    size_t nbars = 0, i;
+    json_t *row;
+    for (const char *p = strstr(d, "<rect class=\"bar"); p;
+         p = strstr(p + 1, "<rect class=\"bar"))
+        nbars++;
+    cr_assert_eq(nbars, json_array_size(wf), "%zu bars, %zu waterfall rows", nbars,
+                 json_array_size(wf));
+    json_array_foreach(wf, i, row)
+    {
+        const char *cur = kh_row_str(row, "currency"), *per = kh_row_str(row, "period");
+        long long max = 0;
+        size_t k;
+        json_t *o;
+        json_array_foreach(wf, k, o)
+        {
+            long long v = rs_minor(kh_row_str(o, "recognized"));
+            if (strcmp(kh_row_str(o, "currency"), cur) == 0 && llabs(v) > max)
+                max = llabs(v);
+        }
+        long long rec = llabs(rs_minor(kh_row_str(row, "recognized")));
+        long want_h = max > 0 ? (long)((rec * 200 + max / 2) / max) : 0;
+        int found = 0;
+        char b[4][64];
+        for (const char *p = strstr(d, "<rect class=\"bar"); p;
+             p = strstr(p + 1, "<rect class=\"bar")) {
+            if (strcmp(attr(p, "data-period", b[0], 64), per) ||
+                strcmp(attr(p, "data-currency", b[1], 64), cur))
+                continue;
+            cr_assert_str_eq(attr(p, "data-recognized", b[2], 64),
+                             kh_row_str(row, "recognized"));
+            cr_assert_str_eq(attr(p, "data-deferred", b[2], 64), kh_row_str(row, "deferred"));
+            cr_assert_eq(atol(attr(p, "height", b[3], 64)), want_h, "%s %s", cur, per);
+            found++;
+        }
+        cr_assert_eq(found, 1, "bar of %s %s", cur, per);
+    }
+    /* the drill-down and the exceptions are on the page */
+    cr_assert_not_null(strstr(d, "C-1004#"), "the entries of C-1004");
+    cr_assert_not_null(strstr(d, "deferred_after_end"));
+    free(d);
+    free(ce);
+    json_decref(wf);
+    kh_ev_free(&events);
+    rs_mockbroker_destroy(mb);
+    kh_rm_rf(w.dir);
 }

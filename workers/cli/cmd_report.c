@@ -44,6 +44,7 @@
 #include "rs_config.h"
 #include "rs_engine.h"
 #include "rs_format.h"
+#include "rs_format_html.h"
 #include "rs_format_ledger.h"
 #include "rs_kafka_client.h"
 #include "rs_pstate.h"
@@ -59,7 +60,7 @@ static void usage(FILE *f)
         f,
         "usage: revstream report --config worker.properties [--report R]\n"
         "                        [--through YYYY-MM] [--as-of YYYY-MM-DD]\n"
-        "                        [--format table|csv|json|html] [--policy FILE] [--html OUT]\n"
+        "                        [--format table|csv|json] [--policy FILE] [--html OUT.html]\n"
         "       revstream report --state-dir DIR --bootstrap HOST:PORT [--journal-topic T] "
         "...\n"
         "\n"
@@ -425,6 +426,65 @@ static int check_terms(const rs_engine_t *e, const rs_journal_t *j)
     return -1;
 }
 
+/* The HTML page into `path` (written to a temporary file, then renamed). */
+static int html_report(const char *path, const rs_engine_t *e, const rs_journal_t *j,
+                       rs_period_t through)
+{
+    rs_html_input_t in = {0};
+    rs_waterfall_row_t *wf = NULL;
+    rs_rollforward_row_t *rf = NULL;
+    rs_balance_row_t *bal = NULL;
+    rs_exception_row_t *exc = NULL;
+    size_t *idx = NULL;
+    char tmp[4096];
+    int rc = -1;
+    FILE *f = NULL;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    in.through = through;
+    if (rs_report_waterfall(e, j, through, &wf, &in.nwf) ||
+        rs_report_rollforward(e, j, through, &rf, &in.nrf) ||
+        rs_report_balances(e, j, through, &bal, &in.nbal) ||
+        rs_report_exceptions(e, j, through, &exc, &in.nexc) ||
+        rs_report_journal(j, through, &idx, &in.nidx)) {
+        fprintf(stderr, "report: error=out of memory\n");
+        goto out;
+    }
+    in.wf = wf;
+    in.rf = rf;
+    in.bal = bal;
+    in.exc = exc;
+    in.entries = j->entries;
+    in.idx = idx;
+    f = fopen(tmp, "w");
+    if (f == NULL || rs_format_html(f, &in) != 0 || fclose(f) != 0) {
+        if (f == NULL)
+            fprintf(stderr, "report: error=html file=\"%s\" reason=\"%s\"\n", tmp,
+                    strerror(errno));
+        else
+            fprintf(stderr, "report: error=html file=\"%s\" reason=\"write failed\"\n", tmp);
+        f = NULL;
+        remove(tmp);
+        goto out;
+    }
+    f = NULL;
+    if (rename(tmp, path) != 0) {
+        fprintf(stderr, "report: error=html file=\"%s\" reason=\"%s\"\n", path,
+                strerror(errno));
+        remove(tmp);
+        goto out;
+    }
+    fprintf(stderr, "report: html file=\"%s\" periods=%zu lines=%zu entries=%zu\n", path,
+            in.nwf, in.nbal, in.nidx);
+    rc = 0;
+out:
+    free(wf);
+    free(rf);
+    free(bal);
+    free(exc);
+    free(idx);
+    return rc;
+}
+
 static int read_policy(const char *path, rs_policy_t *policy)
 {
     char err[512];
@@ -443,8 +503,9 @@ int rs_cli_cmd_report(int argc, char **argv)
 {
     const char *dir = NULL, *bootstrap = NULL, *topic = "revenue.journal", *cfg_path = NULL;
     const char *report = "waterfall", *through_s = NULL, *format_s = NULL, *policy_path = NULL;
-    const char *as_of_s = NULL;
+    const char *as_of_s = NULL, *html = NULL;
     static const struct option opts[] = {{"state-dir", required_argument, NULL, 'd'},
+                                         {"html", required_argument, NULL, 'H'},
                                          {"config", required_argument, NULL, 'c'},
                                          {"as-of", required_argument, NULL, 'a'},
                                          {"bootstrap", required_argument, NULL, 'b'},
@@ -457,8 +518,11 @@ int rs_cli_cmd_report(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "d:c:a:b:j:r:t:f:p:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:c:a:b:j:r:t:f:p:H:h", opts, NULL)) != -1) {
         switch (c) {
+        case 'H':
+            html = optarg;
+            break;
         case 'c':
             cfg_path = optarg;
             break;
@@ -549,6 +613,10 @@ int rs_cli_cmd_report(int argc, char **argv)
     rs_date_t as_of = rs_period_last_day(through);
     if (as_of_s && rs_date_parse(as_of_s, &as_of)) {
         fprintf(stderr, "report: --as-of: expected YYYY-MM-DD\n");
+        goto out;
+    }
+    if (html != NULL) {
+        rc = html_report(html, e, &j, through) == 0 ? 0 : 1;
         goto out;
     }
     int r = ledger_report(report, e, &j, through, as_of, fmt, &policy);
