@@ -163,10 +163,11 @@ static int flush(sink_t *s, char *errstr, size_t errlen)
     rd_kafka_topic_partition_list_t *commit = NULL;
     int rc = -1;
 
-    if (s->nbatch == 0)
+    part_state_t *parts = s->parts;
+    if (s->nbatch == 0 || parts == NULL) /* parts: set whenever records come */
         return 0;
     for (size_t i = 0; i < s->nall; i++)
-        s->parts[i].next = -1;
+        parts[i].next = -1;
     if (pgs_db_exec(&s->db, "BEGIN", errstr, errlen))
         goto out;
     for (size_t i = 0; i < s->nbatch; i++) {
@@ -181,7 +182,7 @@ static int flush(sink_t *s, char *errstr, size_t errlen)
     }
     commit = rd_kafka_topic_partition_list_new(8);
     for (size_t i = 0; i < s->nall; i++) {
-        part_state_t *p = &s->parts[i];
+        part_state_t *p = &parts[i];
         if (p->next < 0)
             continue;
         if (pgs_db_set_offset(&s->db, s->topics[p->topic], p->partition, p->next, errstr,

@@ -163,7 +163,7 @@ static void pg_err(PGconn *c, const char *what, char *errstr, size_t errlen)
     snprintf(msg, sizeof msg, "%s", c ? PQerrorMessage(c) : "no connection");
     for (char *p = msg; *p; p++)
         if (*p == '\n')
-            *p = (p[1] ? ' ' : '\0');
+            *p = p[1] ? ' ' : '\0';
     snprintf(errstr, errlen, "%s: %s", what, msg);
 }
 
@@ -252,7 +252,7 @@ static long run0(pgs_db_t *db, const char *name, int n, const char *const *vals,
     PGresult *r = run(db, name, n, vals, lens, binary, errstr, errlen);
     if (r == NULL)
         return -1;
-    long rows = atol(PQcmdTuples(r));
+    long rows = strtol(PQcmdTuples(r), NULL, 10);
     PQclear(r);
     return rows;
 }

@@ -128,7 +128,7 @@ int rs_report_invoices(const rs_journal_t *j, rs_date_t as_of, rs_invoice_row_t 
                        size_t *n)
 {
     /* at most one row per entry (invoices + one unallocated per contract) */
-    rs_invoice_row_t *out = malloc((j->n + 1) * sizeof(*out));
+    rs_invoice_row_t *out = calloc(j->n + 1, sizeof(*out));
     src_ref_t *refs = malloc((j->n * RS_ENTRY_MAX_SOURCES + 1) * sizeof(*refs));
     size_t k = 0, nrefs = 0;
     if (out == NULL || refs == NULL) {
@@ -159,6 +159,8 @@ int rs_report_invoices(const rs_journal_t *j, rs_date_t as_of, rs_invoice_row_t 
         size_t r = k;
         if (e->kind == RS_ENTRY_INVOICE) {
             r = inv_find(out, k, e->contract_id, e->document_id);
+            if (r == k) /* not reached: pass 1 made every invoice's row */
+                inv_new(&out[k++], e, e->document_id);
         } else {
             for (int s = 0; s < e->n_sources && r == k; s++) {
                 src_ref_t key = {e->contract_id, e->sources[s], 0};
