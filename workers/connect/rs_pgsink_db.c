@@ -310,7 +310,7 @@ static char *sources_json(const rs_entry_t *e)
 int pgs_db_entry(pgs_db_t *db, const rs_entry_t *e, const char *topic, int32_t partition,
                  int64_t offset, char *errstr, size_t errlen)
 {
-    char seq[24], posted[16], per[16], sper[16], ex[8], bil[24], rec[24], rcv[24], nsrc[16],
+    char seq[24], posted[16], per[16], sper[16], ex[16], bil[24], rec[24], rcv[24], nsrc[16],
         part[16], off[24];
     char *content = rs_codec_entry_json(e), *src = sources_json(e);
     int rc = PGS_DBERROR;
@@ -346,7 +346,7 @@ int pgs_db_entry(pgs_db_t *db, const rs_entry_t *e, const char *topic, int32_t p
         goto out;
     if (n == 1) {
         for (int i = 0; i < e->n_postings; i++) {
-            char no[8], dr[24], cr[24];
+            char no[16], dr[24], cr[24];
             snprintf(no, sizeof no, "%d", i + 1);
             snprintf(dr, sizeof dr, "%" PRId64, (int64_t)e->postings[i].debit);
             snprintf(cr, sizeof cr, "%" PRId64, (int64_t)e->postings[i].credit);
@@ -380,7 +380,7 @@ out:
 int pgs_db_balance(pgs_db_t *db, const pgs_balance_t *b, int32_t partition, int64_t offset,
                    char *errstr, size_t errlen)
 {
-    char ex[8], m[5][24], part[16], off[24];
+    char ex[16], m[5][24], part[16], off[24];
     snprintf(ex, sizeof ex, "%d", b->exponent);
     snprintf(m[0], sizeof m[0], "%" PRId64, b->billed);
     snprintf(m[1], sizeof m[1], "%" PRId64, b->recognized);
