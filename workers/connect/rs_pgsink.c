@@ -46,7 +46,7 @@ typedef struct sink {
     size_t nall, neof;
     rd_kafka_t *rk;
     pgs_db_t db;
-    pgs_decoder_t *dec;
+    rs_output_reader_t *dec;
     rs_entry_reader_t *er;
     rd_kafka_message_t **batch;
     size_t nbatch;
@@ -118,22 +118,22 @@ static int apply_one(sink_t *s, const rd_kafka_message_t *m, int t, char *errstr
             return 0;
         }
     } else if (t == T_BALANCES) {
-        pgs_balance_t b;
+        rs_output_balance_t b;
         if (m->payload == NULL) { /* tombstone */
             s->st->balances++;
             return m->key ? pgs_db_balance_delete(&s->db, m->key, m->key_len, errstr, errlen)
                           : 0;
         }
-        if (pgs_decode_balance(s->dec, m->payload, m->len, &b, err, sizeof err)) {
+        if (rs_output_balance_decode(s->dec, m->payload, m->len, &b, err, sizeof err)) {
             r = 1;
         } else {
             s->st->balances++;
             return pgs_db_balance(&s->db, &b, m->partition, m->offset, errstr, errlen);
         }
     } else {
-        pgs_deadletter_t x;
+        rs_output_deadletter_t x;
         if (m->payload == NULL ||
-            pgs_decode_deadletter(s->dec, m->payload, m->len, &x, err, sizeof err)) {
+            rs_output_deadletter_decode(s->dec, m->payload, m->len, &x, err, sizeof err)) {
             if (m->payload == NULL)
                 snprintf(err, sizeof err, "dead letter: empty record");
             r = 1;
@@ -310,7 +310,7 @@ int rs_pgsink_run(const rs_pgsink_opts_t *o, rs_pgsink_stats_t *stats, char *err
         return 1;
     }
     if (pgs_db_open(&s.db, o->conninfo, errstr, errlen) ||
-        pgs_db_prepare(&s.db, errstr, errlen) || pgs_decoder_new(&s.dec, errstr, errlen) ||
+        pgs_db_prepare(&s.db, errstr, errlen) || rs_output_reader_new(&s.dec, errstr, errlen) ||
         rs_entry_reader_new(&s.er, errstr, errlen) || start(&s, errstr, errlen))
         goto out;
     rc = 2;
@@ -371,7 +371,7 @@ out:
         rd_kafka_destroy(s.rk);
     }
     rs_entry_reader_destroy(s.er);
-    pgs_decoder_destroy(s.dec);
+    rs_output_reader_destroy(s.dec);
     pgs_db_close(&s.db);
     free(s.parts);
     return rc;

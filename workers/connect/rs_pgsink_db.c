@@ -164,7 +164,9 @@ static void pg_err(PGconn *c, const char *what, char *errstr, size_t errlen)
     for (char *p = msg; *p; p++)
         if (*p == '\n')
             *p = p[1] ? ' ' : '\0';
-    snprintf(errstr, errlen, "%s: %s", what, msg);
+    /* a long server message is cut to errlen (the return value says so) */
+    if (snprintf(errstr, errlen, "%s: %s", what, msg) < 0 && errlen > 0)
+        errstr[0] = '\0';
 }
 
 int pgs_db_open(pgs_db_t *db, const char *conninfo, char *errstr, size_t errlen)
@@ -221,8 +223,10 @@ int pgs_db_prepare(pgs_db_t *db, char *errstr, size_t errlen)
         if (!ok) {
             char why[400];
             pg_err(db->conn, stmts[i].name, why, sizeof why);
-            snprintf(errstr, errlen, "%s (did `revstream sink --init` create the tables?)",
-                     why);
+            if (snprintf(errstr, errlen, "%s (did `revstream sink --init` create the tables?)",
+                         why) < 0 &&
+                errlen > 0)
+                errstr[0] = '\0';
             return -1;
         }
     }
@@ -377,8 +381,8 @@ out:
     return rc;
 }
 
-int pgs_db_balance(pgs_db_t *db, const pgs_balance_t *b, int32_t partition, int64_t offset,
-                   char *errstr, size_t errlen)
+int pgs_db_balance(pgs_db_t *db, const rs_output_balance_t *b, int32_t partition,
+                   int64_t offset, char *errstr, size_t errlen)
 {
     char ex[16], m[5][24], part[16], off[24];
     snprintf(ex, sizeof ex, "%d", b->exponent);
@@ -431,7 +435,7 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
     return h;
 }
 
-int pgs_db_deadletter(pgs_db_t *db, const pgs_deadletter_t *x, int32_t partition,
+int pgs_db_deadletter(pgs_db_t *db, const rs_output_deadletter_t *x, int32_t partition,
                       int64_t offset, char *errstr, size_t errlen)
 {
     char dedup[RS_NAME_MAX * 2], sp[16], so[24], ts[24], part[16], off[24];

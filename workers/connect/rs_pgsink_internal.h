@@ -1,10 +1,6 @@
 /*
  * rs_pgsink_internal.h — what the sink's files share (private to rs_pgsink):
- * the decoders of the worker's balance snapshots and dead letters (Avro, or
- * the JSON of output.format=json), and the database side.
- *
- * Ownership: a decoded record's strings and bytes point into the decoder (its
- * Avro value or JSON document) and stay valid until its next decode.
+ * the database side. Records are decoded with rs_codec_outputs.h.
  */
 #ifndef RS_PGSINK_INTERNAL_H
 #define RS_PGSINK_INTERNAL_H
@@ -13,33 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rs_codec_outputs.h"
 #include "rs_engine.h"
-
-typedef struct pgs_balance {
-    const char *snapshot_key, *contract_id, *customer_id, *scope, *line_id, *invoice_id;
-    const char *currency, *as_of_period;
-    int exponent;
-    int64_t billed, recognized, deferred, unbilled, received;
-} pgs_balance_t;
-
-typedef struct pgs_deadletter {
-    const char *topic, *error;
-    int32_t partition;
-    int64_t offset;                   /* -1: a late rejection (no source offset) */
-    const unsigned char *key, *value; /* NULL: none */
-    size_t key_len, value_len;
-    int64_t timestamp_ms;
-} pgs_deadletter_t;
-
-typedef struct pgs_decoder pgs_decoder_t;
-
-int pgs_decoder_new(pgs_decoder_t **out, char *errstr, size_t errlen);
-void pgs_decoder_destroy(pgs_decoder_t *d); /* accepts NULL */
-/* Avro (Confluent framing) or JSON (the first byte is '{'). 0 or -1. */
-int pgs_decode_balance(pgs_decoder_t *d, const void *buf, size_t len, pgs_balance_t *b,
-                       char *errstr, size_t errlen);
-int pgs_decode_deadletter(pgs_decoder_t *d, const void *buf, size_t len, pgs_deadletter_t *x,
-                          char *errstr, size_t errlen);
 
 /* ---- the database (rs_pgsink_db.c) ---- */
 typedef struct pgs_db {
@@ -63,11 +34,11 @@ int pgs_db_set_offset(pgs_db_t *db, const char *topic, int32_t partition, int64_
 enum { PGS_INSERTED = 0, PGS_DUPLICATE = 1, PGS_CONFLICT = 2, PGS_DBERROR = -1 };
 int pgs_db_entry(pgs_db_t *db, const rs_entry_t *e, const char *topic, int32_t partition,
                  int64_t offset, char *errstr, size_t errlen);
-int pgs_db_balance(pgs_db_t *db, const pgs_balance_t *b, int32_t partition, int64_t offset,
-                   char *errstr, size_t errlen);
+int pgs_db_balance(pgs_db_t *db, const rs_output_balance_t *b, int32_t partition,
+                   int64_t offset, char *errstr, size_t errlen);
 int pgs_db_balance_delete(pgs_db_t *db, const char *key, size_t klen, char *errstr,
                           size_t errlen);
-int pgs_db_deadletter(pgs_db_t *db, const pgs_deadletter_t *x, int32_t partition,
+int pgs_db_deadletter(pgs_db_t *db, const rs_output_deadletter_t *x, int32_t partition,
                       int64_t offset, char *errstr, size_t errlen);
 int pgs_db_error_record(pgs_db_t *db, const char *topic, int32_t partition, int64_t offset,
                         const char *error, const void *value, size_t len, char *errstr,

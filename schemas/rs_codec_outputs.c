@@ -1,23 +1,14 @@
 /*
- * rs_pgsink_decode.c — the sink's decoders of the worker's balance snapshots
- * (io.revstream.DeferredBalance) and dead letters (io.revstream.DeadLetter),
- * in either output format the worker writes.
- *
- * Invariants:
- *   - Avro bodies are checked with rs_avro_checker before Avro C reads them
- *     (as every reader of this project does); one reusable value per schema.
- *   - JSON amounts are decimal strings with the record's exponent; they are
- *     turned into minor units by rs_decimal_parse/rs_decimal_to_minor (exact).
- *   - JSON dead letters carry bytes as a string, or as `<name>_base64` when
- *     they were not valid UTF-8; both come back as the original bytes.
+ * rs_codec_outputs.c — the readers of balance snapshots and dead letters
+ * (see rs_codec_outputs.h for the invariants).
  */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rs_avro.h"
+#include "rs_codec_outputs.h"
 #include "rs_money.h"
-#include "rs_pgsink_internal.h"
 
 typedef struct avro_reader_one {
     avro_schema_t schema;
@@ -27,7 +18,7 @@ typedef struct avro_reader_one {
     rs_avro_checker_t *check;
 } avro_reader_one_t;
 
-struct pgs_decoder {
+struct rs_output_reader {
     avro_reader_one_t bal, dlq;
     json_t *doc;              /* the last JSON record */
     unsigned char *key, *val; /* base64-decoded bytes of the last JSON dead letter */
@@ -58,9 +49,9 @@ static void one_free(avro_reader_one_t *r)
     rs_avro_checker_destroy(r->check);
 }
 
-int pgs_decoder_new(pgs_decoder_t **out, char *errstr, size_t errlen)
+int rs_output_reader_new(rs_output_reader_t **out, char *errstr, size_t errlen)
 {
-    pgs_decoder_t *d = calloc(1, sizeof(*d));
+    rs_output_reader_t *d = calloc(1, sizeof(*d));
     *out = NULL;
     if (d == NULL) {
         snprintf(errstr, errlen, "out of memory");
@@ -68,14 +59,14 @@ int pgs_decoder_new(pgs_decoder_t **out, char *errstr, size_t errlen)
     }
     if (one_init(&d->bal, RS_AVRO_SCHEMA_DEFERRED_BALANCE, errstr, errlen) ||
         one_init(&d->dlq, RS_AVRO_SCHEMA_DEAD_LETTER, errstr, errlen)) {
-        pgs_decoder_destroy(d);
+        rs_output_reader_destroy(d);
         return -1;
     }
     *out = d;
     return 0;
 }
 
-static void reset_json(pgs_decoder_t *d)
+static void reset_json(rs_output_reader_t *d)
 {
     json_decref(d->doc);
     d->doc = NULL;
@@ -84,7 +75,7 @@ static void reset_json(pgs_decoder_t *d)
     d->key = d->val = NULL;
 }
 
-void pgs_decoder_destroy(pgs_decoder_t *d)
+void rs_output_reader_destroy(rs_output_reader_t *d)
 {
     if (d == NULL)
         return;
@@ -95,7 +86,7 @@ void pgs_decoder_destroy(pgs_decoder_t *d)
 }
 
 /* Check and read a framed Avro body into r->value. */
-static int pgs_avro_read(avro_reader_one_t *r, const char *what, const void *buf, size_t len,
+static int out_avro_read(avro_reader_one_t *r, const char *what, const void *buf, size_t len,
                          char *errstr, size_t errlen)
 {
     char why[160];
@@ -242,7 +233,7 @@ static unsigned char *b64decode(const char *s, size_t *len)
 }
 
 /* Bytes member `name` or `name_base64`. */
-static int js_bytes(pgs_decoder_t *d, json_t *o, const char *name, unsigned char **own,
+static int js_bytes(rs_output_reader_t *d, json_t *o, const char *name, unsigned char **own,
                     const unsigned char **out, size_t *len)
 {
     char b64name[32];
@@ -267,7 +258,7 @@ static int js_bytes(pgs_decoder_t *d, json_t *o, const char *name, unsigned char
     return *own ? 0 : -1;
 }
 
-static int json_doc(pgs_decoder_t *d, const void *buf, size_t len, const char *what,
+static int json_doc(rs_output_reader_t *d, const void *buf, size_t len, const char *what,
                     char *errstr, size_t errlen)
 {
     json_error_t je;
@@ -280,8 +271,8 @@ static int json_doc(pgs_decoder_t *d, const void *buf, size_t len, const char *w
     return 0;
 }
 
-int pgs_decode_balance(pgs_decoder_t *d, const void *buf, size_t len, pgs_balance_t *b,
-                       char *errstr, size_t errlen)
+int rs_output_balance_decode(rs_output_reader_t *d, const void *buf, size_t len,
+                             rs_output_balance_t *b, char *errstr, size_t errlen)
 {
     const char *f = "snapshot_key";
     memset(b, 0, sizeof(*b));
@@ -309,7 +300,7 @@ int pgs_decode_balance(pgs_decoder_t *d, const void *buf, size_t len, pgs_balanc
             goto bad;
         return 0;
     }
-    if (pgs_avro_read(&d->bal, "balance", buf, len, errstr, errlen))
+    if (out_avro_read(&d->bal, "balance", buf, len, errstr, errlen))
         return -1;
     avro_value_t *r = &d->bal.value;
     int64_t ex = 0;
@@ -330,8 +321,8 @@ bad:
     return -1;
 }
 
-int pgs_decode_deadletter(pgs_decoder_t *d, const void *buf, size_t len, pgs_deadletter_t *x,
-                          char *errstr, size_t errlen)
+int rs_output_deadletter_decode(rs_output_reader_t *d, const void *buf, size_t len,
+                                rs_output_deadletter_t *x, char *errstr, size_t errlen)
 {
     const char *f = "topic";
     memset(x, 0, sizeof(*x));
@@ -354,7 +345,7 @@ int pgs_decode_deadletter(pgs_decoder_t *d, const void *buf, size_t len, pgs_dea
         x->timestamp_ms = json_is_integer(ts) ? json_integer_value(ts) : 0;
         return 0;
     }
-    if (pgs_avro_read(&d->dlq, "dead letter", buf, len, errstr, errlen))
+    if (out_avro_read(&d->dlq, "dead letter", buf, len, errstr, errlen))
         return -1;
     avro_value_t *r = &d->dlq.value;
     int64_t part = 0;
