@@ -14,6 +14,8 @@
  *     per currency equals the waterfall's scheduled total; every trial
  *     balance period balances; the AR aging's open amounts sum to the
  *     balances-by-invoice open total.
+ *   - The latest line snapshots on the compacted balances topic agree with
+ *     the journal's balances (the report's own cross-check: agree=10).
  *   - A changelog topic the report cannot read completely is an error, not
  *     a partial report (a missing changelog topic exits 1).
  *   - `report --html OUT.html` renders in headless Chromium (Debian's
@@ -116,6 +118,12 @@ Test(report_topics, two_workers_no_local_state_balances_equal_replay, .timeout =
     kh_rm_rf(b.state);
 
     json_t *got = report_ok(&a, "balances");
+    /* the compacted balances topic agrees with the journal, line by line */
+    char rerr[160];
+    snprintf(rerr, sizeof rerr, "%s/report.err", a.dir);
+    char *rl = kh_slurp(rerr);
+    cr_assert_not_null(strstr(rl, "lines=10 agree=10 differ=0"), "%s", rl);
+    free(rl);
     json_t *want = kh_replay_balances(&events, a.dir, "2026-06");
     cr_assert_eq(json_array_size(got), json_array_size(want), "%zu rows, replay %zu",
                  json_array_size(got), json_array_size(want));

@@ -21,7 +21,10 @@
  *     contracts are imported into one engine for the views
  *     (rs_pstate_import_all).
  *   - With --config the Kafka settings (SASL/TLS included), topic names and
- *     policy.file are the worker's own; secrets are never printed.
+ *     policy.file are the worker's own; secrets are never printed. The
+ *     compacted balances topic is read too: each line's latest snapshot is
+ *     checked against its balance from the journal (a summary line on
+ *     stderr, `agree=` / `differ=`, and a warning per difference).
  *   - The Kafka consumer's conf comes from rs_kafka_conf_new, as the
  *     worker's and produce's do.
  *   - Same report shapes and formats as `revstream replay`; exit 0 ok, 1
@@ -41,6 +44,7 @@
 #include "rs_changelog.h"
 #include "rs_cli.h"
 #include "rs_codec.h"
+#include "rs_codec_outputs.h"
 #include "rs_config.h"
 #include "rs_engine.h"
 #include "rs_format.h"
@@ -216,33 +220,31 @@ static int cmp_entry_id(const void *a, const void *b)
     return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-/* Read the journal topic from the beginning to its end. */
-static int read_journal(const rs_config_t *cfg, const char *bootstrap, const char *topic,
-                        rs_journal_t *j)
+/* What consume_to_end hands each record to; 0, or -1 to stop (fatal). */
+typedef int (*record_fn)(void *opaque, const rd_kafka_message_t *m);
+
+/* Every record of `topic`, from the beginning of each partition to its end
+ * offset, to fn. *nparts gets the partition count. 0 or -1. */
+static int consume_to_end(const rs_config_t *cfg, const char *bootstrap, const char *topic,
+                          record_fn fn, void *opaque, int *nparts)
 {
     char err[512];
     static const rs_config_kafka_t settings[] = {
         {"group.id", "revstream-report"}, /* assign() needs one; never joined */
-        {"enable.partition.eof", "true"}, /* to know where the journal ends */
+        {"enable.partition.eof", "true"}, /* to know where the topic ends */
         {"enable.auto.commit", "false"},
         {"log_level", "3"},
         {NULL, NULL}};
     rd_kafka_conf_t *conf = conf_of(cfg, bootstrap, settings);
     rd_kafka_t *rk = NULL;
-    rs_entry_reader_t *rd = NULL;
     rd_kafka_topic_partition_list_t *parts = NULL;
     int rc = -1, npart = 0, eof = 0;
-    long bad = 0;
     if (conf == NULL)
         return -1;
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
     if (rk == NULL) {
         fprintf(stderr, "report: error=consumer reason=\"%s\"\n", err);
         return -1;
-    }
-    if (rs_entry_reader_new(&rd, err, sizeof(err))) {
-        fprintf(stderr, "report: error=schema reason=\"%s\"\n", err);
-        goto out;
     }
     npart = rs_kafka_partition_count(rk, topic, 10000);
     if (npart <= 0) {
@@ -264,34 +266,77 @@ static int read_journal(const rs_config_t *cfg, const char *bootstrap, const cha
             continue;
         }
         idle = 0;
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        int stop = 0;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
             eof++;
-        } else if (m->err) {
+        else if (m->err)
             fprintf(stderr, "report: error=consume reason=\"%s\"\n",
                     rd_kafka_message_errstr(m));
-        } else {
-            rs_entry_t e;
-            int r =
-                m->len > 0 && ((const char *)m->payload)[0] == '{'
-                    ? rs_codec_entry_from_json(m->payload, m->len, &e, err, sizeof(err))
-                    : rs_codec_entry_from_avro(rd, m->payload, m->len, &e, err, sizeof(err));
-            if (r) {
-                if (bad++ < 5)
-                    fprintf(stderr, "report: partition %d offset %lld: %s\n", m->partition,
-                            (long long)m->offset, err);
-            } else if (rs_journal_append(j, &e)) {
-                rd_kafka_message_destroy(m);
-                fprintf(stderr, "report: error=out of memory\n");
-                goto out;
-            }
-        }
+        else
+            stop = fn(opaque, m) != 0;
         rd_kafka_message_destroy(m);
+        if (stop)
+            goto out;
     }
     if (eof < npart) {
         fprintf(stderr, "report: error=consume topic=%s reason=\"end not reached in time\"\n",
                 topic);
         goto out;
     }
+    *nparts = npart;
+    rc = 0;
+out:
+    if (parts)
+        rd_kafka_topic_partition_list_destroy(parts);
+    if (rk) {
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+    }
+    return rc;
+}
+
+typedef struct journal_read {
+    rs_journal_t *j;
+    rs_entry_reader_t *rd;
+    long bad;
+} journal_read_t;
+
+static int on_entry(void *opaque, const rd_kafka_message_t *m)
+{
+    journal_read_t *jr = opaque;
+    char err[512];
+    rs_entry_t e;
+    int r = m->len > 0 && ((const char *)m->payload)[0] == '{'
+                ? rs_codec_entry_from_json(m->payload, m->len, &e, err, sizeof(err))
+                : rs_codec_entry_from_avro(jr->rd, m->payload, m->len, &e, err, sizeof(err));
+    if (r) {
+        if (jr->bad++ < 5)
+            fprintf(stderr, "report: partition %d offset %lld: %s\n", m->partition,
+                    (long long)m->offset, err);
+        return 0;
+    }
+    if (rs_journal_append(jr->j, &e)) {
+        fprintf(stderr, "report: error=out of memory\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Read the journal topic from the beginning to its end, one entry per id. */
+static int read_journal(const rs_config_t *cfg, const char *bootstrap, const char *topic,
+                        rs_journal_t *j)
+{
+    char err[512];
+    journal_read_t jr = {j, NULL, 0};
+    int npart = 0;
+    if (rs_entry_reader_new(&jr.rd, err, sizeof(err))) {
+        fprintf(stderr, "report: error=schema reason=\"%s\"\n", err);
+        return -1;
+    }
+    int rc = consume_to_end(cfg, bootstrap, topic, on_entry, &jr, &npart);
+    rs_entry_reader_destroy(jr.rd);
+    if (rc)
+        return -1;
     /* at-least-once delivery: keep one entry per id */
     size_t before = j->n, k = 0;
     if (j->n > 1)
@@ -302,16 +347,137 @@ static int read_journal(const rs_config_t *cfg, const char *bootstrap, const cha
     j->n = k;
     fprintf(stderr,
             "report: journal topic=%s partitions=%d entries=%zu duplicates=%zu bad=%ld\n",
-            topic, npart, k, before - k, bad);
-    rc = bad ? -1 : 0;
-out:
-    if (parts)
-        rd_kafka_topic_partition_list_destroy(parts);
-    rs_entry_reader_destroy(rd);
-    if (rk) {
-        rd_kafka_consumer_close(rk);
-        rd_kafka_destroy(rk);
+            topic, npart, k, before - k, jr.bad);
+    return jr.bad ? -1 : 0;
+}
+
+/* The latest line snapshot of each key on the balances topic. */
+typedef struct snap {
+    char contract_id[RS_ID_MAX], line_id[RS_ID_MAX];
+    size_t seq; /* arrival order: a key stays on one partition, read in order */
+    rs_money_t v[5];
+} snap_t;
+
+typedef struct snaps {
+    snap_t *s;
+    size_t n, cap;
+    rs_output_reader_t *rd;
+    long bad;
+} snaps_t;
+
+static int on_snapshot(void *opaque, const rd_kafka_message_t *m)
+{
+    snaps_t *ss = opaque;
+    rs_output_balance_t b;
+    char err[512];
+    if (m->payload == NULL)
+        return 0; /* a tombstone: nothing to compare */
+    if (rs_output_balance_decode(ss->rd, m->payload, m->len, &b, err, sizeof(err))) {
+        if (ss->bad++ < 5)
+            fprintf(stderr, "report: warning balances partition=%d offset=%lld: %s\n",
+                    m->partition, (long long)m->offset, err);
+        return 0;
     }
+    if (strcmp(b.scope, "line") != 0 || b.line_id == NULL)
+        return 0;
+    if (ss->n == ss->cap) {
+        size_t nc = ss->cap ? ss->cap * 2 : 64;
+        snap_t *ns = realloc(ss->s, nc * sizeof(*ns));
+        if (ns == NULL)
+            return -1;
+        ss->s = ns;
+        ss->cap = nc;
+    }
+    snap_t *x = &ss->s[ss->n];
+    snprintf(x->contract_id, sizeof x->contract_id, "%s", b.contract_id);
+    snprintf(x->line_id, sizeof x->line_id, "%s", b.line_id);
+    x->seq = ss->n++;
+    x->v[0] = b.billed;
+    x->v[1] = b.recognized;
+    x->v[2] = b.deferred;
+    x->v[3] = b.unbilled;
+    x->v[4] = b.received;
+    return 0;
+}
+
+static int cmp_snap(const void *a, const void *b)
+{
+    const snap_t *x = a, *y = b;
+    int r = strcmp(x->contract_id, y->contract_id);
+    if (r == 0)
+        r = strcmp(x->line_id, y->line_id);
+    return r ? r : (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* The compacted balances topic against the journal: each line's latest
+ * snapshot should equal its balance from every posted entry. Differences
+ * are warnings (a snapshot of a batch still in flight may trail the
+ * journal); the summary line says how many agree. 0, or -1 on an error
+ * reading the topic. */
+static int check_balances_topic(const rs_config_t *cfg, const rs_engine_t *e,
+                                const rs_journal_t *j)
+{
+    static const char *const names[5] = {"billed", "recognized", "deferred", "unbilled",
+                                         "received"};
+    const char *topic = cfg->topics[RS_CONFIG_TOPIC_BALANCES];
+    snaps_t ss = {0};
+    char err[512];
+    rs_balance_row_t *b = NULL;
+    size_t nb = 0, agree = 0, differ = 0, latest = 0;
+    int npart = 0, rc = -1;
+    if (rs_output_reader_new(&ss.rd, err, sizeof(err))) {
+        fprintf(stderr, "report: error=schema reason=\"%s\"\n", err);
+        return -1;
+    }
+    rs_period_t last = 0; /* every posted entry counts */
+    for (size_t i = 0; i < j->n; i++)
+        if (j->entries[i].period > last)
+            last = j->entries[i].period;
+    if (consume_to_end(cfg, NULL, topic, on_snapshot, &ss, &npart) ||
+        rs_report_balances(e, j, last, &b, &nb))
+        goto out;
+    if (ss.n > 1)
+        qsort(ss.s, ss.n, sizeof(*ss.s), cmp_snap);
+    for (size_t i = 0; i < ss.n; i++) {
+        if (i + 1 < ss.n && strcmp(ss.s[i].contract_id, ss.s[i + 1].contract_id) == 0 &&
+            strcmp(ss.s[i].line_id, ss.s[i + 1].line_id) == 0)
+            continue; /* not the latest of its key */
+        latest++;
+        const rs_balance_row_t *row = NULL;
+        for (size_t r = 0; r < nb && row == NULL; r++)
+            if (strcmp(b[r].contract_id, ss.s[i].contract_id) == 0 &&
+                strcmp(b[r].line_id, ss.s[i].line_id) == 0)
+                row = &b[r];
+        rs_money_t jv[5] = {0, 0, 0, 0, 0};
+        if (row != NULL) {
+            jv[0] = row->billed;
+            jv[1] = row->recognized;
+            jv[2] = row->deferred;
+            jv[3] = row->unbilled;
+            jv[4] = row->received;
+        }
+        int k = 0;
+        while (k < 5 && jv[k] == ss.s[i].v[k])
+            k++;
+        if (k == 5) {
+            agree++;
+        } else if (differ++ < 5) {
+            fprintf(stderr,
+                    "report: warning balance_differs contract=%s line=%s field=%s topic=%lld "
+                    "journal=%lld (minor units)\n",
+                    ss.s[i].contract_id, ss.s[i].line_id, names[k], (long long)ss.s[i].v[k],
+                    (long long)jv[k]);
+        }
+    }
+    fprintf(stderr,
+            "report: balances topic=%s partitions=%d lines=%zu agree=%zu differ=%zu "
+            "journal_lines=%zu bad=%ld\n",
+            topic, npart, latest, agree, differ, nb, ss.bad);
+    rc = 0;
+out:
+    free(ss.s);
+    free(b);
+    rs_output_reader_destroy(ss.rd);
     return rc;
 }
 
@@ -596,7 +762,8 @@ int rs_cli_cmd_report(int argc, char **argv)
     }
     if (cfg != NULL ? load_changelog(cfg, e) : load_state(dir, e))
         goto out;
-    if (read_journal(cfg, bootstrap, topic, &j) || check_terms(e, &j))
+    if (read_journal(cfg, bootstrap, topic, &j) || check_terms(e, &j) ||
+        (cfg != NULL && check_balances_topic(cfg, e, &j)))
         goto out;
     rs_period_t through = RS_PERIOD_NONE;
     if (through_s && rs_period_parse(through_s, &through)) {
