@@ -101,18 +101,21 @@ typedef struct stmt {
 } stmt_t;
 
 static const stmt_t stmts[] = {
+    /* the entry and its lines in one round trip; lines only when the entry
+     * was new. Returns one row: entries inserted (0 or 1). */
     {"rs_entry",
-     "INSERT INTO rs_journal_entries (entry_id, contract_id, seq, customer_id, line_id, "
-     "document_id, product, kind, rule, posted_on, period, service_period, currency, exponent, "
-     "billed, recognized, received, source_event_ids, source_count, content, kafka_partition, "
-     "kafka_offset) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::date, $11, $12, $13, $14, "
-     "$15, $16, $17, ARRAY(SELECT jsonb_array_elements_text($18::jsonb)), $19, $20::jsonb, "
-     "$21, $22) ON CONFLICT (entry_id) DO NOTHING",
-     22},
-    {"rs_entry_line",
-     "INSERT INTO rs_journal_lines (entry_id, line_no, account, debit, credit) "
-     "VALUES ($1, $2, $3, $4, $5)",
-     5},
+     "WITH ins AS (INSERT INTO rs_journal_entries (entry_id, contract_id, seq, customer_id, "
+     "line_id, document_id, product, kind, rule, posted_on, period, service_period, currency, "
+     "exponent, billed, recognized, received, source_event_ids, source_count, content, "
+     "kafka_partition, kafka_offset) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::date, "
+     "$11, $12, $13, $14, $15, $16, $17, ARRAY(SELECT jsonb_array_elements_text($18::jsonb)), "
+     "$19, $20::jsonb, $21, $22) ON CONFLICT (entry_id) DO NOTHING RETURNING entry_id), "
+     "lines AS (INSERT INTO rs_journal_lines (entry_id, line_no, account, debit, credit) "
+     "SELECT ins.entry_id, l.line_no, l.account, l.debit, l.credit FROM ins, "
+     "jsonb_to_recordset($23::jsonb) AS l(line_no int, account text, debit bigint, "
+     "credit bigint) RETURNING 1) "
+     "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM lines)",
+     23},
     {"rs_entry_same",
      "SELECT content = $2::jsonb, content::text FROM rs_journal_entries "
      "WHERE entry_id = $1",
@@ -311,15 +314,35 @@ static char *sources_json(const rs_entry_t *e)
     return s;
 }
 
+/* The posting lines as a JSON array of {line_no, account, debit, credit}
+ * (role names need no escaping). NULL on ENOMEM. */
+static char *lines_json(const rs_entry_t *e)
+{
+    size_t cap = 4 + (size_t)e->n_postings * 128;
+    char *s = malloc(cap);
+    size_t n = 0;
+    if (s == NULL)
+        return NULL;
+    s[n++] = '[';
+    for (int i = 0; i < e->n_postings; i++)
+        n += (size_t)snprintf(s + n, cap - n,
+                              "%s{\"line_no\":%d,\"account\":\"%s\",\"debit\":%" PRId64
+                              ",\"credit\":%" PRId64 "}",
+                              i ? "," : "", i + 1, rs_account_name(e->postings[i].account),
+                              (int64_t)e->postings[i].debit, (int64_t)e->postings[i].credit);
+    snprintf(s + n, cap - n, "]");
+    return s;
+}
+
 int pgs_db_entry(pgs_db_t *db, const rs_entry_t *e, const char *topic, int32_t partition,
                  int64_t offset, char *errstr, size_t errlen)
 {
     char seq[24], posted[16], per[16], sper[16], ex[16], bil[24], rec[24], rcv[24], nsrc[16],
         part[16], off[24];
-    char *content = rs_codec_entry_json(e), *src = sources_json(e);
+    char *content = rs_codec_entry_json(e), *src = sources_json(e), *lines = lines_json(e);
     int rc = PGS_DBERROR;
     (void)topic;
-    if (content == NULL || src == NULL) {
+    if (content == NULL || src == NULL || lines == NULL) {
         snprintf(errstr, errlen, "out of memory");
         goto out;
     }
@@ -334,7 +357,7 @@ int pgs_db_entry(pgs_db_t *db, const rs_entry_t *e, const char *topic, int32_t p
     snprintf(nsrc, sizeof nsrc, "%u", (unsigned)e->source_count);
     snprintf(part, sizeof part, "%d", (int)partition);
     snprintf(off, sizeof off, "%" PRId64, offset);
-    const char *v[22] = {e->entry_id, e->contract_id,
+    const char *v[23] = {e->entry_id, e->contract_id,
                          seq,         e->customer_id,
                          e->line_id,  e->document_id,
                          e->product,  rs_entry_kind_name(e->kind),
@@ -344,21 +367,14 @@ int pgs_db_entry(pgs_db_t *db, const rs_entry_t *e, const char *topic, int32_t p
                          bil,         rec,
                          rcv,         src,
                          nsrc,        content,
-                         part,        off};
-    long n = run0(db, "rs_entry", 22, v, NULL, NULL, errstr, errlen);
-    if (n < 0)
+                         part,        off,
+                         lines};
+    PGresult *ins = run(db, "rs_entry", 23, v, NULL, NULL, errstr, errlen);
+    if (ins == NULL)
         goto out;
-    if (n == 1) {
-        for (int i = 0; i < e->n_postings; i++) {
-            char no[16], dr[24], cr[24];
-            snprintf(no, sizeof no, "%d", i + 1);
-            snprintf(dr, sizeof dr, "%" PRId64, (int64_t)e->postings[i].debit);
-            snprintf(cr, sizeof cr, "%" PRId64, (int64_t)e->postings[i].credit);
-            const char *lv[5] = {e->entry_id, no, rs_account_name(e->postings[i].account), dr,
-                                 cr};
-            if (run0(db, "rs_entry_line", 5, lv, NULL, NULL, errstr, errlen) < 0)
-                goto out;
-        }
+    int inserted = PQntuples(ins) == 1 && strcmp(PQgetvalue(ins, 0, 0), "1") == 0;
+    PQclear(ins);
+    if (inserted) {
         rc = PGS_INSERTED;
         goto out;
     }
@@ -378,6 +394,7 @@ int pgs_db_entry(pgs_db_t *db, const rs_entry_t *e, const char *topic, int32_t p
 out:
     free(content);
     free(src);
+    free(lines);
     return rc;
 }
 
