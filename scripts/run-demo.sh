@@ -4,9 +4,10 @@
 #   2. produce the sample book (examples/sample-book.jsonl) to the input
 #      topics, Avro-encoded, keyed by contract id;
 #   3. run one worker until it has caught up;
-#   4. read the journal topic (and the worker's state for what is still to be
-#      recognized) and print the revenue waterfall and the deferred-revenue
-#      rollforward as of June 2026;
+#   4. read the journal topic (and the contract terms from the state
+#      changelog topic, for what is still to be recognized) and print the revenue waterfall, the deferred-revenue
+#      rollforward (with its tie to the waterfall) and the exceptions as of
+#      June 2026;
 #   5. stop everything it started.
 # The sample book holds one deliberately bad event (an amount with too many
 # decimals): the worker sends it to the dead-letter topic and goes on.
@@ -68,15 +69,26 @@ timeout 120 "$BIN" worker --config "$WORK/worker.properties" 2>"$WORK/worker.log
 grep -E "worker: .*(done|stopped|idle)" "$WORK/worker.log" | tail -1 | sed 's/^/   /' || true
 
 report() {
-    "$BIN" report --state-dir "$WORK/state" --bootstrap "$BOOTSTRAP" --through "$THROUGH" \
+    "$BIN" report --config "$WORK/worker.properties" --through "$THROUGH" \
         --format table --report "$1" 2>>"$WORK/report.log" || fail "the $1 report failed"
 }
 
 echo "== 4. Reports from the journal topic, as of the end of $THROUGH"
 echo
+echo "The waterfall's Recognized is all revenue recognized in a month; the rollforward's"
+echo "Recognized is only the part released from deferred revenue. The rest (Not via"
+echo "deferred) was recognized before it was billed - usage and services billed in"
+echo "arrears, carried as unbilled receivable - so it never enters the rollforward. The"
+echo "table under the rollforward adds the two back to the waterfall's total."
+echo
 report waterfall
 echo
 report rollforward
+echo
+echo "What finance should look at (the waterfall's last 3,000.00 of deferred revenue is"
+echo "the first row: billed above its allocated price, it outlives its service):"
+echo
+report exceptions
 echo
 dlq=$(grep -Eo 'dlq=[0-9]+' "$WORK/worker.log" | tail -1 || true)
 echo "Dead letters: ${dlq#dlq=} (the sample's intentional bad event: an amount with three"

@@ -570,6 +570,16 @@ void kh_worker_init(kh_worker_t *w, const char *bs, const char *group, const cha
     kh_write_file(w->cfg, text);
 }
 
+void kh_produce_cli(const char *bs, const kh_events_t *ev, const char *dir, const char *log)
+{
+    char book[160], out[160];
+    snprintf(book, sizeof book, "%s/book.jsonl", dir);
+    snprintf(out, sizeof out, "%s/produce.out", dir);
+    kh_ev_write(ev, book);
+    char *argv[] = {"revstream", "produce", "--bootstrap", (char *)bs, book, NULL};
+    kh_assert_exit0(kh_wait_exit(kh_spawn(argv, out, log, NULL), KH_DEADLINE_S, log), log);
+}
+
 pid_t kh_worker_start(const kh_worker_t *w, const char *env)
 {
     char *argv[] = {"revstream", "worker", "--config", (char *)w->cfg, NULL};

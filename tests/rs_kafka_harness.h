@@ -99,6 +99,10 @@ void kh_produce_events(rd_kafka_t *p, const kh_events_t *l, int topic, int close
                        rs_avro_cache_t *avro);
 /* Everything but the closes, then the closes (JSON). */
 void kh_produce_book(const char *bs, const kh_events_t *ev);
+/* `revstream produce` of the events (Avro, each record stamped with its
+ * event's occurred_at, so a worker's event-time merge applies them in file
+ * order, as replay does); dir holds the book file, log gets stderr. */
+void kh_produce_cli(const char *bs, const kh_events_t *ev, const char *dir, const char *log);
 
 /* ---- reading topics ---- */
 #define KH_MAX_HDRS 8

@@ -84,6 +84,12 @@ rs_money_t rs_amt(const char *s, int exponent)
     return v;
 }
 
+rs_money_t rs_minor(const char *s)
+{
+    const char *dot = strchr(s, '.');
+    return rs_amt(s, dot ? (int)strlen(dot + 1) : 0);
+}
+
 static rs_period_t period_arg(const char *s)
 {
     rs_period_t p;

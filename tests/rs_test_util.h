@@ -26,6 +26,9 @@ int rs_harness_feed(rs_harness_t *h, const char *jsonl);
 int rs_harness_apply(rs_harness_t *h, const char *json);
 /* Parse an amount into minor units with `exponent` digits ("1000.00" -> 100000). */
 rs_money_t rs_amt(const char *s, int exponent);
+/* A report's decimal string in minor units of its own scale ("12.50" ->
+ * 1250, "1200000" -> 1200000): the exponent is the digits it shows. */
+rs_money_t rs_minor(const char *s);
 /* Recognized for (contract, line, period "YYYY-MM") from the schedule report
  * through `through`. line NULL sums the contract's lines. */
 rs_money_t rs_h_recognized(rs_harness_t *h, const char *contract, const char *line,

@@ -32,6 +32,7 @@
 #include "rs_engine.h"
 #include "rs_format.h"
 #include "rs_report.h"
+#include "rs_test_util.h"
 
 extern char **environ;
 
@@ -436,8 +437,12 @@ Test(replay_cli, csv_and_table_formats)
     cr_assert_eq(r.status, 0);
     cr_assert_not_null(strstr(r.out, "Revenue waterfall, USD, posted through 2026-03\n"), "%s",
                        r.out);
-    cr_assert_not_null(strstr(r.out, "2026-03      1,000.00   9,000.00\n"), "%s", r.out);
-    cr_assert_not_null(strstr(r.out, "2026-04 *    1,000.00   8,000.00\n"), "%s", r.out);
+    cr_assert_not_null(
+        strstr(r.out, "2026-03      1,000.00       1,000.00              0.00   9,000.00\n"),
+        "%s", r.out);
+    cr_assert_not_null(
+        strstr(r.out, "2026-04 *    1,000.00                                    8,000.00\n"),
+        "%s", r.out);
     cr_assert_not_null(strstr(r.out, "TOTAL       12,000.00\n"), "%s", r.out);
     run_free(&r);
 }
@@ -586,6 +591,115 @@ Test(replay_cli, sample_book_figures_match_its_readme)
     cr_assert_str_eq(field(row, "received"), "12000.00"); /* the duplicate counted once */
     json_decref(b);
     run_free(&r);
+}
+static json_t *sample_report(const char *report)
+{
+    run_t r;
+    run_cli(&r, NULL,
+            (const char *[]){"replay", SAMPLE, "--through", "2026-06", "--report", report,
+                             "--format", "json", NULL});
+    cr_assert_eq(r.status, 2, "stderr:\n%s", r.err);
+    json_t *rows = parse_report(&r);
+    run_free(&r);
+    return rows;
+}
+
+/* Finance clarity: the waterfall's Recognized = from deferred + not via
+ * deferred, from deferred is the rollforward's Recognized, period by
+ * period; the sample's 8,040.00 of USD revenue recognized before billing is
+ * the "not via deferred" part, and equals the journal's recognition debits to
+ * unbilled_receivable. */
+Test(replay_cli, sample_waterfall_and_rollforward_tie_visibly)
+{
+    json_t *wf = sample_report("waterfall"), *rf = sample_report("rollforward");
+    json_t *jr = sample_report("journal");
+    size_t i, k, matched = 0;
+    json_t *w, *f;
+    long long notvia_usd = 0, unbilled_dr_usd = 0;
+    json_array_foreach(wf, i, w)
+    {
+        if (json_is_true(json_object_get(w, "projected"))) {
+            cr_assert_null(json_object_get(w, "recognized_from_deferred"));
+            continue;
+        }
+        long long rec = rs_minor(field(w, "recognized")),
+                  fromd = rs_minor(field(w, "recognized_from_deferred")),
+                  notvia = rs_minor(field(w, "recognized_not_via_deferred"));
+        cr_assert_eq(rec, fromd + notvia, "%s", field(w, "period"));
+        json_array_foreach(rf, k, f)
+        {
+            if (strcmp(field(f, "period"), field(w, "period")) ||
+                strcmp(field(f, "currency"), field(w, "currency")))
+                continue;
+            cr_assert_eq(rs_minor(field(f, "recognized")), fromd, "%s", field(w, "period"));
+            cr_assert_eq(rs_minor(field(f, "recognized_not_via_deferred")), notvia);
+            cr_assert_eq(rs_minor(field(f, "revenue_recognized")), rec);
+            matched++;
+        }
+        if (strcmp(field(w, "currency"), "USD") == 0)
+            notvia_usd += notvia;
+    }
+    cr_assert_eq(matched, json_array_size(rf), "every rollforward row has its waterfall row");
+    json_t *e, *l;
+    json_array_foreach(jr, i, e)
+    {
+        if (strcmp(field(e, "kind"), "recognition") || strcmp(field(e, "currency"), "USD"))
+            continue;
+        json_array_foreach(json_object_get(e, "lines"), k, l)
+        {
+            if (strcmp(field(l, "account"), "unbilled_receivable") == 0)
+                unbilled_dr_usd += rs_minor(field(l, "debit")) - rs_minor(field(l, "credit"));
+        }
+    }
+    cr_assert_eq(notvia_usd, 804000);
+    cr_assert_eq(unbilled_dr_usd, notvia_usd);
+    json_decref(wf);
+    json_decref(rf);
+    json_decref(jr);
+
+    run_t r;
+    run_cli(&r, NULL,
+            (const char *[]){"replay", SAMPLE, "--through", "2026-06", "--report",
+                             "rollforward", "--format", "table", NULL});
+    cr_assert_not_null(strstr(r.out, "+ Not via deferred (billed in arrears, adjustments)   "
+                                     "8,040.00\n= Recognized revenue"),
+                       "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "= Recognized revenue                                 "
+                                     "86,277.67"),
+                       "%s", r.out);
+    run_free(&r);
+}
+
+/* C-1004 L1 is billed 18,000.00 against an SSP-allocated price of 15,000.00:
+ * 3,000.00 stays deferred after its service ends, and the exceptions say so
+ * (the waterfall's projected deferred ends at exactly that). */
+Test(replay_cli, sample_deferred_left_after_service_end_is_an_exception)
+{
+    json_t *x = sample_report("exceptions");
+    size_t i;
+    json_t *row;
+    int found = 0;
+    json_array_foreach(x, i, row)
+    {
+        if (strcmp(field(row, "kind"), "deferred_after_end"))
+            continue;
+        cr_assert_str_eq(field(row, "contract_id"), "C-1004");
+        cr_assert_str_eq(field(row, "line_id"), "L1");
+        cr_assert_str_eq(field(row, "amount"), "3000.00");
+        cr_assert_not_null(strstr(field(row, "detail"), "2027-02-28"));
+        found++;
+    }
+    cr_assert_eq(found, 1);
+    json_decref(x);
+    json_t *wf = sample_report("waterfall");
+    json_t *last = NULL;
+    json_array_foreach(wf, i, row)
+    {
+        if (strcmp(field(row, "currency"), "USD") == 0)
+            last = row;
+    }
+    cr_assert_str_eq(field(last, "deferred"), "3000.00");
+    json_decref(wf);
 }
 
 /* ---- --policy and --report exceptions ---- */

@@ -93,6 +93,7 @@ static void set_wf(rs_waterfall_row_t *r, rs_period_t p, const char *cur, int x,
     r->recognized = rec;
     r->deferred = def;
     r->projected = projected;
+    r->from_deferred = projected ? 0 : rec;
 }
 
 static void set_rf(rs_rollforward_row_t *r, rs_period_t p, const char *cur, int x,
@@ -107,6 +108,7 @@ static void set_rf(rs_rollforward_row_t *r, rs_period_t p, const char *cur, int 
     r->recognized = rec;
     r->credits = cred;
     r->closing = open + billed - rec - cred;
+    r->revenue = rec;
 }
 
 static void set_entry(rs_entry_t *e, const char *id, rs_date_t on, rs_entry_kind_t kind,
@@ -150,10 +152,15 @@ static void fixtures(void)
     set_wf(&WF[2], PER(2026, 2), "USD", 2, 100000, 1000000, 0);
     set_wf(&WF[3], PER(2026, 3), "USD", 2, 100000, 900000, 1);
     set_wf(&WF[4], PER(2026, 4), "USD", 2, 99999900, 0, 1);
+    /* 420.00 of February's USD revenue was recognized before it was billed */
+    WF[2].from_deferred = 58000;
+    WF[2].not_via_deferred = 42000;
 
     set_rf(&RF[0], PER(2026, 1), "USD", 2, 0, 1200000, 100000, 0);
     set_rf(&RF[1], PER(2026, 2), "JPY", 0, 0, 1200000, 100000, 0);
     set_rf(&RF[2], PER(2026, 2), "USD", 2, 1100000, 0, 100000, 6000);
+    RF[2].not_via_deferred = 42000;
+    RF[2].revenue = 142000;
 
     set_entry(&ENT[0], "C-1#1", rs_date_from_ymd(2026, 1, 1), RS_ENTRY_INVOICE, "invoice",
               "INV-1");
@@ -359,56 +366,66 @@ Test(format, waterfall_table_marks_scheduled_periods_and_totals)
         rs_format_waterfall(f, RS_FORMAT_TABLE, WF, 5, PER(2026, 2)),
         "Revenue waterfall, JPY, posted through 2026-02\n"
         "\n"
-        "Period   Recognized   Deferred\n"
-        "-------  ----------  ---------\n"
-        "2026-01     100,000  1,100,000\n"
-        "-------  ----------  ---------\n"
-        "TOTAL       100,000\n"
+        "Period   Recognized  From deferred  Not via deferred   Deferred\n"
+        "-------  ----------  -------------  ----------------  ---------\n"
+        "2026-01     100,000        100,000                 0  1,100,000\n"
+        "-------  ----------  -------------  ----------------  ---------\n"
+        "TOTAL       100,000        100,000                 0\n"
         "\n"
         "Revenue waterfall, USD, posted through 2026-02\n"
         "\n"
-        "Period       Recognized   Deferred\n"
-        "---------  ------------  ---------\n"
-        "2026-01        1,000.00  11,000.00\n"
-        "2026-02        1,000.00  10,000.00\n"
-        "2026-03 *      1,000.00   9,000.00\n"
-        "2026-04 *    999,999.00       0.00\n"
-        "---------  ------------  ---------\n"
-        "Posted         2,000.00\n"
+        "Period       Recognized  From deferred  Not via deferred   Deferred\n"
+        "---------  ------------  -------------  ----------------  ---------\n"
+        "2026-01        1,000.00       1,000.00              0.00  11,000.00\n"
+        "2026-02        1,000.00         580.00            420.00  10,000.00\n"
+        "2026-03 *      1,000.00                                    9,000.00\n"
+        "2026-04 *    999,999.00                                        0.00\n"
+        "---------  ------------  -------------  ----------------  ---------\n"
+        "Posted         2,000.00       1,580.00            420.00\n"
         "Scheduled  1,000,999.00\n"
         "TOTAL      1,002,999.00\n"
         "\n"
         "* scheduled: what the current contract terms will recognize in that period;\n"
         "  not posted yet.\n"
+        "Recognized: all revenue recognized in the period (revenue less revenue_contra)\n"
+        "  = From deferred: released from deferred revenue (the rollforward's Recognized)\n"
+        "  + Not via deferred: recognized before it was billed (against unbilled\n"
+        "    receivable: billed in arrears) and adjustments that release no deferred\n"
+        "    revenue; it never enters the rollforward.\n"
         "Deferred: deferred revenue balance at the end of the period.\n");
 }
 
 Test(format, waterfall_csv)
 {
     EXPECT_OUTPUT(rs_format_waterfall(f, RS_FORMAT_CSV, WF, 5, PER(2026, 2)),
-                  "period,recognized,deferred,currency,projected\r\n"
-                  "2026-01,100000,1100000,JPY,false\r\n"
-                  "2026-01,1000.00,11000.00,USD,false\r\n"
-                  "2026-02,1000.00,10000.00,USD,false\r\n"
-                  "2026-03,1000.00,9000.00,USD,true\r\n"
-                  "2026-04,999999.00,0.00,USD,true\r\n");
+                  "period,recognized,deferred,currency,projected,recognized_from_deferred,"
+                  "recognized_not_via_deferred\r\n"
+                  "2026-01,100000,1100000,JPY,false,100000,0\r\n"
+                  "2026-01,1000.00,11000.00,USD,false,1000.00,0.00\r\n"
+                  "2026-02,1000.00,10000.00,USD,false,580.00,420.00\r\n"
+                  "2026-03,1000.00,9000.00,USD,true,,\r\n"
+                  "2026-04,999999.00,0.00,USD,true,,\r\n");
 }
 
 Test(format, waterfall_json_projected_is_boolean)
 {
-    EXPECT_OUTPUT(rs_format_waterfall(f, RS_FORMAT_JSON, WF, 5, PER(2026, 2)),
-                  "[\n"
-                  "  {\"period\": \"2026-01\", \"recognized\": \"100000\", \"deferred\": "
-                  "\"1100000\", \"currency\": \"JPY\", \"projected\": false},\n"
-                  "  {\"period\": \"2026-01\", \"recognized\": \"1000.00\", \"deferred\": "
-                  "\"11000.00\", \"currency\": \"USD\", \"projected\": false},\n"
-                  "  {\"period\": \"2026-02\", \"recognized\": \"1000.00\", \"deferred\": "
-                  "\"10000.00\", \"currency\": \"USD\", \"projected\": false},\n"
-                  "  {\"period\": \"2026-03\", \"recognized\": \"1000.00\", \"deferred\": "
-                  "\"9000.00\", \"currency\": \"USD\", \"projected\": true},\n"
-                  "  {\"period\": \"2026-04\", \"recognized\": \"999999.00\", \"deferred\": "
-                  "\"0.00\", \"currency\": \"USD\", \"projected\": true}\n"
-                  "]\n");
+    EXPECT_OUTPUT(
+        rs_format_waterfall(f, RS_FORMAT_JSON, WF, 5, PER(2026, 2)),
+        "[\n"
+        "  {\"period\": \"2026-01\", \"recognized\": \"100000\", \"deferred\": \"1100000\", "
+        "\"currency\": \"JPY\", \"projected\": false, \"recognized_from_deferred\": "
+        "\"100000\", \"recognized_not_via_deferred\": \"0\"},\n"
+        "  {\"period\": \"2026-01\", \"recognized\": \"1000.00\", \"deferred\": \"11000.00\", "
+        "\"currency\": \"USD\", \"projected\": false, \"recognized_from_deferred\": "
+        "\"1000.00\", \"recognized_not_via_deferred\": \"0.00\"},\n"
+        "  {\"period\": \"2026-02\", \"recognized\": \"1000.00\", \"deferred\": \"10000.00\", "
+        "\"currency\": \"USD\", \"projected\": false, \"recognized_from_deferred\": "
+        "\"580.00\", \"recognized_not_via_deferred\": \"420.00\"},\n"
+        "  {\"period\": \"2026-03\", \"recognized\": \"1000.00\", \"deferred\": \"9000.00\", "
+        "\"currency\": \"USD\", \"projected\": true},\n"
+        "  {\"period\": \"2026-04\", \"recognized\": \"999999.00\", \"deferred\": \"0.00\", "
+        "\"currency\": \"USD\", \"projected\": true}\n"
+        "]\n");
 }
 
 /* ---- rollforward: TOTAL = opening of first, sums, closing of last ---- */
@@ -425,6 +442,13 @@ Test(format, rollforward_table_totals_per_currency)
         "-------  -------  ---------  ----------  -------  ---------\n"
         "TOTAL          0  1,200,000     100,000        0  1,100,000\n"
         "\n"
+        "Recognized revenue, JPY (ties to the waterfall's Recognized)\n"
+        "                                                      Amount\n"
+        "---------------------------------------------------  -------\n"
+        "  Released from deferred (Recognized above)          100,000\n"
+        "+ Not via deferred (billed in arrears, adjustments)        0\n"
+        "= Recognized revenue                                 100,000\n"
+        "\n"
         "Deferred revenue rollforward, USD, through 2026-02\n"
         "\n"
         "Period     Opening     Billed  Recognized  Credits    Closing\n"
@@ -434,32 +458,47 @@ Test(format, rollforward_table_totals_per_currency)
         "-------  ---------  ---------  ----------  -------  ---------\n"
         "TOTAL         0.00  12,000.00    2,000.00    60.00   9,940.00\n"
         "\n"
-        "Closing = Opening + Billed - Recognized - Credits (credit notes and voids).\n");
+        "Recognized revenue, USD (ties to the waterfall's Recognized)\n"
+        "                                                       Amount\n"
+        "---------------------------------------------------  --------\n"
+        "  Released from deferred (Recognized above)          2,000.00\n"
+        "+ Not via deferred (billed in arrears, adjustments)    420.00\n"
+        "= Recognized revenue                                 2,420.00\n"
+        "\n"
+        "Closing = Opening + Billed - Recognized - Credits (credit notes and voids).\n"
+        "Recognized: deferred revenue released to revenue in the period. Revenue\n"
+        "recognized before it was billed (unbilled receivable) never enters deferred\n"
+        "revenue: it is the \"Not via deferred\" line above.\n");
 }
 
 Test(format, rollforward_csv)
 {
     EXPECT_OUTPUT(rs_format_rollforward(f, RS_FORMAT_CSV, RF, 3, PER(2026, 2)),
-                  "period,opening,billed,recognized,credits,closing,currency\r\n"
-                  "2026-01,0.00,12000.00,1000.00,0.00,11000.00,USD\r\n"
-                  "2026-02,0,1200000,100000,0,1100000,JPY\r\n"
-                  "2026-02,11000.00,0.00,1000.00,60.00,9940.00,USD\r\n");
+                  "period,opening,billed,recognized,credits,closing,currency,recognized_not_"
+                  "via_deferred,revenue_recognized\r\n"
+                  "2026-01,0.00,12000.00,1000.00,0.00,11000.00,USD,0.00,1000.00\r\n"
+                  "2026-02,0,1200000,100000,0,1100000,JPY,0,100000\r\n"
+                  "2026-02,11000.00,0.00,1000.00,60.00,9940.00,USD,420.00,1420.00\r\n");
 }
 
 Test(format, rollforward_json)
 {
-    EXPECT_OUTPUT(rs_format_rollforward(f, RS_FORMAT_JSON, RF, 3, PER(2026, 2)),
-                  "[\n"
-                  "  {\"period\": \"2026-01\", \"opening\": \"0.00\", \"billed\": "
-                  "\"12000.00\", \"recognized\": \"1000.00\", \"credits\": \"0.00\", "
-                  "\"closing\": \"11000.00\", \"currency\": \"USD\"},\n"
-                  "  {\"period\": \"2026-02\", \"opening\": \"0\", \"billed\": \"1200000\", "
-                  "\"recognized\": \"100000\", \"credits\": \"0\", \"closing\": \"1100000\", "
-                  "\"currency\": \"JPY\"},\n"
-                  "  {\"period\": \"2026-02\", \"opening\": \"11000.00\", \"billed\": "
-                  "\"0.00\", \"recognized\": \"1000.00\", \"credits\": \"60.00\", \"closing\": "
-                  "\"9940.00\", \"currency\": \"USD\"}\n"
-                  "]\n");
+    EXPECT_OUTPUT(
+        rs_format_rollforward(f, RS_FORMAT_JSON, RF, 3, PER(2026, 2)),
+        "[\n"
+        "  {\"period\": \"2026-01\", \"opening\": \"0.00\", \"billed\": \"12000.00\", "
+        "\"recognized\": \"1000.00\", \"credits\": \"0.00\", \"closing\": \"11000.00\", "
+        "\"currency\": \"USD\", \"recognized_not_via_deferred\": \"0.00\", "
+        "\"revenue_recognized\": \"1000.00\"},\n"
+        "  {\"period\": \"2026-02\", \"opening\": \"0\", \"billed\": \"1200000\", "
+        "\"recognized\": \"100000\", \"credits\": \"0\", \"closing\": \"1100000\", "
+        "\"currency\": \"JPY\", \"recognized_not_via_deferred\": \"0\", "
+        "\"revenue_recognized\": \"100000\"},\n"
+        "  {\"period\": \"2026-02\", \"opening\": \"11000.00\", \"billed\": \"0.00\", "
+        "\"recognized\": \"1000.00\", \"credits\": \"60.00\", \"closing\": \"9940.00\", "
+        "\"currency\": \"USD\", \"recognized_not_via_deferred\": \"420.00\", "
+        "\"revenue_recognized\": \"1420.00\"}\n"
+        "]\n");
 }
 
 /* ---- journal ---- */
@@ -841,7 +880,8 @@ Test(format, empty_reports)
             EXPECT_OUTPUT(rs_format_exceptions(f, k, NULL, 0, m), empty_json);
         } else {
             EXPECT_OUTPUT(rs_format_waterfall(f, k, NULL, 0, m),
-                          "period,recognized,deferred,currency,projected\r\n");
+                          "period,recognized,deferred,currency,projected,"
+                          "recognized_from_deferred,recognized_not_via_deferred\r\n");
             EXPECT_OUTPUT(rs_format_rejected(f, k, NULL, 0), "line,event_id,type,reason\r\n");
             EXPECT_OUTPUT(rs_format_exceptions(f, k, NULL, 0, m),
                           "contract_id,line_id,customer_id,kind,amount,currency,detail\r\n");

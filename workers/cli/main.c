@@ -35,6 +35,7 @@ const rs_cli_cmd_t rs_cli_commands[] = {
     {"report", rs_cli_cmd_report, "a worker's reports: journal topic plus its state store"},
     {"generate", rs_cli_cmd_generate,
      "write a deterministic, realistic book of events (JSON Lines)"},
+    {"sink", rs_cli_cmd_sink, "consume the output topics into PostgreSQL tables"},
     /* Other engineers: add your command here, one line each, e.g.
      *   {"broker", rs_cli_cmd_broker, "run an embedded Kafka mock broker"},
      *   {"encode", ...}, {"decode", ...}, {"worker", ...}, {"state", ...}, */

@@ -22,6 +22,7 @@
  *     stream reports an error (ferror); errno is ENOMEM only for the former.
  */
 #include "rs_format.h"
+#include "rs_format_internal.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -31,9 +32,6 @@
 
 #include "rs_codec.h"
 #include "rs_money.h"
-
-#define MONEY_BUF 64
-#define PERIOD_BUF 16
 
 int rs_format_parse(const char *name, rs_format_kind_t *out)
 {
@@ -65,32 +63,27 @@ const char *rs_format_name(rs_format_kind_t k)
 
 /* rc, or -1 if the stream has seen a write error (errno is then whatever
  * the failing write left, which later library calls may have reset). */
-static int finish(FILE *f, int rc)
+int finish(FILE *f, int rc)
 {
     if (rc == 0 && ferror(f))
         return -1;
     return rc;
 }
 
-static const char *period_str(rs_period_t p, char *buf)
+const char *period_str(rs_period_t p, char *buf)
 {
     return rs_period_format(p, buf, PERIOD_BUF);
 }
 
 /* ---- exact totals ---- */
 
-typedef struct sum {
-    rs_money_t v;
-    int overflow;
-} sum_t;
-
-static void sum_add(sum_t *s, rs_money_t v)
+void sum_add(sum_t *s, rs_money_t v)
 {
     if (!s->overflow && __builtin_add_overflow(s->v, v, &s->v))
         s->overflow = 1;
 }
 
-static const char *sum_str(const sum_t *s, int exponent, char *buf)
+const char *sum_str(const sum_t *s, int exponent, char *buf)
 {
     if (s->overflow) {
         snprintf(buf, MONEY_BUF, "overflow");
@@ -175,24 +168,8 @@ static const char *cur_rollforward(const void *rows, size_t i, int *exponent)
 
 /* ---- tables ---- */
 
-#define TBL_MAX_COLS 12
-
-typedef struct tbl_row {
-    char *cells[TBL_MAX_COLS]; /* NULL = empty */
-    int rule;                  /* a line of dashes */
-} tbl_row_t;
-
-typedef struct tbl {
-    int ncols;
-    const char *head[TBL_MAX_COLS];
-    int right[TBL_MAX_COLS];
-    tbl_row_t *rows;
-    size_t n, cap;
-    int nomem;
-} tbl_t;
-
 /* heads[c] starting with '>' makes column c right-aligned. */
-static void tbl_init(tbl_t *t, int ncols, const char *const *heads)
+void tbl_init(tbl_t *t, int ncols, const char *const *heads)
 {
     memset(t, 0, sizeof *t);
     t->ncols = ncols;
@@ -202,7 +179,7 @@ static void tbl_init(tbl_t *t, int ncols, const char *const *heads)
     }
 }
 
-static void tbl_free(tbl_t *t)
+void tbl_free(tbl_t *t)
 {
     for (size_t i = 0; i < t->n; i++)
         for (int c = 0; c < t->ncols; c++)
@@ -244,7 +221,7 @@ static char *cell_dup(const char *s)
 }
 
 /* Add a row of t->ncols cells; NULL or "" is an empty cell. */
-static void tbl_add(tbl_t *t, const char *const *cells)
+void tbl_add(tbl_t *t, const char *const *cells)
 {
     tbl_row_t *row = tbl_new_row(t);
     if (row == NULL)
@@ -258,7 +235,7 @@ static void tbl_add(tbl_t *t, const char *const *cells)
     }
 }
 
-static void tbl_rule(tbl_t *t)
+void tbl_rule(tbl_t *t)
 {
     tbl_row_t *row = tbl_new_row(t);
     if (row != NULL)
@@ -315,7 +292,7 @@ static void tbl_print_rule(const tbl_t *t, FILE *f, const size_t *w)
     fputc('\n', f);
 }
 
-static int tbl_print(const tbl_t *t, FILE *f)
+int tbl_print(const tbl_t *t, FILE *f)
 {
     size_t w[TBL_MAX_COLS];
     if (t->nomem) {
@@ -341,7 +318,7 @@ static int tbl_print(const tbl_t *t, FILE *f)
 }
 
 /* "Title through 2026-03" (or just "Title"), then a blank line. */
-static void tbl_title(FILE *f, const char *title, const char *prefix, rs_period_t through)
+void tbl_title(FILE *f, const char *title, const char *prefix, rs_period_t through)
 {
     char pb[PERIOD_BUF];
     if (through == RS_PERIOD_NONE)
@@ -369,7 +346,7 @@ static void csv_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void csv_row(FILE *f, int n, const char *const *fields)
+void csv_row(FILE *f, int n, const char *const *fields)
 {
     for (int i = 0; i < n; i++) {
         if (i > 0)
@@ -381,13 +358,7 @@ static void csv_row(FILE *f, int n, const char *const *fields)
 
 /* ---- JSON: "[", one object per line, "]" ---- */
 
-typedef struct jw {
-    FILE *f;
-    size_t i;
-    int err;
-} jw_t;
-
-static void jw_begin(jw_t *w, FILE *f)
+void jw_begin(jw_t *w, FILE *f)
 {
     w->f = f;
     w->i = 0;
@@ -395,7 +366,7 @@ static void jw_begin(jw_t *w, FILE *f)
 }
 
 /* Print one row and release it. NULL means building it failed (ENOMEM). */
-static void jw_row(jw_t *w, json_t *obj)
+void jw_row(jw_t *w, json_t *obj)
 {
     char *s = NULL;
     if (obj != NULL)
@@ -412,14 +383,14 @@ static void jw_row(jw_t *w, json_t *obj)
     w->i++;
 }
 
-static int jw_end(jw_t *w)
+int jw_end(jw_t *w)
 {
     fputs(w->i == 0 ? "[]\n" : "\n]\n", w->f);
     return w->err ? -1 : 0;
 }
 
 /* A JSON string; bytes that are not valid UTF-8 become '?'. */
-static json_t *jstr(const char *s)
+json_t *jstr(const char *s)
 {
     if (s == NULL)
         s = "";
@@ -437,20 +408,20 @@ static json_t *jstr(const char *s)
     return j;
 }
 
-static json_t *jmoney(rs_money_t v, int exponent)
+json_t *jmoney(rs_money_t v, int exponent)
 {
     char buf[MONEY_BUF];
     return json_string(rs_money_format(v, exponent, buf, sizeof buf));
 }
 
-static json_t *jperiod(rs_period_t p)
+json_t *jperiod(rs_period_t p)
 {
     char buf[PERIOD_BUF];
     return json_string(period_str(p, buf));
 }
 
 /* The object, or NULL (and the object released) if any set failed. */
-static json_t *jdone(json_t *o, int rc)
+json_t *jdone(json_t *o, int rc)
 {
     if (rc != 0) {
         json_decref(o);
@@ -634,7 +605,7 @@ int rs_format_balances(FILE *f, rs_format_kind_t k, const rs_balance_row_t *rows
 int rs_format_waterfall(FILE *f, rs_format_kind_t k, const rs_waterfall_row_t *rows, size_t n,
                         rs_period_t through)
 {
-    char pb[PERIOD_BUF], label[PERIOD_BUF + 4], m[2][MONEY_BUF];
+    char pb[PERIOD_BUF], label[PERIOD_BUF + 4], m[4][MONEY_BUF];
     int rc = 0;
 
     if (k == RS_FORMAT_JSON) {
@@ -649,21 +620,31 @@ int rs_format_waterfall(FILE *f, rs_format_kind_t k, const rs_waterfall_row_t *r
             e |= json_object_set_new(o, "deferred", jmoney(r->deferred, r->exponent));
             e |= json_object_set_new(o, "currency", jstr(r->currency));
             e |= json_object_set_new(o, "projected", json_boolean(r->projected));
+            if (!r->projected) {
+                e |= json_object_set_new(o, "recognized_from_deferred",
+                                         jmoney(r->from_deferred, r->exponent));
+                e |= json_object_set_new(o, "recognized_not_via_deferred",
+                                         jmoney(r->not_via_deferred, r->exponent));
+            }
             jw_row(&w, jdone(o, e));
         }
         return finish(f, jw_end(&w));
     }
     if (k == RS_FORMAT_CSV) {
-        csv_row(f, 5,
-                (const char *[]){"period", "recognized", "deferred", "currency", "projected"});
+        csv_row(f, 7,
+                (const char *[]){"period", "recognized", "deferred", "currency", "projected",
+                                 "recognized_from_deferred", "recognized_not_via_deferred"});
         for (size_t i = 0; i < n; i++) {
             const rs_waterfall_row_t *r = &rows[i];
-            csv_row(
-                f, 5,
-                (const char *[]){period_str(r->period, pb),
-                                 rs_money_format(r->recognized, r->exponent, m[0], MONEY_BUF),
-                                 rs_money_format(r->deferred, r->exponent, m[1], MONEY_BUF),
-                                 r->currency, r->projected ? "true" : "false"});
+            int x = r->exponent, p = r->projected;
+            csv_row(f, 7,
+                    (const char *[]){
+                        period_str(r->period, pb),
+                        rs_money_format(r->recognized, x, m[0], MONEY_BUF),
+                        rs_money_format(r->deferred, x, m[1], MONEY_BUF), r->currency,
+                        p ? "true" : "false",
+                        p ? "" : rs_money_format(r->from_deferred, x, m[2], MONEY_BUF),
+                        p ? "" : rs_money_format(r->not_via_deferred, x, m[3], MONEY_BUF)});
         }
         return finish(f, 0);
     }
@@ -688,8 +669,11 @@ int rs_format_waterfall(FILE *f, rs_format_kind_t k, const rs_waterfall_row_t *r
         tbl_title(f, title, ", posted through ", through);
 
         tbl_t t;
-        tbl_init(&t, 3, (const char *[]){"Period", ">Recognized", ">Deferred"});
-        sum_t posted = {0, 0}, scheduled = {0, 0}, total = {0, 0};
+        tbl_init(&t, 5,
+                 (const char *[]){"Period", ">Recognized", ">From deferred",
+                                  ">Not via deferred", ">Deferred"});
+        sum_t posted = {0, 0}, scheduled = {0, 0}, total = {0, 0}, fromd = {0, 0},
+              notvia = {0, 0};
         int has_posted = 0, has_scheduled = 0;
         for (size_t i = 0; i < n; i++) {
             const rs_waterfall_row_t *r = &rows[i];
@@ -697,12 +681,19 @@ int rs_format_waterfall(FILE *f, rs_format_kind_t k, const rs_waterfall_row_t *r
                 continue;
             snprintf(label, sizeof label, "%s%s", period_str(r->period, pb),
                      r->projected ? " *" : "");
-            tbl_add(&t,
-                    (const char *[]){
-                        label,
-                        rs_money_format_grouped(r->recognized, r->exponent, m[0], MONEY_BUF),
-                        rs_money_format_grouped(r->deferred, r->exponent, m[1], MONEY_BUF)});
+            int x = r->exponent, p = r->projected;
+            tbl_add(
+                &t,
+                (const char *[]){
+                    label, rs_money_format_grouped(r->recognized, x, m[0], MONEY_BUF),
+                    p ? NULL : rs_money_format_grouped(r->from_deferred, x, m[1], MONEY_BUF),
+                    p ? NULL : rs_money_format_grouped(r->not_via_deferred, x, m[2], MONEY_BUF),
+                    rs_money_format_grouped(r->deferred, x, m[3], MONEY_BUF)});
             sum_add(r->projected ? &scheduled : &posted, r->recognized);
+            if (!p) {
+                sum_add(&fromd, r->from_deferred);
+                sum_add(&notvia, r->not_via_deferred);
+            }
             sum_add(&total, r->recognized);
             if (r->projected)
                 has_scheduled = 1;
@@ -712,10 +703,15 @@ int rs_format_waterfall(FILE *f, rs_format_kind_t k, const rs_waterfall_row_t *r
         int x = cs[c].exponent;
         tbl_rule(&t);
         if (has_posted && has_scheduled) {
-            tbl_add(&t, (const char *[]){"Posted", sum_str(&posted, x, m[0]), NULL});
-            tbl_add(&t, (const char *[]){"Scheduled", sum_str(&scheduled, x, m[0]), NULL});
+            tbl_add(&t, (const char *[]){"Posted", sum_str(&posted, x, m[0]),
+                                         sum_str(&fromd, x, m[1]), sum_str(&notvia, x, m[2]),
+                                         NULL});
+            tbl_add(&t, (const char *[]){"Scheduled", sum_str(&scheduled, x, m[0]), NULL, NULL,
+                                         NULL});
         }
-        tbl_add(&t, (const char *[]){"TOTAL", sum_str(&total, x, m[0]), NULL});
+        tbl_add(&t, (const char *[]){"TOTAL", sum_str(&total, x, m[0]),
+                                     has_scheduled ? NULL : sum_str(&fromd, x, m[1]),
+                                     has_scheduled ? NULL : sum_str(&notvia, x, m[2]), NULL});
         any_projected |= has_scheduled;
         rc = tbl_print(&t, f);
         tbl_free(&t);
@@ -728,7 +724,14 @@ int rs_format_waterfall(FILE *f, rs_format_kind_t k, const rs_waterfall_row_t *r
                 "* scheduled: what the current contract terms will recognize in that period;\n"
                 "  not posted yet.\n",
                 f);
-        fputs("Deferred: deferred revenue balance at the end of the period.\n", f);
+        fputs("Recognized: all revenue recognized in the period (revenue less revenue_contra)\n"
+              "  = From deferred: released from deferred revenue (the rollforward's "
+              "Recognized)\n"
+              "  + Not via deferred: recognized before it was billed (against unbilled\n"
+              "    receivable: billed in arrears) and adjustments that release no deferred\n"
+              "    revenue; it never enters the rollforward.\n"
+              "Deferred: deferred revenue balance at the end of the period.\n",
+              f);
     }
     return finish(f, rc);
 }
@@ -738,7 +741,7 @@ int rs_format_waterfall(FILE *f, rs_format_kind_t k, const rs_waterfall_row_t *r
 int rs_format_rollforward(FILE *f, rs_format_kind_t k, const rs_rollforward_row_t *rows,
                           size_t n, rs_period_t through)
 {
-    char pb[PERIOD_BUF], m[5][MONEY_BUF];
+    char pb[PERIOD_BUF], m[7][MONEY_BUF];
     int rc = 0;
 
     if (k == RS_FORMAT_JSON) {
@@ -755,25 +758,31 @@ int rs_format_rollforward(FILE *f, rs_format_kind_t k, const rs_rollforward_row_
             e |= json_object_set_new(o, "credits", jmoney(r->credits, r->exponent));
             e |= json_object_set_new(o, "closing", jmoney(r->closing, r->exponent));
             e |= json_object_set_new(o, "currency", jstr(r->currency));
+            e |= json_object_set_new(o, "recognized_not_via_deferred",
+                                     jmoney(r->not_via_deferred, r->exponent));
+            e |= json_object_set_new(o, "revenue_recognized", jmoney(r->revenue, r->exponent));
             jw_row(&w, jdone(o, e));
         }
         return finish(f, jw_end(&w));
     }
     if (k == RS_FORMAT_CSV) {
-        csv_row(f, 7,
+        csv_row(f, 9,
                 (const char *[]){"period", "opening", "billed", "recognized", "credits",
-                                 "closing", "currency"});
+                                 "closing", "currency", "recognized_not_via_deferred",
+                                 "revenue_recognized"});
         for (size_t i = 0; i < n; i++) {
             const rs_rollforward_row_t *r = &rows[i];
             int x = r->exponent;
-            csv_row(f, 7,
+            csv_row(f, 9,
                     (const char *[]){period_str(r->period, pb),
                                      rs_money_format(r->opening, x, m[0], MONEY_BUF),
                                      rs_money_format(r->billed, x, m[1], MONEY_BUF),
                                      rs_money_format(r->recognized, x, m[2], MONEY_BUF),
                                      rs_money_format(r->credits, x, m[3], MONEY_BUF),
                                      rs_money_format(r->closing, x, m[4], MONEY_BUF),
-                                     r->currency});
+                                     r->currency,
+                                     rs_money_format(r->not_via_deferred, x, m[5], MONEY_BUF),
+                                     rs_money_format(r->revenue, x, m[6], MONEY_BUF)});
         }
         return finish(f, 0);
     }
@@ -800,7 +809,8 @@ int rs_format_rollforward(FILE *f, rs_format_kind_t k, const rs_rollforward_row_
         tbl_init(&t, 6,
                  (const char *[]){"Period", ">Opening", ">Billed", ">Recognized", ">Credits",
                                   ">Closing"});
-        sum_t billed = {0, 0}, recognized = {0, 0}, credits = {0, 0};
+        sum_t billed = {0, 0}, recognized = {0, 0}, credits = {0, 0}, notvia = {0, 0},
+              revenue = {0, 0};
         const rs_rollforward_row_t *first = NULL, *last = NULL;
         for (size_t i = 0; i < n; i++) {
             const rs_rollforward_row_t *r = &rows[i];
@@ -817,6 +827,8 @@ int rs_format_rollforward(FILE *f, rs_format_kind_t k, const rs_rollforward_row_
             sum_add(&billed, r->billed);
             sum_add(&recognized, r->recognized);
             sum_add(&credits, r->credits);
+            sum_add(&notvia, r->not_via_deferred);
+            sum_add(&revenue, r->revenue);
             if (first == NULL)
                 first = r;
             last = r;
@@ -833,10 +845,28 @@ int rs_format_rollforward(FILE *f, rs_format_kind_t k, const rs_rollforward_row_
         }
         rc = tbl_print(&t, f);
         tbl_free(&t);
+        if (rc == 0 && first != NULL) { /* the tie to the waterfall */
+            int x = cs[c].exponent;
+            tbl_t tie;
+            fprintf(f, "\nRecognized revenue, %s (ties to the waterfall's Recognized)\n",
+                    cs[c].code);
+            tbl_init(&tie, 2, (const char *[]){"", ">Amount"});
+            tbl_add(&tie, (const char *[]){"  Released from deferred (Recognized above)",
+                                           sum_str(&recognized, x, m[0])});
+            tbl_add(&tie,
+                    (const char *[]){"+ Not via deferred (billed in arrears, adjustments)",
+                                     sum_str(&notvia, x, m[1])});
+            tbl_add(&tie, (const char *[]){"= Recognized revenue", sum_str(&revenue, x, m[2])});
+            rc = tbl_print(&tie, f);
+            tbl_free(&tie);
+        }
     }
     free(cs);
     if (rc == 0)
-        fputs("\nClosing = Opening + Billed - Recognized - Credits (credit notes and voids).\n",
+        fputs("\nClosing = Opening + Billed - Recognized - Credits (credit notes and voids).\n"
+              "Recognized: deferred revenue released to revenue in the period. Revenue\n"
+              "recognized before it was billed (unbilled receivable) never enters deferred\n"
+              "revenue: it is the \"Not via deferred\" line above.\n",
               f);
     return finish(f, rc);
 }
@@ -1119,6 +1149,9 @@ static const struct {
                                     "  early (cancelled or removed); settle it with a credit "
                                     "note or a refund."},
     {"unbilled_after_end", "earned but never invoiced, and the service has ended."},
+    {"deferred_after_end", "billed above the line's allocated price: no schedule releases\n"
+                           "  it, so it stays deferred after the service ends (often the\n"
+                           "  mirror of unbilled on another line of the same contract)."},
     {"customer_credit", "owed to the customer (overpaid, or credited after payment)."},
     {"written_off", "receivables declared uncollectible that are still open."},
     {"pending", "an event waiting for its contract or invoice; not in the books yet."},

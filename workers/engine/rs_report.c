@@ -622,10 +622,13 @@ int rs_report_acc_waterfall(const rs_engine_t *eng, const rs_report_acc_t *acc,
                 w->recognized = s->recognized[per - b.lo];
                 w->deferred = def;
                 w->projected = 0;
+                w->from_deferred = s->released[per - b.lo];
+                w->not_via_deferred = w->recognized - w->from_deferred;
             } else {
                 w->recognized = s->proj_rec[per - b.lo];
                 w->deferred = s->proj_def[per - b.lo];
                 w->projected = 1;
+                w->from_deferred = w->not_via_deferred = 0;
             }
         }
     }
@@ -678,6 +681,8 @@ int rs_report_acc_rollforward(const rs_engine_t *eng, const rs_report_acc_t *acc
             r->recognized = s->released[i];
             r->credits = s->credits[i];
             r->closing = opening + s->deferred_move[i];
+            r->revenue = s->recognized[i];
+            r->not_via_deferred = r->revenue - r->recognized;
             memcpy(r->currency, s->currency, sizeof(r->currency));
         }
     }
@@ -786,6 +791,27 @@ int rs_report_acc_exceptions(const rs_engine_t *e, const rs_report_acc_t *acc,
             snprintf(r.detail, sizeof(r.detail),
                      "service ended %s; settle with a credit note or refund",
                      rs_date_format(v.ended_on, d, sizeof(d)));
+            if (push_exc(&out, &k, &cap, r))
+                goto fail;
+        }
+        rs_money_t over = b[i].billed - v.price; /* never released by the schedule */
+        if (v.ended_on == RS_DATE_NONE && v.method != RS_METHOD_USAGE && over > 0 &&
+            b[i].deferred > 0) {
+            rs_money_t other = 0; /* unbilled on the contract's other lines */
+            for (size_t o = 0; o < nb; o++)
+                if (o != i && strcmp(b[o].contract_id, b[i].contract_id) == 0)
+                    other += b[o].unbilled;
+            char pb[48], ob[48];
+            r.kind = "deferred_after_end";
+            r.amount = over < b[i].deferred ? over : b[i].deferred;
+            rs_money_format_grouped(v.price, b[i].exponent, pb, sizeof(pb));
+            rs_money_format_grouped(other, b[i].exponent, ob, sizeof(ob));
+            snprintf(r.detail, sizeof(r.detail),
+                     "billed above its price %s; left deferred after "
+                     "the service %s %s%s%s%s",
+                     pb, v.end < as_of ? "ended" : "ends", rs_date_format(v.end, d, sizeof(d)),
+                     other > 0 ? " (other lines hold " : "", other > 0 ? ob : "",
+                     other > 0 ? " unbilled)" : "");
             if (push_exc(&out, &k, &cap, r))
                 goto fail;
         }

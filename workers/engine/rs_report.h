@@ -85,6 +85,13 @@ typedef struct rs_waterfall_row {
     rs_money_t recognized; /* posted (<= through) or scheduled (> through) */
     rs_money_t deferred;   /* deferred_revenue balance at the period's end */
     int projected;         /* 1 for periods after `through` */
+    /* Posted rows: recognized = from_deferred + not_via_deferred.
+     * from_deferred: released from deferred_revenue by recognition entries
+     * (the rollforward's `recognized`); not_via_deferred: everything else
+     * recognized, i.e. revenue recognized before it was billed (against
+     * unbilled_receivable: billed in arrears) and revenue adjustments that
+     * release no deferred revenue. Both 0 on projected rows. */
+    rs_money_t from_deferred, not_via_deferred;
 } rs_waterfall_row_t;
 /* Totals per period (key: period, currency), from the first period with
  * activity through the last period any line still has revenue to recognize. */
@@ -96,6 +103,10 @@ typedef struct rs_rollforward_row {
     char currency[4];
     int exponent;
     rs_money_t opening, billed, recognized, credits, closing;
+    /* Not movements of deferred revenue, shown so the rollforward ties to
+     * the waterfall: revenue = recognized + not_via_deferred is the
+     * period's recognized revenue (the waterfall's `recognized`). */
+    rs_money_t not_via_deferred, revenue;
 } rs_rollforward_row_t;
 /* deferred_revenue movements per period (key: period, currency) through
  * `through`: opening + billed - recognized - credits = closing. */
@@ -113,6 +124,10 @@ typedef struct rs_exception_row {
  * line_id, kind):
  *   deferred_after_cancellation  billed but unearned money on a line whose
  *                                service ended early (cancelled or removed)
+ *   deferred_after_end           a line billed above its (allocated) price:
+ *                                deferred revenue that its service has left,
+ *                                or (service still running) will leave, since
+ *                                no schedule will release it
  *   unbilled_after_end           earned but never invoiced after the service
  *   usage_outside_service        usage accepted, then left outside the line's
  *                                service by a later cancellation or amendment
