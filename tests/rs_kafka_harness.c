@@ -580,16 +580,20 @@ int kh_worker_stop(pid_t pid, const char *log)
     return kh_wait_exit(pid, KH_DEADLINE_S, log);
 }
 
-/* `revstream replay` balances for the events, as JSON rows. */
-json_t *kh_replay_balances(const kh_events_t *events, const char *dir, const char *through)
+/* `revstream replay` of the events: one report as JSON rows. */
+json_t *kh_replay_report(const kh_events_t *events, const char *dir, const char *through,
+                         const char *report, const char *policy)
 {
     char path[160], out[160], err[160];
     snprintf(path, sizeof path, "%s/events.jsonl", dir);
-    snprintf(out, sizeof out, "%s/replay.out", dir);
-    snprintf(err, sizeof err, "%s/replay.err", dir);
+    snprintf(out, sizeof out, "%s/replay-%s.out", dir, report);
+    snprintf(err, sizeof err, "%s/replay-%s.err", dir, report);
     kh_ev_write(events, path);
-    char *argv[] = {"revstream", "replay",   path,       "--through", (char *)through,
-                    "--report",  "balances", "--format", "json",      NULL};
+    char *argv[] = {"revstream",     "replay",   path,           "--through",
+                    (char *)through, "--report", (char *)report, "--format",
+                    "json",          "--policy", (char *)policy, NULL};
+    if (policy == NULL)
+        argv[9] = NULL;
     int status = kh_wait_exit(kh_spawn(argv, out, err, NULL), KH_DEADLINE_S, err);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) <= 2, "replay failed");
     char *text = kh_slurp(out);
@@ -598,6 +602,11 @@ json_t *kh_replay_balances(const kh_events_t *events, const char *dir, const cha
     cr_assert(json_is_array(rows), "replay output is not a JSON array: %s", jerr.text);
     free(text);
     return rows;
+}
+
+json_t *kh_replay_balances(const kh_events_t *events, const char *dir, const char *through)
+{
+    return kh_replay_report(events, dir, through, "balances", NULL);
 }
 
 const char *kh_row_str(json_t *row, const char *k)

@@ -203,6 +203,10 @@ int kh_wait_consumed(rd_kafka_t *c, const char *topic, pid_t pid, int *status, c
 /* ---- replay and comparisons ---- */
 /* `revstream replay --report balances --format json` rows; caller decrefs. */
 json_t *kh_replay_balances(const kh_events_t *events, const char *dir, const char *through);
+/* `revstream replay --report REPORT --format json [--policy POLICY]` rows
+ * (policy NULL: none); caller decrefs. */
+json_t *kh_replay_report(const kh_events_t *events, const char *dir, const char *through,
+                         const char *report, const char *policy);
 const char *kh_row_str(json_t *row, const char *k);
 /* The balances computed from journal j equal replay's rows, row for row. */
 void kh_check_journal_balances(const kh_events_t *events, const rs_journal_t *j, json_t *rows);
