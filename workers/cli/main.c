@@ -33,6 +33,8 @@ const rs_cli_cmd_t rs_cli_commands[] = {
     {"report", rs_cli_cmd_report, "a worker's reports: journal topic plus its state store"},
     {"generate", rs_cli_cmd_generate,
      "write a deterministic, realistic book of events (JSON Lines)"},
+    {"export", rs_cli_cmd_export,
+     "a period's journal as QuickBooks, Xero, NetSuite, freee or MoneyForward import files"},
     /* Other engineers: add your command here, one line each, e.g.
      *   {"broker", rs_cli_cmd_broker, "run an embedded Kafka mock broker"},
      *   {"encode", ...}, {"decode", ...}, {"worker", ...}, {"state", ...}, */
