@@ -499,7 +499,13 @@ const char *kh_bin(void)
 /* Start `revstream ARGS...` with stdout and stderr to files; env "K=V" or NULL. */
 pid_t kh_spawn(char *const argv[], const char *out, const char *err, const char *env)
 {
-    cr_assert_eq(access(kh_bin(), X_OK), 0, "%s is not built", kh_bin());
+    return kh_spawn_bin(kh_bin(), argv, out, err, env);
+}
+
+pid_t kh_spawn_bin(const char *bin, char *const argv[], const char *out, const char *err,
+                   const char *env)
+{
+    cr_assert_eq(access(bin, X_OK), 0, "%s is not built", bin);
     fflush(NULL);
     pid_t pid = fork();
     cr_assert(pid >= 0, "fork: %s", strerror(errno));
@@ -516,7 +522,7 @@ pid_t kh_spawn(char *const argv[], const char *out, const char *err, const char 
             dup2(e, 2);
         if (env != NULL)
             putenv((char *)env);
-        execv(kh_bin(), argv);
+        execv(bin, argv);
         _exit(127);
     }
     return pid;

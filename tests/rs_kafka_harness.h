@@ -168,6 +168,9 @@ const char *kh_bin(void);
 /* Starts `revstream argv...` with stdout to out and stderr appended to err;
  * env is one "K=V" or NULL. */
 pid_t kh_spawn(char *const argv[], const char *out, const char *err, const char *env);
+/* The same for another program of the build (e.g. build/journal_consumer). */
+pid_t kh_spawn_bin(const char *bin, char *const argv[], const char *out, const char *err,
+                   const char *env);
 /* Waits for pid; kills it and fails after timeout_s. Returns the status.
  * Fails if pid is not an unreaped child (a status already collected by
  * another waitpid cannot be returned). */

@@ -15,6 +15,9 @@
  *     the topics; what each code holds at the end may not);
  *   - every entry of the topic that replay also has (same entry_id, same
  *     role and amounts) prints the same account codes.
+ *   - examples/consumer/journal_consumer (the example of docs/consumers.md)
+ *     reads the topic in its consumer group and posts every entry once,
+ *     each balanced.
  *   - The round trip of issue 15: `revstream export --config` with the
  *     worker's own config file reads the journal topic and writes the files
  *     of every system for every month 2026-01..2026-06 (per entry, and a
@@ -34,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "rs_export_check.h"
@@ -130,6 +134,35 @@ static void export_round_trip(const kh_worker_t *w, const rs_journal_t *j,
                 files, same_as_replay);
     cr_assert_geq(files, 48);
     json_decref(wf);
+}
+
+/* examples/consumer/journal_consumer reads the topic: every entry once,
+ * each balanced, with its codes. */
+static void example_consumer(const kh_worker_t *w, const char *bs, const rs_journal_t *j)
+{
+    char out[160], err[160];
+    snprintf(out, sizeof out, "%s/consumer.out", w->dir);
+    snprintf(err, sizeof err, "%s/consumer.err", w->dir);
+    char *argv[] = {"journal_consumer", "--bootstrap", (char *)bs, "--exit-at-end", NULL};
+    int status =
+        kh_wait_exit(kh_spawn_bin(RS_BINARY_DIR "/journal_consumer", argv, out, err, NULL),
+                     KH_DEADLINE_S, err);
+    char *log = kh_slurp(err);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "journal_consumer: %s", log);
+    char *text = kh_slurp(out);
+    size_t entries = 0;
+    for (const char *p = text; (p = strstr(p, "entry ")) != NULL; p++) {
+        cr_assert(p == text || p[-1] == '\n');
+        const char *eol = strchr(p, '\n');
+        cr_assert_not_null(strstr(p, "balanced=yes"), "%.*s", (int)(eol - p), p);
+        cr_assert(strstr(p, "balanced=yes") < eol, "%.*s", (int)(eol - p), p);
+        entries++;
+    }
+    cr_assert_eq(entries, j->n, "the consumer posted %zu entries, the topic has %zu", entries,
+                 j->n);
+    cr_assert_not_null(strstr(text, " 4100 "), "Onboarding revenue's code is printed");
+    free(text);
+    free(log);
 }
 
 static void run(int avro)
@@ -243,8 +276,10 @@ static void run(int avro)
                   "%s only on the topic", key);
     cr_assert_not_null(json_object_get(net_replay, "4100/USD"));
 
-    if (avro)
+    if (avro) {
         export_round_trip(&w, &j, &events);
+        example_consumer(&w, bs, &j);
+    }
 
     json_decref(rows);
     json_decref(net_replay);
