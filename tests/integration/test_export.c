@@ -20,6 +20,8 @@
  *     NetSuite refuses a third decimal and an 11-digit amount; freee and
  *     MoneyForward refuse a currency other than JPY; a character Shift_JIS
  *     cannot hold is an error; and a failed export leaves no file behind.
+ *   - --config: the worker's kafka.* SASL settings reach librdkafka through
+ *     the worker's code, and the password never reaches the log.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -29,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "rs_connect.h"
@@ -426,4 +429,33 @@ Test(export, limits_are_errors_naming_the_entry)
     o.encoding = RS_CONNECT_ENC_DEFAULT;
     refused(&o, bad, 2, "debits and credits differ");
     free(bad);
+}
+
+/* --config is the worker's config: its kafka.* settings (SASL, TLS) go to
+ * the consumer through the worker's code (librdkafka sees the SASL
+ * mechanism), and no secret's value is ever logged. */
+Test(export, config_errors_name_the_key_not_the_secret)
+{
+    char dir[64], cfg[128], out[160], err[160];
+    kh_make_dir(dir, sizeof dir);
+    snprintf(cfg, sizeof cfg, "%s/worker.properties", dir);
+    snprintf(out, sizeof out, "%s/export.out", dir);
+    snprintf(err, sizeof err, "%s/export.err", dir);
+    char text[512];
+    snprintf(text, sizeof text,
+             "kafka.bootstrap.servers=127.0.0.1:1\nstate.dir=%s/state\n"
+             "kafka.security.protocol=SASL_PLAINTEXT\nkafka.sasl.mechanisms=BOGUS\n"
+             "kafka.sasl.username=ledger\nkafka.sasl.password=hunter2-secret\n",
+             dir);
+    kh_write_file(cfg, text);
+    char *argv[] = {"revstream", "export", "--to",  "csv", "--period", "2026-04",
+                    "--config",  cfg,      "--out", dir,   NULL};
+    int status = kh_wait_exit(kh_spawn(argv, out, err, NULL), KH_DEADLINE_S, err);
+    char *log = kh_slurp(err);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "%s", log);
+    cr_assert_not_null(strstr(log, "SASL mechanism: BOGUS"), "%s", log);
+    cr_assert_null(strstr(log, "hunter2"), "a secret in the log: %s", log);
+    cr_assert_eq(count_files(dir), 3, "only the config, stdout and stderr: no export file");
+    free(log);
+    kh_rm_rf(dir);
 }
