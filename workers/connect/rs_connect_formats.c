@@ -400,7 +400,7 @@ static const rs_cx_format_t FORMATS[RS_CONNECT__COUNT] = {
                                "SHIFT_JIS", NULL, 1, one_row_per_line, qb_write},
     [RS_CONNECT_XERO] = {"xero", XERO_COLS, "\r\n", 300, 0, 64, RS_CONNECT_ENC_UTF8,
                          "SHIFT_JIS", NULL, 0, one_row_per_line, xero_write},
-    [RS_CONNECT_NETSUITE] = {"netsuite", NS_COLS, "\r\n", 25000, 50u * 1000 * 1000, 64,
+    [RS_CONNECT_NETSUITE] = {"netsuite", NS_COLS, "\r\n", 25000, (size_t)50 * 1000 * 1000, 64,
                              RS_CONNECT_ENC_UTF8, "SHIFT_JIS", NULL, 1, one_row_per_line,
                              ns_write},
     [RS_CONNECT_FREEE] = {"freee", FREEE_COLS, "\r\n", 0, 0, 64, RS_CONNECT_ENC_UTF8,
