@@ -7,8 +7,9 @@
  *   - Accepts exactly the shape rs_codec_entry_json() writes (plus an
  *     optional "product"); decode(encode(e)) gives back every field the JSON
  *     carries, and the entry's sequence number from its id ("C-1#42" -> 42).
- *     A line's "account" is its code, "role" its role (the account when
- *     absent, as in older records), "product" the entry's product.
+ *     A line's "account" is its code, "role" its role, "product" the
+ *     entry's product; in the older shape, without "role", "account" is the
+ *     role and the line has no code ("").
  *   - Avro records are read with their writer's schema (by the id in the
  *     header: added, looked up through the hook, or without a hook the
  *     compiled-in one), field by name, so every JournalEntry version reads;
@@ -129,7 +130,9 @@ int rs_codec_entry_from_json(const char *json, size_t len, rs_entry_t *e, char *
         /* "role" when a policy mapped "account" to a code */
         const char *role = str(row, "role") ? str(row, "role") : str(row, "account");
         NEED(json_is_object(row) && account_from_name(role, &p->account) == 0, "lines.account");
-        NEED(copy(p->code, sizeof(p->code), str(row, "account")) == 0, "lines.account");
+        /* without "role" (the older shape) "account" was the role: no code */
+        if (str(row, "role") != NULL)
+            NEED(copy(p->code, sizeof(p->code), str(row, "account")) == 0, "lines.account");
         if (e->product[0] == '\0' && str(row, "product") != NULL)
             NEED(copy(e->product, sizeof(e->product), str(row, "product")) == 0,
                  "lines.product");

@@ -290,3 +290,27 @@ Test(codec_entry, v1_and_v2_read_each_other)
     rs_avro_cache_destroy(cache);
     rs_harness_free(&h);
 }
+
+/* The older JSON shape ({"account": ROLE}, no "role") reads as the role with
+ * no code, so a reader applies its policy instead of taking a role for a
+ * code. */
+Test(codec_entry, older_json_lines_have_no_code)
+{
+    static const char *old =
+        "{\"entry_id\":\"C-1#1\",\"posted_on\":\"2026-01-01\",\"period\":\"2026-01\","
+        "\"contract_id\":\"C-1\",\"customer_id\":\"K\",\"line_id\":\"L\",\"document_id\":\"I\","
+        "\"kind\":\"invoice\",\"rule\":\"invoice\",\"currency\":\"USD\",\"lines\":["
+        "{\"account\":\"accounts_receivable\",\"debit\":\"10.00\",\"credit\":\"0.00\"},"
+        "{\"account\":\"deferred_revenue\",\"debit\":\"0.00\",\"credit\":\"10.00\"}],"
+        "\"source_event_ids\":[\"i\"],\"billed\":\"10.00\",\"recognized\":\"0.00\","
+        "\"received\":\"0.00\"}";
+    rs_entry_t d;
+    char err[256];
+    cr_assert_eq(rs_codec_entry_from_json(old, strlen(old), &d, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(d.n_postings, 2);
+    cr_assert_eq(d.postings[0].account, RS_ACCT_ACCOUNTS_RECEIVABLE);
+    cr_assert_eq(d.postings[0].debit, 1000);
+    cr_assert_str_eq(d.postings[0].code, "");
+    cr_assert_eq(d.postings[1].account, RS_ACCT_DEFERRED_REVENUE);
+    cr_assert_str_eq(d.postings[1].code, "");
+}
