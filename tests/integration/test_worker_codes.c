@@ -22,11 +22,11 @@
  *     worker's own config file reads the journal topic and writes the files
  *     of every system for every month 2026-01..2026-06 (per entry, and a
  *     summary); every file re-balances and the revenue accounts in them
- *     net, per currency, to the recognized revenue the topic's entries
- *     post in that month (the posted figure of the waterfall `revstream
- *     report` prints from that topic; replay's waterfall can put some of
- *     it in another month when the topics arrive interleaved, so the test
- *     only logs how many months agree with replay).
+ *     net, per currency, to that month's recognized figure of the waterfall
+ *     of the topic's journal (rs_report_waterfall, what `revstream report`
+ *     prints from the topic; replay's waterfall can put some of it in
+ *     another month when the topics arrive interleaved, so the test only
+ *     logs how many months agree with replay's).
  *
  * Ownership: each test frees what it creates; temp dirs are removed at the
  * end of a passing test.
@@ -43,6 +43,7 @@
 #include "rs_export_check.h"
 #include "rs_kafka_harness.h"
 #include "rs_mockbroker.h"
+#include "rs_report.h"
 #include "rs_test_util.h"
 
 #define POLICY_FILE RS_SOURCE_DIR "/examples/policy.properties"
@@ -77,6 +78,16 @@ static void export_round_trip(const kh_worker_t *w, const rs_journal_t *j,
     const char *const *codes = xc_revenue_codes(POLICY_FILE);
     json_t *wf = kh_replay_report(events, w->dir, "2026-06", "waterfall", POLICY_FILE);
     size_t files = 0, same_as_replay = 0;
+    /* the waterfall of the topic's journal (what `revstream report` prints
+     * from it), with the line views of an engine that saw the same events */
+    rs_harness_t h;
+    rs_waterfall_row_t *topic_wf = NULL;
+    size_t n_wf = 0;
+    rs_harness_init(&h, NULL);
+    for (size_t i = 0; i < events->n; i++)
+        rs_harness_apply(&h, events->v[i].json);
+    cr_assert_eq(rs_report_waterfall(h.engine, j, kh_period_of("2026-06"), &topic_wf, &n_wf),
+                 0);
     for (int m = 1; m <= 6; m++) {
         char period[8];
         snprintf(period, sizeof period, "2026-%02d", m);
@@ -108,11 +119,17 @@ static void export_round_trip(const kh_worker_t *w, const rs_journal_t *j,
                     unlink(path);
                     files++;
                 }
-                rs_money_t want = 0, replay = 0;
+                rs_money_t want = 0, replay = 0, posted = 0;
                 for (size_t i = 0; i < j->n; i++)
                     if (kh_period_of(period) == j->entries[i].period &&
                         strcmp(j->entries[i].currency, CURS[c]) == 0)
-                        want += j->entries[i].recognized;
+                        posted += j->entries[i].recognized;
+                for (size_t r = 0; r < n_wf; r++)
+                    if (topic_wf[r].period == kh_period_of(period) && !topic_wf[r].projected &&
+                        strcmp(topic_wf[r].currency, CURS[c]) == 0)
+                        want = topic_wf[r].recognized;
+                cr_assert_eq(want, posted, "%s %s: the waterfall is what the entries post",
+                             period, CURS[c]);
                 for (size_t r = 0; r < json_array_size(wf); r++) {
                     json_t *row = json_array_get(wf, r);
                     if (strcmp(kh_row_str(row, "period"), period) == 0 &&
@@ -122,8 +139,9 @@ static void export_round_trip(const kh_worker_t *w, const rs_journal_t *j,
                 }
                 json_t *got = json_object_get(rev, CURS[c]);
                 cr_assert_eq(got ? json_integer_value(got) : 0, want,
-                             "%s %s %s: files %lld, topic %lld", SYSTEMS[s], period, CURS[c],
-                             got ? (long long)json_integer_value(got) : 0LL, (long long)want);
+                             "%s %s %s: files %lld, waterfall %lld", SYSTEMS[s], period,
+                             CURS[c], got ? (long long)json_integer_value(got) : 0LL,
+                             (long long)want);
                 same_as_replay += want == replay;
                 json_decref(rev);
                 json_decref(out);
@@ -133,6 +151,8 @@ static void export_round_trip(const kh_worker_t *w, const rs_journal_t *j,
                 "replay's waterfall",
                 files, same_as_replay);
     cr_assert_geq(files, 48);
+    free(topic_wf);
+    rs_harness_free(&h);
     json_decref(wf);
 }
 
