@@ -20,6 +20,8 @@
  *     NetSuite refuses a third decimal and an 11-digit amount; freee and
  *     MoneyForward refuse a currency other than JPY; a character Shift_JIS
  *     cannot hold is an error; and a failed export leaves no file behind.
+ *   - freee and MoneyForward rows pair the i-th debit with the i-th credit
+ *     (an invoice with tax: two rows, the second with no debit side).
  *   - --config: the worker's kafka.* SASL settings reach librdkafka through
  *     the worker's code, and the password never reaches the log.
  */
@@ -458,4 +460,56 @@ Test(export, config_errors_name_the_key_not_the_secret)
     cr_assert_eq(count_files(dir), 3, "only the config, stdout and stderr: no export file");
     free(log);
     kh_rm_rf(dir);
+}
+
+/* freee and MoneyForward pair the i-th debit with the i-th credit on a row:
+ * an invoice with tax (one debit, two credits) is two rows, the second with
+ * an empty debit side, and still one balanced journal. */
+Test(export, japanese_rows_pair_debits_and_credits)
+{
+    static const char *const want[] = {
+        /* freee: 日付, 伝票番号, ..., 借方勘定科目 (4th) ... 貸方金額 (29th) */
+        "2026/04/01,C-00000#1,,売掛金,,,,,,,,,,,1100,対象外,,仮受消費税,,,,,,,,,,,100,対象外,,"
+        "C-00000#1 invoice invoice C-00000\r\n"
+        "2026/04/01,C-00000#1,,,,,,,,,,,,,,,,前受金,,,,,,,,,,,1000,対象外,,"
+        "C-00000#1 invoice invoice C-00000\r\n",
+        "1,2026/04/01,売掛金,,,,対象外,,1100,,仮受消費税,,,,対象外,,100,,"
+        "C-00000#1 invoice invoice C-00000,C-00000#1,,,,,,,\r\n"
+        "1,2026/04/01,,,,,,,,,前受金,,,,対象外,,1000,,"
+        "C-00000#1 invoice invoice C-00000,C-00000#1,,,,,,,\r\n"};
+    rs_entry_t *e = entries(1, "JPY", 1100);
+    e[0].n_postings = 3;
+    e[0].postings[1] = (rs_posting_t){.account = RS_ACCT_TAX_PAYABLE, .credit = 100};
+    e[0].postings[2] = (rs_posting_t){.account = RS_ACCT_DEFERRED_REVENUE, .credit = 1000};
+    snprintf(e[0].postings[0].code, RS_ACCOUNT_CODE_MAX, "売掛金");
+    snprintf(e[0].postings[1].code, RS_ACCOUNT_CODE_MAX, "仮受消費税");
+    snprintf(e[0].postings[2].code, RS_ACCOUNT_CODE_MAX, "前受金");
+    static const rs_connect_format_t fmts[] = {RS_CONNECT_FREEE, RS_CONNECT_MONEYFORWARD};
+    static const char *const codes[] = {"売上高", NULL};
+    for (int k = 0; k < 2; k++) {
+        char dir[64], err[512];
+        rs_connect_opts_t o = {0};
+        rs_connect_result_t res;
+        kh_make_dir(dir, sizeof dir);
+        o.format = fmts[k];
+        o.period = 2026 * 12 + 3;
+        o.out_dir = dir;
+        o.encoding = RS_CONNECT_ENC_UTF8;
+        cr_assert_eq(rs_connect_export(&o, e, 1, &res, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(res.rows, 2);
+        char *text = kh_slurp(res.files[0]);
+        const char *body = strstr(text, "\r\n") + 2;
+        cr_assert_str_eq(body, want[k]);
+        json_t *rev = json_object();
+        size_t rows;
+        cr_assert_eq(xc_check_file(rs_connect_format_name(fmts[k]), res.files[0], "JPY", codes,
+                                   rev, &rows),
+                     1);
+        cr_assert_eq(rows, 2);
+        json_decref(rev);
+        free(text);
+        rs_connect_result_free(&res);
+        kh_rm_rf(dir);
+    }
+    free(e);
 }
