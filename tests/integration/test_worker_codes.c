@@ -16,10 +16,10 @@
  *   - every entry of the topic that replay also has (same entry_id, same
  *     role and amounts) prints the same account codes.
  *   - examples/consumer/journal_consumer (the example of docs/consumers.md)
- *     reads the topic in its consumer group and posts every entry once,
- *     each balanced.
+ *     reads the topic (Avro or JSON) in its consumer group and posts every
+ *     entry once, each balanced.
  *   - The round trip of issue 15: `revstream export --config` with the
- *     worker's own config file reads the journal topic and writes the files
+ *     worker's own config file reads the journal topic (Avro or JSON) and writes the files
  *     of every system for every month 2026-01..2026-06 (per entry, and a
  *     summary); every file re-balances and the revenue accounts in them
  *     net, per currency, to that month's recognized figure of the waterfall
@@ -296,10 +296,8 @@ static void run(int avro)
                   "%s only on the topic", key);
     cr_assert_not_null(json_object_get(net_replay, "4100/USD"));
 
-    if (avro) {
-        export_round_trip(&w, &j, &events);
-        example_consumer(&w, bs, &j);
-    }
+    export_round_trip(&w, &j, &events);
+    example_consumer(&w, bs, &j);
 
     json_decref(rows);
     json_decref(net_replay);
