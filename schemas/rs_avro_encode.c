@@ -12,7 +12,8 @@
  *     that cannot be null, naming it).
  *   - A value revstream has needs a writer field for it (ESCHEMA naming the
  *     record and field otherwise); an absent value is null, or nothing when
- *     the writer lacks the field.
+ *     the writer lacks the field. Values a later schema version added
+ *     (JournalLine.code, .product) are left out for a writer without them.
  *   - The writer value is reset before every message; the output buffer is
  *     malloc'd whole (header + body) and handed to the caller only on
  *     success. A message over RS_AVRO_MAX_MESSAGE bytes is EINVALID.
@@ -306,6 +307,17 @@ static int put_opt_field(enc_t *x, const wrec_t *r, int slot, const char *s, siz
     if (s[0] == '\0')
         return put_null(x, r, slot);
     return put_field(x, r, slot, s, cap);
+}
+
+/* A value added to a record by a later schema version: written when the
+ * writer has the field (a string, or null for ""), left out when it has not,
+ * so an older writer schema still encodes. */
+static int put_added_field(enc_t *x, const wrec_t *r, int slot, const char *s, size_t cap)
+{
+    avro_value_t f;
+    if (!wfield(x, r, slot, &f))
+        return 0;
+    return put_opt_field(x, r, slot, s, cap);
 }
 
 static int put_long(enc_t *x, const wrec_t *r, int slot, int64_t n)
@@ -681,7 +693,10 @@ int rs_avro_encode_entry(rs_avro_cache_t *c, int32_t schema_id, const rs_entry_t
         if (append_rec(&x, &lines, RS_RK_JOURNAL_LINE, &p) < 0 ||
             put_str(&x, &p, RS_F_JL_ACCOUNT, rs_account_name(e->postings[i].account)) < 0 ||
             put_long(&x, &p, RS_F_JL_DEBIT, e->postings[i].debit) < 0 ||
-            put_long(&x, &p, RS_F_JL_CREDIT, e->postings[i].credit) < 0)
+            put_long(&x, &p, RS_F_JL_CREDIT, e->postings[i].credit) < 0 ||
+            put_added_field(&x, &p, RS_F_JL_CODE, e->postings[i].code,
+                            sizeof(e->postings[i].code)) < 0 ||
+            put_added_field(&x, &p, RS_F_JL_PRODUCT, e->product, sizeof(e->product)) < 0)
             return x.status;
     }
     if (put_array(&x, &r, RS_F_JE_SOURCE_EVENT_IDS, &srcs) < 0)

@@ -19,6 +19,7 @@
 #define RS_CODEC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "rs_engine.h"
 #include "rs_event.h"
@@ -50,11 +51,22 @@ int rs_codec_entry_from_json(const char *json, size_t len, rs_entry_t *entry, ch
                              size_t errlen);
 
 /* Decode a journal entry from the Avro JournalEntry record the worker writes
- * (Confluent framing; the writer schema is the project's own). Keeps one
- * reusable value: one reader per thread. */
+ * (Confluent framing). The record is read with its writer's schema: one
+ * added with rs_entry_reader_add_schema, or fetched through the lookup hook
+ * (e.g. rs_registry_lookup); without a hook an id not added is read with
+ * the compiled-in schema (a reader built with the writer). Keeps one
+ * reusable value per writer: one reader per thread. */
 typedef struct rs_entry_reader rs_entry_reader_t;
 int rs_entry_reader_new(rs_entry_reader_t **out, char *errstr, size_t errlen);
 void rs_entry_reader_destroy(rs_entry_reader_t *r); /* accepts NULL */
+/* Where unknown writer ids are looked up (see rs_avro_lookup_fn in rs_avro.h). */
+void rs_entry_reader_set_lookup(rs_entry_reader_t *r,
+                                int (*fn)(void *opaque, int32_t id, char **json_text,
+                                          char *errstr, size_t errlen),
+                                void *opaque);
+/* Read records of writer schema `id` with `json` (a JournalEntry version). */
+int rs_entry_reader_add_schema(rs_entry_reader_t *r, int32_t id, const char *json, char *errstr,
+                               size_t errlen);
 int rs_codec_entry_from_avro(rs_entry_reader_t *r, const void *buf, size_t len,
                              rs_entry_t *entry, char *errstr, size_t errlen);
 

@@ -7,10 +7,19 @@
  *   - Accepts exactly the shape rs_codec_entry_json() writes (plus an
  *     optional "product"); decode(encode(e)) gives back every field the JSON
  *     carries, and the entry's sequence number from its id ("C-1#42" -> 42).
+ *     A line's "account" is its code, "role" its role, "product" the
+ *     entry's product; in the older shape, without "role", "account" is the
+ *     role and the line has no code ("").
+ *   - Avro records are read with their writer's schema (by the id in the
+ *     header: added, looked up through the hook, or without a hook the
+ *     compiled-in one), field by name, so every JournalEntry version reads;
+ *     the fields a version lacks (code, product: version 2) read as "".
  *   - Amounts are parsed with the entry's currency exponent; an unknown
  *     currency, a bad amount or account, or too many postings or sources is
  *     an error naming the entry and the field.
- *   - Ownership: fills a caller-provided rs_entry_t; keeps nothing.
+ *   - Ownership: fills a caller-provided rs_entry_t; keeps nothing. A reader
+ *     owns one schema, checker and value per writer id (at most
+ *     READER_MAX_IDS + the compiled-in one).
  */
 #include <avro.h>
 #include <jansson.h>
@@ -121,6 +130,12 @@ int rs_codec_entry_from_json(const char *json, size_t len, rs_entry_t *e, char *
         /* "role" when a policy mapped "account" to a code */
         const char *role = str(row, "role") ? str(row, "role") : str(row, "account");
         NEED(json_is_object(row) && account_from_name(role, &p->account) == 0, "lines.account");
+        /* without "role" (the older shape) "account" was the role: no code */
+        if (str(row, "role") != NULL)
+            NEED(copy(p->code, sizeof(p->code), str(row, "account")) == 0, "lines.account");
+        if (e->product[0] == '\0' && str(row, "product") != NULL)
+            NEED(copy(e->product, sizeof(e->product), str(row, "product")) == 0,
+                 "lines.product");
         NEED(money(row, "debit", e->exponent, &p->debit) == 0 && p->debit >= 0, "lines.debit");
         NEED(money(row, "credit", e->exponent, &p->credit) == 0 && p->credit >= 0,
              "lines.credit");
@@ -154,13 +169,57 @@ bad:
 
 /* ---- Avro (the worker's default output format) ---- */
 
-struct rs_entry_reader {
+#define READER_MAX_IDS 8
+
+/* What the reader holds for one writer schema. Fields are read by name, so
+ * any version of JournalEntry reads (the fields a version lacks read as
+ * absent). */
+typedef struct writer {
+    int32_t id; /* -1: the compiled-in schema, for ids nothing else names */
     avro_schema_t schema;
     rs_avro_checker_t *check;
     avro_value_iface_t *iface;
     avro_value_t value;
     int have_value;
+} writer_t;
+
+struct rs_entry_reader {
+    writer_t w[READER_MAX_IDS + 1]; /* w[0]: the compiled-in schema */
+    int n;
+    rs_avro_lookup_fn lookup;
+    void *lookup_opaque;
 };
+
+static void writer_clear(writer_t *w)
+{
+    if (w->have_value)
+        avro_value_decref(&w->value);
+    if (w->iface)
+        avro_value_iface_decref(w->iface);
+    rs_avro_checker_destroy(w->check);
+    if (w->schema)
+        avro_schema_decref(w->schema);
+    memset(w, 0, sizeof(*w));
+}
+
+static int writer_init(writer_t *w, int32_t id, const char *json, char *errstr, size_t errlen)
+{
+    memset(w, 0, sizeof(*w));
+    w->id = id;
+    if (json == NULL || avro_schema_from_json_length(json, strlen(json), &w->schema) != 0 ||
+        (w->iface = avro_generic_class_from_schema(w->schema)) == NULL ||
+        avro_generic_value_new(w->iface, &w->value) != 0) {
+        snprintf(errstr, errlen, "JournalEntry schema %d: %s", (int)id, avro_strerror());
+        writer_clear(w);
+        return -1;
+    }
+    w->have_value = 1;
+    if (rs_avro_checker_new(&w->check, w->schema, errstr, errlen)) {
+        writer_clear(w);
+        return -1;
+    }
+    return 0;
+}
 
 int rs_entry_reader_new(rs_entry_reader_t **out, char *errstr, size_t errlen)
 {
@@ -169,21 +228,36 @@ int rs_entry_reader_new(rs_entry_reader_t **out, char *errstr, size_t errlen)
         snprintf(errstr, errlen, "out of memory");
         return -1;
     }
-    const char *json = rs_avro_schema_json(RS_AVRO_SCHEMA_JOURNAL_ENTRY);
-    if (json == NULL || avro_schema_from_json_length(json, strlen(json), &r->schema) != 0 ||
-        (r->iface = avro_generic_class_from_schema(r->schema)) == NULL ||
-        avro_generic_value_new(r->iface, &r->value) != 0) {
-        snprintf(errstr, errlen, "JournalEntry schema: %s", avro_strerror());
-        rs_entry_reader_destroy(r);
+    if (writer_init(&r->w[0], -1, rs_avro_schema_json(RS_AVRO_SCHEMA_JOURNAL_ENTRY), errstr,
+                    errlen) != 0) {
+        free(r);
         return -1;
     }
-    if (rs_avro_checker_new(&r->check, r->schema, errstr, errlen)) {
-        r->have_value = 1;
-        rs_entry_reader_destroy(r);
-        return -1;
-    }
-    r->have_value = 1;
+    r->n = 1;
     *out = r;
+    return 0;
+}
+
+void rs_entry_reader_set_lookup(rs_entry_reader_t *r, rs_avro_lookup_fn fn, void *opaque)
+{
+    r->lookup = fn;
+    r->lookup_opaque = opaque;
+}
+
+int rs_entry_reader_add_schema(rs_entry_reader_t *r, int32_t id, const char *json, char *errstr,
+                               size_t errlen)
+{
+    for (int i = 1; i < r->n; i++)
+        if (r->w[i].id == id)
+            return 0;
+    if (r->n > READER_MAX_IDS) {
+        snprintf(errstr, errlen, "JournalEntry schema %d: more than %d writer schemas", (int)id,
+                 READER_MAX_IDS);
+        return -1;
+    }
+    if (writer_init(&r->w[r->n], id, json, errstr, errlen) != 0)
+        return -1;
+    r->n++;
     return 0;
 }
 
@@ -191,14 +265,32 @@ void rs_entry_reader_destroy(rs_entry_reader_t *r)
 {
     if (r == NULL)
         return;
-    if (r->have_value)
-        avro_value_decref(&r->value);
-    if (r->iface)
-        avro_value_iface_decref(r->iface);
-    rs_avro_checker_destroy(r->check);
-    if (r->schema)
-        avro_schema_decref(r->schema);
+    for (int i = 0; i < r->n; i++)
+        writer_clear(&r->w[i]);
     free(r);
+}
+
+/* The writer of schema `id`: one added or looked up, else (no lookup hook)
+ * the compiled-in schema. NULL with errstr set when the hook cannot find it. */
+static writer_t *writer_for(rs_entry_reader_t *r, int32_t id, char *errstr, size_t errlen)
+{
+    for (int i = 1; i < r->n; i++)
+        if (r->w[i].id == id)
+            return &r->w[i];
+    if (r->lookup == NULL)
+        return &r->w[0];
+    char *text = NULL, why[256];
+    if (r->lookup(r->lookup_opaque, id, &text, why, sizeof why) != 0) {
+        snprintf(errstr, errlen, "entry ?: unknown schema id %d: %s", (int)id, why);
+        return NULL;
+    }
+    int rc = rs_entry_reader_add_schema(r, id, text, why, sizeof why);
+    free(text);
+    if (rc != 0) {
+        snprintf(errstr, errlen, "entry ?: %s", why);
+        return NULL;
+    }
+    return &r->w[r->n - 1];
 }
 
 static int av_str(avro_value_t *rec, const char *name, char *dst, size_t cap, int optional)
@@ -225,6 +317,17 @@ static int av_str(avro_value_t *rec, const char *name, char *dst, size_t cap, in
     return 0;
 }
 
+/* An optional string a later schema version added: "" when the writer has
+ * no such field or wrote null. */
+static int av_added_str(avro_value_t *rec, const char *name, char *dst, size_t cap)
+{
+    avro_value_t f;
+    dst[0] = '\0';
+    if (avro_value_get_by_name(rec, name, &f, NULL) != 0)
+        return 0;
+    return av_str(rec, name, dst, cap, 1);
+}
+
 static int av_long(avro_value_t *rec, const char *name, int64_t *out)
 {
     avro_value_t f;
@@ -244,20 +347,25 @@ int rs_codec_entry_from_avro(rs_entry_reader_t *r, const void *buf, size_t len, 
         return -1;
     }
     char why[160];
-    if (rs_avro_checker_check(r->check, buf, len, why, sizeof(why))) {
+    int32_t id = 0;
+    (void)rs_avro_peek_id(buf, len, &id);
+    writer_t *w = writer_for(r, id, errstr, errlen);
+    if (w == NULL)
+        return -1;
+    if (rs_avro_checker_check(w->check, buf, len, why, sizeof(why))) {
         snprintf(errstr, errlen, "entry ?: corrupt JournalEntry: %s", why);
         return -1;
     }
     avro_reader_t rd = avro_reader_memory((const char *)buf + 5, (int64_t)(len - 5));
-    avro_value_reset(&r->value);
-    int bad = rd == NULL || avro_value_read(rd, &r->value) != 0;
+    avro_value_reset(&w->value);
+    int bad = rd == NULL || avro_value_read(rd, &w->value) != 0;
     if (rd)
         avro_reader_free(rd);
     if (bad) {
         snprintf(errstr, errlen, "entry ?: undecodable JournalEntry: %s", avro_strerror());
         return -1;
     }
-    avro_value_t *rec = &r->value;
+    avro_value_t *rec = &w->value;
 #define NEED(cond, name)                                                                       \
     do {                                                                                       \
         field = name;                                                                          \
@@ -305,6 +413,11 @@ int rs_codec_entry_from_avro(rs_entry_reader_t *r, const void *buf, size_t len, 
              "lines.account");
         NEED(av_long(&item, "debit", &p->debit) == 0 && p->debit >= 0, "lines.debit");
         NEED(av_long(&item, "credit", &p->credit) == 0 && p->credit >= 0, "lines.credit");
+        /* added in version 2: absent in older records */
+        NEED(av_added_str(&item, "code", p->code, sizeof(p->code)) == 0, "lines.code");
+        NEED(av_added_str(&item, "product", tmp, sizeof(tmp)) == 0, "lines.product");
+        if (e->product[0] == '\0' && tmp[0] != '\0')
+            NEED(copy(e->product, sizeof(e->product), tmp) == 0, "lines.product");
         e->n_postings = (int)i + 1;
     }
     NEED(avro_value_get_by_name(rec, "source_event_ids", &f, NULL) == 0 &&

@@ -99,7 +99,7 @@ const char *const rs_codec_field_name[RS_RK__COUNT][RS_CODEC_MAX_SLOTS] = {
                              "rule", "contract_id", "customer_id", "line_id", "document_id",
                              "currency", "exponent", "lines", "source_event_ids",
                              "source_count", "billed", "recognized", "received"},
-    [RS_RK_JOURNAL_LINE] = {"account", "debit", "credit"},
+    [RS_RK_JOURNAL_LINE] = {"account", "debit", "credit", "code", "product"},
     [RS_RK_DEFERRED_BALANCE] = {"snapshot_key", "contract_id", "customer_id", "scope",
                                 "line_id", "invoice_id", "currency", "exponent", "billed",
                                 "recognized", "deferred", "unbilled", "received",

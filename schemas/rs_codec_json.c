@@ -503,7 +503,15 @@ char *rs_codec_entry_json(const rs_entry_t *e)
         rc |= json_array_append_new(lines, row);
         if (rc != 0)
             break;
-        rc |= json_object_set_new(row, "account", json_string(rs_account_name(p->account)));
+        /* account: the code (the role name without one), as replay prints it */
+        rc |= json_object_set_new(
+            row, "account",
+            json_string(p->code[0] != '\0' && memchr(p->code, '\0', sizeof(p->code)) != NULL
+                            ? p->code
+                            : rs_account_name(p->account)));
+        rc |= json_object_set_new(row, "role", json_string(rs_account_name(p->account)));
+        if (e->product[0] != '\0')
+            rc |= PUT_FIELD(row, "product", e->product);
         rc |= put_money(row, "debit", p->debit, e->exponent);
         rc |= put_money(row, "credit", p->credit, e->exponent);
     }

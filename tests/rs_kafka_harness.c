@@ -499,7 +499,13 @@ const char *kh_bin(void)
 /* Start `revstream ARGS...` with stdout and stderr to files; env "K=V" or NULL. */
 pid_t kh_spawn(char *const argv[], const char *out, const char *err, const char *env)
 {
-    cr_assert_eq(access(kh_bin(), X_OK), 0, "%s is not built", kh_bin());
+    return kh_spawn_bin(kh_bin(), argv, out, err, env);
+}
+
+pid_t kh_spawn_bin(const char *bin, char *const argv[], const char *out, const char *err,
+                   const char *env)
+{
+    cr_assert_eq(access(bin, X_OK), 0, "%s is not built", bin);
     fflush(NULL);
     pid_t pid = fork();
     cr_assert(pid >= 0, "fork: %s", strerror(errno));
@@ -516,7 +522,7 @@ pid_t kh_spawn(char *const argv[], const char *out, const char *err, const char 
             dup2(e, 2);
         if (env != NULL)
             putenv((char *)env);
-        execv(kh_bin(), argv);
+        execv(bin, argv);
         _exit(127);
     }
     return pid;
@@ -592,16 +598,20 @@ int kh_worker_stop(pid_t pid, const char *log)
     return kh_wait_exit(pid, KH_DEADLINE_S, log);
 }
 
-/* `revstream replay` balances for the events, as JSON rows. */
-json_t *kh_replay_balances(const kh_events_t *events, const char *dir, const char *through)
+/* `revstream replay` of the events: one report as JSON rows. */
+json_t *kh_replay_report(const kh_events_t *events, const char *dir, const char *through,
+                         const char *report, const char *policy)
 {
     char path[160], out[160], err[160];
     snprintf(path, sizeof path, "%s/events.jsonl", dir);
-    snprintf(out, sizeof out, "%s/replay.out", dir);
-    snprintf(err, sizeof err, "%s/replay.err", dir);
+    snprintf(out, sizeof out, "%s/replay-%s.out", dir, report);
+    snprintf(err, sizeof err, "%s/replay-%s.err", dir, report);
     kh_ev_write(events, path);
-    char *argv[] = {"revstream", "replay",   path,       "--through", (char *)through,
-                    "--report",  "balances", "--format", "json",      NULL};
+    char *argv[] = {"revstream",     "replay",   path,           "--through",
+                    (char *)through, "--report", (char *)report, "--format",
+                    "json",          "--policy", (char *)policy, NULL};
+    if (policy == NULL)
+        argv[9] = NULL;
     int status = kh_wait_exit(kh_spawn(argv, out, err, NULL), KH_DEADLINE_S, err);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) <= 2, "replay failed");
     char *text = kh_slurp(out);
@@ -610,6 +620,11 @@ json_t *kh_replay_balances(const kh_events_t *events, const char *dir, const cha
     cr_assert(json_is_array(rows), "replay output is not a JSON array: %s", jerr.text);
     free(text);
     return rows;
+}
+
+json_t *kh_replay_balances(const kh_events_t *events, const char *dir, const char *through)
+{
+    return kh_replay_report(events, dir, through, "balances", NULL);
 }
 
 const char *kh_row_str(json_t *row, const char *k)

@@ -172,6 +172,9 @@ const char *kh_bin(void);
 /* Starts `revstream argv...` with stdout to out and stderr appended to err;
  * env is one "K=V" or NULL. */
 pid_t kh_spawn(char *const argv[], const char *out, const char *err, const char *env);
+/* The same for another program of the build (e.g. build/journal_consumer). */
+pid_t kh_spawn_bin(const char *bin, char *const argv[], const char *out, const char *err,
+                   const char *env);
 /* Waits for pid; kills it and fails after timeout_s. Returns the status.
  * Fails if pid is not an unreaped child (a status already collected by
  * another waitpid cannot be returned). */
@@ -209,6 +212,10 @@ int kh_wait_consumed(rd_kafka_t *c, const char *topic, pid_t pid, int *status, c
 /* ---- replay and comparisons ---- */
 /* `revstream replay --report balances --format json` rows; caller decrefs. */
 json_t *kh_replay_balances(const kh_events_t *events, const char *dir, const char *through);
+/* `revstream replay --report REPORT --format json [--policy POLICY]` rows
+ * (policy NULL: none); caller decrefs. */
+json_t *kh_replay_report(const kh_events_t *events, const char *dir, const char *through,
+                         const char *report, const char *policy);
 const char *kh_row_str(json_t *row, const char *k);
 /* The balances computed from journal j equal replay's rows, row for row. */
 void kh_check_journal_balances(const kh_events_t *events, const rs_journal_t *j, json_t *rows);

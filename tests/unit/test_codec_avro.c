@@ -1128,8 +1128,9 @@ Test(avro_outputs, journal_entry)
     snprintf(e.currency, sizeof(e.currency), "KWD");
     e.exponent = 3;
     e.n_postings = 2;
-    e.postings[0] = (rs_posting_t){RS_ACCT_DEFERRED_REVENUE, 1000125, 0};
-    e.postings[1] = (rs_posting_t){RS_ACCT_REVENUE, 0, 1000125};
+    e.postings[0] =
+        (rs_posting_t){.account = RS_ACCT_DEFERRED_REVENUE, .debit = 1000125, .credit = 0};
+    e.postings[1] = (rs_posting_t){.account = RS_ACCT_REVENUE, .debit = 0, .credit = 1000125};
     e.n_sources = 2;
     snprintf(e.sources[0], RS_ID_MAX, "E-1");
     snprintf(e.sources[1], RS_ID_MAX, "E-6");

@@ -1156,9 +1156,11 @@ static rs_entry_t sample_entry(void)
     snprintf(e.currency, sizeof(e.currency), "USD");
     e.exponent = 2;
     e.n_postings = 3;
-    e.postings[0] = (rs_posting_t){RS_ACCT_ACCOUNTS_RECEIVABLE, 1296000, 0};
-    e.postings[1] = (rs_posting_t){RS_ACCT_TAX_PAYABLE, 0, 96000};
-    e.postings[2] = (rs_posting_t){RS_ACCT_DEFERRED_REVENUE, 0, 1200000};
+    e.postings[0] =
+        (rs_posting_t){.account = RS_ACCT_ACCOUNTS_RECEIVABLE, .debit = 1296000, .credit = 0};
+    e.postings[1] = (rs_posting_t){.account = RS_ACCT_TAX_PAYABLE, .debit = 0, .credit = 96000};
+    e.postings[2] =
+        (rs_posting_t){.account = RS_ACCT_DEFERRED_REVENUE, .debit = 0, .credit = 1200000};
     e.n_sources = 2;
     snprintf(e.sources[0], sizeof(e.sources[0]), "e-inv");
     snprintf(e.sources[1], sizeof(e.sources[1]), "e-\"q\"");
@@ -1179,9 +1181,12 @@ Test(codec_json, entry_json_exact)
            "\"service_period\":\"2026-03\",\"contract_id\":\"C-1\",\"customer_id\":\"CU-1\","
            "\"line_id\":\"L1\",\"document_id\":\"INV-1\",\"kind\":\"invoice\",\"rule\":"
            "\"invoice\",\"currency\":\"USD\",\"lines\":["
-           "{\"account\":\"accounts_receivable\",\"debit\":\"12960.00\",\"credit\":\"0.00\"},"
-           "{\"account\":\"tax_payable\",\"debit\":\"0.00\",\"credit\":\"960.00\"},"
-           "{\"account\":\"deferred_revenue\",\"debit\":\"0.00\",\"credit\":\"12000.00\"}],"
+           "{\"account\":\"accounts_receivable\",\"role\":\"accounts_receivable\","
+           "\"debit\":\"12960.00\",\"credit\":\"0.00\"},"
+           "{\"account\":\"tax_payable\",\"role\":\"tax_payable\",\"debit\":\"0.00\","
+           "\"credit\":\"960.00\"},"
+           "{\"account\":\"deferred_revenue\",\"role\":\"deferred_revenue\",\"debit\":"
+           "\"0.00\",\"credit\":\"12000.00\"}],"
            "\"source_event_ids\":[\"e-inv\",\"e-\\\"q\\\"\"],\"source_count\":3,"
            "\"billed\":\"12000.00\",\"recognized\":\"-0.05\",\"received\":\"0.00\"}");
     free(s);
@@ -1193,8 +1198,11 @@ Test(codec_json, entry_json_exact)
     snprintf(e.currency, sizeof(e.currency), "JPY");
     e.document_id[0] = '\0';
     e.n_postings = 2;
-    e.postings[0] = (rs_posting_t){RS_ACCT_DEFERRED_REVENUE, 5000, 0};
-    e.postings[1] = (rs_posting_t){RS_ACCT_REVENUE, 0, 5000};
+    e.postings[0] =
+        (rs_posting_t){.account = RS_ACCT_DEFERRED_REVENUE, .debit = 5000, .credit = 0};
+    e.postings[1] = (rs_posting_t){.account = RS_ACCT_REVENUE, .debit = 0, .credit = 5000};
+    snprintf(e.postings[1].code, sizeof(e.postings[1].code), "4000");
+    snprintf(e.product, sizeof(e.product), "Plan");
     e.n_sources = 0;
     e.source_count = 0;
     e.billed = 0;
@@ -1206,8 +1214,10 @@ Test(codec_json, entry_json_exact)
            "\"service_period\":\"2026-03\",\"contract_id\":\"C-1\",\"customer_id\":\"CU-1\","
            "\"line_id\":\"L1\",\"document_id\":\"\",\"kind\":\"recognition\",\"rule\":"
            "\"ratable_daily\",\"currency\":\"JPY\",\"lines\":["
-           "{\"account\":\"deferred_revenue\",\"debit\":\"5000\",\"credit\":\"0\"},"
-           "{\"account\":\"revenue\",\"debit\":\"0\",\"credit\":\"5000\"}],"
+           "{\"account\":\"deferred_revenue\",\"role\":\"deferred_revenue\",\"product\":"
+           "\"Plan\",\"debit\":\"5000\",\"credit\":\"0\"},"
+           "{\"account\":\"4000\",\"role\":\"revenue\",\"product\":\"Plan\","
+           "\"debit\":\"0\",\"credit\":\"5000\"}],"
            "\"source_event_ids\":[],\"source_count\":0,"
            "\"billed\":\"0\",\"recognized\":\"5000\",\"received\":\"0\"}");
     free(s);

@@ -132,7 +132,7 @@ static void set_entry(rs_entry_t *e, const char *id, rs_date_t on, rs_entry_kind
 
 static void add_posting(rs_entry_t *e, rs_account_t a, rs_money_t dr, rs_money_t cr)
 {
-    e->postings[e->n_postings++] = (rs_posting_t){a, dr, cr};
+    e->postings[e->n_postings++] = (rs_posting_t){.account = a, .debit = dr, .credit = cr};
 }
 
 static void add_source(rs_entry_t *e, const char *id)
@@ -642,7 +642,7 @@ Test(format, journal_json_rows_are_the_codec_entries)
     cr_assert_not_null(root, "not JSON: %s", err.text);
     cr_assert_eq(json_array_size(root), 2);
     for (size_t i = 0; i < 2; i++) {
-        /* the codec's object, keys in its order; only the lines gain "role" */
+        /* the codec's object, keys in its order; the lines as the codec's */
         char *one = rs_codec_entry_json(&ENT[i]);
         json_t *want = json_loads(one, 0, NULL);
         json_t *row = json_array_get(root, i);
@@ -661,14 +661,14 @@ Test(format, journal_json_rows_are_the_codec_entries)
         for (size_t l = 0; l < json_array_size(lines); l++) {
             json_t *got_l = json_array_get(lines, l);
             json_t *want_l = json_array_get(json_object_get(want, "lines"), l);
-            static const char *const keys[] = {"account", "role", "debit", "credit"};
+            static const char *const keys[] = {"account", "role", "product", "debit", "credit"};
             size_t k = 0;
             for (void *it = json_object_iter(got_l); it != NULL;
                  it = json_object_iter_next(got_l, it), k++) {
-                cr_assert_lt(k, 4);
+                cr_assert_lt(k, 5);
                 cr_assert_str_eq(json_object_iter_key(it), keys[k]);
             }
-            cr_assert_eq(k, 4);
+            cr_assert_eq(k, 5);
             const char *role = rs_account_name(ENT[i].postings[l].account);
             cr_assert_str_eq(json_string_value(json_object_get(got_l, "account")), role);
             cr_assert_str_eq(json_string_value(json_object_get(got_l, "role")), role);
@@ -696,17 +696,21 @@ Test(format, journal_json_lines_carry_code_then_role)
     FILE *f = cap_begin(&c);
     cr_assert_eq(rs_format_journal(f, RS_FORMAT_JSON, ENT, NULL, 2, &p, PER(2026, 1)), 0);
     char *got = cap_end(&c);
-    /* exact text of the lines arrays: key order account, role, debit, credit */
+    /* exact text of the lines arrays: key order account, role, product, debit, credit */
     cr_assert_not_null(strstr(got, "\"lines\": [{\"account\": \"accounts_receivable\", "
-                                   "\"role\": \"accounts_receivable\", \"debit\": "
+                                   "\"role\": \"accounts_receivable\", \"product\": "
+                                   "\"Annual\", \"debit\": "
                                    "\"12000.00\", \"credit\": \"0.00\"}, {\"account\": "
-                                   "\"2400\", \"role\": \"deferred_revenue\", \"debit\": "
+                                   "\"2400\", \"role\": \"deferred_revenue\", \"product\": "
+                                   "\"Annual\", \"debit\": "
                                    "\"0.00\", \"credit\": \"12000.00\"}], "),
                        "%s", got);
     cr_assert_not_null(strstr(got, "\"lines\": [{\"account\": \"2400\", \"role\": "
-                                   "\"deferred_revenue\", \"debit\": \"1000.00\", "
+                                   "\"deferred_revenue\", \"product\": \"Annual\", "
+                                   "\"debit\": \"1000.00\", "
                                    "\"credit\": \"0.00\"}, {\"account\": \"4100\", "
-                                   "\"role\": \"revenue\", \"debit\": \"0.00\", "
+                                   "\"role\": \"revenue\", \"product\": \"Annual\", "
+                                   "\"debit\": \"0.00\", "
                                    "\"credit\": \"1000.00\"}], "),
                        "%s", got);
     json_t *root = json_loads(got, 0, NULL);

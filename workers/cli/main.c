@@ -36,6 +36,8 @@ const rs_cli_cmd_t rs_cli_commands[] = {
     {"generate", rs_cli_cmd_generate,
      "write a deterministic, realistic book of events (JSON Lines)"},
     {"sink", rs_cli_cmd_sink, "consume the output topics into PostgreSQL tables"},
+    {"export", rs_cli_cmd_export,
+     "a period's journal as QuickBooks, Xero, NetSuite, freee or MoneyForward import files"},
     /* Other engineers: add your command here, one line each, e.g.
      *   {"broker", rs_cli_cmd_broker, "run an embedded Kafka mock broker"},
      *   {"encode", ...}, {"decode", ...}, {"worker", ...}, {"state", ...}, */

@@ -52,6 +52,7 @@ int rs_cli_cmd_produce(int argc, char **argv);  /* cmd_produce.c */
 int rs_cli_cmd_report(int argc, char **argv);   /* cmd_report.c */
 int rs_cli_cmd_generate(int argc, char **argv); /* cmd_generate.c */
 int rs_cli_cmd_sink(int argc, char **argv);     /* cmd_sink.c */
+int rs_cli_cmd_export(int argc, char **argv);   /* cmd_export.c */
 /* Add yours here, e.g. (broker, encode, decode, worker, state):
  *   int rs_cli_cmd_broker(int argc, char **argv);   cmd_broker.c        */
 /* ---- end of commands ---- */

@@ -68,10 +68,15 @@ const char *rs_entry_kind_name(rs_entry_kind_t k);
 
 #define RS_ENTRY_MAX_POSTINGS 8
 #define RS_ENTRY_MAX_SOURCES 8
+#define RS_ACCOUNT_CODE_MAX 48
 
 typedef struct rs_posting {
-    rs_account_t account;
+    rs_account_t account;     /* the role */
     rs_money_t debit, credit; /* one of them is zero; both >= 0 */
+    /* The account code: the engine's policy's code for the role and the
+     * entry's product (rs_policy_account_code), set when the entry is
+     * emitted; "" on an entry read from a record that carried no code. */
+    char code[RS_ACCOUNT_CODE_MAX];
 } rs_posting_t;
 
 typedef struct rs_entry {
@@ -119,7 +124,6 @@ typedef enum rs_proration {
 } rs_proration_t;
 
 #define RS_POLICY_MAX_CODES 64
-#define RS_ACCOUNT_CODE_MAX 48
 
 /* An account code for a role, optionally for one product only. */
 typedef struct rs_account_code {

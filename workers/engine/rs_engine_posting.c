@@ -16,7 +16,8 @@
  *     deferred - unbilled = billed - recognized.
  *   - An entry without a non-zero posting or a measure effect is dropped;
  *     every other one takes the contract's next seq and the id
- *     "<contract_id>#<seq>".
+ *     "<contract_id>#<seq>", and each of its postings the policy's account
+ *     code for its role and the entry's product.
  */
 #include "rs_engine.h"
 
@@ -104,6 +105,9 @@ void rs_eng_entry_emit(rs_entry_ctx_t *x)
         if (en->postings[i].debit != 0 || en->postings[i].credit != 0)
             en->postings[k++] = en->postings[i];
     en->n_postings = k;
+    for (int i = 0; i < k; i++) /* the codes are the policy's, as every report prints them */
+        snprintf(en->postings[i].code, sizeof(en->postings[i].code), "%s",
+                 rs_policy_account_code(&x->e->policy, en->postings[i].account, en->product));
     if (k == 0 && en->billed == 0 && en->recognized == 0 && en->received == 0)
         return;
     rs_eng_mark_changed(x->e, x->c);
