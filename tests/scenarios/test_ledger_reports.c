@@ -143,8 +143,8 @@ Test(ledger, invoices_open_amounts_are_the_receivable_balance_and_are_aged)
     e.posted_on = rs_date_from_ymd(2026, 1, 1);
     e.period = rs_period_of(e.posted_on);
     e.n_postings = 2;
-    e.postings[0] = (rs_posting_t){RS_ACCT_ACCOUNTS_RECEIVABLE, 50000, 0};
-    e.postings[1] = (rs_posting_t){RS_ACCT_DEFERRED_REVENUE, 0, 50000};
+    e.postings[0] = (rs_posting_t){.account = RS_ACCT_ACCOUNTS_RECEIVABLE, .debit = 50000};
+    e.postings[1] = (rs_posting_t){.account = RS_ACCT_DEFERRED_REVENUE, .credit = 50000};
     e.n_sources = 1;
     strcpy(e.sources[0], "bill-x");
     cr_assert_eq(rs_journal_append(&j, &e), 0);
