@@ -101,7 +101,7 @@ rs_apply_result_t rs_eng_pending_add(rs_engine_t *e, rs_contract_t *c, const rs_
         return RS_APPLY_NOMEM;
     c->npend++;
     rs_eng_mark_changed(e, c);
-    if (rs_eng_seen_add(&c->seen, &c->nseen, &c->capseen, idh, ch))
+    if (rs_eng_seen_note(e, c, ev, idh, ch))
         return RS_APPLY_NOMEM;
     e->stats.pending++;
     return RS_APPLY_PENDING;
@@ -162,8 +162,7 @@ void rs_eng_drain_pending(rs_engine_t *e, rs_contract_t *c)
                 e->stats.applied++;
             } else {
                 /* forget it, so a corrected event with the same id can come */
-                rs_eng_seen_remove(&c->seen, &c->nseen, &c->capseen,
-                                   rs_eng_str_hash(ev.event_id, 7));
+                rs_eng_seen_forget(e, c, rs_eng_str_hash(ev.event_id, 7));
                 late_reject(e, &ev, err);
             }
             rs_event_clear(&ev);
