@@ -13,11 +13,23 @@
  *           10th event applied again: all must come back as duplicates.
  *   replay: `revstream replay` of the same events (a JSON Lines file), as
  *           a child: time and peak RSS (wait4), exit status 0.
+ *   worker: (--rate R > 0) the same file through `revstream worker` (JSON
+ *           in and out) against `revstream broker` (one partition), fed by
+ *           `revstream produce --rate R` (paced, because the embedded
+ *           broker keeps only ~100,000 records per partition: the worker
+ *           must keep up); the worker is stopped (SIGTERM) once its batch
+ *           lines account for every record; prints its time, applied /
+ *           duplicates / dlq counts, peak RSS (wait4) and the contract's
+ *           record size in its store.
  *
- * Usage: bench_bounded [--events N] [--batch N] [--revstream PATH]
+ * Usage: bench_bounded [--events N] [--batch N] [--rate R] [--revstream PATH]
  * Figures, not a test: see bench/README.md for the recorded results.
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +41,8 @@
 
 #include "rs_codec.h"
 #include "rs_pstate.h"
+
+extern char **environ;
 
 #ifndef RS_BINARY_DIR
 #define RS_BINARY_DIR "."
@@ -118,15 +132,172 @@ static void commit(rs_state_t *st, rs_pstate_t *ps)
     rs_state_batch_destroy(b);
 }
 
+static pid_t spawn(const char *bin, char *const argv[], const char *out, const char *err)
+{
+    pid_t pid;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int rc = posix_spawn(&pid, bin, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+        fprintf(stderr, "cannot run %s: %s\n", bin, strerror(rc));
+        exit(1);
+    }
+    return pid;
+}
+
+static int wait_exit(pid_t pid, struct rusage *ru)
+{
+    int ws;
+    while (wait4(pid, &ws, 0, ru) < 0)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        fclose(f);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* The sum of " key=N" over the log's lines that start with prefix. */
+static long log_sum(const char *log, const char *prefix, const char *key)
+{
+    char pat[64];
+    long sum = 0;
+    snprintf(pat, sizeof pat, " %s=", key);
+    for (const char *l = log; l != NULL && *l;
+         l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (strncmp(l, prefix, strlen(prefix)) != 0)
+            continue;
+        const char *end = strchr(l, '\n'), *k = strstr(l, pat);
+        if (k != NULL && (end == NULL || k < end))
+            sum += strtol(k + strlen(pat), NULL, 10);
+    }
+    return sum;
+}
+
+/* The worker phase (see the file comment). 0 on success. */
+static int worker_phase(const char *bin, const char *dir, const char *file, long records,
+                        long rate)
+{
+    char bsf[160], blog[160], wcfg[160], wlog[160], plog[160], state[160], rates[32];
+    snprintf(bsf, sizeof bsf, "%s/bootstrap", dir);
+    snprintf(blog, sizeof blog, "%s/broker.log", dir);
+    snprintf(wcfg, sizeof wcfg, "%s/worker.properties", dir);
+    snprintf(wlog, sizeof wlog, "%s/worker.log", dir);
+    snprintf(plog, sizeof plog, "%s/produce.log", dir);
+    snprintf(state, sizeof state, "%s/worker-state", dir);
+    snprintf(rates, sizeof rates, "%ld", rate);
+    char *bargv[] = {(char *)bin, "broker", "--partitions", "1", "--bootstrap-file", bsf, NULL};
+    pid_t broker = spawn(bin, bargv, "/dev/null", blog);
+    char *bs = NULL;
+    for (int i = 0; i < 200 && (bs == NULL || bs[0] == '\0'); i++) {
+        free(bs);
+        usleep(50000);
+        bs = slurp(bsf);
+    }
+    if (bs == NULL || bs[0] == '\0') {
+        fprintf(stderr, "the broker did not start (%s)\n", blog);
+        return 1;
+    }
+    strtok(bs, "\n");
+    FILE *f = fopen(wcfg, "w");
+    if (f == NULL)
+        return 1;
+    fprintf(f,
+            "kafka.bootstrap.servers=%s\nstate.dir=%s\ngroup.id=bench-bounded\n"
+            "input.format=json\noutput.format=json\nstate.sync=false\n"
+            "kafka.session.timeout.ms=6000\nkafka.heartbeat.interval.ms=1000\n",
+            bs, state);
+    fclose(f);
+    char *wargv[] = {(char *)bin, "worker", "--config", wcfg, NULL};
+    pid_t worker = spawn(bin, wargv, "/dev/null", wlog);
+    char *pargv[] = {(char *)bin, "produce", "--bootstrap", bs,           "--format",
+                     "json",      "--rate",  rates,         (char *)file, NULL};
+    /* the broker keeps ~5 MB per partition: produce once the worker reads */
+    for (int i = 0; i < 600; i++) {
+        char *log = slurp(wlog);
+        int ready = log != NULL && strstr(log, "worker: assigned ") != NULL;
+        free(log);
+        if (ready)
+            break;
+        usleep(100000);
+    }
+    double t0 = now_s();
+    pid_t producer = spawn(bin, pargv, "/dev/null", plog);
+    int prc = wait_exit(producer, &(struct rusage){0});
+    double t_prod = now_s() - t0;
+    long done = 0, last = -1;
+    for (int idle = 0; idle < 30 && done < records;) { /* until 30 s without progress */
+        char *log = slurp(wlog);
+        done = log_sum(log, "worker: batch ", "records");
+        free(log);
+        idle = done == last ? idle + 1 : 0;
+        last = done;
+        if (done < records)
+            sleep(1);
+    }
+    double t_work = now_s() - t0;
+    kill(worker, SIGTERM);
+    struct rusage ru;
+    int wrc = wait_exit(worker, &ru);
+    kill(broker, SIGTERM);
+    wait_exit(broker, &(struct rusage){0});
+    char *log = slurp(wlog);
+    long applied = log_sum(log, "worker: batch ", "applied"),
+         dups = log_sum(log, "worker: batch ", "duplicates"),
+         dlq = log_sum(log, "worker: batch ", "dlq");
+    int parked = log != NULL && strstr(log, "partition_parked") != NULL;
+    free(log);
+
+    size_t rec = 0;
+    rs_state_t *st;
+    rs_state_opts_t so = {state, 0, 1, RS_STATE_SYNC_ON, 0};
+    char err[512];
+    void *blob = NULL;
+    if (rs_state_open(&st, &so, err, sizeof err) == 0) {
+        if (rs_state_get_contract(st, 0, "METER-1", &blob, &rec, err, sizeof err) != 0)
+            rec = 0;
+        rs_state_free(blob);
+        rs_state_destroy(st);
+    }
+    printf("worker: %ld of %ld records in %.2f s (%.0f records/s; produced at %ld/s in "
+           "%.2f s, exit %d), applied %ld, duplicates %ld, dlq %ld, parked %s, exit %d, "
+           "peak RSS %.1f MiB, record %zu bytes\n",
+           done, records, t_work, (double)done / t_work, rate, t_prod, prc, applied, dups, dlq,
+           parked ? "yes" : "no", wrc, (double)ru.ru_maxrss / 1024.0, rec);
+    free(bs);
+    return done == records && applied == records && dlq == 0 && !parked && wrc == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
-    long events = 1000000, batch = 10000;
+    long events = 1000000, batch = 10000, rate = 0;
     const char *bin = RS_BINARY_DIR "/revstream";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--events") == 0)
             events = atol(argv[i + 1]);
         else if (strcmp(argv[i], "--batch") == 0)
             batch = atol(argv[i + 1]);
+        else if (strcmp(argv[i], "--rate") == 0)
+            rate = atol(argv[i + 1]);
         else if (strcmp(argv[i], "--revstream") == 0)
             bin = argv[i + 1];
     }
@@ -222,9 +393,11 @@ int main(int argc, char **argv)
            events + 1, t_replay, (double)(events + 1) / t_replay,
            WIFEXITED(ws) ? WEXITSTATUS(ws) : -1, (double)ru.ru_maxrss / 1024.0);
 
+    int wrc = rate > 0 ? worker_phase(bin, dir, file, events + 1, rate) : 0;
+
     char cmd[160];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
         return 1;
-    return dups == tried && WIFEXITED(ws) && WEXITSTATUS(ws) == 0 ? 0 : 1;
+    return dups == tried && WIFEXITED(ws) && WEXITSTATUS(ws) == 0 && wrc == 0 ? 0 : 1;
 }
