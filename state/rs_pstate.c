@@ -130,12 +130,15 @@ const char *rs_pstate_seen_error(const rs_pstate_t *ps)
     return ps->seen_err;
 }
 
-int rs_pstate_stage_seen(rs_pstate_t *ps, rs_state_batch_t *b, rs_pstate_seen_fn fn,
-                         void *opaque, char *errstr, size_t errlen)
+int rs_pstate_stage_seen(rs_pstate_t *ps, rs_state_batch_t *b, rs_period_t drop_through,
+                         rs_pstate_seen_fn fn, void *opaque, char *errstr, size_t errlen)
 {
     const rs_seen_id_t *v = NULL;
     size_t n = rs_engine_take_seen(ps->engine, &v);
     for (size_t i = 0; i < n; i++) {
+        if (!v[i].forget && drop_through != RS_PERIOD_NONE && v[i].period != RS_PERIOD_NONE &&
+            v[i].period <= drop_through)
+            continue;
         int rc =
             v[i].forget
                 ? rs_state_batch_delete_seen(b, ps->partition, v[i].contract_id, v[i].id_hash)
@@ -152,6 +155,51 @@ int rs_pstate_stage_seen(rs_pstate_t *ps, rs_state_batch_t *b, rs_pstate_seen_fn
             return -1;
         }
     }
+    return 0;
+}
+
+typedef struct prune_ctx {
+    rs_pstate_t *ps;
+    rs_state_batch_t *b;
+    rs_period_t through;
+    size_t max, n;
+    rs_pstate_seen_fn fn;
+    void *opaque;
+    int failed;
+} prune_ctx_t;
+
+static int prune_one(void *opaque, const char *contract_id, uint64_t id_hash,
+                     uint64_t content_hash, int32_t period)
+{
+    prune_ctx_t *x = opaque;
+    (void)content_hash;
+    if (period == RS_PERIOD_NONE || period > x->through)
+        return 0;
+    rs_seen_id_t id = {contract_id, id_hash, 0, period, 1};
+    if (rs_state_batch_delete_seen(x->b, x->ps->partition, contract_id, id_hash) != 0 ||
+        (x->fn != NULL && x->fn(x->opaque, &id) != 0)) {
+        x->failed = 1;
+        return 1;
+    }
+    return ++x->n >= x->max;
+}
+
+int rs_pstate_prune_seen(rs_pstate_t *ps, rs_state_batch_t *b, rs_period_t through, size_t max,
+                         rs_pstate_seen_fn fn, void *opaque, size_t *pruned, char *errstr,
+                         size_t errlen)
+{
+    prune_ctx_t x = {ps, b, through, max, 0, fn, opaque, 0};
+    *pruned = 0;
+    if (max == 0)
+        return 0;
+    if (rs_state_foreach_seen(ps->st, ps->partition, prune_one, &x, errstr, errlen) < 0)
+        return -1;
+    if (x.failed) {
+        snprintf(errstr, errlen, "partition %d: pruning seen ids: %s", ps->partition,
+                 rs_state_batch_error(b) ? rs_state_batch_error(b) : "not passed on");
+        return -1;
+    }
+    *pruned = x.n;
     return 0;
 }
 
@@ -241,7 +289,7 @@ int rs_pstate_stage(rs_pstate_t *ps, rs_state_batch_t *b, char *errstr, size_t e
             return -1;
         }
     }
-    if (rs_pstate_stage_seen(ps, b, NULL, NULL, errstr, errlen))
+    if (rs_pstate_stage_seen(ps, b, RS_PERIOD_NONE, NULL, NULL, errstr, errlen))
         return -1;
     if (rs_engine_export_meta(ps->engine, &buf, &len, errstr, errlen))
         return -1;

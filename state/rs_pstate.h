@@ -68,10 +68,21 @@ int rs_pstate_stage(rs_pstate_t *ps, rs_state_batch_t *b, char *errstr, size_t e
 
 /* Stage the event ids the engine applied (or forgot) since the last call
  * into `b` as seen keys; `fn` (may be NULL) is called for each too (the
- * worker's changelog): non-zero stops with an error. 0 or -1 with errstr. */
+ * worker's changelog): non-zero stops with an error. Ids whose period is
+ * known and <= drop_through are not kept (retention: already outside the
+ * window); RS_PERIOD_NONE keeps all. 0 or -1 with errstr. */
 typedef int (*rs_pstate_seen_fn)(void *opaque, const rs_seen_id_t *id);
-int rs_pstate_stage_seen(rs_pstate_t *ps, rs_state_batch_t *b, rs_pstate_seen_fn fn,
-                         void *opaque, char *errstr, size_t errlen);
+int rs_pstate_stage_seen(rs_pstate_t *ps, rs_state_batch_t *b, rs_period_t drop_through,
+                         rs_pstate_seen_fn fn, void *opaque, char *errstr, size_t errlen);
+/* Retention: stage the deletion of at most `max` seen ids of the partition
+ * whose event period is known and <= through (ids moved from old records,
+ * period unknown, are kept), calling fn for each (as for
+ * rs_pstate_stage_seen, with forget = 1). *pruned gets the number; fewer
+ * than max means none is left. 0 or -1 with errstr. */
+int rs_pstate_prune_seen(rs_pstate_t *ps, rs_state_batch_t *b, rs_period_t through, size_t max,
+                         rs_pstate_seen_fn fn, void *opaque, size_t *pruned, char *errstr,
+                         size_t errlen);
+
 /* Why the last seen-store lookup failed (rs_engine_apply gave RS_APPLY_EIO). */
 const char *rs_pstate_seen_error(const rs_pstate_t *ps);
 

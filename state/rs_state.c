@@ -932,6 +932,57 @@ done:
     return rc;
 }
 
+int rs_state_foreach_seen(rs_state_t *st, int32_t partition, rs_state_seen_cb cb, void *opaque,
+                          char *errstr, size_t errlen)
+{
+    static const char op[] = "rs_state_foreach_seen";
+    rocksdb_readoptions_t *ro = NULL;
+    rocksdb_iterator_t *it = NULL;
+    unsigned char lo[5], hi[5];
+    char id[RS_STATE_MAX_ID_LEN + 1];
+    char ctx[96];
+    int rc = -1;
+
+    if (!st || !cb) {
+        rs_errorf(errstr, errlen, "%s: NULL argument", op);
+        return -1;
+    }
+    if (check_partition(partition, op, errstr, errlen))
+        return -1;
+    snprintf(ctx, sizeof ctx, "%s: partition=%d", op, (int)partition);
+    key_partition(lo, K_SEEN, (uint32_t)partition);
+    key_partition(hi, K_SEEN, (uint32_t)partition + 1u);
+    it = range_iter(st, &ro, lo, sizeof lo, hi, sizeof hi, NULL);
+    for (rocksdb_iter_seek(it, (const char *)lo, sizeof lo); rocksdb_iter_valid(it);
+         rocksdb_iter_next(it)) {
+        size_t klen = 0, vlen = 0;
+        const unsigned char *key = (const unsigned char *)rocksdb_iter_key(it, &klen);
+        const unsigned char *val = (const unsigned char *)rocksdb_iter_value(it, &vlen);
+        /* 5 + id (1..max) + 0x00 + 8 */
+        size_t idlen = klen >= 5 + 1 + 9 ? klen - 5 - 9 : 0;
+        if (idlen == 0 || idlen > RS_STATE_MAX_ID_LEN || key[5 + idlen] != 0 ||
+            memchr(key + 5, 0, idlen) != NULL || vlen != 12) {
+            rs_errorf(errstr, errlen, "%s: corrupt seen key or value (%zu, %zu bytes)", ctx,
+                      klen, vlen);
+            goto done;
+        }
+        memcpy(id, key + 5, idlen);
+        id[idlen] = '\0';
+        if (cb(opaque, id, rs_get_be64(key + 5 + idlen + 1), rs_get_be64(val),
+               (int32_t)rs_get_be32(val + 8)) != 0) {
+            rc = 1;
+            goto done;
+        }
+    }
+    if (iter_status(it, ctx, errstr, errlen))
+        goto done;
+    rc = 0;
+done:
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    return rc;
+}
+
 int rs_state_drop_partition(rs_state_t *st, int32_t partition, char *errstr, size_t errlen)
 {
     static const char op[] = "rs_state_drop_partition";

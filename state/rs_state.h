@@ -182,6 +182,15 @@ typedef int (*rs_state_contract_cb)(void *opaque, const char *contract_id, const
 int rs_state_foreach_contract(rs_state_t *st, int32_t partition, rs_state_contract_cb cb,
                               void *opaque, char *errstr, size_t errlen);
 
+/* Called once per seen id of a partition (see rs_state_get_seen); return 0
+ * to go on, non-zero to stop. contract_id is valid only during the call. */
+typedef int (*rs_state_seen_cb)(void *opaque, const char *contract_id, uint64_t id_hash,
+                                uint64_t content_hash, int32_t period);
+/* Visit the seen ids of `partition` (by contract id, then id hash) from one
+ * consistent snapshot. 0 all visited, 1 stopped by the callback, -1 error. */
+int rs_state_foreach_seen(rs_state_t *st, int32_t partition, rs_state_seen_cb cb, void *opaque,
+                          char *errstr, size_t errlen);
+
 /* Atomically delete every contract, seen id and input offset of `partition`,
  * plus the contract offsets of the deleted contracts. Returns 0 or -1. */
 int rs_state_drop_partition(rs_state_t *st, int32_t partition, char *errstr, size_t errlen);

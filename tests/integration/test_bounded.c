@@ -40,14 +40,21 @@ static int bounded_run(const kh_worker_t *w, char **log)
     return WEXITSTATUS(status);
 }
 
-static void usage_events(kh_events_t *ev, int from, int to, int qty)
+/* Usage events <prefix>-<from..to-1> of M1 on day 1 + i % 28 of `month`. */
+static void month_events(kh_events_t *ev, const char *prefix, int month, int from, int to,
+                         int qty)
 {
     for (int i = from; i < to; i++)
         kh_ev_addf(ev,
-                   "{\"event_id\":\"u-%d\",\"type\":\"usage.recorded\",\"contract_id\":\"M1\","
-                   "\"occurred_at\":\"2026-01-%02dT12:00:00Z\",\"line_id\":\"L1\","
+                   "{\"event_id\":\"%s-%d\",\"type\":\"usage.recorded\",\"contract_id\":\"M1\","
+                   "\"occurred_at\":\"2026-%02d-%02dT12:00:00Z\",\"line_id\":\"L1\","
                    "\"quantity\":\"%d\"}",
-                   i, 1 + i % 28, qty);
+                   prefix, i, month, 1 + i % 28, qty);
+}
+
+static void usage_events(kh_events_t *ev, int from, int to, int qty)
+{
+    month_events(ev, "u", 1, from, to, qty);
 }
 
 /* The size of contract id's record in the store at dir (any partition);
@@ -227,5 +234,110 @@ Test(bounded, oversize_record_parks_its_partition, .timeout = 300)
     kh_recs_free(&recs[0]);
     kh_ev_free(&ev);
     kh_rm_rf(w.dir);
+    rs_mockbroker_destroy(mb);
+}
+
+static int bounded_count_seen(void *opaque, const char *contract_id, uint64_t id_hash,
+                              uint64_t content_hash, int32_t period)
+{
+    (void)contract_id;
+    (void)id_hash;
+    (void)content_hash;
+    (void)period;
+    ++*(int *)opaque;
+    return 0;
+}
+
+static int stored_seen(const char *dir, int32_t part)
+{
+    rs_state_t *st = NULL;
+    rs_state_opts_t so = {dir, 0, 1, RS_STATE_SYNC_ON, 0};
+    char err[512];
+    int n = 0;
+    cr_assert_eq(rs_state_open(&st, &so, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(rs_state_foreach_seen(st, part, bounded_count_seen, &n, err, sizeof err), 0,
+                 "%s", err);
+    rs_state_destroy(st);
+    return n;
+}
+
+/* state.seen.retention.months=1: closing 2026-02 prunes January's ids (the
+ * booking's too) from the store and, by tombstones, from the changelog (a
+ * restore holds the same ids); a January event is then dead-lettered, not
+ * applied unchecked; February's ids still catch duplicates. */
+Test(bounded, retention_prunes_ids_and_refuses_older_events, .timeout = 300)
+{
+    rs_mockbroker_t *mb = NULL;
+    rs_mockbroker_opts_t mo = {1, KH_NPARTS};
+    char err[512];
+    char *log = NULL;
+    kh_worker_t a, b;
+    kh_events_t ev = {0}, late = {0};
+    const char *cfg = "exit.when.idle=true\ninput.format=json\noutput.format=json\n"
+                      "state.seen.retention.months=1\n";
+
+    cr_assert_eq(rs_mockbroker_new(&mb, &mo, err, sizeof err), 0, "%s", err);
+    const char *bs = rs_mockbroker_bootstraps(mb);
+    kh_ev_add(&ev, "{\"event_id\":\"book\",\"type\":\"contract.booked\",\"contract_id\":\"M1\","
+                   "\"occurred_at\":\"2026-01-01T00:00:00Z\",\"customer_id\":\"K\","
+                   "\"currency\":\"USD\",\"booked_on\":\"2026-01-01\",\"lines\":[{\"line_id\":"
+                   "\"L1\",\"product\":\"API\",\"recognition\":\"usage\",\"start\":"
+                   "\"2026-01-01\",\"end\":\"2026-12-31\",\"amount\":\"0\",\"unit_price\":"
+                   "\"0.10\"}]}");
+    month_events(&ev, "jan", 1, 0, 100, 1);
+    month_events(&ev, "feb", 2, 0, 100, 1);
+    kh_produce_book(bs, &ev);
+    kh_worker_init(&a, bs, "g-retention", cfg);
+    cr_assert_eq(bounded_run(&a, &log), 0, "%s", log);
+    free(log);
+    int32_t part = -1;
+    cr_assert_gt(stored_record(a.state, "M1", &part), 0);
+    cr_assert_eq(stored_seen(a.state, part), 201);
+    kh_ev_free(&ev);
+    kh_ev_add(&ev, "{\"event_id\":\"close-2026-01\",\"type\":\"period.closed\",\"occurred_at\":"
+                   "\"2026-02-01T00:00:00Z\",\"period\":\"2026-01\"}");
+    kh_ev_add(&ev, "{\"event_id\":\"close-2026-02\",\"type\":\"period.closed\",\"occurred_at\":"
+                   "\"2026-03-01T00:00:00Z\",\"period\":\"2026-02\"}");
+    kh_produce_book(bs, &ev);
+    size_t mark = strlen(log = kh_slurp(a.log));
+    free(log);
+    cr_assert_eq(bounded_run(&a, &log), 0, "%s", log);
+    char want[96];
+    snprintf(want, sizeof want, "worker: seen_pruned partition=%d through=2026-01 ids=101 ",
+             (int)part);
+    cr_assert_not_null(strstr(log + mark, want), "%s", log + mark);
+    free(log);
+    cr_assert_eq(stored_seen(a.state, part), 100); /* February's */
+
+    month_events(&late, "feb", 2, 5, 6, 1);     /* a duplicate */
+    month_events(&late, "jan", 1, 5, 6, 1);     /* pruned: refused */
+    month_events(&late, "jan", 1, 500, 501, 1); /* new, but as old: refused */
+    month_events(&late, "mar", 3, 0, 1, 1);     /* new */
+    kh_produce_book(bs, &late);
+    mark = strlen(log = kh_slurp(a.log));
+    free(log);
+    cr_assert_eq(bounded_run(&a, &log), 0, "%s", log);
+    cr_assert_eq(kh_log_sum(log + mark, "worker: batch ", "duplicates"), 1, "%s", log + mark);
+    cr_assert_eq(kh_log_sum(log + mark, "worker: batch ", "applied"), 1, "%s", log + mark);
+    cr_assert_eq(kh_log_sum(log + mark, "worker: batch ", "dlq"), 2, "%s", log + mark);
+    cr_assert_not_null(strstr(log + mark,
+                              "event jan-5: occurred_at: period 2026-01 is 1 or "
+                              "more months before the latest closed period 2026-02"),
+                       "%s", log + mark);
+    cr_assert_not_null(strstr(log + mark, "state.seen.retention.months=1"), "%s", log + mark);
+    free(log);
+    cr_assert_eq(stored_seen(a.state, part), 101);
+
+    /* a restore from the changelog holds the same ids */
+    kh_worker_init(&b, bs, "g-retention", cfg);
+    cr_assert_eq(bounded_run(&b, &log), 0, "%s", log);
+    cr_assert_not_null(strstr(log, "restored partition="), "%s", log);
+    free(log);
+    cr_assert_eq(stored_seen(b.state, part), 101);
+
+    kh_ev_free(&ev);
+    kh_ev_free(&late);
+    kh_rm_rf(a.dir);
+    kh_rm_rf(b.dir);
     rs_mockbroker_destroy(mb);
 }

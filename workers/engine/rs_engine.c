@@ -126,6 +126,11 @@ const rs_policy_t *rs_engine_policy(const rs_engine_t *e)
     return &e->policy;
 }
 
+rs_period_t rs_engine_closed_through(const rs_engine_t *e)
+{
+    return e->closed_through;
+}
+
 /* Closing a period closes every period before it too: books close in order. */
 int rs_engine_period_closed(const rs_engine_t *e, rs_period_t p)
 {

@@ -320,6 +320,10 @@ void rs_engine_get_stats(const rs_engine_t *e, rs_engine_stats_t *out);
  * logs and metrics, not for every event. */
 size_t rs_engine_memory_bytes(const rs_engine_t *e);
 
+/* The latest closed period (every earlier one is closed too), or
+ * RS_PERIOD_NONE. */
+rs_period_t rs_engine_closed_through(const rs_engine_t *e);
+
 /* Is period p closed? Closing a period closes every earlier one too. */
 int rs_engine_period_closed(const rs_engine_t *e, rs_period_t p);
 

@@ -279,7 +279,13 @@ static void handle_message(rs_worker_t *w, part_t *p, const qitem_t *it)
             goto out;
         }
     }
-    rs_apply_result_t res = rs_engine_apply(e, &ev, err, sizeof err);
+    rs_apply_result_t res;
+    if (rs_worker_outside_retention(w, e, &ev, err, sizeof err)) {
+        rs_worker_count_rejected(w, 1); /* not the engine's: not in its counts */
+        res = RS_APPLY_REJECTED;
+    } else {
+        res = rs_engine_apply(e, &ev, err, sizeof err);
+    }
     /* The sink may have grown the map: look the entry up again. */
     if (ce != NULL && (ce = rs_worker_cm_get(&w->cm, ev.contract_id)) == NULL) {
         rs_worker_fail(w, "out of memory");
@@ -414,7 +420,7 @@ static int produce_changelog(rs_worker_t *w, part_t *p, int32_t n, const int64_t
                 offs[t] = -1;
         }
     }
-    if (rs_worker_stage_seen(w, p, n) != 0)
+    if (rs_worker_stage_seen(w, p, n) != 0 || rs_worker_prune_seen(w, p, n) != 0)
         return -1;
     if (rs_engine_export_meta(e, &blob, &len, err, sizeof err) != 0) {
         rs_worker_fail(w, "changelog: export meta of partition %d: %s", (int)n, err);

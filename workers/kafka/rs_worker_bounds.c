@@ -7,6 +7,14 @@
  *     rs_worker_stage_seen() stages the ids a sub-batch applied into w->sb
  *     and queues one small changelog record per id ("s/<contract>/<hash>",
  *     a tombstone for a forgotten id), so a restore rebuilds them.
+ *   - Retention (state.seen.retention.months = R > 0). Seen ids are pruned
+ *     R months after their period closes: once the partition's latest
+ *     closed period C moves, ids with a period <= C - R are deleted (and
+ *     tombstoned in the changelog), at most RS_WORKER_PRUNE_MAX per
+ *     sub-batch (the rest in the next ones). An event of such a period
+ *     could repeat a pruned id unnoticed, so it is dead-lettered instead
+ *     (rs_worker_outside_retention), never applied unchecked. Ids moved
+ *     from old records (period unknown) are kept. R = 0 keeps every id.
  *   - Parking. Before a record is produced (changelog, plan, journal,
  *     balance, dead letter), rs_worker_fits() compares its size with the
  *     producer's message.max.bytes (w->max_msg_bytes). A record that does
@@ -123,17 +131,78 @@ static int queue_seen(void *opaque, const rs_seen_id_t *id)
     return rs_worker_queue_cl(x->w, x->n, key, v, vlen);
 }
 
+/* With retention, the period through which ids are no longer kept. */
+static rs_period_t retention_through(const rs_worker_t *w, const rs_engine_t *e)
+{
+    long months = w->cfg->seen_retention_months;
+    rs_period_t closed = rs_engine_closed_through(e);
+    if (months <= 0 || closed == RS_PERIOD_NONE)
+        return RS_PERIOD_NONE;
+    return closed - (rs_period_t)months;
+}
+
 int rs_worker_stage_seen(rs_worker_t *w, part_t *p, int32_t n)
 {
     char err[512];
     seen_ctx_t x = {w, n};
+    /* ids of this sub-batch already outside the window (a close in it
+     * moved it past them) are not kept: the prune reads the store only */
+    rs_period_t drop = retention_through(w, rs_pstate_engine(p->ps));
 
-    if (rs_pstate_stage_seen(p->ps, w->sb, queue_seen, &x, err, sizeof err) != 0) {
+    if (rs_pstate_stage_seen(p->ps, w->sb, drop, queue_seen, &x, err, sizeof err) != 0) {
         if (!rs_worker_failed(w))
             rs_worker_fail(w, "state: %s", err);
         return -1;
     }
     return 0;
+}
+
+int rs_worker_prune_seen(rs_worker_t *w, part_t *p, int32_t n)
+{
+    rs_period_t through = retention_through(w, rs_pstate_engine(p->ps));
+    char err[512];
+    size_t pruned = 0;
+    seen_ctx_t x = {w, n};
+
+    if (through == RS_PERIOD_NONE)
+        return 0;
+    if (p->seen_pruned && through <= p->seen_pruned_through)
+        return 0;
+    if (rs_pstate_prune_seen(p->ps, w->sb, through, RS_WORKER_PRUNE_MAX, queue_seen, &x,
+                             &pruned, err, sizeof err) != 0) {
+        if (!rs_worker_failed(w))
+            rs_worker_fail(w, "state: %s", err);
+        return -1;
+    }
+    if (pruned < RS_WORKER_PRUNE_MAX) { /* none left: done until the next close */
+        p->seen_pruned = 1;
+        p->seen_pruned_through = through;
+    }
+    if (pruned > 0)
+        rs_worker_log("seen_pruned partition=%d through=%04d-%02d ids=%zu more=%s", (int)n,
+                      (int)(through / 12), (int)(through % 12) + 1, pruned,
+                      pruned < RS_WORKER_PRUNE_MAX ? "false" : "true");
+    return 0;
+}
+
+int rs_worker_outside_retention(rs_worker_t *w, const rs_engine_t *e, const rs_event_t *ev,
+                                char *err, size_t errlen)
+{
+    long months = w->cfg->seen_retention_months;
+    rs_period_t closed = rs_engine_closed_through(e), through = retention_through(w, e);
+    if (through == RS_PERIOD_NONE || ev->type == RS_EV_PERIOD_CLOSED ||
+        ev->occurred_on == RS_DATE_NONE)
+        return 0;
+    rs_period_t per = rs_period_of(ev->occurred_on);
+    if (per > through)
+        return 0;
+    snprintf(err, errlen,
+             "event %s: occurred_at: period %04d-%02d is %ld or more months before the latest "
+             "closed period %04d-%02d, so its event_id can no longer be checked for duplicates "
+             "(state.seen.retention.months=%ld)",
+             ev->event_id, (int)(per / 12), (int)(per % 12) + 1, months, (int)(closed / 12),
+             (int)(closed % 12) + 1, months);
+    return 1;
 }
 
 void rs_worker_drop_clq_from(rs_worker_t *w, size_t mark)

@@ -53,6 +53,7 @@ void rs_worker_release_part(part_t *p)
     memset(p->tp_assigned, 0, sizeof p->tp_assigned);
     memset(p->eof, 0, sizeof p->eof);
     p->parked = 0;
+    p->seen_pruned = 0;
 }
 
 static void on_restore_progress(void *opaque, int32_t n, int64_t done, int64_t remaining,

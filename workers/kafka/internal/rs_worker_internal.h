@@ -211,6 +211,8 @@ typedef struct part {
     int64_t cl_next;     /* next changelog offset, from delivery reports (-1 unknown) */
     uint64_t revoked_at; /* when revoked, for state.revoked.grace.ms (us); 0: not (P3) */
     int parked;          /* a record would exceed message.max.bytes (rs_worker_bounds.c) */
+    int seen_pruned;     /* seen ids pruned through seen_pruned_through since the load */
+    rs_period_t seen_pruned_through;
 } part_t;
 
 typedef struct wmetrics {
@@ -439,6 +441,17 @@ void rs_worker_unpark(rs_worker_t *w, int32_t n);
 /* Stage the seen ids p's engine applied into w->sb and queue their
  * changelog records. 0 or -1 (failure recorded). */
 int rs_worker_stage_seen(rs_worker_t *w, part_t *p, int32_t n);
+/* Retention (state.seen.retention.months > 0): once the partition's
+ * latest closed period moved, stage the deletion of the seen ids whose
+ * period is that many months before it (and queue their tombstones), at
+ * most RS_WORKER_PRUNE_MAX per sub-batch. 0 or -1 (failure recorded). */
+#define RS_WORKER_PRUNE_MAX 100000
+int rs_worker_prune_seen(rs_worker_t *w, part_t *p, int32_t n);
+/* An event whose id may have been pruned (its period is retention months
+ * or more before the latest closed period): 1 with the reason in err, to be
+ * dead-lettered; else 0. */
+int rs_worker_outside_retention(rs_worker_t *w, const rs_engine_t *e, const rs_event_t *ev,
+                                char *err, size_t errlen);
 /* Drop the queued changelog records from index `mark` on. */
 void rs_worker_drop_clq_from(rs_worker_t *w, size_t mark);
 
