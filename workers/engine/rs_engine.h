@@ -253,8 +253,10 @@ void rs_engine_pending_get(const rs_engine_t *e, size_t i, rs_pending_view_t *ou
 size_t rs_engine_take_changed(rs_engine_t *e, const char *const **ids);
 
 /* One contract's complete state: terms, schedule changes, usage, invoices,
- * payments, posted ledger, waiting events and idempotency set. `*buf` is
- * malloc'd. Returns 0, 1 if the engine has no such contract, -1 on error. */
+ * payments, posted ledger, waiting events and, without a seen store, its
+ * idempotency set (with one, the ids are the store's: see below). `*buf`
+ * is malloc'd. Returns 0, 1 if the engine has no such contract, -1 on
+ * error. */
 int rs_engine_export_contract(const rs_engine_t *e, const char *contract_id, void **buf,
                               size_t *len, char *errstr, size_t errlen);
 
