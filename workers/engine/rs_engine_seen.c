@@ -106,8 +106,10 @@ static int new_put(rs_engine_t *e, const char *cid, uint64_t idh, uint64_t ch,
         s->forget = forget;
         return 0;
     }
+    /* seen_out grows with the list, so rs_engine_take_seen never allocates */
     if (e->nnew >= UINT32_MAX - 1 ||
-        rs_eng_grow((void **)&e->nseen_v, &e->capnew, e->nnew + 1, sizeof(*e->nseen_v)))
+        rs_eng_grow((void **)&e->nseen_v, &e->capnew, e->nnew + 1, sizeof(*e->nseen_v)) ||
+        rs_eng_grow((void **)&e->seen_out, &e->capseen_out, e->nnew + 1, sizeof(*e->seen_out)))
         return -1;
     if ((e->nnew + 1) * 10 >= e->capnewidx * 7 && idx_grow(e))
         return -1;
@@ -192,9 +194,7 @@ size_t rs_engine_take_seen(rs_engine_t *e, const rs_seen_id_t **out)
     *out = NULL;
     if (e->nnew == 0)
         return 0;
-    if (rs_eng_grow((void **)&e->seen_out, &e->capseen_out, e->nnew, sizeof(*e->seen_out)))
-        return 0; /* kept for the next call */
-    size_t n = e->nnew;
+    size_t n = e->nnew; /* seen_out holds at least n: new_put grew it */
     for (size_t k = 0; k < n; k++) {
         const struct rs_eng_newseen *s = &e->nseen_v[k];
         rs_seen_id_t *o = &e->seen_out[k];
