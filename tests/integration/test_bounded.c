@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "rs_kafka_harness.h"
 #include "rs_mockbroker.h"
@@ -215,6 +216,33 @@ Test(bounded, oversize_record_parks_its_partition, .timeout = 300)
         cr_assert_not_null(strstr(log + mark, "limit=4000"), "%s", log + mark);
         free(log);
     }
+    /* a third start, kept running: the gauge shows the parked partition */
+    int port = kh_free_port();
+    char *cfg = kh_slurp(w.cfg), *at = strstr(cfg, "exit.when.idle=true\n");
+    cr_assert_not_null(at);
+    char text[4096];
+    snprintf(text, sizeof text, "%.*smetrics.port=%d\n%s", (int)(at - cfg), cfg, port,
+             at + strlen("exit.when.idle=true\n"));
+    free(cfg);
+    kh_write_file(w.cfg, text);
+    size_t mark = strlen(log = kh_slurp(w.log));
+    free(log);
+    pid_t pid = kh_worker_start(&w, NULL);
+    for (double t0 = kh_now_s();; usleep(100000)) { /* this start's line */
+        log = kh_slurp(w.log);
+        int seen = strlen(log) > mark && strstr(log + mark, want) != NULL;
+        free(log);
+        if (seen)
+            break;
+        cr_assert_lt(kh_now_s() - t0, KH_DEADLINE_S, "no partition_parked line");
+    }
+    static char body[16384];
+    cr_assert_eq(kh_http_get(port, "/metrics", body), 200);
+    cr_assert_not_null(strstr(body, "\nrevstream_partitions_parked 1\n"), "%s", body);
+    kh_assert_exit0(kh_worker_stop(pid, w.log), w.log);
+    log = kh_slurp(w.log);
+    cr_assert_not_null(strstr(log + mark, want), "%s", log + mark);
+    free(log);
     /* other partitions committed, the parked one nothing */
     int others = 0;
     for (int i = 0; i < SMALL; i++) {
