@@ -350,8 +350,7 @@ int rs_state_get_seen(rs_state_t *st, int32_t partition, const char *contract_id
 {
     static const char op[] = "rs_state_get_seen";
     unsigned char k[KEY_MAX];
-    rocksdb_pinnableslice_t *ps = NULL;
-    char ctx[128 + RS_STATE_MAX_ID_LEN];
+    char *err = NULL;
     size_t idlen = 0, vlen = 0;
     if (!st || !content_hash) {
         rs_errorf(errstr, errlen, "%s: NULL argument", op);
@@ -360,15 +359,28 @@ int rs_state_get_seen(rs_state_t *st, int32_t partition, const char *contract_id
     if (check_partition(partition, op, errstr, errlen) ||
         check_name(contract_id, RS_STATE_MAX_ID_LEN, &idlen, op, "contract_id", errstr, errlen))
         return -1;
-    snprintf(ctx, sizeof ctx, "%s: partition=%d contract_id=%s", op, (int)partition,
-             contract_id);
-    int rc = get_pinned(st, k, key_seen(k, partition, contract_id, idlen, id_hash), &ps, ctx,
-                        errstr, errlen);
-    if (rc != 0)
-        return rc;
+    /* one lookup per new event id: the error context is built only when
+     * needed */
+    size_t klen = key_seen(k, partition, contract_id, idlen, id_hash);
+    rocksdb_pinnableslice_t *ps =
+        rocksdb_get_pinned(st->db, st->ropts, (const char *)k, klen, &err);
+    if (err != NULL || ps == NULL) {
+        rocksdb_pinnableslice_destroy(ps);
+        if (err == NULL)
+            return 1;
+        char ctx[128 + RS_STATE_MAX_ID_LEN];
+        snprintf(ctx, sizeof ctx, "%s: partition=%d contract_id=%s", op, (int)partition,
+                 contract_id);
+        take_rocks_err(errstr, errlen, err, ctx);
+        return -1;
+    }
     const unsigned char *v = (const unsigned char *)rocksdb_pinnableslice_value(ps, &vlen);
+    int rc = 0;
     if (vlen != 12) {
-        rs_errorf(errstr, errlen, "%s: corrupt seen value (%zu bytes, expected 12)", ctx, vlen);
+        rs_errorf(
+            errstr, errlen,
+            "%s: partition=%d contract_id=%s: corrupt seen value (%zu bytes, expected 12)", op,
+            (int)partition, contract_id, vlen);
         rc = -1;
     } else {
         *content_hash = rs_get_be64(v);
