@@ -59,6 +59,9 @@
  *       line no amendment has added yet, wait in the contract's pending list
  *       in arrival order and are applied (or rejected, as late rejections)
  *       when the reference arrives. What waits is visible (pending report).
+ *       A contract holds at most RS_ENG_PENDING_MAX_BYTES of waiting events;
+ *       one more is rejected (nothing else grows a record per event: usage
+ *       is per line and day, ids are in the seen store when one is set).
  */
 #include "rs_engine.h"
 
@@ -305,7 +308,7 @@ rs_apply_result_t rs_engine_apply(rs_engine_t *e, const rs_event_t *ev, char *er
     }
     char wait[RS_ID_MAX + 16];
     if (rs_eng_waits_for(c, ev, wait, sizeof(wait)))
-        return rs_eng_pending_add(e, c, ev, wait, idh, ch);
+        return rs_eng_pending_add(e, c, ev, wait, idh, ch, errstr, errlen);
     if (rs_eng_apply_now(e, c, ev, errstr, errlen))
         return reject(e);
     rs_eng_mark_changed(e, c);

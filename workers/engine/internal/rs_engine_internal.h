@@ -272,6 +272,7 @@ typedef struct rs_contract {
     rs_eng_str_t *docs; /* credit note and refund ids already applied */
     size_t npend, cappend;
     rs_pending_t *pend;
+    size_t pend_bytes; /* sum of pend[].len (not in the record: recomputed) */
     size_t nseen, capseen;
     rs_seen_t *seen;
     char *str; /* the string arena: nstr bytes used of capstr */
@@ -517,8 +518,16 @@ const char *rs_eng_waits_for(const rs_contract_t *c, const rs_event_t *ev, char 
 /* The same question as a kind (RS_ENG_WAIT_*, NONE if it can apply) and the
  * id waited for (*id points into ev or c). */
 int rs_eng_wait_kind(const rs_contract_t *c, const rs_event_t *ev, const char **id);
+/* The waiting events of one contract take at most this many bytes (their
+ * packed form, about what they take in the contract's record): an event
+ * that would pass it is rejected, so waiting events cannot push a record
+ * past a message limit however many come before what they wait for. */
+#define RS_ENG_PENDING_MAX_BYTES (256u * 1024u)
+/* Queue ev (RS_APPLY_PENDING), or reject it (RS_APPLY_REJECTED, errstr)
+ * when the contract's waiting events would pass RS_ENG_PENDING_MAX_BYTES. */
 rs_apply_result_t rs_eng_pending_add(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
-                                     const char *wait, uint64_t idh, uint64_t ch);
+                                     const char *wait, uint64_t idh, uint64_t ch, char *errstr,
+                                     size_t errlen);
 void rs_eng_drain_pending(rs_engine_t *e, rs_contract_t *c);
 
 /* rs_engine_state.c: a waiting event's blob (see rs_pending_t). pack fills
