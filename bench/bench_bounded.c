@@ -20,7 +20,9 @@
  *           must keep up); the worker is stopped (SIGTERM) once its batch
  *           lines account for every record; prints its time, applied /
  *           duplicates / dlq counts, peak RSS (wait4) and the contract's
- *           record size in its store.
+ *           record size in its store. Then, for up to 40,000 events, a
+ *           second worker restores the partition from the changelog into an
+ *           empty state directory: records, rate, the restored record.
  *
  * Usage: bench_bounded [--events N] [--batch N] [--rate R] [--revstream PATH]
  * Figures, not a test: see bench/README.md for the recorded results.
@@ -193,6 +195,63 @@ static long log_sum(const char *log, const char *prefix, const char *key)
     return sum;
 }
 
+/* 40,000 usage events and the booking: their changelog (~4 MB) still fits
+ * what the embedded broker keeps of a partition. */
+#define RESTORE_MAX_RECORDS 40001
+
+/* After the worker phase, while the broker still runs: a second worker
+ * with an empty state directory restores the partition from the changelog
+ * (one c/ record per batch, one s/ record per event id), if the changelog
+ * can still be whole on the embedded broker (~5 MB, 100,000 records per
+ * partition: up to ~40,000 events here); prints the records, the rate and
+ * the restored record's size. 0 on success or when skipped. */
+static int restore_phase(const char *bin, const char *dir, const char *bs, long records)
+{
+    char cfg[160], log[160], state[160];
+    if (records > RESTORE_MAX_RECORDS) {
+        printf("restore: skipped (%ld events: more than the embedded broker keeps of one "
+               "changelog partition)\n",
+               records);
+        return 0;
+    }
+    snprintf(cfg, sizeof cfg, "%s/restore.properties", dir);
+    snprintf(log, sizeof log, "%s/restore.log", dir);
+    snprintf(state, sizeof state, "%s/restore-state", dir);
+    FILE *f = fopen(cfg, "w");
+    if (f == NULL)
+        return 1;
+    fprintf(f,
+            "kafka.bootstrap.servers=%s\nstate.dir=%s\ngroup.id=bench-bounded-restore\n"
+            "input.format=json\noutput.format=json\nstate.sync=false\nexit.when.idle=true\n"
+            "kafka.session.timeout.ms=6000\nkafka.heartbeat.interval.ms=1000\n",
+            bs, state);
+    fclose(f);
+    char *argv[] = {(char *)bin, "worker", "--config", cfg, NULL};
+    struct rusage ru;
+    int rc = wait_exit(spawn(bin, argv, "/dev/null", log), &ru);
+    char *text = slurp(log);
+    long n = log_sum(text, "worker: restored ", "records"),
+         ms = log_sum(text, "worker: restored ", "ms"),
+         applied = log_sum(text, "worker: batch ", "applied");
+    free(text);
+    size_t rec = 0;
+    rs_state_t *st;
+    rs_state_opts_t so = {state, 0, 1, RS_STATE_SYNC_ON, 0};
+    char err[512];
+    void *blob = NULL;
+    if (rs_state_open(&st, &so, err, sizeof err) == 0) {
+        if (rs_state_get_contract(st, 0, "METER-1", &blob, &rec, err, sizeof err) != 0)
+            rec = 0;
+        rs_state_free(blob);
+        rs_state_destroy(st);
+    }
+    printf("restore: %ld changelog records in %ld ms (%.0f records/s), then applied %ld, "
+           "exit %d, peak RSS %.1f MiB, record %zu bytes\n",
+           n, ms, ms > 0 ? (double)n * 1000.0 / (double)ms : 0.0, applied, rc,
+           (double)ru.ru_maxrss / 1024.0, rec);
+    return rc == 0 && n > records && applied == 0 && rec > 0 ? 0 : 1;
+}
+
 /* The worker phase (see the file comment). 0 on success. */
 static int worker_phase(const char *bin, const char *dir, const char *file, long records,
                         long rate)
@@ -258,6 +317,7 @@ static int worker_phase(const char *bin, const char *dir, const char *file, long
     kill(worker, SIGTERM);
     struct rusage ru;
     int wrc = wait_exit(worker, &ru);
+    int rrc = restore_phase(bin, dir, bs, records);
     kill(broker, SIGTERM);
     wait_exit(broker, &(struct rusage){0});
     char *log = slurp(wlog);
@@ -284,7 +344,9 @@ static int worker_phase(const char *bin, const char *dir, const char *file, long
            done, records, t_work, (double)done / t_work, rate, t_prod, prc, applied, dups, dlq,
            parked ? "yes" : "no", wrc, (double)ru.ru_maxrss / 1024.0, rec);
     free(bs);
-    return done == records && applied == records && dlq == 0 && !parked && wrc == 0 ? 0 : 1;
+    return done == records && applied == records && dlq == 0 && !parked && wrc == 0 && rrc == 0
+               ? 0
+               : 1;
 }
 
 int main(int argc, char **argv)
