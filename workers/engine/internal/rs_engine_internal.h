@@ -522,7 +522,7 @@ int rs_eng_wait_kind(const rs_contract_t *c, const rs_event_t *ev, const char **
  * packed form, about what they take in the contract's record): an event
  * that would pass it is rejected, so waiting events cannot push a record
  * past a message limit however many come before what they wait for. */
-#define RS_ENG_PENDING_MAX_BYTES (256u * 1024u)
+#define RS_ENG_PENDING_MAX_BYTES 262144u /* 256 KiB */
 /* Queue ev (RS_APPLY_PENDING), or reject it (RS_APPLY_REJECTED, errstr)
  * when the contract's waiting events would pass RS_ENG_PENDING_MAX_BYTES. */
 rs_apply_result_t rs_eng_pending_add(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
