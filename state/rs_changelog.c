@@ -20,6 +20,8 @@
 /* The 4 magic bytes that open a value (no NUL: not C strings). */
 static const unsigned char C_MAGIC[4] = {'R', 'S', 'C', '1'};
 static const unsigned char M_MAGIC[4] = {'R', 'S', 'M', '1'};
+static const unsigned char S_MAGIC[4] = {'R', 'S', 'S', '1'};
+#define S_LEN (4 + 8 + 4)      /* magic, content hash, period */
 #define PLAN_MAGIC 0x4c505352u /* "RSPL", rs_pstate's plan format */
 #define F_DELETED 1
 #define F_META 1
@@ -101,6 +103,66 @@ int rs_changelog_encode_contract(const int64_t applied[RS_CHANGELOG_TOPICS], int
     return 0;
 }
 
+int rs_changelog_encode_seen(const rs_seen_id_t *id, char *key, size_t keylen, void **out,
+                             size_t *outlen)
+{
+    int n =
+        snprintf(key, keylen, "s/%s/%016llx", id->contract_id, (unsigned long long)id->id_hash);
+    if (n < 0 || (size_t)n >= keylen)
+        return -1;
+    *out = NULL;
+    *outlen = 0;
+    if (id->forget)
+        return 0;
+    unsigned char *p = malloc(S_LEN);
+    if (p == NULL)
+        return -1;
+    memcpy(p, S_MAGIC, sizeof S_MAGIC);
+    put64(p + 4, (int64_t)id->content_hash);
+    for (int i = 0; i < 4; i++)
+        p[12 + i] = (unsigned char)((uint32_t)id->period >> (8 * i));
+    *out = p;
+    *outlen = S_LEN;
+    return 0;
+}
+
+/* A seen-id record's contract id and id hash (from its key) and, unless it
+ * is a tombstone (*put = 0), content hash and period. 0, or -1 corrupt. */
+static int decode_seen(const rd_kafka_message_t *m, char *id, uint64_t *idh, int *put,
+                       uint64_t *ch, int32_t *period)
+{
+    const char *k = m->key;
+    if (k == NULL || m->key_len < 2 + 1 + 1 + 16 || k[0] != 's' || k[1] != '/' ||
+        k[m->key_len - 17] != '/')
+        return -1;
+    size_t idlen = m->key_len - 2 - 17;
+    if (idlen == 0 || idlen > RS_STATE_MAX_ID_LEN || memchr(k + 2, 0, idlen) != NULL)
+        return -1;
+    uint64_t h = 0;
+    for (size_t i = m->key_len - 16; i < m->key_len; i++) {
+        char c = k[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return -1;
+        h = h << 4 | (uint64_t)d;
+    }
+    memcpy(id, k + 2, idlen);
+    id[idlen] = '\0';
+    *idh = h;
+    *put = m->payload != NULL;
+    if (!*put)
+        return 0;
+    const unsigned char *v = m->payload;
+    if (m->len != S_LEN || memcmp(v, S_MAGIC, sizeof S_MAGIC) != 0)
+        return -1;
+    *ch = (uint64_t)get64(v + 4);
+    uint32_t p = 0;
+    for (int i = 0; i < 4; i++)
+        p |= (uint32_t)v[12 + i] << (8 * i);
+    *period = (int32_t)p;
+    return 0;
+}
+
 int rs_changelog_encode_meta(const void *meta, size_t metalen,
                              const int64_t next[RS_CHANGELOG_TOPICS],
                              const rs_plan_item_t *plan, size_t nplan, void **out,
@@ -145,6 +207,18 @@ static int stage_record(rs_state_batch_t *b, const rs_changelog_restore_args_t *
     const char *k = m->key;
     char id[RS_STATE_MAX_ID_LEN + 1];
 
+    if (k != NULL && m->key_len > 0 && k[0] == 's') {
+        uint64_t idh = 0, ch = 0;
+        int32_t period = 0;
+        int put = 0;
+        if (decode_seen(m, id, &idh, &put, &ch, &period) != 0)
+            goto corrupt;
+        if (put)
+            rs_state_batch_put_seen(b, a->partition, id, idh, ch, period);
+        else
+            rs_state_batch_delete_seen(b, a->partition, id, idh);
+        return 0;
+    }
     if (k == NULL || m->key_len < 3 || k[1] != '/' || v == NULL || m->len < HDR)
         goto corrupt;
     if (k[0] == 'c') {
@@ -231,17 +305,25 @@ static int mark_restoring(rs_state_t *st, rs_state_batch_t *b, int32_t partition
     return rs_state_batch_commit(st, b, errstr, errlen);
 }
 
-/* A contract record's key and magic are sound (checked as it is read, though
+/* A contract (or seen-id) record's key and magic are sound (checked as it is read, though
  * it is staged only with its batch's final record). */
 static int contract_ok(const rd_kafka_message_t *m)
 {
     const char *k = m->key;
+    if (k[0] == 's') {
+        char id[RS_STATE_MAX_ID_LEN + 1];
+        uint64_t idh, ch;
+        int32_t period;
+        int put;
+        return decode_seen(m, id, &idh, &put, &ch, &period) == 0;
+    }
     return k != NULL && m->key_len >= 3 && m->key_len - 2 <= RS_STATE_MAX_ID_LEN &&
            m->payload != NULL && m->len >= HDR &&
            memcmp(m->payload, C_MAGIC, sizeof C_MAGIC) == 0;
 }
 
-/* The contracts read since the last meta record (messages kept, not copied). */
+/* The contracts and seen ids read since the last meta record (messages
+ * kept, not copied). */
 typedef struct pending {
     rd_kafka_message_t **v;
     size_t n, cap;
@@ -335,7 +417,8 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
         next = moff + 1;
         done = next - a->from;
         (*records)++;
-        if (m->key != NULL && m->key_len > 0 && ((const char *)m->key)[0] == 'c') {
+        if (m->key != NULL && m->key_len > 0 &&
+            (((const char *)m->key)[0] == 'c' || ((const char *)m->key)[0] == 's')) {
             if (!contract_ok(m)) {
                 snprintf(errstr, errlen, "changelog %s[%d] offset %lld: corrupt record",
                          a->topic, (int)a->partition, (long long)moff);

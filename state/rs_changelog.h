@@ -8,6 +8,13 @@
  *                      (contracts, invoices, payments, usage; -1 none) and the
  *                      contract blob (rs_engine_export_contract); flag DELETED
  *                      means the engine forgot the contract.
+ *   "s/<contract_id>/<16 hex digits>"
+ *                      an applied event id of the contract (the hash the
+ *                      engine keeps, rs_engine_take_seen): the content hash
+ *                      and the event's period; a tombstone (no value) when
+ *                      the engine forgot the id. Restored into the store's
+ *                      seen keys, so duplicates are still ignored after a
+ *                      restore, while contract records hold no ids.
  *   "m/<N>"            the partition's meta record, written twice per batch:
  *                      first with the batch plan only (before any output of
  *                      the batch is produced), then, after the batch's
@@ -25,6 +32,8 @@
  *     ("plan/N") with "changelog/N". Contracts after the last meta record are
  *     discarded for the same reason. Hence the local store is always at a
  *     batch boundary of the changelog, possibly with a plan to replay.
+ *   - Seen-id records belong to their batch as contracts do: staged with
+ *     its final record, discarded with an unfinished batch.
  *   - The plan is stored in rs_pstate's own plan format (shared magic
  *     "RSPL"), so rs_pstate_load() sees it as a local pending plan.
  *   - Speed: the contracts of a group are kept (as the consumer's messages)
@@ -72,6 +81,13 @@ int rs_changelog_stage_clear_pos(rs_state_batch_t *b, int32_t partition);
  * Returns 0 or -1 (out of memory). */
 int rs_changelog_encode_contract(const int64_t applied[RS_CHANGELOG_TOPICS], int deleted,
                                  const void *blob, size_t len, void **out, size_t *outlen);
+
+/* Seen-id record: key into key[keylen] (RS_CHANGELOG_SEEN_KEY_MAX bytes
+ * suffice) and, unless id->forget (a tombstone: *out NULL, *outlen 0), a
+ * malloc'd value. Returns 0 or -1 (out of memory, or an id too long). */
+#define RS_CHANGELOG_SEEN_KEY_MAX (2 + RS_STATE_MAX_ID_LEN + 1 + 16 + 1)
+int rs_changelog_encode_seen(const rs_seen_id_t *id, char *key, size_t keylen, void **out,
+                             size_t *outlen);
 
 /* Meta record: meta may be NULL (plan record); plan may be NULL / 0. */
 int rs_changelog_encode_meta(const void *meta, size_t metalen,

@@ -5,6 +5,10 @@
  * Invariants:
  *   - After rs_pstate_load, the engine holds exactly what the store had for
  *     the partition: its meta record and every contract record.
+ *   - Idempotency: the engine's applied event ids live in the store's seen
+ *     keys, not in contract records (rs_engine_set_seen_store, installed
+ *     by rs_pstate_load: pstate_seen_lookup reads them); the ids a batch
+ *     adds are staged with its contracts (rs_pstate_stage_seen).
  *   - A plan record is "RSPL", a count, then (topic u8, offset i64) items; an
  *     empty meta value means "no pending plan" (the store has no delete for
  *     meta keys, so committing a batch writes the empty value).
@@ -25,6 +29,7 @@ struct rs_pstate {
     rs_plan_item_t *plan;
     size_t nplan;
     char meta_key[32], plan_key[32];
+    char seen_err[256]; /* the last seen-store lookup error */
 };
 
 typedef struct import_ctx {
@@ -111,6 +116,93 @@ corrupt:
     return -1;
 }
 
+/* The engine's seen store: a point lookup of the partition's seen keys. */
+static int pstate_seen_lookup(void *opaque, const char *contract_id, uint64_t id_hash,
+                              uint64_t *content_hash)
+{
+    rs_pstate_t *ps = opaque;
+    return rs_state_get_seen(ps->st, ps->partition, contract_id, id_hash, content_hash, NULL,
+                             ps->seen_err, sizeof ps->seen_err);
+}
+
+const char *rs_pstate_seen_error(const rs_pstate_t *ps)
+{
+    return ps->seen_err;
+}
+
+int rs_pstate_stage_seen(rs_pstate_t *ps, rs_state_batch_t *b, rs_period_t drop_through,
+                         rs_pstate_seen_fn fn, void *opaque, char *errstr, size_t errlen)
+{
+    const rs_seen_id_t *v = NULL;
+    size_t n = rs_engine_take_seen(ps->engine, &v);
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i].forget && drop_through != RS_PERIOD_NONE && v[i].period != RS_PERIOD_NONE &&
+            v[i].period <= drop_through)
+            continue;
+        int rc =
+            v[i].forget
+                ? rs_state_batch_delete_seen(b, ps->partition, v[i].contract_id, v[i].id_hash)
+                : rs_state_batch_put_seen(b, ps->partition, v[i].contract_id, v[i].id_hash,
+                                          v[i].content_hash, v[i].period);
+        if (rc) {
+            snprintf(errstr, errlen, "partition %d: staging a seen id of contract %s: %s",
+                     ps->partition, v[i].contract_id, rs_state_batch_error(b));
+            return -1;
+        }
+        if (fn != NULL && fn(opaque, &v[i]) != 0) {
+            snprintf(errstr, errlen, "partition %d: seen id of contract %s not passed on",
+                     ps->partition, v[i].contract_id);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+typedef struct prune_ctx {
+    rs_pstate_t *ps;
+    rs_state_batch_t *b;
+    rs_period_t through;
+    size_t max, n;
+    rs_pstate_seen_fn fn;
+    void *opaque;
+    int failed;
+} prune_ctx_t;
+
+static int prune_one(void *opaque, const char *contract_id, uint64_t id_hash,
+                     uint64_t content_hash, int32_t period)
+{
+    prune_ctx_t *x = opaque;
+    (void)content_hash;
+    if (period == RS_PERIOD_NONE || period > x->through)
+        return 0;
+    rs_seen_id_t id = {contract_id, id_hash, 0, period, 1};
+    if (rs_state_batch_delete_seen(x->b, x->ps->partition, contract_id, id_hash) != 0 ||
+        (x->fn != NULL && x->fn(x->opaque, &id) != 0)) {
+        x->failed = 1;
+        return 1;
+    }
+    return ++x->n >= x->max;
+}
+
+int rs_pstate_prune_seen(rs_pstate_t *ps, rs_state_batch_t *b, rs_period_t through, size_t max,
+                         rs_pstate_seen_fn fn, void *opaque, size_t *pruned, char *errstr,
+                         size_t errlen)
+{
+    prune_ctx_t x = {ps, b, through, max, 0, fn, opaque, 0};
+    *pruned = 0;
+    if (max == 0)
+        return 0;
+    if (rs_state_foreach_seen(ps->st, ps->partition, prune_one, &x, errstr, errlen) < 0)
+        return -1;
+    if (x.failed) {
+        snprintf(errstr, errlen, "partition %d: pruning seen ids: %s", ps->partition,
+                 rs_state_batch_error(b) ? rs_state_batch_error(b) : "not passed on");
+        return -1;
+    }
+    *pruned = x.n;
+    return 0;
+}
+
 int rs_pstate_load(rs_pstate_t **out, rs_state_t *st, int32_t partition,
                    const rs_policy_t *policy, char *errstr, size_t errlen)
 {
@@ -144,6 +236,7 @@ int rs_pstate_load(rs_pstate_t **out, rs_state_t *st, int32_t partition,
     /* what was loaded is not a change */
     const char *const *ids;
     (void)rs_engine_take_changed(ps->engine, &ids);
+    rs_engine_set_seen_store(ps->engine, pstate_seen_lookup, ps);
     *out = ps;
     return 0;
 fail:
@@ -196,6 +289,8 @@ int rs_pstate_stage(rs_pstate_t *ps, rs_state_batch_t *b, char *errstr, size_t e
             return -1;
         }
     }
+    if (rs_pstate_stage_seen(ps, b, RS_PERIOD_NONE, NULL, NULL, errstr, errlen))
+        return -1;
     if (rs_engine_export_meta(ps->engine, &buf, &len, errstr, errlen))
         return -1;
     int rc = rs_state_batch_put_meta(b, ps->meta_key, buf, len);

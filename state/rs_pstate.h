@@ -9,6 +9,9 @@
  *   contracts of partition N        contract blobs (rs_engine_export_contract)
  *   meta "engine/N"                 the engine's meta state (rs_engine_export_meta)
  *   meta "plan/N"                   the pending batch plan, if any
+ *   seen ids of partition N         applied event ids (rs_state_get_seen):
+ *                                   the engine's seen store, so contract
+ *                                   records hold no per-event ids
  *
  * Batch plan: before a batch's outputs are produced, the exact order of its
  * messages is saved (synced). The plan is deleted in the same write batch that
@@ -58,9 +61,30 @@ int rs_pstate_import_contracts(rs_state_t *st, int32_t partition, rs_engine_t *e
  * of the whole store, such as `revstream report`, sees. 0 or -1 with errstr. */
 int rs_pstate_import_all(rs_state_t *st, rs_engine_t *e, char *errstr, size_t errlen);
 
-/* Stage every contract changed since the last stage, and the engine's meta
- * state, into `b` (the caller commits it with the batch's offsets). */
+/* Stage every contract changed since the last stage, the event ids applied
+ * since then (rs_pstate_stage_seen) and the engine's meta state, into `b`
+ * (the caller commits it with the batch's offsets). */
 int rs_pstate_stage(rs_pstate_t *ps, rs_state_batch_t *b, char *errstr, size_t errlen);
+
+/* Stage the event ids the engine applied (or forgot) since the last call
+ * into `b` as seen keys; `fn` (may be NULL) is called for each too (the
+ * worker's changelog): non-zero stops with an error. Ids whose period is
+ * known and <= drop_through are not kept (retention: already outside the
+ * window); RS_PERIOD_NONE keeps all. 0 or -1 with errstr. */
+typedef int (*rs_pstate_seen_fn)(void *opaque, const rs_seen_id_t *id);
+int rs_pstate_stage_seen(rs_pstate_t *ps, rs_state_batch_t *b, rs_period_t drop_through,
+                         rs_pstate_seen_fn fn, void *opaque, char *errstr, size_t errlen);
+/* Retention: stage the deletion of at most `max` seen ids of the partition
+ * whose event period is known and <= through (ids moved from old records,
+ * period unknown, are kept), calling fn for each (as for
+ * rs_pstate_stage_seen, with forget = 1). *pruned gets the number; fewer
+ * than max means none is left. 0 or -1 with errstr. */
+int rs_pstate_prune_seen(rs_pstate_t *ps, rs_state_batch_t *b, rs_period_t through, size_t max,
+                         rs_pstate_seen_fn fn, void *opaque, size_t *pruned, char *errstr,
+                         size_t errlen);
+
+/* Why the last seen-store lookup failed (rs_engine_apply gave RS_APPLY_EIO). */
+const char *rs_pstate_seen_error(const rs_pstate_t *ps);
 
 /* The pending plan found at load (NULL, 0 if none); owned by ps. */
 const rs_plan_item_t *rs_pstate_pending_plan(const rs_pstate_t *ps, size_t *n);

@@ -11,6 +11,10 @@
  *   0x20 BE32(partition) topic         -> BE64(next input offset)
  *   0x30 contract_id 0x00 topic        -> BE64(highest applied offset)
  *   0x40 name                          -> metadata blob (opaque)
+ *   0x50 BE32(partition) contract_id 0x00 BE64(id hash)
+ *                                      -> BE64(content hash) BE32(period)
+ *                                         (an applied event's id: the
+ *                                         engine's seen store, rs_pstate)
  *
  * Why it holds together:
  *   - Partition N's contracts are exactly [0x10 BE32(N), 0x10 BE32(N+1)):
@@ -57,9 +61,10 @@ enum {
     K_INPUT = 0x20,
     K_COFFSET = 0x30,
     K_META = 0x40,
+    K_SEEN = 0x50,
 };
 
-/* Longest key: 0x30 id 0x00 topic. */
+/* Longest key: 0x30 id 0x00 topic (a 0x50 key is shorter: 5 + id + 9). */
 #define KEY_MAX (1 + RS_STATE_MAX_ID_LEN + 1 + RS_STATE_MAX_TOPIC_LEN)
 
 static const unsigned char LAYOUT_KEY[] = {K_LAYOUT, 'l', 'a', 'y', 'o', 'u', 't'};
@@ -80,6 +85,8 @@ struct rs_state_batch {
     size_t count;
     int failed;
     char err[320];
+    size_t saved_count; /* count at the save point */
+    int saved;          /* a save point is set */
 };
 
 /* ---- small helpers ---- */
@@ -169,6 +176,17 @@ static size_t key_coffset(unsigned char *k, const char *id, size_t idlen, const 
     size_t n = key_coffset_prefix(k, id, idlen);
     memcpy(k + n, topic, tlen);
     return n + tlen;
+}
+
+/* 0x50 BE32(partition) id 0x00 BE64(id hash): one applied event id. */
+static size_t key_seen(unsigned char *k, int32_t partition, const char *id, size_t idlen,
+                       uint64_t id_hash)
+{
+    size_t n = key_partition(k, K_SEEN, (uint32_t)partition);
+    memcpy(k + n, id, idlen);
+    k[n + idlen] = 0;
+    rs_put_be64(k + n + idlen + 1, id_hash);
+    return n + idlen + 9;
 }
 
 static size_t key_meta(unsigned char *k, const char *name, size_t nlen)
@@ -324,6 +342,53 @@ int rs_state_get_meta(rs_state_t *st, const char *name, void **blob, size_t *len
         return -1;
     snprintf(ctx, sizeof ctx, "%s: name=%s", op, name);
     return get_blob(st, k, key_meta(k, name, nlen), blob, len, ctx, errstr, errlen);
+}
+
+int rs_state_get_seen(rs_state_t *st, int32_t partition, const char *contract_id,
+                      uint64_t id_hash, uint64_t *content_hash, int32_t *period, char *errstr,
+                      size_t errlen)
+{
+    static const char op[] = "rs_state_get_seen";
+    unsigned char k[KEY_MAX];
+    char *err = NULL;
+    size_t idlen = 0, vlen = 0;
+    if (!st || !content_hash) {
+        rs_errorf(errstr, errlen, "%s: NULL argument", op);
+        return -1;
+    }
+    if (check_partition(partition, op, errstr, errlen) ||
+        check_name(contract_id, RS_STATE_MAX_ID_LEN, &idlen, op, "contract_id", errstr, errlen))
+        return -1;
+    /* one lookup per new event id: the error context is built only when
+     * needed */
+    size_t klen = key_seen(k, partition, contract_id, idlen, id_hash);
+    rocksdb_pinnableslice_t *ps =
+        rocksdb_get_pinned(st->db, st->ropts, (const char *)k, klen, &err);
+    if (err != NULL || ps == NULL) {
+        rocksdb_pinnableslice_destroy(ps);
+        if (err == NULL)
+            return 1;
+        char ctx[128 + RS_STATE_MAX_ID_LEN];
+        snprintf(ctx, sizeof ctx, "%s: partition=%d contract_id=%s", op, (int)partition,
+                 contract_id);
+        take_rocks_err(errstr, errlen, err, ctx);
+        return -1;
+    }
+    const unsigned char *v = (const unsigned char *)rocksdb_pinnableslice_value(ps, &vlen);
+    int rc = 0;
+    if (vlen != 12) {
+        rs_errorf(
+            errstr, errlen,
+            "%s: partition=%d contract_id=%s: corrupt seen value (%zu bytes, expected 12)", op,
+            (int)partition, contract_id, vlen);
+        rc = -1;
+    } else {
+        *content_hash = rs_get_be64(v);
+        if (period)
+            *period = (int32_t)rs_get_be32(v + 8);
+    }
+    rocksdb_pinnableslice_destroy(ps);
+    return rc;
 }
 
 void rs_state_free(void *p)
@@ -668,6 +733,75 @@ int rs_state_batch_put_meta(rs_state_batch_t *b, const char *name, const void *b
     return 0;
 }
 
+/* Stage a put (put=1) or delete of one seen key. */
+static int stage_seen(rs_state_batch_t *b, const char *op, int32_t partition,
+                      const char *contract_id, uint64_t id_hash, int put, uint64_t content_hash,
+                      int32_t period)
+{
+    unsigned char k[KEY_MAX], v[12];
+    char msg[256];
+    size_t idlen = 0;
+    if (!b)
+        return -1;
+    if (check_partition(partition, op, msg, sizeof msg) ||
+        check_name(contract_id, RS_STATE_MAX_ID_LEN, &idlen, op, "contract_id", msg,
+                   sizeof msg))
+        return batch_fail(b, msg);
+    size_t klen = key_seen(k, partition, contract_id, idlen, id_hash);
+    if (put) {
+        rs_put_be64(v, content_hash);
+        rs_put_be32(v + 8, (uint32_t)period);
+        rocksdb_writebatch_put(b->wb, (const char *)k, klen, (const char *)v, sizeof v);
+    } else {
+        rocksdb_writebatch_delete(b->wb, (const char *)k, klen);
+    }
+    b->count++;
+    return 0;
+}
+
+int rs_state_batch_put_seen(rs_state_batch_t *b, int32_t partition, const char *contract_id,
+                            uint64_t id_hash, uint64_t content_hash, int32_t period)
+{
+    return stage_seen(b, "rs_state_batch_put_seen", partition, contract_id, id_hash, 1,
+                      content_hash, period);
+}
+
+int rs_state_batch_delete_seen(rs_state_batch_t *b, int32_t partition, const char *contract_id,
+                               uint64_t id_hash)
+{
+    return stage_seen(b, "rs_state_batch_delete_seen", partition, contract_id, id_hash, 0, 0,
+                      0);
+}
+
+void rs_state_batch_save_point(rs_state_batch_t *b)
+{
+    if (!b)
+        return;
+    if (b->saved) {
+        char *err = NULL;
+        rocksdb_writebatch_pop_save_point(b->wb, &err);
+        rocksdb_free(err);
+    }
+    rocksdb_writebatch_set_save_point(b->wb);
+    b->saved_count = b->count;
+    b->saved = 1;
+}
+
+int rs_state_batch_rollback(rs_state_batch_t *b)
+{
+    char *err = NULL;
+    if (!b || !b->saved)
+        return -1;
+    rocksdb_writebatch_rollback_to_save_point(b->wb, &err);
+    b->saved = 0;
+    if (err) {
+        rocksdb_free(err);
+        return batch_fail(b, "rs_state_batch_rollback: rollback to the save point failed");
+    }
+    b->count = b->saved_count;
+    return 0;
+}
+
 size_t rs_state_batch_count(const rs_state_batch_t *b)
 {
     return b ? b->count : 0;
@@ -684,6 +818,7 @@ void rs_state_batch_clear(rs_state_batch_t *b)
         return;
     rocksdb_writebatch_clear(b->wb);
     b->count = 0;
+    b->saved = 0;
     b->failed = 0;
     b->err[0] = '\0';
 }
@@ -809,6 +944,57 @@ done:
     return rc;
 }
 
+int rs_state_foreach_seen(rs_state_t *st, int32_t partition, rs_state_seen_cb cb, void *opaque,
+                          char *errstr, size_t errlen)
+{
+    static const char op[] = "rs_state_foreach_seen";
+    rocksdb_readoptions_t *ro = NULL;
+    rocksdb_iterator_t *it = NULL;
+    unsigned char lo[5], hi[5];
+    char id[RS_STATE_MAX_ID_LEN + 1];
+    char ctx[96];
+    int rc = -1;
+
+    if (!st || !cb) {
+        rs_errorf(errstr, errlen, "%s: NULL argument", op);
+        return -1;
+    }
+    if (check_partition(partition, op, errstr, errlen))
+        return -1;
+    snprintf(ctx, sizeof ctx, "%s: partition=%d", op, (int)partition);
+    key_partition(lo, K_SEEN, (uint32_t)partition);
+    key_partition(hi, K_SEEN, (uint32_t)partition + 1u);
+    it = range_iter(st, &ro, lo, sizeof lo, hi, sizeof hi, NULL);
+    for (rocksdb_iter_seek(it, (const char *)lo, sizeof lo); rocksdb_iter_valid(it);
+         rocksdb_iter_next(it)) {
+        size_t klen = 0, vlen = 0;
+        const unsigned char *key = (const unsigned char *)rocksdb_iter_key(it, &klen);
+        const unsigned char *val = (const unsigned char *)rocksdb_iter_value(it, &vlen);
+        /* 5 + id (1..max) + 0x00 + 8 */
+        size_t idlen = klen >= 5 + 1 + 9 ? klen - 5 - 9 : 0;
+        if (idlen == 0 || idlen > RS_STATE_MAX_ID_LEN || key[5 + idlen] != 0 ||
+            memchr(key + 5, 0, idlen) != NULL || vlen != 12) {
+            rs_errorf(errstr, errlen, "%s: corrupt seen key or value (%zu, %zu bytes)", ctx,
+                      klen, vlen);
+            goto done;
+        }
+        memcpy(id, key + 5, idlen);
+        id[idlen] = '\0';
+        if (cb(opaque, id, rs_get_be64(key + 5 + idlen + 1), rs_get_be64(val),
+               (int32_t)rs_get_be32(val + 8)) != 0) {
+            rc = 1;
+            goto done;
+        }
+    }
+    if (iter_status(it, ctx, errstr, errlen))
+        goto done;
+    rc = 0;
+done:
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    return rc;
+}
+
 int rs_state_drop_partition(rs_state_t *st, int32_t partition, char *errstr, size_t errlen)
 {
     static const char op[] = "rs_state_drop_partition";
@@ -816,8 +1002,8 @@ int rs_state_drop_partition(rs_state_t *st, int32_t partition, char *errstr, siz
     rocksdb_readoptions_t *cro = NULL, *oro = NULL;
     rocksdb_iterator_t *cit = NULL, *oit = NULL;
     rocksdb_writebatch_t *wb = NULL;
-    unsigned char clo[5], chi[5], ilo[5], ihi[5], olo[1] = {K_COFFSET},
-                                                  ohi[1] = {K_COFFSET + 1};
+    unsigned char clo[5], chi[5], ilo[5], ihi[5], slo[5], shi[5], olo[1] = {K_COFFSET},
+                                                                  ohi[1] = {K_COFFSET + 1};
     unsigned char prefix[RS_STATE_MAX_ID_LEN + 2];
     char id[RS_STATE_MAX_ID_LEN + 1];
     char ctx[96];
@@ -837,6 +1023,8 @@ int rs_state_drop_partition(rs_state_t *st, int32_t partition, char *errstr, siz
     key_partition(chi, K_CONTRACT, (uint32_t)partition + 1u);
     key_partition(ilo, K_INPUT, (uint32_t)partition);
     key_partition(ihi, K_INPUT, (uint32_t)partition + 1u);
+    key_partition(slo, K_SEEN, (uint32_t)partition);
+    key_partition(shi, K_SEEN, (uint32_t)partition + 1u);
 
     wb = rocksdb_writebatch_create();
     snap = rocksdb_create_snapshot(st->db);
@@ -869,6 +1057,8 @@ int rs_state_drop_partition(rs_state_t *st, int32_t partition, char *errstr, siz
                                     sizeof chi);
     rocksdb_writebatch_delete_range(wb, (const char *)ilo, sizeof ilo, (const char *)ihi,
                                     sizeof ihi);
+    rocksdb_writebatch_delete_range(wb, (const char *)slo, sizeof slo, (const char *)shi,
+                                    sizeof shi);
     rocksdb_write(st->db, st->wopts, wb, &err);
     if (err) {
         take_rocks_err(errstr, errlen, err, ctx);

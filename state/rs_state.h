@@ -7,7 +7,12 @@
  *   - per (topic, partition), the next input offset to consume;
  *   - per (contract, topic), the highest offset of that topic applied to the
  *     contract (the per-contract replay guard);
- *   - a few named metadata blobs (engine-global state, e.g. closed periods).
+ *   - a few named metadata blobs (engine-global state, e.g. closed periods);
+ *   - per (partition, contract, event-id hash), the content hash and period
+ *     of an applied event: the engine's idempotency set kept out of the
+ *     contract records, so neither memory nor a record grows with the
+ *     events ever applied (rs_pstate installs it as the engine's seen
+ *     store).
  *
  * Invariants:
  *   - Nothing is written except through rs_state_batch_commit() (and
@@ -104,6 +109,14 @@ int rs_state_get_contract_offset(rs_state_t *st, const char *contract_id, const 
 int rs_state_get_meta(rs_state_t *st, const char *name, void **blob, size_t *len, char *errstr,
                       size_t errlen);
 
+/* An applied event id of `contract_id` (id_hash as the engine hashes it):
+ * *content_hash and, when period is not NULL, *period (the period of the
+ * event's date, as staged). A point lookup (the bloom filter makes most
+ * misses cheap). */
+int rs_state_get_seen(rs_state_t *st, int32_t partition, const char *contract_id,
+                      uint64_t id_hash, uint64_t *content_hash, int32_t *period, char *errstr,
+                      size_t errlen);
+
 /* ---- staged batches ---- */
 
 /* A new empty batch. Returns 0, or -1 (out of memory) with errstr. */
@@ -129,6 +142,20 @@ int rs_state_batch_put_contract_offset(rs_state_batch_t *b, const char *contract
                                        const char *topic, int64_t offset);
 int rs_state_batch_put_meta(rs_state_batch_t *b, const char *name, const void *blob,
                             size_t len);
+/* An applied event id (see rs_state_get_seen), and its removal. Seen ids are
+ * kept when a contract's blob is deleted (like its contract offsets) and
+ * dropped with their partition. */
+int rs_state_batch_put_seen(rs_state_batch_t *b, int32_t partition, const char *contract_id,
+                            uint64_t id_hash, uint64_t content_hash, int32_t period);
+int rs_state_batch_delete_seen(rs_state_batch_t *b, int32_t partition, const char *contract_id,
+                               uint64_t id_hash);
+
+/* Remember the batch as it is now (one save point; setting it again moves
+ * it), and drop everything staged after it (0, or -1 with no save point).
+ * The worker stages a partition's part of a batch after a save point, so a
+ * partition that must be parked leaves nothing in the batch. */
+void rs_state_batch_save_point(rs_state_batch_t *b);
+int rs_state_batch_rollback(rs_state_batch_t *b);
 
 /* Number of operations staged since creation or the last clear. */
 size_t rs_state_batch_count(const rs_state_batch_t *b);
@@ -155,7 +182,16 @@ typedef int (*rs_state_contract_cb)(void *opaque, const char *contract_id, const
 int rs_state_foreach_contract(rs_state_t *st, int32_t partition, rs_state_contract_cb cb,
                               void *opaque, char *errstr, size_t errlen);
 
-/* Atomically delete every contract and every input offset of `partition`,
+/* Called once per seen id of a partition (see rs_state_get_seen); return 0
+ * to go on, non-zero to stop. contract_id is valid only during the call. */
+typedef int (*rs_state_seen_cb)(void *opaque, const char *contract_id, uint64_t id_hash,
+                                uint64_t content_hash, int32_t period);
+/* Visit the seen ids of `partition` (by contract id, then id hash) from one
+ * consistent snapshot. 0 all visited, 1 stopped by the callback, -1 error. */
+int rs_state_foreach_seen(rs_state_t *st, int32_t partition, rs_state_seen_cb cb, void *opaque,
+                          char *errstr, size_t errlen);
+
+/* Atomically delete every contract, seen id and input offset of `partition`,
  * plus the contract offsets of the deleted contracts. Returns 0 or -1. */
 int rs_state_drop_partition(rs_state_t *st, int32_t partition, char *errstr, size_t errlen);
 

@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rs_test_util.h"
@@ -734,4 +735,52 @@ Test(lifecycle, usage_after_cancellation_same_balances_in_either_order)
     cr_assert_eq(a.deferred, b.deferred);
     cr_assert_eq(out_a, USD("13.25"), "usage_outside_service %lld", (long long)out_a);
     cr_assert_eq(out_b, -1, "rejected usage is not an exception row");
+}
+
+/* I8's bound: usage for a contract not booked yet waits, up to
+ * RS_ENG_PENDING_MAX_BYTES of waiting events per contract (its record
+ * stays small); the next one is rejected with the reason and leaves no
+ * trace (sent again after the booking, it applies); the waiting ones apply
+ * when the contract is booked. */
+Test(lifecycle, waiting_events_are_bounded_per_contract)
+{
+    char ev[320];
+    int waiting = 0, rc = RS_APPLY_PENDING;
+    while (rc == RS_APPLY_PENDING && waiting < 100000) {
+        snprintf(ev, sizeof ev,
+                 "{\"event_id\":\"w-%d\",\"type\":\"usage.recorded\",\"contract_id\":\"W\","
+                 "\"occurred_at\":\"2026-01-10T00:00:00Z\",\"line_id\":\"L1\",\"quantity\":"
+                 "\"2\"}",
+                 waiting);
+        rc = rs_harness_apply(&h, ev);
+        if (rc == RS_APPLY_PENDING)
+            waiting++;
+    }
+    cr_assert_eq(rc, RS_APPLY_REJECTED);
+    cr_assert_gt(waiting, 500);
+    cr_assert_eq(rs_engine_pending_count(h.engine), (size_t)waiting);
+    cr_assert_not_null(strstr(h.last_error, "already wait in contract W, the most one contract "
+                                            "holds (262144 bytes)"),
+                       "%s", h.last_error);
+    void *buf;
+    size_t len;
+    char err[256];
+    cr_assert_eq(rs_engine_export_contract(h.engine, "W", &buf, &len, err, sizeof err), 0);
+    free(buf);
+    cr_assert_lt(len, 300 * 1024, "%zu bytes", len);
+    cr_assert_eq(rs_harness_apply(&h,
+                                  "{\"event_id\":\"bw\",\"type\":\"contract.booked\","
+                                  "\"contract_id\":\"W\",\"occurred_at\":\"2026-01-01T00:00:"
+                                  "00Z\",\"customer_id\":\"K\",\"currency\":\"USD\","
+                                  "\"booked_on\":\"2026-01-01\",\"lines\":[{\"line_id\":"
+                                  "\"L1\",\"product\":\"API\",\"recognition\":\"usage\","
+                                  "\"start\":\"2026-01-01\",\"end\":\"2026-12-31\","
+                                  "\"amount\":\"0\",\"unit_price\":\"0.50\"}]}"),
+                 RS_APPLY_OK, "%s", h.last_error);
+    cr_assert_eq(rs_engine_pending_count(h.engine), 0);
+    cr_assert_eq(rs_harness_apply(&h, ev), RS_APPLY_OK, "%s", h.last_error);
+    /* every waiting event and the one sent again: 2 units each at 0.50 */
+    rs_engine_advance(h.engine, P(2026, 1));
+    cr_assert_eq(rs_h_recognized(&h, "W", "L1", "2026-01", "2026-01"),
+                 USD("1.00") * (waiting + 1));
 }

@@ -15,6 +15,7 @@
  *   rs_engine_invoice.c   invoices, voids, credit notes, write-offs     (I6)
  *   rs_engine_payment.c   payments, refunds, failed payments            (I6)
  *   rs_engine_pending.c   events waiting for a reference                (I8)
+ *   rs_engine_seen.c      the idempotency set: in contracts or a seen store
  *   rs_engine_views.c     read-only views for reports
  *   rs_engine_state.c     durable records of contracts and engine meta
  *
@@ -58,6 +59,9 @@
  *       line no amendment has added yet, wait in the contract's pending list
  *       in arrival order and are applied (or rejected, as late rejections)
  *       when the reference arrives. What waits is visible (pending report).
+ *       A contract holds at most RS_ENG_PENDING_MAX_BYTES of waiting events;
+ *       one more is rejected (nothing else grows a record per event: usage
+ *       is per line and day, ids are in the seen store when one is set).
  */
 #include "rs_engine.h"
 
@@ -110,6 +114,7 @@ void rs_engine_destroy(rs_engine_t *e)
     free(e->late);
     free(e->changed);
     free(e->changed_ids);
+    rs_eng_seen_free(e);
     free(e);
 }
 
@@ -122,6 +127,11 @@ void rs_engine_set_sink(rs_engine_t *e, rs_entry_sink_fn fn, void *opaque)
 const rs_policy_t *rs_engine_policy(const rs_engine_t *e)
 {
     return &e->policy;
+}
+
+rs_period_t rs_engine_closed_through(const rs_engine_t *e)
+{
+    return e->closed_through;
 }
 
 /* Closing a period closes every period before it too: books close in order. */
@@ -280,9 +290,14 @@ rs_apply_result_t rs_engine_apply(rs_engine_t *e, const rs_event_t *ev, char *er
     rs_contract_t *c = rs_eng_contract_get_or_create(e, ev->contract_id);
     if (c == NULL)
         return RS_APPLY_NOMEM;
-    rs_seen_t *s = rs_eng_seen_find(c->seen, c->capseen, idh);
-    if (s && s->id_hash) {
-        if (s->content_hash == ch) {
+    uint64_t prev = 0;
+    int seen = rs_eng_seen_check(e, c, idh, &prev);
+    if (seen < 0) {
+        snprintf(errstr, errlen, "event %s: event_id: the seen store failed", ev->event_id);
+        return RS_APPLY_EIO;
+    }
+    if (seen) {
+        if (prev == ch) {
             e->stats.duplicates++;
             return RS_APPLY_DUPLICATE;
         }
@@ -293,11 +308,11 @@ rs_apply_result_t rs_engine_apply(rs_engine_t *e, const rs_event_t *ev, char *er
     }
     char wait[RS_ID_MAX + 16];
     if (rs_eng_waits_for(c, ev, wait, sizeof(wait)))
-        return rs_eng_pending_add(e, c, ev, wait, idh, ch);
+        return rs_eng_pending_add(e, c, ev, wait, idh, ch, errstr, errlen);
     if (rs_eng_apply_now(e, c, ev, errstr, errlen))
         return reject(e);
     rs_eng_mark_changed(e, c);
-    if (rs_eng_seen_add(&c->seen, &c->nseen, &c->capseen, idh, ch))
+    if (rs_eng_seen_note(e, c, ev, idh, ch))
         return RS_APPLY_NOMEM;
     e->stats.applied++;
     if (c->npend > 0)

@@ -174,6 +174,7 @@ typedef enum rs_apply_result {
     RS_APPLY_PENDING,   /* waits for its contract or invoice */
     RS_APPLY_REJECTED,  /* errstr names the event_id and the field */
     RS_APPLY_NOMEM,
+    RS_APPLY_EIO, /* the seen store's lookup failed: nothing changed */
 } rs_apply_result_t;
 
 /* Apply one event. On RS_APPLY_REJECTED nothing changed and errstr reads
@@ -256,8 +257,10 @@ void rs_engine_pending_get(const rs_engine_t *e, size_t i, rs_pending_view_t *ou
 size_t rs_engine_take_changed(rs_engine_t *e, const char *const **ids);
 
 /* One contract's complete state: terms, schedule changes, usage, invoices,
- * payments, posted ledger, waiting events and idempotency set. `*buf` is
- * malloc'd. Returns 0, 1 if the engine has no such contract, -1 on error. */
+ * payments, posted ledger, waiting events and, without a seen store, its
+ * idempotency set (with one, the ids are the store's: see below). `*buf`
+ * is malloc'd. Returns 0, 1 if the engine has no such contract, -1 on
+ * error. */
 int rs_engine_export_contract(const rs_engine_t *e, const char *contract_id, void **buf,
                               size_t *len, char *errstr, size_t errlen);
 
@@ -267,6 +270,42 @@ int rs_engine_import_contract(rs_engine_t *e, const void *buf, size_t len, char 
 
 /* Drop a contract from memory (its partition was revoked). */
 void rs_engine_forget_contract(rs_engine_t *e, const char *contract_id);
+
+/* ---- idempotency: where applied event ids are kept ----
+ *
+ * The engine ignores an event whose event_id it applied (or queued) before:
+ * RS_APPLY_DUPLICATE when the content is the same, rejected ("conflicting
+ * duplicate") when it differs. It knows an id by a 64-bit hash of the id and
+ * one of the content (rs_event_hash). By default it keeps them in each
+ * contract (16 bytes per event, inside the contract's record): right for
+ * replay and tests, but it grows with every event ever applied.
+ *
+ * A caller with a durable store sets a seen store instead. Then:
+ *   - contracts keep no ids (a record does not grow with events);
+ *   - for an id the engine does not know, it calls `lookup` (0 found with
+ *     *content_hash set, 1 not found, -1 error: rs_engine_apply returns
+ *     RS_APPLY_EIO and changes nothing);
+ *   - the ids applied, queued or forgotten (a waiting event that failed
+ *     later) since the last rs_engine_take_seen() are handed to it; the
+ *     engine itself answers for them until then (the caller's batch is not
+ *     committed yet), so the caller stages them with the contracts;
+ *   - ids a record still holds (written without a seen store) stay valid
+ *     and move to that list when their contract next changes.
+ * Set it right after creating or loading the engine, before any apply. */
+typedef int (*rs_seen_lookup_fn)(void *opaque, const char *contract_id, uint64_t id_hash,
+                                 uint64_t *content_hash);
+void rs_engine_set_seen_store(rs_engine_t *e, rs_seen_lookup_fn lookup, void *opaque);
+
+typedef struct rs_seen_id {
+    const char *contract_id;
+    uint64_t id_hash, content_hash;
+    rs_period_t period; /* of the event's occurred_on; RS_PERIOD_NONE if unknown */
+    int forget;         /* the id left the set: delete it */
+} rs_seen_id_t;
+/* The seen-store changes since the last call (each (contract, id) once, its
+ * latest state), and clears them. The array and strings stay valid until
+ * the next call that changes the engine. */
+size_t rs_engine_take_seen(rs_engine_t *e, const rs_seen_id_t **out);
 
 /* Engine-wide state: closed periods, recognition horizon, period.closed ids. */
 int rs_engine_export_meta(const rs_engine_t *e, void **buf, size_t *len, char *errstr,
@@ -286,6 +325,10 @@ void rs_engine_get_stats(const rs_engine_t *e, rs_engine_stats_t *out);
  * overhead per block. Walks the whole state (O(state)): for benchmarks,
  * logs and metrics, not for every event. */
 size_t rs_engine_memory_bytes(const rs_engine_t *e);
+
+/* The latest closed period (every earlier one is closed too), or
+ * RS_PERIOD_NONE. */
+rs_period_t rs_engine_closed_through(const rs_engine_t *e);
 
 /* Is period p closed? Closing a period closes every earlier one too. */
 int rs_engine_period_closed(const rs_engine_t *e, rs_period_t p);

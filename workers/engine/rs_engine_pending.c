@@ -17,7 +17,10 @@
  *   - Waiting events are applied in arrival order. One that fails then is
  *     reported as a late rejection and its id leaves the seen set, so a
  *     corrected event with the same id can come.
- *   - e->stats.pending is the number of waiting events of all contracts.
+ *   - e->stats.pending is the number of waiting events of all contracts;
+ *     c->pend_bytes the size of c's waiting blobs, at most
+ *     RS_ENG_PENDING_MAX_BYTES (an event that would pass it is rejected,
+ *     so the waiting events cannot grow a contract's record without bound).
  */
 #include "rs_engine.h"
 
@@ -89,7 +92,8 @@ static int hint_holds(const rs_contract_t *c, const rs_pending_t *p)
 
 /* Queue an event until what it waits for (`wait`) arrives. */
 rs_apply_result_t rs_eng_pending_add(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
-                                     const char *wait, uint64_t idh, uint64_t ch)
+                                     const char *wait, uint64_t idh, uint64_t ch, char *errstr,
+                                     size_t errlen)
 {
     if (rs_eng_grow((void **)&c->pend, &c->cappend, c->npend + 1, sizeof(rs_pending_t)))
         return RS_APPLY_NOMEM;
@@ -99,9 +103,22 @@ rs_apply_result_t rs_eng_pending_add(rs_engine_t *e, rs_contract_t *c, const rs_
     int hint = rs_eng_wait_kind(c, ev, &id);
     if (rs_eng_pending_pack(p, ev, wait, hint, id))
         return RS_APPLY_NOMEM;
+    if (c->pend_bytes + p->len > RS_ENG_PENDING_MAX_BYTES) {
+        snprintf(errstr, errlen,
+                 "event %s: contract_id: it waits for %s, but %zu events (%zu bytes) already "
+                 "wait in contract %s, the most one contract holds (%u bytes); send it again "
+                 "once %s has arrived",
+                 ev->event_id, wait, c->npend, c->pend_bytes, c->contract_id,
+                 RS_ENG_PENDING_MAX_BYTES, wait);
+        rs_eng_pending_free(p);
+        memset(p, 0, sizeof(*p));
+        e->stats.rejected++;
+        return RS_APPLY_REJECTED;
+    }
+    c->pend_bytes += p->len;
     c->npend++;
     rs_eng_mark_changed(e, c);
-    if (rs_eng_seen_add(&c->seen, &c->nseen, &c->capseen, idh, ch))
+    if (rs_eng_seen_note(e, c, ev, idh, ch))
         return RS_APPLY_NOMEM;
     e->stats.pending++;
     return RS_APPLY_PENDING;
@@ -132,6 +149,7 @@ static int pending_check(rs_contract_t *c, size_t i, rs_event_t *ev)
         return 0;
     rs_pending_t np = {0};
     if (rs_eng_pending_pack(&np, ev, p->blob, hint, id) == 0) {
+        c->pend_bytes = c->pend_bytes - p->len + np.len;
         rs_eng_pending_free(p);
         *p = np;
     }
@@ -155,6 +173,7 @@ void rs_eng_drain_pending(rs_engine_t *e, rs_contract_t *c)
             rs_pending_t p = c->pend[i];
             memmove(&c->pend[i], &c->pend[i + 1], (c->npend - i - 1) * sizeof(rs_pending_t));
             c->npend--;
+            c->pend_bytes -= p.len;
             e->stats.pending--;
             rs_eng_pending_free(&p);
             char err[512];
@@ -162,8 +181,7 @@ void rs_eng_drain_pending(rs_engine_t *e, rs_contract_t *c)
                 e->stats.applied++;
             } else {
                 /* forget it, so a corrected event with the same id can come */
-                rs_eng_seen_remove(&c->seen, &c->nseen, &c->capseen,
-                                   rs_eng_str_hash(ev.event_id, 7));
+                rs_eng_seen_forget(e, c, rs_eng_str_hash(ev.event_id, 7));
                 late_reject(e, &ev, err);
             }
             rs_event_clear(&ev);

@@ -807,10 +807,12 @@ static void r_contract(rbuf_t *r, rs_engine_t *e, rs_contract_t *c)
             /* kept as it was written; its hint is asked of the restored contract */
             const char *id;
             int hint = rs_eng_wait_kind(c, &ev, &id);
-            if (rs_eng_pending_pack(&c->pend[i], &ev, wait, hint, id))
+            if (rs_eng_pending_pack(&c->pend[i], &ev, wait, hint, id)) {
                 r->err = "out of memory";
-            else
+            } else {
                 c->npend = c->cappend = i + 1;
+                c->pend_bytes += c->pend[i].len;
+            }
         }
         rs_event_clear(&ev);
     }

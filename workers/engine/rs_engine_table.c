@@ -363,7 +363,7 @@ size_t rs_engine_memory_bytes(const rs_engine_t *e)
          e->capcviews * sizeof(*e->cviews);
     n += e->capgseen * sizeof(rs_seen_t) + e->caplate * sizeof(rs_rejection_t);
     n += e->capchanged * sizeof(*e->changed) + e->capchanged_ids * sizeof(*e->changed_ids);
-    n += e->capitab * sizeof(*e->itab);
+    n += e->capitab * sizeof(*e->itab) + rs_eng_seen_bytes(e);
     for (size_t i = 0; i < e->capitab; i++)
         if (e->itab[i])
             n += sizeof(rs_eng_istr_t) + strlen(e->itab[i]->s) + 1;
@@ -470,4 +470,5 @@ void rs_eng_mark_changed(rs_engine_t *e, rs_contract_t *c)
         return; /* the set is best-effort only under ENOMEM; callers export all */
     e->changed[e->nchanged++] = c;
     c->changed = 1;
+    rs_eng_seen_migrate(e, c); /* with a seen store: the record drops its ids */
 }

@@ -98,6 +98,7 @@ static const keyspec_t specs[] = {
     {"schema.registry.username", K_STR, NULL, 0, 0, NULL},
     {"state.dir", K_STR, NULL, 0, 0, NULL},
     {"state.revoked.grace.ms", K_INT, "600000", 0, 86400000, NULL},
+    {"state.seen.retention.months", K_INT, "0", 0, 1200, NULL},
     {"state.sync", K_BOOL, "true", 0, 0, NULL},
     {"topics.balances", K_TOPIC, "revenue.deferred-balances", 0, 0, NULL},
     {"topics.changelog", K_TOPIC, "revenue.state-changelog", 0, 0, NULL},
@@ -763,6 +764,8 @@ static int finish(rs_config_t *c, rd_kafka_conf_t *scratch, char *errstr, size_t
     parse_long(value_or_null(p, "batch.max.ms"), 1, 3600000, &c->batch_max_ms);
     parse_long(value_or_null(p, "input.idle.ms"), 0, 3600000, &c->input_idle_ms);
     parse_long(value_or_null(p, "state.revoked.grace.ms"), 0, 86400000, &c->revoked_grace_ms);
+    parse_long(value_or_null(p, "state.seen.retention.months"), 0, 1200,
+               &c->seen_retention_months);
     c->guarantee = strcmp(value_or_null(p, "processing.guarantee"), "exactly_once") == 0
                        ? RS_CONFIG_EXACTLY_ONCE
                        : RS_CONFIG_AT_LEAST_ONCE;

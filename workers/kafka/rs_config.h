@@ -89,8 +89,10 @@ typedef struct rs_config {
     int state_sync; /* 1: fsync every commit */
     long batch_max_records;
     long batch_max_ms;
-    long input_idle_ms;    /* wait this long for a lagging input topic */
-    long revoked_grace_ms; /* drop a revoked partition's local state after this */
+    long input_idle_ms;         /* wait this long for a lagging input topic */
+    long revoked_grace_ms;      /* drop a revoked partition's local state after this */
+    long seen_retention_months; /* 0: applied event ids kept for good; else pruned this
+                                   many months after their period closed */
     rs_config_guarantee_t guarantee;
     const char *policy_file; /* NULL when not set */
     int metrics_port;        /* 0: no metrics server */

@@ -282,6 +282,7 @@ static int setup_kafka(rs_worker_t *w, char *errstr, size_t errlen)
     }
     if ((conf = rs_worker_kafka_conf(w, producer, errstr, errlen)) == NULL)
         return -1;
+    w->max_msg_bytes = conf_long(conf, "message.max.bytes", 1000000);
     rd_kafka_conf_set_dr_msg_cb(conf, rs_worker_on_delivery);
     w->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof kerr);
     if (w->producer == NULL) {
@@ -635,8 +636,8 @@ static int is_idle(const rs_worker_t *w)
         return 0;
     for (int32_t n = 0; n < w->nparts; n++) {
         const part_t *p = &w->parts[n];
-        if (!rs_worker_owns(w, n))
-            continue;
+        if (!rs_worker_owns(w, n) || p->parked)
+            continue; /* a parked partition takes nothing more */
         if (p->state == RS_PART_REPLAYING)
             return 0;
         for (int t = 0; t < N_IN; t++)
@@ -650,7 +651,8 @@ static int is_idle(const rs_worker_t *w)
 static int stuck_plan(const rs_worker_t *w)
 {
     for (int32_t n = 0; n < w->nparts; n++)
-        if (w->parts[n].state == RS_PART_REPLAYING && rs_worker_all_eof(&w->parts[n]))
+        if (w->parts[n].state == RS_PART_REPLAYING && !w->parts[n].parked &&
+            rs_worker_all_eof(&w->parts[n]))
             return 1;
     return 0;
 }

@@ -282,7 +282,13 @@ static void handle_message(rs_worker_t *w, part_t *p, const qitem_t *it)
             goto out;
         }
     }
-    rs_apply_result_t res = rs_engine_apply(e, &ev, err, sizeof err);
+    rs_apply_result_t res;
+    if (rs_worker_outside_retention(w, e, &ev, err, sizeof err)) {
+        rs_worker_count_rejected(w, 1); /* not the engine's: not in its counts */
+        res = RS_APPLY_REJECTED;
+    } else {
+        res = rs_engine_apply(e, &ev, err, sizeof err);
+    }
     rs_worker_metrics_event(w, it, &ev, rs_worker_apply_outcome(res));
     /* The sink may have grown the map: look the entry up again. */
     if (ce != NULL && (ce = rs_worker_cm_get(&w->cm, ev.contract_id)) == NULL) {
@@ -313,6 +319,10 @@ static void handle_message(rs_worker_t *w, part_t *p, const qitem_t *it)
     case RS_APPLY_REJECTED:
         rs_worker_dlq_message(w, it, err);
         break;
+    case RS_APPLY_EIO:
+        rs_worker_fail(w, "state: partition %d: seen ids of event %s: %s", (int)w->cur_n,
+                       ev.event_id, rs_pstate_seen_error(p->ps));
+        goto out;
     case RS_APPLY_NOMEM:
     default:
         rs_worker_fail(w, "engine: out of memory applying event %s", ev.event_id);
@@ -348,7 +358,11 @@ static int add_commit_offset(rs_worker_t *w, const char *topic, int32_t partitio
  * stages only the meta) is exported once, staged into w->sb and produced as
  * c/<id> with its four applied offsets; then the final meta record (engine
  * meta, the four next input offsets, no plan). Called before
- * rs_pstate_stage(); the meta exported here is the one it stages. */
+ * rs_pstate_stage(); the meta exported here is the one it stages. The
+ * applied event ids go as seen keys and s/ records (rs_worker_stage_seen).
+ * Returns 0, 1 when a record would not fit message.max.bytes (partition n
+ * is parked: the caller rolls back what was staged), or -1 (failure
+ * recorded). */
 static int produce_changelog(rs_worker_t *w, part_t *p, int32_t n, const int64_t next[N_IN])
 {
     rs_engine_t *e = rs_pstate_engine(p->ps);
@@ -389,6 +403,10 @@ static int produce_changelog(rs_worker_t *w, part_t *p, int32_t n, const int64_t
             return -1;
         }
         snprintf(key, sizeof key, "c/%s", ids[i]);
+        if (!rs_worker_fits(w, n, "changelog_contract", ids[i], strlen(key), vlen)) {
+            free(v);
+            return 1;
+        }
         if (rs_worker_queue_cl(w, n, key, v, vlen) != 0)
             return -1;
     }
@@ -406,6 +424,8 @@ static int produce_changelog(rs_worker_t *w, part_t *p, int32_t n, const int64_t
                 offs[t] = -1;
         }
     }
+    if (rs_worker_stage_seen(w, p, n) != 0 || rs_worker_prune_seen(w, p, n) != 0)
+        return -1;
     if (rs_engine_export_meta(e, &blob, &len, err, sizeof err) != 0) {
         rs_worker_fail(w, "changelog: export meta of partition %d: %s", (int)n, err);
         return -1;
@@ -417,6 +437,10 @@ static int produce_changelog(rs_worker_t *w, part_t *p, int32_t n, const int64_t
         return -1;
     }
     snprintf(key, sizeof key, "m/%d", (int)n);
+    if (!rs_worker_fits(w, n, "changelog_meta", NULL, strlen(key), vlen)) {
+        free(v);
+        return 1;
+    }
     return rs_worker_queue_cl(w, n, key, v, vlen);
 }
 
@@ -443,7 +467,7 @@ static rs_plan_item_t *plan_items(const msgq_t *sub, int64_t next[N_IN])
  * partitions and delivered in one round, before any output. With
  * exactly_once the transaction is opened first, so the plans are in it.
  * 0, or -1 (failure recorded). */
-static int save_plans(rs_worker_t *w, msgq_t *subs, const char *taken, int64_t (*next)[N_IN])
+static int save_plans(rs_worker_t *w, msgq_t *subs, char *taken, int64_t (*next)[N_IN])
 {
     static const int64_t none[N_IN] = {-1, -1, -1, -1};
     rs_state_batch_t *pb = NULL;
@@ -464,11 +488,6 @@ static int save_plans(rs_worker_t *w, msgq_t *subs, const char *taken, int64_t (
             rs_worker_fail(w, "out of memory");
             goto out;
         }
-        if (rs_pstate_stage_plan(w->parts[n].ps, pb, items, subs[n].n, err, sizeof err) != 0) {
-            free(items);
-            rs_worker_fail(w, "state: save plan of partition %d: %s", (int)n, err);
-            goto out;
-        }
         /* The changelog gets the plan too, delivered before any output, so a
          * worker restoring from the changelog alone replays this batch in
          * this order. */
@@ -476,10 +495,23 @@ static int save_plans(rs_worker_t *w, msgq_t *subs, const char *taken, int64_t (
         void *v = NULL;
         size_t vlen = 0;
         snprintf(key, sizeof key, "m/%d", (int)n);
-        int erc = rs_changelog_encode_meta(NULL, 0, none, items, subs[n].n, &v, &vlen);
-        free(items);
-        if (erc != 0) {
+        if (rs_changelog_encode_meta(NULL, 0, none, items, subs[n].n, &v, &vlen) != 0) {
+            free(items);
             rs_worker_fail(w, "out of memory");
+            goto out;
+        }
+        if (!rs_worker_fits(w, n, "changelog_plan", NULL, strlen(key), vlen)) {
+            free(items); /* parked before anything of it was written */
+            free(v);
+            rs_worker_msgq_free(&subs[n]);
+            taken[n] = 0;
+            continue;
+        }
+        int prc = rs_pstate_stage_plan(w->parts[n].ps, pb, items, subs[n].n, err, sizeof err);
+        free(items);
+        if (prc != 0) {
+            free(v);
+            rs_worker_fail(w, "state: save plan of partition %d: %s", (int)n, err);
             goto out;
         }
         /* produced after the local commit below: queued until then */
@@ -508,6 +540,7 @@ static void run_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub,
                           const int64_t next[N_IN])
 {
     char err[512];
+    size_t clq_mark = w->nclq;
 
     /* The engine's own counts: an event that waited counts as applied
      * when it applies, as rejected if it fails then. */
@@ -517,13 +550,13 @@ static void run_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub,
     cm_clear(&w->cm);
     w->cur = p;
     w->cur_n = n;
-    for (size_t i = 0; i < sub->n && !rs_worker_failed(w); i++)
+    for (size_t i = 0; i < sub->n && !rs_worker_failed(w) && !p->parked; i++)
         handle_message(w, p, &sub->v[i]);
-    if (!rs_worker_failed(w))
+    if (!rs_worker_failed(w) && !p->parked)
         rs_worker_produce_balances(w, e);
     w->cur = NULL;
-    if (rs_worker_failed(w))
-        return;
+    if (rs_worker_failed(w) || p->parked)
+        return; /* parked: nothing of it staged yet */
     rs_engine_get_stats(e, &s1);
     w->stats.events_applied += s1.applied - s0.applied;
     rs_metrics_add(w->m.applied, (int64_t)(s1.applied - s0.applied));
@@ -532,8 +565,18 @@ static void run_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub,
     rs_worker_count_rejected(w, s1.rejected - s0.rejected);
 
     /* Stage: contracts (here, with their changelog records) + meta,
-     * per-contract offsets, input offsets, plan done. */
-    if (produce_changelog(w, p, n, next) != 0)
+     * per-contract offsets, input offsets, plan done. A record too large
+     * parks the partition: what it staged and queued is dropped. */
+    rs_state_batch_save_point(w->sb);
+    int pc = produce_changelog(w, p, n, next);
+    if (pc == 1) {
+        if (rs_state_batch_rollback(w->sb) != 0)
+            rs_worker_fail(w, "state: partition %d parked: %s", (int)n,
+                           rs_state_batch_error(w->sb));
+        rs_worker_drop_clq_from(w, clq_mark);
+        return;
+    }
+    if (pc != 0)
         return;
     if (rs_pstate_stage(p->ps, w->sb, err, sizeof err) != 0) {
         rs_worker_fail(w, "state: stage partition %d: %s", (int)n, err);
@@ -620,7 +663,7 @@ int rs_worker_process_batch(rs_worker_t *w)
     for (int32_t k = 0; k < w->nparts && !rs_worker_failed(w); k++) {
         int32_t n = (w->rr + k) % w->nparts;
         part_t *p = &w->parts[n];
-        if (!rs_worker_owns(w, n) ||
+        if (!rs_worker_owns(w, n) || p->parked ||
             (p->qn == 0 && !(p->state == RS_PART_REPLAYING && rs_worker_all_eof(p))))
             continue;
         if (budget == 0 && p->state != RS_PART_REPLAYING)

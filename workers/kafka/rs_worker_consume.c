@@ -119,8 +119,8 @@ void rs_worker_take_message(rs_worker_t *w, rd_kafka_message_t *m)
     }
     t = rs_worker_topic_index(w, rd_kafka_topic_name(m->rkt));
     if (t < 0 || m->partition < 0 || m->partition >= w->nparts ||
-        !rs_worker_owns(w, m->partition)) {
-        rd_kafka_message_destroy(m); /* W1: not ours (any more) */
+        !rs_worker_owns(w, m->partition) || w->parts[m->partition].parked) {
+        rd_kafka_message_destroy(m); /* W1: not ours (any more), or parked */
         return;
     }
     p = &w->parts[m->partition];

@@ -166,7 +166,9 @@ int rs_worker_metrics_setup(rs_worker_t *w, char *errstr, size_t errlen)
          "held until the group answered).",
          0},
         {&w->m.parked, "revstream_partitions_parked",
-         "Input partitions parked (not processed until an operator releases them).", 1},
+         "Input partitions parked: a record of theirs would exceed the producer's "
+         "message.max.bytes; nothing is committed for them (see the partition_parked log).",
+         1},
         {&w->m.ready, "revstream_ready", "1 when /readyz answers 200, else 0.", 1},
         {&w->m.cluster_up, "revstream_kafka_cluster_up",
          "1 while a broker of the cluster is up (librdkafka statistics), else 0.", 1},

@@ -42,13 +42,38 @@ typedef struct hdr {
     const char *value;
 } hdr_t;
 
+/* Does an output record fit message.max.bytes? If not, the sub-batch's
+ * partition is parked (rs_worker_bounds.c), or, outside a sub-batch, the
+ * worker fails. The key names the contract (journal, balances) or is
+ * short. */
+static int output_fits(rs_worker_t *w, int out, const void *key, size_t keylen, size_t len)
+{
+    static const char *const what[] = {"journal", "balance", "dead_letter"};
+    char contract[RS_STATE_MAX_ID_LEN + 1];
+    size_t n = keylen < RS_STATE_MAX_ID_LEN ? keylen : RS_STATE_MAX_ID_LEN;
+    if (key != NULL)
+        memcpy(contract, key, n);
+    contract[key != NULL ? n : 0] = '\0';
+    if (rs_worker_fits(w, w->cur != NULL ? w->cur_n : -1, what[out], contract, keylen, len))
+        return 1;
+    if (w->cur == NULL)
+        rs_worker_fail(w, "produce to %s: a %zu-byte record exceeds message.max.bytes (%ld)",
+                       rd_kafka_topic_name(w->rkt_out[out]), keylen + len, w->max_msg_bytes);
+    return 0;
+}
+
 /* Produce one record (copied) with up to 6 headers, waiting while the
  * producer's queue is full. Returns 0 or -1 (failure recorded). */
 static int produce(rs_worker_t *w, int out, const void *key, size_t keylen, const void *value,
                    size_t len, const hdr_t *h, int nh)
 {
     rd_kafka_headers_t *hs = NULL;
+    size_t hlen = 0;
 
+    for (int i = 0; i < nh; i++)
+        hlen += strlen(h[i].name) + strlen(h[i].value) + 8;
+    if (!output_fits(w, out, key, keylen, len + hlen))
+        return w->cur != NULL ? 0 : -1; /* parked (the sub-batch stops), or failed */
     for (;;) {
         rd_kafka_resp_err_t err;
         hs = rd_kafka_headers_new((size_t)nh);

@@ -52,6 +52,8 @@ void rs_worker_release_part(part_t *p)
     p->nplan = 0;
     memset(p->tp_assigned, 0, sizeof p->tp_assigned);
     memset(p->eof, 0, sizeof p->eof);
+    p->parked = 0;
+    p->seen_pruned = 0;
 }
 
 static void on_restore_progress(void *opaque, int32_t n, int64_t done, int64_t remaining,
@@ -446,6 +448,7 @@ static void on_revoke(rs_worker_t *w, rd_kafka_topic_partition_list_t *parts)
     for (int i = 0; i < parts->cnt; i++) {
         int32_t n = parts->elems[i].partition;
         if (n >= 0 && n < w->nparts && rs_worker_owns(w, n)) {
+            rs_worker_unpark(w, n);
             rs_worker_release_part(&w->parts[n]);
             rs_worker_part_set_state(w, n, RS_PART_REVOKED);
             w->parts[n].revoked_at = rs_worker_now_us();

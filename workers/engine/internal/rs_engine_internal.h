@@ -272,6 +272,7 @@ typedef struct rs_contract {
     rs_eng_str_t *docs; /* credit note and refund ids already applied */
     size_t npend, cappend;
     rs_pending_t *pend;
+    size_t pend_bytes; /* sum of pend[].len (not in the record: recomputed) */
     size_t nseen, capseen;
     rs_seen_t *seen;
     char *str; /* the string arena: nstr bytes used of capstr */
@@ -326,6 +327,19 @@ struct rs_engine {
     size_t capchanged_ids;
     rs_eng_istr_t **itab; /* intern table (products): open addressing by hash */
     size_t nitab, capitab;
+
+    /* the seen store (rs_engine_seen.c): NULL = ids kept in contracts */
+    rs_seen_lookup_fn seen_fn;
+    void *seen_opaque;
+    struct rs_eng_newseen *nseen_v; /* ids since rs_engine_take_seen */
+    size_t nnew, capnew;
+    uint32_t *newidx; /* open addressing over nseen_v: index + 1 */
+    size_t capnewidx;
+    char *newids; /* contract ids of nseen_v (offsets) */
+    size_t nnewids, capnewids;
+    rs_seen_id_t *seen_out; /* what rs_engine_take_seen handed out */
+    size_t capseen_out;
+    int seen_taken; /* the arena still backs seen_out */
 };
 
 /* An entry being built: rs_eng_entry_begin() fills it, the handler adds
@@ -397,6 +411,23 @@ rs_contract_t *rs_eng_contract_get_or_create(rs_engine_t *e, const char *id);
 void rs_eng_slot_put(rs_contract_t **slots, size_t nslots, rs_contract_t *c);
 int rs_eng_sort_contracts(rs_engine_t *e); /* refresh e->sorted */
 void rs_eng_mark_changed(rs_engine_t *e, rs_contract_t *c);
+
+/* ---- rs_engine_seen.c: the idempotency set (contract or seen store) ---- */
+
+/* Has c applied (or queued) the event id idh? 1 yes (*ch its content
+ * hash), 0 no, -1 the seen store failed. */
+int rs_eng_seen_check(rs_engine_t *e, rs_contract_t *c, uint64_t idh, uint64_t *ch);
+/* Remember an applied or queued event. 0, or -1 on ENOMEM. */
+int rs_eng_seen_note(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, uint64_t idh,
+                     uint64_t ch);
+/* Forget an id (a waiting event failed when it applied). */
+void rs_eng_seen_forget(rs_engine_t *e, rs_contract_t *c, uint64_t idh);
+/* With a seen store: move the ids c's record brought into the list
+ * rs_engine_take_seen hands out (best-effort under ENOMEM). */
+void rs_eng_seen_migrate(rs_engine_t *e, rs_contract_t *c);
+/* What the seen list holds, for rs_engine_memory_bytes, and freeing it. */
+size_t rs_eng_seen_bytes(const rs_engine_t *e);
+void rs_eng_seen_free(rs_engine_t *e);
 
 /* ---- rs_engine_schedule.c: R(d) and schedule changes ---- */
 
@@ -487,8 +518,16 @@ const char *rs_eng_waits_for(const rs_contract_t *c, const rs_event_t *ev, char 
 /* The same question as a kind (RS_ENG_WAIT_*, NONE if it can apply) and the
  * id waited for (*id points into ev or c). */
 int rs_eng_wait_kind(const rs_contract_t *c, const rs_event_t *ev, const char **id);
+/* The waiting events of one contract take at most this many bytes (their
+ * packed form, about what they take in the contract's record): an event
+ * that would pass it is rejected, so waiting events cannot push a record
+ * past a message limit however many come before what they wait for. */
+#define RS_ENG_PENDING_MAX_BYTES 262144u /* 256 KiB */
+/* Queue ev (RS_APPLY_PENDING), or reject it (RS_APPLY_REJECTED, errstr)
+ * when the contract's waiting events would pass RS_ENG_PENDING_MAX_BYTES. */
 rs_apply_result_t rs_eng_pending_add(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
-                                     const char *wait, uint64_t idh, uint64_t ch);
+                                     const char *wait, uint64_t idh, uint64_t ch, char *errstr,
+                                     size_t errlen);
 void rs_eng_drain_pending(rs_engine_t *e, rs_contract_t *c);
 
 /* rs_engine_state.c: a waiting event's blob (see rs_pending_t). pack fills

@@ -18,6 +18,9 @@
  *                          reports, transactions
  *   rs_worker_rebalance.c  assignment and revocation, restore from the
  *                          changelog, dropping revoked state, Kafka offsets
+ *   rs_worker_bounds.c     bounded records: the seen ids' changelog
+ *                          records, parking a partition whose record
+ *                          would exceed message.max.bytes
  *
  * WORKER STATES (rs_worker_state_t, w->state)
  *
@@ -93,8 +96,9 @@
  * Flags that stay flags, being no part of the lifecycle: stop (a request,
  * async-signal-safe), txn (configured), txn_open (a transaction is open),
  * has_policy (configured), recommit (Kafka offsets to commit again), and per
- * partition cl_dirty (changelog written in this batch), tp_assigned[] and
- * eof[] (per topic-partition).
+ * partition cl_dirty (changelog written in this batch), parked (a record
+ * of it would not fit: rs_worker_bounds.c), tp_assigned[] and eof[] (per
+ * topic-partition).
  *
  * Ownership: as in rs_worker.c. Every function here runs on the thread of
  * rs_worker_run() (librdkafka calls the callbacks from its poll calls).
@@ -206,6 +210,9 @@ typedef struct part {
     int cl_dirty;        /* changelog records produced in the current batch */
     int64_t cl_next;     /* next changelog offset, from delivery reports (-1 unknown) */
     uint64_t revoked_at; /* when revoked, for state.revoked.grace.ms (us); 0: not (P3) */
+    int parked;          /* a record would exceed message.max.bytes (rs_worker_bounds.c) */
+    int seen_pruned;     /* seen ids pruned through seen_pruned_through since the load */
+    rs_period_t seen_pruned_through;
 } part_t;
 
 /* What a handled record came to (revstream_events_total's outcome label). */
@@ -280,6 +287,7 @@ struct rs_worker {
     size_t nclq, capclq;
     int txn; /* exactly_once */
     int txn_open;
+    long max_msg_bytes; /* the producer's message.max.bytes */
 
     int32_t nparts;
     part_t *parts;
@@ -462,6 +470,34 @@ int rs_worker_begin_transaction(rs_worker_t *w);
 int rs_worker_commit_transaction(rs_worker_t *w);
 /* Abort the open transaction, if any (after a failure). */
 void rs_worker_abort_transaction(rs_worker_t *w);
+
+/* ------------------------------------------------------------------------ */
+/* rs_worker_bounds.c                                                       */
+/* ------------------------------------------------------------------------ */
+
+/* 1 if a record of keylen + len bytes fits the producer's
+ * message.max.bytes; else 0, and partition n (if valid) is parked: logged
+ * with `what` and `contract`, paused, its queue dropped. */
+int rs_worker_fits(rs_worker_t *w, int32_t n, const char *what, const char *contract,
+                   size_t keylen, size_t len);
+/* Clear partition n's parked flag (it was revoked). */
+void rs_worker_unpark(rs_worker_t *w, int32_t n);
+/* Stage the seen ids p's engine applied into w->sb and queue their
+ * changelog records. 0 or -1 (failure recorded). */
+int rs_worker_stage_seen(rs_worker_t *w, part_t *p, int32_t n);
+/* Retention (state.seen.retention.months > 0): once the partition's
+ * latest closed period moved, stage the deletion of the seen ids whose
+ * period is that many months before it (and queue their tombstones), at
+ * most RS_WORKER_PRUNE_MAX per sub-batch. 0 or -1 (failure recorded). */
+#define RS_WORKER_PRUNE_MAX 100000
+int rs_worker_prune_seen(rs_worker_t *w, part_t *p, int32_t n);
+/* An event whose id may have been pruned (its period is retention months
+ * or more before the latest closed period): 1 with the reason in err, to be
+ * dead-lettered; else 0. */
+int rs_worker_outside_retention(rs_worker_t *w, const rs_engine_t *e, const rs_event_t *ev,
+                                char *err, size_t errlen);
+/* Drop the queued changelog records from index `mark` on. */
+void rs_worker_drop_clq_from(rs_worker_t *w, size_t mark);
 
 /* ------------------------------------------------------------------------ */
 /* rs_worker_rebalance.c                                                    */
