@@ -223,6 +223,7 @@ static int restore_phase(const char *bin, const char *dir, const char *bs, long 
     fprintf(f,
             "kafka.bootstrap.servers=%s\nstate.dir=%s\ngroup.id=bench-bounded-restore\n"
             "input.format=json\noutput.format=json\nstate.sync=false\nexit.when.idle=true\n"
+            "log.format=text\n"
             "kafka.session.timeout.ms=6000\nkafka.heartbeat.interval.ms=1000\n",
             bs, state);
     fclose(f);
@@ -282,7 +283,7 @@ static int worker_phase(const char *bin, const char *dir, const char *file, long
         return 1;
     fprintf(f,
             "kafka.bootstrap.servers=%s\nstate.dir=%s\ngroup.id=bench-bounded\n"
-            "input.format=json\noutput.format=json\nstate.sync=false\n"
+            "input.format=json\noutput.format=json\nstate.sync=false\nlog.format=text\n"
             "kafka.session.timeout.ms=6000\nkafka.heartbeat.interval.ms=1000\n",
             bs, state);
     fclose(f);

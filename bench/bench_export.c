@@ -138,8 +138,8 @@ int main(int argc, char **argv)
             bytes = remove_files(&r);
             if (k + 1 < runs)
                 rs_connect_result_free(&r);
-            fprintf(stderr, "bench_export: %s run %d %.3f s\n", rs_connect_format_name(order[f]),
-                    k + 1, t[k]);
+            fprintf(stderr, "bench_export: %s run %d %.3f s\n",
+                    rs_connect_format_name(order[f]), k + 1, t[k]);
         }
         qsort(t, (size_t)runs, sizeof *t, cmp_double);
         double med = t[runs / 2];
