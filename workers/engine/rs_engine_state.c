@@ -880,8 +880,10 @@ void rs_engine_forget_contract(rs_engine_t *e, const char *contract_id)
     rs_contract_t *c = rs_eng_contract_find(e, contract_id);
     if (c == NULL)
         return;
-    for (i = 0; i < e->nslots && e->slots[i] != c; i++)
-        ;
+    /* its slot: the probe sequence of its hash (O(1), not a table scan) */
+    i = rs_eng_str_hash(c->contract_id, 0xcbf29ce484222325ULL) & mask;
+    while (e->slots[i] != c)
+        i = (i + 1) & mask;
     e->slots[i] = NULL;
     /* re-insert the rest of the probe cluster (linear probing deletion) */
     for (size_t j = (i + 1) & mask; e->slots[j] != NULL; j = (j + 1) & mask) {
@@ -889,7 +891,8 @@ void rs_engine_forget_contract(rs_engine_t *e, const char *contract_id)
         e->slots[j] = NULL;
         rs_eng_slot_put(e->slots, e->nslots, m);
     }
-    for (size_t k = 0; k < e->nchanged; k++)
+    /* from the end: a contract forgotten right after it changed is last */
+    for (size_t k = e->nchanged; c->changed && k-- > 0;)
         if (e->changed[k] == c) {
             e->changed[k] = e->changed[--e->nchanged];
             break;

@@ -851,6 +851,12 @@ void rs_worker_set_crash_after(rs_worker_t *w, uint64_t n)
         w->crash_after = n;
 }
 
+void rs_worker_set_crash_in_close(rs_worker_t *w, uint64_t n)
+{
+    if (w != NULL)
+        w->crash_in_close = n;
+}
+
 void rs_worker_destroy(rs_worker_t *w)
 {
     if (w == NULL)

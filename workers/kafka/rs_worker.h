@@ -104,6 +104,11 @@ void rs_worker_get_stats(const rs_worker_t *w, rs_worker_stats_t *out);
  * "worker: fault ..." and kill the process with SIGKILL. 0: never. */
 void rs_worker_set_crash_after(rs_worker_t *w, uint64_t n);
 
+/* Fault injection for tests: in a streaming month-end close, once n chunks
+ * were committed, after the outputs of the next chunk are acknowledged and
+ * before it is committed, SIGKILL (a crash in the middle of a close). */
+void rs_worker_set_crash_in_close(rs_worker_t *w, uint64_t n);
+
 void rs_worker_destroy(rs_worker_t *w); /* accepts NULL */
 
 #endif
