@@ -54,6 +54,9 @@ struct rs_pstate {
     rs_pstate_close_hooks_t hooks;
     rs_pstate_cache_stats_t cs;
     char close_err[640]; /* why the last close failed */
+    /* every contract of the store is in memory (a close need not read the
+     * store): set by a close that kept all it read, cleared by any forget */
+    int complete;
 };
 
 typedef struct import_ctx {
@@ -542,6 +545,8 @@ size_t rs_pstate_evict(rs_pstate_t *ps)
         gone++;
     }
     ps->cs.evicted += gone;
+    if (gone > 0)
+        ps->complete = 0;
     return gone;
 }
 
@@ -567,10 +572,13 @@ typedef struct walk {
     rs_engine_t *e;
     char **mem; /* in memory when the close began, sorted */
     size_t nmem, j;
-    char **ids; /* loaded, changed, not yet committed (the chunk) */
+    char **ids; /* changed by the close, not yet committed (the chunk) */
     void **blobs;
     size_t *lens;
+    char *cached; /* cached[i]: ids[i] was clean in memory: it stays, clean */
     size_t n, cap;
+    size_t kept; /* estimated bytes of unchanged contracts kept in memory */
+    int forgot;  /* a contract read from the store left memory again */
     char err[512];
 } walk_t;
 
@@ -611,8 +619,14 @@ static int walk_commit_chunk(walk_t *x)
     if (rs_state_batch_commit(ps->st, b, x->err, sizeof x->err) != 0)
         goto out;
     /* last first: each is then at the end of the engine's changed set */
-    for (size_t i = x->n; i-- > 0;)
-        rs_engine_forget_contract(x->e, x->ids[i]);
+    for (size_t i = x->n; i-- > 0;) {
+        if (x->cached[i]) {
+            rs_engine_contract_clear_changed(x->e, x->ids[i]);
+        } else {
+            rs_engine_forget_contract(x->e, x->ids[i]);
+            x->forgot = 1;
+        }
+    }
     ps->cs.chunks++;
     rc = 0;
 out:
@@ -621,15 +635,64 @@ out:
     return rc;
 }
 
+/* Add a contract the close changed to the chunk; commit the chunk when
+ * full. `cached`: it was in memory and clean (it stays, clean). 0 or -1. */
+static int walk_add_to_chunk(walk_t *x, const char *id, int cached)
+{
+    if (x->n == x->cap) {
+        size_t cap = x->cap ? x->cap * 2 : 256;
+        char **ni = realloc(x->ids, cap * sizeof *ni);
+        if (ni != NULL)
+            x->ids = ni;
+        void **nb = ni ? realloc(x->blobs, cap * sizeof *nb) : NULL;
+        if (nb != NULL)
+            x->blobs = nb;
+        size_t *nl = nb ? realloc(x->lens, cap * sizeof *nl) : NULL;
+        if (nl != NULL)
+            x->lens = nl;
+        char *nc = nl ? realloc(x->cached, cap) : NULL;
+        if (nc == NULL) {
+            snprintf(x->err, sizeof x->err, "out of memory");
+            return -1;
+        }
+        x->cached = nc;
+        x->cap = cap;
+    }
+    if ((x->ids[x->n] = strdup(id)) == NULL) {
+        snprintf(x->err, sizeof x->err, "out of memory");
+        return -1;
+    }
+    x->blobs[x->n] = NULL;
+    x->cached[x->n] = (char)cached;
+    x->n++;
+    if (x->n >= x->ps->hooks.contracts && walk_commit_chunk(x) != 0)
+        return -1;
+    return 0;
+}
+
+/* Recognize an in-memory contract. One that was clean (the batch had not
+ * changed it) and that the close changed joins the chunk: committed with
+ * it, it stays in memory, clean, so the batch's own write stays small. */
+static int walk_memory_one(walk_t *x, const char *id)
+{
+    int chunked = x->ps->hooks.contracts > 0;
+    int was = chunked && rs_engine_contract_is_changed(x->e, id);
+    int rc = rs_engine_recognize_contract(x->e, id);
+    if (rc < 0) {
+        snprintf(x->err, sizeof x->err, "out of memory recognizing contract %s", id);
+        return -1;
+    }
+    if (chunked && rc == 1 && !was)
+        return walk_add_to_chunk(x, id, 1);
+    return 0;
+}
+
 /* Recognize the in-memory contracts before `id` (all if NULL). */
 static int walk_memory_until(walk_t *x, const char *id)
 {
     for (; x->j < x->nmem && (id == NULL || strcmp(x->mem[x->j], id) < 0); x->j++)
-        if (rs_engine_recognize_contract(x->e, x->mem[x->j]) < 0) {
-            snprintf(x->err, sizeof x->err, "out of memory recognizing contract %s",
-                     x->mem[x->j]);
+        if (walk_memory_one(x, x->mem[x->j]) != 0)
             return -1;
-        }
     return 0;
 }
 
@@ -640,13 +703,8 @@ static int walk_one(void *opaque, const char *id, const void *blob, size_t len)
 
     if (walk_memory_until(x, id) != 0)
         return 1;
-    if (x->j < x->nmem && strcmp(x->mem[x->j], id) == 0) { /* memory is newer */
-        if (rs_engine_recognize_contract(x->e, x->mem[x->j++]) < 0) {
-            snprintf(x->err, sizeof x->err, "out of memory recognizing contract %s", id);
-            return 1;
-        }
-        return 0;
-    }
+    if (x->j < x->nmem && strcmp(x->mem[x->j], id) == 0) /* memory is newer */
+        return walk_memory_one(x, x->mem[x->j++]) == 0 ? 0 : 1;
     if (rs_engine_import_contract(x->e, blob, len, x->err, sizeof x->err) != 0)
         return 1;
     ps->cs.walked++;
@@ -656,7 +714,17 @@ static int walk_one(void *opaque, const char *id, const void *blob, size_t len)
         return 1;
     }
     if (rc == 0) { /* nothing to post: as it was in the store */
+        size_t bytes = rs_engine_contract_bytes(x->e, id);
+        if (ps->lru.bytes + x->kept + bytes <= ps->lru.limit) { /* room: keep it */
+            if (lru_add(&ps->lru, id, 0) != 0) {
+                snprintf(x->err, sizeof x->err, "out of memory");
+                return 1;
+            }
+            x->kept += bytes;
+            return 0;
+        }
         rs_engine_forget_contract(x->e, id);
+        x->forgot = 1;
         return 0;
     }
     if (ps->hooks.contracts == 0) { /* kept, changed, until the batch commits it */
@@ -666,31 +734,7 @@ static int walk_one(void *opaque, const char *id, const void *blob, size_t len)
         }
         return 0;
     }
-    if (x->n == x->cap) {
-        size_t cap = x->cap ? x->cap * 2 : 256;
-        char **ni = realloc(x->ids, cap * sizeof *ni);
-        if (ni != NULL)
-            x->ids = ni;
-        void **nb = ni ? realloc(x->blobs, cap * sizeof *nb) : NULL;
-        if (nb != NULL)
-            x->blobs = nb;
-        size_t *nl = nb ? realloc(x->lens, cap * sizeof *nl) : NULL;
-        if (nl == NULL) {
-            snprintf(x->err, sizeof x->err, "out of memory");
-            return 1;
-        }
-        x->lens = nl;
-        x->cap = cap;
-    }
-    if ((x->ids[x->n] = strdup(id)) == NULL) {
-        snprintf(x->err, sizeof x->err, "out of memory");
-        return 1;
-    }
-    x->blobs[x->n] = NULL;
-    x->n++;
-    if (x->n >= ps->hooks.contracts && walk_commit_chunk(x) != 0)
-        return 1;
-    return 0;
+    return walk_add_to_chunk(x, id, 0) == 0 ? 0 : 1;
 }
 
 /* The engine's advance hook: C2. */
@@ -709,10 +753,22 @@ static int pstate_walk(void *opaque, rs_engine_t *e)
         snprintf(x.err, sizeof x.err, "out of memory");
         goto out;
     }
-    if (rs_state_foreach_contract(ps->st, ps->partition, walk_one, &x, x.err, sizeof x.err) !=
-            0 ||
-        walk_memory_until(&x, NULL) != 0 || walk_commit_chunk(&x) != 0)
+    /* complete: memory holds the store's every contract, so the close is
+     * the plain engine's (no read of the store) */
+    if ((!ps->complete && rs_state_foreach_contract(ps->st, ps->partition, walk_one, &x, x.err,
+                                                    sizeof x.err) != 0) ||
+        walk_memory_until(&x, NULL) != 0)
         goto out;
+    if (!x.forgot)
+        ps->complete = 1;
+    /* The last, partial chunk stays in memory, changed: the batch commits
+     * it with the rest (a chunk commit costs two delivery rounds) and the
+     * cache lets it go after that commit. */
+    for (size_t i = 0; i < x.n; i++)
+        if (!x.cached[i] && lru_add(&ps->lru, x.ids[i], 0) != 0) {
+            snprintf(x.err, sizeof x.err, "out of memory");
+            goto out;
+        }
     rc = 0;
 out:
     if (rc != 0)
@@ -722,6 +778,7 @@ out:
     free(x.ids);
     free(x.blobs);
     free(x.lens);
+    free(x.cached);
     free(x.mem);
     return rc;
 }

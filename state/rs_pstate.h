@@ -91,18 +91,26 @@ int rs_pstate_stage_plan(rs_pstate_t *ps, rs_state_batch_t *b, const rs_plan_ite
  *   C2  Every rs_engine_advance() (event-time month end, period.closed) is a
  *       streaming close: the contracts of the partition in the store and in
  *       memory are recognized through the new horizon in contract_id order
- *       (the order and entries of an engine holding them all). A contract
- *       loaded for it that changed is kept until its chunk is committed
- *       (close hooks below), then forgotten; one that did not change is
- *       forgotten at once. So after any commit every contract of the store
- *       is recognized through the committed horizon, and a contract fetched
- *       later needs no catch-up.
+ *       (the order and entries of an engine holding them all). Those the
+ *       close changed and the batch had not changed before it (read from
+ *       the store, or in memory and clean) form chunks; a full chunk is
+ *       committed on its own (close hooks below), then the ones read from
+ *       the store are forgotten and the cached ones stay, clean. The last,
+ *       partial chunk stays in memory, changed, for the batch's commit
+ *       (then the cache may let it go): a close of fewer contracts than a
+ *       chunk costs no extra commit. A contract read from the store that
+ *       the close did not change stays if the cache has room, else is
+ *       forgotten at once. While every contract of the store is in memory
+ *       (a close kept all it read and nothing was forgotten since), a close
+ *       reads nothing from the store: it is the plain engine's. So after
+ *       any commit every contract of the store is recognized through the
+ *       committed horizon, and a contract fetched later needs no catch-up.
  *   C3  A chunk commit writes only contracts the current batch had not
- *       touched before the close (those were not in memory), after their
- *       entries and changelog records were delivered (hooks): a crash
- *       after it replays the batch's plan from a store where those
- *       contracts are already recognized, which posts nothing for them
- *       again — their entries were delivered with the same ids and bytes.
+ *       changed before the close, after their entries and changelog records
+ *       were delivered (hooks): a crash after it replays the batch's plan
+ *       from a store where those contracts are already recognized, which
+ *       posts nothing for them again — their entries were delivered with
+ *       the same ids and bytes.
  */
 typedef struct rs_pstate_close_hooks {
     /* Called before a chunk is committed with the chunk's contracts (in

@@ -204,6 +204,12 @@ void rs_engine_set_advance_hook(rs_engine_t *e, rs_engine_advance_fn fn, void *o
  * 0 if not (or the engine has no such contract), -1 on ENOMEM. */
 int rs_engine_recognize_contract(rs_engine_t *e, const char *contract_id);
 
+/* Is the contract in the changed set (rs_engine_take_changed)? */
+int rs_engine_contract_is_changed(const rs_engine_t *e, const char *contract_id);
+/* Take one contract out of the changed set (the caller wrote it to the
+ * store). Cheapest for the contract marked last. */
+void rs_engine_contract_clear_changed(rs_engine_t *e, const char *contract_id);
+
 /* Is the contract in memory? */
 int rs_engine_has_contract(const rs_engine_t *e, const char *contract_id);
 

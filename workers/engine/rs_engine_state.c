@@ -872,6 +872,31 @@ int rs_engine_import_contract(rs_engine_t *e, const void *buf, size_t len, char 
     return 0;
 }
 
+/* Take c out of the changed set; from the end: a contract taken out right
+ * after it changed is last. */
+static void unmark_changed(rs_engine_t *e, rs_contract_t *c)
+{
+    for (size_t k = e->nchanged; c->changed && k-- > 0;)
+        if (e->changed[k] == c) {
+            e->changed[k] = e->changed[--e->nchanged];
+            break;
+        }
+    c->changed = 0;
+}
+
+int rs_engine_contract_is_changed(const rs_engine_t *e, const char *contract_id)
+{
+    const rs_contract_t *c = rs_eng_contract_find(e, contract_id);
+    return c != NULL && c->changed;
+}
+
+void rs_engine_contract_clear_changed(rs_engine_t *e, const char *contract_id)
+{
+    rs_contract_t *c = rs_eng_contract_find(e, contract_id);
+    if (c != NULL)
+        unmark_changed(e, c);
+}
+
 void rs_engine_forget_contract(rs_engine_t *e, const char *contract_id)
 {
     if (e->nslots == 0)
@@ -891,12 +916,7 @@ void rs_engine_forget_contract(rs_engine_t *e, const char *contract_id)
         e->slots[j] = NULL;
         rs_eng_slot_put(e->slots, e->nslots, m);
     }
-    /* from the end: a contract forgotten right after it changed is last */
-    for (size_t k = e->nchanged; c->changed && k-- > 0;)
-        if (e->changed[k] == c) {
-            e->changed[k] = e->changed[--e->nchanged];
-            break;
-        }
+    unmark_changed(e, c);
     e->stats.pending -= c->npend;
     e->ncontracts--;
     e->views_dirty = 1;

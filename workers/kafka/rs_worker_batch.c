@@ -290,10 +290,15 @@ typedef struct chunk_ids {
     size_t n;
 } chunk_ids_t;
 
-/* cm entries to keep after a chunk: those of contracts not in it. */
+/* cm entries to keep after a chunk: those of contracts not in it, and
+ * those with an offset applied in this sub-batch (a duplicate or rejected
+ * event leaves its contract clean; its offset is staged at the end). */
 static int not_in_chunk(void *opaque, const centry_t *ce)
 {
     const chunk_ids_t *c = opaque;
+    for (int t = 0; t < N_IN; t++)
+        if (ce->applied[t] >= 0)
+            return 1;
     return bsearch(&ce->id, c->ids, c->n, sizeof *c->ids, cmp_id) == NULL;
 }
 
