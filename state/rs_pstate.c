@@ -488,6 +488,12 @@ int rs_pstate_fetch(rs_pstate_t *ps, const char *contract_id, char *errstr, size
 {
     lru_t *c = &ps->lru;
     uint32_t i = lru_find(c, contract_id);
+    /* tracked but not in the engine: an id whose event never created it;
+     * ask the store again */
+    if (i != 0 && !rs_engine_has_contract(ps->engine, contract_id)) {
+        lru_remove(c, i);
+        i = 0;
+    }
     if (i != 0) {
         if (c->head != i) {
             lru_unlink(c, i);
