@@ -4,10 +4,12 @@
  *
  * Invariants:
  *   - After rs_pstate_load, the engine holds exactly what the store had for
- *     the partition: its meta record and every contract record.
+ *     the partition: its meta record and every contract record. After
+ *     rs_pstate_open it holds the meta record only; contracts come and go
+ *     under C1-C3 of rs_pstate.h (the second half of this file).
  *   - Idempotency: the engine's applied event ids live in the store's seen
  *     keys, not in contract records (rs_engine_set_seen_store, installed
- *     by rs_pstate_load: pstate_seen_lookup reads them); the ids a batch
+ *     by rs_pstate_load and rs_pstate_open: pstate_seen_lookup reads them); the ids a batch
  *     adds are staged with its contracts (rs_pstate_stage_seen).
  *   - A plan record is "RSPL", a count, then (topic u8, offset i64) items; an
  *     empty meta value means "no pending plan" (the store has no delete for
@@ -21,6 +23,28 @@
 
 #define PLAN_MAGIC 0x4c505352u /* "RSPL" */
 
+/* A contract the cache tracks (in memory). Indices are 1-based; 0 = none. */
+typedef struct lru_node {
+    char *id;
+    size_t bytes;        /* rs_engine_contract_bytes at the last refresh */
+    uint32_t prev, next; /* the LRU list: head most recently used */
+    uint32_t hnext;      /* hash chain; the free list when unused */
+    int used;            /* in `used` (size to refresh at the next evict) */
+} lru_node_t;
+
+typedef struct lru {
+    lru_node_t *nodes; /* nodes[0] unused */
+    size_t cap;        /* nodes allocated, including nodes[0] */
+    uint32_t top;      /* nodes[1..top] were handed out */
+    uint32_t free;     /* free list through hnext */
+    uint32_t *buckets; /* power of two */
+    size_t nbuckets;
+    uint32_t head, tail;
+    size_t count, bytes, limit;
+    uint32_t *used; /* nodes used since the last evict */
+    size_t nused, capused;
+} lru_t;
+
 struct rs_pstate {
     rs_state_t *st; /* borrowed */
     int32_t partition;
@@ -30,6 +54,14 @@ struct rs_pstate {
     size_t nplan;
     char meta_key[32], plan_key[32];
     char seen_err[256]; /* the last seen-store lookup error */
+    int lazy; /* rs_pstate_open: the bounded cache and the streaming close */
+    lru_t lru;
+    rs_pstate_close_hooks_t hooks;
+    rs_pstate_cache_stats_t cs;
+    char close_err[640]; /* why the last close failed */
+    /* every contract of the store is in memory (a close need not read the
+     * store): set by a close that kept all it read, cleared by any forget */
+    int complete;
 };
 
 typedef struct import_ctx {
@@ -203,8 +235,8 @@ int rs_pstate_prune_seen(rs_pstate_t *ps, rs_state_batch_t *b, rs_period_t throu
     return 0;
 }
 
-int rs_pstate_load(rs_pstate_t **out, rs_state_t *st, int32_t partition,
-                   const rs_policy_t *policy, char *errstr, size_t errlen)
+static int pstate_load(rs_pstate_t **out, rs_state_t *st, int32_t partition,
+                       const rs_policy_t *policy, int lazy, char *errstr, size_t errlen)
 {
     rs_pstate_t *ps = calloc(1, sizeof(*ps));
     void *blob = NULL;
@@ -227,7 +259,8 @@ int rs_pstate_load(rs_pstate_t **out, rs_state_t *st, int32_t partition,
         goto fail;
     rs_state_free(blob);
     blob = NULL;
-    if (rs_pstate_import_contracts(st, partition, ps->engine, &ps->loaded, errstr, errlen))
+    if (!lazy &&
+        rs_pstate_import_contracts(st, partition, ps->engine, &ps->loaded, errstr, errlen))
         goto fail;
     rc = rs_state_get_meta(st, ps->plan_key, &blob, &len, errstr, errlen);
     if (rc < 0 || (rc == 0 && decode_plan(ps, blob, len, errstr, errlen)))
@@ -245,10 +278,13 @@ fail:
     return -1;
 }
 
+static void lru_free(lru_t *c);
+
 void rs_pstate_destroy(rs_pstate_t *ps)
 {
     if (ps == NULL)
         return;
+    lru_free(&ps->lru);
     rs_engine_destroy(ps->engine);
     free(ps->plan);
     free(ps);
@@ -301,6 +337,12 @@ int rs_pstate_stage(rs_pstate_t *ps, rs_state_batch_t *b, char *errstr, size_t e
         return -1;
     }
     return 0;
+}
+
+int rs_pstate_load(rs_pstate_t **out, rs_state_t *st, int32_t partition,
+                   const rs_policy_t *policy, char *errstr, size_t errlen)
+{
+    return pstate_load(out, st, partition, policy, 0, errstr, errlen);
 }
 
 const rs_plan_item_t *rs_pstate_pending_plan(const rs_pstate_t *ps, size_t *n)
@@ -358,4 +400,486 @@ int rs_pstate_stage_plan_done(rs_pstate_t *ps, rs_state_batch_t *b)
     ps->plan = NULL;
     ps->nplan = 0;
     return rs_state_batch_put_meta(b, ps->plan_key, "", 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* the bounded cache (C1)                                                   */
+/* ------------------------------------------------------------------------ */
+
+static uint32_t lru_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+static void lru_free(lru_t *c)
+{
+    for (uint32_t i = 1; i <= c->top; i++)
+        free(c->nodes[i].id);
+    free(c->nodes);
+    free(c->buckets);
+    free(c->used);
+    memset(c, 0, sizeof *c);
+}
+
+static uint32_t lru_find(const lru_t *c, const char *id)
+{
+    if (c->nbuckets == 0)
+        return 0;
+    uint32_t i = c->buckets[lru_hash(id) & (c->nbuckets - 1)];
+    while (i != 0 && strcmp(c->nodes[i].id, id) != 0)
+        i = c->nodes[i].hnext;
+    return i;
+}
+
+static void lru_unlink(lru_t *c, uint32_t i)
+{
+    lru_node_t *n = &c->nodes[i];
+    if (n->prev)
+        c->nodes[n->prev].next = n->next;
+    else
+        c->head = n->next;
+    if (n->next)
+        c->nodes[n->next].prev = n->prev;
+    else
+        c->tail = n->prev;
+    n->prev = n->next = 0;
+}
+
+static void lru_push_head(lru_t *c, uint32_t i)
+{
+    c->nodes[i].next = c->head;
+    c->nodes[i].prev = 0;
+    if (c->head)
+        c->nodes[c->head].prev = i;
+    c->head = i;
+    if (c->tail == 0)
+        c->tail = i;
+}
+
+/* Note node i as used: its size is refreshed at the next evict. */
+static int lru_mark_used(lru_t *c, uint32_t i)
+{
+    if (c->nodes[i].used)
+        return 0;
+    if (c->nused == c->capused) {
+        size_t cap = c->capused ? c->capused * 2 : 256;
+        uint32_t *u = realloc(c->used, cap * sizeof *u);
+        if (u == NULL)
+            return -1;
+        c->used = u;
+        c->capused = cap;
+    }
+    c->used[c->nused++] = i;
+    c->nodes[i].used = 1;
+    return 0;
+}
+
+static int lru_rehash(lru_t *c, size_t nb)
+{
+    uint32_t *b = calloc(nb, sizeof *b);
+    if (b == NULL)
+        return -1;
+    for (uint32_t i = 1; i <= c->top; i++)
+        if (c->nodes[i].id != NULL) {
+            uint32_t h = lru_hash(c->nodes[i].id) & (uint32_t)(nb - 1);
+            c->nodes[i].hnext = b[h];
+            b[h] = i;
+        }
+    free(c->buckets);
+    c->buckets = b;
+    c->nbuckets = nb;
+    return 0;
+}
+
+/* Track `id` (not tracked yet) as the most recently used. 0 or -1 ENOMEM. */
+static int lru_add(lru_t *c, const char *id, int hot)
+{
+    uint32_t i = c->free;
+    char *copy = strdup(id);
+    if (copy == NULL)
+        return -1;
+    if (i != 0) {
+        c->free = c->nodes[i].hnext;
+    } else {
+        if ((size_t)c->top + 1 >= c->cap) {
+            size_t cap = c->cap ? c->cap * 2 : 1024;
+            lru_node_t *nn = cap > UINT32_MAX ? NULL : realloc(c->nodes, cap * sizeof *nn);
+            if (nn == NULL) {
+                free(copy);
+                return -1;
+            }
+            c->nodes = nn;
+            c->cap = cap;
+        }
+        i = ++c->top;
+    }
+    memset(&c->nodes[i], 0, sizeof c->nodes[i]);
+    /* rehash before the node has its id: lru_rehash chains every named node */
+    if ((c->count + 1) * 2 > c->nbuckets && lru_rehash(c, c->nbuckets ? c->nbuckets * 2 : 1024))
+        goto fail;
+    c->nodes[i].id = copy;
+    uint32_t h = lru_hash(id) & (uint32_t)(c->nbuckets - 1);
+    c->nodes[i].hnext = c->buckets[h];
+    c->buckets[h] = i;
+    c->count++;
+    if (hot) {
+        lru_push_head(c, i);
+    } else { /* coldest: the first to go */
+        c->nodes[i].prev = c->tail;
+        if (c->tail)
+            c->nodes[c->tail].next = i;
+        c->tail = i;
+        if (c->head == 0)
+            c->head = i;
+    }
+    return lru_mark_used(c, i);
+fail:
+    free(copy);
+    c->nodes[i].id = NULL;
+    c->nodes[i].hnext = c->free;
+    c->free = i;
+    return -1;
+}
+
+static void lru_remove(lru_t *c, uint32_t i)
+{
+    lru_node_t *n = &c->nodes[i];
+    uint32_t *pp = &c->buckets[lru_hash(n->id) & (c->nbuckets - 1)];
+    while (*pp != i)
+        pp = &c->nodes[*pp].hnext;
+    *pp = n->hnext;
+    lru_unlink(c, i);
+    c->bytes -= n->bytes;
+    c->count--;
+    free(n->id);
+    n->id = NULL;
+    n->used = 0;
+    n->hnext = c->free;
+    c->free = i;
+}
+
+static int pstate_walk(void *opaque, rs_engine_t *e);
+
+int rs_pstate_open(rs_pstate_t **out, rs_state_t *st, int32_t partition,
+                   const rs_policy_t *policy, size_t cache_bytes, char *errstr, size_t errlen)
+{
+    if (pstate_load(out, st, partition, policy, 1, errstr, errlen))
+        return -1;
+    (*out)->lazy = 1;
+    (*out)->lru.limit = cache_bytes;
+    rs_engine_set_advance_hook((*out)->engine, pstate_walk, *out);
+    return 0;
+}
+
+void rs_pstate_set_close_hooks(rs_pstate_t *ps, const rs_pstate_close_hooks_t *h)
+{
+    ps->hooks = *h;
+}
+
+int rs_pstate_fetch(rs_pstate_t *ps, const char *contract_id, char *errstr, size_t errlen)
+{
+    lru_t *c = &ps->lru;
+    uint32_t i = lru_find(c, contract_id);
+    /* tracked but not in the engine: an id whose event never created it;
+     * ask the store again */
+    if (i != 0 && !rs_engine_has_contract(ps->engine, contract_id)) {
+        lru_remove(c, i);
+        i = 0;
+    }
+    if (i != 0) {
+        if (c->head != i) {
+            lru_unlink(c, i);
+            lru_push_head(c, i);
+        }
+        if (lru_mark_used(c, i) == 0)
+            return 0;
+        snprintf(errstr, errlen, "partition %d: out of memory", ps->partition);
+        return -1;
+    }
+    if (!rs_engine_has_contract(ps->engine, contract_id)) {
+        void *blob = NULL;
+        size_t len = 0;
+        int rc = rs_state_get_contract(ps->st, ps->partition, contract_id, &blob, &len, errstr,
+                                       errlen);
+        if (rc < 0)
+            return -1;
+        if (rc == 0) {
+            rc = rs_engine_import_contract(ps->engine, blob, len, errstr, errlen);
+            rs_state_free(blob);
+            if (rc != 0)
+                return -1;
+            ps->cs.loads++;
+        }
+    }
+    if (lru_add(c, contract_id, 1) == 0)
+        return 0;
+    snprintf(errstr, errlen, "partition %d: out of memory", ps->partition);
+    return -1;
+}
+
+size_t rs_pstate_evict(rs_pstate_t *ps)
+{
+    lru_t *c = &ps->lru;
+    size_t gone = 0;
+    for (size_t k = 0; k < c->nused; k++) {
+        uint32_t i = c->used[k];
+        lru_node_t *n = &c->nodes[i];
+        if (n->id == NULL || !n->used)
+            continue;
+        n->used = 0;
+        size_t b = rs_engine_contract_bytes(ps->engine, n->id);
+        if (b == 0) { /* the engine never created it (its event was skipped) */
+            lru_remove(c, i);
+            continue;
+        }
+        c->bytes = c->bytes - n->bytes + b;
+        n->bytes = b;
+    }
+    c->nused = 0;
+    while (c->bytes > c->limit && c->tail != 0) {
+        uint32_t i = c->tail;
+        rs_engine_forget_contract(ps->engine, c->nodes[i].id);
+        lru_remove(c, i);
+        gone++;
+    }
+    ps->cs.evicted += gone;
+    if (gone > 0)
+        ps->complete = 0;
+    return gone;
+}
+
+const char *rs_pstate_close_error(const rs_pstate_t *ps)
+{
+    return ps->close_err;
+}
+
+void rs_pstate_cache_stats(const rs_pstate_t *ps, rs_pstate_cache_stats_t *out)
+{
+    *out = ps->cs;
+    out->contracts = ps->lru.count;
+    out->bytes = ps->lru.bytes;
+    out->limit = ps->lru.limit;
+}
+
+/* ------------------------------------------------------------------------ */
+/* the streaming close (C2, C3)                                             */
+/* ------------------------------------------------------------------------ */
+
+typedef struct walk {
+    rs_pstate_t *ps;
+    rs_engine_t *e;
+    char **mem; /* in memory when the close began, sorted */
+    size_t nmem, j;
+    char **ids; /* changed by the close, not yet committed (the chunk) */
+    void **blobs;
+    size_t *lens;
+    char *cached; /* cached[i]: ids[i] was clean in memory: it stays, clean */
+    size_t n, cap;
+    size_t kept; /* estimated bytes of unchanged contracts kept in memory */
+    int forgot;  /* a contract read from the store left memory again */
+    char err[512];
+} walk_t;
+
+static void walk_clear(walk_t *x)
+{
+    for (size_t i = 0; i < x->n; i++) {
+        free(x->ids[i]);
+        free(x->blobs[i]);
+    }
+    x->n = 0;
+}
+
+/* Commit the chunk (C3): export, hand to the hook, write, forget. */
+static int walk_commit_chunk(walk_t *x)
+{
+    rs_pstate_t *ps = x->ps;
+    rs_state_batch_t *b = NULL;
+    int rc = -1;
+
+    if (x->n == 0)
+        return 0;
+    for (size_t i = 0; i < x->n; i++) {
+        if (rs_engine_export_contract(x->e, x->ids[i], &x->blobs[i], &x->lens[i], x->err,
+                                      sizeof x->err) != 0)
+            goto out;
+    }
+    if (rs_state_batch_new(&b, x->err, sizeof x->err) != 0)
+        goto out;
+    for (size_t i = 0; i < x->n; i++)
+        rs_state_batch_put_contract(b, ps->partition, x->ids[i], x->blobs[i], x->lens[i]);
+    if (ps->hooks.chunk != NULL &&
+        ps->hooks.chunk(ps->hooks.opaque, (const char *const *)x->ids, x->blobs, x->lens,
+                        x->n) != 0) {
+        snprintf(x->err, sizeof x->err, "partition %d: close chunk not delivered",
+                 ps->partition);
+        goto out;
+    }
+    if (rs_state_batch_commit(ps->st, b, x->err, sizeof x->err) != 0)
+        goto out;
+    /* last first: each is then at the end of the engine's changed set */
+    for (size_t i = x->n; i-- > 0;) {
+        if (x->cached[i]) {
+            rs_engine_contract_clear_changed(x->e, x->ids[i]);
+        } else {
+            rs_engine_forget_contract(x->e, x->ids[i]);
+            x->forgot = 1;
+        }
+    }
+    ps->cs.chunks++;
+    rc = 0;
+out:
+    rs_state_batch_destroy(b);
+    walk_clear(x);
+    return rc;
+}
+
+/* Add a contract the close changed to the chunk; commit the chunk when
+ * full. `cached`: it was in memory and clean (it stays, clean). 0 or -1. */
+static int walk_add_to_chunk(walk_t *x, const char *id, int cached)
+{
+    if (x->n == x->cap) {
+        size_t cap = x->cap ? x->cap * 2 : 256;
+        char **ni = realloc(x->ids, cap * sizeof *ni);
+        if (ni != NULL)
+            x->ids = ni;
+        void **nb = ni ? realloc(x->blobs, cap * sizeof *nb) : NULL;
+        if (nb != NULL)
+            x->blobs = nb;
+        size_t *nl = nb ? realloc(x->lens, cap * sizeof *nl) : NULL;
+        if (nl != NULL)
+            x->lens = nl;
+        char *nc = nl ? realloc(x->cached, cap) : NULL;
+        if (nc == NULL) {
+            snprintf(x->err, sizeof x->err, "out of memory");
+            return -1;
+        }
+        x->cached = nc;
+        x->cap = cap;
+    }
+    if ((x->ids[x->n] = strdup(id)) == NULL) {
+        snprintf(x->err, sizeof x->err, "out of memory");
+        return -1;
+    }
+    x->blobs[x->n] = NULL;
+    x->cached[x->n] = (char)cached;
+    x->n++;
+    if (x->n >= x->ps->hooks.contracts && walk_commit_chunk(x) != 0)
+        return -1;
+    return 0;
+}
+
+/* Recognize an in-memory contract. One that was clean (the batch had not
+ * changed it) and that the close changed joins the chunk: committed with
+ * it, it stays in memory, clean, so the batch's own write stays small. */
+static int walk_memory_one(walk_t *x, const char *id)
+{
+    int chunked = x->ps->hooks.contracts > 0;
+    int was = chunked && rs_engine_contract_is_changed(x->e, id);
+    int rc = rs_engine_recognize_contract(x->e, id);
+    if (rc < 0) {
+        snprintf(x->err, sizeof x->err, "out of memory recognizing contract %s", id);
+        return -1;
+    }
+    if (chunked && rc == 1 && !was)
+        return walk_add_to_chunk(x, id, 1);
+    return 0;
+}
+
+/* Recognize the in-memory contracts before `id` (all if NULL). */
+static int walk_memory_until(walk_t *x, const char *id)
+{
+    for (; x->j < x->nmem && (id == NULL || strcmp(x->mem[x->j], id) < 0); x->j++)
+        if (walk_memory_one(x, x->mem[x->j]) != 0)
+            return -1;
+    return 0;
+}
+
+static int walk_one(void *opaque, const char *id, const void *blob, size_t len)
+{
+    walk_t *x = opaque;
+    rs_pstate_t *ps = x->ps;
+
+    if (walk_memory_until(x, id) != 0)
+        return 1;
+    if (x->j < x->nmem && strcmp(x->mem[x->j], id) == 0) /* memory is newer */
+        return walk_memory_one(x, x->mem[x->j++]) == 0 ? 0 : 1;
+    if (rs_engine_import_contract(x->e, blob, len, x->err, sizeof x->err) != 0)
+        return 1;
+    ps->cs.walked++;
+    int rc = rs_engine_recognize_contract(x->e, id);
+    if (rc < 0) {
+        snprintf(x->err, sizeof x->err, "out of memory recognizing contract %s", id);
+        return 1;
+    }
+    if (rc == 0) { /* nothing to post: as it was in the store */
+        size_t bytes = rs_engine_contract_bytes(x->e, id);
+        if (ps->lru.bytes + x->kept + bytes <= ps->lru.limit) { /* room: keep it */
+            if (lru_add(&ps->lru, id, 0) != 0) {
+                snprintf(x->err, sizeof x->err, "out of memory");
+                return 1;
+            }
+            x->kept += bytes;
+            return 0;
+        }
+        rs_engine_forget_contract(x->e, id);
+        x->forgot = 1;
+        return 0;
+    }
+    if (ps->hooks.contracts == 0) { /* kept, changed, until the batch commits it */
+        if (lru_add(&ps->lru, id, 0) != 0) {
+            snprintf(x->err, sizeof x->err, "out of memory");
+            return 1;
+        }
+        return 0;
+    }
+    return walk_add_to_chunk(x, id, 0) == 0 ? 0 : 1;
+}
+
+/* The engine's advance hook: C2. */
+static int pstate_walk(void *opaque, rs_engine_t *e)
+{
+    rs_pstate_t *ps = opaque;
+    walk_t x;
+    int rc = -1;
+
+    memset(&x, 0, sizeof x);
+    x.ps = ps;
+    x.e = e;
+    x.nmem = rs_engine_contract_ids(e, &x.mem);
+    if (x.nmem == (size_t)-1) {
+        x.mem = NULL;
+        snprintf(x.err, sizeof x.err, "out of memory");
+        goto out;
+    }
+    /* complete: memory holds the store's every contract, so the close is
+     * the plain engine's (no read of the store) */
+    if ((!ps->complete && rs_state_foreach_contract(ps->st, ps->partition, walk_one, &x, x.err,
+                                                    sizeof x.err) != 0) ||
+        walk_memory_until(&x, NULL) != 0)
+        goto out;
+    if (!x.forgot)
+        ps->complete = 1;
+    /* The last, partial chunk stays in memory, changed: the batch commits
+     * it with the rest (a chunk commit costs two delivery rounds) and the
+     * cache lets it go after that commit. */
+    for (size_t i = 0; i < x.n; i++)
+        if (!x.cached[i] && lru_add(&ps->lru, x.ids[i], 0) != 0) {
+            snprintf(x.err, sizeof x.err, "out of memory");
+            goto out;
+        }
+    rc = 0;
+out:
+    if (rc != 0)
+        snprintf(ps->close_err, sizeof ps->close_err, "partition %d: close: %s",
+                 (int)ps->partition, x.err);
+    walk_clear(&x);
+    free(x.ids);
+    free(x.blobs);
+    free(x.lens);
+    free(x.cached);
+    free(x.mem);
+    return rc;
 }

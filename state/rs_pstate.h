@@ -100,4 +100,90 @@ int rs_pstate_stage_plan_done(rs_pstate_t *ps, rs_state_batch_t *b);
 int rs_pstate_stage_plan(rs_pstate_t *ps, rs_state_batch_t *b, const rs_plan_item_t *items,
                          size_t n, char *errstr, size_t errlen);
 
+/* ---- the worker's bounded cache and streaming close ----
+ *
+ * rs_pstate_open() loads only the meta record and the plan: contracts stay
+ * in the store and come into memory when needed (rs_pstate_fetch). What is
+ * in memory is bounded by `cache_bytes` (an estimate: the engine's own heap
+ * per contract, rs_engine_contract_bytes, kept per contract and refreshed
+ * for the contracts a batch used):
+ *
+ *   C1  A contract in memory is the newest state of it: the store's, or the
+ *       store's plus the current batch's changes. A contract leaves memory
+ *       only when clean (rs_pstate_evict, called after the batch's commit),
+ *       least recently fetched first, while the estimate is over the bound.
+ *   C2  Every rs_engine_advance() (event-time month end, period.closed) is a
+ *       streaming close: the contracts of the partition in the store and in
+ *       memory are recognized through the new horizon in contract_id order
+ *       (the order and entries of an engine holding them all). Those the
+ *       close changed and the batch had not changed before it (read from
+ *       the store, or in memory and clean) form chunks; a full chunk is
+ *       committed on its own (close hooks below), then the ones read from
+ *       the store are forgotten and the cached ones stay, clean. The last,
+ *       partial chunk stays in memory, changed, for the batch's commit
+ *       (then the cache may let it go): a close of fewer contracts than a
+ *       chunk costs no extra commit. A contract read from the store that
+ *       the close did not change stays if the cache has room, else is
+ *       forgotten at once. While every contract of the store is in memory
+ *       (a close kept all it read and nothing was forgotten since), a close
+ *       reads nothing from the store: it is the plain engine's. So after
+ *       any commit every contract of the store is recognized through the
+ *       committed horizon, and a contract fetched later needs no catch-up.
+ *   C3  A chunk commit writes only contracts the current batch had not
+ *       changed before the close, after their entries and changelog records
+ *       were delivered (hooks): a crash after it replays the batch's plan
+ *       from a store where those contracts are already recognized, which
+ *       posts nothing for them again — their entries were delivered with
+ *       the same ids and bytes.
+ */
+typedef struct rs_pstate_close_hooks {
+    /* Called before a chunk is committed with the chunk's contracts (in
+     * memory, changed, contract_id order) and their records (staged into
+     * the chunk's write by rs_pstate): deliver everything produced so far,
+     * then the chunk's changelog records. 0, or -1 to fail the close (the
+     * chunk is not committed). */
+    int (*chunk)(void *opaque, const char *const *ids, void *const *blobs, const size_t *lens,
+                 size_t n);
+    void *opaque;
+    /* contracts per chunk; 0: no chunk commits (exactly_once: they stay in
+     * memory, changed, and the batch commits them) */
+    size_t contracts;
+} rs_pstate_close_hooks_t;
+
+/* Open partition N lazily (meta and plan only) with a cache of at most
+ * about cache_bytes of contracts (0: none is kept between batches) and the streaming close as
+ * the engine's advance hook. Returns 0 or -1 with errstr. */
+int rs_pstate_open(rs_pstate_t **out, rs_state_t *st, int32_t partition,
+                   const rs_policy_t *policy, size_t cache_bytes, char *errstr, size_t errlen);
+
+/* Set the close hooks (copied). Without hooks a close keeps every changed
+ * contract it loaded in memory until the batch commits them. */
+void rs_pstate_set_close_hooks(rs_pstate_t *ps, const rs_pstate_close_hooks_t *h);
+
+/* Have `contract_id` in memory for the batch: load it from the store if it
+ * is there and not in memory yet, and mark it used. A contract the store
+ * does not have is left to the engine (created by its first event).
+ * 0, or -1 with errstr (store error, corrupt record). */
+int rs_pstate_fetch(rs_pstate_t *ps, const char *contract_id, char *errstr, size_t errlen);
+
+/* After a commit (every contract in memory is clean): refresh the size of
+ * the contracts used since the last call and forget the least recently
+ * used ones while the estimate is over the bound. Returns how many left. */
+size_t rs_pstate_evict(rs_pstate_t *ps);
+
+/* Why the last close (an advance through the hook) failed; "" if none. */
+const char *rs_pstate_close_error(const rs_pstate_t *ps);
+
+/* Cache figures for logs, metrics and benchmarks. */
+typedef struct rs_pstate_cache_stats {
+    size_t contracts; /* in memory (tracked by the cache) */
+    size_t bytes;     /* their estimated heap */
+    size_t limit;     /* the bound */
+    uint64_t loads;   /* contracts loaded from the store by fetch */
+    uint64_t evicted; /* forgotten by rs_pstate_evict */
+    uint64_t walked;  /* contracts loaded from the store by closes */
+    uint64_t chunks;  /* chunk commits */
+} rs_pstate_cache_stats_t;
+void rs_pstate_cache_stats(const rs_pstate_t *ps, rs_pstate_cache_stats_t *out);
+
 #endif

@@ -995,6 +995,61 @@ done:
     return rc;
 }
 
+int rs_state_get_contract_offsets(rs_state_t *st, const char *const *ids, size_t n,
+                                  const char *const *topics, int ntopics, int64_t *offs,
+                                  char *errstr, size_t errlen)
+{
+    static const char op[] = "rs_state_get_contract_offsets";
+    static const unsigned char lo[1] = {K_COFFSET}, hi[1] = {K_COFFSET + 1};
+    rocksdb_readoptions_t *ro = NULL;
+    rocksdb_iterator_t *it = NULL;
+    unsigned char k[KEY_MAX];
+    int rc = -1;
+
+    if (!st || (n > 0 && (!ids || !offs)) || ntopics < 0 || (ntopics > 0 && !topics)) {
+        rs_errorf(errstr, errlen, "%s: NULL argument", op);
+        return -1;
+    }
+    for (size_t i = 0; i < n * (size_t)ntopics; i++)
+        offs[i] = -1;
+    it = range_iter(st, &ro, lo, sizeof lo, hi, sizeof hi, NULL);
+    for (size_t i = 0; i < n; i++) {
+        size_t idlen = 0;
+        if (check_name(ids[i], RS_STATE_MAX_ID_LEN, &idlen, op, "contract_id", errstr, errlen))
+            goto done;
+        size_t plen = key_coffset_prefix(k, ids[i], idlen);
+        /* one seek per contract: its offset keys are contiguous */
+        for (rocksdb_iter_seek(it, (const char *)k, plen); rocksdb_iter_valid(it);
+             rocksdb_iter_next(it)) {
+            size_t klen = 0, vlen = 0;
+            const char *key = rocksdb_iter_key(it, &klen);
+            if (klen < plen || memcmp(key, k, plen) != 0)
+                break;
+            const char *v = rocksdb_iter_value(it, &vlen);
+            for (int t = 0; t < ntopics; t++) {
+                size_t tlen = strlen(topics[t]);
+                if (klen - plen != tlen || memcmp(key + plen, topics[t], tlen) != 0)
+                    continue;
+                uint64_t u = vlen == 8 ? rs_get_be64((const unsigned char *)v) : UINT64_MAX;
+                if (u > (uint64_t)INT64_MAX) {
+                    rs_errorf(errstr, errlen,
+                              "%s: contract_id=%s topic=%s: corrupt offset value", op, ids[i],
+                              topics[t]);
+                    goto done;
+                }
+                offs[i * (size_t)ntopics + (size_t)t] = (int64_t)u;
+            }
+        }
+        if (iter_status(it, op, errstr, errlen))
+            goto done;
+    }
+    rc = 0;
+done:
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    return rc;
+}
+
 int rs_state_drop_partition(rs_state_t *st, int32_t partition, char *errstr, size_t errlen)
 {
     static const char op[] = "rs_state_drop_partition";

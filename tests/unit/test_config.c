@@ -65,6 +65,8 @@ Test(config, defaults)
     cr_assert_eq(c->state_sync, 1);
     cr_assert_str_eq(c->changelog_topic, "revenue.state-changelog");
     cr_assert_eq(c->revoked_grace_ms, 600000);
+    cr_assert_eq(c->state_cache_mb, 128);
+    cr_assert_eq(c->state_close_chunk, 10000);
     cr_assert_eq(c->batch_max_records, 10000);
     cr_assert_eq(c->batch_max_ms, 100);
     cr_assert_eq(c->guarantee, RS_CONFIG_AT_LEAST_ONCE);
@@ -351,6 +353,10 @@ Test(config, invalid_values_are_named)
          "topics.journal and topics.changelog: both name topic \"revenue.journal\"", ""},
         {"topics.changelog=bad topic!\n",
          "topics.changelog: \"bad topic!\" is not a Kafka topic", "line 3"},
+        {"state.cache.mb=-1\n", "state.cache.mb: \"-1\" is not an integer in 0..1048576",
+         "line 3"},
+        {"state.close.chunk=0\n", "state.close.chunk: \"0\" is not an integer in 1..1000000",
+         "line 3"},
         {"state.revoked.grace.ms=-1\n",
          "state.revoked.grace.ms: \"-1\" is not an integer in 0..86400000", "line 3"},
         {"kafka.enable.auto.commit=true\n",

@@ -21,6 +21,9 @@
  *   - Test-only fault injection: RS_WORKER_CRASH_AFTER_BATCHES=N makes the
  *     worker SIGKILL itself after the N-th batch's outputs are acknowledged
  *     and before its state commit (rs_worker_set_crash_after());
+ *     RS_WORKER_CRASH_IN_CLOSE=N in a month-end close, after N chunks were
+ *     committed and the next one's outputs acknowledged
+ *     (rs_worker_set_crash_in_close());
  *     RS_WORKER_TEST_STALL_FILE=PATH stalls the loop while PATH exists and
  *     RS_WORKER_TEST_RESTORE_DELAY_MS=N slows each partition restore by N ms
  *     (rs_worker_set_test_hooks()). Each is logged when set.
@@ -118,6 +121,22 @@ typedef struct sigctx {
     rs_worker_t *w;
 } sigctx_t;
 
+/* A fault-injection count from the environment: 1 (set, *n), 0 (unset) or
+ * -1 (not a number: logged). */
+static int fault_env(const char *name, unsigned long long *n)
+{
+    const char *v = getenv(name);
+    char *end = NULL;
+    if (v == NULL || v[0] == '\0')
+        return 0;
+    *n = strtoull(v, &end, 10);
+    if (end == v || *end != '\0') {
+        rs_logf(RS_LOG_ERROR, "worker", "error=usage msg=\"%s: not a number\"", name);
+        return -1;
+    }
+    return 1;
+}
+
 static void *signal_thread(void *arg)
 {
     sigctx_t *ctx = arg;
@@ -212,15 +231,11 @@ int rs_cli_cmd_worker(int argc, char **argv)
         log_error("start", errstr, NULL);
         goto done;
     }
-    const char *fault = getenv("RS_WORKER_CRASH_AFTER_BATCHES");
-    if (fault != NULL && fault[0] != '\0') {
-        char *end = NULL;
-        unsigned long long n = strtoull(fault, &end, 10);
-        if (end == fault || *end != '\0') {
-            rs_logf(RS_LOG_ERROR, "worker",
-                    "error=usage msg=\"RS_WORKER_CRASH_AFTER_BATCHES: not a number\"");
-            goto done;
-        }
+    unsigned long long n = 0;
+    int fr = fault_env("RS_WORKER_CRASH_AFTER_BATCHES", &n);
+    if (fr < 0)
+        goto done;
+    if (fr > 0) {
         rs_worker_set_crash_after(w, n);
         rs_logf(RS_LOG_WARN, "worker", "fault_injection crash_after_batches=%llu", n);
     }
@@ -235,6 +250,12 @@ int rs_cli_cmd_worker(int argc, char **argv)
         rs_logf(RS_LOG_WARN, "worker", "fault_injection stall_file=%s restore_delay_ms=%ld",
                 stall_file != NULL && stall_file[0] ? stall_file : "none",
                 delay > 0 ? delay : 0);
+    }
+    if ((fr = fault_env("RS_WORKER_CRASH_IN_CLOSE", &n)) < 0)
+        goto done;
+    if (fr > 0) {
+        rs_worker_set_crash_in_close(w, n);
+        rs_logf(RS_LOG_WARN, "worker", "fault_injection crash_in_close_after_chunks=%llu", n);
     }
     ctx.w = w;
     if (pthread_create(&thr, NULL, signal_thread, &ctx) != 0) {

@@ -320,10 +320,28 @@ rs_apply_result_t rs_engine_apply(rs_engine_t *e, const rs_event_t *ev, char *er
     return RS_APPLY_OK;
 }
 
+void rs_engine_set_advance_hook(rs_engine_t *e, rs_engine_advance_fn fn, void *opaque)
+{
+    e->advance_hook = fn;
+    e->advance_opaque = opaque;
+}
+
+int rs_engine_recognize_contract(rs_engine_t *e, const char *contract_id)
+{
+    rs_contract_t *c = rs_eng_contract_find(e, contract_id);
+    if (c == NULL)
+        return 0;
+    if (rs_eng_sync_contract(e, c, e->horizon, RS_DATE_NONE))
+        return -1;
+    return c->changed ? 1 : 0;
+}
+
 int rs_engine_advance(rs_engine_t *e, rs_period_t through)
 {
     if (e->horizon == RS_PERIOD_NONE || through > e->horizon)
         e->horizon = through;
+    if (e->advance_hook != NULL)
+        return e->advance_hook(e->advance_opaque, e) == 0 ? 0 : -1;
     if (rs_eng_sort_contracts(e))
         return -1;
     for (size_t i = 0; i < e->ncontracts; i++)

@@ -184,8 +184,48 @@ typedef enum rs_apply_result {
 rs_apply_result_t rs_engine_apply(rs_engine_t *e, const rs_event_t *ev, char *errstr,
                                   size_t errlen);
 
-/* Recognize every contract through the end of `through`. */
+/* Recognize every contract through the end of `through` (period.closed
+ * calls it too). With an advance hook set, the engine moves its horizon and
+ * leaves the recognizing to the hook. */
 int rs_engine_advance(rs_engine_t *e, rs_period_t through);
+
+/* ---- contracts held outside the engine (the worker's bounded cache) ----
+ *
+ * A caller that keeps only some contracts in memory (the rest in a store)
+ * sets an advance hook: rs_engine_advance() then moves the horizon and calls
+ * `fn`, which must bring EVERY contract, in memory or not, through
+ * rs_engine_horizon() with rs_engine_recognize_contract() — in contract_id
+ * order to give the entries in the order the plain engine gives them —
+ * and return 0, or -1 (the advance fails). The hook may import and forget
+ * contracts. A contract imported later that is behind the horizon is
+ * brought through it by its next event (the same entries), but a close
+ * (period.closed) must find every contract recognized: the hook is what
+ * guarantees that. */
+typedef int (*rs_engine_advance_fn)(void *opaque, rs_engine_t *e);
+void rs_engine_set_advance_hook(rs_engine_t *e, rs_engine_advance_fn fn, void *opaque);
+
+/* Recognize one contract through the horizon (what rs_engine_advance does
+ * for each). Returns 1 if the contract is in the changed set afterwards,
+ * 0 if not (or the engine has no such contract), -1 on ENOMEM. */
+int rs_engine_recognize_contract(rs_engine_t *e, const char *contract_id);
+
+/* Is the contract in the changed set (rs_engine_take_changed)? */
+int rs_engine_contract_is_changed(const rs_engine_t *e, const char *contract_id);
+/* Take one contract out of the changed set (the caller wrote it to the
+ * store). Cheapest for the contract marked last. */
+void rs_engine_contract_clear_changed(rs_engine_t *e, const char *contract_id);
+
+/* Is the contract in memory? */
+int rs_engine_has_contract(const rs_engine_t *e, const char *contract_id);
+
+/* The heap one contract holds (its share of rs_engine_memory_bytes), 0 if
+ * absent. O(the contract's lines and invoices), not O(engine). */
+size_t rs_engine_contract_bytes(const rs_engine_t *e, const char *contract_id);
+
+/* Copies of the ids of the contracts in memory, sorted by contract_id:
+ * *ids is one malloc'd block (free() it once). Returns the count, or
+ * (size_t)-1 on ENOMEM. */
+size_t rs_engine_contract_ids(rs_engine_t *e, char ***ids);
 
 /* The period every contract is recognized through at least (moved by
  * rs_engine_advance and period.closed), or RS_PERIOD_NONE. */
@@ -230,6 +270,12 @@ typedef struct rs_line_view {
 /* Lines of booked contracts, sorted by (contract_id, line_id). */
 size_t rs_engine_line_count(const rs_engine_t *e);
 void rs_engine_line_get(const rs_engine_t *e, size_t i, rs_line_view_t *out);
+/* The views of one booked contract's lines, sorted by line_id, into
+ * out[0..max). Returns how many lines it has (more than max: nothing was
+ * written, call again with room for them), 0 if it is absent or not booked.
+ * O(its lines): for one contract, where the sorted views would sort all. */
+size_t rs_engine_contract_lines(const rs_engine_t *e, const char *contract_id,
+                                rs_line_view_t *out, size_t max);
 /* R(d) of line i: what its current terms recognize through the end of day d. */
 rs_money_t rs_engine_line_scheduled(const rs_engine_t *e, size_t i, rs_date_t d);
 

@@ -874,6 +874,31 @@ int rs_engine_import_contract(rs_engine_t *e, const void *buf, size_t len, char 
     return 0;
 }
 
+/* Take c out of the changed set; from the end: a contract taken out right
+ * after it changed is last. */
+static void unmark_changed(rs_engine_t *e, rs_contract_t *c)
+{
+    for (size_t k = e->nchanged; c->changed && k-- > 0;)
+        if (e->changed[k] == c) {
+            e->changed[k] = e->changed[--e->nchanged];
+            break;
+        }
+    c->changed = 0;
+}
+
+int rs_engine_contract_is_changed(const rs_engine_t *e, const char *contract_id)
+{
+    const rs_contract_t *c = rs_eng_contract_find(e, contract_id);
+    return c != NULL && c->changed;
+}
+
+void rs_engine_contract_clear_changed(rs_engine_t *e, const char *contract_id)
+{
+    rs_contract_t *c = rs_eng_contract_find(e, contract_id);
+    if (c != NULL)
+        unmark_changed(e, c);
+}
+
 void rs_engine_forget_contract(rs_engine_t *e, const char *contract_id)
 {
     if (e->nslots == 0)
@@ -882,8 +907,10 @@ void rs_engine_forget_contract(rs_engine_t *e, const char *contract_id)
     rs_contract_t *c = rs_eng_contract_find(e, contract_id);
     if (c == NULL)
         return;
-    for (i = 0; i < e->nslots && e->slots[i] != c; i++)
-        ;
+    /* its slot: the probe sequence of its hash (O(1), not a table scan) */
+    i = rs_eng_str_hash(c->contract_id, 0xcbf29ce484222325ULL) & mask;
+    while (e->slots[i] != c)
+        i = (i + 1) & mask;
     e->slots[i] = NULL;
     /* re-insert the rest of the probe cluster (linear probing deletion) */
     for (size_t j = (i + 1) & mask; e->slots[j] != NULL; j = (j + 1) & mask) {
@@ -891,11 +918,7 @@ void rs_engine_forget_contract(rs_engine_t *e, const char *contract_id)
         e->slots[j] = NULL;
         rs_eng_slot_put(e->slots, e->nslots, m);
     }
-    for (size_t k = 0; k < e->nchanged; k++)
-        if (e->changed[k] == c) {
-            e->changed[k] = e->changed[--e->nchanged];
-            break;
-        }
+    unmark_changed(e, c);
     e->stats.pending -= c->npend;
     e->ncontracts--;
     e->views_dirty = 1;

@@ -370,6 +370,38 @@ size_t rs_engine_memory_bytes(const rs_engine_t *e)
     return n;
 }
 
+size_t rs_engine_contract_bytes(const rs_engine_t *e, const char *contract_id)
+{
+    const rs_contract_t *c = rs_eng_contract_find(e, contract_id);
+    return c != NULL ? contract_bytes(c) : 0;
+}
+
+int rs_engine_has_contract(const rs_engine_t *e, const char *contract_id)
+{
+    return rs_eng_contract_find(e, contract_id) != NULL;
+}
+
+size_t rs_engine_contract_ids(rs_engine_t *e, char ***ids)
+{
+    size_t n = e->ncontracts, bytes = (n + 1) * sizeof(char *);
+    if (rs_eng_sort_contracts(e))
+        return (size_t)-1;
+    for (size_t i = 0; i < n; i++)
+        bytes += strlen(e->sorted[i]->contract_id) + 1;
+    char **v = malloc(bytes);
+    if (v == NULL)
+        return (size_t)-1;
+    char *p = (char *)(v + n + 1);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(e->sorted[i]->contract_id) + 1;
+        v[i] = memcpy(p, e->sorted[i]->contract_id, len);
+        p += len;
+    }
+    v[n] = NULL;
+    *ids = v;
+    return n;
+}
+
 rs_contract_t *rs_eng_contract_find(const rs_engine_t *e, const char *id)
 {
     if (e->nslots == 0)

@@ -80,11 +80,9 @@ size_t rs_engine_line_count(const rs_engine_t *e)
     return e->nviews;
 }
 
-void rs_engine_line_get(const rs_engine_t *e, size_t i, rs_line_view_t *o)
+static void fill_line_view(const rs_contract_t *c, int line, rs_line_view_t *o)
 {
-    build_views(e);
-    const rs_contract_t *c = e->views[i].c;
-    const rs_line_t *l = &c->lines[e->views[i].line];
+    const rs_line_t *l = &c->lines[line];
     o->contract_id = c->contract_id;
     o->customer_id = rs_eng_str(c, c->customer_id);
     o->line_id = rs_eng_str(c, l->line_id);
@@ -107,6 +105,35 @@ void rs_engine_line_get(const rs_engine_t *e, size_t i, rs_line_view_t *o)
         o->usage_outside = rs_eng_usage_value(c, l, first, lastu) -
                            rs_eng_usage_through(c, l, lastu > o->end ? lastu : o->end);
     }
+}
+
+void rs_engine_line_get(const rs_engine_t *e, size_t i, rs_line_view_t *o)
+{
+    build_views(e);
+    fill_line_view(e->views[i].c, e->views[i].line, o);
+}
+
+size_t rs_engine_contract_lines(const rs_engine_t *e, const char *contract_id,
+                                rs_line_view_t *out, size_t max)
+{
+    const rs_contract_t *c = rs_eng_contract_find(e, contract_id);
+    if (c == NULL || !c->booked)
+        return 0;
+    size_t n = (size_t)c->nlines;
+    if (n > max)
+        return n;
+    /* insertion sort by line_id: a contract has a handful of lines */
+    for (size_t k = 0; k < n; k++) {
+        rs_line_view_t v;
+        fill_line_view(c, (int)k, &v);
+        size_t at = k;
+        while (at > 0 && strcmp(out[at - 1].line_id, v.line_id) > 0) {
+            out[at] = out[at - 1];
+            at--;
+        }
+        out[at] = v;
+    }
+    return n;
 }
 
 rs_money_t rs_engine_line_scheduled(const rs_engine_t *e, size_t i, rs_date_t d)

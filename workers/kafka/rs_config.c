@@ -96,6 +96,8 @@ static const keyspec_t specs[] = {
     {"schema.registry.password", K_STR, NULL, 0, 0, NULL},
     {"schema.registry.url", K_STR, NULL, 0, 0, NULL},
     {"schema.registry.username", K_STR, NULL, 0, 0, NULL},
+    {"state.cache.mb", K_INT, "128", 0, 1048576, NULL},
+    {"state.close.chunk", K_INT, "10000", 1, 1000000, NULL},
     {"state.dir", K_STR, NULL, 0, 0, NULL},
     {"state.revoked.grace.ms", K_INT, "600000", 0, 86400000, NULL},
     {"state.seen.retention.months", K_INT, "0", 0, 1200, NULL},
@@ -766,6 +768,8 @@ static int finish(rs_config_t *c, rd_kafka_conf_t *scratch, char *errstr, size_t
     parse_long(value_or_null(p, "state.revoked.grace.ms"), 0, 86400000, &c->revoked_grace_ms);
     parse_long(value_or_null(p, "state.seen.retention.months"), 0, 1200,
                &c->seen_retention_months);
+    parse_long(value_or_null(p, "state.cache.mb"), 0, 1048576, &c->state_cache_mb);
+    parse_long(value_or_null(p, "state.close.chunk"), 1, 1000000, &c->state_close_chunk);
     c->guarantee = strcmp(value_or_null(p, "processing.guarantee"), "exactly_once") == 0
                        ? RS_CONFIG_EXACTLY_ONCE
                        : RS_CONFIG_AT_LEAST_ONCE;

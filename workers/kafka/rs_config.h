@@ -87,6 +87,9 @@ typedef struct rs_config {
     const char *schema_registry_password; /* NULL when not set */
     const char *state_dir;
     int state_sync; /* 1: fsync every commit */
+    long
+        state_cache_mb; /* contracts kept in memory, MiB per worker (0: none between batches) */
+    long state_close_chunk; /* contracts per commit of a streaming month-end close */
     long batch_max_records;
     long batch_max_ms;
     long input_idle_ms;         /* wait this long for a lagging input topic */

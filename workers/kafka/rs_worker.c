@@ -42,6 +42,14 @@
  *       (check_stall), no batch is applied until two heartbeat intervals
  *       have passed, so a lost assignment is learnt before queued records
  *       of partitions that may have moved are applied.
+ *   W9  A partition's engine holds only part of its contracts (rs_pstate.h
+ *       C1-C3): an event's contract is fetched from the store before it is
+ *       applied; contracts leave memory only after a commit
+ *       (state.cache.mb); a month-end close streams the store and may
+ *       commit chunks of contracts the batch had not changed (their
+ *       snapshots, outputs and changelog records delivered first), which a
+ *       replay of the batch's plan then finds recognized. With exactly_once
+ *       no chunk is committed before the batch.
  *
  * States: the worker's lifecycle is one state (STARTING, JOINING,
  * RESTORING, RUNNING, STOPPING, STOPPED, FAILED, CLOSING) and each input
@@ -780,6 +788,12 @@ void rs_worker_set_crash_after(rs_worker_t *w, uint64_t n)
 {
     if (w != NULL)
         w->crash_after = n;
+}
+
+void rs_worker_set_crash_in_close(rs_worker_t *w, uint64_t n)
+{
+    if (w != NULL)
+        w->crash_in_close = n;
 }
 
 void rs_worker_destroy(rs_worker_t *w)

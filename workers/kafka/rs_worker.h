@@ -113,6 +113,11 @@ void rs_worker_set_test_hooks(rs_worker_t *w, const char *stall_file, long resto
 /* The parked-partitions gauge (revstream_partitions_parked); 0 at start. */
 void rs_worker_set_parked_gauge(rs_worker_t *w, int64_t parked);
 
+/* Fault injection for tests: in a streaming month-end close, once n chunks
+ * were committed, after the outputs of the next chunk are acknowledged and
+ * before it is committed, SIGKILL (a crash in the middle of a close). */
+void rs_worker_set_crash_in_close(rs_worker_t *w, uint64_t n);
+
 void rs_worker_destroy(rs_worker_t *w); /* accepts NULL */
 
 #endif

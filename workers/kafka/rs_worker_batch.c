@@ -87,6 +87,29 @@ static int cm_rehash(cmap_t *m, size_t icap)
     return 0;
 }
 
+centry_t *rs_worker_cm_find(const cmap_t *m, const char *id)
+{
+    if (m->icap == 0)
+        return NULL;
+    for (size_t h = hash_str(id) & (m->icap - 1); m->idx[h] != 0; h = (h + 1) & (m->icap - 1))
+        if (strcmp(m->e[m->idx[h] - 1].id, id) == 0)
+            return &m->e[m->idx[h] - 1];
+    return NULL;
+}
+
+int rs_worker_cm_filter(cmap_t *m, int (*keep)(void *opaque, const centry_t *ce), void *opaque)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        if (keep(opaque, &m->e[i]))
+            m->e[k++] = m->e[i];
+        else
+            free(m->e[i].id);
+    }
+    m->n = k;
+    return m->icap == 0 ? 0 : cm_rehash(m, m->icap);
+}
+
 /* The entry of `id`, created if absent. NULL on out-of-memory. */
 centry_t *rs_worker_cm_get(cmap_t *m, const char *id)
 {
@@ -232,10 +255,143 @@ static int advance_event_time(rs_worker_t *w, rs_engine_t *e, rs_date_t occurred
     if (h != RS_PERIOD_NONE && through <= h)
         return 0;
     if (rs_engine_advance(e, through) != 0) {
-        rs_worker_fail(w, "engine: out of memory recognizing partition %d", (int)w->cur_n);
+        const char *why = rs_pstate_close_error(w->cur->ps);
+        if (why[0] != '\0')
+            rs_worker_fail(w, "state: %s", why);
+        else
+            rs_worker_fail(w, "engine: out of memory recognizing partition %d", (int)w->cur_n);
         return -1;
     }
     return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* the bounded contract cache and the streaming close (rs_pstate.h C1-C3)   */
+/* ------------------------------------------------------------------------ */
+
+/* Bring the event's contract into memory from the store if it is not
+ * (rs_pstate_fetch). 0, or -1 (failure recorded). */
+static int fetch_contract(rs_worker_t *w, part_t *p, const char *contract_id)
+{
+    char err[768];
+    if (rs_pstate_fetch(p->ps, contract_id, err, sizeof err) == 0)
+        return 0;
+    rs_worker_fail(w, "state: contract %s: %s", contract_id, err);
+    return -1;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+typedef struct chunk_ids {
+    const char *const *ids;
+    size_t n;
+} chunk_ids_t;
+
+/* cm entries to keep after a chunk: those of contracts not in it, and
+ * those with an offset applied in this sub-batch (a duplicate or rejected
+ * event leaves its contract clean; its offset is staged at the end). */
+static int not_in_chunk(void *opaque, const centry_t *ce)
+{
+    const chunk_ids_t *c = opaque;
+    for (int t = 0; t < N_IN; t++)
+        if (ce->applied[t] >= 0)
+            return 1;
+    return bsearch(&ce->id, c->ids, c->n, sizeof *c->ids, cmp_id) == NULL;
+}
+
+/* The close hook (C3): the chunk's contracts leave memory once committed,
+ * so their balance snapshots are produced now; every output so far is
+ * delivered, then their changelog records (with their applied offsets, from
+ * the store: the batch has not touched them), and their entries leave the
+ * sub-batch's contract map. 0, or -1 (failure recorded). */
+static int close_chunk(void *opaque, const char *const *ids, void *const *blobs,
+                       const size_t *lens, size_t n)
+{
+    rs_worker_t *w = opaque;
+    part_t *p = w->cur;
+    int32_t pn = w->cur_n;
+    char err[512], key[RS_STATE_MAX_ID_LEN + 8];
+    chunk_ids_t c = {ids, n};
+
+    if (p == NULL || rs_worker_failed(w))
+        return -1;
+    rs_worker_produce_balances_of(w, rs_pstate_engine(p->ps), ids, n);
+    if (rs_worker_failed(w) || rs_worker_flush_outputs(w) != 0)
+        return -1;
+    w->close_chunks++;
+    if (w->crash_in_close > 0 && w->close_chunks == w->crash_in_close + 1) {
+        rs_worker_log("fault crash_in_close=%llu partition=%d action=SIGKILL",
+                      (unsigned long long)w->crash_in_close, (int)pn);
+        fflush(stderr);
+        raise(SIGKILL);
+    }
+    int64_t *offs = malloc((n + 1) * N_IN * sizeof *offs);
+    if (offs == NULL) {
+        rs_worker_fail(w, "out of memory");
+        return -1;
+    }
+    if (rs_state_get_contract_offsets(w->st, ids, n, (const char *const *)w->cfg->topics, N_IN,
+                                      offs, err, sizeof err) != 0) {
+        free(offs);
+        rs_worker_fail(w, "state: partition %d: %s", (int)pn, err);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        void *v = NULL;
+        size_t vlen = 0;
+        if (rs_changelog_encode_contract(offs + i * N_IN, 0, blobs[i], lens[i], &v, &vlen) !=
+            0) {
+            free(offs);
+            rs_worker_fail(w, "out of memory");
+            return -1;
+        }
+        snprintf(key, sizeof key, "c/%s", ids[i]);
+        if (rs_worker_produce_cl(w, pn, key, v, vlen) != 0) {
+            free(v);
+            free(offs);
+            return -1;
+        }
+    }
+    free(offs);
+    if (rs_worker_flush_outputs(w) != 0)
+        return -1;
+    if (rs_worker_cm_filter(&w->cm, not_in_chunk, &c) != 0) {
+        rs_worker_fail(w, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+void rs_worker_set_close_hooks(rs_worker_t *w, part_t *p)
+{
+    rs_pstate_close_hooks_t h = {close_chunk, w, 0};
+    /* exactly_once: a chunk commit would make state durable whose outputs
+     * may still be aborted with the transaction; the batch commits all */
+    h.contracts = w->txn ? 0 : (size_t)w->cfg->state_close_chunk;
+    rs_pstate_set_close_hooks(p->ps, &h);
+}
+
+/* After a commit: the cache gives back what is over its bound (C1), and
+ * the per-contract offsets cache is kept to about the contracts a batch
+ * can touch (it is a cache of the store's: dropping it is safe). */
+static size_t evict_after_commit(rs_worker_t *w)
+{
+    size_t cached = 0;
+    for (int32_t n = 0; n < w->nparts; n++) {
+        part_t *p = &w->parts[n];
+        if (p->ps == NULL)
+            continue;
+        rs_pstate_evict(p->ps);
+        rs_pstate_cache_stats_t cs;
+        rs_pstate_cache_stats(p->ps, &cs);
+        if (p->offs.n > cs.contracts + (size_t)w->cfg->batch_max_records)
+            rs_worker_cm_free(&p->offs);
+        cached += cs.contracts;
+    }
+    return cached;
 }
 
 static void handle_message(rs_worker_t *w, part_t *p, const qitem_t *it)
@@ -282,6 +438,8 @@ static void handle_message(rs_worker_t *w, part_t *p, const qitem_t *it)
             goto out;
         }
     }
+    if (ce != NULL && fetch_contract(w, p, ev.contract_id) != 0)
+        goto out;
     rs_apply_result_t res;
     if (rs_worker_outside_retention(w, e, &ev, err, sizeof err)) {
         rs_worker_count_rejected(w, 1); /* not the engine's: not in its counts */
@@ -325,7 +483,10 @@ static void handle_message(rs_worker_t *w, part_t *p, const qitem_t *it)
         goto out;
     case RS_APPLY_NOMEM:
     default:
-        rs_worker_fail(w, "engine: out of memory applying event %s", ev.event_id);
+        if (rs_pstate_close_error(p->ps)[0] != '\0') /* period.closed: its close failed */
+            rs_worker_fail(w, "state: event %s: %s", ev.event_id, rs_pstate_close_error(p->ps));
+        else
+            rs_worker_fail(w, "engine: out of memory applying event %s", ev.event_id);
         goto out;
     }
     if (ce != NULL && it->m->offset > ce->applied[t])
@@ -765,6 +926,7 @@ static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t 
         rs_worker_fail(w, "state: commit: %s", err);
         return -1;
     }
+    size_t cached = evict_after_commit(w);
     w->phase_us[4] = rs_worker_now_us() - t;
     w->dr_failed = 0;
     if (w->commit_offsets != NULL) {
@@ -783,7 +945,8 @@ static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t 
     rs_worker_log(
         "batch records=%zu partitions=%d applied=%llu duplicates=%llu skipped=%llu "
         "dlq=%llu entries=%llu balances=%llu ms=%llu plan_ms=%llu apply_ms=%llu "
-        "deliver_ms=%llu changelog_ms=%llu commit_ms=%llu since_last_ms=%llu",
+        "deliver_ms=%llu changelog_ms=%llu commit_ms=%llu since_last_ms=%llu cached=%zu "
+        "close_chunks=%llu",
         records, parts, (unsigned long long)(w->stats.events_applied - before->events_applied),
         (unsigned long long)(w->stats.duplicates - before->duplicates),
         (unsigned long long)(w->stats.skipped - before->skipped),
@@ -795,7 +958,9 @@ static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t 
         (unsigned long long)(w->phase_us[2] / 1000),
         (unsigned long long)(w->phase_us[3] / 1000),
         (unsigned long long)(w->phase_us[4] / 1000),
-        (unsigned long long)(w->last_batch_end ? (t0 - w->last_batch_end) / 1000 : 0));
+        (unsigned long long)(w->last_batch_end ? (t0 - w->last_batch_end) / 1000 : 0), cached,
+        (unsigned long long)(w->close_chunks - w->close_chunks_logged));
+    w->close_chunks_logged = w->close_chunks;
     w->last_batch_end = rs_worker_now_us();
     return 0;
 }

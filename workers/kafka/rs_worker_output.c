@@ -113,8 +113,9 @@ void rs_worker_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op
                  rd_kafka_err2str(m->err));
 }
 
-/* Produce one changelog record to partition n explicitly (never by key). */
-static int produce_cl(rs_worker_t *w, int32_t n, const char *key, void *value, size_t len)
+/* Produce one changelog record to partition n explicitly (never by key);
+ * takes value. 0 or -1 (failure recorded). */
+int rs_worker_produce_cl(rs_worker_t *w, int32_t n, const char *key, void *value, size_t len)
 {
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
@@ -139,7 +140,8 @@ void rs_worker_produce_clq(rs_worker_t *w)
     for (size_t i = 0; i < w->nclq; i++) {
         /* librdkafka takes the value (freed with free()): no copy of the
          * contract records, the batch's largest */
-        if (produce_cl(w, w->clq[i].n, w->clq[i].key, w->clq[i].val, w->clq[i].len) != 0)
+        if (rs_worker_produce_cl(w, w->clq[i].n, w->clq[i].key, w->clq[i].val, w->clq[i].len) !=
+            0)
             break;
         w->clq[i].val = NULL;
     }
@@ -499,24 +501,6 @@ void rs_worker_take_late(rs_worker_t *w, rs_engine_t *e)
 /* balance snapshots                                                        */
 /* ------------------------------------------------------------------------ */
 
-/* The first line view of contract `id` (views are sorted by contract_id,
- * line_id), or count if it has none. */
-static size_t first_line(const rs_engine_t *e, const char *id, size_t count)
-{
-    size_t lo = 0, hi = count;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        rs_line_view_t v;
-        rs_engine_line_get(e, mid, &v);
-        if (strcmp(v.contract_id, id) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 static int produce_balance(rs_worker_t *w, const rs_avro_balance_t *b)
 {
     char err[512], per[16];
@@ -574,58 +558,77 @@ static int produce_balance(rs_worker_t *w, const rs_avro_balance_t *b)
     return rc;
 }
 
+/* The snapshots of one touched contract: one per line and one for the
+ * contract, from its own line views (O(its lines)). Clears ce->touched, so
+ * a contract snapshotted early (a close chunk, before the contract leaves
+ * memory) is snapshotted again only if touched again. */
+static void produce_contract_balances(rs_worker_t *w, const rs_engine_t *e, centry_t *ce)
+{
+    rs_line_view_t small[8], *views = small;
+    size_t n = rs_engine_contract_lines(e, ce->id, small, 8);
+    rs_avro_balance_t tot;
+
+    ce->touched = 0;
+    if (n > 8) {
+        views = malloc(n * sizeof *views);
+        if (views == NULL) {
+            rs_worker_fail(w, "out of memory");
+            return;
+        }
+        n = rs_engine_contract_lines(e, ce->id, views, n);
+    }
+    memset(&tot, 0, sizeof tot);
+    for (size_t k = 0; k < n && !rs_worker_failed(w); k++) {
+        const rs_line_view_t *v = &views[k];
+        size_t klen = strlen(ce->id) + strlen(v->line_id) + 8;
+        char *key = malloc(klen);
+        if (key == NULL) {
+            rs_worker_fail(w, "out of memory");
+            break;
+        }
+        snprintf(key, klen, "%s/line/%s", ce->id, v->line_id);
+        rs_avro_balance_t b = {key,         ce->id,        v->customer_id, RS_AVRO_SCOPE_LINE,
+                               v->line_id,  NULL,          v->currency,    v->exponent,
+                               v->billed,   v->recognized, v->deferred,    v->unbilled,
+                               v->received, ce->as_of};
+        produce_balance(w, &b);
+        free(key);
+        if (k == 0) {
+            tot = b;
+            tot.snapshot_key = ce->id;
+            tot.scope = RS_AVRO_SCOPE_CONTRACT;
+            tot.line_id = NULL;
+        } else {
+            tot.billed += v->billed;
+            tot.recognized += v->recognized;
+            tot.deferred += v->deferred;
+            tot.unbilled += v->unbilled;
+            tot.received += v->received;
+        }
+    }
+    if (n > 0 && !rs_worker_failed(w))
+        produce_balance(w, &tot);
+    if (views != small)
+        free(views);
+}
+
 /* A snapshot per line and one for the contract, for every contract the
  * sub-batch touched (W4: in the order they were first touched). */
 void rs_worker_produce_balances(rs_worker_t *w, const rs_engine_t *e)
 {
-    size_t count = 0;
-    int have_count = 0;
+    for (size_t i = 0; i < w->cm.n && !rs_worker_failed(w); i++)
+        if (w->cm.e[i].touched)
+            produce_contract_balances(w, e, &w->cm.e[i]);
+}
 
-    for (size_t i = 0; i < w->cm.n && !rs_worker_failed(w); i++) {
-        const centry_t *ce = &w->cm.e[i];
-        rs_avro_balance_t tot;
-        size_t k;
-        int nlines = 0;
-
-        if (!ce->touched)
-            continue;
-        if (!have_count) {
-            count = rs_engine_line_count(e);
-            have_count = 1;
-        }
-        memset(&tot, 0, sizeof tot);
-        for (k = first_line(e, ce->id, count); k < count && !rs_worker_failed(w); k++) {
-            rs_line_view_t v;
-            rs_engine_line_get(e, k, &v);
-            if (strcmp(v.contract_id, ce->id) != 0)
-                break;
-            size_t klen = strlen(ce->id) + strlen(v.line_id) + 8;
-            char *key = malloc(klen);
-            if (key == NULL) {
-                rs_worker_fail(w, "out of memory");
-                return;
-            }
-            snprintf(key, klen, "%s/line/%s", ce->id, v.line_id);
-            rs_avro_balance_t b = {key,        ce->id,       v.customer_id, RS_AVRO_SCOPE_LINE,
-                                   v.line_id,  NULL,         v.currency,    v.exponent,
-                                   v.billed,   v.recognized, v.deferred,    v.unbilled,
-                                   v.received, ce->as_of};
-            produce_balance(w, &b);
-            free(key);
-            if (nlines++ == 0) {
-                tot = b;
-                tot.snapshot_key = ce->id;
-                tot.scope = RS_AVRO_SCOPE_CONTRACT;
-                tot.line_id = NULL;
-            } else {
-                tot.billed += v.billed;
-                tot.recognized += v.recognized;
-                tot.deferred += v.deferred;
-                tot.unbilled += v.unbilled;
-                tot.received += v.received;
-            }
-        }
-        if (nlines > 0 && !rs_worker_failed(w))
-            produce_balance(w, &tot);
+/* The snapshots of the touched contracts among ids (a close chunk's, before
+ * they leave memory). */
+void rs_worker_produce_balances_of(rs_worker_t *w, const rs_engine_t *e, const char *const *ids,
+                                   size_t n)
+{
+    for (size_t i = 0; i < n && !rs_worker_failed(w); i++) {
+        centry_t *ce = rs_worker_cm_find(&w->cm, ids[i]);
+        if (ce != NULL && ce->touched)
+            produce_contract_balances(w, e, ce);
     }
 }

@@ -266,13 +266,16 @@ static int load_part(rs_worker_t *w, int32_t n)
     if (restore_part(w, n) != 0)
         goto fail;
     rs_metrics_set_reason(w->metrics, "loading partition %d", (int)n);
-    if (rs_pstate_load(&p->ps, w->st, n, w->has_policy ? &w->policy : NULL, err, sizeof err) !=
-        0) {
+    if (rs_pstate_open(&p->ps, w->st, n, w->has_policy ? &w->policy : NULL,
+                       (size_t)w->cfg->state_cache_mb * 1024u * 1024u /
+                           (size_t)(w->nparts > 0 ? w->nparts : 1),
+                       err, sizeof err) != 0) {
         p->ps = NULL;
         rs_worker_fail(w, "state: load partition %d: %s", (int)n, err);
         goto fail;
     }
     rs_engine_set_sink(rs_pstate_engine(p->ps), rs_worker_on_entry, w);
+    rs_worker_set_close_hooks(w, p);
     plan = rs_pstate_pending_plan(p->ps, &nplan);
     if (plan != NULL && nplan > 0) {
         p->plan = malloc(nplan * sizeof *p->plan);

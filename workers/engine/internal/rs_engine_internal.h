@@ -314,7 +314,9 @@ struct rs_engine {
     rs_period_t closed_through; /* every period <= it is closed */
     rs_seen_t *gseen;           /* period.closed events */
     size_t ngseen, capgseen;
-    rs_period_t horizon; /* every contract is recognized at least through this */
+    rs_period_t horizon;               /* every contract is recognized at least through this */
+    rs_engine_advance_fn advance_hook; /* contracts outside memory (rs_engine.h) */
+    void *advance_opaque;
 
     rs_entry_sink_fn sink;
     void *sink_opaque;

@@ -313,6 +313,8 @@ struct rs_worker {
     volatile sig_atomic_t stop;
     char errmsg[1024]; /* the first failure (FAILED) */
     uint64_t crash_after, batches_done;
+    uint64_t crash_in_close;                    /* fault injection: SIGKILL in a close */
+    uint64_t close_chunks, close_chunks_logged; /* chunk commits of closes (rs_pstate.h) */
 
     /* stall guard (W8) */
     long session_ms, heartbeat_ms; /* the consumer's settings */
@@ -418,6 +420,11 @@ int rs_worker_take_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub, 
 
 /* The entry of `id` in the map, created if absent. NULL on out-of-memory. */
 centry_t *rs_worker_cm_get(cmap_t *m, const char *id);
+/* The entry of `id`, or NULL if it has none. */
+centry_t *rs_worker_cm_find(const cmap_t *m, const char *id);
+/* Drop the entries for which keep(opaque, entry) is 0 (order kept). 0, or
+ * -1 on out-of-memory (the index is lost: the worker must fail). */
+int rs_worker_cm_filter(cmap_t *m, int (*keep)(void *opaque, const centry_t *ce), void *opaque);
 void rs_worker_cm_free(cmap_t *m);
 
 /* rs_avro lookup hook over the registry (opaque: the worker). */
@@ -456,6 +463,11 @@ void rs_worker_count_rejected(rs_worker_t *w, uint64_t n);
 
 /* Balance snapshots of every contract the sub-batch touched (W4). */
 void rs_worker_produce_balances(rs_worker_t *w, const rs_engine_t *e);
+int rs_worker_produce_cl(rs_worker_t *w, int32_t n, const char *key, void *value, size_t len);
+/* Install the streaming close's hooks on partition p's state (rs_pstate.h). */
+void rs_worker_set_close_hooks(rs_worker_t *w, part_t *p);
+void rs_worker_produce_balances_of(rs_worker_t *w, const rs_engine_t *e, const char *const *ids,
+                                   size_t n);
 
 /* Wait for every delivery report since the last commit. 0, or -1 (failure
  * recorded) when any record was not delivered. */

@@ -1,0 +1,31 @@
+#!/bin/sh
+# bench_cache.sh BUILD_DIR [SIZES...] — bench_cache for each book size: build
+# a store of N contracts (its own process), copy it, then run the worker's
+# state path on the copy with the default cache (128 MiB) and with 32 MiB,
+# then, as the baseline, the old way (the whole partition in memory). Each
+# run applies 200,000 payments to random contracts, then closes January.
+# Prints each run's figures and /usr/bin/time's peak RSS. Stores go under
+# ${TMPDIR:-/tmp}/bench_cache.$$ and are removed at the end.
+set -eu
+build=${1:?usage: bench_cache.sh BUILD_DIR [SIZES...]}
+shift
+[ $# -gt 0 ] || set -- 10000 100000 1000000
+dir=${TMPDIR:-/tmp}/bench_cache.$$
+trap 'rm -rf "$dir"' EXIT
+mkdir -p "$dir"
+for n in "$@"; do
+    "$build/bench_cache" build "$dir/s$n" "$n" 2>/dev/null
+    for mb in 128 32; do
+        rm -rf "$dir/w"
+        cp -r "$dir/s$n" "$dir/w"
+        echo "== contracts=$n state.cache.mb=$mb"
+        /usr/bin/time -f "time: wall_s=%e max_rss_kib=%M" \
+            "$build/bench_cache" run "$dir/w" "$mb" 200000 10000 2>&1 | grep -v "^level="
+    done
+    rm -rf "$dir/w"
+    cp -r "$dir/s$n" "$dir/w"
+    echo "== contracts=$n baseline: the whole partition in memory"
+    /usr/bin/time -f "time: wall_s=%e max_rss_kib=%M" \
+        "$build/bench_cache" eager "$dir/w" 200000 2>&1 | grep -v "^level="
+    rm -rf "$dir/s$n" "$dir/w"
+done
