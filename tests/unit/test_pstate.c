@@ -376,6 +376,7 @@ Test(pstate, prune_seen_ids_by_period)
     rs_state_batch_destroy(b);
     rs_pstate_destroy(ps);
     rs_state_destroy(st);
+}
 
 /* ---- the bounded cache and the streaming close (rs_pstate.h C1-C3) ---- */
 
