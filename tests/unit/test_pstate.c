@@ -602,6 +602,19 @@ Test(pstate, cache_gives_the_same_journal)
     free(jc.text);
 }
 
+/* A seen store that has no id: an engine with it keeps applied event ids
+ * out of its contract records, as the partition's engine does (their ids
+ * are in the store's seen keys), so their records can be compared. */
+static int no_seen_ids(void *opaque, const char *contract_id, uint64_t id_hash,
+                       uint64_t *content_hash)
+{
+    (void)opaque;
+    (void)contract_id;
+    (void)id_hash;
+    (void)content_hash;
+    return 1;
+}
+
 /* A close over a store none of whose contracts is in memory: every one is
  * recognized; full chunks are committed and forgotten at once, the rest
  * with the batch; the store then holds what an engine holding them all
@@ -613,6 +626,7 @@ Test(pstate, close_with_nothing_cached)
     rs_state_t *st = open_store();
     rs_engine_t *all;
     cr_assert_eq(rs_engine_new(&all, NULL, err, sizeof err), 0);
+    rs_engine_set_seen_store(all, no_seen_ids, NULL);
     /* the book up to June into the store, nothing recognized past May */
     rs_pstate_t *ps;
     cr_assert_eq(rs_pstate_load(&ps, st, 1, NULL, err, sizeof err), 0);
