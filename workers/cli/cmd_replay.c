@@ -52,6 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rs_bytes.h"
 #include "rs_cli.h"
 #include "rs_codec.h"
 #include "rs_engine.h"
@@ -479,7 +480,11 @@ static int replay_input(replay_t *r, FILE *in, const char *name)
     errno = 0;
     while ((len = getline(&buf, &cap, in)) != -1) {
         r->lines++;
-        if (!is_blank(buf, (size_t)len) && replay_line(r, r->lines, buf, (size_t)len) != 0) {
+        /* a byte-order mark at the start of the file is not part of line 1 */
+        size_t bom = r->lines == 1 ? rs_utf8_bom_len(buf, (size_t)len) : 0;
+        char *text = buf + bom;
+        len -= (ssize_t)bom;
+        if (!is_blank(text, (size_t)len) && replay_line(r, r->lines, text, (size_t)len) != 0) {
             fprintf(stderr, "replay: error=out_of_memory line=%ld\n", r->lines);
             rc = -1;
             goto out;
