@@ -59,6 +59,7 @@ int rs_eng_apply_invoice(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
     if (ev->on == RS_DATE_NONE)
         return rs_eng_verr(&v, "issued_on: required");
     rs_inv_line_t *il = calloc((size_t)ev->n_bill_lines, sizeof(*il));
+    rs_money_t total = 0; /* gross */
     if (il == NULL)
         return rs_eng_verr(&v, "out of memory");
     for (int i = 0; i < ev->n_bill_lines; i++) {
@@ -86,6 +87,16 @@ int rs_eng_apply_invoice(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
                 free(il);
                 return -1;
             }
+        }
+        /* the line's billed total and the invoice's gross total stay in range */
+        rs_money_t billed, gross;
+        snprintf(f, sizeof(f), "lines[%d].amount", i);
+        if (rs_eng_check_sum(&v, f, "the line's billed total", c->lines[il[i].line].billed,
+                             il[i].amount, &billed) ||
+            rs_eng_check_sum(&v, f, "the invoice's total", total, il[i].amount, &gross) ||
+            rs_eng_check_sum(&v, f, "the invoice's total", gross, il[i].tax, &total)) {
+            free(il);
+            return -1;
         }
     }
     rs_eng_str_t id, src;
@@ -218,6 +229,13 @@ int rs_eng_apply_credit_note(rs_engine_t *e, rs_contract_t *c, const rs_event_t 
                         rs_money_format(il->tax - il->credit_tax, c->exponent, a2, sizeof(a2)));
             goto out;
         }
+    }
+    /* what becomes customer credit (at most the gross credited) stays in range */
+    rs_money_t credit = c->customer_credit;
+    for (int i = 0; i < n; i++) {
+        snprintf(f, sizeof(f), "lines[%d].amount", i);
+        if (rs_eng_check_sum(&v, f, "the customer credit", credit, amt[i] + tax[i], &credit))
+            goto out;
     }
     /* the event's id is the source of the price changes (if any) */
     rs_eng_str_t src = 0;

@@ -109,6 +109,43 @@ rs_money_t rs_eng_usage_value(const rs_contract_t *c, const rs_line_t *l, rs_dat
     return (rs_money_t)rs_div_round(sum, rs_pow10(UNIT_SCALE - c->exponent));
 }
 
+int rs_eng_usage_total(const rs_contract_t *c, const rs_line_t *l, rs_date_t d, __int128 qty,
+                       const rs_decimal_t *bound, rs_money_t *out)
+{
+    __int128 sum = 0, maxp = 0, v;
+    if (bound != NULL) {
+        maxp = bound->mantissa * rs_pow10(6 - bound->scale);
+        for (int i = 0; i < l->nuprice; i++) {
+            __int128 p = l->uprice[i].price.mantissa * rs_pow10(6 - l->uprice[i].price.scale);
+            maxp = p > maxp ? p : maxp;
+        }
+    }
+    int added = qty == 0;
+    for (size_t i = 0; i <= l->nusage; i++) {
+        rs_date_t day;
+        __int128 q;
+        if (i < l->nusage) {
+            day = l->usage[i].day;
+            q = rs_eng_usage_qty(&l->usage[i]);
+            if (!added && day == d) {
+                if (rs_wide_add(q, qty, &q))
+                    return -1;
+                added = 1;
+            }
+        } else if (!added) {
+            day = d;
+            q = qty;
+        } else {
+            break;
+        }
+        const rs_decimal_t *p = price_at(l, day);
+        __int128 price = bound != NULL ? maxp : p ? p->mantissa * rs_pow10(6 - p->scale) : 0;
+        if (rs_wide_mul(q, price, &v) || rs_wide_add(sum, v, &sum))
+            return -1;
+    }
+    return rs_money_narrow(rs_div_round(sum, rs_pow10(UNIT_SCALE - c->exponent)), out);
+}
+
 /* Usage recognized through day d: only what was recorded within the line's
  * current service (start..last day). Usage accepted while the service ran
  * and then left outside it by a later cancellation or amendment is not

@@ -55,6 +55,34 @@ int rs_currency_exponent(const char *code)
     return -1;
 }
 
+int rs_money_narrow(__int128 v, rs_money_t *out)
+{
+    if (v > RS_MONEY_MAX || v < -RS_MONEY_MAX)
+        return -1;
+    *out = (rs_money_t)v;
+    return 0;
+}
+
+int rs_money_add(rs_money_t a, rs_money_t b, rs_money_t *out)
+{
+    return rs_money_narrow((__int128)a + b, out);
+}
+
+int rs_money_sub(rs_money_t a, rs_money_t b, rs_money_t *out)
+{
+    return rs_money_narrow((__int128)a - b, out);
+}
+
+int rs_wide_mul(__int128 a, __int128 b, __int128 *out)
+{
+    return __builtin_mul_overflow(a, b, out) ? -1 : 0;
+}
+
+int rs_wide_add(__int128 a, __int128 b, __int128 *out)
+{
+    return __builtin_add_overflow(a, b, out) ? -1 : 0;
+}
+
 __int128 rs_pow10(int n)
 {
     __int128 r = 1;
@@ -151,7 +179,7 @@ int rs_decimal_to_minor(rs_decimal_t d, int exponent, rs_money_t *out, char *err
         return -1;
     }
     m *= rs_pow10(exponent - scale);
-    if (m > INT64_MAX / 4 || m < -(INT64_MAX / 4)) {
+    if (m > RS_MONEY_MAX || m < -RS_MONEY_MAX) {
         snprintf(errstr, errlen, "amount out of range");
         return -1;
     }

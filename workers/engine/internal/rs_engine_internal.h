@@ -403,6 +403,14 @@ void rs_eng_mark_changed(rs_engine_t *e, rs_contract_t *c);
 rs_date_t rs_eng_line_last_day(const rs_line_t *l);
 rs_money_t rs_eng_usage_value(const rs_contract_t *c, const rs_line_t *l, rs_date_t lo,
                               rs_date_t hi);
+/* The value of all of l's usage with `qty` (10^-6 units) more on day d, at
+ * the price in force on each day; or, when `bound` is not NULL, an upper
+ * bound of it: all the usage at the largest of *bound and the line's
+ * prices. 0 with *out, or -1 when it is beyond RS_MONEY_MAX. Keeping every
+ * usage line's value within range (usage and amendment validation) is what
+ * lets rs_eng_usage_value narrow its 128-bit sum without a check. */
+int rs_eng_usage_total(const rs_contract_t *c, const rs_line_t *l, rs_date_t d, __int128 qty,
+                       const rs_decimal_t *bound, rs_money_t *out);
 rs_money_t rs_eng_usage_through(const rs_contract_t *c, const rs_line_t *l, rs_date_t d);
 rs_money_t rs_eng_line_R(const rs_engine_t *e, const rs_contract_t *c, const rs_line_t *l,
                          rs_date_t d);
@@ -438,6 +446,11 @@ void rs_eng_mark_dirty(rs_contract_t *c, rs_period_t p);
 /* ---- rs_engine_validate.c: event errors, amounts, lookups, allocation ---- */
 
 int rs_eng_verr(rs_vctx_t *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* *out = a + b, or -1 with "event <id>: <field>: <what> would be out of
+ * range" when the sum is beyond RS_MONEY_MAX (money never wraps). Handlers
+ * call it on temporaries while validating, before changing anything. */
+int rs_eng_check_sum(rs_vctx_t *v, const char *field, const char *what, rs_money_t a,
+                     rs_money_t b, rs_money_t *out);
 int rs_eng_to_minor(rs_vctx_t *v, const char *field, rs_decimal_t d, int exponent, int min_sign,
                     rs_money_t *out);
 int rs_eng_find_line(const rs_contract_t *c, const char *id);    /* index or -1 */

@@ -1,0 +1,221 @@
+/*
+ * test_defects.c — regression tests of the engine defects of issue 17, one
+ * test per defect named after it (suite `defects`), each failing on the
+ * code before its fix; and property tests of the checked money helpers at
+ * the edges of the int64 range.
+ */
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rs_test_util.h"
+
+static rs_harness_t h;
+
+static void setup(void)
+{
+    rs_harness_init(&h, NULL);
+}
+
+static void teardown(void)
+{
+    rs_harness_free(&h);
+}
+
+TestSuite(defects, .init = setup, .fini = teardown);
+
+#define USD(s) rs_amt(s, 2)
+
+/* The sum of every entry's `billed` (or recognized) effect: what the
+ * journal says, independently of the engine's line state. */
+static rs_money_t journal_sum(const char *contract, int recognized)
+{
+    rs_money_t s = 0;
+    for (size_t i = 0; i < h.journal.n; i++)
+        if (strcmp(h.journal.entries[i].contract_id, contract) == 0)
+            s += recognized ? h.journal.entries[i].recognized : h.journal.entries[i].billed;
+    return s;
+}
+
+#define USAGE_BOOKING(ID, PRICE)                                                               \
+    "{\"event_id\":\"" ID "-b\",\"type\":\"contract.booked\",\"contract_id\":\"" ID "\","      \
+    "\"occurred_at\":\"2026-01-01T00:00:00Z\",\"customer_id\":\"K\",\"currency\":\"USD\","     \
+    "\"booked_on\":\"2026-01-01\",\"lines\":[{\"line_id\":\"api\",\"product\":\"API\","        \
+    "\"recognition\":\"usage\",\"start\":\"2026-01-01\",\"end\":\"2026-12-31\","               \
+    "\"amount\":\"0\",\"unit_price\":\"" PRICE "\"}]}\n"
+#define USAGE(ID, EV, DAY, QTY)                                                                \
+    "{\"event_id\":\"" EV "\",\"type\":\"usage.recorded\",\"contract_id\":\"" ID "\","         \
+    "\"occurred_at\":\"2026-03-" DAY "T12:00:00Z\",\"line_id\":\"api\",\"quantity\":\"" QTY    \
+    "\"}"
+
+/* Defect 1: quantity 9223372036854775807 at 0.10 was accepted and
+ * recognized as -0.10 (the 128-bit value narrowed to 64 bits). */
+Test(defects, usage_amount_overflow)
+{
+    cr_assert_eq(rs_harness_feed(&h, USAGE_BOOKING("U", "0.10")), 0, "%s", h.last_error);
+    cr_assert_eq(rs_harness_apply(&h, USAGE("U", "u1", "01", "9223372036854775807")),
+                 RS_APPLY_REJECTED);
+    cr_assert_not_null(strstr(h.last_error, "event u1: quantity: "), "%s", h.last_error);
+    cr_assert_not_null(strstr(h.last_error, "out of range"), "%s", h.last_error);
+    /* nothing changed: the line still takes usage, and values it right */
+    cr_assert_eq(rs_harness_apply(&h, USAGE("U", "u2", "02", "10")), RS_APPLY_OK, "%s",
+                 h.last_error);
+    rs_engine_advance(h.engine, 2026 * 12 + 3);
+    cr_assert_eq(rs_h_recognized(&h, "U", "api", "2026-03", "2026-04"), USD("1.00"));
+    /* the largest usage that fits is accepted and exact: 230584300921369395
+     * units at 0.10 is 23,058,430,092,136,939.50 = RS_MONEY_MAX - 1 cent */
+    cr_assert_eq(rs_harness_feed(&h, USAGE_BOOKING("V", "0.10")), 0, "%s", h.last_error);
+    cr_assert_eq(rs_harness_apply(&h, USAGE("V", "v1", "03", "230584300921369395")),
+                 RS_APPLY_OK, "%s", h.last_error);
+    cr_assert_eq(rs_harness_apply(&h, USAGE("V", "v2", "03", "0.1")), RS_APPLY_OK, "%s",
+                 h.last_error);
+    /* one more cent's worth would pass the limit: rejected on any day */
+    cr_assert_eq(rs_harness_apply(&h, USAGE("V", "v3", "04", "0.1")), RS_APPLY_REJECTED);
+    cr_assert_not_null(strstr(h.last_error, "event v3: quantity: "), "%s", h.last_error);
+    rs_engine_advance(h.engine, 2026 * 12 + 4);
+    cr_assert_eq(rs_h_recognized(&h, "V", "api", "2026-03", "2026-05"), RS_MONEY_MAX);
+    cr_assert_eq(journal_sum("V", 1), RS_MONEY_MAX);
+    /* a unit price whose product with a quantity passes even 128 bits */
+    cr_assert_eq(rs_harness_feed(&h, USAGE_BOOKING("W", "9223372036854")), 0, "%s",
+                 h.last_error);
+    cr_assert_eq(rs_harness_apply(&h, USAGE("W", "w1", "01", "9223372036854775807")),
+                 RS_APPLY_REJECTED);
+    cr_assert_not_null(strstr(h.last_error, "event w1: quantity: "), "%s", h.last_error);
+    cr_assert_eq(rs_h_unbalanced_entries(&h), 0);
+}
+
+#define BIG "20000000000000000.00"
+#define BOOK_BIG                                                                               \
+    "{\"event_id\":\"b\",\"type\":\"contract.booked\",\"contract_id\":\"T\","                  \
+    "\"occurred_at\":\"2026-01-01T00:00:00Z\",\"customer_id\":\"K\",\"currency\":\"USD\","     \
+    "\"booked_on\":\"2026-01-01\",\"lines\":[{\"line_id\":\"L1\",\"product\":\"P\","           \
+    "\"recognition\":\"point_in_time\",\"start\":\"2026-01-01\",\"amount\":\"" BIG "\"}]}\n"
+#define INVOICE(N)                                                                             \
+    "{\"event_id\":\"i" N "\",\"type\":\"invoice.issued\",\"contract_id\":\"T\","              \
+    "\"occurred_at\":\"2026-01-02T00:00:00Z\",\"invoice_id\":\"INV-" N "\","                   \
+    "\"issued_on\":\"2026-01-02\",\"lines\":[{\"line_id\":\"L1\",\"amount\":\"" BIG "\"}]}"
+
+/* Defect 2: five invoices of 20,000,000,000,000,000.00 on one line gave
+ * billed -84,467,440,737,095,516.16. Now the invoice that would take the
+ * line's billed total out of range is rejected, naming the field, and
+ * nothing it would have changed is changed. */
+Test(defects, totals_overflow)
+{
+    cr_assert_eq(rs_harness_feed(&h, BOOK_BIG), 0, "%s", h.last_error);
+    cr_assert_eq(rs_harness_apply(&h, INVOICE("1")), RS_APPLY_OK, "%s", h.last_error);
+    size_t entries = h.journal.n;
+    for (int i = 2; i <= 5; i++) {
+        char ev[512];
+        snprintf(ev, sizeof ev, INVOICE("%d"), i, i);
+        cr_assert_eq(rs_harness_apply(&h, ev), RS_APPLY_REJECTED, "invoice %d", i);
+        char want[64];
+        snprintf(want, sizeof want, "event i%d: lines[0].amount: the line's billed total", i);
+        cr_assert_not_null(strstr(h.last_error, want), "%s", h.last_error);
+    }
+    cr_assert_eq(h.journal.n, entries, "a rejected invoice posted");
+    rs_balance_row_t b = rs_h_balance(&h, "T", "L1", "2026-01");
+    cr_assert_eq(b.billed, USD(BIG));
+    cr_assert_eq(journal_sum("T", 0), USD(BIG));
+    /* the rejected invoice ids are free: a valid invoice under one applies */
+    cr_assert_eq(rs_harness_apply(
+                     &h, "{\"event_id\":\"i2b\",\"type\":\"invoice.issued\",\"contract_id\":"
+                         "\"T\",\"occurred_at\":\"2026-01-03T00:00:00Z\",\"invoice_id\":"
+                         "\"INV-2\",\"issued_on\":\"2026-01-03\",\"lines\":[{\"line_id\":"
+                         "\"L1\",\"amount\":\"1.00\"}]}"),
+                 RS_APPLY_OK, "%s", h.last_error);
+
+    /* a booking whose lines sum past the range */
+    char book[2048];
+    snprintf(book, sizeof book,
+             "{\"event_id\":\"b2\",\"type\":\"contract.booked\",\"contract_id\":\"T2\","
+             "\"occurred_at\":\"2026-01-01T00:00:00Z\",\"customer_id\":\"K\",\"currency\":"
+             "\"USD\",\"booked_on\":\"2026-01-01\",\"lines\":["
+             "{\"line_id\":\"a\",\"product\":\"P\",\"recognition\":\"point_in_time\","
+             "\"start\":\"2026-01-01\",\"amount\":\"%s\"},"
+             "{\"line_id\":\"b\",\"product\":\"P\",\"recognition\":\"point_in_time\","
+             "\"start\":\"2026-01-01\",\"amount\":\"%s\"}]}",
+             BIG, BIG);
+    cr_assert_eq(rs_harness_apply(&h, book), RS_APPLY_REJECTED);
+    cr_assert_not_null(strstr(h.last_error, "event b2: lines[1].amount: the contract's total"),
+                       "%s", h.last_error);
+
+    /* payments past the customer credit's range */
+    cr_assert_eq(rs_harness_apply(
+                     &h, "{\"event_id\":\"p1\",\"type\":\"payment.received\",\"contract_id\":"
+                         "\"T\",\"occurred_at\":\"2026-01-05T00:00:00Z\",\"payment_id\":\"P1\","
+                         "\"invoice_id\":\"INV-2\",\"amount\":\"" BIG "\",\"received_on\":"
+                         "\"2026-01-05\"}"),
+                 RS_APPLY_OK, "%s", h.last_error);
+    cr_assert_eq(rs_harness_apply(
+                     &h, "{\"event_id\":\"p2\",\"type\":\"payment.received\",\"contract_id\":"
+                         "\"T\",\"occurred_at\":\"2026-01-05T00:00:00Z\",\"payment_id\":\"P2\","
+                         "\"invoice_id\":\"INV-2\",\"amount\":\"" BIG "\",\"received_on\":"
+                         "\"2026-01-05\"}"),
+                 RS_APPLY_REJECTED);
+    cr_assert_not_null(strstr(h.last_error, "event p2: amount: the customer credit"), "%s",
+                       h.last_error);
+    cr_assert_eq(rs_h_unbalanced_entries(&h), 0);
+}
+
+/* ---- the checked helpers at the edges of the range ---- */
+
+Test(defects, checked_money_edges)
+{
+    const rs_money_t M = RS_MONEY_MAX;
+    const rs_money_t edge[] = {0,
+                               1,
+                               -1,
+                               M,
+                               -M,
+                               M - 1,
+                               1 - M,
+                               M / 2,
+                               -(M / 2),
+                               M / 2 + 1,
+                               INT64_MAX,
+                               INT64_MIN,
+                               -INT64_MAX,
+                               INT64_MAX - 1,
+                               INT64_MIN + 1};
+    const size_t n = sizeof edge / sizeof edge[0];
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++) {
+            __int128 a = edge[i], b = edge[j];
+            rs_money_t r = 12345;
+            int in_a = a >= -M && a <= M, in_b = b >= -M && b <= M;
+            /* the helpers never wrap: -1 exactly when the true sum leaves the range */
+            int ok = rs_money_add(edge[i], edge[j], &r) == 0;
+            cr_assert_eq(ok, a + b >= -M && a + b <= M, "%lld + %lld", (long long)edge[i],
+                         (long long)edge[j]);
+            cr_assert(ok ? r == (rs_money_t)(a + b) : r == 12345);
+            r = 12345;
+            ok = rs_money_sub(edge[i], edge[j], &r) == 0;
+            cr_assert_eq(ok, a - b >= -M && a - b <= M);
+            cr_assert(ok ? r == (rs_money_t)(a - b) : r == 12345);
+            /* two in-range values always add within int64 (the engine relies on it) */
+            if (in_a && in_b)
+                cr_assert(a + b >= INT64_MIN && a + b <= INT64_MAX);
+            __int128 w;
+            cr_assert_eq(rs_wide_mul(a, b, &w), 0);
+            cr_assert(w == a * b);
+        }
+    __int128 big = (__int128)1 << 100, w;
+    cr_assert_eq(rs_wide_mul(big, big, &w), -1);
+    cr_assert_eq(rs_wide_mul(big, -((__int128)1 << 26), &w), 0);
+    cr_assert_eq(rs_wide_add(~((unsigned __int128)0) >> 1, 1, &w), -1);
+    rs_money_t r;
+    cr_assert_eq(rs_money_narrow((__int128)M + 1, &r), -1);
+    cr_assert_eq(rs_money_narrow(-(__int128)M - 1, &r), -1);
+    cr_assert_eq(rs_money_narrow(M, &r), 0);
+    cr_assert_eq(r, M);
+    cr_assert_eq(rs_money_narrow((__int128)INT64_MAX * 4, &r), -1);
+    /* amounts parse up to the limit and not past it */
+    char err[128];
+    rs_decimal_t d;
+    cr_assert_eq(rs_decimal_parse("23058430092136939.51", &d, err, sizeof err), 0);
+    cr_assert_eq(rs_decimal_to_minor(d, 2, &r, err, sizeof err), 0);
+    cr_assert_eq(r, M);
+    cr_assert_eq(rs_decimal_parse("23058430092136939.52", &d, err, sizeof err), 0);
+    cr_assert_eq(rs_decimal_to_minor(d, 2, &r, err, sizeof err), -1);
+}
