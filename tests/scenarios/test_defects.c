@@ -219,3 +219,68 @@ Test(defects, checked_money_edges)
     cr_assert_eq(rs_decimal_parse("23058430092136939.52", &d, err, sizeof err), 0);
     cr_assert_eq(rs_decimal_to_minor(d, 2, &r, err, sizeof err), -1);
 }
+
+/* ---- defect 6: the exceptions report as of --through ---- */
+
+#define ANNUAL_PAID                                                                            \
+    "{\"event_id\":\"b\",\"type\":\"contract.booked\",\"contract_id\":\"C\","                  \
+    "\"occurred_at\":\"2026-01-01T00:00:00Z\",\"customer_id\":\"K\",\"currency\":\"USD\","     \
+    "\"booked_on\":\"2026-01-01\",\"lines\":[{\"line_id\":\"L1\",\"product\":\"P\","           \
+    "\"recognition\":\"ratable_monthly\",\"start\":\"2026-01-01\",\"end\":\"2026-12-31\","     \
+    "\"amount\":\"12000.00\"}]}\n"                                                             \
+    "{\"event_id\":\"i\",\"type\":\"invoice.issued\",\"contract_id\":\"C\","                   \
+    "\"occurred_at\":\"2026-01-01T00:00:00Z\",\"invoice_id\":\"I1\",\"issued_on\":"            \
+    "\"2026-01-01\",\"lines\":[{\"line_id\":\"L1\",\"amount\":\"12000.00\"}]}\n"               \
+    "{\"event_id\":\"p\",\"type\":\"payment.received\",\"contract_id\":\"C\","                 \
+    "\"occurred_at\":\"2026-01-05T00:00:00Z\",\"payment_id\":\"P1\",\"invoice_id\":\"I1\","    \
+    "\"amount\":\"12000.00\",\"received_on\":\"2026-01-05\"}\n"
+#define CREDIT_NOTE(ID, DAY)                                                                   \
+    "{\"event_id\":\"" ID "\",\"type\":\"credit_note.issued\",\"contract_id\":\"C\","          \
+    "\"occurred_at\":\"" DAY "T00:00:00Z\",\"credit_note_id\":\"" ID "\",\"invoice_id\":"      \
+    "\"I1\",\"issued_on\":\"" DAY "\",\"reason\":\"error\",\"lines\":[{\"line_id\":\"L1\","    \
+    "\"amount\":\"900.00\"}]}\n"
+
+/* The customer_credit row of contract C as of `through` (0 if none). */
+static rs_money_t credit_row(rs_period_t through)
+{
+    rs_exception_row_t *rows = NULL;
+    size_t n = 0;
+    cr_assert_eq(rs_report_exceptions(h.engine, &h.journal, through, &rows, &n), 0);
+    rs_money_t v = 0;
+    int found = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(rows[i].kind, "customer_credit") == 0 &&
+            strcmp(rows[i].contract_id, "C") == 0) {
+            v = rows[i].amount;
+            found++;
+        }
+    cr_assert_leq(found, 1);
+    free(rows);
+    return v;
+}
+
+/* Defect 6: the exceptions report took customer credit from the state after
+ * the whole input: a June refund hid March's credit, and a June credit note
+ * made March show the same 900 twice. */
+Test(defects, exceptions_through_customer_credit)
+{
+    /* paid in full; a March credit note of 900 becomes customer credit */
+    cr_assert_eq(rs_harness_feed(&h, ANNUAL_PAID CREDIT_NOTE("CN1", "2026-03-10")), 0, "%s",
+                 h.last_error);
+    /* June: the 900 is refunded */
+    cr_assert_eq(rs_harness_feed(
+                     &h, "{\"event_id\":\"r\",\"type\":\"payment.refunded\",\"contract_id\":"
+                         "\"C\",\"occurred_at\":\"2026-06-01T00:00:00Z\",\"refund_id\":\"R1\","
+                         "\"payment_id\":\"P1\",\"invoice_id\":\"I1\",\"amount\":\"900.00\","
+                         "\"refunded_on\":\"2026-06-01\"}\n"),
+                 0, "%s", h.last_error);
+    rs_engine_advance(h.engine, 2026 * 12 + 6);
+    cr_assert_eq(credit_row(2026 * 12 + 1), 0);             /* Feb: none yet */
+    cr_assert_eq(credit_row(2026 * 12 + 2), USD("900.00")); /* March: 900 */
+    cr_assert_eq(credit_row(2026 * 12 + 5), 0);             /* June: refunded */
+    /* July: another 900 credited; March still shows its 900 once */
+    cr_assert_eq(rs_harness_feed(&h, CREDIT_NOTE("CN2", "2026-07-10")), 0, "%s", h.last_error);
+    cr_assert_eq(credit_row(2026 * 12 + 2), USD("900.00"));
+    cr_assert_eq(credit_row(2026 * 12 + 5), 0);
+    cr_assert_eq(credit_row(2026 * 12 + 6), USD("900.00"));
+}

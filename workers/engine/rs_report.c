@@ -72,6 +72,7 @@ static rs_money_t net_debit(const rs_entry_t *e, rs_account_t a)
 typedef struct line_cell {
     rs_period_t period; /* first member: see cell_at() */
     rs_money_t billed, recognized, received, deferred, unbilled;
+    rs_money_t credit; /* customer_credit: net credit (owed to the customer) */
 } line_cell_t;
 
 typedef struct line_acc {
@@ -292,6 +293,7 @@ int rs_report_acc_add(rs_report_acc_t *acc, const rs_entry_t *e)
     lc->received += e->received;
     lc->deferred -= dr;
     lc->unbilled += net_debit(e, RS_ACCT_UNBILLED_RECEIVABLE);
+    lc->credit -= net_debit(e, RS_ACCT_CUSTOMER_CREDIT);
     if (cc->first == 0) {
         cc->first = acc->count + 1;
         cc->exponent = e->exponent;
@@ -759,6 +761,18 @@ static int push_exc(rs_exception_row_t **out, size_t *n, size_t *cap, rs_excepti
     return 0;
 }
 
+/* The customer credit of a (contract, line) as of the end of `through`: the
+ * net credit its entries posted to customer_credit in periods <= through. */
+static rs_money_t credit_through(const rs_report_acc_t *acc, const char *contract,
+                                 const char *line, rs_period_t through)
+{
+    const line_acc_t *l = acc_line(acc, contract, line);
+    rs_money_t s = 0;
+    for (size_t p = 0, q = cells_through(l, through); p < q; p++)
+        s += l->cells[p].credit;
+    return s;
+}
+
 int rs_report_acc_exceptions(const rs_engine_t *e, const rs_report_acc_t *acc,
                              rs_period_t through, rs_exception_row_t **rows, size_t *n)
 {
@@ -808,14 +822,24 @@ int rs_report_acc_exceptions(const rs_engine_t *e, const rs_report_acc_t *acc,
                 goto fail;
         }
     }
+    /* Customer credit as of `through`, from the journal (not the engine's
+     * balance after every event: a later refund or credit note must not
+     * change what an earlier period shows). Contracts and lines are both
+     * sorted by contract_id: li walks the lines along the contracts. */
+    size_t li = 0;
     for (size_t i = 0, nc = rs_engine_contract_count(e); i < nc; i++) {
         rs_contract_view_t c;
         rs_engine_contract_get(e, i, &c);
         rs_exception_row_t r = {
             c.contract_id, "", c.customer_id, c.currency, c.exponent, NULL, 0, ""};
-        if (c.customer_credit > 0) {
+        rs_money_t credit = credit_through(acc, c.contract_id, "", through);
+        while (li < nb && strcmp(b[li].contract_id, c.contract_id) < 0)
+            li++;
+        for (; li < nb && strcmp(b[li].contract_id, c.contract_id) == 0; li++)
+            credit += credit_through(acc, c.contract_id, b[li].line_id, through);
+        if (credit > 0) {
             r.kind = "customer_credit";
-            r.amount = c.customer_credit;
+            r.amount = credit;
             snprintf(r.detail, sizeof(r.detail), "credit balance owed to customer %s",
                      c.customer_id);
             if (push_exc(&out, &k, &cap, r))

@@ -117,7 +117,9 @@ typedef struct rs_exception_row {
  *   usage_outside_service        usage accepted, then left outside the line's
  *                                service by a later cancellation or amendment
  *                                (not recognized; as rejected usage would be)
- *   customer_credit              a credit balance owed to the customer
+ *   customer_credit              a credit balance owed to the customer at the
+ *                                end of `through` (the journal's
+ *                                customer_credit postings through it)
  *   written_off                  receivables declared uncollectible, still open
  *   pending                      events still waiting for a contract/invoice */
 int rs_report_exceptions(const rs_engine_t *e, const rs_journal_t *j, rs_period_t through,
