@@ -266,6 +266,7 @@ struct rs_worker {
 
     volatile sig_atomic_t stop;
     char errmsg[1024]; /* the first failure (FAILED) */
+    int disk_fault;    /* a state commit failed with RS_STATE_EDISK */
     uint64_t crash_after, batches_done;
 
     /* stall guard (W8) */
