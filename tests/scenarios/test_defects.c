@@ -284,3 +284,101 @@ Test(defects, exceptions_through_customer_credit)
     cr_assert_eq(credit_row(2026 * 12 + 5), 0);
     cr_assert_eq(credit_row(2026 * 12 + 6), USD("900.00"));
 }
+
+/* ---- defects 9 and 10: postings of late credits and write-offs ---- */
+
+#define P(y, m) ((y)*12 + (m)-1)
+
+/* The net amount an entry posts to an account: + debit, - credit. */
+static rs_money_t net(const rs_entry_t *e, rs_account_t a)
+{
+    rs_money_t v = 0;
+    for (int i = 0; i < e->n_postings; i++)
+        if (e->postings[i].account == a)
+            v += e->postings[i].debit - e->postings[i].credit;
+    return v;
+}
+
+/* The only entry of a kind for contract C; fails if not exactly one. */
+static const rs_entry_t *only(rs_entry_kind_t kind)
+{
+    const rs_entry_t *found = NULL;
+    for (size_t i = 0; i < h.journal.n; i++)
+        if (h.journal.entries[i].kind == kind &&
+            strcmp(h.journal.entries[i].contract_id, "C") == 0) {
+            cr_assert_null(found, "two %s entries", rs_entry_kind_name(kind));
+            found = &h.journal.entries[i];
+        }
+    cr_assert_not_null(found, "no %s entry", rs_entry_kind_name(kind));
+    return found;
+}
+
+/* Revenue debits (negative revenue) posted in entries of period p or later. */
+static rs_money_t revenue_debits_from(rs_period_t p)
+{
+    rs_money_t v = 0;
+    for (size_t i = 0; i < h.journal.n; i++)
+        for (int k = 0; k < h.journal.entries[i].n_postings; k++)
+            if (h.journal.entries[i].period >= p &&
+                h.journal.entries[i].postings[k].account == RS_ACCT_REVENUE)
+                v += h.journal.entries[i].postings[k].debit;
+    return v;
+}
+
+static void close_period(const char *period, const char *at)
+{
+    char ev[256];
+    snprintf(ev, sizeof ev,
+             "{\"event_id\":\"close-%s\",\"type\":\"period.closed\",\"occurred_at\":"
+             "\"%sT00:00:00Z\",\"period\":\"%s\"}",
+             period, at, period);
+    cr_assert_eq(rs_harness_apply(&h, ev), RS_APPLY_OK, "%s", h.last_error);
+}
+
+/* Defect 9: a credit note dated into closed periods that arrived late
+ * posted part of its effect (what was recognized above the new schedule
+ * after its date) as negative revenue in the first open period, and only
+ * the rest (through its date) to revenue_contra. ASC 606-10-32-42..45: a
+ * change of the transaction price allocated to service already delivered
+ * is recognized, as a reduction of revenue, in the period in which the
+ * price changes; this engine books credit-note reductions to
+ * revenue_contra. So all of it is revenue_contra, in the credit note's
+ * entry, in the period it is recorded. */
+Test(defects, late_credit_note_closed_periods)
+{
+    /* $12,000 for 2026, 1,000 a month, invoiced and paid in January */
+    cr_assert_eq(rs_harness_feed(&h, ANNUAL_PAID), 0, "%s", h.last_error);
+    close_period("2026-05", "2026-06-01");
+    /* a credit of 1,200 dated March 1, arriving July 2 (through June
+     * recognized; March-May closed) */
+    cr_assert_eq(rs_harness_apply(
+                     &h,
+                     "{\"event_id\":\"cn\",\"type\":\"credit_note.issued\",\"contract_id\":"
+                     "\"C\",\"occurred_at\":\"2026-07-02T00:00:00Z\",\"credit_note_id\":"
+                     "\"CN1\",\"invoice_id\":\"I1\",\"issued_on\":\"2026-03-01\",\"reason\":"
+                     "\"error\",\"lines\":[{\"line_id\":\"L1\",\"amount\":\"1200.00\"}]}"),
+                 RS_APPLY_OK, "%s", h.last_error);
+    /* the new schedule: 10,800 over 12 months = 900 a month; Jan-Jun had
+     * 6,000 recognized, the new schedule says 5,400: 600 to reverse */
+    const rs_entry_t *cn = only(RS_ENTRY_CREDIT_NOTE);
+    cr_assert_eq(cn->period, P(2026, 6), "posted in %d", cn->period); /* first open */
+    cr_assert_eq(net(cn, RS_ACCT_REVENUE_CONTRA), USD("600.00"));
+    cr_assert_eq(net(cn, RS_ACCT_REVENUE), 0);
+    cr_assert_eq(net(cn, RS_ACCT_DEFERRED_REVENUE), USD("600.00"));  /* 1,200 off, 600 back */
+    cr_assert_eq(net(cn, RS_ACCT_CUSTOMER_CREDIT), -USD("1200.00")); /* it was paid */
+    cr_assert_eq(net(cn, RS_ACCT_ACCOUNTS_RECEIVABLE), 0);
+    cr_assert_eq(cn->recognized, -USD("600.00"));
+    cr_assert_eq(cn->billed, -USD("1200.00"));
+    /* no negative revenue anywhere */
+    cr_assert_eq(revenue_debits_from(0), 0);
+    /* and the months after: 900 each, to December */
+    rs_engine_advance(h.engine, P(2026, 12));
+    cr_assert_eq(revenue_debits_from(0), 0);
+    cr_assert_eq(rs_h_recognized(&h, "C", "L1", "2026-07", "2026-12"), USD("900.00"));
+    cr_assert_eq(rs_h_recognized(&h, "C", "L1", "2026-12", "2026-12"), USD("900.00"));
+    rs_balance_row_t b = rs_h_balance(&h, "C", "L1", "2026-12");
+    cr_assert_eq(b.recognized, USD("10800.00"));
+    cr_assert_eq(b.billed, USD("10800.00"));
+    cr_assert_eq(b.deferred, 0);
+    cr_assert_eq(rs_h_unbalanced_entries(&h), 0);
+}

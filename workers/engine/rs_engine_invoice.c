@@ -282,6 +282,10 @@ int rs_eng_apply_credit_note(rs_engine_t *e, rs_contract_t *c, const rs_event_t 
                 goto out;
             }
         }
+        /* a credit dated before what is already recognized: all revenue
+         * recognized above the new schedule goes to revenue_contra here */
+        if (t == RS_TREATMENT_CATCH_UP)
+            rs_eng_true_up_posted(&x, li, rs_period_of(ev->on), c->horizon);
         rs_eng_entry_cr(&x, RS_ACCT_ACCOUNTS_RECEIVABLE, to_ar);
         rs_eng_entry_cr(&x, RS_ACCT_CUSTOMER_CREDIT, gross - to_ar);
         /* money paid for what is now credited is the customer's, not the line's */
@@ -404,6 +408,7 @@ int rs_eng_apply_uncollectible(rs_engine_t *e, rs_contract_t *c, const rs_event_
             if (rs_eng_posted_add(l, rs_period_of(ev->on), comp, RS_ACCT_REVENUE_CONTRA, jump))
                 return rs_eng_verr(&v, "out of memory");
         }
+        rs_eng_true_up_posted(&x, il->line, rs_period_of(ev->on), c->horizon);
         rs_eng_entry_cr(&x, RS_ACCT_ACCOUNTS_RECEIVABLE, open);
         il->credited += net_open;
         il->credit_tax += tax_open;

@@ -440,6 +440,14 @@ void rs_eng_entry_emit(rs_entry_ctx_t *x);
 void rs_eng_post_revenue(rs_entry_ctx_t *x, rs_line_t *l, rs_account_t acct, rs_money_t d);
 void rs_eng_post_billing(rs_entry_ctx_t *x, rs_line_t *l, rs_money_t d);
 int rs_eng_posted_add(rs_line_t *l, rs_period_t sp, int comp, rs_account_t acct, rs_money_t d);
+/* A true-up's effect on service already recognized, in the true-up's entry:
+ * for each service period from..to, what the line's regular schedule
+ * (component 0) now falls short of what was posted for it is posted to
+ * revenue_contra in x and recorded as posted (so no later sync posts it
+ * again as negative revenue). Credits and reverse_revenue write-offs call
+ * it after their price change, with from = the period of their date and
+ * to = the contract's horizon. 0 (it allocates nothing). */
+int rs_eng_true_up_posted(rs_entry_ctx_t *x, int li, rs_period_t from, rs_period_t to);
 int rs_eng_sync_contract(rs_engine_t *e, rs_contract_t *c, rs_period_t H, rs_date_t trigger);
 void rs_eng_mark_dirty(rs_contract_t *c, rs_period_t p);
 
