@@ -299,13 +299,13 @@ static rs_money_t net(const rs_entry_t *e, rs_account_t a)
     return v;
 }
 
-/* The only entry of a kind for contract C; fails if not exactly one. */
-static const rs_entry_t *only(rs_entry_kind_t kind)
+/* The only entry of a kind for a contract; fails if not exactly one. */
+static const rs_entry_t *only_of(const char *contract, rs_entry_kind_t kind)
 {
     const rs_entry_t *found = NULL;
     for (size_t i = 0; i < h.journal.n; i++)
         if (h.journal.entries[i].kind == kind &&
-            strcmp(h.journal.entries[i].contract_id, "C") == 0) {
+            strcmp(h.journal.entries[i].contract_id, contract) == 0) {
             cr_assert_null(found, "two %s entries", rs_entry_kind_name(kind));
             found = &h.journal.entries[i];
         }
@@ -360,7 +360,7 @@ Test(defects, late_credit_note_closed_periods)
                  RS_APPLY_OK, "%s", h.last_error);
     /* the new schedule: 10,800 over 12 months = 900 a month; Jan-Jun had
      * 6,000 recognized, the new schedule says 5,400: 600 to reverse */
-    const rs_entry_t *cn = only(RS_ENTRY_CREDIT_NOTE);
+    const rs_entry_t *cn = only_of("C", RS_ENTRY_CREDIT_NOTE);
     cr_assert_eq(cn->period, P(2026, 6), "posted in %d", cn->period); /* first open */
     cr_assert_eq(net(cn, RS_ACCT_REVENUE_CONTRA), USD("600.00"));
     cr_assert_eq(net(cn, RS_ACCT_REVENUE), 0);
@@ -381,4 +381,140 @@ Test(defects, late_credit_note_closed_periods)
     cr_assert_eq(b.billed, USD("10800.00"));
     cr_assert_eq(b.deferred, 0);
     cr_assert_eq(rs_h_unbalanced_entries(&h), 0);
+}
+
+/* A reverse_revenue contract `id`: $12,000 for 2026, invoiced monthly for
+ * January (paid) and February (never paid); February's invoice is declared
+ * uncollectible on April 1. */
+static void written_off_contract(const char *id)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf,
+             "{\"event_id\":\"%s-b\",\"type\":\"contract.booked\",\"contract_id\":\"%s\","
+             "\"occurred_at\":\"2026-01-01T00:00:00Z\",\"customer_id\":\"K\",\"currency\":"
+             "\"USD\",\"booked_on\":\"2026-01-01\",\"lines\":[{\"line_id\":\"L1\",\"product\":"
+             "\"P\",\"recognition\":\"ratable_monthly\",\"start\":\"2026-01-01\",\"end\":"
+             "\"2026-12-31\",\"amount\":\"12000.00\"}]}\n"
+             "{\"event_id\":\"%s-i1\",\"type\":\"invoice.issued\",\"contract_id\":\"%s\","
+             "\"occurred_at\":\"2026-01-01T00:00:00Z\",\"invoice_id\":\"I1\",\"issued_on\":"
+             "\"2026-01-01\",\"lines\":[{\"line_id\":\"L1\",\"amount\":\"1000.00\"}]}\n"
+             "{\"event_id\":\"%s-p1\",\"type\":\"payment.received\",\"contract_id\":\"%s\","
+             "\"occurred_at\":\"2026-01-05T00:00:00Z\",\"payment_id\":\"P1\",\"invoice_id\":"
+             "\"I1\",\"amount\":\"1000.00\",\"received_on\":\"2026-01-05\"}\n"
+             "{\"event_id\":\"%s-i2\",\"type\":\"invoice.issued\",\"contract_id\":\"%s\","
+             "\"occurred_at\":\"2026-02-01T00:00:00Z\",\"invoice_id\":\"I2\",\"issued_on\":"
+             "\"2026-02-01\",\"lines\":[{\"line_id\":\"L1\",\"amount\":\"1000.00\"}]}\n"
+             "{\"event_id\":\"%s-w\",\"type\":\"invoice.uncollectible\",\"contract_id\":\"%s\","
+             "\"occurred_at\":\"2026-04-01T00:00:00Z\",\"invoice_id\":\"I2\",\"declared_on\":"
+             "\"2026-04-01\"}\n",
+             id, id, id, id, id, id, id, id, id, id);
+    cr_assert_eq(rs_harness_feed(&h, buf), 0, "%s", h.last_error);
+}
+
+/* The harness with policy.bad_debt = reverse_revenue (the policy in *pol). */
+static void use_reverse_revenue(rs_policy_t *pol)
+{
+    char err[256];
+    rs_policy_defaults(pol);
+    cr_assert_eq(rs_policy_parse(pol, "policy.bad_debt=reverse_revenue", err, sizeof err), 0);
+    rs_harness_free(&h);
+    rs_harness_init(&h, pol);
+}
+
+/* Defect 10: under reverse_revenue a written-off customer kept being
+ * recognized every month. ASC 606-10-25-7: consideration no longer
+ * probable of collection, the contract stops recognizing until it is: from
+ * the declaration, nothing more is recognized; a payment lifts it. */
+Test(defects, reverse_revenue_stops_recognition)
+{
+    rs_policy_t pol;
+    use_reverse_revenue(&pol);
+    written_off_contract("C");
+    written_off_contract("R");
+    /* R pays 500 on August 10: collection is probable again */
+    cr_assert_eq(rs_harness_apply(
+                     &h, "{\"event_id\":\"R-p2\",\"type\":\"payment.received\",\"contract_id\":"
+                         "\"R\",\"occurred_at\":\"2026-08-10T00:00:00Z\",\"payment_id\":\"P2\","
+                         "\"invoice_id\":\"I2\",\"amount\":\"500.00\",\"received_on\":"
+                         "\"2026-08-10\"}"),
+                 RS_APPLY_OK, "%s", h.last_error);
+    rs_engine_advance(h.engine, P(2026, 12));
+
+    /* The write-off: the open 1,000 is a price concession (ASC
+     * 606-10-32-42..45): the price drops to 11,000 as a cumulative catch-up
+     * on April 1; Jan-Mar earned 3,000, the new schedule 2,750: Dr
+     * revenue_contra 250; the billing comes off the unbilled side
+     * (Dr unbilled 1,000 less the 250 no longer earned); Cr AR 1,000. */
+    const rs_entry_t *w = only_of("C", RS_ENTRY_WRITE_OFF);
+    cr_assert_eq(w->period, P(2026, 4));
+    cr_assert_eq(net(w, RS_ACCT_REVENUE_CONTRA), USD("250.00"));
+    cr_assert_eq(net(w, RS_ACCT_UNBILLED_RECEIVABLE), USD("750.00"));
+    cr_assert_eq(net(w, RS_ACCT_ACCOUNTS_RECEIVABLE), -USD("1000.00"));
+    cr_assert_eq(net(w, RS_ACCT_REVENUE), 0);
+    cr_assert_eq(w->recognized, -USD("250.00"));
+
+    /* C: nothing recognized from April on (before the fix 916.67 a month):
+     * April holds only the write-off's -250 */
+    cr_assert_eq(rs_h_recognized(&h, "C", "L1", "2026-04", "2026-12"), -USD("250.00"));
+    for (int m = 5; m <= 12; m++) {
+        char p[16];
+        snprintf(p, sizeof p, "2026-%02d", m);
+        cr_assert_eq(rs_h_recognized(&h, "C", "L1", p, "2026-12"), 0, "%s", p);
+    }
+    rs_balance_row_t b = rs_h_balance(&h, "C", "L1", "2026-12");
+    cr_assert_eq(b.recognized, USD("2750.00"));
+    cr_assert_eq(b.billed, USD("1000.00"));
+    cr_assert_eq(b.unbilled, USD("1750.00"));
+    cr_assert_eq(b.deferred, 0);
+
+    /* R: the payment lifts it; April-July (held back) post in August as
+     * revenue with August's own, then 916.67 a month: 11,000 in all */
+    cr_assert_eq(rs_h_recognized(&h, "R", "L1", "2026-05", "2026-07"), 0);
+    cr_assert_eq(rs_h_balance(&h, "R", "L1", "2026-07").recognized, USD("2750.00"));
+    b = rs_h_balance(&h, "R", "L1", "2026-08");
+    cr_assert_eq(b.recognized, USD("7333.33")); /* 11,000 x 8/12, rounded cumulatively */
+    /* the held-back months post in August (the payment's period), as
+     * revenue, with their own service periods: 6,416.67 - 2,750 = 3,666.67 */
+    rs_money_t held = 0;
+    for (size_t i = 0; i < h.journal.n; i++) {
+        const rs_entry_t *e = &h.journal.entries[i];
+        if (strcmp(e->contract_id, "R") == 0 && e->kind == RS_ENTRY_RECOGNITION &&
+            e->period == P(2026, 8) && e->service_period < P(2026, 8)) {
+            cr_assert_eq(net(e, RS_ACCT_REVENUE_CONTRA), 0);
+            held += e->recognized;
+        }
+    }
+    cr_assert_eq(held, USD("3666.67"));
+    b = rs_h_balance(&h, "R", "L1", "2026-12");
+    cr_assert_eq(b.recognized, USD("11000.00"));
+    cr_assert_eq(rs_h_unbalanced_entries(&h), 0);
+}
+
+/* The suspension is state: a worker restarted from its store (contract
+ * records) keeps it, and a record without one is what version 1 wrote. */
+Test(defects, reverse_revenue_suspension_survives_restart)
+{
+    rs_policy_t pol;
+    char err[256];
+    use_reverse_revenue(&pol);
+    written_off_contract("C");
+    void *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(rs_engine_export_contract(h.engine, "C", &buf, &len, err, sizeof err), 0);
+    rs_engine_t *e2 = NULL;
+    cr_assert_eq(rs_engine_new(&e2, &pol, err, sizeof err), 0);
+    cr_assert_eq(rs_engine_import_contract(e2, buf, len, err, sizeof err), 0, "%s", err);
+    void *buf2 = NULL;
+    size_t len2 = 0;
+    cr_assert_eq(rs_engine_export_contract(e2, "C", &buf2, &len2, err, sizeof err), 0);
+    cr_assert_eq(len2, len);
+    cr_assert_eq(memcmp(buf, buf2, len), 0, "import(export(c)) differs");
+    rs_engine_advance(e2, P(2026, 12));
+    rs_line_view_t v;
+    cr_assert_eq(rs_engine_line_count(e2), 1);
+    rs_engine_line_get(e2, 0, &v);
+    cr_assert_eq(v.recognized, USD("2750.00")); /* nothing after April 1 */
+    free(buf);
+    free(buf2);
+    rs_engine_destroy(e2);
 }

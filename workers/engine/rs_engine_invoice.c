@@ -367,6 +367,18 @@ int rs_eng_apply_uncollectible(rs_engine_t *e, rs_contract_t *c, const rs_event_
         return rs_eng_verr(&v, "declared_on: required");
     rs_eng_str_t src = 0; /* the event's id, once a price change needs it */
     inv->uncollectible = 1;
+    /* reverse_revenue (ASC 606-10-25-7): collection is no longer probable,
+     * so the contract recognizes nothing from the declaration until a
+     * payment shows otherwise (rs_eng_apply_payment lifts it) */
+    if (e->policy.bad_debt == RS_BAD_DEBT_REVERSE_REVENUE && c->suspended_on == RS_DATE_NONE) {
+        int open = 0;
+        for (int i = 0; i < inv->nlines; i++)
+            open |= rs_eng_open_ar(&inv->lines[i]) > 0;
+        if (open) {
+            c->suspended_on = ev->on;
+            rs_eng_mark_dirty(c, rs_period_of(ev->on));
+        }
+    }
     for (int i = 0; i < inv->nlines; i++) {
         rs_inv_line_t *il = &inv->lines[i];
         rs_money_t open = rs_eng_open_ar(il);

@@ -76,6 +76,12 @@ int rs_eng_apply_payment(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
         free(alloc);
         return -1;
     }
+    /* a payment lifts a reverse_revenue suspension: the months it held
+     * back are recognized now (the sync after this event posts them) */
+    if (c->suspended_on != RS_DATE_NONE) {
+        rs_eng_mark_dirty(c, rs_period_of(c->suspended_on));
+        c->suspended_on = RS_DATE_NONE;
+    }
     rs_payment_t *p = &c->pay[c->npay++];
     memset(p, 0, sizeof(*p));
     p->payment_id = id;

@@ -271,18 +271,33 @@ static int comp_is_current(const rs_line_t *l, int comp, rs_period_t sp)
 
 /* What component 0 (the regular schedule) of a line is to have posted for
  * service period sp: the period's R less the jumps and adjustments dated in
- * it, which post as their own components. */
+ * it, which post as their own components.
+ *
+ * While the contract's recognition is suspended (c->suspended_on = S, a
+ * reverse_revenue write-off), the schedule stops: R is held at R(S - 1),
+ * and jumps and adjustments dated S or later (the write-off's own true-up,
+ * later credits) still post as their own components but are not part of
+ * the frozen schedule. When the suspension is lifted, R is whole again and
+ * the sync posts what the suspended months earned. */
 static rs_money_t comp0_desired(const rs_engine_t *e, const rs_contract_t *c,
                                 const rs_line_t *l, rs_period_t sp)
 {
     rs_date_t a = rs_period_first_day(sp), b = rs_period_last_day(sp);
+    rs_date_t S = c->suspended_on;
     rs_money_t others = 0;
     for (int k = 0; k < l->nseg; k++)
-        if (l->segs[k].jump != 0 && rs_period_of(l->segs[k].eff) == sp)
+        if (l->segs[k].jump != 0 && rs_period_of(l->segs[k].eff) == sp &&
+            (S == RS_DATE_NONE || l->segs[k].eff < S))
             others += l->segs[k].jump;
     for (int k = 0; k < l->nadj; k++)
-        if (rs_period_of(l->adj[k].on) == sp)
+        if (rs_period_of(l->adj[k].on) == sp && (S == RS_DATE_NONE || l->adj[k].on < S))
             others += l->adj[k].amount;
+    if (S != RS_DATE_NONE) {
+        if (b >= S)
+            b = S - 1;
+        if (a - 1 > b)
+            a = b + 1;
+    }
     return rs_eng_line_R(e, c, l, b) - rs_eng_line_R(e, c, l, a - 1) - others;
 }
 

@@ -707,6 +707,10 @@ int rs_engine_export_contract(const rs_engine_t *e, const char *contract_id, voi
             w_u64(&w, c->seen[i].id_hash);
             w_u64(&w, c->seen[i].content_hash);
         }
+    /* optional trailer: a suspension (so a record without one is byte for
+     * byte what version 1 always wrote) */
+    if (c->suspended_on != RS_DATE_NONE)
+        w_i32(&w, c->suspended_on);
     if (w.err) {
         free(w.p);
         snprintf(errstr, errlen, "contract %s: out of memory exporting", contract_id);
@@ -853,6 +857,8 @@ int rs_engine_import_contract(rs_engine_t *e, const void *buf, size_t len, char 
         r.err = "out of memory";
     if (!r.err)
         r_contract(&r, e, c);
+    if (!r.err && r.n - r.off == 4) /* the optional suspension trailer */
+        c->suspended_on = r_i32(&r);
     if (!r.err && r.off != r.n)
         r.err = "trailing bytes";
     if (r.err) {

@@ -255,6 +255,9 @@ typedef struct rs_contract {
     int booked;
     rs_date_t booked_on;
     rs_date_t cancelled_on;
+    /* reverse_revenue: recognition suspended from this day (a write-off
+     * declared collection not probable) until a payment; RS_DATE_NONE */
+    rs_date_t suspended_on;
     rs_period_t horizon;    /* recognition posted through; RS_PERIOD_NONE */
     rs_period_t frontier;   /* latest period posted to; RS_PERIOD_NONE */
     rs_period_t dirty_from; /* earliest period whose R may have changed */
