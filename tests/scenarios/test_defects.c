@@ -38,9 +38,12 @@ static rs_money_t journal_sum(const char *contract, int recognized)
     return s;
 }
 
-#define USAGE_BOOKING(ID, PRICE)                                                               \
+#define USAGE_BOOKING(ID, PRICE) USAGE_BOOKING_IN(ID, PRICE, "USD")
+/* (one contract per currency where a line nears RS_MONEY_MAX: the reports'
+ * totals per currency must stay in range too) */
+#define USAGE_BOOKING_IN(ID, PRICE, CUR)                                                       \
     "{\"event_id\":\"" ID "-b\",\"type\":\"contract.booked\",\"contract_id\":\"" ID "\","      \
-    "\"occurred_at\":\"2026-01-01T00:00:00Z\",\"customer_id\":\"K\",\"currency\":\"USD\","     \
+    "\"occurred_at\":\"2026-01-01T00:00:00Z\",\"customer_id\":\"K\",\"currency\":\"" CUR "\"," \
     "\"booked_on\":\"2026-01-01\",\"lines\":[{\"line_id\":\"api\",\"product\":\"API\","        \
     "\"recognition\":\"usage\",\"start\":\"2026-01-01\",\"end\":\"2026-12-31\","               \
     "\"amount\":\"0\",\"unit_price\":\"" PRICE "\"}]}\n"
@@ -65,7 +68,8 @@ Test(defects, usage_amount_overflow)
     cr_assert_eq(rs_h_recognized(&h, "U", "api", "2026-03", "2026-04"), USD("1.00"));
     /* the largest usage that fits is accepted and exact: 230584300921369395
      * units at 0.10 is 23,058,430,092,136,939.50 = RS_MONEY_MAX - 1 cent */
-    cr_assert_eq(rs_harness_feed(&h, USAGE_BOOKING("V", "0.10")), 0, "%s", h.last_error);
+    cr_assert_eq(rs_harness_feed(&h, USAGE_BOOKING_IN("V", "0.10", "EUR")), 0, "%s",
+                 h.last_error);
     cr_assert_eq(rs_harness_apply(&h, USAGE("V", "v1", "03", "230584300921369395")),
                  RS_APPLY_OK, "%s", h.last_error);
     cr_assert_eq(rs_harness_apply(&h, USAGE("V", "v2", "03", "0.1")), RS_APPLY_OK, "%s",
@@ -77,7 +81,7 @@ Test(defects, usage_amount_overflow)
     cr_assert_eq(rs_h_recognized(&h, "V", "api", "2026-03", "2026-05"), RS_MONEY_MAX);
     cr_assert_eq(journal_sum("V", 1), RS_MONEY_MAX);
     /* a unit price whose product with a quantity passes even 128 bits */
-    cr_assert_eq(rs_harness_feed(&h, USAGE_BOOKING("W", "9223372036854")), 0, "%s",
+    cr_assert_eq(rs_harness_feed(&h, USAGE_BOOKING_IN("W", "9223372036854", "GBP")), 0, "%s",
                  h.last_error);
     cr_assert_eq(rs_harness_apply(&h, USAGE("W", "w1", "01", "9223372036854775807")),
                  RS_APPLY_REJECTED);
@@ -599,4 +603,44 @@ Test(defects, usage_after_cancellation_order)
     cr_assert_eq(rs_h_unbalanced_entries(&b), 0);
     rs_harness_free(&a);
     rs_harness_free(&b);
+}
+
+/* Defect 2, reports: one currency's totals over many contracts (each in
+ * range) were summed without a check. Now a report whose total leaves the
+ * range is refused with RS_REPORT_ERANGE (replay prints
+ * error=out_of_range), never wrapped. */
+Test(defects, report_totals_overflow)
+{
+    for (int i = 0; i < 2; i++) {
+        char ev[2048];
+        snprintf(ev, sizeof ev,
+                 "{\"event_id\":\"b%d\",\"type\":\"contract.booked\",\"contract_id\":\"T%d\","
+                 "\"occurred_at\":\"2026-01-01T00:00:00Z\",\"customer_id\":\"K\",\"currency\":"
+                 "\"USD\",\"booked_on\":\"2026-01-01\",\"lines\":[{\"line_id\":\"L1\","
+                 "\"product\":\"P\",\"recognition\":\"ratable_monthly\",\"start\":"
+                 "\"2026-01-01\",\"end\":\"2026-12-31\",\"amount\":\"" BIG "\"}]}\n"
+                 "{\"event_id\":\"i%d\",\"type\":\"invoice.issued\",\"contract_id\":\"T%d\","
+                 "\"occurred_at\":\"2026-01-02T00:00:00Z\",\"invoice_id\":\"INV\","
+                 "\"issued_on\":\"2026-01-02\",\"lines\":[{\"line_id\":\"L1\",\"amount\":"
+                 "\"" BIG "\"}]}\n",
+                 i, i, i, i);
+        cr_assert_eq(rs_harness_feed(&h, ev), 0, "%s", h.last_error);
+    }
+    rs_engine_advance(h.engine, P(2026, 1));
+    rs_rollforward_row_t *rf = NULL;
+    size_t n = 0;
+    cr_assert_eq(rs_report_rollforward(h.engine, &h.journal, P(2026, 1), &rf, &n),
+                 RS_REPORT_ERANGE);
+    rs_waterfall_row_t *wf = NULL;
+    cr_assert_eq(rs_report_waterfall(h.engine, &h.journal, P(2026, 1), &wf, &n),
+                 RS_REPORT_ERANGE);
+    /* the aggregator is refused as a whole, for every report */
+    rs_balance_row_t *br = NULL;
+    cr_assert_eq(rs_report_balances(h.engine, &h.journal, P(2026, 1), &br, &n),
+                 RS_REPORT_ERANGE);
+    /* and the engine's own line state is exact */
+    rs_line_view_t v;
+    rs_engine_line_get(h.engine, 1, &v);
+    cr_assert_str_eq(v.contract_id, "T1");
+    cr_assert_eq(v.billed, USD(BIG));
 }
