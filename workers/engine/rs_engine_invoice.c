@@ -317,6 +317,15 @@ int rs_eng_apply_void(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, ch
                            rs_eng_str(c, inv->invoice_id));
     if (ev->on == RS_DATE_NONE)
         return rs_eng_verr(&v, "voided_on: required");
+    /* what was paid becomes customer credit: it stays in range */
+    rs_money_t credit = c->customer_credit;
+    for (int i = 0; i < inv->nlines; i++) {
+        const rs_inv_line_t *il = &inv->lines[i];
+        rs_money_t paid =
+            il->amount - il->credited + il->tax - il->credit_tax - rs_eng_open_ar(il);
+        if (rs_eng_check_sum(&v, "invoice_id", "the customer credit", credit, paid, &credit))
+            return -1;
+    }
     inv->voided = 1;
     for (int i = 0; i < inv->nlines; i++) {
         rs_inv_line_t *il = &inv->lines[i];
@@ -365,6 +374,12 @@ int rs_eng_apply_uncollectible(rs_engine_t *e, rs_contract_t *c, const rs_event_
                            rs_eng_str(c, inv->invoice_id));
     if (ev->on == RS_DATE_NONE)
         return rs_eng_verr(&v, "declared_on: required");
+    /* the contract's written-off total stays in range */
+    rs_money_t written = c->written_off;
+    for (int i = 0; i < inv->nlines; i++)
+        if (rs_eng_check_sum(&v, "invoice_id", "the contract's written-off total", written,
+                             rs_eng_open_ar(&inv->lines[i]), &written))
+            return -1;
     rs_eng_str_t src = 0; /* the event's id, once a price change needs it */
     inv->uncollectible = 1;
     /* reverse_revenue (ASC 606-10-25-7): collection is no longer probable,
