@@ -500,7 +500,7 @@ done:
 /* A human size: "1.2 MiB". */
 static void fmt_size(char *buf, size_t len, unsigned long long v)
 {
-    if (v >= 1024u * 1024u)
+    if (v >= 1048576ull)
         snprintf(buf, len, "%.1f MiB", (double)v / (1024.0 * 1024.0));
     else
         snprintf(buf, len, "%llu bytes", v);

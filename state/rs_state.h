@@ -86,7 +86,7 @@ typedef struct rs_state_opts {
 /* Free space a writable store needs at open (RocksDB writes its manifest,
  * options, WAL and log files there; it aborts on an assertion, with no
  * error, when the disk fills while it opens). */
-#define RS_STATE_MIN_FREE_BYTES (16u * 1024u * 1024u)
+#define RS_STATE_MIN_FREE_BYTES 16777216ull /* 16 MiB */
 
 /* Can a writable store live in `path` (created if missing)? 0, or
  * RS_STATE_EDISK with the reason in errstr ("no space left: 1.2 MiB free,

@@ -73,14 +73,31 @@ int rs_money_sub(rs_money_t a, rs_money_t b, rs_money_t *out)
     return rs_money_narrow((__int128)a - b, out);
 }
 
+/* By hand, not __builtin_mul_overflow: on __int128 clang calls
+ * __muloti4, which libgcc (what the fuzz and tidy builds link) lacks. */
+#define WIDE_MAX ((unsigned __int128)(~(unsigned __int128)0 >> 1)) /* 2^127 - 1 */
+
 int rs_wide_mul(__int128 a, __int128 b, __int128 *out)
 {
-    return __builtin_mul_overflow(a, b, out) ? -1 : 0;
+    unsigned __int128 ua = a < 0 ? -(unsigned __int128)a : (unsigned __int128)a;
+    unsigned __int128 ub = b < 0 ? -(unsigned __int128)b : (unsigned __int128)b;
+    int neg = (a < 0) != (b < 0);
+    if (ua != 0 && ub > (WIDE_MAX + 1) / ua)
+        return -1;
+    unsigned __int128 p = ua * ub;
+    if (p > WIDE_MAX + (neg ? 1 : 0))
+        return -1;
+    *out = neg ? (__int128)(0 - p) : (__int128)p;
+    return 0;
 }
 
 int rs_wide_add(__int128 a, __int128 b, __int128 *out)
 {
-    return __builtin_add_overflow(a, b, out) ? -1 : 0;
+    if ((b > 0 && a > (__int128)(WIDE_MAX - (unsigned __int128)b)) ||
+        (b < 0 && a < -(__int128)WIDE_MAX - 1 - b))
+        return -1;
+    *out = a + b;
+    return 0;
 }
 
 __int128 rs_pow10(int n)
