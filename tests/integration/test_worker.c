@@ -502,6 +502,44 @@ static void dlq_limit_run(int json)
     kh_rm_rf(w.dir);
 }
 
+/* Defect 7 for `revstream produce`: a byte-order mark at the start of the
+ * file made its first event skipped (exit 2). */
+Test(defects, jsonl_bom_produce, .timeout = 120)
+{
+    rs_mockbroker_t *mb = NULL;
+    rs_mockbroker_opts_t mo = {1, KH_NPARTS};
+    char err[512], dir[64], path[128], out[128], log[128];
+    cr_assert_eq(rs_mockbroker_new(&mb, &mo, err, sizeof err), 0, "%s", err);
+    const char *bs = rs_mockbroker_bootstraps(mb);
+    kh_make_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/bom.jsonl", dir);
+    snprintf(out, sizeof out, "%s/produce.out", dir);
+    snprintf(log, sizeof log, "%s/produce.log", dir);
+    kh_events_t ev = {0};
+    kh_load_sample(&ev, 1);
+    kh_ev_write(&ev, path);
+    char *text = kh_slurp(path);
+    size_t n = strlen(text) + 4;
+    char *bom = malloc(n);
+    cr_assert_not_null(bom);
+    snprintf(bom, n, "\xEF\xBB\xBF%s", text);
+    kh_write_file(path, bom);
+    char *argv[] = {"revstream", "produce", "--bootstrap", (char *)bs,
+                    "--format",  "json",    path,          NULL};
+    kh_assert_exit0(kh_wait_exit(kh_spawn(argv, out, log, NULL), KH_DEADLINE_S, log), log);
+    char *l = kh_slurp(log);
+    char want[96];
+    snprintf(want, sizeof want, "events=%zu", ev.n);
+    cr_assert_not_null(strstr(l, want), "%s", l);
+    cr_assert_not_null(strstr(l, "skipped=0"), "%s", l);
+    free(l);
+    free(bom);
+    free(text);
+    kh_ev_free(&ev);
+    rs_mockbroker_destroy(mb);
+    kh_rm_rf(dir);
+}
+
 Test(defects, dlq_record_over_limit, .timeout = 120)
 {
     dlq_limit_run(0);
