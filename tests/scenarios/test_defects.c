@@ -644,3 +644,53 @@ Test(defects, report_totals_overflow)
     cr_assert_str_eq(v.contract_id, "T1");
     cr_assert_eq(v.billed, USD(BIG));
 }
+
+/* Property at the edges of the range: invoices of amounts drawn from the
+ * neighbourhood of RS_MONEY_MAX (and small ones) on one line, in seeded
+ * random order. After every event the engine's billed total is exactly
+ * the 128-bit sum of the invoices it accepted, an invoice is rejected
+ * exactly when that sum would pass RS_MONEY_MAX, and nothing wraps. */
+Test(defects, checked_totals_property)
+{
+    const rs_money_t M = RS_MONEY_MAX;
+    const rs_money_t pool[] = {M, M - 1, M / 2, M / 2 + 1, M / 3, 1, 100, M - 100};
+    char book[1024], amt[64], ev[1024];
+    snprintf(book, sizeof book,
+             "{\"event_id\":\"b\",\"type\":\"contract.booked\",\"contract_id\":\"E\","
+             "\"occurred_at\":\"2026-01-01T00:00:00Z\",\"customer_id\":\"K\",\"currency\":"
+             "\"USD\",\"booked_on\":\"2026-01-01\",\"lines\":[{\"line_id\":\"L1\",\"product\":"
+             "\"P\",\"recognition\":\"point_in_time\",\"start\":\"2026-01-01\",\"amount\":"
+             "\"%s\"}]}",
+             rs_money_format(M, 2, amt, sizeof amt));
+    for (unsigned seed = 1; seed <= 200; seed++) {
+        rs_harness_free(&h);
+        rs_harness_init(&h, NULL);
+        cr_assert_eq(rs_harness_apply(&h, book), RS_APPLY_OK, "%s", h.last_error);
+        unsigned x = seed;
+        __int128 sum = 0;
+        for (int i = 0; i < 12; i++) {
+            x = x * 1103515245u + 12345u;
+            rs_money_t a = pool[(x >> 16) % (sizeof pool / sizeof pool[0])];
+            snprintf(ev, sizeof ev,
+                     "{\"event_id\":\"i%d\",\"type\":\"invoice.issued\",\"contract_id\":\"E\","
+                     "\"occurred_at\":\"2026-01-02T00:00:00Z\",\"invoice_id\":\"I%d\","
+                     "\"issued_on\":\"2026-01-02\",\"lines\":[{\"line_id\":\"L1\",\"amount\":"
+                     "\"%s\"}]}",
+                     i, i, rs_money_format(a, 2, amt, sizeof amt));
+            int rc = rs_harness_apply(&h, ev);
+            int fits = sum + a <= M;
+            cr_assert_eq(rc, fits ? RS_APPLY_OK : RS_APPLY_REJECTED, "seed %u event %d: %s",
+                         seed, i, h.last_error);
+            if (fits)
+                sum += a;
+            else
+                cr_assert_not_null(strstr(h.last_error, "lines[0].amount: the line's billed"),
+                                   "%s", h.last_error);
+            rs_line_view_t v;
+            rs_engine_line_get(h.engine, 0, &v);
+            cr_assert(v.billed == sum && v.billed >= 0, "seed %u event %d", seed, i);
+            cr_assert_eq(v.deferred, v.billed - v.recognized, "seed %u event %d", seed, i);
+        }
+        cr_assert_eq(rs_h_unbalanced_entries(&h), 0);
+    }
+}
