@@ -694,3 +694,31 @@ Test(defects, checked_totals_property)
         cr_assert_eq(rs_h_unbalanced_entries(&h), 0);
     }
 }
+
+/* The usage range check after an amendment changes the unit price: the
+ * cached usage sum follows the new prices (days before the amendment at
+ * 0.10, after it at 1.00), so the limit is still exact. */
+Test(defects, usage_amount_overflow_after_amendment)
+{
+    cr_assert_eq(rs_harness_feed(&h, USAGE_BOOKING("A", "0.10")), 0, "%s", h.last_error);
+    cr_assert_eq(rs_harness_apply(&h, USAGE("A", "a1", "03", "1000")), RS_APPLY_OK, "%s",
+                 h.last_error);
+    cr_assert_eq(
+        rs_harness_apply(
+            &h, "{\"event_id\":\"am\",\"type\":\"contract.amended\",\"contract_id\":\"A\","
+                "\"occurred_at\":\"2026-03-20T00:00:00Z\",\"effective_on\":\"2026-03-20\","
+                "\"treatment\":\"prospective\",\"lines\":[{\"line_id\":\"api\",\"product\":"
+                "\"API\",\"recognition\":\"usage\",\"start\":\"2026-01-01\",\"end\":"
+                "\"2026-12-31\",\"amount\":\"0\",\"unit_price\":\"1.00\"}]}"),
+        RS_APPLY_OK, "%s", h.last_error);
+    /* 100.00 so far; 23,058,430,092,136,839.51 units at 1.00 reach the limit */
+    cr_assert_eq(rs_harness_apply(&h, USAGE("A", "a2", "25", "23058430092136839.51")),
+                 RS_APPLY_OK, "%s", h.last_error);
+    cr_assert_eq(rs_harness_apply(&h, USAGE("A", "a3", "26", "0.01")), RS_APPLY_REJECTED);
+    cr_assert_not_null(strstr(h.last_error, "event a3: quantity: "), "%s", h.last_error);
+    /* a day before the amendment is priced at 0.10: 0.1 unit is one cent
+     * more, past the limit too */
+    cr_assert_eq(rs_harness_apply(&h, USAGE("A", "a4", "04", "0.1")), RS_APPLY_REJECTED);
+    rs_engine_advance(h.engine, P(2026, 3));
+    cr_assert_eq(rs_h_balance(&h, "A", "api", "2026-03").recognized, RS_MONEY_MAX);
+}

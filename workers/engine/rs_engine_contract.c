@@ -332,7 +332,7 @@ int rs_eng_apply_amended(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
         rs_money_t bound;
         if (nl[i].method == RS_METHOD_USAGE && nl[i].nuprice > 0 &&
             rs_eng_usage_total(c, &c->lines[old], RS_DATE_NONE, 0, &nl[i].uprice[0].price,
-                               &bound)) {
+                               &bound, NULL)) {
             rs_eng_verr(&v,
                         "lines[%d].unit_price: the usage recorded on line %s would be worth "
                         "more than the largest amount",
@@ -522,7 +522,8 @@ int rs_eng_apply_usage(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, c
     }
     __int128 qty = (__int128)ev->quantity.mantissa * rs_pow10(6 - ev->quantity.scale);
     rs_money_t value;
-    if (rs_eng_usage_total(c, l, d, qty, NULL, &value)) {
+    __int128 units;
+    if (rs_eng_usage_total(c, l, d, qty, NULL, &value, &units)) {
         char lim[48];
         return rs_eng_verr(&v,
                            "quantity: the value of line %s's usage would be out of range "
@@ -546,6 +547,7 @@ int rs_eng_apply_usage(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, c
         l->usage[i].count = 1;
         l->nusage++;
     }
+    rs_eng_usage_set_units(l, units);
     rs_eng_mark_dirty(c, rs_period_of(d));
     return 0;
 }

@@ -752,6 +752,8 @@ static void r_contract(rbuf_t *r, rs_engine_t *e, rs_contract_t *c)
     for (uint32_t i = 0; i < n && !r->err; i++) {
         c->nlines = c->caplines = (int)i + 1;
         r_line(r, e, c, &c->lines[i]);
+        if (!r->err && c->lines[i].method == RS_METHOD_USAGE)
+            rs_eng_usage_recount(&c->lines[i]);
     }
     n = r_count(r, 40);
     c->inv = r_alloc(r, n, sizeof(*c->inv));

@@ -82,7 +82,8 @@ int rs_wide_mul(__int128 a, __int128 b, __int128 *out)
     unsigned __int128 ua = a < 0 ? -(unsigned __int128)a : (unsigned __int128)a;
     unsigned __int128 ub = b < 0 ? -(unsigned __int128)b : (unsigned __int128)b;
     int neg = (a < 0) != (b < 0);
-    if (ua != 0 && ub > (WIDE_MAX + 1) / ua)
+    /* both under 2^63: the product is under 2^126 (no division needed) */
+    if ((ua | ub) >> 63 != 0 && ua != 0 && ub > (WIDE_MAX + 1) / ua)
         return -1;
     unsigned __int128 p = ua * ub;
     if (p > WIDE_MAX + (neg ? 1 : 0))

@@ -197,7 +197,25 @@ typedef struct rs_line {
     rs_posted_t *posted;
 
     rs_money_t billed, recognized, deferred, unbilled, received;
+    /* usage lines: the sum over every usage day of quantity x the unit price
+     * in force that day (10^-12 units), cached so that checking a new usage
+     * record against RS_MONEY_MAX costs O(1); derived, not in the record:
+     * rs_eng_usage_recount() sets it after a rebuild and an import, and
+     * rs_eng_apply_usage adds each record's share */
+    uint64_t uval_lo;
+    int64_t uval_hi;
 } rs_line_t;
+
+static inline __int128 rs_eng_usage_units(const rs_line_t *l)
+{
+    return (__int128)(((unsigned __int128)(uint64_t)l->uval_hi << 64) | l->uval_lo);
+}
+
+static inline void rs_eng_usage_set_units(rs_line_t *l, __int128 v)
+{
+    l->uval_lo = (uint64_t)v;
+    l->uval_hi = (int64_t)(v >> 64);
+}
 
 typedef struct rs_inv_line {
     int line; /* index into the contract's lines */
@@ -407,13 +425,18 @@ rs_date_t rs_eng_line_last_day(const rs_line_t *l);
 rs_money_t rs_eng_usage_value(const rs_contract_t *c, const rs_line_t *l, rs_date_t lo,
                               rs_date_t hi);
 /* The value of all of l's usage with `qty` (10^-6 units) more on day d, at
- * the price in force on each day; or, when `bound` is not NULL, an upper
- * bound of it: all the usage at the largest of *bound and the line's
- * prices. 0 with *out, or -1 when it is beyond RS_MONEY_MAX. Keeping every
- * usage line's value within range (usage and amendment validation) is what
- * lets rs_eng_usage_value narrow its 128-bit sum without a check. */
+ * the price in force on each day (O(1), from the cached sum); or, when
+ * `bound` is not NULL, an upper bound of it: all the usage at the largest
+ * of *bound and the line's prices (O(usage days)). 0 with *out (and the
+ * new unrounded sum in *units when not NULL), or -1 when it is beyond
+ * RS_MONEY_MAX. Keeping every usage line's value within range (usage and
+ * amendment validation) is what lets rs_eng_usage_value narrow its 128-bit
+ * sum without a check. */
 int rs_eng_usage_total(const rs_contract_t *c, const rs_line_t *l, rs_date_t d, __int128 qty,
-                       const rs_decimal_t *bound, rs_money_t *out);
+                       const rs_decimal_t *bound, rs_money_t *out, __int128 *units);
+/* Recompute l's cached usage sum (a usage line's prices or days changed
+ * wholesale: rebuild, import). */
+void rs_eng_usage_recount(rs_line_t *l);
 rs_money_t rs_eng_usage_through(const rs_contract_t *c, const rs_line_t *l, rs_date_t d);
 rs_money_t rs_eng_line_R(const rs_engine_t *e, const rs_contract_t *c, const rs_line_t *l,
                          rs_date_t d);
