@@ -22,6 +22,11 @@
  *   - Import refuses, besides malformed records, component ids and accounts
  *     the in-memory state cannot hold (see rs_posted_t); the engine never
  *     writes such records.
+ *   - A contract whose recognition is suspended (reverse_revenue write-off)
+ *     ends its record with the suspension date (4 bytes); a record without
+ *     that trailer is one without a suspension, so every record written
+ *     before suspensions existed reads the same. Derived caches (a usage
+ *     line's usage sum) are not written: import recounts them.
  */
 #include <stdlib.h>
 #include <string.h>
