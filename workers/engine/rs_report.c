@@ -80,7 +80,8 @@ static rs_money_t net_debit(const rs_entry_t *e, rs_account_t a)
 typedef struct line_cell {
     rs_period_t period; /* first member: see cell_at() */
     rs_money_t billed, recognized, received, deferred, unbilled;
-    rs_money_t credit; /* customer_credit: net credit (owed to the customer) */
+    rs_money_t credit;  /* customer_credit: net credit (owed to the customer) */
+    rs_money_t written; /* receivables declared uncollectible, still open */
 } line_cell_t;
 
 typedef struct line_acc {
@@ -309,6 +310,12 @@ int rs_report_acc_add(rs_report_acc_t *acc, const rs_entry_t *e)
     add_to(&lc->deferred, -dr, &ovf);
     add_to(&lc->unbilled, net_debit(e, RS_ACCT_UNBILLED_RECEIVABLE), &ovf);
     add_to(&lc->credit, -net_debit(e, RS_ACCT_CUSTOMER_CREDIT), &ovf);
+    /* written off: the allowance (allowance policy), or the receivable a
+     * reverse_revenue write-off took off */
+    rs_money_t wo = -net_debit(e, RS_ACCT_ALLOWANCE_DOUBTFUL);
+    if (e->kind == RS_ENTRY_WRITE_OFF && strcmp(e->rule, "reverse_revenue") == 0)
+        wo -= net_debit(e, RS_ACCT_ACCOUNTS_RECEIVABLE);
+    add_to(&lc->written, wo, &ovf);
     if (cc->first == 0) {
         cc->first = acc->count + 1;
         cc->exponent = e->exponent;
@@ -798,17 +805,18 @@ static int push_exc(rs_exception_row_t **out, size_t *n, size_t *cap, rs_excepti
     return 0;
 }
 
-/* The customer credit of a (contract, line) as of the end of `through`: the
- * net credit its entries posted to customer_credit in periods <= through. */
-static rs_money_t credit_through(const rs_report_acc_t *acc, const char *contract,
-                                 const char *line, rs_period_t through)
+/* Add to *credit and *written the customer credit and the written-off
+ * receivables of a (contract, line) as of the end of `through`: what its
+ * entries posted in periods <= through. */
+static void balances_through(const rs_report_acc_t *acc, const char *contract, const char *line,
+                             rs_period_t through, rs_money_t *credit, rs_money_t *written)
 {
     const line_acc_t *l = acc_line(acc, contract, line);
-    rs_money_t s = 0;
-    int ovf = 0;
-    for (size_t p = 0, q = cells_through(l, through); p < q; p++)
-        add_to(&s, l->cells[p].credit, &ovf);
-    return s; /* within range: the engine keeps customer credit below RS_MONEY_MAX */
+    int ovf = 0; /* within range: the engine keeps both below RS_MONEY_MAX */
+    for (size_t p = 0, q = cells_through(l, through); p < q; p++) {
+        add_to(credit, l->cells[p].credit, &ovf);
+        add_to(written, l->cells[p].written, &ovf);
+    }
 }
 
 int rs_report_acc_exceptions(const rs_engine_t *e, const rs_report_acc_t *acc,
@@ -861,21 +869,23 @@ int rs_report_acc_exceptions(const rs_engine_t *e, const rs_report_acc_t *acc,
                 goto fail;
         }
     }
-    /* Customer credit as of `through`, from the journal (not the engine's
-     * balance after every event: a later refund or credit note must not
-     * change what an earlier period shows). Contracts and lines are both
-     * sorted by contract_id: li walks the lines along the contracts. */
+    /* Customer credit and written-off receivables as of `through`, from the
+     * journal (not the engine's balances after every event: a later refund,
+     * credit note or recovery must not change what an earlier period
+     * shows). Contracts and lines are both sorted by contract_id: li walks
+     * the lines along the contracts. */
     size_t li = 0;
     for (size_t i = 0, nc = rs_engine_contract_count(e); i < nc; i++) {
         rs_contract_view_t c;
         rs_engine_contract_get(e, i, &c);
         rs_exception_row_t r = {
             c.contract_id, "", c.customer_id, c.currency, c.exponent, NULL, 0, ""};
-        rs_money_t credit = credit_through(acc, c.contract_id, "", through);
+        rs_money_t credit = 0, written = 0;
+        balances_through(acc, c.contract_id, "", through, &credit, &written);
         while (li < nb && strcmp(b[li].contract_id, c.contract_id) < 0)
             li++;
         for (; li < nb && strcmp(b[li].contract_id, c.contract_id) == 0; li++)
-            credit += credit_through(acc, c.contract_id, b[li].line_id, through);
+            balances_through(acc, c.contract_id, b[li].line_id, through, &credit, &written);
         if (credit > 0) {
             r.kind = "customer_credit";
             r.amount = credit;
@@ -884,9 +894,9 @@ int rs_report_acc_exceptions(const rs_engine_t *e, const rs_report_acc_t *acc,
             if (push_exc(&out, &k, &cap, r))
                 goto fail;
         }
-        if (c.written_off > 0) {
+        if (written > 0) {
             r.kind = "written_off";
-            r.amount = c.written_off;
+            r.amount = written;
             snprintf(r.detail, sizeof(r.detail), "receivable declared uncollectible");
             if (push_exc(&out, &k, &cap, r))
                 goto fail;

@@ -130,6 +130,7 @@ typedef struct rs_exception_row {
  *                                end of `through` (the journal's
  *                                customer_credit postings through it)
  *   written_off                  receivables declared uncollectible, still open
+ *                                at the end of `through` (from the journal)
  *   pending                      events still waiting for a contract/invoice */
 int rs_report_exceptions(const rs_engine_t *e, const rs_journal_t *j, rs_period_t through,
                          rs_exception_row_t **rows, size_t *n);
