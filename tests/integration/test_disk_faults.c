@@ -7,8 +7,9 @@
  * line, and that once the fault is gone a restart processes everything:
  * the deduplicated journal gives replay's balances (nothing lost).
  *
- * Invariants of this test: every mount is undone in the test's own
- * cleanup (umount2 MNT_DETACH), and every wait has a deadline.
+ * Invariants of this test: every mount is undone by the test's .fini
+ * (umount2 MNT_DETACH), which runs even when an assertion failed, and
+ * every wait has a deadline.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -26,6 +27,9 @@
 
 #define DISK_OPTS "size=64m,mode=0755"
 
+/* The mount of the running test ("" when none) and its worker's temp dir. */
+static char mounted[128], workdir[64];
+
 /* Mount a tmpfs on dir, or skip the test (not root, or no mount rights). */
 static void mount_disk(const char *dir)
 {
@@ -34,11 +38,19 @@ static void mount_disk(const char *dir)
         cr_skip_test("disk-fault tests need root to mount a tmpfs (uid %d)", (int)geteuid());
     if (mount("tmpfs", dir, "tmpfs", 0, DISK_OPTS) != 0)
         cr_skip_test("disk-fault tests cannot mount a tmpfs: %s", strerror(errno));
+    snprintf(mounted, sizeof mounted, "%s", dir);
 }
 
-static void unmount_disk(const char *dir)
+/* .fini of every test: undo the mount and remove the temp dir, whether the
+ * test passed, failed or was skipped. */
+static void cleanup(void)
 {
-    umount2(dir, MNT_DETACH);
+    if (mounted[0] != '\0')
+        umount2(mounted, MNT_DETACH);
+    mounted[0] = '\0';
+    if (workdir[0] != '\0')
+        kh_rm_rf(workdir);
+    workdir[0] = '\0';
 }
 
 /* Fill the filesystem of dir to the last byte with dir/fill. */
@@ -103,6 +115,7 @@ static void setup(fixture_t *f, const char *group, const char *extra)
     f->bs = rs_mockbroker_bootstraps(f->mb);
     kh_load_sample(&f->events, 1);
     kh_worker_init(&f->w, f->bs, group, extra);
+    snprintf(workdir, sizeof workdir, "%s", f->w.dir);
     mount_disk(f->w.state);
 }
 
@@ -112,13 +125,11 @@ static void finish(fixture_t *f)
 {
     kh_worker_run_idle(&f->w, NULL);
     kh_check_topic_balances(f->bs, "revenue.journal", NULL, &f->events);
-    unmount_disk(f->w.state);
     kh_ev_free(&f->events);
     rs_mockbroker_destroy(f->mb);
-    kh_rm_rf(f->w.dir);
 }
 
-Test(defects, disk_full_at_start, .timeout = 180)
+Test(defects, disk_full_at_start, .timeout = 180, .fini = cleanup)
 {
     fixture_t f;
     setup(&f, "g-disk-start", "exit.when.idle=true\ninput.format=json\noutput.format=json\n");
@@ -130,7 +141,7 @@ Test(defects, disk_full_at_start, .timeout = 180)
     finish(&f);
 }
 
-Test(defects, disk_read_only, .timeout = 180)
+Test(defects, disk_read_only, .timeout = 180, .fini = cleanup)
 {
     fixture_t f;
     setup(&f, "g-disk-ro", "exit.when.idle=true\ninput.format=json\noutput.format=json\n");
@@ -141,7 +152,7 @@ Test(defects, disk_read_only, .timeout = 180)
     finish(&f);
 }
 
-Test(defects, disk_full_while_running, .timeout = 180)
+Test(defects, disk_full_while_running, .timeout = 180, .fini = cleanup)
 {
     fixture_t f;
     /* the worker waits for input (never idle) */
