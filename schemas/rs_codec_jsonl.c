@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "rs_bytes.h"
 #include "rs_codec.h"
 
 #define CHUNK 256
@@ -111,9 +112,10 @@ static void *reader_main(void *arg)
             }
             line++;
             const char *text = buf;
-            if (line == 1 && len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) {
-                text += 3; /* a byte-order mark */
-                len -= 3;
+            if (line == 1) { /* a byte-order mark is not part of line 1 */
+                size_t bom = rs_utf8_bom_len(buf, (size_t)len);
+                text += bom;
+                len -= (ssize_t)bom;
             }
             if (is_blank(text, (size_t)len))
                 continue;

@@ -83,9 +83,27 @@ typedef struct rs_state_opts {
     size_t block_cache_bytes; /* LRU block cache size; 0 = default */
 } rs_state_opts_t;
 
+/* A disk fault: the store's filesystem is full (or over quota) or
+ * read-only, or the directory is not writable. Nothing was written; the
+ * same call succeeds once the fault is gone. */
+#define RS_STATE_EDISK (-2)
+
+/* Free space a writable store needs at open (RocksDB writes its manifest,
+ * options, WAL and log files there; it aborts on an assertion, with no
+ * error, when the disk fills while it opens). */
+#define RS_STATE_MIN_FREE_BYTES 16777216ull /* 16 MiB */
+
+/* Can a writable store live in `path` (created if missing)? 0, or
+ * RS_STATE_EDISK with the reason in errstr ("no space left: 1.2 MiB free,
+ * at least 16 MiB needed", "read-only filesystem", ...): checks the
+ * filesystem's free space and writes, syncs and removes a probe file. */
+int rs_state_check_dir(const char *path, char *errstr, size_t errlen);
+
 /* Open (or create) the store at opts->path. Returns 0, or -1 with the reason
  * in errstr (missing store, lock held by another process, incompatible
- * layout version, not a revstream store, ...). */
+ * layout version, not a revstream store, ...), or RS_STATE_EDISK when a
+ * writable store's disk is full or read-only (rs_state_check_dir runs
+ * first: RocksDB is not opened on a disk it cannot write). */
 int rs_state_open(rs_state_t **out, const rs_state_opts_t *opts, char *errstr, size_t errlen);
 /* Close the store. Accepts NULL. */
 void rs_state_destroy(rs_state_t *st);
@@ -168,6 +186,9 @@ void rs_state_batch_clear(rs_state_batch_t *b);
  * batch is cleared, ready for the next one; on failure it is left as it was
  * and nothing was written. An empty batch commits trivially. */
 int rs_state_batch_commit(rs_state_t *st, rs_state_batch_t *b, char *errstr, size_t errlen);
+/* (rs_state_batch_commit returns RS_STATE_EDISK when RocksDB's error is a
+ * full or read-only disk: "No space left", "Read-only file system",
+ * "Disk quota exceeded".) */
 
 /* ---- scans and maintenance ---- */
 

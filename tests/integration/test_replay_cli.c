@@ -1259,3 +1259,30 @@ Test(replay_cli, streamed_journal_equals_the_kept_journal)
     }
     run_free(&g);
 }
+
+/* ---- defects of issue 17 that the CLI shows ---- */
+
+/* Defect 7: a UTF-8 byte-order mark at the start of a JSON Lines file made
+ * its first event rejected. replay and encode skip it (produce reads its
+ * file the same way). */
+Test(defects, jsonl_bom, .init = make_tmpdir, .fini = remove_tmpdir)
+{
+    char text[sizeof annual + 3];
+    snprintf(text, sizeof text, "\xEF\xBB\xBF%s", annual);
+    const char *in = write_file("bom.jsonl", text);
+    run_t r;
+    run_cli(&r, NULL,
+            (const char *[]){"replay", in, "--through", "2026-03", "--format", "json", NULL});
+    cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+    assert_annual_through_march(&r);
+    cr_assert_not_null(strstr(r.err, "replay: done lines=3 events=3 applied=3"), "%s", r.err);
+    run_free(&r);
+
+    const char *out_dir = tmp_path("");
+    run_cli(
+        &r, NULL,
+        (const char *[]){"encode", "--schemas", RS_SCHEMA_DIR, "--out-dir", out_dir, in, NULL});
+    cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+    cr_assert_not_null(strstr(r.err, "lines=3 written=3 rejected=0"), "%s", r.err);
+    run_free(&r);
+}

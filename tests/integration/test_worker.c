@@ -393,6 +393,159 @@ Test(worker, poison_messages_go_to_the_dlq, .timeout = 120)
     kh_rm_rf(w.dir);
 }
 
+/* Defect 3: a bad record just under the 1 MB message limit was a poison
+ * pill: its dead letter (payload + envelope + headers) was over the limit,
+ * the DLQ produce failed, the worker exited 2, and every restart did the
+ * same. Now the dead letter is cut to fit, says so, and the worker goes on;
+ * in Avro and in JSON output (whose escapes expand the bytes). */
+static void dlq_limit_run(int json)
+{
+    rs_mockbroker_t *mb = NULL;
+    rs_mockbroker_opts_t mo = {1, KH_NPARTS};
+    char err[512];
+    kh_events_t good = {0};
+    kh_worker_t w;
+    cr_assert_eq(rs_mockbroker_new(&mb, &mo, err, sizeof err), 0, "%s", err);
+    const char *bs = rs_mockbroker_bootstraps(mb);
+    kh_worker_init(&w, bs, "g-dlq-limit",
+                   json ? "exit.when.idle=true\ninput.format=json\noutput.format=json\n"
+                        : "exit.when.idle=true\n");
+
+    /* 999,800 bytes that are no event (control bytes: JSON escapes each one
+     * as 6), then a good contract on the same partition */
+    size_t vlen = 999800;
+    unsigned char *bad = malloc(vlen);
+    cr_assert_not_null(bad);
+    for (size_t i = 0; i < vlen; i++)
+        bad[i] = (unsigned char)(i % 7 == 0 ? 0x01 : 'x');
+    bad[0] = 0x07;
+    kh_ev_add(&good,
+              "{\"event_id\":\"ok-bk\",\"type\":\"contract.booked\",\"contract_id\":"
+              "\"C-1\",\"occurred_at\":\"2026-06-01T09:00:00Z\",\"customer_id\":\"K\","
+              "\"currency\":\"USD\",\"booked_on\":\"2026-06-01\",\"lines\":[{\"line_id\":"
+              "\"L1\",\"product\":\"P\",\"recognition\":\"ratable_daily\",\"start\":"
+              "\"2026-06-01\",\"end\":\"2026-06-30\",\"amount\":\"300.00\"}]}");
+    kh_ev_add(&good, "{\"event_id\":\"ok-inv\",\"type\":\"invoice.issued\",\"contract_id\":"
+                     "\"C-1\",\"occurred_at\":\"2026-06-01T10:00:00Z\",\"invoice_id\":\"I-1\","
+                     "\"issued_on\":\"2026-06-01\",\"lines\":[{\"line_id\":\"L1\",\"amount\":"
+                     "\"300.00\"}]}");
+    rs_avro_cache_t *cache = json ? NULL : kh_input_cache();
+    rd_kafka_t *p = kh_new_producer(bs);
+    kh_dr_t dr = {0};
+    kh_produce_one(p, "contracts", 0, "C-1", bad, vlen, &dr);
+    kh_flush_ok(p);
+    kh_produce_events(p, &good, -1, -1, cache);
+    rd_kafka_destroy(p);
+
+    kh_worker_run_idle(&w, NULL); /* exit 0: before the fix, exit 2 */
+
+    kh_recs_t outs[3];
+    kh_read_topics(bs, out_topics, 3, outs);
+    cr_assert_eq(outs[2].n, 1, "%zu dead letters", outs[2].n);
+    const kh_rec_t *r = &outs[2].v[0];
+    size_t hdrs = 0;
+    for (int i = 0; i < r->nh; i++)
+        hdrs += strlen(r->hname[i]) + strlen(r->hval[i]);
+    cr_assert_leq(r->vlen + r->klen + hdrs, 1000000u, "dead letter of %zu bytes",
+                  r->vlen + r->klen + hdrs);
+    char off[32];
+    snprintf(off, sizeof off, "%lld", (long long)dr.offset);
+    cr_assert_str_eq(kh_hdr(r, "source.topic"), "contracts");
+    cr_assert_str_eq(kh_hdr(r, "source.offset"), off);
+    const char *t = kh_hdr(r, "truncated");
+    cr_assert_not_null(t, "no truncated header");
+    char want[128];
+    snprintf(want, sizeof want, "of %zu bytes", vlen);
+    cr_assert_not_null(strstr(t, want), "%s", t);
+    snprintf(want, sizeof want, "original contracts[0]@%s", off);
+    cr_assert_not_null(strstr(t, want), "%s", t);
+    cr_assert_not_null(strstr(kh_hdr(r, "error"), "dead letter truncated"), "%s",
+                       kh_hdr(r, "error"));
+    /* what is kept is the start of the original */
+    size_t blen = 0;
+    const unsigned char *kept = NULL;
+    kh_avdec_t d;
+    json_t *o = NULL;
+    if (json) {
+        o = json_loadb((const char *)r->val, r->vlen, 0, NULL);
+        cr_assert_not_null(o, "a JSON dead letter");
+        json_t *b64 = json_object_get(o, "value_base64");
+        cr_assert(json_is_string(b64) || json_is_string(json_object_get(o, "value")));
+        kept = (const unsigned char *)json_string_value(json_object_get(o, "value"));
+        if (kept != NULL) {
+            blen = json_string_length(json_object_get(o, "value"));
+            cr_assert_gt(blen, 100000u);
+            cr_assert_eq(memcmp(kept, bad, blen), 0);
+        }
+    } else {
+        kh_avdec_init(&d, RS_AVRO_SCHEMA_DEAD_LETTER);
+        avro_value_t *v = kh_avdec_read(&d, r, 7);
+        kept = kh_av_bytes(v, "value", &blen);
+        cr_assert_gt(blen, 900000u);
+        cr_assert_lt(blen, vlen);
+        cr_assert_eq(memcmp(kept, bad, blen), 0);
+        kh_avdec_free(&d);
+    }
+    json_decref(o);
+    /* the good contract after it was applied */
+    cr_assert_gt(outs[0].n, 0u, "no journal after the poison pill");
+    char *log = kh_slurp(w.log);
+    cr_assert_not_null(strstr(log, "dead_letter_truncated topic=contracts"), "%s", log);
+    free(log);
+    for (int i = 0; i < 3; i++)
+        kh_recs_free(&outs[i]);
+    free(bad);
+    kh_ev_free(&good);
+    if (cache)
+        rs_avro_cache_destroy(cache);
+    rs_mockbroker_destroy(mb);
+    kh_rm_rf(w.dir);
+}
+
+/* Defect 7 for `revstream produce`: a byte-order mark at the start of the
+ * file made its first event skipped (exit 2). */
+Test(defects, jsonl_bom_produce, .timeout = 120)
+{
+    rs_mockbroker_t *mb = NULL;
+    rs_mockbroker_opts_t mo = {1, KH_NPARTS};
+    char err[512], dir[64], path[128], out[128], log[128];
+    cr_assert_eq(rs_mockbroker_new(&mb, &mo, err, sizeof err), 0, "%s", err);
+    const char *bs = rs_mockbroker_bootstraps(mb);
+    kh_make_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/bom.jsonl", dir);
+    snprintf(out, sizeof out, "%s/produce.out", dir);
+    snprintf(log, sizeof log, "%s/produce.log", dir);
+    kh_events_t ev = {0};
+    kh_load_sample(&ev, 1);
+    kh_ev_write(&ev, path);
+    char *text = kh_slurp(path);
+    size_t n = strlen(text) + 4;
+    char *bom = malloc(n);
+    cr_assert_not_null(bom);
+    snprintf(bom, n, "\xEF\xBB\xBF%s", text);
+    kh_write_file(path, bom);
+    char *argv[] = {"revstream", "produce", "--bootstrap", (char *)bs,
+                    "--format",  "json",    path,          NULL};
+    kh_assert_exit0(kh_wait_exit(kh_spawn(argv, out, log, NULL), KH_DEADLINE_S, log), log);
+    char *l = kh_slurp(log);
+    char want[96];
+    snprintf(want, sizeof want, "events=%zu", ev.n);
+    cr_assert_not_null(strstr(l, want), "%s", l);
+    cr_assert_not_null(strstr(l, "skipped=0"), "%s", l);
+    free(l);
+    free(bom);
+    free(text);
+    kh_ev_free(&ev);
+    rs_mockbroker_destroy(mb);
+    kh_rm_rf(dir);
+}
+
+Test(defects, dlq_record_over_limit, .timeout = 120)
+{
+    dlq_limit_run(0);
+    dlq_limit_run(1);
+}
+
 /* ------------------------------------------------------------------------ */
 /* crash recovery                                                           */
 /* ------------------------------------------------------------------------ */

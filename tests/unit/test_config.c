@@ -539,3 +539,54 @@ Test(config, health_and_log_settings)
     cr_assert_not_null(
         strstr(load_err(MIN_FILE "health.stall.ms=-1\n", NULL), "health.stall.ms"));
 }
+
+/* Defect 5: kafka.sasl.oauthbearer.config (sensitive to librdkafka) was
+ * rendered in clear in the `worker: config` line and `--check` (both print
+ * rs_config_describe()), and a URL password holding an unencoded '/', '#'
+ * or '?' was not masked. */
+Test(defects, secrets_in_config_line)
+{
+    /* every property librdkafka flags as sensitive, and the registry's */
+    static const char *const sensitive[] = {
+        "kafka.ssl.key.password",
+        "kafka.ssl.key.pem",
+        "kafka.ssl_key",
+        "kafka.ssl.keystore.password",
+        "kafka.sasl.password",
+        "kafka.sasl.oauthbearer.config",
+        "kafka.sasl.oauthbearer.client.secret",
+        "schema.registry.password",
+    };
+    for (size_t i = 0; i < sizeof sensitive / sizeof sensitive[0]; i++)
+        cr_assert(rs_config_is_secret(sensitive[i]), "%s", sensitive[i]);
+    cr_assert_not(rs_config_is_secret("kafka.ssl.certificate.pem"));
+    cr_assert_not(rs_config_is_secret("kafka.sasl.oauthbearer.method"));
+
+    static const struct {
+        const char *url, *secret, *shown;
+    } urls[] = {
+        {"https://bob:pa/ss@sr.example.com/sr", "pa/ss", "https://***@sr.example.com/sr"},
+        {"https://bob:pa#ss@sr.example.com", "pa#ss", "https://***@sr.example.com"},
+        {"https://bob:pa?ss@sr.example.com/x", "pa?ss", "https://***@sr.example.com/x"},
+        {"http://bob:p@ss@sr.example.com", "p@ss", "http://***@sr.example.com"},
+    };
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        char text[512];
+        snprintf(text, sizeof text,
+                 MIN_FILE "kafka.sasl.mechanism=OAUTHBEARER\n"
+                          "kafka.sasl.oauthbearer.config=principal=svc scope=s secret-oauth-7\n"
+                          "schema.registry.url=%s\n",
+                 urls[i].url);
+        rs_config_t *c = load_ok(text, NULL);
+        char *d = rs_config_describe(c);
+        cr_assert_not_null(d);
+        cr_assert_null(strstr(d, "secret-oauth-7"), "oauthbearer config rendered: %s", d);
+        ASSERT_HAS(d, "kafka.sasl.oauthbearer.config=***");
+        cr_assert_null(strstr(d, urls[i].secret), "URL password rendered: %s", d);
+        char want[256];
+        snprintf(want, sizeof want, "schema.registry.url=%s", urls[i].shown);
+        ASSERT_HAS(d, want);
+        free(d);
+        rs_config_destroy(c);
+    }
+}

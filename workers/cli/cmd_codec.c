@@ -287,9 +287,13 @@ int rs_cli_cmd_encode(int argc, char **argv)
         void *buf = NULL;
         size_t len = 0;
         lineno++;
-        if (strspn(line, " \t\r\n") == (size_t)n)
+        /* a byte-order mark at the start of the file is not part of line 1 */
+        size_t bom = lineno == 1 ? rs_utf8_bom_len(line, (size_t)n) : 0;
+        const char *text = line + bom;
+        n -= (ssize_t)bom;
+        if (strspn(text, " \t\r\n") == (size_t)n)
             continue;
-        if (rs_codec_json_decode(line, (size_t)n, &ev, err, sizeof(err)) != 0) {
+        if (rs_codec_json_decode(text, (size_t)n, &ev, err, sizeof(err)) != 0) {
             put_line(cmd, "line", lineno, err);
             rejected++;
             continue;

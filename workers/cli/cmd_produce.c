@@ -34,6 +34,7 @@
 #include <time.h>
 
 #include "rs_avro.h"
+#include "rs_bytes.h"
 #include "rs_cli.h"
 #include "rs_codec.h"
 #include "rs_kafka_client.h"
@@ -267,6 +268,12 @@ int rs_cli_cmd_produce(int argc, char **argv)
     int64_t start_us = mono_us();
     while ((n = getline(&line, &cap, in)) >= 0) {
         lineno++;
+        /* a byte-order mark at the start of the file is not part of line 1 */
+        size_t bom = lineno == 1 ? rs_utf8_bom_len(line, (size_t)n) : 0;
+        if (bom > 0) {
+            memmove(line, line + bom, (size_t)n - bom + 1);
+            n -= (ssize_t)bom;
+        }
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
             line[--n] = '\0';
         if (strspn(line, " \t") == (size_t)n)

@@ -675,6 +675,11 @@ static int spool_entry(replay_t *r, const rs_entry_t *e)
     return 0;
 }
 
+/* Why a report with a total out of range is refused (never wrapped). */
+#define RANGE_REASON                                                                           \
+    "a total of the report is beyond the largest amount (9223372036854775807/4 minor units): " \
+    "split the book (by currency or contracts)"
+
 /* The engine's sink: sum the entry or spool it, as the report needs. */
 static void replay_sink(void *opaque, const rs_entry_t *e)
 {
@@ -682,8 +687,9 @@ static void replay_sink(void *opaque, const rs_entry_t *e)
     r->entries++;
     if (r->sink_err != 0)
         return;
-    if (r->acc != NULL && rs_report_acc_add(r->acc, e) != 0)
-        r->sink_err = ENOMEM;
+    int arc = r->acc != NULL ? rs_report_acc_add(r->acc, e) : 0;
+    if (arc != 0)
+        r->sink_err = arc == RS_REPORT_ERANGE ? ERANGE : ENOMEM;
     else if (r->spool != NULL)
         r->sink_err = spool_entry(r, e);
 }
@@ -839,44 +845,49 @@ static int print_report(replay_t *r, rs_period_t through)
     if (strcmp(r->report, "schedule") == 0) {
         rs_schedule_row_t *rows = NULL;
         size_t n = 0;
-        if (rs_report_acc_schedule(r->engine, r->acc, through, &rows, &n) == 0)
+        int x = rs_report_acc_schedule(r->engine, r->acc, through, &rows, &n);
+        if (x == 0)
             rc = rs_format_schedule(out, k, rows, n, through);
         else
-            errno = ENOMEM;
+            errno = x == RS_REPORT_ERANGE ? ERANGE : ENOMEM;
         free(rows);
     } else if (strcmp(r->report, "balances") == 0) {
         rs_balance_row_t *rows = NULL;
         size_t n = 0;
-        if (rs_report_acc_balances(r->engine, r->acc, through, &rows, &n) == 0)
+        int x = rs_report_acc_balances(r->engine, r->acc, through, &rows, &n);
+        if (x == 0)
             rc = rs_format_balances(out, k, rows, n, through);
         else
-            errno = ENOMEM;
+            errno = x == RS_REPORT_ERANGE ? ERANGE : ENOMEM;
         free(rows);
     } else if (strcmp(r->report, "waterfall") == 0) {
         rs_waterfall_row_t *rows = NULL;
         size_t n = 0;
-        if (rs_report_acc_waterfall(r->engine, r->acc, through, &rows, &n) == 0)
+        int x = rs_report_acc_waterfall(r->engine, r->acc, through, &rows, &n);
+        if (x == 0)
             rc = rs_format_waterfall(out, k, rows, n, through);
         else
-            errno = ENOMEM;
+            errno = x == RS_REPORT_ERANGE ? ERANGE : ENOMEM;
         free(rows);
     } else if (strcmp(r->report, "rollforward") == 0) {
         rs_rollforward_row_t *rows = NULL;
         size_t n = 0;
-        if (rs_report_acc_rollforward(r->engine, r->acc, through, &rows, &n) == 0)
+        int x = rs_report_acc_rollforward(r->engine, r->acc, through, &rows, &n);
+        if (x == 0)
             rc = rs_format_rollforward(out, k, rows, n, through);
         else
-            errno = ENOMEM;
+            errno = x == RS_REPORT_ERANGE ? ERANGE : ENOMEM;
         free(rows);
     } else if (strcmp(r->report, "journal") == 0) {
         rc = print_journal(r, out, through);
     } else if (strcmp(r->report, "exceptions") == 0) {
         rs_exception_row_t *rows = NULL;
         size_t n = 0;
-        if (rs_report_acc_exceptions(r->engine, r->acc, through, &rows, &n) == 0)
+        int x = rs_report_acc_exceptions(r->engine, r->acc, through, &rows, &n);
+        if (x == 0)
             rc = rs_format_exceptions(out, k, rows, n, through);
         else
-            errno = ENOMEM;
+            errno = x == RS_REPORT_ERANGE ? ERANGE : ENOMEM;
         free(rows);
     }
     return rc;
@@ -972,6 +983,12 @@ int rs_cli_cmd_replay(int argc, char **argv)
                 (unsigned long long)st.entries);
         goto out;
     }
+    if (r.sink_err == ERANGE) {
+        fprintf(stderr, "replay: error=out_of_range report=%s", r.report);
+        log_kv("reason", RANGE_REASON);
+        fputc('\n', stderr);
+        goto out;
+    }
     if (r.sink_err != 0) {
         fputs("replay: error=spool", stderr);
         log_kv("reason", strerror(r.sink_err));
@@ -994,8 +1011,11 @@ int rs_cli_cmd_replay(int argc, char **argv)
     errno = 0;
     if (print_report(&r, through) != 0 || fflush(stdout) != 0 || ferror(stdout)) {
         int err = errno;
-        fprintf(stderr, "replay: error=output report=%s", r.report);
-        log_kv("reason", err != 0 ? strerror(err) : "writing the report to stdout failed");
+        fprintf(stderr, "replay: error=%s report=%s", err == ERANGE ? "out_of_range" : "output",
+                r.report);
+        log_kv("reason", err == ERANGE ? RANGE_REASON
+                         : err != 0    ? strerror(err)
+                                       : "writing the report to stdout failed");
         fputc('\n', stderr);
         goto out;
     }

@@ -17,7 +17,10 @@
  *     config or start-up error (bad key, missing topic, topics not
  *     co-partitioned, ...); 2 failure while running (a record not
  *     delivered, a state write failed): the batch in flight was not
- *     committed and a restart replays it.
+ *     committed and a restart replays it; 3 a disk fault: the state
+ *     directory's filesystem is full (or over quota) or read-only, at start
+ *     or while running: nothing of the batch in flight was committed, and a
+ *     restart once the fault is fixed resumes where the worker stopped.
  *   - Test-only fault injection: RS_WORKER_CRASH_AFTER_BATCHES=N makes the
  *     worker SIGKILL itself after the N-th batch's outputs are acknowledged
  *     and before its state commit (rs_worker_set_crash_after());
@@ -72,8 +75,15 @@ static void worker_usage(FILE *f)
         "\n"
         "Exit status: 0 stopped cleanly (SIGINT/SIGTERM, or idle with exit.when.idle=true);\n"
         "1 usage, config or start-up error; 2 failure while running (nothing of the batch\n"
-        "in flight was committed; a restart replays it).\n");
+        "in flight was committed; a restart replays it); 3 the state directory's disk is\n"
+        "full or read-only (at start or while running; nothing is lost: fix it and\n"
+        "restart, the worker resumes where it stopped).\n");
 }
+
+#define DISK_HINT                                                                              \
+    "the state directory's filesystem is full or read-only: nothing of the batch in "          \
+    "flight was committed; free space (or make it writable) and restart: the worker "          \
+    "resumes where it stopped"
 
 /* "worker: error=WHAT msg="..."[ hint=...]" with the message escaped so the
  * line stays one key=value record. */
@@ -227,8 +237,10 @@ int rs_cli_cmd_worker(int argc, char **argv)
     }
     masked = 1;
 
-    if (rs_worker_new(&w, cfg, errstr, sizeof errstr) != 0) {
-        log_error("start", errstr, NULL);
+    int wrc = rs_worker_new(&w, cfg, errstr, sizeof errstr);
+    if (wrc != 0) {
+        log_error("start", errstr, wrc == RS_WORKER_EDISK ? DISK_HINT : NULL);
+        rc = wrc == RS_WORKER_EDISK ? 3 : 1;
         goto done;
     }
     unsigned long long n = 0;
@@ -264,10 +276,13 @@ int rs_cli_cmd_worker(int argc, char **argv)
     }
     thread_started = 1;
 
-    if (rs_worker_run(w, errstr, sizeof errstr) != 0) {
+    wrc = rs_worker_run(w, errstr, sizeof errstr);
+    if (wrc != 0) {
         log_error("run", errstr,
-                  "nothing of the batch in flight was committed; a restart replays it");
-        rc = 2;
+                  wrc == RS_WORKER_EDISK
+                      ? DISK_HINT
+                      : "nothing of the batch in flight was committed; a restart replays it");
+        rc = wrc == RS_WORKER_EDISK ? 3 : 2;
         goto done;
     }
     rc = 0;

@@ -24,6 +24,13 @@
  *   I1  Money is int64 minor units; intermediate products use __int128; the
  *       only rounding is rs_div_round (half away from zero) applied to
  *       cumulative amounts, so every schedule sums exactly to its total.
+ *       Every amount and every total the engine keeps (a line's price,
+ *       billed, received and usage value, a contract's total and customer
+ *       credit, an invoice's gross) stays within RS_MONEY_MAX: handlers
+ *       check the totals an event would change on temporaries
+ *       (rs_eng_check_sum, rs_eng_usage_total) and reject it before
+ *       changing anything, so nothing wraps and any two kept values add
+ *       within int64.
  *   I2  Per line, R(d) (cumulative revenue through the end of day d under the
  *       current terms) is a pure function of the line's segments,
  *       adjustments, milestones and usage. A change effective from E never

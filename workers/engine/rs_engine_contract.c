@@ -128,7 +128,9 @@ static int build_lines(rs_engine_t *e, rs_contract_t *c, rs_vctx_t *v, int expon
             l->uprice[0].price = s->unit_price;
         } else {
             n_take++;
-            total += l->amount;
+            snprintf(f, sizeof(f), "lines[%d].amount", i);
+            if (rs_eng_check_sum(v, f, "the contract's total", total, l->amount, &total))
+                goto out;
             if (l->has_ssp)
                 n_ssp++;
         }
@@ -156,7 +158,8 @@ static int build_lines(rs_engine_t *e, rs_contract_t *c, rs_vctx_t *v, int expon
                     goto out;
                 }
                 l->ms[k].completed_on = RS_DATE_NONE;
-                sum += l->ms[k].amount;
+                if (rs_eng_check_sum(v, f, "the milestones' sum", sum, l->ms[k].amount, &sum))
+                    goto out;
             }
             if (sum != l->amount) {
                 char a[48], b[48];
@@ -176,7 +179,10 @@ static int build_lines(rs_engine_t *e, rs_contract_t *c, rs_vctx_t *v, int expon
         for (int i = 0; i < n; i++)
             if (ls[i].method != RS_METHOD_USAGE) {
                 w[k++] = ls[i].ssp;
-                sumssp += ls[i].ssp;
+                snprintf(f, sizeof(f), "lines[%d].ssp", i);
+                if (rs_eng_check_sum(v, f, "the sum of the lines' SSPs", sumssp, ls[i].ssp,
+                                     &sumssp))
+                    goto out;
             }
         if (sumssp > 0) {
             if (rs_eng_allocate(total, w, (size_t)k, alloc)) {
@@ -321,6 +327,16 @@ int rs_eng_apply_amended(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
             rs_eng_verr(&v, "lines[%d].recognition: line %s cannot change from %s to %s", i,
                         rs_eng_str(c, nl[i].line_id), rs_method_name(c->lines[old].method),
                         rs_method_name(nl[i].method));
+            goto out;
+        }
+        rs_money_t bound;
+        if (nl[i].method == RS_METHOD_USAGE && nl[i].nuprice > 0 &&
+            rs_eng_usage_total(c, &c->lines[old], RS_DATE_NONE, 0, &nl[i].uprice[0].price,
+                               &bound, NULL)) {
+            rs_eng_verr(&v,
+                        "lines[%d].unit_price: the usage recorded on line %s would be worth "
+                        "more than the largest amount",
+                        i, rs_eng_str(c, nl[i].line_id));
             goto out;
         }
     }
@@ -505,6 +521,16 @@ int rs_eng_apply_usage(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, c
                            rs_date_format(last, b, sizeof(b)));
     }
     __int128 qty = (__int128)ev->quantity.mantissa * rs_pow10(6 - ev->quantity.scale);
+    rs_money_t value;
+    __int128 units;
+    if (rs_eng_usage_total(c, l, d, qty, NULL, &value, &units)) {
+        char lim[48];
+        return rs_eng_verr(&v,
+                           "quantity: the value of line %s's usage would be out of range "
+                           "(beyond %s minor units)",
+                           rs_eng_str(c, l->line_id),
+                           rs_money_format(RS_MONEY_MAX, 0, lim, sizeof(lim)));
+    }
     size_t i = l->nusage;
     while (i > 0 && l->usage[i - 1].day > d)
         i--;
@@ -521,6 +547,7 @@ int rs_eng_apply_usage(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, c
         l->usage[i].count = 1;
         l->nusage++;
     }
+    rs_eng_usage_set_units(l, units);
     rs_eng_mark_dirty(c, rs_period_of(d));
     return 0;
 }

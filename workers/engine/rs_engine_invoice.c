@@ -59,6 +59,7 @@ int rs_eng_apply_invoice(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
     if (ev->on == RS_DATE_NONE)
         return rs_eng_verr(&v, "issued_on: required");
     rs_inv_line_t *il = calloc((size_t)ev->n_bill_lines, sizeof(*il));
+    rs_money_t total = 0; /* gross */
     if (il == NULL)
         return rs_eng_verr(&v, "out of memory");
     for (int i = 0; i < ev->n_bill_lines; i++) {
@@ -86,6 +87,16 @@ int rs_eng_apply_invoice(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
                 free(il);
                 return -1;
             }
+        }
+        /* the line's billed total and the invoice's gross total stay in range */
+        rs_money_t billed, gross;
+        snprintf(f, sizeof(f), "lines[%d].amount", i);
+        if (rs_eng_check_sum(&v, f, "the line's billed total", c->lines[il[i].line].billed,
+                             il[i].amount, &billed) ||
+            rs_eng_check_sum(&v, f, "the invoice's total", total, il[i].amount, &gross) ||
+            rs_eng_check_sum(&v, f, "the invoice's total", gross, il[i].tax, &total)) {
+            free(il);
+            return -1;
         }
     }
     rs_eng_str_t id, src;
@@ -219,6 +230,13 @@ int rs_eng_apply_credit_note(rs_engine_t *e, rs_contract_t *c, const rs_event_t 
             goto out;
         }
     }
+    /* what becomes customer credit (at most the gross credited) stays in range */
+    rs_money_t credit = c->customer_credit;
+    for (int i = 0; i < n; i++) {
+        snprintf(f, sizeof(f), "lines[%d].amount", i);
+        if (rs_eng_check_sum(&v, f, "the customer credit", credit, amt[i] + tax[i], &credit))
+            goto out;
+    }
     /* the event's id is the source of the price changes (if any) */
     rs_eng_str_t src = 0;
     int any = 0;
@@ -264,6 +282,10 @@ int rs_eng_apply_credit_note(rs_engine_t *e, rs_contract_t *c, const rs_event_t 
                 goto out;
             }
         }
+        /* a credit dated before what is already recognized: all revenue
+         * recognized above the new schedule goes to revenue_contra here */
+        if (t == RS_TREATMENT_CATCH_UP)
+            rs_eng_true_up_posted(&x, li, rs_period_of(ev->on), c->horizon);
         rs_eng_entry_cr(&x, RS_ACCT_ACCOUNTS_RECEIVABLE, to_ar);
         rs_eng_entry_cr(&x, RS_ACCT_CUSTOMER_CREDIT, gross - to_ar);
         /* money paid for what is now credited is the customer's, not the line's */
@@ -295,6 +317,15 @@ int rs_eng_apply_void(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, ch
                            rs_eng_str(c, inv->invoice_id));
     if (ev->on == RS_DATE_NONE)
         return rs_eng_verr(&v, "voided_on: required");
+    /* what was paid becomes customer credit: it stays in range */
+    rs_money_t credit = c->customer_credit;
+    for (int i = 0; i < inv->nlines; i++) {
+        const rs_inv_line_t *il = &inv->lines[i];
+        rs_money_t paid =
+            il->amount - il->credited + il->tax - il->credit_tax - rs_eng_open_ar(il);
+        if (rs_eng_check_sum(&v, "invoice_id", "the customer credit", credit, paid, &credit))
+            return -1;
+    }
     inv->voided = 1;
     for (int i = 0; i < inv->nlines; i++) {
         rs_inv_line_t *il = &inv->lines[i];
@@ -343,8 +374,26 @@ int rs_eng_apply_uncollectible(rs_engine_t *e, rs_contract_t *c, const rs_event_
                            rs_eng_str(c, inv->invoice_id));
     if (ev->on == RS_DATE_NONE)
         return rs_eng_verr(&v, "declared_on: required");
+    /* the contract's written-off total stays in range */
+    rs_money_t written = c->written_off;
+    for (int i = 0; i < inv->nlines; i++)
+        if (rs_eng_check_sum(&v, "invoice_id", "the contract's written-off total", written,
+                             rs_eng_open_ar(&inv->lines[i]), &written))
+            return -1;
     rs_eng_str_t src = 0; /* the event's id, once a price change needs it */
     inv->uncollectible = 1;
+    /* reverse_revenue (ASC 606-10-25-7): collection is no longer probable,
+     * so the contract recognizes nothing from the declaration until a
+     * payment shows otherwise (rs_eng_apply_payment lifts it) */
+    if (e->policy.bad_debt == RS_BAD_DEBT_REVERSE_REVENUE && c->suspended_on == RS_DATE_NONE) {
+        int open = 0;
+        for (int i = 0; i < inv->nlines; i++)
+            open |= rs_eng_open_ar(&inv->lines[i]) > 0;
+        if (open) {
+            c->suspended_on = ev->on;
+            rs_eng_mark_dirty(c, rs_period_of(ev->on));
+        }
+    }
     for (int i = 0; i < inv->nlines; i++) {
         rs_inv_line_t *il = &inv->lines[i];
         rs_money_t open = rs_eng_open_ar(il);
@@ -386,6 +435,7 @@ int rs_eng_apply_uncollectible(rs_engine_t *e, rs_contract_t *c, const rs_event_
             if (rs_eng_posted_add(l, rs_period_of(ev->on), comp, RS_ACCT_REVENUE_CONTRA, jump))
                 return rs_eng_verr(&v, "out of memory");
         }
+        rs_eng_true_up_posted(&x, il->line, rs_period_of(ev->on), c->horizon);
         rs_eng_entry_cr(&x, RS_ACCT_ACCOUNTS_RECEIVABLE, open);
         il->credited += net_open;
         il->credit_tax += tax_open;

@@ -39,6 +39,7 @@ int rs_eng_apply_payment(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
     rs_money_t *open = calloc((size_t)n + 1, sizeof(*open));
     rs_money_t *alloc = calloc((size_t)n + 1, sizeof(*alloc));
     rs_eng_str_t id, src;
+    uint32_t mark = c->nstr; /* a rejection below leaves no text behind */
     if (open == NULL || alloc == NULL ||
         rs_eng_growi((void **)&c->pay, &c->cappay, c->npay + 1, sizeof(rs_payment_t)) ||
         rs_eng_str_put(c, ev->payment_id, RS_ID_MAX, &id) ||
@@ -57,6 +58,29 @@ int rs_eng_apply_payment(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
         free(open);
         free(alloc);
         return rs_eng_verr(&v, "out of memory");
+    }
+    /* the lines' received totals and the customer credit stay in range */
+    rs_money_t sum;
+    for (int i = 0; i < n; i++)
+        if (rs_eng_check_sum(&v, "amount", "the line's received total",
+                             c->lines[inv->lines[i].line].received, alloc[i], &sum)) {
+            c->nstr = mark;
+            free(open);
+            free(alloc);
+            return -1;
+        }
+    if (rs_eng_check_sum(&v, "amount", "the customer credit", c->customer_credit,
+                         amount - applied, &sum)) {
+        c->nstr = mark;
+        free(open);
+        free(alloc);
+        return -1;
+    }
+    /* a payment lifts a reverse_revenue suspension: the months it held
+     * back are recognized now (the sync after this event posts them) */
+    if (c->suspended_on != RS_DATE_NONE) {
+        rs_eng_mark_dirty(c, rs_period_of(c->suspended_on));
+        c->suspended_on = RS_DATE_NONE;
     }
     rs_payment_t *p = &c->pay[c->npay++];
     memset(p, 0, sizeof(*p));

@@ -273,19 +273,71 @@ static int comp_is_current(const rs_line_t *l, int comp, rs_period_t sp)
     return 0;
 }
 
+/* What component 0 (the regular schedule) of a line is to have posted for
+ * service period sp: the period's R less the jumps and adjustments dated in
+ * it, which post as their own components.
+ *
+ * While the contract's recognition is suspended (c->suspended_on = S, a
+ * reverse_revenue write-off), the schedule stops: R is held at R(S - 1),
+ * and jumps and adjustments dated S or later (the write-off's own true-up,
+ * later credits) still post as their own components but are not part of
+ * the frozen schedule. When the suspension is lifted, R is whole again and
+ * the sync posts what the suspended months earned. */
+static rs_money_t comp0_desired(const rs_engine_t *e, const rs_contract_t *c,
+                                const rs_line_t *l, rs_period_t sp)
+{
+    rs_date_t a = rs_period_first_day(sp), b = rs_period_last_day(sp);
+    rs_date_t S = c->suspended_on;
+    rs_money_t others = 0;
+    for (int k = 0; k < l->nseg; k++)
+        if (l->segs[k].jump != 0 && rs_period_of(l->segs[k].eff) == sp &&
+            (S == RS_DATE_NONE || l->segs[k].eff < S))
+            others += l->segs[k].jump;
+    for (int k = 0; k < l->nadj; k++)
+        if (rs_period_of(l->adj[k].on) == sp && (S == RS_DATE_NONE || l->adj[k].on < S))
+            others += l->adj[k].amount;
+    if (S != RS_DATE_NONE) {
+        if (b >= S)
+            b = S - 1;
+        if (a - 1 > b)
+            a = b + 1;
+    }
+    return rs_eng_line_R(e, c, l, b) - rs_eng_line_R(e, c, l, a - 1) - others;
+}
+
+int rs_eng_true_up_posted(rs_entry_ctx_t *x, int li, rs_period_t from, rs_period_t to)
+{
+    rs_contract_t *c = x->c;
+    rs_line_t *l = &c->lines[li];
+    rs_money_t sum = 0;
+    if (to == RS_PERIOD_NONE)
+        return 0;
+    for (rs_period_t sp = from; sp <= to; sp++) {
+        rs_posted_t *p = posted_find(l, sp, 0);
+        if (p == NULL)
+            continue;
+        rs_money_t d = comp0_desired(x->e, c, l, sp) - p->amount;
+        if (d >= 0)
+            continue;
+        p->amount += d; /* now posted, to revenue_contra in x */
+        sum += d;
+    }
+    if (sum != 0)
+        rs_eng_post_revenue(x, l, RS_ACCT_REVENUE_CONTRA, sum);
+    return 0;
+}
+
 /* Post every component of a line in service period sp. `trigger` is the
  * date of the event that caused the sync (RS_DATE_NONE: time passing). */
 static int sync_line_period(rs_engine_t *e, rs_contract_t *c, int li, rs_period_t sp,
                             rs_date_t trigger)
 {
     rs_line_t *l = &c->lines[li];
-    rs_date_t a = rs_period_first_day(sp), b = rs_period_last_day(sp);
-    rs_money_t others = 0;
+    rs_date_t b = rs_period_last_day(sp);
     for (int k = 0; k < l->nseg; k++) {
         const rs_seg_t *s = &l->segs[k];
         if (s->jump == 0 || rs_period_of(s->eff) != sp)
             continue;
-        others += s->jump;
         rs_date_t nat = trigger != RS_DATE_NONE ? rs_eng_dmax(trigger, s->eff) : s->eff;
         if (post_component(e, c, li, sp, s->id, s->jump, s->jump_account,
                            rs_eng_str(c, s->jump_rule), rs_eng_str(c, s->source), nat))
@@ -296,7 +348,6 @@ static int sync_line_period(rs_engine_t *e, rs_contract_t *c, int li, rs_period_
         const rs_adj_t *d = &l->adj[k];
         if (rs_period_of(d->on) != sp)
             continue;
-        others += d->amount;
         rs_date_t nat = trigger != RS_DATE_NONE ? rs_eng_dmax(trigger, d->on) : d->on;
         if (post_component(e, c, li, sp, d->id, d->amount, d->account, rs_eng_str(c, d->rule),
                            rs_eng_str(c, d->source), nat))
@@ -312,9 +363,8 @@ static int sync_line_period(rs_engine_t *e, rs_contract_t *c, int li, rs_period_
                            trigger != RS_DATE_NONE ? rs_eng_dmax(trigger, b) : b))
             return -1;
     }
-    rs_money_t total = rs_eng_line_R(e, c, l, b) - rs_eng_line_R(e, c, l, a - 1);
     rs_date_t nat = trigger != RS_DATE_NONE ? rs_eng_dmax(trigger, b) : b;
-    return post_component(e, c, li, sp, 0, total - others, RS_ACCT_REVENUE,
+    return post_component(e, c, li, sp, 0, comp0_desired(e, c, l, sp), RS_ACCT_REVENUE,
                           rs_method_name(l->method), rs_eng_str(c, l->terms_source), nat);
 }
 

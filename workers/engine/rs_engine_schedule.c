@@ -109,6 +109,50 @@ rs_money_t rs_eng_usage_value(const rs_contract_t *c, const rs_line_t *l, rs_dat
     return (rs_money_t)rs_div_round(sum, rs_pow10(UNIT_SCALE - c->exponent));
 }
 
+/* qty x the unit price in force on day, in 10^-12 units: 0, or -1 past 128 bits. */
+static int usage_share(const rs_line_t *l, rs_date_t day, __int128 qty, __int128 *out)
+{
+    const rs_decimal_t *p = price_at(l, day);
+    return rs_wide_mul(qty, p ? p->mantissa * rs_pow10(6 - p->scale) : 0, out);
+}
+
+void rs_eng_usage_recount(rs_line_t *l)
+{
+    __int128 sum = 0, v;
+    for (size_t i = 0; i < l->nusage; i++)
+        if (usage_share(l, l->usage[i].day, rs_eng_usage_qty(&l->usage[i]), &v) ||
+            rs_wide_add(sum, v, &sum)) {
+            /* beyond 128 bits: no record the engine accepted gets here; as
+             * large as it goes, so any more usage is refused */
+            sum = (__int128)(~(unsigned __int128)0 >> 1);
+            break;
+        }
+    rs_eng_usage_set_units(l, sum);
+}
+
+int rs_eng_usage_total(const rs_contract_t *c, const rs_line_t *l, rs_date_t d, __int128 qty,
+                       const rs_decimal_t *bound, rs_money_t *out, __int128 *units)
+{
+    __int128 sum = 0, maxp = 0, v;
+    if (bound == NULL) {
+        if (usage_share(l, d, qty, &v) || rs_wide_add(rs_eng_usage_units(l), v, &sum))
+            return -1;
+    } else {
+        maxp = bound->mantissa * rs_pow10(6 - bound->scale);
+        for (int i = 0; i < l->nuprice; i++) {
+            __int128 p = l->uprice[i].price.mantissa * rs_pow10(6 - l->uprice[i].price.scale);
+            maxp = p > maxp ? p : maxp;
+        }
+        for (size_t i = 0; i < l->nusage; i++)
+            if (rs_wide_mul(rs_eng_usage_qty(&l->usage[i]), maxp, &v) ||
+                rs_wide_add(sum, v, &sum))
+                return -1;
+    }
+    if (units != NULL)
+        *units = sum;
+    return rs_money_narrow(rs_div_round(sum, rs_pow10(UNIT_SCALE - c->exponent)), out);
+}
+
 /* Usage recognized through day d: only what was recorded within the line's
  * current service (start..last day). Usage accepted while the service ran
  * and then left outside it by a later cancellation or amendment is not
@@ -316,7 +360,17 @@ static rs_money_t billing_through(const rs_line_t *l, rs_date_t d)
  * billed above the price (after a cancellation, say), then lowers the price,
  * and the lowering carries over later terms; a stop ends the service. All of
  * it is computed from dated records, never from arrival order. */
+static int rebuild_terms(rs_engine_t *e, rs_contract_t *c, rs_line_t *l);
+
 int rs_eng_rebuild_line(rs_engine_t *e, rs_contract_t *c, rs_line_t *l)
+{
+    int rc = rebuild_terms(e, c, l);
+    if (rc == 0 && l->method == RS_METHOD_USAGE)
+        rs_eng_usage_recount(l); /* the unit prices may have changed */
+    return rc;
+}
+
+static int rebuild_terms(rs_engine_t *e, rs_contract_t *c, rs_line_t *l)
 {
     sort_changes(c, l);
     l->nseg = 0;

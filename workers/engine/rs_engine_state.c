@@ -22,6 +22,11 @@
  *   - Import refuses, besides malformed records, component ids and accounts
  *     the in-memory state cannot hold (see rs_posted_t); the engine never
  *     writes such records.
+ *   - A contract whose recognition is suspended (reverse_revenue write-off)
+ *     ends its record with the suspension date (4 bytes); a record without
+ *     that trailer is one without a suspension, so every record written
+ *     before suspensions existed reads the same. Derived caches (a usage
+ *     line's usage sum) are not written: import recounts them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -707,6 +712,10 @@ int rs_engine_export_contract(const rs_engine_t *e, const char *contract_id, voi
             w_u64(&w, c->seen[i].id_hash);
             w_u64(&w, c->seen[i].content_hash);
         }
+    /* optional trailer: a suspension (so a record without one is byte for
+     * byte what version 1 always wrote) */
+    if (c->suspended_on != RS_DATE_NONE)
+        w_i32(&w, c->suspended_on);
     if (w.err) {
         free(w.p);
         snprintf(errstr, errlen, "contract %s: out of memory exporting", contract_id);
@@ -748,6 +757,8 @@ static void r_contract(rbuf_t *r, rs_engine_t *e, rs_contract_t *c)
     for (uint32_t i = 0; i < n && !r->err; i++) {
         c->nlines = c->caplines = (int)i + 1;
         r_line(r, e, c, &c->lines[i]);
+        if (!r->err && c->lines[i].method == RS_METHOD_USAGE)
+            rs_eng_usage_recount(&c->lines[i]);
     }
     n = r_count(r, 40);
     c->inv = r_alloc(r, n, sizeof(*c->inv));
@@ -855,6 +866,8 @@ int rs_engine_import_contract(rs_engine_t *e, const void *buf, size_t len, char 
         r.err = "out of memory";
     if (!r.err)
         r_contract(&r, e, c);
+    if (!r.err && r.n - r.off == 4) /* the optional suspension trailer */
+        c->suspended_on = r_i32(&r);
     if (!r.err && r.off != r.n)
         r.err = "trailing bytes";
     if (r.err) {

@@ -437,6 +437,7 @@ rs_contract_t *rs_eng_contract_new(const char *id)
     c->dirty_from = RS_PERIOD_NONE;
     c->booked_on = RS_DATE_NONE;
     c->cancelled_on = RS_DATE_NONE;
+    c->suspended_on = RS_DATE_NONE;
     return c;
 }
 

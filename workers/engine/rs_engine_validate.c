@@ -32,6 +32,16 @@ int rs_eng_verr(rs_vctx_t *v, const char *fmt, ...)
     return -1;
 }
 
+int rs_eng_check_sum(rs_vctx_t *v, const char *field, const char *what, rs_money_t a,
+                     rs_money_t b, rs_money_t *out)
+{
+    if (rs_money_add(a, b, out) == 0)
+        return 0;
+    char lim[48];
+    return rs_eng_verr(v, "%s: %s would be out of range (beyond %s minor units)", field, what,
+                       rs_money_format(RS_MONEY_MAX, 0, lim, sizeof(lim)));
+}
+
 int rs_eng_to_minor(rs_vctx_t *v, const char *field, rs_decimal_t d, int exponent, int min_sign,
                     rs_money_t *out)
 {

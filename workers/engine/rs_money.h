@@ -8,6 +8,14 @@
  *     no loss; converting it to minor units fails, rather than rounds, when it
  *     has more fraction digits than the currency's exponent.
  *   - Rounding (rs_div_round) is half away from zero on 128-bit intermediates.
+ *   - Every amount, and every balance or total the engine keeps, lies in
+ *     [-RS_MONEY_MAX, RS_MONEY_MAX]. Sums and products of money go through
+ *     the checked helpers below (rs_money_add, rs_money_sub, rs_money_narrow,
+ *     rs_wide_mul, rs_wide_add), which report a result out of that range
+ *     instead of wrapping; the engine turns that into a rejection naming the
+ *     event and the field (rs_eng_check_sum). Because every kept value is
+ *     within RS_MONEY_MAX = INT64_MAX / 4, the sum or difference of any two
+ *     (or four) of them fits an int64 even where no check is made.
  *   - Ownership: nothing here allocates; formatting writes into the
  *     caller's buffer and returns it.
  *
@@ -29,6 +37,21 @@ typedef struct rs_decimal {
     int64_t mantissa;
     int scale; /* 0..18 */
 } rs_decimal_t;
+
+/* The largest magnitude of any amount, balance or total (minor units):
+ * 23,058,430,092,136,939.51 in a 2-digit currency. */
+#define RS_MONEY_MAX (INT64_MAX / 4)
+
+/* Checked money arithmetic: 0 with the result in *out, or -1 when the exact
+ * result is outside [-RS_MONEY_MAX, RS_MONEY_MAX] (*out is then unchanged).
+ * Never wraps. */
+int rs_money_add(rs_money_t a, rs_money_t b, rs_money_t *out);
+int rs_money_sub(rs_money_t a, rs_money_t b, rs_money_t *out);
+/* A 128-bit intermediate (a usage value, a prorated amount) as money. */
+int rs_money_narrow(__int128 v, rs_money_t *out);
+/* 128-bit intermediates: 0, or -1 when the result does not fit __int128. */
+int rs_wide_mul(__int128 a, __int128 b, __int128 *out);
+int rs_wide_add(__int128 a, __int128 b, __int128 *out);
 
 /* Largest number of fraction digits accepted in any decimal string. */
 #define RS_DECIMAL_MAX_SCALE 6

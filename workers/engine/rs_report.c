@@ -57,6 +57,14 @@ void rs_journal_sink(void *opaque, const rs_entry_t *e)
 }
 
 /* Net movement of an account in an entry: debit - credit. */
+/* *dst += v with rs_money_add: a total out of range (many contracts in one
+ * currency) sets *ovf and leaves *dst, never wraps. */
+static void add_to(rs_money_t *dst, rs_money_t v, int *ovf)
+{
+    if (rs_money_add(*dst, v, dst) != 0)
+        *ovf = 1;
+}
+
 static rs_money_t net_debit(const rs_entry_t *e, rs_account_t a)
 {
     rs_money_t v = 0;
@@ -72,6 +80,8 @@ static rs_money_t net_debit(const rs_entry_t *e, rs_account_t a)
 typedef struct line_cell {
     rs_period_t period; /* first member: see cell_at() */
     rs_money_t billed, recognized, received, deferred, unbilled;
+    rs_money_t credit;  /* customer_credit: net credit (owed to the customer) */
+    rs_money_t written; /* receivables declared uncollectible, still open */
 } line_cell_t;
 
 typedef struct line_acc {
@@ -104,6 +114,7 @@ struct rs_report_acc {
     size_t ncurs;
     size_t count;
     int failed;
+    int overflow; /* a total went out of range (failed is set too) */
 };
 
 int rs_report_acc_new(rs_report_acc_t **acc)
@@ -136,6 +147,11 @@ void rs_report_acc_free(rs_report_acc_t *acc)
     free(acc->curs);
     free(acc->slots);
     free(acc);
+}
+
+int rs_report_acc_overflowed(const rs_report_acc_t *acc)
+{
+    return acc->overflow;
 }
 
 int rs_report_acc_failed(const rs_report_acc_t *acc)
@@ -287,24 +303,36 @@ int rs_report_acc_add(rs_report_acc_t *acc, const rs_entry_t *e)
         return -1;
     }
     rs_money_t dr = net_debit(e, RS_ACCT_DEFERRED_REVENUE);
-    lc->billed += e->billed;
-    lc->recognized += e->recognized;
-    lc->received += e->received;
-    lc->deferred -= dr;
-    lc->unbilled += net_debit(e, RS_ACCT_UNBILLED_RECEIVABLE);
+    int ovf = 0;
+    add_to(&lc->billed, e->billed, &ovf);
+    add_to(&lc->recognized, e->recognized, &ovf);
+    add_to(&lc->received, e->received, &ovf);
+    add_to(&lc->deferred, -dr, &ovf);
+    add_to(&lc->unbilled, net_debit(e, RS_ACCT_UNBILLED_RECEIVABLE), &ovf);
+    add_to(&lc->credit, -net_debit(e, RS_ACCT_CUSTOMER_CREDIT), &ovf);
+    /* written off: the allowance (allowance policy), or the receivable a
+     * reverse_revenue write-off took off */
+    rs_money_t wo = -net_debit(e, RS_ACCT_ALLOWANCE_DOUBTFUL);
+    if (e->kind == RS_ENTRY_WRITE_OFF && strcmp(e->rule, "reverse_revenue") == 0)
+        wo -= net_debit(e, RS_ACCT_ACCOUNTS_RECEIVABLE);
+    add_to(&lc->written, wo, &ovf);
     if (cc->first == 0) {
         cc->first = acc->count + 1;
         cc->exponent = e->exponent;
     }
-    cc->recognized += e->recognized;
-    cc->deferred_move -= dr;
+    add_to(&cc->recognized, e->recognized, &ovf);
+    add_to(&cc->deferred_move, -dr, &ovf);
     if (e->kind == RS_ENTRY_INVOICE)
-        cc->billed -= dr;
+        add_to(&cc->billed, -dr, &ovf);
     else if (e->kind == RS_ENTRY_RECOGNITION)
-        cc->released += dr;
+        add_to(&cc->released, dr, &ovf);
     else
-        cc->credits += dr;
+        add_to(&cc->credits, dr, &ovf);
     acc->count++;
+    if (ovf) {
+        acc->failed = acc->overflow = 1;
+        return RS_REPORT_ERANGE;
+    }
     return 0;
 }
 
@@ -331,7 +359,10 @@ static rs_report_acc_t *acc_of_journal(const rs_journal_t *j, rs_period_t throug
     if (rs_report_acc_new(&acc) != 0)
         return NULL;
     for (size_t i = 0; i < j->n; i++) {
-        if (j->entries[i].period <= through && rs_report_acc_add(acc, &j->entries[i]) != 0) {
+        int rc = j->entries[i].period <= through ? rs_report_acc_add(acc, &j->entries[i]) : 0;
+        if (rc == RS_REPORT_ERANGE)
+            break; /* failed: the reports return RS_REPORT_ERANGE */
+        if (rc != 0) {
             rs_report_acc_free(acc);
             return NULL;
         }
@@ -344,6 +375,7 @@ int rs_report_acc_schedule(const rs_engine_t *eng, const rs_report_acc_t *acc,
 {
     size_t cap = 64, k = 0;
     rs_schedule_row_t *out = NULL;
+    int ovf = acc->overflow;
     if (acc->failed)
         goto fail;
     out = malloc(cap * sizeof(*out));
@@ -361,7 +393,7 @@ int rs_report_acc_schedule(const rs_engine_t *eng, const rs_report_acc_t *acc,
         for (rs_period_t per = first; per <= through; per++) {
             rs_money_t rec = 0;
             while (r < q && l->cells[r].period == per)
-                rec += l->cells[r++].recognized;
+                add_to(&rec, l->cells[r++].recognized, &ovf);
             if (k == cap) {
                 cap *= 2;
                 rs_schedule_row_t *no = realloc(out, cap * sizeof(*out));
@@ -373,12 +405,14 @@ int rs_report_acc_schedule(const rs_engine_t *eng, const rs_report_acc_t *acc,
                 (rs_schedule_row_t){v.contract_id, v.line_id, v.currency, v.exponent, per, rec};
         }
     }
+    if (ovf)
+        goto fail;
     *rows = out;
     *n = k;
     return 0;
 fail:
     free(out);
-    return -1;
+    return ovf ? RS_REPORT_ERANGE : -1;
 }
 
 int rs_report_schedule(const rs_engine_t *eng, const rs_journal_t *j, rs_period_t through,
@@ -395,8 +429,9 @@ int rs_report_acc_balances(const rs_engine_t *eng, const rs_report_acc_t *acc,
 {
     size_t nl = rs_engine_line_count(eng);
     rs_balance_row_t *out = acc->failed ? NULL : calloc(nl + 1, sizeof(*out));
+    int ovf = 0;
     if (out == NULL)
-        return -1;
+        return acc->overflow ? RS_REPORT_ERANGE : -1;
     for (size_t li = 0; li < nl; li++) {
         rs_line_view_t v;
         rs_engine_line_get(eng, li, &v);
@@ -409,12 +444,16 @@ int rs_report_acc_balances(const rs_engine_t *eng, const rs_report_acc_t *acc,
         const line_acc_t *l = acc_line(acc, v.contract_id, v.line_id);
         for (size_t p = 0, q = cells_through(l, through); p < q; p++) {
             const line_cell_t *c = &l->cells[p];
-            b->billed += c->billed;
-            b->recognized += c->recognized;
-            b->received += c->received;
-            b->deferred += c->deferred;
-            b->unbilled += c->unbilled;
+            add_to(&b->billed, c->billed, &ovf);
+            add_to(&b->recognized, c->recognized, &ovf);
+            add_to(&b->received, c->received, &ovf);
+            add_to(&b->deferred, c->deferred, &ovf);
+            add_to(&b->unbilled, c->unbilled, &ovf);
         }
+    }
+    if (ovf) {
+        free(out);
+        return RS_REPORT_ERANGE;
     }
     *rows = out;
     *n = nl;
@@ -444,6 +483,7 @@ typedef struct book {
     series_t *s;
     size_t n;
     rs_period_t lo, hi; /* allocation range for every series */
+    int ovf;            /* a total went out of range */
 } book_t;
 
 static void book_free(book_t *b)
@@ -514,11 +554,11 @@ static int book_add_cur(book_t *b, const cur_acc_t *c, rs_period_t through)
     for (size_t i = 0; i < c->n && c->cells[i].period <= through; i++) {
         const cur_cell_t *cc = &c->cells[i];
         size_t k = (size_t)(cc->period - b->lo);
-        s->recognized[k] += cc->recognized;
-        s->deferred_move[k] += cc->deferred_move;
-        s->billed[k] += cc->billed;
-        s->released[k] += cc->released;
-        s->credits[k] += cc->credits;
+        add_to(&s->recognized[k], cc->recognized, &b->ovf);
+        add_to(&s->deferred_move[k], cc->deferred_move, &b->ovf);
+        add_to(&s->billed[k], cc->billed, &b->ovf);
+        add_to(&s->released[k], cc->released, &b->ovf);
+        add_to(&s->credits[k], cc->credits, &b->ovf);
         touch(s, cc->period);
     }
     return 0;
@@ -530,7 +570,7 @@ static int book_build(book_t *b, const rs_engine_t *eng, const rs_report_acc_t *
 {
     memset(b, 0, sizeof(*b));
     if (acc->failed)
-        return -1;
+        return acc->overflow ? RS_REPORT_ERANGE : -1;
     b->lo = RS_PERIOD_NONE;
     b->hi = through;
     for (size_t c = 0; c < acc->ncurs; c++) {
@@ -565,8 +605,8 @@ static int book_build(book_t *b, const rs_engine_t *eng, const rs_report_acc_t *
         rs_money_t billed = 0, rec = 0;
         const line_acc_t *l = acc_line(acc, v.contract_id, v.line_id);
         for (size_t p = 0, q = cells_through(l, through); p < q; p++) {
-            billed += l->cells[p].billed;
-            rec += l->cells[p].recognized;
+            add_to(&billed, l->cells[p].billed, &b->ovf);
+            add_to(&rec, l->cells[p].recognized, &b->ovf);
         }
         series_t *s = book_series(b, v.currency, v.exponent);
         if (s == NULL)
@@ -576,11 +616,11 @@ static int book_build(book_t *b, const rs_engine_t *eng, const rs_report_acc_t *
             rs_money_t r = rs_engine_line_scheduled(eng, li, rs_period_last_day(per));
             size_t k = (size_t)(per - b->lo);
             if (r != cum) {
-                s->proj_rec[k] += r - cum;
+                add_to(&s->proj_rec[k], r - cum, &b->ovf);
                 cum = r;
             }
             rs_money_t def = billed - cum;
-            s->proj_def[k] += def > 0 ? def : 0;
+            add_to(&s->proj_def[k], def > 0 ? def : 0, &b->ovf);
             if (per <= rs_period_of(v.end) || def > 0 || r != rec)
                 touch(s, per);
         }
@@ -613,7 +653,7 @@ int rs_report_acc_waterfall(const rs_engine_t *eng, const rs_report_acc_t *acc,
                 continue;
             rs_money_t def = 0;
             for (rs_period_t q = b.lo; q <= per && q <= through; q++)
-                def += s->deferred_move[q - b.lo];
+                add_to(&def, s->deferred_move[q - b.lo], &b.ovf);
             rs_waterfall_row_t *w = &out[k++];
             w->period = per;
             memcpy(w->currency, s->currency, sizeof(w->currency));
@@ -632,6 +672,8 @@ int rs_report_acc_waterfall(const rs_engine_t *eng, const rs_report_acc_t *acc,
             }
         }
     }
+    if (b.ovf)
+        goto fail;
     book_free(&b);
     *rows = out;
     *n = k;
@@ -639,7 +681,7 @@ int rs_report_acc_waterfall(const rs_engine_t *eng, const rs_report_acc_t *acc,
 fail:
     book_free(&b);
     free(out);
-    return -1;
+    return b.ovf || acc->overflow ? RS_REPORT_ERANGE : -1;
 }
 
 int rs_report_waterfall(const rs_engine_t *eng, const rs_journal_t *j, rs_period_t through,
@@ -669,9 +711,11 @@ int rs_report_acc_rollforward(const rs_engine_t *eng, const rs_report_acc_t *acc
             series_t *s = &b.s[c];
             if (s->first == RS_PERIOD_NONE || per < s->first)
                 continue;
-            rs_money_t opening = 0;
+            rs_money_t opening = 0, closing = 0;
             for (rs_period_t q = b.lo; q < per; q++)
-                opening += s->deferred_move[q - b.lo];
+                add_to(&opening, s->deferred_move[q - b.lo], &b.ovf);
+            add_to(&closing, opening, &b.ovf);
+            add_to(&closing, s->deferred_move[per - b.lo], &b.ovf);
             rs_rollforward_row_t *r = &out[k++];
             size_t i = (size_t)(per - b.lo);
             r->period = per;
@@ -680,12 +724,14 @@ int rs_report_acc_rollforward(const rs_engine_t *eng, const rs_report_acc_t *acc
             r->billed = s->billed[i];
             r->recognized = s->released[i];
             r->credits = s->credits[i];
-            r->closing = opening + s->deferred_move[i];
+            r->closing = closing;
             r->revenue = s->recognized[i];
-            r->not_via_deferred = r->revenue - r->recognized;
+            r->not_via_deferred = r->revenue - r->recognized; /* both within RS_MONEY_MAX */
             memcpy(r->currency, s->currency, sizeof(r->currency));
         }
     }
+    if (b.ovf)
+        goto fail;
     book_free(&b);
     *rows = out;
     *n = k;
@@ -693,7 +739,7 @@ int rs_report_acc_rollforward(const rs_engine_t *eng, const rs_report_acc_t *acc
 fail:
     book_free(&b);
     free(out);
-    return -1;
+    return b.ovf || acc->overflow ? RS_REPORT_ERANGE : -1;
 }
 
 int rs_report_rollforward(const rs_engine_t *eng, const rs_journal_t *j, rs_period_t through,
@@ -764,14 +810,29 @@ static int push_exc(rs_exception_row_t **out, size_t *n, size_t *cap, rs_excepti
     return 0;
 }
 
+/* Add to *credit and *written the customer credit and the written-off
+ * receivables of a (contract, line) as of the end of `through`: what its
+ * entries posted in periods <= through. */
+static void balances_through(const rs_report_acc_t *acc, const char *contract, const char *line,
+                             rs_period_t through, rs_money_t *credit, rs_money_t *written)
+{
+    const line_acc_t *l = acc_line(acc, contract, line);
+    int ovf = 0; /* within range: the engine keeps both below RS_MONEY_MAX */
+    for (size_t p = 0, q = cells_through(l, through); p < q; p++) {
+        add_to(credit, l->cells[p].credit, &ovf);
+        add_to(written, l->cells[p].written, &ovf);
+    }
+}
+
 int rs_report_acc_exceptions(const rs_engine_t *e, const rs_report_acc_t *acc,
                              rs_period_t through, rs_exception_row_t **rows, size_t *n)
 {
     rs_balance_row_t *b = NULL;
     size_t nb = 0, k = 0, cap = 0;
     rs_exception_row_t *out = NULL;
-    if (rs_report_acc_balances(e, acc, through, &b, &nb))
-        return -1;
+    int brc = rs_report_acc_balances(e, acc, through, &b, &nb);
+    if (brc != 0)
+        return brc;
     rs_date_t as_of = rs_period_last_day(through);
     char d[16], d2[16];
     for (size_t i = 0; i < nb; i++) {
@@ -834,22 +895,34 @@ int rs_report_acc_exceptions(const rs_engine_t *e, const rs_report_acc_t *acc,
                 goto fail;
         }
     }
+    /* Customer credit and written-off receivables as of `through`, from the
+     * journal (not the engine's balances after every event: a later refund,
+     * credit note or recovery must not change what an earlier period
+     * shows). Contracts and lines are both sorted by contract_id: li walks
+     * the lines along the contracts. */
+    size_t li = 0;
     for (size_t i = 0, nc = rs_engine_contract_count(e); i < nc; i++) {
         rs_contract_view_t c;
         rs_engine_contract_get(e, i, &c);
         rs_exception_row_t r = {
             c.contract_id, "", c.customer_id, c.currency, c.exponent, NULL, 0, ""};
-        if (c.customer_credit > 0) {
+        rs_money_t credit = 0, written = 0;
+        balances_through(acc, c.contract_id, "", through, &credit, &written);
+        while (li < nb && strcmp(b[li].contract_id, c.contract_id) < 0)
+            li++;
+        for (; li < nb && strcmp(b[li].contract_id, c.contract_id) == 0; li++)
+            balances_through(acc, c.contract_id, b[li].line_id, through, &credit, &written);
+        if (credit > 0) {
             r.kind = "customer_credit";
-            r.amount = c.customer_credit;
+            r.amount = credit;
             snprintf(r.detail, sizeof(r.detail), "credit balance owed to customer %s",
                      c.customer_id);
             if (push_exc(&out, &k, &cap, r))
                 goto fail;
         }
-        if (c.written_off > 0) {
+        if (written > 0) {
             r.kind = "written_off";
-            r.amount = c.written_off;
+            r.amount = written;
             snprintf(r.detail, sizeof(r.detail), "receivable declared uncollectible");
             if (push_exc(&out, &k, &cap, r))
                 goto fail;

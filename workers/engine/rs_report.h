@@ -46,15 +46,24 @@ void rs_journal_sink(void *opaque, const rs_entry_t *e);
 typedef struct rs_report_acc rs_report_acc_t;
 
 /* 0, or -1 (ENOMEM). */
+/* What a report function or rs_report_acc_add returns when a total (one
+ * currency over many contracts, say) is out of range (beyond RS_MONEY_MAX,
+ * rs_money.h): totals are summed with checked arithmetic and never wrap. */
+#define RS_REPORT_ERANGE (-2)
+
 int rs_report_acc_new(rs_report_acc_t **acc);
 void rs_report_acc_free(rs_report_acc_t *acc); /* accepts NULL */
-/* Add one entry. Returns 0, or -1 on ENOMEM (the aggregator is then failed:
- * rs_report_acc_failed() says so and the reports refuse it). */
+/* Add one entry. Returns 0, or -1 on ENOMEM, or RS_REPORT_ERANGE when a
+ * total goes out of range (the aggregator is then failed:
+ * rs_report_acc_failed() says so and the reports refuse it, returning
+ * RS_REPORT_ERANGE after an overflow). */
 int rs_report_acc_add(rs_report_acc_t *acc, const rs_entry_t *e);
 /* An rs_entry_sink_fn that adds to the rs_report_acc_t in `opaque`. */
 void rs_report_acc_sink(void *opaque, const rs_entry_t *e);
-/* Did an add run out of memory? */
+/* Did an add run out of memory (or out of range)? */
 int rs_report_acc_failed(const rs_report_acc_t *acc);
+/* Did a total go out of range? */
+int rs_report_acc_overflowed(const rs_report_acc_t *acc);
 /* Entries added. */
 size_t rs_report_acc_count(const rs_report_acc_t *acc);
 
@@ -132,8 +141,11 @@ typedef struct rs_exception_row {
  *   usage_outside_service        usage accepted, then left outside the line's
  *                                service by a later cancellation or amendment
  *                                (not recognized; as rejected usage would be)
- *   customer_credit              a credit balance owed to the customer
+ *   customer_credit              a credit balance owed to the customer at the
+ *                                end of `through` (the journal's
+ *                                customer_credit postings through it)
  *   written_off                  receivables declared uncollectible, still open
+ *                                at the end of `through` (from the journal)
  *   pending                      events still waiting for a contract/invoice */
 int rs_report_exceptions(const rs_engine_t *e, const rs_journal_t *j, rs_period_t through,
                          rs_exception_row_t **rows, size_t *n);

@@ -136,9 +136,20 @@ static const char *const reserved_kafka[] = {
     NULL,
 };
 
+/* Keys whose value is a secret. A key is secret when it contains one of
+ * `marks`, or when it is (after "kafka.") one of the properties librdkafka
+ * itself flags as sensitive (_RK_SENSITIVE in its rdkafka_conf.c; see
+ * CONFIGURATION.md in librdkafka-dev): ssl.key.password, ssl.key.pem,
+ * ssl_key, ssl.keystore.password, sasl.password, sasl.oauthbearer.config,
+ * sasl.oauthbearer.client.secret — "password", "secret", "ssl.key",
+ * "ssl_key" and "oauthbearer.config" cover them, and the marks cover
+ * whatever a later librdkafka adds under the same words (private keys,
+ * tokens, JAAS configs, a registry's basic-auth user info). */
 int rs_config_is_secret(const char *key)
 {
-    static const char *const marks[] = {"password", "secret", "sasl.jaas", "ssl.key", NULL};
+    static const char *const marks[] = {
+        "password",    "secret", "sasl.jaas", "ssl.key",     "ssl_key", "oauthbearer.config",
+        "private.key", "token",  "user.info", "credentials", NULL};
     char low[256];
     size_t i;
 
@@ -548,13 +559,42 @@ static int valid_topic(const char *s)
     return 1;
 }
 
-/* The value as it may appear in a message: quoted, or withheld for secrets. */
+/* A URL with its user:password@ replaced by ***@. The userinfo ends at the
+ * LAST '@' of the URL: a password may hold an unencoded '/', '#', '?' or
+ * '@' (a URL parser would end the authority at the first of those and leave
+ * the rest of the password in the "path"), so everything between "://" and
+ * the last '@' is withheld. A path holding an '@' is withheld too: masking
+ * too much is harmless, too little is not. */
+static void put_url(rs_strbuf_t *b, const char *url)
+{
+    const char *scheme = strstr(url, "://");
+    const char *host = scheme ? scheme + 3 : url;
+    const char *at = strrchr(host, '@');
+
+    if (at == NULL) {
+        rs_strbuf_puts(b, url);
+        return;
+    }
+    rs_strbuf_putn(b, url, (size_t)(host - url));
+    rs_strbuf_puts(b, "***");
+    rs_strbuf_puts(b, at);
+}
+
+/* The value as it may appear in a message: quoted (a URL without its
+ * credentials), or withheld for secrets. */
 static const char *shown(const entry_t *e, char *buf, size_t buflen)
 {
-    if (rs_config_is_secret(e->key))
+    if (rs_config_is_secret(e->key)) {
         snprintf(buf, buflen, "the value");
-    else
+    } else if (strstr(e->key, "url") != NULL) {
+        rs_strbuf_t u = {0};
+        put_url(&u, e->value);
+        char *url = rs_strbuf_take(&u);
+        snprintf(buf, buflen, "\"%.200s\"", url != NULL ? url : "(a URL)");
+        free(url);
+    } else {
         snprintf(buf, buflen, "\"%.200s\"", e->value);
+    }
     return buf;
 }
 
@@ -930,26 +970,6 @@ const char *rs_config_origin(const rs_config_t *c, const char *key)
         return NULL;
     e = find_entry(c->priv, key);
     return e != NULL && e->value[0] != '\0' ? e->origin : NULL;
-}
-
-/* A URL with its user:password@ replaced by ***@. */
-static void put_url(rs_strbuf_t *b, const char *url)
-{
-    const char *scheme = strstr(url, "://");
-    const char *host = scheme ? scheme + 3 : url;
-    const char *end = host + strcspn(host, "/?#");
-    const char *at = NULL;
-
-    for (const char *p = host; p < end; p++)
-        if (*p == '@')
-            at = p;
-    if (at == NULL) {
-        rs_strbuf_puts(b, url);
-        return;
-    }
-    rs_strbuf_putn(b, url, (size_t)(host - url));
-    rs_strbuf_puts(b, "***");
-    rs_strbuf_puts(b, at);
 }
 
 static void put_value(rs_strbuf_t *b, const char *v)

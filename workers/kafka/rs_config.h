@@ -29,8 +29,12 @@
  *     skipped and listed by rs_config_ignored_env(), for the caller to log.
  *   - Secrets never leave this module in clear text through rs_config_describe()
  *     or an error message: a key is secret when it contains "password",
- *     "secret", "sasl.jaas" or "ssl.key" (rs_config_is_secret()); its value
- *     renders as "***". A URL's user:password@ renders as ***@.
+ *     "secret", "sasl.jaas", "ssl.key", "ssl_key", "oauthbearer.config",
+ *     "private.key", "token", "user.info" or "credentials"
+ *     (rs_config_is_secret(); this covers every property librdkafka flags
+ *     as sensitive); its value renders as "***". A URL's userinfo (up to
+ *     the last '@', so a password holding '/', '#', '?' or '@' is covered)
+ *     renders as ***@.
  *
  * Ownership: rs_config_t owns every string it points to; they stay valid
  * until rs_config_destroy() (which accepts NULL). The struct is read-only for

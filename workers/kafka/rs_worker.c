@@ -583,8 +583,10 @@ int rs_worker_new(rs_worker_t **out, const rs_config_t *cfg, char *errstr, size_
 
     rs_state_opts_t so = {cfg->state_dir, 1, 0,
                           cfg->state_sync ? RS_STATE_SYNC_ON : RS_STATE_SYNC_OFF, 0};
-    if (rs_state_open(&w->st, &so, err, sizeof err) != 0) {
+    int src = rs_state_open(&w->st, &so, err, sizeof err);
+    if (src != 0) {
         rs_errorf(errstr, errlen, "state.dir %s: %s", cfg->state_dir, err);
+        rc = src == RS_STATE_EDISK ? RS_WORKER_EDISK : -1;
         goto done;
     }
     if (rs_state_batch_new(&w->sb, err, sizeof err) != 0) {
@@ -758,7 +760,7 @@ int rs_worker_run(rs_worker_t *w, char *errstr, size_t errlen)
     rd_kafka_consumer_close(w->consumer);
     if (rs_worker_failed(w) || rs_worker_set_state(w, RS_WORKER_STOPPED) != 0) {
         rs_errorf(errstr, errlen, "%s", w->errmsg);
-        return -1;
+        return w->disk_fault ? RS_WORKER_EDISK : -1;
     }
     rs_worker_log("stopped batches=%llu records=%llu applied=%llu duplicates=%llu skipped=%llu "
                   "rejected=%llu dlq=%llu entries=%llu balances=%llu",

@@ -82,16 +82,24 @@ typedef struct rs_worker_stats {
     uint64_t balances_produced;
 } rs_worker_stats_t;
 
+/* What rs_worker_new and rs_worker_run return for a disk fault: the state
+ * directory's filesystem is full (or over quota) or read-only. Nothing of the
+ * batch in flight was committed; a restart once the fault is gone resumes
+ * where the worker stopped. */
+#define RS_WORKER_EDISK (-2)
+
 /* Build a worker from a loaded config: read the policy file, open the state
  * store, set up schemas, create the clients, check that the topics exist and
  * that the four input topics have the same partition count, and subscribe.
- * Returns 0, or -1 with errstr naming what failed. */
+ * Returns 0, or -1 with errstr naming what failed (RS_WORKER_EDISK when the
+ * state directory is full or read-only). */
 int rs_worker_new(rs_worker_t **out, const rs_config_t *cfg, char *errstr, size_t errlen);
 
 /* Run until a stop request (the current batch is finished and committed, the
  * consumer closed), until idle with exit.when.idle, or until a failure.
  * Returns 0 after a clean stop, -1 on a failure (errstr; the batch in
- * flight was not committed: a restart replays it). */
+ * flight was not committed: a restart replays it), RS_WORKER_EDISK when the
+ * failure was a state write on a full or read-only disk. */
 int rs_worker_run(rs_worker_t *w, char *errstr, size_t errlen);
 
 /* Ask rs_worker_run() to finish its batch and return. Async-signal-safe. */

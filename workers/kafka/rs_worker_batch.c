@@ -679,7 +679,9 @@ static int save_plans(rs_worker_t *w, msgq_t *subs, char *taken, int64_t (*next)
         if (rs_worker_queue_cl(w, n, key, v, vlen) != 0)
             goto out;
     }
-    if (rs_state_batch_commit(w->st, pb, err, sizeof err) != 0) {
+    int src = rs_state_batch_commit(w->st, pb, err, sizeof err);
+    if (src != 0) {
+        w->disk_fault |= src == RS_STATE_EDISK && !rs_worker_failed(w);
         rs_worker_fail(w, "state: save plans: %s", err);
         goto out;
     }
@@ -922,7 +924,9 @@ static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t 
     }
     if (rs_worker_commit_transaction(w) != 0)
         return -1;
-    if (rs_state_batch_commit(w->st, w->sb, err, sizeof err) != 0) {
+    int src = rs_state_batch_commit(w->st, w->sb, err, sizeof err);
+    if (src != 0) {
+        w->disk_fault |= src == RS_STATE_EDISK && !rs_worker_failed(w);
         rs_worker_fail(w, "state: commit: %s", err);
         return -1;
     }

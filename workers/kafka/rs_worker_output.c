@@ -398,18 +398,31 @@ static int json_put_bytes(json_t *o, const char *name, const void *data, size_t 
     return rc;
 }
 
-/* A dead letter on the DLQ topic. offset < 0: a late rejection (no source
- * offset). key/value may be NULL. */
-static int dead_letter(rs_worker_t *w, int t, int32_t partition, int64_t offset,
-                       const char *error, const void *key, size_t keylen, const void *value,
-                       size_t vlen, int64_t ts)
+/* The largest record the producer accepts (its message.max.bytes, which
+ * librdkafka checks against key + value + headers + framing). */
+static size_t output_limit(rs_worker_t *w)
 {
-    char err[512], off[32], part[16];
-    void *buf = NULL;
-    size_t len = 0;
-    const char *topic = w->cfg->topics[t];
-    int rc = -1;
+    char v[32];
+    size_t vlen = sizeof v;
+    long n = 0;
+    if (rd_kafka_conf_get(rd_kafka_conf(w->producer), "message.max.bytes", v, &vlen) ==
+        RD_KAFKA_CONF_OK)
+        n = strtol(v, NULL, 10);
+    return n > 0 ? (size_t)n : 1000000u;
+}
 
+/* Room kept free under the limit for the record framing (librdkafka's
+ * overhead is well under 100 bytes) and the header names. */
+#define DLQ_SLACK 1024
+
+/* The encoded dead letter (JSON or Avro) in *buf; 0, or -1 (failure
+ * recorded). */
+static int encode_dead_letter(rs_worker_t *w, const char *topic, int32_t partition,
+                              int64_t offset, const char *error, const void *key, size_t keylen,
+                              const void *value, size_t vlen, int64_t ts, void **buf,
+                              size_t *len)
+{
+    char err[512];
     if (w->cfg->output_format == RS_CONFIG_FORMAT_JSON) {
         json_t *o = json_object();
         if (o == NULL || json_object_set_new(o, "topic", json_string(topic)) ||
@@ -423,39 +436,111 @@ static int dead_letter(rs_worker_t *w, int t, int32_t partition, int64_t offset,
             rs_worker_fail(w, "dead letter: out of memory");
             return -1;
         }
-        buf = json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT);
+        *buf = json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT);
         json_decref(o);
-        if (buf == NULL) {
+        if (*buf == NULL) {
             rs_worker_fail(w, "dead letter: out of memory");
             return -1;
         }
-        len = strlen(buf);
-    } else {
-        rs_avro_deadletter_t d = {topic,  partition, offset, error, key,
-                                  keylen, value,     vlen,   ts};
-        if (rs_avro_encode_deadletter(w->cache, w->id_dlq, &d, &buf, &len, err, sizeof err) !=
-            RS_AVRO_OK) {
-            rs_worker_fail(w, "dead letter for %s[%d]: %s", topic, (int)partition, err);
-            return -1;
-        }
+        *len = strlen(*buf);
+        return 0;
     }
+    rs_avro_deadletter_t d = {topic, partition, offset, error, key, keylen, value, vlen, ts};
+    if (rs_avro_encode_deadletter(w->cache, w->id_dlq, &d, buf, len, err, sizeof err) !=
+        RS_AVRO_OK) {
+        rs_worker_fail(w, "dead letter for %s[%d]: %s", topic, (int)partition, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* A dead letter on the DLQ topic. offset < 0: a late rejection (no source
+ * offset). key/value may be NULL.
+ *
+ * A dead letter never exceeds the producer's limit (message.max.bytes): a
+ * record just under the input limit would otherwise give a dead letter
+ * over it (payload + envelope + headers), whose produce fails the worker
+ * on every restart. When the whole record does not fit, the value (then,
+ * if need be, the key) is cut to what fits, the error text says so, and a
+ * "truncated" header says how much was kept and where the original is
+ * (source topic, partition and offset, also in the source.* headers). */
+static int dead_letter(rs_worker_t *w, int t, int32_t partition, int64_t offset,
+                       const char *error, const void *key, size_t keylen, const void *value,
+                       size_t vlen, int64_t ts)
+{
+    char off[32], part[16], note[256], trunc[256] = "", *msg = NULL;
+    void *buf = NULL;
+    size_t len = 0;
+    const char *topic = w->cfg->topics[t];
+    int rc = -1;
+
     snprintf(part, sizeof part, "%d", (int)partition);
     if (offset >= 0)
         snprintf(off, sizeof off, "%lld", (long long)offset);
     else
         snprintf(off, sizeof off, "none");
-    hdr_t h[5] = {{"source.topic", topic},
-                  {"source.partition", part},
-                  {"source.offset", off},
-                  {"error", error},
-                  {"late", "true"}};
-    if (produce(w, 2, key, key ? keylen : 0, buf, len, h, offset >= 0 ? 4 : 5) == 0) {
+    size_t limit = output_limit(w), keep = vlen, kkeep = keylen;
+    size_t slack = limit / 4 < DLQ_SLACK ? limit / 4 : DLQ_SLACK;
+    const char *errtext = error;
+    for (int round = 0;; round++) {
+        /* headers: the source, the error, and (when cut) the note */
+        size_t hdrs = strlen(topic) + strlen(part) + strlen(off) + 2 * strlen(errtext) +
+                      (keep < vlen || kkeep < keylen ? strlen(trunc) : 0) + 5;
+        if (encode_dead_letter(w, topic, partition, offset, errtext, key, kkeep, value, keep,
+                               ts, &buf, &len))
+            goto out;
+        size_t total = len + kkeep + hdrs + slack;
+        if (total <= limit)
+            break;
+        free(buf);
+        buf = NULL;
+        if (keep == 0 && kkeep == 0) {
+            rs_worker_fail(w, "dead letter for %s[%d]@%s: the error alone is over %zu bytes",
+                           topic, (int)partition, off, limit);
+            goto out;
+        }
+        /* cut in proportion to what is over (the encoding expands the
+         * bytes by a roughly even factor: base64, JSON escapes), the value
+         * first, with a margin; after a few rounds, everything */
+        size_t *cut = keep > 0 ? &keep : &kkeep;
+        size_t scaled = (size_t)((unsigned long long)*cut * (limit - slack) / total);
+        *cut = round < 8 && scaled > scaled / 50 + 64 ? scaled - scaled / 50 - 64 : 0;
+        snprintf(note, sizeof note,
+                 " (dead letter truncated: value %zu of %zu bytes, key %zu of %zu; the "
+                 "original is %s[%s]@%s)",
+                 keep, vlen, kkeep, keylen, topic, part, off);
+        snprintf(trunc, sizeof trunc,
+                 "value %zu of %zu bytes, key %zu of %zu; original %s[%s]@%s", keep, vlen,
+                 kkeep, keylen, topic, part, off);
+        free(msg);
+        size_t mlen = strlen(error) + strlen(note) + 1;
+        if ((msg = malloc(mlen)) == NULL) {
+            rs_worker_fail(w, "dead letter: out of memory");
+            goto out;
+        }
+        snprintf(msg, mlen, "%s%s", error, note);
+        errtext = msg;
+    }
+    hdr_t h[6] = {{"source.topic", topic}, {"source.partition", part}, {"source.offset", off},
+                  {"error", errtext},      {"late", "true"},           {"truncated", trunc}};
+    int nh = offset >= 0 ? 4 : 5;
+    if (keep < vlen || kkeep < keylen) {
+        if (nh == 4)
+            h[4] = h[5];
+        nh++;
+        rs_worker_log("dead_letter_truncated topic=%s partition=%s offset=%s value_bytes=%zu "
+                      "kept=%zu key_bytes=%zu key_kept=%zu limit=%zu",
+                      topic, part, off, vlen, keep, keylen, kkeep, limit);
+    }
+    if (produce(w, 2, key, key ? kkeep : 0, buf, len, h, nh) == 0) {
         w->stats.dlq++;
         rs_metrics_inc(w->m.dlq);
         rs_metrics_inc(w->m.dead_letters);
         rc = 0;
     }
+out:
     free(buf);
+    free(msg);
     return rc;
 }
 

@@ -197,7 +197,25 @@ typedef struct rs_line {
     rs_posted_t *posted;
 
     rs_money_t billed, recognized, deferred, unbilled, received;
+    /* usage lines: the sum over every usage day of quantity x the unit price
+     * in force that day (10^-12 units), cached so that checking a new usage
+     * record against RS_MONEY_MAX costs O(1); derived, not in the record:
+     * rs_eng_usage_recount() sets it after a rebuild and an import, and
+     * rs_eng_apply_usage adds each record's share */
+    uint64_t uval_lo;
+    int64_t uval_hi;
 } rs_line_t;
+
+static inline __int128 rs_eng_usage_units(const rs_line_t *l)
+{
+    return (__int128)(((unsigned __int128)(uint64_t)l->uval_hi << 64) | l->uval_lo);
+}
+
+static inline void rs_eng_usage_set_units(rs_line_t *l, __int128 v)
+{
+    l->uval_lo = (uint64_t)v;
+    l->uval_hi = (int64_t)(v >> 64);
+}
 
 typedef struct rs_inv_line {
     int line; /* index into the contract's lines */
@@ -255,6 +273,9 @@ typedef struct rs_contract {
     int booked;
     rs_date_t booked_on;
     rs_date_t cancelled_on;
+    /* reverse_revenue: recognition suspended from this day (a write-off
+     * declared collection not probable) until a payment; RS_DATE_NONE */
+    rs_date_t suspended_on;
     rs_period_t horizon;    /* recognition posted through; RS_PERIOD_NONE */
     rs_period_t frontier;   /* latest period posted to; RS_PERIOD_NONE */
     rs_period_t dirty_from; /* earliest period whose R may have changed */
@@ -436,6 +457,19 @@ void rs_eng_seen_free(rs_engine_t *e);
 rs_date_t rs_eng_line_last_day(const rs_line_t *l);
 rs_money_t rs_eng_usage_value(const rs_contract_t *c, const rs_line_t *l, rs_date_t lo,
                               rs_date_t hi);
+/* The value of all of l's usage with `qty` (10^-6 units) more on day d, at
+ * the price in force on each day (O(1), from the cached sum); or, when
+ * `bound` is not NULL, an upper bound of it: all the usage at the largest
+ * of *bound and the line's prices (O(usage days)). 0 with *out (and the
+ * new unrounded sum in *units when not NULL), or -1 when it is beyond
+ * RS_MONEY_MAX. Keeping every usage line's value within range (usage and
+ * amendment validation) is what lets rs_eng_usage_value narrow its 128-bit
+ * sum without a check. */
+int rs_eng_usage_total(const rs_contract_t *c, const rs_line_t *l, rs_date_t d, __int128 qty,
+                       const rs_decimal_t *bound, rs_money_t *out, __int128 *units);
+/* Recompute l's cached usage sum (a usage line's prices or days changed
+ * wholesale: rebuild, import). */
+void rs_eng_usage_recount(rs_line_t *l);
 rs_money_t rs_eng_usage_through(const rs_contract_t *c, const rs_line_t *l, rs_date_t d);
 rs_money_t rs_eng_line_R(const rs_engine_t *e, const rs_contract_t *c, const rs_line_t *l,
                          rs_date_t d);
@@ -465,12 +499,25 @@ void rs_eng_entry_emit(rs_entry_ctx_t *x);
 void rs_eng_post_revenue(rs_entry_ctx_t *x, rs_line_t *l, rs_account_t acct, rs_money_t d);
 void rs_eng_post_billing(rs_entry_ctx_t *x, rs_line_t *l, rs_money_t d);
 int rs_eng_posted_add(rs_line_t *l, rs_period_t sp, int comp, rs_account_t acct, rs_money_t d);
+/* A true-up's effect on service already recognized, in the true-up's entry:
+ * for each service period from..to, what the line's regular schedule
+ * (component 0) now falls short of what was posted for it is posted to
+ * revenue_contra in x and recorded as posted (so no later sync posts it
+ * again as negative revenue). Credits and reverse_revenue write-offs call
+ * it after their price change, with from = the period of their date and
+ * to = the contract's horizon. 0 (it allocates nothing). */
+int rs_eng_true_up_posted(rs_entry_ctx_t *x, int li, rs_period_t from, rs_period_t to);
 int rs_eng_sync_contract(rs_engine_t *e, rs_contract_t *c, rs_period_t H, rs_date_t trigger);
 void rs_eng_mark_dirty(rs_contract_t *c, rs_period_t p);
 
 /* ---- rs_engine_validate.c: event errors, amounts, lookups, allocation ---- */
 
 int rs_eng_verr(rs_vctx_t *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* *out = a + b, or -1 with "event <id>: <field>: <what> would be out of
+ * range" when the sum is beyond RS_MONEY_MAX (money never wraps). Handlers
+ * call it on temporaries while validating, before changing anything. */
+int rs_eng_check_sum(rs_vctx_t *v, const char *field, const char *what, rs_money_t a,
+                     rs_money_t b, rs_money_t *out);
 int rs_eng_to_minor(rs_vctx_t *v, const char *field, rs_decimal_t d, int exponent, int min_sign,
                     rs_money_t *out);
 int rs_eng_find_line(const rs_contract_t *c, const char *id);    /* index or -1 */
