@@ -54,7 +54,7 @@ struct rs_pstate {
     size_t nplan;
     char meta_key[32], plan_key[32];
     char seen_err[256]; /* the last seen-store lookup error */
-    int lazy; /* rs_pstate_open: the bounded cache and the streaming close */
+    int lazy;           /* rs_pstate_open: the bounded cache and the streaming close */
     lru_t lru;
     rs_pstate_close_hooks_t hooks;
     rs_pstate_cache_stats_t cs;

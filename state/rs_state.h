@@ -212,7 +212,6 @@ typedef int (*rs_state_seen_cb)(void *opaque, const char *contract_id, uint64_t 
 int rs_state_foreach_seen(rs_state_t *st, int32_t partition, rs_state_seen_cb cb, void *opaque,
                           char *errstr, size_t errlen);
 
-
 /* The highest applied offsets of many contracts at once (one iterator, one
  * seek per contract: cheaper than n * ntopics point reads, fastest when ids
  * are sorted): offs[i * ntopics + t] for ids[i] and topics[t], -1 where the

@@ -163,8 +163,10 @@ static long long obs_outcomes(const char *text, const char *topic, const char *t
     long long sum = 0;
     for (int i = 0; i < 5; i++) {
         char s[256];
-        snprintf(s, sizeof s, "revstream_events_total{outcome=\"%s\",topic=\"%s\",type=\"%s\"}",
-                 outcomes[i], topic, type);
+        int w = snprintf(s, sizeof s,
+                         "revstream_events_total{outcome=\"%s\",topic=\"%s\",type=\"%s\"}",
+                         outcomes[i], topic, type);
+        cr_assert(w > 0 && (size_t)w < sizeof s, "series name too long");
         long long v = obs_value(text, s, 0);
         if (v > 0)
             sum += v;
