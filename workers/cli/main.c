@@ -33,6 +33,8 @@ const rs_cli_cmd_t rs_cli_commands[] = {
     {"report", rs_cli_cmd_report, "a worker's reports: journal topic plus its state store"},
     {"generate", rs_cli_cmd_generate,
      "write a deterministic, realistic book of events (JSON Lines)"},
+    {"crm", rs_cli_cmd_crm, "CRM deals (HubSpot, Salesforce) as contract events"},
+    {"billing", rs_cli_cmd_billing, "billing events (Stripe) as invoice and payment events"},
     /* Other engineers: add your command here, one line each, e.g.
      *   {"broker", rs_cli_cmd_broker, "run an embedded Kafka mock broker"},
      *   {"encode", ...}, {"decode", ...}, {"worker", ...}, {"state", ...}, */
