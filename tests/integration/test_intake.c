@@ -251,6 +251,121 @@ Test(intake_golden, stripe_currency_exponents_are_exact)
     kh_rm_rf(dir);
 }
 
+/* Writes text to dir/name and returns the path (static buffer per slot). */
+static const char *put(const char *dir, const char *name, const char *text, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/%s", dir, name);
+    kh_write_file(buf, text);
+    return buf;
+}
+
+/* The stderr of run `name` in dir. Caller frees. */
+static char *err_of(const char *dir, const char *name)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/%s.err", dir, name);
+    return kh_slurp(path);
+}
+
+Test(intake_errors, each_missing_or_inexact_field_is_named_and_the_rest_go_on)
+{
+    char dir[64], f1[128], f2[128];
+    kh_make_dir(dir, sizeof dir);
+    /* D1 names a line item no file holds; D2 has no currency anywhere; D3
+     * has no company and a USD amount with three decimals; D4 is fine */
+    put(dir, "deals.json",
+        "{\"results\":["
+        "{\"id\":\"D1\",\"properties\":{\"dealstage\":\"closedwon\",\"closedate\":\"2026-01-"
+        "01\","
+        "\"deal_currency_code\":\"USD\"},\"associations\":{\"companies\":{\"results\":[{\"id\":"
+        "\"C\"}]},\"line items\":{\"results\":[{\"id\":\"L404\"}]}}},"
+        "{\"id\":\"D2\",\"properties\":{\"dealstage\":\"closedwon\",\"closedate\":\"2026-01-"
+        "01\"},"
+        "\"associations\":{\"companies\":{\"results\":[{\"id\":\"C\"}]},\"line items\":{"
+        "\"results\":[{\"id\":\"L1\"}]}}},"
+        "{\"id\":\"D3\",\"properties\":{\"dealstage\":\"closedwon\",\"closedate\":\"2026-01-"
+        "01\","
+        "\"deal_currency_code\":\"USD\"},\"associations\":{\"line "
+        "items\":{\"results\":[{\"id\":"
+        "\"L2\"}]}}},"
+        "{\"id\":\"D4\",\"properties\":{\"dealstage\":\"closedwon\",\"closedate\":\"2026-01-"
+        "01\","
+        "\"deal_currency_code\":\"USD\"},\"associations\":{\"companies\":{\"results\":[{\"id\":"
+        "\"C\"}]},\"line items\":{\"results\":[{\"id\":\"L1\"}]}}}]}",
+        f1, sizeof f1);
+    put(dir, "items.json",
+        "{\"results\":["
+        "{\"id\":\"L1\",\"properties\":{\"name\":\"P\",\"amount\":\"100\","
+        "\"hs_recurring_billing_start_date\":\"2026-01-01\",\"hs_term_in_months\":\"1\"}},"
+        "{\"id\":\"L2\",\"properties\":{\"name\":\"P\",\"amount\":\"100.125\","
+        "\"hs_recurring_billing_start_date\":\"2026-01-01\",\"hs_term_in_months\":\"1\"}}]}",
+        f2, sizeof f2);
+    char *argv[] = {"revstream", "crm", "hubspot", f1, f2, NULL};
+    cr_assert_eq(run(argv, dir, "hs"), 2);
+    char *log = err_of(dir, "hs");
+    static const char *const want[] = {
+        "crm: deal=D1 line=L404 error=missing field=line_item",
+        "crm: deal=D2 error=missing field=currency",
+        "crm: deal=D3 error=missing field=customer_id tried=\"associations.companies\"",
+        "crm: deal=D3 line=L2 error=invalid field=amount reason=\"100.125 USD: has 3 "
+        "minor digits, the currency allows 2\"",
+        "deals=4 emitted=1 booked=1 amended=0 unchanged=0 not_won=0 incomplete=3"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        cr_assert_not_null(strstr(log, want[i]), "missing \"%s\" in:\n%s", want[i], log);
+    free(log);
+    snprintf(f1, sizeof f1, "%s/hs.out", dir);
+    log = kh_slurp(f1);
+    cr_assert_not_null(strstr(log, "\"event_id\":\"hubspot-D4\""), "%s", log);
+    cr_assert_not_null(strstr(log, "\"end\":\"2026-01-31\",\"amount\":\"100.00\""), "%s", log);
+    free(log);
+
+    /* Salesforce: a JSON number that needs 16 digits is refused, not rounded */
+    put(dir, "sf.json",
+        "{\"done\":true,\"records\":[{\"attributes\":{\"type\":\"Opportunity\"},\"Id\":\"O1\","
+        "\"IsWon\":true,\"CloseDate\":\"2026-01-01\",\"CurrencyIsoCode\":\"USD\",\"AccountId\":"
+        "\"A\",\"OpportunityLineItems\":{\"done\":true,\"records\":[{\"attributes\":{\"type\":"
+        "\"OpportunityLineItem\"},\"Id\":\"I1\",\"Name\":\"P\",\"TotalPrice\":"
+        "12345678901234.56,\"ServiceDate\":\"2026-01-01\",\"SBQQ__SubscriptionTerm__c\":12}]}}]"
+        "}",
+        f1, sizeof f1);
+    char *sf[] = {"revstream", "crm", "salesforce", f1, NULL};
+    cr_assert_eq(run(sf, dir, "sf"), 2);
+    log = err_of(dir, "sf");
+    cr_assert_not_null(strstr(log, "crm: deal=O1 line=I1 error=invalid field=amount "
+                                   "reason=\"(a JSON number of more than 15 digits): "),
+                       "%s", log);
+    free(log);
+
+    /* the map refuses a method a CRM line cannot carry, naming file and line */
+    put(dir, "bad.properties", "# map\nrecognition.sku.X = milestone\n", f2, sizeof f2);
+    char *bad[] = {"revstream", "crm", "hubspot", f1, "--map", f2, NULL};
+    cr_assert_eq(run(bad, dir, "map"), 1);
+    log = err_of(dir, "map");
+    cr_assert_not_null(strstr(log, "bad.properties:2: recognition.sku.X: expected "
+                                   "ratable_daily, ratable_monthly, point_in_time or usage"),
+                       "%s", log);
+    free(log);
+
+    /* Stripe: one invoice with lines of two contracts is reported */
+    put(dir, "two.jsonl",
+        "{\"id\":\"evt_2\",\"type\":\"invoice.finalized\",\"created\":1767225600,\"data\":{"
+        "\"object\":{\"id\":\"in_2\",\"currency\":\"usd\",\"lines\":{\"data\":["
+        "{\"id\":\"a\",\"amount\":100,\"metadata\":{\"revstream_contract_id\":\"C1\","
+        "\"revstream_line_id\":\"L1\"}},"
+        "{\"id\":\"b\",\"amount\":100,\"metadata\":{\"revstream_contract_id\":\"C2\","
+        "\"revstream_line_id\":\"L1\"}}]}}}}\n",
+        f1, sizeof f1);
+    char *two[] = {"revstream", "billing", "stripe", f1, NULL};
+    cr_assert_eq(run(two, dir, "two"), 2);
+    log = err_of(dir, "two");
+    cr_assert_not_null(strstr(log,
+                              "billing: event=evt_2 error=contracts reason=\"invoice in_2: "
+                              "lines of contracts C1 and C2\""),
+                       "%s", log);
+    free(log);
+    kh_rm_rf(dir);
+}
+
 /* ------------------------------------------------------------------------ */
 /* round trip                                                               */
 /* ------------------------------------------------------------------------ */

@@ -183,20 +183,19 @@ int rs_cli_cmd_crm(int argc, char **argv)
     if (rc != 0)
         return rc < 0 ? 0 : 1;
     rc = 1;
-    const char *map_path = a.map, *state = a.state, *out = a.out, *config = a.config;
-    int do_produce = a.produce;
+    const char *state = a.state;
     const char *system = a.source;
     char err[512];
     rs_intake_map_t *map = NULL;
     rs_intake_history_t *hist = NULL;
     rs_cli_intake_out_t o, st = {0};
     rs_intake_stats_t s;
-    if (rs_intake_map_load(&map, system, map_path, err, sizeof err) != 0 ||
+    if (rs_intake_map_load(&map, system, a.map, err, sizeof err) != 0 ||
         rs_intake_history_load(&hist, state, err, sizeof err) != 0) {
         fprintf(stderr, "crm: error=setup reason=\"%s\"\n", err);
         goto exit;
     }
-    if (rs_cli_intake_open(&o, out, do_produce) != 0)
+    if (rs_cli_intake_open(&o, a.out, a.produce) != 0)
         goto exit;
     /* new events go to a temp file first: the state grows only after success */
     if (state != NULL && rs_cli_intake_open(&st, NULL, 1) != 0) {
@@ -205,7 +204,7 @@ int rs_cli_cmd_crm(int argc, char **argv)
     }
     rc = rs_intake_crm(system, a.files, a.nfiles, map, hist, rs_cli_intake_emit, &o,
                        state ? append_state : NULL, &st, stderr, &s);
-    rc = rs_cli_intake_finish(&o, config, rc);
+    rc = rs_cli_intake_finish(&o, a.config, rc);
     if (state != NULL) {
         fclose(st.f);
         if (rc != 1) {

@@ -34,6 +34,7 @@
  * (billing: event=<id> error=... ) and left out; the rest go on.
  * Ownership: all jansson trees are released before return.
  */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,9 +87,9 @@ static int stripe_exponent(const char *cur)
 
 static void upper3(const char *s, char out[4])
 {
-    for (int i = 0; i < 3; i++)
-        out[i] = s && s[i] >= 'a' && s[i] <= 'z' ? (char)(s[i] - 32) : (s ? s[i] : '\0');
-    out[3] = '\0';
+    memset(out, 0, 4);
+    for (int i = 0; s != NULL && i < 3 && s[i] != '\0'; i++)
+        out[i] = (char)toupper((unsigned char)s[i]);
 }
 
 /* Minor units `v` of object currency `cur` as a decimal in ev's field. */

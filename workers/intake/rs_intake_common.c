@@ -95,7 +95,7 @@ static const char *real_text(double x, char *buf, size_t n)
 const char *rs_intake_field(json_t *rec, const char *name, char *buf, size_t n)
 {
     json_t *v = json_object_get(rec, name);
-    if (v == NULL || n == 0)
+    if (v == NULL || buf == NULL || n == 0)
         return NULL;
     if (json_is_string(v)) {
         if (json_string_length(v) == 0 || json_string_length(v) >= n)
@@ -111,8 +111,11 @@ const char *rs_intake_field(json_t *rec, const char *name, char *buf, size_t n)
         snprintf(buf, n, "%s", json_is_true(v) ? "true" : "false");
         return buf;
     }
-    if (json_is_real(v))
-        return real_text(json_real_value(v), buf, n);
+    if (json_is_real(v)) {
+        if (real_text(json_real_value(v), buf, n) == NULL) /* fails every decimal parse */
+            snprintf(buf, n, "(a JSON number of more than 15 digits)");
+        return buf;
+    }
     return NULL;
 }
 
@@ -139,7 +142,7 @@ static int currency_exp(const char *currency, char *why, size_t wn)
 {
     int e = currency ? rs_currency_exponent(currency) : -1;
     if (e < 0)
-        snprintf(why, wn, "unknown currency \"%s\"", currency ? currency : "");
+        snprintf(why, wn, "unknown currency %s", currency ? currency : "");
     return e;
 }
 
@@ -153,11 +156,11 @@ int rs_intake_money(const char *text, const char *currency, char *out, size_t n,
     if (e < 0)
         return -1;
     if (rs_decimal_parse(text, &d, err, sizeof err) != 0) {
-        snprintf(why, wn, "\"%.40s\": %s", text, err);
+        snprintf(why, wn, "%.40s: %s", text, err);
         return -1;
     }
     if (rs_decimal_to_minor(d, e, &m, err, sizeof err) != 0) {
-        snprintf(why, wn, "\"%.40s\" %s: %s", text, currency, err);
+        snprintf(why, wn, "%.40s %s: %s", text, currency, err);
         return -1;
     }
     rs_money_format(m, e, out, n);

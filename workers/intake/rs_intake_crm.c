@@ -235,6 +235,8 @@ static int build_line(const deal_ctx_t *d, json_t *line, const char *currency,
     char sku[128], pid[128], buf[128], money[64], why[256];
     const char *s, *method_name;
 
+    if (json_is_true(json_object_get(line, "missing")))
+        return missing(d, lid, "line_item", "the files given");
     if (rs_intake_copy_id(out->line_id, sizeof out->line_id, lid) != 0)
         return invalid(d, lid, "line_id", "empty or longer than 127 bytes");
     if ((s = lfield(d, f, "line.product", buf, sizeof buf)) == NULL)
@@ -367,10 +369,10 @@ static int build_booking(const deal_ctx_t *d, json_t *deal, rs_event_t *ev)
     else
         snprintf(ev->occurred_at, sizeof ev->occurred_at, "%s", ts);
 
-    bad |= deal_currency(d, deal, ev->currency);
     if (json_array_size(lines) == 0)
         bad |= missing(d, NULL, "lines", "associated line items");
-    if (bad)
+    /* the lines are checked (and reported) whenever their currency is known */
+    if (deal_currency(d, deal, ev->currency) != 0 || json_array_size(lines) == 0)
         return -1;
     ev->lines = calloc(json_array_size(lines), sizeof *ev->lines);
     if (ev->lines == NULL)

@@ -24,8 +24,10 @@ char *rs_intake_slurp(const char *path, size_t *len);
 /* Field `name` of object rec as text in buf: a string as is, an integer in
  * decimal, a boolean as true/false, a JSON real as the shortest decimal
  * that reads back as the same double (exact for the decimals of up to 15
- * significant digits a source writes; a real needing more is refused).
- * NULL when absent, null, empty or not representable. */
+ * significant digits a source writes; a real needing more becomes the text
+ * "(a JSON number of more than 15 digits)", which no decimal parse accepts,
+ * so it is reported as invalid, never rounded). NULL when absent, null or
+ * empty. */
 const char *rs_intake_field(json_t *rec, const char *name, char *buf, size_t n);
 /* The first present of a comma-separated list of field names (*which set to
  * the one found, in a static-free copy: the caller's buffer `which`). */
@@ -79,6 +81,7 @@ const char *rs_intake_map_get2(const rs_intake_map_t *m, const char *prefix, con
  *   {"id": "<CRM id>", "won": true|false, "updated_at": "<RFC 3339>"|null,
  *    "customer_id": "<from associations>"|null, "fields": {<deal fields>},
  *    "lines": [{"id": "<line item id>", "fields": {<line fields>}}, ...]}
+ * A line the deal names but the files do not hold has "missing": true.
  * Field values are as the source wrote them (strings, or JSON numbers and
  * booleans for Salesforce JSON). Returns 0, or 1 with the reason on diag. */
 int rs_intake_hubspot_deals(char *const *files, int nfiles, const rs_intake_map_t *map,
