@@ -50,6 +50,26 @@ static uint64_t fnv1a(uint64_t h, const char *s, size_t n)
     return h;
 }
 
+/* The CloudEvent id for messages: at most 64 bytes cut at a UTF-8
+ * character boundary, control characters as '?' (one line of valid UTF-8,
+ * like every codec message). */
+static void label_of(const char *id, char *out, size_t n)
+{
+    size_t len = id ? strlen(id) : 0, k = 0;
+    if (id == NULL) {
+        snprintf(out, n, "?");
+        return;
+    }
+    if (len > 64) {
+        len = 64;
+        while (len > 0 && ((unsigned char)id[len] & 0xC0) == 0x80)
+            len--;
+    }
+    for (size_t i = 0; i < len && k + 1 < n; i++)
+        out[k++] = (unsigned char)id[i] < 0x20 || id[i] == 0x7f ? '?' : id[i];
+    out[k] = '\0';
+}
+
 /* Splits subject into contract and line ("contracts/C/lines/L" or "C/L"). */
 static int split_subject(const char *subject, char *contract, size_t clen, char *line,
                          size_t llen)
@@ -77,14 +97,15 @@ json_t *rs_codec_cloudevent_to_native(json_t *ce, char *errstr, size_t errlen)
     const char *id = str_member(ce, "id"), *source = str_member(ce, "source");
     const char *sv = str_member(ce, "specversion"), *subject = str_member(ce, "subject");
     const char *dct = str_member(ce, "datacontenttype"), *time = str_member(ce, "time");
-    const char *label = id ? id : "?";
+    char label[72];
     json_t *data = json_object_get(ce, "data"), *out = NULL, *q;
 
+    label_of(id, label, sizeof label);
 #define CE_FAIL(...)                                                                           \
     do {                                                                                       \
         char why_[192];                                                                        \
         snprintf(why_, sizeof why_, __VA_ARGS__);                                              \
-        snprintf(errstr, errlen, "event ce:%.64s: %s", label, why_);                           \
+        snprintf(errstr, errlen, "event ce:%s: %s", label, why_);                              \
         return NULL;                                                                           \
     } while (0)
 
@@ -137,6 +158,6 @@ json_t *rs_codec_cloudevent_to_native(json_t *ce, char *errstr, size_t errlen)
                     "usage.recorded", "contract_id", contract, "occurred_at", time, "line_id",
                     line, "quantity", json_is_string(q) ? json_string_value(q) : qty);
     if (out == NULL)
-        snprintf(errstr, errlen, "event ce:%.64s: out of memory", label);
+        snprintf(errstr, errlen, "event ce:%s: out of memory", label);
     return out;
 }

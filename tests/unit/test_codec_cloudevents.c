@@ -143,6 +143,26 @@ Test(codec_cloudevents, errors_name_the_cloudevent_and_attribute)
     }
 }
 
+Test(codec_cloudevents, the_id_in_a_message_is_one_line_of_utf8)
+{
+    /* 40 x "é" (80 bytes) then a newline: cut at 64 bytes on a character
+     * boundary, control characters shown as '?' */
+    char json[512], id[128] = "", want[128] = "event ce:";
+    for (int i = 0; i < 40; i++)
+        strcat(id, "\xc3\xa9");
+    snprintf(json, sizeof json, "{\"specversion\":\"1.0\",\"id\":\"a\\nb%s\",\"source\":\"s\"}",
+             id);
+    rs_event_t ev;
+    char err[256];
+    cr_assert_eq(decode(json, &ev, err, sizeof err), -1);
+    strcat(want, "a?b");
+    size_t at = strlen(want); /* 3 + 60 bytes: 30 whole characters, then the cut */
+    memcpy(want + at, id, 60);
+    want[at + 60] = '\0';
+    strcat(want, ": data: missing or not a JSON object");
+    cr_assert_str_eq(err, want);
+}
+
 Test(codec_cloudevents, native_events_are_unchanged)
 {
     /* an object without specversion keeps its native meaning */

@@ -44,14 +44,13 @@ typedef struct hist_contract {
 struct rs_intake_history {
     hist_contract_t *c;
     size_t n, cap;
+    json_t *index; /* contract_id -> index into c */
 };
 
 static hist_contract_t *hist_find(const rs_intake_history_t *h, const char *contract_id)
 {
-    for (size_t i = 0; h != NULL && i < h->n; i++)
-        if (strcmp(h->c[i].contract_id, contract_id) == 0)
-            return &h->c[i];
-    return NULL;
+    json_t *i = h != NULL ? json_object_get(h->index, contract_id) : NULL;
+    return i != NULL ? &h->c[json_integer_value(i)] : NULL;
 }
 
 static int hist_add(rs_intake_history_t *h, const rs_event_t *ev)
@@ -66,6 +65,8 @@ static int hist_add(rs_intake_history_t *h, const rs_event_t *ev)
             h->c = nc;
             h->cap = ncap;
         }
+        if (json_object_set_new(h->index, ev->contract_id, json_integer((json_int_t)h->n)) != 0)
+            return -1;
         c = &h->c[h->n++];
         memset(c, 0, sizeof *c);
         memcpy(c->contract_id, ev->contract_id, sizeof c->contract_id);
@@ -95,7 +96,8 @@ int rs_intake_history_load(rs_intake_history_t **out, const char *path, char *er
     long lineno = 0;
     int rc = -1;
     *out = NULL;
-    if (h == NULL) {
+    if (h == NULL || (h->index = json_object()) == NULL) {
+        free(h);
         snprintf(errstr, errlen, "out of memory");
         return -1;
     }
@@ -141,6 +143,7 @@ void rs_intake_history_destroy(rs_intake_history_t *h)
         free(h->c[i].ev);
     }
     free(h->c);
+    json_decref(h->index);
     free(h);
 }
 
