@@ -65,8 +65,12 @@ static void label_of(const char *id, char *out, size_t n)
         while (len > 0 && ((unsigned char)id[len] & 0xC0) == 0x80)
             len--;
     }
-    for (size_t i = 0; i < len && k + 1 < n; i++)
-        out[k++] = (unsigned char)id[i] < 0x20 || id[i] == 0x7f ? '?' : id[i];
+    for (size_t i = 0; i < len && k + 1 < n; i++) {
+        unsigned char c = (unsigned char)id[i];
+        out[k++] = id[i];
+        if (c < 0x20 || c == 0x7f)
+            out[k - 1] = '?';
+    }
     out[k] = '\0';
 }
 
