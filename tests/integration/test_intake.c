@@ -581,7 +581,20 @@ Test(intake_roundtrip, hubspot_and_stripe_through_the_worker_equal_replay, .time
                    y, mo_, m, y, mo_);
         kh_ev_add(&events, closes.v[closes.n - 1].json);
     }
-    kh_produce_events(p, &closes, 0, 1, NULL);
+    /* each close to every partition of contracts, stamped with its event
+     * time (after every event of the book, whatever the clock says) */
+    for (size_t c = 0; c < closes.n; c++) {
+        for (int32_t part = 0; part < KH_NPARTS; part++) {
+            const char *v = closes.v[c].json;
+            cr_assert_eq(
+                rd_kafka_producev(p, RD_KAFKA_V_TOPIC("contracts"), RD_KAFKA_V_PARTITION(part),
+                                  RD_KAFKA_V_VALUE((void *)v, strlen(v)),
+                                  RD_KAFKA_V_TIMESTAMP(1806624000000 + (int64_t)c * 60000),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+                RD_KAFKA_RESP_ERR_NO_ERROR);
+        }
+    }
+    kh_flush_ok(p);
     rd_kafka_destroy(p);
     sort_by_time(&events);
 
