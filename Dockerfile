@@ -17,7 +17,7 @@ FROM debian:12-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
-      librdkafka-dev libavro-dev librocksdb-dev libjansson-dev libsimdjson-dev libpq-dev \
+      librdkafka-dev libavro-dev librocksdb-dev libjansson-dev libcsv-dev libsimdjson-dev libpq-dev \
       libmicrohttpd-dev libcurl4-openssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -30,7 +30,7 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DRS_BUILD_TESTS=OFF \
 FROM debian:12-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      librdkafka1 libavro23 librocksdb7.8 libjansson4 libsimdjson14 libmicrohttpd12 libcurl4 libpq5 \
+      librdkafka1 libavro23 librocksdb7.8 libjansson4 libcsv3 libsimdjson14 libmicrohttpd12 libcurl4 libpq5 \
       ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 revstream \

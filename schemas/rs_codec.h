@@ -25,6 +25,8 @@
 #include "rs_event.h"
 
 /* Decode one JSON object. Returns 0, or -1 with errstr set (ev cleared).
+ * A structured-mode CloudEvent (an object with `specversion`) is decoded as
+ * usage.recorded (mapping: rs_codec_cloudevents.c, docs/intake.md).
  * simdjson parses the documents it can prove jansson reads the same way
  * (schemas/internal/rs_json_fast.h); every other document, including every
  * malformed one, goes to rs_codec_json_decode_jansson(), so results and

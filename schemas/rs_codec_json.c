@@ -18,6 +18,9 @@
  *     rejected (the event would be ambiguous). jansson rejects \u0000 and
  *     invalid UTF-8, so every string handed to the field rules is NUL-free
  *     UTF-8, as rs_codec_fields.h requires.
+ *   - An object with a `specversion` member is a structured-mode CloudEvent:
+ *     rs_codec_cloudevents.c maps it to the native usage.recorded object
+ *     first (jansson path only), and that object is decoded as usual.
  *   - Encoding is canonical: a fixed key order per type, only the keys of the
  *     event's type, absent optionals left out, dates as YYYY-MM-DD, decimals
  *     with the scale they were parsed with. decode(encode(ev)) has the same
@@ -37,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rs_codec_cloudevents.h"
 #include "rs_codec_fields.h"
 #include "rs_json_fast.h"
 
@@ -134,6 +138,13 @@ int rs_codec_json_decode_jansson(const char *json, size_t len, rs_event_t *ev, c
         rs_codec_fail(&d, NULL, NULL, "not a JSON object");
         goto out;
     }
+    if (json_object_get(root, "specversion") != NULL) { /* a CloudEvent: usage */
+        json_t *native = rs_codec_cloudevent_to_native(root, errstr, errlen);
+        json_decref(root);
+        root = native;
+        if (root == NULL)
+            goto out;
+    }
     rec.ref[0] = root;
     rc = rs_codec_decode_event(&d, &rec, ev);
 out:
@@ -226,11 +237,13 @@ int rs_codec_json_decode(const char *json, size_t len, rs_event_t *ev, char *err
 {
     rs_codec_dec_t d = {"?", errstr, errlen, 0, &FAST_SOURCE};
     rs_codec_node_t rec = {{NULL, NULL}, RS_RK_EVENT};
-    rs_jf_val_t root;
+    rs_jf_val_t root, sv;
     int rc;
 
+    /* CloudEvents (specversion) are mapped on jansson's tree
+     * (rs_codec_cloudevents.c): the fast path only takes native events. */
     if (ev == NULL || json == NULL || rs_jf_parse(json, len, &root) != 0 ||
-        rs_jf_type(&root) != RS_JF_OBJECT)
+        rs_jf_type(&root) != RS_JF_OBJECT || rs_jf_member(&root, "specversion", &sv))
         return rs_codec_json_decode_jansson(json, len, ev, errstr, errlen);
     if (errstr != NULL && errlen > 0)
         errstr[0] = '\0';

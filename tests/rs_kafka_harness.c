@@ -432,7 +432,8 @@ void kh_read_topics(const char *bs, const char *const *topics, int n, kh_recs_t 
     }
     rd_kafka_destroy(c);
     for (int t = 0; t < n; t++)
-        qsort(out[t].v, out[t].n, sizeof *out[t].v, rec_cmp);
+        if (out[t].n > 0) /* an empty topic has no array (qsort wants one) */
+            qsort(out[t].v, out[t].n, sizeof *out[t].v, rec_cmp);
 }
 
 /* Sum of the high watermarks of topic. */

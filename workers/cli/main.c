@@ -38,6 +38,8 @@ const rs_cli_cmd_t rs_cli_commands[] = {
     {"sink", rs_cli_cmd_sink, "consume the output topics into PostgreSQL tables"},
     {"export", rs_cli_cmd_export,
      "a period's journal as QuickBooks, Xero, NetSuite, freee or MoneyForward import files"},
+    {"crm", rs_cli_cmd_crm, "CRM deals (HubSpot, Salesforce) as contract events"},
+    {"billing", rs_cli_cmd_billing, "billing events (Stripe) as invoice and payment events"},
     /* Other engineers: add your command here, one line each, e.g.
      *   {"broker", rs_cli_cmd_broker, "run an embedded Kafka mock broker"},
      *   {"encode", ...}, {"decode", ...}, {"worker", ...}, {"state", ...}, */

@@ -53,8 +53,34 @@ int rs_cli_cmd_report(int argc, char **argv);   /* cmd_report.c */
 int rs_cli_cmd_generate(int argc, char **argv); /* cmd_generate.c */
 int rs_cli_cmd_sink(int argc, char **argv);     /* cmd_sink.c */
 int rs_cli_cmd_export(int argc, char **argv);   /* cmd_export.c */
+int rs_cli_cmd_crm(int argc, char **argv);      /* cmd_crm.c */
+int rs_cli_cmd_billing(int argc, char **argv);  /* cmd_billing.c */
 /* Add yours here, e.g. (broker, encode, decode, worker, state):
  *   int rs_cli_cmd_broker(int argc, char **argv);   cmd_broker.c        */
 /* ---- end of commands ---- */
+
+/* The output `crm` and `billing` share (cmd_crm.c): JSON Lines to a file,
+ * stdout, or (produce) a temp file handed to `produce` at _finish with the
+ * worker config's settings. _finish returns the exit status (rc, or 1 when
+ * writing or producing failed). */
+#include "rs_event.h"
+#include <stdio.h>
+typedef struct rs_cli_intake_out {
+    FILE *f;
+    int produce;
+    char tmp[64];
+} rs_cli_intake_out_t;
+int rs_cli_intake_open(rs_cli_intake_out_t *o, const char *out, int produce);
+int rs_cli_intake_emit(void *ctx, const rs_event_t *ev);
+int rs_cli_intake_finish(rs_cli_intake_out_t *o, const char *config, int rc);
+typedef struct rs_cli_intake_args {
+    const char *map, *state, *out, *config, *source;
+    int produce, nfiles;
+    char **files;
+} rs_cli_intake_args_t;
+/* Parses [--map F] [--state F] [--out F | --produce --config F] SOURCE FILE...:
+ * 0, 1 (usage error, printed) or -1 (--help, printed). */
+int rs_cli_intake_args(int argc, char **argv, int with_state, void (*usage)(FILE *),
+                       rs_cli_intake_args_t *a);
 
 #endif
