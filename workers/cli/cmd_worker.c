@@ -16,9 +16,13 @@
  *     co-partitioned, ...); 2 failure while running (a record not
  *     delivered, a state write failed): the batch in flight was not
  *     committed and a restart replays it.
- *   - Test-only fault injection: RS_WORKER_CRASH_AFTER_BATCHES=N makes the
- *     worker SIGKILL itself after the N-th batch's outputs are acknowledged
- *     and before its state commit (rs_worker_set_crash_after()).
+ *   - Test-only fault injection (tests/integration/test_worker.c and
+ *     test_chaos.c set it; never for production): RS_WORKER_CRASH_AFTER_BATCHES=N
+ *     makes the worker SIGKILL itself after the N-th batch's outputs are
+ *     acknowledged and before its state commit (rs_worker_set_crash_after());
+ *     RS_TEST_KILL_POINT=POINT:N[:DELAY_US[:SEED]] at any point of
+ *     rs_kill_point_t (planned, mid_batch, delivered, changelog, state_write,
+ *     committed) of the N-th batch that reaches it (rs_worker_set_kill_point()).
  *
  * Ownership: the command owns the config, the worker and the signal thread
  * for the call and releases them through its one exit label.
@@ -66,6 +70,30 @@ static void worker_usage(FILE *f)
 
 /* "worker: error=WHAT msg="..."[ hint=...]" with the message escaped so the
  * line stays one key=value record. */
+/* RS_TEST_KILL_POINT=POINT:N[:DELAY_US[:SEED]] (test-only; see the file
+ * comment). 0, or -1 after an error line. */
+static int set_kill_point(rs_worker_t *w, const char *spec)
+{
+    char point[32];
+    unsigned long long n = 0, delay = 0, seed = 0;
+    int used = 0;
+    if (spec == NULL || spec[0] == '\0')
+        return 0;
+    if (sscanf(spec, "%31[a-z_]:%llu%n", point, &n, &used) < 2 ||
+        (spec[used] == ':' && sscanf(spec + used, ":%llu:%llu", &delay, &seed) < 1) ||
+        rs_kill_point_from_name(point) == RS_KILL_NONE) {
+        fprintf(stderr,
+                "worker: error=usage msg=\"RS_TEST_KILL_POINT: want POINT:N[:DELAY_US[:SEED]] "
+                "with POINT one of planned, mid_batch, delivered, changelog, "
+                "state_write, committed\"\n");
+        return -1;
+    }
+    rs_worker_set_kill_point(w, rs_kill_point_from_name(point), n, delay, seed);
+    fprintf(stderr, "worker: fault_injection point=%s batch=%llu delay_us=%llu\n", point, n,
+            delay);
+    return 0;
+}
+
 static void log_error(const char *what, const char *msg, const char *hint)
 {
     fprintf(stderr, "worker: error=%s msg=\"", what);
@@ -184,6 +212,8 @@ int rs_cli_cmd_worker(int argc, char **argv)
         rs_worker_set_crash_after(w, n);
         fprintf(stderr, "worker: fault_injection crash_after_batches=%llu\n", n);
     }
+    if (set_kill_point(w, getenv("RS_TEST_KILL_POINT")) != 0)
+        goto done;
     ctx.w = w;
     if (pthread_create(&thr, NULL, signal_thread, &ctx) != 0) {
         fprintf(stderr, "worker: error=signals msg=\"cannot start the signal thread\"\n");

@@ -266,7 +266,10 @@ struct rs_worker {
 
     volatile sig_atomic_t stop;
     char errmsg[1024]; /* the first failure (FAILED) */
-    uint64_t crash_after, batches_done;
+    /* test-only fault injection (rs_worker_set_kill_point) */
+    rs_kill_point_t kill_point;
+    uint64_t crash_after, kill_delay_us, kill_seed;
+    uint64_t kill_seen; /* batches that reached kill_point */
 
     /* stall guard (W8) */
     long session_ms, heartbeat_ms; /* the consumer's settings */
