@@ -4,14 +4,15 @@
 #   setup-deps.sh         what building, testing and the demo need
 #   setup-deps.sh --dev   also what the CI checks need: clang and its
 #                         libFuzzer and sanitizer runtimes (make fuzz),
-#                         clang-tidy (make tidy)
+#                         clang-tidy (make tidy), valgrind
+#                         (scripts/valgrind.sh)
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config clang-format
       librdkafka-dev libavro-dev librocksdb-dev libcriterion-dev
       libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev)
 if [ "${1:-}" = "--dev" ]; then
-  pkgs+=(clang clang-tidy libclang-rt-14-dev)
+  pkgs+=(clang clang-tidy libclang-rt-14-dev valgrind)
 fi
 
 missing=()

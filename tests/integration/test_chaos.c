@@ -12,7 +12,7 @@
  *     partitions; a generated book of RS_CHAOS_CONTRACTS contracts (default
  *     120) produced in chunks, one chunk per kill, so input keeps arriving
  *     while workers die and come back; the month closes at the end.
- *   - RS_CHAOS_KILLS (default 50) kills. Each picks a slot at random:
+ *   - RS_CHAOS_KILLS (default 50; 30 in an ASan build) kills. Each picks a slot at random:
  *       * a slot started with the test-only hook RS_TEST_KILL_POINT armed
  *         (half of the starts) kills itself at that point of its 1st-3rd
  *         batch: planned (plans saved and delivered, nothing applied),
@@ -64,6 +64,13 @@
 #include "rs_mockbroker.h"
 
 #define CHAOS_GROUP "g-chaos"
+/* The suite's bounded run: 50 kills (about 2 minutes here); under ASan,
+ * where every worker runs several times slower, 30. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CHAOS_DEFAULT_KILLS 30
+#else
+#define CHAOS_DEFAULT_KILLS 50
+#endif
 #define CHAOS_MAX_SLOTS 3
 #define CHAOS_NPOINTS 6
 
@@ -369,7 +376,7 @@ Test(chaos, sigkill_restore_errors_and_leader_moves_equal_replay, .timeout = 180
     uint64_t seed = (uint64_t)env_long("RS_CHAOS_SEED", 0);
     if (seed == 0)
         seed = (uint64_t)time(NULL) % 1000000 + 1;
-    long kills = env_long("RS_CHAOS_KILLS", 50);
+    long kills = env_long("RS_CHAOS_KILLS", CHAOS_DEFAULT_KILLS);
     long contracts = env_long("RS_CHAOS_CONTRACTS", 120);
     c.nslots = (int)env_long("RS_CHAOS_WORKERS", 3);
     int verbose = env_long("RS_CHAOS_VERBOSE", 0) > 0;
