@@ -68,32 +68,44 @@ static void worker_usage(FILE *f)
         "in flight was committed; a restart replays it).\n");
 }
 
-/* "worker: error=WHAT msg="..."[ hint=...]" with the message escaped so the
- * line stays one key=value record. */
 /* RS_TEST_KILL_POINT=POINT:N[:DELAY_US[:SEED]] (test-only; see the file
  * comment). 0, or -1 after an error line. */
 static int set_kill_point(rs_worker_t *w, const char *spec)
 {
     char point[32];
-    unsigned long long n = 0, delay = 0, seed = 0;
-    int used = 0;
+    unsigned long long v[3] = {0, 0, 0}; /* N, DELAY_US, SEED */
+    int nv = 0, bad = 0;
     if (spec == NULL || spec[0] == '\0')
         return 0;
-    if (sscanf(spec, "%31[a-z_]:%llu%n", point, &n, &used) < 2 ||
-        (spec[used] == ':' && sscanf(spec + used, ":%llu:%llu", &delay, &seed) < 1) ||
-        rs_kill_point_from_name(point) == RS_KILL_NONE) {
-        fprintf(stderr,
-                "worker: error=usage msg=\"RS_TEST_KILL_POINT: want POINT:N[:DELAY_US[:SEED]] "
-                "with POINT one of planned, mid_batch, delivered, changelog, "
-                "state_write, committed\"\n");
+    size_t plen = strcspn(spec, ":");
+    const char *p = spec + plen;
+    if (plen == 0 || plen >= sizeof point || *p != ':')
+        bad = 1;
+    else {
+        memcpy(point, spec, plen);
+        point[plen] = '\0';
+    }
+    while (!bad && *p == ':' && nv < 3) {
+        char *end = NULL;
+        errno = 0;
+        v[nv++] = strtoull(p + 1, &end, 10);
+        bad = errno != 0 || end == p + 1 || (*end != ':' && *end != '\0');
+        p = end;
+    }
+    if (bad || *p != '\0' || rs_kill_point_from_name(point) == RS_KILL_NONE) {
+        fprintf(stderr, "worker: error=usage msg=\"RS_TEST_KILL_POINT: want "
+                        "POINT:N[:DELAY_US[:SEED]] with POINT one of planned, mid_batch, "
+                        "delivered, changelog, state_write, committed\"\n");
         return -1;
     }
-    rs_worker_set_kill_point(w, rs_kill_point_from_name(point), n, delay, seed);
-    fprintf(stderr, "worker: fault_injection point=%s batch=%llu delay_us=%llu\n", point, n,
-            delay);
+    rs_worker_set_kill_point(w, rs_kill_point_from_name(point), v[0], v[1], v[2]);
+    fprintf(stderr, "worker: fault_injection point=%s batch=%llu delay_us=%llu\n", point, v[0],
+            v[1]);
     return 0;
 }
 
+/* "worker: error=WHAT msg="..."[ hint=...]" with the message escaped so the
+ * line stays one key=value record. */
 static void log_error(const char *what, const char *msg, const char *hint)
 {
     fprintf(stderr, "worker: error=%s msg=\"", what);
