@@ -106,7 +106,7 @@ static void emit(sim_t *s, int topic, rs_date_t on, const char *fmt, ...)
 }
 
 typedef struct sline {
-    char id[8];
+    char id[16];
     int method; /* rs_method_t */
     rs_date_t start, end;
     int64_t amount;
@@ -173,7 +173,7 @@ static void gen_contract(sim_t *s, int ci)
     int nl = 1 + pick(s, 3);
     rs_date_t b = rs_date_from_ymd(2026, 1 + pick(s, 5), 1 + pick(s, 28));
     for (int i = 0; i < nl; i++) {
-        char id[8];
+        char id[16];
         snprintf(id, sizeof id, "L%d", i);
         gen_line(s, &L[i], id, b);
     }
@@ -198,7 +198,7 @@ static void gen_contract(sim_t *s, int ci)
                     L[i].end += pick(s, 90);
             }
         if (nl < SIM_MAX_LINES && pick(s, 3) == 0) {
-            char id[8];
+            char id[16];
             snprintf(id, sizeof id, "N%d", k);
             gen_line(s, &L[nl++], id, E - 5);
         }
