@@ -8,7 +8,8 @@
 #                         (make chart-check, make dockerfile-check; their npm
 #                         tools come from tools/ci/install.sh): Go with the
 #                         sprig and yaml.v3 libraries (tools/helmrender),
-#                         yamllint, promtool (prometheus), npm
+#                         yamllint, promtool (prometheus), npm, valgrind
+#                         (scripts/valgrind.sh)
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config clang-format
@@ -18,7 +19,7 @@ pkgs=(build-essential cmake pkg-config clang-format
 if [ "${1:-}" = "--dev" ]; then
   pkgs+=(clang clang-tidy libclang-rt-14-dev
          golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
-         yamllint prometheus)
+         yamllint prometheus valgrind)
   # node may come with its own npm (not Debian's package): take Debian's
   # only when there is none.
   command -v npm >/dev/null 2>&1 || pkgs+=(npm)

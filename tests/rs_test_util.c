@@ -151,3 +151,11 @@ int rs_h_unbalanced_entries(const rs_harness_t *h)
     }
     return bad;
 }
+
+uint64_t rs_test_rand(uint64_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
+}

@@ -36,6 +36,9 @@ rs_money_t rs_h_recognized(rs_harness_t *h, const char *contract, const char *li
 /* One balances row (through `through`); aborts if absent. */
 rs_balance_row_t rs_h_balance(rs_harness_t *h, const char *contract, const char *line,
                               const char *through);
+/* A seeded pseudo-random sequence for property tests (xorshift64; *state
+ * must not be 0): the next value. */
+uint64_t rs_test_rand(uint64_t *state);
 /* Check every entry of the journal balances; returns the number that do not. */
 int rs_h_unbalanced_entries(const rs_harness_t *h);
 

@@ -24,6 +24,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,5 +248,77 @@ Test(restore, changelog_partition_count_mismatch_stops_the_worker, .timeout = 12
     cr_assert_null(strstr(log, "assigned topic_partitions"), "%s", log);
     free(log);
     kh_rm_rf(w.dir);
+    rs_mockbroker_destroy(mb);
+}
+
+/* Found by test_chaos: a store that holds only the plan of its first batch
+ * (it died after the batch's outputs and changelog records were delivered,
+ * before its first local commit) was taken as "state written before the
+ * changelog" and the changelog was not read. Meanwhile another member had
+ * restored the partitions from the changelog and gone on; the restarted
+ * store replayed its plan from nothing and then applied every later record
+ * again (in a live stream, in another order: one entry_id with two
+ * contents). Now it restores from the changelog like a missing store: it
+ * logs "restore partition=N from=0", applies no record the other member
+ * applied, and the deduplicated journal still gives replay's balances. */
+Test(restore, store_with_only_a_plan_restores_from_the_changelog, .timeout = 180)
+{
+    rs_mockbroker_t *mb = NULL;
+    rs_mockbroker_opts_t mo = {1, KH_NPARTS};
+    char err[512];
+    char *log = NULL;
+    kh_worker_t x, y;
+    kh_events_t ev = {0};
+
+    cr_assert_eq(rs_mockbroker_new(&mb, &mo, err, sizeof err), 0, "%s", err);
+    const char *bs = rs_mockbroker_bootstraps(mb);
+    kh_gen_book(&ev, 40);
+    rd_kafka_t *p = kh_new_producer(bs);
+    kh_produce_events(p, &ev, 0, 0, NULL); /* phase 1: the contracts */
+
+    /* X: one batch of everything, killed before its first local commit */
+    kh_worker_init(&x, bs, "g-plan-only", "input.format=json\noutput.format=json\n");
+    pid_t px = kh_worker_start(&x, "RS_TEST_KILL_POINT=changelog:1");
+    int status = kh_wait_exit(px, KH_DEADLINE_S, x.log);
+    log = kh_slurp(x.log);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "status %d:\n%s", status,
+              log);
+    cr_assert_not_null(strstr(log, "worker: fault point=changelog batch=1"), "%s", log);
+    size_t mark = strlen(log);
+    free(log);
+
+    /* Y (an empty store) restores X's batch from the changelog and applies
+     * the rest of the book */
+    kh_produce_events(p, &ev, 1, 0, NULL);
+    kh_produce_events(p, &ev, 2, 0, NULL);
+    kh_produce_events(p, &ev, 3, 0, NULL);
+    kh_produce_events(p, &ev, 0, 1, NULL);
+    rd_kafka_destroy(p);
+    kh_worker_init(&y, bs, "g-plan-only",
+                   "input.format=json\noutput.format=json\nexit.when.idle=true\n");
+    kh_worker_run_idle(&y, NULL);
+
+    /* X again on its plan-only store: a restore, and nothing to apply */
+    char cfg[512];
+    snprintf(cfg, sizeof cfg,
+             "kafka.bootstrap.servers=%s\nstate.dir=%s\ngroup.id=g-plan-only\n"
+             "state.sync=false\n" KH_GROUP_TIMEOUTS
+             "input.format=json\noutput.format=json\nexit.when.idle=true\n",
+             bs, x.state);
+    kh_write_file(x.cfg, cfg);
+    kh_worker_run_idle(&x, NULL);
+    log = kh_slurp(x.log);
+    const char *again = log + mark;
+    cr_assert_null(strstr(again, "without a changelog position"), "%s", again);
+    cr_assert_not_null(strstr(again, "worker: restore partition="), "%s", again);
+    cr_assert_not_null(strstr(again, " from=0 "), "%s", again);
+    cr_assert_eq(kh_log_sum(again, "worker: batch ", "applied"), 0,
+                 "X applied records the other member had applied:\n%s", again);
+    free(log);
+    size_t dups = kh_check_topic_balances(bs, "revenue.journal", NULL, &ev);
+    cr_log_info("plan-only store: %zu duplicates", dups);
+    kh_ev_free(&ev);
+    kh_rm_rf(x.dir);
+    kh_rm_rf(y.dir);
     rs_mockbroker_destroy(mb);
 }

@@ -1094,6 +1094,11 @@ Test(worker, pending_plan_is_replayed_in_plan_order, .timeout = 120)
     rd_kafka_mock_cluster_t *cl = rs_mockbroker_cluster(mb);
     cr_assert_eq(rd_kafka_mock_topic_create(cl, "plan.journal.0", KH_NPARTS, 1), 0);
     cr_assert_eq(rd_kafka_mock_topic_create(cl, "plan.journal.1", KH_NPARTS, 1), 0);
+    /* each order's worker has its own changelog: a changelog belongs to one
+     * group's state (a plan-only store restores from it, and would find the
+     * other order's plan there) */
+    cr_assert_eq(rd_kafka_mock_topic_create(cl, "plan.changelog.0", KH_NPARTS, 1), 0);
+    cr_assert_eq(rd_kafka_mock_topic_create(cl, "plan.changelog.1", KH_NPARTS, 1), 0);
     rd_kafka_t *p = kh_new_producer(bs);
     for (int i = 0; i < 3; i++) {
         memset(&d[i], 0, sizeof d[i]);
@@ -1116,8 +1121,8 @@ Test(worker, pending_plan_is_replayed_in_plan_order, .timeout = 120)
 
         snprintf(extra, sizeof extra,
                  "exit.when.idle=true\ninput.format=json\noutput.format=json\n"
-                 "topics.journal=plan.journal.%d\n",
-                 o);
+                 "topics.journal=plan.journal.%d\ntopics.changelog=plan.changelog.%d\n",
+                 o, o);
         snprintf(group, sizeof group, "g-plan-%d", o);
         kh_worker_init(&w, bs, group, extra);
         /* a store whose partition has a pending plan, as after a crash */

@@ -21,9 +21,13 @@
  *     directory's filesystem is full (or over quota) or read-only, at start
  *     or while running: nothing of the batch in flight was committed, and a
  *     restart once the fault is fixed resumes where the worker stopped.
- *   - Test-only fault injection: RS_WORKER_CRASH_AFTER_BATCHES=N makes the
- *     worker SIGKILL itself after the N-th batch's outputs are acknowledged
- *     and before its state commit (rs_worker_set_crash_after());
+ *   - Test-only fault injection (tests/integration/test_worker.c and
+ *     test_chaos.c set it; never for production): RS_WORKER_CRASH_AFTER_BATCHES=N
+ *     makes the worker SIGKILL itself after the N-th batch's outputs are
+ *     acknowledged and before its state commit (rs_worker_set_crash_after());
+ *     RS_TEST_KILL_POINT=POINT:N[:DELAY_US[:SEED]] at any point of
+ *     rs_kill_point_t (planned, mid_batch, delivered, changelog, state_write,
+ *     committed) of the N-th batch that reaches it (rs_worker_set_kill_point());
  *     RS_WORKER_CRASH_IN_CLOSE=N in a month-end close, after N chunks were
  *     committed and the next one's outputs acknowledged
  *     (rs_worker_set_crash_in_close());
@@ -84,6 +88,43 @@ static void worker_usage(FILE *f)
     "the state directory's filesystem is full or read-only: nothing of the batch in "          \
     "flight was committed; free space (or make it writable) and restart: the worker "          \
     "resumes where it stopped"
+
+/* RS_TEST_KILL_POINT=POINT:N[:DELAY_US[:SEED]] (test-only; see the file
+ * comment). 0, or -1 after an error line. */
+static int set_kill_point(rs_worker_t *w, const char *spec)
+{
+    char point[32];
+    unsigned long long v[3] = {0, 0, 0}; /* N, DELAY_US, SEED */
+    int nv = 0, bad = 0;
+    if (spec == NULL || spec[0] == '\0')
+        return 0;
+    size_t plen = strcspn(spec, ":");
+    const char *p = spec + plen;
+    if (plen == 0 || plen >= sizeof point || *p != ':')
+        bad = 1;
+    else {
+        memcpy(point, spec, plen);
+        point[plen] = '\0';
+    }
+    while (!bad && *p == ':' && nv < 3) {
+        char *end = NULL;
+        errno = 0;
+        v[nv++] = strtoull(p + 1, &end, 10);
+        bad = errno != 0 || end == p + 1 || (*end != ':' && *end != '\0');
+        p = end;
+    }
+    if (bad || *p != '\0' || rs_kill_point_from_name(point) == RS_KILL_NONE) {
+        rs_logf(RS_LOG_ERROR, "worker",
+                "error=usage msg=\"RS_TEST_KILL_POINT: want POINT:N[:DELAY_US[:SEED]] with "
+                "POINT one of planned, mid_batch, delivered, changelog, state_write, "
+                "committed\"");
+        return -1;
+    }
+    rs_worker_set_kill_point(w, rs_kill_point_from_name(point), v[0], v[1], v[2]);
+    rs_logf(RS_LOG_WARN, "worker", "fault_injection point=%s batch=%llu delay_us=%llu", point,
+            v[0], v[1]);
+    return 0;
+}
 
 /* "worker: error=WHAT msg="..."[ hint=...]" with the message escaped so the
  * line stays one key=value record. */
@@ -269,6 +310,8 @@ int rs_cli_cmd_worker(int argc, char **argv)
         rs_worker_set_crash_in_close(w, n);
         rs_logf(RS_LOG_WARN, "worker", "fault_injection crash_in_close_after_chunks=%llu", n);
     }
+    if (set_kill_point(w, getenv("RS_TEST_KILL_POINT")) != 0)
+        goto done;
     ctx.w = w;
     if (pthread_create(&thr, NULL, signal_thread, &ctx) != 0) {
         rs_logf(RS_LOG_ERROR, "worker", "error=signals msg=\"cannot start the signal thread\"");

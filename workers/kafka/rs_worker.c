@@ -786,10 +786,37 @@ void rs_worker_get_stats(const rs_worker_t *w, rs_worker_stats_t *out)
     *out = w->stats;
 }
 
+static const char *const kill_point_names[] = {
+    "none", "planned", "mid_batch", "delivered", "changelog", "state_write", "committed"};
+
+rs_kill_point_t rs_kill_point_from_name(const char *name)
+{
+    for (int i = 1; i < (int)(sizeof kill_point_names / sizeof *kill_point_names); i++)
+        if (strcmp(name, kill_point_names[i]) == 0)
+            return (rs_kill_point_t)i;
+    return RS_KILL_NONE;
+}
+
+const char *rs_kill_point_name(rs_kill_point_t p)
+{
+    return p >= RS_KILL_NONE && p <= RS_KILL_COMMITTED ? kill_point_names[p] : "none";
+}
+
+void rs_worker_set_kill_point(rs_worker_t *w, rs_kill_point_t point, uint64_t n,
+                              uint64_t delay_us, uint64_t seed)
+{
+    if (w == NULL)
+        return;
+    w->kill_point = n > 0 ? point : RS_KILL_NONE;
+    w->crash_after = n;
+    w->kill_delay_us = delay_us;
+    w->kill_seed = seed;
+    w->kill_seen = 0;
+}
+
 void rs_worker_set_crash_after(rs_worker_t *w, uint64_t n)
 {
-    if (w != NULL)
-        w->crash_after = n;
+    rs_worker_set_kill_point(w, RS_KILL_CHANGELOG, n, 0, 0);
 }
 
 void rs_worker_set_crash_in_close(rs_worker_t *w, uint64_t n)

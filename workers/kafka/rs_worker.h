@@ -107,9 +107,38 @@ void rs_worker_request_stop(rs_worker_t *w);
 
 void rs_worker_get_stats(const rs_worker_t *w, rs_worker_stats_t *out);
 
-/* Fault injection for tests: after the outputs of the n-th batch (counting
- * from 1) are acknowledged and before its state is committed, log
- * "worker: fault ..." and kill the process with SIGKILL. 0: never. */
+/* Test-only fault injection (never set in production; `revstream worker`
+ * sets it from RS_TEST_KILL_POINT / RS_WORKER_CRASH_AFTER_BATCHES): at
+ * `point` of the n-th batch (counting from 1) that reaches it, log
+ * "worker: fault point=<name> batch=n ..." and kill the process with
+ * SIGKILL. The points, in batch order:
+ *   planned     the plans are saved and delivered, nothing applied yet
+ *   mid_batch   the first partition's sub-batch is applied and its outputs
+ *               produced (maybe partly delivered), the rest not yet applied
+ *   delivered   every output is delivered, the changelog records are not
+ *   changelog   the changelog records are delivered, the local state is not
+ *               committed (what rs_worker_set_crash_after sets)
+ *   state_write during the local state commit: a thread kills the process
+ *               after a random delay of 0..delay_us microseconds from the
+ *               start of the write (before, during or just after it)
+ *   committed   the local state is committed, Kafka's offsets not yet
+ * n == 0: never. delay_us only matters for state_write. */
+typedef enum rs_kill_point {
+    RS_KILL_NONE = 0,
+    RS_KILL_PLANNED,
+    RS_KILL_MID_BATCH,
+    RS_KILL_DELIVERED,
+    RS_KILL_CHANGELOG,
+    RS_KILL_STATE_WRITE,
+    RS_KILL_COMMITTED,
+} rs_kill_point_t;
+
+/* The point named `name`, or RS_KILL_NONE. */
+rs_kill_point_t rs_kill_point_from_name(const char *name);
+const char *rs_kill_point_name(rs_kill_point_t p);
+void rs_worker_set_kill_point(rs_worker_t *w, rs_kill_point_t point, uint64_t n,
+                              uint64_t delay_us, uint64_t seed);
+/* rs_worker_set_kill_point(w, RS_KILL_CHANGELOG, n, 0, 0). */
 void rs_worker_set_crash_after(rs_worker_t *w, uint64_t n);
 
 /* Test hooks: while the file stall_file exists (NULL: never) the loop

@@ -29,10 +29,12 @@
  */
 #include "rs_worker_internal.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rs_changelog.h"
@@ -784,6 +786,50 @@ static void update_pending_gauge(rs_worker_t *w)
     rs_metrics_set(w->m.pending, pending);
 }
 
+/* ------------------------------------------------------------------------ */
+/* test-only fault injection (rs_worker_set_kill_point)                     */
+/* ------------------------------------------------------------------------ */
+
+static void *kill_later(void *arg)
+{
+    uint64_t us = (uint64_t)(uintptr_t)arg;
+    struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+    kill(getpid(), SIGKILL);
+    return NULL;
+}
+
+/* At `point` of the batch that reaches it for the crash_after-th time: log
+ * the batch's outputs so far and SIGKILL the process (state_write: start a
+ * thread that does it after a random delay, and return). */
+static void fault_point(rs_worker_t *w, rs_kill_point_t point, const rs_worker_stats_t *before,
+                        size_t records)
+{
+    if (w->kill_point != point || ++w->kill_seen != w->crash_after)
+        return;
+    uint64_t delay = 0;
+    if (point == RS_KILL_STATE_WRITE && w->kill_delay_us > 0) {
+        uint64_t x = w->kill_seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        delay = (x >> 17) % (w->kill_delay_us + 1);
+    }
+    rs_worker_log("fault point=%s batch=%llu crash_after=%llu records=%zu journal=%llu "
+                  "balances=%llu dlq=%llu delay_us=%llu action=SIGKILL",
+                  rs_kill_point_name(point), (unsigned long long)w->kill_seen,
+                  (unsigned long long)w->crash_after, records,
+                  (unsigned long long)(w->stats.entries_produced - before->entries_produced),
+                  (unsigned long long)(w->stats.balances_produced - before->balances_produced),
+                  (unsigned long long)(w->stats.dlq - before->dlq), (unsigned long long)delay);
+    fflush(stderr);
+    if (point == RS_KILL_STATE_WRITE) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, kill_later, (void *)(uintptr_t)delay) == 0) {
+            pthread_detach(t);
+            return;
+        }
+    }
+    kill(getpid(), SIGKILL);
+}
+
 static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t records,
                         int parts, uint64_t t0);
 
@@ -859,11 +905,16 @@ int rs_worker_process_batch(rs_worker_t *w)
     uint64_t t = rs_worker_now_us();
     if (save_plans(w, subs, taken, next) != 0)
         goto out;
+    fault_point(w, RS_KILL_PLANNED, &before, records);
     w->phase_us[0] = rs_worker_now_us() - t;
     t += w->phase_us[0];
+    int ran = 0;
     for (int32_t n = 0; n < w->nparts && !rs_worker_failed(w); n++)
-        if (taken[n])
+        if (taken[n]) {
             run_sub_batch(w, &w->parts[n], n, &subs[n], next[n]);
+            if (ran++ == 0)
+                fault_point(w, RS_KILL_MID_BATCH, &before, records);
+        }
     if (rs_worker_failed(w))
         goto out;
     w->phase_us[1] = rs_worker_now_us() - t;
@@ -891,6 +942,7 @@ static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t 
 
     if (rs_worker_flush_outputs(w) != 0)
         return -1;
+    fault_point(w, RS_KILL_DELIVERED, before, records);
     w->phase_us[2] = rs_worker_now_us() - t;
     t += w->phase_us[2];
     /* Only now the contracts and final meta records: a restore must never
@@ -910,26 +962,17 @@ static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t 
         }
     w->phase_us[3] = rs_worker_now_us() - t;
     t += w->phase_us[3];
-    w->batches_done++;
-    if (w->crash_after > 0 && w->batches_done == w->crash_after) {
-        uint64_t journal = w->stats.entries_produced - before->entries_produced;
-        rs_worker_log(
-            "fault crash_after=%llu records=%zu journal=%llu balances=%llu dlq=%llu "
-            "action=SIGKILL",
-            (unsigned long long)w->crash_after, records, (unsigned long long)journal,
-            (unsigned long long)(w->stats.balances_produced - before->balances_produced),
-            (unsigned long long)(w->stats.dlq - before->dlq));
-        fflush(stderr);
-        raise(SIGKILL);
-    }
+    fault_point(w, RS_KILL_CHANGELOG, before, records);
     if (rs_worker_commit_transaction(w) != 0)
         return -1;
+    fault_point(w, RS_KILL_STATE_WRITE, before, records);
     int src = rs_state_batch_commit(w->st, w->sb, err, sizeof err);
     if (src != 0) {
         w->disk_fault |= src == RS_STATE_EDISK && !rs_worker_failed(w);
         rs_worker_fail(w, "state: commit: %s", err);
         return -1;
     }
+    fault_point(w, RS_KILL_COMMITTED, before, records);
     size_t cached = evict_after_commit(w);
     w->phase_us[4] = rs_worker_now_us() - t;
     w->dr_failed = 0;

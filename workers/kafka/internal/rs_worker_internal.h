@@ -312,10 +312,13 @@ struct rs_worker {
 
     volatile sig_atomic_t stop;
     char errmsg[1024]; /* the first failure (FAILED) */
-    int disk_fault;    /* a state commit failed with RS_STATE_EDISK */
-    uint64_t crash_after, batches_done;
+    int disk_fault; /* a state commit failed with RS_STATE_EDISK */
     uint64_t crash_in_close;                    /* fault injection: SIGKILL in a close */
     uint64_t close_chunks, close_chunks_logged; /* chunk commits of closes (rs_pstate.h) */
+    /* test-only fault injection (rs_worker_set_kill_point) */
+    rs_kill_point_t kill_point;
+    uint64_t crash_after, kill_delay_us, kill_seed;
+    uint64_t kill_seen; /* batches that reached kill_point */
 
     /* stall guard (W8) */
     long session_ms, heartbeat_ms; /* the consumer's settings */
