@@ -61,6 +61,7 @@ kafka.bootstrap.servers=$BOOTSTRAP
 state.dir=$WORK/state
 exit.when.idle=true
 batch.max.ms=200
+log.format=text
 kafka.session.timeout.ms=6000
 kafka.heartbeat.interval.ms=500
 EOF

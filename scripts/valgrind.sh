@@ -93,6 +93,7 @@ group.id=valgrind-$w
 exit.when.idle=true
 state.sync=false
 kafka.log_level=3
+log.format=text
 EOF
 done
 vg worker-first 0 worker --config "$WORK/worker-a.properties"

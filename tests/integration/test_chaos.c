@@ -137,7 +137,7 @@ static void slot_init(chaos_t *c, slot_t *s, int exit_when_idle)
     kh_worker_init(&s->w, c->bs, CHAOS_GROUP, NULL);
     snprintf(text, sizeof text,
              "kafka.bootstrap.servers=%s\nstate.dir=%s\ngroup.id=" CHAOS_GROUP "\n"
-             "state.sync=false\nkafka.session.timeout.ms=1000\n"
+             "state.sync=false\nlog.format=text\nkafka.session.timeout.ms=1000\n"
              "kafka.heartbeat.interval.ms=200\nkafka.log_level=3\n"
              "kafka.fetch.wait.max.ms=20\nkafka.max.poll.interval.ms=1500\n"
              "kafka.max.in.flight.requests.per.connection=1\n"

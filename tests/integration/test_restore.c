@@ -302,7 +302,7 @@ Test(restore, store_with_only_a_plan_restores_from_the_changelog, .timeout = 180
     char cfg[512];
     snprintf(cfg, sizeof cfg,
              "kafka.bootstrap.servers=%s\nstate.dir=%s\ngroup.id=g-plan-only\n"
-             "state.sync=false\n" KH_GROUP_TIMEOUTS
+             "state.sync=false\nlog.format=text\n" KH_GROUP_TIMEOUTS
              "input.format=json\noutput.format=json\nexit.when.idle=true\n",
              bs, x.state);
     kh_write_file(x.cfg, cfg);

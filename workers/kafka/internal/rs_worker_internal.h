@@ -311,8 +311,8 @@ struct rs_worker {
     char dr_error[512];
 
     volatile sig_atomic_t stop;
-    char errmsg[1024]; /* the first failure (FAILED) */
-    int disk_fault; /* a state commit failed with RS_STATE_EDISK */
+    char errmsg[1024];                          /* the first failure (FAILED) */
+    int disk_fault;                             /* a state commit failed with RS_STATE_EDISK */
     uint64_t crash_in_close;                    /* fault injection: SIGKILL in a close */
     uint64_t close_chunks, close_chunks_logged; /* chunk commits of closes (rs_pstate.h) */
     /* test-only fault injection (rs_worker_set_kill_point) */
