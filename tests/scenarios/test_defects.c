@@ -2,7 +2,8 @@
  * test_defects.c — regression tests of the engine defects of issue 17, one
  * test per defect named after it (suite `defects`), each failing on the
  * code before its fix; and property tests of the checked money helpers at
- * the edges of the int64 range.
+ * the edges of the int64 range; and the S4 findings of the engine
+ * simulation (docs/reliability.md "Findings"), each reduced from its seed.
  */
 #include <criterion/criterion.h>
 #include <stdint.h>
@@ -774,4 +775,226 @@ Test(defects, exceptions_through_written_off)
     rs_engine_advance(h.engine, P(2026, 6));
     cr_assert_eq(exception_row("R", "written_off", P(2026, 3)), 0);
     cr_assert_eq(exception_row("R", "written_off", P(2026, 4)), USD("1000.00"));
+}
+
+/* ---- S4 (docs/reliability.md "Findings"): a credit note that lowers a
+ * line's price below what it recognized must reverse the excess ---- */
+
+#define MS_BOOKING(ID, MS)                                                                     \
+    "{\"event_id\":\"" ID "-b\",\"type\":\"contract.booked\",\"contract_id\":\"" ID "\","      \
+    "\"occurred_at\":\"2026-02-01T00:00:00Z\",\"customer_id\":\"K\",\"currency\":\"USD\","     \
+    "\"booked_on\":\"2026-02-01\",\"lines\":[{\"line_id\":\"L1\",\"product\":\"Impl\","        \
+    "\"recognition\":\"milestone\",\"start\":\"2026-03-01\",\"end\":\"2026-09-30\","           \
+    "\"amount\":\"1000.00\",\"milestones\":[" MS "]}]}\n"
+#define LINE_INVOICE(ID, INV, DAY, AMT)                                                        \
+    "{\"event_id\":\"" ID "-" INV "\",\"type\":\"invoice.issued\",\"contract_id\":\"" ID "\"," \
+    "\"occurred_at\":\"" DAY "T09:00:00Z\",\"invoice_id\":\"" INV "\",\"issued_on\":\"" DAY    \
+    "\",\"lines\":[{\"line_id\":\"L1\",\"amount\":\"" AMT "\"}]}\n"
+#define CREDIT(ID, CN, INV, DAY, REASON, AMT)                                                  \
+    "{\"event_id\":\"" ID "-" CN "\",\"type\":\"credit_note.issued\",\"contract_id\":\"" ID    \
+    "\",\"occurred_at\":\"" DAY "T10:00:00Z\",\"credit_note_id\":\"" CN                        \
+    "\",\"invoice_id\":\"" INV "\",\"issued_on\":\"" DAY "\",\"reason\":\"" REASON             \
+    "\",\"lines\":[{\"line_id\":"                                                              \
+    "\"L1\",\"amount\":\"" AMT "\"}]}\n"
+
+#define AMEND(ID, DAY, LINES)                                                                  \
+    "{\"event_id\":\"" ID "-a\",\"type\":\"contract.amended\",\"contract_id\":\"" ID "\","     \
+    "\"occurred_at\":\"" DAY "T00:00:00Z\",\"effective_on\":\"" DAY "\",\"treatment\":"        \
+    "\"catch_up\",\"lines\":[" LINES "]}\n"
+
+/* The entry of a kind for a contract with document `doc`; fails if none. */
+static const rs_entry_t *entry_of(const char *contract, rs_entry_kind_t kind, const char *doc)
+{
+    for (size_t i = 0; i < h.journal.n; i++)
+        if (h.journal.entries[i].kind == kind &&
+            strcmp(h.journal.entries[i].contract_id, contract) == 0 &&
+            strcmp(h.journal.entries[i].document_id, doc) == 0)
+            return &h.journal.entries[i];
+    cr_assert_fail("no %s entry for %s", rs_entry_kind_name(kind), doc);
+    return NULL;
+}
+
+/* A credit note that reverses `amt` of revenue already recognized on a line
+ * that has nothing deferred: Dr revenue_contra, Cr accounts_receivable (the
+ * billing comes off the unbilled side, which the reversal puts back). */
+static void assert_reversed(const rs_entry_t *cn, rs_period_t period, rs_money_t amt)
+{
+    cr_assert_eq(cn->period, period, "posted in %d", cn->period);
+    cr_assert_eq(net(cn, RS_ACCT_REVENUE_CONTRA), amt);
+    cr_assert_eq(net(cn, RS_ACCT_ACCOUNTS_RECEIVABLE), -amt);
+    cr_assert_eq(net(cn, RS_ACCT_UNBILLED_RECEIVABLE), 0);
+    cr_assert_eq(net(cn, RS_ACCT_DEFERRED_REVENUE), 0);
+    cr_assert_eq(net(cn, RS_ACCT_REVENUE), 0);
+    cr_assert_eq(cn->recognized, -amt);
+}
+
+/* Line L1 of `contract` at the end of 2026: `amt` billed and recognized. */
+static void assert_settled(const char *contract, rs_money_t amt)
+{
+    rs_balance_row_t b = rs_h_balance(&h, contract, "L1", "2026-12");
+    cr_assert_eq(b.recognized, amt);
+    cr_assert_eq(b.billed, amt);
+    cr_assert_eq(b.unbilled, 0);
+    cr_assert_eq(b.deferred, 0);
+    cr_assert_eq(rs_h_unbalanced_entries(&h), 0);
+}
+
+/* Seed 4: under policy.cancellation = forfeit a cancellation recognizes
+ * what was billed but unearned (600 of a milestone line with no milestone
+ * done); a credit note of 400 afterwards lowered the price to 200 and
+ * reversed nothing (the line kept 600 recognized against a price of 200,
+ * and an unbilled receivable of 400 that would never be billed). The
+ * forfeit is what the line keeps of its past, so the credit reverses 400
+ * of it to revenue_contra. */
+Test(defects, credit_note_after_forfeit)
+{
+    rs_policy_t pol;
+    char err[256];
+    rs_policy_defaults(&pol);
+    cr_assert_eq(rs_policy_parse(&pol, "policy.cancellation=forfeit", err, sizeof err), 0);
+    rs_harness_free(&h);
+    rs_harness_init(&h, &pol);
+    cr_assert_eq(
+        rs_harness_feed(
+            &h,
+            MS_BOOKING("F", "{\"milestone_id\":\"M0\",\"amount\":"
+                            "\"500.00\"},{\"milestone_id\":\"M1\","
+                            "\"amount\":\"500.00\"}")
+                LINE_INVOICE("F", "I1", "2026-03-02",
+                             "600.00") "{\"event_id\":\"F-x\",\"type\":"
+                                       "\"contract.cancelled\",\"contract_id\":\"F\","
+                                       "\"occurred_at\":\"2026-04-01T00:00:00Z\","
+                                       "\"effective_on\":\"2026-04-01\"}\n" CREDIT(
+                                           "F", "N1", "I1", "2026-05-10", "error", "400.00")),
+        0, "%s", h.last_error);
+    rs_engine_advance(h.engine, P(2026, 12));
+    /* April: the forfeit recognizes the 600 billed (nothing was earned) */
+    const rs_entry_t *f = entry_of("F", RS_ENTRY_RECOGNITION, "");
+    cr_assert_str_eq(f->rule, "forfeit");
+    cr_assert_eq(f->period, P(2026, 4));
+    cr_assert_eq(net(f, RS_ACCT_DEFERRED_REVENUE), USD("600.00"));
+    cr_assert_eq(net(f, RS_ACCT_REVENUE), -USD("600.00"));
+    /* May: the credit of 400 takes the price to 200: 400 of the forfeit is
+     * reversed to revenue_contra; the billing comes off what was delivered
+     * (unbilled), so the two net out against the open receivable */
+    assert_reversed(only_of("F", RS_ENTRY_CREDIT_NOTE), P(2026, 5), USD("400.00"));
+    cr_assert_eq(h.journal.n, 3, "%zu entries", h.journal.n);
+    assert_settled("F", USD("200.00"));
+}
+
+/* Seed 46: a discount credit note on a milestone line, then an amendment
+ * restating the line's terms: the amendment took the booked amount as the
+ * new price and forgot the credit (the line recognized 1,000 again, with
+ * 700 left to bill), and a second credit then reversed nothing. Credits
+ * carry over an amendment on a milestone line as on a ratable one. */
+Test(defects, milestone_credit_survives_amendment)
+{
+    cr_assert_eq(
+        rs_harness_feed(
+            &h,
+            MS_BOOKING("M", "{\"milestone_id\":\"M0\",\"amount\":\"1000.00\"}")
+                LINE_INVOICE("M", "I1", "2026-03-02", "1000.00") CREDIT(
+                    "M", "N1", "I1", "2026-03-10", "discount",
+                    "300.00") "{\"event_id\":\"M-m0\",\"type\":\"milestone.completed\","
+                              "\"contract_id\":\"M\",\"occurred_at\":\"2026-03-20T00:00:00Z\","
+                              "\"line_id\":\"L1\",\"milestone_id\":\"M0\",\"completed_on\":"
+                              "\"2026-03-20\"}\n" AMEND(
+                                  "M", "2026-04-01",
+                                  "{\"line_id\":\"L1\",\"product\":\"Impl\",\"recognition\":"
+                                  "\"milestone\",\"start\":\"2026-03-01\",\"end\":"
+                                  "\"2026-09-30\",\"amount\":\"1000.00\",\"milestones\":[{"
+                                  "\"milestone_id\":\"M0\",\"amount\":\"1000.00\"}]}")
+                                  CREDIT("M", "N2", "I1", "2026-05-10", "discount", "100.00")),
+        0, "%s", h.last_error);
+    rs_engine_advance(h.engine, P(2026, 12));
+    /* March: the discount reprices the open milestone to 700, recognized
+     * on its completion */
+    const rs_entry_t *n1 = entry_of("M", RS_ENTRY_CREDIT_NOTE, "N1");
+    cr_assert_eq(net(n1, RS_ACCT_DEFERRED_REVENUE), USD("300.00"));
+    cr_assert_eq(net(n1, RS_ACCT_ACCOUNTS_RECEIVABLE), -USD("300.00"));
+    cr_assert_eq(n1->recognized, 0);
+    const rs_entry_t *m0 = entry_of("M", RS_ENTRY_RECOGNITION, "");
+    cr_assert_eq(m0->period, P(2026, 3));
+    cr_assert_eq(m0->recognized, USD("700.00"));
+    /* April: the amendment restates 1,000 less the 300 credited: nothing
+     * to catch up (before the fix: a catch_up entry of +300) */
+    for (size_t i = 0; i < h.journal.n; i++)
+        cr_assert(h.journal.entries[i].kind != RS_ENTRY_RECOGNITION ||
+                      h.journal.entries[i].recognized == USD("700.00"),
+                  "entry %s (%s) recognizes %lld", h.journal.entries[i].entry_id,
+                  h.journal.entries[i].rule, (long long)h.journal.entries[i].recognized);
+    /* May: the second discount, on a line with nothing left to deliver,
+     * reverses its 100 at once to revenue_contra */
+    assert_reversed(entry_of("M", RS_ENTRY_CREDIT_NOTE, "N2"), P(2026, 5), USD("100.00"));
+    cr_assert_eq(h.journal.n, 4, "%zu entries", h.journal.n);
+    assert_settled("M", USD("600.00"));
+}
+
+/* Seed 685: a credit note dated after the contract's horizon posts its
+ * catch-up at once, in its own month; an amendment dated before it that
+ * arrives later rebuilt the line (the regular revenue of the new terms
+ * posted through the horizon) but left the credit's catch-up as computed
+ * under the old terms until time reached its month: meanwhile the line
+ * kept more than its price. */
+Test(defects, amendment_after_credit_note)
+{
+    cr_assert_eq(
+        rs_harness_feed(
+            &h,
+            "{\"event_id\":\"A-b\",\"type\":\"contract.booked\",\"contract_id\":\"A\","
+            "\"occurred_at\":\"2026-01-01T00:00:00Z\",\"customer_id\":\"K\",\"currency\":"
+            "\"USD\",\"booked_on\":\"2026-01-01\",\"lines\":[{\"line_id\":\"L1\","
+            "\"product\":\"P\",\"recognition\":\"ratable_monthly\",\"start\":"
+            "\"2026-01-01\",\"end\":\"2026-12-31\",\"amount\":\"6000.00\"}]}\n" LINE_INVOICE(
+                "A", "I1", "2026-01-01", "12000.00")
+                CREDIT("A", "N1", "I1", "2026-09-01", "error", "6000.00")),
+        0, "%s", h.last_error);
+    /* through August 500 a month (4,000); the credit, dated September 1,
+     * only takes off the 6,000 billed above the price: no catch-up */
+    const rs_entry_t *cn = only_of("A", RS_ENTRY_CREDIT_NOTE);
+    cr_assert_eq(cn->period, P(2026, 9));
+    cr_assert_eq(net(cn, RS_ACCT_DEFERRED_REVENUE), USD("6000.00"));
+    cr_assert_eq(cn->recognized, 0);
+    cr_assert_eq(journal_sum("A", 1), USD("4000.00"));
+    size_t before = h.journal.n;
+    cr_assert_eq(
+        rs_harness_apply(&h, AMEND("A", "2026-06-01",
+                                   "{\"line_id\":\"L1\",\"product\":\"P\",\"recognition\":"
+                                   "\"ratable_monthly\",\"start\":\"2026-01-01\",\"end\":"
+                                   "\"2026-12-31\",\"amount\":\"12000.00\"}")),
+        RS_APPLY_OK, "%s", h.last_error);
+    /* 12,000 from June 1, caught up: June 1 jumps to 5,000 (+2,500), June-
+     * August 1,000 a month (+500 each), posted in September (the
+     * contract's latest period); then the credit, re-computed under the new
+     * terms: 6,000 billed above 12,000 is none, so it lowers the price to
+     * 6,000: 8,000 recognized through August against 4,000 on the new
+     * schedule, 4,000 to revenue_contra now, in the credit's month — not
+     * when time reaches September (before the fix the line meanwhile had
+     * 8,000 recognized against a price of 6,000). */
+    cr_assert_eq(h.journal.n, before + 5, "%zu entries", h.journal.n - before);
+    const rs_entry_t *cu = &h.journal.entries[before];
+    cr_assert_str_eq(cu->rule, "catch_up");
+    cr_assert_eq(cu->period, P(2026, 9));
+    cr_assert_eq(cu->service_period, P(2026, 6));
+    cr_assert_eq(cu->recognized, USD("2500.00"));
+    cr_assert_eq(net(cu, RS_ACCT_DEFERRED_REVENUE), USD("2000.00"));
+    cr_assert_eq(net(cu, RS_ACCT_UNBILLED_RECEIVABLE), USD("500.00"));
+    for (int m = 0; m < 3; m++) {
+        const rs_entry_t *r = &h.journal.entries[before + 1 + m];
+        cr_assert_eq(r->service_period, P(2026, 6 + m));
+        cr_assert_eq(r->recognized, USD("500.00"));
+        cr_assert_eq(net(r, RS_ACCT_UNBILLED_RECEIVABLE), USD("500.00"));
+    }
+    const rs_entry_t *tu = &h.journal.entries[before + 4];
+    cr_assert_str_eq(tu->rule, "credit_true_up");
+    cr_assert_eq(tu->period, P(2026, 9));
+    cr_assert_eq(tu->service_period, P(2026, 9));
+    cr_assert_eq(net(tu, RS_ACCT_REVENUE_CONTRA), USD("4000.00"));
+    cr_assert_eq(net(tu, RS_ACCT_REVENUE), 0);
+    cr_assert_eq(net(tu, RS_ACCT_UNBILLED_RECEIVABLE), -USD("2000.00"));
+    cr_assert_eq(net(tu, RS_ACCT_DEFERRED_REVENUE), -USD("2000.00"));
+    cr_assert_eq(journal_sum("A", 1), USD("4000.00"));
+    /* September-December: 500 a month, to the price */
+    rs_engine_advance(h.engine, P(2026, 12));
+    assert_settled("A", USD("6000.00"));
 }

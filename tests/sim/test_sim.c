@@ -836,11 +836,10 @@ Test(sim, random_histories_keep_the_invariants, .timeout = 1200)
     sim_seeds("S1-S3, S5-S8");
 }
 
-/* S4 on its own: it fails today on engine behaviour that is not one of
- * issue 17's listed defects (a credit note that lowers a line's price below
- * what it has recognized reverses nothing: a discount on a line already
- * recognized, or after a forfeit on cancellation; an amendment after a
- * credit note), so it is a ctest of its own (test_sim_s4) and not weakened. */
+/* S4 on its own (ctest test_sim_s4): it failed on engine behaviour outside
+ * issue 17's listed defects (a credit note after a forfeit, or before an
+ * amendment, that reversed nothing: docs/reliability.md "Findings"), now
+ * fixed; it stays a test of its own and is not weakened. */
 Test(sim, no_line_recognized_above_its_price, .timeout = 1200)
 {
     g_s4 = 1;

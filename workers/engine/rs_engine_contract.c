@@ -406,7 +406,9 @@ int rs_eng_apply_amended(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
             l->end = n->end;
             rs_money_t jump;
             int comp;
-            if (rs_eng_milestone_reprice(l, n->price, E, ev->treatment, RS_ACCT_REVENUE,
+            /* the credits the line has had lower the new terms too */
+            rs_money_t price = n->price + rs_eng_milestone_credits(l);
+            if (rs_eng_milestone_reprice(l, price, E, ev->treatment, RS_ACCT_REVENUE,
                                          RS_ENG_RULE_CATCH_UP, src, &jump, &comp)) {
                 rs_eng_verr(&v, "out of memory");
                 goto out;

@@ -8,6 +8,10 @@
  *   - A line's posted[] holds, per (service period, component), the revenue
  *     posted; a sync posts desired - posted and records it, so a second sync
  *     with nothing changed posts nothing.
+ *   - A revenue_contra component (a credit's or write-off's catch-up) is
+ *     posted when it arises, even in a month after the horizon, and every
+ *     sync of a changed contract keeps such components equal to the
+ *     schedule's (sync_ahead); other components wait for the horizon.
  *   - An entry posts in the first open period at or after its natural date,
  *     never before the contract's frontier, and its posted_on lies in that
  *     period.
@@ -368,6 +372,74 @@ static int sync_line_period(rs_engine_t *e, rs_contract_t *c, int li, rs_period_
                           rs_method_name(l->method), rs_eng_str(c, l->terms_source), nat);
 }
 
+/* What component `comp` (a jump or an adjustment) now is in service period
+ * sp: its amount, rule, source and date; amount 0 and rule "superseded"
+ * when it no longer exists there. */
+static rs_money_t comp_now(const rs_contract_t *c, const rs_line_t *l, int comp, rs_period_t sp,
+                           const char **rule, const char **source, rs_date_t *on)
+{
+    *rule = "superseded";
+    *source = rs_eng_str(c, l->terms_source);
+    *on = rs_period_last_day(sp);
+    for (int k = 0; k < l->nseg; k++)
+        if (l->segs[k].id == comp && rs_period_of(l->segs[k].eff) == sp) {
+            *rule = rs_eng_str(c, l->segs[k].jump_rule);
+            *source = rs_eng_str(c, l->segs[k].source);
+            *on = l->segs[k].eff;
+            return l->segs[k].jump;
+        }
+    for (int k = 0; k < l->nadj; k++)
+        if (l->adj[k].id == comp && rs_period_of(l->adj[k].on) == sp) {
+            *rule = rs_eng_str(c, l->adj[k].rule);
+            *source = rs_eng_str(c, l->adj[k].source);
+            *on = l->adj[k].on;
+            return l->adj[k].amount;
+        }
+    return 0;
+}
+
+/* Price changes dated after the horizon H: a credit note (or write-off)
+ * posts its catch-up at once, in its own month, to revenue_contra, even
+ * when time has not reached that month. A change that arrives later and is
+ * dated before it (an amendment, another credit) rebuilds the line and
+ * changes that catch-up (or makes one of a credit that had none): it is
+ * brought to its new amount now, not when time reaches its month, or the
+ * line would meanwhile keep the regular revenue of the new terms with the
+ * reversal computed under the old ones — more than its price. Components of
+ * terms and stops (revenue, not revenue_contra) still wait for time. */
+static int sync_ahead(rs_engine_t *e, rs_contract_t *c, int li, rs_period_t H,
+                      rs_date_t trigger)
+{
+    const char *rule, *source;
+    rs_date_t on;
+    for (size_t i = 0; i < c->lines[li].nposted; i++) {
+        rs_posted_t p = c->lines[li].posted[i];
+        if (p.sp <= H || p.comp == 0)
+            continue;
+        rs_money_t want = comp_now(c, &c->lines[li], p.comp, p.sp, &rule, &source, &on);
+        if (want != p.amount &&
+            post_component(e, c, li, p.sp, p.comp, want, (rs_account_t)p.account, rule, source,
+                           trigger != RS_DATE_NONE ? rs_eng_dmax(trigger, on) : on))
+            return -1;
+    }
+    int n = c->lines[li].nseg + c->lines[li].nadj;
+    for (int k = 0; k < n; k++) {
+        const rs_line_t *l = &c->lines[li];
+        int seg = k < l->nseg, comp = seg ? l->segs[k].id : l->adj[k - l->nseg].id;
+        rs_account_t acct = seg ? l->segs[k].jump_account : l->adj[k - l->nseg].account;
+        rs_date_t d = seg ? l->segs[k].eff : l->adj[k - l->nseg].on;
+        rs_period_t sp = rs_period_of(d);
+        if (sp <= H || acct != RS_ACCT_REVENUE_CONTRA || posted_find(c->lines + li, sp, comp))
+            continue;
+        rs_money_t want = comp_now(c, l, comp, sp, &rule, &source, &on);
+        if (want != 0 &&
+            post_component(e, c, li, sp, comp, want, acct, rule, source,
+                           trigger != RS_DATE_NONE ? rs_eng_dmax(trigger, on) : on))
+            return -1;
+    }
+    return 0;
+}
+
 /* Bring a contract's recognition up to date through horizon H: period by
  * period (outer) so its entries stay in period order (I4). */
 int rs_eng_sync_contract(rs_engine_t *e, rs_contract_t *c, rs_period_t H, rs_date_t trigger)
@@ -396,6 +468,10 @@ int rs_eng_sync_contract(rs_engine_t *e, rs_contract_t *c, rs_period_t H, rs_dat
     for (rs_period_t sp = first; sp <= H; sp++)
         for (int i = 0; i < c->nlines; i++)
             if (sync_line_period(e, c, i, sp, trigger))
+                return -1;
+    if (c->dirty_from != RS_PERIOD_NONE)
+        for (int i = 0; i < c->nlines; i++)
+            if (sync_ahead(e, c, i, H, trigger))
                 return -1;
     if (c->horizon != H)
         rs_eng_mark_changed(e, c);

@@ -261,32 +261,37 @@ static rs_adj_t *add_adj(rs_line_t *l, int id, rs_date_t on, rs_money_t amount,
     return a;
 }
 
-/* Reprice a milestone line to `price` from C: completed milestones keep
- * what they recognized; catch-up books the difference to their new share as
- * an adjustment at C; the uncompleted ones share the rest. Returns the jump
- * (0 if none) and its component via *comp. */
+/* Reprice a milestone line to `price` from C. What the line keeps of its
+ * past is the milestones completed before C plus its adjustments (earlier
+ * repricings, a forfeit): prospective keeps it, catch-up scales it by the
+ * new price over the old; either way never above the new price (a price
+ * below what was recognized is reversed at C), and all of the price when
+ * no open milestone is left to carry the rest. The difference is an
+ * adjustment at C; the open milestones share the rest, so R ends at the
+ * price. Returns the jump (0 if none) and its component via *comp. */
 int rs_eng_milestone_reprice(rs_line_t *l, rs_money_t price, rs_date_t C, rs_treatment_t t,
                              rs_account_t acct, rs_eng_str_t rule, rs_eng_str_t source,
                              rs_money_t *jump, int *comp)
 {
-    rs_money_t done = 0, open_w = 0, total_w = 0;
+    rs_money_t kept = 0, open_w = 0;
     *jump = 0;
     *comp = 0;
     for (int k = 0; k < l->nms; k++) {
-        total_w += l->ms[k].amount;
         if (l->ms[k].completed_on != RS_DATE_NONE && l->ms[k].completed_on < C)
-            done += l->ms[k].amount;
+            kept += l->ms[k].amount;
         else
             open_w += l->ms[k].amount;
     }
-    rs_money_t target_done = done;
-    if (t == RS_TREATMENT_CATCH_UP && total_w > 0)
-        target_done = (rs_money_t)rs_div_round((__int128)price * done, total_w);
-    rs_money_t rest = price - target_done;
-    if (rest < 0) {
-        target_done = price;
-        rest = 0;
-    }
+    for (int i = 0; i < l->nadj; i++)
+        kept += l->adj[i].amount;
+    rs_money_t target = kept;
+    if (open_w <= 0)
+        target = price; /* nothing left to deliver: the whole price at C */
+    else if (t == RS_TREATMENT_CATCH_UP && kept + open_w > 0)
+        target = (rs_money_t)rs_div_round((__int128)price * kept, kept + open_w);
+    if (target > price)
+        target = price;
+    rs_money_t rest = price - target;
     /* spread `rest` over the open milestones in proportion to their amounts */
     __int128 cum = 0;
     rs_money_t prev = 0;
@@ -299,8 +304,8 @@ int rs_eng_milestone_reprice(rs_line_t *l, rs_money_t price, rs_date_t C, rs_tre
         l->ms[k].amount = now - prev;
         prev = now;
     }
-    if (target_done != done) {
-        rs_adj_t *a = add_adj(l, ++l->next_comp, C, target_done - done, acct, rule, source);
+    if (target != kept) {
+        rs_adj_t *a = add_adj(l, ++l->next_comp, C, target - kept, acct, rule, source);
         if (a == NULL)
             return -1;
         *jump = a->amount;
@@ -308,6 +313,19 @@ int rs_eng_milestone_reprice(rs_line_t *l, rs_money_t price, rs_date_t C, rs_tre
     }
     l->price = price;
     return 0;
+}
+
+/* The price effect of the credits (credit notes, write-offs) a milestone
+ * line has had: kept as DELTA changes (only recorded: a milestone line is
+ * not rebuilt from its changes), so an amendment's new price carries them
+ * over as the rebuild of a ratable line does. */
+rs_money_t rs_eng_milestone_credits(const rs_line_t *l)
+{
+    rs_money_t sum = 0;
+    for (int i = 0; i < l->nchg; i++)
+        if (l->chg[i].kind == RS_CH_DELTA)
+            sum += l->chg[i].amount;
+    return sum;
 }
 
 static int cmp_change(const rs_contract_t *c, const rs_change_t *x, const rs_change_t *y)
@@ -499,17 +517,18 @@ int rs_eng_price_change(rs_engine_t *e, rs_contract_t *c, int li, rs_money_t del
     rs_eng_mark_dirty(c, rs_period_of(C));
     if (delta == 0)
         return 0;
-    if (l->method == RS_METHOD_MILESTONE)
-        return rs_eng_milestone_reprice(l, l->price + delta, C, t, acct, rule, source, jump,
-                                        comp);
     if (l->method == RS_METHOD_USAGE)
         t = RS_TREATMENT_CATCH_UP; /* usage revenue is not spread: reversed at C */
+    /* a milestone line only records it (rs_eng_milestone_credits) */
     rs_change_t *ch = rs_eng_add_change(e, c, li, RS_CH_DELTA, C, rule, source);
     if (ch == NULL)
         return -1;
     ch->treatment = t;
     ch->amount = delta;
     ch->account = acct;
+    if (l->method == RS_METHOD_MILESTONE)
+        return rs_eng_milestone_reprice(l, l->price + delta, C, t, acct, rule, source, jump,
+                                        comp);
     int id = ch->id;
     if (rs_eng_rebuild_line(e, c, l))
         return -1;

@@ -478,6 +478,7 @@ rs_money_t rs_eng_line_R(const rs_engine_t *e, const rs_contract_t *c, const rs_
 int rs_eng_milestone_reprice(rs_line_t *l, rs_money_t price, rs_date_t C, rs_treatment_t t,
                              rs_account_t acct, rs_eng_str_t rule, rs_eng_str_t source,
                              rs_money_t *jump, int *comp);
+rs_money_t rs_eng_milestone_credits(const rs_line_t *l);
 int rs_eng_rebuild_line(rs_engine_t *e, rs_contract_t *c, rs_line_t *l);
 rs_change_t *rs_eng_add_change(rs_engine_t *e, rs_contract_t *c, int li, rs_change_kind_t kind,
                                rs_date_t on, rs_eng_str_t rule, rs_eng_str_t source);
