@@ -663,6 +663,7 @@ static void produce_contract_balances(rs_worker_t *w, const rs_engine_t *e, cent
         n = rs_engine_contract_lines(e, ce->id, views, n);
     }
     memset(&tot, 0, sizeof tot);
+    size_t made = 0; /* line snapshots produced: the contract's follows them */
     for (size_t k = 0; k < n && !rs_worker_failed(w); k++) {
         const rs_line_view_t *v = &views[k];
         size_t klen = strlen(ce->id) + strlen(v->line_id) + 8;
@@ -678,6 +679,7 @@ static void produce_contract_balances(rs_worker_t *w, const rs_engine_t *e, cent
                                v->received, ce->as_of};
         produce_balance(w, &b);
         free(key);
+        made++;
         if (k == 0) {
             tot = b;
             tot.snapshot_key = ce->id;
@@ -691,7 +693,7 @@ static void produce_contract_balances(rs_worker_t *w, const rs_engine_t *e, cent
             tot.received += v->received;
         }
     }
-    if (n > 0 && !rs_worker_failed(w))
+    if (made > 0 && !rs_worker_failed(w))
         produce_balance(w, &tot);
     if (views != small)
         free(views);
