@@ -979,36 +979,42 @@ static int contract_key_id(const char *key, size_t klen, char *id, size_t *idlen
     return 0;
 }
 
-int rs_state_foreach_contract(rs_state_t *st, int32_t partition, rs_state_contract_cb cb,
-                              void *opaque, char *errstr, size_t errlen)
+/* One record of a partition scan: 0 go on, 1 stop (the caller's callback
+ * said so), -1 error (errstr set; ctx names the scan). */
+typedef int (*scan_visit_fn)(void *opaque, const char *key, size_t klen, const char *val,
+                             size_t vlen, const char *ctx, char *errstr, size_t errlen);
+
+/* Visit the keys of kind `kind` of `partition` in key order from one
+ * consistent snapshot: what rs_state_foreach_contract and
+ * rs_state_foreach_seen share. Returns 0, 1 (stopped) or -1. */
+static int scan_partition(rs_state_t *st, int32_t partition, unsigned char kind, const char *op,
+                          int has_cb, scan_visit_fn visit, void *opaque, char *errstr,
+                          size_t errlen)
 {
-    static const char op[] = "rs_state_foreach_contract";
     rocksdb_readoptions_t *ro = NULL;
     rocksdb_iterator_t *it = NULL;
     unsigned char lo[5], hi[5];
-    char id[RS_STATE_MAX_ID_LEN + 1];
     char ctx[96];
     int rc = -1;
 
-    if (!st || !cb) {
+    if (!st || !has_cb) {
         rs_errorf(errstr, errlen, "%s: NULL argument", op);
         return -1;
     }
     if (check_partition(partition, op, errstr, errlen))
         return -1;
     snprintf(ctx, sizeof ctx, "%s: partition=%d", op, (int)partition);
-    key_partition(lo, K_CONTRACT, (uint32_t)partition);
-    key_partition(hi, K_CONTRACT, (uint32_t)partition + 1u);
+    key_partition(lo, kind, (uint32_t)partition);
+    key_partition(hi, kind, (uint32_t)partition + 1u);
     it = range_iter(st, &ro, lo, sizeof lo, hi, sizeof hi, NULL);
     for (rocksdb_iter_seek(it, (const char *)lo, sizeof lo); rocksdb_iter_valid(it);
          rocksdb_iter_next(it)) {
-        size_t klen = 0, vlen = 0, idlen = 0;
+        size_t klen = 0, vlen = 0;
         const char *key = rocksdb_iter_key(it, &klen);
         const char *val = rocksdb_iter_value(it, &vlen);
-        if (contract_key_id(key, klen, id, &idlen, ctx, errstr, errlen))
-            goto done;
-        if (cb(opaque, id, val, vlen) != 0) {
-            rc = 1;
+        int v = visit(opaque, key, klen, val, vlen, ctx, errstr, errlen);
+        if (v != 0) {
+            rc = v > 0 ? 1 : -1;
             goto done;
         }
     }
@@ -1021,55 +1027,63 @@ done:
     return rc;
 }
 
+typedef struct contract_scan {
+    rs_state_contract_cb cb;
+    void *opaque;
+} contract_scan_t;
+
+static int visit_contract(void *opaque, const char *key, size_t klen, const char *val,
+                          size_t vlen, const char *ctx, char *errstr, size_t errlen)
+{
+    contract_scan_t *x = opaque;
+    char id[RS_STATE_MAX_ID_LEN + 1];
+    size_t idlen = 0;
+    if (contract_key_id(key, klen, id, &idlen, ctx, errstr, errlen))
+        return -1;
+    return x->cb(x->opaque, id, val, vlen) != 0 ? 1 : 0;
+}
+
+int rs_state_foreach_contract(rs_state_t *st, int32_t partition, rs_state_contract_cb cb,
+                              void *opaque, char *errstr, size_t errlen)
+{
+    contract_scan_t x = {cb, opaque};
+    return scan_partition(st, partition, K_CONTRACT, "rs_state_foreach_contract", cb != NULL,
+                          visit_contract, &x, errstr, errlen);
+}
+
+typedef struct seen_scan {
+    rs_state_seen_cb cb;
+    void *opaque;
+} seen_scan_t;
+
+static int visit_seen(void *opaque, const char *k, size_t klen, const char *v, size_t vlen,
+                      const char *ctx, char *errstr, size_t errlen)
+{
+    seen_scan_t *x = opaque;
+    const unsigned char *key = (const unsigned char *)k, *val = (const unsigned char *)v;
+    char id[RS_STATE_MAX_ID_LEN + 1];
+    /* 5 + id (1..max) + 0x00 + 8 */
+    size_t idlen = klen >= 5 + 1 + 9 ? klen - 5 - 9 : 0;
+    if (idlen == 0 || idlen > RS_STATE_MAX_ID_LEN || key[5 + idlen] != 0 ||
+        memchr(key + 5, 0, idlen) != NULL || vlen != 12) {
+        rs_errorf(errstr, errlen, "%s: corrupt seen key or value (%zu, %zu bytes)", ctx, klen,
+                  vlen);
+        return -1;
+    }
+    memcpy(id, key + 5, idlen);
+    id[idlen] = '\0';
+    return x->cb(x->opaque, id, rs_get_be64(key + 5 + idlen + 1), rs_get_be64(val),
+                 (int32_t)rs_get_be32(val + 8)) != 0
+               ? 1
+               : 0;
+}
+
 int rs_state_foreach_seen(rs_state_t *st, int32_t partition, rs_state_seen_cb cb, void *opaque,
                           char *errstr, size_t errlen)
 {
-    static const char op[] = "rs_state_foreach_seen";
-    rocksdb_readoptions_t *ro = NULL;
-    rocksdb_iterator_t *it = NULL;
-    unsigned char lo[5], hi[5];
-    char id[RS_STATE_MAX_ID_LEN + 1];
-    char ctx[96];
-    int rc = -1;
-
-    if (!st || !cb) {
-        rs_errorf(errstr, errlen, "%s: NULL argument", op);
-        return -1;
-    }
-    if (check_partition(partition, op, errstr, errlen))
-        return -1;
-    snprintf(ctx, sizeof ctx, "%s: partition=%d", op, (int)partition);
-    key_partition(lo, K_SEEN, (uint32_t)partition);
-    key_partition(hi, K_SEEN, (uint32_t)partition + 1u);
-    it = range_iter(st, &ro, lo, sizeof lo, hi, sizeof hi, NULL);
-    for (rocksdb_iter_seek(it, (const char *)lo, sizeof lo); rocksdb_iter_valid(it);
-         rocksdb_iter_next(it)) {
-        size_t klen = 0, vlen = 0;
-        const unsigned char *key = (const unsigned char *)rocksdb_iter_key(it, &klen);
-        const unsigned char *val = (const unsigned char *)rocksdb_iter_value(it, &vlen);
-        /* 5 + id (1..max) + 0x00 + 8 */
-        size_t idlen = klen >= 5 + 1 + 9 ? klen - 5 - 9 : 0;
-        if (idlen == 0 || idlen > RS_STATE_MAX_ID_LEN || key[5 + idlen] != 0 ||
-            memchr(key + 5, 0, idlen) != NULL || vlen != 12) {
-            rs_errorf(errstr, errlen, "%s: corrupt seen key or value (%zu, %zu bytes)", ctx,
-                      klen, vlen);
-            goto done;
-        }
-        memcpy(id, key + 5, idlen);
-        id[idlen] = '\0';
-        if (cb(opaque, id, rs_get_be64(key + 5 + idlen + 1), rs_get_be64(val),
-               (int32_t)rs_get_be32(val + 8)) != 0) {
-            rc = 1;
-            goto done;
-        }
-    }
-    if (iter_status(it, ctx, errstr, errlen))
-        goto done;
-    rc = 0;
-done:
-    rocksdb_iter_destroy(it);
-    rocksdb_readoptions_destroy(ro);
-    return rc;
+    seen_scan_t x = {cb, opaque};
+    return scan_partition(st, partition, K_SEEN, "rs_state_foreach_seen", cb != NULL,
+                          visit_seen, &x, errstr, errlen);
 }
 
 int rs_state_get_contract_offsets(rs_state_t *st, const char *const *ids, size_t n,
