@@ -209,6 +209,18 @@ void rs_engine_set_advance_hook(rs_engine_t *e, rs_engine_advance_fn fn, void *o
  * 0 if not (or the engine has no such contract), -1 on ENOMEM. */
 int rs_engine_recognize_contract(rs_engine_t *e, const char *contract_id);
 
+/* Lazy close: a close may leave a contract's record in the store behind
+ * (not written back); the engine keeps every horizon move, with the
+ * closed periods of its moment, in its meta record. Bring `contract_id`
+ * (just imported from such a record) through the moves of `history`'s
+ * meta (NULL: e's own) that are past its own horizon and before `below`
+ * (RS_PERIOD_NONE: all), as those rs_engine_advance() calls would have:
+ * the same state, its entries not emitted (they were, at the close) and
+ * not counted, and the contract not marked changed. 1 caught up, 0
+ * nothing to do (absent, not booked, not behind), -1 ENOMEM. */
+int rs_engine_catch_up_contract(rs_engine_t *e, const char *contract_id,
+                                const rs_engine_t *history, rs_period_t below);
+
 /* Is the contract in the changed set (rs_engine_take_changed)? */
 int rs_engine_contract_is_changed(const rs_engine_t *e, const char *contract_id);
 /* Take one contract out of the changed set (the caller wrote it to the

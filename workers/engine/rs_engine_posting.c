@@ -109,20 +109,21 @@ void rs_eng_entry_emit(rs_entry_ctx_t *x)
         if (en->postings[i].debit != 0 || en->postings[i].credit != 0)
             en->postings[k++] = en->postings[i];
     en->n_postings = k;
-    for (int i = 0; i < k; i++) /* the codes are the policy's, as every report prints them */
-        snprintf(en->postings[i].code, sizeof(en->postings[i].code), "%s",
-                 rs_policy_account_code(&x->e->policy, en->postings[i].account, en->product));
     if (k == 0 && en->billed == 0 && en->recognized == 0 && en->received == 0)
         return;
     rs_eng_mark_changed(x->e, x->c);
     en->seq = ++x->c->seq;
     if (x->c->frontier == RS_PERIOD_NONE || en->period > x->c->frontier)
         x->c->frontier = en->period;
+    x->e->stats.entries++;
+    if (x->e->sink == NULL) /* nobody reads it: its state effects are above */
+        return;
+    for (int i = 0; i < k; i++) /* the codes are the policy's, as every report prints them */
+        snprintf(en->postings[i].code, sizeof(en->postings[i].code), "%s",
+                 rs_policy_account_code(&x->e->policy, en->postings[i].account, en->product));
     snprintf(en->entry_id, sizeof(en->entry_id), "%s#%llu", x->c->contract_id,
              (unsigned long long)en->seq);
-    x->e->stats.entries++;
-    if (x->e->sink)
-        x->e->sink(x->e->sink_opaque, en);
+    x->e->sink(x->e->sink_opaque, en);
 }
 
 /* Revenue of d (signed) for a line: Cr `acct`, Dr deferred then unbilled
@@ -478,6 +479,54 @@ int rs_eng_sync_contract(rs_engine_t *e, rs_contract_t *c, rs_period_t H, rs_dat
     c->horizon = H;
     c->dirty_from = RS_PERIOD_NONE;
     return 0;
+}
+
+/* Lazy close (rs_engine.h): the horizon moves the contract's record
+ * missed, replayed as rs_engine_advance() would have run them then — each
+ * with its own horizon and closed periods, so the entries (discarded) and
+ * the state are those of the eager close. A booked contract at rest has no
+ * dirty_from (every change ends with a sync), so a move at or before its
+ * own horizon would have posted nothing and is skipped. */
+int rs_engine_catch_up_contract(rs_engine_t *e, const char *contract_id,
+                                const rs_engine_t *history, rs_period_t below)
+{
+    rs_contract_t *c = rs_eng_contract_find(e, contract_id);
+    const rs_engine_t *h = history != NULL ? history : e;
+    if (c == NULL || !c->booked || h->ncloses == 0)
+        return 0;
+    size_t lo = 0, hi = h->ncloses; /* the first move past the contract's horizon */
+    while (c->horizon != RS_PERIOD_NONE && lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (h->closes[mid].horizon <= c->horizon)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == h->ncloses || (below != RS_PERIOD_NONE && h->closes[lo].horizon >= below))
+        return 0;
+    int was = c->changed, rc = 1;
+    rs_period_t horizon = e->horizon, closed = e->closed_through;
+    rs_entry_sink_fn sink = e->sink;
+    uint64_t entries = e->stats.entries;
+    e->sink = NULL;
+    for (size_t k = lo; k < h->ncloses; k++) {
+        rs_period_t H = h->closes[k].horizon;
+        if (below != RS_PERIOD_NONE && H >= below)
+            break;
+        e->horizon = H;
+        e->closed_through = h->closes[k].closed_through;
+        if (rs_eng_sync_contract(e, c, H, RS_DATE_NONE)) {
+            rc = -1;
+            break;
+        }
+    }
+    e->horizon = horizon;
+    e->closed_through = closed;
+    e->sink = sink;
+    e->stats.entries = entries;
+    if (!was)
+        rs_engine_contract_clear_changed(e, contract_id);
+    return rc;
 }
 
 /* R of the contract may have changed from period p on. */
