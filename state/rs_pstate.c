@@ -71,7 +71,7 @@ struct rs_pstate {
  * 0 or -1 with errstr. */
 static int import_caught_up(rs_engine_t *e, const rs_engine_t *history, const char *id,
                             const void *blob, size_t len, rs_period_t below, uint64_t *caught,
-                            char *errstr, size_t errlen)
+                            int *moves, char *errstr, size_t errlen)
 {
     if (rs_engine_import_contract(e, blob, len, errstr, errlen) != 0)
         return -1;
@@ -81,7 +81,9 @@ static int import_caught_up(rs_engine_t *e, const rs_engine_t *history, const ch
         return -1;
     }
     if (caught != NULL)
-        *caught += (uint64_t)rc;
+        *caught += rc > 0;
+    if (moves != NULL)
+        *moves = rc;
     return 0;
 }
 
@@ -97,7 +99,7 @@ typedef struct import_ctx {
 static int import_one(void *opaque, const char *contract_id, const void *blob, size_t len)
 {
     import_ctx_t *x = opaque;
-    if (import_caught_up(x->e, x->history, contract_id, blob, len, RS_PERIOD_NONE, NULL,
+    if (import_caught_up(x->e, x->history, contract_id, blob, len, RS_PERIOD_NONE, NULL, NULL,
                          x->errstr, x->errlen) != 0) {
         x->failed = 1;
         return 1;
@@ -653,7 +655,7 @@ int rs_pstate_fetch(rs_pstate_t *ps, const char *contract_id, char *errstr, size
             return -1;
         if (rc == 0) {
             rc = import_caught_up(ps->engine, ps->engine, contract_id, blob, len,
-                                  RS_PERIOD_NONE, &ps->cs.caught_up, errstr, errlen);
+                                  RS_PERIOD_NONE, &ps->cs.caught_up, NULL, errstr, errlen);
             rs_state_free(blob);
             if (rc != 0)
                 return -1;
@@ -719,9 +721,12 @@ typedef struct walk {
     rs_engine_t *e;
     char **mem; /* in memory when the close began, sorted */
     size_t nmem, j;
-    char **ids;   /* recognized by the close, for the hook (the chunk) */
+    char **ids; /* recognized by the close, for the hook (the chunk) */
+    void **blobs;
+    size_t *lens;
     char *cached; /* cached[i]: ids[i] was in memory: it stays */
-    size_t n, cap;
+    char *write;  /* write[i]: ids[i] is written back (RS_PSTATE_MAX_LAG) */
+    size_t n, cap, nwrite;
     size_t kept; /* estimated bytes of contracts read from the store kept */
     int forgot;  /* a contract read from the store left memory again */
     char err[512];
@@ -729,60 +734,93 @@ typedef struct walk {
 
 static void walk_clear(walk_t *x)
 {
-    for (size_t i = 0; i < x->n; i++)
+    for (size_t i = 0; i < x->n; i++) {
         free(x->ids[i]);
-    x->n = 0;
+        free(x->blobs[i]);
+    }
+    x->n = x->nwrite = 0;
 }
 
-/* Hand the chunk to the hook (C3), then forget the contracts of it read
- * from the store: nothing is written. */
+/* Hand the chunk to the hook (C3), commit the records written back (none
+ * unless some were RS_PSTATE_MAX_LAG behind), then forget the contracts of
+ * it read from the store. */
 static int walk_flush_chunk(walk_t *x)
 {
     rs_pstate_t *ps = x->ps;
+    rs_state_batch_t *b = NULL;
     int rc = -1;
 
     if (x->n == 0)
         return 0;
+    if (x->nwrite > 0 && rs_state_batch_new(&b, x->err, sizeof x->err) != 0)
+        goto out;
+    for (size_t i = 0; i < x->n; i++) {
+        if (!x->write[i])
+            continue;
+        if (rs_engine_export_contract(x->e, x->ids[i], &x->blobs[i], &x->lens[i], x->err,
+                                      sizeof x->err) != 0)
+            goto out;
+        rs_state_batch_put_contract(b, ps->partition, x->ids[i], x->blobs[i], x->lens[i]);
+    }
     if (ps->hooks.chunk != NULL &&
-        ps->hooks.chunk(ps->hooks.opaque, (const char *const *)x->ids, x->n) != 0) {
+        ps->hooks.chunk(ps->hooks.opaque, (const char *const *)x->ids, x->blobs, x->lens,
+                        x->n) != 0) {
         snprintf(x->err, sizeof x->err, "partition %d: close chunk not delivered",
                  ps->partition);
         goto out;
     }
+    if (b != NULL && rs_state_batch_commit(ps->st, b, x->err, sizeof x->err) != 0)
+        goto out;
     for (size_t i = x->n; i-- > 0;)
         if (!x->cached[i]) {
             rs_engine_forget_contract(x->e, x->ids[i]);
             x->forgot = 1;
         }
     ps->cs.chunks++;
+    ps->cs.written += x->nwrite;
     rc = 0;
 out:
+    rs_state_batch_destroy(b);
     walk_clear(x);
     return rc;
 }
 
 /* Add a contract the close changed to the chunk; hand the chunk on when
- * full. `cached`: it was in memory (it stays). 0 or -1. */
-static int walk_add_to_chunk(walk_t *x, const char *id, int cached)
+ * full. `cached`: it was in memory (it stays); `write`: its record is
+ * written back. 0 or -1. */
+static int walk_add_to_chunk(walk_t *x, const char *id, int cached, int write)
 {
     if (x->n == x->cap) {
         size_t cap = x->cap ? x->cap * 2 : 256;
         char **ni = realloc(x->ids, cap * sizeof *ni);
         if (ni != NULL)
             x->ids = ni;
-        char *nc = ni ? realloc(x->cached, cap) : NULL;
-        if (nc == NULL) {
+        void **nb = ni ? realloc(x->blobs, cap * sizeof *nb) : NULL;
+        if (nb != NULL)
+            x->blobs = nb;
+        size_t *nl = nb ? realloc(x->lens, cap * sizeof *nl) : NULL;
+        if (nl != NULL)
+            x->lens = nl;
+        char *nc = nl ? realloc(x->cached, cap) : NULL;
+        if (nc != NULL)
+            x->cached = nc;
+        char *nw = nc ? realloc(x->write, cap) : NULL;
+        if (nw == NULL) {
             snprintf(x->err, sizeof x->err, "out of memory");
             return -1;
         }
-        x->cached = nc;
+        x->write = nw;
         x->cap = cap;
     }
     if ((x->ids[x->n] = strdup(id)) == NULL) {
         snprintf(x->err, sizeof x->err, "out of memory");
         return -1;
     }
+    x->blobs[x->n] = NULL;
+    x->lens[x->n] = 0;
     x->cached[x->n] = (char)cached;
+    x->write[x->n] = (char)write;
+    x->nwrite += write != 0;
     x->n++;
     if (x->n >= x->ps->hooks.contracts && walk_flush_chunk(x) != 0)
         return -1;
@@ -790,9 +828,10 @@ static int walk_add_to_chunk(walk_t *x, const char *id, int cached)
 }
 
 /* Recognize a contract through the horizon. A change the close alone made
- * (the contract was clean) is not written (C2): the contract leaves the
- * changed set. Returns 1 (the close changed it), 0 or -1 (x->err). */
-static int walk_recognize(walk_t *x, const char *id)
+ * (the contract was clean) is not written (C2) unless `write`: the
+ * contract leaves the changed set. Returns 1 (the close changed it), 0 or
+ * -1 (x->err). */
+static int walk_recognize(walk_t *x, const char *id, int write)
 {
     int was = rs_engine_contract_is_changed(x->e, id);
     int rc = rs_engine_recognize_contract(x->e, id);
@@ -801,7 +840,8 @@ static int walk_recognize(walk_t *x, const char *id)
         return -1;
     }
     if (rc == 1 && !was) {
-        rs_engine_contract_clear_changed(x->e, id);
+        if (!write)
+            rs_engine_contract_clear_changed(x->e, id);
         return 1;
     }
     return 0;
@@ -811,9 +851,9 @@ static int walk_recognize(walk_t *x, const char *id)
  * the chunk (the hook sees it) and stays in memory. */
 static int walk_memory_one(walk_t *x, const char *id)
 {
-    int rc = walk_recognize(x, id);
+    int rc = walk_recognize(x, id, 0);
     if (rc == 1 && x->ps->hooks.contracts > 0)
-        return walk_add_to_chunk(x, id, 1);
+        return walk_add_to_chunk(x, id, 1, 0);
     return rc < 0 ? -1 : 0;
 }
 
@@ -826,7 +866,7 @@ static int walk_memory_until(walk_t *x, const char *id)
     return 0;
 }
 
-/* Keep a contract read from the store in memory, clean and coldest. */
+/* Keep a contract read from the store in memory, coldest. */
 static int walk_keep(walk_t *x, const char *id)
 {
     if (lru_add(&x->ps->lru, id, 0) == 0)
@@ -839,6 +879,7 @@ static int walk_one(void *opaque, const char *id, const void *blob, size_t len)
 {
     walk_t *x = opaque;
     rs_pstate_t *ps = x->ps;
+    int moves = 0;
 
     if (walk_memory_until(x, id) != 0)
         return 1;
@@ -846,10 +887,12 @@ static int walk_one(void *opaque, const char *id, const void *blob, size_t len)
         return walk_memory_one(x, x->mem[x->j++]) == 0 ? 0 : 1;
     /* the record, through the closes before this one it missed, silently */
     if (import_caught_up(x->e, x->e, id, blob, len, rs_engine_horizon(x->e), &ps->cs.caught_up,
-                         x->err, sizeof x->err) != 0)
+                         &moves, x->err, sizeof x->err) != 0)
         return 1;
     ps->cs.walked++;
-    int rc = walk_recognize(x, id);
+    /* left behind once more, it would be RS_PSTATE_MAX_LAG behind */
+    int write = moves + 1 >= RS_PSTATE_MAX_LAG;
+    int rc = walk_recognize(x, id, write);
     if (rc < 0)
         return 1;
     if (rc == 0) { /* nothing to post: as it was in the store */
@@ -864,9 +907,10 @@ static int walk_one(void *opaque, const char *id, const void *blob, size_t len)
         x->forgot = 1;
         return 0;
     }
-    if (ps->hooks.contracts == 0) /* no chunks: kept until the cache lets it go */
+    /* no chunks: kept (changed if written back) until the batch's commit */
+    if (ps->hooks.contracts == 0)
         return walk_keep(x, id) == 0 ? 0 : 1;
-    return walk_add_to_chunk(x, id, 0) == 0 ? 0 : 1;
+    return walk_add_to_chunk(x, id, 0, write) == 0 ? 0 : 1;
 }
 
 /* The engine's advance hook: C2. */
@@ -893,9 +937,10 @@ static int pstate_walk(void *opaque, rs_engine_t *e)
         goto out;
     if (!x.forgot)
         ps->complete = 1;
-    /* The last, partial chunk stays in memory (clean): the batch's own
-     * end (its balance snapshots, its delivery) covers it, and the cache
-     * lets it go after the batch's commit. */
+    /* The last, partial chunk stays in memory: the batch's own end (its
+     * balance snapshots, its delivery, and the commit of those written
+     * back, still changed) covers it, and the cache lets it go after the
+     * batch's commit. */
     for (size_t i = 0; i < x.n; i++)
         if (!x.cached[i] && walk_keep(&x, x.ids[i]) != 0)
             goto out;
@@ -906,7 +951,10 @@ out:
                  (int)ps->partition, x.err);
     walk_clear(&x);
     free(x.ids);
+    free(x.blobs);
+    free(x.lens);
     free(x.cached);
+    free(x.write);
     free(x.mem);
     return rc;
 }

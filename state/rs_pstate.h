@@ -132,10 +132,21 @@ int rs_pstate_stage_plan(rs_pstate_t *ps, rs_state_batch_t *b, const rs_plan_ite
  *       else is forgotten at once. While every contract of the store is in
  *       memory (a close kept all it read and nothing was forgotten since),
  *       a close reads nothing from the store.
- *   C3  A close writes nothing: a crash in it (or anywhere before the
- *       batch's commit) leaves the store as it was before the batch, and
- *       the replay of the batch's plan posts the same entries with the
- *       same ids and bytes again.
+ *       Bounded lag: a record the walk reads that this close would leave
+ *       RS_PSTATE_MAX_LAG month ends behind is written back (it stays
+ *       changed): so a walk catches a record up through at most
+ *       RS_PSTATE_MAX_LAG - 1 moves (a contract that stayed in memory
+ *       meanwhile may be further behind in the store until then), and a
+ *       book of idle contracts writes about 1/RS_PSTATE_MAX_LAG of them
+ *       per close instead of all.
+ *   C3  A close writes only records written back, in a full chunk's own
+ *       commit made after the hook delivered the chunk's outputs and the
+ *       records' changelog records: a crash after it replays the batch's
+ *       plan from a store where those contracts are already recognized,
+ *       which posts nothing for them again (their entries were delivered
+ *       with the same ids and bytes). Anything else a close did is in
+ *       memory only: a crash leaves the store as it was, and the replay
+ *       posts the same entries with the same ids and bytes again.
  *   C4  Every load of a contract record (rs_pstate_fetch, the close's walk,
  *       rs_pstate_load, rs_pstate_import_contracts/_all, hence the CLI's
  *       readers) brings it through the horizon moves of its partition's
@@ -145,11 +156,17 @@ int rs_pstate_stage_plan(rs_pstate_t *ps, rs_state_batch_t *b, const rs_plan_ite
  *       close, and later entries are those of an eager close, byte for
  *       byte. The history grows by one move per month end (8 bytes).
  */
+#define RS_PSTATE_MAX_LAG 6
+
 typedef struct rs_pstate_close_hooks {
     /* Called with a full chunk's contracts (in memory, recognized, in
-     * contract_id order) before they leave memory: produce what they
-     * owe (balance snapshots). 0, or -1 to fail the close. */
-    int (*chunk)(void *opaque, const char *const *ids, size_t n);
+     * contract_id order) before they leave memory: produce what they owe
+     * (balance snapshots), deliver everything produced so far, then the
+     * changelog records of those written back: blobs[i] (lens[i] bytes)
+     * is the record of ids[i] staged for the chunk's commit, NULL if it
+     * is not written. 0, or -1 to fail the close (nothing is committed). */
+    int (*chunk)(void *opaque, const char *const *ids, void *const *blobs, const size_t *lens,
+                 size_t n);
     void *opaque;
     /* contracts per chunk; 0: no chunks (every contract the close changed
      * stays in memory until the cache lets it go after the commit) */
@@ -190,6 +207,7 @@ typedef struct rs_pstate_cache_stats {
     uint64_t walked;    /* contracts loaded from the store by closes */
     uint64_t chunks;    /* chunks handed to the close hook */
     uint64_t caught_up; /* records loaded behind the horizon and caught up (C4) */
+    uint64_t written;   /* records written back by chunks (bounded lag) */
 } rs_pstate_cache_stats_t;
 void rs_pstate_cache_stats(const rs_pstate_t *ps, rs_pstate_cache_stats_t *out);
 

@@ -478,9 +478,12 @@ static void on_entry(void *opaque, const rs_entry_t *en)
     j->text[j->len] = '\0';
 }
 
-static int count_chunk(void *opaque, const char *const *ids, size_t n)
+static int count_chunk(void *opaque, const char *const *ids, void *const *blobs,
+                       const size_t *lens, size_t n)
 {
     (void)ids;
+    (void)blobs;
+    (void)lens;
     *(size_t *)opaque += n;
     return 0;
 }
@@ -497,6 +500,7 @@ static void add_stats(rs_pstate_cache_stats_t *cs, const rs_pstate_t *ps)
     cs->walked += x.walked;
     cs->chunks += x.chunks;
     cs->caught_up += x.caught_up;
+    cs->written += x.written;
 }
 
 /* Run events [from, to) of ev through partition 0 of the store at path in
@@ -874,7 +878,8 @@ static int count_behind(void *opaque, const char *id, const void *blob, size_t l
 }
 
 /* Several lazy closes (twelve month ends, two period.closed between them),
- * contracts touched and untouched between them, cancelled, credited,
+ * contracts touched and untouched between them (some long enough to be
+ * written back: RS_PSTATE_MAX_LAG), cancelled, credited,
  * amended, with payments waiting over month ends, restarts every few
  * batches, and a restore (the store copied, as a changelog restore writes
  * the same records, and the book finished on the copy): the journal is the
@@ -924,6 +929,8 @@ Test(pstate, lazy_closes_match_the_eager_close_and_replay)
     cr_assert_gt(sb.caught_up, 100, "caught up %llu", (unsigned long long)sb.caught_up);
     cr_assert_gt(sb.walked, 100, "walked %llu", (unsigned long long)sb.walked);
     cr_assert_gt(sd.caught_up, 10);
+    /* ... and those idle for RS_PSTATE_MAX_LAG month ends written back */
+    cr_assert_gt(sb.written, 10, "written back %llu", (unsigned long long)sb.written);
     /* every contract, as readers load it, is the eager store's */
     for (int own = 0; own < 2; own++) {
         char *ta = store_contracts(a, own), *tb = store_contracts(b, own),

@@ -216,8 +216,9 @@ int rs_engine_recognize_contract(rs_engine_t *e, const char *contract_id);
  * meta (NULL: e's own) that are past its own horizon and before `below`
  * (RS_PERIOD_NONE: all), as those rs_engine_advance() calls would have:
  * the same state, its entries not emitted (they were, at the close) and
- * not counted, and the contract not marked changed. 1 caught up, 0
- * nothing to do (absent, not booked, not behind), -1 ENOMEM. */
+ * not counted, and the contract not marked changed. Returns how many
+ * moves it was brought through (0: absent, not booked or not behind), or
+ * -1 on ENOMEM. */
 int rs_engine_catch_up_contract(rs_engine_t *e, const char *contract_id,
                                 const rs_engine_t *history, rs_period_t below);
 

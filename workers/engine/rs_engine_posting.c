@@ -504,7 +504,7 @@ int rs_engine_catch_up_contract(rs_engine_t *e, const char *contract_id,
     }
     if (lo == h->ncloses || (below != RS_PERIOD_NONE && h->closes[lo].horizon >= below))
         return 0;
-    int was = c->changed, rc = 1;
+    int was = c->changed, rc = 0;
     rs_period_t horizon = e->horizon, closed = e->closed_through;
     rs_entry_sink_fn sink = e->sink;
     uint64_t entries = e->stats.entries;
@@ -519,6 +519,7 @@ int rs_engine_catch_up_contract(rs_engine_t *e, const char *contract_id,
             rc = -1;
             break;
         }
+        rc++;
     }
     e->horizon = horizon;
     e->closed_through = closed;
