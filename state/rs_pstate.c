@@ -66,25 +66,25 @@ struct rs_pstate {
 };
 
 /* Import one contract record into e and bring it through the horizon
- * moves of `history` (the partition's meta) it missed (lazy close): what
- * every load of a record does. `below` as rs_engine_catch_up_contract.
- * 0 or -1 with errstr. */
+ * moves of `history` (the partition's meta) it missed (lazy close), then,
+ * if `recognize`, through the horizon: what every load of a record does
+ * (C4). `below` as rs_engine_catch_up_contract; *moves (may be NULL) gets
+ * the moves caught up. Returns 1 (recognized, and the recognition changed
+ * it), 0, or -1 with errstr. */
 static int import_caught_up(rs_engine_t *e, const rs_engine_t *history, const char *id,
-                            const void *blob, size_t len, rs_period_t below, uint64_t *caught,
-                            int *moves, char *errstr, size_t errlen)
+                            const void *blob, size_t len, rs_period_t below, int recognize,
+                            uint64_t *caught, int *moves, char *errstr, size_t errlen)
 {
-    if (rs_engine_import_contract(e, blob, len, errstr, errlen) != 0)
+    int m = 0;
+    int rc = rs_engine_import_caught_up(e, id, blob, len, history, below, recognize, &m, errstr,
+                                        errlen);
+    if (rc < 0)
         return -1;
-    int rc = rs_engine_catch_up_contract(e, id, history, below);
-    if (rc < 0) {
-        snprintf(errstr, errlen, "contract %s: out of memory catching up", id);
-        return -1;
-    }
     if (caught != NULL)
-        *caught += rc > 0;
+        *caught += m > 0;
     if (moves != NULL)
-        *moves = rc;
-    return 0;
+        *moves = m;
+    return rc;
 }
 
 typedef struct import_ctx {
@@ -99,8 +99,8 @@ typedef struct import_ctx {
 static int import_one(void *opaque, const char *contract_id, const void *blob, size_t len)
 {
     import_ctx_t *x = opaque;
-    if (import_caught_up(x->e, x->history, contract_id, blob, len, RS_PERIOD_NONE, NULL, NULL,
-                         x->errstr, x->errlen) != 0) {
+    if (import_caught_up(x->e, x->history, contract_id, blob, len, RS_PERIOD_NONE, 0, NULL,
+                         NULL, x->errstr, x->errlen) != 0) {
         x->failed = 1;
         return 1;
     }
@@ -655,7 +655,7 @@ int rs_pstate_fetch(rs_pstate_t *ps, const char *contract_id, char *errstr, size
             return -1;
         if (rc == 0) {
             rc = import_caught_up(ps->engine, ps->engine, contract_id, blob, len,
-                                  RS_PERIOD_NONE, &ps->cs.caught_up, NULL, errstr, errlen);
+                                  RS_PERIOD_NONE, 0, &ps->cs.caught_up, NULL, errstr, errlen);
             rs_state_free(blob);
             if (rc != 0)
                 return -1;
@@ -885,16 +885,17 @@ static int walk_one(void *opaque, const char *id, const void *blob, size_t len)
         return 1;
     if (x->j < x->nmem && strcmp(x->mem[x->j], id) == 0) /* memory is newer */
         return walk_memory_one(x, x->mem[x->j++]) == 0 ? 0 : 1;
-    /* the record, through the closes before this one it missed, silently */
-    if (import_caught_up(x->e, x->e, id, blob, len, rs_engine_horizon(x->e), &ps->cs.caught_up,
-                         &moves, x->err, sizeof x->err) != 0)
+    /* the record, through the closes before this one it missed, silently,
+     * then through this one */
+    int rc = import_caught_up(x->e, x->e, id, blob, len, rs_engine_horizon(x->e), 1,
+                              &ps->cs.caught_up, &moves, x->err, sizeof x->err);
+    if (rc < 0)
         return 1;
     ps->cs.walked++;
     /* left behind once more, it would be RS_PSTATE_MAX_LAG behind */
     int write = moves + 1 >= RS_PSTATE_MAX_LAG;
-    int rc = walk_recognize(x, id, write);
-    if (rc < 0)
-        return 1;
+    if (rc == 1 && !write) /* not written back: not a change to stage */
+        rs_engine_contract_clear_changed(x->e, id);
     if (rc == 0) { /* nothing to post: as it was in the store */
         size_t bytes = rs_engine_contract_bytes(x->e, id);
         if (ps->lru.bytes + x->kept + bytes <= ps->lru.limit) { /* room: keep it */

@@ -222,6 +222,16 @@ int rs_engine_recognize_contract(rs_engine_t *e, const char *contract_id);
 int rs_engine_catch_up_contract(rs_engine_t *e, const char *contract_id,
                                 const rs_engine_t *history, rs_period_t below);
 
+/* rs_engine_import_contract of a record of `contract_id`, then
+ * rs_engine_catch_up_contract(e, contract_id, history, below) (*moves
+ * gets its count when not NULL) and, if `recognize`,
+ * rs_engine_recognize_contract: what a store's walk does per record, with
+ * one lookup. Returns 1 if the contract is in the changed set after the
+ * recognition, 0 if not (or not `recognize`), -1 with errstr. */
+int rs_engine_import_caught_up(rs_engine_t *e, const char *contract_id, const void *buf,
+                               size_t len, const rs_engine_t *history, rs_period_t below,
+                               int recognize, int *moves, char *errstr, size_t errlen);
+
 /* Is the contract in the changed set (rs_engine_take_changed)? */
 int rs_engine_contract_is_changed(const rs_engine_t *e, const char *contract_id);
 /* Take one contract out of the changed set (the caller wrote it to the

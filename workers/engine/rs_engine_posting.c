@@ -487,12 +487,9 @@ int rs_eng_sync_contract(rs_engine_t *e, rs_contract_t *c, rs_period_t H, rs_dat
  * the state are those of the eager close. A booked contract at rest has no
  * dirty_from (every change ends with a sync), so a move at or before its
  * own horizon would have posted nothing and is skipped. */
-int rs_engine_catch_up_contract(rs_engine_t *e, const char *contract_id,
-                                const rs_engine_t *history, rs_period_t below)
+static int catch_up(rs_engine_t *e, rs_contract_t *c, const rs_engine_t *h, rs_period_t below)
 {
-    rs_contract_t *c = rs_eng_contract_find(e, contract_id);
-    const rs_engine_t *h = history != NULL ? history : e;
-    if (c == NULL || !c->booked || h->ncloses == 0)
+    if (!c->booked || h->ncloses == 0)
         return 0;
     size_t lo = 0, hi = h->ncloses; /* the first move past the contract's horizon */
     while (c->horizon != RS_PERIOD_NONE && lo < hi) {
@@ -525,9 +522,43 @@ int rs_engine_catch_up_contract(rs_engine_t *e, const char *contract_id,
     e->closed_through = closed;
     e->sink = sink;
     e->stats.entries = entries;
-    if (!was)
-        rs_engine_contract_clear_changed(e, contract_id);
+    if (!was && c->changed) { /* marked last, by this catch-up */
+        if (e->nchanged > 0 && e->changed[e->nchanged - 1] == c) {
+            e->nchanged--;
+            c->changed = 0;
+        } else {
+            rs_engine_contract_clear_changed(e, c->contract_id);
+        }
+    }
     return rc;
+}
+
+int rs_engine_catch_up_contract(rs_engine_t *e, const char *contract_id,
+                                const rs_engine_t *history, rs_period_t below)
+{
+    rs_contract_t *c = rs_eng_contract_find(e, contract_id);
+    return c == NULL ? 0 : catch_up(e, c, history != NULL ? history : e, below);
+}
+
+int rs_engine_import_caught_up(rs_engine_t *e, const char *contract_id, const void *buf,
+                               size_t len, const rs_engine_t *history, rs_period_t below,
+                               int recognize, int *moves, char *errstr, size_t errlen)
+{
+    if (rs_engine_import_contract(e, buf, len, errstr, errlen) != 0)
+        return -1;
+    rs_contract_t *c = rs_eng_contract_find(e, contract_id);
+    if (c == NULL) {
+        snprintf(errstr, errlen, "contract %s: its record names another contract", contract_id);
+        return -1;
+    }
+    int m = catch_up(e, c, history != NULL ? history : e, below);
+    if (m < 0 || (recognize && rs_eng_sync_contract(e, c, e->horizon, RS_DATE_NONE))) {
+        snprintf(errstr, errlen, "contract %s: out of memory recognizing", contract_id);
+        return -1;
+    }
+    if (moves != NULL)
+        *moves = m;
+    return recognize && c->changed ? 1 : 0;
 }
 
 /* R of the contract may have changed from period p on. */
