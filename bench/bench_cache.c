@@ -245,7 +245,7 @@ static int count_scan(void *opaque, const char *id, const void *blob, size_t len
 /* mb < 0: the baseline, the old worker's way — the whole partition loaded
  * (rs_pstate_load), the close in memory, every changed contract staged and
  * committed in one write. */
-static int run(const char *dir, long mb, long events, long chunk, int closes)
+static int run(const char *dir, long mb, long events, long chunk, int closes, int max_lag)
 {
     int eager = mb < 0;
     run_t r = {0};
@@ -258,8 +258,10 @@ static int run(const char *dir, long mb, long events, long chunk, int closes)
         die("open partition", err);
     rs_pstate_close_hooks_t h = {getenv("BENCH_CACHE_NO_HOOK") ? NULL : chunk_hook, &r,
                                  (size_t)chunk};
-    if (!eager)
+    if (!eager) {
         rs_pstate_set_close_hooks(ps, &h);
+        rs_pstate_set_max_lag(ps, max_lag);
+    }
     rs_engine_t *e = rs_pstate_engine(ps);
     r.e = e;
     rs_engine_set_sink(e, count_entry, &r);
@@ -362,7 +364,7 @@ static int run(const char *dir, long mb, long events, long chunk, int closes)
     }
     printf("closes n=%d mean_contracts_per_s=%.0f mean_per_cpu_s=%.0f\n", closes,
            nc * closes / sum_s, nc * closes / sum_cpu);
-    printf("peak_rss_mib=%ld cache_mib=%ld%s\n", peak_rss_mib(), mb,
+    printf("peak_rss_mib=%ld cache_mib=%ld max_lag=%d%s\n", peak_rss_mib(), mb, max_lag,
            eager ? " (baseline: no cache, the whole partition in memory)" : "");
     rs_pstate_destroy(ps);
     rs_state_destroy(r.st);
@@ -373,13 +375,14 @@ int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "eager") == 0)
         return run(argv[2], -1, argc > 3 ? atol(argv[3]) : 20000, 0,
-                   argc > 4 ? atoi(argv[4]) : 2);
+                   argc > 4 ? atoi(argv[4]) : 2, 1);
     if (argc >= 4 && strcmp(argv[1], "build") == 0)
         return build(argv[2], atol(argv[3]));
     if (argc >= 3 && strcmp(argv[1], "run") == 0)
         return run(argv[2], argc > 3 ? atol(argv[3]) : 128, argc > 4 ? atol(argv[4]) : 20000,
-                   argc > 5 ? atol(argv[5]) : 10000, argc > 6 ? atoi(argv[6]) : 2);
+                   argc > 5 ? atol(argv[5]) : 10000, argc > 6 ? atoi(argv[6]) : 2,
+                   argc > 7 ? atoi(argv[7]) : RS_PSTATE_MAX_LAG);
     fprintf(stderr, "usage: bench_cache build DIR N | bench_cache run DIR [MB [EVENTS [CHUNK "
-                    "[CLOSES]]]] | bench_cache eager DIR [EVENTS [CLOSES]]\n");
+                    "[CLOSES [MAX_LAG]]]]] | bench_cache eager DIR [EVENTS [CLOSES]]\n");
     return 2;
 }

@@ -63,6 +63,7 @@ struct rs_pstate {
     /* every contract of the store is in memory (a close need not read the
      * store): set by a close that kept all it read, cleared by any forget */
     int complete;
+    int max_lag; /* C2: write back a record this many closes behind */
 };
 
 /* Import one contract record into e and bring it through the horizon
@@ -616,9 +617,15 @@ int rs_pstate_open(rs_pstate_t **out, rs_state_t *st, int32_t partition,
     if (pstate_load(out, st, partition, policy, 1, errstr, errlen))
         return -1;
     (*out)->lazy = 1;
+    (*out)->max_lag = RS_PSTATE_MAX_LAG;
     (*out)->lru.limit = cache_bytes;
     rs_engine_set_advance_hook((*out)->engine, pstate_walk, *out);
     return 0;
+}
+
+void rs_pstate_set_max_lag(rs_pstate_t *ps, int max_lag)
+{
+    ps->max_lag = max_lag < 1 ? 1 : max_lag;
 }
 
 void rs_pstate_set_close_hooks(rs_pstate_t *ps, const rs_pstate_close_hooks_t *h)
@@ -775,6 +782,8 @@ static int walk_flush_chunk(walk_t *x)
         if (!x->cached[i]) {
             rs_engine_forget_contract(x->e, x->ids[i]);
             x->forgot = 1;
+        } else if (x->write[i]) { /* committed: it stays, clean */
+            rs_engine_contract_clear_changed(x->e, x->ids[i]);
         }
     ps->cs.chunks++;
     ps->cs.written += x->nwrite;
@@ -848,12 +857,14 @@ static int walk_recognize(walk_t *x, const char *id, int write)
 }
 
 /* An in-memory contract: recognized; one the batch had not changed joins
- * the chunk (the hook sees it) and stays in memory. */
+ * the chunk (the hook sees it) and stays in memory. How far behind its
+ * record is is not known here: it is written back only with max_lag 1. */
 static int walk_memory_one(walk_t *x, const char *id)
 {
-    int rc = walk_recognize(x, id, 0);
-    if (rc == 1 && x->ps->hooks.contracts > 0)
-        return walk_add_to_chunk(x, id, 1, 0);
+    int chunked = x->ps->hooks.contracts > 0, write = chunked && x->ps->max_lag <= 1;
+    int rc = walk_recognize(x, id, write);
+    if (rc == 1 && chunked)
+        return walk_add_to_chunk(x, id, 1, write);
     return rc < 0 ? -1 : 0;
 }
 
@@ -893,7 +904,7 @@ static int walk_one(void *opaque, const char *id, const void *blob, size_t len)
         return 1;
     ps->cs.walked++;
     /* left behind once more, it would be RS_PSTATE_MAX_LAG behind */
-    int write = moves + 1 >= RS_PSTATE_MAX_LAG;
+    int write = moves + 1 >= ps->max_lag;
     if (rc == 1 && !write) /* not written back: not a change to stage */
         rs_engine_contract_clear_changed(x->e, id);
     if (rc == 0) { /* nothing to post: as it was in the store */

@@ -179,6 +179,11 @@ typedef struct rs_pstate_close_hooks {
 int rs_pstate_open(rs_pstate_t **out, rs_state_t *st, int32_t partition,
                    const rs_policy_t *policy, size_t cache_bytes, char *errstr, size_t errlen);
 
+/* Write back a record a close would leave `max_lag` month ends behind
+ * (C2; default RS_PSTATE_MAX_LAG; 1: every record the close changed, the
+ * eager streaming close, for comparison). */
+void rs_pstate_set_max_lag(rs_pstate_t *ps, int max_lag);
+
 /* Set the close hooks (copied). Without hooks a close keeps every
  * contract it changed in memory (clean) until the cache lets it go. */
 void rs_pstate_set_close_hooks(rs_pstate_t *ps, const rs_pstate_close_hooks_t *h);
