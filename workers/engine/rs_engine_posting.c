@@ -40,15 +40,24 @@ void rs_eng_entry_begin(rs_entry_ctx_t *x, rs_engine_t *e, rs_contract_t *c, int
                         rs_entry_kind_t kind, const char *rule, rs_date_t natural,
                         rs_period_t service_period, const char *document)
 {
-    memset(&x->en, 0, sizeof(x->en));
     x->e = e;
     x->c = c;
     rs_entry_t *en = &x->en;
-    en->kind = kind;
-    snprintf(en->rule, sizeof(en->rule), "%s", rule);
     rs_period_t pp = first_open(e, rs_period_of(natural));
     if (c->frontier != RS_PERIOD_NONE && pp < c->frontier)
         pp = first_open(e, c->frontier);
+    if (e->sink == NULL) { /* nobody reads it: only what emitting it changes */
+        en->kind = kind;
+        en->period = pp;
+        en->n_postings = en->n_sources = 0;
+        en->source_count = 0;
+        en->billed = en->recognized = en->received = 0;
+        en->product[0] = '\0';
+        return;
+    }
+    memset(en, 0, sizeof(*en));
+    en->kind = kind;
+    snprintf(en->rule, sizeof(en->rule), "%s", rule);
     rs_date_t lo = rs_period_first_day(pp), hi = rs_period_last_day(pp);
     en->posted_on = natural < lo ? lo : natural > hi ? hi : natural;
     en->period = pp;
@@ -91,7 +100,7 @@ void rs_eng_entry_cr(rs_entry_ctx_t *x, rs_account_t a, rs_money_t v)
 
 void rs_eng_entry_source(rs_entry_ctx_t *x, const char *id)
 {
-    if (id == NULL || *id == '\0')
+    if (id == NULL || *id == '\0' || x->e->sink == NULL)
         return;
     for (int i = 0; i < x->en.n_sources; i++)
         if (strcmp(x->en.sources[i], id) == 0)
@@ -228,6 +237,8 @@ static rs_period_t line_first_period(const rs_line_t *l)
 static void schedule_sources(rs_entry_ctx_t *x, const rs_line_t *l, rs_period_t sp)
 {
     const rs_contract_t *c = x->c;
+    if (x->e->sink == NULL) /* nobody reads the entry */
+        return;
     rs_eng_entry_source(x, rs_eng_str(c, l->terms_source));
     rs_date_t a = rs_period_first_day(sp), b = rs_period_last_day(sp);
     for (int i = 0; i < l->nseg; i++)
