@@ -376,7 +376,9 @@ typedef struct rs_seen_id {
  * the next call that changes the engine. */
 size_t rs_engine_take_seen(rs_engine_t *e, const rs_seen_id_t **out);
 
-/* Engine-wide state: closed periods, recognition horizon, period.closed ids. */
+/* Engine-wide state: closed periods, recognition horizon, period.closed
+ * ids, and the horizon history (every rs_engine_advance move with the
+ * closed periods of its moment: rs_engine_catch_up_contract). */
 int rs_engine_export_meta(const rs_engine_t *e, void **buf, size_t *len, char *errstr,
                           size_t errlen);
 int rs_engine_import_meta(rs_engine_t *e, const void *buf, size_t len, char *errstr,

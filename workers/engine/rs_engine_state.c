@@ -25,8 +25,10 @@
  *   - A contract whose recognition is suspended (reverse_revenue write-off)
  *     ends its record with the suspension date (4 bytes); a record without
  *     that trailer is one without a suspension, so every record written
- *     before suspensions existed reads the same. Derived caches (a usage
- *     line's usage sum) are not written: import recounts them.
+ *     before suspensions existed reads the same. The meta record likewise
+ *     ends with the horizon history (lazy close) only when it has one.
+ *     Derived caches (a usage line's usage sum) are not written: import
+ *     recounts them.
  */
 #include <stdlib.h>
 #include <string.h>
