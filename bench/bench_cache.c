@@ -257,7 +257,7 @@ static int run(const char *dir, long mb, long events, long chunk, int closes, in
               : rs_pstate_open(&ps, r.st, 0, NULL, (size_t)mb << 20, err, sizeof err) != 0)
         die("open partition", err);
     rs_pstate_close_hooks_t h = {getenv("BENCH_CACHE_NO_HOOK") ? NULL : chunk_hook, &r,
-                                 (size_t)chunk};
+                                 (size_t)chunk, 0};
     if (!eager) {
         rs_pstate_set_close_hooks(ps, &h);
         rs_pstate_set_max_lag(ps, max_lag);

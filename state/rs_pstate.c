@@ -861,7 +861,8 @@ static int walk_recognize(walk_t *x, const char *id, int write)
  * record is is not known here: it is written back only with max_lag 1. */
 static int walk_memory_one(walk_t *x, const char *id)
 {
-    int chunked = x->ps->hooks.contracts > 0, write = chunked && x->ps->max_lag <= 1;
+    int chunked = x->ps->hooks.contracts > 0;
+    int write = chunked && x->ps->max_lag <= 1 && !x->ps->hooks.keep_written;
     int rc = walk_recognize(x, id, write);
     if (rc == 1 && chunked)
         return walk_add_to_chunk(x, id, 1, write);
@@ -919,8 +920,9 @@ static int walk_one(void *opaque, const char *id, const void *blob, size_t len)
         x->forgot = 1;
         return 0;
     }
-    /* no chunks: kept (changed if written back) until the batch's commit */
-    if (ps->hooks.contracts == 0)
+    /* no chunks, or no chunk commits: kept (changed if written back)
+     * until the batch's commit */
+    if (ps->hooks.contracts == 0 || (write && ps->hooks.keep_written))
         return walk_keep(x, id) == 0 ? 0 : 1;
     return walk_add_to_chunk(x, id, 0, write) == 0 ? 0 : 1;
 }

@@ -171,6 +171,10 @@ typedef struct rs_pstate_close_hooks {
     /* contracts per chunk; 0: no chunks (every contract the close changed
      * stays in memory until the cache lets it go after the commit) */
     size_t contracts;
+    /* 1: a chunk commits nothing: a record to write back stays in memory,
+     * changed, for the batch's commit (exactly_once, whose outputs may
+     * still be aborted); the chunk's other contracts leave as always */
+    int keep_written;
 } rs_pstate_close_hooks_t;
 
 /* Open partition N lazily (meta and plan only) with a cache of at most

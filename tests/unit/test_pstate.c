@@ -508,6 +508,9 @@ static void add_stats(rs_pstate_cache_stats_t *cs, const rs_pstate_t *ps)
  * advance; stage and commit; evict), reopening the partition every few
  * batches (a restart). lazy: rs_pstate_open with cache_bytes and chunks of
  * `chunk` contracts; else rs_pstate_load (the whole partition in memory). */
+/* The close hooks' keep_written for run_events (exactly_once's way). */
+static int keep_written;
+
 static void run_events(const char *path, char **ev, size_t from, size_t to, int lazy,
                        size_t cache_bytes, size_t chunk, journal_t *j, size_t *chunked,
                        rs_pstate_cache_stats_t *cs)
@@ -533,7 +536,7 @@ static void run_events(const char *path, char **ev, size_t from, size_t to, int 
             else
                 cr_assert_eq(rs_pstate_load(&ps, st, 0, NULL, err, sizeof err), 0, "%s", err);
             rs_engine_set_sink(rs_pstate_engine(ps), on_entry, j);
-            rs_pstate_close_hooks_t h = {count_chunk, chunked, chunk};
+            rs_pstate_close_hooks_t h = {count_chunk, chunked, chunk, keep_written};
             if (lazy)
                 rs_pstate_set_close_hooks(ps, &h);
         }
@@ -664,7 +667,7 @@ Test(pstate, close_with_nothing_cached)
     rs_pstate_destroy(ps);
     /* the close, from the store */
     cr_assert_eq(rs_pstate_open(&ps, st, 1, NULL, 0, err, sizeof err), 0);
-    rs_pstate_close_hooks_t h = {count_chunk, &chunked, 16};
+    rs_pstate_close_hooks_t h = {count_chunk, &chunked, 16, 0};
     rs_pstate_set_close_hooks(ps, &h);
     journal_t jl = {0}, je = {0};
     rs_engine_set_sink(rs_pstate_engine(ps), on_entry, &jl);
@@ -888,10 +891,10 @@ static int count_behind(void *opaque, const char *id, const void *blob, size_t l
  * store's — while the lazy store's records were left behind. */
 Test(pstate, lazy_closes_match_the_eager_close_and_replay)
 {
-    char **ev, err[512], a[96], b[96], c[96], d[600];
+    char **ev, err[512], a[96], b[96], c[96], d[600], x[96];
     size_t n = book_lazy(&ev), ch = 0;
-    journal_t jr = {0}, ja = {0}, jb = {0}, jc = {0};
-    rs_pstate_cache_stats_t sb, sc, sd;
+    journal_t jr = {0}, ja = {0}, jb = {0}, jc = {0}, jx = {0};
+    rs_pstate_cache_stats_t sb, sc, sd, sx;
 
     /* replay: one plain engine, every event, the event-time month ends */
     rs_engine_t *r;
@@ -920,11 +923,18 @@ Test(pstate, lazy_closes_match_the_eager_close_and_replay)
     snprintf(d, sizeof d, "cp -r %s %s.copy && rm -rf %s && mv %s.copy %s", c, c, c, c, c);
     cr_assert_eq(system(d), 0);
     run_events(c, ev, n / 2, n, 1, 64u << 20, 5, &jc, &ch, &sd);
+    /* exactly_once's way: no chunk commits, records to write back kept */
+    snprintf(x, sizeof x, "%s/keep", dir);
+    keep_written = 1;
+    run_events(x, ev, 0, n, 1, 0, 7, &jx, &ch, &sx);
+    keep_written = 0;
 
     cr_assert_gt(jr.len, 20000, "the book posts entries");
     cr_assert_str_eq(ja.text, jr.text, "eager store: journal differs from replay");
     cr_assert_str_eq(jb.text, jr.text, "lazy closes: journal differs from replay");
     cr_assert_str_eq(jc.text, jr.text, "lazy closes and a restore: journal differs");
+    cr_assert_str_eq(jx.text, jr.text, "no chunk commits: journal differs");
+    cr_assert_eq(sx.written, 0, "a chunk committed with keep_written");
     /* the closes were lazy: records were read behind and caught up */
     cr_assert_gt(sb.caught_up, 100, "caught up %llu", (unsigned long long)sb.caught_up);
     cr_assert_gt(sb.walked, 100, "walked %llu", (unsigned long long)sb.walked);
@@ -934,13 +944,15 @@ Test(pstate, lazy_closes_match_the_eager_close_and_replay)
     /* every contract, as readers load it, is the eager store's */
     for (int own = 0; own < 2; own++) {
         char *ta = store_contracts(a, own), *tb = store_contracts(b, own),
-             *tc = store_contracts(c, own);
+             *tc = store_contracts(c, own), *tx = store_contracts(x, own);
         cr_assert_str_eq(tb, ta, "lazy store: contracts differ from the eager store's (%s)",
                          own ? "rs_pstate_load" : "rs_pstate_import_all");
         cr_assert_str_eq(tc, ta, "restored store: contracts differ from the eager store's");
+        cr_assert_str_eq(tx, ta, "no chunk commits: contracts differ from the eager store's");
         free(ta);
         free(tb);
         free(tc);
+        free(tx);
     }
     /* ... while the lazy store's own records are behind (not written back):
      * a plain advance of a raw record still posts; none of the eager's */
@@ -961,5 +973,6 @@ Test(pstate, lazy_closes_match_the_eager_close_and_replay)
     free(ja.text);
     free(jb.text);
     free(jc.text);
+    free(jx.text);
     free_events(ev, n);
 }

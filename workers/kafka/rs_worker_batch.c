@@ -389,11 +389,10 @@ static int close_chunk(void *opaque, const char *const *ids, void *const *blobs,
 
 void rs_worker_set_close_hooks(rs_worker_t *w, part_t *p)
 {
-    rs_pstate_close_hooks_t h = {close_chunk, w, 0};
     /* exactly_once: a chunk commit (of records written back) would make
      * state durable whose outputs may still be aborted with the
-     * transaction; the batch commits all */
-    h.contracts = w->txn ? 0 : (size_t)w->cfg->state_close_chunk;
+     * transaction: those stay in memory and the batch commits them */
+    rs_pstate_close_hooks_t h = {close_chunk, w, (size_t)w->cfg->state_close_chunk, w->txn};
     rs_pstate_set_close_hooks(p->ps, &h);
 }
 
