@@ -47,6 +47,15 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+/* CPU seconds of the calling thread (the close's own work, whatever else
+ * runs on the machine; RocksDB's background threads are not counted) */
+static double cpu_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
 static long peak_rss_mib(void)
 {
     struct rusage u;
@@ -88,6 +97,15 @@ static rs_state_t *open_store(const char *dir, int create)
 
 static const char *const topics[4] = {"contracts", "invoices", "payments", "usage"};
 
+/* The build's seen store: every id is new (the worker's records keep no
+ * event ids: they go to the store's seen keys, as here). */
+static int no_seen(void *opaque, const char *contract_id, uint64_t id_hash,
+                   uint64_t *content_hash)
+{
+    (void)opaque, (void)contract_id, (void)id_hash, (void)content_hash;
+    return 1; /* not found: new */
+}
+
 static int build(const char *dir, long n)
 {
     rs_state_t *st = open_store(dir, 1);
@@ -100,6 +118,7 @@ static int build(const char *dir, long n)
         if (rs_engine_new(&e, NULL, err, sizeof err) != 0 ||
             rs_state_batch_new(&b, err, sizeof err) != 0)
             die("new", err);
+        rs_engine_set_seen_store(e, no_seen, NULL);
         for (long i = lo; i < n && i < lo + 50000; i++) {
             int d = 1 + (int)(i % 28);
             snprintf(json, sizeof json,
@@ -130,6 +149,11 @@ static int build(const char *dir, long n)
             rs_state_batch_put_contract_offset(b, ids[k], topics[1], lo + (long)k);
             free(blob);
         }
+        const rs_seen_id_t *seen;
+        size_t ns = rs_engine_take_seen(e, &seen);
+        for (size_t k = 0; k < ns; k++)
+            rs_state_batch_put_seen(b, 0, seen[k].contract_id, seen[k].id_hash,
+                                    seen[k].content_hash, seen[k].period);
         if (lo == 0) { /* the engine's meta (horizon, closed periods) */
             void *m;
             size_t mlen;
@@ -151,7 +175,8 @@ static int build(const char *dir, long n)
 
 typedef struct run {
     rs_state_t *st;
-    uint64_t entries, chunked;
+    rs_engine_t *e;
+    uint64_t entries, chunked, views, written;
 } run_t;
 
 static void count_entry(void *opaque, const rs_entry_t *en)
@@ -160,31 +185,47 @@ static void count_entry(void *opaque, const rs_entry_t *en)
     ((run_t *)opaque)->entries++;
 }
 
-/* What the worker's close hook does without a broker: read each contract's
- * offsets and encode its changelog record. */
+/* What the worker's close hook does without a broker: the line views of
+ * each contract of the chunk (from which it produces balance snapshots);
+ * for the records written back, their offsets read and their changelog
+ * records encoded. */
 static int chunk_hook(void *opaque, const char *const *ids, void *const *blobs,
                       const size_t *lens, size_t n)
 {
     run_t *r = opaque;
+    rs_line_view_t v[8];
     char err[512];
+    const char **wid = malloc((n + 1) * sizeof *wid);
     int64_t *offs = malloc((n + 1) * 4 * sizeof *offs);
-    if (offs == NULL ||
-        rs_state_get_contract_offsets(r->st, ids, n, topics, 4, offs, err, sizeof err) != 0) {
-        free(offs);
-        return -1;
-    }
+    size_t nw = 0;
+    int rc = -1;
+    if (wid == NULL || offs == NULL)
+        goto out;
     for (size_t i = 0; i < n; i++) {
-        void *v;
-        size_t vlen;
-        if (rs_changelog_encode_contract(offs + 4 * i, 0, blobs[i], lens[i], &v, &vlen) != 0) {
-            free(offs);
-            return -1;
-        }
-        free(v);
+        r->views += rs_engine_contract_lines(r->e, ids[i], v, 8);
+        if (blobs[i] != NULL)
+            wid[nw++] = ids[i];
     }
-    free(offs);
+    if (nw > 0 &&
+        rs_state_get_contract_offsets(r->st, wid, nw, topics, 4, offs, err, sizeof err) != 0)
+        goto out;
+    for (size_t i = 0, k = 0; i < n; i++) {
+        void *cl;
+        size_t cllen;
+        if (blobs[i] == NULL)
+            continue;
+        if (rs_changelog_encode_contract(offs + 4 * k++, 0, blobs[i], lens[i], &cl, &cllen) !=
+            0)
+            goto out;
+        free(cl);
+    }
+    r->written += nw;
     r->chunked += n;
-    return 0;
+    rc = 0;
+out:
+    free(wid);
+    free(offs);
+    return rc;
 }
 
 typedef struct scan {
@@ -204,7 +245,7 @@ static int count_scan(void *opaque, const char *id, const void *blob, size_t len
 /* mb < 0: the baseline, the old worker's way — the whole partition loaded
  * (rs_pstate_load), the close in memory, every changed contract staged and
  * committed in one write. */
-static int run(const char *dir, long mb, long events, long chunk)
+static int run(const char *dir, long mb, long events, long chunk, int closes, int max_lag)
 {
     int eager = mb < 0;
     run_t r = {0};
@@ -216,10 +257,13 @@ static int run(const char *dir, long mb, long events, long chunk)
               : rs_pstate_open(&ps, r.st, 0, NULL, (size_t)mb << 20, err, sizeof err) != 0)
         die("open partition", err);
     rs_pstate_close_hooks_t h = {getenv("BENCH_CACHE_NO_HOOK") ? NULL : chunk_hook, &r,
-                                 (size_t)chunk};
-    if (!eager)
+                                 (size_t)chunk, 0};
+    if (!eager) {
         rs_pstate_set_close_hooks(ps, &h);
+        rs_pstate_set_max_lag(ps, max_lag);
+    }
     rs_engine_t *e = rs_pstate_engine(ps);
+    r.e = e;
     rs_engine_set_sink(e, count_entry, &r);
     printf("%s seconds=%.3f contracts_loaded=%zu peak_rss_mib=%ld\n",
            eager ? "load (baseline: the whole partition)" : "open", now_s() - t0,
@@ -268,12 +312,19 @@ static int run(const char *dir, long mb, long events, long chunk)
            events, tev, events / tev, (unsigned long long)cs.loads,
            (unsigned long long)cs.evicted, cs.contracts, (double)cs.bytes / 1048576.0,
            peak_rss_mib());
-    /* the month-end close through the store */
-    uint64_t entries0 = r.entries;
-    t0 = now_s();
-    if (rs_engine_advance(e, 2026 * 12 + 0) != 0)
-        die("close", rs_pstate_close_error(ps));
-    {
+    /* the month-end closes through the store: January (every record is at
+     * its own horizon), then February and on (after lazy closes, every
+     * record untouched since is behind and caught up first; the close that
+     * would leave it RS_PSTATE_MAX_LAG behind writes it back) */
+    double nc = 0, scan2 = 0, sum_s = 0, sum_cpu = 0;
+    for (int k = 0; k < closes; k++) {
+        uint64_t entries0 = r.entries, walked0 = cs.walked, chunked0 = r.chunked,
+                 chunks0 = cs.chunks, caught0 = cs.caught_up, written0 = cs.written;
+        t0 = now_s();
+        double c0 = cpu_s();
+        if (rs_engine_advance(e, 2026 * 12 + k) != 0)
+            die("close", rs_pstate_close_error(ps));
+        double twalk = now_s() - t0;
         rs_state_batch_t *b;
         if (rs_state_batch_new(&b, err, sizeof err) != 0 ||
             rs_pstate_stage(ps, b, err, sizeof err) != 0 ||
@@ -282,26 +333,38 @@ static int run(const char *dir, long mb, long events, long chunk)
         rs_state_batch_destroy(b);
         if (!eager)
             rs_pstate_evict(ps);
+        double tclose = now_s() - t0, cclose = cpu_s() - c0;
+        rs_pstate_cache_stats(ps, &cs);
+        /* baseline: a raw scan of the same store, right after */
+        sc.n = sc.bytes = 0;
+        t0 = now_s();
+        c0 = cpu_s();
+        if (rs_state_foreach_contract(r.st, 0, count_scan, &sc, err, sizeof err) != 0)
+            die("scan", err);
+        scan2 = now_s() - t0;
+        double cscan = cpu_s() - c0;
+        nc = (double)sc.n;
+        sum_s += tclose;
+        sum_cpu += cclose;
+        printf("close%d through=2026-%02d contracts=%.0f walked=%llu caught_up=%llu "
+               "written=%llu chunked=%llu chunks=%llu entries=%llu seconds=%.2f (walk %.2f) "
+               "cpu_s=%.2f contracts_per_s=%.0f per_cpu_s=%.0f\n",
+               k + 1, k + 1, nc, (unsigned long long)(cs.walked - walked0),
+               (unsigned long long)(cs.caught_up - caught0),
+               (unsigned long long)(cs.written - written0),
+               (unsigned long long)(r.chunked - chunked0),
+               (unsigned long long)(cs.chunks - chunks0),
+               (unsigned long long)(r.entries - entries0), tclose, twalk, cclose, nc / tclose,
+               nc / cclose);
+        printf("baseline%d raw_scan contracts=%.0f seconds=%.2f (before the events %.2f) "
+               "cpu_s=%.2f contracts_per_s=%.0f per_cpu_s=%.0f blob_bytes=%llu "
+               "ratio_close_to_scan=%.3f cpu_ratio=%.3f\n",
+               k + 1, nc, scan2, scan1, cscan, nc / scan2, nc / cscan,
+               (unsigned long long)sc.bytes, (nc / tclose) / (nc / scan2), cscan / cclose);
     }
-    double tclose = now_s() - t0;
-    rs_pstate_cache_stats(ps, &cs);
-    uint64_t walked = cs.walked;
-    /* baseline: a raw scan of the same store, after the close wrote it */
-    sc.n = sc.bytes = 0;
-    t0 = now_s();
-    if (rs_state_foreach_contract(r.st, 0, count_scan, &sc, err, sizeof err) != 0)
-        die("scan", err);
-    double scan2 = now_s() - t0;
-    double nc = (double)sc.n;
-    printf("close contracts=%.0f walked=%llu chunked=%llu chunks=%llu entries=%llu "
-           "seconds=%.2f contracts_per_s=%.0f\n",
-           nc, (unsigned long long)walked, (unsigned long long)r.chunked,
-           (unsigned long long)cs.chunks, (unsigned long long)(r.entries - entries0), tclose,
-           nc / tclose);
-    printf("baseline raw_scan contracts=%.0f seconds=%.2f (before the close %.2f) "
-           "contracts_per_s=%.0f blob_bytes=%llu ratio_close_to_scan=%.3f\n",
-           nc, scan2, scan1, nc / scan2, (unsigned long long)sc.bytes, scan2 / tclose);
-    printf("peak_rss_mib=%ld cache_mib=%ld%s\n", peak_rss_mib(), mb,
+    printf("closes n=%d mean_contracts_per_s=%.0f mean_per_cpu_s=%.0f\n", closes,
+           nc * closes / sum_s, nc * closes / sum_cpu);
+    printf("peak_rss_mib=%ld cache_mib=%ld max_lag=%d%s\n", peak_rss_mib(), mb, max_lag,
            eager ? " (baseline: no cache, the whole partition in memory)" : "");
     rs_pstate_destroy(ps);
     rs_state_destroy(r.st);
@@ -311,13 +374,15 @@ static int run(const char *dir, long mb, long events, long chunk)
 int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "eager") == 0)
-        return run(argv[2], -1, argc > 3 ? atol(argv[3]) : 20000, 0);
+        return run(argv[2], -1, argc > 3 ? atol(argv[3]) : 20000, 0,
+                   argc > 4 ? atoi(argv[4]) : 2, 1);
     if (argc >= 4 && strcmp(argv[1], "build") == 0)
         return build(argv[2], atol(argv[3]));
     if (argc >= 3 && strcmp(argv[1], "run") == 0)
         return run(argv[2], argc > 3 ? atol(argv[3]) : 128, argc > 4 ? atol(argv[4]) : 20000,
-                   argc > 5 ? atol(argv[5]) : 10000);
-    fprintf(stderr,
-            "usage: bench_cache build DIR N | bench_cache run DIR [MB [EVENTS [CHUNK]]]\n");
+                   argc > 5 ? atol(argv[5]) : 10000, argc > 6 ? atoi(argv[6]) : 2,
+                   argc > 7 ? atoi(argv[7]) : RS_PSTATE_MAX_LAG);
+    fprintf(stderr, "usage: bench_cache build DIR N | bench_cache run DIR [MB [EVENTS [CHUNK "
+                    "[CLOSES [MAX_LAG]]]]] | bench_cache eager DIR [EVENTS [CLOSES]]\n");
     return 2;
 }

@@ -4,9 +4,10 @@
  *
  * Invariants:
  *   - After rs_pstate_load, the engine holds exactly what the store had for
- *     the partition: its meta record and every contract record. After
+ *     the partition: its meta record and every contract record, each
+ *     brought through the horizon moves it missed (C4). After
  *     rs_pstate_open it holds the meta record only; contracts come and go
- *     under C1-C3 of rs_pstate.h (the second half of this file).
+ *     under C1-C4 of rs_pstate.h (the second half of this file).
  *   - Idempotency: the engine's applied event ids live in the store's seen
  *     keys, not in contract records (rs_engine_set_seen_store, installed
  *     by rs_pstate_load and rs_pstate_open: pstate_seen_lookup reads them); the ids a batch
@@ -62,10 +63,34 @@ struct rs_pstate {
     /* every contract of the store is in memory (a close need not read the
      * store): set by a close that kept all it read, cleared by any forget */
     int complete;
+    int max_lag; /* C2: write back a record this many closes behind */
 };
+
+/* Import one contract record into e and bring it through the horizon
+ * moves of `history` (the partition's meta) it missed (lazy close), then,
+ * if `recognize`, through the horizon: what every load of a record does
+ * (C4). `below` as rs_engine_catch_up_contract; *moves (may be NULL) gets
+ * the moves caught up. Returns 1 (recognized, and the recognition changed
+ * it), 0, or -1 with errstr. */
+static int import_caught_up(rs_engine_t *e, const rs_engine_t *history, const char *id,
+                            const void *blob, size_t len, rs_period_t below, int recognize,
+                            uint64_t *caught, int *moves, char *errstr, size_t errlen)
+{
+    int m = 0;
+    int rc = rs_engine_import_caught_up(e, id, blob, len, history, below, recognize, &m, errstr,
+                                        errlen);
+    if (rc < 0)
+        return -1;
+    if (caught != NULL)
+        *caught += m > 0;
+    if (moves != NULL)
+        *moves = m;
+    return rc;
+}
 
 typedef struct import_ctx {
     rs_engine_t *e;
+    const rs_engine_t *history;
     size_t *count;
     char *errstr;
     size_t errlen;
@@ -75,8 +100,8 @@ typedef struct import_ctx {
 static int import_one(void *opaque, const char *contract_id, const void *blob, size_t len)
 {
     import_ctx_t *x = opaque;
-    (void)contract_id;
-    if (rs_engine_import_contract(x->e, blob, len, x->errstr, x->errlen)) {
+    if (import_caught_up(x->e, x->history, contract_id, blob, len, RS_PERIOD_NONE, 0, NULL,
+                         NULL, x->errstr, x->errlen) != 0) {
         x->failed = 1;
         return 1;
     }
@@ -85,14 +110,37 @@ static int import_one(void *opaque, const char *contract_id, const void *blob, s
     return 0;
 }
 
-int rs_pstate_import_contracts(rs_state_t *st, int32_t partition, rs_engine_t *e, size_t *count,
-                               char *errstr, size_t errlen)
+static int import_with_history(rs_state_t *st, int32_t partition, rs_engine_t *e,
+                               const rs_engine_t *history, size_t *count, char *errstr,
+                               size_t errlen)
 {
-    import_ctx_t x = {e, count, errstr, errlen, 0};
+    import_ctx_t x = {e, history, count, errstr, errlen, 0};
     if (rs_state_foreach_contract(st, partition, import_one, &x, errstr, errlen) < 0 ||
         x.failed)
         return -1;
     return 0;
+}
+
+int rs_pstate_import_contracts(rs_state_t *st, int32_t partition, rs_engine_t *e, size_t *count,
+                               char *errstr, size_t errlen)
+{
+    rs_engine_t *history = NULL;
+    void *blob = NULL;
+    size_t len = 0;
+    char key[32];
+    int rc = -1;
+    /* the partition's horizon history, from its meta record */
+    snprintf(key, sizeof key, "engine/%d", (int)partition);
+    if (rs_engine_new(&history, NULL, errstr, errlen) != 0)
+        goto out;
+    int got = rs_state_get_meta(st, key, &blob, &len, errstr, errlen);
+    if (got < 0 || (got == 0 && rs_engine_import_meta(history, blob, len, errstr, errlen)))
+        goto out;
+    rc = import_with_history(st, partition, e, history, count, errstr, errlen);
+out:
+    rs_state_free(blob);
+    rs_engine_destroy(history);
+    return rc;
 }
 
 int rs_pstate_import_all(rs_state_t *st, rs_engine_t *e, char *errstr, size_t errlen)
@@ -260,7 +308,7 @@ static int pstate_load(rs_pstate_t **out, rs_state_t *st, int32_t partition,
     rs_state_free(blob);
     blob = NULL;
     if (!lazy &&
-        rs_pstate_import_contracts(st, partition, ps->engine, &ps->loaded, errstr, errlen))
+        import_with_history(st, partition, ps->engine, ps->engine, &ps->loaded, errstr, errlen))
         goto fail;
     rc = rs_state_get_meta(st, ps->plan_key, &blob, &len, errstr, errlen);
     if (rc < 0 || (rc == 0 && decode_plan(ps, blob, len, errstr, errlen)))
@@ -569,9 +617,15 @@ int rs_pstate_open(rs_pstate_t **out, rs_state_t *st, int32_t partition,
     if (pstate_load(out, st, partition, policy, 1, errstr, errlen))
         return -1;
     (*out)->lazy = 1;
+    (*out)->max_lag = RS_PSTATE_MAX_LAG;
     (*out)->lru.limit = cache_bytes;
     rs_engine_set_advance_hook((*out)->engine, pstate_walk, *out);
     return 0;
+}
+
+void rs_pstate_set_max_lag(rs_pstate_t *ps, int max_lag)
+{
+    ps->max_lag = max_lag < 1 ? 1 : max_lag;
 }
 
 void rs_pstate_set_close_hooks(rs_pstate_t *ps, const rs_pstate_close_hooks_t *h)
@@ -607,7 +661,8 @@ int rs_pstate_fetch(rs_pstate_t *ps, const char *contract_id, char *errstr, size
         if (rc < 0)
             return -1;
         if (rc == 0) {
-            rc = rs_engine_import_contract(ps->engine, blob, len, errstr, errlen);
+            rc = import_caught_up(ps->engine, ps->engine, contract_id, blob, len,
+                                  RS_PERIOD_NONE, 0, &ps->cs.caught_up, NULL, errstr, errlen);
             rs_state_free(blob);
             if (rc != 0)
                 return -1;
@@ -665,7 +720,7 @@ void rs_pstate_cache_stats(const rs_pstate_t *ps, rs_pstate_cache_stats_t *out)
 }
 
 /* ------------------------------------------------------------------------ */
-/* the streaming close (C2, C3)                                             */
+/* the streaming, lazy close (C2, C3)                                       */
 /* ------------------------------------------------------------------------ */
 
 typedef struct walk {
@@ -673,12 +728,13 @@ typedef struct walk {
     rs_engine_t *e;
     char **mem; /* in memory when the close began, sorted */
     size_t nmem, j;
-    char **ids; /* changed by the close, not yet committed (the chunk) */
+    char **ids; /* recognized by the close, for the hook (the chunk) */
     void **blobs;
     size_t *lens;
-    char *cached; /* cached[i]: ids[i] was clean in memory: it stays, clean */
-    size_t n, cap;
-    size_t kept; /* estimated bytes of unchanged contracts kept in memory */
+    char *cached; /* cached[i]: ids[i] was in memory: it stays */
+    char *write;  /* write[i]: ids[i] is written back (RS_PSTATE_MAX_LAG) */
+    size_t n, cap, nwrite;
+    size_t kept; /* estimated bytes of contracts read from the store kept */
     int forgot;  /* a contract read from the store left memory again */
     char err[512];
 } walk_t;
@@ -689,11 +745,13 @@ static void walk_clear(walk_t *x)
         free(x->ids[i]);
         free(x->blobs[i]);
     }
-    x->n = 0;
+    x->n = x->nwrite = 0;
 }
 
-/* Commit the chunk (C3): export, hand to the hook, write, forget. */
-static int walk_commit_chunk(walk_t *x)
+/* Hand the chunk to the hook (C3), commit the records written back (none
+ * unless some were RS_PSTATE_MAX_LAG behind), then forget the contracts of
+ * it read from the store. */
+static int walk_flush_chunk(walk_t *x)
 {
     rs_pstate_t *ps = x->ps;
     rs_state_batch_t *b = NULL;
@@ -701,15 +759,16 @@ static int walk_commit_chunk(walk_t *x)
 
     if (x->n == 0)
         return 0;
+    if (x->nwrite > 0 && rs_state_batch_new(&b, x->err, sizeof x->err) != 0)
+        goto out;
     for (size_t i = 0; i < x->n; i++) {
+        if (!x->write[i])
+            continue;
         if (rs_engine_export_contract(x->e, x->ids[i], &x->blobs[i], &x->lens[i], x->err,
                                       sizeof x->err) != 0)
             goto out;
-    }
-    if (rs_state_batch_new(&b, x->err, sizeof x->err) != 0)
-        goto out;
-    for (size_t i = 0; i < x->n; i++)
         rs_state_batch_put_contract(b, ps->partition, x->ids[i], x->blobs[i], x->lens[i]);
+    }
     if (ps->hooks.chunk != NULL &&
         ps->hooks.chunk(ps->hooks.opaque, (const char *const *)x->ids, x->blobs, x->lens,
                         x->n) != 0) {
@@ -717,18 +776,17 @@ static int walk_commit_chunk(walk_t *x)
                  ps->partition);
         goto out;
     }
-    if (rs_state_batch_commit(ps->st, b, x->err, sizeof x->err) != 0)
+    if (b != NULL && rs_state_batch_commit(ps->st, b, x->err, sizeof x->err) != 0)
         goto out;
-    /* last first: each is then at the end of the engine's changed set */
-    for (size_t i = x->n; i-- > 0;) {
-        if (x->cached[i]) {
-            rs_engine_contract_clear_changed(x->e, x->ids[i]);
-        } else {
+    for (size_t i = x->n; i-- > 0;)
+        if (!x->cached[i]) {
             rs_engine_forget_contract(x->e, x->ids[i]);
             x->forgot = 1;
+        } else if (x->write[i]) { /* committed: it stays, clean */
+            rs_engine_contract_clear_changed(x->e, x->ids[i]);
         }
-    }
     ps->cs.chunks++;
+    ps->cs.written += x->nwrite;
     rc = 0;
 out:
     rs_state_batch_destroy(b);
@@ -736,9 +794,10 @@ out:
     return rc;
 }
 
-/* Add a contract the close changed to the chunk; commit the chunk when
- * full. `cached`: it was in memory and clean (it stays, clean). 0 or -1. */
-static int walk_add_to_chunk(walk_t *x, const char *id, int cached)
+/* Add a contract the close changed to the chunk; hand the chunk on when
+ * full. `cached`: it was in memory (it stays); `write`: its record is
+ * written back. 0 or -1. */
+static int walk_add_to_chunk(walk_t *x, const char *id, int cached, int write)
 {
     if (x->n == x->cap) {
         size_t cap = x->cap ? x->cap * 2 : 256;
@@ -752,11 +811,14 @@ static int walk_add_to_chunk(walk_t *x, const char *id, int cached)
         if (nl != NULL)
             x->lens = nl;
         char *nc = nl ? realloc(x->cached, cap) : NULL;
-        if (nc == NULL) {
+        if (nc != NULL)
+            x->cached = nc;
+        char *nw = nc ? realloc(x->write, cap) : NULL;
+        if (nw == NULL) {
             snprintf(x->err, sizeof x->err, "out of memory");
             return -1;
         }
-        x->cached = nc;
+        x->write = nw;
         x->cap = cap;
     }
     if ((x->ids[x->n] = strdup(id)) == NULL) {
@@ -764,28 +826,47 @@ static int walk_add_to_chunk(walk_t *x, const char *id, int cached)
         return -1;
     }
     x->blobs[x->n] = NULL;
+    x->lens[x->n] = 0;
     x->cached[x->n] = (char)cached;
+    x->write[x->n] = (char)write;
+    x->nwrite += write != 0;
     x->n++;
-    if (x->n >= x->ps->hooks.contracts && walk_commit_chunk(x) != 0)
+    if (x->n >= x->ps->hooks.contracts && walk_flush_chunk(x) != 0)
         return -1;
     return 0;
 }
 
-/* Recognize an in-memory contract. One that was clean (the batch had not
- * changed it) and that the close changed joins the chunk: committed with
- * it, it stays in memory, clean, so the batch's own write stays small. */
-static int walk_memory_one(walk_t *x, const char *id)
+/* Recognize a contract through the horizon. A change the close alone made
+ * (the contract was clean) is not written (C2) unless `write`: the
+ * contract leaves the changed set. Returns 1 (the close changed it), 0 or
+ * -1 (x->err). */
+static int walk_recognize(walk_t *x, const char *id, int write)
 {
-    int chunked = x->ps->hooks.contracts > 0;
-    int was = chunked && rs_engine_contract_is_changed(x->e, id);
+    int was = rs_engine_contract_is_changed(x->e, id);
     int rc = rs_engine_recognize_contract(x->e, id);
     if (rc < 0) {
         snprintf(x->err, sizeof x->err, "out of memory recognizing contract %s", id);
         return -1;
     }
-    if (chunked && rc == 1 && !was)
-        return walk_add_to_chunk(x, id, 1);
+    if (rc == 1 && !was) {
+        if (!write)
+            rs_engine_contract_clear_changed(x->e, id);
+        return 1;
+    }
     return 0;
+}
+
+/* An in-memory contract: recognized; one the batch had not changed joins
+ * the chunk (the hook sees it) and stays in memory. How far behind its
+ * record is is not known here: it is written back only with max_lag 1. */
+static int walk_memory_one(walk_t *x, const char *id)
+{
+    int chunked = x->ps->hooks.contracts > 0;
+    int write = chunked && x->ps->max_lag <= 1 && !x->ps->hooks.keep_written;
+    int rc = walk_recognize(x, id, write);
+    if (rc == 1 && chunked)
+        return walk_add_to_chunk(x, id, 1, write);
+    return rc < 0 ? -1 : 0;
 }
 
 /* Recognize the in-memory contracts before `id` (all if NULL). */
@@ -797,30 +878,41 @@ static int walk_memory_until(walk_t *x, const char *id)
     return 0;
 }
 
+/* Keep a contract read from the store in memory, coldest. */
+static int walk_keep(walk_t *x, const char *id)
+{
+    if (lru_add(&x->ps->lru, id, 0) == 0)
+        return 0;
+    snprintf(x->err, sizeof x->err, "out of memory");
+    return -1;
+}
+
 static int walk_one(void *opaque, const char *id, const void *blob, size_t len)
 {
     walk_t *x = opaque;
     rs_pstate_t *ps = x->ps;
+    int moves = 0;
 
     if (walk_memory_until(x, id) != 0)
         return 1;
     if (x->j < x->nmem && strcmp(x->mem[x->j], id) == 0) /* memory is newer */
         return walk_memory_one(x, x->mem[x->j++]) == 0 ? 0 : 1;
-    if (rs_engine_import_contract(x->e, blob, len, x->err, sizeof x->err) != 0)
+    /* the record, through the closes before this one it missed, silently,
+     * then through this one */
+    int rc = import_caught_up(x->e, x->e, id, blob, len, rs_engine_horizon(x->e), 1,
+                              &ps->cs.caught_up, &moves, x->err, sizeof x->err);
+    if (rc < 0)
         return 1;
     ps->cs.walked++;
-    int rc = rs_engine_recognize_contract(x->e, id);
-    if (rc < 0) {
-        snprintf(x->err, sizeof x->err, "out of memory recognizing contract %s", id);
-        return 1;
-    }
+    /* left behind once more, it would be RS_PSTATE_MAX_LAG behind */
+    int write = moves + 1 >= ps->max_lag;
+    if (rc == 1 && !write) /* not written back: not a change to stage */
+        rs_engine_contract_clear_changed(x->e, id);
     if (rc == 0) { /* nothing to post: as it was in the store */
         size_t bytes = rs_engine_contract_bytes(x->e, id);
         if (ps->lru.bytes + x->kept + bytes <= ps->lru.limit) { /* room: keep it */
-            if (lru_add(&ps->lru, id, 0) != 0) {
-                snprintf(x->err, sizeof x->err, "out of memory");
+            if (walk_keep(x, id) != 0)
                 return 1;
-            }
             x->kept += bytes;
             return 0;
         }
@@ -828,14 +920,11 @@ static int walk_one(void *opaque, const char *id, const void *blob, size_t len)
         x->forgot = 1;
         return 0;
     }
-    if (ps->hooks.contracts == 0) { /* kept, changed, until the batch commits it */
-        if (lru_add(&ps->lru, id, 0) != 0) {
-            snprintf(x->err, sizeof x->err, "out of memory");
-            return 1;
-        }
-        return 0;
-    }
-    return walk_add_to_chunk(x, id, 0) == 0 ? 0 : 1;
+    /* no chunks, or no chunk commits: kept (changed if written back)
+     * until the batch's commit */
+    if (ps->hooks.contracts == 0 || (write && ps->hooks.keep_written))
+        return walk_keep(x, id) == 0 ? 0 : 1;
+    return walk_add_to_chunk(x, id, 0, write) == 0 ? 0 : 1;
 }
 
 /* The engine's advance hook: C2. */
@@ -862,14 +951,13 @@ static int pstate_walk(void *opaque, rs_engine_t *e)
         goto out;
     if (!x.forgot)
         ps->complete = 1;
-    /* The last, partial chunk stays in memory, changed: the batch commits
-     * it with the rest (a chunk commit costs two delivery rounds) and the
-     * cache lets it go after that commit. */
+    /* The last, partial chunk stays in memory: the batch's own end (its
+     * balance snapshots, its delivery, and the commit of those written
+     * back, still changed) covers it, and the cache lets it go after the
+     * batch's commit. */
     for (size_t i = 0; i < x.n; i++)
-        if (!x.cached[i] && lru_add(&ps->lru, x.ids[i], 0) != 0) {
-            snprintf(x.err, sizeof x.err, "out of memory");
+        if (!x.cached[i] && walk_keep(&x, x.ids[i]) != 0)
             goto out;
-        }
     rc = 0;
 out:
     if (rc != 0)
@@ -880,6 +968,7 @@ out:
     free(x.blobs);
     free(x.lens);
     free(x.cached);
+    free(x.write);
     free(x.mem);
     return rc;
 }

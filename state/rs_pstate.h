@@ -40,8 +40,9 @@ typedef struct rs_plan_item {
     int64_t offset;
 } rs_plan_item_t;
 
-/* Load partition N's engine (meta and every contract) from the store, or
- * start an empty one. `policy` may be NULL. Returns 0 or -1 with errstr. */
+/* Load partition N's engine (meta and every contract, each caught up: C4)
+ * from the store, or start an empty one. `policy` may be NULL. Returns 0 or
+ * -1 with errstr. */
 int rs_pstate_load(rs_pstate_t **out, rs_state_t *st, int32_t partition,
                    const rs_policy_t *policy, char *errstr, size_t errlen);
 void rs_pstate_destroy(rs_pstate_t *ps); /* accepts NULL */
@@ -52,8 +53,9 @@ int32_t rs_pstate_partition(const rs_pstate_t *ps);
 size_t rs_pstate_loaded_contracts(const rs_pstate_t *ps);
 
 /* Import partition N's contract records (not its meta) from the store into
- * `e`, adding how many to *count (when not NULL). Returns 0 or -1 with
- * errstr. */
+ * `e`, each caught up through the partition's horizon history (C4; read
+ * from its meta record), adding how many to *count (when not NULL).
+ * Returns 0 or -1 with errstr. */
 int rs_pstate_import_contracts(rs_state_t *st, int32_t partition, rs_engine_t *e, size_t *count,
                                char *errstr, size_t errlen);
 
@@ -100,7 +102,7 @@ int rs_pstate_stage_plan_done(rs_pstate_t *ps, rs_state_batch_t *b);
 int rs_pstate_stage_plan(rs_pstate_t *ps, rs_state_batch_t *b, const rs_plan_item_t *items,
                          size_t n, char *errstr, size_t errlen);
 
-/* ---- the worker's bounded cache and streaming close ----
+/* ---- the worker's bounded cache and streaming, lazy close ----
  *
  * rs_pstate_open() loads only the meta record and the plan: contracts stay
  * in the store and come into memory when needed (rs_pstate_fetch). What is
@@ -108,46 +110,71 @@ int rs_pstate_stage_plan(rs_pstate_t *ps, rs_state_batch_t *b, const rs_plan_ite
  * per contract, rs_engine_contract_bytes, kept per contract and refreshed
  * for the contracts a batch used):
  *
- *   C1  A contract in memory is the newest state of it: the store's, or the
- *       store's plus the current batch's changes. A contract leaves memory
- *       only when clean (rs_pstate_evict, called after the batch's commit),
- *       least recently fetched first, while the estimate is over the bound.
+ *   C1  A contract in memory is the newest state of it: the store's record
+ *       brought through the horizon moves it missed (C4), or that plus the
+ *       current batch's changes. A contract leaves memory only when clean
+ *       (rs_pstate_evict, called after the batch's commit), least recently
+ *       fetched first, while the estimate is over the bound.
  *   C2  Every rs_engine_advance() (event-time month end, period.closed) is a
- *       streaming close: the contracts of the partition in the store and in
- *       memory are recognized through the new horizon in contract_id order
- *       (the order and entries of an engine holding them all). Those the
- *       close changed and the batch had not changed before it (read from
- *       the store, or in memory and clean) form chunks; a full chunk is
- *       committed on its own (close hooks below), then the ones read from
- *       the store are forgotten and the cached ones stay, clean. The last,
- *       partial chunk stays in memory, changed, for the batch's commit
- *       (then the cache may let it go): a close of fewer contracts than a
- *       chunk costs no extra commit. A contract read from the store that
- *       the close did not change stays if the cache has room, else is
- *       forgotten at once. While every contract of the store is in memory
- *       (a close kept all it read and nothing was forgotten since), a close
- *       reads nothing from the store: it is the plain engine's. So after
- *       any commit every contract of the store is recognized through the
- *       committed horizon, and a contract fetched later needs no catch-up.
- *   C3  A chunk commit writes only contracts the current batch had not
- *       changed before the close, after their entries and changelog records
- *       were delivered (hooks): a crash after it replays the batch's plan
- *       from a store where those contracts are already recognized, which
- *       posts nothing for them again — their entries were delivered with
- *       the same ids and bytes.
+ *       streaming, lazy close: the contracts of the partition in the store
+ *       and in memory are recognized through the new horizon in contract_id
+ *       order (the order and entries of an engine holding them all). What
+ *       the close alone changes is NOT written back: a record stays as it
+ *       was, behind the horizon, and the engine's meta (committed with the
+ *       batch) records the move in its horizon history. A contract the
+ *       batch had changed before the close is written by the batch, as
+ *       any. Contracts read from the store that the close changed form
+ *       chunks; a full chunk is handed to the close hook (the worker
+ *       produces their balance snapshots and delivers what the close
+ *       produced so far), then forgotten; the last, partial chunk stays in
+ *       memory, clean, until the batch's end. A contract read from the
+ *       store that the close did not change stays if the cache has room,
+ *       else is forgotten at once. While every contract of the store is in
+ *       memory (a close kept all it read and nothing was forgotten since),
+ *       a close reads nothing from the store.
+ *       Bounded lag: a record the walk reads that this close would leave
+ *       RS_PSTATE_MAX_LAG month ends behind is written back (it stays
+ *       changed): so a walk catches a record up through at most
+ *       RS_PSTATE_MAX_LAG - 1 moves (a contract that stayed in memory
+ *       meanwhile may be further behind in the store until then), and a
+ *       book of idle contracts writes about 1/RS_PSTATE_MAX_LAG of them
+ *       per close instead of all.
+ *   C3  A close writes only records written back, in a full chunk's own
+ *       commit made after the hook delivered the chunk's outputs and the
+ *       records' changelog records: a crash after it replays the batch's
+ *       plan from a store where those contracts are already recognized,
+ *       which posts nothing for them again (their entries were delivered
+ *       with the same ids and bytes). Anything else a close did is in
+ *       memory only: a crash leaves the store as it was, and the replay
+ *       posts the same entries with the same ids and bytes again.
+ *   C4  Every load of a contract record (rs_pstate_fetch, the close's walk,
+ *       rs_pstate_load, rs_pstate_import_contracts/_all, hence the CLI's
+ *       readers) brings it through the horizon moves of its partition's
+ *       history that are past its own horizon, each as that close ran
+ *       (rs_engine_catch_up_contract), the entries discarded: they were
+ *       emitted at the close. So every reader sees the state of an eager
+ *       close, and later entries are those of an eager close, byte for
+ *       byte. The history grows by one move per month end (8 bytes).
  */
+#define RS_PSTATE_MAX_LAG 6
+
 typedef struct rs_pstate_close_hooks {
-    /* Called before a chunk is committed with the chunk's contracts (in
-     * memory, changed, contract_id order) and their records (staged into
-     * the chunk's write by rs_pstate): deliver everything produced so far,
-     * then the chunk's changelog records. 0, or -1 to fail the close (the
-     * chunk is not committed). */
+    /* Called with a full chunk's contracts (in memory, recognized, in
+     * contract_id order) before they leave memory: produce what they owe
+     * (balance snapshots), deliver everything produced so far, then the
+     * changelog records of those written back: blobs[i] (lens[i] bytes)
+     * is the record of ids[i] staged for the chunk's commit, NULL if it
+     * is not written. 0, or -1 to fail the close (nothing is committed). */
     int (*chunk)(void *opaque, const char *const *ids, void *const *blobs, const size_t *lens,
                  size_t n);
     void *opaque;
-    /* contracts per chunk; 0: no chunk commits (exactly_once: they stay in
-     * memory, changed, and the batch commits them) */
+    /* contracts per chunk; 0: no chunks (every contract the close changed
+     * stays in memory until the cache lets it go after the commit) */
     size_t contracts;
+    /* 1: a chunk commits nothing: a record to write back stays in memory,
+     * changed, for the batch's commit (exactly_once, whose outputs may
+     * still be aborted); the chunk's other contracts leave as always */
+    int keep_written;
 } rs_pstate_close_hooks_t;
 
 /* Open partition N lazily (meta and plan only) with a cache of at most
@@ -156,8 +183,13 @@ typedef struct rs_pstate_close_hooks {
 int rs_pstate_open(rs_pstate_t **out, rs_state_t *st, int32_t partition,
                    const rs_policy_t *policy, size_t cache_bytes, char *errstr, size_t errlen);
 
-/* Set the close hooks (copied). Without hooks a close keeps every changed
- * contract it loaded in memory until the batch commits them. */
+/* Write back a record a close would leave `max_lag` month ends behind
+ * (C2; default RS_PSTATE_MAX_LAG; 1: every record the close changed, the
+ * eager streaming close, for comparison). */
+void rs_pstate_set_max_lag(rs_pstate_t *ps, int max_lag);
+
+/* Set the close hooks (copied). Without hooks a close keeps every
+ * contract it changed in memory (clean) until the cache lets it go. */
 void rs_pstate_set_close_hooks(rs_pstate_t *ps, const rs_pstate_close_hooks_t *h);
 
 /* Have `contract_id` in memory for the batch: load it from the store if it
@@ -176,13 +208,15 @@ const char *rs_pstate_close_error(const rs_pstate_t *ps);
 
 /* Cache figures for logs, metrics and benchmarks. */
 typedef struct rs_pstate_cache_stats {
-    size_t contracts; /* in memory (tracked by the cache) */
-    size_t bytes;     /* their estimated heap */
-    size_t limit;     /* the bound */
-    uint64_t loads;   /* contracts loaded from the store by fetch */
-    uint64_t evicted; /* forgotten by rs_pstate_evict */
-    uint64_t walked;  /* contracts loaded from the store by closes */
-    uint64_t chunks;  /* chunk commits */
+    size_t contracts;   /* in memory (tracked by the cache) */
+    size_t bytes;       /* their estimated heap */
+    size_t limit;       /* the bound */
+    uint64_t loads;     /* contracts loaded from the store by fetch */
+    uint64_t evicted;   /* forgotten by rs_pstate_evict */
+    uint64_t walked;    /* contracts loaded from the store by closes */
+    uint64_t chunks;    /* chunks handed to the close hook */
+    uint64_t caught_up; /* records loaded behind the horizon and caught up (C4) */
+    uint64_t written;   /* records written back by chunks (bounded lag) */
 } rs_pstate_cache_stats_t;
 void rs_pstate_cache_stats(const rs_pstate_t *ps, rs_pstate_cache_stats_t *out);
 

@@ -938,12 +938,18 @@ int rs_state_batch_commit(rs_state_t *st, rs_state_batch_t *b, char *errstr, siz
 
 /* An iterator over [lo, hi) (bounds must outlive it), reading `snap` or the
  * latest state when NULL. */
-static rocksdb_iterator_t *range_iter(rs_state_t *st, rocksdb_readoptions_t **ro,
-                                      const unsigned char *lo, size_t lolen,
-                                      const unsigned char *hi, size_t hilen,
-                                      const rocksdb_snapshot_t *snap)
+/* `scan`: a whole-range pass that reads each block once: large reads
+ * (readahead), and the block cache is left to the point reads. */
+static rocksdb_iterator_t *range_iter_scan(rs_state_t *st, rocksdb_readoptions_t **ro,
+                                           const unsigned char *lo, size_t lolen,
+                                           const unsigned char *hi, size_t hilen,
+                                           const rocksdb_snapshot_t *snap, int scan)
 {
     *ro = rocksdb_readoptions_create();
+    if (scan) {
+        rocksdb_readoptions_set_fill_cache(*ro, 0);
+        rocksdb_readoptions_set_readahead_size(*ro, 2u << 20);
+    }
     if (lo)
         rocksdb_readoptions_set_iterate_lower_bound(*ro, (const char *)lo, lolen);
     if (hi)
@@ -951,6 +957,14 @@ static rocksdb_iterator_t *range_iter(rs_state_t *st, rocksdb_readoptions_t **ro
     if (snap)
         rocksdb_readoptions_set_snapshot(*ro, snap);
     return rocksdb_create_iterator(st->db, *ro);
+}
+
+static rocksdb_iterator_t *range_iter(rs_state_t *st, rocksdb_readoptions_t **ro,
+                                      const unsigned char *lo, size_t lolen,
+                                      const unsigned char *hi, size_t hilen,
+                                      const rocksdb_snapshot_t *snap)
+{
+    return range_iter_scan(st, ro, lo, lolen, hi, hilen, snap, 0);
 }
 
 static int iter_status(rocksdb_iterator_t *it, const char *context, char *errstr, size_t errlen)
@@ -1006,7 +1020,7 @@ static int scan_partition(rs_state_t *st, int32_t partition, unsigned char kind,
     snprintf(ctx, sizeof ctx, "%s: partition=%d", op, (int)partition);
     key_partition(lo, kind, (uint32_t)partition);
     key_partition(hi, kind, (uint32_t)partition + 1u);
-    it = range_iter(st, &ro, lo, sizeof lo, hi, sizeof hi, NULL);
+    it = range_iter_scan(st, &ro, lo, sizeof lo, hi, sizeof hi, NULL, 1);
     for (rocksdb_iter_seek(it, (const char *)lo, sizeof lo); rocksdb_iter_valid(it);
          rocksdb_iter_next(it)) {
         size_t klen = 0, vlen = 0;

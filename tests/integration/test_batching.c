@@ -107,7 +107,9 @@ Test(batching, journal_does_not_depend_on_batch_size, .timeout = 300)
     kh_rm_rf(dir);
 }
 
-Test(batching, exactly_once_book_equals_replay, .timeout = 180)
+/* exactly_once over the sample book: replay's balances, no duplicate.
+ * `state`: more configuration (the cache). */
+static void exactly_once_book(const char *state, int want_chunks)
 {
     rs_mockbroker_t *mb = NULL;
     rs_mockbroker_opts_t mo = {1, KH_NPARTS};
@@ -119,10 +121,13 @@ Test(batching, exactly_once_book_equals_replay, .timeout = 180)
     const char *bs = rs_mockbroker_bootstraps(mb);
     kh_load_sample(&events, 1);
     kh_produce_book(bs, &events);
-    kh_worker_init(&w, bs, "g-eos",
-                   "exit.when.idle=true\ninput.format=json\noutput.format=json\n"
-                   "processing.guarantee=exactly_once\nbatch.max.records=40\n"
-                   "input.idle.ms=500\n");
+    char extra[512];
+    snprintf(extra, sizeof extra, "%s%s",
+             "exit.when.idle=true\ninput.format=json\noutput.format=json\n"
+             "processing.guarantee=exactly_once\nbatch.max.records=40\n"
+             "input.idle.ms=500\n",
+             state);
+    kh_worker_init(&w, bs, "g-eos", extra);
     kh_worker_run_idle(&w, NULL);
     size_t dups =
         kh_check_topic_balances(bs, "revenue.journal", "revenue.deferred-balances", &events);
@@ -131,10 +136,25 @@ Test(batching, exactly_once_book_equals_replay, .timeout = 180)
     long batches = kh_log_number(log, "worker: stopped ", "batches", 0);
     cr_assert_gt(batches, 1, "%s", log);
     cr_assert_null(strstr(log, "Erroneous state"), "%s", log);
+    if (want_chunks)
+        cr_assert_gt(kh_log_sum(log, "worker: batch ", "close_chunks"), 0,
+                     "no close streamed from the store in chunks:\n%s", log);
     cr_log_info("exactly_once: %ld batches, %zu duplicates", batches, dups);
     cr_assert_eq(dups, 0);
     free(log);
     kh_ev_free(&events);
     rs_mockbroker_destroy(mb);
     kh_rm_rf(w.dir);
+}
+
+Test(batching, exactly_once_book_equals_replay, .timeout = 180)
+{
+    exactly_once_book("", 0);
+}
+
+/* No contract cached: the month ends are lazy closes from the store in
+ * chunks, inside the batches' transactions (nothing committed by a chunk). */
+Test(batching, exactly_once_lazy_closes_without_cache_equal_replay, .timeout = 180)
+{
+    exactly_once_book("state.cache.mb=0\nstate.close.chunk=3\n", 1);
 }

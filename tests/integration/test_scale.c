@@ -13,6 +13,9 @@
  *     exactly the balances of `revstream replay` (a single clean run) on the
  *     same events; no entry_id appears with two different contents; the
  *     duplicates are at most the entries of the batches replayed from a plan.
+ *     The same with no contract cached (state.cache.mb=0): every month end
+ *     is then a lazy close from the store, whose records the changelog
+ *     carries behind the horizon and the restored worker catches up.
  *   - Workers come and go (1 -> 2 -> 1 -> 1) on one group: restores from the
  *     changelog (local=missing), a revoke that commits, and the grace-period
  *     drop; the deduplicated journal gives replay's balances.
@@ -141,7 +144,10 @@ enum {
     API_SYNC_GROUP = 14
 };
 
-Test(scale, sigkill_and_deleted_state_restore_from_changelog, .timeout = 180)
+/* Kill a worker mid-stream, delete its state, restore from the changelog
+ * with a new one (which finishes the input): replay's balances. `state`:
+ * more configuration (the cache). */
+static void kill_and_restore(const char *state)
 {
     scale_t s;
     scale_open(&s, 1, 80, "kill.journal");
@@ -152,8 +158,10 @@ Test(scale, sigkill_and_deleted_state_restore_from_changelog, .timeout = 180)
     /* the changelog is created by the worker (auto-created on this broker) */
     kh_produce_book(bs, &s.ev);
 
-    const char *extra = SCALE_EXTRA "topics.journal=kill.journal\n"
-                                    "topics.changelog=kill.changelog\n";
+    char extra[512];
+    snprintf(extra, sizeof extra, "%s%s",
+             SCALE_EXTRA "topics.journal=kill.journal\ntopics.changelog=kill.changelog\n",
+             state);
     kh_worker_init(&a, bs, "g-kill", extra);
     pid_t pa = kh_worker_start(&a, NULL);
     kh_wait_topic_size(bs, "kill.journal", 200, pa, a.log);
@@ -162,7 +170,7 @@ Test(scale, sigkill_and_deleted_state_restore_from_changelog, .timeout = 180)
     cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     kh_rm_rf(a.state);
 
-    char extra_b[512];
+    char extra_b[640];
     snprintf(extra_b, sizeof extra_b, "%sexit.when.idle=true\n", extra);
     kh_worker_init(&b, bs, "g-kill", extra_b);
     /* B's first ListOffsets requests are the changelog watermark queries of
@@ -192,6 +200,19 @@ Test(scale, sigkill_and_deleted_state_restore_from_changelog, .timeout = 180)
     kh_rm_rf(a.dir);
     kh_rm_rf(b.dir);
     scale_close(&s);
+}
+
+Test(scale, sigkill_and_deleted_state_restore_from_changelog, .timeout = 180)
+{
+    kill_and_restore("");
+}
+
+/* No contract cached: every month end is a lazy close from the store, so
+ * the changelog holds records left behind at closes and the restored
+ * store catches them up at every load (rs_pstate.h C4). */
+Test(scale, lazy_closes_without_cache_restore_from_changelog, .timeout = 180)
+{
+    kill_and_restore("state.cache.mb=0\nstate.close.chunk=7\n");
 }
 
 /* Read every partition of topic up to its high watermark with one assigned

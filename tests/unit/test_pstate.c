@@ -499,17 +499,23 @@ static void add_stats(rs_pstate_cache_stats_t *cs, const rs_pstate_t *ps)
     cs->evicted += x.evicted;
     cs->walked += x.walked;
     cs->chunks += x.chunks;
+    cs->caught_up += x.caught_up;
+    cs->written += x.written;
 }
 
-/* Run the book through partition 0 in batches of `batch` events as the
- * worker does (fetch, apply, event-time advance; stage and commit; evict).
- * lazy: rs_pstate_open with cache_bytes and chunks of `chunk` contracts;
- * else rs_pstate_load (the whole partition in memory). */
-static void run_book(const char *path, int lazy, size_t cache_bytes, size_t chunk, journal_t *j,
-                     size_t *chunked, rs_pstate_cache_stats_t *cs)
+/* Run events [from, to) of ev through partition 0 of the store at path in
+ * batches of 40 events as the worker does (fetch, apply, event-time
+ * advance; stage and commit; evict), reopening the partition every few
+ * batches (a restart). lazy: rs_pstate_open with cache_bytes and chunks of
+ * `chunk` contracts; else rs_pstate_load (the whole partition in memory). */
+/* The close hooks' keep_written for run_events (exactly_once's way). */
+static int keep_written;
+
+static void run_events(const char *path, char **ev, size_t from, size_t to, int lazy,
+                       size_t cache_bytes, size_t chunk, journal_t *j, size_t *chunked,
+                       rs_pstate_cache_stats_t *cs)
 {
-    char err[512], **ev;
-    size_t n = book(&ev);
+    char err[512];
     rs_state_opts_t o = {0};
     rs_state_t *st;
     rs_pstate_t *ps = NULL;
@@ -520,7 +526,7 @@ static void run_book(const char *path, int lazy, size_t cache_bytes, size_t chun
     cr_assert_eq(rs_state_open(&st, &o, err, sizeof err), 0, "%s", err);
     if (cs != NULL)
         memset(cs, 0, sizeof *cs);
-    for (size_t at = 0; at < n;) {
+    for (size_t at = from; at < to;) {
         /* a fresh load every few batches: a restart between batches */
         if (ps == NULL || (at / 40) % 5 == 0) {
             add_stats(cs, ps);
@@ -528,14 +534,14 @@ static void run_book(const char *path, int lazy, size_t cache_bytes, size_t chun
             if (lazy)
                 cr_assert_eq(rs_pstate_open(&ps, st, 0, NULL, cache_bytes, err, sizeof err), 0);
             else
-                cr_assert_eq(rs_pstate_load(&ps, st, 0, NULL, err, sizeof err), 0);
+                cr_assert_eq(rs_pstate_load(&ps, st, 0, NULL, err, sizeof err), 0, "%s", err);
             rs_engine_set_sink(rs_pstate_engine(ps), on_entry, j);
-            rs_pstate_close_hooks_t h = {count_chunk, chunked, chunk};
+            rs_pstate_close_hooks_t h = {count_chunk, chunked, chunk, keep_written};
             if (lazy)
                 rs_pstate_set_close_hooks(ps, &h);
         }
         rs_engine_t *e = rs_pstate_engine(ps);
-        for (size_t k = 0; k < 40 && at < n; k++, at++) {
+        for (size_t k = 0; k < 40 && at < to; k++, at++) {
             rs_event_t x;
             rs_event_init(&x);
             cr_assert_eq(rs_codec_json_decode(ev[at], strlen(ev[at]), &x, err, sizeof err), 0,
@@ -559,13 +565,27 @@ static void run_book(const char *path, int lazy, size_t cache_bytes, size_t chun
             rs_pstate_evict(ps);
     }
     add_stats(cs, ps);
-    if (cs != NULL)
+    if (cs != NULL && ps != NULL)
         rs_pstate_cache_stats(ps, &last), cs->contracts = last.contracts;
     rs_pstate_destroy(ps);
     rs_state_destroy(st);
+}
+
+static void free_events(char **ev, size_t n)
+{
     for (size_t i = 0; i < n; i++)
         free(ev[i]);
     free(ev);
+}
+
+/* run_events over the whole book(). */
+static void run_book(const char *path, int lazy, size_t cache_bytes, size_t chunk, journal_t *j,
+                     size_t *chunked, rs_pstate_cache_stats_t *cs)
+{
+    char **ev;
+    size_t n = book(&ev);
+    run_events(path, ev, 0, n, lazy, cache_bytes, chunk, j, chunked, cs);
+    free_events(ev, n);
 }
 
 /* A tiny cache (nothing kept between batches, closes in chunks of 7) and a
@@ -647,7 +667,7 @@ Test(pstate, close_with_nothing_cached)
     rs_pstate_destroy(ps);
     /* the close, from the store */
     cr_assert_eq(rs_pstate_open(&ps, st, 1, NULL, 0, err, sizeof err), 0);
-    rs_pstate_close_hooks_t h = {count_chunk, &chunked, 16};
+    rs_pstate_close_hooks_t h = {count_chunk, &chunked, 16, 0};
     rs_pstate_set_close_hooks(ps, &h);
     journal_t jl = {0}, je = {0};
     rs_engine_set_sink(rs_pstate_engine(ps), on_entry, &jl);
@@ -701,4 +721,258 @@ Test(pstate, close_with_nothing_cached)
     for (size_t i = 0; i < n; i++)
         free(ev[i]);
     free(ev);
+}
+
+/* ---- the lazy close (rs_pstate.h C2-C4) ---- */
+
+static const char *occurred_at(const char *json)
+{
+    const char *p = strstr(json, "\"occurred_at\":\"");
+    cr_assert_not_null(p, "%s", json);
+    return p + 15;
+}
+
+/* book() with more of what a close must get right for contracts it does
+ * not write back: cancellations, credit notes, catch-up amendments, and
+ * payments that wait over month ends for an invoice issued later; merged
+ * in event-time order. */
+static size_t book_lazy(char ***out)
+{
+    char **base, **x = malloc(256 * sizeof *x), buf[768];
+    size_t nb = book(&base), nx = 0;
+    cr_assert_not_null(x);
+    for (int i = 0; i < 60; i++) {
+        int bm = 1 + i % 12, bd = 1 + (i * 7) % 27;
+        if (i % 10 == 3 && bm + 3 <= 12)
+            snprintf(buf, sizeof buf,
+                     "{\"event_id\":\"x%d\",\"type\":\"contract.cancelled\",\"contract_id\":"
+                     "\"C%03d\",\"occurred_at\":\"2026-%02d-10T03:00:00Z\",\"effective_on\":"
+                     "\"2026-%02d-15\"}",
+                     i, i, bm + 3, bm + 3);
+        else if (i % 10 == 5 && bm + 2 <= 12)
+            snprintf(buf, sizeof buf,
+                     "{\"event_id\":\"n%d\",\"type\":\"credit_note.issued\",\"contract_id\":"
+                     "\"C%03d\",\"occurred_at\":\"2026-%02d-20T03:00:00Z\",\"credit_note_id\":"
+                     "\"N%d\",\"invoice_id\":\"I%d\",\"issued_on\":\"2026-%02d-20\",\"reason\":"
+                     "\"error\",\"lines\":[{\"line_id\":\"L\",\"amount\":\"100.00\"}]}",
+                     i, i, bm + 2, i, i, bm + 2);
+        else if (i % 10 == 7 && bm + 4 <= 12)
+            snprintf(
+                buf, sizeof buf,
+                "{\"event_id\":\"a%d\",\"type\":\"contract.amended\",\"contract_id\":"
+                "\"C%03d\",\"occurred_at\":\"2026-%02d-01T03:00:00Z\",\"effective_on\":"
+                "\"2026-%02d-01\",\"treatment\":\"catch_up\",\"lines\":[{\"line_id\":\"L\","
+                "\"product\":\"P\",\"recognition\":\"ratable_monthly\",\"start\":\"2026-%02d-"
+                "01\",\"end\":\"2027-%02d-%02d\",\"amount\":\"2400.00\"}]}",
+                i, i, bm + 4, bm + 4, bm, bm, 28 - i % 5);
+        else
+            buf[0] = '\0';
+        if (buf[0] != '\0')
+            x[nx++] = strdup(buf);
+        if (i % 10 == 9 && bm + 2 <= 12) { /* waits over a month end */
+            snprintf(buf, sizeof buf,
+                     "{\"event_id\":\"w%d\",\"type\":\"payment.received\",\"contract_id\":"
+                     "\"C%03d\",\"occurred_at\":\"2026-%02d-%02dT04:00:00Z\",\"payment_id\":"
+                     "\"W%d\",\"invoice_id\":\"J%d\",\"amount\":\"30.00\",\"received_on\":"
+                     "\"2026-%02d-%02d\"}",
+                     i, i, bm + 1, bd, i, i, bm + 1, bd);
+            x[nx++] = strdup(buf);
+            snprintf(buf, sizeof buf,
+                     "{\"event_id\":\"j%d\",\"type\":\"invoice.issued\",\"contract_id\":"
+                     "\"C%03d\",\"occurred_at\":\"2026-%02d-%02dT04:00:00Z\",\"invoice_id\":"
+                     "\"J%d\",\"issued_on\":\"2026-%02d-%02d\",\"lines\":[{\"line_id\":\"L\","
+                     "\"amount\":\"30.00\"}]}",
+                     i, i, bm + 2, bd, i, bm + 2, bd);
+            x[nx++] = strdup(buf);
+        }
+    }
+    /* December closed after its last month end: the records a reader
+     * catches up then were behind a close made with August closed */
+    x[nx++] = strdup("{\"event_id\":\"close11\",\"type\":\"period.closed\",\"occurred_at\":"
+                     "\"2026-12-28T09:00:00Z\",\"period\":\"2026-11\"}");
+    /* merge: stable, by occurred_at (ISO text sorts by time) */
+    char **v = malloc((nb + nx) * sizeof *v);
+    cr_assert_not_null(v);
+    size_t n = 0, a = 0;
+    for (size_t b = 0; b < nx; b++) {
+        size_t best = b;
+        for (size_t k = b + 1; k < nx; k++)
+            if (strncmp(occurred_at(x[k]), occurred_at(x[best]), 20) < 0)
+                best = k;
+        char *t = x[b];
+        x[b] = x[best];
+        x[best] = t;
+    }
+    for (size_t b = 0; b < nx; b++) {
+        while (a < nb && strncmp(occurred_at(base[a]), occurred_at(x[b]), 20) <= 0)
+            v[n++] = base[a++];
+        v[n++] = x[b];
+    }
+    while (a < nb)
+        v[n++] = base[a++];
+    free(base);
+    free(x);
+    *out = v;
+    return n;
+}
+
+/* Every contract of the store at path, loaded as the readers load them
+ * (C4: rs_pstate_import_all into a reader's engine, or rs_pstate_load with
+ * the partition's meta when `own_meta`), exported, as one hex text. */
+static char *store_contracts(const char *path, int own_meta)
+{
+    char err[512];
+    rs_state_opts_t o = {0};
+    rs_state_t *st;
+    rs_engine_t *e = NULL;
+    rs_pstate_t *ps = NULL;
+    o.path = path;
+    cr_assert_eq(rs_state_open(&st, &o, err, sizeof err), 0, "%s", err);
+    if (own_meta) {
+        cr_assert_eq(rs_pstate_load(&ps, st, 0, NULL, err, sizeof err), 0, "%s", err);
+    } else {
+        cr_assert_eq(rs_engine_new(&e, NULL, err, sizeof err), 0);
+        rs_engine_set_seen_store(e, no_seen_ids, NULL);
+        cr_assert_eq(rs_pstate_import_all(st, e, err, sizeof err), 0, "%s", err);
+    }
+    rs_engine_t *from = own_meta ? rs_pstate_engine(ps) : e;
+    journal_t t = {0};
+    char **ids;
+    size_t n = rs_engine_contract_ids(from, &ids);
+    cr_assert_gt(n, 50);
+    for (size_t i = 0; i < n; i++) {
+        void *blob;
+        size_t len;
+        cr_assert_eq(rs_engine_export_contract(from, ids[i], &blob, &len, err, sizeof err), 0);
+        if (t.len + 2 * len + 2 > t.cap) {
+            t.cap = (t.cap + 2 * len + 2) * 2;
+            t.text = realloc(t.text, t.cap);
+            cr_assert_not_null(t.text);
+        }
+        for (size_t k = 0; k < len; k++)
+            t.len += (size_t)sprintf(t.text + t.len, "%02x", ((unsigned char *)blob)[k]);
+        t.text[t.len++] = '\n';
+        t.text[t.len] = '\0';
+        free(blob);
+    }
+    free(ids);
+    rs_engine_destroy(e);
+    rs_pstate_destroy(ps);
+    rs_state_destroy(st);
+    return t.text;
+}
+
+/* How many raw records of partition 0 are behind: imported without a
+ * catch-up, they differ from the caught-up ones. */
+static int count_behind(void *opaque, const char *id, const void *blob, size_t len)
+{
+    size_t *n = opaque;
+    char err[256];
+    rs_engine_t *e;
+    cr_assert_eq(rs_engine_new(&e, NULL, err, sizeof err), 0);
+    cr_assert_eq(rs_engine_import_contract(e, blob, len, err, sizeof err), 0, "%s", err);
+    rs_engine_advance(e, 2026 * 12 + 10); /* the book's last horizon: 2026-11 */
+    rs_engine_stats_t s;
+    rs_engine_get_stats(e, &s);
+    (void)id;
+    *n += s.entries > 0;
+    rs_engine_destroy(e);
+    return 0;
+}
+
+/* Several lazy closes (twelve month ends, two period.closed between them),
+ * contracts touched and untouched between them (some long enough to be
+ * written back: RS_PSTATE_MAX_LAG), cancelled, credited,
+ * amended, with payments waiting over month ends, restarts every few
+ * batches, and a restore (the store copied, as a changelog restore writes
+ * the same records, and the book finished on the copy): the journal is the
+ * plain engine's (what `revstream replay` posts), entry for entry and byte
+ * for byte, and every contract as a reader loads it equals the eager
+ * store's — while the lazy store's records were left behind. */
+Test(pstate, lazy_closes_match_the_eager_close_and_replay)
+{
+    char **ev, err[512], a[96], b[96], c[96], d[600], x[96];
+    size_t n = book_lazy(&ev), ch = 0;
+    journal_t jr = {0}, ja = {0}, jb = {0}, jc = {0}, jx = {0};
+    rs_pstate_cache_stats_t sb, sc, sd, sx;
+
+    /* replay: one plain engine, every event, the event-time month ends */
+    rs_engine_t *r;
+    cr_assert_eq(rs_engine_new(&r, NULL, err, sizeof err), 0);
+    rs_engine_set_sink(r, on_entry, &jr);
+    for (size_t i = 0; i < n; i++) {
+        rs_event_t x;
+        rs_event_init(&x);
+        cr_assert_eq(rs_codec_json_decode(ev[i], strlen(ev[i]), &x, err, sizeof err), 0);
+        int rc = rs_engine_apply(r, &x, err, sizeof err);
+        cr_assert(rc == RS_APPLY_OK || rc == RS_APPLY_PENDING, "%s: %s", ev[i], err);
+        rs_period_t through = rs_period_of(x.occurred_on) - 1;
+        if (rs_engine_horizon(r) == RS_PERIOD_NONE || through > rs_engine_horizon(r))
+            cr_assert_eq(rs_engine_advance(r, through), 0);
+        rs_event_clear(&x);
+    }
+    rs_engine_destroy(r);
+
+    snprintf(a, sizeof a, "%s/eager", dir);
+    snprintf(b, sizeof b, "%s/lazy", dir);
+    snprintf(c, sizeof c, "%s/restored", dir);
+    run_events(a, ev, 0, n, 0, 0, 0, &ja, &ch, NULL);
+    run_events(b, ev, 0, n, 1, 0, 7, &jb, &ch, &sb);
+    /* half the book, a restore into a new store, the rest there */
+    run_events(c, ev, 0, n / 2, 1, 0, 5, &jc, &ch, &sc);
+    snprintf(d, sizeof d, "cp -r %s %s.copy && rm -rf %s && mv %s.copy %s", c, c, c, c, c);
+    cr_assert_eq(system(d), 0);
+    run_events(c, ev, n / 2, n, 1, 64u << 20, 5, &jc, &ch, &sd);
+    /* exactly_once's way: no chunk commits, records to write back kept */
+    snprintf(x, sizeof x, "%s/keep", dir);
+    keep_written = 1;
+    run_events(x, ev, 0, n, 1, 0, 7, &jx, &ch, &sx);
+    keep_written = 0;
+
+    cr_assert_gt(jr.len, 20000, "the book posts entries");
+    cr_assert_str_eq(ja.text, jr.text, "eager store: journal differs from replay");
+    cr_assert_str_eq(jb.text, jr.text, "lazy closes: journal differs from replay");
+    cr_assert_str_eq(jc.text, jr.text, "lazy closes and a restore: journal differs");
+    cr_assert_str_eq(jx.text, jr.text, "no chunk commits: journal differs");
+    cr_assert_eq(sx.written, 0, "a chunk committed with keep_written");
+    /* the closes were lazy: records were read behind and caught up */
+    cr_assert_gt(sb.caught_up, 100, "caught up %llu", (unsigned long long)sb.caught_up);
+    cr_assert_gt(sb.walked, 100, "walked %llu", (unsigned long long)sb.walked);
+    cr_assert_gt(sd.caught_up, 10);
+    /* ... and those idle for RS_PSTATE_MAX_LAG month ends written back */
+    cr_assert_gt(sb.written, 10, "written back %llu", (unsigned long long)sb.written);
+    /* every contract, as readers load it, is the eager store's */
+    for (int own = 0; own < 2; own++) {
+        char *ta = store_contracts(a, own), *tb = store_contracts(b, own),
+             *tc = store_contracts(c, own), *tx = store_contracts(x, own);
+        cr_assert_str_eq(tb, ta, "lazy store: contracts differ from the eager store's (%s)",
+                         own ? "rs_pstate_load" : "rs_pstate_import_all");
+        cr_assert_str_eq(tc, ta, "restored store: contracts differ from the eager store's");
+        cr_assert_str_eq(tx, ta, "no chunk commits: contracts differ from the eager store's");
+        free(ta);
+        free(tb);
+        free(tc);
+        free(tx);
+    }
+    /* ... while the lazy store's own records are behind (not written back):
+     * a plain advance of a raw record still posts; none of the eager's */
+    size_t behind_a = 0, behind_b = 0;
+    rs_state_opts_t o = {0};
+    rs_state_t *st;
+    o.path = a;
+    cr_assert_eq(rs_state_open(&st, &o, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(rs_state_foreach_contract(st, 0, count_behind, &behind_a, err, sizeof err), 0);
+    rs_state_destroy(st);
+    o.path = b;
+    cr_assert_eq(rs_state_open(&st, &o, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(rs_state_foreach_contract(st, 0, count_behind, &behind_b, err, sizeof err), 0);
+    rs_state_destroy(st);
+    cr_assert_eq(behind_a, 0, "%zu eager records behind", behind_a);
+    cr_assert_gt(behind_b, 10, "%zu lazy records behind", behind_b);
+    free(jr.text);
+    free(ja.text);
+    free(jb.text);
+    free(jc.text);
+    free(jx.text);
+    free_events(ev, n);
 }

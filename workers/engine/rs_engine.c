@@ -118,6 +118,7 @@ void rs_engine_destroy(rs_engine_t *e)
     free(e->views);
     free(e->cviews);
     free(e->gseen);
+    free(e->closes);
     free(e->late);
     free(e->changed);
     free(e->changed_ids);
@@ -345,8 +346,14 @@ int rs_engine_recognize_contract(rs_engine_t *e, const char *contract_id)
 
 int rs_engine_advance(rs_engine_t *e, rs_period_t through)
 {
-    if (e->horizon == RS_PERIOD_NONE || through > e->horizon)
+    if (e->horizon == RS_PERIOD_NONE || through > e->horizon) {
+        /* the history a contract record left behind is caught up through */
+        if (rs_eng_grow((void **)&e->closes, &e->capcloses, e->ncloses + 1, sizeof(*e->closes)))
+            return -1;
+        e->closes[e->ncloses].horizon = through;
+        e->closes[e->ncloses++].closed_through = e->closed_through;
         e->horizon = through;
+    }
     if (e->advance_hook != NULL)
         return e->advance_hook(e->advance_opaque, e) == 0 ? 0 : -1;
     if (rs_eng_sort_contracts(e))

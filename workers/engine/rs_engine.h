@@ -209,6 +209,29 @@ void rs_engine_set_advance_hook(rs_engine_t *e, rs_engine_advance_fn fn, void *o
  * 0 if not (or the engine has no such contract), -1 on ENOMEM. */
 int rs_engine_recognize_contract(rs_engine_t *e, const char *contract_id);
 
+/* Lazy close: a close may leave a contract's record in the store behind
+ * (not written back); the engine keeps every horizon move, with the
+ * closed periods of its moment, in its meta record. Bring `contract_id`
+ * (just imported from such a record) through the moves of `history`'s
+ * meta (NULL: e's own) that are past its own horizon and before `below`
+ * (RS_PERIOD_NONE: all), as those rs_engine_advance() calls would have:
+ * the same state, its entries not emitted (they were, at the close) and
+ * not counted, and the contract not marked changed. Returns how many
+ * moves it was brought through (0: absent, not booked or not behind), or
+ * -1 on ENOMEM. */
+int rs_engine_catch_up_contract(rs_engine_t *e, const char *contract_id,
+                                const rs_engine_t *history, rs_period_t below);
+
+/* rs_engine_import_contract of a record of `contract_id`, then
+ * rs_engine_catch_up_contract(e, contract_id, history, below) (*moves
+ * gets its count when not NULL) and, if `recognize`,
+ * rs_engine_recognize_contract: what a store's walk does per record, with
+ * one lookup. Returns 1 if the contract is in the changed set after the
+ * recognition, 0 if not (or not `recognize`), -1 with errstr. */
+int rs_engine_import_caught_up(rs_engine_t *e, const char *contract_id, const void *buf,
+                               size_t len, const rs_engine_t *history, rs_period_t below,
+                               int recognize, int *moves, char *errstr, size_t errlen);
+
 /* Is the contract in the changed set (rs_engine_take_changed)? */
 int rs_engine_contract_is_changed(const rs_engine_t *e, const char *contract_id);
 /* Take one contract out of the changed set (the caller wrote it to the
@@ -353,7 +376,9 @@ typedef struct rs_seen_id {
  * the next call that changes the engine. */
 size_t rs_engine_take_seen(rs_engine_t *e, const rs_seen_id_t **out);
 
-/* Engine-wide state: closed periods, recognition horizon, period.closed ids. */
+/* Engine-wide state: closed periods, recognition horizon, period.closed
+ * ids, and the horizon history (every rs_engine_advance move with the
+ * closed periods of its moment: rs_engine_catch_up_contract). */
 int rs_engine_export_meta(const rs_engine_t *e, void **buf, size_t *len, char *errstr,
                           size_t errlen);
 int rs_engine_import_meta(rs_engine_t *e, const void *buf, size_t len, char *errstr,

@@ -40,15 +40,24 @@ void rs_eng_entry_begin(rs_entry_ctx_t *x, rs_engine_t *e, rs_contract_t *c, int
                         rs_entry_kind_t kind, const char *rule, rs_date_t natural,
                         rs_period_t service_period, const char *document)
 {
-    memset(&x->en, 0, sizeof(x->en));
     x->e = e;
     x->c = c;
     rs_entry_t *en = &x->en;
-    en->kind = kind;
-    snprintf(en->rule, sizeof(en->rule), "%s", rule);
     rs_period_t pp = first_open(e, rs_period_of(natural));
     if (c->frontier != RS_PERIOD_NONE && pp < c->frontier)
         pp = first_open(e, c->frontier);
+    if (e->sink == NULL) { /* nobody reads it: only what emitting it changes */
+        en->kind = kind;
+        en->period = pp;
+        en->n_postings = en->n_sources = 0;
+        en->source_count = 0;
+        en->billed = en->recognized = en->received = 0;
+        en->product[0] = '\0';
+        return;
+    }
+    memset(en, 0, sizeof(*en));
+    en->kind = kind;
+    snprintf(en->rule, sizeof(en->rule), "%s", rule);
     rs_date_t lo = rs_period_first_day(pp), hi = rs_period_last_day(pp);
     en->posted_on = natural < lo ? lo : natural > hi ? hi : natural;
     en->period = pp;
@@ -91,7 +100,7 @@ void rs_eng_entry_cr(rs_entry_ctx_t *x, rs_account_t a, rs_money_t v)
 
 void rs_eng_entry_source(rs_entry_ctx_t *x, const char *id)
 {
-    if (id == NULL || *id == '\0')
+    if (id == NULL || *id == '\0' || x->e->sink == NULL)
         return;
     for (int i = 0; i < x->en.n_sources; i++)
         if (strcmp(x->en.sources[i], id) == 0)
@@ -109,20 +118,21 @@ void rs_eng_entry_emit(rs_entry_ctx_t *x)
         if (en->postings[i].debit != 0 || en->postings[i].credit != 0)
             en->postings[k++] = en->postings[i];
     en->n_postings = k;
-    for (int i = 0; i < k; i++) /* the codes are the policy's, as every report prints them */
-        snprintf(en->postings[i].code, sizeof(en->postings[i].code), "%s",
-                 rs_policy_account_code(&x->e->policy, en->postings[i].account, en->product));
     if (k == 0 && en->billed == 0 && en->recognized == 0 && en->received == 0)
         return;
     rs_eng_mark_changed(x->e, x->c);
     en->seq = ++x->c->seq;
     if (x->c->frontier == RS_PERIOD_NONE || en->period > x->c->frontier)
         x->c->frontier = en->period;
+    x->e->stats.entries++;
+    if (x->e->sink == NULL) /* nobody reads it: its state effects are above */
+        return;
+    for (int i = 0; i < k; i++) /* the codes are the policy's, as every report prints them */
+        snprintf(en->postings[i].code, sizeof(en->postings[i].code), "%s",
+                 rs_policy_account_code(&x->e->policy, en->postings[i].account, en->product));
     snprintf(en->entry_id, sizeof(en->entry_id), "%s#%llu", x->c->contract_id,
              (unsigned long long)en->seq);
-    x->e->stats.entries++;
-    if (x->e->sink)
-        x->e->sink(x->e->sink_opaque, en);
+    x->e->sink(x->e->sink_opaque, en);
 }
 
 /* Revenue of d (signed) for a line: Cr `acct`, Dr deferred then unbilled
@@ -227,6 +237,8 @@ static rs_period_t line_first_period(const rs_line_t *l)
 static void schedule_sources(rs_entry_ctx_t *x, const rs_line_t *l, rs_period_t sp)
 {
     const rs_contract_t *c = x->c;
+    if (x->e->sink == NULL) /* nobody reads the entry */
+        return;
     rs_eng_entry_source(x, rs_eng_str(c, l->terms_source));
     rs_date_t a = rs_period_first_day(sp), b = rs_period_last_day(sp);
     for (int i = 0; i < l->nseg; i++)
@@ -478,6 +490,86 @@ int rs_eng_sync_contract(rs_engine_t *e, rs_contract_t *c, rs_period_t H, rs_dat
     c->horizon = H;
     c->dirty_from = RS_PERIOD_NONE;
     return 0;
+}
+
+/* Lazy close (rs_engine.h): the horizon moves the contract's record
+ * missed, replayed as rs_engine_advance() would have run them then — each
+ * with its own horizon and closed periods, so the entries (discarded) and
+ * the state are those of the eager close. A booked contract at rest has no
+ * dirty_from (every change ends with a sync), so a move at or before its
+ * own horizon would have posted nothing and is skipped. */
+static int catch_up(rs_engine_t *e, rs_contract_t *c, const rs_engine_t *h, rs_period_t below)
+{
+    if (!c->booked || h->ncloses == 0)
+        return 0;
+    size_t lo = 0, hi = h->ncloses; /* the first move past the contract's horizon */
+    while (c->horizon != RS_PERIOD_NONE && lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (h->closes[mid].horizon <= c->horizon)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == h->ncloses || (below != RS_PERIOD_NONE && h->closes[lo].horizon >= below))
+        return 0;
+    int was = c->changed, rc = 0;
+    rs_period_t horizon = e->horizon, closed = e->closed_through;
+    rs_entry_sink_fn sink = e->sink;
+    uint64_t entries = e->stats.entries;
+    e->sink = NULL;
+    for (size_t k = lo; k < h->ncloses; k++) {
+        rs_period_t H = h->closes[k].horizon;
+        if (below != RS_PERIOD_NONE && H >= below)
+            break;
+        e->horizon = H;
+        e->closed_through = h->closes[k].closed_through;
+        if (rs_eng_sync_contract(e, c, H, RS_DATE_NONE)) {
+            rc = -1;
+            break;
+        }
+        rc++;
+    }
+    e->horizon = horizon;
+    e->closed_through = closed;
+    e->sink = sink;
+    e->stats.entries = entries;
+    if (!was && c->changed) { /* marked last, by this catch-up */
+        if (e->nchanged > 0 && e->changed[e->nchanged - 1] == c) {
+            e->nchanged--;
+            c->changed = 0;
+        } else {
+            rs_engine_contract_clear_changed(e, c->contract_id);
+        }
+    }
+    return rc;
+}
+
+int rs_engine_catch_up_contract(rs_engine_t *e, const char *contract_id,
+                                const rs_engine_t *history, rs_period_t below)
+{
+    rs_contract_t *c = rs_eng_contract_find(e, contract_id);
+    return c == NULL ? 0 : catch_up(e, c, history != NULL ? history : e, below);
+}
+
+int rs_engine_import_caught_up(rs_engine_t *e, const char *contract_id, const void *buf,
+                               size_t len, const rs_engine_t *history, rs_period_t below,
+                               int recognize, int *moves, char *errstr, size_t errlen)
+{
+    if (rs_engine_import_contract(e, buf, len, errstr, errlen) != 0)
+        return -1;
+    rs_contract_t *c = rs_eng_contract_find(e, contract_id);
+    if (c == NULL) {
+        snprintf(errstr, errlen, "contract %s: its record names another contract", contract_id);
+        return -1;
+    }
+    int m = catch_up(e, c, history != NULL ? history : e, below);
+    if (m < 0 || (recognize && rs_eng_sync_contract(e, c, e->horizon, RS_DATE_NONE))) {
+        snprintf(errstr, errlen, "contract %s: out of memory recognizing", contract_id);
+        return -1;
+    }
+    if (moves != NULL)
+        *moves = m;
+    return recognize && c->changed ? 1 : 0;
 }
 
 /* R of the contract may have changed from period p on. */

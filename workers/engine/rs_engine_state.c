@@ -25,8 +25,10 @@
  *   - A contract whose recognition is suspended (reverse_revenue write-off)
  *     ends its record with the suspension date (4 bytes); a record without
  *     that trailer is one without a suspension, so every record written
- *     before suspensions existed reads the same. Derived caches (a usage
- *     line's usage sum) are not written: import recounts them.
+ *     before suspensions existed reads the same. The meta record likewise
+ *     ends with the horizon history (lazy close) only when it has one.
+ *     Derived caches (a usage line's usage sum) are not written: import
+ *     recounts them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -974,6 +976,15 @@ int rs_engine_export_meta(const rs_engine_t *e, void **buf, size_t *len, char *e
             w_u64(&w, e->gseen[i].id_hash);
             w_u64(&w, e->gseen[i].content_hash);
         }
+    /* optional trailer: the horizon history (lazy close), so a record
+     * without one reads as before */
+    if (e->ncloses > 0) {
+        w_u32(&w, (uint32_t)e->ncloses);
+        for (size_t i = 0; i < e->ncloses; i++) {
+            w_i32(&w, e->closes[i].horizon);
+            w_i32(&w, e->closes[i].closed_through);
+        }
+    }
     if (w.err) {
         free(w.p);
         snprintf(errstr, errlen, "engine meta: out of memory exporting");
@@ -1011,13 +1022,32 @@ int rs_engine_import_meta(rs_engine_t *e, const void *buf, size_t len, char *err
         tab[k].id_hash = idh;
         tab[k].content_hash = ch;
     }
+    struct rs_eng_close *closes = NULL;
+    size_t ncloses = 0;
+    if (!r.err && r.off < r.n) { /* the horizon history */
+        ncloses = r_count(&r, 8);
+        closes = r_alloc(&r, ncloses, sizeof(*closes));
+        for (size_t i = 0; i < ncloses && !r.err; i++) {
+            closes[i].horizon = r_i32(&r);
+            closes[i].closed_through = r_i32(&r);
+            if (!r.err && (closes[i].horizon == RS_PERIOD_NONE ||
+                           (i > 0 && closes[i].horizon <= closes[i - 1].horizon)))
+                r.err = "horizon history out of order";
+        }
+        if (!r.err && ncloses > 0 && closes[ncloses - 1].horizon != horizon)
+            r.err = "horizon history does not end at the horizon";
+    }
     if (!r.err && r.off != r.n)
         r.err = "trailing bytes";
     if (r.err) {
         free(tab);
+        free(closes);
         snprintf(errstr, errlen, "engine meta record: %s", r.err);
         return -1;
     }
+    free(e->closes);
+    e->closes = closes;
+    e->ncloses = e->capcloses = ncloses;
     free(e->gseen);
     e->gseen = tab;
     e->ngseen = nseen;

@@ -362,6 +362,7 @@ size_t rs_engine_memory_bytes(const rs_engine_t *e)
     n += e->capsorted * sizeof(*e->sorted) + e->capviews * sizeof(*e->views) +
          e->capcviews * sizeof(*e->cviews);
     n += e->capgseen * sizeof(rs_seen_t) + e->caplate * sizeof(rs_rejection_t);
+    n += e->capcloses * sizeof(*e->closes);
     n += e->capchanged * sizeof(*e->changed) + e->capchanged_ids * sizeof(*e->changed_ids);
     n += e->capitab * sizeof(*e->itab) + rs_eng_seen_bytes(e);
     for (size_t i = 0; i < e->capitab; i++)

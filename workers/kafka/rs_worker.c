@@ -43,13 +43,15 @@
  *       have passed, so a lost assignment is learnt before queued records
  *       of partitions that may have moved are applied.
  *   W9  A partition's engine holds only part of its contracts (rs_pstate.h
- *       C1-C3): an event's contract is fetched from the store before it is
+ *       C1-C4): an event's contract is fetched from the store (and caught
+ *       up through the month ends its record missed) before it is
  *       applied; contracts leave memory only after a commit
- *       (state.cache.mb); a month-end close streams the store and may
- *       commit chunks of contracts the batch had not changed (their
- *       snapshots, outputs and changelog records delivered first), which a
- *       replay of the batch's plan then finds recognized. With exactly_once
- *       no chunk is committed before the batch.
+ *       (state.cache.mb); a month-end close streams the store lazily (what
+ *       it alone changed is not written back) and may commit chunks of
+ *       records it writes back, 6 month ends behind (their snapshots,
+ *       outputs and changelog records delivered first), which a replay of
+ *       the batch's plan then finds recognized. With exactly_once no chunk
+ *       is committed before the batch.
  *
  * States: the worker's lifecycle is one state (STARTING, JOINING,
  * RESTORING, RUNNING, STOPPING, STOPPED, FAILED, CLOSING) and each input

@@ -304,18 +304,66 @@ static int not_in_chunk(void *opaque, const centry_t *ce)
     return bsearch(&ce->id, c->ids, c->n, sizeof *c->ids, cmp_id) == NULL;
 }
 
-/* The close hook (C3): the chunk's contracts leave memory once committed,
- * so their balance snapshots are produced now; every output so far is
- * delivered, then their changelog records (with their applied offsets, from
- * the store: the batch has not touched them), and their entries leave the
- * sub-batch's contract map. 0, or -1 (failure recorded). */
+/* The changelog records (c/<id>, with the applied offsets from the store:
+ * the batch has not touched them) of the chunk's contracts written back.
+ * 0, or -1 (failure recorded). */
+static int chunk_changelog(rs_worker_t *w, int32_t pn, const char *const *ids,
+                           void *const *blobs, const size_t *lens, size_t n)
+{
+    char err[512], key[RS_STATE_MAX_ID_LEN + 8];
+    const char **wid = malloc((n + 1) * sizeof *wid);
+    int64_t *offs = malloc((n + 1) * N_IN * sizeof *offs);
+    size_t nw = 0;
+    int rc = -1;
+
+    if (wid == NULL || offs == NULL) {
+        rs_worker_fail(w, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (blobs[i] != NULL)
+            wid[nw++] = ids[i];
+    if (nw > 0 &&
+        rs_state_get_contract_offsets(w->st, wid, nw, (const char *const *)w->cfg->topics, N_IN,
+                                      offs, err, sizeof err) != 0) {
+        rs_worker_fail(w, "state: partition %d: %s", (int)pn, err);
+        goto out;
+    }
+    for (size_t i = 0, k = 0; i < n; i++) {
+        void *v = NULL;
+        size_t vlen = 0;
+        if (blobs[i] == NULL)
+            continue;
+        if (rs_changelog_encode_contract(offs + k++ * N_IN, 0, blobs[i], lens[i], &v, &vlen) !=
+            0) {
+            rs_worker_fail(w, "out of memory");
+            goto out;
+        }
+        snprintf(key, sizeof key, "c/%s", ids[i]);
+        if (rs_worker_produce_cl(w, pn, key, v, vlen) != 0) {
+            free(v);
+            goto out;
+        }
+    }
+    rc = nw > 0 ? rs_worker_flush_outputs(w) : 0;
+out:
+    free(wid);
+    free(offs);
+    return rc;
+}
+
+/* The close hook (rs_pstate.h C2, C3): the chunk's contracts leave memory
+ * (the close is lazy: their records are written only when RS_PSTATE_MAX_LAG
+ * behind), so their balance snapshots are produced now and everything so
+ * far is delivered (which also keeps the producer's queue bounded), then
+ * the changelog records of those written back; their entries leave the
+ * sub-batch's contract map. A crash after this replays the batch's plan
+ * and produces the same records again. 0, or -1 (failure recorded). */
 static int close_chunk(void *opaque, const char *const *ids, void *const *blobs,
                        const size_t *lens, size_t n)
 {
     rs_worker_t *w = opaque;
     part_t *p = w->cur;
-    int32_t pn = w->cur_n;
-    char err[512], key[RS_STATE_MAX_ID_LEN + 8];
     chunk_ids_t c = {ids, n};
 
     if (p == NULL || rs_worker_failed(w))
@@ -326,39 +374,11 @@ static int close_chunk(void *opaque, const char *const *ids, void *const *blobs,
     w->close_chunks++;
     if (w->crash_in_close > 0 && w->close_chunks == w->crash_in_close + 1) {
         rs_worker_log("fault crash_in_close=%llu partition=%d action=SIGKILL",
-                      (unsigned long long)w->crash_in_close, (int)pn);
+                      (unsigned long long)w->crash_in_close, (int)w->cur_n);
         fflush(stderr);
         raise(SIGKILL);
     }
-    int64_t *offs = malloc((n + 1) * N_IN * sizeof *offs);
-    if (offs == NULL) {
-        rs_worker_fail(w, "out of memory");
-        return -1;
-    }
-    if (rs_state_get_contract_offsets(w->st, ids, n, (const char *const *)w->cfg->topics, N_IN,
-                                      offs, err, sizeof err) != 0) {
-        free(offs);
-        rs_worker_fail(w, "state: partition %d: %s", (int)pn, err);
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        void *v = NULL;
-        size_t vlen = 0;
-        if (rs_changelog_encode_contract(offs + i * N_IN, 0, blobs[i], lens[i], &v, &vlen) !=
-            0) {
-            free(offs);
-            rs_worker_fail(w, "out of memory");
-            return -1;
-        }
-        snprintf(key, sizeof key, "c/%s", ids[i]);
-        if (rs_worker_produce_cl(w, pn, key, v, vlen) != 0) {
-            free(v);
-            free(offs);
-            return -1;
-        }
-    }
-    free(offs);
-    if (rs_worker_flush_outputs(w) != 0)
+    if (chunk_changelog(w, w->cur_n, ids, blobs, lens, n) != 0)
         return -1;
     if (rs_worker_cm_filter(&w->cm, not_in_chunk, &c) != 0) {
         rs_worker_fail(w, "out of memory");
@@ -369,10 +389,10 @@ static int close_chunk(void *opaque, const char *const *ids, void *const *blobs,
 
 void rs_worker_set_close_hooks(rs_worker_t *w, part_t *p)
 {
-    rs_pstate_close_hooks_t h = {close_chunk, w, 0};
-    /* exactly_once: a chunk commit would make state durable whose outputs
-     * may still be aborted with the transaction; the batch commits all */
-    h.contracts = w->txn ? 0 : (size_t)w->cfg->state_close_chunk;
+    /* exactly_once: a chunk commit (of records written back) would make
+     * state durable whose outputs may still be aborted with the
+     * transaction: those stay in memory and the batch commits them */
+    rs_pstate_close_hooks_t h = {close_chunk, w, (size_t)w->cfg->state_close_chunk, w->txn};
     rs_pstate_set_close_hooks(p->ps, &h);
 }
 

@@ -338,6 +338,12 @@ struct rs_engine {
     rs_period_t horizon;               /* every contract is recognized at least through this */
     rs_engine_advance_fn advance_hook; /* contracts outside memory (rs_engine.h) */
     void *advance_opaque;
+    /* every horizon move, in order (horizons increasing): what a contract
+     * record written before it is caught up through (lazy close) */
+    struct rs_eng_close {
+        rs_period_t horizon, closed_through; /* closed_through when it moved */
+    } * closes;
+    size_t ncloses, capcloses;
 
     rs_entry_sink_fn sink;
     void *sink_opaque;
