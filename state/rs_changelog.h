@@ -42,13 +42,18 @@
  *     write, always cut at a group boundary (one commit, hence one fsync
  *     with state.sync=true, per write instead of per group).
  *   - R2, crash safety: before the first restored record is written, the
- *     marker "restoring/N" is set in a commit of its own; it is cleared in
- *     a last commit after every restored write. A crash in between leaves
- *     it set: rs_changelog_restore_interrupted() reports the partition as
- *     not restored and the worker restores it again. (Each write is atomic
- *     and RocksDB recovers its log in point-in-time mode, so what a crash
- *     keeps is a prefix of the writes, i.e. a group boundary with its
- *     matching "changelog/N"; the marker makes the restart restore anyway.)
+ *     marker "restoring/N" is set in a (logged) commit of its own. The
+ *     restored writes go WITHOUT RocksDB's write-ahead log
+ *     (rs_state_batch_commit_unlogged); rs_changelog_restore_finish()
+ *     flushes the memtables to SST files (waiting) and only then clears
+ *     the marker in a logged commit. A crash in between leaves the marker
+ *     set: rs_changelog_restore_interrupted() reports the partition as not
+ *     restored and the worker restores it again. (Each write is atomic and
+ *     memtables reach the disk in order, so what a crash keeps of the
+ *     unlogged writes is a prefix of them, i.e. a group boundary with its
+ *     matching "changelog/N", or nothing; the marker makes the restart
+ *     restore anyway.) Several partitions may be restored at once (one
+ *     thread each, one store) and finished together: one flush for all.
  *
  * Ownership: encode functions return malloc'd buffers (free()). The restore
  * takes ownership of the rd_kafka_conf_t it is given (also on failure) and
@@ -113,6 +118,10 @@ typedef struct rs_changelog_restore_args {
      * at high - 1) and nothing after it, nothing is restored: the worker
      * replays the local plan, which re-emits the same records. */
     int local_plan;
+    /* Leave the marker set and the writes unflushed: the caller calls
+     * rs_changelog_restore_finish() for this partition (with others: one
+     * flush for all) after a successful restore. */
+    int defer_finish;
     rs_changelog_progress_cb progress; /* may be NULL */
     void *opaque;
 } rs_changelog_restore_args_t;
@@ -124,6 +133,11 @@ typedef struct rs_changelog_restore_args {
  * -1 error (errstr). */
 int rs_changelog_restore_interrupted(rs_state_t *st, int32_t partition, char *errstr,
                                      size_t errlen);
+
+/* Make the restores of `partitions` durable (one flush of the store) and
+ * clear their markers (one logged commit). 0 or -1 with errstr. */
+int rs_changelog_restore_finish(rs_state_t *st, const int32_t *partitions, size_t n,
+                                char *errstr, size_t errlen);
 
 /* Read changelog partition N from `from` to `high` into the local store (see
  * the invariants above). *records gets the number of records read. Returns
