@@ -20,7 +20,7 @@
  *           must keep up); the worker is stopped (SIGTERM) once its batch
  *           lines account for every record; prints its time, applied /
  *           duplicates / dlq counts, peak RSS (wait4) and the contract's
- *           record size in its store. Then, for up to 40,000 events, a
+ *           record size in its store. Then, for up to 150,000 events, a
  *           second worker restores the partition from the changelog into an
  *           empty state directory: records, rate, the restored record.
  *
@@ -195,16 +195,19 @@ static long log_sum(const char *log, const char *prefix, const char *key)
     return sum;
 }
 
-/* 40,000 usage events and the booking: their changelog (~4 MB) still fits
- * what the embedded broker keeps of a partition. */
-#define RESTORE_MAX_RECORDS 40001
+/* 150,000 usage events and the booking: their changelog (~3 MB of packed
+ * seen ids, 20 bytes each, plus the contract and meta records) still fits
+ * what the embedded broker keeps of a partition (~5 MB); 1,000,000 ids are
+ * 20 MB however they are packed. */
+#define RESTORE_MAX_RECORDS 150001
 
 /* After the worker phase, while the broker still runs: a second worker
  * with an empty state directory restores the partition from the changelog
- * (one c/ record per batch, one s/ record per event id), if the changelog
- * can still be whole on the embedded broker (~5 MB, 100,000 records per
- * partition: up to ~40,000 events here); prints the records, the rate and
- * the restored record's size. 0 on success or when skipped. */
+ * (one c/ record per batch, the event ids packed in S/ records of up to
+ * 16,384), if the changelog can still be whole on the embedded broker
+ * (~5 MB per partition: up to ~150,000 events here); prints the records,
+ * the ids (events) restored per second and the restored record's size. 0
+ * on success or when skipped. */
 static int restore_phase(const char *bin, const char *dir, const char *bs, long records)
 {
     char cfg[160], log[160], state[160];
@@ -246,11 +249,12 @@ static int restore_phase(const char *bin, const char *dir, const char *bs, long 
         rs_state_free(blob);
         rs_state_destroy(st);
     }
-    printf("restore: %ld changelog records in %ld ms (%.0f records/s), then applied %ld, "
-           "exit %d, peak RSS %.1f MiB, record %zu bytes\n",
-           n, ms, ms > 0 ? (double)n * 1000.0 / (double)ms : 0.0, applied, rc,
+    printf("restore: %ld changelog records (%ld event ids) in %ld ms (%.0f records/s, %.0f "
+           "ids/s), then applied %ld, exit %d, peak RSS %.1f MiB, record %zu bytes\n",
+           n, records, ms, ms > 0 ? (double)n * 1000.0 / (double)ms : 0.0,
+           ms > 0 ? (double)records * 1000.0 / (double)ms : 0.0, applied, rc,
            (double)ru.ru_maxrss / 1024.0, rec);
-    return rc == 0 && n > records && applied == 0 && rec > 0 ? 0 : 1;
+    return rc == 0 && n > 0 && applied == 0 && rec > 0 ? 0 : 1;
 }
 
 /* The worker phase (see the file comment). 0 on success. */

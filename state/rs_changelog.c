@@ -21,7 +21,8 @@
 static const unsigned char C_MAGIC[4] = {'R', 'S', 'C', '1'};
 static const unsigned char M_MAGIC[4] = {'R', 'S', 'M', '1'};
 static const unsigned char S_MAGIC[4] = {'R', 'S', 'S', '1'};
-#define S_LEN (4 + 8 + 4)      /* magic, content hash, period */
+static const unsigned char P_MAGIC[4] = {'R', 'S', 'S', '2'}; /* packed seen ids */
+#define S_LEN (4 + 8 + 4)                                     /* magic, content hash, period */
 #define PLAN_MAGIC 0x4c505352u /* "RSPL", rs_pstate's plan format */
 #define F_DELETED 1
 #define F_META 1
@@ -126,6 +127,61 @@ int rs_changelog_encode_seen(const rs_seen_id_t *id, char *key, size_t keylen, v
     return 0;
 }
 
+int rs_changelog_encode_seen_pack(const char *contract_id, const rs_seen_id_t *ids, size_t n,
+                                  char *key, size_t keylen, void **out, size_t *outlen)
+{
+    uint64_t digest = 1469598103934665603ull;
+    if (n == 0 || n > RS_CHANGELOG_SEEN_PACK_MAX)
+        return -1;
+    unsigned char *p = malloc(RS_CHANGELOG_SEEN_PACK_HDR + n * RS_CHANGELOG_SEEN_PACK_ID);
+    if (p == NULL)
+        return -1;
+    memcpy(p, P_MAGIC, sizeof P_MAGIC);
+    for (int i = 0; i < 4; i++)
+        p[4 + i] = (unsigned char)((uint32_t)n >> (8 * i));
+    for (size_t i = 0; i < n; i++) {
+        unsigned char *q = p + RS_CHANGELOG_SEEN_PACK_HDR + i * RS_CHANGELOG_SEEN_PACK_ID;
+        put64(q, (int64_t)ids[i].id_hash);
+        put64(q + 8, (int64_t)ids[i].content_hash);
+        for (int k = 0; k < 4; k++)
+            q[16 + k] = (unsigned char)((uint32_t)ids[i].period >> (8 * k));
+        digest = (digest ^ ids[i].id_hash) * 1099511628211ull;
+    }
+    int k = snprintf(key, keylen, "S/%s/%016llx", contract_id, (unsigned long long)digest);
+    if (k < 0 || (size_t)k >= keylen) {
+        free(p);
+        return -1;
+    }
+    *out = p;
+    *outlen = RS_CHANGELOG_SEEN_PACK_HDR + n * RS_CHANGELOG_SEEN_PACK_ID;
+    return 0;
+}
+
+/* A packed seen-id record's contract id (from its key) and id count; 0 or
+ * -1 when corrupt. */
+static int decode_seen_pack(const rd_kafka_message_t *m, char *id, size_t *n)
+{
+    const char *k = m->key;
+    const unsigned char *v = m->payload;
+    if (k == NULL || m->key_len < 2 + 1 + 1 + 16 || k[0] != 'S' || k[1] != '/' ||
+        k[m->key_len - 17] != '/' || v == NULL || m->len < RS_CHANGELOG_SEEN_PACK_HDR ||
+        memcmp(v, P_MAGIC, sizeof P_MAGIC) != 0)
+        return -1;
+    size_t idlen = m->key_len - 2 - 17;
+    if (idlen == 0 || idlen > RS_STATE_MAX_ID_LEN || memchr(k + 2, 0, idlen) != NULL)
+        return -1;
+    uint32_t cnt = 0;
+    for (int i = 0; i < 4; i++)
+        cnt |= (uint32_t)v[4 + i] << (8 * i);
+    if (cnt == 0 || cnt > RS_CHANGELOG_SEEN_PACK_MAX ||
+        m->len != RS_CHANGELOG_SEEN_PACK_HDR + (size_t)cnt * RS_CHANGELOG_SEEN_PACK_ID)
+        return -1;
+    memcpy(id, k + 2, idlen);
+    id[idlen] = '\0';
+    *n = cnt;
+    return 0;
+}
+
 /* A seen-id record's contract id and id hash (from its key) and, unless it
  * is a tombstone (*put = 0), content hash and period. 0, or -1 corrupt. */
 static int decode_seen(const rd_kafka_message_t *m, char *id, uint64_t *idh, int *put,
@@ -207,6 +263,20 @@ static void stage_record(rs_state_batch_t *b, const rs_changelog_restore_args_t 
     const char *k = m->key;
     char id[RS_STATE_MAX_ID_LEN + 1];
 
+    if (k[0] == 'S') {
+        size_t n = 0;
+        decode_seen_pack(m, id, &n);
+        for (size_t i = 0; i < n; i++) {
+            const unsigned char *q =
+                v + RS_CHANGELOG_SEEN_PACK_HDR + i * RS_CHANGELOG_SEEN_PACK_ID;
+            uint32_t period = 0;
+            for (int j = 0; j < 4; j++)
+                period |= (uint32_t)q[16 + j] << (8 * j);
+            rs_state_batch_put_seen(b, a->partition, id, (uint64_t)get64(q),
+                                    (uint64_t)get64(q + 8), (int32_t)period);
+        }
+        return;
+    }
     if (k[0] == 's') {
         uint64_t idh = 0, ch = 0;
         int32_t period = 0;
@@ -378,6 +448,11 @@ out:
 static int contract_ok(const rd_kafka_message_t *m)
 {
     const char *k = m->key;
+    if (k[0] == 'S') {
+        char id[RS_STATE_MAX_ID_LEN + 1];
+        size_t n = 0;
+        return decode_seen_pack(m, id, &n) == 0;
+    }
     if (k[0] == 's') {
         char id[RS_STATE_MAX_ID_LEN + 1];
         uint64_t idh, ch;
@@ -426,7 +501,7 @@ typedef struct restore_win {
 } restore_win_t;
 
 #define WIN_ENTRIES (RS_CHANGELOG_RESTORE_BATCH_OPS / 2) /* a contract is 2 operations */
-#define WIN_BYTES ((size_t)64 * 1024 * 1024)
+#define WIN_BYTES ((size_t)16 * 1024 * 1024)
 
 static int win_init(restore_win_t *w)
 {
@@ -499,9 +574,18 @@ static void win_add(restore_win_t *w, rd_kafka_message_t *m)
 
 /* Stage the window and the meta records' effect, write them in one
  * unlogged write, and empty both. 0 or -1 (errstr). */
+static int cmp_entry_offset(const void *x, const void *y)
+{
+    int64_t a = ((const win_entry_t *)x)->m->offset, b = ((const win_entry_t *)y)->m->offset;
+    return (a > b) - (a < b);
+}
+
 static int win_write(rs_state_t *st, rs_state_batch_t *b, const rs_changelog_restore_args_t *a,
                      restore_win_t *w, meta_state_t *ms, char *errstr, size_t errlen)
 {
+    /* in changelog order: an "s/" tombstone deletes an id an earlier "S/"
+     * record put (different record keys, one store key) */
+    qsort(w->e, w->n, sizeof *w->e, cmp_entry_offset);
     for (size_t i = 0; i < w->n; i++)
         stage_record(b, a, w->e[i].m, w->e[i].offs);
     meta_stage(b, a, ms);
@@ -610,7 +694,8 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
         done = next - a->from;
         (*records)++;
         if (m->key != NULL && m->key_len > 0 &&
-            (((const char *)m->key)[0] == 'c' || ((const char *)m->key)[0] == 's')) {
+            (((const char *)m->key)[0] == 'c' || ((const char *)m->key)[0] == 's' ||
+             ((const char *)m->key)[0] == 'S')) {
             if (!contract_ok(m)) {
                 snprintf(errstr, errlen, "changelog %s[%d] offset %lld: corrupt record",
                          a->topic, (int)a->partition, (long long)moff);

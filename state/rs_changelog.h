@@ -15,6 +15,16 @@
  *                      the engine forgot the id. Restored into the store's
  *                      seen keys, so duplicates are still ignored after a
  *                      restore, while contract records hold no ids.
+ *   "S/<contract_id>/<16 hex digits>"
+ *                      many applied event ids of the contract in one record
+ *                      (the worker packs a sub-batch's ids per contract, up
+ *                      to RS_CHANGELOG_SEEN_PACK_MAX and within the
+ *                      producer's message limit): 20 bytes per id instead
+ *                      of a record each; the hex digits are a digest of the
+ *                      ids, so two records of a contract never share a key
+ *                      (compaction keeps both). Forgotten and pruned ids
+ *                      still go as "s/" tombstones, applied in changelog
+ *                      order after the ids they delete.
  *   "m/<N>"            the partition's meta record, written twice per batch:
  *                      first with the batch plan only (before any output of
  *                      the batch is produced), then, after the batch's
@@ -93,6 +103,17 @@ int rs_changelog_encode_contract(const int64_t applied[RS_CHANGELOG_TOPICS], int
 #define RS_CHANGELOG_SEEN_KEY_MAX (2 + RS_STATE_MAX_ID_LEN + 1 + 16 + 1)
 int rs_changelog_encode_seen(const rs_seen_id_t *id, char *key, size_t keylen, void **out,
                              size_t *outlen);
+
+/* Packed seen-id record of `n` ids of one contract (none a forget; n <=
+ * RS_CHANGELOG_SEEN_PACK_MAX): key into key[keylen]
+ * (RS_CHANGELOG_SEEN_KEY_MAX bytes suffice), malloc'd value of
+ * RS_CHANGELOG_SEEN_PACK_HDR + n * RS_CHANGELOG_SEEN_PACK_ID bytes.
+ * Returns 0 or -1 (out of memory, bad arguments). */
+#define RS_CHANGELOG_SEEN_PACK_MAX 16384
+#define RS_CHANGELOG_SEEN_PACK_HDR 8 /* magic, count */
+#define RS_CHANGELOG_SEEN_PACK_ID 20 /* id hash, content hash, period */
+int rs_changelog_encode_seen_pack(const char *contract_id, const rs_seen_id_t *ids, size_t n,
+                                  char *key, size_t keylen, void **out, size_t *outlen);
 
 /* Meta record: meta may be NULL (plan record); plan may be NULL / 0. */
 int rs_changelog_encode_meta(const void *meta, size_t metalen,

@@ -45,7 +45,7 @@
 
 /* Restores of one assignment run on up to this many threads (one
  * partition each at a time, one shared store). */
-#define RESTORE_THREADS 2
+#define RESTORE_THREADS 4
 
 /* rs_worker_fail from a restore thread (the first failure wins). */
 static pthread_mutex_t restore_mu = PTHREAD_MUTEX_INITIALIZER;
