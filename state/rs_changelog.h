@@ -33,7 +33,7 @@
  * All integers are little-endian; every value starts with a 4-byte magic.
  *
  * Invariants of a restore (rs_changelog_restore):
- *   - Records are applied in changelog order, in groups: the contracts read
+ *   - Records take effect in changelog order, in groups: the contracts read
  *     since the last meta record are committed together with the next meta
  *     record that carries meta ("final"), in one rs_state batch that also
  *     sets the local meta "changelog/N" to that record's offset + 1. A meta
@@ -47,10 +47,14 @@
  *   - The plan is stored in rs_pstate's own plan format (shared magic
  *     "RSPL"), so rs_pstate_load() sees it as a local pending plan.
  *   - Speed: the contracts of a group are kept (as the consumer's messages)
- *     until the group's final record and staged then, so groups can share
- *     one RocksDB write: up to RS_CHANGELOG_RESTORE_BATCH_OPS operations per
- *     write, always cut at a group boundary (one commit, hence one fsync
- *     with state.sync=true, per write instead of per group).
+ *     until the group's final record, then join a window of finished
+ *     groups' records, one per changelog key (a later record of a key
+ *     supersedes the earlier one; a contract's applied offsets merge per
+ *     topic), written with the meta records' net effect in one RocksDB
+ *     write of up to RS_CHANGELOG_RESTORE_BATCH_OPS / 2 keys or 16 MiB, in
+ *     changelog order. The result is what applying every record in order
+ *     would leave; a write may end inside a finished group (its records are
+ *     beyond the written "changelog/N": a crash restores them again, R2).
  *   - R2, crash safety: before the first restored record is written, the
  *     marker "restoring/N" is set in a (logged) commit of its own. The
  *     restored writes go WITHOUT RocksDB's write-ahead log
