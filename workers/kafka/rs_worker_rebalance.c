@@ -28,6 +28,12 @@
  *   - R2: a restore interrupted by a crash (rs_changelog_restore_interrupted)
  *     is done again on the next assignment, even if the local position looks
  *     current (rs_changelog.h).
+ *   - The partitions new to an assignment are RESTORING together: restored
+ *     on up to RESTORE_THREADS threads (restore_part runs on them: it
+ *     records failures through restore_fail, under restore_mu, and touches
+ *     no part_t), made durable by one rs_changelog_restore_finish (one
+ *     flush, then their markers cleared), then loaded one by one on the
+ *     poll thread. A failure anywhere releases them all (UNASSIGNED).
  *
  * Ownership: the restore consumer's conf is handed to rs_changelog_restore
  * (which takes it); partition lists belong to librdkafka.
