@@ -48,9 +48,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_proc.h"
 #include "rs_state.h"
-
-extern char **environ;
 
 #ifndef RS_BINARY_DIR
 #define RS_BINARY_DIR "."
@@ -67,13 +66,6 @@ typedef struct opts {
     int n_worker_kv;
 } opts_t;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
 {
@@ -84,48 +76,6 @@ static void die(const char *fmt, ...)
     fputc('\n', stderr);
     va_end(ap);
     exit(1);
-}
-
-static pid_t spawn(const char *bin, char *const argv[], const char *out, const char *err)
-{
-    posix_spawn_file_actions_t fa;
-    pid_t pid;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, out ? out : "/dev/null",
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 2, err ? err : "/dev/null",
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int rc = posix_spawn(&pid, bin, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0)
-        die("cannot run %s: %s", bin, strerror(rc));
-    return pid;
-}
-
-static int wait_exit(pid_t pid)
-{
-    int ws;
-    while (waitpid(pid, &ws, 0) < 0)
-        if (errno != EINTR)
-            die("wait: %s", strerror(errno));
-    return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n)
-        die("read %s", path);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
 }
 
 /* The sum of " key=N" over the log's lines that contain tag. */
@@ -162,9 +112,9 @@ static void broker_start(const opts_t *o, const char *dir, pid_t *pid, char *bs,
     snprintf(parts, sizeof parts, "%d", o->partitions);
     char *argv[] = {(char *)o->bin, "broker", "--partitions", parts, "--bootstrap-file",
                     file,           NULL};
-    *pid = spawn(o->bin, argv, NULL, log);
+    *pid = bp_spawn(o->bin, argv, NULL, log);
     for (int i = 0; i < 200; i++) {
-        char *s = slurp(file);
+        char *s = bp_slurp(file);
         if (s != NULL && s[0] != '\0') {
             snprintf(bs, bslen, "%s", strtok(s, "\n"));
             free(s);
@@ -199,8 +149,8 @@ static int run_worker(const opts_t *o, const char *dir, const char *tag, const c
         fprintf(f, "%s\n", o->worker_kv[i]);
     fclose(f);
     char *argv[] = {(char *)o->bin, "worker", "--config", props, NULL};
-    int rc = wait_exit(spawn(o->bin, argv, NULL, logf));
-    *log = slurp(logf);
+    int rc = bp_wait(bp_spawn(o->bin, argv, NULL, logf), NULL);
+    *log = bp_slurp(logf);
     return rc;
 }
 
@@ -237,13 +187,13 @@ static double raw_read(const opts_t *o, const char *bs, long *count, long *logic
                 CHANGELOG, p, (long long)lo);
         rd_kafka_topic_partition_list_add(l, CHANGELOG, p)->offset = 0;
     }
-    double t0 = now_s(), t1 = t0, deadline = t0 + 300;
+    double t0 = bp_now_s(), t1 = t0, deadline = t0 + 300;
     if (rd_kafka_assign(rk, l) != RD_KAFKA_RESP_ERR_NO_ERROR)
         die("assign failed");
     rd_kafka_topic_partition_list_destroy(l);
     long n = 0, ids = 0;
     int eofs = 0;
-    while (eofs < o->partitions && now_s() < deadline) {
+    while (eofs < o->partitions && bp_now_s() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (m == NULL)
             continue;
@@ -260,7 +210,7 @@ static double raw_read(const opts_t *o, const char *bs, long *count, long *logic
                        1;
         } else
             die("raw read: %s", rd_kafka_message_errstr(m));
-        t1 = now_s();
+        t1 = bp_now_s();
         rd_kafka_message_destroy(m);
     }
     rd_kafka_assign(rk, NULL);
@@ -376,7 +326,7 @@ int main(int argc, char **argv)
     snprintf(s, sizeof s, "%ld", o.seed);
     char *gargv[] = {(char *)o.bin, "generate", "--contracts", n, "--seed", s,
                      "--out",       book,       NULL};
-    if (wait_exit(spawn(o.bin, gargv, NULL, NULL)) != 0)
+    if (bp_wait(bp_spawn(o.bin, gargv, NULL, NULL), NULL) != 0)
         die("generate failed");
     printf("bench_restore: dir=%s contracts=%ld partitions=%d\n", dir, o.contracts,
            o.partitions);
@@ -385,11 +335,11 @@ int main(int argc, char **argv)
     char prodlog[600];
     snprintf(prodlog, sizeof prodlog, "%s/produce.log", dir);
     char *pargv[] = {(char *)o.bin, "produce", "--bootstrap", bs, book, NULL};
-    if (wait_exit(spawn(o.bin, pargv, NULL, prodlog)) != 0)
+    if (bp_wait(bp_spawn(o.bin, pargv, NULL, prodlog), NULL) != 0)
         die("produce failed (see %s)", prodlog);
 
     char *log = NULL;
-    double t = now_s();
+    double t = bp_now_s();
     /* big batches: fewer changelog records, so the broker keeps them all
      * whatever the machine's speed (month closes still write every
      * contract once a month) */
@@ -398,7 +348,7 @@ int main(int argc, char **argv)
     if (rc != 0)
         die("the first worker exited %d (see %s/worker-fill.log)", rc, dir);
     printf("bench_restore: fill records=%lld seconds=%.1f\n",
-           log_sum(log, "worker: batch ", "records"), now_s() - t);
+           log_sum(log, "worker: batch ", "records"), bp_now_s() - t);
     free(log);
     long *want = calloc(2 * (size_t)o.partitions, sizeof *want),
          *got = calloc(2 * (size_t)o.partitions, sizeof *got);
@@ -456,7 +406,7 @@ int main(int argc, char **argv)
            raw_n, logical, contracts, mraw, mrest, mratio, mlrate, o.runs,
            ok ? "" : " CHECK_FAILED");
     kill(broker, SIGTERM);
-    wait_exit(broker);
+    bp_wait(broker, NULL);
     free(want);
     free(got);
     if (!o.keep) {

@@ -172,6 +172,8 @@ static int queue_packed(seen_ctx_t *x)
 {
     rs_worker_t *w = x->w;
     char key[RS_CHANGELOG_SEEN_KEY_MAX];
+    if (x->nput == 0)
+        return 0;
     qsort(x->put, x->nput, sizeof *x->put, cmp_seen_contract);
     for (size_t i = 0; i < x->nput;) {
         const char *id = x->put[i].contract_id;
