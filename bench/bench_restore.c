@@ -66,6 +66,9 @@ typedef struct opts {
     int n_worker_kv;
 } opts_t;
 
+/* The broker this run started (0 none): stopped by die() too. */
+static pid_t the_broker;
+
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
 {
@@ -75,6 +78,10 @@ static void die(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
+    if (the_broker > 0) {
+        kill(the_broker, SIGTERM);
+        bp_wait(the_broker, NULL);
+    }
     exit(1);
 }
 
@@ -112,7 +119,7 @@ static void broker_start(const opts_t *o, const char *dir, pid_t *pid, char *bs,
     snprintf(parts, sizeof parts, "%d", o->partitions);
     char *argv[] = {(char *)o->bin, "broker", "--partitions", parts, "--bootstrap-file",
                     file,           NULL};
-    *pid = bp_spawn(o->bin, argv, NULL, log);
+    *pid = the_broker = bp_spawn(o->bin, argv, NULL, log);
     for (int i = 0; i < 200; i++) {
         char *s = bp_slurp(file);
         if (s != NULL && s[0] != '\0') {
