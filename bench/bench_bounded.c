@@ -20,7 +20,7 @@
  *           must keep up); the worker is stopped (SIGTERM) once its batch
  *           lines account for every record; prints its time, applied /
  *           duplicates / dlq counts, peak RSS (wait4) and the contract's
- *           record size in its store. Then, for up to 40,000 events, a
+ *           record size in its store. Then, for up to 150,000 events, a
  *           second worker restores the partition from the changelog into an
  *           empty state directory: records, rate, the restored record.
  *
@@ -41,21 +41,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_proc.h"
 #include "rs_codec.h"
 #include "rs_pstate.h"
-
-extern char **environ;
 
 #ifndef RS_BINARY_DIR
 #define RS_BINARY_DIR "."
 #endif
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static double peak_rss_mib(void)
 {
@@ -134,50 +126,6 @@ static void commit(rs_state_t *st, rs_pstate_t *ps)
     rs_state_batch_destroy(b);
 }
 
-static pid_t spawn(const char *bin, char *const argv[], const char *out, const char *err)
-{
-    pid_t pid;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int rc = posix_spawn(&pid, bin, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-        fprintf(stderr, "cannot run %s: %s\n", bin, strerror(rc));
-        exit(1);
-    }
-    return pid;
-}
-
-static int wait_exit(pid_t pid, struct rusage *ru)
-{
-    int ws;
-    while (wait4(pid, &ws, 0, ru) < 0)
-        if (errno != EINTR)
-            return -1;
-    return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        fclose(f);
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 /* The sum of " key=N" over the log's lines that start with prefix. */
 static long log_sum(const char *log, const char *prefix, const char *key)
 {
@@ -195,16 +143,19 @@ static long log_sum(const char *log, const char *prefix, const char *key)
     return sum;
 }
 
-/* 40,000 usage events and the booking: their changelog (~4 MB) still fits
- * what the embedded broker keeps of a partition. */
-#define RESTORE_MAX_RECORDS 40001
+/* 150,000 usage events and the booking: their changelog (~3 MB of packed
+ * seen ids, 20 bytes each, plus the contract and meta records) still fits
+ * what the embedded broker keeps of a partition (~5 MB); 1,000,000 ids are
+ * 20 MB however they are packed. */
+#define RESTORE_MAX_RECORDS 150001
 
 /* After the worker phase, while the broker still runs: a second worker
  * with an empty state directory restores the partition from the changelog
- * (one c/ record per batch, one s/ record per event id), if the changelog
- * can still be whole on the embedded broker (~5 MB, 100,000 records per
- * partition: up to ~40,000 events here); prints the records, the rate and
- * the restored record's size. 0 on success or when skipped. */
+ * (one c/ record per batch, the event ids packed in S/ records of up to
+ * 16,384), if the changelog can still be whole on the embedded broker
+ * (~5 MB per partition: up to ~150,000 events here); prints the records,
+ * the ids (events) restored per second and the restored record's size. 0
+ * on success or when skipped. */
 static int restore_phase(const char *bin, const char *dir, const char *bs, long records)
 {
     char cfg[160], log[160], state[160];
@@ -229,8 +180,8 @@ static int restore_phase(const char *bin, const char *dir, const char *bs, long 
     fclose(f);
     char *argv[] = {(char *)bin, "worker", "--config", cfg, NULL};
     struct rusage ru;
-    int rc = wait_exit(spawn(bin, argv, "/dev/null", log), &ru);
-    char *text = slurp(log);
+    int rc = bp_wait(bp_spawn(bin, argv, "/dev/null", log), &ru);
+    char *text = bp_slurp(log);
     long n = log_sum(text, "worker: restored ", "records"),
          ms = log_sum(text, "worker: restored ", "ms"),
          applied = log_sum(text, "worker: batch ", "applied");
@@ -246,11 +197,12 @@ static int restore_phase(const char *bin, const char *dir, const char *bs, long 
         rs_state_free(blob);
         rs_state_destroy(st);
     }
-    printf("restore: %ld changelog records in %ld ms (%.0f records/s), then applied %ld, "
-           "exit %d, peak RSS %.1f MiB, record %zu bytes\n",
-           n, ms, ms > 0 ? (double)n * 1000.0 / (double)ms : 0.0, applied, rc,
+    printf("restore: %ld changelog records (%ld event ids) in %ld ms (%.0f records/s, %.0f "
+           "ids/s), then applied %ld, exit %d, peak RSS %.1f MiB, record %zu bytes\n",
+           n, records, ms, ms > 0 ? (double)n * 1000.0 / (double)ms : 0.0,
+           ms > 0 ? (double)records * 1000.0 / (double)ms : 0.0, applied, rc,
            (double)ru.ru_maxrss / 1024.0, rec);
-    return rc == 0 && n > records && applied == 0 && rec > 0 ? 0 : 1;
+    return rc == 0 && n > 0 && applied == 0 && rec > 0 ? 0 : 1;
 }
 
 /* The worker phase (see the file comment). 0 on success. */
@@ -266,12 +218,12 @@ static int worker_phase(const char *bin, const char *dir, const char *file, long
     snprintf(state, sizeof state, "%s/worker-state", dir);
     snprintf(rates, sizeof rates, "%ld", rate);
     char *bargv[] = {(char *)bin, "broker", "--partitions", "1", "--bootstrap-file", bsf, NULL};
-    pid_t broker = spawn(bin, bargv, "/dev/null", blog);
+    pid_t broker = bp_spawn(bin, bargv, "/dev/null", blog);
     char *bs = NULL;
     for (int i = 0; i < 200 && (bs == NULL || bs[0] == '\0'); i++) {
         free(bs);
         usleep(50000);
-        bs = slurp(bsf);
+        bs = bp_slurp(bsf);
     }
     if (bs == NULL || bs[0] == '\0') {
         fprintf(stderr, "the broker did not start (%s)\n", blog);
@@ -288,25 +240,25 @@ static int worker_phase(const char *bin, const char *dir, const char *file, long
             bs, state);
     fclose(f);
     char *wargv[] = {(char *)bin, "worker", "--config", wcfg, NULL};
-    pid_t worker = spawn(bin, wargv, "/dev/null", wlog);
+    pid_t worker = bp_spawn(bin, wargv, "/dev/null", wlog);
     char *pargv[] = {(char *)bin, "produce", "--bootstrap", bs,           "--format",
                      "json",      "--rate",  rates,         (char *)file, NULL};
     /* the broker keeps ~5 MB per partition: produce once the worker reads */
     for (int i = 0; i < 600; i++) {
-        char *log = slurp(wlog);
+        char *log = bp_slurp(wlog);
         int ready = log != NULL && strstr(log, "worker: assigned ") != NULL;
         free(log);
         if (ready)
             break;
         usleep(100000);
     }
-    double t0 = now_s();
-    pid_t producer = spawn(bin, pargv, "/dev/null", plog);
-    int prc = wait_exit(producer, &(struct rusage){0});
-    double t_prod = now_s() - t0;
+    double t0 = bp_now_s();
+    pid_t producer = bp_spawn(bin, pargv, "/dev/null", plog);
+    int prc = bp_wait(producer, &(struct rusage){0});
+    double t_prod = bp_now_s() - t0;
     long done = 0, last = -1;
     for (int idle = 0; idle < 30 && done < records;) { /* until 30 s without progress */
-        char *log = slurp(wlog);
+        char *log = bp_slurp(wlog);
         done = log_sum(log, "worker: batch ", "records");
         free(log);
         idle = done == last ? idle + 1 : 0;
@@ -314,14 +266,14 @@ static int worker_phase(const char *bin, const char *dir, const char *file, long
         if (done < records)
             sleep(1);
     }
-    double t_work = now_s() - t0;
+    double t_work = bp_now_s() - t0;
     kill(worker, SIGTERM);
     struct rusage ru;
-    int wrc = wait_exit(worker, &ru);
+    int wrc = bp_wait(worker, &ru);
     int rrc = restore_phase(bin, dir, bs, records);
     kill(broker, SIGTERM);
-    wait_exit(broker, &(struct rusage){0});
-    char *log = slurp(wlog);
+    bp_wait(broker, &(struct rusage){0});
+    char *log = bp_slurp(wlog);
     long applied = log_sum(log, "worker: batch ", "applied"),
          dups = log_sum(log, "worker: batch ", "duplicates"),
          dlq = log_sum(log, "worker: batch ", "dlq");
@@ -359,9 +311,9 @@ static int replay_phase(const char *bin, const char *dir, const char *file, long
     char *argv[] = {(char *)bin, "replay",   (char *)file, "--report",
                     "balances",  "--format", "json",       NULL};
     struct rusage ru;
-    double t0 = now_s();
-    int rc = wait_exit(spawn(bin, argv, out, log), &ru);
-    double t = now_s() - t0;
+    double t0 = bp_now_s();
+    int rc = bp_wait(bp_spawn(bin, argv, out, log), &ru);
+    double t = bp_now_s() - t0;
     printf("replay: %ld events in %.2f s (%.0f events/s), exit %d, peak RSS %.1f MiB\n",
            records, t, (double)records / t, rc, (double)ru.ru_maxrss / 1024.0);
     return rc;
@@ -421,15 +373,15 @@ int main(int argc, char **argv)
     rs_engine_t *e = rs_pstate_engine(ps);
     apply(e, BOOKED);
     apply(mem, BOOKED);
-    double t0 = now_s(), t_mem = 0;
+    double t0 = bp_now_s(), t_mem = 0;
     printf("%10s %14s %18s %14s\n", "events", "record_bytes", "in_record_ids_bytes",
            "engine_heap");
     for (long i = 0; i < events; i++) {
         usage_json(json, sizeof json, i);
         apply(e, json);
-        double tm = now_s();
+        double tm = bp_now_s();
         apply(mem, json);
-        t_mem += now_s() - tm;
+        t_mem += bp_now_s() - tm;
         if ((i + 1) % batch == 0 || i + 1 == events)
             commit(st, ps);
         long k = i + 1;
@@ -437,7 +389,7 @@ int main(int argc, char **argv)
             printf("%10ld %14zu %18zu %14zu\n", k, record_size(e), record_size(mem),
                    rs_engine_memory_bytes(e));
     }
-    double t_store = now_s() - t0 - t_mem;
+    double t_store = bp_now_s() - t0 - t_mem;
     rs_engine_destroy(mem);
     printf("store: %ld events in %.2f s (%.0f events/s, batches of %ld, seen ids in "
            "RocksDB); peak RSS %.1f MiB (with the in-record baseline engine)\n",
@@ -445,20 +397,20 @@ int main(int argc, char **argv)
 
     /* reload (a restart): every 10th event again is a duplicate */
     rs_pstate_destroy(ps);
-    t0 = now_s();
+    t0 = bp_now_s();
     if (rs_pstate_load(&ps, st, 0, NULL, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    double t_load = now_s() - t0;
+    double t_load = bp_now_s() - t0;
     e = rs_pstate_engine(ps);
     long dups = 0, tried = 0;
-    t0 = now_s();
+    t0 = bp_now_s();
     for (long i = 0; i < events; i += 10, tried++) {
         usage_json(json, sizeof json, i);
         dups += apply(e, json) == RS_APPLY_DUPLICATE;
     }
-    double t_dup = now_s() - t0;
+    double t_dup = bp_now_s() - t0;
     printf("reload: %.3f s, engine heap %zu bytes; %ld of %ld re-sent events ignored as "
            "duplicates (%.0f lookups/s)\n",
            t_load, rs_engine_memory_bytes(e), dups, tried, (double)tried / t_dup);

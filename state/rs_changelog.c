@@ -21,7 +21,8 @@
 static const unsigned char C_MAGIC[4] = {'R', 'S', 'C', '1'};
 static const unsigned char M_MAGIC[4] = {'R', 'S', 'M', '1'};
 static const unsigned char S_MAGIC[4] = {'R', 'S', 'S', '1'};
-#define S_LEN (4 + 8 + 4)      /* magic, content hash, period */
+static const unsigned char P_MAGIC[4] = {'R', 'S', 'S', '2'}; /* packed seen ids */
+#define S_LEN (4 + 8 + 4)                                     /* magic, content hash, period */
 #define PLAN_MAGIC 0x4c505352u /* "RSPL", rs_pstate's plan format */
 #define F_DELETED 1
 #define F_META 1
@@ -126,6 +127,61 @@ int rs_changelog_encode_seen(const rs_seen_id_t *id, char *key, size_t keylen, v
     return 0;
 }
 
+int rs_changelog_encode_seen_pack(const char *contract_id, const rs_seen_id_t *ids, size_t n,
+                                  char *key, size_t keylen, void **out, size_t *outlen)
+{
+    uint64_t digest = 1469598103934665603ull;
+    if (n == 0 || n > RS_CHANGELOG_SEEN_PACK_MAX)
+        return -1;
+    unsigned char *p = malloc(RS_CHANGELOG_SEEN_PACK_HDR + n * RS_CHANGELOG_SEEN_PACK_ID);
+    if (p == NULL)
+        return -1;
+    memcpy(p, P_MAGIC, sizeof P_MAGIC);
+    for (int i = 0; i < 4; i++)
+        p[4 + i] = (unsigned char)((uint32_t)n >> (8 * i));
+    for (size_t i = 0; i < n; i++) {
+        unsigned char *q = p + RS_CHANGELOG_SEEN_PACK_HDR + i * RS_CHANGELOG_SEEN_PACK_ID;
+        put64(q, (int64_t)ids[i].id_hash);
+        put64(q + 8, (int64_t)ids[i].content_hash);
+        for (int k = 0; k < 4; k++)
+            q[16 + k] = (unsigned char)((uint32_t)ids[i].period >> (8 * k));
+        digest = (digest ^ ids[i].id_hash) * 1099511628211ull;
+    }
+    int k = snprintf(key, keylen, "S/%s/%016llx", contract_id, (unsigned long long)digest);
+    if (k < 0 || (size_t)k >= keylen) {
+        free(p);
+        return -1;
+    }
+    *out = p;
+    *outlen = RS_CHANGELOG_SEEN_PACK_HDR + n * RS_CHANGELOG_SEEN_PACK_ID;
+    return 0;
+}
+
+/* A packed seen-id record's contract id (from its key) and id count; 0 or
+ * -1 when corrupt. */
+static int decode_seen_pack(const rd_kafka_message_t *m, char *id, size_t *n)
+{
+    const char *k = m->key;
+    const unsigned char *v = m->payload;
+    if (k == NULL || m->key_len < 2 + 1 + 1 + 16 || k[0] != 'S' || k[1] != '/' ||
+        k[m->key_len - 17] != '/' || v == NULL || m->len < RS_CHANGELOG_SEEN_PACK_HDR ||
+        memcmp(v, P_MAGIC, sizeof P_MAGIC) != 0)
+        return -1;
+    size_t idlen = m->key_len - 2 - 17;
+    if (idlen == 0 || idlen > RS_STATE_MAX_ID_LEN || memchr(k + 2, 0, idlen) != NULL)
+        return -1;
+    uint32_t cnt = 0;
+    for (int i = 0; i < 4; i++)
+        cnt |= (uint32_t)v[4 + i] << (8 * i);
+    if (cnt == 0 || cnt > RS_CHANGELOG_SEEN_PACK_MAX ||
+        m->len != RS_CHANGELOG_SEEN_PACK_HDR + (size_t)cnt * RS_CHANGELOG_SEEN_PACK_ID)
+        return -1;
+    memcpy(id, k + 2, idlen);
+    id[idlen] = '\0';
+    *n = cnt;
+    return 0;
+}
+
 /* A seen-id record's contract id and id hash (from its key) and, unless it
  * is a tombstone (*put = 0), content hash and period. 0, or -1 corrupt. */
 static int decode_seen(const rd_kafka_message_t *m, char *id, uint64_t *idh, int *put,
@@ -197,80 +253,138 @@ int rs_changelog_encode_meta(const void *meta, size_t metalen,
     return 0;
 }
 
-/* Stage one changelog record into b. Returns 1 for a meta record that ends a
- * group (commit now), 2 for a plan record (discard earlier contracts, then
- * stage it again and commit), 0 for a contract, -1 when corrupt. */
-static int stage_record(rs_state_batch_t *b, const rs_changelog_restore_args_t *a,
-                        const rd_kafka_message_t *m, char *errstr, size_t errlen)
+/* Stage a contract or seen-id record (checked by contract_ok) into b; a
+ * contract's applied offsets are `offs` (its own merged with those of the
+ * records it superseded, see restore_win_t). */
+static void stage_record(rs_state_batch_t *b, const rs_changelog_restore_args_t *a,
+                         const rd_kafka_message_t *m, const int64_t offs[RS_CHANGELOG_TOPICS])
 {
     const unsigned char *v = m->payload;
     const char *k = m->key;
     char id[RS_STATE_MAX_ID_LEN + 1];
 
-    if (k != NULL && m->key_len > 0 && k[0] == 's') {
+    if (k[0] == 'S') {
+        size_t n = 0;
+        decode_seen_pack(m, id, &n);
+        for (size_t i = 0; i < n; i++) {
+            const unsigned char *q =
+                v + RS_CHANGELOG_SEEN_PACK_HDR + i * RS_CHANGELOG_SEEN_PACK_ID;
+            uint32_t period = 0;
+            for (int j = 0; j < 4; j++)
+                period |= (uint32_t)q[16 + j] << (8 * j);
+            rs_state_batch_put_seen(b, a->partition, id, (uint64_t)get64(q),
+                                    (uint64_t)get64(q + 8), (int32_t)period);
+        }
+        return;
+    }
+    if (k[0] == 's') {
         uint64_t idh = 0, ch = 0;
         int32_t period = 0;
         int put = 0;
-        if (decode_seen(m, id, &idh, &put, &ch, &period) != 0)
-            goto corrupt;
+        decode_seen(m, id, &idh, &put, &ch, &period);
         if (put)
             rs_state_batch_put_seen(b, a->partition, id, idh, ch, period);
         else
             rs_state_batch_delete_seen(b, a->partition, id, idh);
-        return 0;
+        return;
     }
-    if (k == NULL || m->key_len < 3 || k[1] != '/' || v == NULL || m->len < HDR)
-        goto corrupt;
-    if (k[0] == 'c') {
-        size_t idlen = m->key_len - 2;
-        if (idlen > RS_STATE_MAX_ID_LEN || memcmp(v, C_MAGIC, sizeof C_MAGIC) != 0)
-            goto corrupt;
-        memcpy(id, k + 2, idlen);
-        id[idlen] = '\0';
-        if (v[4] & F_DELETED)
-            rs_state_batch_delete_contract(b, a->partition, id);
-        else
-            rs_state_batch_put_contract(b, a->partition, id, v + HDR, m->len - HDR);
-        for (int t = 0; t < RS_CHANGELOG_TOPICS; t++) {
-            int64_t off = get64(v + 5 + 8 * (size_t)t);
-            if (off >= 0)
-                rs_state_batch_put_contract_offset(b, id, a->input_topics[t], off);
-        }
-        return 0;
-    }
-    if (k[0] != 'm' || memcmp(v, M_MAGIC, sizeof M_MAGIC) != 0 || m->len < HDR + 4)
-        goto corrupt;
+    size_t idlen = m->key_len - 2;
+    memcpy(id, k + 2, idlen);
+    id[idlen] = '\0';
+    if (v[4] & F_DELETED)
+        rs_state_batch_delete_contract(b, a->partition, id);
+    else
+        rs_state_batch_put_contract(b, a->partition, id, v + HDR, m->len - HDR);
+    /* one operation for the four (layout 2): -1 entries are skipped */
+    rs_state_batch_put_contract_offsets(b, id, a->input_topics, offs, RS_CHANGELOG_TOPICS);
+}
+
+/* A meta record's flags, or -1 when it is corrupt. */
+static int meta_flags(const rd_kafka_message_t *m)
+{
+    const unsigned char *v = m->payload;
+    const char *k = m->key;
+    if (k == NULL || m->key_len < 3 || k[0] != 'm' || k[1] != '/' || v == NULL ||
+        m->len < HDR + 4 || memcmp(v, M_MAGIC, sizeof M_MAGIC) != 0)
+        return -1;
     uint32_t metalen = 0;
     for (int i = 0; i < 4; i++)
         metalen |= (uint32_t)v[HDR + i] << (8 * i);
     if ((size_t)metalen > m->len - HDR - 4)
-        goto corrupt;
-    char key[48];
-    const unsigned char *plan = v + HDR + 4 + metalen;
-    size_t planlen = m->len - HDR - 4 - metalen;
-    snprintf(key, sizeof key, "plan/%d", (int)a->partition);
-    if (v[4] & F_PLAN) {
-        if (planlen < 8)
-            goto corrupt;
-        rs_state_batch_put_meta(b, key, plan, planlen);
-    } else {
-        rs_state_batch_put_meta(b, key, "", 0);
-    }
+        return -1;
+    if ((v[4] & F_PLAN) && m->len - HDR - 4 - metalen < 8)
+        return -1;
+    return v[4];
+}
+
+/* The net effect of the meta records read since the last write: the last
+ * one sets plan/N (its plan, or none) and changelog/N; the last one with
+ * meta sets engine/N; each input offset is the last one given (a final
+ * record gives only the topics its batch consumed). The two messages are
+ * kept (they may be the same). */
+typedef struct meta_state {
+    rd_kafka_message_t *last, *last_meta;
+    int64_t next[RS_CHANGELOG_TOPICS];
+} meta_state_t;
+
+static void meta_clear(meta_state_t *ms)
+{
+    if (ms->last_meta != NULL && ms->last_meta != ms->last)
+        rd_kafka_message_destroy(ms->last_meta);
+    if (ms->last != NULL)
+        rd_kafka_message_destroy(ms->last);
+    ms->last = ms->last_meta = NULL;
+    for (int t = 0; t < RS_CHANGELOG_TOPICS; t++)
+        ms->next[t] = -1;
+}
+
+/* Take meta record m (checked by meta_flags) into ms; ms owns it. */
+static void meta_note(meta_state_t *ms, rd_kafka_message_t *m)
+{
+    const unsigned char *v = m->payload;
+    if (ms->last != NULL && ms->last != ms->last_meta)
+        rd_kafka_message_destroy(ms->last);
+    ms->last = m;
     if (v[4] & F_META) {
-        snprintf(key, sizeof key, "engine/%d", (int)a->partition);
-        rs_state_batch_put_meta(b, key, v + HDR + 4, metalen);
+        if (ms->last_meta != NULL)
+            rd_kafka_message_destroy(ms->last_meta);
+        ms->last_meta = m;
         for (int t = 0; t < RS_CHANGELOG_TOPICS; t++) {
             int64_t off = get64(v + 5 + 8 * (size_t)t);
             if (off >= 0)
-                rs_state_batch_put_input_offset(b, a->input_topics[t], a->partition, off);
+                ms->next[t] = off;
         }
     }
-    rs_changelog_stage_pos(b, a->partition, m->offset + 1);
-    return (v[4] & F_PLAN) ? 2 : 1;
-corrupt:
-    snprintf(errstr, errlen, "changelog %s[%d] offset %lld: corrupt record", a->topic,
-             (int)a->partition, (long long)m->offset);
-    return -1;
+}
+
+static void meta_stage(rs_state_batch_t *b, const rs_changelog_restore_args_t *a,
+                       const meta_state_t *ms)
+{
+    char key[48];
+    if (ms->last == NULL)
+        return;
+    const unsigned char *v = ms->last->payload;
+    uint32_t metalen = 0;
+    for (int i = 0; i < 4; i++)
+        metalen |= (uint32_t)v[HDR + i] << (8 * i);
+    snprintf(key, sizeof key, "plan/%d", (int)a->partition);
+    if (v[4] & F_PLAN)
+        rs_state_batch_put_meta(b, key, v + HDR + 4 + metalen,
+                                ms->last->len - HDR - 4 - metalen);
+    else
+        rs_state_batch_put_meta(b, key, "", 0);
+    if (ms->last_meta != NULL) {
+        v = ms->last_meta->payload;
+        metalen = 0;
+        for (int i = 0; i < 4; i++)
+            metalen |= (uint32_t)v[HDR + i] << (8 * i);
+        snprintf(key, sizeof key, "engine/%d", (int)a->partition);
+        rs_state_batch_put_meta(b, key, v + HDR + 4, metalen);
+    }
+    for (int t = 0; t < RS_CHANGELOG_TOPICS; t++)
+        if (ms->next[t] >= 0)
+            rs_state_batch_put_input_offset(b, a->input_topics[t], a->partition, ms->next[t]);
+    rs_changelog_stage_pos(b, a->partition, ms->last->offset + 1);
 }
 
 static void restoring_key(char *buf, size_t buflen, int32_t partition)
@@ -290,8 +404,8 @@ int rs_changelog_restore_interrupted(rs_state_t *st, int32_t partition, char *er
     return rc < 0 ? -1 : rc == 0 && len > 0;
 }
 
-/* Set (from >= 0) or clear (from < 0) partition n's restore marker, in an
- * ordinary (logged) commit. */
+/* Set (from >= 0) partition n's restore marker, in an ordinary (logged)
+ * commit. */
 static int mark_restoring(rs_state_t *st, rs_state_batch_t *b, int32_t partition, int64_t from,
                           char *errstr, size_t errlen)
 {
@@ -300,9 +414,33 @@ static int mark_restoring(rs_state_t *st, rs_state_batch_t *b, int32_t partition
     restoring_key(key, sizeof key, partition);
     put64(v, from);
     rs_state_batch_clear(b);
-    if (rs_state_batch_put_meta(b, key, v, from >= 0 ? sizeof v : 0) != 0)
+    if (rs_state_batch_put_meta(b, key, v, sizeof v) != 0)
         return -1;
     return rs_state_batch_commit(st, b, errstr, errlen);
+}
+
+int rs_changelog_restore_finish(rs_state_t *st, const int32_t *partitions, size_t n,
+                                char *errstr, size_t errlen)
+{
+    rs_state_batch_t *b = NULL;
+    char key[48];
+    int rc = -1;
+    if (n == 0)
+        return 0;
+    /* the unlogged restore writes reach the SST files first */
+    if (rs_state_flush(st, errstr, errlen) != 0 || rs_state_batch_new(&b, errstr, errlen) != 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        restoring_key(key, sizeof key, partitions[i]);
+        if (rs_state_batch_put_meta(b, key, "", 0) != 0) {
+            snprintf(errstr, errlen, "changelog restore: %s", rs_state_batch_error(b));
+            goto out;
+        }
+    }
+    rc = rs_state_batch_commit(st, b, errstr, errlen);
+out:
+    rs_state_batch_destroy(b);
+    return rc;
 }
 
 /* A contract (or seen-id) record's key and magic are sound (checked as it is read, though
@@ -310,6 +448,11 @@ static int mark_restoring(rs_state_t *st, rs_state_batch_t *b, int32_t partition
 static int contract_ok(const rd_kafka_message_t *m)
 {
     const char *k = m->key;
+    if (k[0] == 'S') {
+        char id[RS_STATE_MAX_ID_LEN + 1];
+        size_t n = 0;
+        return decode_seen_pack(m, id, &n) == 0;
+    }
     if (k[0] == 's') {
         char id[RS_STATE_MAX_ID_LEN + 1];
         uint64_t idh, ch;
@@ -317,7 +460,8 @@ static int contract_ok(const rd_kafka_message_t *m)
         int put;
         return decode_seen(m, id, &idh, &put, &ch, &period) == 0;
     }
-    return k != NULL && m->key_len >= 3 && m->key_len - 2 <= RS_STATE_MAX_ID_LEN &&
+    return k != NULL && m->key_len >= 3 && k[1] == '/' &&
+           m->key_len - 2 <= RS_STATE_MAX_ID_LEN && memchr(k + 2, 0, m->key_len - 2) == NULL &&
            m->payload != NULL && m->len >= HDR &&
            memcmp(m->payload, C_MAGIC, sizeof C_MAGIC) == 0;
 }
@@ -336,6 +480,120 @@ static void pending_drop(pending_t *p)
     p->n = 0;
 }
 
+/* The records of finished groups not written yet, one per changelog key:
+ * a later record of a key supersedes the earlier one entirely, except for
+ * a contract's applied offsets, merged per topic as the store's merge does
+ * (rs_state.c). All of them are staged into one atomic write with the net
+ * effect of the meta records (meta_state_t), which is what writing every
+ * record in order would leave, so a contract that changed in many batches
+ * (every month end writes every contract) costs one put, not one per batch.
+ * Open addressing on the key; bounded by entries and bytes. */
+typedef struct win_entry {
+    rd_kafka_message_t *m;
+    int64_t offs[RS_CHANGELOG_TOPICS];
+} win_entry_t;
+
+typedef struct restore_win {
+    win_entry_t *e;
+    size_t n, cap;  /* entries held, at most */
+    uint32_t *slot; /* index + 1 into e, 0 empty; nslot a power of 2 >= 2 cap */
+    size_t nslot, bytes;
+} restore_win_t;
+
+#define WIN_ENTRIES (RS_CHANGELOG_RESTORE_BATCH_OPS / 2) /* a contract is 2 operations */
+#define WIN_BYTES ((size_t)16 * 1024 * 1024)
+
+static int win_init(restore_win_t *w)
+{
+    w->cap = WIN_ENTRIES;
+    for (w->nslot = 1; w->nslot < 2 * w->cap; w->nslot <<= 1)
+        ;
+    w->e = malloc(w->cap * sizeof *w->e);
+    w->slot = calloc(w->nslot, sizeof *w->slot);
+    return w->e != NULL && w->slot != NULL ? 0 : -1;
+}
+
+static void win_clear(restore_win_t *w)
+{
+    for (size_t i = 0; i < w->n; i++)
+        rd_kafka_message_destroy(w->e[i].m);
+    if (w->n > 0)
+        memset(w->slot, 0, w->nslot * sizeof *w->slot);
+    w->n = 0;
+    w->bytes = 0;
+}
+
+static void win_free(restore_win_t *w)
+{
+    if (w->e != NULL)
+        win_clear(w);
+    free(w->e);
+    free(w->slot);
+}
+
+static int win_full(const restore_win_t *w)
+{
+    return w->n >= w->cap || w->bytes >= WIN_BYTES;
+}
+
+/* Take record m (checked by contract_ok) into the window; it owns it.
+ * The caller keeps the window below win_full. */
+static void win_add(restore_win_t *w, rd_kafka_message_t *m)
+{
+    const unsigned char *k = m->key, *v = m->payload;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < m->key_len; i++)
+        h = (h ^ k[i]) * 1099511628211ull;
+    size_t i = (size_t)(h ^ (h >> 29)) & (w->nslot - 1);
+    win_entry_t *e = NULL;
+    for (; w->slot[i] != 0; i = (i + 1) & (w->nslot - 1)) {
+        win_entry_t *x = &w->e[w->slot[i] - 1];
+        if (x->m->key_len == m->key_len && memcmp(x->m->key, k, m->key_len) == 0) {
+            e = x;
+            break;
+        }
+    }
+    if (e == NULL) {
+        e = &w->e[w->n++];
+        w->slot[i] = (uint32_t)w->n;
+        for (int t = 0; t < RS_CHANGELOG_TOPICS; t++)
+            e->offs[t] = -1;
+    } else {
+        w->bytes -= e->m->len + e->m->key_len;
+        rd_kafka_message_destroy(e->m);
+    }
+    e->m = m;
+    w->bytes += m->len + m->key_len;
+    if (k[0] == 'c')
+        for (int t = 0; t < RS_CHANGELOG_TOPICS; t++) {
+            int64_t off = get64(v + 5 + 8 * (size_t)t);
+            if (off >= 0)
+                e->offs[t] = off;
+        }
+}
+
+/* Stage the window and the meta records' effect, write them in one
+ * unlogged write, and empty both. 0 or -1 (errstr). */
+static int cmp_entry_offset(const void *x, const void *y)
+{
+    int64_t a = ((const win_entry_t *)x)->m->offset, b = ((const win_entry_t *)y)->m->offset;
+    return (a > b) - (a < b);
+}
+
+static int win_write(rs_state_t *st, rs_state_batch_t *b, const rs_changelog_restore_args_t *a,
+                     restore_win_t *w, meta_state_t *ms, char *errstr, size_t errlen)
+{
+    /* in changelog order: an "s/" tombstone deletes an id an earlier "S/"
+     * record put (different record keys, one store key) */
+    qsort(w->e, w->n, sizeof *w->e, cmp_entry_offset);
+    for (size_t i = 0; i < w->n; i++)
+        stage_record(b, a, w->e[i].m, w->e[i].offs);
+    meta_stage(b, a, ms);
+    win_clear(w);
+    meta_clear(ms);
+    return rs_state_batch_commit_unlogged(st, b, errstr, errlen);
+}
+
 int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t *records,
                          char *errstr, size_t errlen)
 {
@@ -343,6 +601,8 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
     rd_kafka_topic_partition_list_t *tpl = NULL;
     rs_state_batch_t *b = NULL;
     pending_t pend = {0};
+    restore_win_t win = {0};
+    meta_state_t ms = {NULL, NULL, {-1, -1, -1, -1}};
     char kerr[512];
     int rc = -1, plan_at_from = 0;
     int64_t groups = 0;
@@ -371,9 +631,25 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
     }
     if (rs_state_batch_new(&b, errstr, errlen) != 0)
         goto out;
+    if (win_init(&win) != 0) {
+        snprintf(errstr, errlen, "changelog restore: out of memory");
+        goto out;
+    }
     /* R2: set before the first restored record is written, cleared after the last */
     if (mark_restoring(st, b, a->partition, a->from, errstr, errlen) != 0)
         goto out;
+    {
+        /* the topic's metadata first: a partition assigned before its leader
+         * is known waits for librdkafka's 1 s topic scan (seen: 1 restore in
+         * 16 took 1 s more, all of it before the first record) */
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, a->topic, NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        if (rkt != NULL &&
+            rd_kafka_metadata(rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+            rd_kafka_metadata_destroy(md);
+        if (rkt != NULL)
+            rd_kafka_topic_destroy(rkt);
+    }
     tpl = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(tpl, a->topic, a->partition)->offset = a->from;
     rd_kafka_resp_err_t aerr = rd_kafka_assign(rk, tpl);
@@ -418,7 +694,8 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
         done = next - a->from;
         (*records)++;
         if (m->key != NULL && m->key_len > 0 &&
-            (((const char *)m->key)[0] == 'c' || ((const char *)m->key)[0] == 's')) {
+            (((const char *)m->key)[0] == 'c' || ((const char *)m->key)[0] == 's' ||
+             ((const char *)m->key)[0] == 'S')) {
             if (!contract_ok(m)) {
                 snprintf(errstr, errlen, "changelog %s[%d] offset %lld: corrupt record",
                          a->topic, (int)a->partition, (long long)moff);
@@ -439,53 +716,59 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
             pend.v[pend.n++] = m; /* staged with its batch's final record */
             continue;
         }
-        const unsigned char *v = m->payload;
-        int plan = m->len > 4 && v != NULL && (v[4] & F_PLAN);
-        if (plan) /* a new batch: contracts before it never finished */
+        int flags = meta_flags(m);
+        if (flags < 0) {
+            snprintf(errstr, errlen, "changelog %s[%d] offset %lld: corrupt record", a->topic,
+                     (int)a->partition, (long long)moff);
+            rd_kafka_message_destroy(m);
+            goto out;
+        }
+        if (flags & F_PLAN) { /* a new batch: contracts before it never finished */
             pending_drop(&pend);
-        else if (a->local_plan && plan_at_from && groups == 0 && moff == a->high - 1 &&
-                 m->key != NULL && m->key_len > 0 && ((const char *)m->key)[0] == 'm') {
+            if (moff == a->from)
+                plan_at_from = 1;
+        } else if (a->local_plan && plan_at_from && groups == 0 && moff == a->high - 1) {
             /* only our own unfinished batch: replay it */
             pending_drop(&pend);
             rd_kafka_message_destroy(m);
             break;
-        }
-        int s = 0;
-        for (size_t i = 0; i < pend.n && s == 0; i++)
-            s = stage_record(b, a, pend.v[i], errstr, errlen);
-        pending_drop(&pend);
-        if (s == 0)
-            s = stage_record(b, a, m, errstr, errlen);
-        rd_kafka_message_destroy(m);
-        if (s < 0)
-            goto out;
-        if (s == 2 && moff == a->from)
-            plan_at_from = 1;
-        if (s == 1)
+        } else {
             groups++;
-        /* big write batches, at group boundaries only (each sets changelog/N) */
-        if (rs_state_batch_count(b) >= RS_CHANGELOG_RESTORE_BATCH_OPS &&
-            rs_state_batch_commit(st, b, errstr, errlen) != 0)
+        }
+        /* the group's records join the window (a plan record has none) */
+        for (size_t i = 0; i < pend.n; i++) {
+            if (win_full(&win) && win_write(st, b, a, &win, &ms, errstr, errlen) != 0)
+                goto out;
+            win_add(&win, pend.v[i]);
+        }
+        pend.n = 0;
+        meta_note(&ms, m);
+        /* big writes, at group boundaries only (each sets changelog/N) */
+        if (win_full(&win) && win_write(st, b, a, &win, &ms, errstr, errlen) != 0)
             goto out;
     }
     pending_drop(&pend); /* contracts of an unfinished batch */
-    if (rs_state_batch_commit(st, b, errstr, errlen) != 0 ||
-        mark_restoring(st, b, a->partition, -1, errstr, errlen) != 0)
+    if (win_write(st, b, a, &win, &ms, errstr, errlen) != 0 ||
+        (!a->defer_finish &&
+         rs_changelog_restore_finish(st, &a->partition, 1, errstr, errlen) != 0))
         goto out;
     if (a->progress != NULL) {
-        uint64_t ms = now_ms() - t0;
+        uint64_t ms_ = now_ms() - t0;
         a->progress(a->opaque, a->partition, done, 0,
-                    (int64_t)((uint64_t)done * 1000u / (ms + 1)), 1);
+                    (int64_t)((uint64_t)done * 1000u / (ms_ + 1)), 1);
     }
     rc = 0;
 out:
     pending_drop(&pend);
     free(pend.v);
+    win_free(&win);
+    meta_clear(&ms);
     if (tpl != NULL)
         rd_kafka_topic_partition_list_destroy(tpl);
     if (rk != NULL) {
         rd_kafka_assign(rk, NULL);
-        rd_kafka_destroy(rk);
+        /* never joined a group: nothing for a consumer close to do */
+        rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     }
     rs_state_batch_destroy(b);
     return rc;

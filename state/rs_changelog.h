@@ -15,6 +15,16 @@
  *                      the engine forgot the id. Restored into the store's
  *                      seen keys, so duplicates are still ignored after a
  *                      restore, while contract records hold no ids.
+ *   "S/<contract_id>/<16 hex digits>"
+ *                      many applied event ids of the contract in one record
+ *                      (the worker packs a sub-batch's ids per contract, up
+ *                      to RS_CHANGELOG_SEEN_PACK_MAX and within the
+ *                      producer's message limit): 20 bytes per id instead
+ *                      of a record each; the hex digits are a digest of the
+ *                      ids, so two records of a contract never share a key
+ *                      (compaction keeps both). Forgotten and pruned ids
+ *                      still go as "s/" tombstones, applied in changelog
+ *                      order after the ids they delete.
  *   "m/<N>"            the partition's meta record, written twice per batch:
  *                      first with the batch plan only (before any output of
  *                      the batch is produced), then, after the batch's
@@ -23,7 +33,7 @@
  * All integers are little-endian; every value starts with a 4-byte magic.
  *
  * Invariants of a restore (rs_changelog_restore):
- *   - Records are applied in changelog order, in groups: the contracts read
+ *   - Records take effect in changelog order, in groups: the contracts read
  *     since the last meta record are committed together with the next meta
  *     record that carries meta ("final"), in one rs_state batch that also
  *     sets the local meta "changelog/N" to that record's offset + 1. A meta
@@ -37,18 +47,27 @@
  *   - The plan is stored in rs_pstate's own plan format (shared magic
  *     "RSPL"), so rs_pstate_load() sees it as a local pending plan.
  *   - Speed: the contracts of a group are kept (as the consumer's messages)
- *     until the group's final record and staged then, so groups can share
- *     one RocksDB write: up to RS_CHANGELOG_RESTORE_BATCH_OPS operations per
- *     write, always cut at a group boundary (one commit, hence one fsync
- *     with state.sync=true, per write instead of per group).
+ *     until the group's final record, then join a window of finished
+ *     groups' records, one per changelog key (a later record of a key
+ *     supersedes the earlier one; a contract's applied offsets merge per
+ *     topic), written with the meta records' net effect in one RocksDB
+ *     write of up to RS_CHANGELOG_RESTORE_BATCH_OPS / 2 keys or 16 MiB, in
+ *     changelog order. The result is what applying every record in order
+ *     would leave; a write may end inside a finished group (its records are
+ *     beyond the written "changelog/N": a crash restores them again, R2).
  *   - R2, crash safety: before the first restored record is written, the
- *     marker "restoring/N" is set in a commit of its own; it is cleared in
- *     a last commit after every restored write. A crash in between leaves
- *     it set: rs_changelog_restore_interrupted() reports the partition as
- *     not restored and the worker restores it again. (Each write is atomic
- *     and RocksDB recovers its log in point-in-time mode, so what a crash
- *     keeps is a prefix of the writes, i.e. a group boundary with its
- *     matching "changelog/N"; the marker makes the restart restore anyway.)
+ *     marker "restoring/N" is set in a (logged) commit of its own. The
+ *     restored writes go WITHOUT RocksDB's write-ahead log
+ *     (rs_state_batch_commit_unlogged); rs_changelog_restore_finish()
+ *     flushes the memtables to SST files (waiting) and only then clears
+ *     the marker in a logged commit. A crash in between leaves the marker
+ *     set: rs_changelog_restore_interrupted() reports the partition as not
+ *     restored and the worker restores it again. (Each write is atomic and
+ *     memtables reach the disk in order, so what a crash keeps of the
+ *     unlogged writes is a prefix of them, i.e. a group boundary with its
+ *     matching "changelog/N", or nothing; the marker makes the restart
+ *     restore anyway.) Several partitions may be restored at once (one
+ *     thread each, one store) and finished together: one flush for all.
  *
  * Ownership: encode functions return malloc'd buffers (free()). The restore
  * takes ownership of the rd_kafka_conf_t it is given (also on failure) and
@@ -89,6 +108,17 @@ int rs_changelog_encode_contract(const int64_t applied[RS_CHANGELOG_TOPICS], int
 int rs_changelog_encode_seen(const rs_seen_id_t *id, char *key, size_t keylen, void **out,
                              size_t *outlen);
 
+/* Packed seen-id record of `n` ids of one contract (none a forget; n <=
+ * RS_CHANGELOG_SEEN_PACK_MAX): key into key[keylen]
+ * (RS_CHANGELOG_SEEN_KEY_MAX bytes suffice), malloc'd value of
+ * RS_CHANGELOG_SEEN_PACK_HDR + n * RS_CHANGELOG_SEEN_PACK_ID bytes.
+ * Returns 0 or -1 (out of memory, bad arguments). */
+#define RS_CHANGELOG_SEEN_PACK_MAX 16384
+#define RS_CHANGELOG_SEEN_PACK_HDR 8 /* magic, count */
+#define RS_CHANGELOG_SEEN_PACK_ID 20 /* id hash, content hash, period */
+int rs_changelog_encode_seen_pack(const char *contract_id, const rs_seen_id_t *ids, size_t n,
+                                  char *key, size_t keylen, void **out, size_t *outlen);
+
 /* Meta record: meta may be NULL (plan record); plan may be NULL / 0. */
 int rs_changelog_encode_meta(const void *meta, size_t metalen,
                              const int64_t next[RS_CHANGELOG_TOPICS],
@@ -113,6 +143,10 @@ typedef struct rs_changelog_restore_args {
      * at high - 1) and nothing after it, nothing is restored: the worker
      * replays the local plan, which re-emits the same records. */
     int local_plan;
+    /* Leave the marker set and the writes unflushed: the caller calls
+     * rs_changelog_restore_finish() for this partition (with others: one
+     * flush for all) after a successful restore. */
+    int defer_finish;
     rs_changelog_progress_cb progress; /* may be NULL */
     void *opaque;
 } rs_changelog_restore_args_t;
@@ -124,6 +158,11 @@ typedef struct rs_changelog_restore_args {
  * -1 error (errstr). */
 int rs_changelog_restore_interrupted(rs_state_t *st, int32_t partition, char *errstr,
                                      size_t errlen);
+
+/* Make the restores of `partitions` durable (one flush of the store) and
+ * clear their markers (one logged commit). 0 or -1 with errstr. */
+int rs_changelog_restore_finish(rs_state_t *st, const int32_t *partitions, size_t n,
+                                char *errstr, size_t errlen);
 
 /* Read changelog partition N from `from` to `high` into the local store (see
  * the invariants above). *records gets the number of records read. Returns

@@ -1,7 +1,7 @@
 /*
  * rs_state.c — the RocksDB state store (see rs_state.h for the contract).
  *
- * Key layout (layout version 1; one default column family; keys compare
+ * Key layout (layout version 2; one default column family; keys compare
  * bytewise). Each key starts with a one-byte kind, so every kind is one
  * contiguous key range, and partition numbers are fixed-width big-endian so a
  * partition's keys are one contiguous range inside its kind:
@@ -9,7 +9,13 @@
  *   0x01 "layout"                      -> "RSST" BE32(layout version)
  *   0x10 BE32(partition) contract_id   -> contract blob (opaque)
  *   0x20 BE32(partition) topic         -> BE64(next input offset)
- *   0x30 contract_id 0x00 topic        -> BE64(highest applied offset)
+ *   0x30 contract_id                   -> the contract's applied offsets:
+ *                                         entries u8(topic length) topic
+ *                                         BE64(highest applied offset), one
+ *                                         per topic (layout 1 had one key
+ *                                         per (contract, topic): four
+ *                                         RocksDB operations per contract
+ *                                         where layout 2 has one)
  *   0x40 name                          -> metadata blob (opaque)
  *   0x50 BE32(partition) contract_id 0x00 BE64(id hash)
  *                                      -> BE64(content hash) BE32(period)
@@ -22,11 +28,16 @@
  *     other ("a", "ab") never leak into a neighbouring partition, and inside
  *     the range keys sort by contract id. Partitions are >= 0, so N+1 fits in
  *     32 unsigned bits. The same holds for a partition's input offsets (0x20).
- *     rs_state_drop_partition() therefore needs two DeleteRange calls, plus
- *     point deletes for the 0x30 keys of the contracts it drops.
- *   - Names never contain NUL (they are C strings), so the 0x00 separator in
- *     0x30 keys is unambiguous: [0x30 id 0x00, 0x30 id 0x01) holds exactly one
- *     contract's offsets.
+ *     rs_state_drop_partition() therefore needs three DeleteRange calls,
+ *     plus a point delete of the 0x30 key of each contract it drops.
+ *   - A 0x30 key is written by merges only (rocksdb_writebatch_merge with
+ *     this module's merge operator "rs_offsets"): each operand is a list of
+ *     entries, and the merge keeps, per topic, the entry of the latest
+ *     operand, exactly as one put per (contract, topic) did in layout 1.
+ *     So the worker's commit and the restore stage ONE operation per
+ *     contract whatever the number of topics, without reading the key
+ *     first. A value or operand that does not parse fails the merge, which
+ *     RocksDB reports as corruption on the read; it is never guessed at.
  *   - The layout key is written (with fsync) when a store is created. Opening
  *     a store whose layout key has another version fails; so does opening a
  *     non-empty database that has no layout key (not a revstream store). A
@@ -69,8 +80,10 @@ enum {
     K_SEEN = 0x50,
 };
 
-/* Longest key: 0x30 id 0x00 topic (a 0x50 key is shorter: 5 + id + 9). */
-#define KEY_MAX (1 + RS_STATE_MAX_ID_LEN + 1 + RS_STATE_MAX_TOPIC_LEN)
+/* Longest key: 0x20 BE32 topic or 0x50 BE32 id 0x00 BE64 (0x30 is shorter). */
+#define KEY_MAX (5 + RS_STATE_MAX_ID_LEN + RS_STATE_MAX_TOPIC_LEN + 9)
+/* One entry of a 0x30 value: u8 topic length, topic, BE64 offset. */
+#define OFF_ENTRY_MAX (1 + RS_STATE_MAX_TOPIC_LEN + 8)
 
 static const unsigned char LAYOUT_KEY[] = {K_LAYOUT, 'l', 'a', 'y', 'o', 'u', 't'};
 static const char LAYOUT_MAGIC[4] = {'R', 'S', 'S', 'T'};
@@ -81,6 +94,7 @@ struct rs_state {
     rocksdb_cache_t *cache;
     rocksdb_readoptions_t *ropts;
     rocksdb_writeoptions_t *wopts;
+    rocksdb_writeoptions_t *wopts_nowal; /* rs_state_batch_commit_unlogged */
     int read_only;
     char *path;
 };
@@ -166,21 +180,135 @@ static size_t key_input(unsigned char *k, const char *topic, size_t tlen, int32_
     return n + tlen;
 }
 
-/* 0x30 id 0x00 — the prefix of one contract's offset keys. */
-static size_t key_coffset_prefix(unsigned char *k, const char *id, size_t idlen)
+/* 0x30 id — one contract's applied offsets. */
+static size_t key_coffset(unsigned char *k, const char *id, size_t idlen)
 {
     k[0] = K_COFFSET;
     memcpy(k + 1, id, idlen);
-    k[1 + idlen] = 0;
-    return idlen + 2;
+    return idlen + 1;
 }
 
-static size_t key_coffset(unsigned char *k, const char *id, size_t idlen, const char *topic,
-                          size_t tlen)
+/* ---- 0x30 values: lists of (topic, offset) entries ---- */
+
+/* Append one entry at p; returns its length. */
+static size_t off_entry(unsigned char *p, const char *topic, size_t tlen, int64_t offset)
 {
-    size_t n = key_coffset_prefix(k, id, idlen);
-    memcpy(k + n, topic, tlen);
-    return n + tlen;
+    p[0] = (unsigned char)tlen;
+    memcpy(p + 1, topic, tlen);
+    rs_put_be64(p + 1 + tlen, (uint64_t)offset);
+    return 1 + tlen + 8;
+}
+
+/* The next entry of v[0..len) at *pos: 1 one read (*topic, *tlen, *offset,
+ * *pos advanced), 0 at the end, -1 malformed. */
+static int off_next(const unsigned char *v, size_t len, size_t *pos,
+                    const unsigned char **topic, size_t *tlen, uint64_t *offset)
+{
+    if (*pos == len)
+        return 0;
+    size_t t = v[*pos];
+    if (t == 0 || len - *pos < 1 + t + 8)
+        return -1;
+    *topic = v + *pos + 1;
+    *tlen = t;
+    *offset = rs_get_be64(v + *pos + 1 + t);
+    *pos += 1 + t + 8;
+    return *offset > (uint64_t)INT64_MAX ? -1 : 1;
+}
+
+/* Find topic in the value: 1 found (*offset), 0 not, -1 malformed. */
+static int off_find(const unsigned char *v, size_t len, const char *topic, size_t tlen,
+                    int64_t *offset)
+{
+    size_t pos = 0, n = 0;
+    const unsigned char *t = NULL;
+    uint64_t u = 0;
+    int r;
+    while ((r = off_next(v, len, &pos, &t, &n, &u)) == 1)
+        if (n == tlen && memcmp(t, topic, tlen) == 0) {
+            *offset = (int64_t)u;
+            return 1;
+        }
+    return r;
+}
+
+/* The merge: base (may be NULL) then the operands in order; per topic the
+ * last entry wins. Entries are few (one per input topic), so a quadratic
+ * search is fine. Returns a malloc'd value or NULL (malformed, no memory). */
+static char *off_merge(const char *base, size_t baselen, const char *const *ops,
+                       const size_t *oplens, int nops, size_t *outlen)
+{
+    size_t cap = baselen;
+    for (int i = 0; i < nops; i++)
+        cap += oplens[i];
+    unsigned char *out = malloc(cap ? cap : 1);
+    size_t n = 0;
+    if (out == NULL)
+        return NULL;
+    for (int i = -1; i < nops; i++) {
+        const unsigned char *v = (const unsigned char *)(i < 0 ? base : ops[i]);
+        size_t len = i < 0 ? baselen : oplens[i], pos = 0, tlen = 0;
+        const unsigned char *topic = NULL;
+        uint64_t u = 0;
+        int r;
+        if (v == NULL)
+            continue;
+        while ((r = off_next(v, len, &pos, &topic, &tlen, &u)) == 1) {
+            size_t q = 0, qt = 0;
+            const unsigned char *t2 = NULL;
+            uint64_t u2 = 0;
+            for (size_t at = 0; off_next(out, n, &q, &t2, &qt, &u2) == 1; at = q)
+                if (qt == tlen && memcmp(t2, topic, tlen) == 0) {
+                    rs_put_be64(out + at + 1 + tlen, u); /* same topic: replace */
+                    goto next;
+                }
+            n += off_entry(out + n, (const char *)topic, tlen, (int64_t)u);
+        next:;
+        }
+        if (r < 0) {
+            free(out);
+            return NULL;
+        }
+    }
+    *outlen = n;
+    return (char *)out;
+}
+
+static char *merge_full(void *state, const char *key, size_t klen, const char *base,
+                        size_t baselen, const char *const *ops, const size_t *oplens, int nops,
+                        unsigned char *success, size_t *outlen)
+{
+    (void)state;
+    (void)key;
+    (void)klen;
+    char *v = off_merge(base, baselen, ops, oplens, nops, outlen);
+    *success = v != NULL;
+    return v;
+}
+
+static char *merge_partial(void *state, const char *key, size_t klen, const char *const *ops,
+                           const size_t *oplens, int nops, unsigned char *success,
+                           size_t *outlen)
+{
+    return merge_full(state, key, klen, NULL, 0, ops, oplens, nops, success, outlen);
+}
+
+static void merge_free(void *state, const char *v, size_t len)
+{
+    (void)state;
+    (void)len;
+    free((void *)v);
+}
+
+static void merge_destroy(void *state)
+{
+    (void)state;
+}
+
+static const char *merge_name(void *state)
+{
+    (void)state;
+    return "rs_offsets";
 }
 
 /* 0x50 BE32(partition) id 0x00 BE64(id hash): one applied event id. */
@@ -318,7 +446,8 @@ int rs_state_get_contract_offset(rs_state_t *st, const char *contract_id, const 
     static const char op[] = "rs_state_get_contract_offset";
     unsigned char k[KEY_MAX];
     char ctx[128 + RS_STATE_MAX_ID_LEN + RS_STATE_MAX_TOPIC_LEN];
-    size_t idlen = 0, tlen = 0;
+    size_t idlen = 0, tlen = 0, vlen = 0;
+    rocksdb_pinnableslice_t *ps = NULL;
     if (!st || !offset) {
         rs_errorf(errstr, errlen, "%s: NULL argument", op);
         return -1;
@@ -328,8 +457,17 @@ int rs_state_get_contract_offset(rs_state_t *st, const char *contract_id, const 
         check_name(topic, RS_STATE_MAX_TOPIC_LEN, &tlen, op, "topic", errstr, errlen))
         return -1;
     snprintf(ctx, sizeof ctx, "%s: contract_id=%s topic=%s", op, contract_id, topic);
-    return get_offset(st, k, key_coffset(k, contract_id, idlen, topic, tlen), offset, ctx,
-                      errstr, errlen);
+    int rc = get_pinned(st, k, key_coffset(k, contract_id, idlen), &ps, ctx, errstr, errlen);
+    if (rc != 0)
+        return rc;
+    const unsigned char *v = (const unsigned char *)rocksdb_pinnableslice_value(ps, &vlen);
+    int r = off_find(v, vlen, topic, tlen, offset);
+    rocksdb_pinnableslice_destroy(ps);
+    if (r < 0) {
+        rs_errorf(errstr, errlen, "%s: corrupt offsets value (%zu bytes)", ctx, vlen);
+        return -1;
+    }
+    return r == 1 ? 0 : 1;
 }
 
 int rs_state_get_meta(rs_state_t *st, const char *name, void **blob, size_t *len, char *errstr,
@@ -431,7 +569,9 @@ static int check_layout(rs_state_t *st, char *errstr, size_t errlen)
         version = rs_get_be32(v + 4);
         if (version != RS_STATE_LAYOUT_VERSION) {
             rs_errorf(errstr, errlen,
-                      "%s: store has state layout version %u, this build reads only version %u",
+                      "%s: store has state layout version %u, this build reads only version "
+                      "%u (no migration: move the state directory away and start the worker "
+                      "on an empty one, which restores its partitions from the changelog)",
                       ctx, (unsigned)version, (unsigned)RS_STATE_LAYOUT_VERSION);
             goto done;
         }
@@ -521,6 +661,9 @@ int rs_state_open(rs_state_t **out, const rs_state_opts_t *opts, char *errstr, s
     rc = -1;
 
     st->options = rocksdb_options_create();
+    rocksdb_options_set_merge_operator(
+        st->options, rocksdb_mergeoperator_create(NULL, merge_destroy, merge_full,
+                                                  merge_partial, merge_free, merge_name));
     rocksdb_options_set_create_if_missing(st->options,
                                           (opts->create_if_missing && !st->read_only) ? 1 : 0);
     rocksdb_options_increase_parallelism(st->options, 2);
@@ -541,6 +684,8 @@ int rs_state_open(rs_state_t **out, const rs_state_opts_t *opts, char *errstr, s
     st->ropts = rocksdb_readoptions_create();
     st->wopts = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(st->wopts, opts->sync == RS_STATE_SYNC_OFF ? 0 : 1);
+    st->wopts_nowal = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_disable_WAL(st->wopts_nowal, 1);
 
     if (st->read_only)
         st->db = rocksdb_open_for_read_only(st->options, st->path, 0, &err);
@@ -629,6 +774,8 @@ void rs_state_destroy(rs_state_t *st)
         rocksdb_readoptions_destroy(st->ropts);
     if (st->wopts)
         rocksdb_writeoptions_destroy(st->wopts);
+    if (st->wopts_nowal)
+        rocksdb_writeoptions_destroy(st->wopts_nowal);
     if (st->options)
         rocksdb_options_destroy(st->options);
     if (st->cache)
@@ -762,21 +909,43 @@ int rs_state_batch_put_input_offset(rs_state_batch_t *b, const char *topic, int3
 int rs_state_batch_put_contract_offset(rs_state_batch_t *b, const char *contract_id,
                                        const char *topic, int64_t offset)
 {
-    static const char op[] = "rs_state_batch_put_contract_offset";
-    unsigned char k[KEY_MAX], v[8];
     char msg[256];
-    size_t idlen = 0, tlen = 0;
+    if (!b)
+        return -1;
+    if (check_offset(offset, "rs_state_batch_put_contract_offset", msg, sizeof msg))
+        return batch_fail(b, msg);
+    return rs_state_batch_put_contract_offsets(b, contract_id, &topic, &offset, 1);
+}
+
+int rs_state_batch_put_contract_offsets(rs_state_batch_t *b, const char *contract_id,
+                                        const char *const *topics, const int64_t *offsets,
+                                        int n)
+{
+    static const char op[] = "rs_state_batch_put_contract_offsets";
+    unsigned char k[KEY_MAX], v[4 * OFF_ENTRY_MAX];
+    char msg[256];
+    size_t idlen = 0, vlen = 0;
     if (!b)
         return -1;
     if (check_name(contract_id, RS_STATE_MAX_ID_LEN, &idlen, op, "contract_id", msg,
-                   sizeof msg) ||
-        check_name(topic, RS_STATE_MAX_TOPIC_LEN, &tlen, op, "topic", msg, sizeof msg) ||
-        check_offset(offset, op, msg, sizeof msg))
+                   sizeof msg))
         return batch_fail(b, msg);
-    rs_put_be64(v, (uint64_t)offset);
-    rocksdb_writebatch_put(b->wb, (const char *)k,
-                           key_coffset(k, contract_id, idlen, topic, tlen), (const char *)v,
-                           sizeof v);
+    if (n < 0 || n > 4 || (n > 0 && (!topics || !offsets))) {
+        rs_errorf(msg, sizeof msg, "%s: %d topics (0..4, not NULL)", op, n);
+        return batch_fail(b, msg);
+    }
+    for (int t = 0; t < n; t++) {
+        size_t tlen = 0;
+        if (offsets[t] < 0)
+            continue; /* none */
+        if (check_name(topics[t], RS_STATE_MAX_TOPIC_LEN, &tlen, op, "topic", msg, sizeof msg))
+            return batch_fail(b, msg);
+        vlen += off_entry(v + vlen, topics[t], tlen, offsets[t]);
+    }
+    if (vlen == 0)
+        return 0;
+    rocksdb_writebatch_merge(b->wb, (const char *)k, key_coffset(k, contract_id, idlen),
+                             (const char *)v, vlen);
     b->count++;
     return 0;
 }
@@ -908,9 +1077,9 @@ static int is_disk_fault(const char *msg)
     return 0;
 }
 
-int rs_state_batch_commit(rs_state_t *st, rs_state_batch_t *b, char *errstr, size_t errlen)
+static int batch_write(rs_state_t *st, rs_state_batch_t *b, const rocksdb_writeoptions_t *wo,
+                       const char *op, char *errstr, size_t errlen)
 {
-    static const char op[] = "rs_state_batch_commit";
     char *err = NULL;
     if (!st || !b) {
         rs_errorf(errstr, errlen, "%s: NULL argument", op);
@@ -924,13 +1093,47 @@ int rs_state_batch_commit(rs_state_t *st, rs_state_batch_t *b, char *errstr, siz
         return -1;
     if (b->count == 0)
         return 0;
-    rocksdb_write(st->db, st->wopts, b->wb, &err);
+    rocksdb_write(st->db, wo, b->wb, &err);
     if (err) {
         int disk = is_disk_fault(err);
         take_rocks_err(errstr, errlen, err, op);
         return disk ? RS_STATE_EDISK : -1;
     }
     rs_state_batch_clear(b);
+    return 0;
+}
+
+int rs_state_batch_commit(rs_state_t *st, rs_state_batch_t *b, char *errstr, size_t errlen)
+{
+    return batch_write(st, b, st ? st->wopts : NULL, "rs_state_batch_commit", errstr, errlen);
+}
+
+int rs_state_batch_commit_unlogged(rs_state_t *st, rs_state_batch_t *b, char *errstr,
+                                   size_t errlen)
+{
+    return batch_write(st, b, st ? st->wopts_nowal : NULL, "rs_state_batch_commit_unlogged",
+                       errstr, errlen);
+}
+
+int rs_state_flush(rs_state_t *st, char *errstr, size_t errlen)
+{
+    static const char op[] = "rs_state_flush";
+    char *err = NULL;
+    if (!st) {
+        rs_errorf(errstr, errlen, "%s: NULL argument", op);
+        return -1;
+    }
+    if (check_writable(st, op, errstr, errlen))
+        return -1;
+    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+    rocksdb_flushoptions_set_wait(fo, 1);
+    rocksdb_flush(st->db, fo, &err);
+    rocksdb_flushoptions_destroy(fo);
+    if (err) {
+        int disk = is_disk_fault(err);
+        take_rocks_err(errstr, errlen, err, op);
+        return disk ? RS_STATE_EDISK : -1;
+    }
     return 0;
 }
 
@@ -1119,35 +1322,33 @@ int rs_state_get_contract_offsets(rs_state_t *st, const char *const *ids, size_t
         offs[i] = -1;
     it = range_iter(st, &ro, lo, sizeof lo, hi, sizeof hi, NULL);
     for (size_t i = 0; i < n; i++) {
-        size_t idlen = 0;
+        size_t idlen = 0, klen = 0, vlen = 0;
         if (check_name(ids[i], RS_STATE_MAX_ID_LEN, &idlen, op, "contract_id", errstr, errlen))
             goto done;
-        size_t plen = key_coffset_prefix(k, ids[i], idlen);
-        /* one seek per contract: its offset keys are contiguous */
-        for (rocksdb_iter_seek(it, (const char *)k, plen); rocksdb_iter_valid(it);
-             rocksdb_iter_next(it)) {
-            size_t klen = 0, vlen = 0;
-            const char *key = rocksdb_iter_key(it, &klen);
-            if (klen < plen || memcmp(key, k, plen) != 0)
-                break;
-            const char *v = rocksdb_iter_value(it, &vlen);
-            for (int t = 0; t < ntopics; t++) {
-                size_t tlen = strlen(topics[t]);
-                if (klen - plen != tlen || memcmp(key + plen, topics[t], tlen) != 0)
-                    continue;
-                uint64_t u = vlen == 8 ? rs_get_be64((const unsigned char *)v) : UINT64_MAX;
-                if (u > (uint64_t)INT64_MAX) {
-                    rs_errorf(errstr, errlen,
-                              "%s: contract_id=%s topic=%s: corrupt offset value", op, ids[i],
-                              topics[t]);
-                    goto done;
-                }
-                offs[i * (size_t)ntopics + (size_t)t] = (int64_t)u;
-            }
+        size_t want = key_coffset(k, ids[i], idlen);
+        /* one seek per contract (fastest when ids are sorted) */
+        rocksdb_iter_seek(it, (const char *)k, want);
+        if (!rocksdb_iter_valid(it)) {
+            if (iter_status(it, op, errstr, errlen))
+                goto done;
+            continue;
         }
-        if (iter_status(it, op, errstr, errlen))
-            goto done;
+        const char *key = rocksdb_iter_key(it, &klen);
+        if (klen != want || memcmp(key, k, want) != 0)
+            continue;
+        const unsigned char *v = (const unsigned char *)rocksdb_iter_value(it, &vlen);
+        for (int t = 0; t < ntopics; t++) {
+            int64_t off = -1;
+            if (off_find(v, vlen, topics[t], strlen(topics[t]), &off) < 0) {
+                rs_errorf(errstr, errlen, "%s: contract_id=%s: corrupt offsets value", op,
+                          ids[i]);
+                goto done;
+            }
+            offs[i * (size_t)ntopics + (size_t)t] = off;
+        }
     }
+    if (iter_status(it, op, errstr, errlen))
+        goto done;
     rc = 0;
 done:
     rocksdb_iter_destroy(it);
@@ -1159,12 +1360,11 @@ int rs_state_drop_partition(rs_state_t *st, int32_t partition, char *errstr, siz
 {
     static const char op[] = "rs_state_drop_partition";
     const rocksdb_snapshot_t *snap = NULL;
-    rocksdb_readoptions_t *cro = NULL, *oro = NULL;
-    rocksdb_iterator_t *cit = NULL, *oit = NULL;
+    rocksdb_readoptions_t *cro = NULL;
+    rocksdb_iterator_t *cit = NULL;
     rocksdb_writebatch_t *wb = NULL;
-    unsigned char clo[5], chi[5], ilo[5], ihi[5], slo[5], shi[5], olo[1] = {K_COFFSET},
-                                                                  ohi[1] = {K_COFFSET + 1};
-    unsigned char prefix[RS_STATE_MAX_ID_LEN + 2];
+    unsigned char clo[5], chi[5], ilo[5], ihi[5], slo[5], shi[5];
+    unsigned char okey[RS_STATE_MAX_ID_LEN + 1];
     char id[RS_STATE_MAX_ID_LEN + 1];
     char ctx[96];
     char *err = NULL;
@@ -1189,27 +1389,16 @@ int rs_state_drop_partition(rs_state_t *st, int32_t partition, char *errstr, siz
     wb = rocksdb_writebatch_create();
     snap = rocksdb_create_snapshot(st->db);
     cit = range_iter(st, &cro, clo, sizeof clo, chi, sizeof chi, snap);
-    oit = range_iter(st, &oro, olo, sizeof olo, ohi, sizeof ohi, snap);
-    /* Point-delete the contract offsets of each contract in the partition. */
+    /* Point-delete the offsets key of each contract in the partition. */
     for (rocksdb_iter_seek(cit, (const char *)clo, sizeof clo); rocksdb_iter_valid(cit);
          rocksdb_iter_next(cit)) {
-        size_t klen = 0, idlen = 0, plen;
+        size_t klen = 0, idlen = 0;
         const char *key = rocksdb_iter_key(cit, &klen);
         if (contract_key_id(key, klen, id, &idlen, ctx, errstr, errlen))
             goto done;
         contracts++;
-        plen = key_coffset_prefix(prefix, id, idlen);
-        for (rocksdb_iter_seek(oit, (const char *)prefix, plen); rocksdb_iter_valid(oit);
-             rocksdb_iter_next(oit)) {
-            size_t olen = 0;
-            const char *okey = rocksdb_iter_key(oit, &olen);
-            if (olen < plen || memcmp(okey, prefix, plen) != 0)
-                break;
-            rocksdb_writebatch_delete(wb, okey, olen);
-            offsets++;
-        }
-        if (iter_status(oit, ctx, errstr, errlen))
-            goto done;
+        rocksdb_writebatch_delete(wb, (const char *)okey, key_coffset(okey, id, idlen));
+        offsets++;
     }
     if (iter_status(cit, ctx, errstr, errlen))
         goto done;
@@ -1228,12 +1417,8 @@ int rs_state_drop_partition(rs_state_t *st, int32_t partition, char *errstr, siz
               (int)partition, contracts, offsets);
     rc = 0;
 done:
-    if (oit)
-        rocksdb_iter_destroy(oit);
     if (cit)
         rocksdb_iter_destroy(cit);
-    if (oro)
-        rocksdb_readoptions_destroy(oro);
     if (cro)
         rocksdb_readoptions_destroy(cro);
     if (snap)

@@ -53,8 +53,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The key layout this build reads and writes. */
-#define RS_STATE_LAYOUT_VERSION 1u
+/* The key layout this build reads and writes. 2 (2026-12-06): a contract's
+ * applied offsets in one key instead of one per (contract, topic). A store
+ * of another version is refused at open; it is rebuilt by starting the
+ * worker on an empty state directory (a restore from the changelog). */
+#define RS_STATE_LAYOUT_VERSION 2u
 
 #define RS_STATE_MAX_ID_LEN 1024   /* contract id, bytes */
 #define RS_STATE_MAX_TOPIC_LEN 249 /* Kafka's own limit */
@@ -158,6 +161,14 @@ int rs_state_batch_put_input_offset(rs_state_batch_t *b, const char *topic, int3
                                     int64_t offset);
 int rs_state_batch_put_contract_offset(rs_state_batch_t *b, const char *contract_id,
                                        const char *topic, int64_t offset);
+/* Several topics' offsets of one contract in ONE operation (a contract's
+ * offsets share one key: one RocksDB operation per contract, not per
+ * topic): offsets[t] for topics[t], t < n (n <= 4); a negative offset
+ * means "none" and leaves that topic as it is. As with the singular form,
+ * each staged topic overrides what the store or the batch held for it. */
+int rs_state_batch_put_contract_offsets(rs_state_batch_t *b, const char *contract_id,
+                                        const char *const *topics, const int64_t *offsets,
+                                        int n);
 int rs_state_batch_put_meta(rs_state_batch_t *b, const char *name, const void *blob,
                             size_t len);
 /* An applied event id (see rs_state_get_seen), and its removal. Seen ids are
@@ -189,6 +200,18 @@ int rs_state_batch_commit(rs_state_t *st, rs_state_batch_t *b, char *errstr, siz
 /* (rs_state_batch_commit returns RS_STATE_EDISK when RocksDB's error is a
  * full or read-only disk: "No space left", "Read-only file system",
  * "Disk quota exceeded".) */
+
+/* The same without RocksDB's write-ahead log: faster, and NOT durable —
+ * a crash loses it unless rs_state_flush() returned after it. Only for
+ * writes that a marker committed before them (with the log) makes redone
+ * after a crash, e.g. a changelog restore (rs_changelog.h, R2). What a
+ * crash keeps of unlogged writes is a prefix of them (memtables are
+ * flushed in order). */
+int rs_state_batch_commit_unlogged(rs_state_t *st, rs_state_batch_t *b, char *errstr,
+                                   size_t errlen);
+/* Write the memtables to SST files and wait (makes unlogged writes
+ * durable). 0 or -1 / RS_STATE_EDISK with errstr. */
+int rs_state_flush(rs_state_t *st, char *errstr, size_t errlen);
 
 /* ---- scans and maintenance ---- */
 

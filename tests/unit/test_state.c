@@ -771,7 +771,7 @@ Test(state, incompatible_layout_version_is_refused)
     char path[128], err[512] = "";
     rs_state_t *st = NULL;
     static const unsigned char key[] = {0x01, 'l', 'a', 'y', 'o', 'u', 't'};
-    static const unsigned char v2[] = {'R', 'S', 'S', 'T', 0, 0, 0, 2};
+    static const unsigned char v1[] = {'R', 'S', 'S', 'T', 0, 0, 0, 1};
     static const unsigned char junk[] = {'X', 'X'};
 
     path_in(path, sizeof path, "db");
@@ -779,10 +779,10 @@ Test(state, incompatible_layout_version_is_refused)
     rs_state_destroy(st);
     st = NULL;
 
-    raw_put(path, key, sizeof key, v2, sizeof v2);
+    raw_put(path, key, sizeof key, v1, sizeof v1);
     cr_assert_eq(try_open(&st, path, 1, 0, RS_STATE_SYNC_DEFAULT, err, sizeof err), -1);
     cr_assert_null(st);
-    cr_assert(strstr(err, "layout version 2, this build reads only version 1"), "%s", err);
+    cr_assert(strstr(err, "layout version 1, this build reads only version 2"), "%s", err);
     cr_assert_eq(try_open(&st, path, 0, 1, RS_STATE_SYNC_DEFAULT, err, sizeof err), -1);
 
     raw_put(path, key, sizeof key, junk, sizeof junk);
@@ -1065,4 +1065,105 @@ Test(state, seen_ids_and_save_points)
     cr_assert_eq(rs_state_batch_put_seen(b, 1, "", 1, 1, 1), -1);
     rs_state_batch_destroy(b);
     rs_state_destroy(st);
+}
+
+/* ---- layout 2: one offsets key per contract; unlogged writes ---- */
+
+Test(state, contract_offsets_share_one_key_latest_per_topic)
+{
+    char path[128], err[512] = "";
+    static const char *const topics[] = {"contracts", "invoices", "payments", "usage"};
+    const int64_t first[] = {5, -1, 7, -1}, second[] = {-1, 11, 9, -1};
+
+    path_in(path, sizeof path, "db");
+    rs_state_t *st = open_at(path, 1, 0, RS_STATE_SYNC_DEFAULT);
+    rs_state_batch_t *b = new_batch();
+    cr_assert_eq(rs_state_batch_put_contract_offsets(b, "K", topics, first, 4), 0);
+    cr_assert_eq(rs_state_batch_count(b), 1, "four topics, one operation");
+    commit(st, b);
+    /* a later operation overrides per topic, leaves the others */
+    cr_assert_eq(rs_state_batch_put_contract_offsets(b, "K", topics, second, 4), 0);
+    cr_assert_eq(rs_state_batch_put_contract_offset(b, "K", "usage", 3), 0);
+    cr_assert_eq(rs_state_batch_put_contract_offset(b, "K", "usage", 2), 0);
+    const int64_t none[] = {-1, -1, -1, -1};
+    cr_assert_eq(rs_state_batch_put_contract_offsets(b, "K2", topics, none, 4), 0);
+    cr_assert_eq(rs_state_batch_count(b), 3, "all -1 stages nothing");
+    commit(st, b);
+    cr_assert_eq(contract_offset(st, "K", "contracts", 0), 5);
+    cr_assert_eq(contract_offset(st, "K", "invoices", 0), 11);
+    cr_assert_eq(contract_offset(st, "K", "payments", 0), 9);
+    cr_assert_eq(contract_offset(st, "K", "usage", 0), 2, "the last one staged, not the max");
+    contract_offset(st, "K2", "usage", 1);
+    contract_offset(st, "K", "refunds", 1);
+
+    const char *ids[] = {"K", "K2", "K"};
+    int64_t offs[3 * 4];
+    cr_assert_eq(rs_state_get_contract_offsets(st, ids, 3, topics, 4, offs, err, sizeof err), 0,
+                 "%s", err);
+    const int64_t want[] = {5, 11, 9, 2, -1, -1, -1, -1, 5, 11, 9, 2};
+    cr_assert_arr_eq(offs, want, sizeof want);
+    /* the merged value survives a flush and a reopen */
+    cr_assert_eq(rs_state_flush(st, err, sizeof err), 0, "%s", err);
+    rs_state_destroy(st);
+    st = open_at(path, 0, 0, RS_STATE_SYNC_DEFAULT);
+    cr_assert_eq(contract_offset(st, "K", "invoices", 0), 11);
+    cr_assert_eq(contract_offset(st, "K", "usage", 0), 2);
+    rs_state_batch_destroy(b);
+    rs_state_destroy(st);
+}
+
+/* A child commits a logged marker, then an unlogged write, and dies
+ * (_exit: no close, no flush); with flush_first it flushes before dying. */
+static void unlogged_child(const char *path, int flush_first)
+{
+    char err[512];
+    rs_state_t *st = NULL;
+    rs_state_batch_t *b = NULL;
+    if (try_open(&st, path, 1, 0, RS_STATE_SYNC_ON, err, sizeof err) != 0 ||
+        rs_state_batch_new(&b, err, sizeof err) != 0)
+        _exit(2);
+    rs_state_batch_put_meta(b, "marker", "1", 1);
+    if (rs_state_batch_commit(st, b, err, sizeof err) != 0)
+        _exit(3);
+    rs_state_batch_put_contract(b, 0, "R", "restored", 8);
+    rs_state_batch_put_contract_offset(b, "R", "usage", 4);
+    if (rs_state_batch_commit_unlogged(st, b, err, sizeof err) != 0)
+        _exit(4);
+    if (flush_first && rs_state_flush(st, err, sizeof err) != 0)
+        _exit(5);
+    _exit(0);
+}
+
+Test(state, unlogged_writes_are_lost_in_a_crash_unless_flushed)
+{
+    char path[2][128], err[512] = "";
+    /* both children first: a child forked after this process used RocksDB
+     * would inherit its thread pool without the threads (a flush waits) */
+    for (int flush_first = 0; flush_first <= 1; flush_first++) {
+        path_in(path[flush_first], sizeof path[flush_first], flush_first ? "db1" : "db0");
+        fflush(NULL);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0)
+            unlogged_child(path[flush_first], flush_first);
+        int ws = 0;
+        cr_assert_eq(waitpid(pid, &ws, 0), pid);
+        cr_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "child status %d", ws);
+    }
+    for (int flush_first = 0; flush_first <= 1; flush_first++) {
+        void *blob = NULL;
+        size_t len = 0;
+        rs_state_t *st = open_at(path[flush_first], 0, 0, RS_STATE_SYNC_DEFAULT);
+        cr_assert_eq(rs_state_get_meta(st, "marker", &blob, &len, err, sizeof err), 0,
+                     "the logged marker survives: %s", err);
+        rs_state_free(blob);
+        if (flush_first) {
+            expect_contract_str(st, 0, "R", "restored");
+            cr_assert_eq(contract_offset(st, "R", "usage", 0), 4);
+        } else {
+            expect_no_contract(st, 0, "R");
+            contract_offset(st, "R", "usage", 1);
+        }
+        rs_state_destroy(st);
+    }
 }

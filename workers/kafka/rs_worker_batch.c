@@ -767,11 +767,13 @@ static void run_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub,
         rs_worker_fail(w, "state: stage partition %d: %s", (int)n, err);
         return;
     }
-    for (size_t i = 0; i < w->cm.n; i++)
+    for (size_t i = 0; i < w->cm.n; i++) {
+        /* one operation for the topics applied (layout 2: one key) */
+        rs_state_batch_put_contract_offsets(w->sb, w->cm.e[i].id,
+                                            (const char *const *)w->cfg->topics,
+                                            w->cm.e[i].applied, N_IN);
         for (int t = 0; t < N_IN; t++)
             if (w->cm.e[i].applied[t] >= 0) {
-                rs_state_batch_put_contract_offset(w->sb, w->cm.e[i].id, w->cfg->topics[t],
-                                                   w->cm.e[i].applied[t]);
                 centry_t *known = rs_worker_cm_get(&p->offs, w->cm.e[i].id);
                 if (known == NULL) {
                     rs_worker_fail(w, "out of memory");
@@ -779,6 +781,7 @@ static void run_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub,
                 }
                 known->stored[t] = w->cm.e[i].applied[t];
             }
+    }
     for (int t = 0; t < N_IN; t++)
         if (next[t] >= 0) {
             rs_state_batch_put_input_offset(w->sb, w->cfg->topics[t], n, next[t]);

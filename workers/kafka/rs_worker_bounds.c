@@ -5,8 +5,10 @@
  *     keys (rs_pstate installs them as the engine's seen store), not in
  *     contract records, so no record grows with the events ever applied.
  *     rs_worker_stage_seen() stages the ids a sub-batch applied into w->sb
- *     and queues one small changelog record per id ("s/<contract>/<hash>",
- *     a tombstone for a forgotten id), so a restore rebuilds them.
+ *     and queues them in the changelog packed per contract ("S/<contract>/
+ *     <digest>", up to RS_CHANGELOG_SEEN_PACK_MAX ids and always within
+ *     the producer's message limit: 20 bytes per id), a forgotten id as a
+ *     "s/<contract>/<hash>" tombstone, so a restore rebuilds them.
  *   - Retention (state.seen.retention.months = R > 0). Seen ids are pruned
  *     R months after their period closes: once the partition's latest
  *     closed period C moves, ids with a period <= C - R are deleted (and
@@ -115,6 +117,9 @@ void rs_worker_unpark(rs_worker_t *w, int32_t n)
 typedef struct seen_ctx {
     rs_worker_t *w;
     int32_t n;
+    int packing;       /* applied ids go to put (rs_worker_stage_seen) */
+    rs_seen_id_t *put; /* applied ids, packed after the staging */
+    size_t nput, cap;
 } seen_ctx_t;
 
 static int queue_seen(void *opaque, const rs_seen_id_t *id)
@@ -124,6 +129,20 @@ static int queue_seen(void *opaque, const rs_seen_id_t *id)
     void *v = NULL;
     size_t vlen = 0;
 
+    if (!id->forget && x->packing) { /* packed by queue_packed */
+        if (x->nput == x->cap) {
+            size_t cap = x->cap ? x->cap * 2 : 256;
+            rs_seen_id_t *v2 = realloc(x->put, cap * sizeof *v2);
+            if (v2 == NULL) {
+                rs_worker_fail(x->w, "out of memory");
+                return -1;
+            }
+            x->put = v2;
+            x->cap = cap;
+        }
+        x->put[x->nput++] = *id;
+        return 0;
+    }
     if (rs_changelog_encode_seen(id, key, sizeof key, &v, &vlen) != 0) {
         rs_worker_fail(x->w, "changelog: encoding a seen id of contract %s", id->contract_id);
         return -1;
@@ -141,20 +160,67 @@ static rs_period_t retention_through(const rs_worker_t *w, const rs_engine_t *e)
     return closed - (rs_period_t)months;
 }
 
+static int cmp_seen_contract(const void *a, const void *b)
+{
+    return strcmp(((const rs_seen_id_t *)a)->contract_id,
+                  ((const rs_seen_id_t *)b)->contract_id);
+}
+
+/* Queue x's applied ids as packed records: per contract, in chunks that
+ * fit the producer's message limit. 0 or -1 (failure recorded). */
+static int queue_packed(seen_ctx_t *x)
+{
+    rs_worker_t *w = x->w;
+    char key[RS_CHANGELOG_SEEN_KEY_MAX];
+    if (x->nput == 0)
+        return 0;
+    qsort(x->put, x->nput, sizeof *x->put, cmp_seen_contract);
+    for (size_t i = 0; i < x->nput;) {
+        const char *id = x->put[i].contract_id;
+        size_t end = i + 1;
+        while (end < x->nput && strcmp(x->put[end].contract_id, id) == 0)
+            end++;
+        /* ids per record: the most that fit message.max.bytes */
+        size_t per = RS_CHANGELOG_SEEN_PACK_MAX,
+               fixed = RECORD_OVERHEAD + sizeof key + RS_CHANGELOG_SEEN_PACK_HDR;
+        if (w->max_msg_bytes > 0) {
+            size_t room =
+                (size_t)w->max_msg_bytes > fixed ? (size_t)w->max_msg_bytes - fixed : 0;
+            if (room / RS_CHANGELOG_SEEN_PACK_ID < per)
+                per = room / RS_CHANGELOG_SEEN_PACK_ID;
+        }
+        if (per == 0)
+            per = 1; /* a limit below one id's record: as small as it gets */
+        for (size_t k = 0; i < end; i += k) {
+            k = end - i < per ? end - i : per;
+            void *v = NULL;
+            size_t vlen = 0;
+            if (rs_changelog_encode_seen_pack(id, x->put + i, k, key, sizeof key, &v, &vlen) !=
+                0) {
+                rs_worker_fail(w, "changelog: encoding the seen ids of contract %s", id);
+                return -1;
+            }
+            if (rs_worker_queue_cl(w, x->n, key, v, vlen) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
 int rs_worker_stage_seen(rs_worker_t *w, part_t *p, int32_t n)
 {
     char err[512];
-    seen_ctx_t x = {w, n};
+    seen_ctx_t x = {w, n, 1, NULL, 0, 0};
     /* ids of this sub-batch already outside the window (a close in it
      * moved it past them) are not kept: the prune reads the store only */
     rs_period_t drop = retention_through(w, rs_pstate_engine(p->ps));
-
-    if (rs_pstate_stage_seen(p->ps, w->sb, drop, queue_seen, &x, err, sizeof err) != 0) {
-        if (!rs_worker_failed(w))
-            rs_worker_fail(w, "state: %s", err);
-        return -1;
-    }
-    return 0;
+    int rc = rs_pstate_stage_seen(p->ps, w->sb, drop, queue_seen, &x, err, sizeof err);
+    if (rc != 0 && !rs_worker_failed(w))
+        rs_worker_fail(w, "state: %s", err);
+    if (rc == 0)
+        rc = queue_packed(&x);
+    free(x.put);
+    return rc;
 }
 
 int rs_worker_prune_seen(rs_worker_t *w, part_t *p, int32_t n)
@@ -162,7 +228,7 @@ int rs_worker_prune_seen(rs_worker_t *w, part_t *p, int32_t n)
     rs_period_t through = retention_through(w, rs_pstate_engine(p->ps));
     char err[512];
     size_t pruned = 0;
-    seen_ctx_t x = {w, n};
+    seen_ctx_t x = {w, n, 0, NULL, 0, 0};
 
     if (through == RS_PERIOD_NONE)
         return 0;

@@ -28,18 +28,47 @@
  *   - R2: a restore interrupted by a crash (rs_changelog_restore_interrupted)
  *     is done again on the next assignment, even if the local position looks
  *     current (rs_changelog.h).
+ *   - The partitions new to an assignment are RESTORING together: restored
+ *     on up to RESTORE_THREADS threads (restore_part runs on them: it
+ *     records failures through restore_fail, under restore_mu, and touches
+ *     no part_t), made durable by one rs_changelog_restore_finish (one
+ *     flush, then their markers cleared), then loaded one by one on the
+ *     poll thread. A failure anywhere releases them all (UNASSIGNED).
  *
  * Ownership: the restore consumer's conf is handed to rs_changelog_restore
  * (which takes it); partition lists belong to librdkafka.
  */
 #include "rs_worker_internal.h"
 
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "rs_changelog.h"
+
+/* Restores of one assignment run on up to this many threads (one
+ * partition each at a time, one shared store). */
+#define RESTORE_THREADS 4
+
+/* rs_worker_fail from a restore thread (the first failure wins). */
+static pthread_mutex_t restore_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void restore_fail(rs_worker_t *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void restore_fail(rs_worker_t *w, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&restore_mu);
+    rs_worker_fail(w, "%s", msg);
+    pthread_mutex_unlock(&restore_mu);
+}
 
 void rs_worker_release_part(part_t *p)
 {
@@ -98,8 +127,8 @@ static int changelog_watermarks(rs_worker_t *w, int32_t n, int64_t *lo, int64_t 
             continue;
         }
         if (rs_worker_now_us() >= deadline || w->stop) {
-            rs_worker_fail(w, "changelog %s[%d]: watermarks: %s", w->cfg->changelog_topic,
-                           (int)n, why);
+            restore_fail(w, "changelog %s[%d]: watermarks: %s", w->cfg->changelog_topic, (int)n,
+                         why);
             return -1;
         }
         rs_worker_log(
@@ -112,8 +141,12 @@ static int changelog_watermarks(rs_worker_t *w, int32_t n, int64_t *lo, int64_t 
 }
 
 /* Bring partition n's local state up to its changelog when it is missing or
- * behind (another worker advanced it). Returns 0 or -1 (failure recorded). */
-static int restore_part(rs_worker_t *w, int32_t n)
+ * behind (another worker advanced it). *restored is set when it restored
+ * (the caller then calls rs_changelog_restore_finish for it: the writes
+ * are unlogged and the marker set until then); *records counts the
+ * records read. Runs on a restore thread (on_assign). Returns 0 or -1
+ * (failure recorded). */
+static int restore_part(rs_worker_t *w, int32_t n, int *restored, int64_t *nrecords)
 {
     char err[512];
     int64_t pos = -1, lo = 0, hi = 0, records = 0;
@@ -121,12 +154,12 @@ static int restore_part(rs_worker_t *w, int32_t n)
 
     int rc = rs_changelog_get_pos(w->st, n, &pos, err, sizeof err);
     if (rc < 0) {
-        rs_worker_fail(w, "state: changelog position of partition %d: %s", (int)n, err);
+        restore_fail(w, "state: changelog position of partition %d: %s", (int)n, err);
         return -1;
     }
     int intr = rs_changelog_restore_interrupted(w->st, n, err, sizeof err);
     if (intr < 0) {
-        rs_worker_fail(w, "state: restore marker of partition %d: %s", (int)n, err);
+        restore_fail(w, "state: restore marker of partition %d: %s", (int)n, err);
         return -1;
     }
     if (changelog_watermarks(w, n, &lo, &hi) != 0)
@@ -157,7 +190,7 @@ static int restore_part(rs_worker_t *w, int32_t n)
         int r2 = rs_state_get_meta(w->st, key, &blob, &len, err, sizeof err);
         rs_state_free(blob);
         if (r < 0 || r2 < 0 || rs_state_partitions(w->st, &lp, &nl, err, sizeof err) != 0) {
-            rs_worker_fail(w, "state: partition %d: %s", (int)n, err);
+            restore_fail(w, "state: partition %d: %s", (int)n, err);
             return -1;
         }
         (void)r2; /* engine meta alone is no state: a drop leaves an empty one */
@@ -179,7 +212,7 @@ static int restore_part(rs_worker_t *w, int32_t n)
         /* not expected (every restore write sets changelog/N), but state
          * without a position from an interrupted restore is not trusted */
         if (rs_state_drop_partition(w->st, n, err, sizeof err) != 0) {
-            rs_worker_fail(w, "state: drop partition %d: %s", (int)n, err);
+            restore_fail(w, "state: drop partition %d: %s", (int)n, err);
             return -1;
         }
         has_local = 0;
@@ -208,12 +241,12 @@ static int restore_part(rs_worker_t *w, int32_t n)
         rs_metrics_inc(w->m.restore_refused);
         rs_worker_log("error restore_refused partition=%d low=%lld high=%lld local=%s", (int)n,
                       (long long)lo, (long long)hi, rc == 1 ? "missing" : "behind");
-        rs_worker_fail(w,
-                       "changelog %s[%d] starts at offset %lld but %s: the changelog was "
-                       "trimmed or is not compacted (cleanup.policy must be compact, with no "
-                       "retention); restore the state directory from a checkpoint or replay "
-                       "the inputs into a new changelog",
-                       w->cfg->changelog_topic, (int)n, (long long)lo, need);
+        restore_fail(w,
+                     "changelog %s[%d] starts at offset %lld but %s: the changelog was "
+                     "trimmed or is not compacted (cleanup.policy must be compact, with no "
+                     "retention); restore the state directory from a checkpoint or replay "
+                     "the inputs into a new changelog",
+                     w->cfg->changelog_topic, (int)n, (long long)lo, need);
         return -1;
     }
     int64_t from = rc == 0 ? pos : 0;
@@ -233,7 +266,7 @@ static int restore_part(rs_worker_t *w, int32_t n)
     const rs_config_kafka_t settings[] = {{"group.id", gid}, {NULL, NULL}};
     a.conf = rs_worker_kafka_conf(w, settings, err, sizeof err);
     if (a.conf == NULL) {
-        rs_worker_fail(w, "changelog restore: %s", err);
+        restore_fail(w, "changelog restore: %s", err);
         return -1;
     }
     a.topic = w->cfg->changelog_topic;
@@ -245,18 +278,100 @@ static int restore_part(rs_worker_t *w, int32_t n)
     a.timeout_ms = RESTORE_TIMEOUT_MS;
     a.progress = on_restore_progress;
     a.local_plan = local_plan;
+    a.defer_finish = 1;
     a.opaque = w;
     rs_metrics_set(w->m.restore_remaining, hi > from ? hi - from : 0);
     if (rs_changelog_restore(w->st, &a, &records, err, sizeof err) != 0) {
-        rs_worker_fail(w, "%s", err);
+        restore_fail(w, "%s", err);
         return -1;
     }
     rs_metrics_add(w->m.restored, records);
     rs_worker_log("restored partition=%d records=%lld ms=%llu", (int)n, (long long)records,
                   (unsigned long long)((rs_worker_now_us() - t0) / 1000));
+    *restored = 1;
+    *nrecords = records;
     return 0;
 }
 
+/* The restores of one assignment: partitions taken in turn by
+ * RESTORE_THREADS threads. */
+typedef struct restore_set {
+    rs_worker_t *w;
+    const int32_t *parts;
+    size_t n, next;
+    int *restored;
+    int64_t *records;
+} restore_set_t;
+
+static void *restore_thread(void *arg)
+{
+    restore_set_t *rs = arg;
+    for (;;) {
+        pthread_mutex_lock(&restore_mu);
+        size_t i = rs->next++;
+        int stop = i >= rs->n || rs_worker_failed(rs->w);
+        pthread_mutex_unlock(&restore_mu);
+        if (stop || restore_part(rs->w, rs->parts[i], &rs->restored[i], &rs->records[i]) != 0)
+            return NULL;
+    }
+}
+
+/* Restore every partition of `parts` that needs it (RESTORE_THREADS at a
+ * time), then make them durable together: one flush, the markers cleared
+ * (rs_changelog_restore_finish). Logs `restore_all`. 0 or -1 (failure
+ * recorded; partitions restored so far keep their markers, so they are
+ * restored again next time). */
+static int restore_parts(rs_worker_t *w, const int32_t *parts, size_t n)
+{
+    char err[512];
+    int *restored = calloc(n ? n : 1, sizeof *restored);
+    int64_t *records = calloc(n ? n : 1, sizeof *records);
+    int32_t *done = calloc(n ? n : 1, sizeof *done);
+    restore_set_t rs = {w, parts, n, 0, restored, records};
+    pthread_t th[RESTORE_THREADS];
+    int nth = 0, rc = -1;
+    uint64_t t0 = rs_worker_now_us();
+
+    if (restored == NULL || records == NULL || done == NULL) {
+        rs_worker_fail(w, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i + 1 < RESTORE_THREADS && (size_t)i + 1 < n; i++) {
+        if (pthread_create(&th[nth], NULL, restore_thread, &rs) != 0)
+            break; /* fewer threads: this one works too */
+        nth++;
+    }
+    restore_thread(&rs);
+    for (int i = 0; i < nth; i++)
+        pthread_join(th[i], NULL);
+    if (rs_worker_failed(w))
+        goto out;
+    size_t nd = 0;
+    int64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        if (restored[i]) {
+            done[nd++] = parts[i];
+            total += records[i];
+        }
+    if (rs_changelog_restore_finish(w->st, done, nd, err, sizeof err) != 0) {
+        rs_worker_fail(w, "state: finishing the restore: %s", err);
+        goto out;
+    }
+    if (nd > 0)
+        rs_worker_log("restore_all partitions=%zu records=%lld ms=%llu threads=%d", nd,
+                      (long long)total, (unsigned long long)((rs_worker_now_us() - t0) / 1000),
+                      nth + 1);
+    rc = 0;
+out:
+    free(restored);
+    free(records);
+    free(done);
+    return rc;
+}
+
+/* Partition n, RESTORING and restored (restore_parts), becomes this
+ * worker's: its engine is opened over the store and its pending plan
+ * taken. 0 or -1 (failure recorded; the partition released). */
 static int load_part(rs_worker_t *w, int32_t n)
 {
     part_t *p = &w->parts[n];
@@ -265,14 +380,8 @@ static int load_part(rs_worker_t *w, int32_t n)
     const rs_plan_item_t *plan;
     size_t nplan = 0;
 
-    if (rs_worker_owns(w, n))
+    if (p->state != RS_PART_RESTORING)
         return 0; /* another topic of partition number n loaded it */
-    if (rs_worker_part_set_state(w, n, RS_PART_RESTORING) != 0)
-        return -1;
-    p->revoked_at = 0;
-    p->cl_next = -1;
-    if (restore_part(w, n) != 0)
-        goto fail;
     rs_metrics_set_reason(w->metrics, "loading partition %d", (int)n);
     if (rs_pstate_open(&p->ps, w->st, n, w->has_policy ? &w->policy : NULL,
                        (size_t)w->cfg->state_cache_mb * 1024u * 1024u /
@@ -319,18 +428,42 @@ static void on_assign(rs_worker_t *w, rd_kafka_topic_partition_list_t *parts)
         rs_worker_set_state(w, RS_WORKER_RESTORING) != 0)
         return;
     rs_metrics_set_ready(w->metrics, 0);
+    /* the partition numbers new to this worker: RESTORING, restored together */
+    int32_t *fresh = malloc(((size_t)parts->cnt + 1) * sizeof *fresh);
+    size_t nfresh = 0;
+    if (fresh == NULL)
+        rs_worker_fail(w, "out of memory");
     for (int i = 0; i < parts->cnt && !rs_worker_failed(w); i++) {
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
-        int t = rs_worker_topic_index(w, tp->topic);
-        int64_t off = 0;
-        if (t < 0 || tp->partition < 0 || tp->partition >= w->nparts) {
+        int32_t n = tp->partition;
+        if (rs_worker_topic_index(w, tp->topic) < 0 || n < 0 || n >= w->nparts) {
             rs_worker_fail(
                 w,
                 "assigned %s[%d], which this worker does not know (did the partition "
                 "count change?)",
-                tp->topic, (int)tp->partition);
+                tp->topic, (int)n);
             break;
         }
+        if (rs_worker_owns(w, n) || w->parts[n].state == RS_PART_RESTORING)
+            continue;
+        if (rs_worker_part_set_state(w, n, RS_PART_RESTORING) != 0)
+            break;
+        w->parts[n].revoked_at = 0;
+        w->parts[n].cl_next = -1;
+        fresh[nfresh++] = n;
+    }
+    if (!rs_worker_failed(w))
+        restore_parts(w, fresh, nfresh);
+    if (rs_worker_failed(w)) /* nothing of the new partitions is kept */
+        for (size_t i = 0; i < nfresh; i++) {
+            rs_worker_release_part(&w->parts[fresh[i]]);
+            rs_worker_part_set_state(w, fresh[i], RS_PART_UNASSIGNED);
+        }
+    free(fresh);
+    for (int i = 0; i < parts->cnt && !rs_worker_failed(w); i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        int t = rs_worker_topic_index(w, tp->topic);
+        int64_t off = 0;
         if (load_part(w, tp->partition) != 0)
             break;
         int rc =
@@ -345,6 +478,11 @@ static void on_assign(rs_worker_t *w, rd_kafka_topic_partition_list_t *parts)
         w->parts[tp->partition].eof[t] = 0;
     }
     if (rs_worker_failed(w)) {
+        for (int32_t n = 0; n < w->nparts; n++) /* restored, never loaded */
+            if (w->parts[n].state == RS_PART_RESTORING) {
+                rs_worker_release_part(&w->parts[n]);
+                rs_worker_part_set_state(w, n, RS_PART_UNASSIGNED);
+            }
         rd_kafka_assign(w->consumer, NULL);
         return;
     }
