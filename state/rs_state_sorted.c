@@ -76,7 +76,8 @@ rocksdb_writebatch_t *rs_state_sorted_copy(rocksdb_writebatch_t *wb)
 
     rocksdb_writebatch_iterate(wb, &o, sorted_put, sorted_delete);
     if (!o.oom) {
-        qsort(o.v, o.n, sizeof *o.v, cmp_sorted_op);
+        if (o.n > 1)
+            qsort(o.v, o.n, sizeof *o.v, cmp_sorted_op);
         out = rocksdb_writebatch_create();
         for (size_t i = 0; out != NULL && i < o.n; i++) {
             if (o.v[i].del)

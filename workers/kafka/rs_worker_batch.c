@@ -906,7 +906,8 @@ static int merge_lane(rs_worker_t *w, lane_t *l)
         l0->clq = q;
         l0->capclq = cap;
     }
-    memcpy(l0->clq + l0->nclq, l->clq, l->nclq * sizeof *l->clq);
+    if (l->nclq > 0) /* (clq may be NULL then: never allocated) */
+        memcpy(l0->clq + l0->nclq, l->clq, l->nclq * sizeof *l->clq);
     l0->nclq += l->nclq;
     l->nclq = 0;
     return rc;
