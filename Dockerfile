@@ -18,7 +18,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
       librdkafka-dev libavro-dev librocksdb-dev libjansson-dev libcsv-dev libsimdjson-dev libpq-dev \
-      libmicrohttpd-dev libcurl4-openssl-dev \
+      libmicrohttpd-dev libcurl4-openssl-dev libjemalloc-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -31,6 +31,7 @@ FROM debian:12-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       librdkafka1 libavro23 librocksdb7.8 libjansson4 libcsv3 libsimdjson14 libmicrohttpd12 libcurl4 libpq5 \
+      libjemalloc2 \
       ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 revstream \

@@ -15,7 +15,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang-format
       librdkafka-dev libavro-dev librocksdb-dev libcriterion-dev
       libjansson-dev libcsv-dev libsimdjson-dev libmicrohttpd-dev libcurl4-openssl-dev libpq-dev
-      postgresql chromium)
+      libjemalloc-dev postgresql chromium)
 if [ "${1:-}" = "--dev" ]; then
   pkgs+=(clang clang-tidy libclang-rt-14-dev
          golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev

@@ -45,7 +45,8 @@ command -v valgrind >/dev/null || {
 
 VG=(valgrind --tool=memcheck --error-exitcode=99 --leak-check=full
     --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
-    --track-origins=yes --num-callers=30)
+    --track-origins=yes --num-callers=30
+    --soname-synonyms=somalloc=*jemalloc*) # the program's allocator (CMakeLists.txt)
 
 # vg NAME OK ARGS...: BIN ARGS under memcheck, which must exit with a status
 # in OK ("0", or "0 2" for replay: the sample book has one rejected event);

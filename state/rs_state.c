@@ -46,7 +46,14 @@
  *     a value of any other length is reported as corruption, never guessed at.
  *   - All writes go through one rocksdb_write() of one WriteBatch, so they are
  *     atomic; RocksDB recovers the WAL in point-in-time mode, so a torn tail
- *     record (a crash mid-write) is dropped whole.
+ *     record (a crash mid-write) is dropped whole. A large batch is written
+ *     as a copy in key order (rs_state_sorted.c; stable: the operations on
+ *     one key keep their order, so the result is the same), which makes the
+ *     memtable inserts cheaper; batches staged on several threads are
+ *     appended to one (rs_state_batch_append) and still written once.
+ *   - Seen-id lookups are nearly all misses: the tables have a full bloom
+ *     filter, the memtable a whole-key one; a bloom filter never hides a
+ *     present key, so a lookup's answer is exact.
  *
  * Ownership: rs_state_t owns the DB, its options, the block cache and the
  * shared read/write options; scans create their own read options (iterator
@@ -58,6 +65,7 @@
 #include "rs_bytes.h"
 #include "rs_err.h"
 #include "rs_log.h"
+#include "rs_state_sorted.h"
 
 #include <rocksdb/c.h>
 
@@ -106,6 +114,13 @@ struct rs_state_batch {
     char err[320];
     size_t saved_count; /* count at the save point */
     int saved;          /* a save point is set */
+    /* The batch's merges again, in staging order (BE32 klen, BE32 vlen,
+     * key, operand each): RocksDB's C API iterates a WriteBatch's puts and
+     * deletes only, and silently skips its merges, so the key-ordered copy
+     * and rs_state_batch_append() take the merges from here. */
+    unsigned char *mg;
+    size_t mglen, mgcap;
+    size_t saved_mglen; /* mglen at the save point */
 };
 
 /* ---- small helpers ---- */
@@ -670,6 +685,12 @@ int rs_state_open(rs_state_t **out, const rs_state_opts_t *opts, char *errstr, s
     rocksdb_options_set_wal_recovery_mode(st->options, 2 /* kPointInTimeRecovery */);
     rocksdb_options_set_keep_log_file_num(st->options, 4);
     rocksdb_options_set_max_log_file_size(st->options, (size_t)8 * 1024 * 1024);
+    /* Nearly every seen-id lookup (one per event) is a miss: a bloom filter
+     * over the memtable's whole keys answers most of them without a
+     * skiplist search (the tables have theirs, below). A bloom filter has
+     * no false negatives: a present key is always found. */
+    rocksdb_options_set_memtable_prefix_bloom_size_ratio(st->options, 0.1);
+    rocksdb_options_set_memtable_whole_key_filtering(st->options, 1);
 
     cache_bytes = opts->block_cache_bytes ? opts->block_cache_bytes
                                           : (size_t)RS_STATE_DEFAULT_BLOCK_CACHE;
@@ -815,10 +836,39 @@ void rs_state_batch_destroy(rs_state_batch_t *b)
         return;
     if (b->wb)
         rocksdb_writebatch_destroy(b->wb);
+    free(b->mg);
     free(b);
 }
 
 /* Remember the first staging error; always returns -1. */
+static int batch_fail(rs_state_batch_t *b, const char *msg);
+
+/* Stage a merge: into the WriteBatch and the batch's own list of merges
+ * (struct rs_state_batch). 0, or -1 (the batch failed: out of memory). */
+static int batch_merge(rs_state_batch_t *b, const unsigned char *k, size_t klen,
+                       const unsigned char *v, size_t vlen)
+{
+    size_t need = 8 + klen + vlen;
+    if (b->mgcap - b->mglen < need) {
+        size_t cap = b->mgcap ? b->mgcap : 4096;
+        while (cap - b->mglen < need)
+            cap *= 2;
+        unsigned char *nm = realloc(b->mg, cap);
+        if (nm == NULL)
+            return batch_fail(b, "rs_state_batch: out of memory");
+        b->mg = nm;
+        b->mgcap = cap;
+    }
+    unsigned char *o = b->mg + b->mglen;
+    rs_put_be32(o, (uint32_t)klen);
+    rs_put_be32(o + 4, (uint32_t)vlen);
+    memcpy(o + 8, k, klen);
+    memcpy(o + 8 + klen, v, vlen);
+    b->mglen += need;
+    rocksdb_writebatch_merge(b->wb, (const char *)k, klen, (const char *)v, vlen);
+    b->count++;
+    return 0;
+}
 static int batch_fail(rs_state_batch_t *b, const char *msg)
 {
     if (!b->failed) {
@@ -944,10 +994,7 @@ int rs_state_batch_put_contract_offsets(rs_state_batch_t *b, const char *contrac
     }
     if (vlen == 0)
         return 0;
-    rocksdb_writebatch_merge(b->wb, (const char *)k, key_coffset(k, contract_id, idlen),
-                             (const char *)v, vlen);
-    b->count++;
-    return 0;
+    return batch_merge(b, k, key_coffset(k, contract_id, idlen), v, vlen);
 }
 
 int rs_state_batch_put_meta(rs_state_batch_t *b, const char *name, const void *blob, size_t len)
@@ -1018,6 +1065,7 @@ void rs_state_batch_save_point(rs_state_batch_t *b)
     }
     rocksdb_writebatch_set_save_point(b->wb);
     b->saved_count = b->count;
+    b->saved_mglen = b->mglen;
     b->saved = 1;
 }
 
@@ -1033,12 +1081,21 @@ int rs_state_batch_rollback(rs_state_batch_t *b)
         return batch_fail(b, "rs_state_batch_rollback: rollback to the save point failed");
     }
     b->count = b->saved_count;
+    b->mglen = b->saved_mglen;
     return 0;
 }
 
 size_t rs_state_batch_count(const rs_state_batch_t *b)
 {
     return b ? b->count : 0;
+}
+
+size_t rs_state_batch_bytes(const rs_state_batch_t *b)
+{
+    size_t size = 0;
+    if (b)
+        (void)rocksdb_writebatch_data(b->wb, &size);
+    return size;
 }
 
 const char *rs_state_batch_error(const rs_state_batch_t *b)
@@ -1052,6 +1109,7 @@ void rs_state_batch_clear(rs_state_batch_t *b)
         return;
     rocksdb_writebatch_clear(b->wb);
     b->count = 0;
+    b->mglen = 0;
     b->saved = 0;
     b->failed = 0;
     b->err[0] = '\0';
@@ -1077,6 +1135,46 @@ static int is_disk_fault(const char *msg)
     return 0;
 }
 
+static void append_put(void *opaque, const char *k, size_t klen, const char *v, size_t vlen)
+{
+    rocksdb_writebatch_put(opaque, k, klen, v, vlen);
+}
+
+static void append_delete(void *opaque, const char *k, size_t klen)
+{
+    rocksdb_writebatch_delete(opaque, k, klen);
+}
+
+int rs_state_batch_append(rs_state_batch_t *dst, rs_state_batch_t *src)
+{
+    if (!dst || !src)
+        return -1;
+    if (src->failed) {
+        if (!dst->failed)
+            batch_fail(dst, src->err);
+        rs_state_batch_clear(src);
+        return -1;
+    }
+    /* The iteration copies the puts and deletes (and skips the merges,
+     * which are only ever staged on 0x30 keys: no put or delete of a 0x30
+     * key is staged, so merges and the other operations never share a
+     * key and their relative order does not matter); the merges follow,
+     * in their order, from src's list. */
+    rocksdb_writebatch_iterate(src->wb, dst->wb, append_put, append_delete);
+    dst->count += src->count;
+    for (size_t at = 0; at < src->mglen;) {
+        size_t klen = rs_get_be32(src->mg + at), vlen = rs_get_be32(src->mg + at + 4);
+        if (batch_merge(dst, src->mg + at + 8, klen, src->mg + at + 8 + klen, vlen) != 0) {
+            rs_state_batch_clear(src);
+            return -1;
+        }
+        dst->count--; /* counted with src->count */
+        at += 8 + klen + vlen;
+    }
+    rs_state_batch_clear(src);
+    return 0;
+}
+
 static int batch_write(rs_state_t *st, rs_state_batch_t *b, const rocksdb_writeoptions_t *wo,
                        const char *op, char *errstr, size_t errlen)
 {
@@ -1093,7 +1191,12 @@ static int batch_write(rs_state_t *st, rs_state_batch_t *b, const rocksdb_writeo
         return -1;
     if (b->count == 0)
         return 0;
-    rocksdb_write(st->db, wo, b->wb, &err);
+    rocksdb_writebatch_t *sorted = b->count >= RS_STATE_SORTED_WRITE_MIN
+                                       ? rs_state_sorted_copy(b->wb, b->mg, b->mglen)
+                                       : NULL;
+    rocksdb_write(st->db, wo, sorted != NULL ? sorted : b->wb, &err);
+    if (sorted != NULL)
+        rocksdb_writebatch_destroy(sorted);
     if (err) {
         int disk = is_disk_fault(err);
         take_rocks_err(errstr, errlen, err, op);

@@ -188,10 +188,17 @@ int rs_state_batch_rollback(rs_state_batch_t *b);
 
 /* Number of operations staged since creation or the last clear. */
 size_t rs_state_batch_count(const rs_state_batch_t *b);
+/* Bytes staged (the WriteBatch's size, what the WAL gets). */
+size_t rs_state_batch_bytes(const rs_state_batch_t *b);
 /* The first staging error since the last clear, or NULL. */
 const char *rs_state_batch_error(const rs_state_batch_t *b);
 /* Drop everything staged and any staging error. */
 void rs_state_batch_clear(rs_state_batch_t *b);
+
+/* Move everything staged in src to the end of dst (src is cleared; a
+ * staging error of src becomes dst's): batches staged by different threads
+ * are committed in one write. 0, or -1 (dst's error set). */
+int rs_state_batch_append(rs_state_batch_t *dst, rs_state_batch_t *src);
 
 /* Apply the batch atomically (one WriteBatch, fsync per opts). On success the
  * batch is cleared, ready for the next one; on failure it is left as it was

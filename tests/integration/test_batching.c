@@ -9,6 +9,8 @@
  *     entry ids with byte-identical records, on the same partitions. Both run
  *     with a long input.idle.ms: waiting out a lagging topic is the one
  *     documented case where the order may differ (docs/worker.md).
+ *   - Nor on worker.threads: one thread or three applying a batch's
+ *     sub-batches give the same deduplicated journal.
  *   - processing.guarantee=exactly_once processes a whole book: every batch,
  *     plans included, in one transaction; the deduplicated journal and the
  *     latest balance snapshots equal `revstream replay`. (The mock broker's
@@ -40,8 +42,20 @@ static void run_cli(char *const argv[], const char *dir, const char *name)
 
 /* One run of the book through a fresh broker and worker; the journal's
  * records, deduplicated by entry_id, into *uniq (and all of them in *all). */
+/* The most threads any batch of the log was applied on (its batch lines'
+ * threads=N), 0 if none says. */
+static long max_threads(const char *log)
+{
+    long most = 0;
+    for (const char *p = strstr(log, " threads="); p != NULL; p = strstr(p + 1, " threads=")) {
+        long n = strtol(p + 9, NULL, 10);
+        most = n > most ? n : most;
+    }
+    return most;
+}
+
 static void run_book(const char *book, const char *extra, const char *tag, kh_recs_t *all,
-                     kh_recs_t *uniq, long *batches)
+                     kh_recs_t *uniq, long *batches, long *threads)
 {
     rs_mockbroker_t *mb = NULL;
     rs_mockbroker_opts_t mo = {1, KH_NPARTS};
@@ -62,46 +76,88 @@ static void run_book(const char *book, const char *extra, const char *tag, kh_re
     char *log = kh_slurp(w.log);
     *batches = kh_log_number(log, "worker: stopped ", "batches", 0);
     cr_assert_not_null(strstr(log, "rejected=0 "), "%s", log);
+    if (threads != NULL)
+        *threads = max_threads(log);
     free(log);
     rs_mockbroker_destroy(mb);
     kh_rm_rf(w.dir);
 }
 
-Test(batching, journal_does_not_depend_on_batch_size, .timeout = 300)
+/* The book of the two tests below, generated into dir. */
+static void make_book(char *dir, size_t dirlen, char *book, size_t booklen)
 {
-    char dir[64], book[128];
-    kh_make_dir(dir, sizeof dir);
-    snprintf(book, sizeof book, "%s/book.jsonl", dir);
+    kh_make_dir(dir, dirlen);
+    snprintf(book, booklen, "%s/book.jsonl", dir);
     char *gargv[] = {"revstream", "generate", "--contracts", "120", "--seed",
                      "11",        "--out",    book,          NULL};
     run_cli(gargv, dir, "generate");
+}
+
+/* The same deduplicated entries, byte for byte, on the same partitions, in
+ * a and b (what_a, what_b name the runs); frees both. */
+static void assert_same_journal(kh_recs_t *a, kh_recs_t *b, const char *what_a,
+                                const char *what_b)
+{
+    cr_assert_gt(a->n, 500, "only %zu entries", a->n);
+    cr_assert_eq(a->n, b->n, "%zu entries with %s, %zu with %s", a->n, what_a, b->n, what_b);
+    json_t *ids = kh_by_entry_id(b);
+    for (size_t i = 0; i < a->n; i++) {
+        const char *id = kh_hdr(&a->v[i], "entry_id");
+        json_t *k = json_object_get(ids, id);
+        cr_assert_not_null(k, "entry %s only with %s", id, what_a);
+        const kh_rec_t *r = &b->v[json_integer_value(k)];
+        cr_assert_eq(a->v[i].partition, r->partition, "entry %s: partition", id);
+        cr_assert(a->v[i].vlen == r->vlen && memcmp(a->v[i].val, r->val, r->vlen) == 0,
+                  "entry %s differs between %s and %s", id, what_a, what_b);
+    }
+    json_decref(ids);
+    free(a->v);
+    free(b->v);
+}
+
+Test(batching, journal_does_not_depend_on_batch_size, .timeout = 300)
+{
+    char dir[64], book[128];
+    make_book(dir, sizeof dir, book, sizeof book);
 
     kh_recs_t all_a, a, all_b, b;
     long batches_a = 0, batches_b = 0;
-    run_book(book, "batch.max.records=7\nbatch.max.ms=5\n", "g-small", &all_a, &a, &batches_a);
+    run_book(book, "batch.max.records=7\nbatch.max.ms=5\n", "g-small", &all_a, &a, &batches_a,
+             NULL);
     run_book(book, "batch.max.records=100000\nbatch.max.ms=3000\n", "g-large", &all_b, &b,
-             &batches_b);
+             &batches_b, NULL);
     cr_log_info("small batches: %ld batches, %zu entries; large: %ld batches, %zu entries",
                 batches_a, a.n, batches_b, b.n);
     /* the settings really cut the book differently */
     cr_assert_gt(batches_a, 20 * batches_b, "%ld batches against %ld", batches_a, batches_b);
-    cr_assert_gt(a.n, 500, "only %zu entries", a.n);
 
-    /* the same entries, byte for byte, on the same partitions */
-    cr_assert_eq(a.n, b.n, "%zu entries with small batches, %zu with large ones", a.n, b.n);
-    json_t *ids = kh_by_entry_id(&b);
-    for (size_t i = 0; i < a.n; i++) {
-        const char *id = kh_hdr(&a.v[i], "entry_id");
-        json_t *k = json_object_get(ids, id);
-        cr_assert_not_null(k, "entry %s only with small batches", id);
-        const kh_rec_t *r = &b.v[json_integer_value(k)];
-        cr_assert_eq(a.v[i].partition, r->partition, "entry %s: partition", id);
-        cr_assert(a.v[i].vlen == r->vlen && memcmp(a.v[i].val, r->val, r->vlen) == 0,
-                  "entry %s differs between the two runs", id);
-    }
-    json_decref(ids);
-    free(a.v);
-    free(b.v);
+    assert_same_journal(&a, &b, "small batches", "large ones");
+    kh_recs_free(&all_a);
+    kh_recs_free(&all_b);
+    kh_rm_rf(dir);
+}
+
+/* worker.threads: the sub-batches of a batch applied on one thread or on
+ * several at once give the same journal (each partition's work is done by
+ * one thread, in the same order). */
+Test(batching, journal_does_not_depend_on_threads, .timeout = 300)
+{
+    char dir[64], book[128];
+    make_book(dir, sizeof dir, book, sizeof book);
+
+    kh_recs_t all_a, a, all_b, b;
+    long batches_a = 0, batches_b = 0, threads_a = 0, threads_b = 0;
+    run_book(book, "worker.threads=1\nbatch.max.records=500\nbatch.max.ms=200\n", "g-one",
+             &all_a, &a, &batches_a, &threads_a);
+    run_book(book, "worker.threads=3\nbatch.max.records=500\nbatch.max.ms=200\n", "g-three",
+             &all_b, &b, &batches_b, &threads_b);
+    cr_log_info("one thread: %ld batches, %zu entries; three: %ld batches, %zu entries, "
+                "up to %ld threads in a batch",
+                batches_a, a.n, batches_b, b.n, threads_b);
+    /* the second run really applied batches on several threads */
+    cr_assert_eq(threads_a, 1);
+    cr_assert_gt(threads_b, 1);
+    assert_same_journal(&a, &b, "one thread", "three");
     kh_recs_free(&all_a);
     kh_recs_free(&all_b);
     kh_rm_rf(dir);

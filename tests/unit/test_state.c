@@ -1112,6 +1112,50 @@ Test(state, contract_offsets_share_one_key_latest_per_topic)
     rs_state_destroy(st);
 }
 
+/* Merges (the offsets key) are not visible to RocksDB's C iteration of a
+ * WriteBatch: they must survive a batch appended to another (the worker's
+ * threads) and the key-ordered copy of a large batch, with their order. */
+Test(state, merges_survive_append_and_the_sorted_write)
+{
+    char path[128], err[512] = "";
+    static const char *const topics[] = {"contracts", "invoices", "payments", "usage"};
+
+    path_in(path, sizeof path, "db");
+    rs_state_t *st = open_at(path, 1, 0, RS_STATE_SYNC_DEFAULT);
+    rs_state_batch_t *dst = new_batch(), *src = new_batch();
+    char id[32], blob[32];
+    /* more than RS_STATE_SORTED_WRITE_MIN operations, staged out of key
+     * order, in two batches */
+    for (int i = 299; i >= 0; i--) {
+        rs_state_batch_t *b = i % 2 ? dst : src;
+        snprintf(id, sizeof id, "C%03d", i);
+        snprintf(blob, sizeof blob, "blob %d", i);
+        cr_assert_eq(rs_state_batch_put_contract(b, 1, id, blob, strlen(blob)), 0);
+        const int64_t first[] = {i, -1, 1000 + i, -1}, second[] = {-1, 2 * i, 7, -1};
+        cr_assert_eq(rs_state_batch_put_contract_offsets(b, id, topics, first, 4), 0);
+        cr_assert_eq(rs_state_batch_put_contract_offsets(b, id, topics, second, 4), 0);
+    }
+    /* a rolled-back merge leaves nothing behind */
+    rs_state_batch_save_point(src);
+    cr_assert_eq(rs_state_batch_put_contract_offset(src, "C000", "usage", 99), 0);
+    cr_assert_eq(rs_state_batch_rollback(src), 0);
+    cr_assert_eq(rs_state_batch_append(dst, src), 0);
+    cr_assert_eq(rs_state_batch_count(src), 0);
+    cr_assert_eq(rs_state_batch_count(dst), 900);
+    commit(st, dst);
+    for (int i = 0; i < 300; i++) {
+        snprintf(id, sizeof id, "C%03d", i);
+        cr_assert_eq(contract_offset(st, id, "contracts", 0), i, "%s", id);
+        cr_assert_eq(contract_offset(st, id, "invoices", 0), 2 * i, "%s", id);
+        cr_assert_eq(contract_offset(st, id, "payments", 0), 7, "%s: the later merge", id);
+    }
+    contract_offset(st, "C000", "usage", 1);
+    cr_assert_eq(rs_state_flush(st, err, sizeof err), 0, "%s", err);
+    rs_state_batch_destroy(dst);
+    rs_state_batch_destroy(src);
+    rs_state_destroy(st);
+}
+
 /* A child commits a logged marker, then an unlogged write, and dies
  * (_exit: no close, no flush); with flush_first it flushes before dying. */
 static void unlogged_child(const char *path, int flush_first)

@@ -110,6 +110,7 @@ static const keyspec_t specs[] = {
     {"topics.journal", K_TOPIC, "revenue.journal", 0, 0, NULL},
     {"topics.payments", K_TOPIC, "payments", 0, 0, NULL},
     {"topics.usage", K_TOPIC, "usage", 0, 0, NULL},
+    {"worker.threads", K_INT, "2", 1, 64, NULL},
 };
 #define N_SPECS (sizeof specs / sizeof specs[0])
 
@@ -810,6 +811,7 @@ static int finish(rs_config_t *c, rd_kafka_conf_t *scratch, char *errstr, size_t
                &c->seen_retention_months);
     parse_long(value_or_null(p, "state.cache.mb"), 0, 1048576, &c->state_cache_mb);
     parse_long(value_or_null(p, "state.close.chunk"), 1, 1000000, &c->state_close_chunk);
+    parse_long(value_or_null(p, "worker.threads"), 1, 64, &c->worker_threads);
     c->guarantee = strcmp(value_or_null(p, "processing.guarantee"), "exactly_once") == 0
                        ? RS_CONFIG_EXACTLY_ONCE
                        : RS_CONFIG_AT_LEAST_ONCE;

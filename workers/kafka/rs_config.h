@@ -94,6 +94,7 @@ typedef struct rs_config {
     long
         state_cache_mb; /* contracts kept in memory, MiB per worker (0: none between batches) */
     long state_close_chunk; /* contracts per commit of a streaming month-end close */
+    long worker_threads;    /* threads applying a batch's sub-batches (partitions) at once */
     long batch_max_records;
     long batch_max_ms;
     long input_idle_ms;         /* wait this long for a lagging input topic */

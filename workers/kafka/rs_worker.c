@@ -10,16 +10,15 @@
  *   W2  parts[N].ps != NULL (the partition is REPLAYING or ACTIVE) exactly
  *       while partition number N is assigned to this worker; its engine's
  *       sink is rs_worker_on_entry() with w as opaque, and
- *       w->cur names the partition whose sub-batch is being applied (NULL
- *       outside apply), so an entry is always produced for the partition
- *       whose event caused it.
- *   W3  Outputs of a batch are produced only after its plans were saved
- *       (rs_pstate_stage_plan, one synced write) and delivered, and w->sb (the state write
- * batch) is committed only after rd_kafka_flush() returned with zero failed delivery reports
- * for everything produced since the last commit. After a failure the worker is FAILED and
- * nothing is committed again: the in-memory engines are ahead of the store, so the only way on
- * is a restart, which replays the plans. W4  Everything a sub-batch produces is a function of
- * the engine state before it and the messages in plan order: journal records in the engine's
+ *       the applying thread's lane's cur (rs_worker_lane()) names the partition
+ *       whose sub-batch is being applied (NULL outside apply), so an entry is always produced
+ * for the partition whose event caused it. W3  Outputs of a batch are produced only after its
+ * plans were saved (rs_pstate_stage_plan, one synced write) and delivered, and w->sb (the state
+ * write batch) is committed only after rd_kafka_flush() returned with zero failed delivery
+ * reports for everything produced since the last commit. After a failure the worker is FAILED
+ * and nothing is committed again: the in-memory engines are ahead of the store, so the only way
+ * on is a restart, which replays the plans. W4  Everything a sub-batch produces is a function
+ * of the engine state before it and the messages in plan order: journal records in the engine's
  * sink order, dead letters in message order, balance snapshots in the order contracts were
  * first touched (w->cm keeps insertion order). No clock, no hash order, no random. W5  The next
  * input offset staged for (topic, N) is one past the highest offset of that topic in the
@@ -114,7 +113,9 @@ static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *op
         rs_worker_fail(w, "kafka fatal error: %s", fatal);
         return;
     }
+    pthread_mutex_lock(&w->mu); /* the producer's errors may come on an apply lane */
     rs_worker_metrics_cluster_error(w, err);
+    pthread_mutex_unlock(&w->mu);
     rs_worker_log("warning kafka_error error=%s reason=%s",
                   rd_kafka_err2name((rd_kafka_resp_err_t)err),
                   rs_worker_quote(qb, sizeof qb, reason));
@@ -207,11 +208,11 @@ static int setup_schemas(rs_worker_t *w, char *errstr, size_t errlen)
         rs_errorf(errstr, errlen, "schema.dir: %s", err);
         return -1;
     }
-    if (rs_avro_cache_new(&w->cache, err, sizeof err) != RS_AVRO_OK) {
+    if (rs_avro_cache_new(&w->lane0.cache, err, sizeof err) != RS_AVRO_OK) {
         rs_errorf(errstr, errlen, "%s", err);
         return -1;
     }
-    rs_avro_cache_set_lookup(w->cache, rs_worker_schema_lookup, w);
+    rs_avro_cache_set_lookup(w->lane0.cache, rs_worker_schema_lookup, &w->lane0);
     if (c->output_format != RS_CONFIG_FORMAT_AVRO)
         return 0;
     for (int i = 0; i < 3; i++) {
@@ -224,7 +225,7 @@ static int setup_schemas(rs_worker_t *w, char *errstr, size_t errlen)
         if (rs_registry_register(w->reg, subject, rs_avro_schema_json(outs[i].kind), ids[i],
                                  err, sizeof err) != RS_REGISTRY_OK ||
             rs_registry_get_schema(w->reg, *ids[i], &text, err, sizeof err) != RS_REGISTRY_OK ||
-            rs_avro_cache_add(w->cache, *ids[i], text, err, sizeof err) != RS_AVRO_OK) {
+            rs_avro_cache_add(w->lane0.cache, *ids[i], text, err, sizeof err) != RS_AVRO_OK) {
             rs_errorf(errstr, errlen, "output schema %s: %s", subject, err);
             return -1;
         }
@@ -580,6 +581,13 @@ int rs_worker_new(rs_worker_t **out, const rs_config_t *cfg, char *errstr, size_
         return -1;
     }
     w->cfg = cfg;
+    w->lane0.w = w;
+    w->lane0.stats = &w->stats;
+    if (pthread_mutex_init(&w->mu, NULL) != 0) {
+        free(w);
+        rs_errorf(errstr, errlen, "cannot create a mutex");
+        return -1;
+    }
     if (read_policy(w, errstr, errlen) != 0 || rs_worker_metrics_setup(w, errstr, errlen) != 0)
         goto done;
 
@@ -591,12 +599,12 @@ int rs_worker_new(rs_worker_t **out, const rs_config_t *cfg, char *errstr, size_
         rc = src == RS_STATE_EDISK ? RS_WORKER_EDISK : -1;
         goto done;
     }
-    if (rs_state_batch_new(&w->sb, err, sizeof err) != 0) {
+    if (rs_state_batch_new(&w->lane0.sb, err, sizeof err) != 0) {
         rs_errorf(errstr, errlen, "%s", err);
         goto done;
     }
-    if (setup_schemas(w, errstr, errlen) != 0 || setup_kafka(w, errstr, errlen) != 0 ||
-        check_topics(w, errstr, errlen) != 0)
+    if (setup_schemas(w, errstr, errlen) != 0 || rs_worker_lanes_new(w, errstr, errlen) != 0 ||
+        setup_kafka(w, errstr, errlen) != 0 || check_topics(w, errstr, errlen) != 0)
         goto done;
     w->parts = calloc((size_t)w->nparts, sizeof *w->parts);
     if (w->parts == NULL) {
@@ -856,15 +864,15 @@ void rs_worker_destroy(rs_worker_t *w)
     }
     if (w->commit_offsets != NULL)
         rd_kafka_topic_partition_list_destroy(w->commit_offsets);
-    rs_worker_cm_free(&w->cm);
-    rs_worker_clear_clq(w);
-    free(w->clq);
-    rs_avro_cache_destroy(w->cache);
+    for (int i = 0; w->lanes != NULL && i < w->nlanes; i++)
+        rs_worker_lane_free(&w->lanes[i]);
+    free(w->lanes);
+    rs_worker_lane_free(&w->lane0);
     rs_registry_destroy(w->reg);
-    rs_state_batch_destroy(w->sb);
     rs_state_destroy(w->st);
     rs_metrics_server_destroy(w->msrv);
     rs_worker_metrics_free(w);
     rs_metrics_destroy(w->metrics);
+    pthread_mutex_destroy(&w->mu);
     free(w);
 }

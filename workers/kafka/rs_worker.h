@@ -115,6 +115,8 @@ void rs_worker_get_stats(const rs_worker_t *w, rs_worker_stats_t *out);
  *   planned     the plans are saved and delivered, nothing applied yet
  *   mid_batch   the first partition's sub-batch is applied and its outputs
  *               produced (maybe partly delivered), the rest not yet applied
+ *               (a batch applied on several threads, worker.threads: every
+ *               sub-batch applied, nothing delivered yet)
  *   delivered   every output is delivered, the changelog records are not
  *   changelog   the changelog records are delivered, the local state is not
  *               committed (what rs_worker_set_crash_after sets)

@@ -11,21 +11,36 @@
  *   2. its events are applied: journal records (the engine's sink), dead
  *      letters and balance snapshots are produced;
  *   3. its changed contracts, per-contract offsets, next input offsets and
- *      the plan's deletion are staged in w->sb; its changelog records
- *      (c/<id>, final m/N) are queued;
+ *      the plan's deletion are staged in the lane's write batch (lane_t:
+ *      rs_worker_lane()); its changelog records (c/<id>, final m/N) are
+ *      queued in the lane;
  *   4. once for the batch: every output is delivered (flush, no failed
  *      report), then the queued changelog records are produced and
  *      delivered, then the changelog positions are staged;
- *   5. the transaction (exactly_once) and then w->sb are committed; Kafka's
- *      consumer offsets follow, for monitoring only.
+ *   5. the transaction (exactly_once) and then the staged state (lane0's
+ *      write batch, in one write) are committed; Kafka's consumer offsets
+ *      follow, for monitoring only.
+ *
+ * Steps 2-3 run on worker.threads threads at once when the batch has
+ * sub-batches of several partitions (apply_parallel): each thread takes the
+ * next partition (the largest sub-batches first) and applies it through its
+ * own lane (contract map, changelog queue, staging write batch, Avro cache,
+ * counts). The partitions are independent (rs_pstate.h), so a partition's
+ * outputs and state are what one thread would make, in the same order.
+ * After the threads are joined the helper lanes are merged into lane0
+ * (their staged state appended to its write batch, their changelog records
+ * to its queue), and the loop's thread alone goes on with steps 4 and 5 and
+ * with what changes the worker's own state (Kafka offsets, partition
+ * states).
  *
  * Invariants: W3 (nothing is committed after a failure), W4 (a sub-batch's
  * outputs are a function of the engine state before it and the records in
- * plan order), W5 (staged offsets), and w->cm holds exactly the contracts
- * the current sub-batch touched, in the order first touched.
+ * plan order), W5 (staged offsets), and a lane's cm holds exactly the
+ * contracts its current sub-batch touched, in the order first touched.
  *
  * Ownership: the contract map owns its ids; a sub-batch's messages are
- * owned by the caller (process_batch) and freed after the sub-batch.
+ * owned by the caller (process_batch) and freed after the batch; a helper
+ * thread lives for one batch's apply step and owns nothing after it.
  */
 #include "rs_worker_internal.h"
 
@@ -165,14 +180,18 @@ centry_t *rs_worker_cm_get(cmap_t *m, const char *id)
 int rs_worker_schema_lookup(void *opaque, int32_t id, char **json_text, char *errstr,
                             size_t errlen)
 {
-    rs_worker_t *w = opaque;
+    lane_t *l = opaque;
+    rs_worker_t *w = l->w;
     const char *text = NULL;
-    int rc = rs_registry_get_schema(w->reg, id, &text, errstr, errlen);
 
-    w->last_lookup_status = rc;
+    /* the registry client is shared by the lanes (its cache, its handle) */
+    pthread_mutex_lock(&w->mu);
+    int rc = rs_registry_get_schema(w->reg, id, &text, errstr, errlen);
+    *json_text = rc == RS_REGISTRY_OK ? strdup(text) : NULL;
+    pthread_mutex_unlock(&w->mu);
+    l->last_lookup_status = rc;
     if (rc != RS_REGISTRY_OK)
         return -1;
-    *json_text = strdup(text);
     if (*json_text == NULL) {
         rs_errorf(errstr, errlen, "out of memory");
         return -1;
@@ -192,15 +211,15 @@ static int decode(rs_worker_t *w, const rd_kafka_message_t *m, rs_event_t *ev, c
     if (w->cfg->input_format == RS_CONFIG_FORMAT_JSON)
         return rs_codec_json_decode(m->payload, m->len, ev, errstr, errlen) == 0 ? 0 : 1;
     for (int attempt = 0;; attempt++) {
-        w->last_lookup_status = RS_REGISTRY_OK;
-        int rc = rs_avro_decode_event(w->cache, m->payload, m->len, ev, errstr, errlen);
+        LANE(w)->last_lookup_status = RS_REGISTRY_OK;
+        int rc = rs_avro_decode_event(LANE(w)->cache, m->payload, m->len, ev, errstr, errlen);
         if (rc == RS_AVRO_OK)
             return 0;
         if (rc == RS_AVRO_ENOMEM) {
             rs_worker_fail(w, "decode: out of memory");
             return -1;
         }
-        if (rc != RS_AVRO_EUNKNOWN_ID || w->last_lookup_status != RS_REGISTRY_EIO)
+        if (rc != RS_AVRO_EUNKNOWN_ID || LANE(w)->last_lookup_status != RS_REGISTRY_EIO)
             return 1;
         if (attempt + 1 >= REGISTRY_RETRIES) {
             rs_worker_fail(w, "schema registry unreachable: %s", errstr);
@@ -257,11 +276,12 @@ static int advance_event_time(rs_worker_t *w, rs_engine_t *e, rs_date_t occurred
     if (h != RS_PERIOD_NONE && through <= h)
         return 0;
     if (rs_engine_advance(e, through) != 0) {
-        const char *why = rs_pstate_close_error(w->cur->ps);
+        const char *why = rs_pstate_close_error(LANE(w)->cur->ps);
         if (why[0] != '\0')
             rs_worker_fail(w, "state: %s", why);
         else
-            rs_worker_fail(w, "engine: out of memory recognizing partition %d", (int)w->cur_n);
+            rs_worker_fail(w, "engine: out of memory recognizing partition %d",
+                           (int)LANE(w)->cur_n);
         return -1;
     }
     return 0;
@@ -363,7 +383,8 @@ static int close_chunk(void *opaque, const char *const *ids, void *const *blobs,
                        const size_t *lens, size_t n)
 {
     rs_worker_t *w = opaque;
-    part_t *p = w->cur;
+    part_t *p = LANE(w)->cur;
+    int32_t pn = LANE(w)->cur_n;
     chunk_ids_t c = {ids, n};
 
     if (p == NULL || rs_worker_failed(w))
@@ -371,16 +392,16 @@ static int close_chunk(void *opaque, const char *const *ids, void *const *blobs,
     rs_worker_produce_balances_of(w, rs_pstate_engine(p->ps), ids, n);
     if (rs_worker_failed(w) || rs_worker_flush_outputs(w) != 0)
         return -1;
-    w->close_chunks++;
-    if (w->crash_in_close > 0 && w->close_chunks == w->crash_in_close + 1) {
+    uint64_t chunks = atomic_fetch_add(&w->close_chunks, 1) + 1; /* lanes close at once */
+    if (w->crash_in_close > 0 && chunks == w->crash_in_close + 1) {
         rs_worker_log("fault crash_in_close=%llu partition=%d action=SIGKILL",
-                      (unsigned long long)w->crash_in_close, (int)w->cur_n);
+                      (unsigned long long)w->crash_in_close, (int)pn);
         fflush(stderr);
         raise(SIGKILL);
     }
-    if (chunk_changelog(w, w->cur_n, ids, blobs, lens, n) != 0)
+    if (chunk_changelog(w, pn, ids, blobs, lens, n) != 0)
         return -1;
-    if (rs_worker_cm_filter(&w->cm, not_in_chunk, &c) != 0) {
+    if (rs_worker_cm_filter(&LANE(w)->cm, not_in_chunk, &c) != 0) {
         rs_worker_fail(w, "out of memory");
         return -1;
     }
@@ -446,7 +467,7 @@ static void handle_message(rs_worker_t *w, part_t *p, const qitem_t *it)
     centry_t *ce = NULL;
     if (ev.contract_id[0] != '\0') {
         int64_t applied;
-        ce = rs_worker_cm_get(&w->cm, ev.contract_id);
+        ce = rs_worker_cm_get(&LANE(w)->cm, ev.contract_id);
         if (ce == NULL) {
             rs_worker_fail(w, "out of memory");
             goto out;
@@ -454,7 +475,7 @@ static void handle_message(rs_worker_t *w, part_t *p, const qitem_t *it)
         if (applied_offset(w, p, ce, t, &applied) != 0)
             goto out;
         if (it->m->offset <= applied) {
-            w->stats.skipped++;
+            LANE(w)->stats->skipped++;
             rs_metrics_inc(w->m.skipped);
             rs_worker_metrics_event(w, it, &ev, RS_WM_SKIPPED);
             goto out;
@@ -471,7 +492,7 @@ static void handle_message(rs_worker_t *w, part_t *p, const qitem_t *it)
     }
     rs_worker_metrics_event(w, it, &ev, rs_worker_apply_outcome(res));
     /* The sink may have grown the map: look the entry up again. */
-    if (ce != NULL && (ce = rs_worker_cm_get(&w->cm, ev.contract_id)) == NULL) {
+    if (ce != NULL && (ce = rs_worker_cm_get(&LANE(w)->cm, ev.contract_id)) == NULL) {
         rs_worker_fail(w, "out of memory");
         goto out;
     }
@@ -481,7 +502,7 @@ static void handle_message(rs_worker_t *w, part_t *p, const qitem_t *it)
         if (advance_event_time(w, e, ev.occurred_on) != 0)
             goto out;
         /* the sink may have grown the map again */
-        if (ce != NULL && (ce = rs_worker_cm_get(&w->cm, ev.contract_id)) == NULL) {
+        if (ce != NULL && (ce = rs_worker_cm_get(&LANE(w)->cm, ev.contract_id)) == NULL) {
             rs_worker_fail(w, "out of memory");
             goto out;
         }
@@ -500,7 +521,7 @@ static void handle_message(rs_worker_t *w, part_t *p, const qitem_t *it)
         rs_worker_dlq_message(w, it, err);
         break;
     case RS_APPLY_EIO:
-        rs_worker_fail(w, "state: partition %d: seen ids of event %s: %s", (int)w->cur_n,
+        rs_worker_fail(w, "state: partition %d: seen ids of event %s: %s", (int)LANE(w)->cur_n,
                        ev.event_id, rs_pstate_seen_error(p->ps));
         goto out;
     case RS_APPLY_NOMEM:
@@ -538,7 +559,7 @@ static int add_commit_offset(rs_worker_t *w, const char *topic, int32_t partitio
 /* The changelog records of a finished sub-batch, and the staging of its
  * changed contracts: every contract the engine reports changed
  * (rs_engine_take_changed, so rs_pstate_stage then finds none left and
- * stages only the meta) is exported once, staged into w->sb and produced as
+ * stages only the meta) is exported once, staged into lane->sb and produced as
  * c/<id> with its four applied offsets; then the final meta record (engine
  * meta, the four next input offsets, no plan). Called before
  * rs_pstate_stage(); the meta exported here is the one it stages. The
@@ -557,7 +578,7 @@ static int produce_changelog(rs_worker_t *w, part_t *p, int32_t n, const int64_t
     size_t nids = rs_engine_take_changed(e, &ids);
 
     for (size_t i = 0; i < nids; i++) {
-        centry_t *ce = rs_worker_cm_get(&w->cm, ids[i]);
+        centry_t *ce = rs_worker_cm_get(&LANE(w)->cm, ids[i]);
         if (ce == NULL) {
             rs_worker_fail(w, "out of memory");
             return -1;
@@ -572,10 +593,10 @@ static int produce_changelog(rs_worker_t *w, part_t *p, int32_t n, const int64_t
         }
         if (rc == 1)
             continue; /* forgotten since it changed: as rs_pstate_stage */
-        if (rs_state_batch_put_contract(w->sb, n, ids[i], blob, len) != 0) {
+        if (rs_state_batch_put_contract(LANE(w)->sb, n, ids[i], blob, len) != 0) {
             free(blob);
             rs_worker_fail(w, "state: partition %d: staging contract %s: %s", (int)n, ids[i],
-                           rs_state_batch_error(w->sb));
+                           rs_state_batch_error(LANE(w)->sb));
             return -1;
         }
         rc = rs_changelog_encode_contract(offs, 0, blob, len, &v, &vlen);
@@ -720,84 +741,292 @@ out:
 }
 
 /* Steps 2 and 3 for one partition's sub-batch: apply it and stage its state
- * (W4, W5). Its plan was saved and delivered (save_plans). */
-static void run_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub,
-                          const int64_t next[N_IN])
+ * (W4, W5) in the calling thread's lane. Its plan was saved and delivered
+ * (save_plans). 1 when staged (finish_sub_batch follows on the loop's
+ * thread), 0 when parked or failed (failure recorded). */
+static int run_sub_batch(rs_worker_t *w, part_t *p, int32_t n, msgq_t *sub,
+                         const int64_t next[N_IN])
 {
     char err[512];
-    size_t clq_mark = w->nclq;
+    lane_t *L = LANE(w);
+    size_t clq_mark = L->nclq;
 
     /* The engine's own counts: an event that waited counts as applied
      * when it applies, as rejected if it fails then. */
     rs_engine_t *e = rs_pstate_engine(p->ps);
     rs_engine_stats_t s0, s1;
     rs_engine_get_stats(e, &s0);
-    cm_clear(&w->cm);
-    w->cur = p;
-    w->cur_n = n;
+    cm_clear(&L->cm);
+    L->cur = p;
+    L->cur_n = n;
     for (size_t i = 0; i < sub->n && !rs_worker_failed(w) && !p->parked; i++)
         handle_message(w, p, &sub->v[i]);
     if (!rs_worker_failed(w) && !p->parked)
         rs_worker_produce_balances(w, e);
-    w->cur = NULL;
+    L->cur = NULL;
     if (rs_worker_failed(w) || p->parked)
-        return; /* parked: nothing of it staged yet */
+        return 0; /* parked: nothing of it staged yet */
     rs_engine_get_stats(e, &s1);
-    w->stats.events_applied += s1.applied - s0.applied;
+    L->stats->events_applied += s1.applied - s0.applied;
     rs_metrics_add(w->m.applied, (int64_t)(s1.applied - s0.applied));
-    w->stats.duplicates += s1.duplicates - s0.duplicates;
+    L->stats->duplicates += s1.duplicates - s0.duplicates;
     rs_metrics_add(w->m.duplicates, (int64_t)(s1.duplicates - s0.duplicates));
     rs_worker_count_rejected(w, s1.rejected - s0.rejected);
 
     /* Stage: contracts (here, with their changelog records) + meta,
      * per-contract offsets, input offsets, plan done. A record too large
      * parks the partition: what it staged and queued is dropped. */
-    rs_state_batch_save_point(w->sb);
+    rs_state_batch_save_point(L->sb);
     int pc = produce_changelog(w, p, n, next);
     if (pc == 1) {
-        if (rs_state_batch_rollback(w->sb) != 0)
+        if (rs_state_batch_rollback(L->sb) != 0)
             rs_worker_fail(w, "state: partition %d parked: %s", (int)n,
-                           rs_state_batch_error(w->sb));
+                           rs_state_batch_error(L->sb));
         rs_worker_drop_clq_from(w, clq_mark);
-        return;
+        return 0;
     }
     if (pc != 0)
-        return;
-    if (rs_pstate_stage(p->ps, w->sb, err, sizeof err) != 0) {
+        return 0;
+    if (rs_pstate_stage(p->ps, L->sb, err, sizeof err) != 0) {
         rs_worker_fail(w, "state: stage partition %d: %s", (int)n, err);
-        return;
+        return 0;
     }
-    for (size_t i = 0; i < w->cm.n; i++) {
+    for (size_t i = 0; i < L->cm.n; i++) {
         /* one operation for the topics applied (layout 2: one key) */
-        rs_state_batch_put_contract_offsets(w->sb, w->cm.e[i].id,
+        rs_state_batch_put_contract_offsets(L->sb, L->cm.e[i].id,
                                             (const char *const *)w->cfg->topics,
-                                            w->cm.e[i].applied, N_IN);
+                                            L->cm.e[i].applied, N_IN);
         for (int t = 0; t < N_IN; t++)
-            if (w->cm.e[i].applied[t] >= 0) {
-                centry_t *known = rs_worker_cm_get(&p->offs, w->cm.e[i].id);
+            if (L->cm.e[i].applied[t] >= 0) {
+                centry_t *known = rs_worker_cm_get(&p->offs, L->cm.e[i].id);
                 if (known == NULL) {
                     rs_worker_fail(w, "out of memory");
-                    return;
+                    return 0;
                 }
-                known->stored[t] = w->cm.e[i].applied[t];
+                known->stored[t] = L->cm.e[i].applied[t];
             }
     }
     for (int t = 0; t < N_IN; t++)
-        if (next[t] >= 0) {
-            rs_state_batch_put_input_offset(w->sb, w->cfg->topics[t], n, next[t]);
-            add_commit_offset(w, w->cfg->topics[t], n, next[t]);
-        }
-    if (rs_pstate_stage_plan_done(p->ps, w->sb) != 0) {
+        if (next[t] >= 0)
+            rs_state_batch_put_input_offset(L->sb, w->cfg->topics[t], n, next[t]);
+    if (rs_pstate_stage_plan_done(p->ps, L->sb) != 0) {
         rs_worker_fail(w, "state: stage the plan's deletion for partition %d", (int)n);
-        return;
+        return 0;
     }
     free(p->plan);
     p->plan = NULL;
     p->nplan = 0;
-    if (p->state == RS_PART_REPLAYING && rs_worker_part_set_state(w, n, RS_PART_ACTIVE) != 0)
-        return;
-    w->stats.records += sub->n;
+    L->stats->records += sub->n;
     rs_metrics_add(w->m.records, (int64_t)sub->n);
+    return 1;
+}
+
+/* After a sub-batch was staged, on the loop's thread: its offsets for
+ * Kafka, and a replayed partition becomes ACTIVE. 0 or -1 (failure
+ * recorded). */
+static int finish_sub_batch(rs_worker_t *w, int32_t n, const int64_t next[N_IN])
+{
+    for (int t = 0; t < N_IN; t++)
+        if (next[t] >= 0)
+            add_commit_offset(w, w->cfg->topics[t], n, next[t]);
+    if (w->parts[n].state == RS_PART_REPLAYING)
+        return rs_worker_part_set_state(w, n, RS_PART_ACTIVE);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* apply lanes: the sub-batches of a batch on worker.threads threads        */
+/* ------------------------------------------------------------------------ */
+
+/* The lane of the helper thread running, or NULL (the loop's thread). */
+static _Thread_local lane_t *tl_lane;
+
+lane_t *rs_worker_lane(rs_worker_t *w)
+{
+    lane_t *l = tl_lane;
+    return l != NULL && l->w == w ? l : &w->lane0;
+}
+
+void rs_worker_lane_free(lane_t *l)
+{
+    if (l == NULL)
+        return;
+    rs_worker_cm_free(&l->cm);
+    for (size_t i = 0; i < l->nclq; i++) {
+        free(l->clq[i].key);
+        free(l->clq[i].val);
+    }
+    free(l->clq);
+    l->clq = NULL;
+    l->nclq = l->capclq = 0;
+    rs_avro_cache_destroy(l->cache);
+    l->cache = NULL;
+    rs_state_batch_destroy(l->sb);
+    l->sb = NULL;
+}
+
+int rs_worker_lanes_new(rs_worker_t *w, char *errstr, size_t errlen)
+{
+    int n = (int)w->cfg->worker_threads - 1;
+
+    if (n <= 0)
+        return 0;
+    w->lanes = calloc((size_t)n, sizeof *w->lanes);
+    if (w->lanes == NULL) {
+        rs_errorf(errstr, errlen, "out of memory");
+        return -1;
+    }
+    w->nlanes = n;
+    for (int i = 0; i < n; i++) {
+        lane_t *l = &w->lanes[i];
+        l->w = w;
+        l->stats = &l->own;
+        if (rs_state_batch_new(&l->sb, errstr, errlen) != 0)
+            return -1;
+        if (w->lane0.cache == NULL)
+            continue; /* JSON in and out */
+        if (rs_avro_cache_new(&l->cache, errstr, errlen) != RS_AVRO_OK)
+            return -1;
+        /* the output schemas too come through the (shared) registry */
+        rs_avro_cache_set_lookup(l->cache, rs_worker_schema_lookup, l);
+    }
+    return 0;
+}
+
+/* Fold a helper lane's batch into lane0 after the apply step: staged
+ * state, changelog records (each partition's in its order) and counts.
+ * 0, or -1 (failure recorded). */
+static int merge_lane(rs_worker_t *w, lane_t *l)
+{
+    lane_t *l0 = &w->lane0;
+    rs_worker_stats_t *a = &w->stats, *b = &l->own;
+    int rc = 0;
+
+    a->records += b->records;
+    a->events_applied += b->events_applied;
+    a->duplicates += b->duplicates;
+    a->skipped += b->skipped;
+    a->rejected += b->rejected;
+    a->dlq += b->dlq;
+    a->entries_produced += b->entries_produced;
+    a->balances_produced += b->balances_produced;
+    memset(b, 0, sizeof *b);
+    if (rs_state_batch_append(l0->sb, l->sb) != 0) {
+        rs_worker_fail(w, "state: %s", rs_state_batch_error(l0->sb));
+        rc = -1;
+    }
+    if (l->nclq > 0 && l0->nclq + l->nclq > l0->capclq) {
+        size_t cap = l0->nclq + l->nclq;
+        clrec_t *q = realloc(l0->clq, cap * sizeof *q);
+        if (q == NULL) {
+            rs_worker_fail(w, "out of memory");
+            for (size_t i = 0; i < l->nclq; i++) {
+                free(l->clq[i].key);
+                free(l->clq[i].val);
+            }
+            l->nclq = 0;
+            return -1;
+        }
+        l0->clq = q;
+        l0->capclq = cap;
+    }
+    if (l->nclq > 0) /* (clq may be NULL then: never allocated) */
+        memcpy(l0->clq + l0->nclq, l->clq, l->nclq * sizeof *l->clq);
+    l0->nclq += l->nclq;
+    l->nclq = 0;
+    return rc;
+}
+
+typedef struct apply_job {
+    rs_worker_t *w;
+    msgq_t *subs;
+    int64_t (*next)[N_IN];
+    char *staged;
+    int32_t *order; /* partitions to run, largest sub-batch first */
+    size_t norder;
+    atomic_size_t at; /* next index of order to take */
+} apply_job_t;
+
+typedef struct apply_arg {
+    apply_job_t *job;
+    lane_t *lane;
+} apply_arg_t;
+
+/* Take the job's sub-batches one by one until none is left (or a failure). */
+static void *apply_lane(void *arg)
+{
+    apply_arg_t *a = arg;
+    apply_job_t *j = a->job;
+
+    tl_lane = a->lane;
+    for (;;) {
+        size_t i = atomic_fetch_add(&j->at, 1);
+        if (i >= j->norder || rs_worker_failed(j->w))
+            break;
+        int32_t n = j->order[i];
+        j->staged[n] = (char)run_sub_batch(j->w, &j->w->parts[n], n, &j->subs[n], j->next[n]);
+    }
+    tl_lane = NULL;
+    return NULL;
+}
+
+/* order[0..n): largest sub-batch first, then by partition (insertion sort:
+ * n is the partition count). */
+static void sort_by_size(int32_t *order, size_t n, const msgq_t *subs)
+{
+    for (size_t i = 1; i < n; i++) {
+        int32_t x = order[i];
+        size_t k = i;
+        while (k > 0 && subs[order[k - 1]].n < subs[x].n) {
+            order[k] = order[k - 1];
+            k--;
+        }
+        order[k] = x;
+    }
+}
+
+/* Steps 2-3 for the taken sub-batches on the loop's thread and up to
+ * w->nlanes helper threads (worker.threads), each taking the next
+ * partition, the largest sub-batches first; then the helper lanes are
+ * merged into lane0. Partitions are independent (rs_pstate.h), so each
+ * partition's outputs, state and changelog records are what one thread
+ * would make, in the same order. 0, or -1 (failure recorded). */
+static int apply_parallel(rs_worker_t *w, msgq_t *subs, const char *taken,
+                          int64_t (*next)[N_IN], char *staged)
+{
+    apply_job_t j = {.w = w, .subs = subs, .next = next, .staged = staged};
+    pthread_t th[64];
+    apply_arg_t args[65];
+    int started = 0, nth = w->nlanes < 64 ? w->nlanes : 64, rc = 0;
+
+    j.order = malloc((size_t)w->nparts * sizeof *j.order);
+    if (j.order == NULL) {
+        rs_worker_fail(w, "out of memory");
+        return -1;
+    }
+    for (int32_t n = 0; n < w->nparts; n++)
+        if (taken[n])
+            j.order[j.norder++] = n;
+    sort_by_size(j.order, j.norder, subs);
+    atomic_init(&j.at, 0);
+    rs_worker_metrics_prepare(w);
+    if ((size_t)nth > j.norder - 1)
+        nth = (int)j.norder - 1;
+    for (int i = 0; i < nth; i++) {
+        args[i] = (apply_arg_t){&j, &w->lanes[i]};
+        if (pthread_create(&th[i], NULL, apply_lane, &args[i]) != 0)
+            break; /* fewer threads: the others take what is left */
+        started++;
+    }
+    args[64] = (apply_arg_t){&j, &w->lane0};
+    apply_lane(&args[64]);
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < started; i++)
+        rc |= merge_lane(w, &w->lanes[i]);
+    free(j.order);
+    w->batch_threads = 1 + started;
+    return rs_worker_failed(w) || rc != 0 ? -1 : 0;
 }
 
 static void update_pending_gauge(rs_worker_t *w)
@@ -856,6 +1085,10 @@ static void fault_point(rs_worker_t *w, rs_kill_point_t point, const rs_worker_s
 static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t records,
                         int parts, uint64_t t0);
 
+/* A batch this small runs on the loop's thread alone (starting threads
+ * would cost more than it saves). */
+#define PARALLEL_MIN_RECORDS 32
+
 /* Take every partition's ready sub-batch, save their plans (step 1), run
  * them (steps 2-3), then deliver and commit once (commit_batch). Returns 0,
  * or -1 with the worker FAILED. */
@@ -867,7 +1100,8 @@ int rs_worker_process_batch(rs_worker_t *w)
     int parts = 0, rc = -1;
     msgq_t *subs = NULL;
     int64_t(*next)[N_IN] = NULL;
-    char *taken = NULL; /* taken[n]: partition n has a sub-batch (maybe empty) */
+    char *taken = NULL;  /* taken[n]: partition n has a sub-batch (maybe empty) */
+    char *staged = NULL; /* staged[n]: its sub-batch was applied and staged */
 
     if (rs_worker_failed(w))
         return -1;
@@ -931,13 +1165,28 @@ int rs_worker_process_batch(rs_worker_t *w)
     fault_point(w, RS_KILL_PLANNED, &before, records);
     w->phase_us[0] = rs_worker_now_us() - t;
     t += w->phase_us[0];
-    int ran = 0;
+    staged = calloc((size_t)w->nparts, 1);
+    if (staged == NULL) {
+        rs_worker_fail(w, "out of memory");
+        goto out;
+    }
+    w->batch_threads = 1;
+    if (w->nlanes > 0 && parts > 1 && records >= PARALLEL_MIN_RECORDS) {
+        if (apply_parallel(w, subs, taken, next, staged) != 0)
+            goto out;
+        fault_point(w, RS_KILL_MID_BATCH, &before, records);
+    } else {
+        int ran = 0;
+        for (int32_t n = 0; n < w->nparts && !rs_worker_failed(w); n++)
+            if (taken[n]) {
+                staged[n] = (char)run_sub_batch(w, &w->parts[n], n, &subs[n], next[n]);
+                if (ran++ == 0)
+                    fault_point(w, RS_KILL_MID_BATCH, &before, records);
+            }
+    }
     for (int32_t n = 0; n < w->nparts && !rs_worker_failed(w); n++)
-        if (taken[n]) {
-            run_sub_batch(w, &w->parts[n], n, &subs[n], next[n]);
-            if (ran++ == 0)
-                fault_point(w, RS_KILL_MID_BATCH, &before, records);
-        }
+        if (staged[n] && finish_sub_batch(w, n, next[n]) != 0)
+            break;
     if (rs_worker_failed(w))
         goto out;
     w->phase_us[1] = rs_worker_now_us() - t;
@@ -950,6 +1199,7 @@ out:
     free(subs);
     free(next);
     free(taken);
+    free(staged);
     return rc;
 }
 
@@ -981,7 +1231,7 @@ static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t 
                                w->cfg->changelog_topic, (int)n);
                 return -1;
             }
-            rs_changelog_stage_pos(w->sb, n, w->parts[n].cl_next);
+            rs_changelog_stage_pos(w->lane0.sb, n, w->parts[n].cl_next);
         }
     w->phase_us[3] = rs_worker_now_us() - t;
     t += w->phase_us[3];
@@ -989,7 +1239,9 @@ static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t 
     if (rs_worker_commit_transaction(w) != 0)
         return -1;
     fault_point(w, RS_KILL_STATE_WRITE, before, records);
-    int src = rs_state_batch_commit(w->st, w->sb, err, sizeof err);
+    size_t staged_keys = rs_state_batch_count(w->lane0.sb);
+    size_t staged_kib = rs_state_batch_bytes(w->lane0.sb) / 1024;
+    int src = rs_state_batch_commit(w->st, w->lane0.sb, err, sizeof err);
     if (src != 0) {
         w->disk_fault |= src == RS_STATE_EDISK && !rs_worker_failed(w);
         rs_worker_fail(w, "state: commit: %s", err);
@@ -1016,7 +1268,7 @@ static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t 
         "batch records=%zu partitions=%d applied=%llu duplicates=%llu skipped=%llu "
         "dlq=%llu entries=%llu balances=%llu ms=%llu plan_ms=%llu apply_ms=%llu "
         "deliver_ms=%llu changelog_ms=%llu commit_ms=%llu since_last_ms=%llu cached=%zu "
-        "close_chunks=%llu",
+        "close_chunks=%llu staged_keys=%zu staged_kib=%zu threads=%d",
         records, parts, (unsigned long long)(w->stats.events_applied - before->events_applied),
         (unsigned long long)(w->stats.duplicates - before->duplicates),
         (unsigned long long)(w->stats.skipped - before->skipped),
@@ -1029,7 +1281,8 @@ static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t 
         (unsigned long long)(w->phase_us[3] / 1000),
         (unsigned long long)(w->phase_us[4] / 1000),
         (unsigned long long)(w->last_batch_end ? (t0 - w->last_batch_end) / 1000 : 0), cached,
-        (unsigned long long)(w->close_chunks - w->close_chunks_logged));
+        (unsigned long long)(w->close_chunks - w->close_chunks_logged), staged_keys, staged_kib,
+        w->batch_threads);
     w->close_chunks_logged = w->close_chunks;
     w->last_batch_end = rs_worker_now_us();
     return 0;

@@ -4,11 +4,12 @@
  *   - Seen ids. The engine's applied event ids live in the store's seen
  *     keys (rs_pstate installs them as the engine's seen store), not in
  *     contract records, so no record grows with the events ever applied.
- *     rs_worker_stage_seen() stages the ids a sub-batch applied into w->sb
- *     and queues them in the changelog packed per contract ("S/<contract>/
- *     <digest>", up to RS_CHANGELOG_SEEN_PACK_MAX ids and always within
- *     the producer's message limit: 20 bytes per id), a forgotten id as a
- *     "s/<contract>/<hash>" tombstone, so a restore rebuilds them.
+ *     rs_worker_stage_seen() stages the ids a sub-batch applied into its
+ *     lane's batch (lane->sb) and queues them in the changelog packed per
+ *     contract ("S/<contract>/<digest>", up to RS_CHANGELOG_SEEN_PACK_MAX
+ *     ids and always within the producer's message limit: 20 bytes per
+ *     id), a forgotten id as a "s/<contract>/<hash>" tombstone, so a
+ *     restore rebuilds them.
  *   - Retention (state.seen.retention.months = R > 0). Seen ids are pruned
  *     R months after their period closes: once the partition's latest
  *     closed period C moves, ids with a period <= C - R are deleted (and
@@ -25,7 +26,7 @@
  *     parked: an error log naming the partition, contract, record and size,
  *     the revstream_partitions_parked gauge, its four topic-partitions
  *     paused and its queue dropped. The sub-batch stages nothing (the
- *     caller rolls w->sb back to its save point and drops the partition's
+ *     caller rolls lane->sb back to its save point and drops the partition's
  *     queued changelog records), so nothing is committed for it: its plan
  *     stays pending locally (and in the changelog), and a restart replays
  *     it and parks again. The other partitions keep going.
@@ -69,8 +70,13 @@ static void park(rs_worker_t *w, int32_t n, const char *what, const char *contra
     part_t *p = &w->parts[n];
     char qc[600];
 
-    if (p->parked)
+    /* an apply lane parks its own partition; the queue count and the gauge
+     * are the worker's */
+    pthread_mutex_lock(&w->mu);
+    if (p->parked) {
+        pthread_mutex_unlock(&w->mu);
         return;
+    }
     p->parked = 1;
     rs_worker_log("error partition_parked partition=%d contract=%s record=%s bytes=%zu "
                   "limit=%ld reason=\"the record exceeds the producer's message.max.bytes; "
@@ -92,6 +98,7 @@ static void park(rs_worker_t *w, int32_t n, const char *what, const char *contra
     rs_worker_part_queue_clear(p);
     rs_worker_recount_queued(w);
     update_parked_gauge(w);
+    pthread_mutex_unlock(&w->mu);
 }
 
 int rs_worker_fits(rs_worker_t *w, int32_t n, const char *what, const char *contract,
@@ -214,7 +221,7 @@ int rs_worker_stage_seen(rs_worker_t *w, part_t *p, int32_t n)
     /* ids of this sub-batch already outside the window (a close in it
      * moved it past them) are not kept: the prune reads the store only */
     rs_period_t drop = retention_through(w, rs_pstate_engine(p->ps));
-    int rc = rs_pstate_stage_seen(p->ps, w->sb, drop, queue_seen, &x, err, sizeof err);
+    int rc = rs_pstate_stage_seen(p->ps, LANE(w)->sb, drop, queue_seen, &x, err, sizeof err);
     if (rc != 0 && !rs_worker_failed(w))
         rs_worker_fail(w, "state: %s", err);
     if (rc == 0)
@@ -234,7 +241,7 @@ int rs_worker_prune_seen(rs_worker_t *w, part_t *p, int32_t n)
         return 0;
     if (p->seen_pruned && through <= p->seen_pruned_through)
         return 0;
-    if (rs_pstate_prune_seen(p->ps, w->sb, through, RS_WORKER_PRUNE_MAX, queue_seen, &x,
+    if (rs_pstate_prune_seen(p->ps, LANE(w)->sb, through, RS_WORKER_PRUNE_MAX, queue_seen, &x,
                              &pruned, err, sizeof err) != 0) {
         if (!rs_worker_failed(w))
             rs_worker_fail(w, "state: %s", err);
@@ -273,10 +280,10 @@ int rs_worker_outside_retention(rs_worker_t *w, const rs_engine_t *e, const rs_e
 
 void rs_worker_drop_clq_from(rs_worker_t *w, size_t mark)
 {
-    for (size_t i = mark; i < w->nclq; i++) {
-        free(w->clq[i].key);
-        free(w->clq[i].val);
+    for (size_t i = mark; i < LANE(w)->nclq; i++) {
+        free(LANE(w)->clq[i].key);
+        free(LANE(w)->clq[i].val);
     }
-    if (mark < w->nclq)
-        w->nclq = mark;
+    if (mark < LANE(w)->nclq)
+        LANE(w)->nclq = mark;
 }

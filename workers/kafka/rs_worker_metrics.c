@@ -239,6 +239,11 @@ static int ensure_parts(rs_worker_t *w)
     return w->m.wp != NULL ? 0 : -1;
 }
 
+void rs_worker_metrics_prepare(rs_worker_t *w)
+{
+    (void)ensure_parts(w);
+}
+
 void rs_worker_metrics_free(rs_worker_t *w)
 {
     free(w->m.wp);
@@ -292,20 +297,27 @@ void rs_worker_metrics_event(rs_worker_t *w, const qitem_t *it, const rs_event_t
 
     if (t < 0 || t >= N_IN || (unsigned)outcome >= RS_WM__OUTCOMES)
         return;
-    rs_metrics_series_t **s = &w->m.ev[t][type][outcome];
-    if (*s == NULL) {
+    rs_metrics_series_t *_Atomic *slot = &w->m.ev[t][type][outcome];
+    rs_metrics_series_t *s = atomic_load_explicit(slot, memory_order_acquire);
+    if (s == NULL) {
         const rs_metrics_label_t l[3] = {
             {"topic", w->cfg->topics[t]},
             {"type",
              type == RS_EV_UNKNOWN ? "unknown" : rs_event_type_name((rs_event_type_t)type)},
             {"outcome", outcome_names[outcome]}};
-        *s =
-            labelled(w, 0, "revstream_events_total",
-                     "Input records handled by a batch, by topic, event type (unknown: not "
-                     "decodable) and outcome (applied, waiting, duplicate, rejected, skipped).",
-                     l, 3);
+        pthread_mutex_lock(&w->mu); /* apply lanes: made once */
+        s = atomic_load_explicit(slot, memory_order_relaxed);
+        if (s == NULL) {
+            s = labelled(
+                w, 0, "revstream_events_total",
+                "Input records handled by a batch, by topic, event type (unknown: not "
+                "decodable) and outcome (applied, waiting, duplicate, rejected, skipped).",
+                l, 3);
+            atomic_store_explicit(slot, s, memory_order_release);
+        }
+        pthread_mutex_unlock(&w->mu);
     }
-    rs_metrics_inc(*s);
+    rs_metrics_inc(s);
     if ((outcome == RS_WM_APPLIED || outcome == RS_WM_WAITING) && ev != NULL &&
         ensure_parts(w) == 0) {
         int32_t n = it->m->partition;

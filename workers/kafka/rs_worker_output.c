@@ -7,7 +7,7 @@
  * Invariants:
  *   - Outputs are produced with RD_KAFKA_MSG_F_COPY (librdkafka copies them
  *     and their buffers are freed here right after the produce call); the
- *     changelog records, always queued first (w->clq), with
+ *     changelog records, always queued first (lane->clq), with
  *     RD_KAFKA_MSG_F_FREE (librdkafka takes the value and frees it).
  *   - A produce call that fails for any reason but a full queue fails the
  *     worker; a full queue is waited out (polling the producer).
@@ -17,12 +17,16 @@
  *   - W6: changelog records go explicitly to partition N (never by key), and
  *     parts[N].cl_next is the next changelog offset the delivery reports
  *     showed. The contracts and final meta records of a batch wait in
- *     w->clq until its outputs are all delivered.
+ *     lane->clq until its outputs are all delivered.
  *   - W4: the records of a sub-batch come in a fixed order: journal records
  *     in the engine's sink order, dead letters in message order, balance
- *     snapshots in the order contracts were first touched (w->cm).
+ *     snapshots in the order contracts were first touched (lane->cm).
  *
- * Ownership: w->clq owns its keys and values until produced or cleared.
+ *   - Delivery reports are served by whichever thread polls the producer
+ *     (an apply lane waiting on a full queue or a close's flush too): they
+ *     update w->dr_failed, w->dr_error and cl_next under w->mu.
+ *
+ * Ownership: lane->clq owns its keys and values until produced or cleared.
  */
 #include "rs_worker_internal.h"
 
@@ -54,9 +58,10 @@ static int output_fits(rs_worker_t *w, int out, const void *key, size_t keylen, 
     if (key != NULL)
         memcpy(contract, key, n);
     contract[key != NULL ? n : 0] = '\0';
-    if (rs_worker_fits(w, w->cur != NULL ? w->cur_n : -1, what[out], contract, keylen, len))
+    if (rs_worker_fits(w, LANE(w)->cur != NULL ? LANE(w)->cur_n : -1, what[out], contract,
+                       keylen, len))
         return 1;
-    if (w->cur == NULL)
+    if (LANE(w)->cur == NULL)
         rs_worker_fail(w, "produce to %s: a %zu-byte record exceeds message.max.bytes (%ld)",
                        rd_kafka_topic_name(w->rkt_out[out]), keylen + len, w->max_msg_bytes);
     return 0;
@@ -73,7 +78,7 @@ static int produce(rs_worker_t *w, int out, const void *key, size_t keylen, cons
     for (int i = 0; i < nh; i++)
         hlen += strlen(h[i].name) + strlen(h[i].value) + 8;
     if (!output_fits(w, out, key, keylen, len + hlen))
-        return w->cur != NULL ? 0 : -1; /* parked (the sub-batch stops), or failed */
+        return LANE(w)->cur != NULL ? 0 : -1; /* parked (the sub-batch stops), or failed */
     for (;;) {
         rd_kafka_resp_err_t err;
         hs = rd_kafka_headers_new((size_t)nh);
@@ -103,14 +108,20 @@ void rs_worker_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op
     (void)rk;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (w->rkt_cl != NULL && w->parts != NULL && m->rkt == w->rkt_cl && m->partition >= 0 &&
-            m->partition < w->nparts && m->offset >= 0 &&
-            m->offset + 1 > w->parts[m->partition].cl_next)
-            w->parts[m->partition].cl_next = m->offset + 1;
+            m->partition < w->nparts && m->offset >= 0) {
+            /* apply lanes serve delivery reports too (a full queue, a close) */
+            pthread_mutex_lock(&w->mu);
+            if (m->offset + 1 > w->parts[m->partition].cl_next)
+                w->parts[m->partition].cl_next = m->offset + 1;
+            pthread_mutex_unlock(&w->mu);
+        }
         return;
     }
+    pthread_mutex_lock(&w->mu);
     if (w->dr_failed++ == 0)
         snprintf(w->dr_error, sizeof w->dr_error, "%s: %s", rd_kafka_topic_name(m->rkt),
                  rd_kafka_err2str(m->err));
+    pthread_mutex_unlock(&w->mu);
 }
 
 /* Produce one changelog record to partition n explicitly (never by key);
@@ -137,13 +148,13 @@ int rs_worker_produce_cl(rs_worker_t *w, int32_t n, const char *key, void *value
 
 void rs_worker_produce_clq(rs_worker_t *w)
 {
-    for (size_t i = 0; i < w->nclq; i++) {
+    for (size_t i = 0; i < LANE(w)->nclq; i++) {
         /* librdkafka takes the value (freed with free()): no copy of the
          * contract records, the batch's largest */
-        if (rs_worker_produce_cl(w, w->clq[i].n, w->clq[i].key, w->clq[i].val, w->clq[i].len) !=
-            0)
+        if (rs_worker_produce_cl(w, LANE(w)->clq[i].n, LANE(w)->clq[i].key, LANE(w)->clq[i].val,
+                                 LANE(w)->clq[i].len) != 0)
             break;
-        w->clq[i].val = NULL;
+        LANE(w)->clq[i].val = NULL;
     }
     rs_worker_clear_clq(w);
 }
@@ -152,16 +163,16 @@ void rs_worker_produce_clq(rs_worker_t *w)
  * delivered. Returns 0 or -1 (failure recorded). */
 int rs_worker_queue_cl(rs_worker_t *w, int32_t n, const char *key, void *val, size_t len)
 {
-    if (w->nclq == w->capclq) {
-        size_t cap = w->capclq ? w->capclq * 2 : 64;
-        clrec_t *q = realloc(w->clq, cap * sizeof *q);
+    if (LANE(w)->nclq == LANE(w)->capclq) {
+        size_t cap = LANE(w)->capclq ? LANE(w)->capclq * 2 : 64;
+        clrec_t *q = realloc(LANE(w)->clq, cap * sizeof *q);
         if (q == NULL) {
             free(val);
             rs_worker_fail(w, "out of memory");
             return -1;
         }
-        w->clq = q;
-        w->capclq = cap;
+        LANE(w)->clq = q;
+        LANE(w)->capclq = cap;
     }
     char *k = strdup(key);
     if (k == NULL) {
@@ -169,17 +180,17 @@ int rs_worker_queue_cl(rs_worker_t *w, int32_t n, const char *key, void *val, si
         rs_worker_fail(w, "out of memory");
         return -1;
     }
-    w->clq[w->nclq++] = (clrec_t){n, k, val, len};
+    LANE(w)->clq[LANE(w)->nclq++] = (clrec_t){n, k, val, len};
     return 0;
 }
 
 void rs_worker_clear_clq(rs_worker_t *w)
 {
-    for (size_t i = 0; i < w->nclq; i++) {
-        free(w->clq[i].key);
-        free(w->clq[i].val);
+    for (size_t i = 0; i < LANE(w)->nclq; i++) {
+        free(LANE(w)->clq[i].key);
+        free(LANE(w)->clq[i].val);
     }
-    w->nclq = 0;
+    LANE(w)->nclq = 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -189,11 +200,18 @@ void rs_worker_clear_clq(rs_worker_t *w)
 /* Wait for every delivery report of what was produced since the last commit. */
 int rs_worker_flush_outputs(rs_worker_t *w)
 {
+    char first[sizeof w->dr_error];
+    uint64_t failed;
+
     while (rd_kafka_outq_len(w->producer) > 0)
         rd_kafka_flush(w->producer, 1000);
-    if (w->dr_failed > 0) {
+    pthread_mutex_lock(&w->mu);
+    failed = w->dr_failed;
+    memcpy(first, w->dr_error, sizeof first);
+    pthread_mutex_unlock(&w->mu);
+    if (failed > 0) {
         rs_worker_fail(w, "%llu record(s) not delivered (first: %s); state not committed",
-                       (unsigned long long)w->dr_failed, w->dr_error);
+                       (unsigned long long)failed, first);
         return -1;
     }
     return 0;
@@ -303,7 +321,7 @@ static void touch(rs_worker_t *w, const char *contract_id, rs_period_t p)
 
     if (contract_id == NULL || contract_id[0] == '\0')
         return;
-    ce = rs_worker_cm_get(&w->cm, contract_id);
+    ce = rs_worker_cm_get(&LANE(w)->cm, contract_id);
     if (ce == NULL) {
         rs_worker_fail(w, "out of memory");
         return;
@@ -323,7 +341,7 @@ void rs_worker_on_entry(void *opaque, const rs_entry_t *e)
 
     if (rs_worker_failed(w))
         return;
-    if (w->cur == NULL) {
+    if (LANE(w)->cur == NULL) {
         rs_worker_fail(w, "entry %s emitted outside a batch", e->entry_id);
         return;
     }
@@ -335,14 +353,14 @@ void rs_worker_on_entry(void *opaque, const rs_entry_t *e)
         }
         buf = json;
         len = strlen(json);
-    } else if (rs_avro_encode_entry(w->cache, w->id_journal, e, &buf, &len, err, sizeof err) !=
-               RS_AVRO_OK) {
+    } else if (rs_avro_encode_entry(LANE(w)->cache, w->id_journal, e, &buf, &len, err,
+                                    sizeof err) != RS_AVRO_OK) {
         rs_worker_fail(w, "entry %s: %s", e->entry_id, err);
         return;
     }
     hdr_t h[1] = {{"entry_id", e->entry_id}};
     if (produce(w, 0, e->contract_id, strlen(e->contract_id), buf, len, h, 1) == 0) {
-        w->stats.entries_produced++;
+        LANE(w)->stats->entries_produced++;
         rs_metrics_inc(w->m.entries);
     }
     free(buf);
@@ -446,7 +464,7 @@ static int encode_dead_letter(rs_worker_t *w, const char *topic, int32_t partiti
         return 0;
     }
     rs_avro_deadletter_t d = {topic, partition, offset, error, key, keylen, value, vlen, ts};
-    if (rs_avro_encode_deadletter(w->cache, w->id_dlq, &d, buf, len, err, sizeof err) !=
+    if (rs_avro_encode_deadletter(LANE(w)->cache, w->id_dlq, &d, buf, len, err, sizeof err) !=
         RS_AVRO_OK) {
         rs_worker_fail(w, "dead letter for %s[%d]: %s", topic, (int)partition, err);
         return -1;
@@ -533,7 +551,7 @@ static int dead_letter(rs_worker_t *w, int t, int32_t partition, int64_t offset,
                       topic, part, off, vlen, keep, keylen, kkeep, limit);
     }
     if (produce(w, 2, key, key ? kkeep : 0, buf, len, h, nh) == 0) {
-        w->stats.dlq++;
+        LANE(w)->stats->dlq++;
         rs_metrics_inc(w->m.dlq);
         rs_metrics_inc(w->m.dead_letters);
         rc = 0;
@@ -546,7 +564,7 @@ out:
 
 void rs_worker_count_rejected(rs_worker_t *w, uint64_t n)
 {
-    w->stats.rejected += n;
+    LANE(w)->stats->rejected += n;
     rs_metrics_add(w->m.rejected, (int64_t)n);
 }
 
@@ -574,9 +592,9 @@ void rs_worker_take_late(rs_worker_t *w, rs_engine_t *e)
         if (t < 0)
             t = 0;
         rs_worker_log("dead_letter topic=%s partition=%d offset=none late=true error=%s",
-                      w->cfg->topics[t], (int)w->cur_n,
+                      w->cfg->topics[t], (int)LANE(w)->cur_n,
                       rs_worker_quote(qe, sizeof qe, late[i].reason));
-        dead_letter(w, t, w->cur_n, -1, late[i].reason, late[i].contract_id,
+        dead_letter(w, t, LANE(w)->cur_n, -1, late[i].reason, late[i].contract_id,
                     strlen(late[i].contract_id), NULL, 0, 0);
     }
     free(late);
@@ -629,7 +647,7 @@ static int produce_balance(rs_worker_t *w, const rs_avro_balance_t *b)
             return -1;
         }
         len = strlen(buf);
-    } else if (rs_avro_encode_balance(w->cache, w->id_balance, b, &buf, &len, err,
+    } else if (rs_avro_encode_balance(LANE(w)->cache, w->id_balance, b, &buf, &len, err,
                                       sizeof err) != RS_AVRO_OK) {
         rs_worker_fail(w, "balance %s: %s", b->snapshot_key, err);
         return -1;
@@ -637,7 +655,7 @@ static int produce_balance(rs_worker_t *w, const rs_avro_balance_t *b)
     int rc = produce(w, 1, b->snapshot_key, strlen(b->snapshot_key), buf, len, NULL, 0);
     free(buf);
     if (rc == 0) {
-        w->stats.balances_produced++;
+        LANE(w)->stats->balances_produced++;
         rs_metrics_inc(w->m.balances);
     }
     return rc;
@@ -703,9 +721,9 @@ static void produce_contract_balances(rs_worker_t *w, const rs_engine_t *e, cent
  * sub-batch touched (W4: in the order they were first touched). */
 void rs_worker_produce_balances(rs_worker_t *w, const rs_engine_t *e)
 {
-    for (size_t i = 0; i < w->cm.n && !rs_worker_failed(w); i++)
-        if (w->cm.e[i].touched)
-            produce_contract_balances(w, e, &w->cm.e[i]);
+    for (size_t i = 0; i < LANE(w)->cm.n && !rs_worker_failed(w); i++)
+        if (LANE(w)->cm.e[i].touched)
+            produce_contract_balances(w, e, &LANE(w)->cm.e[i]);
 }
 
 /* The snapshots of the touched contracts among ids (a close chunk's, before
@@ -714,7 +732,7 @@ void rs_worker_produce_balances_of(rs_worker_t *w, const rs_engine_t *e, const c
                                    size_t n)
 {
     for (size_t i = 0; i < n && !rs_worker_failed(w); i++) {
-        centry_t *ce = rs_worker_cm_find(&w->cm, ids[i]);
+        centry_t *ce = rs_worker_cm_find(&LANE(w)->cm, ids[i]);
         if (ce != NULL && ce->touched)
             produce_contract_balances(w, e, ce);
     }

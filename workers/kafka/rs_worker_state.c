@@ -78,12 +78,15 @@ void rs_worker_fail(rs_worker_t *w, const char *fmt, ...)
 {
     va_list ap;
 
-    if ((worker_next[w->state] & BIT(RS_WORKER_FAILED)) == 0)
-        return; /* FAILED already (the first failure stays), STOPPED or CLOSING */
-    va_start(ap, fmt);
-    vsnprintf(w->errmsg, sizeof w->errmsg, fmt, ap);
-    va_end(ap);
-    w->state = RS_WORKER_FAILED;
+    /* apply lanes may fail at once: the first one's message stays */
+    pthread_mutex_lock(&w->mu);
+    if ((worker_next[w->state] & BIT(RS_WORKER_FAILED)) != 0) {
+        va_start(ap, fmt);
+        vsnprintf(w->errmsg, sizeof w->errmsg, fmt, ap);
+        va_end(ap);
+        w->state = RS_WORKER_FAILED;
+    } /* else FAILED already (the first failure stays), STOPPED or CLOSING */
+    pthread_mutex_unlock(&w->mu);
 }
 
 int rs_worker_set_state(rs_worker_t *w, rs_worker_state_t to)

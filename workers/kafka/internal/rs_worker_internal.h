@@ -101,13 +101,24 @@
  * topic-partition).
  *
  * Ownership: as in rs_worker.c. Every function here runs on the thread of
- * rs_worker_run() (librdkafka calls the callbacks from its poll calls).
+ * rs_worker_run() (librdkafka calls the callbacks from its poll calls),
+ * except during a batch's apply step (step 2-3 of rs_worker_batch.c), when
+ * up to worker.threads threads run the sub-batches of different partitions
+ * at once. Each thread then works through its own lane (lane_t:
+ * rs_worker_lane()) and touches only its partitions' part_t, pstate and
+ * engine; what they share is the producer and the store (both thread-safe),
+ * the metrics (atomic), and, under w->mu, the failure (w->state is atomic
+ * for the checks), the delivery-report tallies, the registry, parking and
+ * lazily made metric series. Delivery callbacks may then run on any of
+ * them.
  */
 #ifndef RS_WORKER_INTERNAL_H
 #define RS_WORKER_INTERNAL_H
 
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -249,7 +260,8 @@ typedef struct wmetrics {
     /* rs_worker_metrics.c */
     rs_metrics_series_t *dead_letters, *commit_seconds, *parked, *ready, *cluster_up,
         *stats_errors, *phase[5], *rocks[7], *consumed[N_IN];
-    rs_metrics_series_t *ev[N_IN][RS_EV__COUNT][RS_WM__OUTCOMES];
+    rs_metrics_series_t *_Atomic ev[N_IN][RS_EV__COUNT][RS_WM__OUTCOMES]; /* lazily, by
+                                                                              any lane */
     wm_part_t *wp; /* nparts, once known */
     wm_currency_t *cur;
     size_t ncur;
@@ -267,25 +279,44 @@ typedef struct clrec {
     size_t len;
 } clrec_t;
 
+/* An apply lane: what one thread applying sub-batches owns
+ * (rs_worker_batch.c). w->lane0 is the loop thread's; w->lanes[] are the
+ * helpers' (worker.threads - 1), each used by one helper thread during a
+ * batch's apply step and merged into lane0 after it (rs_worker_lane()). */
+typedef struct lane {
+    rs_worker_t *w;
+    part_t *cur;   /* W2: the partition whose sub-batch is being applied */
+    int32_t cur_n; /* partition number of cur */
+    cmap_t cm;     /* contracts touched by the current sub-batch */
+    clrec_t *clq;  /* changelog records of the batch (W6) */
+    size_t nclq, capclq;
+    rs_state_batch_t *sb;     /* the batch's staged state */
+    rs_avro_cache_t *cache;   /* Avro codec cache (not thread-safe: one per lane) */
+    int last_lookup_status;   /* of the registry, for the retry decision */
+    rs_worker_stats_t *stats; /* lane0: &w->stats; helpers: &own, added after the apply */
+    rs_worker_stats_t own;
+} lane_t;
+
 struct rs_worker {
     const rs_config_t *cfg;
-    rs_worker_state_t state; /* only through rs_worker_set_state() */
+    _Atomic rs_worker_state_t state; /* only through rs_worker_set_state(); atomic: apply
+                                        lanes read it while another may fail */
     rs_policy_t policy;
     int has_policy;
 
     rs_state_t *st;
-    rs_state_batch_t *sb;
     rs_registry_t *reg;
-    rs_avro_cache_t *cache;
     int32_t id_journal, id_balance, id_dlq;
-    int last_lookup_status; /* of the registry, for the retry decision */
+    lane_t lane0;  /* the loop thread's apply lane (its cache: the worker's) */
+    lane_t *lanes; /* helper lanes, worker.threads - 1 */
+    int nlanes;
+    pthread_mutex_t mu; /* what apply lanes share: failure, delivery reports,
+                           registry, parking, lazily made metric series */
 
     rd_kafka_t *consumer, *producer;
     rd_kafka_topic_t *rkt_out[3]; /* journal, balances, dlq */
     rd_kafka_topic_t *rkt_cl;     /* the changelog */
-    clrec_t *clq;                 /* changelog records of the batch (W6) */
-    size_t nclq, capclq;
-    int txn; /* exactly_once */
+    int txn;                      /* exactly_once */
     int txn_open;
     long max_msg_bytes; /* the producer's message.max.bytes */
 
@@ -296,12 +327,10 @@ struct rs_worker {
     int32_t rr;              /* the partition the next batch's budget starts with */
     int more;                /* the last batch was cut by batch.max.records: more is ready */
     uint64_t phase_us[5];    /* the current batch: plans, apply, deliver, changelog, commit */
+    int batch_threads;       /* threads that applied the current batch */
     uint64_t last_batch_end; /* when the last batch was committed (us) */
     uint64_t batch_t0;       /* when the oldest message not yet tried in a batch came (us) */
     size_t n_assigned;       /* topic-partitions assigned */
-    part_t *cur;             /* W2 */
-    int32_t cur_n;           /* partition number of cur */
-    cmap_t cm;               /* contracts touched by the current sub-batch */
     rd_kafka_topic_partition_list_t *commit_offsets; /* for Kafka, after the state */
     int recommit;            /* commit the store's offsets to Kafka (again) */
     uint64_t recommit_after; /* not before (us): one retry per second */
@@ -311,10 +340,11 @@ struct rs_worker {
     char dr_error[512];
 
     volatile sig_atomic_t stop;
-    char errmsg[1024];                          /* the first failure (FAILED) */
-    int disk_fault;                             /* a state commit failed with RS_STATE_EDISK */
-    uint64_t crash_in_close;                    /* fault injection: SIGKILL in a close */
-    uint64_t close_chunks, close_chunks_logged; /* chunk commits of closes (rs_pstate.h) */
+    char errmsg[1024];             /* the first failure (FAILED) */
+    int disk_fault;                /* a state commit failed with RS_STATE_EDISK */
+    uint64_t crash_in_close;       /* fault injection: SIGKILL in a close */
+    _Atomic uint64_t close_chunks; /* chunk commits of closes (rs_pstate.h) */
+    uint64_t close_chunks_logged;
     /* test-only fault injection (rs_worker_set_kill_point) */
     rs_kill_point_t kill_point;
     uint64_t crash_after, kill_delay_us, kill_seed;
@@ -356,7 +386,8 @@ void rs_worker_fail(rs_worker_t *w, const char *fmt, ...) __attribute__((format(
 
 static inline int rs_worker_failed(const rs_worker_t *w)
 {
-    return w->state == RS_WORKER_FAILED;
+    return atomic_load_explicit(&((rs_worker_t *)w)->state, memory_order_relaxed) ==
+           RS_WORKER_FAILED;
 }
 
 /* Partition n is this worker's (REPLAYING or ACTIVE: its engine is loaded). */
@@ -431,7 +462,17 @@ centry_t *rs_worker_cm_find(const cmap_t *m, const char *id);
 int rs_worker_cm_filter(cmap_t *m, int (*keep)(void *opaque, const centry_t *ce), void *opaque);
 void rs_worker_cm_free(cmap_t *m);
 
-/* rs_avro lookup hook over the registry (opaque: the worker). */
+/* The calling thread's apply lane: a helper lane while a helper thread
+ * applies sub-batches for w, else w->lane0. */
+lane_t *rs_worker_lane(rs_worker_t *w);
+#define LANE(w) (rs_worker_lane(w))
+
+/* Create the helper lanes (worker.threads - 1), free them. 0, or -1 with
+ * errstr. */
+int rs_worker_lanes_new(rs_worker_t *w, char *errstr, size_t errlen);
+void rs_worker_lane_free(lane_t *l);
+
+/* rs_avro lookup hook over the registry (opaque: a lane). */
 int rs_worker_schema_lookup(void *opaque, int32_t id, char **json_text, char *errstr,
                             size_t errlen);
 
@@ -460,7 +501,7 @@ void rs_worker_produce_clq(rs_worker_t *w);
 /* A dead letter for a consumed message, with its log line. */
 void rs_worker_dlq_message(rs_worker_t *w, const qitem_t *it, const char *error);
 
-/* Dead letters for the engine's late rejections (partition w->cur_n). */
+/* Dead letters for the engine's late rejections (the lane's partition). */
 void rs_worker_take_late(rs_worker_t *w, rs_engine_t *e);
 
 void rs_worker_count_rejected(rs_worker_t *w, uint64_t n);
@@ -558,6 +599,9 @@ void rs_worker_metrics_consumed(rs_worker_t *w, int topic);
 void rs_worker_metrics_event(rs_worker_t *w, const qitem_t *it, const rs_event_t *ev,
                              rs_wm_outcome_t outcome);
 rs_wm_outcome_t rs_worker_apply_outcome(int apply_result);
+/* Before apply lanes run: what rs_worker_metrics_event() would make lazily
+ * that is not thread-safe (the per-partition array). */
+void rs_worker_metrics_prepare(rs_worker_t *w);
 /* A committed batch: its phase latencies (w->phase_us). */
 void rs_worker_metrics_batch(rs_worker_t *w);
 

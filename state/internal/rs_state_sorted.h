@@ -1,0 +1,30 @@
+/*
+ * rs_state_sorted.h — private to rs_state: a WriteBatch written in key
+ * order.
+ *
+ * RocksDB inserts a single writer's batch into the memtable's skiplist one
+ * key after the other, reusing the search path of the previous key when the
+ * next one lies just after it: in key order, an insert searches only the
+ * skiplist's lowest levels. The worker stages a batch contract by contract
+ * and partition by partition, so rs_state_batch_commit() writes a large
+ * batch as a copy sorted by key. The sort is stable (ties by staging
+ * order): two operations on one key keep their order, and the store ends
+ * up the same.
+ */
+#ifndef RS_STATE_SORTED_H
+#define RS_STATE_SORTED_H
+
+#include <rocksdb/c.h>
+
+/* Below this many operations the copy is not worth it. */
+#define RS_STATE_SORTED_WRITE_MIN 256
+
+/* A copy in key order of wb's puts and deletes and of the merges listed in
+ * merges[0..mlen) (BE32 key length, BE32 operand length, key, operand
+ * each, in staging order after wb's other operations: RocksDB's C API
+ * cannot iterate a WriteBatch's merges), or NULL when out of memory (the
+ * caller then writes wb as it is). The caller destroys it. */
+rocksdb_writebatch_t *rs_state_sorted_copy(rocksdb_writebatch_t *wb,
+                                           const unsigned char *merges, size_t mlen);
+
+#endif
