@@ -76,21 +76,38 @@ static rs_money_t net_debit(const rs_entry_t *e, rs_account_t a)
 
 /* ---- the aggregator ---- */
 
-/* Sums of one line's entries posted in one period. */
-typedef struct line_cell {
-    rs_period_t period; /* first member: see cell_at() */
+/* Sums of one line's entries. */
+typedef struct line_sums {
     rs_money_t billed, recognized, received, deferred, unbilled;
     rs_money_t credit;  /* customer_credit: net credit (owed to the customer) */
     rs_money_t written; /* receivables declared uncollectible, still open */
+} line_sums_t;
+
+/* The sums of one line's entries posted in one period. */
+typedef struct line_cell {
+    rs_period_t period; /* first member: see cell_at() */
+    line_sums_t s;
 } line_cell_t;
 
+/* One line: 72 bytes and its ids in one allocation (96 bytes with glibc's
+ * header for a simple contract's "C-0000001" / "L1"). No hash is kept: the
+ * table recomputes it when it grows, and a probe compares the ids. */
 typedef struct line_acc {
-    uint64_t hash;
-    const char *contract_id, *line_id; /* into ids[] */
-    line_cell_t *cells;                /* sorted by period */
-    size_t n, cap;
-    char ids[]; /* "contract\0line\0", with the struct: one cache miss per probe */
+    line_sums_t base;   /* entries with period <= the fold floor (see below) */
+    line_cell_t *cells; /* the others, one cell per period, sorted; NULL if none */
+    uint32_t n, cap;
+    char ids[]; /* "contract\0line\0" */
 } line_acc_t;
+
+static inline const char *line_contract(const line_acc_t *l)
+{
+    return l->ids;
+}
+
+static inline const char *line_line(const line_acc_t *l)
+{
+    return l->ids + strlen(l->ids) + 1;
+}
 
 /* Sums of one currency's entries posted in one period. */
 typedef struct cur_cell {
@@ -103,9 +120,19 @@ typedef struct cur_cell {
 typedef struct cur_acc {
     char currency[4];
     cur_cell_t *cells; /* sorted by period */
-    size_t n, cap;
+    uint32_t n, cap;
 } cur_acc_t;
 
+/*
+ * Folding (rs_report_acc_set_floor / _set_limit): a line's entries with
+ * period <= floor are summed into its `base`, without their period, and its
+ * cells only hold the periods above the floor (a cell at or below a raised
+ * floor is folded the next time the line gets an entry, and counted with
+ * base by the reports either way). Entries with period > limit are not kept
+ * per line at all (only in the currency cells). A report then needs floor
+ * <= through <= limit, and the schedule (per line and period) needs no
+ * fold: the reports refuse otherwise (-1) rather than print wrong figures.
+ */
 struct rs_report_acc {
     line_acc_t **slots; /* open addressing; nslots is a power of two */
     size_t nslots, nlines;
@@ -113,6 +140,8 @@ struct rs_report_acc {
     cur_acc_t *curs;
     size_t ncurs;
     size_t count;
+    rs_period_t floor, limit; /* RS_PERIOD_NONE: unset */
+    int folded;               /* some entry went to a line's base */
     int failed;
     int overflow; /* a total went out of range (failed is set too) */
 };
@@ -123,6 +152,7 @@ int rs_report_acc_new(rs_report_acc_t **acc)
     if (a == NULL)
         return -1;
     a->nslots = 1024;
+    a->floor = a->limit = RS_PERIOD_NONE;
     a->slots = calloc(a->nslots, sizeof(*a->slots));
     if (a->slots == NULL) {
         free(a);
@@ -180,12 +210,11 @@ static uint64_t line_hash(const char *contract_id, const char *line_id)
 static size_t line_slot(const rs_report_acc_t *a, uint64_t h, const char *contract_id,
                         const char *line_id)
 {
-    size_t mask = a->nslots - 1;
+    size_t mask = a->nslots - 1, lc = strlen(contract_id) + 1;
     size_t i = (size_t)h & mask;
     while (a->slots[i] != NULL) {
         const line_acc_t *l = a->slots[i];
-        if (l->hash == h && strcmp(l->contract_id, contract_id) == 0 &&
-            strcmp(l->line_id, line_id) == 0)
+        if (memcmp(l->ids, contract_id, lc) == 0 && strcmp(l->ids + lc, line_id) == 0)
             break;
         i = (i + 1) & mask;
     }
@@ -212,9 +241,10 @@ static line_acc_t *acc_line_add(rs_report_acc_t *a, const char *contract_id,
         if (nsl == NULL)
             return NULL;
         for (size_t k = 0; k < a->nslots; k++) {
-            if (a->slots[k] == NULL)
+            const line_acc_t *l = a->slots[k];
+            if (l == NULL)
                 continue;
-            size_t at = (size_t)a->slots[k]->hash & (ns - 1);
+            size_t at = (size_t)line_hash(line_contract(l), line_line(l)) & (ns - 1);
             while (nsl[at] != NULL)
                 at = (at + 1) & (ns - 1);
             nsl[at] = a->slots[k];
@@ -230,9 +260,6 @@ static line_acc_t *acc_line_add(rs_report_acc_t *a, const char *contract_id,
         return NULL;
     memcpy(l->ids, contract_id, lc + 1);
     memcpy(l->ids + lc + 1, line_id, ll + 1);
-    l->contract_id = l->ids;
-    l->line_id = l->ids + lc + 1;
-    l->hash = h;
     a->slots[i] = l;
     a->nlines++;
     return l;
@@ -241,7 +268,7 @@ static line_acc_t *acc_line_add(rs_report_acc_t *a, const char *contract_id,
 /* The cell of period p in a period-sorted array of cells of `size` bytes
  * whose first member is their rs_period_t, inserted zeroed when new; NULL on
  * ENOMEM. Entries come mostly in period order: the search starts at the end. */
-static void *cell_at(void **cells, size_t *n, size_t *cap, size_t size, rs_period_t p)
+static void *cell_at(void **cells, uint32_t *n, uint32_t *cap, size_t size, rs_period_t p)
 {
     unsigned char *base = *cells;
     size_t i = *n;
@@ -255,7 +282,9 @@ static void *cell_at(void **cells, size_t *n, size_t *cap, size_t size, rs_perio
     if (i > 0 && q == p)
         return base + (i - 1) * size;
     if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 4;
+        if (*cap >= UINT32_MAX / 2)
+            return NULL;
+        uint32_t nc = *cap ? *cap * 2 : 4;
         unsigned char *nb = realloc(base, nc * size);
         if (nb == NULL)
             return NULL;
@@ -285,17 +314,84 @@ static cur_acc_t *acc_cur_add(rs_report_acc_t *a, const char *currency)
     return c;
 }
 
+/* *d += *s, field by field (checked: see add_to). */
+static void sums_add(line_sums_t *d, const line_sums_t *s, int *ovf)
+{
+    add_to(&d->billed, s->billed, ovf);
+    add_to(&d->recognized, s->recognized, ovf);
+    add_to(&d->received, s->received, ovf);
+    add_to(&d->deferred, s->deferred, ovf);
+    add_to(&d->unbilled, s->unbilled, ovf);
+    add_to(&d->credit, s->credit, ovf);
+    add_to(&d->written, s->written, ovf);
+}
+
+/* Fold l's cells with period <= floor into its base (cells are sorted). */
+static void line_fold(line_acc_t *l, rs_period_t floor, int *ovf)
+{
+    uint32_t k = 0;
+    while (k < l->n && l->cells[k].period <= floor)
+        sums_add(&l->base, &l->cells[k++].s, ovf);
+    if (k == 0)
+        return;
+    l->n -= k;
+    if (l->n == 0) {
+        free(l->cells);
+        l->cells = NULL;
+        l->cap = 0;
+    } else {
+        memmove(l->cells, l->cells + k, l->n * sizeof(*l->cells));
+    }
+}
+
+void rs_report_acc_set_floor(rs_report_acc_t *acc, rs_period_t floor)
+{
+    if (floor != RS_PERIOD_NONE && (acc->floor == RS_PERIOD_NONE || floor > acc->floor))
+        acc->floor = floor;
+}
+
+void rs_report_acc_set_limit(rs_report_acc_t *acc, rs_period_t limit)
+{
+    if (limit != RS_PERIOD_NONE && (acc->limit == RS_PERIOD_NONE || limit < acc->limit))
+        acc->limit = limit;
+}
+
+/* The line's sums for entry e: its base, or its cell of e's period; NULL
+ * (no ENOMEM) when e is above the limit (*skip set), or on ENOMEM. */
+static line_sums_t *line_sums_for(rs_report_acc_t *acc, const rs_entry_t *e, int *skip,
+                                  int *ovf)
+{
+    if (acc->limit != RS_PERIOD_NONE && e->period > acc->limit) {
+        *skip = 1;
+        return NULL;
+    }
+    line_acc_t *l = acc->last;
+    if (l == NULL || strcmp(line_contract(l), e->contract_id) != 0 ||
+        strcmp(line_line(l), e->line_id) != 0)
+        l = acc->last = acc_line_add(acc, e->contract_id, e->line_id);
+    if (l == NULL)
+        return NULL;
+    if (acc->floor != RS_PERIOD_NONE) {
+        if (l->n > 0 && l->cells[0].period <= acc->floor) {
+            line_fold(l, acc->floor, ovf);
+            acc->folded = 1;
+        }
+        if (e->period <= acc->floor) {
+            acc->folded = 1;
+            return &l->base;
+        }
+    }
+    line_cell_t *lc = cell_at((void **)&l->cells, &l->n, &l->cap, sizeof(*lc), e->period);
+    return lc != NULL ? &lc->s : NULL;
+}
+
 int rs_report_acc_add(rs_report_acc_t *acc, const rs_entry_t *e)
 {
     if (acc->failed)
         return -1;
-    line_acc_t *l = acc->last;
-    if (l == NULL || strcmp(l->contract_id, e->contract_id) != 0 ||
-        strcmp(l->line_id, e->line_id) != 0)
-        l = acc->last = acc_line_add(acc, e->contract_id, e->line_id);
-    line_cell_t *lc =
-        l != NULL ? cell_at((void **)&l->cells, &l->n, &l->cap, sizeof(*lc), e->period) : NULL;
-    cur_acc_t *c = lc != NULL ? acc_cur_add(acc, e->currency) : NULL;
+    int skip = 0, ovf = 0;
+    line_sums_t *ls = line_sums_for(acc, e, &skip, &ovf);
+    cur_acc_t *c = ls != NULL || skip ? acc_cur_add(acc, e->currency) : NULL;
     cur_cell_t *cc =
         c != NULL ? cell_at((void **)&c->cells, &c->n, &c->cap, sizeof(*cc), e->period) : NULL;
     if (cc == NULL) {
@@ -303,19 +399,20 @@ int rs_report_acc_add(rs_report_acc_t *acc, const rs_entry_t *e)
         return -1;
     }
     rs_money_t dr = net_debit(e, RS_ACCT_DEFERRED_REVENUE);
-    int ovf = 0;
-    add_to(&lc->billed, e->billed, &ovf);
-    add_to(&lc->recognized, e->recognized, &ovf);
-    add_to(&lc->received, e->received, &ovf);
-    add_to(&lc->deferred, -dr, &ovf);
-    add_to(&lc->unbilled, net_debit(e, RS_ACCT_UNBILLED_RECEIVABLE), &ovf);
-    add_to(&lc->credit, -net_debit(e, RS_ACCT_CUSTOMER_CREDIT), &ovf);
-    /* written off: the allowance (allowance policy), or the receivable a
-     * reverse_revenue write-off took off */
-    rs_money_t wo = -net_debit(e, RS_ACCT_ALLOWANCE_DOUBTFUL);
-    if (e->kind == RS_ENTRY_WRITE_OFF && strcmp(e->rule, "reverse_revenue") == 0)
-        wo -= net_debit(e, RS_ACCT_ACCOUNTS_RECEIVABLE);
-    add_to(&lc->written, wo, &ovf);
+    if (ls != NULL) {
+        add_to(&ls->billed, e->billed, &ovf);
+        add_to(&ls->recognized, e->recognized, &ovf);
+        add_to(&ls->received, e->received, &ovf);
+        add_to(&ls->deferred, -dr, &ovf);
+        add_to(&ls->unbilled, net_debit(e, RS_ACCT_UNBILLED_RECEIVABLE), &ovf);
+        add_to(&ls->credit, -net_debit(e, RS_ACCT_CUSTOMER_CREDIT), &ovf);
+        /* written off: the allowance (allowance policy), or the receivable a
+         * reverse_revenue write-off took off */
+        rs_money_t wo = -net_debit(e, RS_ACCT_ALLOWANCE_DOUBTFUL);
+        if (e->kind == RS_ENTRY_WRITE_OFF && strcmp(e->rule, "reverse_revenue") == 0)
+            wo -= net_debit(e, RS_ACCT_ACCOUNTS_RECEIVABLE);
+        add_to(&ls->written, wo, &ovf);
+    }
     if (cc->first == 0) {
         cc->first = acc->count + 1;
         cc->exponent = e->exponent;
@@ -352,6 +449,26 @@ static size_t cells_through(const line_acc_t *l, rs_period_t through)
     return q;
 }
 
+/* The sums of a line's entries with period <= through: its base and its
+ * cells up to through (zero for a line without entries). */
+static line_sums_t line_through(const line_acc_t *l, rs_period_t through, int *ovf)
+{
+    line_sums_t s = {0};
+    if (l == NULL)
+        return s;
+    s = l->base;
+    for (size_t p = 0, q = cells_through(l, through); p < q; p++)
+        sums_add(&s, &l->cells[p].s, ovf);
+    return s;
+}
+
+/* Can the aggregator report as of `through`? (see Folding) */
+static int acc_covers(const rs_report_acc_t *acc, rs_period_t through)
+{
+    return (acc->floor == RS_PERIOD_NONE || !acc->folded || through >= acc->floor) &&
+           (acc->limit == RS_PERIOD_NONE || through <= acc->limit);
+}
+
 /* An aggregator of the journal's entries with period <= through. */
 static rs_report_acc_t *acc_of_journal(const rs_journal_t *j, rs_period_t through)
 {
@@ -376,8 +493,8 @@ int rs_report_acc_schedule(const rs_engine_t *eng, const rs_report_acc_t *acc,
     size_t cap = 64, k = 0;
     rs_schedule_row_t *out = NULL;
     int ovf = acc->overflow;
-    if (acc->failed)
-        goto fail;
+    if (acc->failed || acc->folded || !acc_covers(acc, through))
+        goto fail; /* per period: a folded aggregator has lost the periods */
     out = malloc(cap * sizeof(*out));
     if (out == NULL)
         goto fail;
@@ -393,7 +510,7 @@ int rs_report_acc_schedule(const rs_engine_t *eng, const rs_report_acc_t *acc,
         for (rs_period_t per = first; per <= through; per++) {
             rs_money_t rec = 0;
             while (r < q && l->cells[r].period == per)
-                add_to(&rec, l->cells[r++].recognized, &ovf);
+                add_to(&rec, l->cells[r++].s.recognized, &ovf);
             if (k == cap) {
                 cap *= 2;
                 rs_schedule_row_t *no = realloc(out, cap * sizeof(*out));
@@ -428,7 +545,8 @@ int rs_report_acc_balances(const rs_engine_t *eng, const rs_report_acc_t *acc,
                            rs_period_t through, rs_balance_row_t **rows, size_t *n)
 {
     size_t nl = rs_engine_line_count(eng);
-    rs_balance_row_t *out = acc->failed ? NULL : calloc(nl + 1, sizeof(*out));
+    rs_balance_row_t *out =
+        acc->failed || !acc_covers(acc, through) ? NULL : calloc(nl + 1, sizeof(*out));
     int ovf = 0;
     if (out == NULL)
         return acc->overflow ? RS_REPORT_ERANGE : -1;
@@ -441,15 +559,12 @@ int rs_report_acc_balances(const rs_engine_t *eng, const rs_report_acc_t *acc,
         b->customer_id = v.customer_id;
         b->currency = v.currency;
         b->exponent = v.exponent;
-        const line_acc_t *l = acc_line(acc, v.contract_id, v.line_id);
-        for (size_t p = 0, q = cells_through(l, through); p < q; p++) {
-            const line_cell_t *c = &l->cells[p];
-            add_to(&b->billed, c->billed, &ovf);
-            add_to(&b->recognized, c->recognized, &ovf);
-            add_to(&b->received, c->received, &ovf);
-            add_to(&b->deferred, c->deferred, &ovf);
-            add_to(&b->unbilled, c->unbilled, &ovf);
-        }
+        line_sums_t t = line_through(acc_line(acc, v.contract_id, v.line_id), through, &ovf);
+        b->billed = t.billed;
+        b->recognized = t.recognized;
+        b->received = t.received;
+        b->deferred = t.deferred;
+        b->unbilled = t.unbilled;
     }
     if (ovf) {
         free(out);
@@ -569,7 +684,7 @@ static int book_build(book_t *b, const rs_engine_t *eng, const rs_report_acc_t *
                       rs_period_t through, int project)
 {
     memset(b, 0, sizeof(*b));
-    if (acc->failed)
+    if (acc->failed || !acc_covers(acc, through))
         return acc->overflow ? RS_REPORT_ERANGE : -1;
     b->lo = RS_PERIOD_NONE;
     b->hi = through;
@@ -602,12 +717,8 @@ static int book_build(book_t *b, const rs_engine_t *eng, const rs_report_acc_t *
     for (size_t li = 0; li < nl; li++) {
         rs_line_view_t v;
         rs_engine_line_get(eng, li, &v);
-        rs_money_t billed = 0, rec = 0;
-        const line_acc_t *l = acc_line(acc, v.contract_id, v.line_id);
-        for (size_t p = 0, q = cells_through(l, through); p < q; p++) {
-            add_to(&billed, l->cells[p].billed, &b->ovf);
-            add_to(&rec, l->cells[p].recognized, &b->ovf);
-        }
+        line_sums_t t = line_through(acc_line(acc, v.contract_id, v.line_id), through, &b->ovf);
+        rs_money_t billed = t.billed, rec = t.recognized;
         series_t *s = book_series(b, v.currency, v.exponent);
         if (s == NULL)
             return -1;
@@ -816,12 +927,10 @@ static int push_exc(rs_exception_row_t **out, size_t *n, size_t *cap, rs_excepti
 static void balances_through(const rs_report_acc_t *acc, const char *contract, const char *line,
                              rs_period_t through, rs_money_t *credit, rs_money_t *written)
 {
-    const line_acc_t *l = acc_line(acc, contract, line);
     int ovf = 0; /* within range: the engine keeps both below RS_MONEY_MAX */
-    for (size_t p = 0, q = cells_through(l, through); p < q; p++) {
-        add_to(credit, l->cells[p].credit, &ovf);
-        add_to(written, l->cells[p].written, &ovf);
-    }
+    line_sums_t t = line_through(acc_line(acc, contract, line), through, &ovf);
+    add_to(credit, t.credit, &ovf);
+    add_to(written, t.written, &ovf);
 }
 
 int rs_report_acc_exceptions(const rs_engine_t *e, const rs_report_acc_t *acc,
