@@ -838,8 +838,10 @@ static void r_contract(rbuf_t *r, rs_engine_t *e, rs_contract_t *c)
         rs_event_clear(&ev);
     }
     n = r_count(r, 16);
+    if (!r->err && n > 0 && rs_eng_seen_cap(n) >= UINT32_MAX / 2)
+        r->err = "too many idempotency entries";
     if (!r->err && n > 0) {
-        c->capseen = rs_eng_seen_cap(n);
+        c->capseen = (uint32_t)rs_eng_seen_cap(n);
         c->seen = r_alloc(r, c->capseen, sizeof(*c->seen));
         for (uint32_t i = 0; i < n && !r->err; i++) {
             uint64_t idh = r_u64(r), ch = r_u64(r);

@@ -275,7 +275,8 @@ typedef struct rs_seen {
  * ids in 64 bytes), a larger one to 70% (rs_engine_table.c). */
 #define RS_ENG_SEEN_SMALL 8
 
-/* A contract: 192 bytes and its id (narrow counts and flags). */
+/* A contract: 184 bytes and its id (narrow counts and flags: with an id of
+ * up to 15 characters, a 208-byte block with malloc's header). */
 typedef struct rs_contract {
     rs_eng_str_t customer_id;
     rs_eng_str_t booked_by;
@@ -305,7 +306,7 @@ typedef struct rs_contract {
     rs_eng_str_t *docs; /* credit note and refund ids already applied */
     rs_pending_t *pend;
     size_t pend_bytes; /* sum of pend[].len (not in the record: recomputed) */
-    size_t nseen, capseen;
+    uint32_t nseen, capseen;
     rs_seen_t *seen;
     char *str; /* the string arena: nstr bytes used of capstr */
     uint32_t nstr, capstr;
