@@ -214,7 +214,8 @@ static size_t line_slot(const rs_report_acc_t *a, uint64_t h, const char *contra
     size_t i = (size_t)h & mask;
     while (a->slots[i] != NULL) {
         const line_acc_t *l = a->slots[i];
-        if (memcmp(l->ids, contract_id, lc) == 0 && strcmp(l->ids + lc, line_id) == 0)
+        /* strcmp, not memcmp: a shorter stored id must not be read past */
+        if (strcmp(l->ids, contract_id) == 0 && strcmp(l->ids + lc, line_id) == 0)
             break;
         i = (i + 1) & mask;
     }
