@@ -339,3 +339,39 @@ Test(ledger, folded_aggregator_reports_equal_the_per_period_ones)
     rs_report_acc_free(all);
     rs_report_acc_free(fold);
 }
+
+/* An aggregator without line sums (replay's rollforward) gives the same
+ * rollforward and refuses the reports that need lines. */
+Test(ledger, aggregator_without_lines_gives_the_rollforward_only)
+{
+    rs_report_acc_t *all = NULL, *cur = NULL;
+    cr_assert_eq(rs_report_acc_new(&all), 0);
+    cr_assert_eq(rs_report_acc_new(&cur), 0);
+    rs_report_acc_no_lines(cur);
+    for (size_t i = 0; i < h.journal.n; i++) {
+        cr_assert_eq(rs_report_acc_add(all, &h.journal.entries[i]), 0);
+        cr_assert_eq(rs_report_acc_add(cur, &h.journal.entries[i]), 0);
+    }
+    rs_rollforward_row_t *r1 = NULL, *r2 = NULL;
+    size_t n1 = 0, n2 = 0;
+    cr_assert_eq(rs_report_acc_rollforward(h.engine, all, through, &r1, &n1), 0);
+    cr_assert_eq(rs_report_acc_rollforward(h.engine, cur, through, &r2, &n2), 0);
+    cr_assert_eq(n1, n2);
+    cr_assert(n1 > 0);
+    for (size_t i = 0; i < n1; i++) {
+        cr_assert_eq(r1[i].period, r2[i].period);
+        cr_assert_eq(r1[i].closing, r2[i].closing);
+        cr_assert_eq(r1[i].billed, r2[i].billed);
+        cr_assert_eq(r1[i].revenue, r2[i].revenue);
+    }
+    free(r1);
+    free(r2);
+    rs_balance_row_t *b = NULL;
+    rs_waterfall_row_t *w = NULL;
+    cr_assert_neq(rs_report_acc_balances(h.engine, cur, through, &b, &n2), 0);
+    cr_assert_neq(rs_report_acc_waterfall(h.engine, cur, through, &w, &n2), 0);
+    cr_assert_null(b);
+    cr_assert_null(w);
+    rs_report_acc_free(all);
+    rs_report_acc_free(cur);
+}

@@ -33,7 +33,8 @@
  *     rs_report_acc_t. All but the schedule fold each line's periods up to
  *     the report's (the latest event's so far, or --through) into one cell
  *     (rs_report_acc_set_floor) and, with --through, drop the lines' entries
- *     after it (rs_report_acc_set_limit). `--report journal` writes each
+ *     after it (rs_report_acc_set_limit); the rollforward keeps no line
+ *     sums at all (rs_report_acc_no_lines). `--report journal` writes each
  *     entry to an unlinked spool file ($TMPDIR, else /tmp) as it comes,
  *     packed (spool_pack: numbers, postings and the used bytes of its
  *     strings), and keeps only a small key per entry (period, contract, seq,
@@ -961,6 +962,8 @@ int rs_cli_cmd_replay(int argc, char **argv)
         fprintf(stderr, "replay: error=out_of_memory\n");
         goto out;
     }
+    if (r.acc != NULL && strcmp(r.report, "rollforward") == 0)
+        rs_report_acc_no_lines(r.acc); /* it reads the currency sums only */
     if (r.acc != NULL && r.has_through) {
         rs_report_acc_set_limit(r.acc, r.through);
         if (strcmp(r.report, "schedule") != 0)

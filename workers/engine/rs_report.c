@@ -132,6 +132,8 @@ typedef struct cur_acc {
  * per line at all (only in the currency cells). A report then needs floor
  * <= through <= limit, and the schedule (per line and period) needs no
  * fold: the reports refuse otherwise (-1) rather than print wrong figures.
+ * With no_lines nothing is kept per line: only the rollforward (currency
+ * sums) can be reported.
  */
 struct rs_report_acc {
     line_acc_t **slots; /* open addressing; nslots is a power of two */
@@ -142,6 +144,7 @@ struct rs_report_acc {
     size_t count;
     rs_period_t floor, limit; /* RS_PERIOD_NONE: unset */
     int folded;               /* some entry went to a line's base */
+    int no_lines;             /* rs_report_acc_no_lines: currency sums only */
     int failed;
     int overflow; /* a total went out of range (failed is set too) */
 };
@@ -351,6 +354,12 @@ void rs_report_acc_set_floor(rs_report_acc_t *acc, rs_period_t floor)
         acc->floor = floor;
 }
 
+void rs_report_acc_no_lines(rs_report_acc_t *acc)
+{
+    if (acc->nlines == 0)
+        acc->no_lines = 1;
+}
+
 void rs_report_acc_set_limit(rs_report_acc_t *acc, rs_period_t limit)
 {
     if (limit != RS_PERIOD_NONE && (acc->limit == RS_PERIOD_NONE || limit < acc->limit))
@@ -362,7 +371,7 @@ void rs_report_acc_set_limit(rs_report_acc_t *acc, rs_period_t limit)
 static line_sums_t *line_sums_for(rs_report_acc_t *acc, const rs_entry_t *e, int *skip,
                                   int *ovf)
 {
-    if (acc->limit != RS_PERIOD_NONE && e->period > acc->limit) {
+    if (acc->no_lines || (acc->limit != RS_PERIOD_NONE && e->period > acc->limit)) {
         *skip = 1;
         return NULL;
     }
@@ -466,7 +475,8 @@ static line_sums_t line_through(const line_acc_t *l, rs_period_t through, int *o
 /* Can the aggregator report as of `through`? (see Folding) */
 static int acc_covers(const rs_report_acc_t *acc, rs_period_t through)
 {
-    return (acc->floor == RS_PERIOD_NONE || !acc->folded || through >= acc->floor) &&
+    return !acc->no_lines &&
+           (acc->floor == RS_PERIOD_NONE || !acc->folded || through >= acc->floor) &&
            (acc->limit == RS_PERIOD_NONE || through <= acc->limit);
 }
 
@@ -685,7 +695,8 @@ static int book_build(book_t *b, const rs_engine_t *eng, const rs_report_acc_t *
                       rs_period_t through, int project)
 {
     memset(b, 0, sizeof(*b));
-    if (acc->failed || !acc_covers(acc, through))
+    if (acc->failed || (project && !acc_covers(acc, through)) ||
+        (acc->limit != RS_PERIOD_NONE && through > acc->limit))
         return acc->overflow ? RS_REPORT_ERANGE : -1;
     b->lo = RS_PERIOD_NONE;
     b->hi = through;

@@ -83,6 +83,10 @@ size_t rs_report_acc_count(const rs_report_acc_t *acc);
  * entries (the floor may rise as entries come). */
 void rs_report_acc_set_floor(rs_report_acc_t *acc, rs_period_t floor);
 void rs_report_acc_set_limit(rs_report_acc_t *acc, rs_period_t limit);
+/* Keep no sums per line, only per currency and period (what the
+ * rollforward reads; every other report is then refused). Call it before
+ * the first entry (ignored after). */
+void rs_report_acc_no_lines(rs_report_acc_t *acc);
 
 typedef struct rs_schedule_row {
     const char *contract_id, *line_id, *currency;
