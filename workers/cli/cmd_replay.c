@@ -33,8 +33,9 @@
  *     rs_report_acc_t. All but the schedule fold each line's periods up to
  *     the report's (the latest event's so far, or --through) into one cell
  *     (rs_report_acc_set_floor) and, with --through, drop the lines' entries
- *     after it (rs_report_acc_set_limit); the rollforward keeps no line
- *     sums at all (rs_report_acc_no_lines). `--report journal` writes each
+ *     after it (rs_report_acc_set_limit), and lines keep only the sums the
+ *     report reads (rs_report_acc_need: none for the rollforward).
+ *     `--report journal` writes each
  *     entry to an unlinked spool file ($TMPDIR, else /tmp) as it comes,
  *     packed (spool_pack: numbers, postings and the used bytes of its
  *     strings), and keeps only a small key per entry (period, contract, seq,
@@ -962,8 +963,12 @@ int rs_cli_cmd_replay(int argc, char **argv)
         fprintf(stderr, "replay: error=out_of_memory\n");
         goto out;
     }
-    if (r.acc != NULL && strcmp(r.report, "rollforward") == 0)
-        rs_report_acc_no_lines(r.acc); /* it reads the currency sums only */
+    if (r.acc != NULL) /* keep per line only what the report reads */
+        rs_report_acc_need(r.acc,
+                           strcmp(r.report, "balances") == 0      ? RS_REPORT_NEED_BALANCES
+                           : strcmp(r.report, "waterfall") == 0   ? RS_REPORT_NEED_WATERFALL
+                           : strcmp(r.report, "rollforward") == 0 ? RS_REPORT_NEED_ROLLFORWARD
+                                                                  : RS_REPORT_NEED_ALL);
     if (r.acc != NULL && r.has_through) {
         rs_report_acc_set_limit(r.acc, r.through);
         if (strcmp(r.report, "schedule") != 0)

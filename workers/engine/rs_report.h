@@ -83,10 +83,20 @@ size_t rs_report_acc_count(const rs_report_acc_t *acc);
  * entries (the floor may rise as entries come). */
 void rs_report_acc_set_floor(rs_report_acc_t *acc, rs_period_t floor);
 void rs_report_acc_set_limit(rs_report_acc_t *acc, rs_period_t limit);
-/* Keep no sums per line, only per currency and period (what the
- * rollforward reads; every other report is then refused). Call it before
- * the first entry (ignored after). */
-void rs_report_acc_no_lines(rs_report_acc_t *acc);
+/* Which report the aggregator is for, so it keeps per line only what that
+ * report reads: ALL (the default) every sum; BALANCES billed, recognized,
+ * received, deferred and unbilled (no customer credit or write-offs: the
+ * exceptions are refused); WATERFALL billed and recognized (the balances
+ * are refused too); ROLLFORWARD nothing per line (only the rollforward,
+ * from the currency sums, can be reported). Call it before the first entry
+ * (ignored after). */
+typedef enum rs_report_need {
+    RS_REPORT_NEED_ALL = 0,
+    RS_REPORT_NEED_BALANCES,
+    RS_REPORT_NEED_WATERFALL,
+    RS_REPORT_NEED_ROLLFORWARD,
+} rs_report_need_t;
+void rs_report_acc_need(rs_report_acc_t *acc, rs_report_need_t need);
 
 typedef struct rs_schedule_row {
     const char *contract_id, *line_id, *currency;
