@@ -974,6 +974,7 @@ int rs_cli_cmd_replay(int argc, char **argv)
         if (strcmp(r.report, "schedule") != 0)
             rs_report_acc_set_floor(r.acc, r.through);
     }
+    rs_engine_track_changes(r.engine, 0); /* nothing is written back */
     rs_engine_set_sink(r.engine, replay_sink, &r);
     r.waiting_line = json_object();
     if (r.waiting_line == NULL) {

@@ -520,9 +520,18 @@ int rs_eng_sort_contracts(rs_engine_t *e)
     return 0;
 }
 
+void rs_engine_track_changes(rs_engine_t *e, int on)
+{
+    e->untracked = !on;
+}
+
 /* Remember that a contract's state changed (for rs_engine_take_changed). */
 void rs_eng_mark_changed(rs_engine_t *e, rs_contract_t *c)
 {
+    if (e->untracked) {
+        rs_eng_seen_migrate(e, c); /* with a seen store: as below */
+        return;
+    }
     if (c->changed)
         return;
     if (rs_eng_grow((void **)&e->changed, &e->capchanged, e->nchanged + 1,

@@ -356,6 +356,7 @@ struct rs_engine {
     rs_engine_stats_t stats;
     rs_rejection_t *late;
     size_t nlate, caplate;
+    int untracked;           /* rs_engine_track_changes(e, 0): no changed set */
     rs_contract_t **changed; /* contracts changed since rs_engine_take_changed */
     size_t nchanged, capchanged;
     const char **changed_ids;
