@@ -9,7 +9,9 @@
  *   - Every report but the journal is computed from an rs_report_acc_t (sums
  *     per line and period, per currency and period); the journal-based
  *     functions build one from the journal first, so there is one
- *     implementation of the figures.
+ *     implementation of the figures. An aggregator told its report's range
+ *     (floor, limit) and needs (rs_report_acc_need) keeps less per line and
+ *     refuses any report it could not answer exactly (see Folding).
  *   - The projected part of the waterfall (periods after `through`) comes
  *     from each line's R(d): it starts from what was recognized by `through`
  *     and ends at R at the line's last day, so actual + projected equals the
