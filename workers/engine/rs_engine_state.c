@@ -849,13 +849,15 @@ static void r_contract(rbuf_t *r, rs_engine_t *e, rs_contract_t *c)
                 r->err = "bad idempotency entry";
                 break;
             }
-            size_t k = idh & (c->capseen - 1);
-            while (c->seen[k].id_hash != 0 && c->seen[k].id_hash != idh)
-                k = (k + 1) & (c->capseen - 1);
-            if (c->seen[k].id_hash == 0)
+            rs_seen_t *slot = rs_eng_seen_find(c->seen, c->capseen, idh);
+            if (slot == NULL) { /* cannot be: the set holds n */
+                r->err = "bad idempotency set";
+                break;
+            }
+            if (slot->id_hash == 0)
                 c->nseen++;
-            c->seen[k].id_hash = idh;
-            c->seen[k].content_hash = ch;
+            slot->id_hash = idh;
+            slot->content_hash = ch;
         }
         if (r->err && c->seen == NULL)
             c->capseen = 0;

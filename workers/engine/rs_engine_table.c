@@ -18,7 +18,9 @@
  *   - The contract table and the seen sets use open addressing with linear
  *     probing; their sizes are powers of two and they grow before they are
  *     70% full (a seen set of at most RS_ENG_SEEN_SMALL slots: before its
- *     last empty slot), so every probe ends at an empty slot. A seen set drops an id
+ *     last empty slot), so every probe ends at an empty slot. A seen set of
+ *     at most RS_ENG_SEEN_LINEAR slots is a plain array instead, scanned
+ *     whole, and fills up (three ids in 48 bytes). A seen set drops an id
  *     by rebuilding itself; a contract leaves the table only through
  *     rs_engine_forget_contract() (rs_engine_state.c), which re-inserts the
  *     rest of its probe cluster.
@@ -256,31 +258,49 @@ rs_seen_t *rs_eng_seen_find(rs_seen_t *tab, size_t cap, uint64_t idh)
 {
     if (cap == 0)
         return NULL;
+    if (cap <= RS_ENG_SEEN_LINEAR) { /* a plain array, scanned whole */
+        rs_seen_t *empty = NULL;
+        for (size_t i = 0; i < cap; i++) {
+            if (tab[i].id_hash == idh)
+                return &tab[i];
+            if (tab[i].id_hash == 0 && empty == NULL)
+                empty = &tab[i];
+        }
+        return empty;
+    }
     for (size_t i = idh & (cap - 1);; i = (i + 1) & (cap - 1))
         if (tab[i].id_hash == idh || tab[i].id_hash == 0)
             return &tab[i];
 }
 
-/* Is a seen set of capacity cap too full to hold n ids? Small sets (a simple
- * contract has three events) fill to all but one slot, larger ones to 70%:
- * every probe still ends at an empty slot. */
+/* Is a seen set of capacity cap too full to hold n ids? A plain array (a
+ * simple contract has three events) fills up; a small table to all but one
+ * slot, a larger one to 70%: every probe still ends at an empty slot. */
 static int seen_full(size_t n, size_t cap)
 {
+    if (cap <= RS_ENG_SEEN_LINEAR)
+        return n > cap;
     return cap <= RS_ENG_SEEN_SMALL ? n + 1 > cap : n * 10 >= cap * 7;
+}
+
+/* The next capacity: a plain array first, then tables from 8 slots. */
+static size_t seen_next_cap(size_t cap)
+{
+    return cap == 0 ? RS_ENG_SEEN_LINEAR : cap <= RS_ENG_SEEN_LINEAR ? 8 : cap * 2;
 }
 
 size_t rs_eng_seen_cap(size_t n)
 {
-    size_t cap = 4;
+    size_t cap = RS_ENG_SEEN_LINEAR;
     while (seen_full(n, cap))
-        cap *= 2;
+        cap = seen_next_cap(cap);
     return cap;
 }
 
 int rs_eng_seen_add(rs_seen_t **tab, size_t *n, size_t *cap, uint64_t idh, uint64_t ch)
 {
     if (seen_full(*n + 1, *cap)) {
-        size_t ncap = *cap ? *cap * 2 : 4;
+        size_t ncap = seen_next_cap(*cap);
         rs_seen_t *nt = calloc(ncap, sizeof(*nt));
         if (nt == NULL)
             return -1;

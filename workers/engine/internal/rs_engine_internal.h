@@ -271,8 +271,11 @@ typedef struct rs_pending {
 typedef struct rs_seen {
     uint64_t id_hash, content_hash; /* id_hash 0 = empty slot */
 } rs_seen_t;
-/* A seen set of up to this many slots fills to all but one (from 4: three
- * ids in 64 bytes), a larger one to 70% (rs_engine_table.c). */
+/* A seen set starts as a plain array of RS_ENG_SEEN_LINEAR ids (scanned
+ * whole: a simple contract's three events in 48 bytes), then is a table of
+ * 8 slots and more: one of up to RS_ENG_SEEN_SMALL slots fills to all but
+ * one, a larger one to 70% (rs_engine_table.c). */
+#define RS_ENG_SEEN_LINEAR 3
 #define RS_ENG_SEEN_SMALL 8
 
 /* A contract: 184 bytes and its id (narrow counts and flags: with an id of
@@ -432,7 +435,8 @@ void rs_eng_str_shrink(rs_contract_t *c);
  * reference with rs_eng_unintern (NULL is ignored). */
 const char *rs_eng_intern(rs_engine_t *e, const char *s, size_t max);
 void rs_eng_unintern(rs_engine_t *e, const char *s);
-/* The slot of idh, or the empty slot where it would go; NULL if cap is 0. */
+/* The slot of idh, or the empty slot where it would go; NULL if cap is 0
+ * (or a full plain array does not hold idh). */
 rs_seen_t *rs_eng_seen_find(rs_seen_t *tab, size_t cap, uint64_t idh);
 /* The capacity a seen set of n ids gets (what growing to n ids gives). */
 size_t rs_eng_seen_cap(size_t n);
