@@ -241,3 +241,169 @@ Test(ledger, rpo_splits_current_and_non_current_and_ties_to_the_waterfall)
     free(r);
     free(w);
 }
+
+/* An aggregator fed the journal as `rs replay` feeds it (issue 13): the
+ * floor rises with the entries' periods (up to the report's period) and the
+ * limit is that period. Its balances, waterfall, rollforward and exceptions equal those
+ * of an aggregator that kept every (line, period), and it refuses what it
+ * can no longer answer: the schedule, and a period outside [floor, limit]. */
+Test(ledger, folded_aggregator_reports_equal_the_per_period_ones)
+{
+    rs_period_t t = through - 2; /* the book has entries after it */
+    rs_report_acc_t *all = NULL, *fold = NULL;
+    cr_assert_eq(rs_report_acc_new(&all), 0);
+    cr_assert_eq(rs_report_acc_new(&fold), 0);
+    rs_report_acc_set_limit(fold, t);
+    size_t beyond = 0;
+    for (size_t i = 0; i < h.journal.n; i++) {
+        const rs_entry_t *e = &h.journal.entries[i];
+        beyond += e->period > t;
+        rs_report_acc_set_floor(fold, e->period < t ? e->period : t);
+        cr_assert_eq(rs_report_acc_add(all, e), 0);
+        cr_assert_eq(rs_report_acc_add(fold, e), 0);
+    }
+    cr_assert_eq(rs_report_acc_count(fold), h.journal.n);
+    cr_assert(beyond > 0); /* the limit drops some */
+
+    rs_balance_row_t *b1 = NULL, *b2 = NULL;
+    size_t n1 = 0, n2 = 0;
+    cr_assert_eq(rs_report_acc_balances(h.engine, all, t, &b1, &n1), 0);
+    cr_assert_eq(rs_report_acc_balances(h.engine, fold, t, &b2, &n2), 0);
+    cr_assert_eq(n1, n2);
+    cr_assert(n1 > 3, "%zu lines", n1);
+    rs_money_t billed = 0;
+    for (size_t i = 0; i < n1; i++) {
+        cr_assert_str_eq(b1[i].line_id, b2[i].line_id);
+        cr_assert_eq(b1[i].billed, b2[i].billed, "%s/%s", b1[i].contract_id, b1[i].line_id);
+        cr_assert_eq(b1[i].recognized, b2[i].recognized);
+        cr_assert_eq(b1[i].deferred, b2[i].deferred);
+        cr_assert_eq(b1[i].unbilled, b2[i].unbilled);
+        cr_assert_eq(b1[i].received, b2[i].received);
+        billed += b2[i].billed;
+    }
+    cr_assert(billed > 0);
+    free(b1);
+    free(b2);
+
+    rs_waterfall_row_t *w1 = NULL, *w2 = NULL;
+    cr_assert_eq(rs_report_acc_waterfall(h.engine, all, t, &w1, &n1), 0);
+    cr_assert_eq(rs_report_acc_waterfall(h.engine, fold, t, &w2, &n2), 0);
+    cr_assert_eq(n1, n2);
+    for (size_t i = 0; i < n1; i++) {
+        cr_assert_eq(w1[i].period, w2[i].period);
+        cr_assert_str_eq(w1[i].currency, w2[i].currency);
+        cr_assert_eq(w1[i].recognized, w2[i].recognized);
+        cr_assert_eq(w1[i].deferred, w2[i].deferred);
+        cr_assert_eq(w1[i].from_deferred, w2[i].from_deferred);
+        cr_assert_eq(w1[i].projected, w2[i].projected);
+    }
+    free(w1);
+    free(w2);
+
+    rs_rollforward_row_t *r1 = NULL, *r2 = NULL;
+    cr_assert_eq(rs_report_acc_rollforward(h.engine, all, t, &r1, &n1), 0);
+    cr_assert_eq(rs_report_acc_rollforward(h.engine, fold, t, &r2, &n2), 0);
+    cr_assert_eq(n1, n2);
+    for (size_t i = 0; i < n1; i++) {
+        cr_assert_eq(r1[i].opening, r2[i].opening);
+        cr_assert_eq(r1[i].closing, r2[i].closing);
+        cr_assert_eq(r1[i].billed, r2[i].billed);
+        cr_assert_eq(r1[i].credits, r2[i].credits);
+    }
+    free(r1);
+    free(r2);
+
+    rs_exception_row_t *x1 = NULL, *x2 = NULL;
+    cr_assert_eq(rs_report_acc_exceptions(h.engine, all, t, &x1, &n1), 0);
+    cr_assert_eq(rs_report_acc_exceptions(h.engine, fold, t, &x2, &n2), 0);
+    cr_assert_eq(n1, n2);
+    for (size_t i = 0; i < n1; i++) {
+        cr_assert_str_eq(x1[i].kind, x2[i].kind);
+        cr_assert_eq(x1[i].amount, x2[i].amount);
+        cr_assert_str_eq(x1[i].detail, x2[i].detail);
+    }
+    free(x1);
+    free(x2);
+
+    /* what a folded aggregator cannot answer */
+    rs_schedule_row_t *s = NULL;
+    cr_assert_eq(rs_report_acc_schedule(h.engine, all, t, &s, &n1), 0);
+    free(s);
+    s = NULL;
+    cr_assert_neq(rs_report_acc_schedule(h.engine, fold, t, &s, &n2), 0);
+    cr_assert_null(s);
+    rs_balance_row_t *b = NULL;
+    cr_assert_neq(rs_report_acc_balances(h.engine, fold, t - 1, &b, &n2), 0);
+    cr_assert_neq(rs_report_acc_balances(h.engine, fold, t + 1, &b, &n2), 0);
+    cr_assert_null(b);
+    rs_report_acc_free(all);
+    rs_report_acc_free(fold);
+}
+
+/* An aggregator told which report it is for (rs_report_acc_need) keeps only
+ * what that report reads: it gives that report as the full one does and
+ * refuses the reports that need more. */
+Test(ledger, aggregator_keeps_only_what_its_report_reads)
+{
+    rs_report_acc_t *all = NULL;
+    cr_assert_eq(rs_report_acc_new(&all), 0);
+    for (size_t i = 0; i < h.journal.n; i++)
+        cr_assert_eq(rs_report_acc_add(all, &h.journal.entries[i]), 0);
+    rs_balance_row_t *b1 = NULL;
+    rs_waterfall_row_t *w1 = NULL;
+    rs_rollforward_row_t *r1 = NULL;
+    rs_exception_row_t *x = NULL;
+    size_t nb = 0, nw = 0, nr = 0, n2 = 0;
+    cr_assert_eq(rs_report_acc_balances(h.engine, all, through, &b1, &nb), 0);
+    cr_assert_eq(rs_report_acc_waterfall(h.engine, all, through, &w1, &nw), 0);
+    cr_assert_eq(rs_report_acc_rollforward(h.engine, all, through, &r1, &nr), 0);
+    cr_assert(nb > 0 && nw > 0 && nr > 0);
+    for (int need = RS_REPORT_NEED_BALANCES; need <= RS_REPORT_NEED_ROLLFORWARD; need++) {
+        rs_report_acc_t *acc = NULL;
+        cr_assert_eq(rs_report_acc_new(&acc), 0);
+        rs_report_acc_need(acc, (rs_report_need_t)need);
+        for (size_t i = 0; i < h.journal.n; i++)
+            cr_assert_eq(rs_report_acc_add(acc, &h.journal.entries[i]), 0);
+        rs_rollforward_row_t *r2 = NULL;
+        cr_assert_eq(rs_report_acc_rollforward(h.engine, acc, through, &r2, &n2), 0);
+        cr_assert_eq(n2, nr);
+        for (size_t i = 0; i < nr; i++)
+            cr_assert(r2[i].period == r1[i].period && r2[i].closing == r1[i].closing &&
+                      r2[i].billed == r1[i].billed && r2[i].revenue == r1[i].revenue);
+        free(r2);
+        rs_waterfall_row_t *w2 = NULL;
+        int wrc = rs_report_acc_waterfall(h.engine, acc, through, &w2, &n2);
+        if (need == RS_REPORT_NEED_ROLLFORWARD) {
+            cr_assert_neq(wrc, 0);
+        } else {
+            cr_assert_eq(wrc, 0);
+            cr_assert_eq(n2, nw);
+            for (size_t i = 0; i < nw; i++)
+                cr_assert(w2[i].period == w1[i].period &&
+                          w2[i].recognized == w1[i].recognized &&
+                          w2[i].deferred == w1[i].deferred);
+        }
+        free(w2);
+        rs_balance_row_t *b2 = NULL;
+        int brc = rs_report_acc_balances(h.engine, acc, through, &b2, &n2);
+        if (need != RS_REPORT_NEED_BALANCES) {
+            cr_assert_neq(brc, 0);
+        } else {
+            cr_assert_eq(brc, 0);
+            cr_assert_eq(n2, nb);
+            for (size_t i = 0; i < nb; i++)
+                cr_assert(b2[i].billed == b1[i].billed &&
+                          b2[i].recognized == b1[i].recognized &&
+                          b2[i].deferred == b1[i].deferred &&
+                          b2[i].unbilled == b1[i].unbilled && b2[i].received == b1[i].received);
+        }
+        free(b2);
+        cr_assert_neq(rs_report_acc_exceptions(h.engine, acc, through, &x, &n2), 0);
+        cr_assert_null(x);
+        rs_report_acc_free(acc);
+    }
+    free(b1);
+    free(w1);
+    free(r1);
+    rs_report_acc_free(all);
+}

@@ -784,3 +784,22 @@ Test(lifecycle, waiting_events_are_bounded_per_contract)
     cr_assert_eq(rs_h_recognized(&h, "W", "L1", "2026-01", "2026-01"),
                  USD("1.00") * (waiting + 1));
 }
+
+/* rs_engine_track_changes(e, 0) (replay): the changed set stays empty, and
+ * the amounts are the same as with it. */
+Test(lifecycle, untracked_changes_leave_the_changed_set_empty)
+{
+    const char *const *ids = NULL;
+    book1("C", "ratable_monthly", "2026-01-01", "2026-12-31", "12000.00");
+    cr_assert_eq(rs_engine_take_changed(h.engine, &ids), 1);
+    cr_assert_str_eq(ids[0], "C");
+    rs_engine_track_changes(h.engine, 0);
+    book1("D", "ratable_monthly", "2026-01-01", "2026-12-31", "6000.00");
+    rs_engine_advance(h.engine, P(2026, 3));
+    cr_assert_eq(rs_engine_take_changed(h.engine, &ids), 0);
+    cr_assert_eq(rs_engine_contract_is_changed(h.engine, "D"), 0);
+    cr_assert_eq(rec("D", "L1", "2026-03", "2026-03"), USD("500.00"));
+    rs_engine_track_changes(h.engine, 1);
+    rs_engine_advance(h.engine, P(2026, 4));
+    cr_assert_eq(rs_engine_take_changed(h.engine, &ids), 2);
+}

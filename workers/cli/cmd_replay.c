@@ -30,13 +30,18 @@
  *   - Memory is the engine's state, not the journal: the entries the engine
  *     emits are not kept. The reports of the books (schedule, balances,
  *     waterfall, rollforward, exceptions) sum them as they come in an
- *     rs_report_acc_t; `--report journal` writes each to an unlinked spool
- *     file ($TMPDIR, else /tmp) as it comes, packed (spool_pack: numbers,
- *     postings and the used bytes of its strings), and keeps only a small
- *     key per entry (period, contract, seq, offset, length), then prints the entries with
- *     period <= through in the order of rs_report_journal (period,
- *     contract_id, seq), read back one at a time. Output is the same bytes
- *     as printing a kept journal.
+ *     rs_report_acc_t. All but the schedule fold each line's periods up to
+ *     the report's (the latest event's so far, or --through) into one cell
+ *     (rs_report_acc_set_floor) and, with --through, drop the lines' entries
+ *     after it (rs_report_acc_set_limit), and lines keep only the sums the
+ *     report reads (rs_report_acc_need: none for the rollforward).
+ *     `--report journal` writes each
+ *     entry to an unlinked spool file ($TMPDIR, else /tmp) as it comes,
+ *     packed (spool_pack: numbers, postings and the used bytes of its
+ *     strings), and keeps only a small key per entry (period, contract, seq,
+ *     offset, length), then prints the entries with period <= through in
+ *     the order of rs_report_journal (period, contract_id, seq), read back
+ *     one at a time. Output is the same bytes as printing a kept journal.
  *
  * Ownership: replay_t owns the engine, the aggregator or the spool and its
  * keys (with the interned contract ids), the kept rejections (their reason
@@ -451,8 +456,11 @@ static int replay_item(replay_t *r, rs_codec_jsonl_item_t *it)
     }
     if (ev->occurred_on != RS_DATE_NONE) {
         rs_period_t p = rs_period_of(ev->occurred_on);
-        if (r->latest == RS_PERIOD_NONE || p > r->latest)
+        if (r->latest == RS_PERIOD_NONE || p > r->latest) {
             r->latest = p;
+            if (r->acc != NULL && !r->has_through && strcmp(r->report, "schedule") != 0)
+                rs_report_acc_set_floor(r->acc, p); /* the default --through only rises */
+        }
     }
     if (rc == 0)
         rc = take_late_rejections(r, line);
@@ -955,6 +963,18 @@ int rs_cli_cmd_replay(int argc, char **argv)
         fprintf(stderr, "replay: error=out_of_memory\n");
         goto out;
     }
+    if (r.acc != NULL) /* keep per line only what the report reads */
+        rs_report_acc_need(r.acc,
+                           strcmp(r.report, "balances") == 0      ? RS_REPORT_NEED_BALANCES
+                           : strcmp(r.report, "waterfall") == 0   ? RS_REPORT_NEED_WATERFALL
+                           : strcmp(r.report, "rollforward") == 0 ? RS_REPORT_NEED_ROLLFORWARD
+                                                                  : RS_REPORT_NEED_ALL);
+    if (r.acc != NULL && r.has_through) {
+        rs_report_acc_set_limit(r.acc, r.through);
+        if (strcmp(r.report, "schedule") != 0)
+            rs_report_acc_set_floor(r.acc, r.through);
+    }
+    rs_engine_track_changes(r.engine, 0); /* nothing is written back */
     rs_engine_set_sink(r.engine, replay_sink, &r);
     r.waiting_line = json_object();
     if (r.waiting_line == NULL) {

@@ -324,6 +324,10 @@ void rs_engine_pending_get(const rs_engine_t *e, size_t i, rs_pending_view_t *ou
  * or waited on). The array and strings stay valid until the next call that
  * changes the engine. Clears the set. */
 size_t rs_engine_take_changed(rs_engine_t *e, const char *const **ids);
+/* A caller that never takes the changed set (replay: nothing to write) can
+ * turn its tracking off (8 bytes and more per contract otherwise): the set
+ * then stays empty. On by default; set it before the first apply. */
+void rs_engine_track_changes(rs_engine_t *e, int on);
 
 /* One contract's complete state: terms, schedule changes, usage, invoices,
  * payments, posted ledger, waiting events and, without a seen store, its

@@ -540,8 +540,8 @@ int rs_eng_apply_usage(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, c
         rs_eng_usage_set_qty(&l->usage[i - 1], rs_eng_usage_qty(&l->usage[i - 1]) + qty);
         l->usage[i - 1].count++;
     } else {
-        if (rs_eng_grow((void **)&l->usage, &l->capusage, l->nusage + 1,
-                        sizeof(rs_usage_day_t)))
+        if (rs_eng_grow32((void **)&l->usage, &l->capusage, l->nusage + 1,
+                          sizeof(rs_usage_day_t)))
             return rs_eng_verr(&v, "out of memory");
         memmove(&l->usage[i + 1], &l->usage[i], (l->nusage - i) * sizeof(rs_usage_day_t));
         l->usage[i].day = d;

@@ -95,7 +95,7 @@ rs_apply_result_t rs_eng_pending_add(rs_engine_t *e, rs_contract_t *c, const rs_
                                      const char *wait, uint64_t idh, uint64_t ch, char *errstr,
                                      size_t errlen)
 {
-    if (rs_eng_grow((void **)&c->pend, &c->cappend, c->npend + 1, sizeof(rs_pending_t)))
+    if (rs_eng_grow32((void **)&c->pend, &c->cappend, c->npend + 1, sizeof(rs_pending_t)))
         return RS_APPLY_NOMEM;
     rs_pending_t *p = &c->pend[c->npend];
     memset(p, 0, sizeof(*p));
@@ -108,7 +108,7 @@ rs_apply_result_t rs_eng_pending_add(rs_engine_t *e, rs_contract_t *c, const rs_
                  "event %s: contract_id: it waits for %s, but %zu events (%zu bytes) already "
                  "wait in contract %s, the most one contract holds (%u bytes); send it again "
                  "once %s has arrived",
-                 ev->event_id, wait, c->npend, c->pend_bytes, c->contract_id,
+                 ev->event_id, wait, (size_t)c->npend, c->pend_bytes, c->contract_id,
                  RS_ENG_PENDING_MAX_BYTES, wait);
         rs_eng_pending_free(p);
         memset(p, 0, sizeof(*p));

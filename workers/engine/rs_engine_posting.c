@@ -195,8 +195,16 @@ int rs_eng_posted_add(rs_line_t *l, rs_period_t sp, int comp, rs_account_t acct,
     if (p == NULL) {
         if (comp < 0 || comp > RS_ENG_COMP_MAX || (unsigned int)acct >= RS_ACCT__COUNT)
             return -1; /* does not fit rs_posted_t (never so for the engine's own) */
-        if (rs_eng_grow((void **)&l->posted, &l->capposted, l->nposted + 1,
-                        sizeof(rs_posted_t)))
+        /* first: room for one cell per month of service (the usual count),
+         * so a year's line takes 12 cells, not a doubling's 16 */
+        size_t need = l->nposted + 1;
+        if (l->capposted == 0 && l->start != RS_DATE_NONE && l->end != RS_DATE_NONE &&
+            l->start <= l->end) {
+            rs_period_t a = rs_period_of(l->start), z = rs_period_of(rs_eng_line_last_day(l));
+            if (z >= a && z - a < RS_ENG_POSTED_RESERVE)
+                need = (size_t)(z - a) + 1;
+        }
+        if (rs_eng_grow32((void **)&l->posted, &l->capposted, need, sizeof(rs_posted_t)))
             return -1;
         p = &l->posted[l->nposted++];
         p->sp = sp;

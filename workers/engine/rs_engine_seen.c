@@ -159,8 +159,14 @@ int rs_eng_seen_check(rs_engine_t *e, rs_contract_t *c, uint64_t idh, uint64_t *
 int rs_eng_seen_note(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, uint64_t idh,
                      uint64_t ch)
 {
-    if (e->seen_fn == NULL)
-        return rs_eng_seen_add(&c->seen, &c->nseen, &c->capseen, idh, ch);
+    if (e->seen_fn == NULL) {
+        size_t n = c->nseen, cap = c->capseen; /* the contract keeps them in 32 bits */
+        if (cap >= UINT32_MAX / 2 || rs_eng_seen_add(&c->seen, &n, &cap, idh, ch))
+            return -1;
+        c->nseen = (uint32_t)n;
+        c->capseen = (uint32_t)cap;
+        return 0;
+    }
     rs_period_t p =
         ev->occurred_on != RS_DATE_NONE ? rs_period_of(ev->occurred_on) : RS_PERIOD_NONE;
     return new_put(e, c->contract_id, idh, ch, p, 0);
@@ -169,8 +175,12 @@ int rs_eng_seen_note(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, uin
 void rs_eng_seen_forget(rs_engine_t *e, rs_contract_t *c, uint64_t idh)
 {
     rs_seen_t *s = rs_eng_seen_find(c->seen, c->capseen, idh);
-    if (s && s->id_hash)
-        rs_eng_seen_remove(&c->seen, &c->nseen, &c->capseen, idh);
+    if (s && s->id_hash) {
+        size_t n = c->nseen, cap = c->capseen;
+        rs_eng_seen_remove(&c->seen, &n, &cap, idh);
+        c->nseen = (uint32_t)n;
+        c->capseen = (uint32_t)cap;
+    }
     if (e->seen_fn != NULL)
         (void)new_put(e, c->contract_id, idh, 0, RS_PERIOD_NONE, 1); /* ENOMEM: kept */
 }

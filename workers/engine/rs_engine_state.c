@@ -164,6 +164,15 @@ static int32_t r_i32(rbuf_t *r)
     return (int32_t)r_u32(r);
 }
 
+/* An enum the engine keeps in a byte (0..255), else `what` is the error. */
+static uint8_t r_u8(rbuf_t *r, const char *what)
+{
+    int32_t v = r_i32(r);
+    if (!r->err && (v < 0 || v > UINT8_MAX))
+        r->err = what;
+    return (uint8_t)v;
+}
+
 static int64_t r_i64(rbuf_t *r)
 {
     return (int64_t)r_u64(r);
@@ -532,13 +541,13 @@ static void r_line(rbuf_t *r, rs_engine_t *e, rs_contract_t *k, rs_line_t *l)
 {
     r_cstr(r, k, RS_ID_MAX, &l->line_id);
     r_product(r, e, &l->product);
-    l->method = (rs_method_t)r_i32(r);
+    l->method = r_u8(r, "bad recognition method");
     l->start = r_i32(r);
     l->end = r_i32(r);
     l->ended_on = r_i32(r);
     l->amount = r_i64(r);
     l->price = r_i64(r);
-    l->has_ssp = r_i32(r);
+    l->has_ssp = r_i32(r) != 0;
     l->ssp = r_i64(r);
     r_cstr(r, k, RS_ID_MAX, &l->terms_source);
     l->next_comp = r_i32(r);
@@ -548,15 +557,15 @@ static void r_line(rbuf_t *r, rs_engine_t *e, rs_contract_t *k, rs_line_t *l)
         rs_change_t *c = &l->chg[i];
         l->nchg = l->capchg = (int)i + 1;
         c->id = r_i32(r);
-        c->kind = (rs_change_kind_t)r_i32(r);
-        c->booking = r_i32(r);
+        c->kind = r_u8(r, "bad change kind");
+        c->booking = r_i32(r) != 0;
         c->on = r_i32(r);
-        c->treatment = (rs_treatment_t)r_i32(r);
-        c->method = (rs_method_t)r_i32(r);
+        c->treatment = r_u8(r, "bad change treatment");
+        c->method = r_u8(r, "bad recognition method");
         c->start = r_i32(r);
         c->end = r_i32(r);
         c->amount = r_i64(r);
-        c->forfeit = r_i32(r);
+        c->forfeit = r_i32(r) != 0;
         c->unit_price = r_dec(r);
         c->account = r_account(r);
         r_rule(r, k, &c->rule);
@@ -741,8 +750,8 @@ static void r_contract(rbuf_t *r, rs_engine_t *e, rs_contract_t *c)
 {
     r_cstr(r, c, RS_ID_MAX, &c->customer_id);
     r_str(r, c->currency, sizeof(c->currency));
-    c->exponent = r_i32(r);
-    c->booked = r_i32(r);
+    int32_t exponent = r_i32(r); /* checked below, before it narrows */
+    c->booked = r_i32(r) != 0;
     r_cstr(r, c, RS_ID_MAX, &c->booked_by);
     c->booked_on = r_i32(r);
     c->cancelled_on = r_i32(r);
@@ -752,8 +761,9 @@ static void r_contract(rbuf_t *r, rs_engine_t *e, rs_contract_t *c)
     c->seq = r_u64(r);
     c->customer_credit = r_i64(r);
     c->written_off = r_i64(r);
-    if (!r->err && (c->exponent < 0 || c->exponent > 4))
+    if (!r->err && (exponent < 0 || exponent > 4))
         r->err = "bad currency exponent";
+    c->exponent = (int8_t)(r->err ? 0 : exponent);
     uint32_t n = r_count(r, 100);
     c->lines = r_alloc(r, n, sizeof(*c->lines));
     for (uint32_t i = 0; i < n && !r->err; i++) {
@@ -830,8 +840,10 @@ static void r_contract(rbuf_t *r, rs_engine_t *e, rs_contract_t *c)
         rs_event_clear(&ev);
     }
     n = r_count(r, 16);
+    if (!r->err && n > 0 && rs_eng_seen_cap(n) >= UINT32_MAX / 2)
+        r->err = "too many idempotency entries";
     if (!r->err && n > 0) {
-        c->capseen = pow2_at_least((size_t)n * 2);
+        c->capseen = (uint32_t)rs_eng_seen_cap(n);
         c->seen = r_alloc(r, c->capseen, sizeof(*c->seen));
         for (uint32_t i = 0; i < n && !r->err; i++) {
             uint64_t idh = r_u64(r), ch = r_u64(r);
@@ -839,13 +851,15 @@ static void r_contract(rbuf_t *r, rs_engine_t *e, rs_contract_t *c)
                 r->err = "bad idempotency entry";
                 break;
             }
-            size_t k = idh & (c->capseen - 1);
-            while (c->seen[k].id_hash != 0 && c->seen[k].id_hash != idh)
-                k = (k + 1) & (c->capseen - 1);
-            if (c->seen[k].id_hash == 0)
+            rs_seen_t *slot = rs_eng_seen_find(c->seen, c->capseen, idh);
+            if (slot == NULL) { /* cannot be: the set holds n */
+                r->err = "bad idempotency set";
+                break;
+            }
+            if (slot->id_hash == 0)
                 c->nseen++;
-            c->seen[k].id_hash = idh;
-            c->seen[k].content_hash = ch;
+            slot->id_hash = idh;
+            slot->content_hash = ch;
         }
         if (r->err && c->seen == NULL)
             c->capseen = 0;

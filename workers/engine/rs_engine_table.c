@@ -7,7 +7,8 @@
  *   - rs_eng_grow() never shrinks and zero-fills what it adds, so a new
  *     element reads as all zeros until it is set. A first allocation holds
  *     exactly what is needed (most contracts have one line, one invoice...)
- *     and each later one doubles.
+ *     and each later one grows by half (at least to what is needed): memory
+ *     per contract matters more than the copies (issue 13).
  *   - A contract's string arena: offset 0 stands for "" and holds no text;
  *     every string put is NUL-terminated at its offset; nstr <= capstr and
  *     both stay below RS_ENG_STR_STATIC.
@@ -16,7 +17,10 @@
  *     dropped.
  *   - The contract table and the seen sets use open addressing with linear
  *     probing; their sizes are powers of two and they grow before they are
- *     70% full, so every probe ends at an empty slot. A seen set drops an id
+ *     70% full (a seen set of at most RS_ENG_SEEN_SMALL slots: before its
+ *     last empty slot), so every probe ends at an empty slot. A seen set of
+ *     at most RS_ENG_SEEN_LINEAR slots is a plain array instead, scanned
+ *     whole, and fills up (three ids in 48 bytes). A seen set drops an id
  *     by rebuilding itself; a contract leaves the table only through
  *     rs_engine_forget_contract() (rs_engine_state.c), which re-inserts the
  *     rest of its probe cluster.
@@ -42,15 +46,24 @@ int rs_eng_grow(void **p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
         return 0;
-    size_t ncap = *cap ? *cap * 2 : need;
-    while (ncap < need)
-        ncap *= 2;
+    size_t ncap = *cap ? *cap + (*cap + 1) / 2 : need;
+    if (ncap < need)
+        ncap = need;
     void *np = realloc(*p, ncap * elem);
     if (np == NULL)
         return -1;
     memset((char *)np + *cap * elem, 0, (ncap - *cap) * elem);
     *p = np;
     *cap = ncap;
+    return 0;
+}
+
+int rs_eng_grow32(void **p, uint32_t *cap, size_t need, size_t elem)
+{
+    size_t c = *cap;
+    if (need > UINT32_MAX || rs_eng_grow(p, &c, need, elem))
+        return -1;
+    *cap = c > UINT32_MAX ? UINT32_MAX : (uint32_t)c;
     return 0;
 }
 
@@ -245,15 +258,49 @@ rs_seen_t *rs_eng_seen_find(rs_seen_t *tab, size_t cap, uint64_t idh)
 {
     if (cap == 0)
         return NULL;
+    if (cap <= RS_ENG_SEEN_LINEAR) { /* a plain array, scanned whole */
+        rs_seen_t *empty = NULL;
+        for (size_t i = 0; i < cap; i++) {
+            if (tab[i].id_hash == idh)
+                return &tab[i];
+            if (tab[i].id_hash == 0 && empty == NULL)
+                empty = &tab[i];
+        }
+        return empty;
+    }
     for (size_t i = idh & (cap - 1);; i = (i + 1) & (cap - 1))
         if (tab[i].id_hash == idh || tab[i].id_hash == 0)
             return &tab[i];
 }
 
+/* Is a seen set of capacity cap too full to hold n ids? A plain array (a
+ * simple contract has three events) fills up; a small table to all but one
+ * slot, a larger one to 70%: every probe still ends at an empty slot. */
+static int seen_full(size_t n, size_t cap)
+{
+    if (cap <= RS_ENG_SEEN_LINEAR)
+        return n > cap;
+    return cap <= RS_ENG_SEEN_SMALL ? n + 1 > cap : n * 10 >= cap * 7;
+}
+
+/* The next capacity: a plain array first, then tables from 8 slots. */
+static size_t seen_next_cap(size_t cap)
+{
+    return cap == 0 ? RS_ENG_SEEN_LINEAR : cap <= RS_ENG_SEEN_LINEAR ? 8 : cap * 2;
+}
+
+size_t rs_eng_seen_cap(size_t n)
+{
+    size_t cap = RS_ENG_SEEN_LINEAR;
+    while (seen_full(n, cap))
+        cap = seen_next_cap(cap);
+    return cap;
+}
+
 int rs_eng_seen_add(rs_seen_t **tab, size_t *n, size_t *cap, uint64_t idh, uint64_t ch)
 {
-    if ((*n + 1) * 10 >= *cap * 7) {
-        size_t ncap = *cap ? *cap * 2 : 16;
+    if (seen_full(*n + 1, *cap)) {
+        size_t ncap = seen_next_cap(*cap);
         rs_seen_t *nt = calloc(ncap, sizeof(*nt));
         if (nt == NULL)
             return -1;
@@ -494,9 +541,18 @@ int rs_eng_sort_contracts(rs_engine_t *e)
     return 0;
 }
 
+void rs_engine_track_changes(rs_engine_t *e, int on)
+{
+    e->untracked = !on;
+}
+
 /* Remember that a contract's state changed (for rs_engine_take_changed). */
 void rs_eng_mark_changed(rs_engine_t *e, rs_contract_t *c)
 {
+    if (e->untracked) {
+        rs_eng_seen_migrate(e, c); /* with a seen store: as below */
+        return;
+    }
     if (c->changed)
         return;
     if (rs_eng_grow((void **)&e->changed, &e->capchanged, e->nchanged + 1,

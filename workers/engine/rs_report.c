@@ -9,7 +9,9 @@
  *   - Every report but the journal is computed from an rs_report_acc_t (sums
  *     per line and period, per currency and period); the journal-based
  *     functions build one from the journal first, so there is one
- *     implementation of the figures.
+ *     implementation of the figures. An aggregator told its report's range
+ *     (floor, limit) and needs (rs_report_acc_need) keeps less per line and
+ *     refuses any report it could not answer exactly (see Folding).
  *   - The projected part of the waterfall (periods after `through`) comes
  *     from each line's R(d): it starts from what was recognized by `through`
  *     and ends at R at the line's last day, so actual + projected equals the
@@ -76,21 +78,49 @@ static rs_money_t net_debit(const rs_entry_t *e, rs_account_t a)
 
 /* ---- the aggregator ---- */
 
-/* Sums of one line's entries posted in one period. */
+/* Sums of one line's entries, in this order: a line that keeps fewer (see
+ * rs_report_acc_need) keeps the first ones. */
+enum {
+    S_BILLED,
+    S_RECOGNIZED, /* the waterfall's projection needs these two */
+    S_RECEIVED,
+    S_DEFERRED,
+    S_UNBILLED, /* the balances need these five */
+    S_CREDIT,   /* customer_credit: net credit (owed to the customer) */
+    S_WRITTEN,  /* receivables declared uncollectible, still open */
+    S__COUNT    /* the exceptions need all */
+};
+typedef struct line_sums {
+    rs_money_t v[S__COUNT];
+} line_sums_t;
+
+/* The sums of one line's entries posted in one period. */
 typedef struct line_cell {
     rs_period_t period; /* first member: see cell_at() */
-    rs_money_t billed, recognized, received, deferred, unbilled;
-    rs_money_t credit;  /* customer_credit: net credit (owed to the customer) */
-    rs_money_t written; /* receivables declared uncollectible, still open */
+    line_sums_t s;
 } line_cell_t;
 
+/* One line, in one allocation: its cells, the first nsums sums of the
+ * entries at or below the fold floor (see Folding), then its ids
+ * "contract\0line\0". For a simple contract's "C-0000001" / "L1" that is 96
+ * bytes with glibc's header (balances: 80, waterfall: 48). No hash is kept:
+ * the table recomputes it when it grows, and a probe compares the ids. */
 typedef struct line_acc {
-    uint64_t hash;
-    const char *contract_id, *line_id; /* into ids[] */
-    line_cell_t *cells;                /* sorted by period */
-    size_t n, cap;
-    char ids[]; /* "contract\0line\0", with the struct: one cache miss per probe */
+    line_cell_t *cells; /* the periods above the floor, sorted; NULL if none */
+    uint32_t n, cap;
+    rs_money_t base[]; /* nsums of them, then the ids */
 } line_acc_t;
+
+static inline const char *line_contract(const line_acc_t *l, int nsums)
+{
+    return (const char *)(l->base + nsums);
+}
+
+static inline const char *line_line(const line_acc_t *l, int nsums)
+{
+    const char *c = line_contract(l, nsums);
+    return c + strlen(c) + 1;
+}
 
 /* Sums of one currency's entries posted in one period. */
 typedef struct cur_cell {
@@ -103,9 +133,22 @@ typedef struct cur_cell {
 typedef struct cur_acc {
     char currency[4];
     cur_cell_t *cells; /* sorted by period */
-    size_t n, cap;
+    uint32_t n, cap;
 } cur_acc_t;
 
+/*
+ * Folding (rs_report_acc_set_floor / _set_limit): a line's entries with
+ * period <= floor are summed into its `base`, without their period, and its
+ * cells only hold the periods above the floor (a cell at or below a raised
+ * floor is folded the next time the line gets an entry, and counted with
+ * base by the reports either way). Entries with period > limit are not kept
+ * per line at all (only in the currency cells). A report then needs floor
+ * <= through <= limit, and the schedule (per line and period) needs no
+ * fold: the reports refuse otherwise (-1) rather than print wrong figures.
+ * A line keeps the first nsums of its sums (rs_report_acc_need): the
+ * reports that read more are refused; with none, nothing is kept per line
+ * and only the rollforward (currency sums) can be reported.
+ */
 struct rs_report_acc {
     line_acc_t **slots; /* open addressing; nslots is a power of two */
     size_t nslots, nlines;
@@ -113,6 +156,9 @@ struct rs_report_acc {
     cur_acc_t *curs;
     size_t ncurs;
     size_t count;
+    rs_period_t floor, limit; /* RS_PERIOD_NONE: unset */
+    int folded;               /* some entry went to a line's base */
+    int nsums;                /* sums kept per line (S__COUNT unless told) */
     int failed;
     int overflow; /* a total went out of range (failed is set too) */
 };
@@ -123,6 +169,8 @@ int rs_report_acc_new(rs_report_acc_t **acc)
     if (a == NULL)
         return -1;
     a->nslots = 1024;
+    a->floor = a->limit = RS_PERIOD_NONE;
+    a->nsums = S__COUNT;
     a->slots = calloc(a->nslots, sizeof(*a->slots));
     if (a->slots == NULL) {
         free(a);
@@ -180,12 +228,13 @@ static uint64_t line_hash(const char *contract_id, const char *line_id)
 static size_t line_slot(const rs_report_acc_t *a, uint64_t h, const char *contract_id,
                         const char *line_id)
 {
-    size_t mask = a->nslots - 1;
+    size_t mask = a->nslots - 1, lc = strlen(contract_id) + 1;
     size_t i = (size_t)h & mask;
     while (a->slots[i] != NULL) {
         const line_acc_t *l = a->slots[i];
-        if (l->hash == h && strcmp(l->contract_id, contract_id) == 0 &&
-            strcmp(l->line_id, line_id) == 0)
+        /* strcmp, not memcmp: a shorter stored id must not be read past */
+        const char *ids = line_contract(l, a->nsums);
+        if (strcmp(ids, contract_id) == 0 && strcmp(ids + lc, line_id) == 0)
             break;
         i = (i + 1) & mask;
     }
@@ -212,9 +261,11 @@ static line_acc_t *acc_line_add(rs_report_acc_t *a, const char *contract_id,
         if (nsl == NULL)
             return NULL;
         for (size_t k = 0; k < a->nslots; k++) {
-            if (a->slots[k] == NULL)
+            const line_acc_t *l = a->slots[k];
+            if (l == NULL)
                 continue;
-            size_t at = (size_t)a->slots[k]->hash & (ns - 1);
+            size_t at = (size_t)line_hash(line_contract(l, a->nsums), line_line(l, a->nsums)) &
+                        (ns - 1);
             while (nsl[at] != NULL)
                 at = (at + 1) & (ns - 1);
             nsl[at] = a->slots[k];
@@ -225,14 +276,13 @@ static line_acc_t *acc_line_add(rs_report_acc_t *a, const char *contract_id,
         i = line_slot(a, h, contract_id, line_id);
     }
     size_t lc = strlen(contract_id), ll = strlen(line_id);
-    line_acc_t *l = calloc(1, sizeof(*l) + lc + ll + 2);
+    size_t nb = (size_t)a->nsums * sizeof(rs_money_t);
+    line_acc_t *l = calloc(1, sizeof(*l) + nb + lc + ll + 2);
     if (l == NULL)
         return NULL;
-    memcpy(l->ids, contract_id, lc + 1);
-    memcpy(l->ids + lc + 1, line_id, ll + 1);
-    l->contract_id = l->ids;
-    l->line_id = l->ids + lc + 1;
-    l->hash = h;
+    char *ids = (char *)(l->base + a->nsums);
+    memcpy(ids, contract_id, lc + 1);
+    memcpy(ids + lc + 1, line_id, ll + 1);
     a->slots[i] = l;
     a->nlines++;
     return l;
@@ -241,7 +291,7 @@ static line_acc_t *acc_line_add(rs_report_acc_t *a, const char *contract_id,
 /* The cell of period p in a period-sorted array of cells of `size` bytes
  * whose first member is their rs_period_t, inserted zeroed when new; NULL on
  * ENOMEM. Entries come mostly in period order: the search starts at the end. */
-static void *cell_at(void **cells, size_t *n, size_t *cap, size_t size, rs_period_t p)
+static void *cell_at(void **cells, uint32_t *n, uint32_t *cap, size_t size, rs_period_t p)
 {
     unsigned char *base = *cells;
     size_t i = *n;
@@ -255,7 +305,9 @@ static void *cell_at(void **cells, size_t *n, size_t *cap, size_t size, rs_perio
     if (i > 0 && q == p)
         return base + (i - 1) * size;
     if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 4;
+        if (*cap >= UINT32_MAX / 2)
+            return NULL;
+        uint32_t nc = *cap ? *cap * 2 : 4;
         unsigned char *nb = realloc(base, nc * size);
         if (nb == NULL)
             return NULL;
@@ -285,17 +337,95 @@ static cur_acc_t *acc_cur_add(rs_report_acc_t *a, const char *currency)
     return c;
 }
 
+/* d[i] += s[i] for the first n sums (checked: see add_to). */
+static void sums_add(rs_money_t *d, const rs_money_t *s, int n, int *ovf)
+{
+    for (int i = 0; i < n; i++)
+        add_to(&d[i], s[i], ovf);
+}
+
+/* Fold l's cells with period <= floor into its base (cells are sorted). */
+static void line_fold(line_acc_t *l, int nsums, rs_period_t floor, int *ovf)
+{
+    uint32_t k = 0;
+    while (k < l->n && l->cells[k].period <= floor)
+        sums_add(l->base, l->cells[k++].s.v, nsums, ovf);
+    if (k == 0)
+        return;
+    l->n -= k;
+    if (l->n == 0) {
+        free(l->cells);
+        l->cells = NULL;
+        l->cap = 0;
+    } else {
+        memmove(l->cells, l->cells + k, l->n * sizeof(*l->cells));
+    }
+}
+
+void rs_report_acc_set_floor(rs_report_acc_t *acc, rs_period_t floor)
+{
+    if (floor != RS_PERIOD_NONE && (acc->floor == RS_PERIOD_NONE || floor > acc->floor))
+        acc->floor = floor;
+}
+
+void rs_report_acc_need(rs_report_acc_t *acc, rs_report_need_t need)
+{
+    static const int nsums[] = {
+        [RS_REPORT_NEED_ALL] = S__COUNT,
+        [RS_REPORT_NEED_BALANCES] = S_UNBILLED + 1,
+        [RS_REPORT_NEED_WATERFALL] = S_RECOGNIZED + 1,
+        [RS_REPORT_NEED_ROLLFORWARD] = 0,
+    };
+    if (acc->nlines == 0 && acc->count == 0 && need >= RS_REPORT_NEED_ALL &&
+        need <= RS_REPORT_NEED_ROLLFORWARD)
+        acc->nsums = nsums[need];
+}
+
+void rs_report_acc_set_limit(rs_report_acc_t *acc, rs_period_t limit)
+{
+    if (limit != RS_PERIOD_NONE && (acc->limit == RS_PERIOD_NONE || limit < acc->limit))
+        acc->limit = limit;
+}
+
+/* The line's sums for entry e: its base (*n = the sums it keeps), or its
+ * cell of e's period (*n = all); NULL (no ENOMEM) when e is above the limit
+ * or lines keep no sums (*skip set), or on ENOMEM. */
+static rs_money_t *line_sums_for(rs_report_acc_t *acc, const rs_entry_t *e, int *n, int *skip,
+                                 int *ovf)
+{
+    if (acc->nsums == 0 || (acc->limit != RS_PERIOD_NONE && e->period > acc->limit)) {
+        *skip = 1;
+        return NULL;
+    }
+    line_acc_t *l = acc->last;
+    if (l == NULL || strcmp(line_contract(l, acc->nsums), e->contract_id) != 0 ||
+        strcmp(line_line(l, acc->nsums), e->line_id) != 0)
+        l = acc->last = acc_line_add(acc, e->contract_id, e->line_id);
+    if (l == NULL)
+        return NULL;
+    if (acc->floor != RS_PERIOD_NONE) {
+        if (l->n > 0 && l->cells[0].period <= acc->floor) {
+            line_fold(l, acc->nsums, acc->floor, ovf);
+            acc->folded = 1;
+        }
+        if (e->period <= acc->floor) {
+            acc->folded = 1;
+            *n = acc->nsums;
+            return l->base;
+        }
+    }
+    line_cell_t *lc = cell_at((void **)&l->cells, &l->n, &l->cap, sizeof(*lc), e->period);
+    *n = S__COUNT;
+    return lc != NULL ? lc->s.v : NULL;
+}
+
 int rs_report_acc_add(rs_report_acc_t *acc, const rs_entry_t *e)
 {
     if (acc->failed)
         return -1;
-    line_acc_t *l = acc->last;
-    if (l == NULL || strcmp(l->contract_id, e->contract_id) != 0 ||
-        strcmp(l->line_id, e->line_id) != 0)
-        l = acc->last = acc_line_add(acc, e->contract_id, e->line_id);
-    line_cell_t *lc =
-        l != NULL ? cell_at((void **)&l->cells, &l->n, &l->cap, sizeof(*lc), e->period) : NULL;
-    cur_acc_t *c = lc != NULL ? acc_cur_add(acc, e->currency) : NULL;
+    int skip = 0, ovf = 0, nls = 0;
+    rs_money_t *ls = line_sums_for(acc, e, &nls, &skip, &ovf);
+    cur_acc_t *c = ls != NULL || skip ? acc_cur_add(acc, e->currency) : NULL;
     cur_cell_t *cc =
         c != NULL ? cell_at((void **)&c->cells, &c->n, &c->cap, sizeof(*cc), e->period) : NULL;
     if (cc == NULL) {
@@ -303,19 +433,23 @@ int rs_report_acc_add(rs_report_acc_t *acc, const rs_entry_t *e)
         return -1;
     }
     rs_money_t dr = net_debit(e, RS_ACCT_DEFERRED_REVENUE);
-    int ovf = 0;
-    add_to(&lc->billed, e->billed, &ovf);
-    add_to(&lc->recognized, e->recognized, &ovf);
-    add_to(&lc->received, e->received, &ovf);
-    add_to(&lc->deferred, -dr, &ovf);
-    add_to(&lc->unbilled, net_debit(e, RS_ACCT_UNBILLED_RECEIVABLE), &ovf);
-    add_to(&lc->credit, -net_debit(e, RS_ACCT_CUSTOMER_CREDIT), &ovf);
-    /* written off: the allowance (allowance policy), or the receivable a
-     * reverse_revenue write-off took off */
-    rs_money_t wo = -net_debit(e, RS_ACCT_ALLOWANCE_DOUBTFUL);
-    if (e->kind == RS_ENTRY_WRITE_OFF && strcmp(e->rule, "reverse_revenue") == 0)
-        wo -= net_debit(e, RS_ACCT_ACCOUNTS_RECEIVABLE);
-    add_to(&lc->written, wo, &ovf);
+    if (ls != NULL) {
+        /* written off: the allowance (allowance policy), or the receivable a
+         * reverse_revenue write-off took off */
+        rs_money_t wo = -net_debit(e, RS_ACCT_ALLOWANCE_DOUBTFUL);
+        if (e->kind == RS_ENTRY_WRITE_OFF && strcmp(e->rule, "reverse_revenue") == 0)
+            wo -= net_debit(e, RS_ACCT_ACCOUNTS_RECEIVABLE);
+        const rs_money_t d[S__COUNT] = {
+            [S_BILLED] = e->billed,
+            [S_RECOGNIZED] = e->recognized,
+            [S_RECEIVED] = e->received,
+            [S_DEFERRED] = -dr,
+            [S_UNBILLED] = net_debit(e, RS_ACCT_UNBILLED_RECEIVABLE),
+            [S_CREDIT] = -net_debit(e, RS_ACCT_CUSTOMER_CREDIT),
+            [S_WRITTEN] = wo,
+        };
+        sums_add(ls, d, nls, &ovf);
+    }
     if (cc->first == 0) {
         cc->first = acc->count + 1;
         cc->exponent = e->exponent;
@@ -352,6 +486,30 @@ static size_t cells_through(const line_acc_t *l, rs_period_t through)
     return q;
 }
 
+/* The sums of a line's entries with period <= through: its base and its
+ * cells up to through (zero for a line without entries; the sums the
+ * aggregator does not keep read 0). */
+static line_sums_t line_through(const rs_report_acc_t *acc, const line_acc_t *l,
+                                rs_period_t through, int *ovf)
+{
+    line_sums_t s = {{0}};
+    if (l == NULL)
+        return s;
+    memcpy(s.v, l->base, (size_t)acc->nsums * sizeof(rs_money_t));
+    for (size_t p = 0, q = cells_through(l, through); p < q; p++)
+        sums_add(s.v, l->cells[p].s.v, acc->nsums, ovf);
+    return s;
+}
+
+/* Can the aggregator report as of `through` from lines with `need` sums?
+ * (see Folding) */
+static int acc_covers(const rs_report_acc_t *acc, rs_period_t through, int need)
+{
+    return acc->nsums >= need &&
+           (acc->floor == RS_PERIOD_NONE || !acc->folded || through >= acc->floor) &&
+           (acc->limit == RS_PERIOD_NONE || through <= acc->limit);
+}
+
 /* An aggregator of the journal's entries with period <= through. */
 static rs_report_acc_t *acc_of_journal(const rs_journal_t *j, rs_period_t through)
 {
@@ -376,8 +534,8 @@ int rs_report_acc_schedule(const rs_engine_t *eng, const rs_report_acc_t *acc,
     size_t cap = 64, k = 0;
     rs_schedule_row_t *out = NULL;
     int ovf = acc->overflow;
-    if (acc->failed)
-        goto fail;
+    if (acc->failed || acc->folded || !acc_covers(acc, through, S_RECOGNIZED + 1))
+        goto fail; /* per period: a folded aggregator has lost the periods */
     out = malloc(cap * sizeof(*out));
     if (out == NULL)
         goto fail;
@@ -393,7 +551,7 @@ int rs_report_acc_schedule(const rs_engine_t *eng, const rs_report_acc_t *acc,
         for (rs_period_t per = first; per <= through; per++) {
             rs_money_t rec = 0;
             while (r < q && l->cells[r].period == per)
-                add_to(&rec, l->cells[r++].recognized, &ovf);
+                add_to(&rec, l->cells[r++].s.v[S_RECOGNIZED], &ovf);
             if (k == cap) {
                 cap *= 2;
                 rs_schedule_row_t *no = realloc(out, cap * sizeof(*out));
@@ -428,7 +586,9 @@ int rs_report_acc_balances(const rs_engine_t *eng, const rs_report_acc_t *acc,
                            rs_period_t through, rs_balance_row_t **rows, size_t *n)
 {
     size_t nl = rs_engine_line_count(eng);
-    rs_balance_row_t *out = acc->failed ? NULL : calloc(nl + 1, sizeof(*out));
+    rs_balance_row_t *out = acc->failed || !acc_covers(acc, through, S_UNBILLED + 1)
+                                ? NULL
+                                : calloc(nl + 1, sizeof(*out));
     int ovf = 0;
     if (out == NULL)
         return acc->overflow ? RS_REPORT_ERANGE : -1;
@@ -441,15 +601,13 @@ int rs_report_acc_balances(const rs_engine_t *eng, const rs_report_acc_t *acc,
         b->customer_id = v.customer_id;
         b->currency = v.currency;
         b->exponent = v.exponent;
-        const line_acc_t *l = acc_line(acc, v.contract_id, v.line_id);
-        for (size_t p = 0, q = cells_through(l, through); p < q; p++) {
-            const line_cell_t *c = &l->cells[p];
-            add_to(&b->billed, c->billed, &ovf);
-            add_to(&b->recognized, c->recognized, &ovf);
-            add_to(&b->received, c->received, &ovf);
-            add_to(&b->deferred, c->deferred, &ovf);
-            add_to(&b->unbilled, c->unbilled, &ovf);
-        }
+        line_sums_t t =
+            line_through(acc, acc_line(acc, v.contract_id, v.line_id), through, &ovf);
+        b->billed = t.v[S_BILLED];
+        b->recognized = t.v[S_RECOGNIZED];
+        b->received = t.v[S_RECEIVED];
+        b->deferred = t.v[S_DEFERRED];
+        b->unbilled = t.v[S_UNBILLED];
     }
     if (ovf) {
         free(out);
@@ -569,7 +727,8 @@ static int book_build(book_t *b, const rs_engine_t *eng, const rs_report_acc_t *
                       rs_period_t through, int project)
 {
     memset(b, 0, sizeof(*b));
-    if (acc->failed)
+    if (acc->failed || (project && !acc_covers(acc, through, S_RECOGNIZED + 1)) ||
+        (acc->limit != RS_PERIOD_NONE && through > acc->limit))
         return acc->overflow ? RS_REPORT_ERANGE : -1;
     b->lo = RS_PERIOD_NONE;
     b->hi = through;
@@ -602,12 +761,9 @@ static int book_build(book_t *b, const rs_engine_t *eng, const rs_report_acc_t *
     for (size_t li = 0; li < nl; li++) {
         rs_line_view_t v;
         rs_engine_line_get(eng, li, &v);
-        rs_money_t billed = 0, rec = 0;
-        const line_acc_t *l = acc_line(acc, v.contract_id, v.line_id);
-        for (size_t p = 0, q = cells_through(l, through); p < q; p++) {
-            add_to(&billed, l->cells[p].billed, &b->ovf);
-            add_to(&rec, l->cells[p].recognized, &b->ovf);
-        }
+        line_sums_t t =
+            line_through(acc, acc_line(acc, v.contract_id, v.line_id), through, &b->ovf);
+        rs_money_t billed = t.v[S_BILLED], rec = t.v[S_RECOGNIZED];
         series_t *s = book_series(b, v.currency, v.exponent);
         if (s == NULL)
             return -1;
@@ -816,12 +972,10 @@ static int push_exc(rs_exception_row_t **out, size_t *n, size_t *cap, rs_excepti
 static void balances_through(const rs_report_acc_t *acc, const char *contract, const char *line,
                              rs_period_t through, rs_money_t *credit, rs_money_t *written)
 {
-    const line_acc_t *l = acc_line(acc, contract, line);
     int ovf = 0; /* within range: the engine keeps both below RS_MONEY_MAX */
-    for (size_t p = 0, q = cells_through(l, through); p < q; p++) {
-        add_to(credit, l->cells[p].credit, &ovf);
-        add_to(written, l->cells[p].written, &ovf);
-    }
+    line_sums_t t = line_through(acc, acc_line(acc, contract, line), through, &ovf);
+    add_to(credit, t.v[S_CREDIT], &ovf);
+    add_to(written, t.v[S_WRITTEN], &ovf);
 }
 
 int rs_report_acc_exceptions(const rs_engine_t *e, const rs_report_acc_t *acc,
@@ -830,6 +984,8 @@ int rs_report_acc_exceptions(const rs_engine_t *e, const rs_report_acc_t *acc,
     rs_balance_row_t *b = NULL;
     size_t nb = 0, k = 0, cap = 0;
     rs_exception_row_t *out = NULL;
+    if (!acc->failed && acc->nsums < S__COUNT)
+        return -1; /* customer credit and write-offs are not kept */
     int brc = rs_report_acc_balances(e, acc, through, &b, &nb);
     if (brc != 0)
         return brc;

@@ -40,8 +40,10 @@ void rs_journal_sink(void *opaque, const rs_entry_t *e);
  * (per line and accounting period, per currency and period), so a stream of
  * entries can be reported without keeping it. Its size grows with the number
  * of (line, period) and (currency, period) pairs, never with the number of
- * entries. The rs_report_acc_* reports equal the journal-based ones for the
- * same entries (the journal-based ones are built on it).
+ * entries; with a floor (rs_report_acc_set_floor), with the number of lines
+ * (about 110 bytes each) and of (line, period) pairs above the floor. The
+ * rs_report_acc_* reports equal the journal-based ones for the same entries
+ * (the journal-based ones are built on it).
  */
 typedef struct rs_report_acc rs_report_acc_t;
 
@@ -66,6 +68,35 @@ int rs_report_acc_failed(const rs_report_acc_t *acc);
 int rs_report_acc_overflowed(const rs_report_acc_t *acc);
 /* Entries added. */
 size_t rs_report_acc_count(const rs_report_acc_t *acc);
+
+/* Memory for a book of many contracts: a caller that knows which periods
+ * its report can ask for lets the aggregator drop what it cannot need.
+ *   set_floor(p): the report will be as of p or later. Each line's entries
+ *     with period <= p are summed without their period (one cell per line,
+ *     however many periods); raising the floor folds more the next time a
+ *     line gets an entry. Lower values than the current floor are ignored.
+ *   set_limit(p): the report will be as of p or earlier: entries with period
+ *     > p are not kept per line (the currency sums keep them). Higher values
+ *     than the current limit are ignored.
+ * A report outside [floor, limit] is refused (-1), and so is the schedule
+ * (per line and period) once anything was folded. Set them before adding
+ * entries (the floor may rise as entries come). */
+void rs_report_acc_set_floor(rs_report_acc_t *acc, rs_period_t floor);
+void rs_report_acc_set_limit(rs_report_acc_t *acc, rs_period_t limit);
+/* Which report the aggregator is for, so it keeps per line only what that
+ * report reads: ALL (the default) every sum; BALANCES billed, recognized,
+ * received, deferred and unbilled (no customer credit or write-offs: the
+ * exceptions are refused); WATERFALL billed and recognized (the balances
+ * are refused too); ROLLFORWARD nothing per line (only the rollforward,
+ * from the currency sums, can be reported). Call it before the first entry
+ * (ignored after). */
+typedef enum rs_report_need {
+    RS_REPORT_NEED_ALL = 0,
+    RS_REPORT_NEED_BALANCES,
+    RS_REPORT_NEED_WATERFALL,
+    RS_REPORT_NEED_ROLLFORWARD,
+} rs_report_need_t;
+void rs_report_acc_need(rs_report_acc_t *acc, rs_report_need_t need);
 
 typedef struct rs_schedule_row {
     const char *contract_id, *line_id, *currency;

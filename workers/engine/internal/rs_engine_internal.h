@@ -99,18 +99,19 @@ typedef enum rs_change_kind {
     RS_CH_DELTA = 2, /* price change: credit note, refund, write-off */
 } rs_change_kind_t;
 
+/* 56 bytes: the enums and flags are kept in bytes. */
 typedef struct rs_change {
     int id; /* the component its jump posts as */
-    rs_change_kind_t kind;
-    int booking; /* the line's first terms: sorts first, effective at start */
     rs_date_t on;
-    rs_treatment_t treatment;
-    rs_method_t method;
     rs_date_t start, end;
-    int forfeit;
-    rs_account_t account;
     rs_eng_str_t rule;
     rs_eng_str_t source;
+    uint8_t kind;      /* rs_change_kind_t */
+    uint8_t booking;   /* the line's first terms: sorts first, effective at start */
+    uint8_t treatment; /* rs_treatment_t */
+    uint8_t method;    /* rs_method_t */
+    uint8_t forfeit;
+    uint8_t account;   /* rs_account_t */
     rs_money_t amount; /* TERMS: price; DELTA: the credit (negative) */
     rs_decimal_t unit_price;
 } rs_change_t;
@@ -147,6 +148,10 @@ typedef struct rs_billing {
     rs_money_t amount;
 } rs_billing_t;
 
+/* A line's first posted array holds one cell per month of its service (a
+ * year's line: 12 cells, where doubling gave 16), for up to this many. */
+#define RS_ENG_POSTED_RESERVE 120
+
 /* Revenue posted for one (service period, component): 16 bytes, one per
  * line and month (and per component with a jump in that month). A
  * component id fits 28 bits (the engine numbers them from 1 per line; a
@@ -166,15 +171,18 @@ typedef struct rs_milestone {
     rs_money_t amount; /* allocated */
 } rs_milestone_t;
 
+/* A line: 240 bytes (fields ordered so that none pads; narrow counts and
+ * flags: memory per contract, issue 13). */
 typedef struct rs_line {
     rs_eng_str_t line_id;
     rs_eng_str_t terms_source;
     const char *product; /* interned (rs_eng_intern); never NULL once built */
-    rs_method_t method;
     rs_date_t start, end;
     rs_date_t ended_on; /* cancelled / removed: last day of service */
-    int has_ssp;
     int next_comp;
+    uint8_t method; /* rs_method_t */
+    uint8_t has_ssp;
+    int nms;           /* ms holds exactly nms milestones */
     rs_money_t amount; /* as booked or amended */
     rs_money_t price;  /* transaction price (usage: the minimum commitment) */
     rs_money_t ssp;
@@ -187,13 +195,12 @@ typedef struct rs_line {
     rs_seg_t *segs;
     int nadj, capadj;
     rs_adj_t *adj;
-    int nms; /* ms holds exactly nms milestones */
     rs_milestone_t *ms;
     int nuprice, capuprice;
     rs_uprice_t *uprice;
-    size_t nusage, capusage;
+    uint32_t nusage, capusage; /* usage days: at most one per day */
     rs_usage_day_t *usage;
-    size_t nposted, capposted;
+    uint32_t nposted, capposted;
     rs_posted_t *posted;
 
     rs_money_t billed, recognized, deferred, unbilled, received;
@@ -264,13 +271,22 @@ typedef struct rs_pending {
 typedef struct rs_seen {
     uint64_t id_hash, content_hash; /* id_hash 0 = empty slot */
 } rs_seen_t;
+/* A seen set starts as a plain array of RS_ENG_SEEN_LINEAR ids (scanned
+ * whole: a simple contract's three events in 48 bytes), then is a table of
+ * 8 slots and more: one of up to RS_ENG_SEEN_SMALL slots fills to all but
+ * one, a larger one to 70% (rs_engine_table.c). */
+#define RS_ENG_SEEN_LINEAR 3
+#define RS_ENG_SEEN_SMALL 8
 
+/* A contract: 184 bytes and its id (narrow counts and flags: with an id of
+ * up to 15 characters, a 208-byte block with malloc's header). */
 typedef struct rs_contract {
     rs_eng_str_t customer_id;
     rs_eng_str_t booked_by;
     char currency[4];
-    int exponent;
-    int booked;
+    int8_t exponent; /* 0..4 (the currency's; checked on import) */
+    uint8_t booked;
+    uint8_t changed; /* in the engine's changed set */
     rs_date_t booked_on;
     rs_date_t cancelled_on;
     /* reverse_revenue: recognition suspended from this day (a write-off
@@ -279,7 +295,7 @@ typedef struct rs_contract {
     rs_period_t horizon;    /* recognition posted through; RS_PERIOD_NONE */
     rs_period_t frontier;   /* latest period posted to; RS_PERIOD_NONE */
     rs_period_t dirty_from; /* earliest period whose R may have changed */
-    int changed;            /* in the engine's changed set */
+    uint32_t npend, cappend;
     uint64_t seq;
     rs_money_t customer_credit, written_off;
 
@@ -291,10 +307,9 @@ typedef struct rs_contract {
     rs_payment_t *pay;
     int ndocs, capdocs;
     rs_eng_str_t *docs; /* credit note and refund ids already applied */
-    size_t npend, cappend;
     rs_pending_t *pend;
     size_t pend_bytes; /* sum of pend[].len (not in the record: recomputed) */
-    size_t nseen, capseen;
+    uint32_t nseen, capseen;
     rs_seen_t *seen;
     char *str; /* the string arena: nstr bytes used of capstr */
     uint32_t nstr, capstr;
@@ -350,6 +365,7 @@ struct rs_engine {
     rs_engine_stats_t stats;
     rs_rejection_t *late;
     size_t nlate, caplate;
+    int untracked;           /* rs_engine_track_changes(e, 0): no changed set */
     rs_contract_t **changed; /* contracts changed since rs_engine_take_changed */
     size_t nchanged, capchanged;
     const char **changed_ids;
@@ -407,8 +423,9 @@ static inline int rs_eng_cmp_contract(const void *a, const void *b)
  * part is zeroed. 0, or -1 on ENOMEM (*p unchanged). */
 int rs_eng_grow(void **p, size_t *cap, size_t need, size_t elem);
 int rs_eng_growi(void **p, int *cap, int need, size_t elem);
-uint64_t rs_eng_str_hash(const char *s, uint64_t seed); /* never 0 */
-void rs_eng_copy_id(char *dst, const char *src);        /* into an RS_ID_MAX field */
+int rs_eng_grow32(void **p, uint32_t *cap, size_t need, size_t elem); /* need <= UINT32_MAX */
+uint64_t rs_eng_str_hash(const char *s, uint64_t seed);               /* never 0 */
+void rs_eng_copy_id(char *dst, const char *src); /* into an RS_ID_MAX field */
 
 /* Store s (its first max - 1 bytes at most, like snprintf into a field of
  * `max` bytes) in c's arena; *out is its reference ("" costs nothing).
@@ -424,8 +441,11 @@ void rs_eng_str_shrink(rs_contract_t *c);
  * reference with rs_eng_unintern (NULL is ignored). */
 const char *rs_eng_intern(rs_engine_t *e, const char *s, size_t max);
 void rs_eng_unintern(rs_engine_t *e, const char *s);
-/* The slot of idh, or the empty slot where it would go; NULL if cap is 0. */
+/* The slot of idh, or the empty slot where it would go; NULL if cap is 0
+ * (or a full plain array does not hold idh). */
 rs_seen_t *rs_eng_seen_find(rs_seen_t *tab, size_t cap, uint64_t idh);
+/* The capacity a seen set of n ids gets (what growing to n ids gives). */
+size_t rs_eng_seen_cap(size_t n);
 int rs_eng_seen_add(rs_seen_t **tab, size_t *n, size_t *cap, uint64_t idh, uint64_t ch);
 void rs_eng_seen_remove(rs_seen_t **tab, size_t *n, size_t *cap, uint64_t idh);
 void rs_eng_line_free(rs_engine_t *e, rs_line_t *l); /* what the line owns, not the line */
