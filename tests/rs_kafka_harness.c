@@ -373,6 +373,11 @@ void kh_read_topics(const char *bs, const char *const *topics, int n, kh_recs_t 
     rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(KH_NPARTS * n);
     int eof = 0;
     double deadline = kh_now_s() + KH_DEADLINE_S;
+    /* partitions whose end was reached: librdkafka may report a partition's
+     * end again (after a leader moved, it fetches from the new leader), so
+     * the ends are counted per partition, not per event */
+    char *at_end = calloc((size_t)(KH_NPARTS * n), 1);
+    cr_assert_not_null(at_end);
 
     for (int t = 0; t < n; t++) {
         memset(&out[t], 0, sizeof out[t]);
@@ -388,7 +393,12 @@ void kh_read_topics(const char *bs, const char *const *topics, int n, kh_recs_t 
         if (m == NULL)
             continue;
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            eof++;
+            for (int t = 0; t < n; t++)
+                if (strcmp(rd_kafka_topic_name(m->rkt), topics[t]) == 0 && m->partition >= 0 &&
+                    m->partition < KH_NPARTS && !at_end[t * KH_NPARTS + m->partition]) {
+                    at_end[t * KH_NPARTS + m->partition] = 1;
+                    eof++;
+                }
         } else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             kh_recs_t *o = NULL;
             for (int t = 0; t < n; t++)
@@ -430,6 +440,7 @@ void kh_read_topics(const char *bs, const char *const *topics, int n, kh_recs_t 
         }
         rd_kafka_message_destroy(m);
     }
+    free(at_end);
     rd_kafka_destroy(c);
     for (int t = 0; t < n; t++)
         if (out[t].n > 0) /* an empty topic has no array (qsort wants one) */
