@@ -256,9 +256,12 @@ static int restore_part(rs_worker_t *w, int32_t n, int *restored, int64_t *nreco
         return 0;
     }
     rs_metrics_set_reason(w->metrics, "restoring partition %d", (int)n);
-    rs_worker_test_restore_delay(w);
     rs_worker_log("restore partition=%d from=%lld high=%lld local=%s", (int)n, (long long)from,
                   (long long)hi, rc == 0 ? "behind" : "missing");
+    /* test hook: the restore has started (logged) and takes this long, so
+     * a test that saw the line finds the worker restoring, even when the
+     * partitions restore in parallel */
+    rs_worker_test_restore_delay(w);
     rs_changelog_restore_args_t a = {0};
     char gid[512];
     /* assign() needs a group id; this one is never joined nor committed to. */
