@@ -65,6 +65,8 @@
 #include "rs_bytes.h"
 #include "rs_err.h"
 #include "rs_log.h"
+#include "rs_state_dir.h"
+#include "rs_state_offsets.h"
 #include "rs_state_sorted.h"
 
 #include <rocksdb/c.h>
@@ -90,8 +92,6 @@ enum {
 
 /* Longest key: 0x20 BE32 topic or 0x50 BE32 id 0x00 BE64 (0x30 is shorter). */
 #define KEY_MAX (5 + RS_STATE_MAX_ID_LEN + RS_STATE_MAX_TOPIC_LEN + 9)
-/* One entry of a 0x30 value: u8 topic length, topic, BE64 offset. */
-#define OFF_ENTRY_MAX (1 + RS_STATE_MAX_TOPIC_LEN + 8)
 
 static const unsigned char LAYOUT_KEY[] = {K_LAYOUT, 'l', 'a', 'y', 'o', 'u', 't'};
 static const char LAYOUT_MAGIC[4] = {'R', 'S', 'S', 'T'};
@@ -201,129 +201,6 @@ static size_t key_coffset(unsigned char *k, const char *id, size_t idlen)
     k[0] = K_COFFSET;
     memcpy(k + 1, id, idlen);
     return idlen + 1;
-}
-
-/* ---- 0x30 values: lists of (topic, offset) entries ---- */
-
-/* Append one entry at p; returns its length. */
-static size_t off_entry(unsigned char *p, const char *topic, size_t tlen, int64_t offset)
-{
-    p[0] = (unsigned char)tlen;
-    memcpy(p + 1, topic, tlen);
-    rs_put_be64(p + 1 + tlen, (uint64_t)offset);
-    return 1 + tlen + 8;
-}
-
-/* The next entry of v[0..len) at *pos: 1 one read (*topic, *tlen, *offset,
- * *pos advanced), 0 at the end, -1 malformed. */
-static int off_next(const unsigned char *v, size_t len, size_t *pos,
-                    const unsigned char **topic, size_t *tlen, uint64_t *offset)
-{
-    if (*pos == len)
-        return 0;
-    size_t t = v[*pos];
-    if (t == 0 || len - *pos < 1 + t + 8)
-        return -1;
-    *topic = v + *pos + 1;
-    *tlen = t;
-    *offset = rs_get_be64(v + *pos + 1 + t);
-    *pos += 1 + t + 8;
-    return *offset > (uint64_t)INT64_MAX ? -1 : 1;
-}
-
-/* Find topic in the value: 1 found (*offset), 0 not, -1 malformed. */
-static int off_find(const unsigned char *v, size_t len, const char *topic, size_t tlen,
-                    int64_t *offset)
-{
-    size_t pos = 0, n = 0;
-    const unsigned char *t = NULL;
-    uint64_t u = 0;
-    int r;
-    while ((r = off_next(v, len, &pos, &t, &n, &u)) == 1)
-        if (n == tlen && memcmp(t, topic, tlen) == 0) {
-            *offset = (int64_t)u;
-            return 1;
-        }
-    return r;
-}
-
-/* The merge: base (may be NULL) then the operands in order; per topic the
- * last entry wins. Entries are few (one per input topic), so a quadratic
- * search is fine. Returns a malloc'd value or NULL (malformed, no memory). */
-static char *off_merge(const char *base, size_t baselen, const char *const *ops,
-                       const size_t *oplens, int nops, size_t *outlen)
-{
-    size_t cap = baselen;
-    for (int i = 0; i < nops; i++)
-        cap += oplens[i];
-    unsigned char *out = malloc(cap ? cap : 1);
-    size_t n = 0;
-    if (out == NULL)
-        return NULL;
-    for (int i = -1; i < nops; i++) {
-        const unsigned char *v = (const unsigned char *)(i < 0 ? base : ops[i]);
-        size_t len = i < 0 ? baselen : oplens[i], pos = 0, tlen = 0;
-        const unsigned char *topic = NULL;
-        uint64_t u = 0;
-        int r;
-        if (v == NULL)
-            continue;
-        while ((r = off_next(v, len, &pos, &topic, &tlen, &u)) == 1) {
-            size_t q = 0, qt = 0;
-            const unsigned char *t2 = NULL;
-            uint64_t u2 = 0;
-            for (size_t at = 0; off_next(out, n, &q, &t2, &qt, &u2) == 1; at = q)
-                if (qt == tlen && memcmp(t2, topic, tlen) == 0) {
-                    rs_put_be64(out + at + 1 + tlen, u); /* same topic: replace */
-                    goto next;
-                }
-            n += off_entry(out + n, (const char *)topic, tlen, (int64_t)u);
-        next:;
-        }
-        if (r < 0) {
-            free(out);
-            return NULL;
-        }
-    }
-    *outlen = n;
-    return (char *)out;
-}
-
-static char *merge_full(void *state, const char *key, size_t klen, const char *base,
-                        size_t baselen, const char *const *ops, const size_t *oplens, int nops,
-                        unsigned char *success, size_t *outlen)
-{
-    (void)state;
-    (void)key;
-    (void)klen;
-    char *v = off_merge(base, baselen, ops, oplens, nops, outlen);
-    *success = v != NULL;
-    return v;
-}
-
-static char *merge_partial(void *state, const char *key, size_t klen, const char *const *ops,
-                           const size_t *oplens, int nops, unsigned char *success,
-                           size_t *outlen)
-{
-    return merge_full(state, key, klen, NULL, 0, ops, oplens, nops, success, outlen);
-}
-
-static void merge_free(void *state, const char *v, size_t len)
-{
-    (void)state;
-    (void)len;
-    free((void *)v);
-}
-
-static void merge_destroy(void *state)
-{
-    (void)state;
-}
-
-static const char *merge_name(void *state)
-{
-    (void)state;
-    return "rs_offsets";
 }
 
 /* 0x50 BE32(partition) id 0x00 BE64(id hash): one applied event id. */
@@ -476,7 +353,7 @@ int rs_state_get_contract_offset(rs_state_t *st, const char *contract_id, const 
     if (rc != 0)
         return rc;
     const unsigned char *v = (const unsigned char *)rocksdb_pinnableslice_value(ps, &vlen);
-    int r = off_find(v, vlen, topic, tlen, offset);
+    int r = rs_state_off_find(v, vlen, topic, tlen, offset);
     rocksdb_pinnableslice_destroy(ps);
     if (r < 0) {
         rs_errorf(errstr, errlen, "%s: corrupt offsets value (%zu bytes)", ctx, vlen);
@@ -676,9 +553,7 @@ int rs_state_open(rs_state_t **out, const rs_state_opts_t *opts, char *errstr, s
     rc = -1;
 
     st->options = rocksdb_options_create();
-    rocksdb_options_set_merge_operator(
-        st->options, rocksdb_mergeoperator_create(NULL, merge_destroy, merge_full,
-                                                  merge_partial, merge_free, merge_name));
+    rocksdb_options_set_merge_operator(st->options, rs_state_offsets_merge_operator());
     rocksdb_options_set_create_if_missing(st->options,
                                           (opts->create_if_missing && !st->read_only) ? 1 : 0);
     rocksdb_options_increase_parallelism(st->options, 2);
@@ -726,63 +601,6 @@ done:
         rocksdb_block_based_options_destroy(bbo);
     rs_state_destroy(st);
     return rc;
-}
-
-/* A human size: "1.2 MiB". */
-static void fmt_size(char *buf, size_t len, unsigned long long v)
-{
-    if (v >= 1048576ull)
-        snprintf(buf, len, "%.1f MiB", (double)v / (1024.0 * 1024.0));
-    else
-        snprintf(buf, len, "%llu bytes", v);
-}
-
-#define PROBE_BYTES 65536
-
-int rs_state_check_dir(const char *path, char *errstr, size_t errlen)
-{
-    char probe[4200], have[32], need[32];
-    struct statvfs vfs;
-    static char zeros[PROBE_BYTES];
-    int fd = -1, e = 0;
-
-    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-        e = errno;
-        rs_errorf(errstr, errlen, "cannot create the state directory: %s", strerror(e));
-        return e == ENOSPC || e == EROFS || e == EDQUOT || e == EACCES || e == EPERM
-                   ? RS_STATE_EDISK
-                   : -1;
-    }
-    if (statvfs(path, &vfs) != 0) {
-        rs_errorf(errstr, errlen, "statvfs: %s", strerror(errno));
-        return -1;
-    }
-    if (vfs.f_flag & ST_RDONLY) {
-        rs_errorf(errstr, errlen, "the state directory is on a read-only filesystem");
-        return RS_STATE_EDISK;
-    }
-    unsigned long long avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
-    if (avail < RS_STATE_MIN_FREE_BYTES) {
-        fmt_size(have, sizeof have, avail);
-        fmt_size(need, sizeof need, RS_STATE_MIN_FREE_BYTES);
-        rs_errorf(errstr, errlen, "no space left: %s free, at least %s needed", have, need);
-        return RS_STATE_EDISK;
-    }
-    /* quotas, permissions and read-only bind mounts only show on a write */
-    snprintf(probe, sizeof probe, "%s/.revstream-probe", path);
-    fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || write(fd, zeros, sizeof zeros) != (ssize_t)sizeof zeros || fsync(fd) != 0)
-        e = errno != 0 ? errno : EIO;
-    if (fd >= 0)
-        close(fd);
-    unlink(probe);
-    if (e != 0) {
-        rs_errorf(errstr, errlen, "the state directory is not writable: %s", strerror(e));
-        return e == ENOSPC || e == EROFS || e == EDQUOT || e == EACCES || e == EPERM
-                   ? RS_STATE_EDISK
-                   : -1;
-    }
-    return 0;
 }
 
 void rs_state_destroy(rs_state_t *st)
@@ -972,7 +790,7 @@ int rs_state_batch_put_contract_offsets(rs_state_batch_t *b, const char *contrac
                                         int n)
 {
     static const char op[] = "rs_state_batch_put_contract_offsets";
-    unsigned char k[KEY_MAX], v[4 * OFF_ENTRY_MAX];
+    unsigned char k[KEY_MAX], v[4 * RS_STATE_OFF_ENTRY_MAX];
     char msg[256];
     size_t idlen = 0, vlen = 0;
     if (!b)
@@ -990,7 +808,7 @@ int rs_state_batch_put_contract_offsets(rs_state_batch_t *b, const char *contrac
             continue; /* none */
         if (check_name(topics[t], RS_STATE_MAX_TOPIC_LEN, &tlen, op, "topic", msg, sizeof msg))
             return batch_fail(b, msg);
-        vlen += off_entry(v + vlen, topics[t], tlen, offsets[t]);
+        vlen += rs_state_off_entry(v + vlen, topics[t], tlen, offsets[t]);
     }
     if (vlen == 0)
         return 0;
@@ -1124,17 +942,6 @@ static int check_writable(rs_state_t *st, const char *op, char *errstr, size_t e
     return 0;
 }
 
-/* Is a RocksDB error message a disk fault (full, over quota, read-only)? */
-static int is_disk_fault(const char *msg)
-{
-    static const char *const marks[] = {"No space left", "Read-only file system",
-                                        "Disk quota exceeded", "Permission denied", NULL};
-    for (int i = 0; marks[i] != NULL; i++)
-        if (strstr(msg, marks[i]) != NULL)
-            return 1;
-    return 0;
-}
-
 static void append_put(void *opaque, const char *k, size_t klen, const char *v, size_t vlen)
 {
     rocksdb_writebatch_put(opaque, k, klen, v, vlen);
@@ -1198,7 +1005,7 @@ static int batch_write(rs_state_t *st, rs_state_batch_t *b, const rocksdb_writeo
     if (sorted != NULL)
         rocksdb_writebatch_destroy(sorted);
     if (err) {
-        int disk = is_disk_fault(err);
+        int disk = rs_state_is_disk_fault(err);
         take_rocks_err(errstr, errlen, err, op);
         return disk ? RS_STATE_EDISK : -1;
     }
@@ -1233,7 +1040,7 @@ int rs_state_flush(rs_state_t *st, char *errstr, size_t errlen)
     rocksdb_flush(st->db, fo, &err);
     rocksdb_flushoptions_destroy(fo);
     if (err) {
-        int disk = is_disk_fault(err);
+        int disk = rs_state_is_disk_fault(err);
         take_rocks_err(errstr, errlen, err, op);
         return disk ? RS_STATE_EDISK : -1;
     }
@@ -1442,7 +1249,7 @@ int rs_state_get_contract_offsets(rs_state_t *st, const char *const *ids, size_t
         const unsigned char *v = (const unsigned char *)rocksdb_iter_value(it, &vlen);
         for (int t = 0; t < ntopics; t++) {
             int64_t off = -1;
-            if (off_find(v, vlen, topics[t], strlen(topics[t]), &off) < 0) {
+            if (rs_state_off_find(v, vlen, topics[t], strlen(topics[t]), &off) < 0) {
                 rs_errorf(errstr, errlen, "%s: contract_id=%s: corrupt offsets value", op,
                           ids[i]);
                 goto done;

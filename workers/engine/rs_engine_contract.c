@@ -283,7 +283,7 @@ int rs_eng_apply_booked(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, 
         }
     }
     c->booked = 1;
-    c->exponent = exponent;
+    c->exponent = (uint8_t)exponent;
     memcpy(c->currency, ev->currency, sizeof(c->currency));
     c->customer_id = cust;
     c->booked_by = src;

@@ -763,7 +763,7 @@ static void r_contract(rbuf_t *r, rs_engine_t *e, rs_contract_t *c)
     c->written_off = r_i64(r);
     if (!r->err && (exponent < 0 || exponent > 4))
         r->err = "bad currency exponent";
-    c->exponent = (int8_t)(r->err ? 0 : exponent);
+    c->exponent = (uint8_t)(r->err ? 0 : exponent);
     uint32_t n = r_count(r, 100);
     c->lines = r_alloc(r, n, sizeof(*c->lines));
     for (uint32_t i = 0; i < n && !r->err; i++) {

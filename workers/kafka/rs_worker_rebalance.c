@@ -436,7 +436,7 @@ static void on_assign(rs_worker_t *w, rd_kafka_topic_partition_list_t *parts)
     size_t nfresh = 0;
     if (fresh == NULL)
         rs_worker_fail(w, "out of memory");
-    for (int i = 0; i < parts->cnt && !rs_worker_failed(w); i++) {
+    for (int i = 0; fresh != NULL && i < parts->cnt && !rs_worker_failed(w); i++) {
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
         int32_t n = tp->partition;
         if (rs_worker_topic_index(w, tp->topic) < 0 || n < 0 || n >= w->nparts) {

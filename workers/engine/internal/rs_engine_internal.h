@@ -284,7 +284,7 @@ typedef struct rs_contract {
     rs_eng_str_t customer_id;
     rs_eng_str_t booked_by;
     char currency[4];
-    int8_t exponent; /* 0..4 (the currency's; checked on import) */
+    uint8_t exponent; /* 0..4 (the currency's; checked on import) */
     uint8_t booked;
     uint8_t changed; /* in the engine's changed set */
     rs_date_t booked_on;
