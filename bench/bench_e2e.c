@@ -48,11 +48,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_proc.h"
 #include "rs_avro.h"
 #include "rs_codec.h"
 #include "rs_registry.h"
-
-extern char **environ;
 
 static const char *const inputs[] = {"contracts", "invoices", "payments", "usage"};
 
@@ -63,13 +62,6 @@ typedef struct opts {
     const char *worker_kv[32];
     int n_worker_kv;
 } opts_t;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
@@ -83,47 +75,21 @@ static void die(const char *fmt, ...)
     exit(1);
 }
 
-/* Spawn bin with args; stdout and stderr to files (NULL: /dev/null). */
-static pid_t spawn(const char *bin, char *const argv[], const char *out, const char *err)
-{
-    posix_spawn_file_actions_t fa;
-    pid_t pid;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, out ? out : "/dev/null",
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 2, err ? err : "/dev/null",
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int rc = posix_spawn(&pid, bin, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0)
-        die("cannot run %s: %s", bin, strerror(rc));
-    return pid;
-}
-
+/* bench_proc.h's child helpers, ending the benchmark where they fail. */
 static int wait_exit(pid_t pid, struct rusage *ru)
 {
-    int ws;
-    struct rusage dummy;
-    while (wait4(pid, &ws, 0, ru ? ru : &dummy) < 0)
-        if (errno != EINTR)
-            die("wait: %s", strerror(errno));
-    return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    int rc = bp_wait(pid, ru);
+    if (rc < 0)
+        die("wait: %s", strerror(errno));
+    return rc;
 }
 
+/* The file's text; NULL when it does not exist. */
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n)
+    char *buf = bp_slurp(path);
+    if (buf == NULL && access(path, F_OK) == 0)
         die("read %s", path);
-    buf[n] = '\0';
-    fclose(f);
     return buf;
 }
 
@@ -156,7 +122,7 @@ static void broker_start(broker_t *b, const opts_t *o, const char *dir, const ch
     unlink(bs);
     char *argv[] = {
         (char *)o->bin, "broker", "--partitions", parts, "--bootstrap-file", bs, NULL};
-    b->pid = spawn(o->bin, argv, NULL, log);
+    b->pid = bp_spawn(o->bin, argv, NULL, log);
     for (int i = 0; i < 200; i++) {
         char *s = slurp(bs);
         if (s != NULL && s[0] != '\0') {
@@ -216,10 +182,10 @@ static double raw_rate(const opts_t *o, const char *bootstrap, long *count)
     rd_kafka_t *rk = raw_consumer(bootstrap, "bench-raw");
     int need = 4 * o->partitions, eofs = 0;
     long n = 0;
-    double t0 = now_s(), t1 = 0;
+    double t0 = bp_now_s(), t1 = 0;
     assign_all(rk, inputs, 4, o->partitions, RD_KAFKA_OFFSET_BEGINNING);
-    double deadline = now_s() + 600;
-    while (eofs < need && now_s() < deadline) {
+    double deadline = bp_now_s() + 600;
+    while (eofs < need && bp_now_s() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (m == NULL)
             continue;
@@ -227,7 +193,7 @@ static double raw_rate(const opts_t *o, const char *bootstrap, long *count)
             eofs++;
         else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR)
             n++;
-        t1 = now_s();
+        t1 = bp_now_s();
         rd_kafka_message_destroy(m);
     }
     rd_kafka_consumer_close(rk);
@@ -262,7 +228,7 @@ static void *watch(void *arg)
         if (strstr(line, "worker: assigned") && !strstr(line, "partitions=none")) {
             pthread_mutex_lock(&w->mu);
             if (w->assigned_at == 0)
-                w->assigned_at = now_s();
+                w->assigned_at = bp_now_s();
             pthread_mutex_unlock(&w->mu);
         }
     }
@@ -409,32 +375,32 @@ static void latency(const opts_t *o, const char *dir, const char *book)
     snprintf(rate, sizeof rate, "%ld", o->rate);
     char *pargv[] = {(char *)o->bin, "produce", "--bootstrap", b.bootstrap,
                      "--rate",       rate,      (char *)book,  NULL};
-    pid_t prod = spawn(o->bin, pargv, NULL, prodlog);
+    pid_t prod = bp_spawn(o->bin, pargv, NULL, prodlog);
 
     idmap_t ids = {0};
     size_t cap = 1 << 16, n = 0;
     double *lat = malloc(cap * sizeof *lat);
     long inputs_seen = 0;
     int prod_done = 0;
-    double quiet_since = 0, end = now_s() + (double)o->seconds + 120;
+    double quiet_since = 0, end = bp_now_s() + (double)o->seconds + 120;
     rs_event_t *ev = malloc(sizeof *ev);
     rs_entry_t *entry = malloc(sizeof *entry);
     if (lat == NULL || ev == NULL || entry == NULL)
         die("out of memory");
-    while (now_s() < end) {
+    while (bp_now_s() < end) {
         if (!prod_done) {
             int ws;
             if (waitpid(prod, &ws, WNOHANG) == prod) {
                 prod_done = 1;
-                quiet_since = now_s();
+                quiet_since = bp_now_s();
             }
-        } else if (now_s() - quiet_since > 5) {
+        } else if (bp_now_s() - quiet_since > 5) {
             break; /* five quiet seconds after the last input */
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 50);
         if (m == NULL)
             continue;
-        double at = now_s();
+        double at = bp_now_s();
         if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             const char *topic = rd_kafka_topic_name(m->rkt);
             if (strcmp(topic, "revenue.journal") == 0) {
@@ -504,10 +470,10 @@ static void throughput(const opts_t *o, const char *dir, const char *book)
     broker_start(&b, o, dir, "throughput");
     snprintf(prodlog, sizeof prodlog, "%s/produce.log", dir);
     char *pargv[] = {(char *)o->bin, "produce", "--bootstrap", b.bootstrap, (char *)book, NULL};
-    double t = now_s();
-    if (wait_exit(spawn(o->bin, pargv, NULL, prodlog), NULL) != 0)
+    double t = bp_now_s();
+    if (wait_exit(bp_spawn(o->bin, pargv, NULL, prodlog), NULL) != 0)
         die("produce failed (see %s)", prodlog);
-    fprintf(stderr, "bench_e2e: progress produced book in %.1f s\n", now_s() - t);
+    fprintf(stderr, "bench_e2e: progress produced book in %.1f s\n", bp_now_s() - t);
 
     double rates[16];
     long count = 0;
@@ -522,10 +488,10 @@ static void throughput(const opts_t *o, const char *dir, const char *book)
     watched_t w;
     pthread_t th;
     struct rusage ru;
-    double t0 = now_s();
+    double t0 = bp_now_s();
     pid_t pid = worker_start(o, dir, "throughput", b.bootstrap, 1, &w, &th);
     int rc = wait_exit(pid, &ru);
-    double t1 = now_s();
+    double t1 = bp_now_s();
     pthread_join(th, NULL);
     fclose(w.log);
     char log[512];
@@ -620,7 +586,7 @@ int main(int argc, char **argv)
     snprintf(s, sizeof s, "%ld", o.seed);
     char *gargv[] = {(char *)o.bin, "generate", "--contracts", n, "--seed", s,
                      "--out",       book,       NULL};
-    if (wait_exit(spawn(o.bin, gargv, NULL, NULL), NULL) != 0)
+    if (wait_exit(bp_spawn(o.bin, gargv, NULL, NULL), NULL) != 0)
         die("generate failed");
     printf("bench_e2e: dir=%s\n", dir);
     if (o.throughput)
