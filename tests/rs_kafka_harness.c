@@ -235,8 +235,11 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
     (void)opaque;
-    if (m->err)
+    if (m->err) {
         g_dr_errors++;
+        fprintf(stderr, "kh: delivery to %s [%d] failed: %s\n", rd_kafka_topic_name(m->rkt),
+                (int)m->partition, rd_kafka_err2str(m->err));
+    }
     kh_dr_t *d = m->_private;
     if (d != NULL) {
         d->done = 1;
@@ -244,6 +247,11 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         d->partition = m->partition;
         d->offset = m->offset;
     }
+}
+
+void kh_conf_dr(rd_kafka_conf_t *conf)
+{
+    rd_kafka_conf_set_dr_msg_cb(conf, on_dr);
 }
 
 rd_kafka_t *kh_new_producer(const char *bs)
@@ -255,7 +263,7 @@ rd_kafka_t *kh_new_producer(const char *bs)
     cr_assert_eq(rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof err), 0);
     cr_assert_eq(rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err), 0);
     cr_assert_eq(rd_kafka_conf_set(conf, "linger.ms", "1", err, sizeof err), 0);
-    rd_kafka_conf_set_dr_msg_cb(conf, on_dr);
+    kh_conf_dr(conf);
     rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
     cr_assert_not_null(p, "%s", err);
     return p;

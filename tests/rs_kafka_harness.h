@@ -81,6 +81,9 @@ typedef struct kh_dr {
 /* murmur2_random, idempotent; delivery reports fill a kh_dr_t passed as
  * the message opaque, and any failed delivery fails kh_flush_ok. */
 rd_kafka_t *kh_new_producer(const char *bs);
+/* Sets the delivery-report callback kh_new_producer uses on a producer
+ * configured elsewhere: failures are logged and fail kh_flush_ok. */
+void kh_conf_dr(rd_kafka_conf_t *conf);
 /* No auto commit, partition EOF on. */
 rd_kafka_t *kh_new_consumer(const char *bs, const char *group);
 void kh_flush_ok(rd_kafka_t *p);

@@ -130,7 +130,13 @@ static size_t file_size(const char *path)
 
 /* The worker config of every slot: JSON, small batches, one request in
  * flight per connection (the 2.0.2 mock appends past a failed produce
- * request otherwise; see test_scale's leader_moves_and_request_errors). */
+ * request otherwise; see test_scale's leader_moves_and_request_errors).
+ * max.poll.interval.ms sets librdkafka's JoinGroup request timeout (it plus
+ * 3 s). The 2.0.2 mock holds a join for up to 3 s (an empty group's first
+ * join); a join that times out on a loaded machine is sent again on a new
+ * connection, and when that reaches the mock before the old connection's
+ * close, the mock aborts the whole test process (rdkafka_mock_cgrp.c:
+ * `!member->resp`). 6 s leaves the join 9 s. */
 static void slot_init(chaos_t *c, slot_t *s, int exit_when_idle)
 {
     char text[2048];
@@ -139,7 +145,7 @@ static void slot_init(chaos_t *c, slot_t *s, int exit_when_idle)
              "kafka.bootstrap.servers=%s\nstate.dir=%s\ngroup.id=" CHAOS_GROUP "\n"
              "state.sync=false\nlog.format=text\nkafka.session.timeout.ms=1000\n"
              "kafka.heartbeat.interval.ms=200\nkafka.log_level=3\n"
-             "kafka.fetch.wait.max.ms=20\nkafka.max.poll.interval.ms=1500\n"
+             "kafka.fetch.wait.max.ms=20\nkafka.max.poll.interval.ms=6000\n"
              "kafka.max.in.flight.requests.per.connection=1\n"
              "input.format=json\noutput.format=json\nbatch.max.records=8\nbatch.max.ms=20\n"
              "%s",
@@ -276,6 +282,7 @@ static rd_kafka_t *chaos_producer(const char *bs)
     for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
         cr_assert_eq(rd_kafka_conf_set(conf, kv[i][0], kv[i][1], err, sizeof err), 0, "%s",
                      err);
+    kh_conf_dr(conf);
     rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
     cr_assert_not_null(p, "%s", err);
     return p;
