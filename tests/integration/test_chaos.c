@@ -488,6 +488,19 @@ Test(chaos, sigkill_restore_errors_and_leader_moves_equal_replay, .timeout = 180
         size_t expect = 0;
         for (size_t i = 0; i < ev.n; i++)
             expect += ev.v[i].is_close ? (t == 0 ? KH_NPARTS : 0) : ev.v[i].topic == t;
+        if (in[t].n != expect) { /* where the records are missing, before failing */
+            rd_kafka_t *probe = kh_new_consumer(c.bs, "rs-test-probe");
+            for (int32_t p = 0; p < KH_NPARTS; p++) {
+                int64_t lo = 0, hi = 0;
+                size_t got = 0;
+                rd_kafka_query_watermark_offsets(probe, kh_in_topics[t], p, &lo, &hi, 10000);
+                for (size_t i = 0; i < in[t].n; i++)
+                    got += in[t].v[i].partition == p;
+                fprintf(stderr, "chaos: %s [%d] watermarks %lld..%lld, %zu records read\n",
+                        kh_in_topics[t], (int)p, (long long)lo, (long long)hi, got);
+            }
+            rd_kafka_destroy(probe);
+        }
         cr_assert_eq(in[t].n, expect, "%s holds %zu records, %zu were produced",
                      kh_in_topics[t], in[t].n, expect);
         kh_recs_free(&in[t]);
