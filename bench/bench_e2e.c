@@ -15,8 +15,11 @@
  *     dir, exit.when.idle) processes the same messages; its rate is records /
  *     seconds from its first assignment to its exit (so the consumer group's
  *     first join, ~3 s on the mock, is not counted; the wall time is printed
- *     too), and its peak RSS is taken from wait4().
- * It prints both rates and their ratio.
+ *     too), and its peak RSS and CPU time (user + sys) are taken from
+ *     wait4(); the sums of its batch log's phase times and staged state
+ *     are printed too (where a batch's time goes).
+ * It prints both rates and their ratio, and the worker's events per CPU
+ * second (steadier than its rate when other programs load the machine).
  *
  * Latency (--rate R --seconds T): a fresh broker and a running worker; the
  * book is produced at R events/s for T seconds. The bench reads the inputs
@@ -93,17 +96,19 @@ static char *slurp(const char *path)
     return buf;
 }
 
-/* The last number after "key=" in the text, or -1. */
-static long long last_field(const char *text, const char *line_tag, const char *key)
+/* The value of `key` on lines of `text` tagged `line_tag`: the last one, or
+ * with sum set the sum over all of them (the batch log's phase times). -1
+ * (last) or 0 (sum) when no line has it. */
+static long long field_of(const char *text, const char *line_tag, const char *key, int sum)
 {
-    long long v = -1;
+    long long v = sum ? 0 : -1;
     char pat[64];
     snprintf(pat, sizeof pat, " %s=", key);
     for (const char *p = text ? strstr(text, line_tag) : NULL; p; p = strstr(p + 1, line_tag)) {
         const char *nl = strchr(p, '\n');
         const char *k = strstr(p, pat);
         if (k != NULL && (nl == NULL || k < nl))
-            v = strtoll(k + strlen(pat), NULL, 10);
+            v = (sum ? v : 0) + strtoll(k + strlen(pat), NULL, 10);
     }
     return v;
 }
@@ -497,8 +502,14 @@ static void throughput(const opts_t *o, const char *dir, const char *book)
     char log[512];
     snprintf(log, sizeof log, "%s/worker-throughput.log", dir);
     char *text = slurp(log);
-    long long records = last_field(text, "worker: stopped", "records");
-    long long batches = last_field(text, "worker: stopped", "batches");
+    long long records = field_of(text, "worker: stopped", "records", 0);
+    long long batches = field_of(text, "worker: stopped", "batches", 0);
+    static const char *const phases[] = {"plan_ms",      "apply_ms",  "deliver_ms",
+                                         "changelog_ms", "commit_ms", "staged_kib",
+                                         "staged_keys"};
+    long long phase[7];
+    for (int i = 0; i < 7; i++)
+        phase[i] = field_of(text, "worker: batch ", phases[i], 1);
     free(text);
     broker_stop(&b);
     if (rc != 0 || records <= 0 || w.assigned_at == 0)
@@ -511,6 +522,16 @@ static void throughput(const opts_t *o, const char *dir, const char *book)
            "seconds=%.2f wall_seconds=%.2f peak_rss_mib=%.1f\n",
            worker, records, batches, batches > 0 ? (double)records / (double)batches : 0,
            t1 - w.assigned_at, t1 - t0, (double)ru.ru_maxrss / 1024.0);
+    /* CPU time is steadier than the rate when other programs load the
+     * machine: events per CPU second of the worker */
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    printf("bench_e2e: worker cpu_seconds=%.2f records_per_cpu_second=%.0f\n", cpu,
+           cpu > 0 ? (double)records / cpu : 0);
+    printf("bench_e2e: worker phases_ms plan=%lld apply=%lld deliver=%lld changelog=%lld "
+           "commit=%lld staged_mib=%.1f staged_keys=%lld\n",
+           phase[0], phase[1], phase[2], phase[3], phase[4], (double)phase[5] / 1024.0,
+           phase[6]);
     printf("bench_e2e: ratio worker/raw=%.3f\n", raw > 0 ? worker / raw : 0);
 }
 

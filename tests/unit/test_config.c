@@ -67,7 +67,7 @@ Test(config, defaults)
     cr_assert_eq(c->revoked_grace_ms, 600000);
     cr_assert_eq(c->state_cache_mb, 128);
     cr_assert_eq(c->state_close_chunk, 10000);
-    cr_assert_eq(c->batch_max_records, 10000);
+    cr_assert_eq(c->batch_max_records, 100000);
     cr_assert_eq(c->batch_max_ms, 100);
     cr_assert_eq(c->guarantee, RS_CONFIG_AT_LEAST_ONCE);
     cr_assert_null(c->policy_file);
@@ -459,7 +459,7 @@ Test(config, secrets_never_rendered)
     ASSERT_HAS(d, "policy.file=\"/etc/my policy.properties\"");
     ASSERT_HAS(d, "state.dir=/var/lib/revstream");
     /* sorted, one line */
-    cr_assert_eq(strncmp(d, "batch.max.ms=100 batch.max.records=10000 ", 41), 0, "%s", d);
+    cr_assert_eq(strncmp(d, "batch.max.ms=100 batch.max.records=100000 ", 42), 0, "%s", d);
     cr_assert_null(strchr(d, '\n'));
     free(d);
     /* the program still gets the clear value */

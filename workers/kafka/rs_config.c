@@ -79,7 +79,7 @@ static const char *const log_formats[] = {"auto", "json", "text", NULL};
 static const keyspec_t specs[] = {
     {"batch.max.ms", K_INT, "100", 1, 3600000, NULL},
     {"input.idle.ms", K_INT, "500", 0, 3600000, NULL},
-    {"batch.max.records", K_INT, "10000", 1, 1000000, NULL},
+    {"batch.max.records", K_INT, "100000", 1, 1000000, NULL},
     {"exit.when.idle", K_BOOL, "false", 0, 0, NULL},
     {"group.id", K_STR, "revstream", 0, 0, NULL},
     {"group.instance.id", K_STR, NULL, 0, 0, NULL},

@@ -418,11 +418,14 @@ void rs_worker_set_close_hooks(rs_worker_t *w, part_t *p)
 }
 
 /* After a commit: the cache gives back what is over its bound (C1), and
- * the per-contract offsets cache is kept to about the contracts a batch
- * can touch (it is a cache of the store's: dropping it is safe). */
+ * the per-contract offsets caches are kept to about the contracts a batch
+ * can touch: their entries beyond the partitions' cached contracts, summed
+ * over the partitions, stay within batch.max.records (a batch touches at
+ * most that many contracts in all), so a partition whose excess would pass
+ * that sum drops its cache (a cache of the store's: dropping it is safe). */
 static size_t evict_after_commit(rs_worker_t *w)
 {
-    size_t cached = 0;
+    size_t cached = 0, excess_sum = 0;
     for (int32_t n = 0; n < w->nparts; n++) {
         part_t *p = &w->parts[n];
         if (p->ps == NULL)
@@ -430,8 +433,11 @@ static size_t evict_after_commit(rs_worker_t *w)
         rs_pstate_evict(p->ps);
         rs_pstate_cache_stats_t cs;
         rs_pstate_cache_stats(p->ps, &cs);
-        if (p->offs.n > cs.contracts + (size_t)w->cfg->batch_max_records)
+        size_t excess = p->offs.n > cs.contracts ? p->offs.n - cs.contracts : 0;
+        if (excess_sum + excess > (size_t)w->cfg->batch_max_records)
             rs_worker_cm_free(&p->offs);
+        else
+            excess_sum += excess;
         cached += cs.contracts;
     }
     return cached;
