@@ -613,7 +613,7 @@ static int win_write(rs_state_t *st, rs_state_batch_t *b, const rs_changelog_res
         meta_clear(&pc[i].ms);
     }
     win_clear(w);
-    return rs_state_batch_commit_unlogged(st, b, errstr, errlen);
+    return rs_state_batch_commit_ingest(st, b, errstr, errlen);
 }
 
 /* Partition c is read to its end: its unfinished group is dropped, its
