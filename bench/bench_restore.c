@@ -3,7 +3,8 @@
  * read of the same changelog, in the same run.
  *
  *   bench_restore [--contracts N] [--partitions P] [--seed S] [--runs K]
- *                 [--worker-config KEY=VALUE]... [--bin PATH] [--keep]
+ *                 [--worker-config KEY=VALUE]... [--bin PATH] [--compare-bin PATH]
+ *                 [--keep]
  *
  * A book of N generated contracts (`revstream generate`, default 20,000) is
  * put on an embedded broker (`revstream broker`, P partitions, default 64:
@@ -21,6 +22,8 @@
  *     records=…` lines and its `restore_all … ms=…` line (the wall time of
  *     the restores of one assignment; before that line existed, the sum of
  *     the per-partition times).
+ * With --compare-bin, each run also restores with that other build (same
+ * changelog, right after): its rate and restore / compare are printed.
  * It prints each run, the medians and the ratio restore / raw. Packed
  * seen-id records ("S/", many ids each) are also counted as the records
  * they replace (one per id: `unpacked_records`), and `unpacked_rate` is
@@ -61,7 +64,7 @@
 typedef struct opts {
     long contracts, seed;
     int partitions, runs, keep;
-    const char *bin;
+    const char *bin, *cmp_bin;
     const char *worker_kv[32];
     int n_worker_kv;
 } opts_t;
@@ -97,6 +100,15 @@ static long long log_sum(const char *log, const char *tag, const char *key)
             sum += strtoll(k + strlen(pat), NULL, 10);
     }
     return sum;
+}
+
+/* The restore's wall time in a worker's log: its `restore_all … ms=` line,
+ * or for builds without that line the per-partition times (one after
+ * another) summed. */
+static long long restore_ms(const char *log)
+{
+    long long ms = log_sum(log, "worker: restore_all ", "ms");
+    return ms > 0 ? ms : log_sum(log, "worker: restored partition=", "ms");
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -136,8 +148,8 @@ static void broker_start(const opts_t *o, const char *dir, pid_t *pid, char *bs,
 /* Run a worker with state dir <dir>/state-<tag>, group <tag>, until it
  * exits (exit.when.idle); its log in *log (caller frees). Returns its exit
  * status. */
-static int run_worker(const opts_t *o, const char *dir, const char *tag, const char *bs,
-                      const char *extra, char **log)
+static int run_worker(const opts_t *o, const char *bin, const char *dir, const char *tag,
+                      const char *bs, const char *extra, char **log)
 {
     char props[512], logf[512], state[512];
     snprintf(props, sizeof props, "%s/worker-%s.properties", dir, tag);
@@ -155,8 +167,8 @@ static int run_worker(const opts_t *o, const char *dir, const char *tag, const c
     for (int i = 0; i < o->n_worker_kv; i++)
         fprintf(f, "%s\n", o->worker_kv[i]);
     fclose(f);
-    char *argv[] = {(char *)o->bin, "worker", "--config", props, NULL};
-    int rc = bp_wait(bp_spawn(o->bin, argv, NULL, logf), NULL);
+    char *argv[] = {(char *)bin, "worker", "--config", props, NULL};
+    int rc = bp_wait(bp_spawn(bin, argv, NULL, logf), NULL);
     *log = bp_slurp(logf);
     return rc;
 }
@@ -281,13 +293,14 @@ static long stored_contracts(const opts_t *o, const char *dir, const char *tag, 
 
 int main(int argc, char **argv)
 {
-    opts_t o = {20000, 7, 64, 5, 0, RS_BINARY_DIR "/revstream", {0}, 0};
+    opts_t o = {20000, 7, 64, 5, 0, RS_BINARY_DIR "/revstream", NULL, {0}, 0};
     static const struct option lopts[] = {{"contracts", required_argument, 0, 'n'},
                                           {"partitions", required_argument, 0, 'p'},
                                           {"seed", required_argument, 0, 's'},
                                           {"runs", required_argument, 0, 'r'},
                                           {"worker-config", required_argument, 0, 'w'},
                                           {"bin", required_argument, 0, 'b'},
+                                          {"compare-bin", required_argument, 0, 'c'},
                                           {"keep", no_argument, 0, 'k'},
                                           {0, 0, 0, 0}};
     int c;
@@ -312,6 +325,9 @@ int main(int argc, char **argv)
             break;
         case 'b':
             o.bin = optarg;
+            break;
+        case 'c':
+            o.cmp_bin = optarg;
             break;
         case 'k':
             o.keep = 1;
@@ -350,8 +366,8 @@ int main(int argc, char **argv)
     /* big batches: fewer changelog records, so the broker keeps them all
      * whatever the machine's speed (month closes still write every
      * contract once a month) */
-    int rc =
-        run_worker(&o, dir, "fill", bs, "batch.max.records=100000\nbatch.max.ms=2000\n", &log);
+    int rc = run_worker(&o, o.bin, dir, "fill", bs,
+                        "batch.max.records=100000\nbatch.max.ms=2000\n", &log);
     if (rc != 0)
         die("the first worker exited %d (see %s/worker-fill.log)", rc, dir);
     printf("bench_restore: fill records=%lld seconds=%.1f\n",
@@ -363,7 +379,7 @@ int main(int argc, char **argv)
         die("out of memory");
     long contracts = stored_contracts(&o, dir, "fill", want);
 
-    double raw[MAX_RUNS], rest[MAX_RUNS], ratio[MAX_RUNS];
+    double raw[MAX_RUNS], rest[MAX_RUNS], ratio[MAX_RUNS], cmp[MAX_RUNS];
     long raw_n = 0, logical = 0;
     double lrate[MAX_RUNS];
     int ok = 1;
@@ -371,15 +387,13 @@ int main(int argc, char **argv)
         raw[i] = raw_read(&o, bs, &raw_n, &logical);
         char tag[32];
         snprintf(tag, sizeof tag, "restore%d", i + 1);
-        rc = run_worker(&o, dir, tag, bs, "", &log);
+        rc = run_worker(&o, o.bin, dir, tag, bs, "", &log);
         long long recs = log_sum(log, "worker: restored partition=", "records");
         long long parts = 0;
         for (const char *p = log ? strstr(log, "worker: restored partition=") : NULL; p;
              p = strstr(p + 1, "worker: restored partition="))
             parts++;
-        long long ms = log_sum(log, "worker: restore_all ", "ms");
-        if (ms <= 0) /* a build without the line: the partitions one after another */
-            ms = log_sum(log, "worker: restored partition=", "ms");
+        long long ms = restore_ms(log);
         long long applied = log_sum(log, "worker: batch ", "applied");
         free(log);
         long restored = stored_contracts(&o, dir, tag, got);
@@ -399,12 +413,31 @@ int main(int argc, char **argv)
         fflush(stdout);
         if (rc != 0 || recs != raw_n || !same || applied != 0)
             ok = 0;
+        if (o.cmp_bin != NULL) { /* the other build, same changelog, same run */
+            char ctag[32];
+            snprintf(ctag, sizeof ctag, "compare%d", i + 1);
+            int crc = run_worker(&o, o.cmp_bin, dir, ctag, bs, "", &log);
+            long long cms = restore_ms(log),
+                      crecs = log_sum(log, "worker: restored partition=", "records");
+            free(log);
+            cmp[i] = cms > 0 ? (double)crecs * 1000.0 / (double)cms : 0;
+            printf("bench_restore: run=%d compare_bin=%s records=%lld ms=%lld rate=%.0f "
+                   "ratio=%.2f restore_over_compare=%.2f exit=%d\n",
+                   i + 1, o.cmp_bin, crecs, cms, cmp[i], raw[i] > 0 ? cmp[i] / raw[i] : 0,
+                   cmp[i] > 0 ? rest[i] / cmp[i] : 0, crc);
+            fflush(stdout);
+            if (crc != 0 || crecs != raw_n)
+                ok = 0;
+        }
         if (!o.keep) {
-            snprintf(cmd, sizeof cmd, "rm -rf '%s/state-%s'", dir, tag);
+            snprintf(cmd, sizeof cmd, "rm -rf '%s/state-%s' '%s/state-compare%d'", dir, tag,
+                     dir, i + 1);
             if (system(cmd) != 0)
                 fprintf(stderr, "bench_restore: warning: could not remove a state dir\n");
         }
     }
+    if (o.cmp_bin != NULL)
+        printf("bench_restore: compare_median=%.0f\n", median(cmp, o.runs));
     double mraw = median(raw, o.runs), mrest = median(rest, o.runs),
            mratio = median(ratio, o.runs), mlrate = median(lrate, o.runs);
     printf("bench_restore: changelog_records=%ld unpacked_records=%ld contracts=%ld "

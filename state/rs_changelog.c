@@ -272,7 +272,7 @@ static void stage_record(rs_state_batch_t *b, const rs_changelog_restore_args_t 
             uint32_t period = 0;
             for (int j = 0; j < 4; j++)
                 period |= (uint32_t)q[16 + j] << (8 * j);
-            rs_state_batch_put_seen(b, a->partition, id, (uint64_t)get64(q),
+            rs_state_batch_put_seen(b, m->partition, id, (uint64_t)get64(q),
                                     (uint64_t)get64(q + 8), (int32_t)period);
         }
         return;
@@ -283,18 +283,18 @@ static void stage_record(rs_state_batch_t *b, const rs_changelog_restore_args_t 
         int put = 0;
         decode_seen(m, id, &idh, &put, &ch, &period);
         if (put)
-            rs_state_batch_put_seen(b, a->partition, id, idh, ch, period);
+            rs_state_batch_put_seen(b, m->partition, id, idh, ch, period);
         else
-            rs_state_batch_delete_seen(b, a->partition, id, idh);
+            rs_state_batch_delete_seen(b, m->partition, id, idh);
         return;
     }
     size_t idlen = m->key_len - 2;
     memcpy(id, k + 2, idlen);
     id[idlen] = '\0';
     if (v[4] & F_DELETED)
-        rs_state_batch_delete_contract(b, a->partition, id);
+        rs_state_batch_delete_contract(b, m->partition, id);
     else
-        rs_state_batch_put_contract(b, a->partition, id, v + HDR, m->len - HDR);
+        rs_state_batch_put_contract(b, m->partition, id, v + HDR, m->len - HDR);
     /* one operation for the four (layout 2): -1 entries are skipped */
     rs_state_batch_put_contract_offsets(b, id, a->input_topics, offs, RS_CHANGELOG_TOPICS);
 }
@@ -367,7 +367,8 @@ static void meta_stage(rs_state_batch_t *b, const rs_changelog_restore_args_t *a
     uint32_t metalen = 0;
     for (int i = 0; i < 4; i++)
         metalen |= (uint32_t)v[HDR + i] << (8 * i);
-    snprintf(key, sizeof key, "plan/%d", (int)a->partition);
+    int32_t n = ms->last->partition;
+    snprintf(key, sizeof key, "plan/%d", (int)n);
     if (v[4] & F_PLAN)
         rs_state_batch_put_meta(b, key, v + HDR + 4 + metalen,
                                 ms->last->len - HDR - 4 - metalen);
@@ -378,13 +379,13 @@ static void meta_stage(rs_state_batch_t *b, const rs_changelog_restore_args_t *a
         metalen = 0;
         for (int i = 0; i < 4; i++)
             metalen |= (uint32_t)v[HDR + i] << (8 * i);
-        snprintf(key, sizeof key, "engine/%d", (int)a->partition);
+        snprintf(key, sizeof key, "engine/%d", (int)n);
         rs_state_batch_put_meta(b, key, v + HDR + 4, metalen);
     }
     for (int t = 0; t < RS_CHANGELOG_TOPICS; t++)
         if (ms->next[t] >= 0)
-            rs_state_batch_put_input_offset(b, a->input_topics[t], a->partition, ms->next[t]);
-    rs_changelog_stage_pos(b, a->partition, ms->last->offset + 1);
+            rs_state_batch_put_input_offset(b, a->input_topics[t], n, ms->next[t]);
+    rs_changelog_stage_pos(b, n, ms->last->offset + 1);
 }
 
 static void restoring_key(char *buf, size_t buflen, int32_t partition)
@@ -404,18 +405,22 @@ int rs_changelog_restore_interrupted(rs_state_t *st, int32_t partition, char *er
     return rc < 0 ? -1 : rc == 0 && len > 0;
 }
 
-/* Set (from >= 0) partition n's restore marker, in an ordinary (logged)
- * commit. */
-static int mark_restoring(rs_state_t *st, rs_state_batch_t *b, int32_t partition, int64_t from,
-                          char *errstr, size_t errlen)
+/* Set the restore markers of all of a->parts (each holds its `from`), in
+ * one ordinary (logged) commit. */
+static int mark_restoring(rs_state_t *st, rs_state_batch_t *b,
+                          const rs_changelog_restore_args_t *a, char *errstr, size_t errlen)
 {
     char key[48];
     unsigned char v[8];
-    restoring_key(key, sizeof key, partition);
-    put64(v, from);
     rs_state_batch_clear(b);
-    if (rs_state_batch_put_meta(b, key, v, sizeof v) != 0)
-        return -1;
+    for (size_t i = 0; i < a->nparts; i++) {
+        restoring_key(key, sizeof key, a->parts[i].partition);
+        put64(v, a->parts[i].from);
+        if (rs_state_batch_put_meta(b, key, v, sizeof v) != 0) {
+            snprintf(errstr, errlen, "changelog restore: %s", rs_state_batch_error(b));
+            return -1;
+        }
+    }
     return rs_state_batch_commit(st, b, errstr, errlen);
 }
 
@@ -476,7 +481,8 @@ typedef struct pending {
 static void pending_drop(pending_t *p)
 {
     for (size_t i = 0; i < p->n; i++)
-        rd_kafka_message_destroy(p->v[i]);
+        if (p->v[i] != NULL) /* NULL: moved to the window */
+            rd_kafka_message_destroy(p->v[i]);
     p->n = 0;
 }
 
@@ -541,14 +547,15 @@ static int win_full(const restore_win_t *w)
 static void win_add(restore_win_t *w, rd_kafka_message_t *m)
 {
     const unsigned char *k = m->key, *v = m->payload;
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = (1469598103934665603ull ^ (uint32_t)m->partition) * 1099511628211ull;
     for (size_t i = 0; i < m->key_len; i++)
         h = (h ^ k[i]) * 1099511628211ull;
     size_t i = (size_t)(h ^ (h >> 29)) & (w->nslot - 1);
     win_entry_t *e = NULL;
     for (; w->slot[i] != 0; i = (i + 1) & (w->nslot - 1)) {
         win_entry_t *x = &w->e[w->slot[i] - 1];
-        if (x->m->key_len == m->key_len && memcmp(x->m->key, k, m->key_len) == 0) {
+        if (x->m->partition == m->partition && x->m->key_len == m->key_len &&
+            memcmp(x->m->key, k, m->key_len) == 0) {
             e = x;
             break;
         }
@@ -572,26 +579,124 @@ static void win_add(restore_win_t *w, rd_kafka_message_t *m)
         }
 }
 
-/* Stage the window and the meta records' effect, write them in one
- * unlogged write, and empty both. 0 or -1 (errstr). */
+/* One partition of a restore: its group in progress and the net effect
+ * of its meta records not written yet. */
+typedef struct part_ctx {
+    rs_changelog_restore_part_t *p;
+    pending_t pend;
+    meta_state_t ms;
+    int64_t next, groups;
+    int plan_at_from, done;
+} part_ctx_t;
+
+/* Window entries in partition, then changelog order. */
 static int cmp_entry_offset(const void *x, const void *y)
 {
-    int64_t a = ((const win_entry_t *)x)->m->offset, b = ((const win_entry_t *)y)->m->offset;
-    return (a > b) - (a < b);
+    const rd_kafka_message_t *a = ((const win_entry_t *)x)->m, *b = ((const win_entry_t *)y)->m;
+    if (a->partition != b->partition)
+        return a->partition < b->partition ? -1 : 1;
+    return (a->offset > b->offset) - (a->offset < b->offset);
 }
 
+/* Stage the window and every partition's meta records' effect, write them
+ * in one unlogged write, and empty both. 0 or -1 (errstr). */
 static int win_write(rs_state_t *st, rs_state_batch_t *b, const rs_changelog_restore_args_t *a,
-                     restore_win_t *w, meta_state_t *ms, char *errstr, size_t errlen)
+                     restore_win_t *w, part_ctx_t *pc, char *errstr, size_t errlen)
 {
     /* in changelog order: an "s/" tombstone deletes an id an earlier "S/"
      * record put (different record keys, one store key) */
     qsort(w->e, w->n, sizeof *w->e, cmp_entry_offset);
     for (size_t i = 0; i < w->n; i++)
         stage_record(b, a, w->e[i].m, w->e[i].offs);
-    meta_stage(b, a, ms);
+    for (size_t i = 0; i < a->nparts; i++) {
+        meta_stage(b, a, &pc[i].ms);
+        meta_clear(&pc[i].ms);
+    }
     win_clear(w);
-    meta_clear(ms);
-    return rs_state_batch_commit_unlogged(st, b, errstr, errlen);
+    return rs_state_batch_commit_ingest(st, b, errstr, errlen);
+}
+
+/* Partition c is read to its end: its unfinished group is dropped, its
+ * fetching paused. */
+static void part_done(rd_kafka_t *rk, const rs_changelog_restore_args_t *a, part_ctx_t *c,
+                      uint64_t t0, int64_t remaining)
+{
+    uint64_t ms = now_ms() - t0;
+    c->done = 1;
+    c->p->ms = ms;
+    pending_drop(&c->pend);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, a->topic, c->p->partition);
+    rd_kafka_pause_partitions(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (a->progress != NULL)
+        a->progress(a->opaque, c->p->partition, c->p->records, remaining,
+                    (int64_t)((uint64_t)c->p->records * 1000u / (ms + 1)), 1);
+}
+
+/* Record m of partition c (not past its high): kept with its group, or a
+ * meta record that ends a group, whose records then join the window.
+ * Takes m. 0, 1 when c is read to its end, -1 (errstr). */
+static int restore_record(rs_state_t *st, rs_state_batch_t *b,
+                          const rs_changelog_restore_args_t *a, restore_win_t *win,
+                          part_ctx_t *pc, part_ctx_t *c, rd_kafka_message_t *m, char *errstr,
+                          size_t errlen)
+{
+    int64_t moff = m->offset;
+    const rs_changelog_restore_part_t *p = c->p;
+    const char *k = m->key;
+    c->next = moff + 1;
+    if (k != NULL && m->key_len > 0 && (k[0] == 'c' || k[0] == 's' || k[0] == 'S')) {
+        if (!contract_ok(m))
+            goto corrupt;
+        if (c->pend.n == c->pend.cap) {
+            size_t cap = c->pend.cap ? c->pend.cap * 2 : 1024;
+            rd_kafka_message_t **v = realloc(c->pend.v, cap * sizeof *v);
+            if (v == NULL) {
+                snprintf(errstr, errlen, "changelog restore: out of memory");
+                rd_kafka_message_destroy(m);
+                return -1;
+            }
+            c->pend.v = v;
+            c->pend.cap = cap;
+        }
+        c->pend.v[c->pend.n++] = m; /* staged with its batch's final record */
+        return c->next >= p->high;
+    }
+    int flags = meta_flags(m);
+    if (flags < 0)
+        goto corrupt;
+    if (flags & F_PLAN) { /* a new batch: contracts before it never finished */
+        pending_drop(&c->pend);
+        if (moff == p->from)
+            c->plan_at_from = 1;
+    } else if (p->local_plan && c->plan_at_from && c->groups == 0 && moff == p->high - 1) {
+        /* only our own unfinished batch: replay it */
+        rd_kafka_message_destroy(m);
+        return 1;
+    } else {
+        c->groups++;
+    }
+    /* the group's records join the window (a plan record has none) */
+    for (size_t i = 0; i < c->pend.n; i++) {
+        if (win_full(win) && win_write(st, b, a, win, pc, errstr, errlen) != 0) {
+            rd_kafka_message_destroy(m);
+            return -1;
+        }
+        win_add(win, c->pend.v[i]);
+        c->pend.v[i] = NULL;
+    }
+    c->pend.n = 0;
+    meta_note(&c->ms, m);
+    /* big writes, at group boundaries only (each sets changelog/N) */
+    if (win_full(win) && win_write(st, b, a, win, pc, errstr, errlen) != 0)
+        return -1;
+    return c->next >= p->high;
+corrupt:
+    snprintf(errstr, errlen, "changelog %s[%d] offset %lld: corrupt record", a->topic,
+             (int)p->partition, (long long)moff);
+    rd_kafka_message_destroy(m);
+    return -1;
 }
 
 int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t *records,
@@ -600,13 +705,14 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
     rd_kafka_t *rk = NULL;
     rd_kafka_topic_partition_list_t *tpl = NULL;
     rs_state_batch_t *b = NULL;
-    pending_t pend = {0};
     restore_win_t win = {0};
-    meta_state_t ms = {NULL, NULL, {-1, -1, -1, -1}};
+    part_ctx_t *pc = NULL;
+    int32_t *slot = NULL; /* partition number -> index into pc + 1 (0 none) */
+    int32_t maxp = 0;
     char kerr[512];
-    int rc = -1, plan_at_from = 0;
-    int64_t groups = 0;
-    int64_t done = 0, total = a->high - a->from, next = a->from;
+    int rc = -1;
+    size_t left = a->nparts;
+    int64_t total = 0, done = 0;
     uint64_t t0 = now_ms(), last = t0, deadline = t0 + (uint64_t)a->timeout_ms;
     /* the restore consumer fetches big and waits little */
     static const char *const settings[][2] = {
@@ -629,14 +735,46 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
         snprintf(errstr, errlen, "changelog restore: consumer: %s", kerr);
         goto out;
     }
-    if (rs_state_batch_new(&b, errstr, errlen) != 0)
+    if (a->nparts == 0) {
+        rc = 0;
         goto out;
-    if (win_init(&win) != 0) {
+    }
+    for (size_t i = 0; i < a->nparts; i++) {
+        if (a->parts[i].partition < 0 || a->parts[i].from < 0 ||
+            a->parts[i].high <= a->parts[i].from) {
+            snprintf(errstr, errlen, "changelog restore: %s[%d]: bad range %lld..%lld",
+                     a->topic, (int)a->parts[i].partition, (long long)a->parts[i].from,
+                     (long long)a->parts[i].high);
+            goto out;
+        }
+        if (a->parts[i].partition > maxp)
+            maxp = a->parts[i].partition;
+        total += a->parts[i].high - a->parts[i].from;
+    }
+    pc = calloc(a->nparts, sizeof *pc);
+    slot = calloc((size_t)maxp + 1, sizeof *slot);
+    if (pc == NULL || slot == NULL || win_init(&win) != 0) {
         snprintf(errstr, errlen, "changelog restore: out of memory");
         goto out;
     }
+    for (size_t i = 0; i < a->nparts; i++) {
+        rs_changelog_restore_part_t *p = &a->parts[i];
+        if (slot[p->partition] != 0) {
+            snprintf(errstr, errlen, "changelog restore: %s[%d] given twice", a->topic,
+                     (int)p->partition);
+            goto out;
+        }
+        slot[p->partition] = (int32_t)i + 1;
+        p->records = 0;
+        p->ms = 0;
+        pc[i].p = p;
+        pc[i].next = p->from;
+        pc[i].ms = (meta_state_t){NULL, NULL, {-1, -1, -1, -1}};
+    }
+    if (rs_state_batch_new(&b, errstr, errlen) != 0)
+        goto out;
     /* R2: set before the first restored record is written, cleared after the last */
-    if (mark_restoring(st, b, a->partition, a->from, errstr, errlen) != 0)
+    if (mark_restoring(st, b, a, errstr, errlen) != 0)
         goto out;
     {
         /* the topic's metadata first: a partition assigned before its leader
@@ -650,119 +788,102 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
         if (rkt != NULL)
             rd_kafka_topic_destroy(rkt);
     }
-    tpl = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(tpl, a->topic, a->partition)->offset = a->from;
+    tpl = rd_kafka_topic_partition_list_new((int)a->nparts);
+    for (size_t i = 0; i < a->nparts; i++)
+        rd_kafka_topic_partition_list_add(tpl, a->topic, a->parts[i].partition)->offset =
+            a->parts[i].from;
     rd_kafka_resp_err_t aerr = rd_kafka_assign(rk, tpl);
     if (aerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        snprintf(errstr, errlen, "changelog restore: assign %s[%d]: %s", a->topic,
-                 (int)a->partition, rd_kafka_err2str(aerr));
+        snprintf(errstr, errlen, "changelog restore: assign %s: %s", a->topic,
+                 rd_kafka_err2str(aerr));
         goto out;
     }
-    while (next < a->high) {
+    while (left > 0) {
         uint64_t now = now_ms();
         if (now >= deadline) {
-            snprintf(errstr, errlen,
-                     "changelog restore of %s[%d]: timed out at offset %lld of %lld", a->topic,
-                     (int)a->partition, (long long)next, (long long)a->high);
+            for (size_t i = 0; i < a->nparts; i++)
+                if (!pc[i].done) {
+                    snprintf(errstr, errlen,
+                             "changelog restore of %s[%d]: timed out at offset %lld of %lld "
+                             "(no record for %ld ms)",
+                             a->topic, (int)pc[i].p->partition, (long long)pc[i].next,
+                             (long long)pc[i].p->high, a->timeout_ms);
+                    break;
+                }
             goto out;
         }
         if (a->progress != NULL && now - last >= 2000) {
             last = now;
-            a->progress(a->opaque, a->partition, done, total - done,
+            a->progress(a->opaque, -1, done, total - done,
                         (int64_t)((uint64_t)done * 1000u / (now - t0 + 1)), 0);
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (m == NULL)
             continue;
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            next = m->offset > next ? m->offset : next;
-            rd_kafka_message_destroy(m);
-            continue; /* below high: not yet visible, keep polling until the deadline */
-        }
-        if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        part_ctx_t *c = m->partition >= 0 && m->partition <= maxp && slot[m->partition] != 0
+                            ? &pc[slot[m->partition] - 1]
+                            : NULL;
+        if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR &&
+            m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             snprintf(errstr, errlen, "changelog restore of %s[%d]: %s", a->topic,
-                     (int)a->partition, rd_kafka_message_errstr(m));
+                     (int)m->partition, rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
             goto out;
         }
-        if (m->offset >= a->high) {
+        if (c == NULL || c->done) { /* not ours, or past its end */
             rd_kafka_message_destroy(m);
-            break;
-        }
-        int64_t moff = m->offset;
-        next = moff + 1;
-        done = next - a->from;
-        (*records)++;
-        if (m->key != NULL && m->key_len > 0 &&
-            (((const char *)m->key)[0] == 'c' || ((const char *)m->key)[0] == 's' ||
-             ((const char *)m->key)[0] == 'S')) {
-            if (!contract_ok(m)) {
-                snprintf(errstr, errlen, "changelog %s[%d] offset %lld: corrupt record",
-                         a->topic, (int)a->partition, (long long)moff);
-                rd_kafka_message_destroy(m);
-                goto out;
-            }
-            if (pend.n == pend.cap) {
-                size_t cap = pend.cap ? pend.cap * 2 : 1024;
-                rd_kafka_message_t **v = realloc(pend.v, cap * sizeof *v);
-                if (v == NULL) {
-                    snprintf(errstr, errlen, "changelog restore: out of memory");
-                    rd_kafka_message_destroy(m);
-                    goto out;
-                }
-                pend.v = v;
-                pend.cap = cap;
-            }
-            pend.v[pend.n++] = m; /* staged with its batch's final record */
             continue;
         }
-        int flags = meta_flags(m);
-        if (flags < 0) {
-            snprintf(errstr, errlen, "changelog %s[%d] offset %lld: corrupt record", a->topic,
-                     (int)a->partition, (long long)moff);
+        int end = 0;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            /* below high: not yet visible, keep polling until the deadline */
+            c->next = m->offset > c->next ? m->offset : c->next;
+            end = c->next >= c->p->high;
             rd_kafka_message_destroy(m);
-            goto out;
-        }
-        if (flags & F_PLAN) { /* a new batch: contracts before it never finished */
-            pending_drop(&pend);
-            if (moff == a->from)
-                plan_at_from = 1;
-        } else if (a->local_plan && plan_at_from && groups == 0 && moff == a->high - 1) {
-            /* only our own unfinished batch: replay it */
-            pending_drop(&pend);
+        } else if (m->offset >= c->p->high) {
+            end = 1;
             rd_kafka_message_destroy(m);
-            break;
         } else {
-            groups++;
-        }
-        /* the group's records join the window (a plan record has none) */
-        for (size_t i = 0; i < pend.n; i++) {
-            if (win_full(&win) && win_write(st, b, a, &win, &ms, errstr, errlen) != 0)
+            int64_t before = c->next;
+            deadline = now + (uint64_t)a->timeout_ms;
+            c->p->records++;
+            (*records)++;
+            end = restore_record(st, b, a, &win, pc, c, m, errstr, errlen);
+            if (end < 0)
                 goto out;
-            win_add(&win, pend.v[i]);
+            done += c->next - before;
         }
-        pend.n = 0;
-        meta_note(&ms, m);
-        /* big writes, at group boundaries only (each sets changelog/N) */
-        if (win_full(&win) && win_write(st, b, a, &win, &ms, errstr, errlen) != 0)
-            goto out;
+        if (end) {
+            done += c->p->high - c->next > 0 ? c->p->high - c->next : 0;
+            left--;
+            part_done(rk, a, c, t0, total - done);
+        }
     }
-    pending_drop(&pend); /* contracts of an unfinished batch */
-    if (win_write(st, b, a, &win, &ms, errstr, errlen) != 0 ||
-        (!a->defer_finish &&
-         rs_changelog_restore_finish(st, &a->partition, 1, errstr, errlen) != 0))
+    if (win_write(st, b, a, &win, pc, errstr, errlen) != 0)
         goto out;
-    if (a->progress != NULL) {
-        uint64_t ms_ = now_ms() - t0;
-        a->progress(a->opaque, a->partition, done, 0,
-                    (int64_t)((uint64_t)done * 1000u / (ms_ + 1)), 1);
+    if (!a->defer_finish) {
+        int32_t *ns = calloc(a->nparts, sizeof *ns);
+        if (ns == NULL) {
+            snprintf(errstr, errlen, "changelog restore: out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < a->nparts; i++)
+            ns[i] = a->parts[i].partition;
+        int frc = rs_changelog_restore_finish(st, ns, a->nparts, errstr, errlen);
+        free(ns);
+        if (frc != 0)
+            goto out;
     }
     rc = 0;
 out:
-    pending_drop(&pend);
-    free(pend.v);
+    for (size_t i = 0; pc != NULL && i < a->nparts; i++) {
+        pending_drop(&pc[i].pend);
+        free(pc[i].pend.v);
+        meta_clear(&pc[i].ms);
+    }
+    free(pc);
+    free(slot);
     win_free(&win);
-    meta_clear(&ms);
     if (tpl != NULL)
         rd_kafka_topic_partition_list_destroy(tpl);
     if (rk != NULL) {

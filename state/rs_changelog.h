@@ -51,23 +51,34 @@
  *     groups' records, one per changelog key (a later record of a key
  *     supersedes the earlier one; a contract's applied offsets merge per
  *     topic), written with the meta records' net effect in one RocksDB
- *     write of up to RS_CHANGELOG_RESTORE_BATCH_OPS / 2 keys or 16 MiB, in
- *     changelog order. The result is what applying every record in order
+ *     write of up to RS_CHANGELOG_RESTORE_BATCH_OPS / 2 keys or 16 MiB of
+ *     records, in changelog order. A write that large is a table file
+ *     ingested into the store (rs_state_batch_commit_ingest: no memtable
+ *     inserts, no flush of them at the end; measured 2-3x less time than
+ *     memtable writes and the final flush). The result is what applying every record in order
  *     would leave; a write may end inside a finished group (its records are
  *     beyond the written "changelog/N": a crash restores them again, R2).
  *   - R2, crash safety: before the first restored record is written, the
  *     marker "restoring/N" is set in a (logged) commit of its own. The
- *     restored writes go WITHOUT RocksDB's write-ahead log
- *     (rs_state_batch_commit_unlogged); rs_changelog_restore_finish()
+ *     restored writes go WITHOUT RocksDB's write-ahead log (ingested
+ *     files, or rs_state_batch_commit_unlogged for small or odd ones:
+ *     rs_state_batch_commit_ingest); rs_changelog_restore_finish()
  *     flushes the memtables to SST files (waiting) and only then clears
  *     the marker in a logged commit. A crash in between leaves the marker
  *     set: rs_changelog_restore_interrupted() reports the partition as not
  *     restored and the worker restores it again. (Each write is atomic and
- *     memtables reach the disk in order, so what a crash keeps of the
- *     unlogged writes is a prefix of them, i.e. a group boundary with its
+ *     memtables reach the disk in order, a memtable overlapping a file
+ *     being flushed before it is ingested, so what a crash keeps of the
+ *     restore's writes is a prefix of them, i.e. a group boundary with its
  *     matching "changelog/N", or nothing; the marker makes the restart
- *     restore anyway.) Several partitions may be restored at once (one
- *     thread each, one store) and finished together: one flush for all.
+ *     restore anyway.) The partitions of one restore are read by one
+ *     consumer (all assigned at once, each record routed to its partition,
+ *     each partition done at its own high watermark), their markers set in
+ *     one commit, and finished together: one flush for all.
+ *   - The window holds finished groups of any of the partitions (keyed by
+ *     partition and changelog key); a write stages each partition's meta
+ *     records' net effect with them, so every partition's "changelog/N"
+ *     stays at a batch boundary of its own changelog.
  *
  * Ownership: encode functions return malloc'd buffers (free()). The restore
  * takes ownership of the rd_kafka_conf_t it is given (also on failure) and
@@ -125,26 +136,37 @@ int rs_changelog_encode_meta(const void *meta, size_t metalen,
                              const rs_plan_item_t *plan, size_t nplan, void **out,
                              size_t *outlen);
 
-/* Progress of a restore; called at least every 2 s and once at the end. */
+/* Progress of a restore: called at least every 2 s with partition -1 (all
+ * of them) and once per partition when it is read to its end (finished 1).
+ * done counts that partition's records (all records read, for -1);
+ * remaining is what is left to read of all partitions. */
 typedef void (*rs_changelog_progress_cb)(void *opaque, int32_t partition, int64_t done,
                                          int64_t remaining, int64_t rate_per_s, int finished);
 
-typedef struct rs_changelog_restore_args {
-    rd_kafka_conf_t *conf;                         /* taken: bootstrap etc.; no group */
-    const char *topic;                             /* the changelog topic */
-    int32_t partition;                             /* N */
-    int64_t from;                                  /* first offset to read */
-    int64_t high;                                  /* read up to (excluding) this offset */
-    const char *input_topics[RS_CHANGELOG_TOPICS]; /* names of the input topics */
-    long timeout_ms;                               /* give up after this long */
+/* One changelog partition of a restore. */
+typedef struct rs_changelog_restore_part {
+    int32_t partition; /* N (distinct within one restore) */
+    int64_t from;      /* first offset to read */
+    int64_t high;      /* read up to (excluding) this offset; > from */
     /* The local store has a pending plan (this store's worker died between
      * producing a batch and committing it). If the changelog from `from`
      * holds exactly that batch (its plan record at `from`, its final record
      * at high - 1) and nothing after it, nothing is restored: the worker
      * replays the local plan, which re-emits the same records. */
     int local_plan;
-    /* Leave the marker set and the writes unflushed: the caller calls
-     * rs_changelog_restore_finish() for this partition (with others: one
+    int64_t records; /* out: records read */
+    uint64_t ms;     /* out: ms from the start until it was read to its end */
+} rs_changelog_restore_part_t;
+
+typedef struct rs_changelog_restore_args {
+    rd_kafka_conf_t *conf;              /* taken: bootstrap etc.; no group */
+    const char *topic;                  /* the changelog topic */
+    rs_changelog_restore_part_t *parts; /* the partitions, read together */
+    size_t nparts;
+    const char *input_topics[RS_CHANGELOG_TOPICS]; /* names of the input topics */
+    long timeout_ms; /* give up when no record came for this long */
+    /* Leave the markers set and the writes unflushed: the caller calls
+     * rs_changelog_restore_finish() for these partitions (with others: one
      * flush for all) after a successful restore. */
     int defer_finish;
     rs_changelog_progress_cb progress; /* may be NULL */
@@ -152,7 +174,7 @@ typedef struct rs_changelog_restore_args {
 } rs_changelog_restore_args_t;
 
 /* Operations per RocksDB write of a restore (a group is never split). */
-#define RS_CHANGELOG_RESTORE_BATCH_OPS 20000
+#define RS_CHANGELOG_RESTORE_BATCH_OPS 131072 /* 65,536 keys: 16 MiB limits first */
 
 /* 1 if a restore of `partition` began and did not finish (R2), 0 if not,
  * -1 error (errstr). */
@@ -164,10 +186,11 @@ int rs_changelog_restore_interrupted(rs_state_t *st, int32_t partition, char *er
 int rs_changelog_restore_finish(rs_state_t *st, const int32_t *partitions, size_t n,
                                 char *errstr, size_t errlen);
 
-/* Read changelog partition N from `from` to `high` into the local store (see
- * the invariants above). *records gets the number of records read. Returns
- * 0, or -1 with errstr naming the partition and offset (a corrupt record, a
- * Kafka error, the timeout). */
+/* Read the changelog partitions a->parts (each from its `from` to its
+ * `high`) into the local store (see the invariants above), with one
+ * consumer: *records gets the number of records read, each part its own.
+ * Returns 0, or -1 with errstr naming the partition and offset (a corrupt
+ * record, a Kafka error, the timeout). */
 int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t *records,
                          char *errstr, size_t errlen);
 

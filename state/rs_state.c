@@ -50,7 +50,9 @@
  *     as a copy in key order (rs_state_sorted.c; stable: the operations on
  *     one key keep their order, so the result is the same), which makes the
  *     memtable inserts cheaper; batches staged on several threads are
- *     appended to one (rs_state_batch_append) and still written once.
+ *     appended to one (rs_state_batch_append) and still written once. A
+ *     restore's large batches are written as table files and ingested
+ *     (rs_state_batch_commit_ingest, rs_state_sorted.c): no memtable.
  *   - Seen-id lookups are nearly all misses: the tables have a full bloom
  *     filter, the memtable a whole-key one; a bloom filter never hides a
  *     present key, so a lookup's answer is exact.
@@ -998,10 +1000,14 @@ static int batch_write(rs_state_t *st, rs_state_batch_t *b, const rocksdb_writeo
         return -1;
     if (b->count == 0)
         return 0;
-    rocksdb_writebatch_t *sorted = b->count >= RS_STATE_SORTED_WRITE_MIN
+    int ing = wo != NULL ? 1 /* else rs_state_batch_commit_ingest: a file if it pays */
+                         : rs_state_sorted_ingest(st->db, st->options, st->path, b->count,
+                                                  b->wb, b->mg, b->mglen, &err);
+    rocksdb_writebatch_t *sorted = ing == 1 && b->count >= RS_STATE_SORTED_WRITE_MIN
                                        ? rs_state_sorted_copy(b->wb, b->mg, b->mglen)
                                        : NULL;
-    rocksdb_write(st->db, wo, sorted != NULL ? sorted : b->wb, &err);
+    if (ing == 1)
+        rocksdb_write(st->db, wo ? wo : st->wopts_nowal, sorted ? sorted : b->wb, &err);
     if (sorted != NULL)
         rocksdb_writebatch_destroy(sorted);
     if (err) {
@@ -1023,6 +1029,11 @@ int rs_state_batch_commit_unlogged(rs_state_t *st, rs_state_batch_t *b, char *er
 {
     return batch_write(st, b, st ? st->wopts_nowal : NULL, "rs_state_batch_commit_unlogged",
                        errstr, errlen);
+}
+
+int rs_state_batch_commit_ingest(rs_state_t *st, rs_state_batch_t *b, char *errstr, size_t n)
+{
+    return batch_write(st, b, NULL, "rs_state_batch_commit_ingest", errstr, n);
 }
 
 int rs_state_flush(rs_state_t *st, char *errstr, size_t errlen)
@@ -1484,9 +1495,4 @@ void rs_state_get_props(rs_state_t *st, rs_state_props_t *out)
                          ? (int64_t)v
                          : -1;
     }
-}
-
-const char *rs_state_rocksdb_version(void)
-{
-    return RS_ROCKSDB_VERSION; /* pkg-config's, at configure time */
 }

@@ -216,6 +216,17 @@ int rs_state_batch_commit(rs_state_t *st, rs_state_batch_t *b, char *errstr, siz
  * flushed in order). */
 int rs_state_batch_commit_unlogged(rs_state_t *st, rs_state_batch_t *b, char *errstr,
                                    size_t errlen);
+/* The same, for large bulk writes such as a restore's: a batch of at
+ * least RS_STATE_INGEST_MIN (4096) operations is written as one table
+ * file ingested into the store (no memtable inserts, no flush later; such
+ * a write is durable once it returns); a smaller one, or one that cannot
+ * be one file (merges of a key after a put or delete of it), is written
+ * as rs_state_batch_commit_unlogged does. So the caller treats it as an
+ * unlogged write (a marker, then rs_state_flush). Writes stay in order (a
+ * memtable overlapping a file is flushed before it is ingested): a crash
+ * keeps a prefix of these and of unlogged writes. */
+int rs_state_batch_commit_ingest(rs_state_t *st, rs_state_batch_t *b, char *errstr,
+                                 size_t errlen);
 /* Write the memtables to SST files and wait (makes unlogged writes
  * durable). 0 or -1 / RS_STATE_EDISK with errstr. */
 int rs_state_flush(rs_state_t *st, char *errstr, size_t errlen);

@@ -1,7 +1,8 @@
 /*
  * rs_state_dir.c — the state directory's filesystem: can a writable store
  * live there (rs_state_check_dir, rs_state.h), and is a RocksDB error a disk
- * fault (rs_state_dir.h).
+ * fault (rs_state_dir.h); and which RocksDB the store was built with
+ * (rs_state_rocksdb_version).
  *
  * Invariants: rs_state_check_dir writes, syncs and removes one probe file
  * and leaves nothing else behind; it never opens RocksDB (which aborts
@@ -85,4 +86,9 @@ int rs_state_check_dir(const char *path, char *errstr, size_t errlen)
                    : -1;
     }
     return 0;
+}
+
+const char *rs_state_rocksdb_version(void)
+{
+    return RS_ROCKSDB_VERSION; /* pkg-config's, at configure time */
 }

@@ -18,6 +18,9 @@
 
 /* Below this many operations the copy is not worth it. */
 #define RS_STATE_SORTED_WRITE_MIN 256
+/* Below this many operations a table file is not worth it (a file, its
+ * sync and a manifest update per ingest). */
+#define RS_STATE_INGEST_MIN 4096
 
 /* A copy in key order of wb's puts and deletes and of the merges listed in
  * merges[0..mlen) (BE32 key length, BE32 operand length, key, operand
@@ -26,5 +29,17 @@
  * caller then writes wb as it is). The caller destroys it. */
 rocksdb_writebatch_t *rs_state_sorted_copy(rocksdb_writebatch_t *wb,
                                            const unsigned char *merges, size_t mlen);
+
+/* The same operations (count of them) written as one table file
+ * (SstFileWriter, in key order, uncompressed, one entry per key: the last
+ * operation) in dir and ingested into db (the file is moved in; durable
+ * once ingested; a memtable holding keys in its range is flushed first, so
+ * writes stay in order). Returns 0 written, 1 when the batch is not
+ * written so (fewer than RS_STATE_INGEST_MIN operations, out of memory,
+ * merges of a key after a put or delete of it: the caller writes it as a
+ * batch), -1 on a RocksDB error (*errptr, RocksDB's malloc'd string). */
+int rs_state_sorted_ingest(rocksdb_t *db, const rocksdb_options_t *options, const char *dir,
+                           size_t count, rocksdb_writebatch_t *wb, const unsigned char *merges,
+                           size_t mlen, char **errptr);
 
 #endif

@@ -1211,3 +1211,153 @@ Test(state, unlogged_writes_are_lost_in_a_crash_unless_flushed)
         rs_state_destroy(st);
     }
 }
+
+/* ---- ingested writes (rs_state_batch_commit_ingest: the restore's) ---- */
+
+/* The operations of ingest_ops, staged in batch b: more than
+ * RS_STATE_INGEST_MIN of them, out of key order, with a key put then
+ * deleted, a key put twice, deletions and overwrites of keys stored
+ * before, one offsets merge per contract; with twice_merged, also two
+ * offsets merges of one contract (not one table entry: written as a
+ * batch). */
+static void ingest_ops(rs_state_batch_t *b, int twice_merged)
+{
+    static const char *const topics[] = {"contracts", "invoices", "payments", "usage"};
+    char id[32], blob[32];
+    for (int i = 2999; i >= 0; i--) {
+        snprintf(id, sizeof id, "C%04d", i);
+        snprintf(blob, sizeof blob, "v2-%d", i);
+        const int64_t offs[] = {i, -1, 2 * i, -1};
+        if (i % 10 == 3)
+            cr_assert_eq(rs_state_batch_delete_contract(b, i % 3, id), 0);
+        else
+            cr_assert_eq(rs_state_batch_put_contract(b, i % 3, id, blob, strlen(blob)), 0);
+        cr_assert_eq(rs_state_batch_put_contract_offsets(b, id, topics, offs, 4), 0);
+        cr_assert_eq(rs_state_batch_put_seen(b, i % 3, id, 7, 70 + (uint64_t)i, 202601), 0);
+        if (i % 7 == 0) /* put, then deleted in the same write */
+            cr_assert_eq(rs_state_batch_delete_seen(b, i % 3, id, 7), 0);
+        if (i % 5 == 0) /* put twice: the second one stays */
+            cr_assert_eq(rs_state_batch_put_seen(b, i % 3, id, 7, 5, 202602), 0);
+    }
+    cr_assert_eq(rs_state_batch_put_meta(b, "changelog/0", "12345678", 8), 0);
+    if (twice_merged) {
+        cr_assert_eq(rs_state_batch_put_contract_offset(b, "C0001", "usage", 40), 0);
+        cr_assert_eq(rs_state_batch_put_contract_offset(b, "C0001", "invoices", 41), 0);
+    }
+}
+
+/* What every store in the ingest tests holds before the ingested write. */
+static void ingest_before(rs_state_t *st)
+{
+    char id[32];
+    rs_state_batch_t *b = new_batch();
+    for (int i = 0; i < 3000; i += 2) {
+        snprintf(id, sizeof id, "C%04d", i);
+        cr_assert_eq(rs_state_batch_put_contract(b, i % 3, id, "v1", 2), 0);
+        cr_assert_eq(rs_state_batch_put_contract_offset(b, id, "usage", 100 + i), 0);
+        cr_assert_eq(rs_state_batch_put_seen(b, i % 3, id, 8, 1, 202512), 0);
+    }
+    commit(st, b);
+    rs_state_batch_destroy(b);
+}
+
+/* st holds what ingest_before and ingest_ops leave, whichever way the
+ * write was made. */
+static void ingest_expect(rs_state_t *st, int twice_merged)
+{
+    char id[32], blob[32], err[512] = "";
+    for (int i = 0; i < 3000; i++) {
+        snprintf(id, sizeof id, "C%04d", i);
+        snprintf(blob, sizeof blob, "v2-%d", i);
+        if (i % 10 == 3)
+            expect_no_contract(st, i % 3, id);
+        else
+            expect_contract_str(st, i % 3, id, blob);
+        cr_assert_eq(contract_offset(st, id, "contracts", 0), i);
+        cr_assert_eq(contract_offset(st, id, "payments", 0), 2 * i);
+        if (i % 2 == 0) /* merged with the value stored before */
+            cr_assert_eq(contract_offset(st, id, "usage", 0), 100 + i);
+        uint64_t ch = 0;
+        int32_t period = 0;
+        int rc = rs_state_get_seen(st, i % 3, id, 7, &ch, &period, err, sizeof err);
+        if (i % 5 == 0) {
+            cr_assert_eq(rc, 0, "C%04d: %s", i, err);
+            cr_assert_eq(ch, 5);
+            cr_assert_eq(period, 202602);
+        } else if (i % 7 == 0)
+            cr_assert_eq(rc, 1, "C%04d: deleted in the same write", i);
+        else {
+            cr_assert_eq(rc, 0, "C%04d: %s", i, err);
+            cr_assert_eq(ch, 70 + (uint64_t)i);
+        }
+        if (i % 2 == 0)
+            cr_assert_eq(rs_state_get_seen(st, i % 3, id, 8, &ch, &period, err, sizeof err), 0);
+    }
+    if (twice_merged) {
+        cr_assert_eq(contract_offset(st, "C0001", "usage", 0), 40);
+        cr_assert_eq(contract_offset(st, "C0001", "invoices", 0), 41);
+    }
+    void *v = NULL;
+    size_t len = 0;
+    cr_assert_eq(rs_state_get_meta(st, "changelog/0", &v, &len, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(len, 8);
+    rs_state_free(v);
+}
+
+Test(state, ingested_writes_leave_what_a_batch_write_leaves)
+{
+    char path[128], err[512] = "";
+    for (int twice = 0; twice <= 1; twice++) {
+        for (int ingest = 0; ingest <= 1; ingest++) {
+            char name[32];
+            snprintf(name, sizeof name, "db%d%d", twice, ingest);
+            path_in(path, sizeof path, name);
+            rs_state_t *st = open_at(path, 1, 0, RS_STATE_SYNC_DEFAULT);
+            ingest_before(st);
+            rs_state_batch_t *b = new_batch();
+            ingest_ops(b, twice);
+            cr_assert_gt(rs_state_batch_count(b), 4096);
+            int rc = ingest ? rs_state_batch_commit_ingest(st, b, err, sizeof err)
+                            : rs_state_batch_commit(st, b, err, sizeof err);
+            cr_assert_eq(rc, 0, "%s", err);
+            cr_assert_eq(rs_state_batch_count(b), 0, "the batch is cleared");
+            ingest_expect(st, twice);
+            /* and again after a flush and a reopen */
+            cr_assert_eq(rs_state_flush(st, err, sizeof err), 0, "%s", err);
+            rs_state_destroy(st);
+            st = open_at(path, 0, 0, RS_STATE_SYNC_DEFAULT);
+            ingest_expect(st, twice);
+            rs_state_batch_destroy(b);
+            rs_state_destroy(st);
+        }
+    }
+}
+
+/* A child ingests a large write and dies without a flush: the write is
+ * there (a table file, not a memtable). */
+Test(state, an_ingested_write_survives_a_crash_without_a_flush)
+{
+    char path[128], err[512];
+    path_in(path, sizeof path, "db");
+    fflush(NULL);
+    pid_t pid = fork(); /* before this process uses RocksDB (see above) */
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        rs_state_t *st = NULL;
+        rs_state_batch_t *b = NULL;
+        if (try_open(&st, path, 1, 0, RS_STATE_SYNC_ON, err, sizeof err) != 0 ||
+            rs_state_batch_new(&b, err, sizeof err) != 0)
+            _exit(2);
+        ingest_before(st);
+        ingest_ops(b, 0);
+        if (rs_state_batch_commit_ingest(st, b, err, sizeof err) != 0)
+            _exit(4);
+        _exit(0);
+    }
+    int ws = 0;
+    cr_assert_eq(waitpid(pid, &ws, 0), pid);
+    cr_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "child status %d", ws);
+    rs_state_t *st = open_at(path, 0, 0, RS_STATE_SYNC_DEFAULT);
+    ingest_expect(st, 0);
+    rs_state_destroy(st);
+}

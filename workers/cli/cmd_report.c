@@ -135,7 +135,9 @@ static int load_changelog(const rs_config_t *cfg, rs_engine_t *e)
     rs_state_t *st = NULL;
     rd_kafka_t *rk = NULL;
     int rc = -1, npart = 0;
-    long long records = 0;
+    int64_t records = 0;
+    rs_changelog_restore_part_t *parts = NULL;
+    size_t nparts = 0;
     snprintf(gid, sizeof gid, "%s.report", cfg->group_id);
     if (mkdtemp(dir) == NULL) {
         fprintf(stderr, "report: error=tmpdir reason=\"%s\"\n", strerror(errno));
@@ -162,8 +164,13 @@ static int load_changelog(const rs_config_t *cfg, rs_engine_t *e)
                 npart == 0 ? "missing" : "no metadata");
         goto out;
     }
+    parts = calloc((size_t)npart, sizeof *parts);
+    if (parts == NULL) {
+        fprintf(stderr, "report: error=out_of_memory\n");
+        goto out;
+    }
     for (int32_t n = 0; n < npart; n++) {
-        int64_t lo = 0, hi = 0, got = 0;
+        int64_t lo = 0, hi = 0;
         if (rd_kafka_query_watermark_offsets(rk, cfg->changelog_topic, n, &lo, &hi, 10000)) {
             fprintf(stderr, "report: error=watermarks topic=%s partition=%d\n",
                     cfg->changelog_topic, (int)n);
@@ -177,33 +184,34 @@ static int load_changelog(const rs_config_t *cfg, rs_engine_t *e)
                     cfg->changelog_topic, (int)n, (long long)lo);
             goto out;
         }
-        if (hi == 0)
-            continue;
+        if (hi > 0)
+            parts[nparts++] = (rs_changelog_restore_part_t){n, 0, hi, 0, 0, 0};
+    }
+    if (nparts > 0) { /* every partition at once, one consumer */
         rs_changelog_restore_args_t a = {0};
         a.conf = conf_of(cfg, NULL, settings);
         if (a.conf == NULL)
             goto out;
         a.topic = cfg->changelog_topic;
-        a.partition = n;
-        a.from = 0;
-        a.high = hi;
+        a.parts = parts;
+        a.nparts = nparts;
         for (int t = 0; t < RS_CHANGELOG_TOPICS; t++)
             a.input_topics[t] = cfg->topics[t];
         a.timeout_ms = 120000;
-        if (rs_changelog_restore(st, &a, &got, err, sizeof(err)) != 0) {
+        if (rs_changelog_restore(st, &a, &records, err, sizeof(err)) != 0) {
             fprintf(stderr, "report: error=changelog reason=\"%s\"\n", err);
             goto out;
         }
-        records += got;
     }
     if (rs_pstate_import_all(st, e, err, sizeof(err)) != 0) {
         fprintf(stderr, "report: error=state reason=\"%s\"\n", err);
         goto out;
     }
     fprintf(stderr, "report: terms topic=%s partitions=%d records=%lld contracts=%zu\n",
-            cfg->changelog_topic, npart, records, rs_engine_contract_count(e));
+            cfg->changelog_topic, npart, (long long)records, rs_engine_contract_count(e));
     rc = 0;
 out:
+    free(parts);
     rs_state_destroy(st);
     if (rk)
         rd_kafka_destroy(rk);

@@ -28,47 +28,25 @@
  *   - R2: a restore interrupted by a crash (rs_changelog_restore_interrupted)
  *     is done again on the next assignment, even if the local position looks
  *     current (rs_changelog.h).
- *   - The partitions new to an assignment are RESTORING together: restored
- *     on up to RESTORE_THREADS threads (restore_part runs on them: it
- *     records failures through restore_fail, under restore_mu, and touches
- *     no part_t), made durable by one rs_changelog_restore_finish (one
- *     flush, then their markers cleared), then loaded one by one on the
- *     poll thread. A failure anywhere releases them all (UNASSIGNED).
+ *   - The partitions new to an assignment are RESTORING together: their
+ *     watermarks asked for in one round, the ones that need it restored by
+ *     one consumer reading all their changelog partitions
+ *     (rs_changelog_restore: one marker commit for all), made durable by
+ *     one rs_changelog_restore_finish (one flush, then their markers
+ *     cleared), then loaded one by one. All of it runs on the poll thread.
+ *     A failure anywhere releases them all (UNASSIGNED).
  *
  * Ownership: the restore consumer's conf is handed to rs_changelog_restore
  * (which takes it); partition lists belong to librdkafka.
  */
 #include "rs_worker_internal.h"
 
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "rs_changelog.h"
-
-/* Restores of one assignment run on up to this many threads (one
- * partition each at a time, one shared store). */
-#define RESTORE_THREADS 4
-
-/* rs_worker_fail from a restore thread (the first failure wins). */
-static pthread_mutex_t restore_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static void restore_fail(rs_worker_t *w, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void restore_fail(rs_worker_t *w, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    pthread_mutex_lock(&restore_mu);
-    rs_worker_fail(w, "%s", msg);
-    pthread_mutex_unlock(&restore_mu);
-}
 
 void rs_worker_release_part(part_t *p)
 {
@@ -89,135 +67,179 @@ static void on_restore_progress(void *opaque, int32_t n, int64_t done, int64_t r
                                 int64_t rate, int finished)
 {
     rs_worker_t *w = opaque;
-    rs_worker_log("restore partition=%d done=%lld remaining=%lld rate=%lld/s%s", (int)n,
-                  (long long)done, (long long)remaining, (long long)rate,
-                  finished ? " finished=true" : "");
-    rs_metrics_set(w->m.restore_remaining, finished ? 0 : remaining);
+    if (n >= 0)
+        rs_worker_log("restore partition=%d done=%lld remaining=%lld rate=%lld/s%s", (int)n,
+                      (long long)done, (long long)remaining, (long long)rate,
+                      finished ? " finished=true" : "");
+    else
+        rs_worker_log("restore partitions=all done=%lld remaining=%lld rate=%lld/s",
+                      (long long)done, (long long)remaining, (long long)rate);
+    rs_metrics_set(w->m.restore_remaining, remaining);
     rs_metrics_heartbeat(w->metrics); /* a restore is progress (/healthz) */
 }
 
-/* Changelog partition n's watermarks: two consecutive answers of
- * rd_kafka_query_watermark_offsets that agree. librdkafka 2.0.2 does not
- * retry this call when leadership moves (NOT_LEADER), and right after a
- * failed call it has answered low = high (seen in the SIGKILL test with
- * ListOffsets errors: low 34, high 34 for a partition holding records
- * 0..33), which would skip a restore that is needed. Retried for up to
- * METADATA_DEADLINE_MS. Returns 0, or -1 (failure recorded). */
-static int changelog_watermarks(rs_worker_t *w, int32_t n, int64_t *lo, int64_t *hi)
+/* The watermarks of changelog partitions parts[0..n): two consecutive
+ * answers that agree, each one ListOffsets request per leader for the low
+ * and one for the high watermarks of all of them (a partition at a time
+ * was four round trips each). librdkafka 2.0.2 does not retry these when
+ * leadership moves (NOT_LEADER), and right after a failed call it has
+ * answered low = high (seen in the SIGKILL test with ListOffsets errors:
+ * low 34, high 34 for a partition holding records 0..33), which would skip
+ * a restore that is needed. Retried for up to METADATA_DEADLINE_MS.
+ * Returns 0, or -1 (failure recorded, naming the partition). */
+static int changelog_watermarks(rs_worker_t *w, const int32_t *parts, size_t n, int64_t *lo,
+                                int64_t *hi)
 {
     uint64_t deadline = rs_worker_now_us() + (uint64_t)METADATA_DEADLINE_MS * 1000u;
-    int64_t plo = -1, phi = -1;
+    const char *topic = w->cfg->changelog_topic;
+    int have_prev = 0, rc = -1;
+    rd_kafka_topic_partition_list_t *l[2] = {rd_kafka_topic_partition_list_new((int)n),
+                                             rd_kafka_topic_partition_list_new((int)n)};
 
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_topic_partition_list_add(l[0], topic, parts[i]);
+        rd_kafka_topic_partition_list_add(l[1], topic, parts[i]);
+    }
     for (;;) {
-        int64_t l = -1, h = -1;
-        rd_kafka_resp_err_t kerr = rd_kafka_query_watermark_offsets(
-            w->producer, w->cfg->changelog_topic, n, &l, &h, 10000);
-        const char *why = kerr != RD_KAFKA_RESP_ERR_NO_ERROR   ? rd_kafka_err2str(kerr)
-                          : l < 0 || h < l                     ? "invalid answer"
-                          : plo >= 0 && (l != plo || h != phi) ? "two answers differ"
-                                                               : NULL;
-        if (why == NULL && l == plo && h == phi) {
-            *lo = l;
-            *hi = h;
-            return 0;
+        const char *why = NULL;
+        int32_t bad = n > 0 ? parts[0] : -1;
+        int64_t bl = -1, bh = -1;
+        for (size_t i = 0; i < n; i++) { /* -2: the low watermark, -1: the high one */
+            l[0]->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+            l[1]->elems[i].offset = RD_KAFKA_OFFSET_END;
+            l[0]->elems[i].err = l[1]->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
         }
-        if (why == NULL) { /* a first answer: ask again */
-            plo = l;
-            phi = h;
+        for (int k = 0; k < 2 && why == NULL; k++) {
+            rd_kafka_resp_err_t kerr = rd_kafka_offsets_for_times(w->producer, l[k], 10000);
+            if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR)
+                why = rd_kafka_err2str(kerr);
+        }
+        int differ = 0;
+        for (size_t i = 0; i < n && why == NULL; i++) {
+            const rd_kafka_topic_partition_t *a = &l[0]->elems[i], *b = &l[1]->elems[i];
+            bad = a->partition;
+            bl = a->offset;
+            bh = b->offset;
+            why = a->err != RD_KAFKA_RESP_ERR_NO_ERROR   ? rd_kafka_err2str(a->err)
+                  : b->err != RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_err2str(b->err)
+                  : bl < 0 || bh < bl                    ? "invalid answer"
+                                                         : NULL;
+            differ |= have_prev && (bl != lo[i] || bh != hi[i]);
+        }
+        if (why == NULL && have_prev && !differ) {
+            rc = 0;
+            break;
+        }
+        if (why == NULL && !have_prev) { /* a first answer: ask again */
+            for (size_t i = 0; i < n; i++) {
+                lo[i] = l[0]->elems[i].offset;
+                hi[i] = l[1]->elems[i].offset;
+            }
+            have_prev = 1;
             continue;
         }
+        if (why == NULL)
+            why = "two answers differ";
         if (rs_worker_now_us() >= deadline || w->stop) {
-            restore_fail(w, "changelog %s[%d]: watermarks: %s", w->cfg->changelog_topic, (int)n,
-                         why);
-            return -1;
+            rs_worker_fail(w, "changelog %s[%d]: watermarks: %s", topic, (int)bad, why);
+            break;
         }
         rs_worker_log(
             "warning changelog_watermarks partition=%d error=\"%s\" low=%lld high=%lld "
             "retrying=true",
-            (int)n, why, (long long)l, (long long)h);
-        plo = phi = -1;
+            (int)bad, why, (long long)bl, (long long)bh);
+        have_prev = 0;
         usleep(200 * 1000);
     }
+    rd_kafka_topic_partition_list_destroy(l[0]);
+    rd_kafka_topic_partition_list_destroy(l[1]);
+    return rc;
 }
 
-/* Bring partition n's local state up to its changelog when it is missing or
- * behind (another worker advanced it). *restored is set when it restored
- * (the caller then calls rs_changelog_restore_finish for it: the writes
- * are unlogged and the marker set until then); *records counts the
- * records read. Runs on a restore thread (on_assign). Returns 0 or -1
+/* What the store knows of partition n: its changelog position (*has_pos 0
+ * none), an interrupted restore (R2), a local plan, local state. 0 or -1
  * (failure recorded). */
-static int restore_part(rs_worker_t *w, int32_t n, int *restored, int64_t *nrecords)
+typedef struct local_part {
+    int32_t n;
+    int64_t pos;
+    int has_pos, intr, local_plan, has_local;
+} local_part_t;
+
+static int local_part(rs_worker_t *w, int32_t n, local_part_t *lp)
+{
+    char err[512], key[48];
+    void *blob = NULL;
+    size_t len = 0, nl = 0;
+    int32_t *parts = NULL;
+
+    memset(lp, 0, sizeof *lp);
+    lp->n = n;
+    lp->pos = -1;
+    int rc = rs_changelog_get_pos(w->st, n, &lp->pos, err, sizeof err);
+    if (rc < 0) {
+        rs_worker_fail(w, "state: changelog position of partition %d: %s", (int)n, err);
+        return -1;
+    }
+    lp->has_pos = rc == 0;
+    lp->intr = rs_changelog_restore_interrupted(w->st, n, err, sizeof err);
+    if (lp->intr < 0) {
+        rs_worker_fail(w, "state: restore marker of partition %d: %s", (int)n, err);
+        return -1;
+    }
+    snprintf(key, sizeof key, "plan/%d", (int)n);
+    int r = rs_state_get_meta(w->st, key, &blob, &len, err, sizeof err);
+    rs_state_free(blob);
+    lp->local_plan = r == 0 && len > 0;
+    blob = NULL;
+    snprintf(key, sizeof key, "engine/%d", (int)n);
+    int r2 = rs_state_get_meta(w->st, key, &blob, &len, err, sizeof err);
+    rs_state_free(blob);
+    if (r < 0 || r2 < 0 || rs_state_partitions(w->st, &parts, &nl, err, sizeof err) != 0) {
+        rs_worker_fail(w, "state: partition %d: %s", (int)n, err);
+        return -1;
+    }
+    /* Engine meta alone is no state: a drop leaves an empty one. Nor is a
+     * plan alone: a store that saved the plan of its first batch of n and
+     * died before committing it holds only that plan, while other members
+     * may have restored it from the changelog, replayed it and gone on.
+     * Taking it as "state before the changelog" replayed the plan from
+     * nothing and applied the partition's records again in another order:
+     * one entry_id with two contents (found by test_chaos). It is restored
+     * from offset 0 instead, with local_plan set (rs_changelog_restore). */
+    for (size_t i = 0; i < nl; i++)
+        if (parts[i] == n)
+            lp->has_local = 1;
+    rs_state_free(parts);
+    return 0;
+}
+
+/* Decide partition lp->n's restore from its watermarks lo..hi (R1, R2): 1
+ * with *from set when it must be restored, 0 when not (logged), -1 when it
+ * cannot be (failure recorded, naming the partition). */
+static int restore_decide(rs_worker_t *w, local_part_t *lp, int64_t lo, int64_t hi,
+                          int64_t *from)
 {
     char err[512];
-    int64_t pos = -1, lo = 0, hi = 0, records = 0;
-    uint64_t t0 = rs_worker_now_us();
-
-    int rc = rs_changelog_get_pos(w->st, n, &pos, err, sizeof err);
-    if (rc < 0) {
-        restore_fail(w, "state: changelog position of partition %d: %s", (int)n, err);
-        return -1;
-    }
-    int intr = rs_changelog_restore_interrupted(w->st, n, err, sizeof err);
-    if (intr < 0) {
-        restore_fail(w, "state: restore marker of partition %d: %s", (int)n, err);
-        return -1;
-    }
-    if (changelog_watermarks(w, n, &lo, &hi) != 0)
-        return -1;
-    if (intr) /* R2: this store crashed in a restore of n; restore it again */
+    int32_t n = lp->n;
+    if (lp->intr) /* R2: this store crashed in a restore of n; restore it again */
         rs_worker_log("warning restore partition=%d interrupted=true local=%lld high=%lld "
                       "action=restore_again",
-                      (int)n, (long long)(rc == 0 ? pos : -1), (long long)hi);
-    if (rc == 0 && pos >= hi && !intr) {
+                      (int)n, (long long)(lp->has_pos ? lp->pos : -1), (long long)hi);
+    if (lp->has_pos && lp->pos >= hi && !lp->intr) {
         rs_worker_log("restore partition=%d needed=false local=%lld high=%lld", (int)n,
-                      (long long)pos, (long long)hi);
+                      (long long)lp->pos, (long long)hi);
         return 0;
     }
-    /* Local state and plan of the partition, if any. */
-    int has_local = 0, local_plan = 0;
-    {
-        char key[48];
-        void *blob = NULL;
-        size_t len = 0;
-        int32_t *lp = NULL;
-        size_t nl = 0;
-        snprintf(key, sizeof key, "plan/%d", (int)n);
-        int r = rs_state_get_meta(w->st, key, &blob, &len, err, sizeof err);
-        rs_state_free(blob);
-        local_plan = r == 0 && len > 0;
-        blob = NULL;
-        snprintf(key, sizeof key, "engine/%d", (int)n);
-        int r2 = rs_state_get_meta(w->st, key, &blob, &len, err, sizeof err);
-        rs_state_free(blob);
-        if (r < 0 || r2 < 0 || rs_state_partitions(w->st, &lp, &nl, err, sizeof err) != 0) {
-            restore_fail(w, "state: partition %d: %s", (int)n, err);
-            return -1;
-        }
-        (void)r2; /* engine meta alone is no state: a drop leaves an empty one */
-        /* Nor is a plan alone: a store that saved the plan of its first
-         * batch of n and died before committing it holds only that plan,
-         * while other members may have restored it from the changelog,
-         * replayed it and gone on. Taking it as "state before the
-         * changelog" replayed the plan from nothing and applied the
-         * partition's records again in another order: one entry_id with
-         * two contents (found by test_chaos). It is restored from offset 0
-         * instead, with local_plan set (rs_changelog_restore). */
-        has_local = 0;
-        for (size_t i = 0; i < nl; i++)
-            if (lp[i] == n)
-                has_local = 1;
-        rs_state_free(lp);
-    }
-    if (rc == 1 && has_local && intr) {
+    if (!lp->has_pos && lp->has_local && lp->intr) {
         /* not expected (every restore write sets changelog/N), but state
          * without a position from an interrupted restore is not trusted */
         if (rs_state_drop_partition(w->st, n, err, sizeof err) != 0) {
-            restore_fail(w, "state: drop partition %d: %s", (int)n, err);
+            rs_worker_fail(w, "state: drop partition %d: %s", (int)n, err);
             return -1;
         }
-        has_local = 0;
+        lp->has_local = 0;
     }
-    if (rc == 1 && has_local) {
+    if (!lp->has_pos && lp->has_local) {
         /* State written before this store knew the changelog: it is the
          * truth for this store (an upgrade); the changelog is not read. */
         rs_worker_log(
@@ -231,143 +253,141 @@ static int restore_part(rs_worker_t *w, int32_t n, int *restored, int64_t *nreco
      * A changelog that no longer holds that offset (low watermark past it:
      * retention or DeleteRecords trimmed it, the mock broker's size limit)
      * would rebuild incomplete state silently, so the worker fails instead. */
-    if ((rc == 1 && lo > 0) || (rc == 0 && pos < lo)) {
+    if ((!lp->has_pos && lo > 0) || (lp->has_pos && lp->pos < lo)) {
         char need[96];
-        if (rc == 1)
+        if (!lp->has_pos)
             snprintf(need, sizeof need,
                      "the local state is missing (a restore needs offset 0)");
         else
-            snprintf(need, sizeof need, "the local state is at offset %lld", (long long)pos);
+            snprintf(need, sizeof need, "the local state is at offset %lld",
+                     (long long)lp->pos);
         rs_metrics_inc(w->m.restore_refused);
         rs_worker_log("error restore_refused partition=%d low=%lld high=%lld local=%s", (int)n,
-                      (long long)lo, (long long)hi, rc == 1 ? "missing" : "behind");
-        restore_fail(w,
-                     "changelog %s[%d] starts at offset %lld but %s: the changelog was "
-                     "trimmed or is not compacted (cleanup.policy must be compact, with no "
-                     "retention); restore the state directory from a checkpoint or replay "
-                     "the inputs into a new changelog",
-                     w->cfg->changelog_topic, (int)n, (long long)lo, need);
+                      (long long)lo, (long long)hi, lp->has_pos ? "behind" : "missing");
+        rs_worker_fail(w,
+                       "changelog %s[%d] starts at offset %lld but %s: the changelog was "
+                       "trimmed or is not compacted (cleanup.policy must be compact, with no "
+                       "retention); restore the state directory from a checkpoint or replay "
+                       "the inputs into a new changelog",
+                       w->cfg->changelog_topic, (int)n, (long long)lo, need);
         return -1;
     }
-    int64_t from = rc == 0 ? pos : 0;
-    if (from >= hi && !intr) {
+    *from = lp->has_pos ? lp->pos : 0;
+    if (*from >= hi && !lp->intr) {
         rs_worker_log("restore partition=%d needed=false local=%s low=%lld high=%lld", (int)n,
-                      rc == 0 ? "behind" : "missing", (long long)lo, (long long)hi);
+                      lp->has_pos ? "behind" : "missing", (long long)lo, (long long)hi);
         return 0;
     }
-    rs_metrics_set_reason(w->metrics, "restoring partition %d", (int)n);
-    rs_worker_log("restore partition=%d from=%lld high=%lld local=%s", (int)n, (long long)from,
-                  (long long)hi, rc == 0 ? "behind" : "missing");
-    /* test hook: the restore has started (logged) and takes this long, so
-     * a test that saw the line finds the worker restoring, even when the
-     * partitions restore in parallel */
-    rs_worker_test_restore_delay(w);
-    rs_changelog_restore_args_t a = {0};
-    char gid[512];
-    /* assign() needs a group id; this one is never joined nor committed to. */
-    snprintf(gid, sizeof gid, "%s.changelog-restore", w->cfg->group_id);
-    const rs_config_kafka_t settings[] = {{"group.id", gid}, {NULL, NULL}};
-    a.conf = rs_worker_kafka_conf(w, settings, err, sizeof err);
-    if (a.conf == NULL) {
-        restore_fail(w, "changelog restore: %s", err);
-        return -1;
+    if (*from >= hi) {
+        /* an interrupted restore with nothing to read: the marker is
+         * cleared by the finish, nothing else changes */
+        return 2;
     }
-    a.topic = w->cfg->changelog_topic;
-    a.partition = n;
-    a.from = from;
-    a.high = hi;
-    for (int t = 0; t < N_IN; t++)
-        a.input_topics[t] = w->cfg->topics[t];
-    a.timeout_ms = RESTORE_TIMEOUT_MS;
-    a.progress = on_restore_progress;
-    a.local_plan = local_plan;
-    a.defer_finish = 1;
-    a.opaque = w;
-    rs_metrics_set(w->m.restore_remaining, hi > from ? hi - from : 0);
-    if (rs_changelog_restore(w->st, &a, &records, err, sizeof err) != 0) {
-        restore_fail(w, "%s", err);
-        return -1;
-    }
-    rs_metrics_add(w->m.restored, records);
-    rs_worker_log("restored partition=%d records=%lld ms=%llu", (int)n, (long long)records,
-                  (unsigned long long)((rs_worker_now_us() - t0) / 1000));
-    *restored = 1;
-    *nrecords = records;
-    return 0;
+    return 1;
 }
 
-/* The restores of one assignment: partitions taken in turn by
- * RESTORE_THREADS threads. */
-typedef struct restore_set {
-    rs_worker_t *w;
-    const int32_t *parts;
-    size_t n, next;
-    int *restored;
-    int64_t *records;
-} restore_set_t;
-
-static void *restore_thread(void *arg)
-{
-    restore_set_t *rs = arg;
-    for (;;) {
-        pthread_mutex_lock(&restore_mu);
-        size_t i = rs->next++;
-        int stop = i >= rs->n || rs_worker_failed(rs->w);
-        pthread_mutex_unlock(&restore_mu);
-        if (stop || restore_part(rs->w, rs->parts[i], &rs->restored[i], &rs->records[i]) != 0)
-            return NULL;
-    }
-}
-
-/* Restore every partition of `parts` that needs it (RESTORE_THREADS at a
- * time), then make them durable together: one flush, the markers cleared
- * (rs_changelog_restore_finish). Logs `restore_all`. 0 or -1 (failure
- * recorded; partitions restored so far keep their markers, so they are
- * restored again next time). */
+/* Restore every partition of `parts` that needs it, all at once: the
+ * local state of each, the watermarks of all in one round, the decisions
+ * (R1, R2), one consumer reading every changelog partition to restore
+ * (rs_changelog_restore: one marker commit for all), then one
+ * rs_changelog_restore_finish (one flush, the markers cleared). Logs
+ * `restore_all`. 0 or -1 (failure recorded; partitions restored so far
+ * keep their markers, so they are restored again next time). */
 static int restore_parts(rs_worker_t *w, const int32_t *parts, size_t n)
 {
     char err[512];
-    int *restored = calloc(n ? n : 1, sizeof *restored);
-    int64_t *records = calloc(n ? n : 1, sizeof *records);
+    local_part_t *lp = calloc(n ? n : 1, sizeof *lp);
+    int64_t *lo = calloc(n ? n : 1, sizeof *lo), *hi = calloc(n ? n : 1, sizeof *hi);
+    rs_changelog_restore_part_t *todo = calloc(n ? n : 1, sizeof *todo);
     int32_t *done = calloc(n ? n : 1, sizeof *done);
-    restore_set_t rs = {w, parts, n, 0, restored, records};
-    pthread_t th[RESTORE_THREADS];
-    int nth = 0, rc = -1;
+    size_t ntodo = 0, nd = 0;
+    int64_t total = 0;
+    int rc = -1;
     uint64_t t0 = rs_worker_now_us();
 
-    if (restored == NULL || records == NULL || done == NULL) {
+    if (lp == NULL || lo == NULL || hi == NULL || todo == NULL || done == NULL) {
         rs_worker_fail(w, "out of memory");
         goto out;
     }
-    for (int i = 0; i + 1 < RESTORE_THREADS && (size_t)i + 1 < n; i++) {
-        if (pthread_create(&th[nth], NULL, restore_thread, &rs) != 0)
-            break; /* fewer threads: this one works too */
-        nth++;
-    }
-    restore_thread(&rs);
-    for (int i = 0; i < nth; i++)
-        pthread_join(th[i], NULL);
-    if (rs_worker_failed(w))
+    if (n == 0) {
+        rc = 0;
         goto out;
-    size_t nd = 0;
-    int64_t total = 0;
+    }
     for (size_t i = 0; i < n; i++)
-        if (restored[i]) {
+        if (local_part(w, parts[i], &lp[i]) != 0)
+            goto out;
+    if (changelog_watermarks(w, parts, n, lo, hi) != 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        int64_t from = 0;
+        int d = restore_decide(w, &lp[i], lo[i], hi[i], &from);
+        if (d < 0)
+            goto out;
+        if (d == 2) { /* R2 with nothing left to read: the marker goes */
+            rs_worker_log("restored partition=%d records=0 ms=0", (int)parts[i]);
             done[nd++] = parts[i];
-            total += records[i];
         }
+        if (d != 1)
+            continue;
+        todo[ntodo] =
+            (rs_changelog_restore_part_t){parts[i], from, hi[i], lp[i].local_plan, 0, 0};
+        ntodo++;
+        total += hi[i] - from;
+        rs_worker_log("restore partition=%d from=%lld high=%lld local=%s", (int)parts[i],
+                      (long long)from, (long long)hi[i], lp[i].has_pos ? "behind" : "missing");
+    }
+    if (ntodo > 0) {
+        rs_metrics_set_reason(w->metrics, "restoring partition %d (%zu partitions)",
+                              (int)todo[0].partition, ntodo);
+        /* test hook: the restore has started (logged) and takes this long,
+         * so a test that saw the line finds the worker restoring */
+        rs_worker_test_restore_delay(w);
+        rs_changelog_restore_args_t a = {0};
+        char gid[512];
+        int64_t records = 0;
+        /* assign() needs a group id; this one is never joined nor committed to. */
+        snprintf(gid, sizeof gid, "%s.changelog-restore", w->cfg->group_id);
+        const rs_config_kafka_t settings[] = {{"group.id", gid}, {NULL, NULL}};
+        a.conf = rs_worker_kafka_conf(w, settings, err, sizeof err);
+        if (a.conf == NULL) {
+            rs_worker_fail(w, "changelog restore: %s", err);
+            goto out;
+        }
+        a.topic = w->cfg->changelog_topic;
+        a.parts = todo;
+        a.nparts = ntodo;
+        for (int t = 0; t < N_IN; t++)
+            a.input_topics[t] = w->cfg->topics[t];
+        a.timeout_ms = RESTORE_TIMEOUT_MS;
+        a.progress = on_restore_progress;
+        a.defer_finish = 1;
+        a.opaque = w;
+        rs_metrics_set(w->m.restore_remaining, total);
+        if (rs_changelog_restore(w->st, &a, &records, err, sizeof err) != 0) {
+            rs_worker_fail(w, "%s", err);
+            goto out;
+        }
+        rs_metrics_add(w->m.restored, records);
+        for (size_t i = 0; i < ntodo; i++) {
+            rs_worker_log("restored partition=%d records=%lld ms=%llu", (int)todo[i].partition,
+                          (long long)todo[i].records, (unsigned long long)todo[i].ms);
+            done[nd++] = todo[i].partition;
+        }
+        total = records;
+    }
     if (rs_changelog_restore_finish(w->st, done, nd, err, sizeof err) != 0) {
         rs_worker_fail(w, "state: finishing the restore: %s", err);
         goto out;
     }
-    if (nd > 0)
-        rs_worker_log("restore_all partitions=%zu records=%lld ms=%llu threads=%d", nd,
-                      (long long)total, (unsigned long long)((rs_worker_now_us() - t0) / 1000),
-                      nth + 1);
+    if (ntodo > 0)
+        rs_worker_log("restore_all partitions=%zu records=%lld ms=%llu consumers=1", ntodo,
+                      (long long)total, (unsigned long long)((rs_worker_now_us() - t0) / 1000));
     rc = 0;
 out:
-    free(restored);
-    free(records);
+    free(lp);
+    free(lo);
+    free(hi);
+    free(todo);
     free(done);
     return rc;
 }
