@@ -3,8 +3,8 @@
  * rs_engine_apply() (event checks, idempotency, period.closed, waiting or
  * dispatching to the event handlers, moving the contract's clock),
  * rs_engine_advance(), and the hints that fetch a coming event's state
- * ahead (rs_engine_prefetch: they never change a result). Public contract in rs_engine.h, state in
- * internal/rs_engine_internal.h.
+ * ahead (rs_engine_prefetch: they never change a result). Public contract in rs_engine.h, state
+ * in internal/rs_engine_internal.h.
  *
  * The engine is one module in several files, each keeping its share of the
  * invariants below:
@@ -281,8 +281,8 @@ static void pf_span(const void *p, size_t bytes)
     const char *q = p;
     if (q == NULL)
         return;
-    if (bytes > 256) /* the head is what a lookup reads first */
-        bytes = 256;
+    if (bytes > 1024) /* a lookup reads the head first; the rest is rare */
+        bytes = 1024;
     for (size_t o = 0; o < bytes; o += 64)
         PF(q + o);
 }
