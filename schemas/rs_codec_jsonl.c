@@ -65,8 +65,10 @@ static int fill_item(chunk_t *c, int i, long line, const char *text, size_t len)
     it->text = NULL;
     it->len = 0;
     it->rc = rs_codec_json_decode(text, len, &it->ev, it->errstr, sizeof it->errstr);
-    if (it->rc == 0)
+    if (it->rc == 0) {
+        rs_engine_event_digest(&it->ev, &it->digest);
         return 0;
+    }
     if (c->textcap[i] < len + 1) {
         char *nt = realloc(c->text[i], len + 1);
         if (nt == NULL)
@@ -217,6 +219,15 @@ rs_codec_jsonl_item_t *rs_codec_jsonl_next(rs_codec_jsonl_t *r)
         if (last)
             r->done = 1;
     }
+}
+
+rs_codec_jsonl_item_t *rs_codec_jsonl_peek(rs_codec_jsonl_t *r, int k)
+{
+    const chunk_t *c = &r->chunks[r->cur];
+    int i = r->pos - 1 + k; /* pos: the item after the one returned last */
+    if (r->done || !r->have || k < 1 || i >= c->n)
+        return NULL;
+    return &r->chunks[r->cur].items[i];
 }
 
 long rs_codec_jsonl_lines(rs_codec_jsonl_t *r)

@@ -15,7 +15,10 @@
  *   - An item either decoded (rc 0, ev filled) or not (rc -1, errstr holds
  *     the codec's message and text/len the raw line, for the caller's own
  *     diagnostics). The result is exactly what rs_codec_json_decode() gives
- *     for that line on the caller's thread.
+ *     for that line on the caller's thread. A decoded item carries its
+ *     event's digest (rs_engine_event_digest), computed on the reader's
+ *     thread too; it is of the event as decoded (change the event, and the
+ *     digest no longer holds).
  *   - At most RS_JSONL_AHEAD items are decoded and not yet handed over:
  *     memory is bounded by that many events and lines, whatever the file.
  *   - A read error ends the items early; rs_codec_jsonl_error() then says
@@ -33,6 +36,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "rs_engine.h"
 #include "rs_event.h"
 
 #define RS_JSONL_AHEAD 1024 /* decoded items in flight, at most */
@@ -43,6 +47,8 @@ typedef struct rs_codec_jsonl_item {
     long line;
     int rc; /* 0: ev decoded; -1: did not decode (errstr, text) */
     rs_event_t ev;
+    rs_event_digest_t digest; /* rc 0: rs_engine_event_digest(&ev), for
+                                 rs_engine_apply_digested */
     char errstr[512];
     const char *text; /* rc -1 only: the line as read, len bytes */
     size_t len;
@@ -54,6 +60,11 @@ void rs_codec_jsonl_destroy(rs_codec_jsonl_t *r); /* accepts NULL */
 
 /* The next item, or NULL at the end of the input or after an error. */
 rs_codec_jsonl_item_t *rs_codec_jsonl_next(rs_codec_jsonl_t *r);
+
+/* The item k (>= 1) after the one next() returned last, if the reader has
+ * already handed it over in the same batch; else NULL. For looking ahead
+ * (rs_engine_prefetch): next() still returns every item in order. */
+rs_codec_jsonl_item_t *rs_codec_jsonl_peek(rs_codec_jsonl_t *r, int k);
 
 /* Lines read so far, blank ones included (all of them once next() gave NULL). */
 long rs_codec_jsonl_lines(rs_codec_jsonl_t *r);

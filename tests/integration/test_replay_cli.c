@@ -1192,14 +1192,14 @@ Test(replay_cli, replay_memory_does_not_grow_with_the_journal)
 /* The journal the way replay printed it when it kept every entry: the same
  * events through an engine whose sink is an rs_journal_t, rs_report_journal
  * and rs_format_journal. The book must replay cleanly (no rejection). */
-static char *kept_journal(const char *book, rs_format_kind_t k)
+static void keep_book(const char *book, rs_engine_t **out, rs_journal_t *j,
+                      rs_period_t *through)
 {
     rs_engine_t *eng = NULL;
-    rs_journal_t j;
     char errstr[512];
-    rs_journal_init(&j);
+    rs_journal_init(j);
     cr_assert_eq(rs_engine_new(&eng, NULL, errstr, sizeof errstr), 0, "%s", errstr);
-    rs_engine_set_sink(eng, rs_journal_sink, &j);
+    rs_engine_set_sink(eng, rs_journal_sink, j);
     rs_period_t latest = RS_PERIOD_NONE;
     for (const char *p = book; *p;) {
         const char *nl = strchr(p, '\n');
@@ -1217,6 +1217,16 @@ static char *kept_journal(const char *book, rs_format_kind_t k)
         p += len;
     }
     cr_assert_eq(rs_engine_advance(eng, latest), 0);
+    *out = eng;
+    *through = latest;
+}
+
+static char *kept_journal(const char *book, rs_format_kind_t k)
+{
+    rs_engine_t *eng = NULL;
+    rs_journal_t j;
+    rs_period_t latest;
+    keep_book(book, &eng, &j, &latest);
     size_t *idx = NULL, n = 0;
     cr_assert_eq(rs_report_journal(&j, latest, &idx, &n), 0);
     char *buf = NULL;
@@ -1257,6 +1267,61 @@ Test(replay_cli, streamed_journal_equals_the_kept_journal)
         free(want);
         run_free(&r);
     }
+    run_free(&g);
+}
+
+/* The reports of the books come from an aggregator that sums the entries on
+ * a thread of its own (cmd_replay_acc.c): balances, waterfall and
+ * rollforward equal those of the kept journal, on a book whose entries fill
+ * the aggregator's batches many times over while the default --through
+ * rises month by month. */
+Test(replay_cli, threaded_aggregator_equals_the_kept_journal)
+{
+    run_t g;
+    run_cli(&g, NULL, (const char *[]){"generate", "--contracts", "1000", "--seed", "9", NULL});
+    cr_assert_eq(g.status, 0, "%s", g.err);
+    const char *book = write_file("book.jsonl", g.out);
+    rs_engine_t *eng = NULL;
+    rs_journal_t j;
+    rs_period_t latest;
+    keep_book(g.out, &eng, &j, &latest);
+    cr_assert_gt(j.n, 8 * 64 * 1024 / 100, "the book must fill the batches: %zu entries", j.n);
+    for (int rep = 0; rep < 3; rep++) {
+        static const char *const names[] = {"balances", "waterfall", "rollforward"};
+        char *want = NULL;
+        size_t size = 0, n = 0;
+        FILE *f = open_memstream(&want, &size);
+        cr_assert_not_null(f);
+        if (rep == 0) {
+            rs_balance_row_t *rows = NULL;
+            cr_assert_eq(rs_report_balances(eng, &j, latest, &rows, &n), 0);
+            cr_assert_eq(rs_format_balances(f, RS_FORMAT_CSV, rows, n, latest), 0);
+            free(rows);
+        } else if (rep == 1) {
+            rs_waterfall_row_t *rows = NULL;
+            cr_assert_eq(rs_report_waterfall(eng, &j, latest, &rows, &n), 0);
+            cr_assert_eq(rs_format_waterfall(f, RS_FORMAT_CSV, rows, n, latest), 0);
+            free(rows);
+        } else {
+            rs_rollforward_row_t *rows = NULL;
+            cr_assert_eq(rs_report_rollforward(eng, &j, latest, &rows, &n), 0);
+            cr_assert_eq(rs_format_rollforward(f, RS_FORMAT_CSV, rows, n, latest), 0);
+            free(rows);
+        }
+        cr_assert_eq(fclose(f), 0);
+        cr_assert_gt(n, 0);
+        run_t r;
+        run_cli(
+            &r, NULL,
+            (const char *[]){"replay", book, "--report", names[rep], "--format", "csv", NULL});
+        cr_assert_eq(r.status, 0, "%s", r.err);
+        cr_assert(strcmp(r.out, want) == 0, "--report %s differs from the kept journal's",
+                  names[rep]);
+        free(want);
+        run_free(&r);
+    }
+    rs_journal_free(&j);
+    rs_engine_destroy(eng);
     run_free(&g);
 }
 

@@ -128,3 +128,44 @@ Test(codec_jsonl, empty_input)
     rs_codec_jsonl_destroy(r);
     fclose(f);
 }
+
+/* peek(k) is the item next() returns k calls later, or NULL (never another
+ * one); next() still returns every item once, in order. Each decoded item
+ * carries its event's digest, as rs_engine_event_digest computes it. */
+Test(codec_jsonl, peek_looks_ahead_and_items_carry_their_digest)
+{
+    int n = 2 * RS_JSONL_AHEAD + 5;
+    FILE *f = numbered(n);
+    rs_codec_jsonl_t *r = NULL;
+    char err[256];
+    cr_assert_eq(rs_codec_jsonl_new(&r, f, err, sizeof err), 0, "%s", err);
+    cr_assert_null(rs_codec_jsonl_peek(r, 1)); /* nothing taken yet */
+    long ahead[4] = {0};                       /* the line peek(k) promised for call seen + k */
+    int seen = 0, peeked = 0;
+    rs_codec_jsonl_item_t *it;
+    while ((it = rs_codec_jsonl_next(r)) != NULL) {
+        seen++;
+        cr_assert_eq(it->line, seen);
+        if (ahead[seen % 4] != 0)
+            cr_assert_eq(ahead[seen % 4], seen, "peek promised line %ld, got %d",
+                         ahead[seen % 4], seen);
+        ahead[seen % 4] = 0;
+        rs_event_digest_t d;
+        rs_engine_event_digest(&it->ev, &d);
+        cr_assert_eq(it->digest.id_hash, d.id_hash);
+        cr_assert_eq(it->digest.content_hash, d.content_hash);
+        cr_assert_eq(it->digest.contract_hash, d.contract_hash);
+        cr_assert_null(rs_codec_jsonl_peek(r, 0));
+        const rs_codec_jsonl_item_t *p = rs_codec_jsonl_peek(r, 3);
+        if (p != NULL) {
+            cr_assert_eq(p->line, seen + 3);
+            ahead[(seen + 3) % 4] = p->line;
+            peeked++;
+        }
+    }
+    cr_assert_eq(seen, n);
+    cr_assert_gt(peeked, n / 2); /* within a batch, the items ahead are there */
+    cr_assert_null(rs_codec_jsonl_peek(r, 1));
+    rs_codec_jsonl_destroy(r);
+    fclose(f);
+}

@@ -30,11 +30,13 @@
  *   - Memory is the engine's state, not the journal: the entries the engine
  *     emits are not kept. The reports of the books (schedule, balances,
  *     waterfall, rollforward, exceptions) sum them as they come in an
- *     rs_report_acc_t. All but the schedule fold each line's periods up to
- *     the report's (the latest event's so far, or --through) into one cell
- *     (rs_report_acc_set_floor) and, with --through, drop the lines' entries
- *     after it (rs_report_acc_set_limit), and lines keep only the sums the
- *     report reads (rs_report_acc_need: none for the rollforward).
+ *     rs_report_acc_t, on a thread of its own (cmd_replay_acc.h: the same
+ *     adds and floors in the same order, so the same sums). All but the
+ *     schedule fold each line's periods up to the report's (the latest
+ *     event's so far, or --through) into one cell (rs_report_acc_set_floor)
+ *     and, with --through, drop the lines' entries after it
+ *     (rs_report_acc_set_limit), and lines keep only the sums the report
+ *     reads (rs_report_acc_need: none for the rollforward).
  *     `--report journal` writes each
  *     entry to an unlinked spool file ($TMPDIR, else /tmp) as it comes,
  *     packed (spool_pack: numbers, postings and the used bytes of its
@@ -58,6 +60,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cmd_replay_acc.h"
 #include "rs_cli.h"
 #include "rs_codec.h"
 #include "rs_codec_jsonl.h"
@@ -102,10 +105,11 @@ typedef struct replay {
 
     /* state */
     rs_engine_t *engine;
-    size_t entries;       /* entries the engine emitted */
-    int sink_err;         /* 0, or the errno that made the sink drop an entry */
-    rs_report_acc_t *acc; /* sums for the reports of the books */
-    FILE *spool;          /* --report journal: the entries, as emitted */
+    size_t entries;        /* entries the engine emitted */
+    int sink_err;          /* 0, or the errno that made the sink drop an entry */
+    rs_report_acc_t *acc;  /* sums for the reports of the books */
+    rs_replay_acc_t *accq; /* adds to acc on its own thread (cmd_replay_acc.h) */
+    FILE *spool;           /* --report journal: the entries, as emitted */
     off_t spool_size;
     spool_key_t *keys;
     size_t n_keys, cap_keys;
@@ -165,6 +169,8 @@ static void replay_free(replay_t *r)
 {
     rs_engine_destroy(r->engine);
     r->engine = NULL;
+    rs_replay_acc_destroy(r->accq); /* its thread is done with acc */
+    r->accq = NULL;
     rs_report_acc_free(r->acc);
     r->acc = NULL;
     if (r->spool != NULL)
@@ -436,7 +442,9 @@ static int replay_item(replay_t *r, rs_codec_jsonl_item_t *it)
     if (it->rc != 0)
         return reject_undecodable(r, line, it->text, it->len, it->errstr);
     r->events++;
-    rs_apply_result_t res = rs_engine_apply(r->engine, ev, errstr, sizeof errstr);
+    /* the digest was computed on the reader's thread */
+    rs_apply_result_t res =
+        rs_engine_apply_digested(r->engine, ev, &it->digest, errstr, sizeof errstr);
     switch (res) {
     case RS_APPLY_OK:
     case RS_APPLY_DUPLICATE:
@@ -458,8 +466,9 @@ static int replay_item(replay_t *r, rs_codec_jsonl_item_t *it)
         rs_period_t p = rs_period_of(ev->occurred_on);
         if (r->latest == RS_PERIOD_NONE || p > r->latest) {
             r->latest = p;
-            if (r->acc != NULL && !r->has_through && strcmp(r->report, "schedule") != 0)
-                rs_report_acc_set_floor(r->acc, p); /* the default --through only rises */
+            if (r->acc != NULL && !r->has_through && strcmp(r->report, "schedule") != 0 &&
+                rs_replay_acc_floor(r->accq, p) != 0) /* the default --through only rises */
+                rc = -1;
         }
     }
     if (rc == 0)
@@ -478,6 +487,24 @@ static void progress(const replay_t *r, long lines, long *next, uint64_t t0, int
         uint64_t rate = (uint64_t)*next * 1000000u / (us > 0 ? us : 1);
         fprintf(stderr, "replay: progress lines=%ld rate=%llu/s rejected=%zu\n", *next,
                 (unsigned long long)rate, r->n_rej);
+    }
+}
+
+/* Hint the engine about the events after the current one (each a cold
+ * contract, see rs_engine_prefetch): the table slot 10 ahead, the contract
+ * 6 ahead, its parts 3 ahead, its lines' parts 1 ahead. The items
+ * themselves, which the reader's thread wrote, are fetched 14 ahead. */
+static void prefetch_ahead(replay_t *r, rs_codec_jsonl_t *rd)
+{
+    static const int ahead[4] = {1, 3, 6, 10}; /* by stage */
+    const rs_codec_jsonl_item_t *n = rs_codec_jsonl_peek(rd, 14);
+    if (n != NULL)
+        for (size_t o = 0; o < sizeof *n; o += 64)
+            __builtin_prefetch((const char *)n + o, 0, 3);
+    for (int stage = 3; stage >= 0; stage--) {
+        n = rs_codec_jsonl_peek(rd, ahead[stage]);
+        if (n != NULL && n->rc == 0)
+            rs_engine_prefetch(r->engine, &n->ev, &n->digest, stage);
     }
 }
 
@@ -502,6 +529,7 @@ static int replay_input(replay_t *r, FILE *in, const char *name)
     }
     while ((it = rs_codec_jsonl_next(rd)) != NULL) {
         r->lines = it->line;
+        prefetch_ahead(r, rd);
         if (replay_item(r, it) != 0) {
             fprintf(stderr, "replay: error=out_of_memory line=%ld\n", r->lines);
             rc = -1;
@@ -695,9 +723,9 @@ static void replay_sink(void *opaque, const rs_entry_t *e)
     r->entries++;
     if (r->sink_err != 0)
         return;
-    int arc = r->acc != NULL ? rs_report_acc_add(r->acc, e) : 0;
-    if (arc != 0)
-        r->sink_err = arc == RS_REPORT_ERANGE ? ERANGE : ENOMEM;
+    /* the aggregator's thread adds it (its result comes at the end) */
+    if (r->accq != NULL && rs_replay_acc_add(r->accq, e) != 0)
+        r->sink_err = ENOMEM;
     else if (r->spool != NULL)
         r->sink_err = spool_entry(r, e);
 }
@@ -974,6 +1002,12 @@ int rs_cli_cmd_replay(int argc, char **argv)
         if (strcmp(r.report, "schedule") != 0)
             rs_report_acc_set_floor(r.acc, r.through);
     }
+    if (r.acc != NULL && rs_replay_acc_new(&r.accq, r.acc, errstr, sizeof errstr) != 0) {
+        fputs("replay: error=start", stderr);
+        log_kv("reason", errstr);
+        fputc('\n', stderr);
+        goto out;
+    }
     rs_engine_track_changes(r.engine, 0); /* nothing is written back */
     rs_engine_set_sink(r.engine, replay_sink, &r);
     r.waiting_line = json_object();
@@ -996,6 +1030,11 @@ int rs_cli_cmd_replay(int argc, char **argv)
         goto out;
     }
 
+    if (r.accq != NULL) { /* every entry is in; acc is this thread's again */
+        int arc = rs_replay_acc_finish(r.accq);
+        if (arc != 0 && r.sink_err == 0)
+            r.sink_err = arc == RS_REPORT_ERANGE ? ERANGE : ENOMEM;
+    }
     rs_engine_stats_t st;
     rs_engine_get_stats(r.engine, &st);
     if (r.sink_err == ENOMEM) { /* the sink drops entries on ENOMEM */

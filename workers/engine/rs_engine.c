@@ -1,9 +1,10 @@
 /*
  * rs_engine.c — the recognition engine's entry points: creating an engine,
  * rs_engine_apply() (event checks, idempotency, period.closed, waiting or
- * dispatching to the event handlers, moving the contract's clock) and
- * rs_engine_advance(). Public contract in rs_engine.h, state in
- * internal/rs_engine_internal.h.
+ * dispatching to the event handlers, moving the contract's clock),
+ * rs_engine_advance(), and the hints that fetch a coming event's state
+ * ahead (rs_engine_prefetch: they never change a result). Public contract in rs_engine.h, state
+ * in internal/rs_engine_internal.h.
  *
  * The engine is one module in several files, each keeping its share of the
  * invariants below:
@@ -154,6 +155,10 @@ void rs_engine_get_stats(const rs_engine_t *e, rs_engine_stats_t *out)
     out->contracts = e->ncontracts;
 }
 
+/* rs_engine_table.c's seed for contract ids (a different one only wastes
+ * the prefetch hints below) */
+#define RS_ENG_CONTRACT_SEED 0xcbf29ce484222325ULL
+
 /* ---- dispatch ---- */
 
 /* The date an event happened, which moves the contract's clock: when it
@@ -254,8 +259,113 @@ static rs_apply_result_t reject(rs_engine_t *e)
     return RS_APPLY_REJECTED;
 }
 
+void rs_engine_event_digest(const rs_event_t *ev, rs_event_digest_t *out)
+{
+    out->id_hash = rs_eng_str_hash(ev->event_id, 7);
+    out->content_hash = rs_event_hash(ev);
+    out->contract_hash = rs_eng_str_hash(ev->contract_id, RS_ENG_CONTRACT_SEED);
+}
+
+/* ---- prefetching: the engine's time goes to cache misses ----
+ *
+ * Events come in date order, so each one touches a contract other events
+ * left cold: its record, its lines, their schedules and postings, its seen
+ * set — chains of pointers, each a miss the engine waits for. Fetching them
+ * a few events ahead overlaps those misses with useful work. Pure hints: a
+ * prefetch never faults and never changes what the engine computes. */
+
+#define PF(p) __builtin_prefetch((p), 0, 3)
+
+static void pf_span(const void *p, size_t bytes)
+{
+    const char *q = p;
+    if (q == NULL)
+        return;
+    if (bytes > 1024) /* a lookup reads the head first; the rest is rare */
+        bytes = 1024;
+    for (size_t o = 0; o < bytes; o += 64)
+        PF(q + o);
+}
+
+/* The contract record (its id, read by the lookup, is at its end). */
+static void pf_contract(const rs_contract_t *c)
+{
+    pf_span(c, sizeof(*c));
+    PF(c->contract_id);
+}
+
+/* What the contract record points to (the record is cached by now). */
+static void pf_contract_parts(const rs_contract_t *c, uint64_t idh)
+{
+    pf_span(c->lines, (size_t)c->nlines * sizeof(*c->lines));
+    pf_span(c->inv, (size_t)c->ninv * sizeof(*c->inv));
+    pf_span(c->pay, (size_t)c->npay * sizeof(*c->pay));
+    pf_span(c->str, c->nstr);
+    if (c->capseen > RS_ENG_SEEN_LINEAR)
+        PF(&c->seen[idh & (c->capseen - 1)]);
+    else
+        PF(c->seen);
+}
+
+/* What the lines point to (the lines are cached by now). */
+static void pf_line_parts(const rs_contract_t *c)
+{
+    int n = c->nlines < 4 ? c->nlines : 4;
+    for (int i = 0; i < n; i++) {
+        const rs_line_t *l = &c->lines[i];
+        pf_span(l->segs, (size_t)l->nseg * sizeof(*l->segs));
+        pf_span(l->posted, (size_t)l->nposted * sizeof(*l->posted));
+        if (l->nadj > 0)
+            PF(l->adj);
+        if (l->nbill > 0)
+            PF(l->bill);
+        if (l->nusage > 0)
+            PF(&l->usage[l->nusage - 1]);
+    }
+}
+
+void rs_engine_prefetch(const rs_engine_t *e, const rs_event_t *ev, const rs_event_digest_t *d,
+                        int stage)
+{
+    if (e->nslots == 0)
+        return;
+    size_t mask = e->nslots - 1, at = d->contract_hash & mask;
+    if (stage >= 3) { /* the table slot the lookup reads first */
+        PF(&e->slots[at]);
+        return;
+    }
+    if (stage == 2) { /* the contracts there (ours, or a collision's) */
+        for (size_t i = 0; i < 3; i++) {
+            const rs_contract_t *c = e->slots[(at + i) & mask];
+            if (c == NULL)
+                break;
+            pf_contract(c);
+        }
+        return;
+    }
+    const rs_contract_t *c = rs_eng_contract_find(e, ev->contract_id); /* cached by now */
+    if (c == NULL)
+        return;
+    if (stage == 1) {
+        pf_contract_parts(c, d->id_hash);
+    } else {
+        pf_line_parts(c);
+        if (c->capseen > RS_ENG_SEEN_LINEAR)
+            PF(&c->seen[d->id_hash & (c->capseen - 1)]);
+    }
+}
+
 rs_apply_result_t rs_engine_apply(rs_engine_t *e, const rs_event_t *ev, char *errstr,
                                   size_t errlen)
+{
+    rs_event_digest_t d;
+    rs_engine_event_digest(ev, &d);
+    return rs_engine_apply_digested(e, ev, &d, errstr, errlen);
+}
+
+rs_apply_result_t rs_engine_apply_digested(rs_engine_t *e, const rs_event_t *ev,
+                                           const rs_event_digest_t *digest, char *errstr,
+                                           size_t errlen)
 {
     errstr[0] = '\0';
     if (ev->event_id[0] == '\0') {
@@ -266,7 +376,7 @@ rs_apply_result_t rs_engine_apply(rs_engine_t *e, const rs_event_t *ev, char *er
         snprintf(errstr, errlen, "event %s: type: unknown event type", ev->event_id);
         return reject(e);
     }
-    uint64_t idh = rs_eng_str_hash(ev->event_id, 7), ch = rs_event_hash(ev);
+    uint64_t idh = digest->id_hash, ch = digest->content_hash;
 
     if (ev->type == RS_EV_PERIOD_CLOSED) {
         rs_seen_t *s = rs_eng_seen_find(e->gseen, e->capgseen, idh);
@@ -358,9 +468,18 @@ int rs_engine_advance(rs_engine_t *e, rs_period_t through)
         return e->advance_hook(e->advance_opaque, e) == 0 ? 0 : -1;
     if (rs_eng_sort_contracts(e))
         return -1;
-    for (size_t i = 0; i < e->ncontracts; i++)
+    size_t n = e->ncontracts;
+    for (size_t i = 0; i < n; i++) {
+        /* the contracts lie anywhere in memory: fetch ahead (see above) */
+        if (i + 8 < n)
+            pf_contract(e->sorted[i + 8]);
+        if (i + 4 < n)
+            pf_contract_parts(e->sorted[i + 4], 0);
+        if (i + 2 < n)
+            pf_line_parts(e->sorted[i + 2]);
         if (rs_eng_sync_contract(e, e->sorted[i], e->horizon, RS_DATE_NONE))
             return -1;
+    }
     return 0;
 }
 

@@ -184,6 +184,36 @@ typedef enum rs_apply_result {
 rs_apply_result_t rs_engine_apply(rs_engine_t *e, const rs_event_t *ev, char *errstr,
                                   size_t errlen);
 
+/* The two digests the idempotency check keys an event by: its event_id's
+ * and its content's (rs_event_hash). A pure function of the event, so a
+ * reader may compute it on its own thread, ahead of the engine. */
+typedef struct rs_event_digest {
+    uint64_t id_hash;
+    uint64_t content_hash;
+    uint64_t contract_hash; /* of contract_id, where the engine looks it up */
+} rs_event_digest_t;
+
+void rs_engine_event_digest(const rs_event_t *ev, rs_event_digest_t *out);
+
+/* rs_engine_apply() with the event's digest already computed
+ * (rs_engine_event_digest of this very event; another digest makes the
+ * idempotency check wrong). Same results. */
+rs_apply_result_t rs_engine_apply_digested(rs_engine_t *e, const rs_event_t *ev,
+                                           const rs_event_digest_t *digest, char *errstr,
+                                           size_t errlen);
+
+/* A hint, for a caller that knows the events it will apply next: bring the
+ * state event `ev` will touch toward the cache, in three steps taken while
+ * other events are applied — stage 3 furthest ahead (where the contract
+ * is found), stage 2 a few events ahead (the contract),
+ * stage 1 closer (its lines, invoices, seen set), stage 0 next (the lines'
+ * schedules and postings). Reads the engine's state only as far as the
+ * earlier stages brought it, changes nothing, and is never needed for a
+ * result: skipping it or calling it for an event never applied is harmless.
+ * Engine thread only (it reads the state that apply changes). */
+void rs_engine_prefetch(const rs_engine_t *e, const rs_event_t *ev,
+                        const rs_event_digest_t *digest, int stage);
+
 /* Recognize every contract through the end of `through` (period.closed
  * calls it too). With an advance hook set, the engine moves its horizon and
  * leaves the recognizing to the hook. */

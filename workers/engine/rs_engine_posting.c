@@ -30,6 +30,33 @@
 
 #include "rs_engine_internal.h"
 
+/* Copy src into a field of cap bytes, truncated like snprintf("%s") (the
+ * entry's text fields are filled per entry: this is on replay's hot path). */
+static void copy_text(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* "<id>#<seq>" into a field of cap bytes, truncated like snprintf. */
+static void format_entry_id(char *dst, size_t cap, const char *id, unsigned long long seq)
+{
+    char digits[24];
+    int nd = 0;
+    do {
+        digits[nd++] = (char)('0' + seq % 10);
+        seq /= 10;
+    } while (seq != 0);
+    size_t n = strnlen(id, cap - 1);
+    memcpy(dst, id, n);
+    if (n < cap - 1)
+        dst[n++] = '#';
+    while (nd > 0 && n < cap - 1)
+        dst[n++] = digits[--nd];
+    dst[n] = '\0';
+}
+
 /* The first open period at or after p. */
 static rs_period_t first_open(const rs_engine_t *e, rs_period_t p)
 {
@@ -57,7 +84,7 @@ void rs_eng_entry_begin(rs_entry_ctx_t *x, rs_engine_t *e, rs_contract_t *c, int
     }
     memset(en, 0, sizeof(*en));
     en->kind = kind;
-    snprintf(en->rule, sizeof(en->rule), "%s", rule);
+    copy_text(en->rule, sizeof(en->rule), rule);
     rs_date_t lo = rs_period_first_day(pp), hi = rs_period_last_day(pp);
     en->posted_on = natural < lo ? lo : natural > hi ? hi : natural;
     en->period = pp;
@@ -66,7 +93,7 @@ void rs_eng_entry_begin(rs_entry_ctx_t *x, rs_engine_t *e, rs_contract_t *c, int
     rs_eng_copy_id(en->customer_id, rs_eng_str(c, c->customer_id));
     if (line >= 0) {
         rs_eng_copy_id(en->line_id, rs_eng_str(c, c->lines[line].line_id));
-        snprintf(en->product, sizeof(en->product), "%s", c->lines[line].product);
+        copy_text(en->product, sizeof(en->product), c->lines[line].product);
     }
     rs_eng_copy_id(en->document_id, document ? document : "");
     memcpy(en->currency, c->currency, sizeof(en->currency));
@@ -128,10 +155,10 @@ void rs_eng_entry_emit(rs_entry_ctx_t *x)
     if (x->e->sink == NULL) /* nobody reads it: its state effects are above */
         return;
     for (int i = 0; i < k; i++) /* the codes are the policy's, as every report prints them */
-        snprintf(en->postings[i].code, sizeof(en->postings[i].code), "%s",
-                 rs_policy_account_code(&x->e->policy, en->postings[i].account, en->product));
-    snprintf(en->entry_id, sizeof(en->entry_id), "%s#%llu", x->c->contract_id,
-             (unsigned long long)en->seq);
+        copy_text(en->postings[i].code, sizeof(en->postings[i].code),
+                  rs_policy_account_code(&x->e->policy, en->postings[i].account, en->product));
+    format_entry_id(en->entry_id, sizeof(en->entry_id), x->c->contract_id,
+                    (unsigned long long)en->seq);
     x->e->sink(x->e->sink_opaque, en);
 }
 

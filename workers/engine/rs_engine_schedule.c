@@ -29,26 +29,35 @@
 
 /* ---- R(d): the cumulative recognition function of a line ---- */
 
-/* Weight of the days [a, d] in units of 1/L_MONTH of a month. */
+/* Weight of the days from..to (1-based, within one month of dim days) in
+ * units of 1/L_MONTH of a month. A whole month weighs L_MONTH under either
+ * policy (L_MONTH is a multiple of every month length). */
+static __int128 month_piece(const rs_engine_t *e, int from, int to, int dim)
+{
+    int days = to - from + 1;
+    if (e->policy.proration == RS_PRORATE_30_360)
+        return from == 1 && to == dim ? L_MONTH
+                                      : (__int128)(days > 30 ? 30 : days) * (L_MONTH / 30);
+    return (__int128)days * (L_MONTH / dim);
+}
+
+/* Weight of the days [a, d] in units of 1/L_MONTH of a month: the part of
+ * a's month, the whole months between, the part of d's month. (R(d) asks
+ * for it per period synced, over a whole term: month by month, this was
+ * quadratic in a contract's length.) */
 static __int128 month_units(const rs_engine_t *e, rs_date_t a, rs_date_t d)
 {
-    __int128 u = 0;
-    while (a <= d) {
-        int y, m, dd;
-        rs_date_to_ymd(a, &y, &m, &dd);
-        int dim = rs_days_in_month(y, m);
-        rs_date_t month_end = a + (dim - dd);
-        rs_date_t stop = d < month_end ? d : month_end;
-        int days = stop - a + 1;
-        if (e->policy.proration == RS_PRORATE_30_360) {
-            int full = (dd == 1 && stop == month_end);
-            u += full ? L_MONTH : (__int128)(days > 30 ? 30 : days) * (L_MONTH / 30);
-        } else {
-            u += (__int128)days * (L_MONTH / dim);
-        }
-        a = stop + 1;
-    }
-    return u;
+    if (a > d)
+        return 0;
+    int ya, ma, da, yd, md, dd;
+    rs_date_to_ymd(a, &ya, &ma, &da);
+    rs_date_to_ymd(d, &yd, &md, &dd);
+    int pa = ya * 12 + ma - 1, pd = yd * 12 + md - 1;
+    int dim_a = rs_days_in_month(ya, ma);
+    if (pa == pd)
+        return month_piece(e, da, dd, dim_a);
+    return month_piece(e, da, dim_a, dim_a) + (__int128)(pd - pa - 1) * L_MONTH +
+           month_piece(e, 1, dd, rs_days_in_month(yd, md));
 }
 
 /* The share of a segment's spread earned through the end of day d. */
