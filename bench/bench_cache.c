@@ -68,6 +68,14 @@ static double cpu_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+/* CPU seconds of the whole process (RocksDB's background threads too) */
+static double proc_cpu_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
 static long peak_rss_mib(void)
 {
     struct rusage u;
@@ -292,8 +300,9 @@ typedef struct pjob {
 typedef struct pthr {
     pjob_t *j;
     pthread_t th;
-    double cpu; /* this thread's CPU seconds in the job */
-    long waits; /* its voluntary context switches: waits (a lock, I/O) */
+    double cpu;   /* this thread's CPU seconds in the job */
+    long waits;   /* its voluntary context switches: waits (a lock, I/O) */
+    long preempt; /* its involuntary ones: the CPU given to another */
     scan_t sc;
 } pthr_t;
 
@@ -326,13 +335,15 @@ static void *pjob_thread(void *arg)
     t->cpu = cpu_s() - c0;
     getrusage(RUSAGE_THREAD, &u1);
     t->waits = u1.ru_nvcsw - u0.ru_nvcsw;
+    t->preempt = u1.ru_nivcsw - u0.ru_nivcsw;
     return NULL;
 }
 
 /* Run j on nthreads threads (this one and nthreads - 1 more). Returns the
  * threads' CPU seconds in all; *sc (may be NULL) gets the scans' sums,
- * *waits (may be NULL) the threads' voluntary context switches. */
-static double pjob_run(pjob_t *j, int nthreads, scan_t *sc, long *waits)
+ * *waits and *preempt (may be NULL) the threads' voluntary and
+ * involuntary context switches. */
+static double pjob_run(pjob_t *j, int nthreads, scan_t *sc, long *waits, long *preempt)
 {
     pthr_t t[64];
     int started = 1;
@@ -354,6 +365,8 @@ static double pjob_run(pjob_t *j, int nthreads, scan_t *sc, long *waits)
         cpu += t[i].cpu;
         if (waits != NULL)
             *waits += t[i].waits;
+        if (preempt != NULL)
+            *preempt += t[i].preempt;
         if (sc != NULL) {
             sc->n += t[i].sc.n;
             sc->bytes += t[i].sc.bytes;
@@ -408,7 +421,7 @@ static scan_t raw_scan(run_t *parts, size_t np, int nthreads, double *secs, doub
     pjob_t j = {.parts = parts, .np = np, .scan = 1};
     scan_t sc = {0, 0};
     double t0 = now_s();
-    *cpu = pjob_run(&j, nthreads, &sc, NULL);
+    *cpu = pjob_run(&j, nthreads, &sc, NULL, NULL);
     *secs = now_s() - t0;
     return sc;
 }
@@ -497,8 +510,10 @@ static int run(const char *dir, long mb, long events, long chunk, int closes, in
         run_t sum0 = sum;
         pjob_t j = {.parts = parts, .np = np, .through = 2026 * 12 + k};
         t0 = now_s();
-        long waits = 0;
-        double ccl = pjob_run(&j, nthreads, NULL, &waits);
+        long waits = 0, preempt = 0;
+        double p0 = proc_cpu_s();
+        double ccl = pjob_run(&j, nthreads, NULL, &waits, &preempt);
+        double pcl = proc_cpu_s() - p0;
         double twalk = now_s() - t0, c0 = cpu_s();
         commit_all(parts, np, eager);
         double tclose = now_s() - t0, cclose = ccl + cpu_s() - c0;
@@ -515,14 +530,14 @@ static int run(const char *dir, long mb, long events, long chunk, int closes, in
         printf("close%d through=2026-%02d partitions=%zu threads=%d contracts=%.0f walked=%llu "
                "caught_up=%llu written=%llu chunked=%llu chunks=%llu entries=%llu "
                "seconds=%.2f (walk %.2f) cpu_s=%.2f contracts_per_s=%.0f per_cpu_s=%.0f "
-               "thread_waits=%ld\n",
+               "thread_waits=%ld preempted=%ld process_cpu_s=%.2f\n",
                k + 1, k + 1, np, nthreads, nc, (unsigned long long)(cs.walked - cs0.walked),
                (unsigned long long)(cs.caught_up - cs0.caught_up),
                (unsigned long long)(cs.written - cs0.written),
                (unsigned long long)(sum.chunked - sum0.chunked),
                (unsigned long long)(cs.chunks - cs0.chunks),
                (unsigned long long)(sum.entries - sum0.entries), tclose, twalk, cclose,
-               nc / tclose, nc / cclose, waits);
+               nc / tclose, nc / cclose, waits, preempt, pcl);
         printf("baseline%d raw_scan contracts=%.0f seconds=%.2f (before the events %.2f) "
                "cpu_s=%.2f contracts_per_s=%.0f per_cpu_s=%.0f blob_bytes=%llu "
                "ratio_close_to_scan=%.3f cpu_ratio=%.3f\n",

@@ -29,12 +29,14 @@ out="$dir/figures"
 one() { # label store threads
     rm -rf "$dir/w"
     cp -r "$dir/$2" "$dir/w"
-    "$build/bench_cache" run "$dir/w" 128 "$events" 10000 1 6 "$3" 2>&1 | grep -v '^{' |
-        tee /dev/stderr | awk -v l="$1" '
+    "$build/bench_cache" run "$dir/w" 128 "$events" 10000 1 6 "$3" 2>&1 | grep -v '^{' \
+        >"$dir/last"
+    cat "$dir/last" >&2
+    awk -v l="$1" '
         function f(k,   i, a) { for (i = 1; i <= NF; i++) { split($i, a, "="); if (a[1] == k) return a[2] } }
         /^close1/ { w = f("contracts_per_s"); c = f("per_cpu_s"); wt = f("thread_waits") }
         /^baseline1 raw_scan contracts/ { s = f("contracts_per_s") }
-        END { print l, w, c, s, wt }' >>"$out"
+        END { print l, w, c, s, wt }' "$dir/last" >>"$out"
 }
 for r in $(seq "$repeat"); do
     echo "== round $r: contracts=$n partitions=1 threads=1 (baseline)" >&2
