@@ -10,7 +10,9 @@
 # January; a raw scan of the same store follows on one thread and on
 # THREADS. REPEAT rounds (default 3) of the three runs, interleaved; then the
 # medians (wall and CPU contracts/s: the CPU of the closing threads), the
-# ratio to the one-partition, one-thread close and to the raw scan.
+# ratio to the one-partition, one-thread close and to the raw scan, and the
+# closing threads' voluntary (waits) and involuntary (preempted: the
+# machine is busy, wall figures are not the close's) context switches.
 # Stores go under ${TMPDIR:-/tmp}/bench_close.$$ and are removed at the end.
 set -eu
 build=${1:?usage: bench_close.sh BUILD_DIR [N]}
@@ -34,9 +36,9 @@ one() { # label store threads
     cat "$dir/last" >&2
     awk -v l="$1" '
         function f(k,   i, a) { for (i = 1; i <= NF; i++) { split($i, a, "="); if (a[1] == k) return a[2] } }
-        /^close1/ { w = f("contracts_per_s"); c = f("per_cpu_s"); wt = f("thread_waits") }
+        /^close1/ { w = f("contracts_per_s"); c = f("per_cpu_s"); wt = f("thread_waits"); pr = f("preempted") }
         /^baseline1 raw_scan contracts/ { s = f("contracts_per_s") }
-        END { print l, w, c, s, wt }' "$dir/last" >>"$out"
+        END { print l, w, c, s, wt, pr }' "$dir/last" >>"$out"
 }
 for r in $(seq "$repeat"); do
     echo "== round $r: contracts=$n partitions=1 threads=1 (baseline)" >&2
@@ -56,5 +58,5 @@ for l in p1t1 "p${parts}t1" "p${parts}t$threads"; do
     w=$(med "$l" 2)
     c=$(med "$l" 3)
     s=$(med "$l" 4)
-    echo "$l close_wall_per_s=$w close_cpu_per_s=$c raw_scan_per_s=$s ratio_to_p1t1=$(awk -v a="$w" -v b="$base" 'BEGIN { printf "%.2f", a / b }') close_to_scan=$(awk -v a="$w" -v b="$s" 'BEGIN { printf "%.3f", a / b }') thread_waits=$(med "$l" 5)"
+    echo "$l close_wall_per_s=$w close_cpu_per_s=$c raw_scan_per_s=$s ratio_to_p1t1=$(awk -v a="$w" -v b="$base" 'BEGIN { printf "%.2f", a / b }') close_to_scan=$(awk -v a="$w" -v b="$s" 'BEGIN { printf "%.3f", a / b }') thread_waits=$(med "$l" 5) preempted=$(med "$l" 6)"
 done
