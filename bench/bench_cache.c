@@ -4,23 +4,28 @@
  * month-end close through the store against a raw scan of the same store.
  *
  * Usage:
- *   bench_cache build DIR N       write N contracts (partition 0) into a new
- *                                 store at DIR, through the engine (booked
- *                                 2026-01, 12 months ratable, invoiced), in
- *                                 slices of 50,000 so this too stays small
- *   bench_cache run DIR [MB [EVENTS [CHUNK]]]
- *                                 open partition 0 as the worker does
- *                                 (rs_pstate_open, a cache of MB MiB, default
- *                                 128), apply EVENTS payments (default 20,000)
- *                                 to random contracts in batches of 1,000
+ *   bench_cache build DIR N [P]   write N contracts into a new store at DIR,
+ *                                 through the engine (booked 2026-01, 12
+ *                                 months ratable, invoiced), in slices of
+ *                                 50,000 so this too stays small; contract
+ *                                 i goes to partition i % P (default 1)
+ *   bench_cache run DIR [MB [EVENTS [CHUNK [CLOSES [MAX_LAG [THREADS]]]]]]
+ *                                 open every partition of the store as the
+ *                                 worker does (rs_pstate_open, MB MiB of
+ *                                 cache in all, default 128, split evenly),
+ *                                 apply EVENTS payments (default 20,000) to
+ *                                 random contracts in batches of 1,000
  *                                 (fetch, apply, stage, commit, evict), then
- *                                 the month-end close through 2026-01 in
- *                                 chunks of CHUNK (10,000), each chunk's
- *                                 contracts exported, their offsets read and
- *                                 a changelog record encoded (not produced:
- *                                 no broker) and committed; then a raw scan
- *                                 of the store (the baseline).
- *   bench_cache eager DIR [EVENTS]
+ *                                 CLOSES month-end closes, each partition's
+ *                                 in chunks of CHUNK (10,000) through the
+ *                                 close hook (what the worker's hook does
+ *                                 minus the broker), the partitions closed
+ *                                 on THREADS threads (default 1) as the
+ *                                 worker's apply lanes close theirs: each
+ *                                 thread takes the next partition; then a
+ *                                 raw scan of the store (the baseline), on
+ *                                 one thread and on THREADS threads.
+ *   bench_cache eager DIR [EVENTS [CLOSES [THREADS]]]
  *                                 the same with the old worker's way, as the
  *                                 baseline: load the whole partition
  *                                 (rs_pstate_load), apply the same events,
@@ -30,6 +35,9 @@
  * Prints figures; run each step in its own process (peak RSS is the
  * process's, ru_maxrss). Not a test. Ownership: everything is freed.
  */
+#define _GNU_SOURCE /* RUSAGE_THREAD */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +47,10 @@
 #include "rs_changelog.h"
 #include "rs_codec.h"
 #include "rs_pstate.h"
+
+#ifndef BENCH_ALLOCATOR
+#define BENCH_ALLOCATOR "libc"
+#endif
 
 static double now_s(void)
 {
@@ -53,6 +65,14 @@ static double cpu_s(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* CPU seconds of the whole process (RocksDB's background threads too) */
+static double proc_cpu_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
@@ -106,75 +126,97 @@ static int no_seen(void *opaque, const char *contract_id, uint64_t id_hash,
     return 1; /* not found: new */
 }
 
-static int build(const char *dir, long n)
+/* Book and invoice contract i (its two events) in e. */
+static void book_contract(rs_engine_t *e, long i)
+{
+    char json[1024];
+    int d = 1 + (int)(i % 28);
+    snprintf(json, sizeof json,
+             "{\"event_id\":\"b%ld\",\"type\":\"contract.booked\",\"contract_id\":"
+             "\"C%08ld\",\"occurred_at\":\"2026-01-%02dT00:00:00Z\",\"customer_id\":"
+             "\"K%ld\",\"currency\":\"USD\",\"booked_on\":\"2026-01-%02d\",\"lines\":[{"
+             "\"line_id\":\"L1\",\"product\":\"P%ld\",\"recognition\":\"ratable_"
+             "monthly\",\"start\":\"2026-01-01\",\"end\":\"2026-12-31\",\"amount\":"
+             "\"%ld.00\"}]}",
+             i, i, d, i % 5000, d, i % 20, 1200 + i % 1000);
+    apply_json(e, json);
+    snprintf(json, sizeof json,
+             "{\"event_id\":\"i%ld\",\"type\":\"invoice.issued\",\"contract_id\":"
+             "\"C%08ld\",\"occurred_at\":\"2026-01-%02dT01:00:00Z\",\"invoice_id\":"
+             "\"I%ld\",\"issued_on\":\"2026-01-%02d\",\"lines\":[{\"line_id\":\"L1\","
+             "\"amount\":\"%ld.00\"}]}",
+             i, i, d, i, d, 1200 + i % 1000);
+    apply_json(e, json);
+}
+
+/* Stage what e holds (its contracts, their offsets, seen ids; its meta if
+ * `meta`) into b as partition `part`. `off` numbers the offsets. */
+static void stage_built(rs_engine_t *e, rs_state_batch_t *b, int32_t part, long off, int meta)
+{
+    char err[512], key[32];
+    const char *const *ids;
+    size_t nc = rs_engine_take_changed(e, &ids);
+    for (size_t k = 0; k < nc; k++) {
+        void *blob;
+        size_t len;
+        if (rs_engine_export_contract(e, ids[k], &blob, &len, err, sizeof err) != 0)
+            die("export", err);
+        rs_state_batch_put_contract(b, part, ids[k], blob, len);
+        rs_state_batch_put_contract_offset(b, ids[k], topics[0], off + (long)k);
+        rs_state_batch_put_contract_offset(b, ids[k], topics[1], off + (long)k);
+        free(blob);
+    }
+    const rs_seen_id_t *seen;
+    size_t ns = rs_engine_take_seen(e, &seen);
+    for (size_t k = 0; k < ns; k++)
+        rs_state_batch_put_seen(b, part, seen[k].contract_id, seen[k].id_hash,
+                                seen[k].content_hash, seen[k].period);
+    if (meta) { /* the engine's meta (horizon, closed periods) */
+        void *m;
+        size_t mlen;
+        if (rs_engine_export_meta(e, &m, &mlen, err, sizeof err) != 0)
+            die("meta", err);
+        snprintf(key, sizeof key, "engine/%d", (int)part);
+        rs_state_batch_put_meta(b, key, m, mlen);
+        free(m);
+    }
+}
+
+static int build(const char *dir, long n, int nparts)
 {
     rs_state_t *st = open_store(dir, 1);
-    char err[512], json[1024];
+    char err[512];
     double t0 = now_s();
     for (long lo = 0; lo < n; lo += 50000) {
-        rs_engine_t *e;
         rs_state_batch_t *b;
-        const char *const *ids;
-        if (rs_engine_new(&e, NULL, err, sizeof err) != 0 ||
-            rs_state_batch_new(&b, err, sizeof err) != 0)
+        if (rs_state_batch_new(&b, err, sizeof err) != 0)
             die("new", err);
-        rs_engine_set_seen_store(e, no_seen, NULL);
-        for (long i = lo; i < n && i < lo + 50000; i++) {
-            int d = 1 + (int)(i % 28);
-            snprintf(json, sizeof json,
-                     "{\"event_id\":\"b%ld\",\"type\":\"contract.booked\",\"contract_id\":"
-                     "\"C%08ld\",\"occurred_at\":\"2026-01-%02dT00:00:00Z\",\"customer_id\":"
-                     "\"K%ld\",\"currency\":\"USD\",\"booked_on\":\"2026-01-%02d\",\"lines\":[{"
-                     "\"line_id\":\"L1\",\"product\":\"P%ld\",\"recognition\":\"ratable_"
-                     "monthly\",\"start\":\"2026-01-01\",\"end\":\"2026-12-31\",\"amount\":"
-                     "\"%ld.00\"}]}",
-                     i, i, d, i % 5000, d, i % 20, 1200 + i % 1000);
-            apply_json(e, json);
-            snprintf(json, sizeof json,
-                     "{\"event_id\":\"i%ld\",\"type\":\"invoice.issued\",\"contract_id\":"
-                     "\"C%08ld\",\"occurred_at\":\"2026-01-%02dT01:00:00Z\",\"invoice_id\":"
-                     "\"I%ld\",\"issued_on\":\"2026-01-%02d\",\"lines\":[{\"line_id\":\"L1\","
-                     "\"amount\":\"%ld.00\"}]}",
-                     i, i, d, i, d, 1200 + i % 1000);
-            apply_json(e, json);
-        }
-        size_t nc = rs_engine_take_changed(e, &ids);
-        for (size_t k = 0; k < nc; k++) {
-            void *blob;
-            size_t len;
-            if (rs_engine_export_contract(e, ids[k], &blob, &len, err, sizeof err) != 0)
-                die("export", err);
-            rs_state_batch_put_contract(b, 0, ids[k], blob, len);
-            rs_state_batch_put_contract_offset(b, ids[k], topics[0], lo + (long)k);
-            rs_state_batch_put_contract_offset(b, ids[k], topics[1], lo + (long)k);
-            free(blob);
-        }
-        const rs_seen_id_t *seen;
-        size_t ns = rs_engine_take_seen(e, &seen);
-        for (size_t k = 0; k < ns; k++)
-            rs_state_batch_put_seen(b, 0, seen[k].contract_id, seen[k].id_hash,
-                                    seen[k].content_hash, seen[k].period);
-        if (lo == 0) { /* the engine's meta (horizon, closed periods) */
-            void *m;
-            size_t mlen;
-            if (rs_engine_export_meta(e, &m, &mlen, err, sizeof err) != 0)
-                die("meta", err);
-            rs_state_batch_put_meta(b, "engine/0", m, mlen);
-            free(m);
+        for (int p = 0; p < nparts; p++) {
+            rs_engine_t *e;
+            if (rs_engine_new(&e, NULL, err, sizeof err) != 0)
+                die("new", err);
+            rs_engine_set_seen_store(e, no_seen, NULL);
+            for (long i = lo + (p - lo % nparts + nparts) % nparts; i < n && i < lo + 50000;
+                 i += nparts) /* contract i is in partition i % nparts */
+                book_contract(e, i);
+            stage_built(e, b, p, lo, lo == 0);
+            rs_engine_destroy(e);
         }
         if (rs_state_batch_commit(st, b, err, sizeof err) != 0)
             die("commit", err);
         rs_state_batch_destroy(b);
-        rs_engine_destroy(e);
     }
-    printf("build contracts=%ld seconds=%.1f peak_rss_mib=%ld\n", n, now_s() - t0,
-           peak_rss_mib());
+    printf("build contracts=%ld partitions=%d seconds=%.1f peak_rss_mib=%ld\n", n, nparts,
+           now_s() - t0, peak_rss_mib());
     rs_state_destroy(st);
     return 0;
 }
 
+/* One partition of the run: its state, engine and counts (one thread at a
+ * time uses it, as one apply lane uses a partition). */
 typedef struct run {
     rs_state_t *st;
+    rs_pstate_t *ps;
     rs_engine_t *e;
     uint64_t entries, chunked, views, written;
 } run_t;
@@ -242,52 +284,202 @@ static int count_scan(void *opaque, const char *id, const void *blob, size_t len
     return 0;
 }
 
-/* mb < 0: the baseline, the old worker's way — the whole partition loaded
- * (rs_pstate_load), the close in memory, every changed contract staged and
- * committed in one write. */
-static int run(const char *dir, long mb, long events, long chunk, int closes, int max_lag)
+/* Work over the partitions on several threads, each taking the next
+ * partition until none is left: what the worker's apply lanes do with a
+ * batch's sub-batches (rs_worker_batch.c apply_parallel). */
+typedef struct pjob {
+    run_t *parts;
+    size_t np;
+    int scan;            /* 1: a raw scan of each partition; 0: its close */
+    rs_period_t through; /* the close's new horizon */
+    atomic_size_t next;
+    atomic_int failed;
+    char err[768];
+} pjob_t;
+
+typedef struct pthr {
+    pjob_t *j;
+    pthread_t th;
+    double cpu;   /* this thread's CPU seconds in the job */
+    long waits;   /* its voluntary context switches: waits (a lock, I/O) */
+    long preempt; /* its involuntary ones: the CPU given to another */
+    scan_t sc;
+} pthr_t;
+
+static void *pjob_thread(void *arg)
+{
+    pthr_t *t = arg;
+    pjob_t *j = t->j;
+    struct rusage u0, u1;
+    getrusage(RUSAGE_THREAD, &u0);
+    double c0 = cpu_s();
+    for (;;) {
+        size_t i = atomic_fetch_add(&j->next, 1);
+        if (i >= j->np || atomic_load(&j->failed))
+            break;
+        run_t *r = &j->parts[i];
+        char err[768];
+        int rc = j->scan ? rs_state_foreach_contract(r->st, rs_pstate_partition(r->ps),
+                                                     count_scan, &t->sc, err, sizeof err)
+                         : rs_engine_advance(r->e, j->through);
+        if (rc != 0) {
+            if (atomic_exchange(&j->failed, 1) == 0)
+                snprintf(j->err, sizeof j->err, "%s",
+                         j->scan ? err
+                         : rs_pstate_close_error(r->ps)[0] != '\0'
+                             ? rs_pstate_close_error(r->ps)
+                             : "out of memory");
+            break;
+        }
+    }
+    t->cpu = cpu_s() - c0;
+    getrusage(RUSAGE_THREAD, &u1);
+    t->waits = u1.ru_nvcsw - u0.ru_nvcsw;
+    t->preempt = u1.ru_nivcsw - u0.ru_nivcsw;
+    return NULL;
+}
+
+/* Run j on nthreads threads (this one and nthreads - 1 more). Returns the
+ * threads' CPU seconds in all; *sc (may be NULL) gets the scans' sums,
+ * *waits and *preempt (may be NULL) the threads' voluntary and
+ * involuntary context switches. */
+static double pjob_run(pjob_t *j, int nthreads, scan_t *sc, long *waits, long *preempt)
+{
+    pthr_t t[64];
+    int started = 1;
+    if (nthreads > 64)
+        nthreads = 64;
+    atomic_init(&j->next, 0);
+    atomic_init(&j->failed, 0);
+    memset(t, 0, sizeof t);
+    for (int i = 0; i < nthreads; i++)
+        t[i].j = j;
+    for (int i = 1; i < nthreads; i++, started++)
+        if (pthread_create(&t[i].th, NULL, pjob_thread, &t[i]) != 0)
+            die("thread", "cannot start");
+    pjob_thread(&t[0]);
+    double cpu = 0;
+    for (int i = 0; i < started; i++) {
+        if (i > 0)
+            pthread_join(t[i].th, NULL);
+        cpu += t[i].cpu;
+        if (waits != NULL)
+            *waits += t[i].waits;
+        if (preempt != NULL)
+            *preempt += t[i].preempt;
+        if (sc != NULL) {
+            sc->n += t[i].sc.n;
+            sc->bytes += t[i].sc.bytes;
+        }
+    }
+    if (atomic_load(&j->failed))
+        die(j->scan ? "scan" : "close", j->err);
+    return cpu;
+}
+
+/* Stage every partition into one write and commit it; then the caches
+ * give back what is over their bound (the worker's batch end). */
+static void commit_all(run_t *parts, size_t np, int eager)
+{
+    rs_state_batch_t *b;
+    char err[768];
+    if (rs_state_batch_new(&b, err, sizeof err) != 0)
+        die("batch", err);
+    for (size_t p = 0; p < np; p++)
+        if (rs_pstate_stage(parts[p].ps, b, err, sizeof err) != 0)
+            die("stage", err);
+    if (rs_state_batch_commit(parts[0].st, b, err, sizeof err) != 0)
+        die("commit", err);
+    rs_state_batch_destroy(b);
+    for (size_t p = 0; !eager && p < np; p++)
+        rs_pstate_evict(parts[p].ps);
+}
+
+static void sum_stats(const run_t *parts, size_t np, rs_pstate_cache_stats_t *cs, run_t *sum)
+{
+    memset(cs, 0, sizeof *cs);
+    memset(sum, 0, sizeof *sum);
+    for (size_t p = 0; p < np; p++) {
+        rs_pstate_cache_stats_t one;
+        rs_pstate_cache_stats(parts[p].ps, &one);
+        cs->contracts += one.contracts;
+        cs->bytes += one.bytes;
+        cs->loads += one.loads;
+        cs->evicted += one.evicted;
+        cs->walked += one.walked;
+        cs->chunks += one.chunks;
+        cs->caught_up += one.caught_up;
+        cs->written += one.written;
+        sum->entries += parts[p].entries;
+        sum->chunked += parts[p].chunked;
+    }
+}
+
+/* A raw scan of every partition on nthreads threads: *secs, *cpu. */
+static scan_t raw_scan(run_t *parts, size_t np, int nthreads, double *secs, double *cpu)
+{
+    pjob_t j = {.parts = parts, .np = np, .scan = 1};
+    scan_t sc = {0, 0};
+    double t0 = now_s();
+    *cpu = pjob_run(&j, nthreads, &sc, NULL, NULL);
+    *secs = now_s() - t0;
+    return sc;
+}
+
+/* mb < 0: the baseline, the old worker's way — every partition loaded
+ * whole (rs_pstate_load), the close in memory, every changed contract
+ * staged and committed in one write. Contract i is in partition i % P of
+ * the store's P partitions (bench_cache build). */
+static int run(const char *dir, long mb, long events, long chunk, int closes, int max_lag,
+               int nthreads)
 {
     int eager = mb < 0;
-    run_t r = {0};
     char err[768], json[512];
-    rs_pstate_t *ps;
-    r.st = open_store(dir, 0);
+    int32_t *pn = NULL;
+    size_t np = 0;
+    rs_state_t *st = open_store(dir, 0);
+    if (rs_state_partitions(st, &pn, &np, err, sizeof err) != 0 || np == 0)
+        die("partitions", np == 0 ? "the store has none" : err);
+    run_t *parts = calloc(np, sizeof *parts);
+    if (parts == NULL)
+        die("run", "out of memory");
     double t0 = now_s();
-    if (eager ? rs_pstate_load(&ps, r.st, 0, NULL, err, sizeof err) != 0
-              : rs_pstate_open(&ps, r.st, 0, NULL, (size_t)mb << 20, err, sizeof err) != 0)
-        die("open partition", err);
-    rs_pstate_close_hooks_t h = {getenv("BENCH_CACHE_NO_HOOK") ? NULL : chunk_hook, &r,
-                                 (size_t)chunk, 0};
-    if (!eager) {
-        rs_pstate_set_close_hooks(ps, &h);
-        rs_pstate_set_max_lag(ps, max_lag);
+    size_t loaded = 0;
+    for (size_t p = 0; p < np; p++) {
+        run_t *r = &parts[p];
+        r->st = st;
+        if (eager ? rs_pstate_load(&r->ps, st, pn[p], NULL, err, sizeof err) != 0
+                  : rs_pstate_open(&r->ps, st, pn[p], NULL, ((size_t)mb << 20) / np, err,
+                                   sizeof err) != 0)
+            die("open partition", err);
+        rs_pstate_close_hooks_t h = {getenv("BENCH_CACHE_NO_HOOK") ? NULL : chunk_hook, r,
+                                     (size_t)chunk, 0};
+        if (!eager) {
+            rs_pstate_set_close_hooks(r->ps, &h);
+            rs_pstate_set_max_lag(r->ps, max_lag);
+        }
+        r->e = rs_pstate_engine(r->ps);
+        rs_engine_set_sink(r->e, count_entry, r);
+        loaded += rs_pstate_loaded_contracts(r->ps);
     }
-    rs_engine_t *e = rs_pstate_engine(ps);
-    r.e = e;
-    rs_engine_set_sink(e, count_entry, &r);
-    printf("%s seconds=%.3f contracts_loaded=%zu peak_rss_mib=%ld\n",
-           eager ? "load (baseline: the whole partition)" : "open", now_s() - t0,
-           rs_pstate_loaded_contracts(ps), peak_rss_mib());
+    printf("%s partitions=%zu threads=%d seconds=%.3f contracts_loaded=%zu peak_rss_mib=%ld\n",
+           eager ? "load (baseline: the whole partition)" : "open", np, nthreads, now_s() - t0,
+           loaded, peak_rss_mib());
     /* how many contracts: a raw scan (also the close's baseline, below) */
-    scan_t sc = {0, 0};
-    t0 = now_s();
-    if (rs_state_foreach_contract(r.st, 0, count_scan, &sc, err, sizeof err) != 0)
-        die("scan", err);
-    double scan1 = now_s() - t0;
+    double scan1, cscan;
+    scan_t sc = raw_scan(parts, np, 1, &scan1, &cscan);
     long ncon = (long)sc.n;
     /* events: payments to random contracts, batches of 1,000 */
     uint64_t seed = 12345;
     t0 = now_s();
     for (long done = 0; done < events;) {
-        rs_state_batch_t *b;
-        if (rs_state_batch_new(&b, err, sizeof err) != 0)
-            die("batch", err);
         for (int k = 0; k < 1000 && done < events; k++, done++) {
             seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
             long i = (long)((seed >> 33) % (uint64_t)(ncon > 0 ? ncon : 1));
+            run_t *r = &parts[(size_t)i % np];
             char id[32];
             snprintf(id, sizeof id, "C%08ld", i);
-            if (!eager && rs_pstate_fetch(ps, id, err, sizeof err) != 0)
+            if (!eager && rs_pstate_fetch(r->ps, id, err, sizeof err) != 0)
                 die("fetch", err);
             snprintf(json, sizeof json,
                      "{\"event_id\":\"p%ld\",\"type\":\"payment.received\",\"contract_id\":"
@@ -295,18 +487,14 @@ static int run(const char *dir, long mb, long events, long chunk, int closes, in
                      "\"invoice_id\":\"I%ld\",\"amount\":\"1.00\",\"received_on\":\"2026-01-"
                      "28\"}",
                      done, id, done, i);
-            apply_json(e, json);
+            apply_json(r->e, json);
         }
-        if (rs_pstate_stage(ps, b, err, sizeof err) != 0 ||
-            rs_state_batch_commit(r.st, b, err, sizeof err) != 0)
-            die("commit", err);
-        rs_state_batch_destroy(b);
-        if (!eager)
-            rs_pstate_evict(ps);
+        commit_all(parts, np, eager);
     }
     double tev = now_s() - t0;
     rs_pstate_cache_stats_t cs;
-    rs_pstate_cache_stats(ps, &cs);
+    run_t sum;
+    sum_stats(parts, np, &cs, &sum);
     printf("events n=%ld seconds=%.2f events_per_s=%.0f loads=%llu evicted=%llu cached=%zu "
            "cached_mib=%.1f peak_rss_mib=%ld\n",
            events, tev, events / tev, (unsigned long long)cs.loads,
@@ -316,58 +504,62 @@ static int run(const char *dir, long mb, long events, long chunk, int closes, in
      * its own horizon), then February and on (after lazy closes, every
      * record untouched since is behind and caught up first; the close that
      * would leave it RS_PSTATE_MAX_LAG behind writes it back) */
-    double nc = 0, scan2 = 0, sum_s = 0, sum_cpu = 0;
+    double nc = 0, sum_s = 0, sum_cpu = 0;
     for (int k = 0; k < closes; k++) {
-        uint64_t entries0 = r.entries, walked0 = cs.walked, chunked0 = r.chunked,
-                 chunks0 = cs.chunks, caught0 = cs.caught_up, written0 = cs.written;
+        rs_pstate_cache_stats_t cs0 = cs;
+        run_t sum0 = sum;
+        pjob_t j = {.parts = parts, .np = np, .through = 2026 * 12 + k};
         t0 = now_s();
-        double c0 = cpu_s();
-        if (rs_engine_advance(e, 2026 * 12 + k) != 0)
-            die("close", rs_pstate_close_error(ps));
-        double twalk = now_s() - t0;
-        rs_state_batch_t *b;
-        if (rs_state_batch_new(&b, err, sizeof err) != 0 ||
-            rs_pstate_stage(ps, b, err, sizeof err) != 0 ||
-            rs_state_batch_commit(r.st, b, err, sizeof err) != 0)
-            die("commit", err);
-        rs_state_batch_destroy(b);
-        if (!eager)
-            rs_pstate_evict(ps);
-        double tclose = now_s() - t0, cclose = cpu_s() - c0;
-        rs_pstate_cache_stats(ps, &cs);
-        /* baseline: a raw scan of the same store, right after */
-        sc.n = sc.bytes = 0;
-        t0 = now_s();
-        c0 = cpu_s();
-        if (rs_state_foreach_contract(r.st, 0, count_scan, &sc, err, sizeof err) != 0)
-            die("scan", err);
-        scan2 = now_s() - t0;
-        double cscan = cpu_s() - c0;
+        long waits = 0, preempt = 0;
+        double p0 = proc_cpu_s();
+        double ccl = pjob_run(&j, nthreads, NULL, &waits, &preempt);
+        double pcl = proc_cpu_s() - p0;
+        double twalk = now_s() - t0, c0 = cpu_s();
+        commit_all(parts, np, eager);
+        double tclose = now_s() - t0, cclose = ccl + cpu_s() - c0;
+        sum_stats(parts, np, &cs, &sum);
+        /* baseline: a raw scan of the same store, right after, on one
+         * thread and on as many as the close */
+        double scan2, scan_t2 = 0, cscan_t = 0;
+        sc = raw_scan(parts, np, 1, &scan2, &cscan);
+        if (nthreads > 1)
+            (void)raw_scan(parts, np, nthreads, &scan_t2, &cscan_t);
         nc = (double)sc.n;
         sum_s += tclose;
         sum_cpu += cclose;
-        printf("close%d through=2026-%02d contracts=%.0f walked=%llu caught_up=%llu "
-               "written=%llu chunked=%llu chunks=%llu entries=%llu seconds=%.2f (walk %.2f) "
-               "cpu_s=%.2f contracts_per_s=%.0f per_cpu_s=%.0f\n",
-               k + 1, k + 1, nc, (unsigned long long)(cs.walked - walked0),
-               (unsigned long long)(cs.caught_up - caught0),
-               (unsigned long long)(cs.written - written0),
-               (unsigned long long)(r.chunked - chunked0),
-               (unsigned long long)(cs.chunks - chunks0),
-               (unsigned long long)(r.entries - entries0), tclose, twalk, cclose, nc / tclose,
-               nc / cclose);
+        printf("close%d through=2026-%02d partitions=%zu threads=%d contracts=%.0f walked=%llu "
+               "caught_up=%llu written=%llu chunked=%llu chunks=%llu entries=%llu "
+               "seconds=%.2f (walk %.2f) cpu_s=%.2f contracts_per_s=%.0f per_cpu_s=%.0f "
+               "thread_waits=%ld preempted=%ld process_cpu_s=%.2f\n",
+               k + 1, k + 1, np, nthreads, nc, (unsigned long long)(cs.walked - cs0.walked),
+               (unsigned long long)(cs.caught_up - cs0.caught_up),
+               (unsigned long long)(cs.written - cs0.written),
+               (unsigned long long)(sum.chunked - sum0.chunked),
+               (unsigned long long)(cs.chunks - cs0.chunks),
+               (unsigned long long)(sum.entries - sum0.entries), tclose, twalk, cclose,
+               nc / tclose, nc / cclose, waits, preempt, pcl);
         printf("baseline%d raw_scan contracts=%.0f seconds=%.2f (before the events %.2f) "
                "cpu_s=%.2f contracts_per_s=%.0f per_cpu_s=%.0f blob_bytes=%llu "
                "ratio_close_to_scan=%.3f cpu_ratio=%.3f\n",
                k + 1, nc, scan2, scan1, cscan, nc / scan2, nc / cscan,
                (unsigned long long)sc.bytes, (nc / tclose) / (nc / scan2), cscan / cclose);
+        if (nthreads > 1)
+            printf(
+                "baseline%d raw_scan threads=%d seconds=%.2f cpu_s=%.2f contracts_per_s=%.0f "
+                "ratio_close_to_scan=%.3f\n",
+                k + 1, nthreads, scan_t2, cscan_t, nc / scan_t2, scan_t2 / tclose);
     }
     printf("closes n=%d mean_contracts_per_s=%.0f mean_per_cpu_s=%.0f\n", closes,
            nc * closes / sum_s, nc * closes / sum_cpu);
-    printf("peak_rss_mib=%ld cache_mib=%ld max_lag=%d%s\n", peak_rss_mib(), mb, max_lag,
+    printf("peak_rss_mib=%ld cache_mib=%ld max_lag=%d partitions=%zu threads=%d "
+           "allocator=%s%s\n",
+           peak_rss_mib(), mb, max_lag, np, nthreads, BENCH_ALLOCATOR,
            eager ? " (baseline: no cache, the whole partition in memory)" : "");
-    rs_pstate_destroy(ps);
-    rs_state_destroy(r.st);
+    for (size_t p = 0; p < np; p++)
+        rs_pstate_destroy(parts[p].ps);
+    free(parts);
+    rs_state_free(pn);
+    rs_state_destroy(st);
     return 0;
 }
 
@@ -375,14 +567,17 @@ int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "eager") == 0)
         return run(argv[2], -1, argc > 3 ? atol(argv[3]) : 20000, 0,
-                   argc > 4 ? atoi(argv[4]) : 2, 1);
+                   argc > 4 ? atoi(argv[4]) : 2, 1, argc > 5 ? atoi(argv[5]) : 1);
     if (argc >= 4 && strcmp(argv[1], "build") == 0)
-        return build(argv[2], atol(argv[3]));
+        return build(argv[2], atol(argv[3]), argc > 4 && atoi(argv[4]) > 0 ? atoi(argv[4]) : 1);
     if (argc >= 3 && strcmp(argv[1], "run") == 0)
         return run(argv[2], argc > 3 ? atol(argv[3]) : 128, argc > 4 ? atol(argv[4]) : 20000,
                    argc > 5 ? atol(argv[5]) : 10000, argc > 6 ? atoi(argv[6]) : 2,
-                   argc > 7 ? atoi(argv[7]) : RS_PSTATE_MAX_LAG);
-    fprintf(stderr, "usage: bench_cache build DIR N | bench_cache run DIR [MB [EVENTS [CHUNK "
-                    "[CLOSES [MAX_LAG]]]]] | bench_cache eager DIR [EVENTS [CLOSES]]\n");
+                   argc > 7 ? atoi(argv[7]) : RS_PSTATE_MAX_LAG,
+                   argc > 8 && atoi(argv[8]) > 0 ? atoi(argv[8]) : 1);
+    fprintf(stderr,
+            "usage: bench_cache build DIR N [PARTITIONS] | bench_cache run DIR [MB [EVENTS "
+            "[CHUNK [CLOSES [MAX_LAG [THREADS]]]]]] | bench_cache eager DIR [EVENTS [CLOSES "
+            "[THREADS]]]\n");
     return 2;
 }

@@ -842,18 +842,10 @@ static int walk_add_to_chunk(walk_t *x, const char *id, int cached, int write)
  * -1 (x->err). */
 static int walk_recognize(walk_t *x, const char *id, int write)
 {
-    int was = rs_engine_contract_is_changed(x->e, id);
-    int rc = rs_engine_recognize_contract(x->e, id);
-    if (rc < 0) {
+    int rc = rs_engine_walk_contract(x->e, id, write);
+    if (rc < 0)
         snprintf(x->err, sizeof x->err, "out of memory recognizing contract %s", id);
-        return -1;
-    }
-    if (rc == 1 && !was) {
-        if (!write)
-            rs_engine_contract_clear_changed(x->e, id);
-        return 1;
-    }
-    return 0;
+    return rc;
 }
 
 /* An in-memory contract: recognized; one the batch had not changed joins
@@ -897,17 +889,17 @@ static int walk_one(void *opaque, const char *id, const void *blob, size_t len)
         return 1;
     if (x->j < x->nmem && strcmp(x->mem[x->j], id) == 0) /* memory is newer */
         return walk_memory_one(x, x->mem[x->j++]) == 0 ? 0 : 1;
-    /* the record, through the closes before this one it missed, silently,
-     * then through this one */
-    int rc = import_caught_up(x->e, x->e, id, blob, len, rs_engine_horizon(x->e), 1,
-                              &ps->cs.caught_up, &moves, x->err, sizeof x->err);
+    /* the record (of a contract not in memory: not looked up first),
+     * through the closes before this one it missed, silently, then through
+     * this one; a change is not staged unless it is written back: left
+     * behind once more, the record would be RS_PSTATE_MAX_LAG behind */
+    int rc = rs_engine_walk_record(x->e, id, blob, len, rs_engine_horizon(x->e),
+                                   ps->max_lag - 1, &moves, x->err, sizeof x->err);
     if (rc < 0)
         return 1;
     ps->cs.walked++;
-    /* left behind once more, it would be RS_PSTATE_MAX_LAG behind */
+    ps->cs.caught_up += moves > 0;
     int write = moves + 1 >= ps->max_lag;
-    if (rc == 1 && !write) /* not written back: not a change to stage */
-        rs_engine_contract_clear_changed(x->e, id);
     if (rc == 0) { /* nothing to post: as it was in the store */
         size_t bytes = rs_engine_contract_bytes(x->e, id);
         if (ps->lru.bytes + x->kept + bytes <= ps->lru.limit) { /* room: keep it */

@@ -262,6 +262,20 @@ int rs_engine_import_caught_up(rs_engine_t *e, const char *contract_id, const vo
                                size_t len, const rs_engine_t *history, rs_period_t below,
                                int recognize, int *moves, char *errstr, size_t errlen);
 
+/* The lazy close's walk (state/rs_pstate.h C2), with one lookup each
+ * (rs_engine_walk.c). rs_engine_walk_contract: recognize a contract in
+ * memory through the horizon; returns 1 if it was not in the changed set
+ * and the recognition changed it (taken out of the set again unless
+ * `keep`), 0 if not (or absent), -1 on ENOMEM. rs_engine_walk_record:
+ * rs_engine_import_caught_up(e, contract_id, buf, len, NULL, below, 1,
+ * moves, ...) of a record of a contract the engine does NOT hold (not
+ * looked up first: the caller knows), the change taken out of the changed
+ * set unless the record was `keep_moves` or more moves behind. */
+int rs_engine_walk_contract(rs_engine_t *e, const char *contract_id, int keep);
+int rs_engine_walk_record(rs_engine_t *e, const char *contract_id, const void *buf, size_t len,
+                          rs_period_t below, int keep_moves, int *moves, char *errstr,
+                          size_t errlen);
+
 /* Is the contract in the changed set (rs_engine_take_changed)? */
 int rs_engine_contract_is_changed(const rs_engine_t *e, const char *contract_id);
 /* Take one contract out of the changed set (the caller wrote it to the

@@ -892,8 +892,10 @@ int rs_engine_import_contract(rs_engine_t *e, const void *buf, size_t len, char 
         return -1;
     }
     rs_eng_str_shrink(c);
-    /* replace whatever the engine had for this contract */
-    rs_engine_forget_contract(e, c->contract_id);
+    /* replace whatever the engine had for this contract (rs_engine_walk.c:
+     * nothing, the caller knows) */
+    if (!e->import_absent)
+        rs_engine_forget_contract(e, c->contract_id);
     if (rs_eng_contract_insert(e, c)) {
         snprintf(errstr, errlen, "contract %s: out of memory importing", c->contract_id);
         rs_eng_contract_free(e, c);

@@ -385,6 +385,8 @@ struct rs_engine {
     rs_seen_id_t *seen_out; /* what rs_engine_take_seen handed out */
     size_t capseen_out;
     int seen_taken; /* the arena still backs seen_out */
+    /* rs_engine_walk_record: the import replaces nothing */
+    int import_absent;
 };
 
 /* An entry being built: rs_eng_entry_begin() fills it, the handler adds
