@@ -12,10 +12,8 @@
  *   0x30 contract_id                   -> the contract's applied offsets:
  *                                         entries u8(topic length) topic
  *                                         BE64(highest applied offset), one
- *                                         per topic (layout 1 had one key
- *                                         per (contract, topic): four
- *                                         RocksDB operations per contract
- *                                         where layout 2 has one)
+ *                                         per topic (layout 1: one key per
+ *                                         (contract, topic))
  *   0x40 name                          -> metadata blob (opaque)
  *   0x50 BE32(partition) contract_id 0x00 BE64(id hash)
  *                                      -> BE64(content hash) BE32(period)
@@ -577,8 +575,7 @@ int rs_state_open(rs_state_t **out, const rs_state_opts_t *opts, char *errstr, s
     /* The table options take ownership of the filter policy. */
     rocksdb_block_based_options_set_filter_policy(bbo,
                                                   rocksdb_filterpolicy_create_bloom_full(10));
-    /* The close scans every record (bench/README.md): LZ4 blocks of 16 KiB
-     * scan at twice snappy's 4 KiB. Both are per file: old files still read. */
+    /* LZ4 in 16 KiB blocks: the close's scans run twice snappy's 4 KiB (per file) */
     rocksdb_block_based_options_set_block_size(bbo, 16u * 1024u);
     rocksdb_options_set_compression(st->options, rocksdb_lz4_compression);
     rocksdb_options_set_block_based_table_factory(st->options, bbo);
