@@ -75,7 +75,7 @@
 #include "rs_report.h"
 
 #define PROGRESS_EVERY 100000
-#define MEMORY_MB_DEFAULT 256       /* --memory-mb: live contracts' heap, MiB */
+#define MEMORY_MB_DEFAULT 128       /* --memory-mb: live contracts' heap, MiB */
 #define PROGRESS_AUTO_LINES 1000000 /* stderr a tty and more lines than this */
 
 static const char *const reports[] = {"schedule", "balances",   "waterfall", "rollforward",

@@ -32,12 +32,13 @@
  *   - The packed form (rs_engine_pack_contract; memory only, never stored)
  *     is the same sequence of fields after one PACK_TAG byte instead of the
  *     magic and version: integers as LEB128 varints (signed ones
- *     zigzag-mapped), idempotency hashes fixed 8 bytes, each string as 2n
- *     and its n bytes or as 2i+1 for the record's i-th non-empty string
- *     (the first STR_REFS are numbered), a waiting event as its length and
- *     its fixed-width bytes, and a suspension trailer as any bytes left.
- *     Import tells the forms apart by the first byte and checks the packed
- *     one as strictly as a record.
+ *     zigzag-mapped; a 32-bit one's INT32_MIN, the "none" of dates and
+ *     periods, as 0 and the others one above), idempotency hashes fixed 8 bytes, each string as
+ * 2n and its n bytes or as 2i+1 for the record's i-th non-empty string (the first STR_REFS are
+ * numbered), a waiting event as its length and its fixed-width bytes, a posted cell's period as
+ * the difference from the previous cell's and its component and account as one integer (comp *
+ * 16 + account), and a suspension trailer as any bytes left. Import tells the forms apart by
+ * the first byte and checks the packed one as strictly as a record.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -136,10 +137,12 @@ static void w_u32(wbuf_t *w, uint32_t v)
     w_raw(w, b, 4);
 }
 
+/* A packed 32-bit integer: 0 for INT32_MIN (RS_DATE_NONE, RS_PERIOD_NONE:
+ * five bytes zigzag-mapped), else its zigzag value plus one. */
 static void w_i32(wbuf_t *w, int32_t v)
 {
     if (w->compact)
-        w_var(w, zigzag(v));
+        w_var(w, v == INT32_MIN ? 0 : zigzag(v) + 1);
     else
         w_u32(w, (uint32_t)v);
 }
@@ -266,8 +269,9 @@ static uint32_t r_u32(rbuf_t *r)
 
 static int32_t r_i32(rbuf_t *r)
 {
-    if (r->compact) {
-        int64_t v = unzigzag(r_var(r));
+    if (r->compact) { /* see w_i32 */
+        uint64_t u = r_var(r);
+        int64_t v = u == 0 ? INT32_MIN : unzigzag(u - 1);
         if ((v < INT32_MIN || v > INT32_MAX) && !r->err)
             r->err = "integer out of range";
         return (int32_t)v;
@@ -673,6 +677,12 @@ static void w_line(wbuf_t *w, const rs_contract_t *k, const rs_line_t *l)
     }
     w_u32(w, (uint32_t)l->nposted);
     for (size_t i = 0; i < l->nposted; i++) {
+        if (w->compact) { /* the period from the previous cell's; comp and account in one */
+            w_i32(w, l->posted[i].sp - (i > 0 ? l->posted[i - 1].sp : 0));
+            w_u32(w, (uint32_t)l->posted[i].comp << 4 | (uint32_t)l->posted[i].account);
+            w_i64(w, l->posted[i].amount);
+            continue;
+        }
         w_i32(w, l->posted[i].sp);
         w_i32(w, (int32_t)l->posted[i].comp);
         w_i32(w, (int32_t)l->posted[i].account);
@@ -783,12 +793,23 @@ static void r_line(rbuf_t *r, rs_engine_t *e, rs_contract_t *k, rs_line_t *l)
     l->posted = r_alloc(r, n, sizeof(*l->posted));
     for (uint32_t i = 0; i < n && !r->err; i++) {
         l->nposted = l->capposted = i + 1;
-        l->posted[i].sp = r_i32(r);
-        int32_t comp = r_i32(r);
+        int32_t comp;
+        if (r->compact) { /* see w_line */
+            l->posted[i].sp = r_i32(r) + (i > 0 ? l->posted[i - 1].sp : 0);
+            uint32_t v = r_u32(r);
+            comp = (int32_t)(v >> 4);
+            if (!r->err && (v & 15u) >= RS_ACCT__COUNT)
+                r->err = "bad account";
+            l->posted[i].account = v & 15u;
+        } else {
+            l->posted[i].sp = r_i32(r);
+            comp = r_i32(r);
+        }
         if (!r->err && (comp < 0 || comp > RS_ENG_COMP_MAX))
             r->err = "bad component id";
         l->posted[i].comp = r->err ? 0 : comp;
-        l->posted[i].account = (unsigned int)r_account(r) & 15u;
+        if (!r->compact)
+            l->posted[i].account = (unsigned int)r_account(r) & 15u;
         l->posted[i].amount = r_i64(r);
     }
     l->billed = r_i64(r);

@@ -706,9 +706,14 @@ static int balances(rs_report_each_fn each, void *opaque, int copy, const rs_rep
     x.copy = copy;
     if (acc->failed || !acc_covers(acc, through, S_UNBILLED + 1))
         return acc->overflow ? RS_REPORT_ERANGE : -1;
-    int rc = grow_half((void **)&x.rows, &x.cap, 1, sizeof(*x.rows)) == 0
-                 ? each(opaque, bal_contract, &x)
-                 : -1;
+    /* room for a row per line with entries (and, copying, ~32 bytes of
+     * strings each) at once: growing a book-sized array by copies would
+     * hold the old copies too */
+    int rc =
+        grow_half((void **)&x.rows, &x.cap, acc->nlines + 1, sizeof(*x.rows)) == 0 &&
+                (!copy || grow_half((void **)&x.str, &x.capstr, acc->nlines * 32 + 64, 1) == 0)
+            ? each(opaque, bal_contract, &x)
+            : -1;
     free(x.lv);
     if (rc != 0 || x.ovf) {
         free(x.rows);
