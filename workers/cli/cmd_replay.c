@@ -43,7 +43,11 @@
  *     the order of rs_report_journal (period, contract_id, seq), read back
  *     one at a time. Output is the same bytes as printing a kept journal.
  *   - Contracts beyond --memory-mb (live heap, default MEMORY_MB_DEFAULT)
- *     are held packed (cmd_replay_pack.c): fetched before each event for
+ *     are held packed (cmd_replay_pack.c). Until the engine's heap
+ *     (rs_engine_memory_bytes, checked every check_every() events)
+ *     comes within an eighth of the budget there is no pack and nothing
+ *     per event; then the pack takes in every contract, and they are
+ *     fetched before each event for
  *     them, packed again after it while the live ones are over the budget,
  *     walked by every close (the engine's advance hook) and, for balances
  *     and waterfall, by the report one contract at a time
@@ -76,6 +80,7 @@
 
 #define PROGRESS_EVERY 100000
 #define MEMORY_MB_DEFAULT 128       /* --memory-mb: live contracts' heap, MiB */
+#define MEMORY_CHECK_EVERY 16384    /* events between checks of the engine's heap */
 #define PROGRESS_AUTO_LINES 1000000 /* stderr a tty and more lines than this */
 
 static const char *const reports[] = {"schedule", "balances",   "waterfall", "rollforward",
@@ -113,7 +118,8 @@ typedef struct replay {
 
     /* state */
     rs_engine_t *engine;
-    rs_rpack_t *pack;     /* the packed contracts (NULL: unlimited memory) */
+    rs_rpack_t *pack;     /* the packed contracts (NULL: not needed yet) */
+    uint64_t since_check; /* events since the engine's heap was checked */
     size_t entries;       /* entries the engine emitted */
     int sink_err;         /* 0, or the errno that made the sink drop an entry */
     rs_report_acc_t *acc; /* sums for the reports of the books */
@@ -153,7 +159,7 @@ static void usage(FILE *f)
         "                     allowance, days_in_month, accounts named by their role\n"
         "  --progress         log progress on stderr every %d lines\n"
         "  --memory-mb N      keep at most N MiB of contracts live in the engine (default\n"
-        "                     %d); the others are held packed (~250 bytes for a simple\n"
+        "                     %d); the others are held packed (~330 bytes for a simple\n"
         "                     contract) and unpacked when an event, a month close or the\n"
         "                     report needs them. Same output whatever N; 0 packs every\n"
         "                     contract no event is touching, 'unlimited' none. The\n"
@@ -472,6 +478,24 @@ static int pack_error(const char *reason)
     return -2;
 }
 
+/* Events between checks of the engine's heap: a check walks the engine
+ * (O(contracts)), so not often; a small budget sooner (an event adds well
+ * under budget/8 / (budget >> 13) = 1 KiB on average). */
+static uint64_t check_every(size_t budget)
+{
+    size_t n = budget >> 13;
+    return n < 64 ? 64 : n > MEMORY_CHECK_EVERY ? MEMORY_CHECK_EVERY : n;
+}
+
+/* Hold contracts packed from now on: the pack takes in the engine's
+ * contracts (all live) and the closes (the advance hook). 0 or -1. */
+static int start_pack(replay_t *r, char *errstr, size_t errlen)
+{
+    if (rs_rpack_new(&r->pack, r->engine, r->memory, errstr, errlen) != 0)
+        return -1;
+    return rs_rpack_adopt(r->pack, errstr, errlen);
+}
+
 /* Apply one decoded line (or record why it did not decode). Returns 0, -1
  * on out-of-memory, or -2 (a packed contract failed; logged). */
 static int replay_item(replay_t *r, rs_codec_jsonl_item_t *it)
@@ -484,6 +508,13 @@ static int replay_item(replay_t *r, rs_codec_jsonl_item_t *it)
     if (it->rc != 0)
         return reject_undecodable(r, line, it->text, it->len, it->errstr);
     r->events++;
+    if (r->pack == NULL && r->memory != SIZE_MAX &&
+        ++r->since_check >= check_every(r->memory)) {
+        r->since_check = 0; /* the budget comes near: contracts are counted and packed */
+        if (rs_engine_memory_bytes(r->engine) >= r->memory - r->memory / 8 &&
+            start_pack(r, errstr, sizeof errstr) != 0)
+            return pack_error(errstr);
+    }
     int fetched = r->pack != NULL && ev->type != RS_EV_PERIOD_CLOSED && ev->contract_id[0];
     if (fetched && rs_rpack_fetch(r->pack, ev->contract_id, errstr, sizeof errstr) != 0)
         return pack_error(errstr);
@@ -873,7 +904,8 @@ static int print_report(replay_t *r, rs_period_t through)
 
     if (strcmp(r->report, "rejected") == 0) {
         rs_format_rejection_t *rows = NULL;
-        qsort(r->rej, r->n_rej, sizeof *r->rej, rej_cmp);
+        if (r->n_rej > 1) /* qsort's array may not be NULL, even empty */
+            qsort(r->rej, r->n_rej, sizeof *r->rej, rej_cmp);
         if (r->n_rej > 0 && (rows = calloc(r->n_rej, sizeof *rows)) == NULL)
             return -1;
         for (size_t i = 0; i < r->n_rej; i++) {
@@ -1056,8 +1088,9 @@ int rs_cli_cmd_replay(int argc, char **argv)
         if (strcmp(r.report, "schedule") != 0)
             rs_report_acc_set_floor(r.acc, r.through);
     }
-    if (r.memory != SIZE_MAX &&
-        rs_rpack_new(&r.pack, r.engine, r.memory, errstr, sizeof errstr) != 0) {
+    /* --memory-mb 0 packs from the first event; another budget from when
+     * the engine's heap comes near it (replay_item) */
+    if (r.memory == 0 && start_pack(&r, errstr, sizeof errstr) != 0) {
         fputs("replay: error=engine", stderr);
         log_kv("reason", errstr);
         fputc('\n', stderr);

@@ -3,7 +3,7 @@
  *
  * A simple contract takes ~1,170 bytes live in the engine, in eleven
  * blocks; packed (rs_engine_pack_contract: variable-length integers,
- * repeated strings by reference) ~250 in one. Replay keeps the contracts
+ * repeated strings by reference) ~330 in one. Replay keeps the contracts
  * events are touching live, within a budget, and the rest packed. The
  * month-end close and the reports go over the packed ones one at a time,
  * as the worker's lazy close goes over its RocksDB store (state/rs_pstate.c,
@@ -54,7 +54,9 @@
 #define MAX_LAG 6      /* a record this many closes behind is written back */
 #define F_LIVE 1u
 #define F_REF 2u
-#define F_BEHIND 4u /* packed, left behind by the walk at walk_moves (P3) */
+#define F_BEHIND 4u       /* packed, left behind by the walk at walk_moves (P3) */
+#define F_DIRTY 8u        /* live, its bytes not counted since its last event (P5) */
+#define SETTLE_EVERY 4096 /* events between counts while well below the budget */
 
 typedef struct ent {
     unsigned char *blk; /* P2 */
@@ -68,14 +70,16 @@ struct rs_rpack {
     ent_t *ent;
     uint8_t *flags;
     size_t n, cap, capflags;
-    uint32_t *index; /* entry + 1, 0: empty (P1) */
+    uint64_t *index; /* hash << 32 | entry + 1, 0: empty (P1) */
     size_t nindex;   /* a power of two */
     uint32_t *order; /* P4 */
     size_t nsorted;
     uint32_t *live; /* the live entries, for the clock (P5) */
     size_t nlive, caplive, hand;
     size_t live_bytes, packed_bytes, npacked, pending;
-    uint32_t cur;      /* the entry fetched last (rs_rpack_settle) */
+    uint32_t cur;    /* the entry fetched last */
+    uint32_t *dirty; /* the F_DIRTY entries (P5) */
+    size_t ndirty, capdirty, since;
     size_t walk_moves; /* the history's length at the last walk */
     uint64_t packs, unpacks, walked, written;
     char err[512]; /* the advance hook's failure */
@@ -142,14 +146,15 @@ static uint64_t id_hash(const char *s, size_t n)
     return h;
 }
 
-static void index_put(uint32_t *tab, size_t cap, const ent_t *ent, uint32_t k)
+static void index_put(uint64_t *tab, size_t cap, const ent_t *ent, uint32_t k)
 {
     size_t n;
     const char *id = blk_id(ent[k].blk, &n);
-    size_t i = id_hash(id, n) & (cap - 1);
+    uint64_t h = id_hash(id, n);
+    size_t i = h & (cap - 1);
     while (tab[i] != 0)
         i = (i + 1) & (cap - 1);
-    tab[i] = k + 1;
+    tab[i] = (h >> 32) << 32 | (k + 1u);
 }
 
 /* The entry of an id, or (uint32_t)-1. */
@@ -157,10 +162,14 @@ static uint32_t index_find(const rs_rpack_t *p, const char *id, size_t n)
 {
     if (p->nindex == 0)
         return UINT32_MAX;
-    for (size_t i = id_hash(id, n) & (p->nindex - 1);; i = (i + 1) & (p->nindex - 1)) {
-        uint32_t k = p->index[i];
-        if (k == 0)
+    uint64_t h = id_hash(id, n);
+    for (size_t i = h & (p->nindex - 1);; i = (i + 1) & (p->nindex - 1)) {
+        uint64_t slot = p->index[i];
+        if (slot == 0)
             return UINT32_MAX;
+        if (slot >> 32 != h >> 32) /* another id: no need to read its block */
+            continue;
+        uint32_t k = (uint32_t)slot;
         size_t m;
         const char *x = blk_id(p->ent[k - 1].blk, &m);
         if (m == n && memcmp(x, id, n) == 0)
@@ -190,7 +199,7 @@ static uint32_t ent_add(rs_rpack_t *p, const char *id, size_t n)
         return UINT32_MAX;
     if ((p->n + 1) * 10 >= p->nindex * 7) {
         size_t nc = p->nindex ? p->nindex * 2 : 1024;
-        uint32_t *t = calloc(nc, sizeof(*t));
+        uint64_t *t = calloc(nc, sizeof(*t));
         if (t == NULL)
             return UINT32_MAX;
         for (size_t k = 0; k < p->n; k++)
@@ -202,15 +211,17 @@ static uint32_t ent_add(rs_rpack_t *p, const char *id, size_t n)
     if (grow((void **)&p->ent, &p->cap, p->n + 1, sizeof(*p->ent)) ||
         grow((void **)&p->flags, &p->capflags, p->n + 1, 1))
         return UINT32_MAX;
-    if (grow((void **)&p->live, &p->caplive, p->nlive + 1, sizeof(*p->live)))
+    if (grow((void **)&p->live, &p->caplive, p->nlive + 1, sizeof(*p->live)) ||
+        grow((void **)&p->dirty, &p->capdirty, p->ndirty + 1, sizeof(*p->dirty)))
         return UINT32_MAX;
     ent_t *x = &p->ent[p->n];
     x->blk = id_block(id, n, &x->len);
     if (x->blk == NULL)
         return UINT32_MAX;
     x->bytes = 0;
-    p->flags[p->n] = F_LIVE | F_REF;
+    p->flags[p->n] = F_LIVE | F_REF | F_DIRTY;
     p->live[p->nlive++] = (uint32_t)p->n;
+    p->dirty[p->ndirty++] = (uint32_t)p->n;
     index_put(p->index, p->nindex, p->ent, (uint32_t)p->n);
     return (uint32_t)p->n++;
 }
@@ -312,10 +323,16 @@ int rs_rpack_fetch(rs_rpack_t *p, const char *contract_id, char *errstr, size_t 
         return 0;
     }
     p->cur = k;
-    p->flags[k] |= F_REF;
+    if (!(p->flags[k] & F_DIRTY) && (p->flags[k] & F_LIVE)) {
+        if (grow((void **)&p->dirty, &p->capdirty, p->ndirty + 1, sizeof(*p->dirty)))
+            goto nomem;
+        p->dirty[p->ndirty++] = k;
+    }
+    p->flags[k] |= F_REF | (p->flags[k] & F_LIVE ? F_DIRTY : 0);
     if (p->flags[k] & F_LIVE)
         return 0;
-    if (grow((void **)&p->live, &p->caplive, p->nlive + 1, sizeof(*p->live)))
+    if (grow((void **)&p->live, &p->caplive, p->nlive + 1, sizeof(*p->live)) ||
+        grow((void **)&p->dirty, &p->capdirty, p->ndirty + 1, sizeof(*p->dirty)))
         goto nomem;
     if (p->ent[k].blk[0] == PACK_TAG) {
         uint32_t len;
@@ -329,8 +346,9 @@ int rs_rpack_fetch(rs_rpack_t *p, const char *contract_id, char *errstr, size_t 
         set_block(p, k, b, len);
     }
     p->ent[k].bytes = 0; /* counted by rs_rpack_settle */
-    p->flags[k] = F_LIVE | F_REF;
+    p->flags[k] = F_LIVE | F_REF | F_DIRTY;
     p->live[p->nlive++] = k;
+    p->dirty[p->ndirty++] = k;
     return 0;
 nomem:
     snprintf(errstr, errlen, "contract %s: out of memory", contract_id);
@@ -340,8 +358,19 @@ nomem:
 int rs_rpack_settle(rs_rpack_t *p, char *errstr, size_t errlen)
 {
     char idb[RS_ID_MAX];
-    if (p->cur < p->n && (p->flags[p->cur] & F_LIVE))
-        recount(p, p->cur, ent_id(p, p->cur, idb));
+    /* well below the budget, the contracts events changed are counted
+     * every SETTLE_EVERY events (once each), not after each event */
+    if (p->budget != 0 && ++p->since < SETTLE_EVERY &&
+        p->live_bytes < p->budget - p->budget / 8)
+        return 0;
+    p->since = 0;
+    for (size_t i = 0; i < p->ndirty; i++) {
+        uint32_t k = p->dirty[i];
+        p->flags[k] &= (uint8_t)~F_DIRTY;
+        if (p->flags[k] & F_LIVE)
+            recount(p, k, ent_id(p, k, idb));
+    }
+    p->ndirty = 0;
     /* the clock: at most two rounds (the first may only clear F_REF) */
     for (size_t steps = 0;
          p->live_bytes > p->budget && p->nlive > 0 && steps < 2 * p->nlive + 2; steps++) {
@@ -426,7 +455,8 @@ static int walk(void *opaque, rs_engine_t *e)
                 snprintf(p->err, sizeof p->err, "contract %s: out of memory recognizing", id);
                 return -1;
             }
-            recount(p, k, id);
+            if (p->budget == 0 || p->live_bytes >= p->budget - p->budget / 8)
+                recount(p, k, id); /* else: counted after its next event */
             continue;
         }
         if (!is_packed(p, k) || (rewalk && (p->flags[k] & F_BEHIND)))
@@ -519,7 +549,28 @@ void rs_rpack_destroy(rs_rpack_t *p)
     free(p->index);
     free(p->order);
     free(p->live);
+    free(p->dirty);
     free(p);
+}
+
+int rs_rpack_adopt(rs_rpack_t *p, char *errstr, size_t errlen)
+{
+    char **ids = NULL;
+    size_t n = rs_engine_contract_ids(p->e, &ids);
+    int rc = 0;
+    if (n == (size_t)-1) {
+        snprintf(errstr, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (index_find(p, ids[i], strlen(ids[i])) == UINT32_MAX &&
+            ent_add(p, ids[i], strlen(ids[i])) == UINT32_MAX) {
+            snprintf(errstr, errlen, "contract %s: out of memory", ids[i]);
+            rc = -1;
+        }
+    free(ids);
+    p->since = SETTLE_EVERY; /* the next rs_rpack_settle counts them */
+    return rc;
 }
 
 const char *rs_rpack_error(const rs_rpack_t *p)

@@ -25,6 +25,11 @@ typedef struct rs_rpack rs_rpack_t;
 int rs_rpack_new(rs_rpack_t **out, rs_engine_t *e, size_t budget, char *errstr, size_t errlen);
 void rs_rpack_destroy(rs_rpack_t *p); /* accepts NULL */
 
+/* Take in every contract the engine holds (a pack made after events were
+ * applied without one): all live, counted at the next rs_rpack_settle.
+ * 0, or -1 with errstr. */
+int rs_rpack_adopt(rs_rpack_t *p, char *errstr, size_t errlen);
+
 /* Before an event for contract_id is applied: have the contract in the
  * engine (unpacked and caught up through the closes it missed). 0, or -1
  * with errstr. */

@@ -348,7 +348,7 @@ int rs_engine_export_contract(const rs_engine_t *e, const char *contract_id, voi
 /* The packed form of a contract (replay's contracts no event is touching):
  * the state rs_engine_export_contract writes, in a compact encoding
  * (variable-length integers, a repeated string as a reference to its first
- * occurrence; a simple contract takes ~250 bytes instead of ~815). `*buf`
+ * occurrence; a simple contract takes ~330 bytes instead of ~815). `*buf`
  * is malloc'd, of exactly *len bytes. rs_engine_import_contract (and
  * rs_engine_import_caught_up) read either form. For memory only: the form
  * may change between versions, so it is never written to the store.
