@@ -1351,3 +1351,121 @@ Test(defects, jsonl_bom, .init = make_tmpdir, .fini = remove_tmpdir)
     cr_assert_not_null(strstr(r.err, "lines=3 written=3 rejected=0"), "%s", r.err);
     run_free(&r);
 }
+
+/* ---- packed contracts (--memory-mb) ---- */
+
+/* A book where a contract is booked late (its event dated before the
+ * last close) and packed before the next close; a duplicate and an event
+ * that waits for its contract. With --through 2026-04 the final advance
+ * does not move the horizon, so it must not recognize again the records
+ * the last close left behind. */
+static const char LATE_BOOK[] =
+    "{\"event_id\":\"b-A\",\"type\":\"contract.booked\",\"contract_id\":\"C-A\","
+    "\"occurred_at\":\"2026-01-01T09:00:00Z\",\"customer_id\":\"CUS-1\",\"currency\":\"USD\","
+    "\"booked_on\":\"2026-01-01\",\"lines\":[{\"line_id\":\"L1\",\"product\":\"P\","
+    "\"recognition\":\"ratable_monthly\",\"start\":\"2026-01-01\",\"end\":\"2026-12-31\","
+    "\"amount\":\"12000.00\"}]}\n"
+    "{\"event_id\":\"i-A\",\"type\":\"invoice.issued\",\"contract_id\":\"C-A\","
+    "\"occurred_at\":\"2026-01-01T09:05:00Z\",\"invoice_id\":\"INV-A\",\"issued_on\":"
+    "\"2026-01-01\",\"due_on\":\"2026-01-31\",\"lines\":[{\"line_id\":\"L1\",\"amount\":"
+    "\"12000.00\",\"service_start\":\"2026-01-01\",\"service_end\":\"2026-12-31\"}]}\n"
+    "{\"event_id\":\"p-C\",\"type\":\"payment.received\",\"contract_id\":\"C-C\","
+    "\"occurred_at\":\"2026-02-05T08:00:00Z\",\"payment_id\":\"PAY-C\",\"invoice_id\":"
+    "\"INV-C\",\"amount\":\"100.00\",\"received_on\":\"2026-02-05\"}\n"
+    "{\"event_id\":\"close-2026-03\",\"type\":\"period.closed\",\"occurred_at\":"
+    "\"2026-04-02T18:00:00Z\",\"period\":\"2026-03\"}\n"
+    "{\"event_id\":\"b-B\",\"type\":\"contract.booked\",\"contract_id\":\"C-B\","
+    "\"occurred_at\":\"2026-02-15T09:00:00Z\",\"customer_id\":\"CUS-2\",\"currency\":\"USD\","
+    "\"booked_on\":\"2026-02-15\",\"lines\":[{\"line_id\":\"L1\",\"product\":\"P\","
+    "\"recognition\":\"ratable_monthly\",\"start\":\"2026-01-01\",\"end\":\"2026-12-31\","
+    "\"amount\":\"2400.00\"}]}\n"
+    "{\"event_id\":\"i-A\",\"type\":\"invoice.issued\",\"contract_id\":\"C-A\","
+    "\"occurred_at\":\"2026-01-01T09:05:00Z\",\"invoice_id\":\"INV-A\",\"issued_on\":"
+    "\"2026-01-01\",\"due_on\":\"2026-01-31\",\"lines\":[{\"line_id\":\"L1\",\"amount\":"
+    "\"12000.00\",\"service_start\":\"2026-01-01\",\"service_end\":\"2026-12-31\"}]}\n"
+    "{\"event_id\":\"close-2026-04\",\"type\":\"period.closed\",\"occurred_at\":"
+    "\"2026-05-02T18:00:00Z\",\"period\":\"2026-04\"}\n";
+
+/* Replay `book` with --memory-mb `mb` and the extra args; stdout and
+ * status must be those of --memory-mb unlimited. Returns the packed run's
+ * count of packed contracts ("packed=N" in its memory log). */
+static long assert_packed_equals_live(const char *book, const char *report, const char *mb,
+                                      const char *through)
+{
+    run_t live, packed;
+    const char *a[] = {"replay",      book,        "--report",
+                       report,        "--format",  "json",
+                       "--memory-mb", "unlimited", through ? "--through" : NULL,
+                       through,       NULL};
+    run_cli(&live, NULL, a);
+    a[7] = mb;
+    run_cli(&packed, NULL, a);
+    cr_assert(live.status == 0 || live.status == 2, "%s", live.err);
+    cr_assert_gt(strlen(live.out), 2, "report %s is empty", report);
+    cr_assert_eq(packed.status, live.status, "%s: %s", report, packed.err);
+    cr_assert_str_eq(packed.out, live.out, "report %s differs with --memory-mb %s", report, mb);
+    cr_assert_null(strstr(live.err, "replay: memory"), "unlimited packs nothing");
+    const char *m = strstr(packed.err, "replay: memory ");
+    cr_assert_not_null(m, "%s", packed.err);
+    const char *p = strstr(m, " packs=");
+    cr_assert_not_null(p);
+    long packs = strtol(p + 7, NULL, 10);
+    /* the done line's counts are those of the live run too */
+    const char *dl = strstr(live.err, "replay: done"), *dp = strstr(packed.err, "replay: done");
+    cr_assert(dl != NULL && dp != NULL);
+    cr_assert_str_eq(dp, dl);
+    run_free(&live);
+    run_free(&packed);
+    return packs;
+}
+
+static const char *const PACK_REPORTS[] = {"balances", "waterfall",  "rollforward", "journal",
+                                           "schedule", "exceptions", "invoices",    "pending",
+                                           "rejected", NULL};
+
+Test(replay_cli, packed_book_reports_equal_the_live_book)
+{
+    run_t g;
+    run_cli(&g, NULL, (const char *[]){"generate", "--contracts", "500", "--seed", "9", NULL});
+    cr_assert_eq(g.status, 0, "%s", g.err);
+    const char *book = write_file("packed.jsonl", g.out);
+    run_free(&g);
+    for (int i = 0; PACK_REPORTS[i] != NULL; i++) {
+        /* 0: every contract packed after each of its events */
+        cr_assert_gt(assert_packed_equals_live(book, PACK_REPORTS[i], "0", NULL), 500);
+        cr_assert_gt(assert_packed_equals_live(SAMPLE, PACK_REPORTS[i], "0", NULL), 0);
+    }
+    /* 1 MiB: part of the book live, the clock choosing what to pack */
+    cr_assert_gt(assert_packed_equals_live(book, "balances", "1", NULL), 0);
+    cr_assert_gt(assert_packed_equals_live(book, "waterfall", "1", "2027-03"), 0);
+}
+
+Test(replay_cli, packed_late_booking_and_repeated_close_post_as_live)
+{
+    const char *book = write_file("late.jsonl", LATE_BOOK);
+    for (int i = 0; PACK_REPORTS[i] != NULL; i++) {
+        assert_packed_equals_live(book, PACK_REPORTS[i], "0", NULL);
+        /* the final advance finds the horizon where the last close left it */
+        assert_packed_equals_live(book, PACK_REPORTS[i], "0", "2026-04");
+    }
+    /* C-B's months before the close it was booked after are recognized */
+    run_t r;
+    run_cli(&r, NULL,
+            (const char *[]){"replay", book, "--report", "balances", "--format", "json",
+                             "--memory-mb", "0", "--through", "2026-04", NULL});
+    json_t *rows = parse_report(&r);
+    json_t *b = find_row(rows, "C-B", "L1");
+    cr_assert_not_null(b);
+    cr_assert_str_eq(field(b, "recognized"), "800.00"); /* 4 of 12 months of 2400.00 */
+    json_decref(rows);
+    run_free(&r);
+}
+
+Test(replay_cli, memory_mb_option_is_checked)
+{
+    run_t r;
+    run_cli(&r, NULL, (const char *[]){"replay", SAMPLE, "--memory-mb", "lots", NULL});
+    cr_assert_eq(r.status, 1);
+    cr_assert_not_null(strstr(r.err, "--memory-mb: \"lots\" is not a number"), "%s", r.err);
+    run_free(&r);
+}

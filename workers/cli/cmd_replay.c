@@ -44,6 +44,18 @@
  *     offset, length), then prints the entries with period <= through in
  *     the order of rs_report_journal (period, contract_id, seq), read back
  *     one at a time. Output is the same bytes as printing a kept journal.
+ *   - Contracts beyond --memory-mb (live heap, default MEMORY_MB_DEFAULT)
+ *     are held packed (cmd_replay_pack.c). Until the engine's heap
+ *     (rs_engine_memory_bytes, checked every check_every() events)
+ *     comes within an eighth of the budget there is no pack and nothing
+ *     per event; then the pack takes in every contract, and they are
+ *     fetched before each event for
+ *     them, packed again after it while the live ones are over the budget,
+ *     walked by every close (the engine's advance hook) and, for balances
+ *     and waterfall, by the report one contract at a time
+ *     (rs_report_acc_*_each); the reports that read the engine's views
+ *     (schedule, exceptions, invoices, pending) unpack the whole book
+ *     first. Every output is the same bytes whatever the budget.
  *
  * Ownership: replay_t owns the engine, the aggregator or the spool and its
  * keys (with the interned contract ids), the kept rejections (their reason
@@ -61,6 +73,7 @@
 #include <unistd.h>
 
 #include "cmd_replay_acc.h"
+#include "cmd_replay_pack.h"
 #include "rs_cli.h"
 #include "rs_codec.h"
 #include "rs_codec_jsonl.h"
@@ -69,6 +82,8 @@
 #include "rs_report.h"
 
 #define PROGRESS_EVERY 100000
+#define MEMORY_MB_DEFAULT 128       /* --memory-mb: live contracts' heap, MiB */
+#define MEMORY_CHECK_EVERY 16384    /* events between checks of the engine's heap */
 #define PROGRESS_AUTO_LINES 1000000 /* stderr a tty and more lines than this */
 
 static const char *const reports[] = {"schedule", "balances",   "waterfall", "rollforward",
@@ -102,9 +117,12 @@ typedef struct replay {
     int progress;
     const char *policy_path; /* NULL: the default policy */
     rs_policy_t policy;      /* parsed from policy_path over the defaults */
+    size_t memory;           /* --memory-mb in bytes; SIZE_MAX: unlimited */
 
     /* state */
     rs_engine_t *engine;
+    rs_rpack_t *pack;      /* the packed contracts (NULL: not needed yet) */
+    uint64_t since_check;  /* events since the engine's heap was checked */
     size_t entries;        /* entries the engine emitted */
     int sink_err;          /* 0, or the errno that made the sink drop an entry */
     rs_report_acc_t *acc;  /* sums for the reports of the books */
@@ -131,6 +149,7 @@ static void usage(FILE *f)
         f,
         "usage: revstream replay FILE.jsonl [--through YYYY-MM] [--report R]\n"
         "                        [--format table|csv|json] [--policy FILE] [--progress]\n"
+        "                        [--memory-mb N|unlimited]\n"
         "\n"
         "Apply the events of FILE (JSON Lines, one event per line; '-' reads stdin)\n"
         "in file order and print one report as of the end of --through.\n"
@@ -143,10 +162,17 @@ static void usage(FILE *f)
         "                     examples/policy.properties); default: keep_deferred,\n"
         "                     allowance, days_in_month, accounts named by their role\n"
         "  --progress         log progress on stderr every %d lines\n"
+        "  --memory-mb N      keep at most N MiB of contracts live in the engine (default\n"
+        "                     %d); the others are held packed (~330 bytes for a simple\n"
+        "                     contract) and unpacked when an event, a month close or the\n"
+        "                     report needs them. Same output whatever N; 0 packs every\n"
+        "                     contract no event is touching, 'unlimited' none. The\n"
+        "                     schedule, exceptions, invoices and pending reports unpack\n"
+        "                     the whole book at the end\n"
         "\n"
         "Exit status: 0 all events accepted, 2 some event rejected (the report is\n"
         "still printed; see --report rejected), 1 usage or I/O error.\n",
-        PROGRESS_EVERY);
+        PROGRESS_EVERY, MEMORY_MB_DEFAULT);
 }
 
 /* Print ` key="value"` for a log line, escaping quotes, backslashes and
@@ -167,6 +193,8 @@ static void log_kv(const char *key, const char *value)
 
 static void replay_free(replay_t *r)
 {
+    rs_rpack_destroy(r->pack);
+    r->pack = NULL;
     rs_engine_destroy(r->engine);
     r->engine = NULL;
     rs_replay_acc_destroy(r->accq); /* its thread is done with acc */
@@ -196,18 +224,16 @@ static void replay_free(replay_t *r)
 static int parse_args(replay_t *r, int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"through", required_argument, NULL, 't'},
-        {"report", required_argument, NULL, 'r'},
-        {"format", required_argument, NULL, 'f'},
-        {"progress", no_argument, NULL, 'p'},
-        {"policy", required_argument, NULL, 'P'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"through", required_argument, NULL, 't'}, {"report", required_argument, NULL, 'r'},
+        {"format", required_argument, NULL, 'f'},  {"progress", no_argument, NULL, 'p'},
+        {"policy", required_argument, NULL, 'P'},  {"memory-mb", required_argument, NULL, 'm'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     int has_format = 0;
     int opt;
 
     r->report = "balances";
+    r->memory = (size_t)MEMORY_MB_DEFAULT << 20;
     optind = 1;
     opterr = 1; /* getopt reports unknown options as "replay: ..." */
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -249,6 +275,25 @@ static int parse_args(replay_t *r, int argc, char **argv)
         case 'P':
             r->policy_path = optarg;
             break;
+        case 'm': {
+            char *end = NULL;
+            unsigned long long mb;
+            if (strcmp(optarg, "unlimited") == 0) {
+                r->memory = SIZE_MAX;
+                break;
+            }
+            errno = 0;
+            mb = strtoull(optarg, &end, 10);
+            if (optarg[0] < '0' || optarg[0] > '9' || *end != '\0' || errno != 0 ||
+                mb > (SIZE_MAX >> 20)) {
+                fprintf(stderr,
+                        "replay: --memory-mb: \"%s\" is not a number of MiB (or unlimited)\n",
+                        optarg);
+                return -1;
+            }
+            r->memory = (size_t)mb << 20;
+            break;
+        }
         case 'h':
             usage(stdout);
             return 1;
@@ -430,8 +475,35 @@ static uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* Apply one decoded line (or record why it did not decode). Returns 0, or
- * -1 on out-of-memory. */
+/* A packed contract that could not be packed or unpacked: logged; -2. */
+static int pack_error(const char *reason)
+{
+    fputs("replay: error=pack", stderr);
+    log_kv("reason", reason);
+    fputc('\n', stderr);
+    return -2;
+}
+
+/* Events between checks of the engine's heap: a check walks the engine
+ * (O(contracts)), so not often; a small budget sooner (an event adds well
+ * under budget/8 / (budget >> 13) = 1 KiB on average). */
+static uint64_t check_every(size_t budget)
+{
+    size_t n = budget >> 13;
+    return n < 64 ? 64 : n > MEMORY_CHECK_EVERY ? MEMORY_CHECK_EVERY : n;
+}
+
+/* Hold contracts packed from now on: the pack takes in the engine's
+ * contracts (all live) and the closes (the advance hook). 0 or -1. */
+static int start_pack(replay_t *r, char *errstr, size_t errlen)
+{
+    if (rs_rpack_new(&r->pack, r->engine, r->memory, errstr, errlen) != 0)
+        return -1;
+    return rs_rpack_adopt(r->pack, errstr, errlen);
+}
+
+/* Apply one decoded line (or record why it did not decode). Returns 0, -1
+ * on out-of-memory, or -2 (a packed contract failed; logged). */
 static int replay_item(replay_t *r, rs_codec_jsonl_item_t *it)
 {
     char errstr[512];
@@ -442,6 +514,16 @@ static int replay_item(replay_t *r, rs_codec_jsonl_item_t *it)
     if (it->rc != 0)
         return reject_undecodable(r, line, it->text, it->len, it->errstr);
     r->events++;
+    if (r->pack == NULL && r->memory != SIZE_MAX &&
+        ++r->since_check >= check_every(r->memory)) {
+        r->since_check = 0; /* the budget comes near: contracts are counted and packed */
+        if (rs_engine_memory_bytes(r->engine) >= r->memory - r->memory / 8 &&
+            start_pack(r, errstr, sizeof errstr) != 0)
+            return pack_error(errstr);
+    }
+    int fetched = r->pack != NULL && ev->type != RS_EV_PERIOD_CLOSED && ev->contract_id[0];
+    if (fetched && rs_rpack_fetch(r->pack, ev->contract_id, errstr, sizeof errstr) != 0)
+        return pack_error(errstr);
     /* the digest was computed on the reader's thread */
     rs_apply_result_t res =
         rs_engine_apply_digested(r->engine, ev, &it->digest, errstr, sizeof errstr);
@@ -460,6 +542,8 @@ static int replay_item(replay_t *r, rs_codec_jsonl_item_t *it)
     }
     case RS_APPLY_NOMEM:
     default:
+        if (r->pack != NULL && rs_rpack_error(r->pack)[0] != '\0')
+            return pack_error(rs_rpack_error(r->pack));
         return -1;
     }
     if (ev->occurred_on != RS_DATE_NONE) {
@@ -473,6 +557,8 @@ static int replay_item(replay_t *r, rs_codec_jsonl_item_t *it)
     }
     if (rc == 0)
         rc = take_late_rejections(r, line);
+    if (rc == 0 && fetched && rs_rpack_settle(r->pack, errstr, sizeof errstr) != 0)
+        return pack_error(errstr);
     return rc;
 }
 
@@ -530,8 +616,10 @@ static int replay_input(replay_t *r, FILE *in, const char *name)
     while ((it = rs_codec_jsonl_next(rd)) != NULL) {
         r->lines = it->line;
         prefetch_ahead(r, rd);
-        if (replay_item(r, it) != 0) {
-            fprintf(stderr, "replay: error=out_of_memory line=%ld\n", r->lines);
+        int x = replay_item(r, it);
+        if (x != 0) {
+            if (x == -1)
+                fprintf(stderr, "replay: error=out_of_memory line=%ld\n", r->lines);
             rc = -1;
             goto out;
         }
@@ -808,6 +896,25 @@ static int print_journal(replay_t *r, FILE *out, rs_period_t through)
                                   through);
 }
 
+/* Does the report read the engine's views of the whole book (rather than
+ * the aggregator, the spool or one contract at a time)? */
+static int report_reads_views(const char *report)
+{
+    return strcmp(report, "schedule") == 0 || strcmp(report, "exceptions") == 0 ||
+           strcmp(report, "invoices") == 0 || strcmp(report, "pending") == 0;
+}
+
+/* Is part of the book packed (the reports then walk it one contract at a
+ * time: rs_rpack_each)? */
+static int book_packed(const replay_t *r)
+{
+    rs_rpack_stats_t ps;
+    if (r->pack == NULL)
+        return 0;
+    rs_rpack_get_stats(r->pack, &ps);
+    return ps.packed > 0;
+}
+
 static int rej_cmp(const void *a, const void *b)
 {
     const rejected_t *x = a, *y = b;
@@ -825,7 +932,8 @@ static int print_report(replay_t *r, rs_period_t through)
 
     if (strcmp(r->report, "rejected") == 0) {
         rs_format_rejection_t *rows = NULL;
-        qsort(r->rej, r->n_rej, sizeof *r->rej, rej_cmp);
+        if (r->n_rej > 1) /* qsort's array may not be NULL, even empty */
+            qsort(r->rej, r->n_rej, sizeof *r->rej, rej_cmp);
         if (r->n_rej > 0 && (rows = calloc(r->n_rej, sizeof *rows)) == NULL)
             return -1;
         for (size_t i = 0; i < r->n_rej; i++) {
@@ -889,17 +997,23 @@ static int print_report(replay_t *r, rs_period_t through)
         free(rows);
     } else if (strcmp(r->report, "balances") == 0) {
         rs_balance_row_t *rows = NULL;
+        char *strings = NULL; /* the rows' strings, for a packed book */
         size_t n = 0;
-        int x = rs_report_acc_balances(r->engine, r->acc, through, &rows, &n);
+        int x = book_packed(r) ? rs_report_acc_balances_each(rs_rpack_each, r->pack, r->acc,
+                                                             through, &rows, &n, &strings)
+                               : rs_report_acc_balances(r->engine, r->acc, through, &rows, &n);
         if (x == 0)
             rc = rs_format_balances(out, k, rows, n, through);
         else
             errno = x == RS_REPORT_ERANGE ? ERANGE : ENOMEM;
         free(rows);
+        free(strings);
     } else if (strcmp(r->report, "waterfall") == 0) {
         rs_waterfall_row_t *rows = NULL;
         size_t n = 0;
-        int x = rs_report_acc_waterfall(r->engine, r->acc, through, &rows, &n);
+        int x = book_packed(r) ? rs_report_acc_waterfall_each(rs_rpack_each, r->pack, r->acc,
+                                                              through, &rows, &n)
+                               : rs_report_acc_waterfall(r->engine, r->acc, through, &rows, &n);
         if (x == 0)
             rc = rs_format_waterfall(out, k, rows, n, through);
         else
@@ -1008,6 +1122,14 @@ int rs_cli_cmd_replay(int argc, char **argv)
         fputc('\n', stderr);
         goto out;
     }
+    /* --memory-mb 0 packs from the first event; another budget from when
+     * the engine's heap comes near it (replay_item) */
+    if (r.memory == 0 && start_pack(&r, errstr, sizeof errstr) != 0) {
+        fputs("replay: error=engine", stderr);
+        log_kv("reason", errstr);
+        fputc('\n', stderr);
+        goto out;
+    }
     rs_engine_track_changes(r.engine, 0); /* nothing is written back */
     rs_engine_set_sink(r.engine, replay_sink, &r);
     r.waiting_line = json_object();
@@ -1021,8 +1143,16 @@ int rs_cli_cmd_replay(int argc, char **argv)
 
     rs_period_t through = r.has_through ? r.through : r.latest;
     if (through != RS_PERIOD_NONE && rs_engine_advance(r.engine, through) != 0) {
-        fprintf(stderr, "replay: error=advance through=%s\n",
-                rs_period_format(through, pb, 16));
+        fprintf(stderr, "replay: error=advance through=%s", rs_period_format(through, pb, 16));
+        if (r.pack != NULL && rs_rpack_error(r.pack)[0] != '\0')
+            log_kv("reason", rs_rpack_error(r.pack));
+        fputc('\n', stderr);
+        goto out;
+    }
+    /* the reports that read the engine's views need the whole book in it */
+    if (r.pack != NULL && report_reads_views(r.report) &&
+        rs_rpack_unpack_all(r.pack, errstr, sizeof errstr) != 0) {
+        pack_error(errstr);
         goto out;
     }
     if (take_late_rejections(&r, 0) != 0) {
@@ -1055,6 +1185,18 @@ int rs_cli_cmd_replay(int argc, char **argv)
         goto out;
     }
     size_t pending = rs_engine_pending_count(r.engine);
+    if (r.pack != NULL) {
+        rs_rpack_stats_t ps;
+        rs_rpack_get_stats(r.pack, &ps);
+        pending += ps.pending;
+        fprintf(stderr,
+                "replay: memory budget_mib=%zu contracts=%zu live=%zu live_kib=%zu packed=%zu "
+                "packed_kib=%zu packs=%llu unpacks=%llu walked=%llu written=%llu\n",
+                r.memory >> 20, ps.contracts, ps.live, ps.live_bytes >> 10, ps.packed,
+                ps.packed_bytes >> 10, (unsigned long long)ps.packs,
+                (unsigned long long)ps.unpacks, (unsigned long long)ps.walked,
+                (unsigned long long)ps.written);
+    }
     fprintf(stderr,
             "replay: done lines=%ld events=%llu applied=%llu duplicates=%llu rejected=%zu "
             "pending=%zu entries=%zu through=%s\n",

@@ -143,7 +143,8 @@ int rs_replay_acc_new(rs_replay_acc_t **out, rs_report_acc_t *acc, char *errstr,
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cond, NULL);
     if ((rc = pthread_create(&q->thread, NULL, acc_main, q)) != 0) {
-        snprintf(errstr, errlen, "report aggregator: cannot start its thread: %s", strerror(rc));
+        snprintf(errstr, errlen, "report aggregator: cannot start its thread: %s",
+                 strerror(rc));
         pthread_cond_destroy(&q->cond);
         pthread_mutex_destroy(&q->mu);
         goto fail;
@@ -214,7 +215,8 @@ int rs_replay_acc_add(rs_replay_acc_t *q, const rs_entry_t *e)
     memcpy(p, &h, sizeof h);
     unsigned char *w = p + sizeof h;
     for (int i = 0; i < np; i++, w += sizeof(rec_posting_t)) {
-        rec_posting_t rp = {e->postings[i].account, e->postings[i].debit, e->postings[i].credit};
+        rec_posting_t rp = {e->postings[i].account, e->postings[i].debit,
+                            e->postings[i].credit};
         memcpy(w, &rp, sizeof rp);
     }
     memcpy(w, e->contract_id, lc);

@@ -613,3 +613,8 @@ void rs_eng_mark_dirty(rs_contract_t *c, rs_period_t p)
     if (c->dirty_from == RS_PERIOD_NONE || p < c->dirty_from)
         c->dirty_from = p;
 }
+
+size_t rs_engine_history_length(const rs_engine_t *e)
+{
+    return e->ncloses;
+}

@@ -29,6 +29,16 @@
  *     ends with the horizon history (lazy close) only when it has one.
  *     Derived caches (a usage line's usage sum) are not written: import
  *     recounts them.
+ *   - The packed form (rs_engine_pack_contract; memory only, never stored)
+ *     is the same sequence of fields after one PACK_TAG byte instead of the
+ *     magic and version: integers as LEB128 varints (signed ones
+ *     zigzag-mapped; a 32-bit one's INT32_MIN, the "none" of dates and
+ *     periods, as 0 and the others one above), idempotency hashes fixed 8 bytes, each string as
+ * 2n and its n bytes or as 2i+1 for the record's i-th non-empty string (the first STR_REFS are
+ * numbered), a waiting event as its length and its fixed-width bytes, a posted cell's period as
+ * the difference from the previous cell's and its component and account as one integer (comp *
+ * 16 + account), and a suspension trailer as any bytes left. Import tells the forms apart by
+ * the first byte and checks the packed one as strictly as a record.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +51,7 @@
 #define CONTRACT_MAGIC 0x54435352u /* "RSCT" */
 #define META_MAGIC 0x4d455352u     /* "RSEM" */
 #define RECORD_VERSION 1u
+#define PACK_TAG 0xc1u       /* first byte of a packed contract (a record's is 'R') */
 #define MAX_COUNT (1u << 24) /* no array in a record is longer */
 
 /* ---- writer ---- */
@@ -49,7 +60,14 @@ typedef struct wbuf {
     unsigned char *p;
     size_t n, cap;
     int err;
+    int compact; /* the packed form: variable-length integers */
+    /* the packed form's strings so far (w_str): offset and length of each
+     * of the first STR_REFS non-empty ones */
+    uint32_t soff[32], slen[32];
+    int ns;
 } wbuf_t;
+
+#define STR_REFS 32
 
 static void w_raw(wbuf_t *w, const void *src, size_t n)
 {
@@ -71,7 +89,27 @@ static void w_raw(wbuf_t *w, const void *src, size_t n)
     w->n += n;
 }
 
-static void w_u64(wbuf_t *w, uint64_t v)
+/* The packed form's integers: 7 bits a byte, low first (LEB128); signed
+ * ones zigzag-mapped first, so small magnitudes take one byte. */
+static void w_var(wbuf_t *w, uint64_t v)
+{
+    unsigned char b[10];
+    size_t n = 0;
+    while (v >= 0x80) {
+        b[n++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    b[n++] = (unsigned char)v;
+    w_raw(w, b, n);
+}
+
+static uint64_t zigzag(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0);
+}
+
+/* Eight bytes in either form (hashes: a varint would be longer). */
+static void w_fix64(wbuf_t *w, uint64_t v)
 {
     unsigned char b[8];
     for (int i = 0; i < 8; i++)
@@ -79,34 +117,70 @@ static void w_u64(wbuf_t *w, uint64_t v)
     w_raw(w, b, 8);
 }
 
+static void w_u64(wbuf_t *w, uint64_t v)
+{
+    if (w->compact)
+        w_var(w, v);
+    else
+        w_fix64(w, v);
+}
+
 static void w_u32(wbuf_t *w, uint32_t v)
 {
+    if (w->compact) {
+        w_var(w, v);
+        return;
+    }
     unsigned char b[4];
     for (int i = 0; i < 4; i++)
         b[i] = (unsigned char)(v >> (8 * i));
     w_raw(w, b, 4);
 }
 
+/* A packed 32-bit integer: 0 for INT32_MIN (RS_DATE_NONE, RS_PERIOD_NONE:
+ * five bytes zigzag-mapped), else its zigzag value plus one. */
 static void w_i32(wbuf_t *w, int32_t v)
 {
-    w_u32(w, (uint32_t)v);
+    if (w->compact)
+        w_var(w, v == INT32_MIN ? 0 : zigzag(v) + 1);
+    else
+        w_u32(w, (uint32_t)v);
 }
 
 static void w_i64(wbuf_t *w, int64_t v)
 {
-    w_u64(w, (uint64_t)v);
+    if (w->compact)
+        w_var(w, zigzag(v));
+    else
+        w_u64(w, (uint64_t)v);
 }
 
 static void w_i128(wbuf_t *w, __int128 v)
 {
     w_u64(w, (uint64_t)v);
-    w_u64(w, (uint64_t)((unsigned __int128)v >> 64));
+    w_i64(w, (int64_t)(uint64_t)((unsigned __int128)v >> 64));
 }
 
 static void w_str(wbuf_t *w, const char *s)
 {
     size_t n = s != NULL ? strlen(s) : 0; /* NULL: written as "" */
-    w_u32(w, (uint32_t)n);
+    if (!w->compact) {
+        w_u32(w, (uint32_t)n);
+        w_raw(w, s, n);
+        return;
+    }
+    /* packed: 2n for n bytes that follow, 2i+1 for the record's string i
+     * (a contract repeats its event ids as sources) */
+    for (int i = 0; i < w->ns && n > 0 && !w->err; i++)
+        if (w->slen[i] == n && memcmp(w->p + w->soff[i], s, n) == 0) {
+            w_var(w, (uint64_t)i * 2 + 1);
+            return;
+        }
+    w_var(w, (uint64_t)n * 2);
+    if (n > 0 && w->ns < STR_REFS && w->n <= UINT32_MAX && !w->err) {
+        w->soff[w->ns] = (uint32_t)w->n;
+        w->slen[w->ns++] = (uint32_t)n;
+    }
     w_raw(w, s, n);
 }
 
@@ -124,6 +198,9 @@ typedef struct rbuf {
     const char *err; /* first error */
     int own;         /* the engine's own bytes (a waiting event's blob): take
                         decimals as they were written, checked or not */
+    int compact;     /* the packed form (see w_var, w_str) */
+    size_t soff[STR_REFS], slen[STR_REFS]; /* as wbuf_t's */
+    int ns;
 } rbuf_t;
 
 static int r_need(rbuf_t *r, size_t n, const char *what)
@@ -137,7 +214,27 @@ static int r_need(rbuf_t *r, size_t n, const char *what)
     return 0;
 }
 
-static uint64_t r_u64(rbuf_t *r)
+static uint64_t r_var(rbuf_t *r)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (r_need(r, 1, "truncated"))
+            return 0;
+        unsigned char b = r->p[r->off++];
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return v;
+    }
+    r->err = r->err ? r->err : "bad variable-length integer";
+    return 0;
+}
+
+static int64_t unzigzag(uint64_t v)
+{
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+static uint64_t r_fix64(rbuf_t *r)
 {
     if (r_need(r, 8, "truncated"))
         return 0;
@@ -148,8 +245,19 @@ static uint64_t r_u64(rbuf_t *r)
     return v;
 }
 
+static uint64_t r_u64(rbuf_t *r)
+{
+    return r->compact ? r_var(r) : r_fix64(r);
+}
+
 static uint32_t r_u32(rbuf_t *r)
 {
+    if (r->compact) {
+        uint64_t v = r_var(r);
+        if (v > UINT32_MAX && !r->err)
+            r->err = "integer out of range";
+        return (uint32_t)v;
+    }
     if (r_need(r, 4, "truncated"))
         return 0;
     uint32_t v = 0;
@@ -161,6 +269,13 @@ static uint32_t r_u32(rbuf_t *r)
 
 static int32_t r_i32(rbuf_t *r)
 {
+    if (r->compact) { /* see w_i32 */
+        uint64_t u = r_var(r);
+        int64_t v = u == 0 ? INT32_MIN : unzigzag(u - 1);
+        if ((v < INT32_MIN || v > INT32_MAX) && !r->err)
+            r->err = "integer out of range";
+        return (int32_t)v;
+    }
     return (int32_t)r_u32(r);
 }
 
@@ -175,17 +290,51 @@ static uint8_t r_u8(rbuf_t *r, const char *what)
 
 static int64_t r_i64(rbuf_t *r)
 {
-    return (int64_t)r_u64(r);
+    return r->compact ? unzigzag(r_var(r)) : (int64_t)r_fix64(r);
 }
 
 static __int128 r_i128(rbuf_t *r)
 {
-    uint64_t lo = r_u64(r), hi = r_u64(r);
+    uint64_t lo = r_u64(r), hi = (uint64_t)r_i64(r);
     return (__int128)(((unsigned __int128)hi << 64) | lo);
 }
 
 static void r_str(rbuf_t *r, char *dst, size_t size)
 {
+    if (r->compact) {
+        uint64_t v = r_var(r);
+        if (r->err)
+            return;
+        if (v & 1) { /* a string read before */
+            if (v / 2 >= (uint64_t)r->ns) {
+                r->err = "bad string reference";
+                return;
+            }
+            size_t i = (size_t)(v / 2), n = r->slen[i];
+            if (n >= size) {
+                r->err = "string longer than its field";
+                return;
+            }
+            memcpy(dst, r->p + r->soff[i], n);
+            dst[n] = '\0';
+            return;
+        }
+        if (v / 2 >= size) {
+            r->err = "string longer than its field";
+            return;
+        }
+        size_t n = (size_t)(v / 2);
+        if (r_need(r, n, "truncated string"))
+            return;
+        if (n > 0 && r->ns < STR_REFS) {
+            r->soff[r->ns] = r->off;
+            r->slen[r->ns++] = n;
+        }
+        memcpy(dst, r->p + r->off, n);
+        dst[n] = '\0';
+        r->off += n;
+        return;
+    }
     uint32_t n = r_u32(r);
     if (r->err)
         return;
@@ -216,6 +365,8 @@ static uint32_t r_count(rbuf_t *r, size_t min)
     uint32_t n = r_u32(r);
     if (r->err)
         return 0;
+    if (r->compact && min > 1) /* an item takes a byte at least */
+        min = 1;
     if (n > MAX_COUNT || (min && (size_t)n > (r->n - r->off) / min)) {
         r->err = "count larger than the record";
         return 0;
@@ -395,7 +546,8 @@ int rs_eng_pending_pack(rs_pending_t *p, const rs_event_t *ev, const char *waiti
 
 int rs_eng_pending_unpack(const rs_pending_t *p, rs_event_t *ev)
 {
-    rbuf_t r = {(const unsigned char *)p->blob + p->ev_off, p->len - p->ev_off, 0, NULL, 1};
+    rbuf_t r = {
+        .p = (const unsigned char *)p->blob + p->ev_off, .n = p->len - p->ev_off, .own = 1};
     r_event(&r, ev);
     if (r.err) {
         rs_event_clear(ev);
@@ -525,6 +677,12 @@ static void w_line(wbuf_t *w, const rs_contract_t *k, const rs_line_t *l)
     }
     w_u32(w, (uint32_t)l->nposted);
     for (size_t i = 0; i < l->nposted; i++) {
+        if (w->compact) { /* the period from the previous cell's; comp and account in one */
+            w_i32(w, l->posted[i].sp - (i > 0 ? l->posted[i - 1].sp : 0));
+            w_u32(w, (uint32_t)l->posted[i].comp << 4 | (uint32_t)l->posted[i].account);
+            w_i64(w, l->posted[i].amount);
+            continue;
+        }
         w_i32(w, l->posted[i].sp);
         w_i32(w, (int32_t)l->posted[i].comp);
         w_i32(w, (int32_t)l->posted[i].account);
@@ -635,12 +793,23 @@ static void r_line(rbuf_t *r, rs_engine_t *e, rs_contract_t *k, rs_line_t *l)
     l->posted = r_alloc(r, n, sizeof(*l->posted));
     for (uint32_t i = 0; i < n && !r->err; i++) {
         l->nposted = l->capposted = i + 1;
-        l->posted[i].sp = r_i32(r);
-        int32_t comp = r_i32(r);
+        int32_t comp;
+        if (r->compact) { /* see w_line */
+            l->posted[i].sp = r_i32(r) + (i > 0 ? l->posted[i - 1].sp : 0);
+            uint32_t v = r_u32(r);
+            comp = (int32_t)(v >> 4);
+            if (!r->err && (v & 15u) >= RS_ACCT__COUNT)
+                r->err = "bad account";
+            l->posted[i].account = v & 15u;
+        } else {
+            l->posted[i].sp = r_i32(r);
+            comp = r_i32(r);
+        }
         if (!r->err && (comp < 0 || comp > RS_ENG_COMP_MAX))
             r->err = "bad component id";
         l->posted[i].comp = r->err ? 0 : comp;
-        l->posted[i].account = (unsigned int)r_account(r) & 15u;
+        if (!r->compact)
+            l->posted[i].account = (unsigned int)r_account(r) & 15u;
         l->posted[i].amount = r_i64(r);
     }
     l->billed = r_i64(r);
@@ -652,15 +821,24 @@ static void r_line(rbuf_t *r, rs_engine_t *e, rs_contract_t *k, rs_line_t *l)
 
 /* ---- contracts ---- */
 
-int rs_engine_export_contract(const rs_engine_t *e, const char *contract_id, void **buf,
-                              size_t *len, char *errstr, size_t errlen)
+/* A contract record (rs_engine_export_contract), or its packed form
+ * (rs_engine_pack_contract): PACK_TAG, then the same fields with
+ * variable-length integers and repeated strings by reference. */
+static int export_contract(const rs_engine_t *e, const char *contract_id, void **buf,
+                           size_t *len, int compact, char *errstr, size_t errlen)
 {
     const rs_contract_t *c = rs_eng_contract_find(e, contract_id);
     if (c == NULL)
         return 1;
     wbuf_t w = {0};
-    w_u32(&w, CONTRACT_MAGIC);
-    w_u32(&w, RECORD_VERSION);
+    w.compact = compact;
+    if (compact) {
+        unsigned char tag = PACK_TAG;
+        w_raw(&w, &tag, 1);
+    } else {
+        w_u32(&w, CONTRACT_MAGIC);
+        w_u32(&w, RECORD_VERSION);
+    }
     w_str(&w, c->contract_id);
     w_str(&w, rs_eng_str(c, c->customer_id));
     w_str(&w, c->currency);
@@ -715,13 +893,15 @@ int rs_engine_export_contract(const rs_engine_t *e, const char *contract_id, voi
     for (size_t i = 0; i < c->npend; i++) {
         const rs_pending_t *p = &c->pend[i];
         w_str(&w, p->blob); /* waiting_for */
+        if (w.compact)      /* the event as the blob holds it, with its length */
+            w_u32(&w, p->len - p->ev_off);
         w_raw(&w, p->blob + p->ev_off, p->len - p->ev_off);
     }
     w_u32(&w, (uint32_t)c->nseen);
     for (size_t i = 0; i < c->capseen; i++)
         if (c->seen[i].id_hash) {
-            w_u64(&w, c->seen[i].id_hash);
-            w_u64(&w, c->seen[i].content_hash);
+            w_fix64(&w, c->seen[i].id_hash);
+            w_fix64(&w, c->seen[i].content_hash);
         }
     /* optional trailer: a suspension (so a record without one is byte for
      * byte what version 1 always wrote) */
@@ -732,9 +912,26 @@ int rs_engine_export_contract(const rs_engine_t *e, const char *contract_id, voi
         snprintf(errstr, errlen, "contract %s: out of memory exporting", contract_id);
         return -1;
     }
+    if (compact) { /* kept: the exact size (the writer grows by doubling) */
+        unsigned char *exact = realloc(w.p, w.n);
+        if (exact != NULL)
+            w.p = exact;
+    }
     *buf = w.p;
     *len = w.n;
     return 0;
+}
+
+int rs_engine_export_contract(const rs_engine_t *e, const char *contract_id, void **buf,
+                              size_t *len, char *errstr, size_t errlen)
+{
+    return export_contract(e, contract_id, buf, len, 0, errstr, errlen);
+}
+
+int rs_engine_pack_contract(const rs_engine_t *e, const char *contract_id, void **buf,
+                            size_t *len, char *errstr, size_t errlen)
+{
+    return export_contract(e, contract_id, buf, len, 1, errstr, errlen);
 }
 
 static size_t pow2_at_least(size_t n)
@@ -825,7 +1022,19 @@ static void r_contract(rbuf_t *r, rs_engine_t *e, rs_contract_t *c)
         char wait[RS_ID_MAX + 16];
         rs_event_t ev;
         r_str(r, wait, sizeof(wait));
-        r_event(r, &ev);
+        if (r->compact) { /* a fixed-width event of the length given */
+            uint32_t evlen = r_u32(r);
+            rs_event_init(&ev);
+            if (!r_need(r, evlen, "truncated pending event")) {
+                rbuf_t sub = {.p = r->p + r->off, .n = evlen};
+                r_event(&sub, &ev);
+                if (sub.err || sub.off != sub.n)
+                    r->err = sub.err ? sub.err : "bad pending event";
+                r->off += evlen;
+            }
+        } else {
+            r_event(r, &ev);
+        }
         if (!r->err) {
             /* kept as it was written; its hint is asked of the restored contract */
             const char *id;
@@ -846,7 +1055,7 @@ static void r_contract(rbuf_t *r, rs_engine_t *e, rs_contract_t *c)
         c->capseen = (uint32_t)rs_eng_seen_cap(n);
         c->seen = r_alloc(r, c->capseen, sizeof(*c->seen));
         for (uint32_t i = 0; i < n && !r->err; i++) {
-            uint64_t idh = r_u64(r), ch = r_u64(r);
+            uint64_t idh = r_fix64(r), ch = r_fix64(r);
             if (idh == 0) {
                 r->err = "bad idempotency entry";
                 break;
@@ -869,20 +1078,26 @@ static void r_contract(rbuf_t *r, rs_engine_t *e, rs_contract_t *c)
 int rs_engine_import_contract(rs_engine_t *e, const void *buf, size_t len, char *errstr,
                               size_t errlen)
 {
-    rbuf_t r = {buf, len, 0, NULL, 0};
+    rbuf_t r = {.p = buf, .n = len};
     char id[RS_ID_MAX] = "";
     rs_contract_t *c = NULL;
-    if (r_u32(&r) != CONTRACT_MAGIC && !r.err)
-        r.err = "not a contract record";
-    uint32_t version = r_u32(&r);
-    if (!r.err && version != RECORD_VERSION)
-        r.err = "unknown record version";
+    if (len > 0 && *(const unsigned char *)buf == PACK_TAG) { /* the packed form */
+        r.compact = 1;
+        r.off = 1;
+    } else {
+        if (r_u32(&r) != CONTRACT_MAGIC && !r.err)
+            r.err = "not a contract record";
+        uint32_t version = r_u32(&r);
+        if (!r.err && version != RECORD_VERSION)
+            r.err = "unknown record version";
+    }
     r_str(&r, id, sizeof(id));
     if (!r.err && (c = rs_eng_contract_new(id)) == NULL)
         r.err = "out of memory";
     if (!r.err)
         r_contract(&r, e, c);
-    if (!r.err && r.n - r.off == 4) /* the optional suspension trailer */
+    /* the optional suspension trailer */
+    if (!r.err && (r.compact ? r.off < r.n : r.n - r.off == 4))
         c->suspended_on = r_i32(&r);
     if (!r.err && r.off != r.n)
         r.err = "trailing bytes";
@@ -1014,7 +1229,7 @@ int rs_engine_export_meta(const rs_engine_t *e, void **buf, size_t *len, char *e
 int rs_engine_import_meta(rs_engine_t *e, const void *buf, size_t len, char *errstr,
                           size_t errlen)
 {
-    rbuf_t r = {buf, len, 0, NULL, 0};
+    rbuf_t r = {.p = buf, .n = len};
     if (r_u32(&r) != META_MAGIC && !r.err)
         r.err = "not an engine meta record";
     if (r_u32(&r) != RECORD_VERSION && !r.err)

@@ -100,6 +100,7 @@ static void fill_line_view(const rs_contract_t *c, int line, rs_line_view_t *o)
     o->unbilled = l->unbilled;
     o->received = l->received;
     o->usage_outside = 0;
+    o->index = line;
     if (l->method == RS_METHOD_USAGE && l->nusage > 0) {
         rs_date_t first = l->usage[0].day, lastu = l->usage[l->nusage - 1].day;
         o->usage_outside = rs_eng_usage_value(c, l, first, lastu) -
@@ -141,6 +142,15 @@ rs_money_t rs_engine_line_scheduled(const rs_engine_t *e, size_t i, rs_date_t d)
     build_views(e);
     const rs_contract_t *c = e->views[i].c;
     return rs_eng_line_R(e, c, &c->lines[e->views[i].line], d);
+}
+
+rs_money_t rs_engine_contract_line_scheduled(const rs_engine_t *e, const char *contract_id,
+                                             int index, rs_date_t d)
+{
+    const rs_contract_t *c = rs_eng_contract_find(e, contract_id);
+    if (c == NULL || index < 0 || index >= c->nlines)
+        return 0;
+    return rs_eng_line_R(e, c, &c->lines[index], d);
 }
 
 size_t rs_engine_contract_count(const rs_engine_t *e)

@@ -582,40 +582,170 @@ int rs_report_schedule(const rs_engine_t *eng, const rs_journal_t *j, rs_period_
     return rc;
 }
 
-int rs_report_acc_balances(const rs_engine_t *eng, const rs_report_acc_t *acc,
-                           rs_period_t through, rs_balance_row_t **rows, size_t *n)
+/* ---- books walked one contract at a time ---- */
+
+/* rs_report_each_fn over the contracts of one engine (views: booked ones,
+ * in contract_id order). */
+static int engine_each(void *opaque, rs_report_contract_fn fn, void *arg)
 {
-    size_t nl = rs_engine_line_count(eng);
-    rs_balance_row_t *out = acc->failed || !acc_covers(acc, through, S_UNBILLED + 1)
-                                ? NULL
-                                : calloc(nl + 1, sizeof(*out));
-    int ovf = 0;
-    if (out == NULL)
-        return acc->overflow ? RS_REPORT_ERANGE : -1;
-    for (size_t li = 0; li < nl; li++) {
-        rs_line_view_t v;
-        rs_engine_line_get(eng, li, &v);
-        rs_balance_row_t *b = &out[li];
-        b->contract_id = v.contract_id;
-        b->line_id = v.line_id;
-        b->customer_id = v.customer_id;
-        b->currency = v.currency;
-        b->exponent = v.exponent;
-        line_sums_t t =
-            line_through(acc, acc_line(acc, v.contract_id, v.line_id), through, &ovf);
+    const rs_engine_t *e = opaque;
+    for (size_t i = 0, n = rs_engine_contract_count(e); i < n; i++) {
+        rs_contract_view_t cv;
+        rs_engine_contract_get(e, i, &cv);
+        int rc = fn(arg, e, cv.contract_id);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* A contract's line views (sorted by line_id) into *lv, grown as needed:
+ * their count, or (size_t)-1 on ENOMEM. */
+static size_t contract_lines(const rs_engine_t *e, const char *id, rs_line_view_t **lv,
+                             size_t *cap)
+{
+    for (;;) {
+        size_t n = rs_engine_contract_lines(e, id, *lv, *cap);
+        if (n <= *cap)
+            return n;
+        rs_line_view_t *p = realloc(*lv, n * sizeof(*p));
+        if (p == NULL)
+            return (size_t)-1;
+        *lv = p;
+        *cap = n;
+    }
+}
+
+/* Growth by half (at least to need) of an array of rows or bytes. */
+static int grow_half(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t nc = *cap + *cap / 2 + 16;
+    if (nc < need)
+        nc = need;
+    void *np = realloc(*p, nc * elem);
+    if (np == NULL)
+        return -1;
+    *p = np;
+    *cap = nc;
+    return 0;
+}
+
+typedef struct bal_ctx {
+    const rs_report_acc_t *acc;
+    rs_period_t through;
+    rs_balance_row_t *rows;
+    size_t n, cap;
+    int copy;  /* strings into str (their offsets in the rows until the end) */
+    char *str; /* the copied strings */
+    size_t nstr, capstr;
+    rs_line_view_t *lv;
+    size_t caplv;
+    int ovf;
+} bal_ctx_t;
+
+/* Copy s into x->str: its offset, as a pointer until bal_fix; NULL on ENOMEM. */
+static const char *bal_str(bal_ctx_t *x, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    if (grow_half((void **)&x->str, &x->capstr, x->nstr + n, 1))
+        return NULL;
+    memcpy(x->str + x->nstr, s, n);
+    x->nstr += n;
+    return (const char *)(uintptr_t)(x->nstr - n + 1); /* + 1: never NULL */
+}
+
+static const char *bal_fix(const bal_ctx_t *x, const char *off)
+{
+    return x->str + ((uintptr_t)off - 1);
+}
+
+static int bal_contract(void *arg, const rs_engine_t *e, const char *id)
+{
+    bal_ctx_t *x = arg;
+    size_t nl = contract_lines(e, id, &x->lv, &x->caplv);
+    if (nl == (size_t)-1 ||
+        grow_half((void **)&x->rows, &x->cap, x->n + nl + 1, sizeof(*x->rows)))
+        return -1;
+    if (nl == 0)
+        return 0;
+    const char *cid = x->lv[0].contract_id, *cust = x->lv[0].customer_id;
+    const char *cur = x->lv[0].currency;
+    if (x->copy && ((cid = bal_str(x, cid)) == NULL || (cust = bal_str(x, cust)) == NULL ||
+                    (cur = bal_str(x, cur)) == NULL))
+        return -1;
+    for (size_t k = 0; k < nl; k++) {
+        const rs_line_view_t *v = &x->lv[k];
+        rs_balance_row_t *b = &x->rows[x->n++];
+        b->contract_id = cid;
+        b->line_id = x->copy ? bal_str(x, v->line_id) : v->line_id;
+        if (b->line_id == NULL)
+            return -1;
+        b->customer_id = cust;
+        b->currency = cur;
+        b->exponent = v->exponent;
+        line_sums_t t = line_through(x->acc, acc_line(x->acc, v->contract_id, v->line_id),
+                                     x->through, &x->ovf);
         b->billed = t.v[S_BILLED];
         b->recognized = t.v[S_RECOGNIZED];
         b->received = t.v[S_RECEIVED];
         b->deferred = t.v[S_DEFERRED];
         b->unbilled = t.v[S_UNBILLED];
     }
-    if (ovf) {
-        free(out);
-        return RS_REPORT_ERANGE;
-    }
-    *rows = out;
-    *n = nl;
     return 0;
+}
+
+static int balances(rs_report_each_fn each, void *opaque, int copy, const rs_report_acc_t *acc,
+                    rs_period_t through, rs_balance_row_t **rows, size_t *n, char **strings)
+{
+    bal_ctx_t x;
+    memset(&x, 0, sizeof x);
+    x.acc = acc;
+    x.through = through;
+    x.copy = copy;
+    if (acc->failed || !acc_covers(acc, through, S_UNBILLED + 1))
+        return acc->overflow ? RS_REPORT_ERANGE : -1;
+    /* room for a row per line with entries (and, copying, ~32 bytes of
+     * strings each) at once: growing a book-sized array by copies would
+     * hold the old copies too */
+    int rc =
+        grow_half((void **)&x.rows, &x.cap, acc->nlines + 1, sizeof(*x.rows)) == 0 &&
+                (!copy || grow_half((void **)&x.str, &x.capstr, acc->nlines * 32 + 64, 1) == 0)
+            ? each(opaque, bal_contract, &x)
+            : -1;
+    free(x.lv);
+    if (rc != 0 || x.ovf) {
+        free(x.rows);
+        free(x.str);
+        return x.ovf ? RS_REPORT_ERANGE : -1;
+    }
+    for (size_t i = 0; copy && i < x.n; i++) {
+        rs_balance_row_t *b = &x.rows[i];
+        b->contract_id = bal_fix(&x, b->contract_id);
+        b->line_id = bal_fix(&x, b->line_id);
+        b->customer_id = bal_fix(&x, b->customer_id);
+        b->currency = bal_fix(&x, b->currency);
+    }
+    *rows = x.rows;
+    *n = x.n;
+    if (strings != NULL)
+        *strings = x.str;
+    return 0;
+}
+
+int rs_report_acc_balances(const rs_engine_t *eng, const rs_report_acc_t *acc,
+                           rs_period_t through, rs_balance_row_t **rows, size_t *n)
+{
+    return balances(engine_each, (void *)(uintptr_t)eng, 0, acc, through, rows, n, NULL);
+}
+
+int rs_report_acc_balances_each(rs_report_each_fn each, void *opaque,
+                                const rs_report_acc_t *acc, rs_period_t through,
+                                rs_balance_row_t **rows, size_t *n, char **strings)
+{
+    *strings = NULL;
+    return balances(each, opaque, 1, acc, through, rows, n, strings);
 }
 
 int rs_report_balances(const rs_engine_t *eng, const rs_journal_t *j, rs_period_t through,
@@ -722,9 +852,77 @@ static int book_add_cur(book_t *b, const cur_acc_t *c, rs_period_t through)
     return 0;
 }
 
-/* Fill the book from the aggregator (and, when `project`, from the schedule). */
-static int book_build(book_t *b, const rs_engine_t *eng, const rs_report_acc_t *acc,
-                      rs_period_t through, int project)
+/* The book's period range from the lines' service (the projection's). */
+typedef struct span_ctx {
+    book_t *b;
+    rs_line_view_t *lv;
+    size_t caplv;
+} span_ctx_t;
+
+static int span_contract(void *arg, const rs_engine_t *e, const char *id)
+{
+    span_ctx_t *x = arg;
+    size_t nl = contract_lines(e, id, &x->lv, &x->caplv);
+    if (nl == (size_t)-1)
+        return -1;
+    for (size_t k = 0; k < nl; k++) {
+        const rs_line_view_t *v = &x->lv[k];
+        if (rs_period_of(v->end) > x->b->hi)
+            x->b->hi = rs_period_of(v->end);
+        if (x->b->lo == RS_PERIOD_NONE || rs_period_of(v->start) < x->b->lo)
+            x->b->lo = rs_period_of(v->start);
+    }
+    return 0;
+}
+
+/* Projection: per line, from what it had recognized and billed by
+ * `through` to R at its last day. */
+typedef struct proj_ctx {
+    book_t *b;
+    const rs_report_acc_t *acc;
+    rs_period_t through;
+    rs_line_view_t *lv;
+    size_t caplv;
+} proj_ctx_t;
+
+static int proj_contract(void *arg, const rs_engine_t *e, const char *id)
+{
+    proj_ctx_t *x = arg;
+    book_t *b = x->b;
+    size_t nl = contract_lines(e, id, &x->lv, &x->caplv);
+    if (nl == (size_t)-1)
+        return -1;
+    for (size_t li = 0; li < nl; li++) {
+        const rs_line_view_t *v = &x->lv[li];
+        line_sums_t t = line_through(x->acc, acc_line(x->acc, v->contract_id, v->line_id),
+                                     x->through, &b->ovf);
+        rs_money_t billed = t.v[S_BILLED], rec = t.v[S_RECOGNIZED];
+        series_t *s = book_series(b, v->currency, v->exponent);
+        if (s == NULL)
+            return -1;
+        rs_money_t cum = rec;
+        for (rs_period_t per = x->through + 1; per <= b->hi; per++) {
+            rs_money_t r = rs_engine_contract_line_scheduled(e, v->contract_id, v->index,
+                                                             rs_period_last_day(per));
+            size_t k = (size_t)(per - b->lo);
+            if (r != cum) {
+                add_to(&s->proj_rec[k], r - cum, &b->ovf);
+                cum = r;
+            }
+            rs_money_t def = billed - cum;
+            add_to(&s->proj_def[k], def > 0 ? def : 0, &b->ovf);
+            if (per <= rs_period_of(v->end) || def > 0 || r != rec)
+                touch(s, per);
+        }
+    }
+    return 0;
+}
+
+/* Fill the book from the aggregator (and, when `project`, from the
+ * schedule of the lines `each` walks: twice, for the range then the
+ * projection). */
+static int book_build(book_t *b, rs_report_each_fn each, void *opaque,
+                      const rs_report_acc_t *acc, rs_period_t through, int project)
 {
     memset(b, 0, sizeof(*b));
     if (acc->failed || (project && !acc_covers(acc, through, S_RECOGNIZED + 1)) ||
@@ -738,14 +936,12 @@ static int book_build(book_t *b, const rs_engine_t *eng, const rs_report_acc_t *
             (b->lo == RS_PERIOD_NONE || ca->cells[0].period < b->lo))
             b->lo = ca->cells[0].period;
     }
-    size_t nl = rs_engine_line_count(eng);
-    for (size_t li = 0; li < nl; li++) {
-        rs_line_view_t v;
-        rs_engine_line_get(eng, li, &v);
-        if (project && rs_period_of(v.end) > b->hi)
-            b->hi = rs_period_of(v.end);
-        if (project && (b->lo == RS_PERIOD_NONE || rs_period_of(v.start) < b->lo))
-            b->lo = rs_period_of(v.start);
+    if (project) {
+        span_ctx_t x = {b, NULL, 0};
+        int rc = each(opaque, span_contract, &x);
+        free(x.lv);
+        if (rc != 0)
+            return -1;
     }
     if (b->lo == RS_PERIOD_NONE || b->lo > through)
         b->lo = b->lo == RS_PERIOD_NONE ? through : b->lo;
@@ -756,32 +952,10 @@ static int book_build(book_t *b, const rs_engine_t *eng, const rs_report_acc_t *
             return -1;
     if (!project)
         return 0;
-    /* Projection: per line, from what it had recognized and billed by
-     * `through` to R at its last day. */
-    for (size_t li = 0; li < nl; li++) {
-        rs_line_view_t v;
-        rs_engine_line_get(eng, li, &v);
-        line_sums_t t =
-            line_through(acc, acc_line(acc, v.contract_id, v.line_id), through, &b->ovf);
-        rs_money_t billed = t.v[S_BILLED], rec = t.v[S_RECOGNIZED];
-        series_t *s = book_series(b, v.currency, v.exponent);
-        if (s == NULL)
-            return -1;
-        rs_money_t cum = rec;
-        for (rs_period_t per = through + 1; per <= b->hi; per++) {
-            rs_money_t r = rs_engine_line_scheduled(eng, li, rs_period_last_day(per));
-            size_t k = (size_t)(per - b->lo);
-            if (r != cum) {
-                add_to(&s->proj_rec[k], r - cum, &b->ovf);
-                cum = r;
-            }
-            rs_money_t def = billed - cum;
-            add_to(&s->proj_def[k], def > 0 ? def : 0, &b->ovf);
-            if (per <= rs_period_of(v.end) || def > 0 || r != rec)
-                touch(s, per);
-        }
-    }
-    return 0;
+    proj_ctx_t x = {b, acc, through, NULL, 0};
+    int rc = each(opaque, proj_contract, &x);
+    free(x.lv);
+    return rc != 0 ? -1 : 0;
 }
 
 static int cmp_cur(const void *a, const void *b)
@@ -792,10 +966,18 @@ static int cmp_cur(const void *a, const void *b)
 int rs_report_acc_waterfall(const rs_engine_t *eng, const rs_report_acc_t *acc,
                             rs_period_t through, rs_waterfall_row_t **rows, size_t *n)
 {
+    return rs_report_acc_waterfall_each(engine_each, (void *)(uintptr_t)eng, acc, through, rows,
+                                        n);
+}
+
+int rs_report_acc_waterfall_each(rs_report_each_fn each, void *opaque,
+                                 const rs_report_acc_t *acc, rs_period_t through,
+                                 rs_waterfall_row_t **rows, size_t *n)
+{
     book_t b;
     rs_waterfall_row_t *out = NULL;
     size_t k = 0;
-    if (book_build(&b, eng, acc, through, 1))
+    if (book_build(&b, each, opaque, acc, through, 1))
         goto fail;
     if (b.n > 1)
         qsort(b.s, b.n, sizeof(*b.s), cmp_cur);
@@ -855,7 +1037,8 @@ int rs_report_acc_rollforward(const rs_engine_t *eng, const rs_report_acc_t *acc
     book_t b;
     rs_rollforward_row_t *out = NULL;
     size_t k = 0;
-    if (book_build(&b, eng, acc, through, 0))
+    (void)eng; /* the rollforward reads the aggregator's currency sums only */
+    if (book_build(&b, NULL, NULL, acc, through, 0))
         goto fail;
     if (b.n > 1)
         qsort(b.s, b.n, sizeof(*b.s), cmp_cur);

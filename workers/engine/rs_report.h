@@ -194,6 +194,26 @@ int rs_report_acc_rollforward(const rs_engine_t *e, const rs_report_acc_t *acc,
 int rs_report_acc_exceptions(const rs_engine_t *e, const rs_report_acc_t *acc,
                              rs_period_t through, rs_exception_row_t **rows, size_t *n);
 
+/* Books whose contracts are not all in one engine at once (replay's packed
+ * contracts). `each` calls fn(arg, e, contract_id) for every booked
+ * contract, in contract_id order, with an engine `e` that holds it while
+ * the call lasts; it stops at the first non-zero return and returns it.
+ * fn reads the contract through rs_engine_contract_lines and
+ * rs_engine_contract_line_scheduled. */
+typedef int (*rs_report_contract_fn)(void *arg, const rs_engine_t *e, const char *contract_id);
+typedef int (*rs_report_each_fn)(void *opaque, rs_report_contract_fn fn, void *arg);
+/* The balances and the waterfall of such a book: the same rows as
+ * rs_report_acc_balances / _waterfall of an engine holding it whole. The
+ * balance rows' strings are copies in *strings (malloc'd: free() it after
+ * the rows). The waterfall walks the book twice (its range, then the
+ * projection). */
+int rs_report_acc_balances_each(rs_report_each_fn each, void *opaque,
+                                const rs_report_acc_t *acc, rs_period_t through,
+                                rs_balance_row_t **rows, size_t *n, char **strings);
+int rs_report_acc_waterfall_each(rs_report_each_fn each, void *opaque,
+                                 const rs_report_acc_t *acc, rs_period_t through,
+                                 rs_waterfall_row_t **rows, size_t *n);
+
 /* Indexes of the journal's entries with period <= through, sorted by
  * (period, contract_id, seq). */
 int rs_report_journal(const rs_journal_t *j, rs_period_t through, size_t **idx, size_t *n);
