@@ -576,7 +576,7 @@ int rs_state_open(rs_state_t **out, const rs_state_opts_t *opts, char *errstr, s
     rocksdb_block_based_options_set_filter_policy(bbo,
                                                   rocksdb_filterpolicy_create_bloom_full(10));
     /* LZ4 in 16 KiB blocks: the close's scans run twice snappy's 4 KiB (per file) */
-    rocksdb_block_based_options_set_block_size(bbo, 16u * 1024u);
+    rocksdb_block_based_options_set_block_size(bbo, (size_t)16 * 1024);
     rocksdb_options_set_compression(st->options, rocksdb_lz4_compression);
     rocksdb_options_set_block_based_table_factory(st->options, bbo);
 

@@ -28,7 +28,7 @@
 #include "rs_engine.h"
 #include "rs_report.h"
 
-#define RS_REPLAY_ACC_BATCH (64 * 1024)
+#define RS_REPLAY_ACC_BATCH ((size_t)64 * 1024)
 #define RS_REPLAY_ACC_BATCHES 8
 
 typedef struct rs_replay_acc rs_replay_acc_t;
