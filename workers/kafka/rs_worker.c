@@ -9,28 +9,40 @@
  *       engine is gone (revoked) are destroyed, never processed.
  *   W2  parts[N].ps != NULL (the partition is REPLAYING or ACTIVE) exactly
  *       while partition number N is assigned to this worker; its engine's
- *       sink is rs_worker_on_entry() with w as opaque, and
- *       the applying thread's lane's cur (rs_worker_lane()) names the partition
- *       whose sub-batch is being applied (NULL outside apply), so an entry is always produced
- * for the partition whose event caused it. W3  Outputs of a batch are produced only after its
- * plans were saved (rs_pstate_stage_plan, one synced write) and delivered, and w->sb (the state
- * write batch) is committed only after rd_kafka_flush() returned with zero failed delivery
- * reports for everything produced since the last commit. After a failure the worker is FAILED
- * and nothing is committed again: the in-memory engines are ahead of the store, so the only way
- * on is a restart, which replays the plans. W4  Everything a sub-batch produces is a function
- * of the engine state before it and the messages in plan order: journal records in the engine's
- * sink order, dead letters in message order, balance snapshots in the order contracts were
- * first touched (w->cm keeps insertion order). No clock, no hash order, no random. W5  The next
- * input offset staged for (topic, N) is one past the highest offset of that topic in the
- * sub-batch, and the per-contract applied offset is the highest offset of that topic applied to
- * the contract. W6  Changelog partition N gets, per sub-batch of N, the plan record m/N
- * (delivered, with the batch's other plans, before its first output), then c/<id> for every
- * contract the engine reports changed (rs_engine_take_changed; the same set is staged locally,
- * here), then the final m/N (engine meta, all four next input offsets); the c/ and final
- * records are queued (w->clq) and produced only after the batch's outputs were all delivered,
- * then flushed. parts[N]. cl_next (from delivery reports) is staged as changelog/N with the
- *       state commit. A partition is restored before rs_pstate_load when its
- *       local changelog/N is missing (and no local state) or behind.
+ *       sink is rs_worker_on_entry() with w as opaque, and the applying
+ *       thread's lane's cur (rs_worker_lane()) names the partition whose
+ *       sub-batch is being applied (NULL outside apply), so an entry is
+ *       always produced for the partition whose event caused it.
+ *   W3  Outputs of a batch are produced only after its plans were saved
+ *       (rs_pstate_stage_plan, one synced write) and delivered, and the
+ *       batch's state write (the lanes' staging write batches appended
+ *       into one, rs_state_batch_append) is committed only after
+ *       rd_kafka_flush() returned with zero failed delivery reports for
+ *       everything produced since the last commit. After a failure the
+ *       worker is FAILED and nothing is committed again: the in-memory
+ *       engines are ahead of the store, so the only way on is a restart,
+ *       which replays the plans.
+ *   W4  Everything a sub-batch produces is a function of the engine state
+ *       before it and the messages in plan order: journal records in the
+ *       engine's sink order, dead letters in message order, balance
+ *       snapshots in the order contracts were first touched (the lane's
+ *       contract map keeps insertion order). No clock, no hash order, no
+ *       random.
+ *   W5  The next input offset staged for (topic, N) is one past the
+ *       highest offset of that topic in the sub-batch, and the per-contract
+ *       applied offset is the highest offset of that topic applied to the
+ *       contract.
+ *   W6  Changelog partition N gets, per sub-batch of N, the plan record
+ *       m/N (delivered, with the batch's other plans, before its first
+ *       output), then c/<id> for every contract the engine reports changed
+ *       (rs_engine_take_changed; the same set is staged locally, here),
+ *       then the final m/N (engine meta, all four next input offsets); the
+ *       c/ and final records are queued (the lane's changelog queue) and
+ *       produced only after the batch's outputs were all delivered, then
+ *       flushed. parts[N].cl_next (from delivery reports) is staged as
+ *       changelog/N with the state commit. A partition is restored before
+ *       rs_pstate_load when its local changelog/N is missing (and no local
+ *       state) or behind.
  *   W7  Nothing is applied or produced while the assignment is lost
  *       (rd_kafka_assignment_lost): the revoke callback of a lost
  *       assignment discards the queued messages and commits nothing.
