@@ -155,10 +155,6 @@ void rs_engine_get_stats(const rs_engine_t *e, rs_engine_stats_t *out)
     out->contracts = e->ncontracts;
 }
 
-/* rs_engine_table.c's seed for contract ids (a different one only wastes
- * the prefetch hints below) */
-#define RS_ENG_CONTRACT_SEED 0xcbf29ce484222325ULL
-
 /* ---- dispatch ---- */
 
 /* The date an event happened, which moves the contract's clock: when it
@@ -261,7 +257,7 @@ static rs_apply_result_t reject(rs_engine_t *e)
 
 void rs_engine_event_digest(const rs_event_t *ev, rs_event_digest_t *out)
 {
-    out->id_hash = rs_eng_str_hash(ev->event_id, 7);
+    out->id_hash = rs_eng_str_hash(ev->event_id, RS_ENG_EVENT_ID_SEED);
     out->content_hash = rs_event_hash(ev);
     out->contract_hash = rs_eng_str_hash(ev->contract_id, RS_ENG_CONTRACT_SEED);
 }

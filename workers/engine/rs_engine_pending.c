@@ -181,7 +181,7 @@ void rs_eng_drain_pending(rs_engine_t *e, rs_contract_t *c)
                 e->stats.applied++;
             } else {
                 /* forget it, so a corrected event with the same id can come */
-                rs_eng_seen_forget(e, c, rs_eng_str_hash(ev.event_id, 7));
+                rs_eng_seen_forget(e, c, rs_eng_str_hash(ev.event_id, RS_ENG_EVENT_ID_SEED));
                 late_reject(e, &ev, err);
             }
             rs_event_clear(&ev);

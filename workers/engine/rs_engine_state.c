@@ -1154,7 +1154,7 @@ void rs_engine_forget_contract(rs_engine_t *e, const char *contract_id)
     if (c == NULL)
         return;
     /* its slot: the probe sequence of its hash (O(1), not a table scan) */
-    i = rs_eng_str_hash(c->contract_id, 0xcbf29ce484222325ULL) & mask;
+    i = rs_eng_str_hash(c->contract_id, RS_ENG_CONTRACT_SEED) & mask;
     while (e->slots[i] != c)
         i = (i + 1) & mask;
     e->slots[i] = NULL;

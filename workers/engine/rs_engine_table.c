@@ -454,7 +454,7 @@ rs_contract_t *rs_eng_contract_find(const rs_engine_t *e, const char *id)
 {
     if (e->nslots == 0)
         return NULL;
-    uint64_t h = rs_eng_str_hash(id, 0xcbf29ce484222325ULL);
+    uint64_t h = rs_eng_str_hash(id, RS_ENG_CONTRACT_SEED);
     for (size_t i = h & (e->nslots - 1);; i = (i + 1) & (e->nslots - 1)) {
         if (e->slots[i] == NULL)
             return NULL;
@@ -465,7 +465,7 @@ rs_contract_t *rs_eng_contract_find(const rs_engine_t *e, const char *id)
 
 void rs_eng_slot_put(rs_contract_t **slots, size_t nslots, rs_contract_t *c)
 {
-    uint64_t h = rs_eng_str_hash(c->contract_id, 0xcbf29ce484222325ULL);
+    uint64_t h = rs_eng_str_hash(c->contract_id, RS_ENG_CONTRACT_SEED);
     size_t i = h & (nslots - 1);
     while (slots[i] != NULL)
         i = (i + 1) & (nslots - 1);

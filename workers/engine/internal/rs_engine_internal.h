@@ -427,6 +427,11 @@ int rs_eng_grow(void **p, size_t *cap, size_t need, size_t elem);
 int rs_eng_growi(void **p, int *cap, int need, size_t elem);
 int rs_eng_grow32(void **p, uint32_t *cap, size_t need, size_t elem); /* need <= UINT32_MAX */
 uint64_t rs_eng_str_hash(const char *s, uint64_t seed);               /* never 0 */
+/* The seeds of a contract id's hash (the table's slots) and an event id's
+ * (the seen sets): the table, the reader thread's digests and the prefetch
+ * hints must all hash alike. */
+#define RS_ENG_CONTRACT_SEED 0xcbf29ce484222325ULL
+#define RS_ENG_EVENT_ID_SEED 7
 void rs_eng_copy_id(char *dst, const char *src); /* into an RS_ID_MAX field */
 
 /* Store s (its first max - 1 bytes at most, like snprintf into a field of
