@@ -223,6 +223,7 @@ typedef struct watched {
     FILE *log;
     double assigned_at; /* first "worker: assigned" with partitions, 0 until then */
     double idle_at;     /* "worker: stopping reason=idle", 0 until then */
+    double spawned_at;  /* each log line is prefixed with its time since then */
     pthread_mutex_t mu;
 } watched_t;
 
@@ -233,7 +234,7 @@ static void *watch(void *arg)
     char *line = NULL;
     size_t cap = 0;
     while (getline(&line, &cap, in) > 0) {
-        fputs(line, w->log);
+        fprintf(w->log, "t=%.3f %s", bp_now_s() - w->spawned_at, line);
         if (strstr(line, "worker: assigned") && !strstr(line, "partitions=none")) {
             pthread_mutex_lock(&w->mu);
             if (w->assigned_at == 0)
@@ -290,6 +291,7 @@ static pid_t worker_start(const opts_t *o, const char *dir, const char *tag,
     w->log = fopen(log, "w");
     w->assigned_at = 0;
     w->idle_at = 0;
+    w->spawned_at = bp_now_s();
     pthread_mutex_init(&w->mu, NULL);
     if (w->log == NULL || pthread_create(th, NULL, watch, w) != 0)
         die("cannot watch the worker");
