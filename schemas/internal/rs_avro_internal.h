@@ -12,7 +12,10 @@
  *   rs_avro_cache.c       the cache of writer schema ids and their entries;
  *   rs_avro_decode.c      wire-format message -> rs_event_t;
  *   rs_avro_encode.c      events, journal entries, balances and dead letters
- *                         -> wire-format messages.
+ *                         -> wire-format messages;
+ *   rs_avro_direct.c      journal entries and balances written straight
+ *                         into bytes from a plan of the writer schema (the
+ *                         same bytes; the generic path is the fallback).
  *
  * Invariants:
  *   - Per writer id (rs_avro_entry_t), built once and kept until the cache is
@@ -29,7 +32,7 @@
  *                 schemas); the reader value; and the layout `rlay`;
  *       encoding  (on first encode) a generic value of the writer schema,
  *                 its layout `wlay`, and which of its fields revstream must
- *                 null.
+ *                 null; (on first direct write) the plans `dplans`.
  *     A failure to build either side is remembered (ESCHEMA with the same
  *     message every time); it is not retried per message.
  *   - Field access never goes by name at run time: every record revstream
