@@ -113,6 +113,13 @@ int rs_avro_cache_add(rs_avro_cache_t *cache, int32_t id, const char *json_text,
                       size_t errlen);
 /* 1 if `id` is cached. */
 int rs_avro_cache_has(const rs_avro_cache_t *cache, int32_t id);
+/* Journal entries and balance snapshots are written straight into bytes
+ * from a plan of the writer schema (on, the default), or through Avro C's
+ * generic value (off: the reference the tests compare with). The bytes are
+ * the same. */
+void rs_avro_cache_set_direct(rs_avro_cache_t *cache, int on);
+/* How many messages the direct writer wrote (the rest took the generic path). */
+uint64_t rs_avro_cache_direct_writes(const rs_avro_cache_t *cache);
 
 /* Read the Confluent header: returns RS_AVRO_OK with *id set, or
  * RS_AVRO_ECORRUPT (short buffer, wrong magic byte). */

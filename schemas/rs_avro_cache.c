@@ -71,6 +71,7 @@ static void entry_free(rs_avro_entry_t *e)
     if (e->wschema != NULL)
         avro_schema_decref(e->wschema);
     rs_avro_scan_free(&e->prog);
+    free(e->dplans);
     free(e->wbranch_kind);
     free(e->dec_error);
     free(e->enc_error);
@@ -115,7 +116,18 @@ void rs_avro_cache_destroy(rs_avro_cache_t *c)
         avro_reader_free(c->reader);
     if (c->writer != NULL)
         avro_writer_free(c->writer);
+    free(c->dbuf);
     free(c);
+}
+
+void rs_avro_cache_set_direct(rs_avro_cache_t *c, int on)
+{
+    c->generic_only = !on;
+}
+
+uint64_t rs_avro_cache_direct_writes(const rs_avro_cache_t *c)
+{
+    return c->direct_writes;
 }
 
 void rs_avro_cache_set_lookup(rs_avro_cache_t *c, rs_avro_lookup_fn fn, void *opaque)

@@ -17,6 +17,10 @@
  *   - The writer value is reset before every message; the output buffer is
  *     malloc'd whole (header + body) and handed to the caller only on
  *     success. A message over RS_AVRO_MAX_MESSAGE bytes is EINVALID.
+ *   - Journal entries and balance snapshots go through rs_avro_direct.c
+ *     first (the same bytes without the generic value); this file's path
+ *     runs when that one declines (rs_avro_cache_set_direct(c, 0), or a
+ *     value or shape it leaves to this path, which gives the error).
  */
 #include "rs_avro.h"
 
@@ -454,6 +458,26 @@ static int finish(rs_avro_cache_t *c, enc_t *x, void **buf, size_t *len)
     return 0;
 }
 
+/* Look up and prepare the writer for `id` (an error is what begin_encode
+ * would return), then write directly (rs_avro_direct.c). RS_AVRO_OK with
+ * *buf set; *direct = 0 when the generic path must run. */
+static int try_direct(rs_avro_cache_t *c, int32_t id, const rs_entry_t *entry,
+                      const rs_avro_balance_t *bal, void **buf, size_t *len, int *direct,
+                      char *errstr, size_t errlen)
+{
+    rs_avro_entry_t *ent;
+    int rc;
+    *direct = 0;
+    if (c->generic_only)
+        return RS_AVRO_OK;
+    if ((rc = rs_avro_entry_get(c, id, &ent, errstr, errlen)) != RS_AVRO_OK ||
+        (rc = prepare_encode(ent, errstr, errlen)) != RS_AVRO_OK)
+        return rc;
+    *direct = (entry != NULL ? rs_avro_direct_entry(c, ent, entry, buf, len)
+                             : rs_avro_direct_balance(c, ent, bal, buf, len)) == 0;
+    return RS_AVRO_OK;
+}
+
 /* Look up and prepare the writer for `id`, and reset its value. */
 static int begin_encode(rs_avro_cache_t *c, int32_t id, enc_t *x, char *errstr, size_t errlen)
 {
@@ -659,10 +683,14 @@ int rs_avro_encode_entry(rs_avro_cache_t *c, int32_t schema_id, const rs_entry_t
     enc_t x;
     wrec_t r;
     avro_value_t lines, srcs;
-    int rc;
+    int rc, direct;
 
     *buf = NULL;
     *len = 0;
+    if ((rc = try_direct(c, schema_id, e, NULL, buf, len, &direct, errstr, errlen)) !=
+            RS_AVRO_OK ||
+        direct)
+        return rc;
     if ((rc = begin_encode(c, schema_id, &x, errstr, errlen)) != RS_AVRO_OK)
         return rc;
     if (e->n_postings < 0 || e->n_postings > RS_ENTRY_MAX_POSTINGS || e->n_sources < 0 ||
@@ -731,10 +759,14 @@ int rs_avro_encode_balance(rs_avro_cache_t *c, int32_t schema_id, const rs_avro_
 {
     enc_t x;
     wrec_t r;
-    int rc;
+    int rc, direct;
 
     *buf = NULL;
     *len = 0;
+    if ((rc = try_direct(c, schema_id, NULL, b, buf, len, &direct, errstr, errlen)) !=
+            RS_AVRO_OK ||
+        direct)
+        return rc;
     if ((rc = begin_encode(c, schema_id, &x, errstr, errlen)) != RS_AVRO_OK)
         return rc;
     if ((int)b->scope < 0 || b->scope > RS_AVRO_SCOPE_INVOICE || b->snapshot_key == NULL ||

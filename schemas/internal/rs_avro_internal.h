@@ -12,7 +12,10 @@
  *   rs_avro_cache.c       the cache of writer schema ids and their entries;
  *   rs_avro_decode.c      wire-format message -> rs_event_t;
  *   rs_avro_encode.c      events, journal entries, balances and dead letters
- *                         -> wire-format messages.
+ *                         -> wire-format messages;
+ *   rs_avro_direct.c      journal entries and balances written straight
+ *                         into bytes from a plan of the writer schema (the
+ *                         same bytes; the generic path is the fallback).
  *
  * Invariants:
  *   - Per writer id (rs_avro_entry_t), built once and kept until the cache is
@@ -29,7 +32,7 @@
  *                 schemas); the reader value; and the layout `rlay`;
  *       encoding  (on first encode) a generic value of the writer schema,
  *                 its layout `wlay`, and which of its fields revstream must
- *                 null.
+ *                 null; (on first direct write) the plans `dplans`.
  *     A failure to build either side is remembered (ESCHEMA with the same
  *     message every time); it is not retried per message.
  *   - Field access never goes by name at run time: every record revstream
@@ -103,6 +106,61 @@ int rs_avro_scan_body(const rs_avro_scan_prog_t *prog, const uint8_t *msg, size_
 char *rs_avro_projected_reader(const char *wtext, rs_event_type_t branch_type[RS_RK__EVENTS],
                                int *n_branches, char *why, size_t whylen);
 
+/* ---- rs_avro_direct.c ---- */
+
+/* A value for one field slot of a record written directly. */
+enum {
+    RS_DV_UNSET = 0,
+    RS_DV_NULL,
+    RS_DV_STR,
+    RS_DV_LONG,
+    RS_DV_INT,
+    RS_DV_ARRAY,
+    RS_DV__COUNT
+};
+/* Array items that are no record kind (rs_avro_dval_t.item, rs_avro_dfield_t.item). */
+enum { RS_DITEM_STRING = -2, RS_DITEM_OTHER = -3 };
+#define RS_DPLAN_MAX_FIELDS 64
+
+typedef struct rs_avro_dval {
+    uint8_t tag;   /* RS_DV_* */
+    uint8_t added; /* a value a later schema version added: left out when the writer lacks it */
+    int8_t
+        item; /* ARRAY: a record kind (items of RS_CODEC_MAX_SLOTS values) or RS_DITEM_STRING */
+    uint32_t n; /* STR: its length; ARRAY: its items */
+    const char *s;
+    int64_t l;
+    const struct rs_avro_dval *items;
+} rs_avro_dval_t;
+
+/* One writer field of a record: its slot (-1: a field revstream does not
+ * know, written null), the union branch per value tag (-1: none; a field
+ * that is no union has 0 for its type's tag), its array items' kind. */
+typedef struct rs_avro_dfield {
+    int8_t slot;
+    int8_t is_union;
+    int8_t item;
+    int8_t br[RS_DV__COUNT];
+} rs_avro_dfield_t;
+
+/* The writer's record of one kind, in its field order. state: 0 not built,
+ * 1 ready, -1 not direct. top_branch: the top-level union branch holding
+ * it, -1 when the writer is the record, -2 when neither. */
+typedef struct rs_avro_dplan {
+    int state, nf, top_branch;
+    int8_t slot_field[RS_CODEC_MAX_SLOTS]; /* slot -> field index, -1 absent */
+    rs_avro_dfield_t f[RS_DPLAN_MAX_FIELDS];
+} rs_avro_dplan_t;
+
+struct rs_avro_entry;
+/* Journal entries and balance snapshots written directly (the entry's
+ * encoding side prepared). 0 with *buf malloc'd, or 1: use the generic
+ * path (it gives the same bytes or the error). */
+int rs_avro_direct_entry(rs_avro_cache_t *c, struct rs_avro_entry *ent, const rs_entry_t *e,
+                         void **buf, size_t *len);
+int rs_avro_direct_balance(rs_avro_cache_t *c, struct rs_avro_entry *ent,
+                           const rs_avro_balance_t *b, void **buf, size_t *len);
+
 /* ---- rs_avro_cache.c ---- */
 
 typedef struct rs_avro_entry {
@@ -133,6 +191,7 @@ typedef struct rs_avro_entry {
     avro_value_t wvalue;
     rs_avro_layout_t wlay;
     uint64_t nullmask[RS_RK__COUNT]; /* writer fields unknown to us, set to null */
+    rs_avro_dplan_t *dplans;         /* [RS_RK__COUNT], on first direct write */
 } rs_avro_entry_t;
 
 struct rs_avro_cache {
@@ -143,6 +202,10 @@ struct rs_avro_cache {
     void *lookup_opaque;
     avro_reader_t reader; /* decoding reads through it (rs_avro_decode.c) */
     avro_writer_t writer; /* encoding writes through it (rs_avro_encode.c) */
+    int generic_only;     /* rs_avro_cache_set_direct(c, 0) */
+    uint64_t direct_writes;
+    uint8_t *dbuf; /* the direct writer's scratch (rs_avro_direct.c) */
+    size_t dcap;
 };
 
 /* avro_strerror(), or a placeholder when it is empty. Copy it at once: it is

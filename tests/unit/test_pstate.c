@@ -260,6 +260,74 @@ Test(pstate, seen_ids_keep_the_record_small)
     rs_state_destroy(st);
 }
 
+/* The seen store is not asked about a contract the engine created in the
+ * open batch (it has no record, so no stored ids), and it is asked again
+ * once the batch's ids went to the store: a duplicate is found in the open
+ * batch, after the commit, after the contract left the cache and came back
+ * from the store, after a restart, and for an event that was queued (a
+ * contract created by a waiting event). The worker's path: rs_pstate_open,
+ * rs_pstate_fetch before every apply, rs_pstate_evict after the commit. */
+Test(pstate, created_contracts_skip_the_seen_store_exactly)
+{
+    char err[512];
+    rs_state_t *st = open_store();
+    rs_pstate_t *ps;
+    rs_engine_stats_t s;
+    cr_assert_eq(rs_pstate_open(&ps, st, 1, NULL, 1, err, sizeof err), 0, "%s", err);
+    rs_engine_t *e = rs_pstate_engine(ps);
+    cr_assert_eq(rs_pstate_fetch(ps, "M1", err, sizeof err), 0, "%s", err);
+    apply(e, USAGE_BOOKED);
+    for (int i = 0; i < 100; i++) {
+        cr_assert_eq(rs_pstate_fetch(ps, "M1", err, sizeof err), 0, "%s", err);
+        cr_assert_eq(apply_usage(e, i, 1, err, sizeof err), RS_APPLY_OK, "%s", err);
+    }
+    cr_assert_eq(apply_usage(e, 5, 1, err, sizeof err), RS_APPLY_DUPLICATE);
+    rs_engine_get_stats(e, &s);
+    cr_assert_eq(s.seen_lookups, 0, "a created contract: the store was asked %llu times",
+                 (unsigned long long)s.seen_lookups);
+    stage_commit(st, ps);
+    /* its ids are in the store now: asked, and found */
+    cr_assert_eq(apply_usage(e, 5, 1, err, sizeof err), RS_APPLY_DUPLICATE);
+    cr_assert_eq(apply_usage(e, 6, 2, err, sizeof err), RS_APPLY_REJECTED);
+    cr_assert_eq(apply_usage(e, 100, 1, err, sizeof err), RS_APPLY_OK, "%s", err);
+    rs_engine_get_stats(e, &s);
+    cr_assert_eq(s.seen_lookups, 3);
+    stage_commit(st, ps);
+    cr_assert_eq(rs_pstate_evict(ps), 1, "a 1-byte cache lets M1 go");
+    /* back from the store */
+    cr_assert_eq(rs_pstate_fetch(ps, "M1", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(apply_usage(e, 7, 1, err, sizeof err), RS_APPLY_DUPLICATE);
+    cr_assert_eq(apply_usage(e, 100, 1, err, sizeof err), RS_APPLY_DUPLICATE);
+    /* a contract created by an event that waits for its booking */
+    rs_event_t ev;
+    const char *early = "{\"event_id\":\"w-1\",\"type\":\"usage.recorded\",\"contract_id\":"
+                        "\"M2\",\"occurred_at\":\"2026-01-03T12:00:00Z\",\"line_id\":\"L1\","
+                        "\"quantity\":\"3\"}";
+    rs_event_init(&ev);
+    cr_assert_eq(rs_codec_json_decode(early, strlen(early), &ev, err, sizeof err), 0, "%s",
+                 err);
+    cr_assert_eq(rs_pstate_fetch(ps, "M2", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(rs_engine_apply(e, &ev, err, sizeof err), RS_APPLY_PENDING, "%s", err);
+    cr_assert_eq(rs_engine_apply(e, &ev, err, sizeof err), RS_APPLY_DUPLICATE);
+    stage_commit(st, ps);
+    rs_pstate_evict(ps);
+    rs_pstate_destroy(ps);
+    /* a restart */
+    cr_assert_eq(rs_pstate_open(&ps, st, 1, NULL, 1, err, sizeof err), 0, "%s", err);
+    e = rs_pstate_engine(ps);
+    cr_assert_eq(rs_pstate_fetch(ps, "M2", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(rs_engine_apply(e, &ev, err, sizeof err), RS_APPLY_DUPLICATE);
+    cr_assert_eq(rs_pstate_fetch(ps, "M1", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(apply_usage(e, 99, 1, err, sizeof err), RS_APPLY_DUPLICATE);
+    cr_assert_eq(apply_usage(e, 0, 1, err, sizeof err), RS_APPLY_DUPLICATE);
+    cr_assert_eq(apply_usage(e, 101, 1, err, sizeof err), RS_APPLY_OK, "%s", err);
+    rs_engine_get_stats(e, &s);
+    cr_assert_eq(s.seen_lookups, 4, "imported contracts: every new id asked");
+    rs_event_clear(&ev);
+    rs_pstate_destroy(ps);
+    rs_state_destroy(st);
+}
+
 /* A record written with its ids inside (an engine without a seen store,
  * i.e. the old format) still loads and its ids still count; the first
  * change moves them to the store, so the record shrinks and the ids

@@ -427,7 +427,13 @@ void rs_engine_forget_contract(rs_engine_t *e, const char *contract_id);
  *     engine itself answers for them until then (the caller's batch is not
  *     committed yet), so the caller stages them with the contracts;
  *   - ids a record still holds (written without a seen store) stay valid
- *     and move to that list when their contract next changes.
+ *     and move to that list when their contract next changes;
+ *   - the store holds ids only of contracts whose records the caller holds
+ *     (staged in the same write), and the caller imports a contract's
+ *     record before applying an event of it: so a contract the engine
+ *     creates for an event has no stored ids, and `lookup` is not called
+ *     for it until its ids were taken (rs_engine_stats_t.seen_lookups
+ *     counts the calls).
  * Set it right after creating or loading the engine, before any apply. */
 typedef int (*rs_seen_lookup_fn)(void *opaque, const char *contract_id, uint64_t id_hash,
                                  uint64_t *content_hash);
@@ -455,6 +461,7 @@ int rs_engine_import_meta(rs_engine_t *e, const void *buf, size_t len, char *err
 /* Counters for logs and metrics. */
 typedef struct rs_engine_stats {
     uint64_t applied, duplicates, rejected, pending, entries, contracts;
+    uint64_t seen_lookups; /* calls of the seen store's lookup (rs_engine_set_seen_store) */
 } rs_engine_stats_t;
 void rs_engine_get_stats(const rs_engine_t *e, rs_engine_stats_t *out);
 

@@ -21,6 +21,17 @@
  *   - The new list's contract ids are copies in `newids` (consecutive ids
  *     of one contract share one copy), so a contract forgotten or evicted
  *     before the take leaves nothing dangling.
+ *   - The store is not asked about a contract marked fresh: one the engine
+ *     created for an event (rs_eng_contract_get_or_create), not imported,
+ *     whose ids have not been taken since. Exact because of the store's
+ *     contract (rs_engine_set_seen_store): the caller imports a contract's
+ *     record before applying its events, and the store holds ids only of
+ *     contracts whose records it holds (ids and records are staged in the
+ *     same write, and a record leaves memory only once written). So a
+ *     created contract has no record and no stored ids, and its ids so
+ *     far are all in the new list; the take, which hands them to the
+ *     store, clears the mark of every contract it hands ids of. A contract
+ *     created and rejected keeps the mark: it has no ids anywhere.
  *
  * Ownership: the engine owns the list, its index and arena, and the array
  * rs_engine_take_seen returns (valid until the next call that changes the
@@ -152,6 +163,9 @@ int rs_eng_seen_check(rs_engine_t *e, rs_contract_t *c, uint64_t idh, uint64_t *
         *ch = n->ch;
         return !n->forget;
     }
+    if (c->fresh)
+        return 0; /* created here since the last take: the store has none */
+    e->stats.seen_lookups++;
     int rc = e->seen_fn(e->seen_opaque, c->contract_id, idh, ch);
     return rc < 0 ? -1 : rc == 0;
 }
@@ -208,6 +222,11 @@ size_t rs_engine_take_seen(rs_engine_t *e, const rs_seen_id_t **out)
     for (size_t k = 0; k < n; k++) {
         const struct rs_eng_newseen *s = &e->nseen_v[k];
         rs_seen_id_t *o = &e->seen_out[k];
+        if (k == 0 || s->cid != e->nseen_v[k - 1].cid) { /* its ids go to the store */
+            rs_contract_t *c = rs_eng_contract_find(e, e->newids + s->cid);
+            if (c != NULL)
+                c->fresh = 0;
+        }
         o->contract_id = e->newids + s->cid;
         o->id_hash = s->idh;
         o->content_hash = s->ch;

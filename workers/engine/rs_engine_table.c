@@ -520,6 +520,7 @@ rs_contract_t *rs_eng_contract_get_or_create(rs_engine_t *e, const char *id)
         free(c);
         return NULL;
     }
+    c->fresh = 1; /* not imported: the seen store has no ids of it */
     return c;
 }
 

@@ -287,6 +287,10 @@ typedef struct rs_contract {
     uint8_t exponent; /* 0..4 (the currency's; checked on import) */
     uint8_t booked;
     uint8_t changed; /* in the engine's changed set */
+    /* Created by an event (not imported) since the engine's seen list was
+     * last taken with ids of it: the seen store holds none of its ids, so
+     * rs_eng_seen_check does not ask it (rs_engine_seen.c). */
+    uint8_t fresh;
     rs_date_t booked_on;
     rs_date_t cancelled_on;
     /* reverse_revenue: recognition suspended from this day (a write-off

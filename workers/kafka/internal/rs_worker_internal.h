@@ -199,6 +199,7 @@ typedef struct cmap {
     size_t n, cap;
     uint32_t *idx; /* open addressing: entry index + 1, 0 = empty */
     size_t icap;   /* power of two */
+    size_t last;   /* entry index + 1 rs_worker_cm_get last returned, 0 = none */
 } cmap_t;
 
 /* ------------------------------------------------------------------------ */
