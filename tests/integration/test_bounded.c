@@ -10,6 +10,15 @@
  *     guard does not catch them) are ignored as duplicates after a restart,
  *     and after a restore from the changelog into an empty state
  *     directory; a different content under a known id is dead-lettered.
+ *   - A changelog the broker trimmed (a large record written by many
+ *     batches fills the embedded broker's ~5 MB): a worker with an empty
+ *     state directory is refused naming partition 0 and the low watermark;
+ *     the restore itself asked to start below the low watermark fails
+ *     naming the partition (never a silent jump); a copy of the store
+ *     (`revstream state checkpoint`, its changelog position at or past the
+ *     low watermark, shown by `state partitions`) restores the tail after
+ *     its position and ends with the writer's records byte for byte and
+ *     its seen ids, nothing applied again, old ids sent again duplicates.
  *   - Parking: with a small kafka.message.max.bytes, a contract whose
  *     record cannot fit parks its input partition (error log naming the
  *     partition and the contract); the other partitions' contracts are
@@ -451,7 +460,7 @@ static void assert_same_record(const char *a, const char *b, const char *id)
 }
 
 #define RESTORE_CL "revenue.state-changelog"
-#define BIG_LINES 2000 /* BIG's record: ~200 KB, written once per batch */
+#define BIG_LINES 2000 /* BIG: a large record, written by every batch touching it */
 
 /* A changelog trimmed at the broker (its start deleted: the embedded broker
  * keeps ~5 MB per partition) is restored the way an operator does it: from
@@ -459,10 +468,12 @@ static void assert_same_record(const char *a, const char *b, const char *id)
  * the changelog still held the copy's position) plus the changelog's tail
  * after the copy's position (R1: allowed when the position is at or past
  * the low watermark). One partition, so M1 (a usage line, small record)
- * and BIG (2,000 lines: a ~200 KB record, written by every batch that
+ * and BIG (2,000 lines: a large record, written by every batch that
  * touches it, to fill the changelog quickly) share it.
  *   1. worker A: M1's first 1,500 usage events and 30 of BIG's, in batches
- *      of at most 50 records: > 6 MB of changelog; the broker trims it.
+ *      of at most 50 records (so 30 batches write BIG's record): more
+ *      changelog than the broker keeps; it trims the start (in runs: low
+ *      watermark 126 of 184 records).
  *   2. a copy of A's store (A stopped; its position P is still at the
  *      broker: the trimming came before it).
  *   3. A goes on (its own store): M1's usage events 1,500..2,999.
