@@ -178,6 +178,30 @@ static int worker_cfg(const char *path, const char *bs, const char *state, const
     return fclose(f) == 0 ? 0 : -1;
 }
 
+/* A worker run to its exit (exit.when.idle) and what its log says. */
+typedef struct worker_exit {
+    int rc;
+    struct rusage ru;
+    long restored, read_ms, all_ms; /* its restore: records, ms to read, restore_all ms */
+    long applied, duplicates;
+    int behind, refused; /* restored from a local position; restore_refused */
+} worker_exit_t;
+
+static void worker_to_exit(const char *bin, const char *cfg, const char *log, worker_exit_t *x)
+{
+    char *argv[] = {(char *)bin, "worker", "--config", (char *)cfg, NULL};
+    x->rc = bp_wait(bp_spawn(bin, argv, "/dev/null", log), &x->ru);
+    char *text = bp_slurp(log);
+    x->restored = log_sum(text, "worker: restored ", "records");
+    x->read_ms = log_sum(text, "worker: restored ", "ms");
+    x->all_ms = log_sum(text, "worker: restore_all ", "ms"); /* with watermarks, flush */
+    x->applied = log_sum(text, "worker: batch ", "applied");
+    x->duplicates = log_sum(text, "worker: batch ", "duplicates");
+    x->behind = text != NULL && strstr(text, "local=behind") != NULL;
+    x->refused = text != NULL && strstr(text, "restore_refused partition=0 ") != NULL;
+    free(text);
+}
+
 /* 150,000 usage events and the booking: their changelog (~3 MB of packed
  * seen ids, 20 bytes each, plus the contract and meta records) still fits
  * what the embedded broker keeps of a partition (~5 MB); 1,000,000 ids are
@@ -205,14 +229,9 @@ static int restore_phase(const char *bin, const char *dir, const char *bs, long 
     snprintf(state, sizeof state, "%s/restore-state", dir);
     if (worker_cfg(cfg, bs, state, "bench-bounded-restore", 1) != 0)
         return 1;
-    char *argv[] = {(char *)bin, "worker", "--config", cfg, NULL};
-    struct rusage ru;
-    int rc = bp_wait(bp_spawn(bin, argv, "/dev/null", log), &ru);
-    char *text = bp_slurp(log);
-    long n = log_sum(text, "worker: restored ", "records"),
-         ms = log_sum(text, "worker: restored ", "ms"),
-         applied = log_sum(text, "worker: batch ", "applied");
-    free(text);
+    worker_exit_t x;
+    worker_to_exit(bin, cfg, log, &x);
+    long n = x.restored, ms = x.read_ms;
     size_t rec = 0;
     rs_state_t *st;
     rs_state_opts_t so = {state, 0, 1, RS_STATE_SYNC_ON, 0};
@@ -227,9 +246,9 @@ static int restore_phase(const char *bin, const char *dir, const char *bs, long 
     printf("restore: %ld changelog records (%ld event ids) in %ld ms (%.0f records/s, %.0f "
            "ids/s), then applied %ld, exit %d, peak RSS %.1f MiB, record %zu bytes\n",
            n, records, ms, ms > 0 ? (double)n * 1000.0 / (double)ms : 0.0,
-           ms > 0 ? (double)records * 1000.0 / (double)ms : 0.0, applied, rc,
-           (double)ru.ru_maxrss / 1024.0, rec);
-    return rc == 0 && n > 0 && applied == 0 && rec > 0 ? 0 : 1;
+           ms > 0 ? (double)records * 1000.0 / (double)ms : 0.0, x.applied, x.rc,
+           (double)x.ru.ru_maxrss / 1024.0, rec);
+    return x.rc == 0 && n > 0 && x.applied == 0 && rec > 0 ? 0 : 1;
 }
 
 /* Writes every step-th event of [from, to) of the usage line as JSON Lines
@@ -440,7 +459,7 @@ static int copy_restore_phase(const char *bin, const char *dir, const char *bs, 
     /* an empty state directory (another group): refused by R1 when the
      * broker trimmed the changelog's start (below ~150,000 events it did
      * not: the changelog is whole and such a restore is not the point) */
-    int refused = 0, erc = 0;
+    worker_exit_t e = {0};
     if (lo > 0) {
         char ecfg[160], elog[160], estate[160];
         snprintf(ecfg, sizeof ecfg, "%s/empty.properties", dir);
@@ -448,16 +467,12 @@ static int copy_restore_phase(const char *bin, const char *dir, const char *bs, 
         snprintf(estate, sizeof estate, "%s/empty-state", dir);
         if (worker_cfg(ecfg, bs, estate, "bench-bounded-empty", 1) != 0)
             return 1;
-        char *eargv[] = {(char *)bin, "worker", "--config", ecfg, NULL};
-        erc = bp_wait(bp_spawn(bin, eargv, "/dev/null", elog), &(struct rusage){0});
-        char *etext = bp_slurp(elog);
-        refused = etext != NULL && strstr(etext, "restore_refused partition=0 ") != NULL;
-        free(etext);
+        worker_to_exit(bin, ecfg, elog, &e);
         printf("restore into an empty state directory: %s, exit %d\n",
-               refused ? "refused (restore_refused partition=0: the changelog's start is "
-                         "trimmed)"
-                       : "not refused",
-               erc);
+               e.refused ? "refused (restore_refused partition=0: the changelog's start is "
+                           "trimmed)"
+                         : "not refused",
+               e.rc);
     } else {
         printf("restore into an empty state directory: not run (the changelog is whole)\n");
     }
@@ -469,16 +484,9 @@ static int copy_restore_phase(const char *bin, const char *dir, const char *bs, 
     /* the first worker's group: it is stopped, this one takes its place */
     if (worker_cfg(cfg, bs, copy, "bench-bounded", 1) != 0)
         return 1;
-    char *argv[] = {(char *)bin, "worker", "--config", cfg, NULL};
-    struct rusage ru;
-    int rc = bp_wait(bp_spawn(bin, argv, "/dev/null", log), &ru);
-    char *text = bp_slurp(log);
-    long n = log_sum(text, "worker: restored ", "records"),
-         read_ms = log_sum(text, "worker: restored ", "ms"),
-         ms = log_sum(text, "worker: restore_all ", "ms"), /* with watermarks and flush */
-        applied = log_sum(text, "worker: batch ", "applied");
-    int from_copy = text != NULL && strstr(text, "local=behind") != NULL;
-    free(text);
+    worker_exit_t x, y;
+    worker_to_exit(bin, cfg, log, &x);
+    long n = x.restored, ms = x.all_ms;
     store_view_t a, b;
     int va = store_view(w1state, &a), vb = store_view(copy, &b);
     int same = va == 0 && vb == 0 && a.len == b.len && memcmp(a.rec, b.rec, a.len) == 0 &&
@@ -489,9 +497,10 @@ static int copy_restore_phase(const char *bin, const char *dir, const char *bs, 
            "held %ld), %ld in the store as in the first worker's (%ld), record %zu bytes, same "
            "record and seen ids as the first worker: %s; applied %ld, exit %d, peak RSS %.1f "
            "MiB\n",
-           n, (long long)copy_pos, ms, read_ms, ms > 0 ? (double)n * 1000.0 / (double)ms : 0.0,
-           ids, ms > 0 ? (double)ids * 1000.0 / (double)ms : 0.0, pre.ids, b.ids, a.ids, b.len,
-           same ? "yes" : "NO", applied, rc, (double)ru.ru_maxrss / 1024.0);
+           n, (long long)copy_pos, ms, x.read_ms,
+           ms > 0 ? (double)n * 1000.0 / (double)ms : 0.0, ids,
+           ms > 0 ? (double)ids * 1000.0 / (double)ms : 0.0, pre.ids, b.ids, a.ids, b.len,
+           same ? "yes" : "NO", x.applied, x.rc, (double)x.ru.ru_maxrss / 1024.0);
 
     /* the duplicate probe: every 1,000th event again, at new offsets */
     long sent = (records - 1 + 999) / 1000;
@@ -500,27 +509,22 @@ static int copy_restore_phase(const char *bin, const char *dir, const char *bs, 
     char *pargv[] = {(char *)bin, "produce", "--bootstrap", (char *)bs,
                      "--format",  "json",    probe,         NULL};
     int prc = bp_wait(bp_spawn(bin, pargv, "/dev/null", plog), &(struct rusage){0});
-    char *wargv[] = {(char *)bin, "worker", "--config", cfg, NULL};
-    int rc2 = bp_wait(bp_spawn(bin, wargv, "/dev/null", log2), &(struct rusage){0});
-    text = bp_slurp(log2);
-    long dups = log_sum(text, "worker: batch ", "duplicates"),
-         again = log_sum(text, "worker: batch ", "applied");
-    free(text);
+    worker_to_exit(bin, cfg, log2, &y);
     store_view_t c;
     int vc = store_view(copy, &c);
     int still = vc == 0 && va == 0 && c.len == a.len && memcmp(c.rec, a.rec, a.len) == 0;
     printf("duplicate probe: %ld of %ld old event ids sent again ignored as duplicates, "
            "applied %ld, record unchanged: %s, exit %d\n",
-           dups, sent, again, still ? "yes" : "NO", prc | rc2);
+           y.duplicates, sent, y.applied, still ? "yes" : "NO", prc | y.rc);
     free(a.rec);
     free(b.rec);
     free(c.rec);
     /* a copy at the changelog's end (a live copy after the last batch) has
      * no tail to restore */
-    int tail_ok = hi == copy_pos || (from_copy && n > 0);
-    return (lo == 0 || (refused && erc != 0)) && rc == 0 && tail_ok && applied == 0 && same &&
-                   lo >= 0 && copy_pos >= lo && dups == sent && again == 0 && still &&
-                   prc == 0 && rc2 == 0
+    int tail_ok = hi == copy_pos || (x.behind && n > 0);
+    return (lo == 0 || (e.refused && e.rc != 0)) && x.rc == 0 && tail_ok && x.applied == 0 &&
+                   same && lo >= 0 && copy_pos >= lo && y.duplicates == sent &&
+                   y.applied == 0 && still && prc == 0 && y.rc == 0
                ? 0
                : 1;
 }
