@@ -557,7 +557,7 @@ Test(bounded, trimmed_changelog_restores_from_a_copy_and_its_tail, .timeout = 30
               (long long)lo, (long long)copy_pos, (long long)hi);
     kh_worker_init(&b, bs, "g-copy", cfg);
     char *cargv[] = {"revstream", "state", "checkpoint", "--state-dir", a.state, b.state, NULL};
-    kh_assert_exit0(kh_wait_exit(kh_spawn(cargv, NULL, b.log, NULL), KH_DEADLINE_S, b.log),
+    kh_assert_exit0(kh_wait_exit(kh_spawn(cargv, b.out, b.log, NULL), KH_DEADLINE_S, b.log),
                     b.log);
     /* the copy's changelog position, as an operator reads it */
     char *pargv[] = {"revstream", "state", "partitions", "--state-dir", b.state, NULL};
