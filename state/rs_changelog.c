@@ -714,11 +714,19 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
     size_t left = a->nparts;
     int64_t total = 0, done = 0;
     uint64_t t0 = now_ms(), last = t0, deadline = t0 + (uint64_t)a->timeout_ms;
-    /* the restore consumer fetches big and waits little */
+    /* the restore consumer fetches big and waits little; an offset the
+     * changelog no longer holds (deleted after the caller read the low
+     * watermark: a restore racing retention or the broker's trimming) is an
+     * error, never a reset to the end or the start (librdkafka's default
+     * resets to the end: the restore then read nothing and succeeded) */
     static const char *const settings[][2] = {
-        {"enable.partition.eof", "true"},          {"enable.auto.commit", "false"},
-        {"max.partition.fetch.bytes", "16777216"}, {"fetch.max.bytes", "67108864"},
-        {"queued.min.messages", "200000"},         {"fetch.wait.max.ms", "10"},
+        {"enable.partition.eof", "true"},
+        {"enable.auto.commit", "false"},
+        {"max.partition.fetch.bytes", "16777216"},
+        {"fetch.max.bytes", "67108864"},
+        {"queued.min.messages", "200000"},
+        {"fetch.wait.max.ms", "10"},
+        {"auto.offset.reset", "error"},
     };
 
     *records = 0;

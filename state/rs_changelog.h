@@ -79,6 +79,10 @@
  *     partition and changelog key); a write stages each partition's meta
  *     records' net effect with them, so every partition's "changelog/N"
  *     stays at a batch boundary of its own changelog.
+ *   - R1 holds inside the restore too: the caller checks `from` against the
+ *     low watermark, and an offset deleted after that check (a restore
+ *     racing retention or the broker's trimming) fails the restore naming
+ *     the partition (auto.offset.reset=error), never a silent jump.
  *
  * Ownership: encode functions return malloc'd buffers (free()). The restore
  * takes ownership of the rd_kafka_conf_t it is given (also on failure) and

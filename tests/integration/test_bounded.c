@@ -10,6 +10,15 @@
  *     guard does not catch them) are ignored as duplicates after a restart,
  *     and after a restore from the changelog into an empty state
  *     directory; a different content under a known id is dead-lettered.
+ *   - A changelog the broker trimmed (a large record written by many
+ *     batches fills the embedded broker's ~5 MB): a worker with an empty
+ *     state directory is refused naming partition 0 and the low watermark;
+ *     the restore itself asked to start below the low watermark fails
+ *     naming the partition (never a silent jump); a copy of the store
+ *     (`revstream state checkpoint`, its changelog position at or past the
+ *     low watermark, shown by `state partitions`) restores the tail after
+ *     its position and ends with the writer's records byte for byte and
+ *     its seen ids, nothing applied again, old ids sent again duplicates.
  *   - Parking: with a small kafka.message.max.bytes, a contract whose
  *     record cannot fit parks its input partition (error log naming the
  *     partition and the contract); the other partitions' contracts are
@@ -28,6 +37,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "rs_changelog.h"
 #include "rs_kafka_harness.h"
 #include "rs_mockbroker.h"
 #include "rs_state.h"
@@ -40,6 +50,21 @@ static int bounded_run(const kh_worker_t *w, char **log)
     *log = kh_slurp(w->log);
     cr_assert(WIFEXITED(status), "status %d", status);
     return WEXITSTATUS(status);
+}
+
+/* Runs w again to its exit 0; this run's batch lines must count `dups`
+ * duplicates and `applied` applied events. */
+static void bounded_rerun(const kh_worker_t *w, long dups, long applied)
+{
+    char *log = kh_slurp(w->log);
+    size_t mark = strlen(log);
+    free(log);
+    cr_assert_eq(bounded_run(w, &log), 0, "%s", log);
+    cr_assert_eq(kh_log_sum(log + mark, "worker: batch ", "duplicates"), dups, "%s",
+                 log + mark);
+    cr_assert_eq(kh_log_sum(log + mark, "worker: batch ", "applied"), applied, "%s",
+                 log + mark);
+    free(log);
 }
 
 /* Usage events <prefix>-<from..to-1> of M1 on day 1 + i % 28 of `month`. */
@@ -57,6 +82,17 @@ static void month_events(kh_events_t *ev, const char *prefix, int month, int fro
 static void usage_events(kh_events_t *ev, int from, int to, int qty)
 {
     month_events(ev, "u", 1, from, to, qty);
+}
+
+/* M1's booking: one usage line for 2026. */
+static void book_m1(kh_events_t *ev)
+{
+    kh_ev_add(ev, "{\"event_id\":\"book\",\"type\":\"contract.booked\",\"contract_id\":\"M1\","
+                  "\"occurred_at\":\"2026-01-01T00:00:00Z\",\"customer_id\":\"K\","
+                  "\"currency\":\"USD\",\"booked_on\":\"2026-01-01\",\"lines\":[{\"line_id\":"
+                  "\"L1\",\"product\":\"API\",\"recognition\":\"usage\",\"start\":"
+                  "\"2026-01-01\",\"end\":\"2026-12-31\",\"amount\":\"0\",\"unit_price\":"
+                  "\"0.10\"}]}");
 }
 
 /* Contracts M2..M9 (a usage line each) and 20 usage events of each: with
@@ -122,12 +158,7 @@ Test(bounded, duplicates_ignored_after_restart_and_restore, .timeout = 300)
 
     cr_assert_eq(rs_mockbroker_new(&mb, &mo, err, sizeof err), 0, "%s", err);
     const char *bs = rs_mockbroker_bootstraps(mb);
-    kh_ev_add(&ev, "{\"event_id\":\"book\",\"type\":\"contract.booked\",\"contract_id\":\"M1\","
-                   "\"occurred_at\":\"2026-01-01T00:00:00Z\",\"customer_id\":\"K\","
-                   "\"currency\":\"USD\",\"booked_on\":\"2026-01-01\",\"lines\":[{\"line_id\":"
-                   "\"L1\",\"product\":\"API\",\"recognition\":\"usage\",\"start\":"
-                   "\"2026-01-01\",\"end\":\"2026-12-31\",\"amount\":\"0\",\"unit_price\":"
-                   "\"0.10\"}]}");
+    book_m1(&ev);
     usage_events(&ev, 0, 1000, 1);
     other_books(&ev);
     other_usage(&ev);
@@ -341,12 +372,7 @@ Test(bounded, retention_prunes_ids_and_refuses_older_events, .timeout = 300)
 
     cr_assert_eq(rs_mockbroker_new(&mb, &mo, err, sizeof err), 0, "%s", err);
     const char *bs = rs_mockbroker_bootstraps(mb);
-    kh_ev_add(&ev, "{\"event_id\":\"book\",\"type\":\"contract.booked\",\"contract_id\":\"M1\","
-                   "\"occurred_at\":\"2026-01-01T00:00:00Z\",\"customer_id\":\"K\","
-                   "\"currency\":\"USD\",\"booked_on\":\"2026-01-01\",\"lines\":[{\"line_id\":"
-                   "\"L1\",\"product\":\"API\",\"recognition\":\"usage\",\"start\":"
-                   "\"2026-01-01\",\"end\":\"2026-12-31\",\"amount\":\"0\",\"unit_price\":"
-                   "\"0.10\"}]}");
+    book_m1(&ev);
     month_events(&ev, "jan", 1, 0, 100, 1);
     month_events(&ev, "feb", 2, 0, 100, 1);
     kh_produce_book(bs, &ev);
@@ -402,5 +428,229 @@ Test(bounded, retention_prunes_ids_and_refuses_older_events, .timeout = 300)
     kh_ev_free(&late);
     kh_rm_rf(a.dir);
     kh_rm_rf(b.dir);
+    rs_mockbroker_destroy(mb);
+}
+
+/* Contract id's record in the store at dir (partition 0), malloc'd; *len
+ * its size. Fails the test if there is none. */
+static void *stored_blob(const char *dir, const char *id, size_t *len)
+{
+    rs_state_t *st = NULL;
+    rs_state_opts_t so = {dir, 0, 1, RS_STATE_SYNC_ON, 0};
+    char err[512];
+    void *blob = NULL, *copy = NULL;
+    cr_assert_eq(rs_state_open(&st, &so, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(rs_state_get_contract(st, 0, id, &blob, len, err, sizeof err), 0,
+                 "%s in %s: %s", id, dir, err);
+    copy = malloc(*len ? *len : 1);
+    cr_assert_not_null(copy);
+    memcpy(copy, blob, *len);
+    rs_state_free(blob);
+    rs_state_destroy(st);
+    return copy;
+}
+
+/* The local changelog position of partition 0 in the store at dir. */
+static int64_t stored_pos(const char *dir)
+{
+    rs_state_t *st = NULL;
+    rs_state_opts_t so = {dir, 0, 1, RS_STATE_SYNC_ON, 0};
+    char err[512];
+    int64_t pos = -1;
+    cr_assert_eq(rs_state_open(&st, &so, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(rs_changelog_get_pos(st, 0, &pos, err, sizeof err), 0, "%s", err);
+    rs_state_destroy(st);
+    return pos;
+}
+
+/* Asserts that contract id's record is byte-equal in the stores at a and b. */
+static void assert_same_record(const char *a, const char *b, const char *id)
+{
+    size_t na = 0, nb = 0;
+    void *ra = stored_blob(a, id, &na), *rb = stored_blob(b, id, &nb);
+    cr_assert(na == nb && memcmp(ra, rb, na) == 0, "%s: %zu bytes in %s, %zu in %s", id, na, a,
+              nb, b);
+    free(ra);
+    free(rb);
+}
+
+#define RESTORE_CL "revenue.state-changelog"
+#define BIG_LINES 2000 /* BIG: a large record, written by every batch touching it */
+
+/* A changelog trimmed at the broker (its start deleted: the embedded broker
+ * keeps ~5 MB per partition) is restored the way an operator does it: from
+ * a consistent copy of a store (`revstream state checkpoint`, taken while
+ * the changelog still held the copy's position) plus the changelog's tail
+ * after the copy's position (R1: allowed when the position is at or past
+ * the low watermark). One partition, so M1 (a usage line, small record)
+ * and BIG (2,000 lines: a large record, written by every batch that
+ * touches it, to fill the changelog quickly) share it.
+ *   1. worker A: M1's first 1,500 usage events and 30 of BIG's, in batches
+ *      of at most 50 records (so 30 batches write BIG's record): more
+ *      changelog than the broker keeps; it trims the start (in runs: low
+ *      watermark 126 of 184 records).
+ *   2. a copy of A's store (A stopped; its position P is still at the
+ *      broker: the trimming came before it).
+ *   3. A goes on (its own store): M1's usage events 1,500..2,999.
+ *   4. worker C, empty state directory: refused, naming partition 0 and
+ *      the low watermark (never a restore from the trimmed start).
+ *   5. worker B, state directory = the copy, same group: restores the tail
+ *      P..end, applies nothing again, and holds A's records byte for byte
+ *      and A's seen ids; old event ids sent again are duplicates. */
+Test(bounded, trimmed_changelog_restores_from_a_copy_and_its_tail, .timeout = 300)
+{
+    rs_mockbroker_t *mb = NULL;
+    rs_mockbroker_opts_t mo = {1, 1};
+    char err[512], want[256];
+    char *log = NULL;
+    kh_worker_t a, b, c;
+    kh_events_t ev = {0}, tail = {0}, probe = {0};
+    const char *cfg = "exit.when.idle=true\ninput.format=json\noutput.format=json\n"
+                      "batch.max.records=50\n";
+
+    cr_assert_eq(rs_mockbroker_new(&mb, &mo, err, sizeof err), 0, "%s", err);
+    const char *bs = rs_mockbroker_bootstraps(mb);
+    book_m1(&ev);
+    {
+        size_t cap = 256 + (size_t)BIG_LINES * 200;
+        char *json = malloc(cap);
+        cr_assert_not_null(json);
+        int n =
+            snprintf(json, cap,
+                     "{\"event_id\":\"book-big\",\"type\":\"contract.booked\",\"contract_id\":"
+                     "\"BIG\",\"occurred_at\":\"2026-01-01T00:00:00Z\",\"customer_id\":"
+                     "\"K\",\"currency\":\"USD\",\"booked_on\":\"2026-01-01\",\"lines\":[");
+        for (int l = 0; l < BIG_LINES; l++)
+            n += snprintf(json + n, cap - (size_t)n,
+                          "%s{\"line_id\":\"line-%04d-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\","
+                          "\"product\":\"P\",\"recognition\":\"usage\",\"start\":"
+                          "\"2026-01-01\",\"end\":\"2026-12-31\",\"amount\":\"0\","
+                          "\"unit_price\":\"0.10\"}",
+                          l ? "," : "", l);
+        snprintf(json + n, cap - (size_t)n, "]}");
+        kh_ev_add(&ev, json);
+        free(json);
+    }
+    for (int r = 0; r < 30; r++) { /* one BIG event in every 50 records */
+        kh_ev_addf(&ev,
+                   "{\"event_id\":\"big-%d\",\"type\":\"usage.recorded\",\"contract_id\":"
+                   "\"BIG\",\"occurred_at\":\"2026-01-%02dT12:00:00Z\",\"line_id\":"
+                   "\"line-%04d-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\",\"quantity\":\"1\"}",
+                   r, 1 + r % 28, r);
+        usage_events(&ev, r * 49, r * 49 + 49, 1);
+    }
+    usage_events(&ev, 1470, 1500, 1);
+    kh_produce_book(bs, &ev);
+    kh_worker_init(&a, bs, "g-copy", cfg);
+    cr_assert_eq(bounded_run(&a, &log), 0, "%s", log);
+    cr_assert_eq(kh_log_sum(log, "worker: batch ", "applied"), 1532, "%s", log);
+    free(log);
+
+    /* 2. the copy, while the broker still holds its position */
+    int64_t lo = -1, hi = -1, copy_pos = stored_pos(a.state);
+    rd_kafka_t *p = kh_new_producer(bs);
+    cr_assert_eq(rd_kafka_query_watermark_offsets(p, RESTORE_CL, 0, &lo, &hi, 10000),
+                 RD_KAFKA_RESP_ERR_NO_ERROR);
+    cr_assert_gt(lo, 0, "the broker did not trim the changelog (low %lld high %lld)",
+                 (long long)lo, (long long)hi);
+    cr_assert(lo <= copy_pos && copy_pos == hi, "low %lld, copy at %lld, high %lld",
+              (long long)lo, (long long)copy_pos, (long long)hi);
+    kh_worker_init(&b, bs, "g-copy", cfg);
+    char *cargv[] = {"revstream", "state", "checkpoint", "--state-dir", a.state, b.state, NULL};
+    kh_assert_exit0(kh_wait_exit(kh_spawn(cargv, b.out, b.log, NULL), KH_DEADLINE_S, b.log),
+                    b.log);
+    /* the copy's changelog position, as an operator reads it */
+    char *pargv[] = {"revstream", "state", "partitions", "--state-dir", b.state, NULL};
+    kh_assert_exit0(kh_wait_exit(kh_spawn(pargv, b.out, b.log, NULL), KH_DEADLINE_S, b.log),
+                    b.log);
+    snprintf(want, sizeof want, "  %9lld  no\n", (long long)copy_pos);
+    log = kh_slurp(b.out);
+    cr_assert_not_null(strstr(log, want), "want \"%s\" in:\n%s", want, log);
+    free(log);
+
+    /* 3. A goes on from its own store: no restore, the tail */
+    usage_events(&tail, 1500, 3000, 1);
+    kh_produce_book(bs, &tail);
+    bounded_rerun(&a, 0, 1500); /* from its own store: nothing to restore */
+    log = kh_slurp(a.log);
+    cr_assert_eq(strstr(log, "restored partition="), NULL, "%s", log);
+    free(log);
+    cr_assert_eq(rd_kafka_query_watermark_offsets(p, RESTORE_CL, 0, &lo, &hi, 10000),
+                 RD_KAFKA_RESP_ERR_NO_ERROR);
+    cr_assert(lo > 0 && lo <= copy_pos && copy_pos < hi, "low %lld, copy at %lld, high %lld",
+              (long long)lo, (long long)copy_pos, (long long)hi);
+
+    /* 4. an empty state directory: refused, naming the partition */
+    kh_worker_init(&c, bs, "g-copy-empty", cfg);
+    cr_assert_neq(bounded_run(&c, &log), 0, "%s", log);
+    snprintf(want, sizeof want,
+             "changelog " RESTORE_CL "[0] starts at offset %lld but the local state is "
+             "missing",
+             (long long)lo);
+    cr_assert_not_null(strstr(log, want), "want \"%s\" in:\n%s", want, log);
+    cr_assert_not_null(strstr(log, "restore_refused partition=0"), "%s", log);
+    free(log);
+    /* the restore itself, asked to start below the low watermark (as one
+     * racing the broker's trimming would be: the watermarks were read, then
+     * the start was deleted), fails naming the partition; it never resets
+     * to another offset and reports success */
+    {
+        char scratch[160];
+        rs_state_t *st = NULL;
+        snprintf(scratch, sizeof scratch, "%s/scratch", c.dir);
+        rs_state_opts_t so = {scratch, 1, 0, RS_STATE_SYNC_OFF, 0};
+        cr_assert_eq(rs_state_open(&st, &so, err, sizeof err), 0, "%s", err);
+        rs_changelog_restore_part_t part = {0, lo - 1, hi, 0, 0, 0};
+        rs_changelog_restore_args_t ra = {0};
+        ra.conf = rd_kafka_conf_new();
+        cr_assert_eq(rd_kafka_conf_set(ra.conf, "bootstrap.servers", bs, err, sizeof err),
+                     RD_KAFKA_CONF_OK);
+        cr_assert_eq(rd_kafka_conf_set(ra.conf, "group.id", "g-copy-direct", err, sizeof err),
+                     RD_KAFKA_CONF_OK);
+        ra.topic = RESTORE_CL;
+        ra.parts = &part;
+        ra.nparts = 1;
+        for (int t = 0; t < RS_CHANGELOG_TOPICS; t++)
+            ra.input_topics[t] = kh_in_topics[t];
+        ra.timeout_ms = 10000;
+        int64_t n = 0;
+        err[0] = '\0';
+        cr_assert_eq(rs_changelog_restore(st, &ra, &n, err, sizeof err), -1,
+                     "restored %lld records from below the low watermark", (long long)n);
+        cr_assert_not_null(strstr(err, RESTORE_CL "[0]"), "%s", err);
+        rs_state_destroy(st);
+    }
+
+    /* 5. the copy and the tail: A's state, nothing applied again */
+    cr_assert_eq(bounded_run(&b, &log), 0, "%s", log);
+    snprintf(want, sizeof want, "worker: restore partition=0 from=%lld high=%lld local=behind",
+             (long long)copy_pos, (long long)hi);
+    cr_assert_not_null(strstr(log, want), "want \"%s\" in:\n%s", want, log);
+    cr_assert_not_null(strstr(log, "worker: restored partition=0 "), "%s", log);
+    cr_assert_eq(kh_log_sum(log, "worker: batch ", "applied"), 0, "%s", log);
+    free(log);
+    cr_assert_eq(stored_pos(b.state), hi);
+    assert_same_record(a.state, b.state, "M1");
+    assert_same_record(a.state, b.state, "BIG");
+    cr_assert_eq(stored_seen(b.state, 0), stored_seen(a.state, 0));
+    cr_assert_eq(stored_seen(b.state, 0), 3032);
+
+    /* old ids again, from before and after the copy: duplicates */
+    usage_events(&probe, 0, 3000, 1);
+    kh_events_t sample = {0};
+    for (size_t i = 0; i < probe.n; i += 30)
+        kh_ev_add(&sample, probe.v[i].json);
+    kh_produce_book(bs, &sample);
+    bounded_rerun(&b, 100, 0);
+    assert_same_record(a.state, b.state, "M1");
+
+    rd_kafka_destroy(p);
+    kh_ev_free(&ev);
+    kh_ev_free(&tail);
+    kh_ev_free(&probe);
+    kh_ev_free(&sample);
+    kh_rm_rf(a.dir);
+    kh_rm_rf(b.dir);
+    kh_rm_rf(c.dir);
     rs_mockbroker_destroy(mb);
 }

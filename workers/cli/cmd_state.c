@@ -12,6 +12,9 @@
  *   - `show` restores the contract exactly as the worker would (its
  *     partition's meta record and the contract record) and prints it from
  *     the engine's own views: what a restarted worker would continue from.
+ *   - `partitions` shows each partition's next input offsets and next
+ *     changelog offset ("changelog/N": where a restore onto this store, or
+ *     onto a checkpoint of it, starts reading the changelog).
  *   - Output is for people on stdout; errors name the store and the reason on
  *     stderr; exit 0 ok, 1 usage or store error, 2 contract not found.
  */
@@ -20,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rs_changelog.h"
 #include "rs_cli.h"
 #include "rs_engine.h"
 #include "rs_pstate.h"
@@ -72,8 +76,8 @@ static int cmd_partitions(rs_state_t *st)
         fprintf(stderr, "state: error=scan reason=\"%s\"\n", err);
         return 1;
     }
-    printf("%-9s  %9s  %-40s  %s\n", "Partition", "Contracts", "Next offsets (c/i/p/u)",
-           "Pending plan");
+    printf("%-9s  %9s  %-40s  %9s  %s\n", "Partition", "Contracts", "Next offsets (c/i/p/u)",
+           "Changelog", "Pending plan");
     for (size_t i = 0; i < n; i++) {
         count_ctx_t cc = {0};
         if (rs_state_foreach_contract(st, parts[i], count_one, &cc, err, sizeof(err)) < 0) {
@@ -96,7 +100,13 @@ static int cmd_partitions(rs_state_t *st)
         size_t len = 0;
         snprintf(key, sizeof(key), "plan/%d", (int)parts[i]);
         int rc = rs_state_get_meta(st, key, &blob, &len, err, sizeof(err));
-        printf("%9d  %9zu  %-40s  %s\n", parts[i], cc.n, offs,
+        /* the next changelog offset: a copy restores from there, so the
+         * changelog's low watermark must not be past it (R1) */
+        int64_t pos = -1;
+        char cl[24] = "-";
+        if (rs_changelog_get_pos(st, parts[i], &pos, err, sizeof(err)) == 0)
+            snprintf(cl, sizeof(cl), "%lld", (long long)pos);
+        printf("%9d  %9zu  %-40s  %9s  %s\n", parts[i], cc.n, offs, cl,
                rc == 0 && len > 0 ? "yes (replayed at next start)" : "no");
         rs_state_free(blob);
     }
