@@ -11,6 +11,8 @@
  * both on every path through its one exit label.
  */
 #include "rs_changelog.h"
+#include "rs_log.h"
+#include "rs_state_bulk.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,11 +31,16 @@ static const unsigned char P_MAGIC[4] = {'R', 'S', 'S', '2'}; /* packed seen ids
 #define F_PLAN 2
 #define HDR (4 + 1 + 8 * RS_CHANGELOG_TOPICS)
 
-static uint64_t now_ms(void)
+static uint64_t now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t now_ms(void)
+{
+    return now_us() / 1000u;
 }
 
 static void put64(unsigned char *p, int64_t v)
@@ -255,8 +262,9 @@ int rs_changelog_encode_meta(const void *meta, size_t metalen,
 
 /* Stage a contract or seen-id record (checked by contract_ok) into b; a
  * contract's applied offsets are `offs` (its own merged with those of the
- * records it superseded, see restore_win_t). */
-static void stage_record(rs_state_batch_t *b, const rs_changelog_restore_args_t *a,
+ * records it superseded, see restore_win_t). A contract's blob is borrowed
+ * from m, which the window keeps until the write. */
+static void stage_record(rs_state_bulk_t *b, const rs_changelog_restore_args_t *a,
                          const rd_kafka_message_t *m, const int64_t offs[RS_CHANGELOG_TOPICS])
 {
     const unsigned char *v = m->payload;
@@ -272,8 +280,8 @@ static void stage_record(rs_state_batch_t *b, const rs_changelog_restore_args_t 
             uint32_t period = 0;
             for (int j = 0; j < 4; j++)
                 period |= (uint32_t)q[16 + j] << (8 * j);
-            rs_state_batch_put_seen(b, m->partition, id, (uint64_t)get64(q),
-                                    (uint64_t)get64(q + 8), (int32_t)period);
+            rs_state_bulk_put_seen(b, m->partition, id, (uint64_t)get64(q),
+                                   (uint64_t)get64(q + 8), (int32_t)period);
         }
         return;
     }
@@ -283,20 +291,20 @@ static void stage_record(rs_state_batch_t *b, const rs_changelog_restore_args_t 
         int put = 0;
         decode_seen(m, id, &idh, &put, &ch, &period);
         if (put)
-            rs_state_batch_put_seen(b, m->partition, id, idh, ch, period);
+            rs_state_bulk_put_seen(b, m->partition, id, idh, ch, period);
         else
-            rs_state_batch_delete_seen(b, m->partition, id, idh);
+            rs_state_bulk_delete_seen(b, m->partition, id, idh);
         return;
     }
     size_t idlen = m->key_len - 2;
     memcpy(id, k + 2, idlen);
     id[idlen] = '\0';
     if (v[4] & F_DELETED)
-        rs_state_batch_delete_contract(b, m->partition, id);
+        rs_state_bulk_delete_contract(b, m->partition, id);
     else
-        rs_state_batch_put_contract(b, m->partition, id, v + HDR, m->len - HDR);
+        rs_state_bulk_put_contract(b, m->partition, id, v + HDR, m->len - HDR);
     /* one operation for the four (layout 2): -1 entries are skipped */
-    rs_state_batch_put_contract_offsets(b, id, a->input_topics, offs, RS_CHANGELOG_TOPICS);
+    rs_state_bulk_put_contract_offsets(b, id, a->input_topics, offs, RS_CHANGELOG_TOPICS);
 }
 
 /* A meta record's flags, or -1 when it is corrupt. */
@@ -357,10 +365,11 @@ static void meta_note(meta_state_t *ms, rd_kafka_message_t *m)
     }
 }
 
-static void meta_stage(rs_state_batch_t *b, const rs_changelog_restore_args_t *a,
+static void meta_stage(rs_state_bulk_t *b, const rs_changelog_restore_args_t *a,
                        const meta_state_t *ms)
 {
     char key[48];
+    unsigned char pos[8];
     if (ms->last == NULL)
         return;
     const unsigned char *v = ms->last->payload;
@@ -370,22 +379,24 @@ static void meta_stage(rs_state_batch_t *b, const rs_changelog_restore_args_t *a
     int32_t n = ms->last->partition;
     snprintf(key, sizeof key, "plan/%d", (int)n);
     if (v[4] & F_PLAN)
-        rs_state_batch_put_meta(b, key, v + HDR + 4 + metalen,
-                                ms->last->len - HDR - 4 - metalen);
+        rs_state_bulk_put_meta(b, key, v + HDR + 4 + metalen,
+                               ms->last->len - HDR - 4 - metalen);
     else
-        rs_state_batch_put_meta(b, key, "", 0);
+        rs_state_bulk_put_meta(b, key, "", 0);
     if (ms->last_meta != NULL) {
         v = ms->last_meta->payload;
         metalen = 0;
         for (int i = 0; i < 4; i++)
             metalen |= (uint32_t)v[HDR + i] << (8 * i);
         snprintf(key, sizeof key, "engine/%d", (int)n);
-        rs_state_batch_put_meta(b, key, v + HDR + 4, metalen);
+        rs_state_bulk_put_meta(b, key, v + HDR + 4, metalen);
     }
     for (int t = 0; t < RS_CHANGELOG_TOPICS; t++)
         if (ms->next[t] >= 0)
-            rs_state_batch_put_input_offset(b, a->input_topics[t], n, ms->next[t]);
-    rs_changelog_stage_pos(b, n, ms->last->offset + 1);
+            rs_state_bulk_put_input_offset(b, a->input_topics[t], n, ms->next[t]);
+    rs_changelog_pos_key(key, sizeof key, n); /* as rs_changelog_stage_pos */
+    put64(pos, ms->last->offset + 1);
+    rs_state_bulk_put_meta(b, key, pos, sizeof pos);
 }
 
 static void restoring_key(char *buf, size_t buflen, int32_t partition)
@@ -599,10 +610,13 @@ static int cmp_entry_offset(const void *x, const void *y)
 }
 
 /* Stage the window and every partition's meta records' effect, write them
- * in one unlogged write, and empty both. 0 or -1 (errstr). */
-static int win_write(rs_state_t *st, rs_state_batch_t *b, const rs_changelog_restore_args_t *a,
+ * in one unlogged bulk write (rs_state_bulk: sorted keys, table files), and
+ * empty both (the window after the write: the bulk borrows its blobs). 0
+ * or -1 (errstr). */
+static int win_write(rs_state_t *st, rs_state_bulk_t *b, const rs_changelog_restore_args_t *a,
                      restore_win_t *w, part_ctx_t *pc, char *errstr, size_t errlen)
 {
+    uint64_t t0 = now_us();
     /* in changelog order: an "s/" tombstone deletes an id an earlier "S/"
      * record put (different record keys, one store key) */
     qsort(w->e, w->n, sizeof *w->e, cmp_entry_offset);
@@ -612,8 +626,20 @@ static int win_write(rs_state_t *st, rs_state_batch_t *b, const rs_changelog_res
         meta_stage(b, a, &pc[i].ms);
         meta_clear(&pc[i].ms);
     }
+    uint64_t t1 = now_us();
+    int rc = rs_state_bulk_commit(st, b, errstr, errlen);
+    rs_state_bulk_stats_t s;
+    rs_state_bulk_last_stats(b, &s);
+    if (rc == 0)
+        rs_logf(RS_LOG_DEBUG, "state",
+                "restore_write records=%zu ops=%zu keys=%zu files=%zu stage_us=%llu "
+                "sort_us=%llu files_us=%llu ingest_us=%llu",
+                w->n, s.ops, s.keys, s.files, (unsigned long long)(t1 - t0),
+                (unsigned long long)s.sort_us, (unsigned long long)s.files_us,
+                (unsigned long long)s.ingest_us);
+    rs_state_bulk_clear(b);
     win_clear(w);
-    return rs_state_batch_commit_ingest(st, b, errstr, errlen);
+    return rc;
 }
 
 /* Partition c is read to its end: its unfinished group is dropped, its
@@ -637,7 +663,7 @@ static void part_done(rd_kafka_t *rk, const rs_changelog_restore_args_t *a, part
 /* Record m of partition c (not past its high): kept with its group, or a
  * meta record that ends a group, whose records then join the window.
  * Takes m. 0, 1 when c is read to its end, -1 (errstr). */
-static int restore_record(rs_state_t *st, rs_state_batch_t *b,
+static int restore_record(rs_state_t *st, rs_state_bulk_t *b,
                           const rs_changelog_restore_args_t *a, restore_win_t *win,
                           part_ctx_t *pc, part_ctx_t *c, rd_kafka_message_t *m, char *errstr,
                           size_t errlen)
@@ -704,7 +730,8 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
 {
     rd_kafka_t *rk = NULL;
     rd_kafka_topic_partition_list_t *tpl = NULL;
-    rs_state_batch_t *b = NULL;
+    rs_state_batch_t *b = NULL; /* the markers' commit */
+    rs_state_bulk_t *bk = NULL; /* the restored records' writes */
     restore_win_t win = {0};
     part_ctx_t *pc = NULL;
     int32_t *slot = NULL; /* partition number -> index into pc + 1 (0 none) */
@@ -771,7 +798,8 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
         pc[i].next = p->from;
         pc[i].ms = (meta_state_t){NULL, NULL, {-1, -1, -1, -1}};
     }
-    if (rs_state_batch_new(&b, errstr, errlen) != 0)
+    if (rs_state_batch_new(&b, errstr, errlen) != 0 ||
+        rs_state_bulk_new(&bk, errstr, errlen) != 0)
         goto out;
     /* R2: set before the first restored record is written, cleared after the last */
     if (mark_restoring(st, b, a, errstr, errlen) != 0)
@@ -848,7 +876,7 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
             deadline = now + (uint64_t)a->timeout_ms;
             c->p->records++;
             (*records)++;
-            end = restore_record(st, b, a, &win, pc, c, m, errstr, errlen);
+            end = restore_record(st, bk, a, &win, pc, c, m, errstr, errlen);
             if (end < 0)
                 goto out;
             done += c->next - before;
@@ -859,7 +887,7 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
             part_done(rk, a, c, t0, total - done);
         }
     }
-    if (win_write(st, b, a, &win, pc, errstr, errlen) != 0)
+    if (win_write(st, bk, a, &win, pc, errstr, errlen) != 0)
         goto out;
     if (!a->defer_finish) {
         int32_t *ns = calloc(a->nparts, sizeof *ns);
@@ -891,6 +919,7 @@ out:
         /* never joined a group: nothing for a consumer close to do */
         rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     }
+    rs_state_bulk_destroy(bk);
     rs_state_batch_destroy(b);
     return rc;
 }
