@@ -7,13 +7,16 @@
  *   meta:     "RSM1" u8 flags(1 = has meta, 2 = has plan) i64[4] next,
  *             u32 metalen, meta, plan in rs_pstate's format (rest)
  *
- * Ownership: the restore owns its consumer and its write batch and frees
- * both on every path through its one exit label.
+ * Ownership: the restore owns its consumer, its markers' batch, its two
+ * windows and bulks and its writer thread; on every path through its one
+ * exit label it joins the thread (a write in flight borrows a window's
+ * messages) and frees the rest.
  */
 #include "rs_changelog.h"
 #include "rs_log.h"
 #include "rs_state_bulk.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -609,14 +612,75 @@ static int cmp_entry_offset(const void *x, const void *y)
     return (a->offset > b->offset) - (a->offset < b->offset);
 }
 
-/* Stage the window and every partition's meta records' effect, write them
- * in one unlogged bulk write (rs_state_bulk: sorted keys, table files), and
- * empty both (the window after the write: the bulk borrows its blobs). 0
- * or -1 (errstr). */
-static int win_write(rs_state_t *st, rs_state_bulk_t *b, const rs_changelog_restore_args_t *a,
-                     restore_win_t *w, part_ctx_t *pc, char *errstr, size_t errlen)
+/* The restore's writes: records join the current window; a full window is
+ * staged into its bulk and written while records join the other window
+ * (RS_CHANGELOG_RESTORE_PIPELINE; else written at once). One write is in
+ * flight at a time and the next one starts after it returned, so the
+ * writes reach the store in order (a crash keeps a prefix of them, R2).
+ * The window of a write in flight is not touched until it is joined: the
+ * bulk borrows its messages' blobs. */
+#ifndef RS_CHANGELOG_RESTORE_PIPELINE
+#define RS_CHANGELOG_RESTORE_PIPELINE 1
+#endif
+
+typedef struct restore_writer {
+    rs_state_t *st;
+    restore_win_t win[2];
+    rs_state_bulk_t *bulk[2];
+    int cur;  /* the window records join */
+    int busy; /* win[!cur] is being written: 1 by th, 2 was on this thread */
+    pthread_t th;
+    uint64_t stage_us; /* of the write in flight */
+    int rc;            /* of the last write */
+    char err[512];
+} restore_writer_t;
+
+/* Write bulk[!cur] (window win[!cur]) and log what it took. */
+static void *writer_run(void *arg)
+{
+    restore_writer_t *wr = arg;
+    int i = !wr->cur;
+    rs_state_bulk_stats_t s;
+    wr->rc = rs_state_bulk_commit(wr->st, wr->bulk[i], wr->err, sizeof wr->err);
+    rs_state_bulk_last_stats(wr->bulk[i], &s);
+    if (wr->rc == 0)
+        rs_logf(RS_LOG_DEBUG, "state",
+                "restore_write records=%zu ops=%zu keys=%zu files=%zu stage_us=%llu "
+                "sort_us=%llu files_us=%llu ingest_us=%llu",
+                wr->win[i].n, s.ops, s.keys, s.files, (unsigned long long)wr->stage_us,
+                (unsigned long long)s.sort_us, (unsigned long long)s.files_us,
+                (unsigned long long)s.ingest_us);
+    return NULL;
+}
+
+/* Wait for the write in flight, if any, and empty its window and bulk.
+ * 0, or its error (errstr). */
+static int writer_join(restore_writer_t *wr, char *errstr, size_t errlen)
+{
+    if (!wr->busy)
+        return 0;
+    if (wr->busy == 1)
+        pthread_join(wr->th, NULL);
+    wr->busy = 0;
+    rs_state_bulk_clear(wr->bulk[!wr->cur]);
+    win_clear(&wr->win[!wr->cur]);
+    if (wr->rc != 0) {
+        snprintf(errstr, errlen, "%s", wr->err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Stage the current window and every partition's meta records' effect
+ * into one unlogged bulk write (rs_state_bulk: sorted keys, table files)
+ * and start it (after the one in flight returned; `wait`: and wait for
+ * it); records then join the other window. 0 or -1 (errstr). */
+static int win_write(restore_writer_t *wr, const rs_changelog_restore_args_t *a, part_ctx_t *pc,
+                     int wait, char *errstr, size_t errlen)
 {
     uint64_t t0 = now_us();
+    restore_win_t *w = &wr->win[wr->cur];
+    rs_state_bulk_t *b = wr->bulk[wr->cur];
     /* in changelog order: an "s/" tombstone deletes an id an earlier "S/"
      * record put (different record keys, one store key) */
     qsort(w->e, w->n, sizeof *w->e, cmp_entry_offset);
@@ -626,20 +690,19 @@ static int win_write(rs_state_t *st, rs_state_bulk_t *b, const rs_changelog_rest
         meta_stage(b, a, &pc[i].ms);
         meta_clear(&pc[i].ms);
     }
-    uint64_t t1 = now_us();
-    int rc = rs_state_bulk_commit(st, b, errstr, errlen);
-    rs_state_bulk_stats_t s;
-    rs_state_bulk_last_stats(b, &s);
-    if (rc == 0)
-        rs_logf(RS_LOG_DEBUG, "state",
-                "restore_write records=%zu ops=%zu keys=%zu files=%zu stage_us=%llu "
-                "sort_us=%llu files_us=%llu ingest_us=%llu",
-                w->n, s.ops, s.keys, s.files, (unsigned long long)(t1 - t0),
-                (unsigned long long)s.sort_us, (unsigned long long)s.files_us,
-                (unsigned long long)s.ingest_us);
-    rs_state_bulk_clear(b);
-    win_clear(w);
-    return rc;
+    uint64_t staged = now_us() - t0;
+    if (writer_join(wr, errstr, errlen) != 0)
+        return -1;
+    wr->stage_us = staged;
+    wr->cur = !wr->cur; /* the other window is empty now */
+    wr->busy = 2;       /* written on this thread */
+    if (RS_CHANGELOG_RESTORE_PIPELINE && !wait &&
+        pthread_create(&wr->th, NULL, writer_run, wr) == 0) {
+        wr->busy = 1;
+        return 0;
+    }
+    writer_run(wr);
+    return writer_join(wr, errstr, errlen);
 }
 
 /* Partition c is read to its end: its unfinished group is dropped, its
@@ -663,8 +726,7 @@ static void part_done(rd_kafka_t *rk, const rs_changelog_restore_args_t *a, part
 /* Record m of partition c (not past its high): kept with its group, or a
  * meta record that ends a group, whose records then join the window.
  * Takes m. 0, 1 when c is read to its end, -1 (errstr). */
-static int restore_record(rs_state_t *st, rs_state_bulk_t *b,
-                          const rs_changelog_restore_args_t *a, restore_win_t *win,
+static int restore_record(restore_writer_t *wr, const rs_changelog_restore_args_t *a,
                           part_ctx_t *pc, part_ctx_t *c, rd_kafka_message_t *m, char *errstr,
                           size_t errlen)
 {
@@ -705,17 +767,17 @@ static int restore_record(rs_state_t *st, rs_state_bulk_t *b,
     }
     /* the group's records join the window (a plan record has none) */
     for (size_t i = 0; i < c->pend.n; i++) {
-        if (win_full(win) && win_write(st, b, a, win, pc, errstr, errlen) != 0) {
+        if (win_full(&wr->win[wr->cur]) && win_write(wr, a, pc, 0, errstr, errlen) != 0) {
             rd_kafka_message_destroy(m);
             return -1;
         }
-        win_add(win, c->pend.v[i]);
+        win_add(&wr->win[wr->cur], c->pend.v[i]);
         c->pend.v[i] = NULL;
     }
     c->pend.n = 0;
     meta_note(&c->ms, m);
     /* big writes, at group boundaries only (each sets changelog/N) */
-    if (win_full(win) && win_write(st, b, a, win, pc, errstr, errlen) != 0)
+    if (win_full(&wr->win[wr->cur]) && win_write(wr, a, pc, 0, errstr, errlen) != 0)
         return -1;
     return c->next >= p->high;
 corrupt:
@@ -731,8 +793,7 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
     rd_kafka_t *rk = NULL;
     rd_kafka_topic_partition_list_t *tpl = NULL;
     rs_state_batch_t *b = NULL; /* the markers' commit */
-    rs_state_bulk_t *bk = NULL; /* the restored records' writes */
-    restore_win_t win = {0};
+    restore_writer_t wr = {.st = st};
     part_ctx_t *pc = NULL;
     int32_t *slot = NULL; /* partition number -> index into pc + 1 (0 none) */
     int32_t maxp = 0;
@@ -780,7 +841,7 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
     }
     pc = calloc(a->nparts, sizeof *pc);
     slot = calloc((size_t)maxp + 1, sizeof *slot);
-    if (pc == NULL || slot == NULL || win_init(&win) != 0) {
+    if (pc == NULL || slot == NULL || win_init(&wr.win[0]) != 0 || win_init(&wr.win[1]) != 0) {
         snprintf(errstr, errlen, "changelog restore: out of memory");
         goto out;
     }
@@ -799,7 +860,8 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
         pc[i].ms = (meta_state_t){NULL, NULL, {-1, -1, -1, -1}};
     }
     if (rs_state_batch_new(&b, errstr, errlen) != 0 ||
-        rs_state_bulk_new(&bk, errstr, errlen) != 0)
+        rs_state_bulk_new(&wr.bulk[0], errstr, errlen) != 0 ||
+        rs_state_bulk_new(&wr.bulk[1], errstr, errlen) != 0)
         goto out;
     /* R2: set before the first restored record is written, cleared after the last */
     if (mark_restoring(st, b, a, errstr, errlen) != 0)
@@ -876,7 +938,7 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
             deadline = now + (uint64_t)a->timeout_ms;
             c->p->records++;
             (*records)++;
-            end = restore_record(st, bk, a, &win, pc, c, m, errstr, errlen);
+            end = restore_record(&wr, a, pc, c, m, errstr, errlen);
             if (end < 0)
                 goto out;
             done += c->next - before;
@@ -887,7 +949,7 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
             part_done(rk, a, c, t0, total - done);
         }
     }
-    if (win_write(st, bk, a, &win, pc, errstr, errlen) != 0)
+    if (win_write(&wr, a, pc, 1, errstr, errlen) != 0)
         goto out;
     if (!a->defer_finish) {
         int32_t *ns = calloc(a->nparts, sizeof *ns);
@@ -911,7 +973,12 @@ out:
     }
     free(pc);
     free(slot);
-    win_free(&win);
+    if (wr.busy) { /* failed with a write in flight: wait for it */
+        char e[8];
+        writer_join(&wr, e, sizeof e);
+    }
+    win_free(&wr.win[0]);
+    win_free(&wr.win[1]);
     if (tpl != NULL)
         rd_kafka_topic_partition_list_destroy(tpl);
     if (rk != NULL) {
@@ -919,7 +986,8 @@ out:
         /* never joined a group: nothing for a consumer close to do */
         rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     }
-    rs_state_bulk_destroy(bk);
+    rs_state_bulk_destroy(wr.bulk[0]);
+    rs_state_bulk_destroy(wr.bulk[1]);
     rs_state_batch_destroy(b);
     return rc;
 }

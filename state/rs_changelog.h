@@ -57,9 +57,13 @@
  *     the window's messages, which are kept until the write). A write that
  *     large is table files ingested into the store (no memtable inserts,
  *     no flush of them at the end; measured 2-3x less time than memtable
- *     writes and the final flush). The result is what applying every
- *     record in order would leave; a write may end inside a finished group (its records are
- *     beyond the written "changelog/N": a crash restores them again, R2).
+ *     writes and the final flush). A full window is written on a thread
+ *     of the restore while the records that follow join a second window
+ *     (one write in flight at a time, each started after the previous one
+ *     returned: the writes reach the store in order). The result is what
+ *     applying every record in order would leave; a write may end inside
+ *     a finished group (its records are beyond the written "changelog/N":
+ *     a crash restores them again, R2).
  *   - R2, crash safety: before the first restored record is written, the
  *     marker "restoring/N" is set in a (logged) commit of its own. The
  *     restored writes go WITHOUT RocksDB's write-ahead log (ingested
