@@ -622,6 +622,9 @@ static int cmp_entry_offset(const void *x, const void *y)
 #ifndef RS_CHANGELOG_RESTORE_PIPELINE
 #define RS_CHANGELOG_RESTORE_PIPELINE 1
 #endif
+#ifndef RS_CHANGELOG_RESTORE_LAST_THREADS
+#define RS_CHANGELOG_RESTORE_LAST_THREADS 2
+#endif
 
 typedef struct restore_writer {
     rs_state_t *st;
@@ -694,6 +697,8 @@ static int win_write(restore_writer_t *wr, const rs_changelog_restore_args_t *a,
     if (writer_join(wr, errstr, errlen) != 0)
         return -1;
     wr->stage_us = staged;
+    /* the last write has the cores to itself: two files on two threads */
+    rs_state_bulk_set_threads(b, wait ? RS_CHANGELOG_RESTORE_LAST_THREADS : 1);
     wr->cur = !wr->cur; /* the other window is empty now */
     wr->busy = 2;       /* written on this thread */
     if (RS_CHANGELOG_RESTORE_PIPELINE && !wait &&

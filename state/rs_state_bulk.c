@@ -20,9 +20,9 @@
  *     WriteBatch. The same holds for a bulk of fewer than
  *     RS_STATE_INGEST_MIN operations (a file, its sync and a manifest
  *     update are not worth it).
- *   - A large write is RS_STATE_BULK_FILES table files of consecutive key
+ *   - A large write is up to k->threads table files of consecutive key
  *     ranges (so they do not overlap), built on as many threads (the
- *     commit's own and one it starts and joins), and ingested in ONE call:
+ *     commit's own and the ones it starts and joins), and ingested in ONE call:
  *     all or none of them. The files are uncompressed (written once, read
  *     soon; compaction compresses), moved (linked) into the store, and their
  *     temporary names removed on every path.
@@ -47,11 +47,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Table files per large write (each built on its own thread). */
-#ifndef RS_STATE_BULK_FILES
-#define RS_STATE_BULK_FILES 2
-#endif
-
 enum { B_PUT, B_DELETE, B_MERGE };
 
 typedef struct bulk_op {
@@ -75,6 +70,7 @@ struct rs_state_bulk {
     bulk_key_t *key, *tmp; /* the sort's arrays, kcap items each */
     size_t kcap;
     rs_state_bulk_stats_t last; /* of the last commit */
+    int threads;                /* rs_state_bulk_set_threads; 0 = 1 */
     int failed;
     char err[320];
 };
@@ -119,6 +115,14 @@ static uint64_t now_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void rs_state_bulk_set_threads(rs_state_bulk_t *k, int threads)
+{
+    if (k != NULL)
+        k->threads = threads < 1                           ? 1
+                     : threads > RS_STATE_BULK_THREADS_MAX ? RS_STATE_BULK_THREADS_MAX
+                                                           : threads;
 }
 
 const char *rs_state_bulk_error(const rs_state_bulk_t *k)
@@ -549,17 +553,18 @@ static void *bulk_file_write(void *arg)
     return NULL;
 }
 
-/* items[0..n) (one per key) as RS_STATE_BULK_FILES files ingested in one
+/* items[0..n) (one per key) as up to k->threads files ingested in one
  * call. */
 static void bulk_ingest(const rs_state_handles_t *h, rs_state_bulk_t *k, size_t n, char **err)
 {
-    bulk_file_t f[RS_STATE_BULK_FILES];
-    pthread_t th[RS_STATE_BULK_FILES];
-    int started[RS_STATE_BULK_FILES] = {0};
-    const char *paths[RS_STATE_BULK_FILES];
+    bulk_file_t f[RS_STATE_BULK_THREADS_MAX];
+    pthread_t th[RS_STATE_BULK_THREADS_MAX];
+    int started[RS_STATE_BULK_THREADS_MAX] = {0};
+    const char *paths[RS_STATE_BULK_THREADS_MAX];
+    size_t most = k->threads > 1 ? (size_t)k->threads : 1;
     size_t nf = n / RS_STATE_INGEST_MIN; /* files of at least that many keys */
 
-    nf = nf < 1 ? 1 : nf > RS_STATE_BULK_FILES ? RS_STATE_BULK_FILES : nf;
+    nf = nf < 1 ? 1 : nf > most ? most : nf;
     for (size_t i = 0, lo = 0; i < nf; i++) {
         size_t hi = i + 1 == nf ? n : lo + n / nf;
         f[i] = (bulk_file_t){h, k, lo, hi, "", 0, NULL};

@@ -67,6 +67,12 @@ int rs_state_bulk_put_seen(rs_state_bulk_t *k, int32_t partition, const char *co
 int rs_state_bulk_delete_seen(rs_state_bulk_t *k, int32_t partition, const char *contract_id,
                               uint64_t id_hash);
 
+/* Build a large write's table files on up to `threads` threads (1..
+ * RS_STATE_BULK_THREADS_MAX; default 1): as many files of consecutive key
+ * ranges, ingested in one call. Worth it only when a core is idle. */
+#define RS_STATE_BULK_THREADS_MAX 4
+void rs_state_bulk_set_threads(rs_state_bulk_t *k, int threads);
+
 /* Operations staged since creation or the last clear or commit. */
 size_t rs_state_bulk_count(const rs_state_bulk_t *k);
 /* The first staging error since the last clear, or NULL. */

@@ -262,6 +262,7 @@ Test(state_bulk, a_bulk_write_leaves_what_a_batch_write_leaves)
             cr_assert_eq(rs_state_batch_new(&b, err, sizeof err), 0);
             stage_ops(b, NULL, n, blobs);
             rs_state_bulk_t *k = new_bulk();
+            rs_state_bulk_set_threads(k, 2); /* two files on two threads */
             stage_ops(NULL, k, n, blobs);
             if (twice) {
                 rs_state_batch_put_contract_offset(b, "C-0000001", "invoices", 41);
@@ -269,11 +270,16 @@ Test(state_bulk, a_bulk_write_leaves_what_a_batch_write_leaves)
                 cr_assert_eq(rs_state_bulk_put_contract_offsets(k, "C-0000001", TOPICS, o, 4),
                              0);
             }
-            cr_assert_eq(rs_state_bulk_count(k), rs_state_batch_count(b));
+            size_t ops = rs_state_bulk_count(k);
+            cr_assert_eq(ops, rs_state_batch_count(b));
             if (s == 0)
                 cr_assert_gt(rs_state_bulk_count(k), 4096, "large enough for files");
             cr_assert_eq(rs_state_batch_commit(st[0], b, err, sizeof err), 0, "%s", err);
             bulk_commit(st[1], k);
+            rs_state_bulk_stats_t ks;
+            rs_state_bulk_last_stats(k, &ks);
+            cr_assert_eq(ks.files, s == 1 || twice ? 0 : 2, "table files (0: a batch)");
+            cr_assert_eq(ks.ops, ops);
             for (int round = 0; round < 2; round++) {
                 for (int bulk = 0; bulk <= 1; bulk++) {
                     expect_ops(st[bulk], n);
@@ -348,6 +354,10 @@ Test(state_bulk, keys_are_sorted_whatever_the_staging_order)
                                             (uint64_t)i, 202601),
                      0);
     bulk_commit(st, k);
+    rs_state_bulk_stats_t ks;
+    rs_state_bulk_last_stats(k, &ks);
+    cr_assert_eq(ks.files, 1, "one table file (one thread by default)");
+    cr_assert_eq(ks.keys, N + 40);
     char prev[256] = "", err[512] = "";
     cr_assert_eq(rs_state_foreach_contract(st, 5, order_cb, &prev, err, sizeof err), 0, "%s",
                  err);
