@@ -622,10 +622,10 @@ int rs_state_bulk_commit(rs_state_t *st, rs_state_bulk_t *k, char *errstr, size_
     }
     if (rs_state_handles(st, &h, op, errstr, errlen) != 0)
         return -1;
+    k->last = (rs_state_bulk_stats_t){k->n, 0, 0, 0, 0, 0};
     if (k->n == 0)
         return 0;
     uint64_t t0 = now_us();
-    k->last = (rs_state_bulk_stats_t){k->n, 0, 0, 0, 0, 0};
     if (bulk_sort(k) != 0) {
         rs_errorf(errstr, errlen, "%s: out of memory", op);
         return -1;

@@ -31,8 +31,10 @@
  * rs_state_bulk_put_contract is BORROWED: it must stay valid and unchanged
  * until the bulk is committed, cleared or destroyed (a restore's blobs live
  * in the consumer's messages, which it keeps until then: no copy).
- * Threads: one thread per bulk; a commit may use a second thread of its own
- * to write half of the table files.
+ * Threads: one thread per bulk at a time (the restore stages a bulk on one
+ * thread and commits it on another, one after the other); a commit may
+ * start threads of its own for its table files (rs_state_bulk_set_threads)
+ * and joins them before it returns.
  */
 #ifndef RS_STATE_BULK_H
 #define RS_STATE_BULK_H
