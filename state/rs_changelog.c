@@ -7,11 +7,16 @@
  *   meta:     "RSM1" u8 flags(1 = has meta, 2 = has plan) i64[4] next,
  *             u32 metalen, meta, plan in rs_pstate's format (rest)
  *
- * Ownership: the restore owns its consumer and its write batch and frees
- * both on every path through its one exit label.
+ * Ownership: the restore owns its consumer, its markers' batch, its two
+ * windows and bulks and its writer thread; on every path through its one
+ * exit label it joins the thread (a write in flight borrows a window's
+ * messages) and frees the rest.
  */
 #include "rs_changelog.h"
+#include "rs_log.h"
+#include "rs_state_bulk.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,11 +34,16 @@ static const unsigned char P_MAGIC[4] = {'R', 'S', 'S', '2'}; /* packed seen ids
 #define F_PLAN 2
 #define HDR (4 + 1 + 8 * RS_CHANGELOG_TOPICS)
 
-static uint64_t now_ms(void)
+static uint64_t now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t now_ms(void)
+{
+    return now_us() / 1000u;
 }
 
 static void put64(unsigned char *p, int64_t v)
@@ -255,8 +265,9 @@ int rs_changelog_encode_meta(const void *meta, size_t metalen,
 
 /* Stage a contract or seen-id record (checked by contract_ok) into b; a
  * contract's applied offsets are `offs` (its own merged with those of the
- * records it superseded, see restore_win_t). */
-static void stage_record(rs_state_batch_t *b, const rs_changelog_restore_args_t *a,
+ * records it superseded, see restore_win_t). A contract's blob is borrowed
+ * from m, which the window keeps until the write. */
+static void stage_record(rs_state_bulk_t *b, const rs_changelog_restore_args_t *a,
                          const rd_kafka_message_t *m, const int64_t offs[RS_CHANGELOG_TOPICS])
 {
     const unsigned char *v = m->payload;
@@ -272,8 +283,8 @@ static void stage_record(rs_state_batch_t *b, const rs_changelog_restore_args_t 
             uint32_t period = 0;
             for (int j = 0; j < 4; j++)
                 period |= (uint32_t)q[16 + j] << (8 * j);
-            rs_state_batch_put_seen(b, m->partition, id, (uint64_t)get64(q),
-                                    (uint64_t)get64(q + 8), (int32_t)period);
+            rs_state_bulk_put_seen(b, m->partition, id, (uint64_t)get64(q),
+                                   (uint64_t)get64(q + 8), (int32_t)period);
         }
         return;
     }
@@ -283,20 +294,20 @@ static void stage_record(rs_state_batch_t *b, const rs_changelog_restore_args_t 
         int put = 0;
         decode_seen(m, id, &idh, &put, &ch, &period);
         if (put)
-            rs_state_batch_put_seen(b, m->partition, id, idh, ch, period);
+            rs_state_bulk_put_seen(b, m->partition, id, idh, ch, period);
         else
-            rs_state_batch_delete_seen(b, m->partition, id, idh);
+            rs_state_bulk_delete_seen(b, m->partition, id, idh);
         return;
     }
     size_t idlen = m->key_len - 2;
     memcpy(id, k + 2, idlen);
     id[idlen] = '\0';
     if (v[4] & F_DELETED)
-        rs_state_batch_delete_contract(b, m->partition, id);
+        rs_state_bulk_delete_contract(b, m->partition, id);
     else
-        rs_state_batch_put_contract(b, m->partition, id, v + HDR, m->len - HDR);
+        rs_state_bulk_put_contract(b, m->partition, id, v + HDR, m->len - HDR);
     /* one operation for the four (layout 2): -1 entries are skipped */
-    rs_state_batch_put_contract_offsets(b, id, a->input_topics, offs, RS_CHANGELOG_TOPICS);
+    rs_state_bulk_put_contract_offsets(b, id, a->input_topics, offs, RS_CHANGELOG_TOPICS);
 }
 
 /* A meta record's flags, or -1 when it is corrupt. */
@@ -357,10 +368,11 @@ static void meta_note(meta_state_t *ms, rd_kafka_message_t *m)
     }
 }
 
-static void meta_stage(rs_state_batch_t *b, const rs_changelog_restore_args_t *a,
+static void meta_stage(rs_state_bulk_t *b, const rs_changelog_restore_args_t *a,
                        const meta_state_t *ms)
 {
     char key[48];
+    unsigned char pos[8];
     if (ms->last == NULL)
         return;
     const unsigned char *v = ms->last->payload;
@@ -370,22 +382,24 @@ static void meta_stage(rs_state_batch_t *b, const rs_changelog_restore_args_t *a
     int32_t n = ms->last->partition;
     snprintf(key, sizeof key, "plan/%d", (int)n);
     if (v[4] & F_PLAN)
-        rs_state_batch_put_meta(b, key, v + HDR + 4 + metalen,
-                                ms->last->len - HDR - 4 - metalen);
+        rs_state_bulk_put_meta(b, key, v + HDR + 4 + metalen,
+                               ms->last->len - HDR - 4 - metalen);
     else
-        rs_state_batch_put_meta(b, key, "", 0);
+        rs_state_bulk_put_meta(b, key, "", 0);
     if (ms->last_meta != NULL) {
         v = ms->last_meta->payload;
         metalen = 0;
         for (int i = 0; i < 4; i++)
             metalen |= (uint32_t)v[HDR + i] << (8 * i);
         snprintf(key, sizeof key, "engine/%d", (int)n);
-        rs_state_batch_put_meta(b, key, v + HDR + 4, metalen);
+        rs_state_bulk_put_meta(b, key, v + HDR + 4, metalen);
     }
     for (int t = 0; t < RS_CHANGELOG_TOPICS; t++)
         if (ms->next[t] >= 0)
-            rs_state_batch_put_input_offset(b, a->input_topics[t], n, ms->next[t]);
-    rs_changelog_stage_pos(b, n, ms->last->offset + 1);
+            rs_state_bulk_put_input_offset(b, a->input_topics[t], n, ms->next[t]);
+    rs_changelog_pos_key(key, sizeof key, n); /* as rs_changelog_stage_pos */
+    put64(pos, ms->last->offset + 1);
+    rs_state_bulk_put_meta(b, key, pos, sizeof pos);
 }
 
 static void restoring_key(char *buf, size_t buflen, int32_t partition)
@@ -598,11 +612,78 @@ static int cmp_entry_offset(const void *x, const void *y)
     return (a->offset > b->offset) - (a->offset < b->offset);
 }
 
-/* Stage the window and every partition's meta records' effect, write them
- * in one unlogged write, and empty both. 0 or -1 (errstr). */
-static int win_write(rs_state_t *st, rs_state_batch_t *b, const rs_changelog_restore_args_t *a,
-                     restore_win_t *w, part_ctx_t *pc, char *errstr, size_t errlen)
+/* The restore's writes: records join the current window; a full window is
+ * staged into its bulk and written while records join the other window
+ * (RS_CHANGELOG_RESTORE_PIPELINE; else written at once). One write is in
+ * flight at a time and the next one starts after it returned, so the
+ * writes reach the store in order (a crash keeps a prefix of them, R2).
+ * The window of a write in flight is not touched until it is joined: the
+ * bulk borrows its messages' blobs. */
+#ifndef RS_CHANGELOG_RESTORE_PIPELINE
+#define RS_CHANGELOG_RESTORE_PIPELINE 1
+#endif
+#ifndef RS_CHANGELOG_RESTORE_LAST_THREADS
+#define RS_CHANGELOG_RESTORE_LAST_THREADS 2
+#endif
+
+typedef struct restore_writer {
+    rs_state_t *st;
+    restore_win_t win[2];
+    rs_state_bulk_t *bulk[2];
+    int cur;  /* the window records join */
+    int busy; /* win[!cur] is being written: 1 by th, 2 was on this thread */
+    pthread_t th;
+    uint64_t stage_us; /* of the write in flight */
+    int rc;            /* of the last write */
+    char err[512];
+} restore_writer_t;
+
+/* Write bulk[!cur] (window win[!cur]) and log what it took. */
+static void *writer_run(void *arg)
 {
+    restore_writer_t *wr = arg;
+    int i = !wr->cur;
+    rs_state_bulk_stats_t s;
+    wr->rc = rs_state_bulk_commit(wr->st, wr->bulk[i], wr->err, sizeof wr->err);
+    rs_state_bulk_last_stats(wr->bulk[i], &s);
+    if (wr->rc == 0)
+        rs_logf(RS_LOG_DEBUG, "state",
+                "restore_write records=%zu ops=%zu keys=%zu files=%zu stage_us=%llu "
+                "sort_us=%llu files_us=%llu ingest_us=%llu",
+                wr->win[i].n, s.ops, s.keys, s.files, (unsigned long long)wr->stage_us,
+                (unsigned long long)s.sort_us, (unsigned long long)s.files_us,
+                (unsigned long long)s.ingest_us);
+    return NULL;
+}
+
+/* Wait for the write in flight, if any, and empty its window and bulk.
+ * 0, or its error (errstr). */
+static int writer_join(restore_writer_t *wr, char *errstr, size_t errlen)
+{
+    if (!wr->busy)
+        return 0;
+    if (wr->busy == 1)
+        pthread_join(wr->th, NULL);
+    wr->busy = 0;
+    rs_state_bulk_clear(wr->bulk[!wr->cur]);
+    win_clear(&wr->win[!wr->cur]);
+    if (wr->rc != 0) {
+        snprintf(errstr, errlen, "%s", wr->err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Stage the current window and every partition's meta records' effect
+ * into one unlogged bulk write (rs_state_bulk: sorted keys, table files)
+ * and start it (after the one in flight returned; `wait`: and wait for
+ * it); records then join the other window. 0 or -1 (errstr). */
+static int win_write(restore_writer_t *wr, const rs_changelog_restore_args_t *a, part_ctx_t *pc,
+                     int wait, char *errstr, size_t errlen)
+{
+    uint64_t t0 = now_us();
+    restore_win_t *w = &wr->win[wr->cur];
+    rs_state_bulk_t *b = wr->bulk[wr->cur];
     /* in changelog order: an "s/" tombstone deletes an id an earlier "S/"
      * record put (different record keys, one store key) */
     qsort(w->e, w->n, sizeof *w->e, cmp_entry_offset);
@@ -612,8 +693,21 @@ static int win_write(rs_state_t *st, rs_state_batch_t *b, const rs_changelog_res
         meta_stage(b, a, &pc[i].ms);
         meta_clear(&pc[i].ms);
     }
-    win_clear(w);
-    return rs_state_batch_commit_ingest(st, b, errstr, errlen);
+    uint64_t staged = now_us() - t0;
+    if (writer_join(wr, errstr, errlen) != 0)
+        return -1;
+    wr->stage_us = staged;
+    /* the last write has the cores to itself: two files on two threads */
+    rs_state_bulk_set_threads(b, wait ? RS_CHANGELOG_RESTORE_LAST_THREADS : 1);
+    wr->cur = !wr->cur; /* the other window is empty now */
+    wr->busy = 2;       /* written on this thread */
+    if (RS_CHANGELOG_RESTORE_PIPELINE && !wait &&
+        pthread_create(&wr->th, NULL, writer_run, wr) == 0) {
+        wr->busy = 1;
+        return 0;
+    }
+    writer_run(wr);
+    return writer_join(wr, errstr, errlen);
 }
 
 /* Partition c is read to its end: its unfinished group is dropped, its
@@ -637,8 +731,7 @@ static void part_done(rd_kafka_t *rk, const rs_changelog_restore_args_t *a, part
 /* Record m of partition c (not past its high): kept with its group, or a
  * meta record that ends a group, whose records then join the window.
  * Takes m. 0, 1 when c is read to its end, -1 (errstr). */
-static int restore_record(rs_state_t *st, rs_state_batch_t *b,
-                          const rs_changelog_restore_args_t *a, restore_win_t *win,
+static int restore_record(restore_writer_t *wr, const rs_changelog_restore_args_t *a,
                           part_ctx_t *pc, part_ctx_t *c, rd_kafka_message_t *m, char *errstr,
                           size_t errlen)
 {
@@ -679,17 +772,17 @@ static int restore_record(rs_state_t *st, rs_state_batch_t *b,
     }
     /* the group's records join the window (a plan record has none) */
     for (size_t i = 0; i < c->pend.n; i++) {
-        if (win_full(win) && win_write(st, b, a, win, pc, errstr, errlen) != 0) {
+        if (win_full(&wr->win[wr->cur]) && win_write(wr, a, pc, 0, errstr, errlen) != 0) {
             rd_kafka_message_destroy(m);
             return -1;
         }
-        win_add(win, c->pend.v[i]);
+        win_add(&wr->win[wr->cur], c->pend.v[i]);
         c->pend.v[i] = NULL;
     }
     c->pend.n = 0;
     meta_note(&c->ms, m);
     /* big writes, at group boundaries only (each sets changelog/N) */
-    if (win_full(win) && win_write(st, b, a, win, pc, errstr, errlen) != 0)
+    if (win_full(&wr->win[wr->cur]) && win_write(wr, a, pc, 0, errstr, errlen) != 0)
         return -1;
     return c->next >= p->high;
 corrupt:
@@ -704,8 +797,8 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
 {
     rd_kafka_t *rk = NULL;
     rd_kafka_topic_partition_list_t *tpl = NULL;
-    rs_state_batch_t *b = NULL;
-    restore_win_t win = {0};
+    rs_state_batch_t *b = NULL; /* the markers' commit */
+    restore_writer_t wr = {.st = st};
     part_ctx_t *pc = NULL;
     int32_t *slot = NULL; /* partition number -> index into pc + 1 (0 none) */
     int32_t maxp = 0;
@@ -761,7 +854,7 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
     }
     pc = calloc(a->nparts, sizeof *pc);
     slot = calloc((size_t)maxp + 1, sizeof *slot);
-    if (pc == NULL || slot == NULL || win_init(&win) != 0) {
+    if (pc == NULL || slot == NULL || win_init(&wr.win[0]) != 0 || win_init(&wr.win[1]) != 0) {
         snprintf(errstr, errlen, "changelog restore: out of memory");
         goto out;
     }
@@ -779,7 +872,9 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
         pc[i].next = p->from;
         pc[i].ms = (meta_state_t){NULL, NULL, {-1, -1, -1, -1}};
     }
-    if (rs_state_batch_new(&b, errstr, errlen) != 0)
+    if (rs_state_batch_new(&b, errstr, errlen) != 0 ||
+        rs_state_bulk_new(&wr.bulk[0], errstr, errlen) != 0 ||
+        rs_state_bulk_new(&wr.bulk[1], errstr, errlen) != 0)
         goto out;
     /* R2: set before the first restored record is written, cleared after the last */
     if (mark_restoring(st, b, a, errstr, errlen) != 0)
@@ -856,7 +951,7 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
             deadline = now + (uint64_t)a->timeout_ms;
             c->p->records++;
             (*records)++;
-            end = restore_record(st, b, a, &win, pc, c, m, errstr, errlen);
+            end = restore_record(&wr, a, pc, c, m, errstr, errlen);
             if (end < 0)
                 goto out;
             done += c->next - before;
@@ -867,7 +962,7 @@ int rs_changelog_restore(rs_state_t *st, rs_changelog_restore_args_t *a, int64_t
             part_done(rk, a, c, t0, total - done);
         }
     }
-    if (win_write(st, b, a, &win, pc, errstr, errlen) != 0)
+    if (win_write(&wr, a, pc, 1, errstr, errlen) != 0)
         goto out;
     if (!a->defer_finish) {
         int32_t *ns = calloc(a->nparts, sizeof *ns);
@@ -891,7 +986,12 @@ out:
     }
     free(pc);
     free(slot);
-    win_free(&win);
+    if (wr.busy) { /* failed with a write in flight: wait for it */
+        char e[8];
+        writer_join(&wr, e, sizeof e);
+    }
+    win_free(&wr.win[0]);
+    win_free(&wr.win[1]);
     if (tpl != NULL)
         rd_kafka_topic_partition_list_destroy(tpl);
     if (rk != NULL) {
@@ -899,6 +999,8 @@ out:
         /* never joined a group: nothing for a consumer close to do */
         rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     }
+    rs_state_bulk_destroy(wr.bulk[0]);
+    rs_state_bulk_destroy(wr.bulk[1]);
     rs_state_batch_destroy(b);
     return rc;
 }

@@ -52,17 +52,23 @@
  *     supersedes the earlier one; a contract's applied offsets merge per
  *     topic), written with the meta records' net effect in one RocksDB
  *     write of up to RS_CHANGELOG_RESTORE_BATCH_OPS / 2 keys or 16 MiB of
- *     records, in changelog order. A write that large is a table file
- *     ingested into the store (rs_state_batch_commit_ingest: no memtable
- *     inserts, no flush of them at the end; measured 2-3x less time than
- *     memtable writes and the final flush). The result is what applying every record in order
- *     would leave; a write may end inside a finished group (its records are
- *     beyond the written "changelog/N": a crash restores them again, R2).
+ *     records, in changelog order, staged straight into a sorted key
+ *     array (rs_state_bulk: no WriteBatch; contract blobs borrowed from
+ *     the window's messages, which are kept until the write). A write that
+ *     large is table files ingested into the store (no memtable inserts,
+ *     no flush of them at the end; measured 2-3x less time than memtable
+ *     writes and the final flush). A full window is written on a thread
+ *     of the restore while the records that follow join a second window
+ *     (one write in flight at a time, each started after the previous one
+ *     returned: the writes reach the store in order). The result is what
+ *     applying every record in order would leave; a write may end inside
+ *     a finished group (its records are beyond the written "changelog/N":
+ *     a crash restores them again, R2).
  *   - R2, crash safety: before the first restored record is written, the
  *     marker "restoring/N" is set in a (logged) commit of its own. The
  *     restored writes go WITHOUT RocksDB's write-ahead log (ingested
- *     files, or rs_state_batch_commit_unlogged for small or odd ones:
- *     rs_state_batch_commit_ingest); rs_changelog_restore_finish()
+ *     files, or an unlogged WriteBatch for small or odd ones:
+ *     rs_state_bulk_commit); rs_changelog_restore_finish()
  *     flushes the memtables to SST files (waiting) and only then clears
  *     the marker in a logged commit. A crash in between leaves the marker
  *     set: rs_changelog_restore_interrupted() reports the partition as not

@@ -48,9 +48,10 @@
  *     as a copy in key order (rs_state_sorted.c; stable: the operations on
  *     one key keep their order, so the result is the same), which makes the
  *     memtable inserts cheaper; batches staged on several threads are
- *     appended to one (rs_state_batch_append) and still written once. A
- *     restore's large batches are written as table files and ingested
- *     (rs_state_batch_commit_ingest, rs_state_sorted.c): no memtable.
+ *     appended to one (rs_state_batch_append) and still written once.
+ *     Large batches can be written as table files and ingested
+ *     (rs_state_batch_commit_ingest, rs_state_sorted.c): no memtable; the
+ *     restore stages its writes without a batch (rs_state_bulk.c).
  *   - Seen-id lookups are nearly all misses: the tables have a full bloom
  *     filter, the memtable a whole-key one; a bloom filter never hides a
  *     present key, so a lookup's answer is exact.
@@ -66,6 +67,7 @@
 #include "rs_err.h"
 #include "rs_log.h"
 #include "rs_state_dir.h"
+#include "rs_state_keys.h"
 #include "rs_state_offsets.h"
 #include "rs_state_sorted.h"
 
@@ -80,18 +82,6 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
-
-enum {
-    K_LAYOUT = 0x01,
-    K_CONTRACT = 0x10,
-    K_INPUT = 0x20,
-    K_COFFSET = 0x30,
-    K_META = 0x40,
-    K_SEEN = 0x50,
-};
-
-/* Longest key: 0x20 BE32 topic or 0x50 BE32 id 0x00 BE64 (0x30 is shorter). */
-#define KEY_MAX (5 + RS_STATE_MAX_ID_LEN + RS_STATE_MAX_TOPIC_LEN + 9)
 
 static const unsigned char LAYOUT_KEY[] = {K_LAYOUT, 'l', 'a', 'y', 'o', 'u', 't'};
 static const char LAYOUT_MAGIC[4] = {'R', 'S', 'S', 'T'};
@@ -170,55 +160,6 @@ static int check_partition(int32_t partition, const char *op, char *msg, size_t 
         return -1;
     }
     return 0;
-}
-
-/* ---- keys ---- */
-
-static size_t key_partition(unsigned char *k, int kind, uint32_t partition)
-{
-    k[0] = (unsigned char)kind;
-    rs_put_be32(k + 1, partition);
-    return 5;
-}
-
-static size_t key_contract(unsigned char *k, int32_t partition, const char *id, size_t idlen)
-{
-    size_t n = key_partition(k, K_CONTRACT, (uint32_t)partition);
-    memcpy(k + n, id, idlen);
-    return n + idlen;
-}
-
-static size_t key_input(unsigned char *k, const char *topic, size_t tlen, int32_t partition)
-{
-    size_t n = key_partition(k, K_INPUT, (uint32_t)partition);
-    memcpy(k + n, topic, tlen);
-    return n + tlen;
-}
-
-/* 0x30 id — one contract's applied offsets. */
-static size_t key_coffset(unsigned char *k, const char *id, size_t idlen)
-{
-    k[0] = K_COFFSET;
-    memcpy(k + 1, id, idlen);
-    return idlen + 1;
-}
-
-/* 0x50 BE32(partition) id 0x00 BE64(id hash): one applied event id. */
-static size_t key_seen(unsigned char *k, int32_t partition, const char *id, size_t idlen,
-                       uint64_t id_hash)
-{
-    size_t n = key_partition(k, K_SEEN, (uint32_t)partition);
-    memcpy(k + n, id, idlen);
-    k[n + idlen] = 0;
-    rs_put_be64(k + n + idlen + 1, id_hash);
-    return n + idlen + 9;
-}
-
-static size_t key_meta(unsigned char *k, const char *name, size_t nlen)
-{
-    k[0] = K_META;
-    memcpy(k + 1, name, nlen);
-    return nlen + 1;
 }
 
 /* ---- reads ---- */
@@ -942,6 +883,15 @@ static int check_writable(rs_state_t *st, const char *op, char *errstr, size_t e
         rs_errorf(errstr, errlen, "%s: store path=%s is open read-only", op, st->path);
         return -1;
     }
+    return 0;
+}
+
+int rs_state_handles(rs_state_t *st, rs_state_handles_t *h, const char *op, char *errstr,
+                     size_t errlen)
+{
+    if (check_writable(st, op, errstr, errlen))
+        return -1;
+    *h = (rs_state_handles_t){st->db, st->options, st->wopts_nowal, st->path};
     return 0;
 }
 
