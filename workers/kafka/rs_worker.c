@@ -342,8 +342,8 @@ static int setup_kafka(rs_worker_t *w, char *errstr, size_t errlen)
     consumer[nc++] = (rs_config_kafka_t){"enable.partition.eof", "true"};
     consumer[nc++] = (rs_config_kafka_t){"statistics.interval.ms", "5000"}; /* lag, brokers */
     /* librdkafka's prefetch, all partitions together (the consumer's queue,
-     * which every partition's feeds): input.buffer.records (docs/worker.md) */
-    snprintf(prefetch, sizeof prefetch, "%ld", c->input_buffer_records);
+     * which every partition's feeds): one batch (docs/worker.md, Memory) */
+    snprintf(prefetch, sizeof prefetch, "%ld", c->batch_max_records);
     consumer[nc++] = (rs_config_kafka_t){"queued.min.messages", prefetch};
     consumer[nc] = (rs_config_kafka_t){NULL, NULL};
     if ((conf = rs_worker_kafka_conf(w, consumer, errstr, errlen)) == NULL)
