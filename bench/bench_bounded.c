@@ -234,7 +234,7 @@ static int restore_phase(const char *bin, const char *dir, const char *bs, long 
     long n = x.restored, ms = x.read_ms;
     size_t rec = 0;
     rs_state_t *st;
-    rs_state_opts_t so = {state, 0, 1, RS_STATE_SYNC_ON, 0};
+    rs_state_opts_t so = {state, 0, 1, RS_STATE_SYNC_ON, 0, 0};
     char err[512];
     void *blob = NULL;
     if (rs_state_open(&st, &so, err, sizeof err) == 0) {
@@ -617,7 +617,7 @@ static int worker_phase(const char *bin, const char *dir, const char *file, long
 
     size_t rec = 0;
     rs_state_t *st;
-    rs_state_opts_t so = {state, 0, 1, RS_STATE_SYNC_ON, 0};
+    rs_state_opts_t so = {state, 0, 1, RS_STATE_SYNC_ON, 0, 0};
     char err[512];
     void *blob = NULL;
     if (rs_state_open(&st, &so, err, sizeof err) == 0) {
@@ -697,7 +697,7 @@ int main(int argc, char **argv)
     printf("(this process before the store phase: peak RSS %.1f MiB)\n", peak_rss_mib());
 
     rs_state_t *st;
-    rs_state_opts_t so = {path, 1, 0, RS_STATE_SYNC_OFF, 0};
+    rs_state_opts_t so = {path, 1, 0, RS_STATE_SYNC_OFF, 0, 0};
     rs_pstate_t *ps;
     rs_engine_t *mem;
     char err[512];

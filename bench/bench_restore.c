@@ -270,7 +270,7 @@ static long stored_contracts(const opts_t *o, const char *dir, const char *tag, 
     char path[512], err[512];
     rs_state_t *st = NULL;
     snprintf(path, sizeof path, "%s/state-%s", dir, tag);
-    rs_state_opts_t so = {path, 0, 1, RS_STATE_SYNC_ON, 0};
+    rs_state_opts_t so = {path, 0, 1, RS_STATE_SYNC_ON, 0, 0};
     if (rs_state_open(&st, &so, err, sizeof err) != 0) {
         fprintf(stderr, "bench_restore: contracts not counted: %s\n", err);
         return -1;

@@ -501,10 +501,11 @@ int rs_state_open(rs_state_t **out, const rs_state_opts_t *opts, char *errstr, s
     rocksdb_options_set_wal_recovery_mode(st->options, 2 /* kPointInTimeRecovery */);
     rocksdb_options_set_keep_log_file_num(st->options, 4);
     rocksdb_options_set_max_log_file_size(st->options, (size_t)8 * 1024 * 1024);
-    /* Nearly every seen-id lookup (one per event) is a miss: a bloom filter
-     * over the memtable's whole keys answers most of them without a
-     * skiplist search (the tables have theirs, below). A bloom filter has
-     * no false negatives: a present key is always found. */
+    if (opts->memtable_bytes)
+        rocksdb_options_set_write_buffer_size(st->options, opts->memtable_bytes);
+    /* Nearly every seen-id lookup (one per event) is a miss: a bloom filter over the
+     * memtable's whole keys answers most without a skiplist search (the tables have
+     * theirs, below); it has no false negatives: a present key is always found. */
     rocksdb_options_set_memtable_prefix_bloom_size_ratio(st->options, 0.1);
     rocksdb_options_set_memtable_whole_key_filtering(st->options, 1);
 

@@ -84,6 +84,8 @@ typedef struct rs_state_opts {
     int read_only;            /* open read-only (commits and drops fail) */
     rs_state_sync_t sync;     /* see rs_state_sync_t */
     size_t block_cache_bytes; /* LRU block cache size; 0 = default */
+    size_t memtable_bytes;    /* one memtable (RocksDB's write_buffer_size; at most two
+                                 live: the one written and the one flushing); 0 = 64 MiB */
 } rs_state_opts_t;
 
 /* A disk fault: the store's filesystem is full (or over quota) or

@@ -11,6 +11,9 @@
  *     documented case where the order may differ (docs/worker.md).
  *   - Nor on worker.threads: one thread or three applying a batch's
  *     sub-batches give the same deduplicated journal.
+ *   - Nor on input.buffer.records: a worker whose topic-partitions are
+ *     paused whenever 8 records of one are queued (and resumed at 4) gives
+ *     the same deduplicated journal as one that never pauses.
  *   - processing.guarantee=exactly_once processes a whole book: every batch,
  *     plans included, in one transaction; the deduplicated journal and the
  *     latest balance snapshots equal `revstream replay`. (The mock broker's
@@ -55,7 +58,7 @@ static long max_threads(const char *log)
 }
 
 static void run_book(const char *book, const char *extra, const char *tag, kh_recs_t *all,
-                     kh_recs_t *uniq, long *batches, long *threads)
+                     kh_recs_t *uniq, long *batches, long *threads, long *pauses)
 {
     rs_mockbroker_t *mb = NULL;
     rs_mockbroker_opts_t mo = {1, KH_NPARTS};
@@ -78,6 +81,8 @@ static void run_book(const char *book, const char *extra, const char *tag, kh_re
     cr_assert_not_null(strstr(log, "rejected=0 "), "%s", log);
     if (threads != NULL)
         *threads = max_threads(log);
+    if (pauses != NULL)
+        *pauses = kh_log_number(log, "worker: stopped ", "pauses", 0);
     free(log);
     rs_mockbroker_destroy(mb);
     kh_rm_rf(w.dir);
@@ -123,15 +128,41 @@ Test(batching, journal_does_not_depend_on_batch_size, .timeout = 300)
     kh_recs_t all_a, a, all_b, b;
     long batches_a = 0, batches_b = 0;
     run_book(book, "batch.max.records=7\nbatch.max.ms=5\n", "g-small", &all_a, &a, &batches_a,
-             NULL);
+             NULL, NULL);
     run_book(book, "batch.max.records=100000\nbatch.max.ms=3000\n", "g-large", &all_b, &b,
-             &batches_b, NULL);
+             &batches_b, NULL, NULL);
     cr_log_info("small batches: %ld batches, %zu entries; large: %ld batches, %zu entries",
                 batches_a, a.n, batches_b, b.n);
     /* the settings really cut the book differently */
     cr_assert_gt(batches_a, 20 * batches_b, "%ld batches against %ld", batches_a, batches_b);
 
     assert_same_journal(&a, &b, "small batches", "large ones");
+    kh_recs_free(&all_a);
+    kh_recs_free(&all_b);
+    kh_rm_rf(dir);
+}
+
+/* input.buffer.records: pausing a topic-partition whose queue holds its
+ * share, and resuming it at half, changes neither what is applied nor in
+ * which order (a topic with nothing queued is never paused, so the
+ * event-time merge never waits longer for it). */
+Test(batching, journal_does_not_depend_on_input_buffer, .timeout = 300)
+{
+    char dir[64], book[128];
+    make_book(dir, sizeof dir, book, sizeof book);
+
+    kh_recs_t all_a, a, all_b, b;
+    long batches_a = 0, batches_b = 0, pauses_a = 0, pauses_b = 0;
+    /* 16 topic-partitions: a share of 16 / 16 -> the minimum, 8 records */
+    run_book(book, "input.buffer.records=16\nbatch.max.records=50\nbatch.max.ms=5\n",
+             "g-paused", &all_a, &a, &batches_a, NULL, &pauses_a);
+    run_book(book, "batch.max.records=100000\nbatch.max.ms=3000\n", "g-unpaused", &all_b, &b,
+             &batches_b, NULL, &pauses_b);
+    cr_log_info("paused: %ld pauses, %ld batches; unpaused: %ld pauses", pauses_a, batches_a,
+                pauses_b);
+    cr_assert_gt(pauses_a, 10, "%ld pauses", pauses_a);
+    cr_assert_eq(pauses_b, 0, "%ld pauses", pauses_b);
+    assert_same_journal(&a, &b, "paused input", "unpaused input");
     kh_recs_free(&all_a);
     kh_recs_free(&all_b);
     kh_rm_rf(dir);
@@ -148,9 +179,9 @@ Test(batching, journal_does_not_depend_on_threads, .timeout = 300)
     kh_recs_t all_a, a, all_b, b;
     long batches_a = 0, batches_b = 0, threads_a = 0, threads_b = 0;
     run_book(book, "worker.threads=1\nbatch.max.records=500\nbatch.max.ms=200\n", "g-one",
-             &all_a, &a, &batches_a, &threads_a);
+             &all_a, &a, &batches_a, &threads_a, NULL);
     run_book(book, "worker.threads=3\nbatch.max.records=500\nbatch.max.ms=200\n", "g-three",
-             &all_b, &b, &batches_b, &threads_b);
+             &all_b, &b, &batches_b, &threads_b, NULL);
     cr_log_info("one thread: %ld batches, %zu entries; three: %ld batches, %zu entries, "
                 "up to %ld threads in a batch",
                 batches_a, a.n, batches_b, b.n, threads_b);

@@ -127,7 +127,7 @@ static void other_usage(kh_events_t *ev)
 static size_t stored_record(const char *dir, const char *id, int32_t *part)
 {
     rs_state_t *st = NULL;
-    rs_state_opts_t so = {dir, 0, 1, RS_STATE_SYNC_ON, 0};
+    rs_state_opts_t so = {dir, 0, 1, RS_STATE_SYNC_ON, 0, 0};
     char err[512];
     size_t size = 0;
     cr_assert_eq(rs_state_open(&st, &so, err, sizeof err), 0, "%s", err);
@@ -345,7 +345,7 @@ static int bounded_count_seen(void *opaque, const char *contract_id, uint64_t id
 static int stored_seen(const char *dir, int32_t part)
 {
     rs_state_t *st = NULL;
-    rs_state_opts_t so = {dir, 0, 1, RS_STATE_SYNC_ON, 0};
+    rs_state_opts_t so = {dir, 0, 1, RS_STATE_SYNC_ON, 0, 0};
     char err[512];
     int n = 0;
     cr_assert_eq(rs_state_open(&st, &so, err, sizeof err), 0, "%s", err);

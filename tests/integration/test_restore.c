@@ -171,7 +171,7 @@ Test(restore, interrupted_restore_is_done_again, .timeout = 180)
 
     rs_state_t *st = NULL;
     rs_state_batch_t *b = NULL;
-    rs_state_opts_t so = {a.state, 0, 0, RS_STATE_SYNC_ON, 0};
+    rs_state_opts_t so = {a.state, 0, 0, RS_STATE_SYNC_ON, 0, 0};
     const unsigned char zero[8] = {0};
     cr_assert_eq(rs_state_open(&st, &so, err, sizeof err), 0, "%s", err);
     cr_assert_eq(rs_changelog_restore_interrupted(st, 0, err, sizeof err), 0, "%s", err);

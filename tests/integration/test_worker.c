@@ -1116,7 +1116,7 @@ Test(worker, pending_plan_is_replayed_in_plan_order, .timeout = 120)
         kh_worker_t w;
         rs_state_t *st = NULL;
         rs_pstate_t *ps = NULL;
-        rs_state_opts_t so = {NULL, 1, 0, RS_STATE_SYNC_ON, 0};
+        rs_state_opts_t so = {NULL, 1, 0, RS_STATE_SYNC_ON, 0, 0};
         rs_plan_item_t plan[3];
 
         snprintf(extra, sizeof extra,

@@ -69,6 +69,8 @@ Test(config, defaults)
     cr_assert_eq(c->state_close_chunk, 10000);
     cr_assert_eq(c->batch_max_records, 100000);
     cr_assert_eq(c->batch_max_ms, 100);
+    cr_assert_eq(c->input_buffer_records, 500000);
+    cr_assert_eq(c->state_memtable_mb, 32);
     cr_assert_eq(c->guarantee, RS_CONFIG_AT_LEAST_ONCE);
     cr_assert_null(c->policy_file);
     cr_assert_eq(c->metrics_port, 0);
@@ -99,6 +101,8 @@ Test(config, file_values_comments_and_spaces)
                        "state.sync=false\n"
                        "batch.max.records=500\n"
                        "batch.max.ms=250\n"
+                       "input.buffer.records=20000\n"
+                       "state.memtable.mb=8\n"
                        "processing.guarantee=exactly_once\n"
                        "policy.file=/etc/revstream/policy.properties\n"
                        "metrics.port=9464\n"
@@ -119,6 +123,8 @@ Test(config, file_values_comments_and_spaces)
     cr_assert_eq(c->state_sync, 0);
     cr_assert_eq(c->batch_max_records, 500);
     cr_assert_eq(c->batch_max_ms, 250);
+    cr_assert_eq(c->input_buffer_records, 20000);
+    cr_assert_eq(c->state_memtable_mb, 8);
     cr_assert_eq(c->guarantee, RS_CONFIG_EXACTLY_ONCE);
     cr_assert_str_eq(c->policy_file, "/etc/revstream/policy.properties");
     cr_assert_eq(c->metrics_port, 9464);
@@ -354,6 +360,10 @@ Test(config, invalid_values_are_named)
         {"topics.changelog=bad topic!\n",
          "topics.changelog: \"bad topic!\" is not a Kafka topic", "line 3"},
         {"state.cache.mb=-1\n", "state.cache.mb: \"-1\" is not an integer in 0..1048576",
+         "line 3"},
+        {"input.buffer.records=15\n",
+         "input.buffer.records: \"15\" is not an integer in 16..10000000", "line 3"},
+        {"state.memtable.mb=0\n", "state.memtable.mb: \"0\" is not an integer in 1..4096",
          "line 3"},
         {"state.close.chunk=0\n", "state.close.chunk: \"0\" is not an integer in 1..1000000",
          "line 3"},

@@ -85,6 +85,7 @@ static const keyspec_t specs[] = {
     {"group.instance.id", K_STR, NULL, 0, 0, NULL},
     {"health.lost.ms", K_INT, "30000", 0, 3600000, NULL},
     {"health.stall.ms", K_INT, "60000", 0, 3600000, NULL},
+    {"input.buffer.records", K_INT, "500000", 16, 10000000, NULL},
     {"input.format", K_ENUM, "avro", 0, 0, formats},
     {"log.format", K_ENUM, "auto", 0, 0, log_formats},
     {"metrics.bind", K_ADDR, "127.0.0.1", 0, 0, NULL},
@@ -99,6 +100,7 @@ static const keyspec_t specs[] = {
     {"state.cache.mb", K_INT, "128", 0, 1048576, NULL},
     {"state.close.chunk", K_INT, "10000", 1, 1000000, NULL},
     {"state.dir", K_STR, NULL, 0, 0, NULL},
+    {"state.memtable.mb", K_INT, "32", 1, 4096, NULL},
     {"state.revoked.grace.ms", K_INT, "600000", 0, 86400000, NULL},
     {"state.seen.retention.months", K_INT, "0", 0, 1200, NULL},
     {"state.sync", K_BOOL, "true", 0, 0, NULL},
@@ -806,11 +808,14 @@ static int finish(rs_config_t *c, rd_kafka_conf_t *scratch, char *errstr, size_t
     parse_long(value_or_null(p, "batch.max.records"), 1, 1000000, &c->batch_max_records);
     parse_long(value_or_null(p, "batch.max.ms"), 1, 3600000, &c->batch_max_ms);
     parse_long(value_or_null(p, "input.idle.ms"), 0, 3600000, &c->input_idle_ms);
+    parse_long(value_or_null(p, "input.buffer.records"), 16, 10000000,
+               &c->input_buffer_records);
     parse_long(value_or_null(p, "state.revoked.grace.ms"), 0, 86400000, &c->revoked_grace_ms);
     parse_long(value_or_null(p, "state.seen.retention.months"), 0, 1200,
                &c->seen_retention_months);
     parse_long(value_or_null(p, "state.cache.mb"), 0, 1048576, &c->state_cache_mb);
     parse_long(value_or_null(p, "state.close.chunk"), 1, 1000000, &c->state_close_chunk);
+    parse_long(value_or_null(p, "state.memtable.mb"), 1, 4096, &c->state_memtable_mb);
     parse_long(value_or_null(p, "worker.threads"), 1, 64, &c->worker_threads);
     c->guarantee = strcmp(value_or_null(p, "processing.guarantee"), "exactly_once") == 0
                        ? RS_CONFIG_EXACTLY_ONCE

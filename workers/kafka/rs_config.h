@@ -94,10 +94,13 @@ typedef struct rs_config {
     long
         state_cache_mb; /* contracts kept in memory, MiB per worker (0: none between batches) */
     long state_close_chunk; /* contracts per commit of a streaming month-end close */
+    long state_memtable_mb; /* RocksDB memtable (write buffer) size; two live at most */
     long worker_threads;    /* threads applying a batch's sub-batches (partitions) at once */
     long batch_max_records;
     long batch_max_ms;
     long input_idle_ms;         /* wait this long for a lagging input topic */
+    long input_buffer_records;  /* records queued ahead of batches, all partitions (a
+                                   topic-partition over its share is paused) */
     long revoked_grace_ms;      /* drop a revoked partition's local state after this */
     long seen_retention_months; /* 0: applied event ids kept for good; else pruned this
                                    many months after their period closed */

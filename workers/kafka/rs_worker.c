@@ -288,7 +288,8 @@ static int setup_kafka(rs_worker_t *w, char *errstr, size_t errlen)
                                     {"acks", "all"},
                                     {NULL, NULL}, /* transactional.id (exactly_once) */
                                     {NULL, NULL}};
-    rs_config_kafka_t consumer[12];
+    rs_config_kafka_t consumer[13];
+    char prefetch[24];
     int nc = 0;
 
     /* producer */
@@ -340,6 +341,10 @@ static int setup_kafka(rs_worker_t *w, char *errstr, size_t errlen)
     consumer[nc++] = (rs_config_kafka_t){"auto.offset.reset", "earliest"};
     consumer[nc++] = (rs_config_kafka_t){"enable.partition.eof", "true"};
     consumer[nc++] = (rs_config_kafka_t){"statistics.interval.ms", "5000"}; /* lag, brokers */
+    /* librdkafka's prefetch, all partitions together (the consumer's queue,
+     * which every partition's feeds): one batch (docs/worker.md, Memory) */
+    snprintf(prefetch, sizeof prefetch, "%ld", c->batch_max_records);
+    consumer[nc++] = (rs_config_kafka_t){"queued.min.messages", prefetch};
     consumer[nc] = (rs_config_kafka_t){NULL, NULL};
     if ((conf = rs_worker_kafka_conf(w, consumer, errstr, errlen)) == NULL)
         return -1;
@@ -603,8 +608,10 @@ int rs_worker_new(rs_worker_t **out, const rs_config_t *cfg, char *errstr, size_
     if (read_policy(w, errstr, errlen) != 0 || rs_worker_metrics_setup(w, errstr, errlen) != 0)
         goto done;
 
-    rs_state_opts_t so = {cfg->state_dir, 1, 0,
-                          cfg->state_sync ? RS_STATE_SYNC_ON : RS_STATE_SYNC_OFF, 0};
+    rs_state_opts_t so = {.path = cfg->state_dir,
+                          .create_if_missing = 1,
+                          .sync = cfg->state_sync ? RS_STATE_SYNC_ON : RS_STATE_SYNC_OFF,
+                          .memtable_bytes = (size_t)cfg->state_memtable_mb * 1024u * 1024u};
     int src = rs_state_open(&w->st, &so, err, sizeof err);
     if (src != 0) {
         rs_errorf(errstr, errlen, "state.dir %s: %s", cfg->state_dir, err);
@@ -755,6 +762,7 @@ int rs_worker_run(rs_worker_t *w, char *errstr, size_t errlen)
                 break;
             m = rd_kafka_consumer_poll(w->consumer, 0);
         }
+        rs_worker_flow_update(w); /* input.buffer.records */
         rd_kafka_poll(w->producer, 0);
         rs_worker_drop_expired(w);
         if (w->recommit && rs_worker_now_us() >= w->recommit_after)
@@ -769,6 +777,7 @@ int rs_worker_run(rs_worker_t *w, char *errstr, size_t errlen)
         if ((long)w->fresh >= w->cfg->batch_max_records || (w->more && w->queued > 0) ||
             (w->queued > 0 && rs_worker_now_us() - w->batch_t0 >= max_us) || stuck_plan(w)) {
             rs_worker_process_batch(w);
+            rs_worker_flow_update(w);
             w->loop_mark = rs_worker_now_us(); /* a long batch is not a stall */
         }
     }
@@ -784,14 +793,14 @@ int rs_worker_run(rs_worker_t *w, char *errstr, size_t errlen)
         rs_errorf(errstr, errlen, "%s", w->errmsg);
         return w->disk_fault ? RS_WORKER_EDISK : -1;
     }
-    rs_worker_log("stopped batches=%llu records=%llu applied=%llu duplicates=%llu skipped=%llu "
-                  "rejected=%llu dlq=%llu entries=%llu balances=%llu",
-                  (unsigned long long)w->stats.batches, (unsigned long long)w->stats.records,
-                  (unsigned long long)w->stats.events_applied,
-                  (unsigned long long)w->stats.duplicates, (unsigned long long)w->stats.skipped,
-                  (unsigned long long)w->stats.rejected, (unsigned long long)w->stats.dlq,
-                  (unsigned long long)w->stats.entries_produced,
-                  (unsigned long long)w->stats.balances_produced);
+    rs_worker_log(
+        "stopped batches=%llu records=%llu applied=%llu duplicates=%llu skipped=%llu "
+        "rejected=%llu dlq=%llu entries=%llu balances=%llu pauses=%llu",
+        (unsigned long long)w->stats.batches, (unsigned long long)w->stats.records,
+        (unsigned long long)w->stats.events_applied, (unsigned long long)w->stats.duplicates,
+        (unsigned long long)w->stats.skipped, (unsigned long long)w->stats.rejected,
+        (unsigned long long)w->stats.dlq, (unsigned long long)w->stats.entries_produced,
+        (unsigned long long)w->stats.balances_produced, (unsigned long long)w->flow_pauses);
     return 0;
 }
 

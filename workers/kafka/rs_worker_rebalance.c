@@ -509,6 +509,7 @@ static void on_assign(rs_worker_t *w, rd_kafka_topic_partition_list_t *parts)
         rd_kafka_assign(w->consumer, NULL);
         return;
     }
+    rs_worker_flow_assigning(w, parts);
     rd_kafka_resp_err_t e = rd_kafka_assign(w->consumer, parts);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         rs_worker_fail(w, "assign: %s", rd_kafka_err2str(e));

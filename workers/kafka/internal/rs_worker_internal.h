@@ -211,6 +211,8 @@ typedef struct part {
     rs_pstate_t *ps;       /* W2, P1 */
     int tp_assigned[N_IN];
     int eof[N_IN];
+    /* paused by rs_worker_flow_update (input.buffer.records) */
+    uint8_t paused[N_IN];
     msgq_t tq[N_IN];        /* queued messages, one FIFO per input topic (W1) */
     size_t qn;              /* messages in tq[], all topics */
     int64_t next_off[N_IN]; /* one past the last queued offset of each topic; -1 unknown */
@@ -332,6 +334,7 @@ struct rs_worker {
     uint64_t last_batch_end; /* when the last batch was committed (us) */
     uint64_t batch_t0;       /* when the oldest message not yet tried in a batch came (us) */
     size_t n_assigned;       /* topic-partitions assigned */
+    uint64_t flow_pauses;    /* topic-partitions paused by rs_worker_flow_update */
     rd_kafka_topic_partition_list_t *commit_offsets; /* for Kafka, after the state */
     int recommit;            /* commit the store's offsets to Kafka (again) */
     uint64_t recommit_after; /* not before (us): one retry per second */
@@ -540,6 +543,17 @@ int rs_worker_fits(rs_worker_t *w, int32_t n, const char *what, const char *cont
                    size_t keylen, size_t len);
 /* Clear partition n's parked flag (it was revoked). */
 void rs_worker_unpark(rs_worker_t *w, int32_t n);
+
+/* rs_worker_flow.c: input.buffer.records. A topic-partition's share of it
+ * (records queued before it is paused). */
+size_t rs_worker_flow_share(const rs_worker_t *w);
+/* Pause the topic-partitions queued to their share, resume those drained
+ * to half of it (or no longer ACTIVE). Called by the loop after it drained
+ * the consumer and after a batch. */
+void rs_worker_flow_update(rs_worker_t *w);
+/* Before `parts` is assigned: resume them all (a pause never outlives an
+ * assignment) and clear every paused flag. */
+void rs_worker_flow_assigning(rs_worker_t *w, rd_kafka_topic_partition_list_t *parts);
 /* Stage the seen ids p's engine applied into w->sb and queue their
  * changelog records. 0 or -1 (failure recorded). */
 int rs_worker_stage_seen(rs_worker_t *w, part_t *p, int32_t n);

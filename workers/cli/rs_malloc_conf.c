@@ -1,0 +1,19 @@
+/*
+ * rs_malloc_conf.c — jemalloc's options for the `revstream` program,
+ * compiled in (linked only when the program uses jemalloc: see
+ * workers/cli/CMakeLists.txt). jemalloc reads `malloc_conf` once, at its
+ * first allocation; the MALLOC_CONF environment variable is read after it
+ * and overrides any option it names.
+ *
+ * Why: with jemalloc's defaults (no background thread, dirty pages kept
+ * 10 s) the pages a worker batch frees (its records, staged writes and
+ * produced copies) stay resident until later allocations happen to purge
+ * them, so the peak RSS carried 50–130 MiB of freed memory on top of what
+ * was allocated (bench/README.md, "Peak RSS"). A background thread purges
+ * dirty pages after DIRTY_DECAY_MS, off the worker's threads, and freed
+ * pages go straight back to the kernel instead of through the muzzy state.
+ */
+#define DIRTY_DECAY_MS "1000"
+
+const char *malloc_conf =
+    "background_thread:true,dirty_decay_ms:" DIRTY_DECAY_MS ",muzzy_decay_ms:0";
