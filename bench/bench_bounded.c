@@ -364,7 +364,7 @@ static int worker_run(const char *bin, const char *bs, const char *cfg, const ch
 static int64_t store_pos(const char *dir)
 {
     rs_state_t *st;
-    rs_state_opts_t so = {dir, 0, 1, RS_STATE_SYNC_ON, 0};
+    rs_state_opts_t so = {dir, 0, 1, RS_STATE_SYNC_ON, 0, 0};
     char err[512];
     int64_t pos = -1;
     if (rs_state_open(&st, &so, err, sizeof err) != 0)
@@ -397,7 +397,7 @@ static int view_seen(void *opaque, const char *id, uint64_t h, uint64_t ch, int3
 static int store_view(const char *dir, store_view_t *v)
 {
     rs_state_t *st;
-    rs_state_opts_t so = {dir, 0, 1, RS_STATE_SYNC_ON, 0};
+    rs_state_opts_t so = {dir, 0, 1, RS_STATE_SYNC_ON, 0, 0};
     char err[512];
     memset(v, 0, sizeof *v);
     if (rs_state_open(&st, &so, err, sizeof err) != 0)

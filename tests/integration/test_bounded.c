@@ -436,7 +436,7 @@ Test(bounded, retention_prunes_ids_and_refuses_older_events, .timeout = 300)
 static void *stored_blob(const char *dir, const char *id, size_t *len)
 {
     rs_state_t *st = NULL;
-    rs_state_opts_t so = {dir, 0, 1, RS_STATE_SYNC_ON, 0};
+    rs_state_opts_t so = {dir, 0, 1, RS_STATE_SYNC_ON, 0, 0};
     char err[512];
     void *blob = NULL, *copy = NULL;
     cr_assert_eq(rs_state_open(&st, &so, err, sizeof err), 0, "%s", err);
@@ -454,7 +454,7 @@ static void *stored_blob(const char *dir, const char *id, size_t *len)
 static int64_t stored_pos(const char *dir)
 {
     rs_state_t *st = NULL;
-    rs_state_opts_t so = {dir, 0, 1, RS_STATE_SYNC_ON, 0};
+    rs_state_opts_t so = {dir, 0, 1, RS_STATE_SYNC_ON, 0, 0};
     char err[512];
     int64_t pos = -1;
     cr_assert_eq(rs_state_open(&st, &so, err, sizeof err), 0, "%s", err);
@@ -598,7 +598,7 @@ Test(bounded, trimmed_changelog_restores_from_a_copy_and_its_tail, .timeout = 30
         char scratch[160];
         rs_state_t *st = NULL;
         snprintf(scratch, sizeof scratch, "%s/scratch", c.dir);
-        rs_state_opts_t so = {scratch, 1, 0, RS_STATE_SYNC_OFF, 0};
+        rs_state_opts_t so = {scratch, 1, 0, RS_STATE_SYNC_OFF, 0, 0};
         cr_assert_eq(rs_state_open(&st, &so, err, sizeof err), 0, "%s", err);
         rs_changelog_restore_part_t part = {0, lo - 1, hi, 0, 0, 0};
         rs_changelog_restore_args_t ra = {0};
