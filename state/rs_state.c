@@ -47,8 +47,8 @@
  *     record (a crash mid-write) is dropped whole. A large batch is written
  *     as a copy in key order (rs_state_sorted.c; stable: the operations on
  *     one key keep their order, so the result is the same), which makes the
- *     memtable inserts cheaper (made ahead by rs_state_batch_prepare, or
- *     here); rs_state_batch_append joins batches into one write. A
+ *     memtable inserts cheaper; batches staged on several threads can be
+ *     appended to one (rs_state_batch_append) and written once. A
  *     restore's large batches are written as table files and ingested
  *     (rs_state_batch_commit_ingest, rs_state_sorted.c): no memtable.
  *   - Seen-id lookups are nearly all misses: the tables have a full bloom
@@ -65,7 +65,6 @@
 #include "rs_bytes.h"
 #include "rs_err.h"
 #include "rs_log.h"
-#include "rs_state_batch.h"
 #include "rs_state_dir.h"
 #include "rs_state_offsets.h"
 #include "rs_state_sorted.h"
@@ -106,6 +105,22 @@ struct rs_state {
     rocksdb_writeoptions_t *wopts_nowal; /* rs_state_batch_commit_unlogged */
     int read_only;
     char *path;
+};
+
+struct rs_state_batch {
+    rocksdb_writebatch_t *wb;
+    size_t count;
+    int failed;
+    char err[320];
+    size_t saved_count; /* count at the save point */
+    int saved;          /* a save point is set */
+    /* The batch's merges again, in staging order (BE32 klen, BE32 vlen,
+     * key, operand each): RocksDB's C API iterates a WriteBatch's puts and
+     * deletes only, and silently skips its merges, so the key-ordered copy
+     * and rs_state_batch_append() take the merges from here. */
+    unsigned char *mg;
+    size_t mglen, mgcap;
+    size_t saved_mglen; /* mglen at the save point */
 };
 
 /* ---- small helpers ---- */
@@ -916,7 +931,7 @@ void rs_state_batch_clear(rs_state_batch_t *b)
     rocksdb_writebatch_clear(b->wb);
     b->count = 0;
     b->mglen = 0;
-    b->saved = b->sorted = 0;
+    b->saved = 0;
     b->failed = 0;
     b->err[0] = '\0';
 }
@@ -989,10 +1004,9 @@ static int batch_write(rs_state_t *st, rs_state_batch_t *b, const rocksdb_writeo
     int ing = wo != NULL ? 1 /* else rs_state_batch_commit_ingest: a file if it pays */
                          : rs_state_sorted_ingest(st->db, st->options, st->path, b->count,
                                                   b->wb, b->mg, b->mglen, &err);
-    rocksdb_writebatch_t *sorted =
-        ing == 1 && !b->sorted && b->count >= RS_STATE_SORTED_WRITE_MIN
-            ? rs_state_sorted_copy(b->wb, b->mg, b->mglen)
-            : NULL;
+    rocksdb_writebatch_t *sorted = ing == 1 && b->count >= RS_STATE_SORTED_WRITE_MIN
+                                       ? rs_state_sorted_copy(b->wb, b->mg, b->mglen)
+                                       : NULL;
     if (ing == 1)
         rocksdb_write(st->db, wo ? wo : st->wopts_nowal, sorted ? sorted : b->wb, &err);
     if (sorted != NULL)

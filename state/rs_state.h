@@ -200,15 +200,6 @@ void rs_state_batch_clear(rs_state_batch_t *b);
  * can be committed in one write. 0, or -1 (dst's error set). */
 int rs_state_batch_append(rs_state_batch_t *dst, rs_state_batch_t *src);
 
-/* Put what is staged in key order now (rs_state_prepare.c), so that the
- * commit only writes: the sort the commit makes of a large batch, done
- * ahead by a thread with time to spare. What is staged afterwards is
- * written after it, in staging order; the store after the commit is the
- * same as without the prepare. Drops the save point (a later rollback
- * fails). 0 (also when there is nothing worth sorting), or -1: out of
- * memory, the batch unchanged. Not thread-safe for one batch. */
-int rs_state_batch_prepare(rs_state_batch_t *b);
-
 /* Apply the batch atomically (one WriteBatch, fsync per opts). On success the
  * batch is cleared, ready for the next one; on failure it is left as it was
  * and nothing was written. An empty batch commits trivially. */

@@ -1333,48 +1333,6 @@ Test(state, ingested_writes_leave_what_a_batch_write_leaves)
     }
 }
 
-/* rs_state_batch_prepare (the worker's lanes sort their batch before the
- * commit): the store after the commit is what the batch written as staged
- * leaves, with operations staged after the prepare overriding those
- * before it on the same keys (a meta record, a merge), and a save point
- * set before the prepare can no longer be rolled back to. */
-Test(state, a_prepared_write_leaves_what_a_batch_write_leaves)
-{
-    char path[128], err[512] = "";
-    path_in(path, sizeof path, "db");
-    rs_state_t *st = open_at(path, 1, 0, RS_STATE_SYNC_DEFAULT);
-    ingest_before(st);
-    rs_state_batch_t *b = new_batch();
-    rs_state_batch_save_point(b);
-    ingest_ops(b, 1);
-    size_t staged = rs_state_batch_count(b);
-    cr_assert_eq(rs_state_batch_prepare(b), 0);
-    cr_assert_eq(rs_state_batch_count(b), staged, "the prepare keeps every operation");
-    cr_assert_eq(rs_state_batch_rollback(b), -1, "no save point before the prepare");
-    cr_assert_null(rs_state_batch_error(b));
-    cr_assert_eq(rs_state_batch_prepare(b), 0, "a second prepare changes nothing");
-    /* staged after the prepare: later than what it sorted */
-    cr_assert_eq(rs_state_batch_put_meta(b, "changelog/0", "87654321", 8), 0);
-    cr_assert_eq(rs_state_batch_put_contract_offset(b, "C0001", "usage", 42), 0);
-    commit(st, b);
-    for (int reopen = 0; reopen <= 1; reopen++) {
-        ingest_expect(st, 0);
-        cr_assert_eq(contract_offset(st, "C0001", "usage", 0), 42, "the merge after it");
-        cr_assert_eq(contract_offset(st, "C0001", "invoices", 0), 41, "the merge before it");
-        void *v = NULL;
-        size_t len = 0;
-        cr_assert_eq(rs_state_get_meta(st, "changelog/0", &v, &len, err, sizeof err), 0, "%s",
-                     err);
-        cr_assert(len == 8 && memcmp(v, "87654321", 8) == 0, "the put after it wins");
-        rs_state_free(v);
-        cr_assert_eq(rs_state_flush(st, err, sizeof err), 0, "%s", err);
-        rs_state_destroy(st);
-        st = open_at(path, 0, 0, RS_STATE_SYNC_DEFAULT);
-    }
-    rs_state_batch_destroy(b);
-    rs_state_destroy(st);
-}
-
 /* A child ingests a large write and dies without a flush: the write is
  * there (a table file, not a memtable). */
 Test(state, an_ingested_write_survives_a_crash_without_a_flush)

@@ -28,9 +28,8 @@
  * own lane (contract map, changelog queue, staging write batch, Avro cache,
  * counts). The partitions are independent (rs_pstate.h), so a partition's
  * outputs and state are what one thread would make, in the same order.
- * Each thread puts its lane's write batch in key order when it has no
- * sub-batch left (rs_state_batch_prepare). After the threads are joined
- * the helper lanes' changelog records are appended to lane0's queue, and
+ * After the threads are joined the helper lanes' changelog records are
+ * appended to lane0's queue, and
  * the loop's thread alone goes on with steps 4 and 5 (but the helper
  * lanes' writes, on threads started for them) and with what changes the
  * worker's own state (Kafka offsets, partition states).
@@ -974,12 +973,6 @@ static void *apply_lane(void *arg)
         if (run_sub_batch(j->w, &j->w->parts[n], n, &j->subs[n], j->next[n]))
             j->staged[n] = (char)(1 + a->idx);
     }
-    /* Nothing more is staged in this lane before its write but the
-     * changelog positions: its key-ordered copy is made now, while the
-     * other threads may still apply (else the commit makes it; out of
-     * memory leaves the batch as it was, and the commit sorts it). */
-    if (!rs_worker_failed(j->w))
-        (void)rs_state_batch_prepare(a->lane->sb);
     tl_lane = NULL;
     return NULL;
 }
@@ -1240,9 +1233,9 @@ static void *write_lane(void *arg)
 
 /* Step 5's store write: each lane's staged state in a write of its own,
  * the helper lanes' on threads started for it while the loop's thread
- * writes lane0's, so their key-ordered copies and memtable inserts run at
- * once (RocksDB lets concurrent writers insert into the memtable in
- * parallel). A partition's contracts, seen ids, offsets, plan deletion and
+ * writes lane0's, so their key-ordered copies (rs_state_sorted.c) are made
+ * at once (RocksDB itself mostly writes them one after the other:
+ * bench/README.md). A partition's contracts, seen ids, offsets, plan deletion and
  * changelog position are all in the batch of the lane that applied it
  * (staged[n]), so every write holds whole partitions: a crash between two
  * writes leaves each partition committed or not, and one not committed
