@@ -47,8 +47,8 @@
  *     record (a crash mid-write) is dropped whole. A large batch is written
  *     as a copy in key order (rs_state_sorted.c; stable: the operations on
  *     one key keep their order, so the result is the same), which makes the
- *     memtable inserts cheaper; batches staged on several threads can be
- *     appended to one (rs_state_batch_append) and written once. A
+ *     memtable inserts cheaper; batches staged on several threads are
+ *     appended to one (rs_state_batch_append) and still written once. A
  *     restore's large batches are written as table files and ingested
  *     (rs_state_batch_commit_ingest, rs_state_sorted.c): no memtable.
  *   - Seen-id lookups are nearly all misses: the tables have a full bloom
@@ -66,7 +66,6 @@
 #include "rs_err.h"
 #include "rs_log.h"
 #include "rs_state_dir.h"
-#include "rs_state_internal.h"
 #include "rs_state_offsets.h"
 #include "rs_state_sorted.h"
 
@@ -96,6 +95,33 @@ enum {
 
 static const unsigned char LAYOUT_KEY[] = {K_LAYOUT, 'l', 'a', 'y', 'o', 'u', 't'};
 static const char LAYOUT_MAGIC[4] = {'R', 'S', 'S', 'T'};
+
+struct rs_state {
+    rocksdb_t *db;
+    rocksdb_options_t *options;
+    rocksdb_cache_t *cache;
+    rocksdb_readoptions_t *ropts;
+    rocksdb_writeoptions_t *wopts;
+    rocksdb_writeoptions_t *wopts_nowal; /* rs_state_batch_commit_unlogged */
+    int read_only;
+    char *path;
+};
+
+struct rs_state_batch {
+    rocksdb_writebatch_t *wb;
+    size_t count;
+    int failed;
+    char err[320];
+    size_t saved_count; /* count at the save point */
+    int saved;          /* a save point is set */
+    /* The batch's merges again, in staging order (BE32 klen, BE32 vlen,
+     * key, operand each): RocksDB's C API iterates a WriteBatch's puts and
+     * deletes only, and silently skips its merges, so the key-ordered copy
+     * and rs_state_batch_append() take the merges from here. */
+    unsigned char *mg;
+    size_t mglen, mgcap;
+    size_t saved_mglen; /* mglen at the save point */
+};
 
 /* ---- small helpers ---- */
 
@@ -559,8 +585,6 @@ int rs_state_open(rs_state_t **out, const rs_state_opts_t *opts, char *errstr, s
     rocksdb_writeoptions_set_sync(st->wopts, opts->sync == RS_STATE_SYNC_OFF ? 0 : 1);
     st->wopts_nowal = rocksdb_writeoptions_create();
     rocksdb_writeoptions_disable_WAL(st->wopts_nowal, 1);
-    st->wopts_nosync = rocksdb_writeoptions_create(); /* (sync is off by default) */
-    st->sync = opts->sync != RS_STATE_SYNC_OFF;
 
     if (st->read_only)
         st->db = rocksdb_open_for_read_only(st->options, st->path, 0, &err);
@@ -594,8 +618,6 @@ void rs_state_destroy(rs_state_t *st)
         rocksdb_writeoptions_destroy(st->wopts);
     if (st->wopts_nowal)
         rocksdb_writeoptions_destroy(st->wopts_nowal);
-    if (st->wopts_nosync)
-        rocksdb_writeoptions_destroy(st->wopts_nosync);
     if (st->options)
         rocksdb_options_destroy(st->options);
     if (st->cache)
@@ -1001,12 +1023,6 @@ static int batch_write(rs_state_t *st, rs_state_batch_t *b, const rocksdb_writeo
 int rs_state_batch_commit(rs_state_t *st, rs_state_batch_t *b, char *errstr, size_t errlen)
 {
     return batch_write(st, b, st ? st->wopts : NULL, "rs_state_batch_commit", errstr, errlen);
-}
-
-int rs_state_batch_commit_nosync(rs_state_t *st, rs_state_batch_t *b, char *errstr, size_t n)
-{
-    return batch_write(st, b, st ? st->wopts_nosync : NULL, "rs_state_batch_commit_nosync",
-                       errstr, n);
 }
 
 int rs_state_batch_commit_unlogged(rs_state_t *st, rs_state_batch_t *b, char *errstr,

@@ -197,7 +197,7 @@ void rs_state_batch_clear(rs_state_batch_t *b);
 
 /* Move everything staged in src to the end of dst (src is cleared; a
  * staging error of src becomes dst's): batches staged by different threads
- * can be committed in one write. 0, or -1 (dst's error set). */
+ * are committed in one write. 0, or -1 (dst's error set). */
 int rs_state_batch_append(rs_state_batch_t *dst, rs_state_batch_t *src);
 
 /* Apply the batch atomically (one WriteBatch, fsync per opts). On success the
@@ -207,18 +207,6 @@ int rs_state_batch_commit(rs_state_t *st, rs_state_batch_t *b, char *errstr, siz
 /* (rs_state_batch_commit returns RS_STATE_EDISK when RocksDB's error is a
  * full or read-only disk: "No space left", "Read-only file system",
  * "Disk quota exceeded".) */
-
-/* The same with the write-ahead log but without its fsync, whatever
- * opts.sync says: the write survives a process crash at once, a power cut
- * only after rs_state_sync_wal() (rs_state_wal.c) returned. Several
- * threads' commits made so are synced by one rs_state_sync_wal(), one
- * fsync instead of one each. Atomic like rs_state_batch_commit. */
-int rs_state_batch_commit_nosync(rs_state_t *st, rs_state_batch_t *b, char *errstr,
-                                 size_t errlen);
-/* fsync the write-ahead log when the store was opened with sync (else 0
- * at once): every commit returned before is then durable.
- * 0 or -1 / RS_STATE_EDISK with errstr. */
-int rs_state_sync_wal(rs_state_t *st, char *errstr, size_t errlen);
 
 /* The same without RocksDB's write-ahead log: faster, and NOT durable —
  * a crash loses it unless rs_state_flush() returned after it. Only for

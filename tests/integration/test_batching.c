@@ -11,10 +11,6 @@
  *     documented case where the order may differ (docs/worker.md).
  *   - Nor on worker.threads: one thread or three applying a batch's
  *     sub-batches give the same deduplicated journal.
- *   - A crash between the apply lanes' state writes (a batch applied on two
- *     threads writes each lane's partitions in a write of its own): the
- *     restart on the same store gives replay's balances, no entry_id with
- *     two contents.
  *   - processing.guarantee=exactly_once processes a whole book: every batch,
  *     plans included, in one transaction; the deduplicated journal and the
  *     latest balance snapshots equal `revstream replay`. (The mock broker's
@@ -23,7 +19,6 @@
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,54 +215,4 @@ Test(batching, exactly_once_book_equals_replay, .timeout = 180)
 Test(batching, exactly_once_lazy_closes_without_cache_equal_replay, .timeout = 180)
 {
     exactly_once_book("state.cache.mb=0\nstate.close.chunk=3\n", 4, 1);
-}
-
-/* worker.threads=2: each apply lane's partitions are committed by a write
- * of their own. Killed after the first lane's write of its first
- * two-lane batch (kill point lane_written), the store holds some
- * partitions of that batch committed and the others with their plan
- * only; the restart on the same store finishes them (a replay of the plan
- * or a restore from the changelog), and the journal, deduplicated, gives
- * replay's balances, with no entry_id holding two contents. */
-Test(batching, crash_between_lane_writes_equals_replay, .timeout = 300)
-{
-    rs_mockbroker_t *mb = NULL;
-    rs_mockbroker_opts_t mo = {1, KH_NPARTS};
-    char err[512];
-    kh_events_t ev = {0};
-    kh_worker_t w;
-
-    cr_assert_eq(rs_mockbroker_new(&mb, &mo, err, sizeof err), 0, "%s", err);
-    const char *bs = rs_mockbroker_bootstraps(mb);
-    kh_gen_book(&ev, 60);
-    kh_produce_book(bs, &ev);
-    kh_worker_init(&w, bs, "g-lanes",
-                   "input.format=json\noutput.format=json\nworker.threads=2\n"
-                   "batch.max.records=100000\nbatch.max.ms=1000\ninput.idle.ms=500\n"
-                   "exit.when.idle=true\n");
-    int status = kh_wait_exit(kh_worker_start(&w, "RS_TEST_KILL_POINT=lane_written:1"),
-                              KH_DEADLINE_S, w.log);
-    char *log = kh_slurp(w.log);
-    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
-              "not killed between the lanes' writes (status %d):\n%s", status, log);
-    cr_assert_not_null(strstr(log, "worker: fault point=lane_written batch=1"), "%s", log);
-    size_t mark = strlen(log);
-    free(log);
-
-    kh_worker_run_idle(&w, NULL);
-    log = kh_slurp(w.log);
-    const char *again = log + mark;
-    /* the batch is split: some partitions committed, others left with
-     * their plan, which the restart applies again */
-    cr_assert_not_null(strstr(again, " pending_plan=0 "), "no partition committed:\n%s", again);
-    cr_assert_gt(kh_log_sum(again, "worker: partition_loaded ", "pending_plan"), 0,
-                 "every partition committed:\n%s", again);
-    cr_assert_gt(kh_log_sum(again, "worker: batch ", "applied"), 0, "%s", again);
-    free(log);
-    size_t dups =
-        kh_check_topic_balances(bs, "revenue.journal", "revenue.deferred-balances", &ev);
-    cr_log_info("crash between lane writes: %zu duplicates", dups);
-    kh_ev_free(&ev);
-    rs_mockbroker_destroy(mb);
-    kh_rm_rf(w.dir);
 }

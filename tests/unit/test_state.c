@@ -1156,66 +1156,6 @@ Test(state, merges_survive_append_and_the_sorted_write)
     rs_state_destroy(st);
 }
 
-/* In a forked child: a new synced store at path and a batch, or _exit(2). */
-static void child_open(const char *path, rs_state_t **st, rs_state_batch_t **b)
-{
-    char err[512];
-    if (try_open(st, path, 1, 0, RS_STATE_SYNC_ON, err, sizeof err) != 0 ||
-        rs_state_batch_new(b, err, sizeof err) != 0)
-        _exit(2);
-}
-
-/* A child commits two batches without the WAL's fsync (as the worker's
- * apply lanes do), syncs the WAL once, and dies (_exit: no close, no
- * flush). */
-static void nosync_child(const char *path)
-{
-    char err[512];
-    rs_state_t *st = NULL;
-    rs_state_batch_t *b = NULL;
-    child_open(path, &st, &b);
-    rs_state_batch_put_contract(b, 0, "A", "lane zero", 9);
-    rs_state_batch_put_meta(b, "changelog/0", "00000007", 8);
-    if (rs_state_batch_commit_nosync(st, b, err, sizeof err) != 0)
-        _exit(3);
-    rs_state_batch_put_contract(b, 1, "B", "lane one", 8);
-    rs_state_batch_put_contract_offset(b, "B", "usage", 9);
-    if (rs_state_batch_commit_nosync(st, b, err, sizeof err) != 0 ||
-        rs_state_batch_count(b) != 0)
-        _exit(4);
-    if (rs_state_sync_wal(st, err, sizeof err) != 0)
-        _exit(5);
-    _exit(0);
-}
-
-/* Commits without the fsync are logged: they survive a process crash
- * (unlike unlogged ones, below), and rs_state_sync_wal succeeds on a
- * synced store and is a no-op on one opened without sync. */
-Test(state, nosync_commits_are_logged_and_synced_once)
-{
-    char path[128], err[512] = "";
-    path_in(path, sizeof path, "db");
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0)
-        nosync_child(path);
-    int ws = 0;
-    cr_assert_eq(waitpid(pid, &ws, 0), pid);
-    cr_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "child status %d", ws);
-    rs_state_t *st = open_at(path, 0, 0, RS_STATE_SYNC_OFF);
-    expect_contract_str(st, 0, "A", "lane zero");
-    expect_contract_str(st, 1, "B", "lane one");
-    cr_assert_eq(contract_offset(st, "B", "usage", 0), 9);
-    void *v = NULL;
-    size_t len = 0;
-    cr_assert_eq(rs_state_get_meta(st, "changelog/0", &v, &len, err, sizeof err), 0, "%s", err);
-    cr_assert(len == 8 && memcmp(v, "00000007", 8) == 0);
-    rs_state_free(v);
-    cr_assert_eq(rs_state_sync_wal(st, err, sizeof err), 0, "%s", err);
-    rs_state_destroy(st);
-}
-
 /* A child commits a logged marker, then an unlogged write, and dies
  * (_exit: no close, no flush); with flush_first it flushes before dying. */
 static void unlogged_child(const char *path, int flush_first)
@@ -1223,7 +1163,9 @@ static void unlogged_child(const char *path, int flush_first)
     char err[512];
     rs_state_t *st = NULL;
     rs_state_batch_t *b = NULL;
-    child_open(path, &st, &b);
+    if (try_open(&st, path, 1, 0, RS_STATE_SYNC_ON, err, sizeof err) != 0 ||
+        rs_state_batch_new(&b, err, sizeof err) != 0)
+        _exit(2);
     rs_state_batch_put_meta(b, "marker", "1", 1);
     if (rs_state_batch_commit(st, b, err, sizeof err) != 0)
         _exit(3);

@@ -27,7 +27,7 @@
  *     acknowledged and before its state commit (rs_worker_set_crash_after());
  *     RS_TEST_KILL_POINT=POINT:N[:DELAY_US[:SEED]] at any point of
  *     rs_kill_point_t (planned, mid_batch, delivered, changelog, state_write,
- *     lane_written, committed) of the N-th batch that reaches it (rs_worker_set_kill_point());
+ *     committed) of the N-th batch that reaches it (rs_worker_set_kill_point());
  *     RS_WORKER_CRASH_IN_CLOSE=N in a month-end close, after N chunks were
  *     committed and the next one's outputs acknowledged
  *     (rs_worker_set_crash_in_close());
@@ -117,7 +117,7 @@ static int set_kill_point(rs_worker_t *w, const char *spec)
         rs_logf(RS_LOG_ERROR, "worker",
                 "error=usage msg=\"RS_TEST_KILL_POINT: want POINT:N[:DELAY_US[:SEED]] with "
                 "POINT one of planned, mid_batch, delivered, changelog, state_write, "
-                "lane_written, committed\"");
+                "committed\"");
         return -1;
     }
     rs_worker_set_kill_point(w, rs_kill_point_from_name(point), v[0], v[1], v[2]);

@@ -15,8 +15,8 @@
  *       always produced for the partition whose event caused it.
  *   W3  Outputs of a batch are produced only after its plans were saved
  *       (rs_pstate_stage_plan, one synced write) and delivered, and the
- *       batch's state write (one write per apply lane, each holding whole
- *       partitions: their state, offsets and changelog/N) is committed only after
+ *       batch's state write (the lanes' staging write batches appended
+ *       into one, rs_state_batch_append) is committed only after
  *       rd_kafka_flush() returned with zero failed delivery reports for
  *       everything produced since the last commit. After a failure the
  *       worker is FAILED and nothing is committed again: the in-memory
@@ -808,9 +808,8 @@ void rs_worker_get_stats(const rs_worker_t *w, rs_worker_stats_t *out)
     *out = w->stats;
 }
 
-static const char *const kill_point_names[] = {"none",         "planned",   "mid_batch",
-                                               "delivered",    "changelog", "state_write",
-                                               "lane_written", "committed"};
+static const char *const kill_point_names[] = {
+    "none", "planned", "mid_batch", "delivered", "changelog", "state_write", "committed"};
 
 rs_kill_point_t rs_kill_point_from_name(const char *name)
 {

@@ -123,9 +123,6 @@ void rs_worker_get_stats(const rs_worker_t *w, rs_worker_stats_t *out);
  *   state_write during the local state commit: a thread kills the process
  *               after a random delay of 0..delay_us microseconds from the
  *               start of the write (before, during or just after it)
- *   lane_written of a batch staged in several apply lanes (worker.threads),
- *               one lane's write is committed, the others' not (the lanes
- *               are then written one after the other, not at once)
  *   committed   the local state is committed, Kafka's offsets not yet
  * n == 0: never. delay_us only matters for state_write. */
 typedef enum rs_kill_point {
@@ -135,7 +132,6 @@ typedef enum rs_kill_point {
     RS_KILL_DELIVERED,
     RS_KILL_CHANGELOG,
     RS_KILL_STATE_WRITE,
-    RS_KILL_LANE_WRITTEN,
     RS_KILL_COMMITTED,
 } rs_kill_point_t;
 

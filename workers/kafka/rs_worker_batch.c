@@ -17,10 +17,9 @@
  *   4. once for the batch: every output is delivered (flush, no failed
  *      report), then the queued changelog records are produced and
  *      delivered, then the changelog positions are staged;
- *   5. the transaction (exactly_once) and then the staged state are
- *      committed: each lane's write batch in a write of its own, at once
- *      (commit_lanes; every write holds whole partitions); Kafka's consumer
- *      offsets follow, for monitoring only.
+ *   5. the transaction (exactly_once) and then the staged state (lane0's
+ *      write batch, in one write) are committed; Kafka's consumer offsets
+ *      follow, for monitoring only.
  *
  * Steps 2-3 run on worker.threads threads at once when the batch has
  * sub-batches of several partitions (apply_parallel): each thread takes the
@@ -28,11 +27,11 @@
  * own lane (contract map, changelog queue, staging write batch, Avro cache,
  * counts). The partitions are independent (rs_pstate.h), so a partition's
  * outputs and state are what one thread would make, in the same order.
- * After the threads are joined the helper lanes' changelog records are
- * appended to lane0's queue, and
- * the loop's thread alone goes on with steps 4 and 5 (but the helper
- * lanes' writes, on threads started for them) and with what changes the
- * worker's own state (Kafka offsets, partition states).
+ * After the threads are joined the helper lanes are merged into lane0
+ * (their staged state appended to its write batch, their changelog records
+ * to its queue), and the loop's thread alone goes on with steps 4 and 5 and
+ * with what changes the worker's own state (Kafka offsets, partition
+ * states).
  *
  * Invariants: W3 (nothing is committed after a failure), W4 (a sub-batch's
  * outputs are a function of the engine state before it and the records in
@@ -900,14 +899,14 @@ int rs_worker_lanes_new(rs_worker_t *w, char *errstr, size_t errlen)
     return 0;
 }
 
-/* Fold a helper lane's batch into lane0 after the apply step: changelog
- * records (each partition's in its order) and counts. Its staged state
- * stays in the lane: it is written by the lane's own write (commit_lanes).
+/* Fold a helper lane's batch into lane0 after the apply step: staged
+ * state, changelog records (each partition's in its order) and counts.
  * 0, or -1 (failure recorded). */
 static int merge_lane(rs_worker_t *w, lane_t *l)
 {
     lane_t *l0 = &w->lane0;
     rs_worker_stats_t *a = &w->stats, *b = &l->own;
+    int rc = 0;
 
     a->records += b->records;
     a->events_applied += b->events_applied;
@@ -918,6 +917,10 @@ static int merge_lane(rs_worker_t *w, lane_t *l)
     a->entries_produced += b->entries_produced;
     a->balances_produced += b->balances_produced;
     memset(b, 0, sizeof *b);
+    if (rs_state_batch_append(l0->sb, l->sb) != 0) {
+        rs_worker_fail(w, "state: %s", rs_state_batch_error(l0->sb));
+        rc = -1;
+    }
     if (l->nclq > 0 && l0->nclq + l->nclq > l0->capclq) {
         size_t cap = l0->nclq + l->nclq;
         clrec_t *q = realloc(l0->clq, cap * sizeof *q);
@@ -937,7 +940,7 @@ static int merge_lane(rs_worker_t *w, lane_t *l)
         memcpy(l0->clq + l0->nclq, l->clq, l->nclq * sizeof *l->clq);
     l0->nclq += l->nclq;
     l->nclq = 0;
-    return 0;
+    return rc;
 }
 
 typedef struct apply_job {
@@ -953,7 +956,6 @@ typedef struct apply_job {
 typedef struct apply_arg {
     apply_job_t *job;
     lane_t *lane;
-    int idx; /* the lane's number: 0 lane0, i + 1 lanes[i] */
 } apply_arg_t;
 
 /* Take the job's sub-batches one by one until none is left (or a failure). */
@@ -968,10 +970,7 @@ static void *apply_lane(void *arg)
         if (i >= j->norder || rs_worker_failed(j->w))
             break;
         int32_t n = j->order[i];
-        /* staged[n]: 1 + the lane that staged it (its state is written
-         * with that lane's write batch, commit_lanes) */
-        if (run_sub_batch(j->w, &j->w->parts[n], n, &j->subs[n], j->next[n]))
-            j->staged[n] = (char)(1 + a->idx);
+        j->staged[n] = (char)run_sub_batch(j->w, &j->w->parts[n], n, &j->subs[n], j->next[n]);
     }
     tl_lane = NULL;
     return NULL;
@@ -1020,12 +1019,12 @@ static int apply_parallel(rs_worker_t *w, msgq_t *subs, const char *taken,
     if ((size_t)nth > j.norder - 1)
         nth = (int)j.norder - 1;
     for (int i = 0; i < nth; i++) {
-        args[i] = (apply_arg_t){&j, &w->lanes[i], i + 1};
+        args[i] = (apply_arg_t){&j, &w->lanes[i]};
         if (pthread_create(&th[i], NULL, apply_lane, &args[i]) != 0)
             break; /* fewer threads: the others take what is left */
         started++;
     }
-    args[64] = (apply_arg_t){&j, &w->lane0, 0};
+    args[64] = (apply_arg_t){&j, &w->lane0};
     apply_lane(&args[64]);
     for (int i = 0; i < started; i++)
         pthread_join(th[i], NULL);
@@ -1090,7 +1089,7 @@ static void fault_point(rs_worker_t *w, rs_kill_point_t point, const rs_worker_s
 }
 
 static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t records,
-                        int parts, const char *staged, uint64_t t0);
+                        int parts, uint64_t t0);
 
 /* A batch this small runs on the loop's thread alone (starting threads
  * would cost more than it saves). */
@@ -1186,8 +1185,7 @@ int rs_worker_process_batch(rs_worker_t *w)
         int ran = 0;
         for (int32_t n = 0; n < w->nparts && !rs_worker_failed(w); n++)
             if (taken[n]) {
-                staged[n] =
-                    (char)run_sub_batch(w, &w->parts[n], n, &subs[n], next[n]); /* lane0 */
+                staged[n] = (char)run_sub_batch(w, &w->parts[n], n, &subs[n], next[n]);
                 if (ran++ == 0)
                     fault_point(w, RS_KILL_MID_BATCH, &before, records);
             }
@@ -1198,7 +1196,7 @@ int rs_worker_process_batch(rs_worker_t *w)
     if (rs_worker_failed(w))
         goto out;
     w->phase_us[1] = rs_worker_now_us() - t;
-    rc = commit_batch(w, &before, records, parts, staged, t0);
+    rc = commit_batch(w, &before, records, parts, t0);
 out:
     if (rs_worker_failed(w))
         rs_worker_abort_transaction(w);
@@ -1211,96 +1209,14 @@ out:
     return rc;
 }
 
-/* The lane numbered idx: 0 lane0, i + 1 lanes[i] (apply_arg_t, staged[]). */
-static lane_t *lane_at(rs_worker_t *w, int idx)
-{
-    return idx == 0 ? &w->lane0 : &w->lanes[idx - 1];
-}
-
-typedef struct lane_write {
-    rs_state_t *st;
-    rs_state_batch_t *sb;
-    int nosync; /* one of several writes: the WAL is synced once after all */
-    int rc;
-    char err[512];
-} lane_write_t;
-
-/* A failed state write (rc from rs_state): recorded; -1. */
-static int commit_failed(rs_worker_t *w, int rc, const char *err)
-{
-    w->disk_fault |= rc == RS_STATE_EDISK && !rs_worker_failed(w);
-    rs_worker_fail(w, "state: commit: %s", err);
-    return -1;
-}
-
-static void *write_lane(void *arg)
-{
-    lane_write_t *lw = arg;
-    lw->rc = lw->nosync ? rs_state_batch_commit_nosync(lw->st, lw->sb, lw->err, sizeof lw->err)
-                        : rs_state_batch_commit(lw->st, lw->sb, lw->err, sizeof lw->err);
-    return NULL;
-}
-
-/* Step 5's store write: each lane's staged state in a write of its own,
- * the helper lanes' on threads started for it while the loop's thread
- * writes lane0's, so their key-ordered copies (rs_state_sorted.c) are made
- * at once (RocksDB itself mostly writes them one after the other:
- * bench/README.md). A partition's contracts, seen ids, offsets, plan deletion and
- * changelog position are all in the batch of the lane that applied it
- * (staged[n]), so every write holds whole partitions: a crash between two
- * writes leaves each partition committed or not, and one not committed
- * still has its plan, which a restart replays as after a crash before the
- * write. Several writes are made without the WAL's fsync and the WAL is
- * synced once after them (rs_state_sync_wal: one fsync, not one per
- * write), so the batch is durable when this returns, as after one synced
- * write. With the test kill point lane_written armed, a batch staged in
- * several lanes is written one lane after the other, and the process is
- * killed after the first. 0, or -1 (failure recorded). */
-static int commit_lanes(rs_worker_t *w, const rs_worker_stats_t *before, size_t records)
-{
-    lane_write_t lw[65];
-    pthread_t th[65];
-    char started[65] = {0};
-    int nl = 1 + (w->nlanes < 64 ? w->nlanes : 64), busy = 0; /* apply uses <= 64 */
-
-    for (int i = 0; i < nl; i++) {
-        lw[i] = (lane_write_t){.st = w->st, .sb = lane_at(w, i)->sb};
-        busy += rs_state_batch_count(lw[i].sb) > 0;
-    }
-    int serial = busy > 1 && w->kill_point == RS_KILL_LANE_WRITTEN, first = 1;
-    for (int i = 0; i < nl; i++)
-        lw[i].nosync = busy > 1;
-    for (int i = nl - 1; i >= 0; i--) {
-        if (rs_state_batch_count(lw[i].sb) == 0)
-            continue;
-        if (i > 0 && !serial && pthread_create(&th[i], NULL, write_lane, &lw[i]) == 0) {
-            started[i] = 1;
-            continue;
-        }
-        write_lane(&lw[i]); /* lane0, or no thread, or one after the other */
-        if (serial && lw[i].rc == 0 && first) {
-            first = 0;
-            fault_point(w, RS_KILL_LANE_WRITTEN, before, records);
-        }
-    }
-    for (int i = 1; i < nl; i++)
-        if (started[i])
-            pthread_join(th[i], NULL);
-    for (int i = 0; i < nl; i++)
-        if (lw[i].rc != 0)
-            return commit_failed(w, lw[i].rc, lw[i].err);
-    if (busy > 1 && (lw[0].rc = rs_state_sync_wal(w->st, lw[0].err, sizeof lw[0].err)) != 0)
-        return commit_failed(w, lw[0].rc, lw[0].err);
-    return 0;
-}
-
 /* Steps 4 and 5: deliver the batch's outputs, then its changelog records,
  * then commit (transaction, store, Kafka offsets) and log it. `before` is
- * the stats before the batch, staged[n] 1 + the lane that staged partition
- * n (0: none), t0 when it began. 0, or -1 (failure recorded). */
+ * the stats before the batch, t0 when it began. 0, or -1 (failure
+ * recorded). */
 static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t records,
-                        int parts, const char *staged, uint64_t t0)
+                        int parts, uint64_t t0)
 {
+    char err[512];
     uint64_t t = rs_worker_now_us();
 
     if (rs_worker_flush_outputs(w) != 0)
@@ -1321,9 +1237,7 @@ static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t 
                                w->cfg->changelog_topic, (int)n);
                 return -1;
             }
-            /* with the partition's state, in its lane's write */
-            rs_changelog_stage_pos(lane_at(w, staged[n] > 0 ? staged[n] - 1 : 0)->sb, n,
-                                   w->parts[n].cl_next);
+            rs_changelog_stage_pos(w->lane0.sb, n, w->parts[n].cl_next);
         }
     w->phase_us[3] = rs_worker_now_us() - t;
     t += w->phase_us[3];
@@ -1331,13 +1245,14 @@ static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t 
     if (rs_worker_commit_transaction(w) != 0)
         return -1;
     fault_point(w, RS_KILL_STATE_WRITE, before, records);
-    size_t staged_keys = 0, staged_kib = 0;
-    for (int i = 0; i <= w->nlanes; i++) {
-        staged_keys += rs_state_batch_count(lane_at(w, i)->sb);
-        staged_kib += rs_state_batch_bytes(lane_at(w, i)->sb) / 1024;
-    }
-    if (commit_lanes(w, before, records) != 0)
+    size_t staged_keys = rs_state_batch_count(w->lane0.sb);
+    size_t staged_kib = rs_state_batch_bytes(w->lane0.sb) / 1024;
+    int src = rs_state_batch_commit(w->st, w->lane0.sb, err, sizeof err);
+    if (src != 0) {
+        w->disk_fault |= src == RS_STATE_EDISK && !rs_worker_failed(w);
+        rs_worker_fail(w, "state: commit: %s", err);
         return -1;
+    }
     fault_point(w, RS_KILL_COMMITTED, before, records);
     size_t cached = evict_after_commit(w);
     w->phase_us[4] = rs_worker_now_us() - t;

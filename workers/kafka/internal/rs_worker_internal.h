@@ -282,9 +282,7 @@ typedef struct clrec {
 /* An apply lane: what one thread applying sub-batches owns
  * (rs_worker_batch.c). w->lane0 is the loop thread's; w->lanes[] are the
  * helpers' (worker.threads - 1), each used by one helper thread during a
- * batch's apply step; after it their changelog records and counts are
- * merged into lane0, and each lane's staged state (sb) is written by a write
- * of its own (rs_worker_lane(), commit_lanes). */
+ * batch's apply step and merged into lane0 after it (rs_worker_lane()). */
 typedef struct lane {
     rs_worker_t *w;
     part_t *cur;   /* W2: the partition whose sub-batch is being applied */
@@ -292,7 +290,7 @@ typedef struct lane {
     cmap_t cm;     /* contracts touched by the current sub-batch */
     clrec_t *clq;  /* changelog records of the batch (W6) */
     size_t nclq, capclq;
-    rs_state_batch_t *sb;     /* the batch's staged state of the partitions this lane applied */
+    rs_state_batch_t *sb;     /* the batch's staged state */
     rs_avro_cache_t *cache;   /* Avro codec cache (not thread-safe: one per lane) */
     int last_lookup_status;   /* of the registry, for the retry decision */
     rs_worker_stats_t *stats; /* lane0: &w->stats; helpers: &own, added after the apply */
