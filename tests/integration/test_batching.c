@@ -14,6 +14,8 @@
  *   - Nor on input.buffer.records: a worker whose topic-partitions are
  *     paused whenever 8 records of one are queued (and resumed at 4) gives
  *     the same deduplicated journal as one that never pauses.
+ *   - Nor on batch.max.staged.kib: batches cut to stage ~16 KiB of state
+ *     each give the same deduplicated journal as one huge batch.
  *   - processing.guarantee=exactly_once processes a whole book: every batch,
  *     plans included, in one transaction; the deduplicated journal and the
  *     latest balance snapshots equal `revstream replay`. (The mock broker's
@@ -163,6 +165,29 @@ Test(batching, journal_does_not_depend_on_input_buffer, .timeout = 300)
     cr_assert_gt(pauses_a, 10, "%ld pauses", pauses_a);
     cr_assert_eq(pauses_b, 0, "%ld pauses", pauses_b);
     assert_same_journal(&a, &b, "paused input", "unpaused input");
+    kh_recs_free(&all_a);
+    kh_recs_free(&all_b);
+    kh_rm_rf(dir);
+}
+
+/* batch.max.staged.kib: a batch's records capped by the state the last
+ * batch staged per record (the first by a fixed estimate) cuts the book
+ * into many batches, with the same journal as one batch of it all. */
+Test(batching, journal_does_not_depend_on_staged_bound, .timeout = 300)
+{
+    char dir[64], book[128];
+    make_book(dir, sizeof dir, book, sizeof book);
+
+    kh_recs_t all_a, a, all_b, b;
+    long batches_a = 0, batches_b = 0;
+    run_book(book, "batch.max.staged.kib=16\nbatch.max.records=100000\nbatch.max.ms=3000\n",
+             "g-staged", &all_a, &a, &batches_a, NULL, NULL);
+    run_book(book, "batch.max.staged.kib=0\nbatch.max.records=100000\nbatch.max.ms=3000\n",
+             "g-unbounded", &all_b, &b, &batches_b, NULL, NULL);
+    cr_log_info("staged bound: %ld batches; unbounded: %ld batches", batches_a, batches_b);
+    /* the bound, not batch.max.records or batch.max.ms, cut the book */
+    cr_assert_gt(batches_a, 10 * batches_b, "%ld batches against %ld", batches_a, batches_b);
+    assert_same_journal(&a, &b, "batches cut by staged state", "one batch");
     kh_recs_free(&all_a);
     kh_recs_free(&all_b);
     kh_rm_rf(dir);

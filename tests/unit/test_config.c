@@ -69,7 +69,8 @@ Test(config, defaults)
     cr_assert_eq(c->state_close_chunk, 10000);
     cr_assert_eq(c->batch_max_records, 100000);
     cr_assert_eq(c->batch_max_ms, 100);
-    cr_assert_eq(c->input_buffer_records, 500000);
+    cr_assert_eq(c->input_buffer_records, 250000);
+    cr_assert_eq(c->batch_max_staged_kib, 8192);
     cr_assert_eq(c->state_memtable_mb, 32);
     cr_assert_eq(c->guarantee, RS_CONFIG_AT_LEAST_ONCE);
     cr_assert_null(c->policy_file);
@@ -102,6 +103,7 @@ Test(config, file_values_comments_and_spaces)
                        "batch.max.records=500\n"
                        "batch.max.ms=250\n"
                        "input.buffer.records=20000\n"
+                       "batch.max.staged.kib=0\n"
                        "state.memtable.mb=8\n"
                        "processing.guarantee=exactly_once\n"
                        "policy.file=/etc/revstream/policy.properties\n"
@@ -124,6 +126,7 @@ Test(config, file_values_comments_and_spaces)
     cr_assert_eq(c->batch_max_records, 500);
     cr_assert_eq(c->batch_max_ms, 250);
     cr_assert_eq(c->input_buffer_records, 20000);
+    cr_assert_eq(c->batch_max_staged_kib, 0);
     cr_assert_eq(c->state_memtable_mb, 8);
     cr_assert_eq(c->guarantee, RS_CONFIG_EXACTLY_ONCE);
     cr_assert_str_eq(c->policy_file, "/etc/revstream/policy.properties");
@@ -361,6 +364,8 @@ Test(config, invalid_values_are_named)
          "topics.changelog: \"bad topic!\" is not a Kafka topic", "line 3"},
         {"state.cache.mb=-1\n", "state.cache.mb: \"-1\" is not an integer in 0..1048576",
          "line 3"},
+        {"batch.max.staged.kib=-1\n",
+         "batch.max.staged.kib: \"-1\" is not an integer in 0..16777216", "line 3"},
         {"input.buffer.records=15\n",
          "input.buffer.records: \"15\" is not an integer in 16..10000000", "line 3"},
         {"state.memtable.mb=0\n", "state.memtable.mb: \"0\" is not an integer in 1..4096",

@@ -80,12 +80,13 @@ static const keyspec_t specs[] = {
     {"batch.max.ms", K_INT, "100", 1, 3600000, NULL},
     {"input.idle.ms", K_INT, "500", 0, 3600000, NULL},
     {"batch.max.records", K_INT, "100000", 1, 1000000, NULL},
+    {"batch.max.staged.kib", K_INT, "8192", 0, 16777216, NULL},
     {"exit.when.idle", K_BOOL, "false", 0, 0, NULL},
     {"group.id", K_STR, "revstream", 0, 0, NULL},
     {"group.instance.id", K_STR, NULL, 0, 0, NULL},
     {"health.lost.ms", K_INT, "30000", 0, 3600000, NULL},
     {"health.stall.ms", K_INT, "60000", 0, 3600000, NULL},
-    {"input.buffer.records", K_INT, "500000", 16, 10000000, NULL},
+    {"input.buffer.records", K_INT, "250000", 16, 10000000, NULL},
     {"input.format", K_ENUM, "avro", 0, 0, formats},
     {"log.format", K_ENUM, "auto", 0, 0, log_formats},
     {"metrics.bind", K_ADDR, "127.0.0.1", 0, 0, NULL},
@@ -807,6 +808,7 @@ static int finish(rs_config_t *c, rd_kafka_conf_t *scratch, char *errstr, size_t
     c->state_sync = strcmp(value_or_null(p, "state.sync"), "true") == 0;
     parse_long(value_or_null(p, "batch.max.records"), 1, 1000000, &c->batch_max_records);
     parse_long(value_or_null(p, "batch.max.ms"), 1, 3600000, &c->batch_max_ms);
+    parse_long(value_or_null(p, "batch.max.staged.kib"), 0, 16777216, &c->batch_max_staged_kib);
     parse_long(value_or_null(p, "input.idle.ms"), 0, 3600000, &c->input_idle_ms);
     parse_long(value_or_null(p, "input.buffer.records"), 16, 10000000,
                &c->input_buffer_records);

@@ -98,6 +98,8 @@ typedef struct rs_config {
     long worker_threads;    /* threads applying a batch's sub-batches (partitions) at once */
     long batch_max_records;
     long batch_max_ms;
+    long batch_max_staged_kib;  /* a batch's staged state write, KiB, as estimated from the
+                                   last batch's bytes per record (0: no bound) */
     long input_idle_ms;         /* wait this long for a lagging input topic */
     long input_buffer_records;  /* records queued ahead of batches, all partitions (a
                                    topic-partition over its share is paused) */

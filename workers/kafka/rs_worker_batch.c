@@ -1097,6 +1097,7 @@ static void fault_point(rs_worker_t *w, rs_kill_point_t point, const rs_worker_s
     kill(getpid(), SIGKILL);
 }
 
+static size_t staged_budget(const rs_worker_t *w);
 static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t records,
                         int parts, uint64_t t0);
 
@@ -1138,9 +1139,11 @@ int rs_worker_process_batch(rs_worker_t *w)
         goto out;
     }
     /* A batch holds at most batch.max.records records (a plan being
-     * replayed is taken whole); the partition the budget starts with turns
-     * from batch to batch, so none waits behind the others. */
-    size_t budget = (size_t)w->cfg->batch_max_records;
+     * replayed is taken whole), and fewer when the last batch's staged
+     * state per record says this one would stage over batch.max.staged.kib
+     * (at least STAGED_MIN_RECORDS); the partition the budget starts with
+     * turns from batch to batch, so none waits behind the others. */
+    size_t budget = staged_budget(w);
     for (int32_t k = 0; k < w->nparts && !rs_worker_failed(w); k++) {
         int32_t n = (w->rr + k) % w->nparts;
         part_t *p = &w->parts[n];
@@ -1218,6 +1221,29 @@ out:
     return rc;
 }
 
+/* batch.max.staged.kib: a batch's staged state write (its contracts,
+ * seen ids, offsets and meta, held in memory several times over until the
+ * commit: the lanes' batches, their merge, the key-ordered copy) grows with
+ * the distinct contracts the batch touches, so with the book; its records
+ * are capped so that the last batch's bytes per record (before the first
+ * batch, STAGED_FIRST_ESTIMATE) would stage at most the setting. An
+ * estimate, not a hard bound: a batch whose contracts carry more state per
+ * record than the last one's can stage more. The journal does not depend
+ * on where batches are cut (test_batching). */
+#define STAGED_MIN_RECORDS 16u
+#define STAGED_FIRST_ESTIMATE 2048u /* a new contract's record and a seen id */
+static size_t staged_budget(const rs_worker_t *w)
+{
+    size_t budget = (size_t)w->cfg->batch_max_records;
+    if (w->cfg->batch_max_staged_kib <= 0)
+        return budget;
+    size_t per = w->staged_per_record > 0 ? w->staged_per_record : STAGED_FIRST_ESTIMATE;
+    size_t cap = ((size_t)w->cfg->batch_max_staged_kib << 10) / per;
+    if (cap < STAGED_MIN_RECORDS)
+        cap = STAGED_MIN_RECORDS;
+    return cap < budget ? cap : budget;
+}
+
 /* Steps 4 and 5: deliver the batch's outputs, then its changelog records,
  * then commit (transaction, store, Kafka offsets) and log it. `before` is
  * the stats before the batch, t0 when it began. 0, or -1 (failure
@@ -1255,7 +1281,10 @@ static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t 
         return -1;
     fault_point(w, RS_KILL_STATE_WRITE, before, records);
     size_t staged_keys = rs_state_batch_count(w->lane0.sb);
-    size_t staged_kib = rs_state_batch_bytes(w->lane0.sb) / 1024;
+    size_t staged_bytes = rs_state_batch_bytes(w->lane0.sb);
+    size_t staged_kib = staged_bytes / 1024;
+    if (records > 0)
+        w->staged_per_record = staged_bytes / records;
     int src = rs_state_batch_commit(w->st, w->lane0.sb, err, sizeof err);
     if (src != 0) {
         w->disk_fault |= src == RS_STATE_EDISK && !rs_worker_failed(w);

@@ -325,16 +325,17 @@ struct rs_worker {
 
     int32_t nparts;
     part_t *parts;
-    size_t queued;           /* messages in all queues */
-    size_t fresh;            /* messages queued since the last batch ran */
-    int32_t rr;              /* the partition the next batch's budget starts with */
-    int more;                /* the last batch was cut by batch.max.records: more is ready */
-    uint64_t phase_us[5];    /* the current batch: plans, apply, deliver, changelog, commit */
-    int batch_threads;       /* threads that applied the current batch */
-    uint64_t last_batch_end; /* when the last batch was committed (us) */
-    uint64_t batch_t0;       /* when the oldest message not yet tried in a batch came (us) */
-    size_t n_assigned;       /* topic-partitions assigned */
-    uint64_t flow_pauses;    /* topic-partitions paused by rs_worker_flow_update */
+    size_t queued;            /* messages in all queues */
+    size_t fresh;             /* messages queued since the last batch ran */
+    int32_t rr;               /* the partition the next batch's budget starts with */
+    int more;                 /* the last batch was cut by batch.max.records: more is ready */
+    size_t staged_per_record; /* the last batch's staged state bytes per record, 0 before one */
+    uint64_t phase_us[5];     /* the current batch: plans, apply, deliver, changelog, commit */
+    int batch_threads;        /* threads that applied the current batch */
+    uint64_t last_batch_end;  /* when the last batch was committed (us) */
+    uint64_t batch_t0;        /* when the oldest message not yet tried in a batch came (us) */
+    size_t n_assigned;        /* topic-partitions assigned */
+    uint64_t flow_pauses;     /* topic-partitions paused by rs_worker_flow_update */
     rd_kafka_topic_partition_list_t *commit_offsets; /* for Kafka, after the state */
     int recommit;            /* commit the store's offsets to Kafka (again) */
     uint64_t recommit_after; /* not before (us): one retry per second */
