@@ -168,7 +168,7 @@ static void plan_build(rs_avro_dplan_t *p, avro_schema_t wschema, int rk)
                 int t = b != NULL ? tag_of(b) : -1;
                 if (t < 0 || f->br[t] >= 0)
                     continue; /* the generic path takes the first of a type */
-                f->br[t] = (int8_t)k;
+                f->br[t] = (int16_t)k;
                 if (t == RS_DV_ARRAY)
                     f->item = (int8_t)item_kind(b);
             }
@@ -211,7 +211,7 @@ typedef struct out {
 /* Room for n more bytes. 0, or 1 (too large or out of memory: generic). */
 static int room(out_t *o, size_t n)
 {
-    if (o->len + n > RS_AVRO_MAX_MESSAGE)
+    if (o->len + n > (size_t)RS_AVRO_MAX_MESSAGE)
         return 1;
     if (o->len + n <= o->c->dcap)
         return 0;

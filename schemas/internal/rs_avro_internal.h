@@ -140,7 +140,7 @@ typedef struct rs_avro_dfield {
     int8_t slot;
     int8_t is_union;
     int8_t item;
-    int8_t br[RS_DV__COUNT];
+    int16_t br[RS_DV__COUNT];
 } rs_avro_dfield_t;
 
 /* The writer's record of one kind, in its field order. state: 0 not built,
