@@ -2,7 +2,7 @@
  * bench_proc.h — what the benchmarks that drive `revstream` as child
  * processes share (bench_bounded, bench_restore): a monotonic clock,
  * spawning a child with its output in files, waiting for it (its rusage
- * for peak RSS), reading a whole file.
+ * for peak RSS), reading a whole file, a running child's CPU time.
  *
  * Header-only (static functions): the benchmarks are single files, not a
  * library. Ownership: bp_slurp's buffer is the caller's (free()).
@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 extern char **environ;
 
@@ -81,6 +82,26 @@ static inline char *bp_slurp(const char *path)
     buf[n] = '\0';
     fclose(f);
     return buf;
+}
+
+/* The CPU seconds (user + system) a running child has used so far, from
+ * /proc/PID/stat (fields 14 and 15, in clock ticks); -1 if unreadable. */
+static inline double bp_cpu_s(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    unsigned long long ut = 0, st = 0;
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 #endif
