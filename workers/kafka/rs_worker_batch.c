@@ -1097,7 +1097,29 @@ static void fault_point(rs_worker_t *w, rs_kill_point_t point, const rs_worker_s
     kill(getpid(), SIGKILL);
 }
 
-static size_t staged_budget(const rs_worker_t *w);
+/* batch.max.staged.kib: a batch's staged state write (its contracts,
+ * seen ids, offsets and meta, held in memory several times over until the
+ * commit: the lanes' batches, their merge, the key-ordered copy) grows with
+ * the distinct contracts the batch touches, so with the book; its records
+ * are capped so that the last batch's bytes per record (before the first
+ * batch, STAGED_FIRST_ESTIMATE) would stage at most the setting. An
+ * estimate, not a hard bound: a batch whose contracts carry more state per
+ * record than the last one's can stage more. The journal does not depend
+ * on where batches are cut (test_batching). */
+#define STAGED_MIN_RECORDS 16u
+#define STAGED_FIRST_ESTIMATE 2048u /* a new contract's record and a seen id */
+static size_t staged_budget(const rs_worker_t *w)
+{
+    size_t budget = (size_t)w->cfg->batch_max_records;
+    if (w->cfg->batch_max_staged_kib <= 0)
+        return budget;
+    size_t per = w->staged_per_record > 0 ? w->staged_per_record : STAGED_FIRST_ESTIMATE;
+    size_t cap = ((size_t)w->cfg->batch_max_staged_kib << 10) / per;
+    if (cap < STAGED_MIN_RECORDS)
+        cap = STAGED_MIN_RECORDS;
+    return cap < budget ? cap : budget;
+}
+
 static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t records,
                         int parts, uint64_t t0);
 
@@ -1219,29 +1241,6 @@ out:
     free(taken);
     free(staged);
     return rc;
-}
-
-/* batch.max.staged.kib: a batch's staged state write (its contracts,
- * seen ids, offsets and meta, held in memory several times over until the
- * commit: the lanes' batches, their merge, the key-ordered copy) grows with
- * the distinct contracts the batch touches, so with the book; its records
- * are capped so that the last batch's bytes per record (before the first
- * batch, STAGED_FIRST_ESTIMATE) would stage at most the setting. An
- * estimate, not a hard bound: a batch whose contracts carry more state per
- * record than the last one's can stage more. The journal does not depend
- * on where batches are cut (test_batching). */
-#define STAGED_MIN_RECORDS 16u
-#define STAGED_FIRST_ESTIMATE 2048u /* a new contract's record and a seen id */
-static size_t staged_budget(const rs_worker_t *w)
-{
-    size_t budget = (size_t)w->cfg->batch_max_records;
-    if (w->cfg->batch_max_staged_kib <= 0)
-        return budget;
-    size_t per = w->staged_per_record > 0 ? w->staged_per_record : STAGED_FIRST_ESTIMATE;
-    size_t cap = ((size_t)w->cfg->batch_max_staged_kib << 10) / per;
-    if (cap < STAGED_MIN_RECORDS)
-        cap = STAGED_MIN_RECORDS;
-    return cap < budget ? cap : budget;
 }
 
 /* Steps 4 and 5: deliver the batch's outputs, then its changelog records,
