@@ -55,20 +55,11 @@
 #include "rs_changelog.h"
 #include "rs_codec.h"
 #include "rs_err.h"
+#include "rs_hash.h"
 
 /* ------------------------------------------------------------------------ */
 /* per-sub-batch contract map (insertion-ordered)                           */
 /* ------------------------------------------------------------------------ */
-
-static uint32_t hash_str(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 16777619u;
-    }
-    return h;
-}
 
 static void cm_clear(cmap_t *m)
 {
@@ -94,7 +85,7 @@ static int cm_rehash(cmap_t *m, size_t icap)
     if (idx == NULL)
         return -1;
     for (size_t i = 0; i < m->n; i++) {
-        size_t h = hash_str(m->e[i].id) & (icap - 1);
+        size_t h = rs_fnv1a32_str(m->e[i].id) & (icap - 1);
         while (idx[h] != 0)
             h = (h + 1) & (icap - 1);
         idx[h] = (uint32_t)(i + 1);
@@ -109,7 +100,8 @@ centry_t *rs_worker_cm_find(const cmap_t *m, const char *id)
 {
     if (m->icap == 0)
         return NULL;
-    for (size_t h = hash_str(id) & (m->icap - 1); m->idx[h] != 0; h = (h + 1) & (m->icap - 1))
+    for (size_t h = rs_fnv1a32_str(id) & (m->icap - 1); m->idx[h] != 0;
+         h = (h + 1) & (m->icap - 1))
         if (strcmp(m->e[m->idx[h] - 1].id, id) == 0)
             return &m->e[m->idx[h] - 1];
     return NULL;
@@ -140,7 +132,7 @@ centry_t *rs_worker_cm_get(cmap_t *m, const char *id)
         return &m->e[m->last - 1];
     if (m->icap == 0 && cm_rehash(m, 64) != 0)
         return NULL;
-    h = hash_str(id) & (m->icap - 1);
+    h = rs_fnv1a32_str(id) & (m->icap - 1);
     while (m->idx[h] != 0) {
         centry_t *e = &m->e[m->idx[h] - 1];
         if (strcmp(e->id, id) == 0) {
@@ -152,7 +144,7 @@ centry_t *rs_worker_cm_get(cmap_t *m, const char *id)
     if ((m->n + 1) * 2 > m->icap) {
         if (cm_rehash(m, m->icap * 2) != 0)
             return NULL;
-        h = hash_str(id) & (m->icap - 1);
+        h = rs_fnv1a32_str(id) & (m->icap - 1);
         while (m->idx[h] != 0)
             h = (h + 1) & (m->icap - 1);
     }
