@@ -57,6 +57,7 @@
 #include "bench_proc.h"
 #include "rs_avro.h"
 #include "rs_codec.h"
+#include "rs_hash.h"
 #include "rs_registry.h"
 
 static const char *const inputs[] = {"contracts", "invoices", "payments", "usage"};
@@ -306,17 +307,9 @@ typedef struct idmap {
     size_t cap, n;
 } idmap_t;
 
-static uint64_t hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
 static size_t idmap_slot(const idmap_t *m, const char *k)
 {
-    size_t i = (size_t)hash(k) & (m->cap - 1);
+    size_t i = (size_t)rs_fnv1a64_update_str(RS_FNV1A64_SHORT_BASIS, k) & (m->cap - 1);
     while (m->key[i] != NULL && strcmp(m->key[i], k) != 0)
         i = (i + 1) & (m->cap - 1);
     return i;

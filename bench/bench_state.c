@@ -23,24 +23,16 @@
  * 1200 - 10`). Ownership:
  * everything allocated here is freed before exit.
  */
-#define _XOPEN_SOURCE 700 /* nftw() */
+#define _XOPEN_SOURCE 700 /* mkdtemp, clock_gettime */
 
+#include "rs_file.h"
 #include "rs_state.h"
 
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int64_t now_ns(void)
 {
@@ -158,6 +150,6 @@ int main(int argc, char **argv)
         rc = 0;
     }
     if (base == tmp)
-        nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        rs_remove_tree(tmp);
     return rc;
 }

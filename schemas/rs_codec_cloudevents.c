@@ -34,20 +34,12 @@
 #include <string.h>
 
 #include "rs_codec_cloudevents.h"
+#include "rs_hash.h"
 
 static const char *str_member(json_t *o, const char *key)
 {
     json_t *v = json_object_get(o, key);
     return json_is_string(v) && json_string_length(v) > 0 ? json_string_value(v) : NULL;
-}
-
-static uint64_t fnv1a(uint64_t h, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
 }
 
 /* The CloudEvent id for messages: at most 64 bytes cut at a UTF-8
@@ -152,9 +144,9 @@ json_t *rs_codec_cloudevent_to_native(json_t *ce, char *errstr, size_t errlen)
         CE_FAIL("data.quantity: a JSON number with a fraction; send it as a decimal string");
     else
         CE_FAIL("data.quantity: missing");
-    uint64_t h = fnv1a(14695981039346656037ULL, source, strlen(source));
-    h = fnv1a(h, "", 1);
-    h = fnv1a(h, id, strlen(id));
+    uint64_t h = rs_fnv1a64_update_str(RS_FNV1A64_BASIS, source);
+    h = rs_fnv1a64_update(h, "", 1);
+    h = rs_fnv1a64_update_str(h, id);
     snprintf(event_id, sizeof event_id, "ce-%016llx", (unsigned long long)h);
 #undef CE_FAIL
 

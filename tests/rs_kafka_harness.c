@@ -10,7 +10,7 @@
  *
  * Ownership is stated per function in rs_kafka_harness.h.
  */
-#define _XOPEN_SOURCE 700 /* nftw */
+#define _XOPEN_SOURCE 700 /* POSIX 2008 and X/Open: strdup, kill, setenv */
 
 #include "rs_kafka_harness.h"
 
@@ -20,7 +20,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -47,28 +46,14 @@ double kh_now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 void kh_rm_rf(const char *dir)
 {
-    const char *keep = getenv("RS_TEST_KEEP");
-    if (keep != NULL && strcmp(keep, "1") == 0 && strncmp(dir, "/tmp/rs_", 8) == 0) {
-        cr_log_info("kept %s (RS_TEST_KEEP=1)", dir);
-        return;
-    }
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    rs_test_rm_rf(dir);
 }
 
 void kh_make_dir(char *buf, size_t len)
 {
-    snprintf(buf, len, "/tmp/rs_worker_test.XXXXXX");
-    cr_assert_not_null(mkdtemp(buf), "mkdtemp: %s", strerror(errno));
+    rs_test_mkdtemp(buf, len, "rs_worker_test");
 }
 
 char *kh_slurp(const char *path)

@@ -38,10 +38,12 @@ extern const char *const kh_in_topics[4];
 
 /* ---- temp dirs and files ---- */
 double kh_now_s(void); /* monotonic seconds */
-/* Removes dir, unless RS_TEST_KEEP=1 (temp dirs kept for inspection). */
+/* Removes dir, unless RS_TEST_KEEP=1 (temp dirs kept for inspection):
+ * rs_test_rm_rf. */
 void kh_rm_rf(const char *dir);
-void kh_make_dir(char *buf, size_t len); /* a new /tmp dir; buf >= 32 bytes */
-char *kh_slurp(const char *path);        /* "" if the file is missing; caller frees */
+/* A new /tmp/rs_worker_test.XXXXXX dir; buf >= 32 bytes (rs_test_mkdtemp). */
+void kh_make_dir(char *buf, size_t len);
+char *kh_slurp(const char *path); /* "" if the file is missing; caller frees */
 void kh_write_file(const char *path, const char *text);
 
 /* ---- events ---- */

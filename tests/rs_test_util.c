@@ -1,11 +1,17 @@
 /*
  * rs_test_util.c — see rs_test_util.h. Test-only code: aborts on misuse.
  */
+#define _GNU_SOURCE /* mkdtemp, program_invocation_short_name */
 #include "rs_test_util.h"
 
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "rs_file.h"
 
 void rs_harness_init(rs_harness_t *h, const rs_policy_t *policy)
 {
@@ -158,4 +164,38 @@ uint64_t rs_test_rand(uint64_t *state)
     *state ^= *state >> 7;
     *state ^= *state << 17;
     return *state;
+}
+
+/* ---- temporary directories ---- */
+
+char rs_test_dir[64];
+
+void rs_test_mkdtemp(char *buf, size_t len, const char *prefix)
+{
+    int n = snprintf(buf, len, "/tmp/%s.XXXXXX", prefix);
+    cr_assert(n > 0 && (size_t)n < len, "temp dir name /tmp/%s.XXXXXX too long", prefix);
+    cr_assert_not_null(mkdtemp(buf), "mkdtemp %s: %s", buf, strerror(errno));
+}
+
+void rs_test_rm_rf(const char *dir)
+{
+    const char *keep = getenv("RS_TEST_KEEP");
+    if (keep != NULL && strcmp(keep, "1") == 0 && strncmp(dir, "/tmp/rs_", 8) == 0) {
+        cr_log_info("kept %s (RS_TEST_KEEP=1)", dir);
+        return;
+    }
+    rs_remove_tree(dir);
+}
+
+void rs_test_dir_setup(void)
+{
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "rs_%s", program_invocation_short_name);
+    rs_test_mkdtemp(rs_test_dir, sizeof rs_test_dir, prefix);
+}
+
+void rs_test_dir_teardown(void)
+{
+    if (rs_test_dir[0] != '\0')
+        rs_test_rm_rf(rs_test_dir);
 }

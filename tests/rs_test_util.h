@@ -1,9 +1,12 @@
 /*
  * rs_test_util — helpers shared by the tests: run JSON Lines through an
- * engine and look up amounts in its reports.
+ * engine and look up amounts in its reports; a temporary directory per
+ * test.
  */
 #ifndef RS_TEST_UTIL_H
 #define RS_TEST_UTIL_H
+
+#include <stddef.h>
 
 #include "rs_codec.h"
 #include "rs_engine.h"
@@ -41,5 +44,21 @@ rs_balance_row_t rs_h_balance(rs_harness_t *h, const char *contract, const char 
 uint64_t rs_test_rand(uint64_t *state);
 /* Check every entry of the journal balances; returns the number that do not. */
 int rs_h_unbalanced_entries(const rs_harness_t *h);
+
+/* ---- temporary directories ----
+ * A suite whose every test works in its own empty directory:
+ *   TestSuite(name, .init = rs_test_dir_setup, .fini = rs_test_dir_teardown);
+ * rs_test_dir is then that directory (/tmp/rs_<program>.XXXXXX), removed
+ * with everything under it after the test. (Criterion runs each test in its
+ * own process, so each test has its own.) */
+extern char rs_test_dir[64];
+void rs_test_dir_setup(void);
+void rs_test_dir_teardown(void);
+/* A new empty directory /tmp/<prefix>.XXXXXX into buf (asserts that it
+ * fits and was made). */
+void rs_test_mkdtemp(char *buf, size_t len, const char *prefix);
+/* Remove dir and everything under it, unless RS_TEST_KEEP=1 and dir is
+ * under /tmp/rs_ (kept for inspection; logged). */
+void rs_test_rm_rf(const char *dir);
 
 #endif

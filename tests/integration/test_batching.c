@@ -45,8 +45,6 @@ static void run_cli(char *const argv[], const char *dir, const char *name)
     }
 }
 
-/* One run of the book through a fresh broker and worker; the journal's
- * records, deduplicated by entry_id, into *uniq (and all of them in *all). */
 /* The most threads any batch of the log was applied on (its batch lines'
  * threads=N), 0 if none says. */
 static long max_threads(const char *log)
@@ -59,8 +57,16 @@ static long max_threads(const char *log)
     return most;
 }
 
-static void run_book(const char *book, const char *extra, const char *tag, kh_recs_t *all,
-                     kh_recs_t *uniq, long *batches, long *threads, long *pauses)
+/* What a run's worker log said: its batches, the most threads one batch
+ * was applied on, its input pauses. */
+typedef struct run_counts {
+    long batches, threads, pauses;
+} run_counts_t;
+
+/* One run of the book through a fresh broker and worker; the journal's
+ * records, deduplicated by entry_id, into *uniq (and all of them in *all). */
+static void run_book(const char *book, const char *extra, run_counts_t *n, kh_recs_t *all,
+                     kh_recs_t *uniq)
 {
     rs_mockbroker_t *mb = NULL;
     rs_mockbroker_opts_t mo = {1, KH_NPARTS};
@@ -69,28 +75,26 @@ static void run_book(const char *book, const char *extra, const char *tag, kh_re
 
     cr_assert_eq(rs_mockbroker_new(&mb, &mo, err, sizeof err), 0, "%s", err);
     const char *bs = rs_mockbroker_bootstraps(mb);
-    kh_worker_init(&w, bs, tag, NULL);
+    kh_worker_init(&w, bs, "g-book", NULL);
     char *pargv[] = {"revstream", "produce", "--bootstrap", (char *)bs, (char *)book, NULL};
     run_cli(pargv, w.dir, "produce");
     snprintf(cfg, sizeof cfg, "exit.when.idle=true\ninput.idle.ms=60000\n%s", extra);
-    kh_worker_init(&w, bs, tag, cfg);
+    kh_worker_init(&w, bs, "g-book", cfg);
     kh_worker_run_idle(&w, NULL);
     static const char *const journal[1] = {"revenue.journal"};
     kh_read_topics(bs, journal, 1, all);
     kh_dedup_journal(all, uniq);
     char *log = kh_slurp(w.log);
-    *batches = kh_log_number(log, "worker: stopped ", "batches", 0);
     cr_assert_not_null(strstr(log, "rejected=0 "), "%s", log);
-    if (threads != NULL)
-        *threads = max_threads(log);
-    if (pauses != NULL)
-        *pauses = kh_log_number(log, "worker: stopped ", "pauses", 0);
+    n->batches = kh_log_number(log, "worker: stopped ", "batches", 0);
+    n->threads = max_threads(log);
+    n->pauses = kh_log_number(log, "worker: stopped ", "pauses", 0);
     free(log);
     rs_mockbroker_destroy(mb);
     kh_rm_rf(w.dir);
 }
 
-/* The book of the two tests below, generated into dir. */
+/* The book of the tests below, generated into dir. */
 static void make_book(char *dir, size_t dirlen, char *book, size_t booklen)
 {
     kh_make_dir(dir, dirlen);
@@ -122,26 +126,45 @@ static void assert_same_journal(kh_recs_t *a, kh_recs_t *b, const char *what_a,
     free(b->v);
 }
 
-Test(batching, journal_does_not_depend_on_batch_size, .timeout = 300)
+/* The counts of the two runs of a journal_does_not_depend_on_* test. */
+typedef struct run_pair {
+    run_counts_t a, b;
+} run_pair_t;
+
+/* The body of the journal_does_not_depend_on_* tests: the generated book
+ * run by a worker with the configuration lines extra_a and by one with
+ * extra_b (what_a, what_b name the runs) gives the same deduplicated
+ * journal. Returns the runs' counts, with which the caller checks that the
+ * settings really ran the book differently. */
+static run_pair_t assert_same_journal_under(const char *what_a, const char *extra_a,
+                                            const char *what_b, const char *extra_b)
 {
     char dir[64], book[128];
+    kh_recs_t all_a, uniq_a, all_b, uniq_b;
+    run_pair_t n;
+
     make_book(dir, sizeof dir, book, sizeof book);
-
-    kh_recs_t all_a, a, all_b, b;
-    long batches_a = 0, batches_b = 0;
-    run_book(book, "batch.max.records=7\nbatch.max.ms=5\n", "g-small", &all_a, &a, &batches_a,
-             NULL, NULL);
-    run_book(book, "batch.max.records=100000\nbatch.max.ms=3000\n", "g-large", &all_b, &b,
-             &batches_b, NULL, NULL);
-    cr_log_info("small batches: %ld batches, %zu entries; large: %ld batches, %zu entries",
-                batches_a, a.n, batches_b, b.n);
-    /* the settings really cut the book differently */
-    cr_assert_gt(batches_a, 20 * batches_b, "%ld batches against %ld", batches_a, batches_b);
-
-    assert_same_journal(&a, &b, "small batches", "large ones");
+    run_book(book, extra_a, &n.a, &all_a, &uniq_a);
+    run_book(book, extra_b, &n.b, &all_b, &uniq_b);
+    cr_log_info("%s: %ld batches, up to %ld threads, %ld pauses, %zu entries; "
+                "%s: %ld batches, up to %ld threads, %ld pauses, %zu entries",
+                what_a, n.a.batches, n.a.threads, n.a.pauses, uniq_a.n, what_b, n.b.batches,
+                n.b.threads, n.b.pauses, uniq_b.n);
+    assert_same_journal(&uniq_a, &uniq_b, what_a, what_b);
     kh_recs_free(&all_a);
     kh_recs_free(&all_b);
     kh_rm_rf(dir);
+    return n;
+}
+
+Test(batching, journal_does_not_depend_on_batch_size, .timeout = 300)
+{
+    run_pair_t n = assert_same_journal_under(
+        "small batches", "batch.max.records=7\nbatch.max.ms=5\n", "large ones",
+        "batch.max.records=100000\nbatch.max.ms=3000\n");
+    /* the settings really cut the book differently */
+    cr_assert_gt(n.a.batches, 20 * n.b.batches, "%ld batches against %ld", n.a.batches,
+                 n.b.batches);
 }
 
 /* input.buffer.records: pausing a topic-partition whose queue holds its
@@ -150,24 +173,12 @@ Test(batching, journal_does_not_depend_on_batch_size, .timeout = 300)
  * event-time merge never waits longer for it). */
 Test(batching, journal_does_not_depend_on_input_buffer, .timeout = 300)
 {
-    char dir[64], book[128];
-    make_book(dir, sizeof dir, book, sizeof book);
-
-    kh_recs_t all_a, a, all_b, b;
-    long batches_a = 0, batches_b = 0, pauses_a = 0, pauses_b = 0;
     /* 16 topic-partitions: a share of 16 / 16 -> the minimum, 8 records */
-    run_book(book, "input.buffer.records=16\nbatch.max.records=50\nbatch.max.ms=5\n",
-             "g-paused", &all_a, &a, &batches_a, NULL, &pauses_a);
-    run_book(book, "batch.max.records=100000\nbatch.max.ms=3000\n", "g-unpaused", &all_b, &b,
-             &batches_b, NULL, &pauses_b);
-    cr_log_info("paused: %ld pauses, %ld batches; unpaused: %ld pauses", pauses_a, batches_a,
-                pauses_b);
-    cr_assert_gt(pauses_a, 10, "%ld pauses", pauses_a);
-    cr_assert_eq(pauses_b, 0, "%ld pauses", pauses_b);
-    assert_same_journal(&a, &b, "paused input", "unpaused input");
-    kh_recs_free(&all_a);
-    kh_recs_free(&all_b);
-    kh_rm_rf(dir);
+    run_pair_t n = assert_same_journal_under(
+        "paused input", "input.buffer.records=16\nbatch.max.records=50\nbatch.max.ms=5\n",
+        "unpaused input", "batch.max.records=100000\nbatch.max.ms=3000\n");
+    cr_assert_gt(n.a.pauses, 10, "%ld pauses", n.a.pauses);
+    cr_assert_eq(n.b.pauses, 0, "%ld pauses", n.b.pauses);
 }
 
 /* batch.max.staged.kib: a batch's records capped by the state the last
@@ -175,22 +186,13 @@ Test(batching, journal_does_not_depend_on_input_buffer, .timeout = 300)
  * into many batches, with the same journal as one batch of it all. */
 Test(batching, journal_does_not_depend_on_staged_bound, .timeout = 300)
 {
-    char dir[64], book[128];
-    make_book(dir, sizeof dir, book, sizeof book);
-
-    kh_recs_t all_a, a, all_b, b;
-    long batches_a = 0, batches_b = 0;
-    run_book(book, "batch.max.staged.kib=16\nbatch.max.records=100000\nbatch.max.ms=3000\n",
-             "g-staged", &all_a, &a, &batches_a, NULL, NULL);
-    run_book(book, "batch.max.staged.kib=0\nbatch.max.records=100000\nbatch.max.ms=3000\n",
-             "g-unbounded", &all_b, &b, &batches_b, NULL, NULL);
-    cr_log_info("staged bound: %ld batches; unbounded: %ld batches", batches_a, batches_b);
+    run_pair_t n = assert_same_journal_under(
+        "batches cut by staged state",
+        "batch.max.staged.kib=16\nbatch.max.records=100000\nbatch.max.ms=3000\n", "one batch",
+        "batch.max.staged.kib=0\nbatch.max.records=100000\nbatch.max.ms=3000\n");
     /* the bound, not batch.max.records or batch.max.ms, cut the book */
-    cr_assert_gt(batches_a, 10 * batches_b, "%ld batches against %ld", batches_a, batches_b);
-    assert_same_journal(&a, &b, "batches cut by staged state", "one batch");
-    kh_recs_free(&all_a);
-    kh_recs_free(&all_b);
-    kh_rm_rf(dir);
+    cr_assert_gt(n.a.batches, 10 * n.b.batches, "%ld batches against %ld", n.a.batches,
+                 n.b.batches);
 }
 
 /* worker.threads: the sub-batches of a batch applied on one thread or on
@@ -198,25 +200,12 @@ Test(batching, journal_does_not_depend_on_staged_bound, .timeout = 300)
  * one thread, in the same order). */
 Test(batching, journal_does_not_depend_on_threads, .timeout = 300)
 {
-    char dir[64], book[128];
-    make_book(dir, sizeof dir, book, sizeof book);
-
-    kh_recs_t all_a, a, all_b, b;
-    long batches_a = 0, batches_b = 0, threads_a = 0, threads_b = 0;
-    run_book(book, "worker.threads=1\nbatch.max.records=500\nbatch.max.ms=200\n", "g-one",
-             &all_a, &a, &batches_a, &threads_a, NULL);
-    run_book(book, "worker.threads=3\nbatch.max.records=500\nbatch.max.ms=200\n", "g-three",
-             &all_b, &b, &batches_b, &threads_b, NULL);
-    cr_log_info("one thread: %ld batches, %zu entries; three: %ld batches, %zu entries, "
-                "up to %ld threads in a batch",
-                batches_a, a.n, batches_b, b.n, threads_b);
+    run_pair_t n = assert_same_journal_under(
+        "one thread", "worker.threads=1\nbatch.max.records=500\nbatch.max.ms=200\n", "three",
+        "worker.threads=3\nbatch.max.records=500\nbatch.max.ms=200\n");
     /* the second run really applied batches on several threads */
-    cr_assert_eq(threads_a, 1);
-    cr_assert_gt(threads_b, 1);
-    assert_same_journal(&a, &b, "one thread", "three");
-    kh_recs_free(&all_a);
-    kh_recs_free(&all_b);
-    kh_rm_rf(dir);
+    cr_assert_eq(n.a.threads, 1);
+    cr_assert_gt(n.b.threads, 1);
 }
 
 /* exactly_once over the sample book: replay's balances, no duplicate.

@@ -985,6 +985,26 @@ Test(codec_json, hash_sees_a_changed_field)
     rs_event_clear(&b);
 }
 
+/* The hash is stored (each applied event's content hash, with its seen id),
+ * so its values never change: these were made before rs_event.c took
+ * rs_fnv1a64 (workers/base/rs_hash.h). */
+Test(codec_json, hash_values_are_stable)
+{
+    static const uint64_t want[N_BASES] = {
+        0x5cd690f828a81826ULL, 0xd33cd98cddbeec04ULL, 0x986992722117a307ULL,
+        0x4f62fe08944c37adULL, 0x823b1dd7111e37a2ULL, 0x0e31bc6ed285c0a7ULL,
+        0xd978eedbfb24f4f1ULL, 0x3e81dc8e82a85a5eULL, 0x4027231fa10518ceULL,
+        0xacb3154b91e60ea4ULL, 0x2b3115bd6d784a68ULL, 0x28ba02a243bd3aebULL,
+        0x6fdf621e06478a51ULL};
+    for (size_t i = 0; i < N_BASES; i++) {
+        rs_event_t ev;
+        decode_ok(ALL_BASES[i], &ev);
+        cr_expect_eq(rs_event_hash(&ev), want[i], "base %zu: %016llx", i,
+                     (unsigned long long)rs_event_hash(&ev));
+        rs_event_clear(&ev);
+    }
+}
+
 Test(codec_json, encodes_in_canonical_form)
 {
     rs_event_t ev;

@@ -2,7 +2,8 @@
  * test_intake_common — the exact helpers every intake source relies on
  * (workers/intake/rs_intake_common.c): term arithmetic, ISO 8601 terms,
  * money in a currency's exponent from text, minor units and products, JSON
- * numbers read back as their decimal text, timestamps.
+ * numbers read back as their decimal text, timestamps, the hex FNV-1a 64 of
+ * a text.
  *
  * Ownership: every jansson value is released.
  */
@@ -113,4 +114,17 @@ Test(intake_common, timestamps_and_dates)
     cr_assert_eq(rs_intake_date("31/03/2026", &d), -1);
     rs_intake_unix_rfc3339(1767632400, ts, sizeof ts);
     cr_assert_str_eq(ts, "2026-01-05T17:00:00Z");
+}
+
+/* 16 hex digits of FNV-1a 64 (ids derived from a record's text keep their
+ * values). */
+Test(intake_common, hash_hex_is_fnv1a64)
+{
+    char h[17];
+    rs_intake_hash_hex("", 0, h);
+    cr_assert_str_eq(h, "cbf29ce484222325");
+    rs_intake_hash_hex("a", 1, h);
+    cr_assert_str_eq(h, "af63dc4c8601ec8c");
+    rs_intake_hash_hex("foobar", 6, h);
+    cr_assert_str_eq(h, "85944171f73967e8");
 }

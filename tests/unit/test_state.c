@@ -1,9 +1,9 @@
 /*
  * test_state — the RocksDB state store (state/rs_state.h).
  *
- * Every test works in its own mkdtemp directory under /tmp, removed in the
- * suite's fini. Tests that tamper with the database use the RocksDB C API
- * directly and the key layout documented at the top of rs_state.c.
+ * Every test works in its own directory under /tmp (rs_test_dir), removed
+ * in the suite's fini. Tests that tamper with the database use the RocksDB
+ * C API directly and the key layout documented at the top of rs_state.c.
  *
  * The crash test forks a child that commits batches in a loop and reports
  * each acknowledged batch number on a pipe; the parent SIGKILLs it after a
@@ -12,58 +12,34 @@
  * and that no acknowledged batch was lost. Ownership: each test frees what
  * it opens; the child never returns into Criterion (it _exit()s or is killed).
  */
-#define _XOPEN_SOURCE 700 /* nftw() */
+#define _XOPEN_SOURCE 700 /* fork, kill, pipe, nanosleep, strdup */
 
 #include "rs_state.h"
+#include "rs_test_util.h"
 
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <rocksdb/c.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-/* ---- fixture: one temp dir per test ---- */
-
-static char g_dir[64];
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void setup(void)
-{
-    snprintf(g_dir, sizeof g_dir, "/tmp/rs_state_test.XXXXXX");
-    cr_assert_not_null(mkdtemp(g_dir), "mkdtemp: %s", strerror(errno));
-}
-
-static void teardown(void)
-{
-    if (g_dir[0])
-        nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-TestSuite(state, .init = setup, .fini = teardown);
+/* one temp dir per test: rs_test_dir */
+TestSuite(state, .init = rs_test_dir_setup, .fini = rs_test_dir_teardown);
 
 /* ---- helpers ---- */
 
 static void path_in(char *buf, size_t len, const char *name)
 {
-    snprintf(buf, len, "%s/%s", g_dir, name);
+    snprintf(buf, len, "%s/%s", rs_test_dir, name);
 }
 
 static int try_open(rs_state_t **st, const char *path, int create, int ro, rs_state_sync_t sync,

@@ -8,51 +8,29 @@
  * operations, empty and refused bulks, and a crash (a child that _exits
  * without a flush).
  */
-#define _XOPEN_SOURCE 700
+#define _XOPEN_SOURCE 700 /* fork, _exit */
 #include "rs_state.h"
 #include "rs_state_bulk.h"
+#include "rs_test_util.h"
 
 #include <criterion/criterion.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char g_dir[64];
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void setup(void)
-{
-    snprintf(g_dir, sizeof g_dir, "/tmp/rs_bulk_test.XXXXXX");
-    cr_assert_not_null(mkdtemp(g_dir), "mkdtemp: %s", strerror(errno));
-}
-
-static void teardown(void)
-{
-    if (g_dir[0])
-        nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-TestSuite(state_bulk, .init = setup, .fini = teardown);
+/* one temp dir per test: rs_test_dir */
+TestSuite(state_bulk, .init = rs_test_dir_setup, .fini = rs_test_dir_teardown);
 
 static const char *const TOPICS[] = {"contracts", "invoices", "payments", "usage"};
 
 static int open_store(rs_state_t **st, const char *name, int create, char *err, size_t n)
 {
     char path[128];
-    snprintf(path, sizeof path, "%s/%s", g_dir, name);
+    snprintf(path, sizeof path, "%s/%s", rs_test_dir, name);
     rs_state_opts_t o = {.path = path, .create_if_missing = create};
     return rs_state_open(st, &o, err, n);
 }

@@ -50,6 +50,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rs_hash.h"
+
 #define PACK_TAG 0xc1u /* rs_engine_pack_contract's first byte */
 #define MAX_LAG 6      /* a record this many closes behind is written back */
 #define F_LIVE 1u
@@ -136,21 +138,11 @@ static int is_packed(const rs_rpack_t *p, size_t k)
 
 /* ---- the index (P1) ---- */
 
-static uint64_t id_hash(const char *s, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 static void index_put(uint64_t *tab, size_t cap, const ent_t *ent, uint32_t k)
 {
     size_t n;
     const char *id = blk_id(ent[k].blk, &n);
-    uint64_t h = id_hash(id, n);
+    uint64_t h = rs_fnv1a64(id, n);
     size_t i = h & (cap - 1);
     while (tab[i] != 0)
         i = (i + 1) & (cap - 1);
@@ -162,7 +154,7 @@ static uint32_t index_find(const rs_rpack_t *p, const char *id, size_t n)
 {
     if (p->nindex == 0)
         return UINT32_MAX;
-    uint64_t h = id_hash(id, n);
+    uint64_t h = rs_fnv1a64(id, n);
     for (size_t i = h & (p->nindex - 1);; i = (i + 1) & (p->nindex - 1)) {
         uint64_t slot = p->index[i];
         if (slot == 0)

@@ -30,15 +30,13 @@
  *   - Same report shapes and formats as `revstream replay`; exit 0 ok, 1
  *     usage, state, broker or decode error.
  */
-#define _XOPEN_SOURCE 700 /* nftw */
+#define _XOPEN_SOURCE 700 /* mkdtemp */
 #include <errno.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "rs_changelog.h"
@@ -47,6 +45,7 @@
 #include "rs_codec_outputs.h"
 #include "rs_config.h"
 #include "rs_engine.h"
+#include "rs_file.h"
 #include "rs_format.h"
 #include "rs_format_html.h"
 #include "rs_format_ledger.h"
@@ -95,15 +94,6 @@ out:
         fprintf(stderr, "report: error=state dir=\"%s\" reason=\"%s\"\n", dir, err);
     rs_state_destroy(st);
     return rc;
-}
-
-/* Remove a directory tree (the temporary restore store). */
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
 }
 
 /* The librdkafka conf of the worker's config plus `settings`. */
@@ -215,7 +205,7 @@ out:
     rs_state_destroy(st);
     if (rk)
         rd_kafka_destroy(rk);
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    rs_remove_tree(dir); /* the temporary restore store */
     return rc;
 }
 

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "rs_connect_internal.h"
+#include "rs_hash.h"
 
 static const char *const FORMAT_NAME[RS_CONNECT__COUNT] = {
     "quickbooks", "xero", "netsuite", "freee", "moneyforward", "csv"};
@@ -80,11 +81,7 @@ void rs_cx_journal_number(const char *entry_id, size_t max, char *out, size_t ou
         return;
     }
     /* FNV-1a 64 of the id: the same id always gives the same number */
-    uint64_t h = 1469598103934665603ULL;
-    for (const unsigned char *p = (const unsigned char *)entry_id; *p; p++) {
-        h ^= *p;
-        h *= 1099511628211ULL;
-    }
+    uint64_t h = rs_fnv1a64_update_str(RS_FNV1A64_SHORT_BASIS, entry_id);
     snprintf(out, outlen, "RS%016llx", (unsigned long long)h);
 }
 

@@ -22,6 +22,7 @@
 
 #include "rs_calendar.h"
 #include "rs_codec.h"
+#include "rs_hash.h"
 #include "rs_pgsink_internal.h"
 
 #define SCHEMA_VERSION "1"
@@ -443,15 +444,6 @@ int pgs_db_balance_delete(pgs_db_t *db, const char *key, size_t klen, char *errs
     return n < 0 ? -1 : 0;
 }
 
-/* FNV-1a 64 of the bytes (a late dead letter's identity). */
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 1099511628211ull;
-    return h;
-}
-
 int pgs_db_deadletter(pgs_db_t *db, const rs_output_deadletter_t *x, int32_t partition,
                       int64_t offset, char *errstr, size_t errlen)
 {
@@ -459,10 +451,11 @@ int pgs_db_deadletter(pgs_db_t *db, const rs_output_deadletter_t *x, int32_t par
     if (x->offset >= 0) {
         snprintf(dedup, sizeof dedup, "%s/%d/%" PRId64, x->topic, (int)x->partition, x->offset);
     } else {
-        uint64_t h =
-            fnv(1469598103934665603ull, x->key ? (const void *)x->key : "", x->key_len);
-        h = fnv(h, "\0", 1);
-        h = fnv(h, x->error, strlen(x->error));
+        /* FNV-1a 64 of key NUL error: a late dead letter's identity */
+        uint64_t h = rs_fnv1a64_update(RS_FNV1A64_SHORT_BASIS,
+                                       x->key ? (const void *)x->key : "", x->key_len);
+        h = rs_fnv1a64_update(h, "", 1);
+        h = rs_fnv1a64_update_str(h, x->error);
         snprintf(dedup, sizeof dedup, "%s/%d/late/%016" PRIx64, x->topic, (int)x->partition, h);
     }
     snprintf(sp, sizeof sp, "%d", (int)x->partition);

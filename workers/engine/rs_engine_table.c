@@ -78,11 +78,7 @@ int rs_eng_growi(void **p, int *cap, int need, size_t elem)
 
 uint64_t rs_eng_str_hash(const char *s, uint64_t seed)
 {
-    uint64_t h = seed;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001b3ULL;
-    }
+    uint64_t h = rs_fnv1a64_update_str(seed, s);
     return h ? h : 1;
 }
 
@@ -175,16 +171,6 @@ void rs_eng_str_shrink(rs_contract_t *c)
 
 /* ---- the intern table (product names) ---- */
 
-static uint32_t istr_hash(const char *s, size_t n)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 16777619u;
-    }
-    return h;
-}
-
 static void itab_put(rs_eng_istr_t **tab, size_t cap, rs_eng_istr_t *x)
 {
     size_t i = x->hash & (cap - 1);
@@ -198,7 +184,7 @@ const char *rs_eng_intern(rs_engine_t *e, const char *s, size_t max)
     size_t n = strnlen(s, max - 1);
     if (n == 0)
         return "";
-    uint32_t h = istr_hash(s, n);
+    uint32_t h = rs_fnv1a32(s, n);
     if ((e->nitab + 1) * 10 >= e->capitab * 7) {
         size_t ncap = e->capitab ? e->capitab * 2 : 16;
         rs_eng_istr_t **nt = calloc(ncap, sizeof(*nt));

@@ -2,6 +2,7 @@
  * rs_event.c — event lifetime, names and the canonical content digest.
  */
 #include "rs_event.h"
+#include "rs_hash.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -80,7 +81,7 @@ typedef struct {
 static void h_mix(hasher_t *h, uint64_t w)
 {
     h->h ^= w;
-    h->h *= 0x100000001b3ULL;
+    h->h *= RS_FNV1A64_PRIME;
     h->h ^= h->h >> 29;
 }
 
@@ -98,10 +99,7 @@ static void h_bytes(hasher_t *h, const void *p, size_t n)
             w |= (uint64_t)b[i + k] << (8 * k);
         h_mix(h, w);
     }
-    for (; i < n; i++) {
-        h->h ^= b[i];
-        h->h *= 0x100000001b3ULL;
-    }
+    h->h = rs_fnv1a64_update(h->h, b + i, n - i);
 }
 
 /* A tagged integer field: the tag and the value are mixed as words. */
@@ -133,7 +131,7 @@ static void h_dec(hasher_t *h, char tag, rs_decimal_t d)
 
 uint64_t rs_event_hash(const rs_event_t *ev)
 {
-    hasher_t h = {0xcbf29ce484222325ULL};
+    hasher_t h = {RS_FNV1A64_BASIS};
     h_u64(&h, 't', (uint64_t)ev->type);
     h_str(&h, 'e', ev->event_id);
     h_str(&h, 'c', ev->contract_id);

@@ -18,6 +18,7 @@
  *     line's scheduled total.
  */
 #include "rs_report.h"
+#include "rs_hash.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -214,13 +215,10 @@ size_t rs_report_acc_count(const rs_report_acc_t *acc)
 
 static uint64_t line_hash(const char *contract_id, const char *line_id)
 {
-    uint64_t h = 1469598103934665603u; /* FNV-1a over "contract\0line" */
-    for (const unsigned char *p = (const unsigned char *)contract_id; *p; p++)
-        h = (h ^ *p) * 1099511628211u;
-    h *= 1099511628211u;
-    for (const unsigned char *p = (const unsigned char *)line_id; *p; p++)
-        h = (h ^ *p) * 1099511628211u;
-    return h;
+    /* FNV-1a over "contract\0line" */
+    uint64_t h = rs_fnv1a64_update_str(RS_FNV1A64_SHORT_BASIS, contract_id);
+    h = rs_fnv1a64_update(h, "", 1);
+    return rs_fnv1a64_update_str(h, line_id);
 }
 
 /* The slot of (contract_id, line_id): its line, or the empty slot where it

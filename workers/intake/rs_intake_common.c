@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "rs_codec.h"
+#include "rs_hash.h"
 #include "rs_intake_internal.h"
 #include "rs_money.h"
 
@@ -310,12 +311,7 @@ int rs_intake_months(const char *s)
 
 void rs_intake_hash_hex(const char *text, size_t len, char out[17])
 {
-    uint64_t h = 14695981039346656037ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)text[i];
-        h *= 1099511628211ULL;
-    }
-    snprintf(out, 17, "%016llx", (unsigned long long)h);
+    snprintf(out, 17, "%016llx", (unsigned long long)rs_fnv1a64(text, len));
 }
 
 int rs_intake_copy_id(char *dst, size_t cap, const char *s)

@@ -55,20 +55,11 @@
 #include "rs_changelog.h"
 #include "rs_codec.h"
 #include "rs_err.h"
+#include "rs_hash.h"
 
 /* ------------------------------------------------------------------------ */
 /* per-sub-batch contract map (insertion-ordered)                           */
 /* ------------------------------------------------------------------------ */
-
-static uint32_t hash_str(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 16777619u;
-    }
-    return h;
-}
 
 static void cm_clear(cmap_t *m)
 {
@@ -94,7 +85,7 @@ static int cm_rehash(cmap_t *m, size_t icap)
     if (idx == NULL)
         return -1;
     for (size_t i = 0; i < m->n; i++) {
-        size_t h = hash_str(m->e[i].id) & (icap - 1);
+        size_t h = rs_fnv1a32_str(m->e[i].id) & (icap - 1);
         while (idx[h] != 0)
             h = (h + 1) & (icap - 1);
         idx[h] = (uint32_t)(i + 1);
@@ -109,7 +100,8 @@ centry_t *rs_worker_cm_find(const cmap_t *m, const char *id)
 {
     if (m->icap == 0)
         return NULL;
-    for (size_t h = hash_str(id) & (m->icap - 1); m->idx[h] != 0; h = (h + 1) & (m->icap - 1))
+    for (size_t h = rs_fnv1a32_str(id) & (m->icap - 1); m->idx[h] != 0;
+         h = (h + 1) & (m->icap - 1))
         if (strcmp(m->e[m->idx[h] - 1].id, id) == 0)
             return &m->e[m->idx[h] - 1];
     return NULL;
@@ -140,7 +132,7 @@ centry_t *rs_worker_cm_get(cmap_t *m, const char *id)
         return &m->e[m->last - 1];
     if (m->icap == 0 && cm_rehash(m, 64) != 0)
         return NULL;
-    h = hash_str(id) & (m->icap - 1);
+    h = rs_fnv1a32_str(id) & (m->icap - 1);
     while (m->idx[h] != 0) {
         centry_t *e = &m->e[m->idx[h] - 1];
         if (strcmp(e->id, id) == 0) {
@@ -152,7 +144,7 @@ centry_t *rs_worker_cm_get(cmap_t *m, const char *id)
     if ((m->n + 1) * 2 > m->icap) {
         if (cm_rehash(m, m->icap * 2) != 0)
             return NULL;
-        h = hash_str(id) & (m->icap - 1);
+        h = rs_fnv1a32_str(id) & (m->icap - 1);
         while (m->idx[h] != 0)
             h = (h + 1) & (m->icap - 1);
     }
@@ -1097,7 +1089,29 @@ static void fault_point(rs_worker_t *w, rs_kill_point_t point, const rs_worker_s
     kill(getpid(), SIGKILL);
 }
 
-static size_t staged_budget(const rs_worker_t *w);
+/* batch.max.staged.kib: a batch's staged state write (its contracts,
+ * seen ids, offsets and meta, held in memory several times over until the
+ * commit: the lanes' batches, their merge, the key-ordered copy) grows with
+ * the distinct contracts the batch touches, so with the book; its records
+ * are capped so that the last batch's bytes per record (before the first
+ * batch, STAGED_FIRST_ESTIMATE) would stage at most the setting. An
+ * estimate, not a hard bound: a batch whose contracts carry more state per
+ * record than the last one's can stage more. The journal does not depend
+ * on where batches are cut (test_batching). */
+#define STAGED_MIN_RECORDS 16u
+#define STAGED_FIRST_ESTIMATE 2048u /* a new contract's record and a seen id */
+static size_t staged_budget(const rs_worker_t *w)
+{
+    size_t budget = (size_t)w->cfg->batch_max_records;
+    if (w->cfg->batch_max_staged_kib <= 0)
+        return budget;
+    size_t per = w->staged_per_record > 0 ? w->staged_per_record : STAGED_FIRST_ESTIMATE;
+    size_t cap = ((size_t)w->cfg->batch_max_staged_kib << 10) / per;
+    if (cap < STAGED_MIN_RECORDS)
+        cap = STAGED_MIN_RECORDS;
+    return cap < budget ? cap : budget;
+}
+
 static int commit_batch(rs_worker_t *w, const rs_worker_stats_t *before, size_t records,
                         int parts, uint64_t t0);
 
@@ -1219,29 +1233,6 @@ out:
     free(taken);
     free(staged);
     return rc;
-}
-
-/* batch.max.staged.kib: a batch's staged state write (its contracts,
- * seen ids, offsets and meta, held in memory several times over until the
- * commit: the lanes' batches, their merge, the key-ordered copy) grows with
- * the distinct contracts the batch touches, so with the book; its records
- * are capped so that the last batch's bytes per record (before the first
- * batch, STAGED_FIRST_ESTIMATE) would stage at most the setting. An
- * estimate, not a hard bound: a batch whose contracts carry more state per
- * record than the last one's can stage more. The journal does not depend
- * on where batches are cut (test_batching). */
-#define STAGED_MIN_RECORDS 16u
-#define STAGED_FIRST_ESTIMATE 2048u /* a new contract's record and a seen id */
-static size_t staged_budget(const rs_worker_t *w)
-{
-    size_t budget = (size_t)w->cfg->batch_max_records;
-    if (w->cfg->batch_max_staged_kib <= 0)
-        return budget;
-    size_t per = w->staged_per_record > 0 ? w->staged_per_record : STAGED_FIRST_ESTIMATE;
-    size_t cap = ((size_t)w->cfg->batch_max_staged_kib << 10) / per;
-    if (cap < STAGED_MIN_RECORDS)
-        cap = STAGED_MIN_RECORDS;
-    return cap < budget ? cap : budget;
 }
 
 /* Steps 4 and 5: deliver the batch's outputs, then its changelog records,

@@ -45,6 +45,7 @@
 #include <string.h>
 
 #include "rs_engine.h"
+#include "rs_hash.h"
 
 /* A string of a contract: 0 is "", RS_ENG_STR_STATIC | i is the static rule
  * name i, anything else an offset into the contract's arena. */
@@ -434,7 +435,7 @@ uint64_t rs_eng_str_hash(const char *s, uint64_t seed);               /* never 0
 /* The seeds of a contract id's hash (the table's slots) and an event id's
  * (the seen sets): the table, the reader thread's digests and the prefetch
  * hints must all hash alike. */
-#define RS_ENG_CONTRACT_SEED 0xcbf29ce484222325ULL
+#define RS_ENG_CONTRACT_SEED RS_FNV1A64_BASIS
 #define RS_ENG_EVENT_ID_SEED 7
 void rs_eng_copy_id(char *dst, const char *src); /* into an RS_ID_MAX field */
 
