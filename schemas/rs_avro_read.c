@@ -623,6 +623,47 @@ static int src_record(const rs_codec_source_t *src, const rs_codec_node_t *rec, 
 /* The entry point                                                          */
 /* ------------------------------------------------------------------------ */
 
+/* Scratch past these sizes (a message with thousands of items) is freed
+ * after its message, so one large message does not pin it. */
+#define KEEP_RVALS (4096 * RS_CODEC_MAX_SLOTS)
+#define KEEP_CHARS (256 * 1024)
+
+static void trim(struct rs_avro_rstate *s)
+{
+    if (s->cap_recs > KEEP_RVALS) {
+        free(s->recs);
+        s->recs = NULL;
+        s->cap_recs = 0;
+    }
+    if (s->cap_chars > KEEP_CHARS) {
+        free(s->chars);
+        s->chars = NULL;
+        s->cap_chars = 0;
+    }
+}
+
+/* Read the body into the scratch: the root record's index (*rk its kind),
+ * or -1. */
+static int32_t read_body(reader_t *r, int *rk)
+{
+    int32_t plan = -1;
+    int depth = 0;
+    if (r->p->top_union) {
+        int64_t branch;
+        if (rd_varint(r, &branch) != 0 || branch < 0 || branch >= r->p->n_top)
+            return -1;
+        plan = r->p->top[branch];
+        depth = 1;
+    } else if (r->p->n_top == 1) {
+        plan = r->p->top[0];
+    }
+    int32_t root = plan >= 0 ? new_records(r, 1) : -1;
+    if (root < 0 || rd_record(r, plan, root, depth) != 0 || r->pos != r->len)
+        return -1;
+    *rk = r->p->recs[plan].rk;
+    return root;
+}
+
 int rs_avro_read_direct(rs_avro_cache_t *c, rs_avro_entry_t *e, const uint8_t *msg, size_t len,
                         rs_event_t *ev)
 {
@@ -645,29 +686,16 @@ int rs_avro_read_direct(rs_avro_cache_t *c, rs_avro_entry_t *e, const uint8_t *m
     s->n_recs = s->n_segs = 0;
     s->n_chars = 0;
 
+    int rc = 1, rk = -1;
     reader_t r = {e->rplan, &e->prog, s, msg, RS_AVRO_HEADER_SIZE, len, 0};
-    int32_t plan = r.p->top[0];
-    int depth = 0;
-    int64_t branch = 0;
-    if (r.p->top_union) {
-        if (rd_varint(&r, &branch) != 0 || branch < 0 || branch >= r.p->n_top)
-            return 1;
-        plan = r.p->top[branch];
-        depth = 1;
+    int32_t root_rec = read_body(&r, &rk);
+    if (root_rec >= 0) {
+        const rs_codec_source_t src = {src_string, src_array, src_item, src_record, s};
+        rs_codec_node_t root = {{s, (void *)(uintptr_t)root_rec}, rk};
+        rs_codec_dec_t d = {"?", NULL, 0, 0, &src};
+        rc = rs_codec_decode_event(&d, &root, ev) != 0; /* on failure ev is cleared */
     }
-    if (plan < 0)
-        return 1;
-    int32_t root_rec = new_records(&r, 1);
-    if (root_rec < 0 || rd_record(&r, plan, root_rec, depth) != 0 || r.pos != len)
-        return 1;
-
-    const rs_codec_source_t src = {src_string, src_array, src_item, src_record, s};
-    rs_codec_node_t root = {{s, (void *)(uintptr_t)root_rec}, r.p->recs[plan].rk};
-    rs_codec_dec_t d = {"?", NULL, 0, 0, &src};
-    if (rs_codec_decode_event(&d, &root, ev) != 0) {
-        rs_event_init(ev); /* cleared: the generic path decodes it again */
-        return 1;
-    }
-    c->direct_reads++;
-    return 0;
+    trim(s);
+    c->direct_reads += rc == 0;
+    return rc;
 }

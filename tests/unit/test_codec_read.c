@@ -760,3 +760,39 @@ Test(codec_read, duplicate_ids_short_and_long_arrays)
         free(fixed);
     }
 }
+
+/* Large arrays: 5,000 lines (the scratch grows past what is kept, and is
+ * freed and grown again on the next one), and 10,001 (over the item
+ * limit: refused with the generic path's error). */
+Test(codec_read, large_arrays)
+{
+    for (int n = 5000; n <= 10001; n += 5001) {
+        size_t cap = (size_t)n * 64 + 512, at;
+        char *json = malloc(cap), err[512];
+        at =
+            (size_t)snprintf(json, cap,
+                             "{\"event_id\":\"e-big\",\"type\":\"invoice.issued\","
+                             "\"contract_id\":\"C-1\",\"occurred_at\":\"2026-01-01T00:00:00Z\","
+                             "\"invoice_id\":\"I\",\"issued_on\":\"2026-01-01\",\"lines\":[");
+        for (int i = 0; i < n; i++)
+            at += (size_t)snprintf(json + at, cap - at,
+                                   "%s{\"line_id\":\"L-%d\",\"amount\":\"%d\"}", i ? "," : "",
+                                   i, i);
+        snprintf(json + at, cap - at, "]}");
+        rs_event_t ev;
+        cr_assert_eq(rs_codec_json_decode(json, at + 2, &ev, err, sizeof err), 0, "%s", err);
+        void *buf = NULL;
+        size_t len = 0;
+        cr_assert_eq(rs_avro_encode_event(generic, 2, &ev, &buf, &len, err, sizeof err),
+                     RS_AVRO_OK, "%s", err);
+        rs_event_clear(&ev);
+        for (int round = 0; round < 2; round++) {
+            int d = 0;
+            int rc = same_decode(buf, len, "large", &d);
+            cr_assert_eq(rc, n <= 10000 ? RS_AVRO_OK : RS_AVRO_ECORRUPT);
+            cr_assert_eq(d, rc == RS_AVRO_OK);
+        }
+        free(buf);
+        free(json);
+    }
+}
