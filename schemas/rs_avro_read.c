@@ -626,7 +626,7 @@ static int src_record(const rs_codec_source_t *src, const rs_codec_node_t *rec, 
 /* Scratch past these sizes (a message with thousands of items) is freed
  * after its message, so one large message does not pin it. */
 #define KEEP_RVALS (4096 * RS_CODEC_MAX_SLOTS)
-#define KEEP_CHARS (256 * 1024)
+#define KEEP_CHARS ((size_t)256 * 1024)
 
 static void trim(struct rs_avro_rstate *s)
 {
