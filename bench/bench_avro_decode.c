@@ -1,19 +1,25 @@
 /*
- * bench_avro_decode — how fast rs_avro_decode_event() turns small usage
- * records (Confluent wire format) into validated rs_event_t, with the cached
- * readers reused as the worker reuses them.
+ * bench_avro_decode — how fast rs_avro_decode_event() turns input records
+ * (Confluent wire format) into validated rs_event_t, with the cached
+ * readers reused as the worker reuses them, by the direct reader
+ * (rs_avro_read.c, the default) and by the generic path (Avro C's resolved
+ * value; rs_avro_cache_set_direct_read(c, 0)) in the same run.
  *
- *   bench_avro_decode [N]     N records per path (default 2000000)
+ *   bench_avro_decode [N [READER]]   N records per set and reader (default
+ *                                    1000000); READER direct or generic:
+ *                                    that one only (for a profile)
  *
- * Two paths are timed over the same 256 distinct messages, cycled:
- *   direct    writer schema = revstream's usage schema: Avro C reads straight
- *             into the cached reader value (no resolver);
- *   resolved  a newer producer schema with one extra optional field: read
- *             through the cached resolver (writer -> reader).
- * Each record is size-checked, decoded by Avro C, validated as the JSON codec
- * validates, and cleared. Prints one key=value line per path on stdout:
- * records, seconds, records_per_s, ns_per_record. Not a test: nothing fails
- * on a slow machine (timings are not asserted anywhere).
+ * Four sets of 256 distinct messages each, cycled:
+ *   usage     usage.recorded, writer = revstream's usage schema;
+ *   newer     the same events under a newer producer schema with one extra
+ *             optional field (the generic path reads through a resolver);
+ *   booked    contract.booked with three lines (one with two milestones)
+ *             and a source;
+ *   invoice   invoice.issued with two lines, one with tax and service dates.
+ * Each record is decoded, validated as the JSON codec validates, and
+ * cleared; the two readers alternate in ten slices of each set. Prints one key=value line per
+ * set and reader on stdout (records, seconds, records_per_s, ns_per_record) and per set the
+ * ratio of the two rates (direct / generic). Not a test: nothing fails on a slow machine.
  *
  * Ownership: everything is made and freed in main() through its exit label.
  */
@@ -25,7 +31,11 @@
 #include "rs_avro.h"
 
 #define N_MESSAGES 256
+#define N_SETS 4
+#define ROUNDS 10
 #define ID_USAGE 4
+#define ID_CONTRACTS 1
+#define ID_INVOICES 2
 #define ID_NEWER 40
 
 /* The usage record with an added optional field, as a newer producer has it. */
@@ -58,7 +68,7 @@ static double run(rs_avro_cache_t *c, void **msgs, size_t *lens, long n)
             fprintf(stderr, "bench_avro_decode: record %ld: %s\n", i, err);
             return -1;
         }
-        check += (uint64_t)ev.quantity.mantissa; /* keep the work observable */
+        check += (uint64_t)ev.quantity.mantissa + (uint64_t)(ev.n_lines + ev.n_bill_lines);
         rs_event_clear(&ev);
     }
     double dt = now_s() - t0;
@@ -67,12 +77,79 @@ static double run(rs_avro_cache_t *c, void **msgs, size_t *lens, long n)
     return dt;
 }
 
+/* Event i of set `set` into *ev (rs_event_init'ed here). */
+static void make_event(int set, int i, rs_event_t *ev)
+{
+    rs_event_init(ev);
+    snprintf(ev->contract_id, sizeof(ev->contract_id), "C-%05d", i % 97);
+    snprintf(ev->occurred_at, sizeof(ev->occurred_at), "2026-03-%02dT%02d:%02d:00Z", 1 + i % 28,
+             i % 24, i % 60);
+    ev->occurred_on = rs_date_from_ymd(2026, 3, 1 + i % 28);
+    if (set < 2) {
+        ev->type = RS_EV_USAGE_RECORDED;
+        snprintf(ev->event_id, sizeof(ev->event_id), "usage-%08d", 1000000 + i * 7919);
+        snprintf(ev->line_id, sizeof(ev->line_id), "L-%d", 1 + i % 3);
+        ev->quantity = (rs_decimal_t){1 + i * 37, i % 3};
+        return;
+    }
+    static rs_milestone_spec_t ms[2] = {{"M-1", {200000, 2}}, {"M-2", {300000, 2}}};
+    static rs_line_spec_t lines[3];
+    static rs_bill_line_t bl[2];
+    snprintf(ev->event_id, sizeof(ev->event_id), "evt-%08d", 2000000 + i * 7919);
+    if (set == 2) {
+        ev->type = RS_EV_CONTRACT_BOOKED;
+        snprintf(ev->customer_id, sizeof(ev->customer_id), "CU-%04d", i);
+        memcpy(ev->currency, "USD", 4);
+        ev->booked_on = ev->occurred_on;
+        snprintf(ev->source_system, sizeof(ev->source_system), "hubspot");
+        snprintf(ev->source_record_id, sizeof(ev->source_record_id), "D-%d", i);
+        for (int k = 0; k < 3; k++) {
+            rs_line_spec_t *l = &lines[k];
+            memset(l, 0, sizeof(*l));
+            snprintf(l->line_id, sizeof(l->line_id), "L-%d", k + 1);
+            snprintf(l->product, sizeof(l->product), "Product %d", k);
+            l->recognition = k == 2 ? RS_METHOD_MILESTONE : RS_METHOD_RATABLE_DAILY;
+            l->start = ev->occurred_on;
+            l->end = ev->occurred_on + 364;
+            l->amount = (rs_decimal_t){1200000 + i, 2};
+            l->has_ssp = k == 0;
+            l->ssp = (rs_decimal_t){1500000, 2};
+            if (k == 2) {
+                l->n_milestones = 2;
+                l->milestones = ms;
+                l->amount = (rs_decimal_t){500000, 2};
+            }
+        }
+        ev->n_lines = 3;
+        ev->lines = lines; /* borrowed: the caller does not clear it */
+        return;
+    }
+    ev->type = RS_EV_INVOICE_ISSUED;
+    snprintf(ev->invoice_id, sizeof(ev->invoice_id), "INV-%06d", i);
+    ev->on = ev->occurred_on;
+    ev->due_on = ev->occurred_on + 30;
+    for (int k = 0; k < 2; k++) {
+        memset(&bl[k], 0, sizeof(bl[k]));
+        snprintf(bl[k].line_id, sizeof(bl[k].line_id), "L-%d", k + 1);
+        bl[k].amount = (rs_decimal_t){100000 + i, 2};
+        bl[k].has_tax = k == 0;
+        bl[k].tax = (rs_decimal_t){8000, 2};
+        bl[k].service_start = k == 0 ? ev->occurred_on : RS_DATE_NONE;
+        bl[k].service_end = k == 0 ? ev->occurred_on + 30 : RS_DATE_NONE;
+    }
+    ev->n_bill_lines = 2;
+    ev->bill_lines = bl; /* borrowed */
+}
+
 int main(int argc, char **argv)
 {
-    long n = argc > 1 ? atol(argv[1]) : 2000000;
+    static const char *const set_name[N_SETS] = {"usage", "newer", "booked", "invoice"};
+    static const int32_t set_id[N_SETS] = {ID_USAGE, ID_NEWER, ID_CONTRACTS, ID_INVOICES};
+    long n = argc > 1 ? atol(argv[1]) : 1000000;
+    const char *only = argc > 2 ? argv[2] : NULL;
     rs_avro_cache_t *c = NULL;
-    void *direct[N_MESSAGES] = {0}, *resolved[N_MESSAGES] = {0};
-    size_t dlen[N_MESSAGES], rlen[N_MESSAGES];
+    void *msgs[N_SETS][N_MESSAGES] = {{0}};
+    size_t lens[N_SETS][N_MESSAGES];
     char err[512];
     int status = 1;
 
@@ -83,50 +160,71 @@ int main(int argc, char **argv)
     if (rs_avro_cache_new(&c, err, sizeof(err)) != RS_AVRO_OK ||
         rs_avro_cache_add(c, ID_USAGE, rs_avro_schema_json(RS_AVRO_SCHEMA_USAGE), err,
                           sizeof(err)) != RS_AVRO_OK ||
+        rs_avro_cache_add(c, ID_CONTRACTS, rs_avro_schema_json(RS_AVRO_SCHEMA_CONTRACTS), err,
+                          sizeof(err)) != RS_AVRO_OK ||
+        rs_avro_cache_add(c, ID_INVOICES, rs_avro_schema_json(RS_AVRO_SCHEMA_INVOICES), err,
+                          sizeof(err)) != RS_AVRO_OK ||
         rs_avro_cache_add(c, ID_NEWER, NEWER_USAGE, err, sizeof(err)) != RS_AVRO_OK) {
         fprintf(stderr, "bench_avro_decode: %s\n", err);
         goto out;
     }
-    for (int i = 0; i < N_MESSAGES; i++) {
-        rs_event_t ev;
-        rs_event_init(&ev);
-        ev.type = RS_EV_USAGE_RECORDED;
-        snprintf(ev.event_id, sizeof(ev.event_id), "usage-%08d", 1000000 + i * 7919);
-        snprintf(ev.contract_id, sizeof(ev.contract_id), "C-%05d", i % 97);
-        snprintf(ev.occurred_at, sizeof(ev.occurred_at), "2026-03-%02dT%02d:%02d:00Z",
-                 1 + i % 28, i % 24, i % 60);
-        ev.occurred_on = rs_date_from_ymd(2026, 3, 1 + i % 28);
-        snprintf(ev.line_id, sizeof(ev.line_id), "L-%d", 1 + i % 3);
-        ev.quantity = (rs_decimal_t){1 + i * 37, i % 3};
-        if (rs_avro_encode_event(c, ID_USAGE, &ev, &direct[i], &dlen[i], err, sizeof(err)) !=
-                RS_AVRO_OK ||
-            rs_avro_encode_event(c, ID_NEWER, &ev, &resolved[i], &rlen[i], err, sizeof(err)) !=
-                RS_AVRO_OK) {
-            fprintf(stderr, "bench_avro_decode: %s\n", err);
-            goto out;
+    for (int s = 0; s < N_SETS; s++)
+        for (int i = 0; i < N_MESSAGES; i++) {
+            rs_event_t ev;
+            make_event(s, i, &ev);
+            if (rs_avro_encode_event(c, set_id[s], &ev, &msgs[s][i], &lens[s][i], err,
+                                     sizeof(err)) != RS_AVRO_OK) {
+                fprintf(stderr, "bench_avro_decode: %s: %s\n", set_name[s], err);
+                goto out;
+            }
         }
-    }
 
-    /* Warm up both paths (builds the cached readers), then time them. */
-    if (run(c, direct, dlen, N_MESSAGES) < 0 || run(c, resolved, rlen, N_MESSAGES) < 0)
-        goto out;
-    const char *names[2] = {"direct", "resolved"};
-    void **sets[2] = {direct, resolved};
-    size_t *lens[2] = {dlen, rlen};
-    for (int p = 0; p < 2; p++) {
-        double dt = run(c, sets[p], lens[p], n);
-        if (dt < 0)
-            goto out;
-        printf("bench=avro_decode path=%s record_bytes=%zu records=%ld seconds=%.3f "
-               "records_per_s=%.0f ns_per_record=%.1f\n",
-               names[p], lens[p][0], n, dt, (double)n / dt, dt * 1e9 / (double)n);
+    /* Per set, the two readers alternate in ROUNDS slices of n / ROUNDS
+     * records (the order swapped every round), so a change of load on the
+     * machine falls on both. */
+    for (int s = 0; s < N_SETS; s++) {
+        double secs[2] = {0, 0};
+        long per = n / ROUNDS > 0 ? n / ROUNDS : 1;
+        for (int direct = 0; direct < 2; direct++) { /* warm up: caches, plans */
+            rs_avro_cache_set_direct_read(c, direct);
+            if (run(c, msgs[s], lens[s], N_MESSAGES) < 0)
+                goto out;
+        }
+        for (int round = 0; round < ROUNDS; round++)
+            for (int k = 0; k < 2; k++) {
+                int direct = (round + k) % 2;
+                if (only != NULL && strcmp(only, direct ? "direct" : "generic") != 0)
+                    continue;
+                rs_avro_cache_set_direct_read(c, direct);
+                uint64_t before = rs_avro_cache_direct_reads(c);
+                double dt = run(c, msgs[s], lens[s], per);
+                if (dt < 0)
+                    goto out;
+                if ((rs_avro_cache_direct_reads(c) - before == (uint64_t)per) != direct) {
+                    fprintf(stderr, "bench_avro_decode: %s: the direct reader was %s\n",
+                            set_name[s], direct ? "not taken" : "taken");
+                    goto out;
+                }
+                secs[direct] += dt;
+            }
+        for (int direct = 1; direct >= 0; direct--) {
+            if (secs[direct] <= 0)
+                continue;
+            long total = per * ROUNDS;
+            printf("bench=avro_decode set=%s reader=%s record_bytes=%zu records=%ld "
+                   "seconds=%.3f records_per_s=%.0f ns_per_record=%.1f\n",
+                   set_name[s], direct ? "direct" : "generic", lens[s][0], total, secs[direct],
+                   (double)total / secs[direct], secs[direct] * 1e9 / (double)total);
+        }
+        if (only == NULL)
+            printf("bench=avro_decode set=%s ratio direct/generic=%.2f\n", set_name[s],
+                   secs[0] / secs[1]);
     }
     status = 0;
 out:
-    for (int i = 0; i < N_MESSAGES; i++) {
-        free(direct[i]);
-        free(resolved[i]);
-    }
+    for (int s = 0; s < N_SETS; s++)
+        for (int i = 0; i < N_MESSAGES; i++)
+            free(msgs[s][i]);
     rs_avro_cache_destroy(c);
     return status;
 }

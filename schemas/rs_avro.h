@@ -120,6 +120,14 @@ int rs_avro_cache_has(const rs_avro_cache_t *cache, int32_t id);
 void rs_avro_cache_set_direct(rs_avro_cache_t *cache, int on);
 /* How many messages the direct writer wrote (the rest took the generic path). */
 uint64_t rs_avro_cache_direct_writes(const rs_avro_cache_t *cache);
+/* Input events are read straight from the bytes by a plan of the writer
+ * schema (on, the default), or through Avro C's generic value (off: the
+ * reference the tests compare with). The events and errors are the same:
+ * the direct reader hands every message it does not accept to the generic
+ * path. */
+void rs_avro_cache_set_direct_read(rs_avro_cache_t *cache, int on);
+/* How many events the direct reader decoded (the rest took the generic path). */
+uint64_t rs_avro_cache_direct_reads(const rs_avro_cache_t *cache);
 
 /* Read the Confluent header: returns RS_AVRO_OK with *id set, or
  * RS_AVRO_ECORRUPT (short buffer, wrong magic byte). */

@@ -72,6 +72,7 @@ static void entry_free(rs_avro_entry_t *e)
         avro_schema_decref(e->wschema);
     rs_avro_scan_free(&e->prog);
     free(e->dplans);
+    rs_avro_read_plan_free(e->rplan);
     free(e->wbranch_kind);
     free(e->dec_error);
     free(e->enc_error);
@@ -117,6 +118,7 @@ void rs_avro_cache_destroy(rs_avro_cache_t *c)
     if (c->writer != NULL)
         avro_writer_free(c->writer);
     free(c->dbuf);
+    rs_avro_read_state_free(c->rstate);
     free(c);
 }
 
@@ -128,6 +130,16 @@ void rs_avro_cache_set_direct(rs_avro_cache_t *c, int on)
 uint64_t rs_avro_cache_direct_writes(const rs_avro_cache_t *c)
 {
     return c->direct_writes;
+}
+
+void rs_avro_cache_set_direct_read(rs_avro_cache_t *c, int on)
+{
+    c->generic_read = !on;
+}
+
+uint64_t rs_avro_cache_direct_reads(const rs_avro_cache_t *c)
+{
+    return c->direct_reads;
 }
 
 void rs_avro_cache_set_lookup(rs_avro_cache_t *c, rs_avro_lookup_fn fn, void *opaque)

@@ -15,6 +15,9 @@
  *   - Errors of the wire format read "avro message: <reason>" (no event id is
  *     known yet); errors of the contract read "event <id>: <field>: <reason>".
  *   - After a failed Avro C read the reader value is reset.
+ *   - The direct reader (rs_avro_read.c) is tried first, once the entry's
+ *     decoding side is ready: it returns the same event or declines, and
+ *     every error message comes from the path below.
  */
 #include "rs_avro.h"
 
@@ -133,11 +136,16 @@ static int avro_src_string(const rs_codec_source_t *src, const rs_codec_node_t *
         *s == NULL)
         return RS_CODEC_EWRONG;
     *n = size > 0 ? size - 1 : 0; /* Avro C counts the terminating NUL */
-    if (memchr(*s, '\0', *n) != NULL) {
+    return rs_avro_string_check(*s, *n, why);
+}
+
+int rs_avro_string_check(const char *s, size_t n, const char **why)
+{
+    if (memchr(s, '\0', n) != NULL) {
         *why = "must not contain a NUL byte";
         return RS_CODEC_EBAD;
     }
-    if (!rs_codec_utf8_valid(*s, *n)) {
+    if (!rs_codec_utf8_valid(s, n)) {
         *why = "must be valid UTF-8";
         return RS_CODEC_EBAD;
     }
@@ -227,6 +235,10 @@ int rs_avro_decode_event(rs_avro_cache_t *c, const void *buf, size_t len, rs_eve
         return rc;
     if ((rc = prepare_decode(e, errstr, errlen)) != RS_AVRO_OK)
         return rc;
+    /* The direct reader (rs_avro_read.c) takes what it accepts; anything
+     * else, errors included, goes on through Avro C below. */
+    if (!c->generic_read && rs_avro_read_direct(c, e, msg, len, ev) == 0)
+        return RS_AVRO_OK;
     if (rs_avro_scan_body(&e->prog, msg, len, &top_branch, why, sizeof(why)) != 0) {
         snprintf(errstr, errlen, "avro message: schema id %d: %s", (int)id, why);
         return RS_AVRO_ECORRUPT;

@@ -144,6 +144,7 @@ typedef struct scanner {
     int64_t items;
     char *why;
     size_t whylen;
+    int strict; /* a block with a byte size must hold exactly its items */
 } scanner_t;
 
 static int scan_fail(scanner_t *sc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -260,7 +261,7 @@ static int scan_node(scanner_t *sc, int32_t ni, int depth, int64_t *top_branch)
     case AVRO_ARRAY:
     case AVRO_MAP:
         for (;;) {
-            int64_t count;
+            int64_t count, bytes = -1;
             size_t cat = (size_t)(sc->p - sc->start);
             if (scan_varint(sc, &count) < 0)
                 return -1;
@@ -270,7 +271,6 @@ static int scan_node(scanner_t *sc, int32_t ni, int depth, int64_t *top_branch)
                 if (count == INT64_MIN)
                     return scan_fail(sc, "bad block count at byte %zu", cat);
                 count = -count;
-                int64_t bytes;
                 size_t bat = (size_t)(sc->p - sc->start);
                 if (scan_varint(sc, &bytes) < 0)
                     return -1;
@@ -282,12 +282,15 @@ static int scan_node(scanner_t *sc, int32_t ni, int depth, int64_t *top_branch)
                 return scan_fail(sc, "more than %d array or map items (block at byte %zu)",
                                  RS_AVRO_MAX_ITEMS, cat);
             sc->items += count;
+            const uint8_t *block = sc->p;
             for (int64_t i = 0; i < count; i++) {
                 if (node->type == AVRO_MAP && scan_length(sc, "map key") < 0)
                     return -1;
                 if (scan_node(sc, sc->prog->kids[node->first], depth + 1, NULL) < 0)
                     return -1;
             }
+            if (sc->strict && bytes >= 0 && sc->p - block != bytes)
+                return scan_fail(sc, "block at byte %zu is not its stated size", cat);
         }
     default:
         return scan_fail(sc, "unsupported Avro type %d", node->type);
@@ -298,13 +301,25 @@ static int scan_node(scanner_t *sc, int32_t ni, int depth, int64_t *top_branch)
 int rs_avro_scan_body(const rs_avro_scan_prog_t *prog, const uint8_t *msg, size_t len,
                       int64_t *top_branch, char *why, size_t whylen)
 {
-    scanner_t sc = {prog, msg, msg + RS_AVRO_HEADER_SIZE, msg + len, 0, why, whylen};
+    scanner_t sc = {prog, msg, msg + RS_AVRO_HEADER_SIZE, msg + len, 0, why, whylen, 0};
     *top_branch = -1;
     if (scan_node(&sc, 0, 0, top_branch) < 0)
         return -1;
     if (sc.p != sc.end)
         return scan_fail(&sc, "%zu bytes left over after the record at byte %zu",
                          (size_t)(sc.end - sc.p), (size_t)(sc.p - sc.start));
+    return 0;
+}
+
+int rs_avro_scan_skip(const rs_avro_scan_prog_t *prog, int32_t node, const uint8_t *msg,
+                      size_t len, size_t *pos, int depth, int64_t *items)
+{
+    char why[128];
+    scanner_t sc = {prog, msg, msg + *pos, msg + len, *items, why, sizeof(why), 1};
+    if (scan_node(&sc, node, depth, NULL) < 0)
+        return -1;
+    *pos = (size_t)(sc.p - msg);
+    *items = sc.items;
     return 0;
 }
 

@@ -366,16 +366,60 @@ static int read_item(rs_codec_dec_t *d, const rs_codec_node_t *arr, size_t i, in
     return 0;
 }
 
+/* Arrays up to this many items check their ids for duplicates pairwise;
+ * longer ones through a jansson object used as a set. */
+#define UNIQUE_PAIRWISE 16
+
+/* The error of `id`, read from field `slot` of `rec`, seen before. -1. */
+static int duplicate(rs_codec_dec_t *d, const rs_codec_node_t *rec, const char *pfx, int slot,
+                     const char *id)
+{
+    char q[QUOTE_BUF];
+    return rs_codec_fail(d, pfx, FNAME(rec, slot), "duplicate %s \"%s\"", FNAME(rec, slot),
+                         quote(q, sizeof(q), id));
+}
+
 /* `id`, read from field `slot` of `rec`, must not be in `seen` (a jansson
  * object used as a set); it is added. 0, or -1 (duplicate or ENOMEM). */
 static int check_unique(rs_codec_dec_t *d, json_t *seen, const rs_codec_node_t *rec,
                         const char *pfx, int slot, const char *id)
 {
-    char q[QUOTE_BUF];
     if (json_object_get(seen, id) != NULL)
-        return rs_codec_fail(d, pfx, FNAME(rec, slot), "duplicate %s \"%s\"", FNAME(rec, slot),
-                             quote(q, sizeof(q), id));
+        return duplicate(d, rec, pfx, slot, id);
     return json_object_set_new(seen, id, json_true()) == 0 ? 0 : oom(d);
+}
+
+/* Append len bytes of src to dst[*n] within cap - 1 bytes (what does not
+ * fit is dropped, as snprintf drops it). */
+static void append_cut(char *dst, size_t cap, size_t *n, const char *src, size_t len)
+{
+    size_t room = cap - 1 - *n;
+    if (len > room)
+        len = room;
+    memcpy(dst + *n, src, len);
+    *n += len;
+}
+
+/* "<prefix>.<name>[<i>]", or "<name>[<i>]" when prefix is NULL, into
+ * dst[cap] (cap > 0) as snprintf writes it, cut to cap - 1 bytes, without
+ * its format parsing: an array item's field path, made for every item. */
+static void item_prefix(char *dst, size_t cap, const char *prefix, const char *name, size_t i)
+{
+    char digits[24];
+    size_t n = 0, nd = sizeof(digits);
+    if (prefix != NULL) {
+        append_cut(dst, cap, &n, prefix, strlen(prefix));
+        append_cut(dst, cap, &n, ".", 1);
+    }
+    append_cut(dst, cap, &n, name, strlen(name));
+    digits[--nd] = ']';
+    do {
+        digits[--nd] = (char)('0' + i % 10);
+        i /= 10;
+    } while (i > 0);
+    digits[--nd] = '[';
+    append_cut(dst, cap, &n, digits + nd, sizeof(digits) - nd);
+    dst[n] = '\0';
 }
 
 /* ------------------------------------------------------------------------ */
@@ -532,7 +576,8 @@ static int decode_array(rs_codec_dec_t *d, const rs_codec_node_t *r, const char 
         return rc;
     rc = -1;
     char *items = alloc_items(owner, rk, n, &size);
-    if (items == NULL || (unique_slot >= 0 && (seen = json_object()) == NULL)) {
+    if (items == NULL ||
+        (unique_slot >= 0 && n > UNIQUE_PAIRWISE && (seen = json_object()) == NULL)) {
         oom(d);
         goto out;
     }
@@ -540,13 +585,19 @@ static int decode_array(rs_codec_dec_t *d, const rs_codec_node_t *r, const char 
         char pfx[2 * PREFIX_MAX];
         rs_codec_node_t rec;
         char *item = items + i * size;
-        if (prefix != NULL)
-            snprintf(pfx, sizeof(pfx), "%s.%s[%zu]", prefix, FNAME(r, slot), i);
-        else
-            snprintf(pfx, sizeof(pfx), "%s[%zu]", FNAME(r, slot), i);
-        if (read_item(d, &arr, i, rk, pfx, &rec) < 0 || one(d, &rec, pfx, item) < 0 ||
-            (seen != NULL && check_unique(d, seen, &rec, pfx, unique_slot, item + id_off) < 0))
+        item_prefix(pfx, sizeof(pfx), prefix, FNAME(r, slot), i);
+        if (read_item(d, &arr, i, rk, pfx, &rec) < 0 || one(d, &rec, pfx, item) < 0)
             goto out;
+        if (unique_slot >= 0 && seen == NULL) { /* a short array: compared pairwise */
+            for (size_t j = 0; j < i; j++)
+                if (strcmp(items + j * size + id_off, item + id_off) == 0) {
+                    duplicate(d, &rec, pfx, unique_slot, item + id_off);
+                    goto out;
+                }
+        } else if (seen != NULL &&
+                   check_unique(d, seen, &rec, pfx, unique_slot, item + id_off) < 0) {
+            goto out;
+        }
     }
     rc = 1;
 out:

@@ -15,7 +15,11 @@
  *                         -> wire-format messages;
  *   rs_avro_direct.c      journal entries and balances written straight
  *                         into bytes from a plan of the writer schema (the
- *                         same bytes; the generic path is the fallback).
+ *                         same bytes; the generic path is the fallback);
+ *   rs_avro_read.c        input events read straight from the bytes by a
+ *                         read plan of the writer schema (the same events;
+ *                         the generic path is the fallback and gives every
+ *                         error).
  *
  * Invariants:
  *   - Per writer id (rs_avro_entry_t), built once and kept until the cache is
@@ -96,6 +100,13 @@ void rs_avro_scan_free(rs_avro_scan_prog_t *p);
  * with the reason in why. *top_branch: the top-level union branch, or -1. */
 int rs_avro_scan_body(const rs_avro_scan_prog_t *prog, const uint8_t *msg, size_t len,
                       int64_t *top_branch, char *why, size_t whylen);
+/* Skip one value of program node `node` at msg[*pos], within msg[0..len),
+ * checked as rs_avro_scan_body checks it at nesting `depth`, *items the
+ * array and map items counted so far in the message; a block with a byte
+ * size must also hold exactly its items. 0 with *pos and *items advanced,
+ * or -1. */
+int rs_avro_scan_skip(const rs_avro_scan_prog_t *prog, int32_t node, const uint8_t *msg,
+                      size_t len, size_t *pos, int depth, int64_t *items);
 
 /* ---- rs_avro_projection.c ---- */
 
@@ -161,6 +172,26 @@ int rs_avro_direct_entry(rs_avro_cache_t *c, struct rs_avro_entry *ent, const rs
 int rs_avro_direct_balance(rs_avro_cache_t *c, struct rs_avro_entry *ent,
                            const rs_avro_balance_t *b, void **buf, size_t *len);
 
+/* ---- rs_avro_decode.c ---- */
+
+/* An Avro string of n bytes as the field source hands it out: 1, or
+ * RS_CODEC_EBAD with the reason in *why (a NUL byte, or not UTF-8). */
+int rs_avro_string_check(const char *s, size_t n, const char **why);
+
+/* ---- rs_avro_read.c ---- */
+
+struct rs_avro_entry;
+struct rs_avro_rplan;  /* an entry's read plan (rs_avro_read.c) */
+struct rs_avro_rstate; /* a cache's scratch for reading (rs_avro_read.c) */
+/* Decode the event in msg[0..len) directly; the entry's decoding side must
+ * be ready (dec_state 1). 0 with *ev filled, or 1 with *ev cleared: run the
+ * generic path (a shape the plan does not cover, anything malformed or
+ * invalid: the generic path gives the error). */
+int rs_avro_read_direct(rs_avro_cache_t *c, struct rs_avro_entry *e, const uint8_t *msg,
+                        size_t len, rs_event_t *ev);
+void rs_avro_read_plan_free(struct rs_avro_rplan *p);   /* accepts NULL */
+void rs_avro_read_state_free(struct rs_avro_rstate *s); /* accepts NULL */
+
 /* ---- rs_avro_cache.c ---- */
 
 typedef struct rs_avro_entry {
@@ -192,6 +223,7 @@ typedef struct rs_avro_entry {
     rs_avro_layout_t wlay;
     uint64_t nullmask[RS_RK__COUNT]; /* writer fields unknown to us, set to null */
     rs_avro_dplan_t *dplans;         /* [RS_RK__COUNT], on first direct write */
+    struct rs_avro_rplan *rplan;     /* on first direct read */
 } rs_avro_entry_t;
 
 struct rs_avro_cache {
@@ -206,6 +238,9 @@ struct rs_avro_cache {
     uint64_t direct_writes;
     uint8_t *dbuf; /* the direct writer's scratch (rs_avro_direct.c) */
     size_t dcap;
+    int generic_read;              /* rs_avro_cache_set_direct_read(c, 0) */
+    uint64_t direct_reads;         /* events the direct reader decoded */
+    struct rs_avro_rstate *rstate; /* the direct reader's scratch (rs_avro_read.c) */
 };
 
 /* avro_strerror(), or a placeholder when it is empty. Copy it at once: it is

@@ -19,6 +19,9 @@
  * the whole message, header included, so the framing checks are fuzzed too.
  *
  * Properties checked (abort() on violation, besides the sanitizers):
+ *   - the direct reader (rs_avro_read.c, on in `cache`) and the generic
+ *     path (`generic`, the direct reader off) give the same status, and the
+ *     same event hash or the same error text;
  *   - a decoded event re-encodes with the same id and decodes to the same
  *     rs_event_hash;
  *   - a decoded event printed by the JSON codec decodes back, through the
@@ -80,7 +83,7 @@ static const char FOREIGN_UNION[] =
 static const int32_t IDS[] = {1, 2, 3, 4, 10, 11, 14};
 #define N_IDS (sizeof(IDS) / sizeof(IDS[0]))
 
-static rs_avro_cache_t *cache;
+static rs_avro_cache_t *cache, *generic;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -96,7 +99,16 @@ static void must(int ok, const char *what, const char *err)
 static void free_cache(void)
 {
     rs_avro_cache_destroy(cache);
-    cache = NULL;
+    rs_avro_cache_destroy(generic);
+    cache = generic = NULL;
+}
+
+/* Register `text` under `id` in both caches. */
+static void add(int32_t id, const char *text, const char *what)
+{
+    char err[512];
+    must(rs_avro_cache_add(cache, id, text, err, sizeof(err)) == RS_AVRO_OK, what, err);
+    must(rs_avro_cache_add(generic, id, text, err, sizeof(err)) == RS_AVRO_OK, what, err);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -106,19 +118,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     must(rs_avro_cache_new(&cache, err, sizeof(err)) == RS_AVRO_OK, "cache", err);
+    must(rs_avro_cache_new(&generic, err, sizeof(err)) == RS_AVRO_OK, "cache", err);
+    rs_avro_cache_set_direct_read(generic, 0);
     for (int k = 0; k < RS_AVRO_SCHEMA__COUNT; k++)
-        must(rs_avro_cache_add(cache, k + 1, rs_avro_schema_json(k), err, sizeof(err)) ==
-                 RS_AVRO_OK,
-             "add", err);
-    must(rs_avro_cache_add(cache, 10, NEWER_USAGE, err, sizeof(err)) == RS_AVRO_OK, "newer",
-         err);
-    must(rs_avro_cache_add(cache, 11, OLDER_INVOICES, err, sizeof(err)) == RS_AVRO_OK, "older",
-         err);
+        add(k + 1, rs_avro_schema_json(k), "add");
+    add(10, NEWER_USAGE, "newer");
+    add(11, OLDER_INVOICES, "older");
     size_t n = strlen(FOREIGN_UNION) + strlen(rs_avro_schema_json(RS_AVRO_SCHEMA_USAGE)) + 2;
     foreign = malloc(n);
     must(foreign != NULL, "foreign", "out of memory");
     snprintf(foreign, n, "%s%s]", FOREIGN_UNION, rs_avro_schema_json(RS_AVRO_SCHEMA_USAGE));
-    must(rs_avro_cache_add(cache, 14, foreign, err, sizeof(err)) == RS_AVRO_OK, "foreign", err);
+    add(14, foreign, "foreign");
     free(foreign);
     atexit(free_cache); /* so LeakSanitizer sees only what decoding loses */
     return 0;
@@ -157,7 +167,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     int rc = rs_avro_decode_event(cache, msg, len, &ev, err, sizeof(err));
+    /* Property 0: the generic path gives the same status and event or error. */
+    char gerr[512];
+    rs_event_t gev;
+    int grc = rs_avro_decode_event(generic, msg, len, &gev, gerr, sizeof(gerr));
     free(msg);
+    must(grc == rc, "direct and generic status", rc ? err : gerr);
+    if (rc == RS_AVRO_OK)
+        must(rs_event_hash(&gev) == rs_event_hash(&ev), "direct and generic event",
+             ev.event_id);
+    else
+        must(strcmp(err, gerr) == 0, "direct and generic error", gerr);
+    rs_event_clear(&gev);
     if (rc != RS_AVRO_OK) {
         /* A failed decode leaves the event cleared. */
         must(ev.n_lines == 0 && ev.lines == NULL && ev.bill_lines == NULL, "cleared", err);
