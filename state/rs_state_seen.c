@@ -106,10 +106,9 @@ static int cmp_sent(const void *pa, const void *pb)
 /* Sort seg by (hash, order), keep each hash's last record, and merge it
  * into acc (sorted, unique, no deletes): seg's record wins; a delete
  * removes. seg is emptied. 0 or -1 (out of memory). */
-static int seg_flush(svec_t *acc, svec_t *seg)
+/* Sort seg by (hash, order) and keep each hash's last record: its count. */
+static size_t seg_sort(svec_t *seg)
 {
-    if (seg->n == 0)
-        return 0;
     int sorted = 1;
     for (size_t i = 1; i < seg->n && sorted; i++)
         sorted = cmp_sent(&seg->v[i - 1], &seg->v[i]) < 0;
@@ -121,6 +120,14 @@ static int seg_flush(svec_t *acc, svec_t *seg)
             m--;
         seg->v[m++] = seg->v[i];
     }
+    return m;
+}
+
+static int seg_flush(svec_t *acc, svec_t *seg)
+{
+    if (seg->n == 0)
+        return 0;
+    size_t m = seg_sort(seg);
     svec_t out = {0};
     if (svec_reserve(&out, acc->n + m) != 0)
         return -1;
@@ -203,6 +210,83 @@ static int apply_records(svec_t *acc, svec_t *seg, const unsigned char *v, size_
     return 0;
 }
 
+/* The first index >= lo of a value's ids whose hash is >= h (n ids). */
+static size_t lower_bound(const unsigned char *set, size_t lo, size_t n, uint64_t h)
+{
+    while (lo < n) {
+        size_t mid = lo + (n - lo) / 2;
+        if (rs_seen_get_le64(set + RS_SEEN_HDR + mid * RS_SEEN_ENTRY) < h)
+            lo = mid + 1;
+        else
+            n = mid;
+    }
+    return lo;
+}
+
+/* The common merge (a kept set and a sub-batch's operand; a stored set
+ * and a few operands): a base value and operands of ADD and DELETE
+ * records only. The operands' ids are sorted, then the base's runs
+ * between them are copied as they are (no decoding of the base): memory
+ * is the result, time a copy. NULL with *fallback set when it does not
+ * apply (a PRUNE, a base out of order: the general path decides). */
+static unsigned char *merge_fast(const unsigned char *base, size_t baselen,
+                                 const char *const *ops, const size_t *oplens, int nops,
+                                 size_t *outlen, int *fallback)
+{
+    svec_t acc = {0}, seg = {0};
+    size_t seq = 0, nb = rs_state_seen_count(base, baselen);
+    unsigned char *out = NULL;
+    *fallback = 1;
+    if (nb == (size_t)-1)
+        return NULL;
+    for (int i = 0; i < nops; i++) {
+        const unsigned char *v = (const unsigned char *)ops[i];
+        for (size_t pos = 0; pos + RS_SEEN_HDR <= oplens[i];) {
+            if (memcmp(v + pos, MAGIC_PRUNE, 4) == 0)
+                return NULL;
+            size_t n = rs_seen_get_le32(v + pos + 4),
+                   width = memcmp(v + pos, MAGIC_DEL, 4) == 0 ? 8 : RS_SEEN_ENTRY;
+            if ((oplens[i] - pos - RS_SEEN_HDR) / width < n)
+                break; /* malformed: the general path says so */
+            pos += RS_SEEN_HDR + n * width;
+        }
+    }
+    for (size_t i = 1; i < nb; i++) /* a value is sorted: checked, not trusted */
+        if (rs_seen_get_le64(base + RS_SEEN_HDR + (i - 1) * RS_SEEN_ENTRY) >=
+            rs_seen_get_le64(base + RS_SEEN_HDR + i * RS_SEEN_ENTRY))
+            return NULL;
+    *fallback = 0;
+    for (int i = 0; i < nops; i++)
+        if (apply_records(&acc, &seg, (const unsigned char *)ops[i], oplens[i], &seq, 0) != 0)
+            goto done;
+    size_t m = seg_sort(&seg), n = 0, at = 0;
+    out = malloc(RS_SEEN_HDR + (nb + m) * RS_SEEN_ENTRY);
+    if (out == NULL)
+        goto done;
+    for (size_t j = 0; j <= m; j++) {
+        size_t to = j < m ? lower_bound(base, at, nb, seg.v[j].idh) : nb;
+        memcpy(out + RS_SEEN_HDR + n * RS_SEEN_ENTRY, base + RS_SEEN_HDR + at * RS_SEEN_ENTRY,
+               (to - at) * RS_SEEN_ENTRY);
+        n += to - at;
+        at = to;
+        if (j == m)
+            break;
+        if (at < nb &&
+            rs_seen_get_le64(base + RS_SEEN_HDR + at * RS_SEEN_ENTRY) == seg.v[j].idh)
+            at++; /* replaced or removed */
+        if (!seg.v[j].del)
+            entry_put(out + RS_SEEN_HDR + n++ * RS_SEEN_ENTRY, seg.v[j].idh, seg.v[j].ch,
+                      seg.v[j].period);
+    }
+    memcpy(out, MAGIC_ADD, 4);
+    rs_seen_put_le32(out + 4, (uint32_t)n);
+    *outlen = RS_SEEN_HDR + n * RS_SEEN_ENTRY;
+done:
+    free(acc.v);
+    free(seg.v);
+    return out;
+}
+
 unsigned char *rs_state_seen_merge(const unsigned char *base, size_t baselen,
                                    const char *const *ops, const size_t *oplens, int nops,
                                    size_t *outlen)
@@ -210,6 +294,12 @@ unsigned char *rs_state_seen_merge(const unsigned char *base, size_t baselen,
     svec_t acc = {0}, seg = {0};
     size_t seq = 0;
     unsigned char *out = NULL;
+    int fallback = 1;
+    if (base != NULL) {
+        out = merge_fast(base, baselen, ops, oplens, nops, outlen, &fallback);
+        if (!fallback)
+            return out;
+    }
     if (base != NULL && apply_records(&acc, &seg, base, baselen, &seq, 1) != 0)
         goto done;
     for (int i = 0; i < nops; i++)

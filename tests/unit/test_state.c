@@ -1546,3 +1546,81 @@ Test(state, layout_2_store_is_migrated_once)
     cr_assert_eq(ch, 14);
     rs_state_destroy(st);
 }
+
+/* Random adds, deletes and prunes of 64 possible ids, 300 rounds: the set
+ * kept in memory (rs_state_seen_set_apply: the merge with a base, its
+ * fast path) and the stored one (merges read back: operands without a
+ * base, the general path; a flush every 50 rounds) equal, byte for byte,
+ * a plain model of what each operation means. */
+Test(state, seen_sets_follow_a_model)
+{
+    char path[128], err[512] = "";
+    path_in(path, sizeof path, "db");
+    rs_state_t *st = open_at(path, 1, 0, RS_STATE_SYNC_OFF);
+    rs_state_batch_t *b = new_batch();
+    int64_t model_ch[64];
+    int32_t model_period[64];
+    for (int i = 0; i < 64; i++)
+        model_ch[i] = -1;
+    void *mem = NULL;
+    size_t memlen = 0;
+    uint64_t r = 88172645463325252ull;
+    for (int round = 0; round < 300; round++) {
+        rs_state_seen_t ids[64];
+        char used[64] = {0};
+        size_t n = 0;
+        int32_t through = RS_STATE_SEEN_PERIOD_NONE;
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        size_t want = (size_t)(r % 12);
+        for (size_t k = 0; k < want; k++) {
+            r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+            int id = (int)(r % 64);
+            if (used[id])
+                continue;
+            used[id] = 1;
+            int forget = r % 5 == 0;
+            int32_t period = r % 7 == 0 ? RS_STATE_SEEN_PERIOD_NONE : 24300 + (int32_t)(r % 40);
+            ids[n++] = (rs_state_seen_t){(uint64_t)id * 0x9e3779b97f4a7c15ull, r >> 20, period,
+                                         forget};
+            model_ch[id] = forget ? -1 : (int64_t)(r >> 20);
+            model_period[id] = period;
+        }
+        if (round % 9 == 8) {
+            r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+            through = 24300 + (int32_t)(r % 40);
+            for (int i = 0; i < 64; i++)
+                if (model_ch[i] >= 0 && model_period[i] != RS_STATE_SEEN_PERIOD_NONE &&
+                    model_period[i] <= through)
+                    model_ch[i] = -1;
+        }
+        cr_assert_eq(rs_state_batch_merge_seen(b, 0, "R", ids, n), 0);
+        if (through != RS_STATE_SEEN_PERIOD_NONE)
+            cr_assert_eq(rs_state_batch_prune_seen(b, 0, "R", through), 0);
+        commit(st, b);
+        cr_assert_eq(rs_state_seen_set_apply(&mem, &memlen, ids, n, through), 0);
+        if (round % 50 == 49)
+            cr_assert_eq(rs_state_flush(st, err, sizeof err), 0, "%s", err);
+        void *set = NULL;
+        size_t len = 0, count = 0;
+        cr_assert_geq(rs_state_get_seen_set(st, 0, "R", &set, &len, err, sizeof err), 0);
+        for (int i = 0; i < 64; i++) {
+            uint64_t ch = 0;
+            int32_t period = 0;
+            int found = rs_state_seen_set_find(mem, memlen, (uint64_t)i * 0x9e3779b97f4a7c15ull,
+                                               &ch, &period);
+            cr_assert_eq(found, model_ch[i] >= 0, "round %d id %d", round, i);
+            if (found) {
+                cr_assert_eq(ch, (uint64_t)model_ch[i]);
+                cr_assert_eq(period, model_period[i]);
+                count++;
+            }
+        }
+        cr_assert_eq(rs_state_seen_set_count(mem, memlen), count);
+        cr_assert_eq(len, memlen, "round %d", round);
+        cr_assert_eq(memcmp(set, mem, len), 0, "round %d: stored and kept sets differ", round);
+        rs_state_free(set);
+    }
+    free(mem);
+    rs_state_batch_destroy(b);
+    rs_state_destroy(st);
+}
