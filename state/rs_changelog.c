@@ -274,18 +274,10 @@ static void stage_record(rs_state_bulk_t *b, const rs_changelog_restore_args_t *
     const char *k = m->key;
     char id[RS_STATE_MAX_ID_LEN + 1];
 
-    if (k[0] == 'S') {
+    if (k[0] == 'S') { /* the record is the store's operand: one merge, borrowed */
         size_t n = 0;
         decode_seen_pack(m, id, &n);
-        for (size_t i = 0; i < n; i++) {
-            const unsigned char *q =
-                v + RS_CHANGELOG_SEEN_PACK_HDR + i * RS_CHANGELOG_SEEN_PACK_ID;
-            uint32_t period = 0;
-            for (int j = 0; j < 4; j++)
-                period |= (uint32_t)q[16 + j] << (8 * j);
-            rs_state_bulk_put_seen(b, m->partition, id, (uint64_t)get64(q),
-                                   (uint64_t)get64(q + 8), (int32_t)period);
-        }
+        rs_state_bulk_merge_seen_packed(b, m->partition, id, v, m->len);
         return;
     }
     if (k[0] == 's') {

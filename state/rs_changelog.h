@@ -43,7 +43,12 @@
  *     discarded for the same reason. Hence the local store is always at a
  *     batch boundary of the changelog, possibly with a plan to replay.
  *   - Seen-id records belong to their batch as contracts do: staged with
- *     its final record, discarded with an unfinished batch.
+ *     its final record, discarded with an unfinished batch. An "S/"
+ *     record's value is the store's own operand format (state layout 3:
+ *     one key per contract, rs_state_seen.h): staged as one merge of the
+ *     contract's seen key, borrowed; "s/" records as merges of one id;
+ *     the merges of one contract in a write are one operand, in changelog
+ *     order.
  *   - The plan is stored in rs_pstate's own plan format (shared magic
  *     "RSPL"), so rs_pstate_load() sees it as a local pending plan.
  *   - Speed: the contracts of a group are kept (as the consumer's messages)

@@ -9,14 +9,17 @@
  *     rs_pstate_open it holds the meta record only; contracts come and go
  *     under C1-C4 of rs_pstate.h (the second half of this file).
  *   - Idempotency: the engine's applied event ids live in the store's seen
- *     keys, not in contract records (rs_engine_set_seen_store, installed
- *     by rs_pstate_load and rs_pstate_open: pstate_seen_lookup reads them); the ids a batch
- *     adds are staged with its contracts (rs_pstate_stage_seen).
+ *     keys (one per contract), not in contract records
+ *     (rs_engine_set_seen_store, installed by rs_pstate_load and
+ *     rs_pstate_open: pstate_seen_lookup searches the contract's set, read
+ *     once and kept with the contract, rs_pstate_seen.c); the ids a batch
+ *     adds are staged with its contracts (rs_pstate_stage_seen, there too).
  *   - A plan record is "RSPL", a count, then (topic u8, offset i64) items; an
  *     empty meta value means "no pending plan" (the store has no delete for
  *     meta keys, so committing a batch writes the empty value).
  */
 #include "rs_pstate.h"
+#include "rs_pstate_seen.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +58,7 @@ struct rs_pstate {
     size_t nplan;
     char meta_key[32], plan_key[32];
     char seen_err[256]; /* the last seen-store lookup error */
+    rs_pseen_t *seen;   /* the seen sets kept (rs_pstate_seen.c) */
     int lazy;           /* rs_pstate_open: the bounded cache and the streaming close */
     lru_t lru;
     rs_pstate_close_hooks_t hooks;
@@ -196,13 +200,13 @@ corrupt:
     return -1;
 }
 
-/* The engine's seen store: a point lookup of the partition's seen keys. */
+/* The engine's seen store: the contract's set, kept (rs_pstate_seen.c). */
 static int pstate_seen_lookup(void *opaque, const char *contract_id, uint64_t id_hash,
                               uint64_t *content_hash)
 {
     rs_pstate_t *ps = opaque;
-    return rs_state_get_seen(ps->st, ps->partition, contract_id, id_hash, content_hash, NULL,
-                             ps->seen_err, sizeof ps->seen_err);
+    return rs_pseen_lookup(ps->seen, contract_id, id_hash, content_hash, ps->seen_err,
+                           sizeof ps->seen_err);
 }
 
 const char *rs_pstate_seen_error(const rs_pstate_t *ps)
@@ -210,77 +214,14 @@ const char *rs_pstate_seen_error(const rs_pstate_t *ps)
     return ps->seen_err;
 }
 
-int rs_pstate_stage_seen(rs_pstate_t *ps, rs_state_batch_t *b, rs_period_t drop_through,
-                         rs_pstate_seen_fn fn, void *opaque, char *errstr, size_t errlen)
+rs_pseen_t *rs_pstate_seen_map(rs_pstate_t *ps)
 {
-    const rs_seen_id_t *v = NULL;
-    size_t n = rs_engine_take_seen(ps->engine, &v);
-    for (size_t i = 0; i < n; i++) {
-        if (!v[i].forget && drop_through != RS_PERIOD_NONE && v[i].period != RS_PERIOD_NONE &&
-            v[i].period <= drop_through)
-            continue;
-        int rc =
-            v[i].forget
-                ? rs_state_batch_delete_seen(b, ps->partition, v[i].contract_id, v[i].id_hash)
-                : rs_state_batch_put_seen(b, ps->partition, v[i].contract_id, v[i].id_hash,
-                                          v[i].content_hash, v[i].period);
-        if (rc) {
-            snprintf(errstr, errlen, "partition %d: staging a seen id of contract %s: %s",
-                     ps->partition, v[i].contract_id, rs_state_batch_error(b));
-            return -1;
-        }
-        if (fn != NULL && fn(opaque, &v[i]) != 0) {
-            snprintf(errstr, errlen, "partition %d: seen id of contract %s not passed on",
-                     ps->partition, v[i].contract_id);
-            return -1;
-        }
-    }
-    return 0;
+    return ps->seen;
 }
 
-typedef struct prune_ctx {
-    rs_pstate_t *ps;
-    rs_state_batch_t *b;
-    rs_period_t through;
-    size_t max, n;
-    rs_pstate_seen_fn fn;
-    void *opaque;
-    int failed;
-} prune_ctx_t;
-
-static int prune_one(void *opaque, const char *contract_id, uint64_t id_hash,
-                     uint64_t content_hash, int32_t period)
+rs_state_t *rs_pstate_store(rs_pstate_t *ps)
 {
-    prune_ctx_t *x = opaque;
-    (void)content_hash;
-    if (period == RS_PERIOD_NONE || period > x->through)
-        return 0;
-    rs_seen_id_t id = {contract_id, id_hash, 0, period, 1};
-    if (rs_state_batch_delete_seen(x->b, x->ps->partition, contract_id, id_hash) != 0 ||
-        (x->fn != NULL && x->fn(x->opaque, &id) != 0)) {
-        x->failed = 1;
-        return 1;
-    }
-    return ++x->n >= x->max;
-}
-
-int rs_pstate_prune_seen(rs_pstate_t *ps, rs_state_batch_t *b, rs_period_t through, size_t max,
-                         rs_pstate_seen_fn fn, void *opaque, size_t *pruned, char *errstr,
-                         size_t errlen)
-{
-    prune_ctx_t x = {ps, b, through, max, 0, fn, opaque, 0};
-    *pruned = 0;
-    if (max == 0)
-        return 0;
-    if (rs_state_foreach_seen(ps->st, ps->partition, prune_one, &x, errstr, errlen) < 0)
-        return -1;
-    if (x.failed) {
-        snprintf(errstr, errlen, "partition %d: pruning seen ids: %s", ps->partition,
-                 rs_state_batch_error(b) ? rs_state_batch_error(b) : "not passed on");
-        return -1;
-    }
-    *pruned = x.n;
-    return 0;
+    return ps->st;
 }
 
 static int pstate_load(rs_pstate_t **out, rs_state_t *st, int32_t partition,
@@ -296,6 +237,10 @@ static int pstate_load(rs_pstate_t **out, rs_state_t *st, int32_t partition,
     }
     ps->st = st;
     ps->partition = partition;
+    if ((ps->seen = rs_pseen_new(st, partition)) == NULL) {
+        snprintf(errstr, errlen, "out of memory");
+        goto fail;
+    }
     snprintf(ps->meta_key, sizeof(ps->meta_key), "engine/%d", (int)partition);
     snprintf(ps->plan_key, sizeof(ps->plan_key), "plan/%d", (int)partition);
     if (rs_engine_new(&ps->engine, policy, errstr, errlen))
@@ -333,6 +278,7 @@ void rs_pstate_destroy(rs_pstate_t *ps)
     if (ps == NULL)
         return;
     lru_free(&ps->lru);
+    rs_pseen_free(ps->seen);
     rs_engine_destroy(ps->engine);
     free(ps->plan);
     free(ps);
@@ -640,6 +586,7 @@ int rs_pstate_fetch(rs_pstate_t *ps, const char *contract_id, char *errstr, size
     /* tracked but not in the engine: an id whose event never created it;
      * ask the store again */
     if (i != 0 && !rs_engine_has_contract(ps->engine, contract_id)) {
+        rs_pseen_drop(ps->seen, contract_id);
         lru_remove(c, i);
         i = 0;
     }
@@ -687,9 +634,11 @@ size_t rs_pstate_evict(rs_pstate_t *ps)
         n->used = 0;
         size_t b = rs_engine_contract_bytes(ps->engine, n->id);
         if (b == 0) { /* the engine never created it (its event was skipped) */
+            rs_pseen_drop(ps->seen, n->id);
             lru_remove(c, i);
             continue;
         }
+        b += rs_pseen_bytes(ps->seen, n->id); /* its seen set, kept with it */
         c->bytes = c->bytes - n->bytes + b;
         n->bytes = b;
     }
@@ -697,6 +646,7 @@ size_t rs_pstate_evict(rs_pstate_t *ps)
     while (c->bytes > c->limit && c->tail != 0) {
         uint32_t i = c->tail;
         rs_engine_forget_contract(ps->engine, c->nodes[i].id);
+        rs_pseen_drop(ps->seen, c->nodes[i].id);
         lru_remove(c, i);
         gone++;
     }

@@ -9,9 +9,12 @@
  *   contracts of partition N        contract blobs (rs_engine_export_contract)
  *   meta "engine/N"                 the engine's meta state (rs_engine_export_meta)
  *   meta "plan/N"                   the pending batch plan, if any
- *   seen ids of partition N         applied event ids (rs_state_get_seen):
- *                                   the engine's seen store, so contract
- *                                   records hold no per-event ids
+ *   seen ids of partition N         applied event ids, one key per contract
+ *                                   (rs_state_get_seen_set): the engine's
+ *                                   seen store, so contract records hold no
+ *                                   per-event ids; a contract's set is read
+ *                                   at its first lookup and kept with it
+ *                                   (rs_pstate_seen.c)
  *
  * Batch plan: before a batch's outputs are produced, the exact order of its
  * messages is saved (synced). The plan is deleted in the same write batch that
@@ -69,16 +72,19 @@ int rs_pstate_import_all(rs_state_t *st, rs_engine_t *e, char *errstr, size_t er
 int rs_pstate_stage(rs_pstate_t *ps, rs_state_batch_t *b, char *errstr, size_t errlen);
 
 /* Stage the event ids the engine applied (or forgot) since the last call
- * into `b` as seen keys; `fn` (may be NULL) is called for each too (the
+ * into `b`: one merge of each touched contract's seen key (applied to its
+ * kept set too); `fn` (may be NULL) is called for each id too (the
  * worker's changelog): non-zero stops with an error. Ids whose period is
  * known and <= drop_through are not kept (retention: already outside the
  * window); RS_PERIOD_NONE keeps all. 0 or -1 with errstr. */
 typedef int (*rs_pstate_seen_fn)(void *opaque, const rs_seen_id_t *id);
 int rs_pstate_stage_seen(rs_pstate_t *ps, rs_state_batch_t *b, rs_period_t drop_through,
                          rs_pstate_seen_fn fn, void *opaque, char *errstr, size_t errlen);
-/* Retention: stage the deletion of at most `max` seen ids of the partition
- * whose event period is known and <= through (ids moved from old records,
- * period unknown, are kept), calling fn for each (as for
+/* Retention: drop the seen ids of the partition whose event period is
+ * known and <= through (ids moved from old records, period unknown, are
+ * kept): one prune merge per contract holding such ids (applied to its
+ * kept set too), contract after contract until `max` ids are reached (the
+ * contract that reaches it is done whole), calling fn for each id (as for
  * rs_pstate_stage_seen, with forget = 1). *pruned gets the number; fewer
  * than max means none is left. 0 or -1 with errstr. */
 int rs_pstate_prune_seen(rs_pstate_t *ps, rs_state_batch_t *b, rs_period_t through, size_t max,

@@ -1,7 +1,7 @@
 /*
  * rs_state.c — the RocksDB state store (see rs_state.h for the contract).
  *
- * Key layout (layout version 2; one default column family; keys compare
+ * Key layout (layout version 3; one default column family; keys compare
  * bytewise). Each key starts with a one-byte kind, so every kind is one
  * contiguous key range, and partition numbers are fixed-width big-endian so a
  * partition's keys are one contiguous range inside its kind:
@@ -15,10 +15,17 @@
  *                                         per topic (layout 1: one key per
  *                                         (contract, topic))
  *   0x40 name                          -> metadata blob (opaque)
- *   0x50 BE32(partition) contract_id 0x00 BE64(id hash)
- *                                      -> BE64(content hash) BE32(period)
- *                                         (an applied event's id: the
- *                                         engine's seen store, rs_pstate)
+ *   0x51 BE32(partition) contract_id   -> the contract's applied event ids
+ *                                         (the engine's seen store,
+ *                                         rs_pstate): "RSS2" LE32(n), n x
+ *                                         (LE64 id hash, LE64 content hash,
+ *                                         LE32 period), sorted by id hash;
+ *                                         written by merges (rs_state_seen.c).
+ *                                         Layout 2 had a key per id, 0x50
+ *                                         BE32(partition) contract_id 0x00
+ *                                         BE64(id hash) -> BE64(content hash)
+ *                                         BE32(period): migrated at the first
+ *                                         read-write open (check_layout).
  *
  * Why it holds together:
  *   - Partition N's contracts are exactly [0x10 BE32(N), 0x10 BE32(N+1)):
@@ -29,13 +36,16 @@
  *     rs_state_drop_partition() therefore needs three DeleteRange calls,
  *     plus a point delete of the 0x30 key of each contract it drops.
  *   - A 0x30 key is written by merges only (rocksdb_writebatch_merge with
- *     this module's merge operator "rs_offsets"): each operand is a list of
- *     entries, and the merge keeps, per topic, the entry of the latest
- *     operand, exactly as one put per (contract, topic) did in layout 1.
- *     So the worker's commit and the restore stage ONE operation per
- *     contract whatever the number of topics, without reading the key
- *     first. A value or operand that does not parse fails the merge, which
- *     RocksDB reports as corruption on the read; it is never guessed at.
+ *     this module's merge operator, named "rs_offsets" since layout 2):
+ *     each operand is a list of entries, and the merge keeps, per topic,
+ *     the entry of the latest operand, exactly as one put per (contract,
+ *     topic) did in layout 1. So the worker's commit and the restore stage
+ *     ONE operation per contract whatever the number of topics, without
+ *     reading the key first. A 0x51 key likewise (the operator dispatches
+ *     on the key's kind): one merge per contract a sub-batch touched,
+ *     instead of a put per event. A value or operand that does not parse
+ *     fails the merge, which RocksDB reports as corruption on the read; it
+ *     is never guessed at.
  *   - The layout key is written (with fsync) when a store is created. Opening
  *     a store whose layout key has another version fails; so does opening a
  *     non-empty database that has no layout key (not a revstream store). A
@@ -52,9 +62,10 @@
  *     Large batches can be written as table files and ingested
  *     (rs_state_batch_commit_ingest, rs_state_sorted.c): no memtable; the
  *     restore stages its writes without a batch (rs_state_bulk.c).
- *   - Seen-id lookups are nearly all misses: the tables have a full bloom
- *     filter, the memtable a whole-key one; a bloom filter never hides a
- *     present key, so a lookup's answer is exact.
+ *   - A contract's seen ids are read with one Get of its 0x51 key (the
+ *     worker keeps the set with the contract, rs_pstate); the tables have a
+ *     full bloom filter and the memtable a whole-key one for the misses (a
+ *     contract with no ids); a bloom filter never hides a present key.
  *
  * Ownership: rs_state_t owns the DB, its options, the block cache and the
  * shared read/write options; scans create their own read options (iterator
@@ -69,6 +80,7 @@
 #include "rs_state_dir.h"
 #include "rs_state_keys.h"
 #include "rs_state_offsets.h"
+#include "rs_state_seen.h"
 #include "rs_state_sorted.h"
 
 #include <rocksdb/c.h>
@@ -320,53 +332,6 @@ int rs_state_get_meta(rs_state_t *st, const char *name, void **blob, size_t *len
     return get_blob(st, k, key_meta(k, name, nlen), blob, len, ctx, errstr, errlen);
 }
 
-int rs_state_get_seen(rs_state_t *st, int32_t partition, const char *contract_id,
-                      uint64_t id_hash, uint64_t *content_hash, int32_t *period, char *errstr,
-                      size_t errlen)
-{
-    static const char op[] = "rs_state_get_seen";
-    unsigned char k[KEY_MAX];
-    char *err = NULL;
-    size_t idlen = 0, vlen = 0;
-    if (!st || !content_hash) {
-        rs_errorf(errstr, errlen, "%s: NULL argument", op);
-        return -1;
-    }
-    if (check_partition(partition, op, errstr, errlen) ||
-        check_name(contract_id, RS_STATE_MAX_ID_LEN, &idlen, op, "contract_id", errstr, errlen))
-        return -1;
-    /* one lookup per new event id: the error context is built only when
-     * needed */
-    size_t klen = key_seen(k, partition, contract_id, idlen, id_hash);
-    rocksdb_pinnableslice_t *ps =
-        rocksdb_get_pinned(st->db, st->ropts, (const char *)k, klen, &err);
-    if (err != NULL || ps == NULL) {
-        rocksdb_pinnableslice_destroy(ps);
-        if (err == NULL)
-            return 1;
-        char ctx[128 + RS_STATE_MAX_ID_LEN];
-        snprintf(ctx, sizeof ctx, "%s: partition=%d contract_id=%s", op, (int)partition,
-                 contract_id);
-        take_rocks_err(errstr, errlen, err, ctx);
-        return -1;
-    }
-    const unsigned char *v = (const unsigned char *)rocksdb_pinnableslice_value(ps, &vlen);
-    int rc = 0;
-    if (vlen != 12) {
-        rs_errorf(
-            errstr, errlen,
-            "%s: partition=%d contract_id=%s: corrupt seen value (%zu bytes, expected 12)", op,
-            (int)partition, contract_id, vlen);
-        rc = -1;
-    } else {
-        *content_hash = rs_get_be64(v);
-        if (period)
-            *period = (int32_t)rs_get_be32(v + 8);
-    }
-    rocksdb_pinnableslice_destroy(ps);
-    return rc;
-}
-
 void rs_state_free(void *p)
 {
     free(p);
@@ -400,12 +365,27 @@ static int check_layout(rs_state_t *st, char *errstr, size_t errlen)
             goto done;
         }
         version = rs_get_be32(v + 4);
+        if (version == 2 && !st->read_only) { /* seen ids packed per contract: migrate */
+            size_t ids = 0, contracts = 0;
+            memcpy(val, LAYOUT_MAGIC, 4);
+            rs_put_be32(val + 4, RS_STATE_LAYOUT_VERSION);
+            if (rs_state_seen_migrate(st->db, LAYOUT_KEY, sizeof LAYOUT_KEY, val, sizeof val,
+                                      &ids, &contracts, errstr, errlen) != 0)
+                goto done;
+            state_log("event=store_migrated path=%s layout=2->%u seen_ids=%zu contracts=%zu",
+                      st->path, (unsigned)RS_STATE_LAYOUT_VERSION, ids, contracts);
+            version = RS_STATE_LAYOUT_VERSION;
+        }
         if (version != RS_STATE_LAYOUT_VERSION) {
             rs_errorf(errstr, errlen,
                       "%s: store has state layout version %u, this build reads only version "
-                      "%u (no migration: move the state directory away and start the worker "
-                      "on an empty one, which restores its partitions from the changelog)",
-                      ctx, (unsigned)version, (unsigned)RS_STATE_LAYOUT_VERSION);
+                      "%u%s",
+                      ctx, (unsigned)version, (unsigned)RS_STATE_LAYOUT_VERSION,
+                      version == 2 ? " (a layout-2 store is migrated when opened read-write: "
+                                     "start the worker on it once)"
+                                   : " (no migration: move the state directory away and start "
+                                     "the worker on an empty one, which restores its "
+                                     "partitions from the changelog)");
             goto done;
         }
         rc = 0;
@@ -503,9 +483,9 @@ int rs_state_open(rs_state_t **out, const rs_state_opts_t *opts, char *errstr, s
     rocksdb_options_set_max_log_file_size(st->options, (size_t)8 * 1024 * 1024);
     if (opts->memtable_bytes)
         rocksdb_options_set_write_buffer_size(st->options, opts->memtable_bytes);
-    /* Nearly every seen-id lookup (one per event) is a miss: a bloom filter over the
-     * memtable's whole keys answers most without a skiplist search (the tables have
-     * theirs, below); it has no false negatives: a present key is always found. */
+    /* Point reads (contracts, seen sets) that miss: a bloom filter over the memtable's
+     * whole keys answers most without a skiplist search (the tables have theirs,
+     * below); it has no false negatives: a present key is always found. */
     rocksdb_options_set_memtable_prefix_bloom_size_ratio(st->options, 0.1);
     rocksdb_options_set_memtable_whole_key_filtering(st->options, 1);
 
@@ -777,44 +757,30 @@ int rs_state_batch_put_meta(rs_state_batch_t *b, const char *name, const void *b
     return 0;
 }
 
-/* Stage a put (put=1) or delete of one seen key. */
-static int stage_seen(rs_state_batch_t *b, const char *op, int32_t partition,
-                      const char *contract_id, uint64_t id_hash, int put, uint64_t content_hash,
-                      int32_t period)
+int rs_state_batch_merge_key(rs_state_batch_t *b, const unsigned char *k, size_t klen,
+                             const unsigned char *v, size_t vlen)
 {
-    unsigned char k[KEY_MAX], v[12];
-    char msg[256];
-    size_t idlen = 0;
-    if (!b)
-        return -1;
-    if (check_partition(partition, op, msg, sizeof msg) ||
-        check_name(contract_id, RS_STATE_MAX_ID_LEN, &idlen, op, "contract_id", msg,
-                   sizeof msg))
-        return batch_fail(b, msg);
-    size_t klen = key_seen(k, partition, contract_id, idlen, id_hash);
-    if (put) {
-        rs_put_be64(v, content_hash);
-        rs_put_be32(v + 8, (uint32_t)period);
-        rocksdb_writebatch_put(b->wb, (const char *)k, klen, (const char *)v, sizeof v);
-    } else {
-        rocksdb_writebatch_delete(b->wb, (const char *)k, klen);
-    }
-    b->count++;
-    return 0;
+    return vlen == 0 ? 0 : batch_merge(b, k, klen, v, vlen);
 }
 
-int rs_state_batch_put_seen(rs_state_batch_t *b, int32_t partition, const char *contract_id,
-                            uint64_t id_hash, uint64_t content_hash, int32_t period)
+int rs_state_batch_failed(rs_state_batch_t *b, const char *msg)
 {
-    return stage_seen(b, "rs_state_batch_put_seen", partition, contract_id, id_hash, 1,
-                      content_hash, period);
+    return batch_fail(b, msg);
 }
 
-int rs_state_batch_delete_seen(rs_state_batch_t *b, int32_t partition, const char *contract_id,
-                               uint64_t id_hash)
+int rs_state_check_id(int32_t partition, const char *id, size_t *idlen, const char *op,
+                      char *msg, size_t msglen)
 {
-    return stage_seen(b, "rs_state_batch_delete_seen", partition, contract_id, id_hash, 0, 0,
-                      0);
+    return check_partition(partition, op, msg, msglen) ||
+                   check_name(id, RS_STATE_MAX_ID_LEN, idlen, op, "contract_id", msg, msglen)
+               ? -1
+               : 0;
+}
+
+void rs_state_reader(rs_state_t *st, rocksdb_t **db, const rocksdb_readoptions_t **ropts)
+{
+    *db = st->db;
+    *ropts = st->ropts;
 }
 
 void rs_state_batch_save_point(rs_state_batch_t *b)
@@ -917,8 +883,8 @@ int rs_state_batch_append(rs_state_batch_t *dst, rs_state_batch_t *src)
         return -1;
     }
     /* The iteration copies the puts and deletes (and skips the merges,
-     * which are only ever staged on 0x30 keys: no put or delete of a 0x30
-     * key is staged, so merges and the other operations never share a
+     * which are only ever staged on 0x30 and 0x51 keys: no put or delete
+     * of such a key is staged, so merges and the other operations never share a
      * key and their relative order does not matter); the merges follow,
      * in their order, from src's list. */
     rocksdb_writebatch_iterate(src->wb, dst->wb, append_put, append_delete);
@@ -1146,33 +1112,36 @@ typedef struct seen_scan {
     void *opaque;
 } seen_scan_t;
 
+/* A contract's set (0x51 key: the id as in a 0x10 key): every id. */
 static int visit_seen(void *opaque, const char *k, size_t klen, const char *v, size_t vlen,
                       const char *ctx, char *errstr, size_t errlen)
 {
     seen_scan_t *x = opaque;
-    const unsigned char *key = (const unsigned char *)k, *val = (const unsigned char *)v;
+    const unsigned char *set = (const unsigned char *)v;
     char id[RS_STATE_MAX_ID_LEN + 1];
-    /* 5 + id (1..max) + 0x00 + 8 */
-    size_t idlen = klen >= 5 + 1 + 9 ? klen - 5 - 9 : 0;
-    if (idlen == 0 || idlen > RS_STATE_MAX_ID_LEN || key[5 + idlen] != 0 ||
-        memchr(key + 5, 0, idlen) != NULL || vlen != 12) {
-        rs_errorf(errstr, errlen, "%s: corrupt seen key or value (%zu, %zu bytes)", ctx, klen,
+    size_t idlen = 0, n = rs_state_seen_count(set, vlen);
+    if (contract_key_id(k, klen, id, &idlen, ctx, errstr, errlen))
+        return -1;
+    if (n == (size_t)-1) {
+        rs_errorf(errstr, errlen, "%s: contract_id=%s: corrupt seen set (%zu bytes)", ctx, id,
                   vlen);
         return -1;
     }
-    memcpy(id, key + 5, idlen);
-    id[idlen] = '\0';
-    return x->cb(x->opaque, id, rs_get_be64(key + 5 + idlen + 1), rs_get_be64(val),
-                 (int32_t)rs_get_be32(val + 8)) != 0
-               ? 1
-               : 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t idh = 0, ch = 0;
+        int32_t period = 0;
+        rs_state_seen_entry(set, i, &idh, &ch, &period);
+        if (x->cb(x->opaque, id, idh, ch, period) != 0)
+            return 1;
+    }
+    return 0;
 }
 
 int rs_state_foreach_seen(rs_state_t *st, int32_t partition, rs_state_seen_cb cb, void *opaque,
                           char *errstr, size_t errlen)
 {
     seen_scan_t x = {cb, opaque};
-    return scan_partition(st, partition, K_SEEN, "rs_state_foreach_seen", cb != NULL,
+    return scan_partition(st, partition, K_SEEN_SET, "rs_state_foreach_seen", cb != NULL,
                           visit_seen, &x, errstr, errlen);
 }
 
@@ -1256,8 +1225,8 @@ int rs_state_drop_partition(rs_state_t *st, int32_t partition, char *errstr, siz
     key_partition(chi, K_CONTRACT, (uint32_t)partition + 1u);
     key_partition(ilo, K_INPUT, (uint32_t)partition);
     key_partition(ihi, K_INPUT, (uint32_t)partition + 1u);
-    key_partition(slo, K_SEEN, (uint32_t)partition);
-    key_partition(shi, K_SEEN, (uint32_t)partition + 1u);
+    key_partition(slo, K_SEEN_SET, (uint32_t)partition);
+    key_partition(shi, K_SEEN_SET, (uint32_t)partition + 1u);
 
     wb = rocksdb_writebatch_create();
     snap = rocksdb_create_snapshot(st->db);

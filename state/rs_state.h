@@ -8,11 +8,16 @@
  *   - per (contract, topic), the highest offset of that topic applied to the
  *     contract (the per-contract replay guard);
  *   - a few named metadata blobs (engine-global state, e.g. closed periods);
- *   - per (partition, contract, event-id hash), the content hash and period
- *     of an applied event: the engine's idempotency set kept out of the
- *     contract records, so neither memory nor a record grows with the
- *     events ever applied (rs_pstate installs it as the engine's seen
- *     store).
+ *   - per (partition, contract), the applied event ids of the contract,
+ *     each with its content hash and period, in one key written by merges
+ *     (state layout 3; layout 2 had a key per id): the engine's
+ *     idempotency set kept out of the contract records (rs_pstate installs
+ *     it as the engine's seen store). A batch stages one merge per contract
+ *     it touched, not one operation per event. A contract's ids are read
+ *     whole (one Get, rs_state_get_seen_set): a usage-heavy contract's set
+ *     is as large as its ids kept — 20 bytes each, bounded by the
+ *     retention (state.seen.retention.months, pruned by one merge per
+ *     contract), not by the store.
  *
  * Invariants:
  *   - Nothing is written except through rs_state_batch_commit() (and
@@ -54,10 +59,13 @@
 #include <stdint.h>
 
 /* The key layout this build reads and writes. 2 (2026-12-06): a contract's
- * applied offsets in one key instead of one per (contract, topic). A store
- * of another version is refused at open; it is rebuilt by starting the
- * worker on an empty state directory (a restore from the changelog). */
-#define RS_STATE_LAYOUT_VERSION 2u
+ * applied offsets in one key instead of one per (contract, topic). 3
+ * (2026-12-07): a contract's seen ids in one key instead of one per id; a
+ * layout-2 store is migrated when it is first opened read-write (a
+ * read-only open of one fails, naming the fix). A store of another version
+ * is refused at open; it is rebuilt by starting the worker on an empty
+ * state directory (a restore from the changelog). */
+#define RS_STATE_LAYOUT_VERSION 3u
 
 #define RS_STATE_MAX_ID_LEN 1024   /* contract id, bytes */
 #define RS_STATE_MAX_TOPIC_LEN 249 /* Kafka's own limit */
@@ -134,11 +142,47 @@ int rs_state_get_meta(rs_state_t *st, const char *name, void **blob, size_t *len
 
 /* An applied event id of `contract_id` (id_hash as the engine hashes it):
  * *content_hash and, when period is not NULL, *period (the period of the
- * event's date, as staged). A point lookup (the bloom filter makes most
- * misses cheap). */
+ * event's date, as staged). Reads the contract's whole set (below): for
+ * tests and tools; the worker keeps the set (rs_pstate). */
 int rs_state_get_seen(rs_state_t *st, int32_t partition, const char *contract_id,
                       uint64_t id_hash, uint64_t *content_hash, int32_t *period, char *errstr,
                       size_t errlen);
+
+/* ---- seen ids, packed per contract (layout 3) ----
+ * A contract's seen ids are one value, its "set": the ids sorted by hash,
+ * 20 bytes each (format in state/internal/rs_state_seen.h; opaque here).
+ * The store writes it only by merges, so a batch adds ids without reading
+ * the set first; a copy of the set in memory is kept exact by applying to
+ * it what is staged (rs_state_seen_set_apply gives what the merge will). */
+
+/* Period of an id whose period is unknown (ids moved from old records):
+ * never pruned. (The engine's RS_PERIOD_NONE.) */
+#define RS_STATE_SEEN_PERIOD_NONE INT32_MIN
+
+/* One id to stage: added (or replaced) with its content hash and period,
+ * or, with forget, removed. */
+typedef struct rs_state_seen {
+    uint64_t id_hash, content_hash;
+    int32_t period;
+    int forget;
+} rs_state_seen_t;
+
+/* The set of `contract_id`: *set malloc'd (free with rs_state_free),
+ * *len bytes. 0 found, 1 none (*set NULL, *len 0), -1 error. */
+int rs_state_get_seen_set(rs_state_t *st, int32_t partition, const char *contract_id,
+                          void **set, size_t *len, char *errstr, size_t errlen);
+/* Look an id up in a set (binary search): 1 found (*content_hash and, if
+ * not NULL, *period), 0 not. A NULL set is empty. */
+int rs_state_seen_set_find(const void *set, size_t len, uint64_t id_hash,
+                           uint64_t *content_hash, int32_t *period);
+/* The number of ids of a set (0 for NULL; (size_t)-1 if it is corrupt). */
+size_t rs_state_seen_set_count(const void *set, size_t len);
+/* Apply to a set in memory what rs_state_batch_merge_seen(ids, n) and then,
+ * unless through is RS_STATE_SEEN_PERIOD_NONE, rs_state_batch_prune_seen
+ * (through) do to the stored one: *set (may be NULL: empty) is replaced
+ * by a malloc'd set. 0, or -1 (out of memory or corrupt: *set unchanged). */
+int rs_state_seen_set_apply(void **set, size_t *len, const rs_state_seen_t *ids, size_t n,
+                            int32_t through);
 
 /* ---- staged batches ---- */
 
@@ -173,9 +217,17 @@ int rs_state_batch_put_contract_offsets(rs_state_batch_t *b, const char *contrac
                                         int n);
 int rs_state_batch_put_meta(rs_state_batch_t *b, const char *name, const void *blob,
                             size_t len);
-/* An applied event id (see rs_state_get_seen), and its removal. Seen ids are
- * kept when a contract's blob is deleted (like its contract offsets) and
- * dropped with their partition. */
+/* Seen ids of one contract added, replaced or removed (ids[0..n), in any
+ * order, each id at most once) in ONE merge of its set. Seen ids are kept
+ * when a contract's blob is deleted (like its contract offsets) and
+ * dropped with their partition. n == 0 stages nothing. */
+int rs_state_batch_merge_seen(rs_state_batch_t *b, int32_t partition, const char *contract_id,
+                              const rs_state_seen_t *ids, size_t n);
+/* One merge that drops the contract's ids whose period is known and
+ * <= through (retention). */
+int rs_state_batch_prune_seen(rs_state_batch_t *b, int32_t partition, const char *contract_id,
+                              int32_t through);
+/* One id added (a merge of one) and removed. */
 int rs_state_batch_put_seen(rs_state_batch_t *b, int32_t partition, const char *contract_id,
                             uint64_t id_hash, uint64_t content_hash, int32_t period);
 int rs_state_batch_delete_seen(rs_state_batch_t *b, int32_t partition, const char *contract_id,

@@ -14,10 +14,13 @@
  *     then, inside each run of equal prefixes, an ordering by the whole key
  *     and the index. So the result is RocksDB's bytewise order, and for one
  *     key, staging order.
- *   - One entry per key: the last operation of the key, unless an offsets
- *     merge follows another operation of its key (a table entry cannot hold
- *     both): then every operation is written, in that order, as one
- *     WriteBatch. The same holds for a bulk of fewer than
+ *   - One entry per key: the last operation of the key, or the
+ *     concatenation of its merges when it has only merges (an operand of
+ *     0x30 or 0x51 keys is a list applied in order; the operand is built
+ *     in k->cat as a new op after the staged ones, which stay as staged),
+ *     unless a merge follows a put or delete of its key (a table entry
+ *     cannot hold both): then every operation is written, in that order,
+ *     as one WriteBatch. The same holds for a bulk of fewer than
  *     RS_STATE_INGEST_MIN operations (a file, its sync and a manifest
  *     update are not worth it).
  *   - A large write is up to k->threads table files of consecutive key
@@ -36,6 +39,7 @@
 #include "rs_state_dir.h"
 #include "rs_state_keys.h"
 #include "rs_state_offsets.h"
+#include "rs_state_seen.h"
 #include "rs_state_sorted.h"
 
 #include <rocksdb/c.h>
@@ -69,6 +73,8 @@ struct rs_state_bulk {
     size_t alen, acap;
     bulk_key_t *key, *tmp; /* the sort's arrays, kcap items each */
     size_t kcap;
+    unsigned char *cat; /* merges of one key concatenated (bulk_dedupe) */
+    size_t catcap;
     rs_state_bulk_stats_t last; /* of the last commit */
     int threads;                /* rs_state_bulk_set_threads; 0 = 1 */
     int failed;
@@ -97,6 +103,7 @@ void rs_state_bulk_destroy(rs_state_bulk_t *k)
     free(k->ar);
     free(k->key);
     free(k->tmp);
+    free(k->cat);
     free(k);
 }
 
@@ -319,42 +326,58 @@ int rs_state_bulk_put_meta(rs_state_bulk_t *k, const char *name, const void *blo
     return bulk_push(k, B_PUT, key_meta(p, name, nlen), NULL, blob, len);
 }
 
-/* Stage a seen id's put (12-byte value) or delete. */
+/* Stage a merge of the contract's seen set: `rec` (len bytes) borrowed,
+ * or the one id (put or delete) copied. */
 static int bulk_seen(rs_state_bulk_t *k, const char *op, int32_t partition, const char *id,
-                     uint64_t id_hash, int put, uint64_t content_hash, int32_t period)
+                     const void *rec, size_t len, const rs_state_seen_t *one)
 {
-    unsigned char v[12];
     size_t idlen = bulk_name(k, op, id, RS_STATE_MAX_ID_LEN, "contract_id");
     if (idlen == 0)
         return -1;
     if (partition < 0)
         return bulk_fail(k, op, "partition is negative");
-    unsigned char *p = bulk_reserve(k, KEY_MAX + sizeof v);
-    if (p == NULL)
-        return -1;
-    size_t klen = key_seen(p, partition, id, idlen, id_hash);
-    if (!put)
-        return bulk_push(k, B_DELETE, klen, NULL, NULL, 0);
-    rs_put_be64(v, content_hash);
-    rs_put_be32(v + 8, (uint32_t)period);
-    return bulk_push(k, B_PUT, klen, NULL, v, sizeof v);
+    if (len > UINT32_MAX)
+        return bulk_fail(k, op, "record is too long");
+    size_t vlen = 0;
+    unsigned char *v = one != NULL ? rs_state_seen_operand(one, 1, &vlen) : NULL;
+    if (one != NULL && v == NULL)
+        return bulk_fail(k, "rs_state_bulk", "out of memory");
+    unsigned char *p = bulk_reserve(k, KEY_MAX + vlen);
+    int rc = -1;
+    if (p != NULL)
+        rc = bulk_push(k, B_MERGE, key_seen_set(p, partition, id, idlen), rec, v,
+                       one != NULL ? vlen : len);
+    free(v);
+    return rc;
 }
 
 int rs_state_bulk_put_seen(rs_state_bulk_t *k, int32_t partition, const char *contract_id,
                            uint64_t id_hash, uint64_t content_hash, int32_t period)
 {
+    rs_state_seen_t one = {id_hash, content_hash, period, 0};
     if (k == NULL)
         return -1;
-    return bulk_seen(k, "rs_state_bulk_put_seen", partition, contract_id, id_hash, 1,
-                     content_hash, period);
+    return bulk_seen(k, "rs_state_bulk_put_seen", partition, contract_id, NULL, 0, &one);
 }
 
 int rs_state_bulk_delete_seen(rs_state_bulk_t *k, int32_t partition, const char *contract_id,
                               uint64_t id_hash)
 {
+    rs_state_seen_t one = {id_hash, 0, 0, 1};
     if (k == NULL)
         return -1;
-    return bulk_seen(k, "rs_state_bulk_delete_seen", partition, contract_id, id_hash, 0, 0, 0);
+    return bulk_seen(k, "rs_state_bulk_delete_seen", partition, contract_id, NULL, 0, &one);
+}
+
+int rs_state_bulk_merge_seen_packed(rs_state_bulk_t *k, int32_t partition,
+                                    const char *contract_id, const void *rec, size_t len)
+{
+    static const char op[] = "rs_state_bulk_merge_seen_packed";
+    if (k == NULL)
+        return -1;
+    if (rec == NULL || rs_state_seen_count(rec, len) == (size_t)-1)
+        return bulk_fail(k, op, "not a packed seen-id record");
+    return bulk_seen(k, op, partition, contract_id, rec, len, NULL);
 }
 
 /* ---- the sort ---- */
@@ -471,23 +494,66 @@ static int same_key(const rs_state_bulk_t *k, const bulk_key_t *a, const bulk_ke
            memcmp(op_key(k, a), op_key(k, b), k->op[a->i].klen) == 0;
 }
 
-/* One item per key (the last operation), or, when an offsets merge follows
- * another operation of its key, the items as they are: the count kept,
- * *one_per_key set when it is one per key. */
+/* One item per key: the last operation, or the merges of a key that has
+ * only merges, concatenated into one operand (a merge operand of either
+ * kind is a list applied in order: 0x30 entries, 0x51 records), kept in
+ * k->cat. When a merge follows a put or delete of its key, the items as
+ * they are. The count kept; *one_per_key set when it is one per key; -1
+ * out of memory. */
 static size_t bulk_dedupe(rs_state_bulk_t *k, int *one_per_key)
 {
     bulk_key_t *a = k->key;
-    for (size_t i = 1; i < k->n; i++)
-        if (k->op[a[i].i].kind == B_MERGE && same_key(k, &a[i - 1], &a[i])) {
+    size_t need = 0, runs = 0;
+    for (size_t i = 1; i < k->n; i++) {
+        if (k->op[a[i].i].kind != B_MERGE || !same_key(k, &a[i - 1], &a[i]))
+            continue;
+        if (k->op[a[i - 1].i].kind != B_MERGE) {
             *one_per_key = 0;
             return k->n;
         }
-    size_t m = 0;
+        int head = i == 1 || !same_key(k, &a[i - 2], &a[i - 1]);
+        need += k->op[a[i].i].vlen + (head ? k->op[a[i - 1].i].vlen : 0);
+        runs += head;
+    }
+    /* a run's operand is a new op after the staged ones (k->op[n..]), so
+     * the staged ops stay as they were (a failed commit can be retried) */
+    if (runs > 0 && k->cap < k->n + runs) {
+        bulk_op_t *op = realloc(k->op, (k->n + runs) * sizeof *op);
+        if (op == NULL)
+            return (size_t)-1;
+        k->op = op;
+        k->cap = k->n + runs;
+    }
+    if (need > k->catcap) {
+        unsigned char *c = realloc(k->cat, need);
+        if (c == NULL)
+            return (size_t)-1;
+        k->cat = c;
+        k->catcap = need;
+    }
+    size_t m = 0, used = 0, extra = k->n;
+    int in_cat = 0; /* a[m - 1] is a run's operand in k->cat */
     for (size_t i = 0; i < k->n; i++) {
-        if (m > 0 && same_key(k, &a[m - 1], &a[i]))
+        const bulk_op_t *o = &k->op[a[i].i];
+        if (m == 0 || !same_key(k, &a[m - 1], &a[i]) || o->kind != B_MERGE) {
+            if (m == 0 || !same_key(k, &a[m - 1], &a[i]))
+                m++;
             a[m - 1] = a[i];
-        else
-            a[m++] = a[i];
+            in_cat = 0;
+            continue;
+        }
+        if (!in_cat) {
+            const bulk_op_t *h = &k->op[a[m - 1].i];
+            memcpy(k->cat + used, op_val(k, h), h->vlen);
+            k->op[extra] = *h;
+            k->op[extra].v = k->cat + used;
+            used += h->vlen;
+            a[m - 1].i = (uint32_t)extra++;
+            in_cat = 1;
+        }
+        memcpy(k->cat + used, op_val(k, o), o->vlen);
+        used += o->vlen;
+        k->op[a[m - 1].i].vlen += o->vlen;
     }
     *one_per_key = 1;
     return m;
@@ -631,6 +697,10 @@ int rs_state_bulk_commit(rs_state_t *st, rs_state_bulk_t *k, char *errstr, size_
         return -1;
     }
     size_t n = bulk_dedupe(k, &one_per_key);
+    if (n == (size_t)-1) {
+        rs_errorf(errstr, errlen, "%s: out of memory", op);
+        return -1;
+    }
     uint64_t t1 = now_us();
     k->last.keys = n;
     k->last.sort_us = t1 - t0;

@@ -8,9 +8,11 @@
  * RocksDB WriteBatch. rs_state_bulk_commit() sorts the keys (RocksDB's
  * bytewise order; for one key, staging order), keeps one entry per key
  * (the last operation staged: what writing the operations in order would
- * leave) and writes them as table files ingested into the store, or, for a
- * small write or one a table file cannot hold (an offsets merge staged after
- * another operation of its key), as one unlogged WriteBatch in key order.
+ * leave; the merges of a key that has only merges concatenated into one
+ * operand, which does what they do in order) and writes them as table
+ * files ingested into the store, or, for a small write or one a table file
+ * cannot hold (a merge staged after a put or delete of its key), as one
+ * unlogged WriteBatch in key order.
  *
  * Invariants:
  *   - The result in the store is what staging the same operations in an
@@ -28,7 +30,8 @@
  *
  * Ownership: the caller owns the bulk (rs_state_bulk_destroy accepts NULL).
  * Keys, names and small values are copied into the bulk; the blob given to
- * rs_state_bulk_put_contract is BORROWED: it must stay valid and unchanged
+ * rs_state_bulk_put_contract (and the record given to
+ * rs_state_bulk_merge_seen_packed) is BORROWED: it must stay valid and unchanged
  * until the bulk is committed, cleared or destroyed (a restore's blobs live
  * in the consumer's messages, which it keeps until then: no copy).
  * Threads: one thread per bulk at a time (the restore stages a bulk on one
@@ -68,6 +71,11 @@ int rs_state_bulk_put_seen(rs_state_bulk_t *k, int32_t partition, const char *co
                            uint64_t id_hash, uint64_t content_hash, int32_t period);
 int rs_state_bulk_delete_seen(rs_state_bulk_t *k, int32_t partition, const char *contract_id,
                               uint64_t id_hash);
+/* A merge of the contract's seen ids given as one packed record (the
+ * changelog's "S/" value: "RSS2", LE32 n, n x 20 bytes; checked, then
+ * BORROWED like a contract's blob): one operation for all its ids. */
+int rs_state_bulk_merge_seen_packed(rs_state_bulk_t *k, int32_t partition,
+                                    const char *contract_id, const void *rec, size_t len);
 
 /* Build a large write's table files on up to `threads` threads (1..
  * RS_STATE_BULK_THREADS_MAX; default 1): as many files of consecutive key

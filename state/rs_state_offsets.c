@@ -7,11 +7,17 @@
  * the last. Parsing never reads past a value's length; whatever does not
  * parse is reported (-1, a failed merge), never repaired.
  *
+ * The operator also merges the 0x51 keys (a contract's seen ids, state
+ * layout 3; rs_state_seen.c): it dispatches on the key's first byte. It
+ * keeps its name "rs_offsets" (the name stores were created with).
+ *
  * Ownership: a merge result is malloc'd here and freed by RocksDB through
  * merge_free; the operator has no state.
  */
 #include "rs_state_offsets.h"
 #include "rs_bytes.h"
+#include "rs_state_keys.h"
+#include "rs_state_seen.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -100,15 +106,40 @@ static char *off_merge(const char *base, size_t baselen, const char *const *ops,
     return (char *)out;
 }
 
+static int is_seen_key(const char *key, size_t klen)
+{
+    return klen > 0 && (unsigned char)key[0] == K_SEEN_SET;
+}
+
 static char *merge_full(void *state, const char *key, size_t klen, const char *base,
                         size_t baselen, const char *const *ops, const size_t *oplens, int nops,
                         unsigned char *success, size_t *outlen)
 {
     (void)state;
-    (void)key;
-    (void)klen;
-    char *v = off_merge(base, baselen, ops, oplens, nops, outlen);
+    char *v = is_seen_key(key, klen)
+                  ? (char *)rs_state_seen_merge((const unsigned char *)base, baselen, ops,
+                                                oplens, nops, outlen)
+                  : off_merge(base, baselen, ops, oplens, nops, outlen);
     *success = v != NULL;
+    return v;
+}
+
+/* A seen key's operands are records applied in order: their
+ * concatenation is the one operand that does what they do. */
+static char *seen_concat(const char *const *ops, const size_t *oplens, int nops, size_t *outlen)
+{
+    size_t len = 0;
+    for (int i = 0; i < nops; i++)
+        len += oplens[i];
+    char *v = malloc(len ? len : 1);
+    if (v == NULL)
+        return NULL;
+    len = 0;
+    for (int i = 0; i < nops; i++) {
+        memcpy(v + len, ops[i], oplens[i]);
+        len += oplens[i];
+    }
+    *outlen = len;
     return v;
 }
 
@@ -116,6 +147,11 @@ static char *merge_partial(void *state, const char *key, size_t klen, const char
                            const size_t *oplens, int nops, unsigned char *success,
                            size_t *outlen)
 {
+    if (is_seen_key(key, klen)) {
+        char *v = seen_concat(ops, oplens, nops, outlen);
+        *success = v != NULL;
+        return v;
+    }
     return merge_full(state, key, klen, NULL, 0, ops, oplens, nops, success, outlen);
 }
 

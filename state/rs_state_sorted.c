@@ -11,8 +11,9 @@
  * its key's first 16 bytes as two integers, which decide most comparisons
  * of the sort (measured: ~10 % off a restore's time).
  * rs_state_sorted_ingest writes the same order as a table file: one entry
- * per key (the last operation; a merge after another operation of its key
- * makes the batch go as a write instead).
+ * per key (the last operation, or a key's merges concatenated into one
+ * operand when it has only merges; a merge after a put or delete of its
+ * key makes the batch go as a write instead).
  *
  * Ownership: the caller owns the copy (rocksdb_writebatch_destroy).
  */
@@ -144,6 +145,7 @@ int rs_state_sorted_ingest(rocksdb_t *db, const rocksdb_options_t *options, cons
     rocksdb_sstfilewriter_t *w = NULL;
     rocksdb_ingestexternalfileoptions_t *io = NULL;
     char path[4200];
+    char *cat = NULL; /* merges of one key, concatenated */
     int rc = 1, opened = 0;
 
     if (count < RS_STATE_INGEST_MIN)
@@ -151,16 +153,39 @@ int rs_state_sorted_ingest(rocksdb_t *db, const rocksdb_options_t *options, cons
     sorted_collect(&o, wb, merges, mlen);
     if (o.oom || o.n == 0)
         goto out;
-    /* One entry per key: the last operation, unless merges follow a put or
-     * a delete (an entry cannot hold both): then not as a file. */
-    size_t n = 0;
-    for (size_t i = 0; i < o.n; i++) {
-        if (n > 0 && same_key(&o.v[n - 1], &o.v[i])) {
-            if (o.v[i].kind == SORTED_MERGE)
+    /* One entry per key: the last operation, or the merges of a key that
+     * has only merges concatenated into one operand (an operand is a list
+     * applied in order, rs_state.c); merges after a put or a delete (an
+     * entry cannot hold both): not as a file. */
+    size_t n = 0, need = 0;
+    for (size_t i = 1; i < o.n; i++)
+        if (o.v[i].kind == SORTED_MERGE && same_key(&o.v[i - 1], &o.v[i])) {
+            if (o.v[i - 1].kind != SORTED_MERGE)
                 goto out;
-            o.v[n - 1] = o.v[i];
-        } else
+            need += o.v[i].vlen + o.v[i - 1].vlen;
+        }
+    if (need > 0 && (cat = malloc(need)) == NULL)
+        goto out;
+    size_t used = 0;
+    int in_cat = 0;
+    for (size_t i = 0; i < o.n; i++) {
+        if (n == 0 || !same_key(&o.v[n - 1], &o.v[i])) {
             o.v[n++] = o.v[i];
+            in_cat = 0;
+        } else if (o.v[i].kind != SORTED_MERGE) {
+            o.v[n - 1] = o.v[i];
+            in_cat = 0;
+        } else {
+            if (!in_cat) {
+                memcpy(cat + used, o.v[n - 1].v, o.v[n - 1].vlen);
+                o.v[n - 1].v = cat + used;
+                used += o.v[n - 1].vlen;
+                in_cat = 1;
+            }
+            memcpy(cat + used, o.v[i].v, o.v[i].vlen);
+            used += o.v[i].vlen;
+            o.v[n - 1].vlen += o.v[i].vlen;
+        }
     }
     snprintf(path, sizeof path, "%s/ingest.sst.tmp", dir);
     fo = rocksdb_options_create_copy((rocksdb_options_t *)options);
@@ -205,5 +230,6 @@ out:
     if (fo != NULL)
         rocksdb_options_destroy(fo);
     free(o.v);
+    free(cat);
     return rc;
 }

@@ -22,7 +22,8 @@ enum {
     K_INPUT = 0x20,
     K_COFFSET = 0x30,
     K_META = 0x40,
-    K_SEEN = 0x50,
+    K_SEEN = 0x50,     /* layout 2: a key per id; migrated at open (rs_state_seen.c) */
+    K_SEEN_SET = 0x51, /* layout 3: a contract's seen ids */
 };
 
 /* Longest key: 0x20 BE32 topic or 0x50 BE32 id 0x00 BE64 (0x30 is shorter). */
@@ -70,6 +71,15 @@ static inline size_t key_seen(unsigned char *k, int32_t partition, const char *i
     return n + idlen + 9;
 }
 
+/* 0x51 BE32(partition) id: one contract's seen ids (rs_state_seen.h). */
+static inline size_t key_seen_set(unsigned char *k, int32_t partition, const char *id,
+                                  size_t idlen)
+{
+    size_t n = key_partition(k, K_SEEN_SET, (uint32_t)partition);
+    memcpy(k + n, id, idlen);
+    return n + idlen;
+}
+
 static inline size_t key_meta(unsigned char *k, const char *name, size_t nlen)
 {
     k[0] = K_META;
@@ -88,5 +98,16 @@ typedef struct rs_state_handles {
 /* The store's handles: 0, or -1 with errstr when it is open read-only. */
 int rs_state_handles(rs_state_t *st, rs_state_handles_t *h, const char *op, char *errstr,
                      size_t errlen);
+
+/* What rs_state_seen.c needs of rs_state.c: the read handles; a
+ * partition and contract id checked (0, or -1 with "<op>: ..." in msg);
+ * a merge staged into a batch (0, or -1 with the batch failed); a staging
+ * error remembered (always -1). */
+void rs_state_reader(rs_state_t *st, rocksdb_t **db, const rocksdb_readoptions_t **ropts);
+int rs_state_check_id(int32_t partition, const char *id, size_t *idlen, const char *op,
+                      char *msg, size_t msglen);
+int rs_state_batch_merge_key(rs_state_batch_t *b, const unsigned char *k, size_t klen,
+                             const unsigned char *v, size_t vlen);
+int rs_state_batch_failed(rs_state_batch_t *b, const char *msg);
 
 #endif

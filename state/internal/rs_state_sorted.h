@@ -32,12 +32,12 @@ rocksdb_writebatch_t *rs_state_sorted_copy(rocksdb_writebatch_t *wb,
 
 /* The same operations (count of them) written as one table file
  * (SstFileWriter, in key order, uncompressed, one entry per key: the last
- * operation) in dir and ingested into db (the file is moved in; durable
- * once ingested; a memtable holding keys in its range is flushed first, so
- * writes stay in order). Returns 0 written, 1 when the batch is not
- * written so (fewer than RS_STATE_INGEST_MIN operations, out of memory,
- * merges of a key after a put or delete of it: the caller writes it as a
- * batch), -1 on a RocksDB error (*errptr, RocksDB's malloc'd string). */
+ * operation, or the key's merges concatenated) in dir and ingested into db (the file is moved
+ * in; durable once ingested; a memtable holding keys in its range is flushed first, so writes
+ * stay in order). Returns 0 written, 1 when the batch is not written so (fewer than
+ * RS_STATE_INGEST_MIN operations, out of memory, merges of a key after a put or delete of it:
+ * the caller writes it as a batch), -1 on a RocksDB error (*errptr, RocksDB's malloc'd string).
+ */
 int rs_state_sorted_ingest(rocksdb_t *db, const rocksdb_options_t *options, const char *dir,
                            size_t count, rocksdb_writebatch_t *wb, const unsigned char *merges,
                            size_t mlen, char **errptr);

@@ -390,16 +390,17 @@ static int partition_seen(rs_state_t *st, int32_t partition)
     return n;
 }
 
-/* Usage event id of month m (0 January) number i, on day i % 28 + 1. */
-static rs_apply_result_t apply_month(rs_engine_t *e, int m, int i)
+/* Usage event `id` of contract c on 2026-mm-dd, quantity q. */
+static rs_apply_result_t apply_at(rs_engine_t *e, const char *c, const char *id, int mm, int dd,
+                                  int q)
 {
-    char json[320], err[512];
+    char json[400], err[512];
     rs_event_t ev;
     snprintf(json, sizeof json,
-             "{\"event_id\":\"m%d-%d\",\"type\":\"usage.recorded\",\"contract_id\":\"M1\","
+             "{\"event_id\":\"%s\",\"type\":\"usage.recorded\",\"contract_id\":\"%s\","
              "\"occurred_at\":\"2026-%02d-%02dT12:00:00Z\",\"line_id\":\"L1\",\"quantity\":"
-             "\"1\"}",
-             m, i, m + 1, i % 28 + 1);
+             "\"%d\"}",
+             id, c, mm, dd, q);
     rs_event_init(&ev);
     cr_assert_eq(rs_codec_json_decode(json, strlen(json), &ev, err, sizeof err), 0, "%s", err);
     rs_apply_result_t rc = rs_engine_apply(e, &ev, err, sizeof err);
@@ -407,9 +408,22 @@ static rs_apply_result_t apply_month(rs_engine_t *e, int m, int i)
     return rc;
 }
 
+static rs_apply_result_t apply_id(rs_engine_t *e, const char *c, const char *id, int mm, int q)
+{
+    return apply_at(e, c, id, mm, 1, q);
+}
+
+/* Usage event id of month m (0 January) number i, on day i % 28 + 1. */
+static rs_apply_result_t apply_month(rs_engine_t *e, int m, int i)
+{
+    char id[32];
+    snprintf(id, sizeof id, "m%d-%d", m, i);
+    return apply_at(e, "M1", id, m + 1, i % 28 + 1, 1);
+}
+
 /* Retention's edge: pruning through January deletes exactly January's ids
  * (and the booking's, of January too); February's stay duplicates; the
- * count limit stops a pass early and says how many it took. */
+ * count limit stops a pass at the end of a contract and says how many it took. */
 Test(pstate, prune_seen_ids_by_period)
 {
     char err[512];
@@ -436,11 +450,13 @@ Test(pstate, prune_seen_ids_by_period)
     cr_assert_eq(apply_month(e, 1, 7), RS_APPLY_DUPLICATE);  /* February: kept */
     cr_assert_eq(apply_month(e, 2, 49), RS_APPLY_DUPLICATE); /* March: kept */
     cr_assert_eq(apply_month(e, 0, 7), RS_APPLY_OK);         /* January: forgotten */
-    /* a limited pass */
+    /* a limited pass stops at a contract's end: the contract's 100 ids (one
+     * prune merge), none of another contract */
     cr_assert_eq(
         rs_pstate_prune_seen(ps, b, 2026 * 12 + 2, 30, NULL, NULL, &pruned, err, sizeof err), 0,
         "%s", err);
-    cr_assert_eq(pruned, 30);
+    cr_assert_eq(pruned, 100);
+    cr_assert_eq(rs_state_batch_count(b), 1, "one prune merge for the contract");
     rs_state_batch_destroy(b);
     rs_pstate_destroy(ps);
     rs_state_destroy(st);
@@ -1043,4 +1059,82 @@ Test(pstate, lazy_closes_match_the_eager_close_and_replay)
     free(jc.text);
     free(jx.text);
     free_events(ev, n);
+}
+
+/* ---- seen ids packed per contract (state layout 3) ---- */
+
+/* The worker's path (lazy open, fetch, stage, commit, evict): a sub-batch
+ * that applied 150 events to 3 contracts stages 3 seen merges; a
+ * duplicate inside the sub-batch, after its commit (the set kept and
+ * updated), after the contract was evicted and fetched again, and after
+ * a restart is found; a prune staged for a contract is applied to its kept
+ * set too (a pruned id is new again at once, exactly as after a reload). */
+Test(pstate, a_sub_batch_stages_one_seen_merge_per_contract)
+{
+    static const char *const cs[] = {"M1", "M2", "M3"};
+    char err[512], id[32], booked[600];
+    rs_state_t *st = open_store();
+    rs_pstate_t *ps;
+    cr_assert_eq(rs_pstate_open(&ps, st, 2, NULL, 1u << 20, err, sizeof err), 0, "%s", err);
+    rs_engine_t *e = rs_pstate_engine(ps);
+    for (int c = 0; c < 3; c++) {
+        cr_assert_eq(rs_pstate_fetch(ps, cs[c], err, sizeof err), 0, "%s", err);
+        snprintf(booked, sizeof booked, "%s", USAGE_BOOKED);
+        memcpy(strstr(booked, "\"M1\"") + 1, cs[c], 2);
+        memcpy(strstr(booked, "\"book\"") + 1, cs[c], 2); /* event ids differ */
+        apply(e, booked);
+    }
+    stage_commit(st, ps);
+    rs_pstate_evict(ps);
+    for (int c = 0; c < 3; c++) {
+        cr_assert_eq(rs_pstate_fetch(ps, cs[c], err, sizeof err), 0, "%s", err);
+        for (int i = 0; i < 50; i++) {
+            snprintf(id, sizeof id, "%s-%d", cs[c], i);
+            cr_assert_eq(apply_id(e, cs[c], id, 1 + i % 2, 1), RS_APPLY_OK);
+        }
+        cr_assert_eq(apply_id(e, cs[c], "M1-3", 2, 1),
+                     c == 0 ? RS_APPLY_DUPLICATE : RS_APPLY_OK,
+                     "a duplicate within the sub-batch");
+    }
+    rs_state_batch_t *b;
+    cr_assert_eq(rs_state_batch_new(&b, err, sizeof err), 0);
+    cr_assert_eq(rs_pstate_stage_seen(ps, b, RS_PERIOD_NONE, NULL, NULL, err, sizeof err), 0,
+                 "%s", err);
+    cr_assert_eq(rs_state_batch_count(b), 3, "one merge per contract for 152 ids");
+    cr_assert_eq(rs_state_batch_commit(st, b, err, sizeof err), 0, "%s", err);
+    stage_commit(st, ps);
+    rs_pstate_evict(ps);
+    /* after the commit: the kept sets hold them */
+    cr_assert_eq(apply_id(e, "M2", "M2-7", 2, 1), RS_APPLY_DUPLICATE);
+    cr_assert_eq(apply_id(e, "M2", "M2-7", 2, 9), RS_APPLY_REJECTED, "conflicting content");
+    cr_assert_eq(partition_seen(st, 2), 3 + 150 + 2);
+    /* prune January (ids 0, 2, 4... and the bookings): staged and applied
+     * to the kept sets */
+    size_t pruned = 0;
+    cr_assert_eq(
+        rs_pstate_prune_seen(ps, b, 2026 * 12 + 0, 1000, NULL, NULL, &pruned, err, sizeof err),
+        0, "%s", err);
+    cr_assert_eq(pruned, 3 * 26);
+    cr_assert_eq(rs_state_batch_count(b), 3, "one prune merge per contract");
+    cr_assert_eq(rs_state_batch_commit(st, b, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(partition_seen(st, 2), 150 + 2 - 3 * 25);
+    cr_assert_eq(apply_id(e, "M3", "M3-4", 1, 1), RS_APPLY_OK, "pruned: new again");
+    cr_assert_eq(apply_id(e, "M3", "M3-5", 2, 1), RS_APPLY_DUPLICATE, "February kept");
+    stage_commit(st, ps);
+    /* evicted (a 1-byte cache) and fetched again: read from the store */
+    rs_pstate_destroy(ps);
+    cr_assert_eq(rs_pstate_open(&ps, st, 2, NULL, 1, err, sizeof err), 0, "%s", err);
+    e = rs_pstate_engine(ps);
+    cr_assert_eq(rs_pstate_fetch(ps, "M1", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(apply_id(e, "M1", "M1-9", 2, 1), RS_APPLY_DUPLICATE);
+    stage_commit(st, ps);
+    cr_assert_eq(rs_pstate_evict(ps), 1);
+    cr_assert_eq(rs_pstate_fetch(ps, "M1", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(apply_id(e, "M1", "M1-11", 2, 1), RS_APPLY_DUPLICATE);
+    cr_assert_eq(apply_id(e, "M1", "M1-10", 1, 1), RS_APPLY_OK, "pruned January");
+    cr_assert_eq(rs_pstate_fetch(ps, "M3", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(apply_id(e, "M3", "M3-4", 1, 1), RS_APPLY_DUPLICATE, "re-applied, kept");
+    rs_state_batch_destroy(b);
+    rs_pstate_destroy(ps);
+    rs_state_destroy(st);
 }

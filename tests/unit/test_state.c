@@ -187,6 +187,9 @@ static void expect_partitions(rs_state_t *st, const int32_t *want, size_t nwant)
 }
 
 /* Write one raw key with the RocksDB C API (the store must be closed). */
+/* The store's layout key (rs_state.c). */
+static const unsigned char LAYOUT_KEY[7] = {0x01, 'l', 'a', 'y', 'o', 'u', 't'};
+
 static void raw_put(const char *path, const void *k, size_t klen, const void *v, size_t vlen)
 {
     rocksdb_options_t *o = rocksdb_options_create();
@@ -746,7 +749,7 @@ Test(state, incompatible_layout_version_is_refused)
 {
     char path[128], err[512] = "";
     rs_state_t *st = NULL;
-    static const unsigned char key[] = {0x01, 'l', 'a', 'y', 'o', 'u', 't'};
+    const unsigned char *key = LAYOUT_KEY;
     static const unsigned char v1[] = {'R', 'S', 'S', 'T', 0, 0, 0, 1};
     static const unsigned char junk[] = {'X', 'X'};
 
@@ -755,13 +758,13 @@ Test(state, incompatible_layout_version_is_refused)
     rs_state_destroy(st);
     st = NULL;
 
-    raw_put(path, key, sizeof key, v1, sizeof v1);
+    raw_put(path, key, sizeof LAYOUT_KEY, v1, sizeof v1);
     cr_assert_eq(try_open(&st, path, 1, 0, RS_STATE_SYNC_DEFAULT, err, sizeof err), -1);
     cr_assert_null(st);
-    cr_assert(strstr(err, "layout version 1, this build reads only version 2"), "%s", err);
+    cr_assert(strstr(err, "layout version 1, this build reads only version 3"), "%s", err);
     cr_assert_eq(try_open(&st, path, 0, 1, RS_STATE_SYNC_DEFAULT, err, sizeof err), -1);
 
-    raw_put(path, key, sizeof key, junk, sizeof junk);
+    raw_put(path, key, sizeof LAYOUT_KEY, junk, sizeof junk);
     cr_assert_eq(try_open(&st, path, 1, 0, RS_STATE_SYNC_DEFAULT, err, sizeof err), -1);
     cr_assert(strstr(err, "malformed layout key"), "%s", err);
 }
@@ -1335,5 +1338,265 @@ Test(state, an_ingested_write_survives_a_crash_without_a_flush)
     cr_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "child status %d", ws);
     rs_state_t *st = open_at(path, 0, 0, RS_STATE_SYNC_DEFAULT);
     ingest_expect(st, 0);
+    rs_state_destroy(st);
+}
+
+/* ---- seen ids packed per contract (layout 3) ---- */
+
+/* The stored set after merges: one key per contract (a partition's scan
+ * sees each id once, by contract then hash), the last operation of an id
+ * wins (within one merge too), a delete removes, a prune drops exactly
+ * the ids whose period is known and at or before its period; applying
+ * the same operations to a copy in memory gives the same bytes. */
+Test(state, seen_ids_are_one_merged_key_per_contract)
+{
+    char path[128], err[512] = "";
+    path_in(path, sizeof path, "db");
+    rs_state_t *st = open_at(path, 1, 0, RS_STATE_SYNC_DEFAULT);
+    rs_state_batch_t *b = new_batch();
+    const int32_t none = RS_STATE_SEEN_PERIOD_NONE;
+    rs_state_seen_t first[] = {
+        {30, 300, 24312, 0}, {10, 100, 24310, 0}, {20, 200, 24311, 0},
+        {40, 400, none, 0},  {50, 500, 24313, 0}, {10, 101, 24310, 0}, /* 10 twice: last */
+    };
+    rs_state_seen_t second[] = {{20, 0, 0, 1}, {60, 600, 24311, 0}, {30, 333, 24314, 0}};
+    void *mem = NULL;
+    size_t memlen = 0;
+    cr_assert_eq(rs_state_batch_merge_seen(b, 4, "K", first, 6), 0);
+    cr_assert_eq(rs_state_batch_count(b), 1, "one operation for six ids");
+    cr_assert_eq(rs_state_seen_set_apply(&mem, &memlen, first, 6, none), 0);
+    commit(st, b);
+    cr_assert_eq(rs_state_batch_merge_seen(b, 4, "K", second, 3), 0);
+    cr_assert_eq(rs_state_batch_put_seen(b, 4, "J", 7, 70, 24300), 0);
+    commit(st, b);
+    cr_assert_eq(rs_state_seen_set_apply(&mem, &memlen, second, 3, none), 0);
+
+    uint64_t ch = 0;
+    int32_t period = 0;
+    cr_assert_eq(rs_state_get_seen(st, 4, "K", 10, &ch, &period, err, sizeof err), 0, "%s",
+                 err);
+    cr_assert_eq(ch, 101, "the last of two in one merge");
+    cr_assert_eq(rs_state_get_seen(st, 4, "K", 20, &ch, NULL, err, sizeof err), 1, "deleted");
+    cr_assert_eq(rs_state_get_seen(st, 4, "K", 30, &ch, &period, err, sizeof err), 0);
+    cr_assert_eq(ch, 333);
+    cr_assert_eq(period, 24314);
+    cr_assert_eq(rs_state_get_seen(st, 3, "K", 30, &ch, NULL, err, sizeof err), 1);
+    void *set = NULL;
+    size_t len = 0;
+    cr_assert_eq(rs_state_get_seen_set(st, 4, "K", &set, &len, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(rs_state_seen_set_count(set, len), 5);
+    cr_assert_eq(len, memlen);
+    cr_assert_eq(memcmp(set, mem, len), 0, "the copy in memory is the stored set");
+    rs_state_free(set);
+    cr_assert_eq(rs_state_get_seen_set(st, 4, "none", &set, &len, err, sizeof err), 1);
+    cr_assert_null(set);
+
+    /* prune through 24312: 10 (24310), 60 (24311) go; 30 (24314), 40
+     * (unknown), 50 (24313) stay; J's 7 (24300) goes */
+    cr_assert_eq(rs_state_batch_prune_seen(b, 4, "K", 24312), 0);
+    cr_assert_eq(rs_state_batch_prune_seen(b, 4, "J", 24312), 0);
+    commit(st, b);
+    cr_assert_eq(rs_state_seen_set_apply(&mem, &memlen, NULL, 0, 24312), 0);
+    static const uint64_t kept[] = {30, 40, 50}, gone[] = {10, 20, 60};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(rs_state_get_seen(st, 4, "K", kept[i], &ch, NULL, err, sizeof err), 0,
+                     "%llu kept", (unsigned long long)kept[i]);
+        cr_assert_eq(rs_state_get_seen(st, 4, "K", gone[i], &ch, NULL, err, sizeof err), 1,
+                     "%llu pruned", (unsigned long long)gone[i]);
+        cr_assert_eq(rs_state_seen_set_find(mem, memlen, kept[i], &ch, NULL), 1);
+        cr_assert_eq(rs_state_seen_set_find(mem, memlen, gone[i], &ch, NULL), 0);
+    }
+    cr_assert_eq(rs_state_get_seen(st, 4, "J", 7, &ch, NULL, err, sizeof err), 1);
+    cr_assert_eq(rs_state_get_seen_set(st, 4, "K", &set, &len, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(len, memlen);
+    cr_assert_eq(memcmp(set, mem, len), 0);
+    rs_state_free(set);
+    free(mem);
+
+    /* after a flush, a compaction's merge gives the same (reopen reads SSTs) */
+    cr_assert_eq(rs_state_flush(st, err, sizeof err), 0, "%s", err);
+    rs_state_destroy(st);
+    st = open_at(path, 0, 0, RS_STATE_SYNC_DEFAULT);
+    cr_assert_eq(rs_state_get_seen(st, 4, "K", 50, &ch, &period, err, sizeof err), 0);
+    cr_assert_eq(ch, 500);
+    cr_assert_eq(rs_state_batch_merge_seen(b, -1, "K", first, 1), -1);
+    rs_state_batch_destroy(b);
+    rs_state_destroy(st);
+}
+
+/* A layout-2 store (a key per seen id, 0x50, written here as the old code
+ * wrote them) is migrated at its first read-write open: every id is found
+ * under its contract's 0x51 key, the 0x50 keys are gone, the layout key
+ * says 3; a read-only open of a layout-2 store is refused naming the fix. */
+Test(state, layout_2_store_is_migrated_once)
+{
+    static const unsigned char v2[] = {'R', 'S', 'S', 'T', 0, 0, 0, 2}; /* layout 2 */
+    const unsigned char *lkey = LAYOUT_KEY;
+    char path[128], err[512] = "";
+    path_in(path, sizeof path, "db");
+    rs_state_t *st = open_at(path, 1, 0, RS_STATE_SYNC_DEFAULT);
+    rs_state_batch_t *b = new_batch();
+    cr_assert_eq(rs_state_batch_put_contract(b, 1, "ab", "x", 1), 0);
+    commit(st, b);
+    rs_state_batch_destroy(b);
+    rs_state_destroy(st);
+    raw_put(path, lkey, sizeof LAYOUT_KEY, v2, sizeof v2);
+    /* 0x50 BE32(partition) id 0x00 BE64(hash) -> BE64(content) BE32(period):
+     * "a" and "ab" (a prefix) in partition 1, "a" in partition 2 */
+    static const struct {
+        int32_t p;
+        const char *id;
+        uint64_t h, ch;
+        int32_t period;
+    } old[] = {{1, "a", 0x0200000000000001ull, 11, 24310},
+               {1, "a", 5, 12, 24311},
+               {1, "ab", 5, 13, 24312},
+               {2, "a", 5, 14, RS_STATE_SEEN_PERIOD_NONE},
+               {1, "a", 0xff00000000000000ull, 15, 24313}};
+    for (size_t i = 0; i < sizeof old / sizeof old[0]; i++) {
+        unsigned char k[64], v[12];
+        size_t idlen = strlen(old[i].id), n = 0;
+        k[n++] = 0x50;
+        for (int s = 24; s >= 0; s -= 8)
+            k[n++] = (unsigned char)((uint32_t)old[i].p >> s);
+        memcpy(k + n, old[i].id, idlen);
+        n += idlen;
+        k[n++] = 0;
+        for (int s = 56; s >= 0; s -= 8)
+            k[n++] = (unsigned char)(old[i].h >> s);
+        for (int s = 56; s >= 0; s -= 8)
+            v[7 - s / 8] = (unsigned char)(old[i].ch >> s);
+        for (int s = 24; s >= 0; s -= 8)
+            v[11 - s / 8] = (unsigned char)((uint32_t)old[i].period >> s);
+        raw_put(path, k, n, v, sizeof v);
+    }
+    cr_assert_eq(try_open(&st, path, 0, 1, RS_STATE_SYNC_DEFAULT, err, sizeof err), -1);
+    cr_assert(strstr(err, "layout version 2") && strstr(err, "migrated when opened read-write"),
+              "%s", err);
+
+    st = open_at(path, 0, 0, RS_STATE_SYNC_DEFAULT); /* migrates */
+    for (size_t i = 0; i < sizeof old / sizeof old[0]; i++) {
+        uint64_t ch = 0;
+        int32_t period = 0;
+        cr_assert_eq(
+            rs_state_get_seen(st, old[i].p, old[i].id, old[i].h, &ch, &period, err, sizeof err),
+            0, "%s", err);
+        cr_assert_eq(ch, old[i].ch);
+        cr_assert_eq(period, old[i].period);
+    }
+    char got[512] = "";
+    cr_assert_eq(rs_state_foreach_seen(st, 1, collect_seen, got, err, sizeof err), 0, "%s",
+                 err);
+    cr_assert_str_eq(got, "a:5:c:24311;a:200000000000001:b:24310;a:ff00000000000000:f:24313;"
+                          "ab:5:d:24312;");
+    void *blob = NULL;
+    size_t len = 0;
+    cr_assert_eq(rs_state_get_contract(st, 1, "ab", &blob, &len, err, sizeof err), 0);
+    rs_state_free(blob);
+    rs_state_destroy(st);
+
+    /* the 0x50 keys are gone and the layout key says 3 (a raw read) */
+    rocksdb_options_t *o = rocksdb_options_create();
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    char *rerr = NULL;
+    rocksdb_t *db = rocksdb_open_for_read_only(o, path, 0, &rerr);
+    cr_assert_null(rerr, "%s", rerr);
+    size_t vlen = 0;
+    char *lv = rocksdb_get(db, ro, (const char *)lkey, sizeof LAYOUT_KEY, &vlen, &rerr);
+    cr_assert(lv != NULL && vlen == 8 && lv[7] == 3, "layout key");
+    rocksdb_free(lv);
+    rocksdb_iterator_t *it = rocksdb_create_iterator(db, ro);
+    unsigned char lo = 0x50;
+    rocksdb_iter_seek(it, (const char *)&lo, 1);
+    size_t klen = 0;
+    cr_assert(!rocksdb_iter_valid(it) || (unsigned char)rocksdb_iter_key(it, &klen)[0] != 0x50,
+              "no 0x50 key left");
+    rocksdb_iter_destroy(it);
+    rocksdb_close(db);
+    rocksdb_readoptions_destroy(ro);
+    rocksdb_options_destroy(o);
+    /* opened again: layout 3, nothing to migrate, the ids still there */
+    st = open_at(path, 0, 0, RS_STATE_SYNC_DEFAULT);
+    uint64_t ch = 0;
+    cr_assert_eq(rs_state_get_seen(st, 2, "a", 5, &ch, NULL, err, sizeof err), 0);
+    cr_assert_eq(ch, 14);
+    rs_state_destroy(st);
+}
+
+/* Random adds, deletes and prunes of 64 possible ids, 300 rounds: the set
+ * kept in memory (rs_state_seen_set_apply: the merge with a base, its
+ * fast path) and the stored one (merges read back: operands without a
+ * base, the general path; a flush every 50 rounds) equal, byte for byte,
+ * a plain model of what each operation means. */
+Test(state, seen_sets_follow_a_model)
+{
+    char path[128], err[512] = "";
+    path_in(path, sizeof path, "db");
+    rs_state_t *st = open_at(path, 1, 0, RS_STATE_SYNC_OFF);
+    rs_state_batch_t *b = new_batch();
+    int64_t model_ch[64];
+    int32_t model_period[64];
+    for (int i = 0; i < 64; i++)
+        model_ch[i] = -1;
+    void *mem = NULL;
+    size_t memlen = 0;
+    uint64_t r = 88172645463325252ull;
+    for (int round = 0; round < 300; round++) {
+        rs_state_seen_t ids[64];
+        char used[64] = {0};
+        size_t n = 0;
+        int32_t through = RS_STATE_SEEN_PERIOD_NONE;
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        size_t want = (size_t)(r % 12);
+        for (size_t k = 0; k < want; k++) {
+            r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+            int id = (int)(r % 64);
+            if (used[id])
+                continue;
+            used[id] = 1;
+            int forget = r % 5 == 0;
+            int32_t period = r % 7 == 0 ? RS_STATE_SEEN_PERIOD_NONE : 24300 + (int32_t)(r % 40);
+            ids[n++] = (rs_state_seen_t){(uint64_t)id * 0x9e3779b97f4a7c15ull, r >> 20, period,
+                                         forget};
+            model_ch[id] = forget ? -1 : (int64_t)(r >> 20);
+            model_period[id] = period;
+        }
+        if (round % 9 == 8) {
+            r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+            through = 24300 + (int32_t)(r % 40);
+            for (int i = 0; i < 64; i++)
+                if (model_ch[i] >= 0 && model_period[i] != RS_STATE_SEEN_PERIOD_NONE &&
+                    model_period[i] <= through)
+                    model_ch[i] = -1;
+        }
+        cr_assert_eq(rs_state_batch_merge_seen(b, 0, "R", ids, n), 0);
+        if (through != RS_STATE_SEEN_PERIOD_NONE)
+            cr_assert_eq(rs_state_batch_prune_seen(b, 0, "R", through), 0);
+        commit(st, b);
+        cr_assert_eq(rs_state_seen_set_apply(&mem, &memlen, ids, n, through), 0);
+        if (round % 50 == 49)
+            cr_assert_eq(rs_state_flush(st, err, sizeof err), 0, "%s", err);
+        void *set = NULL;
+        size_t len = 0, count = 0;
+        cr_assert_geq(rs_state_get_seen_set(st, 0, "R", &set, &len, err, sizeof err), 0);
+        for (int i = 0; i < 64; i++) {
+            uint64_t ch = 0;
+            int32_t period = 0;
+            int found = rs_state_seen_set_find(mem, memlen, (uint64_t)i * 0x9e3779b97f4a7c15ull,
+                                               &ch, &period);
+            cr_assert_eq(found, model_ch[i] >= 0, "round %d id %d", round, i);
+            if (found) {
+                cr_assert_eq(ch, (uint64_t)model_ch[i]);
+                cr_assert_eq(period, model_period[i]);
+                count++;
+            }
+        }
+        cr_assert_eq(rs_state_seen_set_count(mem, memlen), count);
+        cr_assert_eq(len, memlen, "round %d", round);
+        cr_assert_eq(memcmp(set, mem, len), 0, "round %d: stored and kept sets differ", round);
+        rs_state_free(set);
+    }
+    free(mem);
+    rs_state_batch_destroy(b);
     rs_state_destroy(st);
 }

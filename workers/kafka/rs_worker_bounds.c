@@ -2,20 +2,22 @@
  * rs_worker_bounds.c — what keeps every record the worker writes bounded:
  *
  *   - Seen ids. The engine's applied event ids live in the store's seen
- *     keys (rs_pstate installs them as the engine's seen store), not in
- *     contract records, so no record grows with the events ever applied.
- *     rs_worker_stage_seen() stages the ids a sub-batch applied into its
- *     lane's batch (lane->sb) and queues them in the changelog packed per
+ *     keys, one per contract (state layout 3; rs_pstate installs them as
+ *     the engine's seen store), not in contract records, so no record
+ *     grows with the events ever applied. rs_worker_stage_seen() stages
+ *     the ids a sub-batch applied into its lane's batch (lane->sb: one
+ *     merge per contract) and queues them in the changelog packed per
  *     contract ("S/<contract>/<digest>", up to RS_CHANGELOG_SEEN_PACK_MAX
  *     ids and always within the producer's message limit: 20 bytes per
  *     id), a forgotten id as a "s/<contract>/<hash>" tombstone, so a
  *     restore rebuilds them.
  *   - Retention (state.seen.retention.months = R > 0). Seen ids are pruned
  *     R months after their period closes: once the partition's latest
- *     closed period C moves, ids with a period <= C - R are deleted (and
- *     tombstoned in the changelog), at most RS_WORKER_PRUNE_MAX per
- *     sub-batch (the rest in the next ones). An event of such a period
- *     could repeat a pruned id unnoticed, so it is dead-lettered instead
+ *     closed period C moves, ids with a period <= C - R are deleted (one
+ *     prune merge per contract; each id tombstoned in the changelog),
+ *     about RS_WORKER_PRUNE_MAX per sub-batch, whole contracts (the rest
+ *     in the next ones). An event of such a period could repeat a pruned
+ *     id unnoticed, so it is dead-lettered instead
  *     (rs_worker_outside_retention), never applied unchecked. Ids moved
  *     from old records (period unknown) are kept. R = 0 keeps every id.
  *   - Parking. Before a record is produced (changelog, plan, journal,

@@ -560,8 +560,9 @@ void rs_worker_flow_assigning(rs_worker_t *w, rd_kafka_topic_partition_list_t *p
 int rs_worker_stage_seen(rs_worker_t *w, part_t *p, int32_t n);
 /* Retention (state.seen.retention.months > 0): once the partition's
  * latest closed period moved, stage the deletion of the seen ids whose
- * period is that many months before it (and queue their tombstones), at
- * most RS_WORKER_PRUNE_MAX per sub-batch. 0 or -1 (failure recorded). */
+ * period is that many months before it (and queue their tombstones),
+ * about RS_WORKER_PRUNE_MAX per sub-batch (whole contracts: one prune
+ * merge each). 0 or -1 (failure recorded). */
 #define RS_WORKER_PRUNE_MAX 100000
 int rs_worker_prune_seen(rs_worker_t *w, part_t *p, int32_t n);
 /* An event whose id may have been pruned (its period is retention months
