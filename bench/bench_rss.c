@@ -118,7 +118,8 @@ static void *read_log(void *arg)
 
 /* Spawn bin argv with stdin from `in` (-1: /dev/null), stdout to /dev/null
  * and stderr to `errfd` (or the file errpath). */
-static pid_t spawn_io(const char *bin, char *const argv[], int in, int errfd, const char *errpath)
+static pid_t spawn_io(const char *bin, char *const argv[], int in, int errfd,
+                      const char *errpath)
 {
     posix_spawn_file_actions_t fa;
     pid_t pid;
@@ -278,8 +279,8 @@ static int watch_until(sampler_t *s, long long target, double timeout, const lon
         if (bp_now_s() > end)
             return -1;
         if (bp_now_s() - said > 10) {
-            fprintf(stderr, "bench_rss: progress applied=%lld of %lld rss_mib=%.1f\n", a, target,
-                    s->last);
+            fprintf(stderr, "bench_rss: progress applied=%lld of %lld rss_mib=%.1f\n", a,
+                    target, s->last);
             said = bp_now_s();
         }
         usleep(200000);
@@ -296,8 +297,8 @@ static void run(const opts_t *o, const char *dir)
     snprintf(state, sizeof state, "%s/state", dir);
     snprintf(parts, sizeof parts, "%d", o->partitions);
 
-    char *bargv[] = {(char *)o->bin, "broker", "--partitions", parts, "--bootstrap-file", bs,
-                     NULL};
+    char *bargv[] = {
+        (char *)o->bin, "broker", "--partitions", parts, "--bootstrap-file", bs, NULL};
     pid_t broker = bp_spawn(o->bin, bargv, NULL, blog);
     char bootstrap[256] = "";
     for (int i = 0; i < 200 && bootstrap[0] == '\0'; i++) {
@@ -327,7 +328,8 @@ static void run(const opts_t *o, const char *dir)
     char *wargv[] = {(char *)o->bin, "worker", "--config", props, NULL};
     char tsv[512];
     snprintf(tsv, sizeof tsv, "%s/rss.tsv", dir);
-    sampler_t s = {spawn_io(o->bin, wargv, -1, pfd[1], NULL), 0, 0, bp_now_s(), fopen(tsv, "w")};
+    sampler_t s = {spawn_io(o->bin, wargv, -1, pfd[1], NULL), 0, 0, bp_now_s(),
+                   fopen(tsv, "w")};
     close(pfd[1]);
     logw_t lw = {pfd[0], fopen(wlog, "w")};
     pthread_t lth;
@@ -367,8 +369,9 @@ static void run(const opts_t *o, const char *dir)
                 "lower --rate (see %s)\n",
                 prc, (long long)atomic_load(&applied), target, dir);
     } else {
-        printf("bench_rss: paced events=%lld seconds=%.1f events_per_s=%.0f peak_rss_mib=%.1f\n",
-               target, paced_s, (double)target / paced_s, paced_peak);
+        printf(
+            "bench_rss: paced events=%lld seconds=%.1f events_per_s=%.0f peak_rss_mib=%.1f\n",
+            target, paced_s, (double)target / paced_s, paced_peak);
         /* the book in state, no input: what stays */
         for (int i = 0; i < 25; i++, usleep(200000))
             sample(&s);
@@ -402,8 +405,8 @@ static void run(const opts_t *o, const char *dir)
            maxrss, cpu, (long long)atomic_load(&applied));
     printf("bench_rss: ratio rss_at_N/rss_at_N_over_4=%.3f peak/baseline=%.2f "
            "peak/%.0f_MiB=%.3f\n",
-           at_check[1] > 0 ? at_check[3] / at_check[1] : 0, baseline > 0 ? maxrss / baseline : 0,
-           RSS_TARGET_MIB, maxrss / RSS_TARGET_MIB);
+           at_check[1] > 0 ? at_check[3] / at_check[1] : 0,
+           baseline > 0 ? maxrss / baseline : 0, RSS_TARGET_MIB, maxrss / RSS_TARGET_MIB);
     if (late || prc != 0 || wrc != 0)
         exit(1);
 }
