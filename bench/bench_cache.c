@@ -24,7 +24,11 @@
  *                                 worker's apply lanes close theirs: each
  *                                 thread takes the next partition; then a
  *                                 raw scan of the store (the baseline), on
- *                                 one thread and on THREADS threads.
+ *                                 one thread and on THREADS threads. Built
+ *                                 with jemalloc, it prints after the events
+ *                                 the cache's count against jemalloc's
+ *                                 stats.allocated / active (the `heap`
+ *                                 line: what the count is calibrated by).
  *   bench_cache eager DIR [EVENTS [CLOSES [THREADS]]]
  *                                 the same with the old worker's way, as the
  *                                 baseline: load the whole partition

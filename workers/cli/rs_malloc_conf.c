@@ -15,8 +15,9 @@
  * DIRTY_DECAY_MS 0 (was 1000): a batch frees its staged write and its
  * input at once, and with 1 s of decay the next batches' allocations sat on
  * top of them: 0 took 50-70 MiB off the backlog peak at 100,000 contracts
- * on 64 partitions for about 2 % more worker CPU at 20,000 contracts
- * (bench/README.md, "An honest cache bound, and the real worker").
+ * on 64 partitions (560.8 and 568.5 against 627.7 MiB with the same
+ * cache), for no CPU that stood out of the noise (bench/README.md, "An
+ * honest cache bound, and the real worker").
  */
 #define DIRTY_DECAY_MS "0"
 
