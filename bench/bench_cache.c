@@ -24,7 +24,11 @@
  *                                 worker's apply lanes close theirs: each
  *                                 thread takes the next partition; then a
  *                                 raw scan of the store (the baseline), on
- *                                 one thread and on THREADS threads.
+ *                                 one thread and on THREADS threads. Built
+ *                                 with jemalloc, it prints after the events
+ *                                 the cache's count against jemalloc's
+ *                                 stats.allocated / active (the `heap`
+ *                                 line: what the count is calibrated by).
  *   bench_cache eager DIR [EVENTS [CLOSES [THREADS]]]
  *                                 the same with the old worker's way, as the
  *                                 baseline: load the whole partition
@@ -50,6 +54,36 @@
 
 #ifndef BENCH_ALLOCATOR
 #define BENCH_ALLOCATOR "libc"
+#endif
+
+/* The heap as the allocator counts it, to compare with the cache's
+ * estimate (rs_engine_contract_bytes): jemalloc's stats.allocated (bytes
+ * handed out, in size classes), stats.active (the pages those live in) and
+ * stats.resident. All zero without jemalloc. */
+typedef struct heap {
+    size_t allocated, active, resident;
+} heap_t;
+
+#ifdef BENCH_JEMALLOC
+#include <jemalloc/jemalloc.h>
+static heap_t heap_now(void)
+{
+    heap_t h = {0, 0, 0};
+    uint64_t epoch = 1;
+    size_t sz = sizeof epoch;
+    mallctl("epoch", &epoch, &sz, &epoch, sz);
+    sz = sizeof(size_t);
+    mallctl("stats.allocated", &h.allocated, &sz, NULL, 0);
+    mallctl("stats.active", &h.active, &sz, NULL, 0);
+    mallctl("stats.resident", &h.resident, &sz, NULL, 0);
+    return h;
+}
+#else
+static heap_t heap_now(void)
+{
+    heap_t h = {0, 0, 0};
+    return h;
+}
 #endif
 
 static double now_s(void)
@@ -469,6 +503,11 @@ static int run(const char *dir, long mb, long events, long chunk, int closes, in
     double scan1, cscan;
     scan_t sc = raw_scan(parts, np, 1, &scan1, &cscan);
     long ncon = (long)sc.n;
+    /* the heap before any contract is in memory (the block cache filled by
+     * the scan), less RocksDB's memtables, which the events' commits grow */
+    rs_state_props_t pr0, pr1;
+    rs_state_get_props(st, &pr0);
+    heap_t h0 = heap_now();
     /* events: payments to random contracts, batches of 1,000 */
     uint64_t seed = 12345;
     t0 = now_s();
@@ -500,6 +539,22 @@ static int run(const char *dir, long mb, long events, long chunk, int closes, in
            events, tev, events / tev, (unsigned long long)cs.loads,
            (unsigned long long)cs.evicted, cs.contracts, (double)cs.bytes / 1048576.0,
            peak_rss_mib());
+    /* the cache's estimate against the allocator's count of the same heap
+     * (bench/README.md, "An honest cache bound") */
+    rs_state_get_props(st, &pr1);
+    heap_t h1 = heap_now();
+    if (h1.allocated > 0 && cs.contracts > 0) {
+        double mem = (double)(pr1.memtable_bytes - pr0.memtable_bytes);
+        double al = (double)h1.allocated - (double)h0.allocated - mem;
+        double ac = (double)h1.active - (double)h0.active - mem;
+        printf("heap contracts=%zu estimate_mib=%.1f allocated_mib=%.1f active_mib=%.1f "
+               "resident_mib=%.1f per_contract estimate=%.0f allocated=%.0f active=%.0f "
+               "ratio allocated/estimate=%.3f active/estimate=%.3f\n",
+               cs.contracts, (double)cs.bytes / 1048576.0, al / 1048576.0, ac / 1048576.0,
+               (double)h1.resident / 1048576.0, (double)cs.bytes / (double)cs.contracts,
+               al / (double)cs.contracts, ac / (double)cs.contracts, al / (double)cs.bytes,
+               ac / (double)cs.bytes);
+    }
     /* the month-end closes through the store: January (every record is at
      * its own horizon), then February and on (after lazy closes, every
      * record untouched since is behind and caught up first; the close that

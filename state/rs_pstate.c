@@ -30,7 +30,7 @@
 /* A contract the cache tracks (in memory). Indices are 1-based; 0 = none. */
 typedef struct lru_node {
     char *id;
-    size_t bytes;        /* rs_engine_contract_bytes at the last refresh */
+    size_t bytes;        /* tracked_bytes at the last refresh */
     uint32_t prev, next; /* the LRU list: head most recently used */
     uint32_t hnext;      /* hash chain; the free list when unused */
     int used;            /* in `used` (size to refresh at the next evict) */
@@ -557,6 +557,19 @@ static void lru_remove(lru_t *c, uint32_t i)
 
 static int pstate_walk(void *opaque, rs_engine_t *e);
 
+/* What the cache counts for a contract in memory: the engine's heap for it
+ * (rs_engine_contract_bytes, 0 if absent) plus its node here: the node in
+ * an array that doubles, its id's copy, its share of the buckets (at least
+ * 2 per node, at most 4) and of `used`. */
+static size_t tracked_bytes(const rs_engine_t *e, const char *id)
+{
+    size_t b = rs_engine_contract_bytes(e, id);
+    if (b == 0)
+        return 0;
+    return b + 2 * sizeof(lru_node_t) + rs_engine_alloc_size(strlen(id) + 1) +
+           5 * sizeof(uint32_t);
+}
+
 int rs_pstate_open(rs_pstate_t **out, rs_state_t *st, int32_t partition,
                    const rs_policy_t *policy, size_t cache_bytes, char *errstr, size_t errlen)
 {
@@ -632,7 +645,7 @@ size_t rs_pstate_evict(rs_pstate_t *ps)
         if (n->id == NULL || !n->used)
             continue;
         n->used = 0;
-        size_t b = rs_engine_contract_bytes(ps->engine, n->id);
+        size_t b = tracked_bytes(ps->engine, n->id);
         if (b == 0) { /* the engine never created it (its event was skipped) */
             rs_pseen_drop(ps->seen, n->id);
             lru_remove(c, i);
@@ -851,7 +864,7 @@ static int walk_one(void *opaque, const char *id, const void *blob, size_t len)
     ps->cs.caught_up += moves > 0;
     int write = moves + 1 >= ps->max_lag;
     if (rc == 0) { /* nothing to post: as it was in the store */
-        size_t bytes = rs_engine_contract_bytes(x->e, id);
+        size_t bytes = tracked_bytes(x->e, id);
         if (ps->lru.bytes + x->kept + bytes <= ps->lru.limit) { /* room: keep it */
             if (walk_keep(x, id) != 0)
                 return 1;

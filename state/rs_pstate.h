@@ -113,8 +113,9 @@ int rs_pstate_stage_plan(rs_pstate_t *ps, rs_state_batch_t *b, const rs_plan_ite
  * rs_pstate_open() loads only the meta record and the plan: contracts stay
  * in the store and come into memory when needed (rs_pstate_fetch). What is
  * in memory is bounded by `cache_bytes` (an estimate: the engine's own heap
- * per contract, rs_engine_contract_bytes, kept per contract and refreshed
- * for the contracts a batch used):
+ * per contract, rs_engine_contract_bytes, every block as the allocator
+ * rounds it, plus the cache's own node for it; kept per contract and
+ * refreshed for the contracts a batch used):
  *
  *   C1  A contract in memory is the newest state of it: the store's record
  *       brought through the horizon moves it missed (C4), or that plus the

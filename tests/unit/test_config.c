@@ -65,7 +65,7 @@ Test(config, defaults)
     cr_assert_eq(c->state_sync, 1);
     cr_assert_str_eq(c->changelog_topic, "revenue.state-changelog");
     cr_assert_eq(c->revoked_grace_ms, 600000);
-    cr_assert_eq(c->state_cache_mb, 128);
+    cr_assert_eq(c->state_cache_mb, 96);
     cr_assert_eq(c->state_close_chunk, 10000);
     cr_assert_eq(c->batch_max_records, 100000);
     cr_assert_eq(c->batch_max_ms, 100);

@@ -587,6 +587,29 @@ static void add_stats(rs_pstate_cache_stats_t *cs, const rs_pstate_t *ps)
     cs->written += x.written;
 }
 
+/* Apply the next batch (up to 40) of events [*at, to) of ev to ps as the
+ * worker does: fetch (lazy), apply, event-time advance. */
+static void apply_batch(rs_pstate_t *ps, char **ev, size_t *at, size_t to, int lazy)
+{
+    char err[512];
+    rs_engine_t *e = rs_pstate_engine(ps);
+    for (size_t k = 0; k < 40 && *at < to; k++, (*at)++) {
+        rs_event_t x;
+        rs_event_init(&x);
+        cr_assert_eq(rs_codec_json_decode(ev[*at], strlen(ev[*at]), &x, err, sizeof err), 0,
+                     "%s", err);
+        if (lazy && x.contract_id[0] != '\0')
+            cr_assert_eq(rs_pstate_fetch(ps, x.contract_id, err, sizeof err), 0, "%s", err);
+        int rc = rs_engine_apply(e, &x, err, sizeof err);
+        cr_assert(rc == RS_APPLY_OK || rc == RS_APPLY_PENDING, "%s: %s", ev[*at], err);
+        rs_period_t through = rs_period_of(x.occurred_on) - 1;
+        rs_period_t hz = rs_engine_horizon(e);
+        if (hz == RS_PERIOD_NONE || through > hz)
+            cr_assert_eq(rs_engine_advance(e, through), 0, "%s", rs_pstate_close_error(ps));
+        rs_event_clear(&x);
+    }
+}
+
 /* Run events [from, to) of ev through partition 0 of the store at path in
  * batches of 40 events as the worker does (fetch, apply, event-time
  * advance; stage and commit; evict), reopening the partition every few
@@ -624,22 +647,7 @@ static void run_events(const char *path, char **ev, size_t from, size_t to, int 
             if (lazy)
                 rs_pstate_set_close_hooks(ps, &h);
         }
-        rs_engine_t *e = rs_pstate_engine(ps);
-        for (size_t k = 0; k < 40 && at < to; k++, at++) {
-            rs_event_t x;
-            rs_event_init(&x);
-            cr_assert_eq(rs_codec_json_decode(ev[at], strlen(ev[at]), &x, err, sizeof err), 0,
-                         "%s", err);
-            if (lazy && x.contract_id[0] != '\0')
-                cr_assert_eq(rs_pstate_fetch(ps, x.contract_id, err, sizeof err), 0, "%s", err);
-            int rc = rs_engine_apply(e, &x, err, sizeof err);
-            cr_assert(rc == RS_APPLY_OK || rc == RS_APPLY_PENDING, "%s: %s", ev[at], err);
-            rs_period_t through = rs_period_of(x.occurred_on) - 1;
-            rs_period_t hz = rs_engine_horizon(e);
-            if (hz == RS_PERIOD_NONE || through > hz)
-                cr_assert_eq(rs_engine_advance(e, through), 0, "%s", rs_pstate_close_error(ps));
-            rs_event_clear(&x);
-        }
+        apply_batch(ps, ev, &at, to, lazy);
         rs_state_batch_t *b;
         cr_assert_eq(rs_state_batch_new(&b, err, sizeof err), 0);
         cr_assert_eq(rs_pstate_stage(ps, b, err, sizeof err), 0, "%s", err);
@@ -704,6 +712,75 @@ Test(pstate, cache_gives_the_same_journal)
     free(ja.text);
     free(jb.text);
     free(jc.text);
+}
+
+/* The allocator's block for a request: the larger of glibc's chunk and
+ * jemalloc's size class, exactly (rs_engine.h). */
+Test(pstate, alloc_size_is_the_allocators_block)
+{
+    static const size_t in[] = {0,   1,   8,   24,   25,   100,  128,   129,   160,
+                                200, 256, 257, 1000, 1025, 5000, 20000, 16384, 16385};
+    static const size_t out[] = {0,   32,  32,  32,   48,   112,  144,   160,   176,
+                                 224, 272, 320, 1024, 1280, 5120, 20480, 16400, 20480};
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++)
+        cr_assert_eq(rs_engine_alloc_size(in[i]), out[i], "alloc_size(%zu) = %zu, not %zu",
+                     in[i], rs_engine_alloc_size(in[i]), out[i]);
+    /* never below the request, and monotonic */
+    for (size_t n = 1, last = 0; n < 70000; n++) {
+        size_t a = rs_engine_alloc_size(n);
+        cr_assert_geq(a, n + 8, "%zu", n);
+        cr_assert_geq(a, last, "%zu", n);
+        last = a;
+    }
+}
+
+/* The cache's count (rs_pstate_cache_stats' bytes) covers every contract
+ * the engine holds, each by rs_engine_contract_bytes (the allocator's
+ * blocks) plus its node, and after every evict stays within the bound;
+ * before the evict, within the bound plus what the batch fetched. */
+Test(pstate, cache_bound_holds_by_the_allocators_count)
+{
+    char err[512], **ev;
+    size_t n = book(&ev), limit = 12 * 1024, max_cached = 0;
+    rs_state_t *st = open_store();
+    rs_pstate_t *ps;
+    cr_assert_eq(rs_pstate_open(&ps, st, 0, NULL, limit, err, sizeof err), 0, "%s", err);
+    rs_engine_t *e = rs_pstate_engine(ps);
+    for (size_t at = 0; at < n;) {
+        apply_batch(ps, ev, &at, n, 1);
+        rs_state_batch_t *b;
+        cr_assert_eq(rs_state_batch_new(&b, err, sizeof err), 0);
+        cr_assert_eq(rs_pstate_stage(ps, b, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(rs_state_batch_commit(st, b, err, sizeof err), 0, "%s", err);
+        rs_state_batch_destroy(b);
+        rs_pstate_evict(ps);
+        /* the engine's contracts against the cache's count */
+        char **ids;
+        size_t nc = rs_engine_contract_ids(e, &ids), sum = 0;
+        cr_assert_neq(nc, (size_t)-1);
+        for (size_t i = 0; i < nc; i++) {
+            size_t cb = rs_engine_contract_bytes(e, ids[i]);
+            /* a contract is at least its own block, its id's and its share */
+            cr_assert_geq(
+                cb, rs_engine_alloc_size(strlen(ids[i]) + 1) + RS_ENGINE_CONTRACT_SHARE + 64,
+                "%s: %zu", ids[i], cb);
+            sum += cb + rs_engine_alloc_size(strlen(ids[i]) + 1); /* + the node's id copy */
+        }
+        free(ids);
+        rs_pstate_cache_stats_t cs;
+        rs_pstate_cache_stats(ps, &cs);
+        cr_assert_eq(cs.contracts, nc, "tracked %zu, in memory %zu", cs.contracts, nc);
+        cr_assert_geq(cs.bytes, sum, "count %zu below the contracts' %zu", cs.bytes, sum);
+        cr_assert_leq(cs.bytes, limit, "count %zu over the bound %zu", cs.bytes, limit);
+        if (nc > max_cached)
+            max_cached = nc;
+    }
+    /* the bound held some contracts, not all 60 */
+    cr_assert_gt(max_cached, 2, "%zu", max_cached);
+    cr_assert_lt(max_cached, 30, "%zu", max_cached);
+    rs_pstate_destroy(ps);
+    rs_state_destroy(st);
+    free_events(ev, n);
 }
 
 /* A seen store that has no id: an engine with it keeps applied event ids

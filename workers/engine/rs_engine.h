@@ -289,9 +289,22 @@ void rs_engine_contract_clear_changed(rs_engine_t *e, const char *contract_id);
 /* Is the contract in memory? */
 int rs_engine_has_contract(const rs_engine_t *e, const char *contract_id);
 
-/* The heap one contract holds (its share of rs_engine_memory_bytes), 0 if
- * absent. O(the contract's lines and invoices), not O(engine). */
+/* The heap one contract holds, 0 if absent: every block it owns as the
+ * allocator rounds it (rs_engine_alloc_size), plus its share of the
+ * engine's per-contract tables (RS_ENGINE_CONTRACT_SHARE: the contract
+ * table's slots, at most 70 % full and at least 35 %, and the sorted
+ * array). What the bounded cache counts (rs_pstate.h); bench/README.md
+ * ("An honest cache bound") compares it with jemalloc's own count.
+ * O(the contract's lines and invoices), not O(engine). */
+#define RS_ENGINE_CONTRACT_SHARE (5 * sizeof(void *))
 size_t rs_engine_contract_bytes(const rs_engine_t *e, const char *contract_id);
+
+/* The bytes a malloc(n) really takes: the larger of glibc's chunk (n plus
+ * an 8-byte header, in 16-byte steps, at least 32) and jemalloc's size
+ * class (8; multiples of 16 up to 128; then four classes per doubling:
+ * 160, 192, 224, 256, 320, ...). 0 for 0 (nothing allocated). Either
+ * allocator the program runs on takes at most this for the block itself. */
+size_t rs_engine_alloc_size(size_t n);
 
 /* Copies of the ids of the contracts in memory, sorted by contract_id:
  * *ids is one malloc'd block (free() it once). Returns the count, or

@@ -29,8 +29,9 @@
  *     contract_id order until something sets sorted_dirty.
  *   - Ownership: the table owns its contracts; rs_eng_contract_free() frees
  *     one with everything it owns (and drops its references to interned
- *     strings). rs_engine_memory_bytes() counts exactly what the free
- *     functions free, so the two are kept side by side here.
+ *     strings). rs_engine_memory_bytes() counts exactly the blocks the
+ *     free functions free, each as the allocator rounds it
+ *     (rs_engine_alloc_size), so the two are kept side by side here.
  */
 #include "rs_engine.h"
 
@@ -360,30 +361,58 @@ void rs_eng_contract_free(rs_engine_t *e, rs_contract_t *c)
     free(c);
 }
 
-static size_t line_bytes(const rs_line_t *l)
+size_t rs_engine_alloc_size(size_t n)
 {
-    return (size_t)l->capchg * sizeof(rs_change_t) + (size_t)l->capbill * sizeof(rs_billing_t) +
-           (size_t)l->capseg * sizeof(rs_seg_t) + (size_t)l->capadj * sizeof(rs_adj_t) +
-           (size_t)l->nms * sizeof(rs_milestone_t) +
-           (size_t)l->capuprice * sizeof(rs_uprice_t) + l->capusage * sizeof(rs_usage_day_t) +
-           l->capposted * sizeof(rs_posted_t);
+    if (n == 0)
+        return 0;
+    /* glibc: the request plus its 8-byte header in 16-byte steps, >= 32 */
+    size_t g = (n + 8 + 15) & ~(size_t)15;
+    if (g < 32)
+        g = 32;
+    /* jemalloc: 8, multiples of 16 up to 128, then four classes per
+     * doubling (160, 192, 224, 256, 320, ...; pages above 16 KiB alike) */
+    size_t j, p = 128;
+    if (n <= 8) {
+        j = 8;
+    } else if (n <= 128) {
+        j = (n + 15) & ~(size_t)15;
+    } else {
+        while (p * 2 < n) /* p: the largest power of two below n */
+            p *= 2;
+        j = (n + p / 4 - 1) & ~(p / 4 - 1);
+    }
+    return g > j ? g : j;
 }
 
-/* What rs_eng_contract_free frees (interned strings are the engine's). */
+#define AZ(n) rs_engine_alloc_size(n)
+
+static size_t line_bytes(const rs_line_t *l)
+{
+    return AZ((size_t)l->capchg * sizeof(rs_change_t)) +
+           AZ((size_t)l->capbill * sizeof(rs_billing_t)) +
+           AZ((size_t)l->capseg * sizeof(rs_seg_t)) + AZ((size_t)l->capadj * sizeof(rs_adj_t)) +
+           AZ((size_t)l->nms * sizeof(rs_milestone_t)) +
+           AZ((size_t)l->capuprice * sizeof(rs_uprice_t)) +
+           AZ(l->capusage * sizeof(rs_usage_day_t)) + AZ(l->capposted * sizeof(rs_posted_t));
+}
+
+/* What rs_eng_contract_free frees (interned strings are the engine's), each
+ * block as the allocator rounds it (rs_engine_alloc_size). */
 static size_t contract_bytes(const rs_contract_t *c)
 {
-    size_t n = sizeof(*c) + strlen(c->contract_id) + 1 + c->capstr;
-    n += (size_t)c->caplines * sizeof(rs_line_t);
+    size_t n = AZ(sizeof(*c) + strlen(c->contract_id) + 1) + AZ(c->capstr);
+    n += AZ((size_t)c->caplines * sizeof(rs_line_t));
     for (int i = 0; i < c->nlines; i++)
         n += line_bytes(&c->lines[i]);
-    n += (size_t)c->capinv * sizeof(rs_invoice_t);
+    n += AZ((size_t)c->capinv * sizeof(rs_invoice_t));
     for (int i = 0; i < c->ninv; i++)
-        n += (size_t)c->inv[i].nlines * sizeof(rs_inv_line_t);
-    n += (size_t)c->cappay * sizeof(rs_payment_t) + (size_t)c->capdocs * sizeof(rs_eng_str_t);
-    n += c->cappend * sizeof(rs_pending_t);
+        n += AZ((size_t)c->inv[i].nlines * sizeof(rs_inv_line_t));
+    n += AZ((size_t)c->cappay * sizeof(rs_payment_t)) +
+         AZ((size_t)c->capdocs * sizeof(rs_eng_str_t));
+    n += AZ(c->cappend * sizeof(rs_pending_t));
     for (size_t i = 0; i < c->npend; i++)
-        n += c->pend[i].len;
-    return n + c->capseen * sizeof(rs_seen_t);
+        n += AZ(c->pend[i].len);
+    return n + AZ(c->capseen * sizeof(rs_seen_t));
 }
 
 size_t rs_engine_memory_bytes(const rs_engine_t *e)
@@ -407,7 +436,7 @@ size_t rs_engine_memory_bytes(const rs_engine_t *e)
 size_t rs_engine_contract_bytes(const rs_engine_t *e, const char *contract_id)
 {
     const rs_contract_t *c = rs_eng_contract_find(e, contract_id);
-    return c != NULL ? contract_bytes(c) : 0;
+    return c != NULL ? contract_bytes(c) + RS_ENGINE_CONTRACT_SHARE : 0;
 }
 
 int rs_engine_has_contract(const rs_engine_t *e, const char *contract_id)

@@ -98,7 +98,7 @@ static const keyspec_t specs[] = {
     {"schema.registry.password", K_STR, NULL, 0, 0, NULL},
     {"schema.registry.url", K_STR, NULL, 0, 0, NULL},
     {"schema.registry.username", K_STR, NULL, 0, 0, NULL},
-    {"state.cache.mb", K_INT, "128", 0, 1048576, NULL},
+    {"state.cache.mb", K_INT, "96", 0, 1048576, NULL},
     {"state.close.chunk", K_INT, "10000", 1, 1000000, NULL},
     {"state.dir", K_STR, NULL, 0, 0, NULL},
     {"state.memtable.mb", K_INT, "32", 1, 4096, NULL},
