@@ -434,16 +434,7 @@ static void sum_stats(const run_t *parts, size_t np, rs_pstate_cache_stats_t *cs
     memset(cs, 0, sizeof *cs);
     memset(sum, 0, sizeof *sum);
     for (size_t p = 0; p < np; p++) {
-        rs_pstate_cache_stats_t one;
-        rs_pstate_cache_stats(parts[p].ps, &one);
-        cs->contracts += one.contracts;
-        cs->bytes += one.bytes;
-        cs->loads += one.loads;
-        cs->evicted += one.evicted;
-        cs->walked += one.walked;
-        cs->chunks += one.chunks;
-        cs->caught_up += one.caught_up;
-        cs->written += one.written;
+        rs_pstate_cache_stats_add(cs, parts[p].ps);
         sum->entries += parts[p].entries;
         sum->chunked += parts[p].chunked;
     }

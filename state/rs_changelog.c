@@ -13,6 +13,7 @@
  * messages) and frees the rest.
  */
 #include "rs_changelog.h"
+#include "rs_hash.h"
 #include "rs_log.h"
 #include "rs_state_bulk.h"
 
@@ -140,7 +141,7 @@ int rs_changelog_encode_seen(const rs_seen_id_t *id, char *key, size_t keylen, v
 int rs_changelog_encode_seen_pack(const char *contract_id, const rs_seen_id_t *ids, size_t n,
                                   char *key, size_t keylen, void **out, size_t *outlen)
 {
-    uint64_t digest = 1469598103934665603ull;
+    uint64_t digest = RS_FNV1A64_SHORT_BASIS; /* stored in the key: keep it */
     if (n == 0 || n > RS_CHANGELOG_SEEN_PACK_MAX)
         return -1;
     unsigned char *p = malloc(RS_CHANGELOG_SEEN_PACK_HDR + n * RS_CHANGELOG_SEEN_PACK_ID);
@@ -155,7 +156,7 @@ int rs_changelog_encode_seen_pack(const char *contract_id, const rs_seen_id_t *i
         put64(q + 8, (int64_t)ids[i].content_hash);
         for (int k = 0; k < 4; k++)
             q[16 + k] = (unsigned char)((uint32_t)ids[i].period >> (8 * k));
-        digest = (digest ^ ids[i].id_hash) * 1099511628211ull;
+        digest = (digest ^ ids[i].id_hash) * RS_FNV1A64_PRIME;
     }
     int k = snprintf(key, keylen, "S/%s/%016llx", contract_id, (unsigned long long)digest);
     if (k < 0 || (size_t)k >= keylen) {
@@ -553,9 +554,9 @@ static int win_full(const restore_win_t *w)
 static void win_add(restore_win_t *w, rd_kafka_message_t *m)
 {
     const unsigned char *k = m->key, *v = m->payload;
-    uint64_t h = (1469598103934665603ull ^ (uint32_t)m->partition) * 1099511628211ull;
-    for (size_t i = 0; i < m->key_len; i++)
-        h = (h ^ k[i]) * 1099511628211ull;
+    uint64_t h =
+        rs_fnv1a64_update((RS_FNV1A64_SHORT_BASIS ^ (uint32_t)m->partition) * RS_FNV1A64_PRIME,
+                          m->key, m->key_len);
     size_t i = (size_t)(h ^ (h >> 29)) & (w->nslot - 1);
     win_entry_t *e = NULL;
     for (; w->slot[i] != 0; i = (i + 1) & (w->nslot - 1)) {

@@ -19,6 +19,7 @@
  *     meta keys, so committing a batch writes the empty value).
  */
 #include "rs_pstate.h"
+#include "rs_hash.h"
 #include "rs_pstate_seen.h"
 
 #include <stdio.h>
@@ -400,14 +401,6 @@ int rs_pstate_stage_plan_done(rs_pstate_t *ps, rs_state_batch_t *b)
 /* the bounded cache (C1)                                                   */
 /* ------------------------------------------------------------------------ */
 
-static uint32_t lru_hash(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
-}
-
 static void lru_free(lru_t *c)
 {
     for (uint32_t i = 1; i <= c->top; i++)
@@ -422,7 +415,7 @@ static uint32_t lru_find(const lru_t *c, const char *id)
 {
     if (c->nbuckets == 0)
         return 0;
-    uint32_t i = c->buckets[lru_hash(id) & (c->nbuckets - 1)];
+    uint32_t i = c->buckets[rs_fnv1a32_str(id) & (c->nbuckets - 1)];
     while (i != 0 && strcmp(c->nodes[i].id, id) != 0)
         i = c->nodes[i].hnext;
     return i;
@@ -478,7 +471,7 @@ static int lru_rehash(lru_t *c, size_t nb)
         return -1;
     for (uint32_t i = 1; i <= c->top; i++)
         if (c->nodes[i].id != NULL) {
-            uint32_t h = lru_hash(c->nodes[i].id) & (uint32_t)(nb - 1);
+            uint32_t h = rs_fnv1a32_str(c->nodes[i].id) & (uint32_t)(nb - 1);
             c->nodes[i].hnext = b[h];
             b[h] = i;
         }
@@ -515,7 +508,7 @@ static int lru_add(lru_t *c, const char *id, int hot)
     if ((c->count + 1) * 2 > c->nbuckets && lru_rehash(c, c->nbuckets ? c->nbuckets * 2 : 1024))
         goto fail;
     c->nodes[i].id = copy;
-    uint32_t h = lru_hash(id) & (uint32_t)(c->nbuckets - 1);
+    uint32_t h = rs_fnv1a32_str(id) & (uint32_t)(c->nbuckets - 1);
     c->nodes[i].hnext = c->buckets[h];
     c->buckets[h] = i;
     c->count++;
@@ -541,7 +534,7 @@ fail:
 static void lru_remove(lru_t *c, uint32_t i)
 {
     lru_node_t *n = &c->nodes[i];
-    uint32_t *pp = &c->buckets[lru_hash(n->id) & (c->nbuckets - 1)];
+    uint32_t *pp = &c->buckets[rs_fnv1a32_str(n->id) & (c->nbuckets - 1)];
     while (*pp != i)
         pp = &c->nodes[*pp].hnext;
     *pp = n->hnext;
@@ -680,6 +673,21 @@ void rs_pstate_cache_stats(const rs_pstate_t *ps, rs_pstate_cache_stats_t *out)
     out->contracts = ps->lru.count;
     out->bytes = ps->lru.bytes;
     out->limit = ps->lru.limit;
+}
+
+void rs_pstate_cache_stats_add(rs_pstate_cache_stats_t *sum, const rs_pstate_t *ps)
+{
+    rs_pstate_cache_stats_t x;
+    rs_pstate_cache_stats(ps, &x);
+    sum->contracts += x.contracts;
+    sum->bytes += x.bytes;
+    sum->limit += x.limit;
+    sum->loads += x.loads;
+    sum->evicted += x.evicted;
+    sum->walked += x.walked;
+    sum->chunks += x.chunks;
+    sum->caught_up += x.caught_up;
+    sum->written += x.written;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -226,5 +226,7 @@ typedef struct rs_pstate_cache_stats {
     uint64_t written;   /* records written back by chunks (bounded lag) */
 } rs_pstate_cache_stats_t;
 void rs_pstate_cache_stats(const rs_pstate_t *ps, rs_pstate_cache_stats_t *out);
+/* Add ps's figures to *sum (several partitions' totals; limit too). */
+void rs_pstate_cache_stats_add(rs_pstate_cache_stats_t *sum, const rs_pstate_t *ps);
 
 #endif

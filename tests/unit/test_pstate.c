@@ -575,16 +575,8 @@ static int count_chunk(void *opaque, const char *const *ids, void *const *blobs,
 /* Sum the load, eviction, walk and chunk counts of ps into *cs. */
 static void add_stats(rs_pstate_cache_stats_t *cs, const rs_pstate_t *ps)
 {
-    rs_pstate_cache_stats_t x;
-    if (cs == NULL || ps == NULL)
-        return;
-    rs_pstate_cache_stats(ps, &x);
-    cs->loads += x.loads;
-    cs->evicted += x.evicted;
-    cs->walked += x.walked;
-    cs->chunks += x.chunks;
-    cs->caught_up += x.caught_up;
-    cs->written += x.written;
+    if (cs != NULL && ps != NULL)
+        rs_pstate_cache_stats_add(cs, ps);
 }
 
 /* Apply the next batch (up to 40) of events [*at, to) of ev to ps as the
