@@ -12,14 +12,16 @@
  * was allocated (bench/README.md, "Peak RSS"). A background thread purges
  * dirty pages after DIRTY_DECAY_MS, off the worker's threads, and freed
  * pages go straight back to the kernel instead of through the muzzy state.
- * DIRTY_DECAY_MS 0 (was 1000): a batch frees its staged write and its
- * input at once, and with 1 s of decay the next batches' allocations sat on
- * top of them: 0 took 50-70 MiB off the backlog peak at 100,000 contracts
- * on 64 partitions (560.8 and 568.5 against 627.7 MiB with the same
- * cache), for no CPU that stood out of the noise (bench/README.md, "An
- * honest cache bound, and the real worker").
+ * DIRTY_DECAY_MS 250 (was 1000): a batch frees its staged write and its
+ * input at once, and with 1 s of decay the next batches' allocations sat
+ * on top of them. 0 took another 50-70 MiB off the backlog peak at
+ * 100,000 contracts on 64 partitions, but on a quiet machine it cost the
+ * worker 30-40 % more CPU (every freed page returned at once and faulted
+ * in again by the next batch: 5.06-5.83 against 3.31-4.04 CPU seconds for
+ * the 20,000-contract book); 250 ms costs no more CPU than 1 s and keeps
+ * most of the saving (bench/README.md, "jemalloc's decay").
  */
-#define DIRTY_DECAY_MS "0"
+#define DIRTY_DECAY_MS "250"
 
 const char *malloc_conf =
     "background_thread:true,dirty_decay_ms:" DIRTY_DECAY_MS ",muzzy_decay_ms:0";
