@@ -176,6 +176,8 @@ int rs_state_sorted_ingest(rocksdb_t *db, const rocksdb_options_t *options, cons
             o.v[n - 1] = o.v[i];
             in_cat = 0;
         } else {
+            if (cat == NULL) /* not reached: the count above saw this merge */
+                goto out;
             if (!in_cat) {
                 memcpy(cat + used, o.v[n - 1].v, o.v[n - 1].vlen);
                 o.v[n - 1].v = cat + used;
