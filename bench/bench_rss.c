@@ -161,11 +161,12 @@ static double vmrss_mib(pid_t pid)
 static void stamp(long s, char at[32], char day[16])
 {
     static const int mdays[] = {31, 28, 31};
-    int d = (int)(s / 86400 % 90), sec = (int)(s % 86400), m = 0;
-    while (m < 2 && d >= mdays[m])
-        d -= mdays[m++];
-    snprintf(day, 16, "2026-%02d-%02d", m + 1, d % 31 + 1);
-    snprintf(at, 32, "%sT%02d:%02d:%02dZ", day, sec / 3600, sec / 60 % 60, sec % 60);
+    unsigned long us = (unsigned long)s;
+    unsigned d = (unsigned)(us / 86400 % 90), sec = (unsigned)(us % 86400), m = 0;
+    while (m < 2 && d >= (unsigned)mdays[m])
+        d -= (unsigned)mdays[m++];
+    snprintf(day, 16, "2026-%02u-%02u", m + 1, d % 31 + 1);
+    snprintf(at, 32, "%sT%02u:%02u:%02uZ", day, sec / 3600, sec / 60 % 60, sec % 60);
 }
 
 typedef struct feed {
