@@ -6,7 +6,11 @@
  * that partition alone, so a partition's state can move between workers.
  *
  * Layout in rs_state (see state/rs_state.h):
- *   contracts of partition N        contract blobs (rs_engine_export_contract)
+ *   contracts of partition N        contract blobs, packed
+ *                                   (rs_engine_pack_contract; stores written
+ *                                   before 2026-12-07 hold the fixed-width
+ *                                   rs_engine_export_contract form, which
+ *                                   import reads too)
  *   meta "engine/N"                 the engine's meta state (rs_engine_export_meta)
  *   meta "plan/N"                   the pending batch plan, if any
  *   seen ids of partition N         applied event ids, one key per contract

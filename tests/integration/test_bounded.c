@@ -122,8 +122,11 @@ static void other_usage(kh_events_t *ev)
                        c, i, c, 1 + i % 28);
 }
 
-/* The size of contract id's record in the store at dir (any partition);
- * 0 if it has none. */
+/* The size of contract id's record in the store at dir (any partition),
+ * as the fixed-width record rs_engine_export_contract makes of it (a
+ * measure of its content: the packed form the worker stores, checked here
+ * by its first byte, writes numbers in as many bytes as their magnitude
+ * needs, so a growing amount adds a byte now and then); 0 if it has none. */
 static size_t stored_record(const char *dir, const char *id, int32_t *part)
 {
     rs_state_t *st = NULL;
@@ -137,7 +140,19 @@ static size_t stored_record(const char *dir, const char *id, int32_t *part)
         int rc = rs_state_get_contract(st, p, id, &blob, &len, err, sizeof err);
         cr_assert_geq(rc, 0, "%s", err);
         if (rc == 0) {
-            size = len;
+            cr_assert_gt(len, 0);
+            cr_assert_eq(*(const unsigned char *)blob, 0xc1, /* rs_engine_pack_contract's tag */
+                         "%s's record is not in the packed form", id);
+            rs_engine_t *e = NULL;
+            void *rec = NULL;
+            cr_assert_eq(rs_engine_new(&e, NULL, err, sizeof err), 0, "%s", err);
+            cr_assert_eq(rs_engine_import_contract(e, blob, len, err, sizeof err), 0, "%s",
+                         err);
+            cr_assert_eq(rs_engine_export_contract(e, id, &rec, &size, err, sizeof err), 0,
+                         "%s", err);
+            free(rec);
+            rs_engine_destroy(e);
+            cr_assert_lt(len, size, "packed %zu bytes, the record %zu", len, size);
             if (part)
                 *part = p;
         }

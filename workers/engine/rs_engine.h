@@ -402,14 +402,16 @@ void rs_engine_track_changes(rs_engine_t *e, int on);
 int rs_engine_export_contract(const rs_engine_t *e, const char *contract_id, void **buf,
                               size_t *len, char *errstr, size_t errlen);
 
-/* The packed form of a contract (replay's contracts no event is touching):
- * the state rs_engine_export_contract writes, in a compact encoding
- * (variable-length integers, a repeated string as a reference to its first
- * occurrence; a simple contract takes ~330 bytes instead of ~815). `*buf`
+/* The packed form of a contract: the state rs_engine_export_contract
+ * writes, in a compact encoding (variable-length integers, a repeated
+ * string as a reference to its first occurrence; a simple contract takes
+ * ~330 bytes instead of ~815, a realistic one about half its record). The
+ * worker stores and changelogs this form (its state write and changelog
+ * are mostly contract records); replay holds idle contracts in it. `*buf`
  * is malloc'd, of exactly *len bytes. rs_engine_import_contract (and
- * rs_engine_import_caught_up) read either form. For memory only: the form
- * may change between versions, so it is never written to the store.
- * Returns as rs_engine_export_contract. */
+ * rs_engine_import_caught_up) read either form, for good: both are stored
+ * formats, and a change to either takes a new tag. Returns as
+ * rs_engine_export_contract. */
 int rs_engine_pack_contract(const rs_engine_t *e, const char *contract_id, void **buf,
                             size_t *len, char *errstr, size_t errlen);
 

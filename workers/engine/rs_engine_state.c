@@ -29,8 +29,9 @@
  *     ends with the horizon history (lazy close) only when it has one.
  *     Derived caches (a usage line's usage sum) are not written: import
  *     recounts them.
- *   - The packed form (rs_engine_pack_contract; memory only, never stored)
- *     is the same sequence of fields after one PACK_TAG byte instead of the
+ *   - The packed form (rs_engine_pack_contract: the record the worker
+ *     stores and changelogs, and replay's form for contracts held in
+ *     memory) is the same sequence of fields after one PACK_TAG byte instead of the
  *     magic and version: integers as LEB128 varints (signed ones
  *     zigzag-mapped; a 32-bit one's INT32_MIN, the "none" of dates and
  *     periods, as 0 and the others one above), idempotency hashes fixed 8 bytes, each string as
@@ -39,6 +40,10 @@
  * the difference from the previous cell's and its component and account as one integer (comp *
  * 16 + account), and a suspension trailer as any bytes left. Import tells the forms apart by
  * the first byte and checks the packed one as strictly as a record.
+ *   - Both forms are stored formats: stores and changelogs written before
+ *     2026-12-07 hold records, later ones packed records (and a store
+ *     carried over holds both), so import reads either for good, and a
+ *     change to either layout takes a new magic, version or tag byte.
  */
 #include <stdlib.h>
 #include <string.h>
