@@ -492,6 +492,50 @@ static void assert_same_record(const char *a, const char *b, const char *id)
 #define RESTORE_CL "revenue.state-changelog"
 #define BIG_LINES 2000 /* BIG: a large record, written by every batch touching it */
 
+/* A fresh store starts each input at offset 0 (rs_worker_rebalance.c): on
+ * an input whose start the broker deleted (the embedded broker keeps ~5 MB
+ * per partition) that is out of range, and the worker must go on from the
+ * low watermark, applying exactly the records the topic still holds. */
+Test(bounded, fresh_store_starts_at_a_trimmed_inputs_low_watermark, .timeout = 300)
+{
+    rs_mockbroker_t *mb = NULL;
+    rs_mockbroker_opts_t mo = {1, 1};
+    char err[512];
+    char *log = NULL;
+    kh_worker_t a;
+    kh_events_t ev = {0};
+    int64_t lo = -1, hi = -1, clo = -1, chi = -1;
+
+    cr_assert_eq(rs_mockbroker_new(&mb, &mo, err, sizeof err), 0, "%s", err);
+    const char *bs = rs_mockbroker_bootstraps(mb);
+    book_m1(&ev);
+    month_events(&ev, "usage-event-with-a-longer-id-to-fill-the-log-sooner", 1, 0, 36000, 1);
+    kh_produce_book(bs, &ev);
+    rd_kafka_t *p = kh_new_producer(bs);
+    cr_assert_eq(rd_kafka_query_watermark_offsets(p, "usage", 0, &lo, &hi, 10000),
+                 RD_KAFKA_RESP_ERR_NO_ERROR);
+    cr_assert_eq(rd_kafka_query_watermark_offsets(p, "contracts", 0, &clo, &chi, 10000),
+                 RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(p);
+    cr_assert_gt(lo, 0, "the broker kept all %lld usage records: nothing was trimmed",
+                 (long long)hi);
+    cr_assert_eq(hi, 36000);
+    cr_assert_eq(chi - clo, 1);
+
+    kh_worker_init(&a, bs, "g-trimmed-input",
+                   "exit.when.idle=true\ninput.format=json\noutput.format=json\n");
+    cr_assert_eq(bounded_run(&a, &log), 0, "%s", log);
+    long want = (long)(hi - lo) + 1;
+    cr_assert_eq(kh_log_sum(log, "worker: batch ", "records"), want, "%s", log);
+    cr_assert_eq(kh_log_sum(log, "worker: batch ", "applied"), want, "%s", log);
+    /* librdkafka moves an out-of-range start to the low watermark quietly */
+    cr_assert_null(strstr(log, "consumer_error"), "%s", log);
+    free(log);
+    kh_ev_free(&ev);
+    kh_rm_rf(a.dir);
+    rs_mockbroker_destroy(mb);
+}
+
 /* A changelog trimmed at the broker (its start deleted: the embedded broker
  * keeps ~5 MB per partition) is restored the way an operator does it: from
  * a consistent copy of a store (`revstream state checkpoint`, taken while
