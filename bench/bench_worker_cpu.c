@@ -356,7 +356,8 @@ static int bench_cm(int rounds, int contracts, int n)
 /* ---- produce ---- */
 
 /* Modes: 0 journal-shaped, value copied; 1 the same, value handed over;
- * 2 balance-shaped (no header), an empty header list; 3 no header list. */
+ * 2 balance-shaped (no header), an empty header list; 3 no header list;
+ * 4 journal-shaped, the header given to producev (RD_KAFKA_V_HEADER). */
 static int produce_n(rd_kafka_t *rk, rd_kafka_topic_t *rkt, int n, int mode)
 {
     char key[16], eid[40];
@@ -369,6 +370,21 @@ static int produce_n(rd_kafka_t *rk, rd_kafka_topic_t *rkt, int n, int mode)
         snprintf(key, sizeof key, "C-%07d", i % 20000);
         snprintf(eid, sizeof eid, "je-%d-%d", i % 20000, i);
         rd_kafka_headers_t *hs = NULL;
+        if (mode == 4) {
+            rd_kafka_resp_err_t e4 = rd_kafka_producev(
+                rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+                RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(buf, len),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_HEADER("entry_id", eid, -1), RD_KAFKA_V_END);
+            free(buf);
+            if (e4 == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                rd_kafka_poll(rk, 10);
+                i--;
+            } else if (e4 != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                return -1;
+            }
+            continue;
+        }
         if (mode < 3)
             hs = rd_kafka_headers_new(mode < 2 ? 1 : 0);
         if (mode < 2)
@@ -414,7 +430,7 @@ static int bench_produce(int rounds, int n)
         return -1;
     }
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, "journal", NULL);
-    enum { MODES = 4 };
+    enum { MODES = 5 };
     double *th = malloc((size_t)rounds * MODES * sizeof *th),
            *pr = malloc((size_t)rounds * MODES * sizeof *pr);
     int rc = th && pr ? 0 : -1;
@@ -441,6 +457,10 @@ static int bench_produce(int rounds, int n)
                median(th + rounds, rounds));
         report("journal process copy/free", "record", median(pr, rounds),
                median(pr + rounds, rounds));
+        report("journal thread list/V_HEADER", "record", median(th, rounds),
+               median(th + 4 * rounds, rounds));
+        report("journal process list/V_HEADER", "record", median(pr, rounds),
+               median(pr + 4 * rounds, rounds));
         report("balance thread empty-list/none", "record", median(th + 2 * rounds, rounds),
                median(th + 3 * rounds, rounds));
         report("balance process empty-list/none", "record", median(pr + 2 * rounds, rounds),
