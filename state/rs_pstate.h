@@ -84,6 +84,13 @@ int rs_pstate_stage(rs_pstate_t *ps, rs_state_batch_t *b, char *errstr, size_t e
 typedef int (*rs_pstate_seen_fn)(void *opaque, const rs_seen_id_t *id);
 int rs_pstate_stage_seen(rs_pstate_t *ps, rs_state_batch_t *b, rs_period_t drop_through,
                          rs_pstate_seen_fn fn, void *opaque, char *errstr, size_t errlen);
+/* Sort p[0..n) by contract id (strcmp's order), the ids of one contract
+ * kept in their order in p (a stable sort): the order rs_pstate_stage_seen
+ * stages its merges in and the worker packs the changelog's S/ records in.
+ * Ids are ordered by the 8 bytes after the prefix all of them share (as one
+ * integer), strings compared only where those are equal and go on. 0, or -1
+ * when out of memory (p unchanged). */
+int rs_pstate_sort_seen(const rs_seen_id_t **p, size_t n);
 /* Retention: drop the seen ids of the partition whose event period is
  * known and <= through (ids moved from old records, period unknown, are
  * kept): one prune merge per contract holding such ids (applied to its

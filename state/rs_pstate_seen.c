@@ -25,7 +25,12 @@
  *     (a usage-heavy contract's is read whole; bounded by the retention).
  *   - Staging: one merge per contract a sub-batch touched (its ids sorted
  *     into one operand), and one prune merge per contract holding ids to
- *     drop; the changelog still gets each id (fn), as before.
+ *     drop; the changelog still gets each id (fn), as before. The merges
+ *     are staged in contract id order (strcmp's), each contract's ids in
+ *     the order taken: rs_pstate_sort_seen, a stable sort that keys each
+ *     id by the 8 bytes after the prefix the sub-batch's contract ids all
+ *     share (a radix sort; strings compared only where those are equal),
+ *     the order qsort with strcmp gave (glibc's qsort is a merge sort).
  *
  * Ownership: the map owns its entries and sets; the store is borrowed.
  */
@@ -169,13 +174,149 @@ static void apply_kept(rs_pseen_t *m, const char *contract_id, const rs_state_se
         rs_pseen_drop(m, contract_id); /* read again after the commit */
 }
 
+/* ---- the order of a sub-batch's ids ---- */
+
+/* An id's sort key: the 8 bytes of its contract id after the prefix all
+ * share, big-endian and padded with zeros (so comparing keys as integers
+ * is strcmp on those bytes, shorter first), and what follows them. */
+typedef struct skey {
+    uint64_t key;
+    const char *tail; /* after the 8 bytes; NULL: the string ends within them */
+    size_t idx;       /* position in the input: ties keep it (stable) */
+} skey_t;
+
+static skey_t skey_make(const char *s, size_t off, size_t idx)
+{
+    const unsigned char *u = (const unsigned char *)s + off;
+    uint64_t k = 0;
+    int i = 0;
+    for (; i < 8 && u[i] != 0; i++)
+        k = k << 8 | u[i];
+    if (i > 0 && i < 8)
+        k <<= 8 * (8 - i);
+    return (skey_t){k, i == 8 ? s + off + 8 : NULL, idx};
+}
+
+/* Equal keys end at the same byte or both go on (tail set in both): the
+ * tails decide then, unless they are one copy. */
+static int skey_less(const skey_t *a, const skey_t *b)
+{
+    if (a->key != b->key)
+        return a->key < b->key;
+    if (a->tail != NULL && a->tail != b->tail) {
+        int c = strcmp(a->tail, b->tail);
+        if (c != 0)
+            return c < 0;
+    }
+    return a->idx < b->idx;
+}
+
+/* Merge sort of v[0..n) with scratch t (n / 2 + 1 entries). */
+static void skey_sort(skey_t *v, skey_t *t, size_t n)
+{
+    if (n <= 12) {
+        for (size_t i = 1; i < n; i++) {
+            skey_t x = v[i];
+            size_t j = i;
+            for (; j > 0 && skey_less(&x, &v[j - 1]); j--)
+                v[j] = v[j - 1];
+            v[j] = x;
+        }
+        return;
+    }
+    size_t h = n / 2, i = 0, j = h, k = 0;
+    skey_sort(v, t, h);
+    skey_sort(v + h, t, n - h);
+    if (!skey_less(&v[h], &v[h - 1]))
+        return; /* already in order */
+    memcpy(t, v, h * sizeof *t);
+    while (i < h && j < n)
+        v[k++] = skey_less(&v[j], &t[i]) ? v[j++] : t[i++];
+    while (i < h)
+        v[k++] = t[i++];
+}
+
+/* LSD radix sort of v[0..n) by key (stable: ties stay in input order), a
+ * pass per byte the keys differ in; t is scratch of n entries. Runs of
+ * equal keys whose strings go on are then sorted by skey_less. */
+static void skey_radix(skey_t *v, skey_t *t, size_t n)
+{
+    uint64_t diff = 0;
+    skey_t *src = v, *dst = t;
+    for (size_t i = 1; i < n; i++)
+        diff |= v[i].key ^ v[0].key;
+    for (int b = 0; b < 64; b += 8) {
+        size_t pos[256] = {0}, sum = 0;
+        if ((diff >> b & 0xff) == 0)
+            continue;
+        for (size_t i = 0; i < n; i++)
+            pos[src[i].key >> b & 0xff]++;
+        for (int d = 0; d < 256; d++) {
+            size_t c = pos[d];
+            pos[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[pos[src[i].key >> b & 0xff]++] = src[i];
+        skey_t *x = src;
+        src = dst;
+        dst = x;
+    }
+    if (src != v)
+        memcpy(v, src, n * sizeof *v);
+    for (size_t i = 0, end; i < n; i = end) {
+        int differ = 0;
+        for (end = i + 1; end < n && v[end].key == v[i].key; end++)
+            differ |= v[end].tail != v[i].tail;
+        if (differ && v[i].tail != NULL)
+            skey_sort(v + i, t, end - i);
+    }
+}
+
+int rs_pstate_sort_seen(const rs_seen_id_t **p, size_t n)
+{
+    if (n < 2)
+        return 0;
+    skey_t *v = malloc(2 * n * sizeof *v);
+    const rs_seen_id_t **in = malloc(n * sizeof *in);
+    if (v == NULL || in == NULL) {
+        free(v);
+        free(in);
+        return -1;
+    }
+    /* the prefix every contract id shares (ids of one contract are often
+     * one copy: skipped) */
+    const char *first = p[0]->contract_id, *prev = first;
+    size_t off = strlen(first);
+    for (size_t i = 1; i < n && off > 0; i++) {
+        const char *s = p[i]->contract_id;
+        if (s == prev)
+            continue;
+        size_t k = 0;
+        while (k < off && s[k] == first[k])
+            k++;
+        off = k;
+        prev = s;
+    }
+    for (size_t i = 0; i < n; i++)
+        v[i] = skey_make(p[i]->contract_id, off, i);
+    if (n <= 64)
+        skey_sort(v, v + n, n);
+    else
+        skey_radix(v, v + n, n);
+    memcpy(in, p, n * sizeof *in);
+    for (size_t i = 0; i < n; i++)
+        p[i] = in[v[i].idx];
+    free(v);
+    free(in);
+    return 0;
+}
+
 /* ---- staging ---- */
 
-static int cmp_by_contract(const void *a, const void *b)
+static int same_contract(const rs_seen_id_t *x, const rs_seen_id_t *y)
 {
-    const rs_seen_id_t *x = *(const rs_seen_id_t *const *)a,
-                       *y = *(const rs_seen_id_t *const *)b;
-    return x->contract_id == y->contract_id ? 0 : strcmp(x->contract_id, y->contract_id);
+    return x->contract_id == y->contract_id || strcmp(x->contract_id, y->contract_id) == 0;
 }
 
 int rs_pstate_stage_seen(rs_pstate_t *ps, rs_state_batch_t *b, rs_period_t drop_through,
@@ -208,10 +349,13 @@ int rs_pstate_stage_seen(rs_pstate_t *ps, rs_state_batch_t *b, rs_period_t drop_
         }
         keep[k++] = &v[i];
     }
-    qsort(keep, k, sizeof *keep, cmp_by_contract);
+    if (rs_pstate_sort_seen(keep, k) != 0) {
+        snprintf(errstr, errlen, "partition %d: out of memory staging seen ids", (int)part);
+        goto out;
+    }
     for (size_t i = 0, end; i < k; i = end) {
         size_t c = 0;
-        for (end = i; end < k && cmp_by_contract(&keep[i], &keep[end]) == 0; end++, c++)
+        for (end = i; end < k && same_contract(keep[i], keep[end]); end++, c++)
             ids[c] = (rs_state_seen_t){keep[end]->id_hash, keep[end]->content_hash,
                                        keep[end]->period, keep[end]->forget};
         if (rs_state_batch_merge_seen(b, part, keep[i]->contract_id, ids, c) != 0) {

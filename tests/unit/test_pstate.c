@@ -1207,3 +1207,61 @@ Test(pstate, a_sub_batch_stages_one_seen_merge_per_contract)
     rs_pstate_destroy(ps);
     rs_state_destroy(st);
 }
+
+/* The reference order: by contract id (strcmp), ties by position. */
+static int cmp_ref(const void *a, const void *b)
+{
+    const rs_seen_id_t *x = *(const rs_seen_id_t *const *)a,
+                       *y = *(const rs_seen_id_t *const *)b;
+    int c = strcmp(x->contract_id, y->contract_id);
+    return c != 0 ? c : (x->id_hash > y->id_hash) - (x->id_hash < y->id_hash);
+}
+
+/* rs_pstate_sort_seen gives strcmp's order, each contract's ids in input
+ * order, whatever the ids share: a long common prefix, equal 8-byte keys
+ * with different tails, ids that are prefixes of others, bytes over 0x7f,
+ * several copies of one id, an empty id. */
+Test(pstate, seen_ids_sort_by_contract_stably)
+{
+    static const char *const shapes[] = {
+        "C-%07d",
+        "customer-europe-west-contract-%05d",
+        "X%d",
+        "ab%dcdefghijkl",
+        "\xc3\xa9t\xc3\xa9-%d",
+        "%d",
+    };
+    enum { N = 3000 };
+    char(*names)[64] = malloc(N * sizeof *names);
+    rs_seen_id_t *v = malloc(N * sizeof *v);
+    const rs_seen_id_t **got = malloc(N * sizeof *got), **want = malloc(N * sizeof *want);
+    cr_assert(names && v && got && want);
+    unsigned seed = 12345;
+    for (int round = 0; round < 40; round++) {
+        int n = round < 10 ? round : 1 + (int)(seed % N), ncontracts = 1 + round * 7;
+        for (int i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            int c = (int)((seed >> 8) % (unsigned)ncontracts);
+            const char *shape = shapes[(round + (c % 3 == 0 ? c : 0)) % 6];
+            if (c == 5)
+                names[i][0] = '\0';
+            else
+                snprintf(names[i], sizeof names[i], shape, c * 37);
+            /* ids of one contract: one copy when consecutive, else new */
+            v[i].contract_id =
+                i > 0 && strcmp(names[i], names[i - 1]) == 0 ? v[i - 1].contract_id : names[i];
+            v[i].id_hash = (uint64_t)i; /* the input position */
+            got[i] = want[i] = &v[i];
+        }
+        qsort(want, (size_t)n, sizeof *want, cmp_ref);
+        cr_assert_eq(rs_pstate_sort_seen(got, (size_t)n), 0);
+        for (int i = 0; i < n; i++)
+            cr_assert_eq(got[i], want[i], "round %d: position %d: %s (%llu), want %s (%llu)",
+                         round, i, got[i]->contract_id, (unsigned long long)got[i]->id_hash,
+                         want[i]->contract_id, (unsigned long long)want[i]->id_hash);
+    }
+    free(names);
+    free(v);
+    free(got);
+    free(want);
+}

@@ -38,7 +38,9 @@
  * plan order), W5 (staged offsets), and a lane's cm holds exactly the
  * contracts its current sub-batch touched, in the order first touched.
  *
- * Ownership: the contract map owns its ids; a sub-batch's messages are
+ * Ownership: the contract map owns its ids (copied into its id blocks,
+ * reused sub-batch after sub-batch; a filter moves the kept ones to new
+ * blocks, so a close's chunks do not pile up); a sub-batch's messages are
  * owned by the caller (process_batch) and freed after the batch; a helper
  * thread lives for one batch's apply step and owns nothing after it.
  */
@@ -61,34 +63,84 @@
 /* per-sub-batch contract map (insertion-ordered)                           */
 /* ------------------------------------------------------------------------ */
 
+/* Drop the ids: every block but the newest is freed, and that one reused
+ * (keep = 1) or freed too. */
+static void cm_drop_ids(cmap_t *m, int keep)
+{
+    cm_block_t *b = m->ids, *next;
+    if (b == NULL)
+        return;
+    for (cm_block_t *x = b->next; x != NULL; x = next) {
+        next = x->next;
+        free(x);
+    }
+    b->next = NULL;
+    b->used = 0;
+    if (!keep) {
+        free(b);
+        m->ids = NULL;
+    }
+}
+
+/* A copy of id in the map's blocks (no free of its own: one bump per
+ * entry, the blocks reused sub-batch after sub-batch). NULL when out of
+ * memory. */
+static char *cm_copy_id(cmap_t *m, const char *id)
+{
+    size_t len = strlen(id) + 1;
+    cm_block_t *b = m->ids;
+    if (b == NULL || b->cap - b->used < len) {
+        size_t cap = len > 4000 ? len : 4000;
+        b = malloc(sizeof *b + cap);
+        if (b == NULL)
+            return NULL;
+        b->next = m->ids;
+        b->used = 0;
+        b->cap = cap;
+        m->ids = b;
+    }
+    char *c = memcpy(b->b + b->used, id, len);
+    b->used += len;
+    return c;
+}
+
 static void cm_clear(cmap_t *m)
 {
-    for (size_t i = 0; i < m->n; i++)
-        free(m->e[i].id);
+    cm_drop_ids(m, 1);
     m->n = 0;
     m->last = 0;
     if (m->idx != NULL)
         memset(m->idx, 0, m->icap * sizeof *m->idx);
 }
 
+void rs_worker_cm_clear(cmap_t *m)
+{
+    cm_clear(m);
+}
+
 void rs_worker_cm_free(cmap_t *m)
 {
     cm_clear(m);
+    cm_drop_ids(m, 0);
     free(m->e);
     free(m->idx);
     memset(m, 0, sizeof *m);
 }
 
+/* A slot of the index: the entry's hash above its index + 1. */
+#define CM_SLOT(hash, i) ((uint64_t)(hash) << 32 | (uint64_t)((i) + 1))
+#define CM_ENTRY(slot) ((size_t)(uint32_t)(slot)-1)
+
 static int cm_rehash(cmap_t *m, size_t icap)
 {
-    uint32_t *idx = calloc(icap, sizeof *idx);
+    uint64_t *idx = calloc(icap, sizeof *idx);
     if (idx == NULL)
         return -1;
     for (size_t i = 0; i < m->n; i++) {
-        size_t h = rs_fnv1a32_str(m->e[i].id) & (icap - 1);
+        size_t h = m->e[i].hash & (icap - 1);
         while (idx[h] != 0)
             h = (h + 1) & (icap - 1);
-        idx[h] = (uint32_t)(i + 1);
+        idx[h] = CM_SLOT(m->e[i].hash, i);
     }
     free(m->idx);
     m->idx = idx;
@@ -96,28 +148,58 @@ static int cm_rehash(cmap_t *m, size_t icap)
     return 0;
 }
 
+/* The slot of id (hash h) in the index, or of the empty slot that ends its
+ * probe: entries are read only where the hashes are equal. */
+static size_t cm_probe(const cmap_t *m, const char *id, uint32_t h)
+{
+    size_t i = h & (m->icap - 1);
+    for (uint64_t s; (s = m->idx[i]) != 0; i = (i + 1) & (m->icap - 1))
+        if ((uint32_t)(s >> 32) == h && strcmp(m->e[CM_ENTRY(s)].id, id) == 0)
+            break;
+    return i;
+}
+
 centry_t *rs_worker_cm_find(const cmap_t *m, const char *id)
 {
     if (m->icap == 0)
         return NULL;
-    for (size_t h = rs_fnv1a32_str(id) & (m->icap - 1); m->idx[h] != 0;
-         h = (h + 1) & (m->icap - 1))
-        if (strcmp(m->e[m->idx[h] - 1].id, id) == 0)
-            return &m->e[m->idx[h] - 1];
-    return NULL;
+    uint64_t s = m->idx[cm_probe(m, id, rs_fnv1a32_str(id))];
+    return s != 0 ? &m->e[CM_ENTRY(s)] : NULL;
 }
 
 int rs_worker_cm_filter(cmap_t *m, int (*keep)(void *opaque, const centry_t *ce), void *opaque)
 {
     size_t k = 0;
-    for (size_t i = 0; i < m->n; i++) {
+    for (size_t i = 0; i < m->n; i++)
         if (keep(opaque, &m->e[i]))
             m->e[k++] = m->e[i];
-        else
-            free(m->e[i].id);
+    int moved = 0;
+    if (k < m->n) { /* the kept ids into new blocks, so the map stays bounded */
+        cm_block_t *old = m->ids;
+        m->ids = NULL;
+        for (size_t i = 0; i < k && moved == 0; i++) {
+            char *c = cm_copy_id(m, m->e[i].id);
+            if (c != NULL)
+                m->e[i].id = c;
+            else
+                moved = -1;
+        }
+        cm_block_t **tail = &m->ids;
+        while (*tail != NULL)
+            tail = &(*tail)->next;
+        *tail = old; /* until the ids are moved: freed, or kept under the new */
+        if (moved == 0) {
+            for (cm_block_t *next; old != NULL; old = next) {
+                next = old->next;
+                free(old);
+            }
+            *tail = NULL;
+        }
     }
     m->n = k;
     m->last = 0;
+    if (moved != 0)
+        return -1;
     return m->icap == 0 ? 0 : cm_rehash(m, m->icap);
 }
 
@@ -126,27 +208,20 @@ int rs_worker_cm_filter(cmap_t *m, int (*keep)(void *opaque, const centry_t *ce)
  * again (before and after the engine, by every journal entry it posts). */
 centry_t *rs_worker_cm_get(cmap_t *m, const char *id)
 {
-    size_t h;
-
     if (m->last != 0 && strcmp(m->e[m->last - 1].id, id) == 0)
         return &m->e[m->last - 1];
     if (m->icap == 0 && cm_rehash(m, 64) != 0)
         return NULL;
-    h = rs_fnv1a32_str(id) & (m->icap - 1);
-    while (m->idx[h] != 0) {
-        centry_t *e = &m->e[m->idx[h] - 1];
-        if (strcmp(e->id, id) == 0) {
-            m->last = m->idx[h];
-            return e;
-        }
-        h = (h + 1) & (m->icap - 1);
+    uint32_t hash = rs_fnv1a32_str(id);
+    size_t h = cm_probe(m, id, hash);
+    if (m->idx[h] != 0) {
+        m->last = CM_ENTRY(m->idx[h]) + 1;
+        return &m->e[m->last - 1];
     }
     if ((m->n + 1) * 2 > m->icap) {
         if (cm_rehash(m, m->icap * 2) != 0)
             return NULL;
-        h = rs_fnv1a32_str(id) & (m->icap - 1);
-        while (m->idx[h] != 0)
-            h = (h + 1) & (m->icap - 1);
+        h = cm_probe(m, id, hash);
     }
     if (m->n == m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 64;
@@ -158,7 +233,7 @@ centry_t *rs_worker_cm_get(cmap_t *m, const char *id)
     }
     centry_t *e = &m->e[m->n];
     memset(e, 0, sizeof *e);
-    e->id = strdup(id);
+    e->id = cm_copy_id(m, id);
     if (e->id == NULL)
         return NULL;
     for (int t = 0; t < N_IN; t++) {
@@ -166,7 +241,8 @@ centry_t *rs_worker_cm_get(cmap_t *m, const char *id)
         e->stored[t] = OFF_UNKNOWN;
     }
     e->as_of = RS_PERIOD_NONE;
-    m->idx[h] = (uint32_t)(m->n + 1);
+    e->hash = hash;
+    m->idx[h] = CM_SLOT(hash, m->n);
     m->n++;
     m->last = m->n;
     return e;

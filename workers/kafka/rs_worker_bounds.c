@@ -169,51 +169,68 @@ static rs_period_t retention_through(const rs_worker_t *w, const rs_engine_t *e)
     return closed - (rs_period_t)months;
 }
 
-static int cmp_seen_contract(const void *a, const void *b)
-{
-    return strcmp(((const rs_seen_id_t *)a)->contract_id,
-                  ((const rs_seen_id_t *)b)->contract_id);
-}
-
-/* Queue x's applied ids as packed records: per contract, in chunks that
- * fit the producer's message limit. 0 or -1 (failure recorded). */
+/* Queue x's applied ids as packed records: per contract (by contract id,
+ * each contract's ids in the order applied: rs_pstate_sort_seen, the
+ * store's order), in chunks that fit the producer's message limit. 0 or -1
+ * (failure recorded). */
 static int queue_packed(seen_ctx_t *x)
 {
     rs_worker_t *w = x->w;
     char key[RS_CHANGELOG_SEEN_KEY_MAX];
+    const rs_seen_id_t **by = NULL;
+    rs_seen_id_t *put = NULL;
+    int rc = -1;
+
     if (x->nput == 0)
         return 0;
-    qsort(x->put, x->nput, sizeof *x->put, cmp_seen_contract);
+    by = malloc(x->nput * sizeof *by);
+    put = malloc(x->nput * sizeof *put);
+    if (by == NULL || put == NULL) {
+        rs_worker_fail(w, "out of memory");
+        goto exit;
+    }
+    for (size_t i = 0; i < x->nput; i++)
+        by[i] = &x->put[i];
+    if (rs_pstate_sort_seen(by, x->nput) != 0) {
+        rs_worker_fail(w, "out of memory");
+        goto exit;
+    }
+    for (size_t i = 0; i < x->nput; i++)
+        put[i] = *by[i];
+    /* ids per record: the most that fit message.max.bytes */
+    size_t per = RS_CHANGELOG_SEEN_PACK_MAX,
+           fixed = RECORD_OVERHEAD + sizeof key + RS_CHANGELOG_SEEN_PACK_HDR;
+    if (w->max_msg_bytes > 0) {
+        size_t room = (size_t)w->max_msg_bytes > fixed ? (size_t)w->max_msg_bytes - fixed : 0;
+        if (room / RS_CHANGELOG_SEEN_PACK_ID < per)
+            per = room / RS_CHANGELOG_SEEN_PACK_ID;
+    }
+    if (per == 0)
+        per = 1; /* a limit below one id's record: as small as it gets */
     for (size_t i = 0; i < x->nput;) {
-        const char *id = x->put[i].contract_id;
+        const char *id = put[i].contract_id;
         size_t end = i + 1;
-        while (end < x->nput && strcmp(x->put[end].contract_id, id) == 0)
+        while (end < x->nput &&
+               (put[end].contract_id == id || strcmp(put[end].contract_id, id) == 0))
             end++;
-        /* ids per record: the most that fit message.max.bytes */
-        size_t per = RS_CHANGELOG_SEEN_PACK_MAX,
-               fixed = RECORD_OVERHEAD + sizeof key + RS_CHANGELOG_SEEN_PACK_HDR;
-        if (w->max_msg_bytes > 0) {
-            size_t room =
-                (size_t)w->max_msg_bytes > fixed ? (size_t)w->max_msg_bytes - fixed : 0;
-            if (room / RS_CHANGELOG_SEEN_PACK_ID < per)
-                per = room / RS_CHANGELOG_SEEN_PACK_ID;
-        }
-        if (per == 0)
-            per = 1; /* a limit below one id's record: as small as it gets */
         for (size_t k = 0; i < end; i += k) {
             k = end - i < per ? end - i : per;
             void *v = NULL;
             size_t vlen = 0;
-            if (rs_changelog_encode_seen_pack(id, x->put + i, k, key, sizeof key, &v, &vlen) !=
+            if (rs_changelog_encode_seen_pack(id, put + i, k, key, sizeof key, &v, &vlen) !=
                 0) {
                 rs_worker_fail(w, "changelog: encoding the seen ids of contract %s", id);
-                return -1;
+                goto exit;
             }
             if (rs_worker_queue_cl(w, x->n, key, v, vlen) != 0)
-                return -1;
+                goto exit;
         }
     }
-    return 0;
+    rc = 0;
+exit:
+    free(by);
+    free(put);
+    return rc;
 }
 
 int rs_worker_stage_seen(rs_worker_t *w, part_t *p, int32_t n)

@@ -6,7 +6,9 @@
  *
  * Invariants:
  *   - Outputs are produced with RD_KAFKA_MSG_F_COPY (librdkafka copies them
- *     and their buffers are freed here right after the produce call); the
+ *     and their buffers are freed here right after the produce call:
+ *     handing them over with RD_KAFKA_MSG_F_FREE measured no faster,
+ *     bench_worker_cpu), a record without headers with no header list; the
  *     changelog records, always queued first (lane->clq), with
  *     RD_KAFKA_MSG_F_FREE (librdkafka takes the value and frees it).
  *   - A produce call that fails for any reason but a full queue fails the
@@ -55,6 +57,8 @@ static int output_fits(rs_worker_t *w, int out, const void *key, size_t keylen, 
     static const char *const what[] = {"journal", "balance", "dead_letter"};
     char contract[RS_STATE_MAX_ID_LEN + 1];
     size_t n = keylen < RS_STATE_MAX_ID_LEN ? keylen : RS_STATE_MAX_ID_LEN;
+    if (rs_worker_fits(w, -1, what[out], NULL, keylen, len))
+        return 1; /* the common case: no name needed */
     if (key != NULL)
         memcpy(contract, key, n);
     contract[key != NULL ? n : 0] = '\0';
@@ -67,8 +71,9 @@ static int output_fits(rs_worker_t *w, int out, const void *key, size_t keylen, 
     return 0;
 }
 
-/* Produce one record (copied) with up to 6 headers, waiting while the
- * producer's queue is full. Returns 0 or -1 (failure recorded). */
+/* Produce one record (copied) with up to 6 headers (none: no header list,
+ * the same bytes on the wire as an empty one), waiting while the producer's
+ * queue is full. Returns 0 or -1 (failure recorded). */
 static int produce(rs_worker_t *w, int out, const void *key, size_t keylen, const void *value,
                    size_t len, const hdr_t *h, int nh)
 {
@@ -81,17 +86,28 @@ static int produce(rs_worker_t *w, int out, const void *key, size_t keylen, cons
         return LANE(w)->cur != NULL ? 0 : -1; /* parked (the sub-batch stops), or failed */
     for (;;) {
         rd_kafka_resp_err_t err;
-        hs = rd_kafka_headers_new((size_t)nh);
-        for (int i = 0; i < nh; i++)
-            rd_kafka_header_add(hs, h[i].name, -1, h[i].value, -1);
-        err = rd_kafka_producev(
-            w->producer, RD_KAFKA_V_RKT(w->rkt_out[out]),
-            RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA), RD_KAFKA_V_KEY((void *)key, keylen),
-            RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_HEADERS(hs), RD_KAFKA_V_END);
+        if (nh > 0) {
+            hs = rd_kafka_headers_new((size_t)nh);
+            for (int i = 0; i < nh; i++)
+                rd_kafka_header_add(hs, h[i].name, -1, h[i].value, -1);
+            err = rd_kafka_producev(w->producer, RD_KAFKA_V_RKT(w->rkt_out[out]),
+                                    RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+                                    RD_KAFKA_V_KEY((void *)key, keylen),
+                                    RD_KAFKA_V_VALUE((void *)value, len),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                    RD_KAFKA_V_HEADERS(hs), RD_KAFKA_V_END);
+        } else {
+            err = rd_kafka_producev(w->producer, RD_KAFKA_V_RKT(w->rkt_out[out]),
+                                    RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+                                    RD_KAFKA_V_KEY((void *)key, keylen),
+                                    RD_KAFKA_V_VALUE((void *)value, len),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        }
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
             return 0; /* the headers belong to the message now */
-        rd_kafka_headers_destroy(hs);
+        if (hs != NULL)
+            rd_kafka_headers_destroy(hs);
+        hs = NULL;
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             rs_worker_fail(w, "produce to %s: %s", rd_kafka_topic_name(w->rkt_out[out]),
                            rd_kafka_err2str(err));
@@ -668,6 +684,7 @@ static int produce_balance(rs_worker_t *w, const rs_avro_balance_t *b)
 static void produce_contract_balances(rs_worker_t *w, const rs_engine_t *e, centry_t *ce)
 {
     rs_line_view_t small[8], *views = small;
+    char kbuf[2 * RS_STATE_MAX_ID_LEN + 8];
     size_t n = rs_engine_contract_lines(e, ce->id, small, 8);
     rs_avro_balance_t tot;
 
@@ -685,7 +702,7 @@ static void produce_contract_balances(rs_worker_t *w, const rs_engine_t *e, cent
     for (size_t k = 0; k < n && !rs_worker_failed(w); k++) {
         const rs_line_view_t *v = &views[k];
         size_t klen = strlen(ce->id) + strlen(v->line_id) + 8;
-        char *key = malloc(klen);
+        char *key = klen <= sizeof kbuf ? kbuf : malloc(klen); /* a long line id */
         if (key == NULL) {
             rs_worker_fail(w, "out of memory");
             break;
@@ -696,7 +713,8 @@ static void produce_contract_balances(rs_worker_t *w, const rs_engine_t *e, cent
                                v->billed,   v->recognized, v->deferred,    v->unbilled,
                                v->received, ce->as_of};
         produce_balance(w, &b);
-        free(key);
+        if (key != kbuf)
+            free(key);
         made++;
         if (k == 0) {
             tot = b;

@@ -187,17 +187,27 @@ typedef struct msgq {
 #define OFF_NONE (-1)
 
 typedef struct centry {
-    char *id;
+    char *id;              /* in the map's id blocks */
     int64_t applied[N_IN]; /* highest offset applied in this sub-batch, or OFF_NONE */
     int64_t stored[N_IN];  /* from the store, OFF_NONE, or OFF_UNKNOWN */
     rs_period_t as_of;     /* latest period seen for it in this sub-batch */
     int touched;           /* its balances may have changed */
+    uint32_t hash;         /* of id (the map's) */
 } centry_t;
+
+/* Storage of a map's ids: blocks filled in turn, the newest first. */
+typedef struct cm_block {
+    struct cm_block *next;
+    size_t used, cap;
+    char b[];
+} cm_block_t;
 
 typedef struct cmap {
     centry_t *e;
+    cm_block_t *ids; /* the entries' ids (kept until the map is cleared) */
     size_t n, cap;
-    uint32_t *idx; /* open addressing: entry index + 1, 0 = empty */
+    uint64_t *idx; /* open addressing: the entry's hash << 32 | (entry index + 1), 0 =
+                      empty (a probe compares hashes before it reads an entry) */
     size_t icap;   /* power of two */
     size_t last;   /* entry index + 1 rs_worker_cm_get last returned, 0 = none */
 } cmap_t;
@@ -465,6 +475,8 @@ centry_t *rs_worker_cm_find(const cmap_t *m, const char *id);
 /* Drop the entries for which keep(opaque, entry) is 0 (order kept). 0, or
  * -1 on out-of-memory (the index is lost: the worker must fail). */
 int rs_worker_cm_filter(cmap_t *m, int (*keep)(void *opaque, const centry_t *ce), void *opaque);
+/* Empty the map (kept allocated for the next sub-batch). */
+void rs_worker_cm_clear(cmap_t *m);
 void rs_worker_cm_free(cmap_t *m);
 
 /* The calling thread's apply lane: a helper lane while a helper thread
