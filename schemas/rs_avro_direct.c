@@ -180,6 +180,10 @@ static void plan_build(rs_avro_dplan_t *p, avro_schema_t wschema, int rk)
                 f->item = (int8_t)item_kind(fs);
         }
     }
+    p->lacks = 0;
+    for (int j = 0; j < RS_CODEC_MAX_SLOTS && rs_codec_field_name[rk][j] != NULL; j++)
+        if (p->slot_field[j] < 0)
+            p->lacks |= (uint32_t)1 << j;
     p->state = 1;
 }
 
@@ -202,91 +206,98 @@ static const rs_avro_dplan_t *plan_of(rs_avro_entry_t *e, int rk)
 /* writing                                                                  */
 /* ------------------------------------------------------------------------ */
 
+_Static_assert(RS_CODEC_MAX_SLOTS <= 32, "a plan's `lacks` has a bit per slot");
+
+/* The message being written into the cache's scratch c->dbuf: p the next
+ * byte, end the end of its capacity. Every write is preceded by reserve()
+ * for its most bytes (a varint is at most 10), so the writes need no checks
+ * of their own. */
 typedef struct out {
     rs_avro_cache_t *c;
     rs_avro_entry_t *e;
-    size_t len;
+    uint8_t *p, *end;
 } out_t;
 
-/* Room for n more bytes. 0, or 1 (too large or out of memory: generic). */
-static int room(out_t *o, size_t n)
+#define VARINT_MAX 10
+/* The most a field takes besides a string's bytes: its union branch and its
+ * value's (or an array's count) varint. */
+#define FIELD_MAX (2 * VARINT_MAX)
+
+/* Grow the scratch to hold n more bytes. 0, or 1 (over the message limit,
+ * or out of memory: generic). */
+static int grow(out_t *o, size_t n)
 {
-    if (o->len + n > (size_t)RS_AVRO_MAX_MESSAGE)
+    size_t len = (size_t)(o->p - o->c->dbuf);
+    if (n > (size_t)RS_AVRO_MAX_MESSAGE || len + n > (size_t)RS_AVRO_MAX_MESSAGE + FIELD_MAX)
         return 1;
-    if (o->len + n <= o->c->dcap)
-        return 0;
     size_t cap = o->c->dcap ? o->c->dcap : 1024;
-    while (cap < o->len + n)
+    while (cap < len + n)
         cap *= 2;
     uint8_t *b = realloc(o->c->dbuf, cap);
     if (b == NULL)
         return 1;
     o->c->dbuf = b;
     o->c->dcap = cap;
+    o->p = b + len;
+    o->end = b + cap;
     return 0;
 }
 
-static int put_varint(out_t *o, int64_t n)
+/* Room for n more bytes. 0, or 1 (generic). */
+static inline int reserve(out_t *o, size_t n)
+{
+    return (size_t)(o->end - o->p) >= n ? 0 : grow(o, n);
+}
+
+/* A zig-zag varint at o->p (room reserved). */
+static inline void w_varint(out_t *o, int64_t n)
 {
     uint64_t z = ((uint64_t)n << 1) ^ (uint64_t)(n >> 63);
-    if (room(o, 10))
-        return 1;
-    uint8_t *b = o->c->dbuf + o->len;
+    uint8_t *b = o->p;
     while (z >= 0x80) {
         *b++ = (uint8_t)(z | 0x80);
         z >>= 7;
     }
     *b++ = (uint8_t)z;
-    o->len = (size_t)(b - o->c->dbuf);
-    return 0;
+    o->p = b;
 }
 
-static int put_bytes(out_t *o, const char *s, size_t n)
+/* A string: its length, then its bytes. 0, or 1 (generic). */
+static inline int put_bytes(out_t *o, const char *s, size_t n)
 {
-    if (put_varint(o, (int64_t)n) || room(o, n))
+    if (reserve(o, VARINT_MAX + n))
         return 1;
-    memcpy(o->c->dbuf + o->len, s, n);
-    o->len += n;
+    w_varint(o, (int64_t)n);
+    memcpy(o->p, s, n);
+    o->p += n;
     return 0;
 }
 
 static int put_record(out_t *o, const rs_avro_dplan_t *p, const rs_avro_dval_t *v);
 
-/* One value into writer field f. 0, or 1 (generic). */
-static int put_value(out_t *o, const rs_avro_dfield_t *f, const rs_avro_dval_t *v)
+/* An array into writer field f (its branch written). 0, or 1 (generic). */
+static int put_array(out_t *o, const rs_avro_dfield_t *f, const rs_avro_dval_t *v)
 {
-    int br = f->br[v->tag];
-    if (br < 0 || (f->is_union && put_varint(o, br)))
+    if (f->item != v->item)
         return 1;
-    switch (v->tag) {
-    case RS_DV_NULL:
-        return 0;
-    case RS_DV_STR:
-        return put_bytes(o, v->s, v->n);
-    case RS_DV_LONG:
-    case RS_DV_INT:
-        return put_varint(o, v->l);
-    case RS_DV_ARRAY:
-        if (f->item != v->item)
-            return 1;
-        if (v->n > 0 && put_varint(o, (int64_t)v->n))
-            return 1;
-        if (v->item == RS_DITEM_STRING) {
-            for (uint32_t i = 0; i < v->n; i++)
-                if (v->items[i].tag != RS_DV_STR || put_bytes(o, v->items[i].s, v->items[i].n))
-                    return 1;
-        } else {
-            const rs_avro_dplan_t *ip = plan_of(o->e, v->item);
-            if (ip == NULL)
+    if (v->n > 0)
+        w_varint(o, (int64_t)v->n); /* room: reserved with the field */
+    if (v->item == RS_DITEM_STRING) {
+        for (uint32_t i = 0; i < v->n; i++)
+            if (v->items[i].tag != RS_DV_STR || put_bytes(o, v->items[i].s, v->items[i].n))
                 return 1;
-            for (uint32_t i = 0; i < v->n; i++)
-                if (put_record(o, ip, v->items + (size_t)i * RS_CODEC_MAX_SLOTS))
-                    return 1;
-        }
-        return put_varint(o, 0);
-    default:
-        return 1;
+    } else {
+        const rs_avro_dplan_t *ip = plan_of(o->e, v->item);
+        if (ip == NULL)
+            return 1;
+        for (uint32_t i = 0; i < v->n; i++)
+            if (put_record(o, ip, v->items + (size_t)i * RS_CODEC_MAX_SLOTS))
+                return 1;
     }
+    if (reserve(o, 1))
+        return 1;
+    *o->p++ = 0;
+    return 0;
 }
 
 /* A record of the plan's kind from its slots' values v[RS_CODEC_MAX_SLOTS]. */
@@ -295,14 +306,37 @@ static int put_record(out_t *o, const rs_avro_dplan_t *p, const rs_avro_dval_t *
     static const rs_avro_dval_t null_value = {.tag = RS_DV_NULL};
     /* a value for a field the writer lacks: the generic path's error (a
      * null, or a value a later version added, is left out) */
-    for (int s = 0; s < RS_CODEC_MAX_SLOTS; s++)
-        if (v[s].tag > RS_DV_NULL && !v[s].added && p->slot_field[s] < 0)
+    for (uint32_t m = p->lacks; m != 0; m &= m - 1) {
+        const rs_avro_dval_t *lv = &v[__builtin_ctz(m)];
+        if (lv->tag > RS_DV_NULL && !lv->added)
             return 1;
+    }
     for (int i = 0; i < p->nf; i++) {
         const rs_avro_dfield_t *f = &p->f[i];
         const rs_avro_dval_t *fv = f->slot < 0 ? &null_value : &v[f->slot];
-        if (fv->tag == RS_DV_UNSET || put_value(o, f, fv))
+        if (fv->tag == RS_DV_UNSET || fv->tag >= RS_DV__COUNT)
             return 1;
+        int br = f->br[fv->tag];
+        if (br < 0 || reserve(o, FIELD_MAX))
+            return 1;
+        if (f->is_union)
+            w_varint(o, br);
+        switch (fv->tag) {
+        case RS_DV_NULL:
+            break;
+        case RS_DV_STR:
+            if (put_bytes(o, fv->s, fv->n))
+                return 1;
+            break;
+        case RS_DV_LONG:
+        case RS_DV_INT:
+            w_varint(o, fv->l);
+            break;
+        default: /* RS_DV_ARRAY */
+            if (put_array(o, f, fv))
+                return 1;
+            break;
+        }
     }
     return 0;
 }
@@ -313,21 +347,26 @@ static int put_message(rs_avro_cache_t *c, rs_avro_entry_t *e, int rk, const rs_
                        void **buf, size_t *len)
 {
     const rs_avro_dplan_t *p = plan_of(e, rk);
-    out_t o = {c, e, 0};
-    if (p == NULL || p->top_branch == -2 || room(&o, RS_AVRO_HEADER_SIZE))
+    out_t o = {c, e, c->dbuf, c->dbuf + c->dcap};
+    if (p == NULL || p->top_branch == -2 || reserve(&o, RS_AVRO_HEADER_SIZE + VARINT_MAX))
         return 1;
-    c->dbuf[0] = RS_AVRO_MAGIC;
-    rs_put_be32(c->dbuf + 1, (uint32_t)e->id);
-    o.len = RS_AVRO_HEADER_SIZE;
-    if ((p->top_branch >= 0 && put_varint(&o, p->top_branch)) || put_record(&o, p, v))
+    o.p[0] = RS_AVRO_MAGIC;
+    rs_put_be32(o.p + 1, (uint32_t)e->id);
+    o.p += RS_AVRO_HEADER_SIZE;
+    if (p->top_branch >= 0)
+        w_varint(&o, p->top_branch);
+    if (put_record(&o, p, v))
         return 1;
-    uint8_t *m = malloc(o.len + 1);
+    size_t n = (size_t)(o.p - c->dbuf);
+    if (n > (size_t)RS_AVRO_MAX_MESSAGE)
+        return 1;
+    uint8_t *m = malloc(n + 1);
     if (m == NULL)
         return 1;
-    memcpy(m, c->dbuf, o.len);
+    memcpy(m, c->dbuf, n);
     c->direct_writes++;
     *buf = m;
-    *len = o.len;
+    *len = n;
     return 0;
 }
 
@@ -374,32 +413,81 @@ static void v_long(rs_avro_dval_t *v, int64_t n, int tag)
     v->l = n;
 }
 
+/* A string of known length. */
+static void v_strn(rs_avro_dval_t *v, const char *s, size_t n)
+{
+    v->tag = RS_DV_STR;
+    v->s = s;
+    v->n = (uint32_t)n;
+}
+
+/* A day as "YYYY-MM-DD" (null when none), formatted once while it repeats:
+ * entries of a batch share their days and months. */
+static void v_date(rs_avro_dmemo_t *m, rs_avro_dval_t *v, rs_date_t d)
+{
+    if (d == RS_DATE_NONE) {
+        v->tag = RS_DV_NULL;
+        return;
+    }
+    if (d != m->date) {
+        rs_date_format(d, m->date_text, sizeof m->date_text);
+        m->date_n = (uint32_t)strlen(m->date_text);
+        m->date = d;
+    }
+    v_strn(v, m->date_text, m->date_n);
+}
+
+/* A month as "YYYY-MM" (null when none), as v_date, in memo slot k (one
+ * per field of a message, so the values' texts stay apart). */
+static void v_period(rs_avro_dmemo_t *m, int k, rs_avro_dval_t *v, rs_period_t p)
+{
+    if (p == RS_PERIOD_NONE) {
+        v->tag = RS_DV_NULL;
+        return;
+    }
+    if (p != m->period[k]) {
+        rs_period_format(p, m->period_text[k], sizeof m->period_text[k]);
+        m->period_n[k] = (uint32_t)strlen(m->period_text[k]);
+        m->period[k] = p;
+    }
+    v_strn(v, m->period_text[k], m->period_n[k]);
+}
+
+/* The lengths of the kind and account names, once per cache. */
+static void names_ready(rs_avro_dmemo_t *m)
+{
+    if (m->names_ready)
+        return;
+    for (int k = 0; k < RS_ENTRY__COUNT; k++)
+        m->kind_n[k] = (uint8_t)strlen(rs_entry_kind_name((rs_entry_kind_t)k));
+    for (int a = 0; a < RS_ACCT__COUNT; a++)
+        m->account_n[a] = (uint8_t)strlen(rs_account_name((rs_account_t)a));
+    m->names_ready = 1;
+}
+
 int rs_avro_direct_entry(rs_avro_cache_t *c, rs_avro_entry_t *ent, const rs_entry_t *e,
                          void **buf, size_t *len)
 {
     rs_avro_dval_t v[RS_CODEC_MAX_SLOTS];
     rs_avro_dval_t lines[RS_ENTRY_MAX_POSTINGS][RS_CODEC_MAX_SLOTS];
     rs_avro_dval_t srcs[RS_ENTRY_MAX_SOURCES];
-    char posted[32], period[32], service[32];
+    rs_avro_dmemo_t *m = &c->dmemo;
 
     if (e->n_postings < 0 || e->n_postings > RS_ENTRY_MAX_POSTINGS || e->n_sources < 0 ||
         e->n_sources > RS_ENTRY_MAX_SOURCES)
         return 1;
+    names_ready(m);
     memset(v, 0, sizeof v);
     if (v_field(&v[RS_F_JE_ENTRY_ID], e->entry_id, sizeof e->entry_id))
         return 1;
     v_long(&v[RS_F_JE_SEQ], (int64_t)e->seq, RS_DV_LONG);
-    v_str(&v[RS_F_JE_POSTED_ON], e->posted_on == RS_DATE_NONE
-                                     ? NULL
-                                     : rs_date_format(e->posted_on, posted, sizeof posted));
-    v_str(&v[RS_F_JE_PERIOD], e->period == RS_PERIOD_NONE
-                                  ? NULL
-                                  : rs_period_format(e->period, period, sizeof period));
-    v_str(&v[RS_F_JE_SERVICE_PERIOD],
-          e->service_period == RS_PERIOD_NONE
-              ? NULL
-              : rs_period_format(e->service_period, service, sizeof service));
-    v_str(&v[RS_F_JE_KIND], rs_entry_kind_name(e->kind));
+    v_date(m, &v[RS_F_JE_POSTED_ON], e->posted_on);
+    v_period(m, 0, &v[RS_F_JE_PERIOD], e->period);
+    v_period(m, 1, &v[RS_F_JE_SERVICE_PERIOD], e->service_period);
+    if ((unsigned)e->kind < RS_ENTRY__COUNT)
+        v_strn(&v[RS_F_JE_KIND], rs_entry_kind_name(e->kind), m->kind_n[e->kind]);
+    else
+        v_str(&v[RS_F_JE_KIND], rs_entry_kind_name(e->kind));
     if (v_field(&v[RS_F_JE_RULE], e->rule, sizeof e->rule) ||
         v_field(&v[RS_F_JE_CONTRACT_ID], e->contract_id, sizeof e->contract_id) ||
         v_field(&v[RS_F_JE_CUSTOMER_ID], e->customer_id, sizeof e->customer_id) ||
@@ -408,17 +496,25 @@ int rs_avro_direct_entry(rs_avro_cache_t *c, rs_avro_entry_t *ent, const rs_entr
         v_field(&v[RS_F_JE_CURRENCY], e->currency, sizeof e->currency))
         return 1;
     v_long(&v[RS_F_JE_EXPONENT], e->exponent, RS_DV_INT);
+    /* the product is the same in every line: measured once */
+    rs_avro_dval_t product = {.tag = RS_DV_NULL};
+    if (e->n_postings > 0 && v_opt_field(&product, e->product, sizeof e->product))
+        return 1;
+    product.added = 1;
     memset(lines, 0, (size_t)e->n_postings * sizeof lines[0]);
     for (int i = 0; i < e->n_postings; i++) {
         rs_avro_dval_t *l = lines[i];
-        v_str(&l[RS_F_JL_ACCOUNT], rs_account_name(e->postings[i].account));
+        rs_account_t a = e->postings[i].account;
+        if ((unsigned)a < RS_ACCT__COUNT)
+            v_strn(&l[RS_F_JL_ACCOUNT], rs_account_name(a), m->account_n[a]);
+        else
+            v_str(&l[RS_F_JL_ACCOUNT], rs_account_name(a));
         v_long(&l[RS_F_JL_DEBIT], e->postings[i].debit, RS_DV_LONG);
         v_long(&l[RS_F_JL_CREDIT], e->postings[i].credit, RS_DV_LONG);
-        if (v_opt_field(&l[RS_F_JL_CODE], e->postings[i].code, sizeof e->postings[i].code) ||
-            v_opt_field(&l[RS_F_JL_PRODUCT], e->product, sizeof e->product))
+        if (v_opt_field(&l[RS_F_JL_CODE], e->postings[i].code, sizeof e->postings[i].code))
             return 1;
         l[RS_F_JL_CODE].added = 1;
-        l[RS_F_JL_PRODUCT].added = 1;
+        l[RS_F_JL_PRODUCT] = product;
     }
     v[RS_F_JE_LINES] = (rs_avro_dval_t){.tag = RS_DV_ARRAY,
                                         .n = (uint32_t)e->n_postings,
@@ -442,8 +538,9 @@ int rs_avro_direct_balance(rs_avro_cache_t *c, rs_avro_entry_t *ent, const rs_av
                            void **buf, size_t *len)
 {
     static const char *const scope_name[] = {"contract", "line", "invoice"};
+    static const uint8_t scope_n[] = {sizeof "contract" - 1, sizeof "line" - 1,
+                                      sizeof "invoice" - 1};
     rs_avro_dval_t v[RS_CODEC_MAX_SLOTS];
-    char asof[32];
 
     if ((int)b->scope < 0 || b->scope > RS_AVRO_SCOPE_INVOICE || b->snapshot_key == NULL ||
         b->contract_id == NULL || b->customer_id == NULL || b->currency == NULL)
@@ -452,7 +549,7 @@ int rs_avro_direct_balance(rs_avro_cache_t *c, rs_avro_entry_t *ent, const rs_av
     v_str(&v[RS_F_DB_SNAPSHOT_KEY], b->snapshot_key);
     v_str(&v[RS_F_DB_CONTRACT_ID], b->contract_id);
     v_str(&v[RS_F_DB_CUSTOMER_ID], b->customer_id);
-    v_str(&v[RS_F_DB_SCOPE], scope_name[b->scope]);
+    v_strn(&v[RS_F_DB_SCOPE], scope_name[b->scope], scope_n[b->scope]);
     v_str(&v[RS_F_DB_LINE_ID], b->line_id && b->line_id[0] ? b->line_id : NULL);
     v_str(&v[RS_F_DB_INVOICE_ID], b->invoice_id && b->invoice_id[0] ? b->invoice_id : NULL);
     v_str(&v[RS_F_DB_CURRENCY], b->currency);
@@ -462,8 +559,6 @@ int rs_avro_direct_balance(rs_avro_cache_t *c, rs_avro_entry_t *ent, const rs_av
     v_long(&v[RS_F_DB_DEFERRED], b->deferred, RS_DV_LONG);
     v_long(&v[RS_F_DB_UNBILLED], b->unbilled, RS_DV_LONG);
     v_long(&v[RS_F_DB_RECEIVED], b->received, RS_DV_LONG);
-    v_str(&v[RS_F_DB_AS_OF_PERIOD], b->as_of_period == RS_PERIOD_NONE
-                                        ? NULL
-                                        : rs_period_format(b->as_of_period, asof, sizeof asof));
+    v_period(&c->dmemo, 0, &v[RS_F_DB_AS_OF_PERIOD], b->as_of_period);
     return put_message(c, ent, RS_RK_DEFERRED_BALANCE, v, buf, len);
 }
