@@ -219,6 +219,7 @@ typedef struct out {
 } out_t;
 
 #define VARINT_MAX 10
+#define SCRATCH_FIRST 1024 /* bytes: most messages fit */
 /* The most a field takes besides a string's bytes: its union branch and its
  * value's (or an array's count) varint. */
 #define FIELD_MAX (2 * VARINT_MAX)
@@ -230,7 +231,7 @@ static int grow(out_t *o, size_t n)
     size_t len = (size_t)(o->p - o->c->dbuf);
     if (n > (size_t)RS_AVRO_MAX_MESSAGE || len + n > (size_t)RS_AVRO_MAX_MESSAGE + FIELD_MAX)
         return 1;
-    size_t cap = o->c->dcap ? o->c->dcap : 1024;
+    size_t cap = o->c->dcap ? o->c->dcap : SCRATCH_FIRST;
     while (cap < len + n)
         cap *= 2;
     uint8_t *b = realloc(o->c->dbuf, cap);
@@ -347,6 +348,11 @@ static int put_message(rs_avro_cache_t *c, rs_avro_entry_t *e, int rk, const rs_
                        void **buf, size_t *len)
 {
     const rs_avro_dplan_t *p = plan_of(e, rk);
+    if (c->dbuf == NULL) { /* the scratch's first use (no arithmetic on NULL below) */
+        if ((c->dbuf = malloc(SCRATCH_FIRST)) == NULL)
+            return 1;
+        c->dcap = SCRATCH_FIRST;
+    }
     out_t o = {c, e, c->dbuf, c->dbuf + c->dcap};
     if (p == NULL || p->top_branch == -2 || reserve(&o, RS_AVRO_HEADER_SIZE + VARINT_MAX))
         return 1;
