@@ -163,6 +163,7 @@ typedef struct rs_avro_dplan {
     int state, nf, top_branch;
     int8_t slot_field[RS_CODEC_MAX_SLOTS]; /* slot -> field index, -1 absent */
     uint32_t lacks; /* bit s: the kind names slot s and the writer lacks it */
+    int inorder;    /* the writer's fields are the kind's slots, in slot order */
     rs_avro_dfield_t f[RS_DPLAN_MAX_FIELDS];
 } rs_avro_dplan_t;
 
