@@ -33,11 +33,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_ab.h"
 #include "rs_avro.h"
 
 #define N_RECORDS 256
 #define N_SETS 3
-#define ROUNDS 10
 #define ID_JOURNAL 7
 #define ID_BALANCE 8
 
@@ -84,6 +84,27 @@ static double run(rs_avro_cache_t *c, const set_t *s, long n)
     double dt = now_s() - t0;
     if (check == 0)
         fprintf(stderr, "bench_avro_encode: unexpected zero checksum\n");
+    return dt;
+}
+
+typedef struct slice {
+    rs_avro_cache_t *c;
+    const set_t *set;
+    const char *name;
+} slice_t;
+
+/* bench_ab's slice: n records by one writer, checked to be that writer. */
+static double slice(void *ctx, int direct, long n)
+{
+    slice_t *sl = ctx;
+    rs_avro_cache_set_direct(sl->c, direct);
+    uint64_t before = rs_avro_cache_direct_writes(sl->c);
+    double dt = run(sl->c, sl->set, n);
+    if (dt >= 0 && (rs_avro_cache_direct_writes(sl->c) - before == (uint64_t)n) != direct) {
+        fprintf(stderr, "bench_avro_encode: %s: the direct writer was %s\n", sl->name,
+                direct ? "not taken" : "taken");
+        return -1;
+    }
     return dt;
 }
 
@@ -215,41 +236,10 @@ int main(int argc, char **argv)
             }
         }
 
-    /* Per set, the two writers alternate in ROUNDS slices of n / ROUNDS
-     * records (the order swapped every round), so a change of load on the
-     * machine falls on both. */
     for (int s = 0; s < N_SETS; s++) {
-        double secs[2] = {0, 0};
-        long per = n / ROUNDS > 0 ? n / ROUNDS : 1;
-        for (int round = 0; round < ROUNDS; round++)
-            for (int k = 0; k < 2; k++) {
-                int direct = (round + k) % 2;
-                if (only != NULL && strcmp(only, direct ? "direct" : "generic") != 0)
-                    continue;
-                rs_avro_cache_set_direct(c, direct);
-                uint64_t before = rs_avro_cache_direct_writes(c);
-                double dt = run(c, &sets[s], per);
-                if (dt < 0)
-                    goto out;
-                if ((rs_avro_cache_direct_writes(c) - before == (uint64_t)per) != direct) {
-                    fprintf(stderr, "bench_avro_encode: %s: the direct writer was %s\n",
-                            set_name[s], direct ? "not taken" : "taken");
-                    goto out;
-                }
-                secs[direct] += dt;
-            }
-        for (int direct = 1; direct >= 0; direct--) {
-            if (secs[direct] <= 0)
-                continue;
-            long total = per * ROUNDS;
-            printf("bench=avro_encode set=%s writer=%s records=%ld seconds=%.3f "
-                   "records_per_s=%.0f ns_per_record=%.1f\n",
-                   set_name[s], direct ? "direct" : "generic", total, secs[direct],
-                   (double)total / secs[direct], secs[direct] * 1e9 / (double)total);
-        }
-        if (only == NULL)
-            printf("bench=avro_encode set=%s ratio direct/generic=%.2f\n", set_name[s],
-                   secs[0] / secs[1]);
+        slice_t sl = {c, &sets[s], set_name[s]};
+        if (bench_ab("avro_encode", set_name[s], "writer", "", n, only, slice, &sl) != 0)
+            goto out;
     }
     status = 0;
 out:
