@@ -240,7 +240,7 @@ typedef struct out {
 #define SCRATCH_FIRST 1024 /* bytes: most messages fit */
 /* The most a field takes besides a string's bytes: its union branch and its
  * value's (or an array's count) varint. */
-#define FIELD_MAX (2 * VARINT_MAX)
+#define FIELD_MAX ((size_t)2 * VARINT_MAX)
 
 /* Grow the scratch to hold n more bytes. 0, or 1 (over the message limit,
  * or out of memory: generic). */
