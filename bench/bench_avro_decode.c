@@ -28,11 +28,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_ab.h"
 #include "rs_avro.h"
 
 #define N_MESSAGES 256
 #define N_SETS 4
-#define ROUNDS 10
 #define ID_USAGE 4
 #define ID_CONTRACTS 1
 #define ID_INVOICES 2
@@ -74,6 +74,28 @@ static double run(rs_avro_cache_t *c, void **msgs, size_t *lens, long n)
     double dt = now_s() - t0;
     if (check == 0)
         fprintf(stderr, "bench_avro_decode: unexpected zero checksum\n");
+    return dt;
+}
+
+typedef struct slice {
+    rs_avro_cache_t *c;
+    void **msgs;
+    size_t *lens;
+    const char *name;
+} slice_t;
+
+/* bench_ab's slice: n records by one reader, checked to be that reader. */
+static double slice(void *ctx, int direct, long n)
+{
+    slice_t *sl = ctx;
+    rs_avro_cache_set_direct_read(sl->c, direct);
+    uint64_t before = rs_avro_cache_direct_reads(sl->c);
+    double dt = run(sl->c, sl->msgs, sl->lens, n);
+    if (dt >= 0 && (rs_avro_cache_direct_reads(sl->c) - before == (uint64_t)n) != direct) {
+        fprintf(stderr, "bench_avro_decode: %s: the direct reader was %s\n", sl->name,
+                direct ? "not taken" : "taken");
+        return -1;
+    }
     return dt;
 }
 
@@ -179,46 +201,17 @@ int main(int argc, char **argv)
             }
         }
 
-    /* Per set, the two readers alternate in ROUNDS slices of n / ROUNDS
-     * records (the order swapped every round), so a change of load on the
-     * machine falls on both. */
     for (int s = 0; s < N_SETS; s++) {
-        double secs[2] = {0, 0};
-        long per = n / ROUNDS > 0 ? n / ROUNDS : 1;
+        slice_t sl = {c, msgs[s], lens[s], set_name[s]};
+        char extra[64];
         for (int direct = 0; direct < 2; direct++) { /* warm up: caches, plans */
             rs_avro_cache_set_direct_read(c, direct);
             if (run(c, msgs[s], lens[s], N_MESSAGES) < 0)
                 goto out;
         }
-        for (int round = 0; round < ROUNDS; round++)
-            for (int k = 0; k < 2; k++) {
-                int direct = (round + k) % 2;
-                if (only != NULL && strcmp(only, direct ? "direct" : "generic") != 0)
-                    continue;
-                rs_avro_cache_set_direct_read(c, direct);
-                uint64_t before = rs_avro_cache_direct_reads(c);
-                double dt = run(c, msgs[s], lens[s], per);
-                if (dt < 0)
-                    goto out;
-                if ((rs_avro_cache_direct_reads(c) - before == (uint64_t)per) != direct) {
-                    fprintf(stderr, "bench_avro_decode: %s: the direct reader was %s\n",
-                            set_name[s], direct ? "not taken" : "taken");
-                    goto out;
-                }
-                secs[direct] += dt;
-            }
-        for (int direct = 1; direct >= 0; direct--) {
-            if (secs[direct] <= 0)
-                continue;
-            long total = per * ROUNDS;
-            printf("bench=avro_decode set=%s reader=%s record_bytes=%zu records=%ld "
-                   "seconds=%.3f records_per_s=%.0f ns_per_record=%.1f\n",
-                   set_name[s], direct ? "direct" : "generic", lens[s][0], total, secs[direct],
-                   (double)total / secs[direct], secs[direct] * 1e9 / (double)total);
-        }
-        if (only == NULL)
-            printf("bench=avro_decode set=%s ratio direct/generic=%.2f\n", set_name[s],
-                   secs[0] / secs[1]);
+        snprintf(extra, sizeof extra, "record_bytes=%zu ", lens[s][0]);
+        if (bench_ab("avro_decode", set_name[s], "reader", extra, n, only, slice, &sl) != 0)
+            goto out;
     }
     status = 0;
 out:

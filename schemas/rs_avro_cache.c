@@ -96,6 +96,8 @@ int rs_avro_cache_new(rs_avro_cache_t **out, char *errstr, size_t errlen)
         goto nomem;
     c->reader = avro_reader_memory(empty, 0);
     c->writer = avro_writer_memory(empty, 0);
+    c->dmemo.date = RS_DATE_NONE;
+    c->dmemo.period[0] = c->dmemo.period[1] = RS_PERIOD_NONE;
     if (c->reader == NULL || c->writer == NULL)
         goto nomem;
     *out = c;

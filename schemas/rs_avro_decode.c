@@ -139,8 +139,32 @@ static int avro_src_string(const rs_codec_source_t *src, const rs_codec_node_t *
     return rs_avro_string_check(*s, *n, why);
 }
 
+/* 1 when the n bytes at u are all 0x01..0x7f (ASCII without a NUL; most
+ * strings): whole words, the last one overlapping the one before it; a word
+ * with a zero byte or a high bit sends the string to the exact checks. */
+static int ascii_no_nul(const unsigned char *u, size_t n)
+{
+    const uint64_t lo = UINT64_C(0x0101010101010101), hi = UINT64_C(0x8080808080808080);
+    uint64_t w, bad = 0;
+    if (n < sizeof(w)) {
+        for (size_t i = 0; i < n; i++)
+            if (u[i] == 0 || u[i] >= 0x80)
+                return 0;
+        return 1;
+    }
+    for (size_t i = 0; i + sizeof(w) < n; i += sizeof(w)) {
+        memcpy(&w, u + i, sizeof(w));
+        bad |= ((w - lo) & ~w) | w;
+    }
+    memcpy(&w, u + n - sizeof(w), sizeof(w));
+    bad |= ((w - lo) & ~w) | w;
+    return (bad & hi) == 0;
+}
+
 int rs_avro_string_check(const char *s, size_t n, const char **why)
 {
+    if (ascii_no_nul((const unsigned char *)s, n))
+        return 1;
     if (memchr(s, '\0', n) != NULL) {
         *why = "must not contain a NUL byte";
         return RS_CODEC_EBAD;

@@ -95,14 +95,12 @@ static int known_slot(int rk, const char *name)
     return 0;
 }
 
-/* Build the encoding side of `e` (once). */
-static int prepare_encode(rs_avro_entry_t *e, char *errstr, size_t errlen)
+/* Build the encoding side of `e` (once): prepare_encode below. */
+static int build_encode(rs_avro_entry_t *e, char *errstr, size_t errlen)
 {
     char msg[512];
     avro_schema_t recs[RS_RK__COUNT] = {0};
 
-    if (e->enc_state == 1)
-        return RS_AVRO_OK;
     if (e->enc_state == -1) {
         snprintf(errstr, errlen, "%s", e->enc_error ? e->enc_error : "schema unusable");
         return RS_AVRO_ESCHEMA;
@@ -140,6 +138,12 @@ static int prepare_encode(rs_avro_entry_t *e, char *errstr, size_t errlen)
 fail:
     snprintf(errstr, errlen, "%s", msg);
     return rs_avro_remember_error(&e->enc_error, &e->enc_state, msg);
+}
+
+/* The encoding side of `e`, built on first use (every message asks). */
+static inline int prepare_encode(rs_avro_entry_t *e, char *errstr, size_t errlen)
+{
+    return e->enc_state == 1 ? RS_AVRO_OK : build_encode(e, errstr, errlen);
 }
 
 typedef struct enc {

@@ -415,9 +415,14 @@ typedef struct reader {
     int64_t items;
 } reader_t;
 
-static int rd_varint(reader_t *r, int64_t *out)
+static inline int rd_varint(reader_t *r, int64_t *out)
 {
     uint64_t v = 0;
+    if (r->pos < r->len && r->msg[r->pos] < 0x80) { /* one byte: most lengths and branches */
+        v = r->msg[r->pos++];
+        *out = (int64_t)((v >> 1) ^ (0 - (v & 1)));
+        return 0;
+    }
     for (int i = 0; i < 10; i++) {
         if (r->pos >= r->len)
             return -1;
@@ -448,6 +453,24 @@ static int32_t new_records(reader_t *r, int64_t count)
 
 static int rd_record(reader_t *r, int32_t plan, int32_t into, int depth);
 
+/* A string into the scratch's chars, NUL-terminated. */
+static inline int rd_string(reader_t *r, rval_t *out)
+{
+    struct rs_avro_rstate *s = r->s;
+    int64_t v;
+    if (rd_varint(r, &v) != 0 || v < 0 || (uint64_t)v > r->len - r->pos)
+        return -1;
+    /* room: chars holds at most the body's bytes plus one NUL a string */
+    memcpy(s->chars + s->n_chars, r->msg + r->pos, (size_t)v);
+    s->chars[s->n_chars + (size_t)v] = '\0';
+    out->tag = RV_STR;
+    out->n = (uint32_t)v;
+    out->at = (uint32_t)s->n_chars;
+    s->n_chars += (size_t)v + 1;
+    r->pos += (size_t)v;
+    return 0;
+}
+
 /* Read one value by op `opi` into *out. A record goes into record `into`
  * (an array's reserved item), or a new one when into < 0. */
 static int rd_value(reader_t *r, int32_t opi, int depth, rval_t *out, int32_t into)
@@ -460,20 +483,8 @@ static int rd_value(reader_t *r, int32_t opi, int depth, rval_t *out, int32_t in
     case RO_NULL:
         out->tag = RV_NULL;
         return 0;
-    case RO_STRING: {
-        struct rs_avro_rstate *s = r->s;
-        if (rd_varint(r, &v) != 0 || v < 0 || (uint64_t)v > r->len - r->pos)
-            return -1;
-        /* room: chars holds at most the body's bytes plus one NUL a string */
-        memcpy(s->chars + s->n_chars, r->msg + r->pos, (size_t)v);
-        s->chars[s->n_chars + (size_t)v] = '\0';
-        out->tag = RV_STR;
-        out->n = (uint32_t)v;
-        out->at = (uint32_t)s->n_chars;
-        s->n_chars += (size_t)v + 1;
-        r->pos += (size_t)v;
-        return 0;
-    }
+    case RO_STRING:
+        return rd_string(r, out);
     case RO_RECORD:
         if (into < 0 && (into = new_records(r, 1)) < 0)
             return -1;
@@ -537,11 +548,33 @@ static int rd_value(reader_t *r, int32_t opi, int depth, rval_t *out, int32_t in
 static int rd_record(reader_t *r, int32_t plan, int32_t into, int depth)
 {
     const rrec_t *rec = &r->p->recs[plan];
+    const rfield_t *fields = r->p->fields + rec->first;
+    const rop_t *ops = r->p->ops;
     for (int32_t i = 0; i < rec->nf; i++) {
-        const rfield_t *f = &r->p->fields[rec->first + i];
+        const rfield_t *f = &fields[i];
+        const rop_t *op = &ops[f->op];
         rval_t v = {RV_ABSENT, 0, 0};
-        if (rd_value(r, f->op, depth + 1, &v, -1) != 0)
+        int64_t b;
+        /* the common fields here (a string, or a union's null or string
+         * branch), the rest through rd_value: the same checks either way */
+        if (op->op == RO_UNION && depth + 2 <= RS_AVRO_MAX_DEPTH) {
+            if (rd_varint(r, &b) != 0 || b < 0 || b >= op->n)
+                return -1;
+            op = &ops[op->a + (int32_t)b];
+            if (op->op == RO_NULL) {
+                v.tag = RV_NULL;
+            } else if (op->op == RO_STRING) {
+                if (rd_string(r, &v) != 0)
+                    return -1;
+            } else if (rd_value(r, (int32_t)(op - ops), depth + 2, &v, -1) != 0) {
+                return -1;
+            }
+        } else if (op->op == RO_STRING && depth + 1 <= RS_AVRO_MAX_DEPTH) {
+            if (rd_string(r, &v) != 0)
+                return -1;
+        } else if (rd_value(r, f->op, depth + 1, &v, -1) != 0) {
             return -1;
+        }
         if (f->slot >= 0) /* an index: the records may have moved */
             r->s->recs[(size_t)into * RS_CODEC_MAX_SLOTS + (size_t)f->slot] = v;
     }

@@ -139,9 +139,11 @@ typedef struct rs_avro_dval {
     int8_t
         item; /* ARRAY: a record kind (items of RS_CODEC_MAX_SLOTS values) or RS_DITEM_STRING */
     uint32_t n; /* STR: its length; ARRAY: its items */
-    const char *s;
-    int64_t l;
-    const struct rs_avro_dval *items;
+    union {     /* by tag (16 bytes a value: a record's values are cleared per message) */
+        const char *s;                    /* STR */
+        int64_t l;                        /* LONG, INT */
+        const struct rs_avro_dval *items; /* ARRAY */
+    };
 } rs_avro_dval_t;
 
 /* One writer field of a record: its slot (-1: a field revstream does not
@@ -160,8 +162,23 @@ typedef struct rs_avro_dfield {
 typedef struct rs_avro_dplan {
     int state, nf, top_branch;
     int8_t slot_field[RS_CODEC_MAX_SLOTS]; /* slot -> field index, -1 absent */
+    uint32_t lacks; /* bit s: the kind names slot s and the writer lacks it */
+    int inorder;    /* the writer's fields are the kind's slots, in slot order */
     rs_avro_dfield_t f[RS_DPLAN_MAX_FIELDS];
 } rs_avro_dplan_t;
+
+/* What the direct writer keeps between messages (a cache's, so each thread's
+ * own): the last day and the last two months it formatted, a month per
+ * field that holds one (text as rs_date_format and rs_period_format give
+ * it; RS_DATE_NONE / RS_PERIOD_NONE: none yet), and the lengths of the
+ * entry kind and account names (names_ready). */
+typedef struct rs_avro_dmemo {
+    int32_t date, period[2];
+    uint32_t date_n, period_n[2];
+    char date_text[32], period_text[2][32];
+    int names_ready;
+    uint8_t kind_n[RS_ENTRY__COUNT], account_n[RS_ACCT__COUNT];
+} rs_avro_dmemo_t;
 
 struct rs_avro_entry;
 /* Journal entries and balance snapshots written directly (the entry's
@@ -238,6 +255,7 @@ struct rs_avro_cache {
     uint64_t direct_writes;
     uint8_t *dbuf; /* the direct writer's scratch (rs_avro_direct.c) */
     size_t dcap;
+    rs_avro_dmemo_t dmemo;
     int generic_read;              /* rs_avro_cache_set_direct_read(c, 0) */
     uint64_t direct_reads;         /* events the direct reader decoded */
     struct rs_avro_rstate *rstate; /* the direct reader's scratch (rs_avro_read.c) */

@@ -338,3 +338,44 @@ Test(codec_direct, dates_and_periods_format_as_snprintf)
     cr_assert_str_eq(rs_date_format(rs_date_from_ymd(2026, 3, 9), a, 8), "2026-03");
     cr_assert_str_eq(rs_period_format(2026 * 12 + 2, a, 6), "2026-");
 }
+
+/* The direct writer keeps the last day and months it formatted (one memo
+ * per field that holds a month, the balance's month in the entry period's
+ * memo): entries and balances whose days and months repeat, swap between
+ * fields, differ by years or are absent, interleaved, each give the
+ * generic path's bytes, and the message after a repeat carries its own
+ * month, not the memo's. */
+Test(codec_direct, day_and_month_memo_never_stale)
+{
+    rs_harness_t h;
+    pair_t p;
+    journal_of_book(&h);
+    pair_new(&p);
+    pair_add(&p, 1, rs_avro_schema_json(RS_AVRO_SCHEMA_JOURNAL_ENTRY));
+    pair_add(&p, 2, rs_avro_schema_json(RS_AVRO_SCHEMA_DEFERRED_BALANCE));
+    const rs_period_t months[] = {2026 * 12,     2026 * 12 + 1,  2026 * 12, 2031 * 12,
+                                  2026 * 12 + 1, 10000 * 12 + 3, 2026 * 12};
+    const size_t nm = sizeof months / sizeof months[0];
+    rs_avro_balance_t b = {.snapshot_key = "C-1/contract",
+                           .contract_id = "C-1",
+                           .customer_id = "K",
+                           .scope = RS_AVRO_SCOPE_CONTRACT,
+                           .currency = "USD",
+                           .exponent = 2,
+                           .billed = 100};
+    int written = 0;
+    for (size_t i = 0; i < 3 * nm; i++) {
+        rs_entry_t e = h.journal.entries[i % h.journal.n];
+        e.period = months[i % nm];
+        e.service_period = months[(i * 3 + 1) % nm];
+        e.posted_on = i % 5 == 4 ? rs_date_from_ymd(12000, 1, 1)
+                                 : rs_period_first_day(months[(i / 2) % nm]) + (int)(i % 3);
+        cr_assert_eq(same_entry(&p, 1, &e), RS_AVRO_OK, "entry %zu", i);
+        b.as_of_period = months[(i + 2) % nm];
+        cr_assert_eq(same_balance(&p, 2, &b), RS_AVRO_OK, "balance %zu", i);
+        written += 2;
+    }
+    cr_assert_eq(rs_avro_cache_direct_writes(p.direct), (uint64_t)written);
+    pair_free(&p);
+    rs_harness_free(&h);
+}
