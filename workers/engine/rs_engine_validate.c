@@ -32,6 +32,32 @@ int rs_eng_verr(rs_vctx_t *v, const char *fmt, ...)
     return -1;
 }
 
+const char *rs_eng_field(char *f, size_t cap, const char *pre, int i, const char *post)
+{
+    char digits[12];
+    int nd = 0;
+    unsigned int u = i < 0 ? 0u - (unsigned int)i : (unsigned int)i;
+    do {
+        digits[nd++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (i < 0)
+        digits[nd++] = '-';
+    size_t n = 0;
+    for (const char *p = pre; *p && n + 1 < cap; p++)
+        f[n++] = *p;
+    if (n + 1 < cap)
+        f[n++] = '[';
+    while (nd > 0 && n + 1 < cap)
+        f[n++] = digits[--nd];
+    if (n + 1 < cap)
+        f[n++] = ']';
+    for (const char *p = post; *p && n + 1 < cap; p++)
+        f[n++] = *p;
+    f[n] = '\0';
+    return f;
+}
+
 int rs_eng_check_sum(rs_vctx_t *v, const char *field, const char *what, rs_money_t a,
                      rs_money_t b, rs_money_t *out)
 {
@@ -108,7 +134,8 @@ int rs_eng_allocate(rs_money_t total, const rs_money_t *w, size_t n, rs_money_t 
     }
     if (n == 0 || W <= 0)
         return 0;
-    __int128 *rem = calloc(n, sizeof(*rem));
+    __int128 rem_s[8]; /* a few weights (an invoice's lines): no allocation */
+    __int128 *rem = n <= 8 ? rem_s : calloc(n, sizeof(*rem));
     if (rem == NULL)
         return -1;
     rs_money_t given = 0;
@@ -127,6 +154,7 @@ int rs_eng_allocate(rs_money_t total, const rs_money_t *w, size_t n, rs_money_t 
         out[best]++;
         rem[best] = -1;
     }
-    free(rem);
+    if (rem != rem_s)
+        free(rem);
     return 0;
 }
