@@ -89,9 +89,14 @@ int rs_eng_find_line(const rs_contract_t *c, const char *id)
     return -1;
 }
 
+/* Invoices and payments are looked up newest first: events mostly name a
+ * recent one (a payment, its invoice of the month). The index is the same
+ * either way: a contract's invoice ids are distinct, and so are its payment
+ * ids (rs_eng_apply_invoice and rs_eng_apply_payment refuse an id the
+ * contract has; records hold only what they accepted). */
 int rs_eng_find_invoice(const rs_contract_t *c, const char *id)
 {
-    for (int i = 0; i < c->ninv; i++)
+    for (int i = c->ninv - 1; i >= 0; i--)
         if (strcmp(rs_eng_str(c, c->inv[i].invoice_id), id) == 0)
             return i;
     return -1;
@@ -99,7 +104,7 @@ int rs_eng_find_invoice(const rs_contract_t *c, const char *id)
 
 int rs_eng_find_payment(const rs_contract_t *c, const char *id)
 {
-    for (int i = 0; i < c->npay; i++)
+    for (int i = c->npay - 1; i >= 0; i--)
         if (strcmp(rs_eng_str(c, c->pay[i].payment_id), id) == 0)
             return i;
     return -1;
