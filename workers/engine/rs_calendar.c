@@ -12,6 +12,9 @@
  *     else is -1, never a guess.
  *   - A timestamp's calendar date is its UTC date: the offset is applied
  *     first and the day is rounded toward negative infinity.
+ *   - rs_period_of remembers, per thread, the days of the last period it
+ *     found (lo..hi, the month of a day d: d - (day of month - 1) through
+ *     the month's last day), and answers a day within them from memory.
  */
 #include "rs_calendar.h"
 
@@ -173,11 +176,28 @@ char *rs_date_format(rs_date_t day, char *buf, size_t buflen)
     return buf;
 }
 
+/* The last period rs_period_of found on this thread, and its days: events
+ * come in date order and an entry asks for its period several times, so
+ * the next day asked is mostly in it (a comparison instead of the civil
+ * calendar's divisions). Per thread: the worker applies on several. */
+static _Thread_local struct {
+    rs_date_t lo, hi; /* lo > hi: nothing yet */
+    rs_period_t p;
+} period_memo = {1, 0, 0};
+
 rs_period_t rs_period_of(rs_date_t day)
 {
+    if (day >= period_memo.lo && day <= period_memo.hi)
+        return period_memo.p;
     int y, m, d;
     rs_date_to_ymd(day, &y, &m, &d);
-    return y * 12 + (m - 1);
+    rs_period_t p = y * 12 + (m - 1);
+    if (y >= 0 && y <= 9999) { /* the civil range: its first and last day exact */
+        period_memo.lo = day - (d - 1);
+        period_memo.hi = period_memo.lo + rs_days_in_month(y, m) - 1;
+        period_memo.p = p;
+    }
+    return p;
 }
 
 rs_date_t rs_period_first_day(rs_period_t p)

@@ -339,7 +339,7 @@ void rs_engine_prefetch(const rs_engine_t *e, const rs_event_t *ev, const rs_eve
         }
         return;
     }
-    const rs_contract_t *c = rs_eng_contract_find(e, ev->contract_id); /* cached by now */
+    const rs_contract_t *c = rs_eng_contract_find_h(e, ev->contract_id, d->contract_hash);
     if (c == NULL)
         return;
     if (stage == 1) {
@@ -401,7 +401,7 @@ rs_apply_result_t rs_engine_apply_digested(rs_engine_t *e, const rs_event_t *ev,
         snprintf(errstr, errlen, "event %s: contract_id: required", ev->event_id);
         return reject(e);
     }
-    rs_contract_t *c = rs_eng_contract_get_or_create(e, ev->contract_id);
+    rs_contract_t *c = rs_eng_contract_get_or_create(e, ev->contract_id, digest->contract_hash);
     if (c == NULL)
         return RS_APPLY_NOMEM;
     uint64_t prev = 0;

@@ -197,7 +197,8 @@ void rs_engine_event_digest(const rs_event_t *ev, rs_event_digest_t *out);
 
 /* rs_engine_apply() with the event's digest already computed
  * (rs_engine_event_digest of this very event; another digest makes the
- * idempotency check wrong). Same results. */
+ * idempotency check and the contract's lookup, by contract_hash, wrong).
+ * Same results. */
 rs_apply_result_t rs_engine_apply_digested(rs_engine_t *e, const rs_event_t *ev,
                                            const rs_event_digest_t *digest, char *errstr,
                                            size_t errlen);

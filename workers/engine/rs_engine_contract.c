@@ -86,7 +86,7 @@ static int build_lines(rs_engine_t *e, rs_contract_t *c, rs_vctx_t *v, int expon
             rs_eng_verr(v, "lines[%d].recognition: unknown method", i);
             goto out;
         }
-        snprintf(f, sizeof(f), "lines[%d].amount", i);
+        rs_eng_field(f, sizeof(f), "lines", i, ".amount");
         if (rs_eng_to_minor(v, f, s->amount, exponent, 0, &l->amount))
             goto out;
         if (l->start == RS_DATE_NONE) {
@@ -104,7 +104,7 @@ static int build_lines(rs_engine_t *e, rs_contract_t *c, rs_vctx_t *v, int expon
                 goto out;
             }
         if (s->has_ssp) {
-            snprintf(f, sizeof(f), "lines[%d].ssp", i);
+            rs_eng_field(f, sizeof(f), "lines", i, ".ssp");
             if (rs_eng_to_minor(v, f, s->ssp, exponent, 0, &l->ssp))
                 goto out;
             l->has_ssp = 1;
@@ -128,7 +128,7 @@ static int build_lines(rs_engine_t *e, rs_contract_t *c, rs_vctx_t *v, int expon
             l->uprice[0].price = s->unit_price;
         } else {
             n_take++;
-            snprintf(f, sizeof(f), "lines[%d].amount", i);
+            rs_eng_field(f, sizeof(f), "lines", i, ".amount");
             if (rs_eng_check_sum(v, f, "the contract's total", total, l->amount, &total))
                 goto out;
             if (l->has_ssp)
@@ -179,7 +179,7 @@ static int build_lines(rs_engine_t *e, rs_contract_t *c, rs_vctx_t *v, int expon
         for (int i = 0; i < n; i++)
             if (ls[i].method != RS_METHOD_USAGE) {
                 w[k++] = ls[i].ssp;
-                snprintf(f, sizeof(f), "lines[%d].ssp", i);
+                rs_eng_field(f, sizeof(f), "lines", i, ".ssp");
                 if (rs_eng_check_sum(v, f, "the sum of the lines' SSPs", sumssp, ls[i].ssp,
                                      &sumssp))
                     goto out;

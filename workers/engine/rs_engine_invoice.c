@@ -76,21 +76,21 @@ int rs_eng_apply_invoice(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
                 return rs_eng_verr(&v, "lines[%d].line_id: line \"%s\" is on the invoice twice",
                                    i, b->line_id);
             }
-        snprintf(f, sizeof(f), "lines[%d].amount", i);
+        rs_eng_field(f, sizeof(f), "lines", i, ".amount");
         if (rs_eng_to_minor(&v, f, b->amount, c->exponent, 0, &il[i].amount)) {
             free(il);
             return -1;
         }
         if (b->has_tax) {
-            snprintf(f, sizeof(f), "lines[%d].tax", i);
-            if (rs_eng_to_minor(&v, f, b->tax, c->exponent, 0, &il[i].tax)) {
+            char ft[64];
+            rs_eng_field(ft, sizeof(ft), "lines", i, ".tax");
+            if (rs_eng_to_minor(&v, ft, b->tax, c->exponent, 0, &il[i].tax)) {
                 free(il);
                 return -1;
             }
         }
         /* the line's billed total and the invoice's gross total stay in range */
         rs_money_t billed, gross;
-        snprintf(f, sizeof(f), "lines[%d].amount", i);
         if (rs_eng_check_sum(&v, f, "the line's billed total", c->lines[il[i].line].billed,
                              il[i].amount, &billed) ||
             rs_eng_check_sum(&v, f, "the invoice's total", total, il[i].amount, &gross) ||
@@ -206,11 +206,11 @@ int rs_eng_apply_credit_note(rs_engine_t *e, rs_contract_t *c, const rs_event_t 
                             b->line_id);
                 goto out;
             }
-        snprintf(f, sizeof(f), "lines[%d].amount", i);
+        rs_eng_field(f, sizeof(f), "lines", i, ".amount");
         if (rs_eng_to_minor(&v, f, b->amount, c->exponent, 0, &amt[i]))
             goto out;
         if (b->has_tax) {
-            snprintf(f, sizeof(f), "lines[%d].tax", i);
+            rs_eng_field(f, sizeof(f), "lines", i, ".tax");
             if (rs_eng_to_minor(&v, f, b->tax, c->exponent, 0, &tax[i]))
                 goto out;
         }
@@ -233,7 +233,7 @@ int rs_eng_apply_credit_note(rs_engine_t *e, rs_contract_t *c, const rs_event_t 
     /* what becomes customer credit (at most the gross credited) stays in range */
     rs_money_t credit = c->customer_credit;
     for (int i = 0; i < n; i++) {
-        snprintf(f, sizeof(f), "lines[%d].amount", i);
+        rs_eng_field(f, sizeof(f), "lines", i, ".amount");
         if (rs_eng_check_sum(&v, f, "the customer credit", credit, amt[i] + tax[i], &credit))
             goto out;
     }

@@ -22,6 +22,10 @@
 
 #include "rs_engine_internal.h"
 
+/* An invoice of up to this many lines (the usual) is paid without an
+ * allocation: its per-line figures live on the stack. */
+#define PAY_STACK_LINES 8
+
 int rs_eng_apply_payment(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev, char *errstr,
                          size_t errlen)
 {
@@ -36,17 +40,18 @@ int rs_eng_apply_payment(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
         return -1;
     rs_invoice_t *inv = &c->inv[k];
     int n = inv->nlines;
-    rs_money_t *open = calloc((size_t)n + 1, sizeof(*open));
-    rs_money_t *alloc = calloc((size_t)n + 1, sizeof(*alloc));
+    rs_money_t open_s[PAY_STACK_LINES] = {0}, alloc_s[PAY_STACK_LINES] = {0};
+    int heap = n + 1 > PAY_STACK_LINES, rc = -1;
+    rs_money_t *open = heap ? calloc((size_t)n + 1, sizeof(*open)) : open_s;
+    rs_money_t *alloc = heap ? calloc((size_t)n + 1, sizeof(*alloc)) : alloc_s;
     rs_eng_str_t id, src;
     uint32_t mark = c->nstr; /* a rejection below leaves no text behind */
     if (open == NULL || alloc == NULL ||
         rs_eng_growi((void **)&c->pay, &c->cappay, c->npay + 1, sizeof(rs_payment_t)) ||
         rs_eng_str_put(c, ev->payment_id, RS_ID_MAX, &id) ||
         rs_eng_str_put(c, ev->event_id, RS_ID_MAX, &src)) {
-        free(open);
-        free(alloc);
-        return rs_eng_verr(&v, "out of memory");
+        rs_eng_verr(&v, "out of memory");
+        goto exit;
     }
     rs_money_t total_open = 0;
     for (int i = 0; i < n; i++) {
@@ -55,9 +60,8 @@ int rs_eng_apply_payment(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
     }
     rs_money_t applied = amount < total_open ? amount : total_open;
     if (applied > 0 && rs_eng_allocate(applied, open, (size_t)n, alloc)) {
-        free(open);
-        free(alloc);
-        return rs_eng_verr(&v, "out of memory");
+        rs_eng_verr(&v, "out of memory");
+        goto exit;
     }
     /* the lines' received totals and the customer credit stay in range */
     rs_money_t sum;
@@ -65,16 +69,12 @@ int rs_eng_apply_payment(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
         if (rs_eng_check_sum(&v, "amount", "the line's received total",
                              c->lines[inv->lines[i].line].received, alloc[i], &sum)) {
             c->nstr = mark;
-            free(open);
-            free(alloc);
-            return -1;
+            goto exit;
         }
     if (rs_eng_check_sum(&v, "amount", "the customer credit", c->customer_credit,
                          amount - applied, &sum)) {
         c->nstr = mark;
-        free(open);
-        free(alloc);
-        return -1;
+        goto exit;
     }
     /* a payment lifts a reverse_revenue suspension: the months it held
      * back are recognized now (the sync after this event posts them) */
@@ -125,9 +125,13 @@ int rs_eng_apply_payment(rs_engine_t *e, rs_contract_t *c, const rs_event_t *ev,
         inv->credit += amount - applied;
         rs_eng_entry_emit(&x);
     }
-    free(open);
-    free(alloc);
-    return 0;
+    rc = 0;
+exit:
+    if (heap) {
+        free(open);
+        free(alloc);
+    }
+    return rc;
 }
 
 /* Shares of `amount` over an invoice's lines in proportion to what each

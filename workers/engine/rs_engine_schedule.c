@@ -174,6 +174,103 @@ rs_money_t rs_eng_usage_through(const rs_contract_t *c, const rs_line_t *l, rs_d
     return rs_eng_usage_value(c, l, l->start, d < last ? d : last);
 }
 
+/* The sums of qty x price (10^-12 units) of the usage days in [lo, hi[k]]
+ * for k < n, in one pass over the days: each is the integer sum
+ * rs_eng_usage_value takes (days in order, the price in force each day),
+ * rounded alike. */
+static void usage_values(const rs_contract_t *c, const rs_line_t *l, rs_date_t lo,
+                         const rs_date_t *hi, int n, rs_money_t *out)
+{
+    __int128 sum[3] = {0, 0, 0};
+    int open = n; /* sums still taking days: each stops at its first day past hi[k] */
+    int done[3] = {0, 0, 0};
+    for (size_t i = 0; i < l->nusage && open > 0; i++) {
+        rs_date_t day = l->usage[i].day;
+        __int128 v = 0;
+        int priced = 0;
+        for (int k = 0; k < n; k++) {
+            if (done[k])
+                continue;
+            if (day > hi[k]) {
+                done[k] = 1;
+                open--;
+                continue;
+            }
+            if (!priced) {
+                const rs_decimal_t *p = price_at(l, day);
+                if (p != NULL && day >= lo)
+                    v = rs_eng_usage_qty(&l->usage[i]) * p->mantissa * rs_pow10(6 - p->scale);
+                priced = 1;
+            }
+            sum[k] += v;
+        }
+    }
+    __int128 unit = rs_pow10(UNIT_SCALE - c->exponent);
+    for (int k = 0; k < n; k++)
+        out[k] = (rs_money_t)rs_div_round(sum[k], unit);
+}
+
+void rs_eng_line_R2(const rs_engine_t *e, const rs_contract_t *c, const rs_line_t *l,
+                    rs_date_t x, rs_date_t y, rs_money_t *rx, rs_money_t *ry)
+{
+    if (l->method == RS_METHOD_USAGE) {
+        /* rs_eng_line_R's usage_through(x), usage_through(y) and, from the
+         * last day on, the total through it: one pass */
+        rs_date_t last = rs_eng_line_last_day(l), hi[3];
+        rs_money_t u[3];
+        hi[0] = x < last ? x : last;
+        hi[1] = y < last ? y : last;
+        hi[2] = last;
+        usage_values(c, l, l->start, hi, y >= last ? 3 : 2, u);
+        rs_money_t r[2] = {u[0], u[1]};
+        rs_date_t d[2] = {x, y};
+        for (int k = 0; k < 2; k++) {
+            if (d[k] >= last && l->price > u[2])
+                r[k] += l->price - u[2];
+            r[k] += adj_value(l, d[k]);
+        }
+        *rx = r[0];
+        *ry = r[1];
+        return;
+    }
+    if (l->method == RS_METHOD_MILESTONE) {
+        *rx = rs_eng_line_R(e, c, l, x);
+        *ry = rs_eng_line_R(e, c, l, y);
+        return;
+    }
+    /* seg_value at x and y: when both fall in one monthly segment's spread,
+     * its whole length (month_units(from, to)) is worked out once */
+    const rs_seg_t *sx = NULL, *sy = NULL;
+    int xopen = 1; /* seg_value(x) stops at the first segment after x */
+    for (int i = 0; i < l->nseg && l->segs[i].eff <= y; i++) {
+        if (xopen && l->segs[i].eff <= x)
+            sx = &l->segs[i];
+        else
+            xopen = 0;
+        sy = &l->segs[i];
+    }
+    if (sx != NULL && sx == sy && sx->method == RS_METHOD_RATABLE_MONTHLY && sx->spread != 0 &&
+        sx->to >= sx->from && x >= sx->from && y < sx->to) {
+        __int128 den = month_units(e, sx->from, sx->to);
+        *rx = sx->base +
+              (rs_money_t)rs_div_round((__int128)sx->spread * month_units(e, sx->from, x), den);
+        *ry = sx->base +
+              (rs_money_t)rs_div_round((__int128)sx->spread * month_units(e, sx->from, y), den);
+    } else {
+        *rx = sx ? sx->base + seg_spread_at(e, sx, x) : 0;
+        *ry = sy ? sy->base + seg_spread_at(e, sy, y) : 0;
+    }
+    rs_money_t ax = 0, ay = 0;
+    for (int i = 0; i < l->nadj; i++) {
+        if (l->adj[i].on <= x)
+            ax += l->adj[i].amount;
+        if (l->adj[i].on <= y)
+            ay += l->adj[i].amount;
+    }
+    *rx += ax;
+    *ry += ay;
+}
+
 rs_money_t rs_eng_line_R(const rs_engine_t *e, const rs_contract_t *c, const rs_line_t *l,
                          rs_date_t d)
 {

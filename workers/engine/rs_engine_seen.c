@@ -57,17 +57,24 @@ void rs_engine_set_seen_store(rs_engine_t *e, rs_seen_lookup_fn lookup, void *op
     e->seen_opaque = opaque;
 }
 
-static size_t idx_slot(uint64_t idh, const char *cid, size_t cap)
+/* The hash of a contract id the list's index places it by (cid_hash). */
+static uint64_t cid_hash(const char *cid)
 {
-    return (size_t)((idh ^ rs_eng_str_hash(cid, 11)) * 0x9e3779b97f4a7c15ULL >> 17) & (cap - 1);
+    return rs_eng_str_hash(cid, 11);
 }
 
-/* The list entry of (c, idh), or NULL. */
-static struct rs_eng_newseen *new_find(rs_engine_t *e, const char *cid, uint64_t idh)
+static size_t idx_slot(uint64_t idh, uint64_t hc, size_t cap)
+{
+    return (size_t)((idh ^ hc) * 0x9e3779b97f4a7c15ULL >> 17) & (cap - 1);
+}
+
+/* The list entry of (c, idh), or NULL; hc = cid_hash(cid). */
+static struct rs_eng_newseen *new_find(rs_engine_t *e, const char *cid, uint64_t hc,
+                                       uint64_t idh)
 {
     if (e->capnewidx == 0)
         return NULL;
-    for (size_t i = idx_slot(idh, cid, e->capnewidx);; i = (i + 1) & (e->capnewidx - 1)) {
+    for (size_t i = idx_slot(idh, hc, e->capnewidx);; i = (i + 1) & (e->capnewidx - 1)) {
         uint32_t k = e->newidx[i];
         if (k == 0)
             return NULL;
@@ -85,7 +92,7 @@ static int idx_grow(rs_engine_t *e)
         return -1;
     for (size_t k = 0; k < e->nnew; k++) {
         const struct rs_eng_newseen *s = &e->nseen_v[k];
-        size_t i = idx_slot(s->idh, e->newids + s->cid, cap);
+        size_t i = idx_slot(s->idh, cid_hash(e->newids + s->cid), cap);
         while (idx[i] != 0)
             i = (i + 1) & (cap - 1);
         idx[i] = (uint32_t)(k + 1);
@@ -110,7 +117,8 @@ static int new_put(rs_engine_t *e, const char *cid, uint64_t idh, uint64_t ch,
                    rs_period_t period, int forget)
 {
     new_reset_if_taken(e);
-    struct rs_eng_newseen *s = new_find(e, cid, idh);
+    uint64_t hc = cid_hash(cid); /* once, for the lookup and the insert */
+    struct rs_eng_newseen *s = new_find(e, cid, hc, idh);
     if (s != NULL) {
         s->ch = ch;
         s->period = period;
@@ -142,7 +150,7 @@ static int new_put(rs_engine_t *e, const char *cid, uint64_t idh, uint64_t ch,
     s->cid = off;
     s->period = period;
     s->forget = forget;
-    size_t i = idx_slot(idh, cid, e->capnewidx);
+    size_t i = idx_slot(idh, hc, e->capnewidx);
     while (e->newidx[i] != 0)
         i = (i + 1) & (e->capnewidx - 1);
     e->newidx[i] = (uint32_t)(++e->nnew);
@@ -158,7 +166,7 @@ int rs_eng_seen_check(rs_engine_t *e, rs_contract_t *c, uint64_t idh, uint64_t *
     }
     if (e->seen_fn == NULL)
         return 0;
-    const struct rs_eng_newseen *n = new_find(e, c->contract_id, idh);
+    const struct rs_eng_newseen *n = new_find(e, c->contract_id, cid_hash(c->contract_id), idh);
     if (n != NULL) {
         *ch = n->ch;
         return !n->forget;

@@ -74,38 +74,54 @@ typedef struct wbuf {
 
 #define STR_REFS 32
 
+/* w_room's slow path: grow the buffer (or fail). */
+static int w_grow(wbuf_t *w, size_t n)
+{
+    if (w->err)
+        return -1;
+    size_t nc = w->cap ? w->cap * 2 : 1024;
+    while (nc < w->n + n)
+        nc *= 2;
+    unsigned char *np = realloc(w->p, nc);
+    if (np == NULL) {
+        w->err = 1;
+        return -1;
+    }
+    w->p = np;
+    w->cap = nc;
+    return 0;
+}
+
+/* Room for n more bytes: 0, or -1 (w->err set) on ENOMEM. Inline: every
+ * field of a record asks. */
+static inline int w_room(wbuf_t *w, size_t n)
+{
+    return !w->err && w->n + n <= w->cap ? 0 : w_grow(w, n);
+}
+
 static void w_raw(wbuf_t *w, const void *src, size_t n)
 {
-    if (w->err || n == 0)
+    if (n == 0 || w_room(w, n))
         return;
-    if (w->n + n > w->cap) {
-        size_t nc = w->cap ? w->cap * 2 : 1024;
-        while (nc < w->n + n)
-            nc *= 2;
-        unsigned char *np = realloc(w->p, nc);
-        if (np == NULL) {
-            w->err = 1;
-            return;
-        }
-        w->p = np;
-        w->cap = nc;
-    }
     memcpy(w->p + w->n, src, n);
     w->n += n;
 }
 
 /* The packed form's integers: 7 bits a byte, low first (LEB128); signed
- * ones zigzag-mapped first, so small magnitudes take one byte. */
-static void w_var(wbuf_t *w, uint64_t v)
+ * ones zigzag-mapped first, so small magnitudes take one byte. Written in
+ * place (a record is mostly these: no copy through a buffer). */
+static inline void w_var(wbuf_t *w, uint64_t v)
 {
-    unsigned char b[10];
+    if (w_room(w, 10))
+        return;
+    unsigned char *b = w->p + w->n;
     size_t n = 0;
     while (v >= 0x80) {
         b[n++] = (unsigned char)(v | 0x80);
         v >>= 7;
     }
     b[n++] = (unsigned char)v;
-    w_raw(w, b, n);
+    w->n += n;
 }
 
 static uint64_t zigzag(int64_t v)
@@ -114,15 +130,17 @@ static uint64_t zigzag(int64_t v)
 }
 
 /* Eight bytes in either form (hashes: a varint would be longer). */
-static void w_fix64(wbuf_t *w, uint64_t v)
+static inline void w_fix64(wbuf_t *w, uint64_t v)
 {
-    unsigned char b[8];
+    if (w_room(w, 8))
+        return;
+    unsigned char *b = w->p + w->n;
     for (int i = 0; i < 8; i++)
         b[i] = (unsigned char)(v >> (8 * i));
-    w_raw(w, b, 8);
+    w->n += 8;
 }
 
-static void w_u64(wbuf_t *w, uint64_t v)
+static inline void w_u64(wbuf_t *w, uint64_t v)
 {
     if (w->compact)
         w_var(w, v);
@@ -130,21 +148,23 @@ static void w_u64(wbuf_t *w, uint64_t v)
         w_fix64(w, v);
 }
 
-static void w_u32(wbuf_t *w, uint32_t v)
+static inline void w_u32(wbuf_t *w, uint32_t v)
 {
     if (w->compact) {
         w_var(w, v);
         return;
     }
-    unsigned char b[4];
+    if (w_room(w, 4))
+        return;
+    unsigned char *b = w->p + w->n;
     for (int i = 0; i < 4; i++)
         b[i] = (unsigned char)(v >> (8 * i));
-    w_raw(w, b, 4);
+    w->n += 4;
 }
 
 /* A packed 32-bit integer: 0 for INT32_MIN (RS_DATE_NONE, RS_PERIOD_NONE:
  * five bytes zigzag-mapped), else its zigzag value plus one. */
-static void w_i32(wbuf_t *w, int32_t v)
+static inline void w_i32(wbuf_t *w, int32_t v)
 {
     if (w->compact)
         w_var(w, v == INT32_MIN ? 0 : zigzag(v) + 1);
@@ -152,7 +172,7 @@ static void w_i32(wbuf_t *w, int32_t v)
         w_u32(w, (uint32_t)v);
 }
 
-static void w_i64(wbuf_t *w, int64_t v)
+static inline void w_i64(wbuf_t *w, int64_t v)
 {
     if (w->compact)
         w_var(w, zigzag(v));

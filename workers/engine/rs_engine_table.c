@@ -469,7 +469,13 @@ rs_contract_t *rs_eng_contract_find(const rs_engine_t *e, const char *id)
 {
     if (e->nslots == 0)
         return NULL;
-    uint64_t h = rs_eng_str_hash(id, RS_ENG_CONTRACT_SEED);
+    return rs_eng_contract_find_h(e, id, rs_eng_str_hash(id, RS_ENG_CONTRACT_SEED));
+}
+
+rs_contract_t *rs_eng_contract_find_h(const rs_engine_t *e, const char *id, uint64_t h)
+{
+    if (e->nslots == 0)
+        return NULL;
     for (size_t i = h & (e->nslots - 1);; i = (i + 1) & (e->nslots - 1)) {
         if (e->slots[i] == NULL)
             return NULL;
@@ -525,9 +531,9 @@ int rs_eng_contract_insert(rs_engine_t *e, rs_contract_t *c)
     return 0;
 }
 
-rs_contract_t *rs_eng_contract_get_or_create(rs_engine_t *e, const char *id)
+rs_contract_t *rs_eng_contract_get_or_create(rs_engine_t *e, const char *id, uint64_t h)
 {
-    rs_contract_t *c = rs_eng_contract_find(e, id);
+    rs_contract_t *c = rs_eng_contract_find_h(e, id, h);
     if (c)
         return c;
     c = rs_eng_contract_new(id);

@@ -32,6 +32,32 @@ int rs_eng_verr(rs_vctx_t *v, const char *fmt, ...)
     return -1;
 }
 
+const char *rs_eng_field(char *f, size_t cap, const char *pre, int i, const char *post)
+{
+    char digits[12];
+    int nd = 0;
+    unsigned int u = i < 0 ? 0u - (unsigned int)i : (unsigned int)i;
+    do {
+        digits[nd++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (i < 0)
+        digits[nd++] = '-';
+    size_t n = 0;
+    for (const char *p = pre; *p && n + 1 < cap; p++)
+        f[n++] = *p;
+    if (n + 1 < cap)
+        f[n++] = '[';
+    while (nd > 0 && n + 1 < cap)
+        f[n++] = digits[--nd];
+    if (n + 1 < cap)
+        f[n++] = ']';
+    for (const char *p = post; *p && n + 1 < cap; p++)
+        f[n++] = *p;
+    f[n] = '\0';
+    return f;
+}
+
 int rs_eng_check_sum(rs_vctx_t *v, const char *field, const char *what, rs_money_t a,
                      rs_money_t b, rs_money_t *out)
 {
@@ -63,9 +89,14 @@ int rs_eng_find_line(const rs_contract_t *c, const char *id)
     return -1;
 }
 
+/* Invoices and payments are looked up newest first: events mostly name a
+ * recent one (a payment, its invoice of the month). The index is the same
+ * either way: a contract's invoice ids are distinct, and so are its payment
+ * ids (rs_eng_apply_invoice and rs_eng_apply_payment refuse an id the
+ * contract has; records hold only what they accepted). */
 int rs_eng_find_invoice(const rs_contract_t *c, const char *id)
 {
-    for (int i = 0; i < c->ninv; i++)
+    for (int i = c->ninv - 1; i >= 0; i--)
         if (strcmp(rs_eng_str(c, c->inv[i].invoice_id), id) == 0)
             return i;
     return -1;
@@ -73,7 +104,7 @@ int rs_eng_find_invoice(const rs_contract_t *c, const char *id)
 
 int rs_eng_find_payment(const rs_contract_t *c, const char *id)
 {
-    for (int i = 0; i < c->npay; i++)
+    for (int i = c->npay - 1; i >= 0; i--)
         if (strcmp(rs_eng_str(c, c->pay[i].payment_id), id) == 0)
             return i;
     return -1;
@@ -108,7 +139,8 @@ int rs_eng_allocate(rs_money_t total, const rs_money_t *w, size_t n, rs_money_t 
     }
     if (n == 0 || W <= 0)
         return 0;
-    __int128 *rem = calloc(n, sizeof(*rem));
+    __int128 rem_s[8]; /* a few weights (an invoice's lines): no allocation */
+    __int128 *rem = n <= 8 ? rem_s : calloc(n, sizeof(*rem));
     if (rem == NULL)
         return -1;
     rs_money_t given = 0;
@@ -127,6 +159,7 @@ int rs_eng_allocate(rs_money_t total, const rs_money_t *w, size_t n, rs_money_t 
         out[best]++;
         rem[best] = -1;
     }
-    free(rem);
+    if (rem != rem_s)
+        free(rem);
     return 0;
 }

@@ -87,16 +87,19 @@ static void h_mix(hasher_t *h, uint64_t w)
 
 /* Eight bytes at a time (FNV-style xor-multiply with a final mix per word),
  * then the tail byte by byte. The digest only has to be stable on one build
- * and machine family: it is stored little-endian-independent because words
- * are assembled byte by byte. */
+ * and machine family: it is stored little-endian-independent because each
+ * word is the little-endian value of its 8 bytes (one load, swapped on a
+ * big-endian machine). */
 static void h_bytes(hasher_t *h, const void *p, size_t n)
 {
     const unsigned char *b = p;
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        uint64_t w = 0;
-        for (int k = 0; k < 8; k++)
-            w |= (uint64_t)b[i + k] << (8 * k);
+        uint64_t w; /* the 8 bytes as a little-endian word */
+        memcpy(&w, b + i, sizeof(w));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        w = __builtin_bswap64(w);
+#endif
         h_mix(h, w);
     }
     h->h = rs_fnv1a64_update(h->h, b + i, n - i);
@@ -111,7 +114,7 @@ static void h_u64(hasher_t *h, char tag, uint64_t v)
 
 static void h_str(hasher_t *h, char tag, const char *s)
 {
-    size_t n = strlen(s);
+    size_t n = s[0] != '\0' ? strlen(s) : 0; /* most of an event's strings are empty */
     h_u64(h, tag, n);
     h_bytes(h, s, n);
 }

@@ -101,13 +101,31 @@ int rs_wide_add(__int128 a, __int128 b, __int128 *out)
     return 0;
 }
 
+/* 10^0 .. 10^18 (every power an amount's scale or a currency's exponent
+ * asks for: R(d) asks per usage day), read instead of multiplied out. */
+/* clang-format off */
+static const int64_t pow10_small[19] = {
+    1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000,
+    10000000000, 100000000000, 1000000000000, 10000000000000, 100000000000000,
+    1000000000000000, 10000000000000000, 100000000000000000, 1000000000000000000};
+/* clang-format on */
+
 __int128 rs_pow10(int n)
 {
+    if (n <= 0)
+        return 1;
+    if (n < 19)
+        return pow10_small[n];
     __int128 r = 1;
     while (n-- > 0)
         r *= 10;
     return r;
 }
+
+/* Operands within +-2^62: the 64-bit division gives the same quotient and
+ * remainder as the 128-bit one (both truncate), at a fraction of its cost
+ * (a schedule's cumulative amounts are almost always this small). */
+#define DIV64_LIMIT ((__int128)1 << 62)
 
 __int128 rs_div_round(__int128 num, __int128 den)
 {
@@ -115,7 +133,14 @@ __int128 rs_div_round(__int128 num, __int128 den)
         num = -num;
         den = -den;
     }
-    __int128 q = num / den, r = num % den;
+    __int128 q, r;
+    if (num > -DIV64_LIMIT && num < DIV64_LIMIT && den > 0 && den < DIV64_LIMIT) {
+        q = (int64_t)num / (int64_t)den;
+        r = (int64_t)num % (int64_t)den;
+    } else {
+        q = num / den;
+        r = num % den;
+    }
     if (r < 0)
         r = -r;
     if (2 * r >= den)

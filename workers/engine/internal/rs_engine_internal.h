@@ -468,7 +468,10 @@ rs_contract_t *rs_eng_contract_new(const char *id);
 /* Put a contract whose id is not in the table into it. 0, or -1 on ENOMEM. */
 int rs_eng_contract_insert(rs_engine_t *e, rs_contract_t *c);
 rs_contract_t *rs_eng_contract_find(const rs_engine_t *e, const char *id);
-rs_contract_t *rs_eng_contract_get_or_create(rs_engine_t *e, const char *id);
+/* The same with the id's hash already known: h = rs_eng_str_hash(id,
+ * RS_ENG_CONTRACT_SEED), an event digest's contract_hash. */
+rs_contract_t *rs_eng_contract_find_h(const rs_engine_t *e, const char *id, uint64_t h);
+rs_contract_t *rs_eng_contract_get_or_create(rs_engine_t *e, const char *id, uint64_t h);
 void rs_eng_slot_put(rs_contract_t **slots, size_t nslots, rs_contract_t *c);
 int rs_eng_sort_contracts(rs_engine_t *e); /* refresh e->sorted */
 void rs_eng_mark_changed(rs_engine_t *e, rs_contract_t *c);
@@ -511,6 +514,11 @@ void rs_eng_usage_recount(rs_line_t *l);
 rs_money_t rs_eng_usage_through(const rs_contract_t *c, const rs_line_t *l, rs_date_t d);
 rs_money_t rs_eng_line_R(const rs_engine_t *e, const rs_contract_t *c, const rs_line_t *l,
                          rs_date_t d);
+/* R at two days x <= y: exactly rs_eng_line_R(x) and rs_eng_line_R(y), with
+ * the work they share done once (a sync asks for R at both ends of every
+ * period of every line). */
+void rs_eng_line_R2(const rs_engine_t *e, const rs_contract_t *c, const rs_line_t *l,
+                    rs_date_t x, rs_date_t y, rs_money_t *rx, rs_money_t *ry);
 /* Rules and sources are references into the contract's arena (or static
  * rule names): the schedule functions copy references, never text. */
 int rs_eng_milestone_reprice(rs_line_t *l, rs_money_t price, rs_date_t C, rs_treatment_t t,
@@ -552,6 +560,10 @@ void rs_eng_mark_dirty(rs_contract_t *c, rs_period_t p);
 /* ---- rs_engine_validate.c: event errors, amounts, lookups, allocation ---- */
 
 int rs_eng_verr(rs_vctx_t *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "<pre>[<i>]<post>" into f (cap bytes, truncated like snprintf), returned:
+ * the field an error names (lines[2].amount), built without snprintf's
+ * cost because handlers build it per line of every event, error or not. */
+const char *rs_eng_field(char *f, size_t cap, const char *pre, int i, const char *post);
 /* *out = a + b, or -1 with "event <id>: <field>: <what> would be out of
  * range" when the sum is beyond RS_MONEY_MAX (money never wraps). Handlers
  * call it on temporaries while validating, before changing anything. */
