@@ -32,8 +32,9 @@
  *   into the first, the worker's lane0), 32 partitions split between
  *   them, per partition its contracts' blobs, then a seen-set merge (8
  *   ids) and an offsets merge (2 topics) per contract, its engine meta
- *   and its input offset; a contract first touched is read first (its
- *   blob and seen set: the worker's store reads, misses at first). Ids are
+ *   and its input offset; a contract first touched, and one in ten of the
+ *   others, is read first (its blob and seen set: the worker's store
+ *   reads, misses at first, then contracts its cache let go). Ids are
  *   drawn from a pool of 50,000. Each variant of the store's write path (rs_state_tune.h) runs
  *   COMMITS commits into a fresh store (sync on), ROUNDS times, the
  *   variants interleaved; the first, "main", is the write path before
@@ -151,21 +152,33 @@ done:
 typedef struct variant {
     const char *name;
     rs_state_tune_t tune;
-    size_t sorted_min; /* 0: no key-ordered copy */
-    int fresh;         /* the copy's buffers freed after each commit */
+    size_t memtable_mb; /* 0: the worker's default (32) */
+    size_t sorted_min;  /* 0: no key-ordered copy */
+    int fresh;          /* the copy's buffers freed after each commit */
 } variant_t;
 
 enum { W_POOL = 50000, W_PARTS = 32, W_FIG = 5, W_SEEN = 8 };
 
 static const variant_t variants[] = {
-    {"main", {.memtable_bloom = 1}, 256, 1},
-    {"reuse", {.memtable_bloom = 1}, 256, 0},
-    {"unsorted", {.memtable_bloom = 1}, 0, 0},
-    {"new", {.memtable_bloom = 1, .insert_hint = 1}, 256, 0}, /* reuse+hint: the default */
-    {"unsorted+hint", {.memtable_bloom = 1, .insert_hint = 1}, 0, 0},
-    {"new+l0-plain", {.l0_plain = 1, .memtable_bloom = 1, .insert_hint = 1}, 256, 0},
-    {"new+no-bloom", {.memtable_bloom = 0, .insert_hint = 1}, 256, 0},
-    {"new+bg-nice", {.memtable_bloom = 1, .bg_nice = 1, .insert_hint = 1}, 256, 0},
+    {"main", {.memtable_bloom = 1}, 0, 256, 1},
+    {"reuse", {.memtable_bloom = 1}, 0, 256, 0},
+    {"reuse+hint", {.memtable_bloom = 1, .insert_hint = 1}, 0, 256, 0},
+    {"new", RS_STATE_TUNE_DEFAULT, 0, 256, 0}, /* reuse+hint+l0x8: the default */
+    {"unsorted", {.memtable_bloom = 1}, 0, 0, 0},
+    {"unsorted+hint", {.memtable_bloom = 1, .insert_hint = 1}, 0, 0, 0},
+    {"new+l0-plain",
+     {.l0_plain = 1, .memtable_bloom = 1, .insert_hint = 1, .l0_trigger = 8},
+     0,
+     256,
+     0},
+    {"new+no-bloom", {.memtable_bloom = 0, .insert_hint = 1, .l0_trigger = 8}, 0, 256, 0},
+    {"new+bg-nice",
+     {.memtable_bloom = 1, .bg_nice = 1, .insert_hint = 1, .l0_trigger = 8},
+     0,
+     256,
+     0},
+    {"new+mem64", RS_STATE_TUNE_DEFAULT, 64, 256, 0},
+    {"new+mem16", RS_STATE_TUNE_DEFAULT, 16, 256, 0},
 };
 #define N_VARIANTS (sizeof variants / sizeof variants[0])
 
@@ -205,7 +218,7 @@ static int stage_part(rs_state_t *st, rs_state_batch_t *b, int part, int c, int 
                 continue;
             snprintf(id, sizeof id, "C-%07u", n);
             if (pass == 0) {
-                if (!touched[n]) {
+                if (!touched[n] || n % 10 == (unsigned)c % 10) { /* first, or one in 10 again */
                     void *v = NULL;
                     size_t len = 0;
                     int64_t t0 = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
@@ -250,8 +263,8 @@ static int run_worker(const char *path, const variant_t *v, int commits, int per
     rs_state_opts_t o = {.path = path,
                          .create_if_missing = 1,
                          .sync = RS_STATE_SYNC_ON,
-                         .memtable_bytes = (size_t)32
-                                           << 20 /* the worker's state.memtable.mb */};
+                         /* the worker's state.memtable.mb: 32 */
+                         .memtable_bytes = (v->memtable_mb ? v->memtable_mb : 32) << 20};
     rs_state_t *st = NULL;
     rs_state_batch_t *lane[2] = {NULL, NULL};
     unsigned char *blob = malloc(blob_len > 64 ? blob_len : 64);

@@ -18,11 +18,13 @@ typedef struct rs_state_tune {
     int l0_plain;       /* flushes (level 0) uncompressed, LZ4 below; 0: LZ4 everywhere */
     int memtable_bloom; /* the memtable's whole-key bloom filter (ratio 0.1) */
     int bg_nice;        /* RocksDB's flush and compaction threads at a lower CPU priority */
-    int insert_hint;    /* memtable inserts hinted per key kind (the key's first byte) */
+    int insert_hint;    /* memtable inserts hinted per key prefix (rs_state_keys.h) */
+    int l0_trigger;     /* level-0 files that start a compaction; 0: RocksDB's default (4) */
 } rs_state_tune_t;
 
 #define RS_STATE_TUNE_DEFAULT                                                                  \
-    ((rs_state_tune_t){.l0_plain = 0, .memtable_bloom = 1, .bg_nice = 0, .insert_hint = 1})
+    ((rs_state_tune_t){                                                                        \
+        .l0_plain = 0, .memtable_bloom = 1, .bg_nice = 0, .insert_hint = 1, .l0_trigger = 8})
 
 /* rs_state_open() with these choices instead of the defaults. */
 int rs_state_open_tuned(rs_state_t **out, const rs_state_opts_t *opts, const rs_state_tune_t *t,
