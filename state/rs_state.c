@@ -57,11 +57,12 @@
  *     record (a crash mid-write) is dropped whole. A large batch is written
  *     as a copy in key order (rs_state_sorted.c; stable: the operations on
  *     one key keep their order, so the result is the same), whose memtable
- *     inserts are hinted (one skiplist position kept
- *     per key prefix, rs_state_keys.h: an insert searches a few nodes, not
- *     the whole list); the copy's buffers stay with the batch for its next
- *     commit. Batches staged on several threads are
- *     appended to one (rs_state_batch_append) and still written once.
+ *     inserts are hinted (a skiplist position kept per key prefix,
+ *     rs_state_keys.h: an insert searches a few nodes, not the whole list;
+ *     no range deletion is hinted, KEY_DELETE_RANGE); the copy's buffers
+ *     stay with the batch for its next commit. Batches staged on several
+ *     threads are appended to one (rs_state_batch_append) and still
+ *     written once.
  *     Large batches can be written as table files and ingested
  *     (rs_state_batch_commit_ingest, rs_state_sorted.c): no memtable; the
  *     restore stages its writes without a batch (rs_state_bulk.c).
