@@ -56,9 +56,13 @@
  *     atomic; RocksDB recovers the WAL in point-in-time mode, so a torn tail
  *     record (a crash mid-write) is dropped whole. A large batch is written
  *     as a copy in key order (rs_state_sorted.c; stable: the operations on
- *     one key keep their order, so the result is the same), which makes the
- *     memtable inserts cheaper; batches staged on several threads are
- *     appended to one (rs_state_batch_append) and still written once.
+ *     one key keep their order, so the result is the same), whose memtable
+ *     inserts are hinted (a skiplist position kept per key prefix,
+ *     rs_state_keys.h: an insert searches a few nodes, not the whole list;
+ *     no range deletion is hinted, KEY_DELETE_RANGE); the copy's buffers
+ *     stay with the batch for its next commit. Batches staged on several
+ *     threads are appended to one (rs_state_batch_append) and still
+ *     written once.
  *     Large batches can be written as table files and ingested
  *     (rs_state_batch_commit_ingest, rs_state_sorted.c): no memtable; the
  *     restore stages its writes without a batch (rs_state_bulk.c).
@@ -82,6 +86,7 @@
 #include "rs_state_offsets.h"
 #include "rs_state_seen.h"
 #include "rs_state_sorted.h"
+#include "rs_state_tune.h"
 
 #include <rocksdb/c.h>
 
@@ -102,6 +107,7 @@ struct rs_state {
     rocksdb_t *db;
     rocksdb_options_t *options;
     rocksdb_cache_t *cache;
+    rocksdb_env_t *env; /* rs_state_tune_t.bg_nice only; else RocksDB's default */
     rocksdb_readoptions_t *ropts;
     rocksdb_writeoptions_t *wopts;
     rocksdb_writeoptions_t *wopts_nowal; /* rs_state_batch_commit_unlogged */
@@ -123,6 +129,12 @@ struct rs_state_batch {
     unsigned char *mg;
     size_t mglen, mgcap;
     size_t saved_mglen; /* mglen at the save point */
+    /* The key-ordered copy's buffers (rs_state_sorted.h), kept for the next
+     * commit: a batch committed again and again (the worker's) allocates
+     * and faults nothing for its copy once it reached its largest size. */
+    rs_state_sorted_t sorted;
+    int sorted_fresh;  /* rs_state_batch_tune: free them after each commit */
+    size_t sorted_min; /* the copy from this many operations (RS_STATE_SORTED_WRITE_MIN) */
 };
 
 /* ---- small helpers ---- */
@@ -435,6 +447,13 @@ done:
 
 int rs_state_open(rs_state_t **out, const rs_state_opts_t *opts, char *errstr, size_t errlen)
 {
+    const rs_state_tune_t t = RS_STATE_TUNE_DEFAULT;
+    return rs_state_open_tuned(out, opts, &t, errstr, errlen);
+}
+
+int rs_state_open_tuned(rs_state_t **out, const rs_state_opts_t *opts, const rs_state_tune_t *t,
+                        char *errstr, size_t errlen)
+{
     rs_state_t *st = NULL;
     rocksdb_block_based_table_options_t *bbo = NULL;
     char *err = NULL;
@@ -474,6 +493,24 @@ int rs_state_open(rs_state_t **out, const rs_state_opts_t *opts, char *errstr, s
     rc = -1;
 
     st->options = rocksdb_options_create();
+    if (t->insert_hint) {
+        /* Memtable inserts of one key prefix (rs_state_keys.h: kind and partition)
+         * continue from where the last insert of that prefix left the skiplist (a
+         * splice per prefix, fixed up from the lowest level that brackets the key):
+         * the key-ordered copy's inserts then search only a few nodes, where a plain
+         * insert searches from the top level whenever keys already in the memtable
+         * lie between two inserted ones (the worker rewrites contracts the memtable
+         * holds). Set by name: the C API has no setter for it. Range deletions must
+         * not be hinted (KEY_DELETE_RANGE). */
+        rocksdb_options_t *hinted = rocksdb_options_create();
+        rocksdb_get_options_from_string(st->options, KEY_HINT_EXTRACTOR, hinted, &err);
+        rocksdb_options_destroy(st->options);
+        st->options = hinted;
+        if (err) {
+            take_rocks_err(errstr, errlen, err, ctx);
+            goto done;
+        }
+    }
     rocksdb_options_set_merge_operator(st->options, rs_state_offsets_merge_operator());
     rocksdb_options_set_create_if_missing(st->options,
                                           (opts->create_if_missing && !st->read_only) ? 1 : 0);
@@ -486,8 +523,10 @@ int rs_state_open(rs_state_t **out, const rs_state_opts_t *opts, char *errstr, s
     /* Point reads (contracts, seen sets) that miss: a bloom filter over the memtable's
      * whole keys answers most without a skiplist search (the tables have theirs,
      * below); it has no false negatives: a present key is always found. */
-    rocksdb_options_set_memtable_prefix_bloom_size_ratio(st->options, 0.1);
-    rocksdb_options_set_memtable_whole_key_filtering(st->options, 1);
+    if (t->memtable_bloom) {
+        rocksdb_options_set_memtable_prefix_bloom_size_ratio(st->options, 0.1);
+        rocksdb_options_set_memtable_whole_key_filtering(st->options, 1);
+    }
 
     cache_bytes = opts->block_cache_bytes ? opts->block_cache_bytes
                                           : (size_t)RS_STATE_DEFAULT_BLOCK_CACHE;
@@ -500,6 +539,24 @@ int rs_state_open(rs_state_t **out, const rs_state_opts_t *opts, char *errstr, s
     /* LZ4 in 16 KiB blocks: the close's scans run twice snappy's 4 KiB (per file) */
     rocksdb_block_based_options_set_block_size(bbo, (size_t)16 * 1024);
     rocksdb_options_set_compression(st->options, rocksdb_lz4_compression);
+    if (t->l0_plain) {
+        int levels[7] = {rocksdb_no_compression};
+        for (int i = 1; i < 7; i++)
+            levels[i] = rocksdb_lz4_compression;
+        rocksdb_options_set_compression_per_level(st->options, levels, 7);
+    }
+    /* Compact level 0 into level 1 every 8 flushes, not 4: each such compaction
+     * rewrites level 1 (the worker's contracts are spread over the whole key range),
+     * so half as many rewrites; a point read checks the bloom filters of up to 8
+     * level-0 files (bench_state worker: background CPU x0.71, reads x1.05). */
+    if (t->l0_trigger > 0)
+        rocksdb_options_set_level0_file_num_compaction_trigger(st->options, t->l0_trigger);
+    if (t->bg_nice) {
+        st->env = rocksdb_create_default_env();
+        rocksdb_env_lower_thread_pool_cpu_priority(st->env);
+        rocksdb_env_lower_high_priority_thread_pool_cpu_priority(st->env);
+        rocksdb_options_set_env(st->options, st->env);
+    }
     rocksdb_options_set_block_based_table_factory(st->options, bbo);
 
     st->ropts = rocksdb_readoptions_create();
@@ -544,6 +601,8 @@ void rs_state_destroy(rs_state_t *st)
         rocksdb_options_destroy(st->options);
     if (st->cache)
         rocksdb_cache_destroy(st->cache);
+    if (st->env)
+        rocksdb_env_destroy(st->env);
     free(st->path);
     free(st);
 }
@@ -565,6 +624,7 @@ int rs_state_batch_new(rs_state_batch_t **out, char *errstr, size_t errlen)
         goto done;
     }
     b->wb = rocksdb_writebatch_create();
+    b->sorted_min = RS_STATE_SORTED_WRITE_MIN;
     *out = b;
     b = NULL;
     rc = 0;
@@ -579,8 +639,15 @@ void rs_state_batch_destroy(rs_state_batch_t *b)
         return;
     if (b->wb)
         rocksdb_writebatch_destroy(b->wb);
+    rs_state_sorted_release(&b->sorted);
     free(b->mg);
     free(b);
+}
+
+void rs_state_batch_tune(rs_state_batch_t *b, size_t sorted_min, int fresh)
+{
+    b->sorted_min = sorted_min > 0 ? sorted_min : SIZE_MAX;
+    b->sorted_fresh = fresh != 0;
 }
 
 /* Remember the first staging error; always returns -1. */
@@ -919,15 +986,16 @@ static int batch_write(rs_state_t *st, rs_state_batch_t *b, const rocksdb_writeo
     if (b->count == 0)
         return 0;
     int ing = wo != NULL ? 1 /* else rs_state_batch_commit_ingest: a file if it pays */
-                         : rs_state_sorted_ingest(st->db, st->options, st->path, b->count,
-                                                  b->wb, b->mg, b->mglen, &err);
-    rocksdb_writebatch_t *sorted = ing == 1 && b->count >= RS_STATE_SORTED_WRITE_MIN
-                                       ? rs_state_sorted_copy(b->wb, b->mg, b->mglen)
-                                       : NULL;
+                         : rs_state_sorted_ingest(&b->sorted, st->db, st->options, st->path,
+                                                  b->count, b->wb, b->mg, b->mglen, &err);
+    rocksdb_writebatch_t *sorted =
+        ing == 1 && b->count >= b->sorted_min
+            ? rs_state_sorted_copy(&b->sorted, b->wb, b->mg, b->mglen)
+            : NULL;
     if (ing == 1)
         rocksdb_write(st->db, wo ? wo : st->wopts_nowal, sorted ? sorted : b->wb, &err);
-    if (sorted != NULL)
-        rocksdb_writebatch_destroy(sorted);
+    if (b->sorted_fresh)
+        rs_state_sorted_release(&b->sorted);
     if (err) {
         int disk = rs_state_is_disk_fault(err);
         take_rocks_err(errstr, errlen, err, op);
@@ -1244,12 +1312,9 @@ int rs_state_drop_partition(rs_state_t *st, int32_t partition, char *errstr, siz
     }
     if (iter_status(cit, ctx, errstr, errlen))
         goto done;
-    rocksdb_writebatch_delete_range(wb, (const char *)clo, sizeof clo, (const char *)chi,
-                                    sizeof chi);
-    rocksdb_writebatch_delete_range(wb, (const char *)ilo, sizeof ilo, (const char *)ihi,
-                                    sizeof ihi);
-    rocksdb_writebatch_delete_range(wb, (const char *)slo, sizeof slo, (const char *)shi,
-                                    sizeof shi);
+    KEY_DELETE_RANGE(wb, clo, chi);
+    KEY_DELETE_RANGE(wb, ilo, ihi);
+    KEY_DELETE_RANGE(wb, slo, shi);
     rocksdb_write(st->db, st->wopts, wb, &err);
     if (err) {
         take_rocks_err(errstr, errlen, err, ctx);

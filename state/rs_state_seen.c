@@ -617,8 +617,7 @@ int rs_state_seen_migrate(rocksdb_t *db, const unsigned char *lkey, size_t lkeyl
             goto oom;
         ++*contracts;
     }
-    rocksdb_writebatch_delete_range(wb, (const char *)lo, sizeof lo, (const char *)hi,
-                                    sizeof hi);
+    KEY_DELETE_RANGE(wb, lo, hi);
     rocksdb_writebatch_put(wb, (const char *)lkey, lkeylen, (const char *)layout, layoutlen);
     rocksdb_writeoptions_set_sync(wo, 1);
     rocksdb_write(db, wo, wb, &err);

@@ -26,6 +26,28 @@ enum {
     K_SEEN_SET = 0x51, /* layout 3: a contract's seen ids */
 };
 
+/* The memtable's insert hints (rs_state_open) are kept per first
+ * KEY_HINT_PREFIX bytes of a key: a key kind and partition (0x10, 0x20,
+ * 0x51) or the first bytes of a contract id (0x30). Keys shorter than that
+ * are inserted without a hint. RocksDB 7.8 (Debian 12's) keeps ONE hint
+ * table per memtable for its point keys and its range deletions, which
+ * live in two different skiplists: a range deletion whose begin key had a
+ * hint would insert with the other skiplist's position and corrupt it
+ * (its own assertions catch it: test_state's drop tests). So every range
+ * deletion goes through KEY_DELETE_RANGE, whose begin key is shorter than
+ * the prefix, checked when compiling. */
+#define KEY_HINT_PREFIX 6
+#define KEY_HINT_EXTRACTOR "memtable_insert_with_hint_prefix_extractor=rocksdb.FixedPrefix.6"
+
+/* Stage a range deletion [lo, hi) of fixed-size key arrays into wb. */
+#define KEY_DELETE_RANGE(wb, lo, hi)                                                           \
+    do {                                                                                       \
+        _Static_assert(sizeof(lo) < KEY_HINT_PREFIX,                                           \
+                       "a range deletion's begin key is hinted");                              \
+        rocksdb_writebatch_delete_range((wb), (const char *)(lo), sizeof(lo),                  \
+                                        (const char *)(hi), sizeof(hi));                       \
+    } while (0)
+
 /* Longest key: 0x20 BE32 topic or 0x50 BE32 id 0x00 BE64 (0x30 is shorter). */
 #define KEY_MAX (5 + RS_STATE_MAX_ID_LEN + RS_STATE_MAX_TOPIC_LEN + 9)
 
