@@ -203,7 +203,7 @@ static int skey_less(const skey_t *a, const skey_t *b)
 {
     if (a->key != b->key)
         return a->key < b->key;
-    if (a->tail != NULL && a->tail != b->tail) {
+    if (a->tail != NULL && b->tail != NULL && a->tail != b->tail) {
         int c = strcmp(a->tail, b->tail);
         if (c != 0)
             return c < 0;

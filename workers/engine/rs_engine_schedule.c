@@ -221,7 +221,9 @@ void rs_eng_line_R2(const rs_engine_t *e, const rs_contract_t *c, const rs_line_
         hi[0] = x < last ? x : last;
         hi[1] = y < last ? y : last;
         hi[2] = last;
-        usage_values(c, l, l->start, hi, y >= last ? 3 : 2, u);
+        /* the total (u[2]) whenever either end is past the last day (x <= y,
+         * so y's test alone would do; both keep u[2] set wherever it is read) */
+        usage_values(c, l, l->start, hi, x >= last || y >= last ? 3 : 2, u);
         rs_money_t r[2] = {u[0], u[1]};
         rs_date_t d[2] = {x, y};
         for (int k = 0; k < 2; k++) {

@@ -134,7 +134,8 @@ __int128 rs_div_round(__int128 num, __int128 den)
         den = -den;
     }
     __int128 q, r;
-    if (num > -DIV64_LIMIT && num < DIV64_LIMIT && den > 0 && den < DIV64_LIMIT) {
+    /* (den > 0 here: a zero divisor is the caller's error, as before) */
+    if (num > -DIV64_LIMIT && num < DIV64_LIMIT && den < DIV64_LIMIT) {
         q = (int64_t)num / (int64_t)den;
         r = (int64_t)num % (int64_t)den;
     } else {
