@@ -6,7 +6,9 @@
  * explicitly to partition N (never by key hash). Keys and values:
  *   "c/<contract_id>"  a contract: flags, its four applied offsets
  *                      (contracts, invoices, payments, usage; -1 none) and the
- *                      contract blob (rs_engine_export_contract); flag DELETED
+ *                      contract blob (rs_pstate_contract_record: packed;
+ *                      older changelogs hold the fixed-width
+ *                      rs_engine_export_contract form); flag DELETED
  *                      means the engine forgot the contract.
  *   "s/<contract_id>/<16 hex digits>"
  *                      an applied event id of the contract (the hash the

@@ -300,6 +300,12 @@ size_t rs_pstate_loaded_contracts(const rs_pstate_t *ps)
     return ps->loaded;
 }
 
+int rs_pstate_contract_record(const rs_engine_t *e, const char *contract_id, void **buf,
+                              size_t *len, char *errstr, size_t errlen)
+{
+    return rs_engine_pack_contract(e, contract_id, buf, len, errstr, errlen);
+}
+
 int rs_pstate_stage(rs_pstate_t *ps, rs_state_batch_t *b, char *errstr, size_t errlen)
 {
     const char *const *ids;
@@ -307,7 +313,7 @@ int rs_pstate_stage(rs_pstate_t *ps, rs_state_batch_t *b, char *errstr, size_t e
     void *buf = NULL;
     size_t len = 0;
     for (size_t i = 0; i < n; i++) {
-        int rc = rs_engine_pack_contract(ps->engine, ids[i], &buf, &len, errstr, errlen);
+        int rc = rs_pstate_contract_record(ps->engine, ids[i], &buf, &len, errstr, errlen);
         if (rc == 1)
             continue; /* forgotten since it changed */
         if (rc < 0)
@@ -735,8 +741,8 @@ static int walk_flush_chunk(walk_t *x)
     for (size_t i = 0; i < x->n; i++) {
         if (!x->write[i])
             continue;
-        if (rs_engine_pack_contract(x->e, x->ids[i], &x->blobs[i], &x->lens[i], x->err,
-                                    sizeof x->err) != 0)
+        if (rs_pstate_contract_record(x->e, x->ids[i], &x->blobs[i], &x->lens[i], x->err,
+                                      sizeof x->err) != 0)
             goto out;
         rs_state_batch_put_contract(b, ps->partition, x->ids[i], x->blobs[i], x->lens[i]);
     }

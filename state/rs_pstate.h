@@ -7,7 +7,7 @@
  *
  * Layout in rs_state (see state/rs_state.h):
  *   contracts of partition N        contract blobs, packed
- *                                   (rs_engine_pack_contract; stores written
+ *                                   (rs_pstate_contract_record; stores written
  *                                   before 2026-12-07 hold the fixed-width
  *                                   rs_engine_export_contract form, which
  *                                   import reads too)
@@ -69,6 +69,14 @@ int rs_pstate_import_contracts(rs_state_t *st, int32_t partition, rs_engine_t *e
 /* Every partition's contract records in one engine (no meta): what a reader
  * of the whole store, such as `revstream report`, sees. 0 or -1 with errstr. */
 int rs_pstate_import_all(rs_state_t *st, rs_engine_t *e, char *errstr, size_t errlen);
+
+/* contract_id's record in the form the store and the changelog hold
+ * (packed: rs_engine_pack_contract; import reads the older fixed-width form
+ * too). Every writer of contract records goes through it, so the stored
+ * form is chosen here once. Returns as rs_engine_pack_contract: 0 (`*buf`
+ * malloc'd), 1 if the engine has no such contract, -1 with errstr. */
+int rs_pstate_contract_record(const rs_engine_t *e, const char *contract_id, void **buf,
+                              size_t *len, char *errstr, size_t errlen);
 
 /* Stage every contract changed since the last stage, the event ids applied
  * since then (rs_pstate_stage_seen) and the engine's meta state, into `b`

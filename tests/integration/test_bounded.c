@@ -489,9 +489,6 @@ static void assert_same_record(const char *a, const char *b, const char *id)
     free(rb);
 }
 
-#define RESTORE_CL "revenue.state-changelog"
-#define BIG_LINES 2000 /* BIG: a large record, written by every batch touching it */
-
 /* A fresh store starts each input at offset 0 (rs_worker_rebalance.c): on
  * an input whose start the broker deleted (the embedded broker keeps ~5 MB
  * per partition) that is out of range, and the worker must go on from the
@@ -535,6 +532,9 @@ Test(bounded, fresh_store_starts_at_a_trimmed_inputs_low_watermark, .timeout = 3
     kh_rm_rf(a.dir);
     rs_mockbroker_destroy(mb);
 }
+
+#define RESTORE_CL "revenue.state-changelog"
+#define BIG_LINES 2000 /* BIG: a large record, written by every batch touching it */
 
 /* A changelog trimmed at the broker (its start deleted: the embedded broker
  * keeps ~5 MB per partition) is restored the way an operator does it: from

@@ -669,7 +669,7 @@ static int produce_changelog(rs_worker_t *w, part_t *p, int32_t n, const int64_t
         for (int t = 0; t < N_IN; t++)
             if (applied_offset(w, p, ce, t, &offs[t]) != 0)
                 return -1;
-        int rc = rs_engine_pack_contract(e, ids[i], &blob, &len, err, sizeof err);
+        int rc = rs_pstate_contract_record(e, ids[i], &blob, &len, err, sizeof err);
         if (rc < 0) {
             rs_worker_fail(w, "changelog: export contract %s: %s", ids[i], err);
             return -1;
