@@ -69,7 +69,7 @@ Test(config, defaults)
     cr_assert_eq(c->state_close_chunk, 10000);
     cr_assert_eq(c->batch_max_records, 100000);
     cr_assert_eq(c->batch_max_ms, 100);
-    cr_assert_eq(c->input_buffer_records, 250000);
+    cr_assert_eq(c->input_buffer_records, 500000);
     cr_assert_eq(c->batch_max_staged_kib, 8192);
     cr_assert_eq(c->state_memtable_mb, 32);
     cr_assert_eq(c->guarantee, RS_CONFIG_AT_LEAST_ONCE);

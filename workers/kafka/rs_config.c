@@ -86,7 +86,7 @@ static const keyspec_t specs[] = {
     {"group.instance.id", K_STR, NULL, 0, 0, NULL},
     {"health.lost.ms", K_INT, "30000", 0, 3600000, NULL},
     {"health.stall.ms", K_INT, "60000", 0, 3600000, NULL},
-    {"input.buffer.records", K_INT, "250000", 16, 10000000, NULL},
+    {"input.buffer.records", K_INT, "500000", 16, 10000000, NULL},
     {"input.format", K_ENUM, "avro", 0, 0, formats},
     {"log.format", K_ENUM, "auto", 0, 0, log_formats},
     {"metrics.bind", K_ADDR, "127.0.0.1", 0, 0, NULL},

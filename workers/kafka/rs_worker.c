@@ -97,6 +97,18 @@
 #include <string.h>
 #include <unistd.h>
 
+/* How many records librdkafka prefetches (queued.min.messages, all
+ * partitions together) and how many new ones the loop drains from it before
+ * a batch: four fifths of input.buffer.records, and at least a batch. With
+ * a prefetch of one batch over many topic-partitions, a drained topic's
+ * next records came only after the next batch, and the event-time merge
+ * stopped there (bench/README.md, "A longer horizon for the merge"). */
+static long prefetch_records(const rs_config_t *c)
+{
+    long n = c->input_buffer_records / 5 * 4;
+    return n > c->batch_max_records ? n : c->batch_max_records;
+}
+
 /* ------------------------------------------------------------------------ */
 /* librdkafka's log and error callbacks                                     */
 /* ------------------------------------------------------------------------ */
@@ -342,8 +354,9 @@ static int setup_kafka(rs_worker_t *w, char *errstr, size_t errlen)
     consumer[nc++] = (rs_config_kafka_t){"enable.partition.eof", "true"};
     consumer[nc++] = (rs_config_kafka_t){"statistics.interval.ms", "5000"}; /* lag, brokers */
     /* librdkafka's prefetch, all partitions together (the consumer's queue,
-     * which every partition's feeds): one batch (docs/worker.md, Memory) */
-    snprintf(prefetch, sizeof prefetch, "%ld", c->batch_max_records);
+     * which every partition's feeds): prefetch_records (docs/worker.md,
+     * Memory) */
+    snprintf(prefetch, sizeof prefetch, "%ld", prefetch_records(c));
     consumer[nc++] = (rs_config_kafka_t){"queued.min.messages", prefetch};
     consumer[nc] = (rs_config_kafka_t){NULL, NULL};
     if ((conf = rs_worker_kafka_conf(w, consumer, errstr, errlen)) == NULL)
@@ -753,12 +766,14 @@ int rs_worker_run(rs_worker_t *w, char *errstr, size_t errlen)
         rs_worker_metrics_tick(w); /* heartbeat (/healthz), readiness, gauges */
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, timeout);
         check_stall(w); /* before this iteration may apply a batch */
-        /* Drain what the consumer has fetched, up to a batch: a batch is cut
-         * by batch.max.records and batch.max.ms only, never by how the
-         * fetches happened to arrive. */
+        /* Drain what the consumer has fetched, up to prefetch_records new
+         * records: a batch is cut by batch.max.records and batch.max.ms
+         * only, never by how the fetches happened to arrive, and the more a
+         * partition's queues hold, the more event time its next sub-batch
+         * covers (bench/README.md, "A longer horizon for the merge"). */
         while (m != NULL) {
             rs_worker_take_message(w, m);
-            if ((long)w->fresh >= w->cfg->batch_max_records || rs_worker_failed(w))
+            if ((long)w->fresh >= prefetch_records(w->cfg) || rs_worker_failed(w))
                 break;
             m = rd_kafka_consumer_poll(w->consumer, 0);
         }

@@ -278,8 +278,7 @@ int rs_worker_schema_lookup(void *opaque, int32_t id, char **json_text, char *er
 
 /* Decode one message into ev. Returns 0, 1 (bad: errstr says why) or -1
  * (failure recorded: the registry stayed unreachable). */
-static int decode(rs_worker_t *w, const rd_kafka_message_t *m, rs_event_t *ev, char *errstr,
-                  size_t errlen)
+static int decode(rs_worker_t *w, const inrec_t *m, rs_event_t *ev, char *errstr, size_t errlen)
 {
     if (m->payload == NULL) {
         rs_errorf(errstr, errlen, "record has no value");

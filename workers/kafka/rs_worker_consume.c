@@ -17,7 +17,8 @@
  *     taken only once all of them are there or none of the missing ones can
  *     come any more.
  *
- * Ownership: queues own their messages (rd_kafka_message_destroy on free);
+ * Ownership: queues own their records (inrec_t, copied out of librdkafka's
+ * messages, which are destroyed when consumed; free() on free);
  * a sub-batch owns the messages taken into it.
  */
 #include "rs_worker_internal.h"
@@ -64,7 +65,7 @@ static qitem_t q_pop(msgq_t *q)
 static void q_clear(msgq_t *q)
 {
     for (size_t i = q->head; i < q->n; i++)
-        rd_kafka_message_destroy(q->v[i].m);
+        free(q->v[i].m);
     q->head = q->n = 0;
 }
 
@@ -98,6 +99,24 @@ void rs_worker_recount_queued(rs_worker_t *w)
 /* consuming                                                                */
 /* ------------------------------------------------------------------------ */
 
+/* m's record in one allocation of its own (inrec_t), or NULL. */
+static inrec_t *copy_record(const rd_kafka_message_t *m)
+{
+    rd_kafka_timestamp_type_t type;
+    size_t len = m->payload != NULL ? m->len : 0, klen = m->key != NULL ? m->key_len : 0;
+    inrec_t *r = malloc(sizeof *r + len + klen);
+    if (r == NULL)
+        return NULL;
+    r->offset = m->offset;
+    r->timestamp = rd_kafka_message_timestamp(m, &type);
+    r->partition = m->partition;
+    r->len = (uint32_t)len;
+    r->key_len = (uint32_t)klen;
+    r->payload = m->payload != NULL ? memcpy(r->data, m->payload, len) : NULL;
+    r->key = m->key != NULL ? memcpy(r->data + len, m->key, klen) : NULL;
+    return r;
+}
+
 void rs_worker_take_message(rs_worker_t *w, rd_kafka_message_t *m)
 {
     int t;
@@ -126,8 +145,10 @@ void rs_worker_take_message(rs_worker_t *w, rd_kafka_message_t *m)
     p = &w->parts[m->partition];
     p->eof[t] = 0;
     p->next_off[t] = m->offset + 1;
-    if (q_push(&p->tq[t], (qitem_t){m, (uint8_t)t}) != 0) {
-        rd_kafka_message_destroy(m);
+    inrec_t *r = copy_record(m);
+    rd_kafka_message_destroy(m);
+    if (r == NULL || q_push(&p->tq[t], (qitem_t){r, (uint8_t)t}) != 0) {
+        free(r);
         rs_worker_fail(w, "out of memory");
         return;
     }
@@ -156,9 +177,7 @@ int rs_worker_all_eof(const part_t *p)
 
 static int64_t record_time(const qitem_t *it)
 {
-    rd_kafka_timestamp_type_t type;
-    int64_t ts = rd_kafka_message_timestamp(it->m, &type);
-    return ts < 0 ? 0 : ts;
+    return it->m->timestamp < 0 ? 0 : it->m->timestamp;
 }
 
 /* Whether topic t of partition n may still bring records that are not

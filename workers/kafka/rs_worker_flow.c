@@ -2,15 +2,20 @@
  * rs_worker_flow.c — the bound on the worker's own input queues
  * (input.buffer.records).
  *
- * The loop drains the consumer up to a batch's worth of new records
- * (batch.max.records) between batches, and a batch takes at most that
- * many; what a batch leaves (the event-time merge stops a partition at a
- * topic that ran dry and may bring earlier records) stays queued. Without
- * a bound those leftovers only grow: every drain adds a full batch's
- * worth, every batch that leaves some adds to them, and each queued record
- * holds librdkafka's message and its share of the fetch buffer (~500
- * bytes). Measured at 50,000 contracts on 32 partitions: 171,000 to
- * 503,000 records queued, 90 to 280 MiB (bench/README.md, "Peak RSS").
+ * The loop drains the consumer up to four fifths of input.buffer.records
+ * new records between batches (librdkafka prefetches as many:
+ * rs_worker.c, prefetch_records), and a batch takes at most
+ * batch.max.records; what a batch leaves (the event-time merge stops a
+ * partition at a topic that ran dry and may bring earlier records) stays
+ * queued. Without a bound those leftovers only grow: every drain adds to
+ * them, and so does every batch that leaves some. Each queued record is a
+ * copy of its bytes (inrec_t, ~50 bytes on top). Measured at 50,000
+ * contracts on 32 partitions, before the bound (when a queued record held
+ * librdkafka's message and its share of the fetch buffer, ~500 bytes):
+ * 171,000 to 503,000 records queued, 90 to 280 MiB (bench/README.md,
+ * "Peak RSS"). The larger the bound, the more event time each partition's
+ * queues cover, so the longer its sub-batches under a backlog
+ * (bench/README.md, "A longer horizon for the merge").
  *
  * Invariants:
  *   - A topic-partition of an ACTIVE, unparked partition whose queue holds

@@ -322,10 +322,8 @@ void rs_worker_metrics_event(rs_worker_t *w, const qitem_t *it, const rs_event_t
         ensure_parts(w) == 0) {
         int32_t n = it->m->partition;
         int64_t at = -1;
-        if (rs_timestamp_parse_ms(ev->occurred_at, &at) != 0) {
-            rd_kafka_timestamp_type_t tt;
-            at = rd_kafka_message_timestamp(it->m, &tt); /* the producer's stamp */
-        }
+        if (rs_timestamp_parse_ms(ev->occurred_at, &at) != 0)
+            at = it->m->timestamp; /* the producer's stamp */
         if (n >= 0 && n < w->nparts && at > w->m.wp[n].newest_ms)
             w->m.wp[n].newest_ms = at;
     }

@@ -587,8 +587,7 @@ void rs_worker_count_rejected(rs_worker_t *w, uint64_t n)
 void rs_worker_dlq_message(rs_worker_t *w, const qitem_t *it, const char *error)
 {
     char qe[600];
-    rd_kafka_timestamp_type_t tt;
-    int64_t ts = rd_kafka_message_timestamp(it->m, &tt);
+    int64_t ts = it->m->timestamp;
 
     rs_worker_log("dead_letter topic=%s partition=%d offset=%lld error=%s",
                   w->cfg->topics[it->topic], (int)it->m->partition, (long long)it->m->offset,

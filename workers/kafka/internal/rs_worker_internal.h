@@ -167,8 +167,23 @@ typedef enum rs_part_state {
 /* message queues (rs_worker_consume.c)                                     */
 /* ------------------------------------------------------------------------ */
 
+/* An input record as queued: copied out of librdkafka's message when it is
+ * consumed (rs_worker_take_message), which is destroyed at once, so a fetch
+ * response's buffer is freed as soon as its records were drained and a
+ * queued record holds its own bytes only (~1/3 of what the message and its
+ * share of the buffer held). One allocation: payload then key in data. */
+typedef struct inrec {
+    int64_t offset;
+    int64_t timestamp; /* the record's timestamp, ms (-1: none) */
+    int32_t partition;
+    uint32_t len, key_len;
+    const void *payload; /* into data, NULL when the record had none */
+    const void *key;     /* into data, NULL when the record had none */
+    char data[];
+} inrec_t;
+
 typedef struct qitem {
-    rd_kafka_message_t *m;
+    inrec_t *m;    /* owned by the queue or sub-batch holding the item */
     uint8_t topic; /* input index */
 } qitem_t;
 
