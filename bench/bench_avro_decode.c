@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "bench_ab.h"
 #include "rs_avro.h"
@@ -48,20 +47,13 @@ static const char NEWER_USAGE[] =
     "{\"name\":\"line_id\",\"type\":\"string\"},{\"name\":\"quantity\",\"type\":\"string\"},"
     "{\"name\":\"region\",\"type\":[\"null\",\"string\"],\"default\":null}]}";
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Decode n records cycling through msgs; returns seconds, or -1 on error. */
 static double run(rs_avro_cache_t *c, void **msgs, size_t *lens, long n)
 {
     char err[512];
     rs_event_t ev;
     uint64_t check = 0;
-    double t0 = now_s();
+    double t0 = bench_ab_now_s();
     for (long i = 0; i < n; i++) {
         size_t k = (size_t)i % N_MESSAGES;
         if (rs_avro_decode_event(c, msgs[k], lens[k], &ev, err, sizeof(err)) != RS_AVRO_OK) {
@@ -71,7 +63,7 @@ static double run(rs_avro_cache_t *c, void **msgs, size_t *lens, long n)
         check += (uint64_t)ev.quantity.mantissa + (uint64_t)(ev.n_lines + ev.n_bill_lines);
         rs_event_clear(&ev);
     }
-    double dt = now_s() - t0;
+    double dt = bench_ab_now_s() - t0;
     if (check == 0)
         fprintf(stderr, "bench_avro_decode: unexpected zero checksum\n");
     return dt;

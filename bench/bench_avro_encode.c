@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "bench_ab.h"
 #include "rs_avro.h"
@@ -45,13 +44,6 @@ typedef struct set {
     rs_entry_t *entries;   /* N_RECORDS, or NULL */
     rs_avro_balance_t *bs; /* N_RECORDS, or NULL */
 } set_t;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Encode record k of set s: 0, or -1 with the error printed. */
 static int encode_one(rs_avro_cache_t *c, const set_t *s, size_t k, void **buf, size_t *len)
@@ -72,7 +64,7 @@ static int encode_one(rs_avro_cache_t *c, const set_t *s, size_t k, void **buf, 
 static double run(rs_avro_cache_t *c, const set_t *s, long n)
 {
     uint64_t check = 0;
-    double t0 = now_s();
+    double t0 = bench_ab_now_s();
     for (long i = 0; i < n; i++) {
         void *buf;
         size_t len;
@@ -81,7 +73,7 @@ static double run(rs_avro_cache_t *c, const set_t *s, long n)
         check += len + ((const unsigned char *)buf)[len - 1];
         free(buf);
     }
-    double dt = now_s() - t0;
+    double dt = bench_ab_now_s() - t0;
     if (check == 0)
         fprintf(stderr, "bench_avro_encode: unexpected zero checksum\n");
     return dt;

@@ -738,6 +738,7 @@ static void check_stall(rs_worker_t *w)
 int rs_worker_run(rs_worker_t *w, char *errstr, size_t errlen)
 {
     const uint64_t max_us = (uint64_t)w->cfg->batch_max_ms * 1000u;
+    const long drain_max = prefetch_records(w->cfg);
     int idle_exit = 0;
 
     rs_worker_log(
@@ -773,7 +774,7 @@ int rs_worker_run(rs_worker_t *w, char *errstr, size_t errlen)
          * covers (bench/README.md, "A longer horizon for the merge"). */
         while (m != NULL) {
             rs_worker_take_message(w, m);
-            if ((long)w->fresh >= prefetch_records(w->cfg) || rs_worker_failed(w))
+            if ((long)w->fresh >= drain_max || rs_worker_failed(w))
                 break;
             m = rd_kafka_consumer_poll(w->consumer, 0);
         }

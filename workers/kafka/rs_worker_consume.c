@@ -19,7 +19,7 @@
  *
  * Ownership: queues own their records (inrec_t, copied out of librdkafka's
  * messages, which are destroyed when consumed; free() on free);
- * a sub-batch owns the messages taken into it.
+ * a sub-batch owns the records taken into it.
  */
 #include "rs_worker_internal.h"
 
