@@ -4,8 +4,9 @@
 #
 #   bench/batch_sweep.sh [BUILD_DIR] [CONTRACTS] [OUT.svg]
 #
-# For each batch size it runs bench_e2e (one raw run, the worker once) on a
-# fresh embedded broker and the same generated book, and records the
+# For each batch size it runs bench_e2e (RAW_RUNS raw runs, default 3, their
+# median the baseline; the worker once) on a fresh embedded broker and the
+# same generated book, and records the
 # worker's rate, its ratio to the raw consumer of that run, its events per
 # CPU second (user + sys: steadier than the rate when other programs load
 # the machine) and its peak RSS. PARTITIONS (default 16) is bench_e2e's
@@ -19,12 +20,13 @@ OUT=${3:-bench/batch-sweep.svg}
 SIZES=${SIZES:-"1000 10000 25000 50000 100000 200000"}
 PARTITIONS=${PARTITIONS:-16}
 BATCH_MS=${BATCH_MS:-100}
+RAW_RUNS=${RAW_RUNS:-3}
 DATA=$(mktemp)
 trap 'rm -f "$DATA"' EXIT
 
 for b in $SIZES; do
     echo "batch_sweep: batch.max.records=$b" >&2
-    out=$("$BUILD/bench_e2e" --contracts "$CONTRACTS" --partitions "$PARTITIONS" --raw-runs 1 \
+    out=$("$BUILD/bench_e2e" --contracts "$CONTRACTS" --partitions "$PARTITIONS" --raw-runs "$RAW_RUNS" \
         --worker-config "batch.max.records=$b" --worker-config "batch.max.ms=$BATCH_MS" 2>/dev/null)
     rate=$(sed -n 's/^bench_e2e: worker rate=\([0-9]*\)\/s.*/\1/p' <<<"$out")
     raw=$(sed -n 's/^bench_e2e: raw_consumer median_rate=\([0-9]*\)\/s.*/\1/p' <<<"$out")
