@@ -1043,6 +1043,45 @@ Test(worker, failed_delivery_exits_2_and_the_restart_replays, .timeout = 120)
 }
 
 /* ------------------------------------------------------------------------ */
+/* SIGTERM while an assignment waits for the changelog's watermarks         */
+/* ------------------------------------------------------------------------ */
+
+/* As leadership moves, ListOffsets answers fail and the worker retries the
+ * changelog's watermarks before it restores and takes new partitions. A
+ * SIGTERM then (a rolling restart during a rebalance) gives the assignment
+ * up and stops cleanly: exit 0, nothing failed (test_chaos found a worker
+ * that exited 1 here). */
+Test(worker, sigterm_while_the_assignment_waits_exits_0, .timeout = 120)
+{
+    rs_mockbroker_t *mb = NULL;
+    rs_mockbroker_opts_t mo = {1, KH_NPARTS};
+    char err[512];
+    kh_worker_t w;
+    rd_kafka_resp_err_t errs[400];
+
+    cr_assert_eq(rs_mockbroker_new(&mb, &mo, err, sizeof err), 0, "%s", err);
+    kh_worker_init(&w, rs_mockbroker_bootstraps(mb), "g-term-assign", NULL);
+    pid_t pid = kh_worker_start(&w, NULL);
+    /* the group's first join takes ~3 s on the mock: the assignment comes
+     * after these errors are queued */
+    kh_wait_log(w.log, "worker: running", pid);
+    for (size_t i = 0; i < sizeof errs / sizeof *errs; i++)
+        errs[i] = RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE;
+    rd_kafka_mock_push_request_errors_array(rs_mockbroker_cluster(mb), 2 /* ListOffsets */,
+                                            sizeof errs / sizeof *errs, errs);
+    kh_wait_log(w.log, "worker: warning changelog_watermarks", pid);
+    kill(pid, SIGTERM);
+    kh_assert_exit0(kh_wait_exit(pid, KH_DEADLINE_S, w.log), w.log);
+    char *log = kh_slurp(w.log);
+    cr_assert_not_null(strstr(log, "worker: assignment_given_up"), "%s", log);
+    cr_assert_null(strstr(log, "worker: error="), "%s", log);
+    cr_assert_null(strstr(log, "worker: assigned "), "partitions were taken:\n%s", log);
+    free(log);
+    rs_mockbroker_destroy(mb);
+    kh_rm_rf(w.dir);
+}
+
+/* ------------------------------------------------------------------------ */
 /* a pending plan is replayed in its order                                  */
 /* ------------------------------------------------------------------------ */
 

@@ -85,8 +85,11 @@ static void on_restore_progress(void *opaque, int32_t n, int64_t done, int64_t r
  * leadership moves (NOT_LEADER), and right after a failed call it has
  * answered low = high (seen in the SIGKILL test with ListOffsets errors:
  * low 34, high 34 for a partition holding records 0..33), which would skip
- * a restore that is needed. Retried for up to METADATA_DEADLINE_MS.
- * Returns 0, or -1 (failure recorded, naming the partition). */
+ * a restore that is needed. Retried for up to METADATA_DEADLINE_MS, or
+ * until the worker is asked to stop (SIGTERM while the group assigns, as
+ * leadership moves): then the assignment is given up, not failed.
+ * Returns 0, 1 when asked to stop first (nothing recorded), or -1 (failure
+ * recorded, naming the partition). */
 static int changelog_watermarks(rs_worker_t *w, const int32_t *parts, size_t n, int64_t *lo,
                                 int64_t *hi)
 {
@@ -140,7 +143,14 @@ static int changelog_watermarks(rs_worker_t *w, const int32_t *parts, size_t n, 
         }
         if (why == NULL)
             why = "two answers differ";
-        if (rs_worker_now_us() >= deadline || w->stop) {
+        if (w->stop) {
+            rs_worker_log("changelog_watermarks partition=%d error=\"%s\" retrying=false "
+                          "reason=stopping",
+                          (int)bad, why);
+            rc = 1;
+            break;
+        }
+        if (rs_worker_now_us() >= deadline) {
             rs_worker_fail(w, "changelog %s[%d]: watermarks: %s", topic, (int)bad, why);
             break;
         }
@@ -291,8 +301,10 @@ static int restore_decide(rs_worker_t *w, local_part_t *lp, int64_t lo, int64_t 
  * (R1, R2), one consumer reading every changelog partition to restore
  * (rs_changelog_restore: one marker commit for all), then one
  * rs_changelog_restore_finish (one flush, the markers cleared). Logs
- * `restore_all`. 0 or -1 (failure recorded; partitions restored so far
- * keep their markers, so they are restored again next time). */
+ * `restore_all`. 0, 1 when the worker was asked to stop before the
+ * watermarks were known (nothing restored, nothing recorded), or -1
+ * (failure recorded; partitions restored so far keep their markers, so
+ * they are restored again next time). */
 static int restore_parts(rs_worker_t *w, const int32_t *parts, size_t n)
 {
     char err[512];
@@ -316,8 +328,11 @@ static int restore_parts(rs_worker_t *w, const int32_t *parts, size_t n)
     for (size_t i = 0; i < n; i++)
         if (local_part(w, parts[i], &lp[i]) != 0)
             goto out;
-    if (changelog_watermarks(w, parts, n, lo, hi) != 0)
+    int wm = changelog_watermarks(w, parts, n, lo, hi);
+    if (wm != 0) {
+        rc = wm;
         goto out;
+    }
     for (size_t i = 0; i < n; i++) {
         int64_t from = 0;
         int d = restore_decide(w, &lp[i], lo[i], hi[i], &from);
@@ -475,14 +490,22 @@ static void on_assign(rs_worker_t *w, rd_kafka_topic_partition_list_t *parts)
         w->parts[n].cl_next = -1;
         fresh[nfresh++] = n;
     }
-    if (!rs_worker_failed(w))
-        restore_parts(w, fresh, nfresh);
-    if (rs_worker_failed(w)) /* nothing of the new partitions is kept */
+    int restored = rs_worker_failed(w) ? -1 : restore_parts(w, fresh, nfresh);
+    if (restored != 0) /* failed, or stopping: nothing of the new partitions is kept */
         for (size_t i = 0; i < nfresh; i++) {
             rs_worker_release_part(&w->parts[fresh[i]]);
             rs_worker_part_set_state(w, fresh[i], RS_PART_UNASSIGNED);
         }
     free(fresh);
+    if (restored > 0) {
+        /* Asked to stop while the assignment waited: the new partitions
+         * are not taken (not assigned to the consumer, nothing loaded or
+         * applied); the loop stops, and leaving the group hands them on. */
+        rs_worker_log("assignment_given_up topic_partitions=%d reason=stopping", parts->cnt);
+        if (w->state == RS_WORKER_RESTORING)
+            rs_worker_set_state(w, RS_WORKER_RUNNING);
+        return;
+    }
     for (int i = 0; i < parts->cnt && !rs_worker_failed(w); i++) {
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
         int t = rs_worker_topic_index(w, tp->topic);
