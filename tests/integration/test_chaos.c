@@ -30,8 +30,11 @@
  *   - Each kill also moves the leaders of one topic (inputs, outputs and
  *     changelog in turn) and pushes retriable errors onto Produce, Fetch,
  *     ListOffsets and OffsetCommit requests.
- *   - At the end the faults stop, the live slots get SIGTERM, and one worker
- *     (exit.when.idle) finishes the input.
+ *   - At the end the faults stop, the input is made whole (an input record
+ *     the embedded broker lost after acknowledging it, which happened once
+ *     in ~10 CI runs, is produced again and counted: make_input_whole), the
+ *     live slots get SIGTERM, and one worker (exit.when.idle) finishes the
+ *     input.
  *
  * Checked: the input topics hold every event once; the journal,
  * deduplicated by entry_id, has no entry_id with two contents, no gap in
@@ -301,6 +304,49 @@ static void produce_range(rd_kafka_t *p, const kh_events_t *ev, size_t lo, size_
     }
 }
 
+/* The input as the broker holds it, once the faults stopped: every event
+ * not found there (its JSON is its record's value) is produced again.
+ * Rarely (seen once in ~10 CI runs, and not again with the same seed) the
+ * embedded broker held one input record fewer than the test's idempotent
+ * producer had been told was delivered, under the injected Produce errors
+ * and leader moves. The input is the test's, not the workers', so it is
+ * made whole and the count printed; the checks then hold the workers to
+ * the whole book. Returns the number produced again. */
+static size_t make_input_whole(const char *bs, rd_kafka_t *p, const kh_events_t *ev)
+{
+    kh_recs_t in[4];
+    size_t again = 0;
+    kh_read_topics(bs, kh_in_topics, 4, in);
+    char *found[4];
+    for (int t = 0; t < 4; t++)
+        cr_assert_not_null(found[t] = calloc(in[t].n + 1, 1));
+    for (size_t i = 0; i < ev->n; i++) {
+        const kh_event_t *e = &ev->v[i];
+        if (e->is_close)
+            continue;
+        const kh_recs_t *r = &in[e->topic];
+        size_t k = 0;
+        while (k < r->n &&
+               (found[e->topic][k] || strcmp((const char *)r->v[k].val, e->json) != 0))
+            k++;
+        if (k < r->n) {
+            found[e->topic][k] = 1;
+            continue;
+        }
+        fprintf(stderr, "chaos: %s lost an acknowledged record; produced again: %s\n",
+                kh_in_topics[e->topic], e->json);
+        kh_produce_one(p, kh_in_topics[e->topic], RD_KAFKA_PARTITION_UA, e->contract_id,
+                       e->json, strlen(e->json), NULL);
+        again++;
+    }
+    kh_flush_ok(p);
+    for (int t = 0; t < 4; t++) {
+        free(found[t]);
+        kh_recs_free(&in[t]);
+    }
+    return again;
+}
+
 /* Produce the events due by now (the book spread evenly over the kill
  * phase). */
 static void chaos_pump(chaos_t *c)
@@ -455,6 +501,7 @@ Test(chaos, sigkill_restore_errors_and_leader_moves_equal_replay, .timeout = 180
     kh_flush_ok(prod);
     chaos_clear_faults(&c);
     double t_kills = kh_now_s() - t0;
+    size_t input_again = make_input_whole(c.bs, prod, &ev);
 
     /* the closes, then the end: SIGTERM the live slots (an armed one may
      * still kill itself on the way out), one worker finishes the input */
@@ -535,11 +582,11 @@ Test(chaos, sigkill_restore_errors_and_leader_moves_equal_replay, .timeout = 180
             "delivered %d changelog %d state_write %d committed %d; armed but not reached "
             "%d) state_dirs_deleted=%d starts=%d restored_records=%ld leader_moves=%d "
             "injected_errors=%d journal_records=%zu distinct_entries=%zu duplicates=%zu "
-            "dead_letters=%zu kill_phase_s=%.0f\n",
+            "dead_letters=%zu input_produced_again=%zu kill_phase_s=%.0f\n",
             (unsigned long long)seed, c.kills_external + hook, c.kills_external, hook,
             c.kills_hook[0], c.kills_hook[1], c.kills_hook[2], c.kills_hook[3], c.kills_hook[4],
             c.kills_hook[5], c.hook_timeouts, c.deleted, c.starts, restored, c.leader_moves,
-            c.errors, outs[0].n, uniq.n, dups, outs[2].n, t_kills);
+            c.errors, outs[0].n, uniq.n, dups, outs[2].n, input_again, t_kills);
     cr_assert_geq(c.kills_external + hook, kills);
 
     json_decref(rows);
