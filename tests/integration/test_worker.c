@@ -1050,7 +1050,7 @@ Test(worker, failed_delivery_exits_2_and_the_restart_replays, .timeout = 120)
  * changelog's watermarks before it restores and takes new partitions. A
  * SIGTERM then (a rolling restart during a rebalance) gives the assignment
  * up and stops cleanly: exit 0, nothing failed (test_chaos found a worker
- * that exited 1 here). */
+ * that exited 2 here). */
 Test(worker, sigterm_while_the_assignment_waits_exits_0, .timeout = 120)
 {
     rs_mockbroker_t *mb = NULL;
