@@ -25,6 +25,8 @@
  *     three workers own partitions and apply batches at once; one leaves.
  *   - A lost assignment (an injected UNKNOWN_MEMBER_ID heartbeat) discards
  *     the queued batch; nothing of it is applied; no duplicates.
+ *   - exit.when.idle across a lost assignment: the worker rejoins, applies
+ *     the rest of the book and only then exits 0.
  *   - Local state behind the changelog (a worker on an old checkpoint)
  *     restores from its own position and consumes only what is new.
  *   - Leader moves and request errors on three brokers, two workers.
@@ -613,6 +615,64 @@ Test(scale, lost_assignment_discards_the_batch_in_flight, .timeout = 240)
     cr_log_info("lost assignment: %zu lost, the last with %ld messages queued and discarded; "
                 "%zu duplicates",
                 lost, queued, dups);
+    free(log);
+    kh_rm_rf(w.dir);
+    scale_close(&s);
+}
+
+/* exit.when.idle across a lost assignment. Between a revoke and the
+ * group's next assignment a worker owns nothing, which says nothing about
+ * its input: a worker that took that moment for "every assigned partition
+ * is at its end" exited 0 with most of the book not applied (seen
+ * 2026-12-07 with the worker under valgrind, whose session timed out in a
+ * long batch). Here the worker is frozen (SIGSTOP) early in the book for
+ * longer than its session timeout, so the group evicts it and its
+ * assignment is lost when it runs again; it must rejoin, apply the rest
+ * and only then exit 0, and the deduplicated journal gives replay's
+ * balances. One record a batch keeps the book (~2,800 records) longer
+ * than the time to the freeze. */
+Test(scale, exit_when_idle_waits_for_the_next_assignment, .timeout = 180)
+{
+    scale_t s;
+    scale_open(&s, 1, 300, "idle.journal");
+    kh_produce_book(s.bs, &s.ev);
+
+    kh_worker_t w;
+    kh_worker_init(&w, s.bs, "g-idle",
+                   "input.format=json\noutput.format=json\nbatch.max.records=1\n"
+                   "batch.max.ms=20\nexit.when.idle=true\ntopics.journal=idle.journal\n"
+                   "topics.changelog=idle.changelog\n");
+    pid_t pw = kh_worker_start(&w, NULL);
+    kh_wait_log(w.log, "worker: batch records=", pw);
+    kill(pw, SIGSTOP);
+    usleep(4500 * 1000); /* over the 3 s session timeout: the group evicts it */
+    kill(pw, SIGCONT);
+    int status = kh_wait_exit(pw, KH_DEADLINE_S, w.log);
+    char *log = kh_slurp(w.log);
+    kh_assert_exit0(status, w.log);
+
+    /* the loss came mid-book: batches were applied after the assignment
+     * that followed it, and the idle exit came after those */
+    const char *lost = strstr(log, "worker: assignment_lost ");
+    cr_assert_not_null(lost, "no lost assignment after a 4.5 s freeze:\n%s", log);
+    const char *again = strstr(lost, "worker: assigned ");
+    cr_assert_not_null(again,
+                       "the worker stopped without being assigned again after its "
+                       "assignment was lost:\n%s",
+                       log);
+    const char *batch = strstr(again, "worker: batch records=");
+    cr_assert_not_null(batch,
+                       "no batch after the new assignment (the book was done before the "
+                       "freeze: make it larger):\n%s",
+                       log);
+    const char *idle = strstr(log, "worker: stopping reason=idle");
+    cr_assert(idle != NULL && idle > batch,
+              "the idle exit came before the rest of the book was applied:\n%s", log);
+
+    long entries = 0;
+    size_t dups = check_outputs(s.bs, "idle.journal", &s.ev, &log, 1, &entries);
+    cr_log_info("exit.when.idle across a lost assignment: %zu duplicates (plan entries %ld)",
+                dups, entries);
     free(log);
     kh_rm_rf(w.dir);
     scale_close(&s);

@@ -680,11 +680,15 @@ done:
 /* running                                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* exit.when.idle: an assignment was handled (RUNNING), nothing is queued,
- * no plan waits, and every assigned topic-partition is at its end. */
+/* exit.when.idle: an assignment was handled (RUNNING) and no revoke came
+ * after it (between a revoke and the group's next assignment the worker
+ * owns nothing, which says nothing about the input: with the range
+ * assignor every rebalance revokes everything first), nothing is queued,
+ * no plan waits, and every assigned topic-partition is at its end. An
+ * assignment of nothing (more members than partitions) is idle at once. */
 static int is_idle(const rs_worker_t *w)
 {
-    if (w->state != RS_WORKER_RUNNING || w->queued > 0)
+    if (w->state != RS_WORKER_RUNNING || w->between_assignments || w->queued > 0)
         return 0;
     for (int32_t n = 0; n < w->nparts; n++) {
         const part_t *p = &w->parts[n];

@@ -502,6 +502,7 @@ static void on_assign(rs_worker_t *w, rd_kafka_topic_partition_list_t *parts)
          * are not taken (not assigned to the consumer, nothing loaded or
          * applied); the loop stops, and leaving the group hands them on. */
         rs_worker_log("assignment_given_up topic_partitions=%d reason=stopping", parts->cnt);
+        w->between_assignments = 0;
         if (w->state == RS_WORKER_RESTORING)
             rs_worker_set_state(w, RS_WORKER_RUNNING);
         return;
@@ -580,6 +581,7 @@ static void on_assign(rs_worker_t *w, rd_kafka_topic_partition_list_t *parts)
     }
     w->recommit = 1;                   /* the previous owner's last commit may have failed */
     w->loop_mark = rs_worker_now_us(); /* a restore is not a stall */
+    w->between_assignments = 0;
     if (w->state == RS_WORKER_RESTORING && rs_worker_set_state(w, RS_WORKER_RUNNING) != 0)
         return;
     rs_metrics_set_ready(w->metrics, 1);
@@ -664,6 +666,9 @@ static void on_revoke(rs_worker_t *w, rd_kafka_topic_partition_list_t *parts)
     rs_metrics_set(w->m.owned, 0);
     w->hold_until = 0; /* the group has spoken */
     w->loop_mark = rs_worker_now_us();
+    /* exit.when.idle: owning nothing now is not being done; the group's
+     * next generation assigns again (maybe nothing) */
+    w->between_assignments = 1;
     rs_worker_log("revoked topic_partitions=%d", parts->cnt);
 }
 

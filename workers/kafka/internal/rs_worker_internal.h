@@ -29,7 +29,9 @@
  *   RESTORING  inside the assign callback: partitions are restored from the
  *              changelog and loaded; the worker is not ready.
  *   RUNNING    an assignment was handled; batches are applied (the
- *              assignment may be empty after a revoke).
+ *              assignment may be empty after a revoke: between_assignments
+ *              then says the group's next one has not come yet, and
+ *              exit.when.idle waits for it).
  *   STOPPING   the loop ended on a stop request or idle: the last batch is
  *              committed and the consumer closed.
  *   STOPPED    rs_worker_run() returned 0.
@@ -95,7 +97,8 @@
  *
  * Flags that stay flags, being no part of the lifecycle: stop (a request,
  * async-signal-safe), txn (configured), txn_open (a transaction is open),
- * has_policy (configured), recommit (Kafka offsets to commit again), and per
+ * has_policy (configured), recommit (Kafka offsets to commit again),
+ * between_assignments (revoked, the next assignment not yet handled), and per
  * partition cl_dirty (changelog written in this batch), parked (a record
  * of it would not fit: rs_worker_bounds.c), tp_assigned[] and eof[] (per
  * topic-partition).
@@ -360,6 +363,7 @@ struct rs_worker {
     uint64_t last_batch_end;  /* when the last batch was committed (us) */
     uint64_t batch_t0;        /* when the oldest message not yet tried in a batch came (us) */
     size_t n_assigned;        /* topic-partitions assigned */
+    int between_assignments;  /* revoked, and the group's next assignment not yet handled */
     uint64_t flow_pauses;     /* topic-partitions paused by rs_worker_flow_update */
     rd_kafka_topic_partition_list_t *commit_offsets; /* for Kafka, after the state */
     int recommit;            /* commit the store's offsets to Kafka (again) */
