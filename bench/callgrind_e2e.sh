@@ -19,6 +19,8 @@
 #     balance snapshots, the contract records and seen ids staged for the
 #     store and the changelog, the contracts' stored offsets, the store
 #     commit, the consume and copy of input records).
+# WORKER_CONFIG: more bench_e2e arguments (e.g. "--worker-config
+# kafka.linger.ms=20"), to compare settings by their instructions.
 # Needs valgrind (Debian: valgrind). Prints its progress to stderr; the
 # callgrind output is kept (its path is printed) for callgrind_annotate.
 set -euo pipefail
@@ -43,7 +45,7 @@ EOF
 chmod +x "$WORK/wrap.sh"
 
 echo "callgrind_e2e: $CONTRACTS contracts on $PARTITIONS partitions, the worker under callgrind (a minute or more)" >&2
-"$BUILD/bench_e2e" --contracts "$CONTRACTS" --partitions "$PARTITIONS" --raw-runs 1 \
+"$BUILD/bench_e2e" --contracts "$CONTRACTS" --partitions "$PARTITIONS" --raw-runs 1 ${WORKER_CONFIG:-} \
     --bin "$WORK/wrap.sh" >"$WORK/bench.log" 2>&1 || {
     cat "$WORK/bench.log" >&2
     exit 1
