@@ -158,11 +158,20 @@ int rs_changelog_encode_seen_pack(const char *contract_id, const rs_seen_id_t *i
             q[16 + k] = (unsigned char)((uint32_t)ids[i].period >> (8 * k));
         digest = (digest ^ ids[i].id_hash) * RS_FNV1A64_PRIME;
     }
-    int k = snprintf(key, keylen, "S/%s/%016llx", contract_id, (unsigned long long)digest);
-    if (k < 0 || (size_t)k >= keylen) {
+    /* "S/<contract>/<digest as 16 hex digits>" (no snprintf: once per
+     * contract per sub-batch) */
+    size_t cl = strlen(contract_id);
+    if (cl + 20 > keylen) {
         free(p);
         return -1;
     }
+    key[0] = 'S';
+    key[1] = '/';
+    memcpy(key + 2, contract_id, cl);
+    key[2 + cl] = '/';
+    for (int d = 0; d < 16; d++)
+        key[3 + cl + d] = "0123456789abcdef"[(digest >> (60 - 4 * d)) & 0xf];
+    key[19 + cl] = '\0';
     *out = p;
     *outlen = RS_CHANGELOG_SEEN_PACK_HDR + n * RS_CHANGELOG_SEEN_PACK_ID;
     return 0;

@@ -297,34 +297,41 @@ int rs_state_get_input_offset(rs_state_t *st, const char *topic, int32_t partiti
     return get_offset(st, k, key_input(k, topic, tlen, partition), offset, ctx, errstr, errlen);
 }
 
-int rs_state_get_contract_offset(rs_state_t *st, const char *contract_id, const char *topic,
-                                 int64_t *offset, char *errstr, size_t errlen)
+int rs_state_get_contract_topic_offsets(rs_state_t *st, const char *contract_id,
+                                        const char *const *topics, int ntopics, int64_t *offs,
+                                        char *errstr, size_t errlen)
 {
-    static const char op[] = "rs_state_get_contract_offset";
+    static const char op[] = "rs_state_get_contract_topic_offsets";
     unsigned char k[KEY_MAX];
-    char ctx[128 + RS_STATE_MAX_ID_LEN + RS_STATE_MAX_TOPIC_LEN];
-    size_t idlen = 0, tlen = 0, vlen = 0;
+    char rerr[512] = ""; /* the error's context is formatted only for an error */
+    size_t idlen = 0, vlen = 0, tlen[64];
     rocksdb_pinnableslice_t *ps = NULL;
-    if (!st || !offset) {
-        rs_errorf(errstr, errlen, "%s: NULL argument", op);
+    if (!st || !topics || !offs || ntopics < 0 || ntopics > 64) {
+        rs_errorf(errstr, errlen, "%s: NULL argument or more than 64 topics", op);
         return -1;
     }
-    if (check_name(contract_id, RS_STATE_MAX_ID_LEN, &idlen, op, "contract_id", errstr,
-                   errlen) ||
-        check_name(topic, RS_STATE_MAX_TOPIC_LEN, &tlen, op, "topic", errstr, errlen))
+    if (check_name(contract_id, RS_STATE_MAX_ID_LEN, &idlen, op, "contract_id", errstr, errlen))
         return -1;
-    snprintf(ctx, sizeof ctx, "%s: contract_id=%s topic=%s", op, contract_id, topic);
-    int rc = get_pinned(st, k, key_coffset(k, contract_id, idlen), &ps, ctx, errstr, errlen);
-    if (rc != 0)
-        return rc;
-    const unsigned char *v = (const unsigned char *)rocksdb_pinnableslice_value(ps, &vlen);
-    int r = rs_state_off_find(v, vlen, topic, tlen, offset);
+    for (int t = 0; t < ntopics; t++) {
+        offs[t] = -1;
+        if (check_name(topics[t], RS_STATE_MAX_TOPIC_LEN, &tlen[t], op, "topic", errstr,
+                       errlen))
+            return -1;
+    }
+    int rc =
+        get_pinned(st, k, key_coffset(k, contract_id, idlen), &ps, "read", rerr, sizeof rerr);
+    const unsigned char *v = NULL;
+    if (rc == 0) /* the value first: its length is set by this call */
+        v = (const unsigned char *)rocksdb_pinnableslice_value(ps, &vlen);
+    for (int t = 0; rc == 0 && t < ntopics; t++)
+        if (rs_state_off_find(v, vlen, topics[t], tlen[t], &offs[t]) < 0) {
+            snprintf(rerr, sizeof rerr, "corrupt offsets value (%zu bytes)", vlen);
+            rc = -1;
+        }
+    if (rc < 0)
+        rs_errorf(errstr, errlen, "%s: contract_id=%s: %s", op, contract_id, rerr);
     rocksdb_pinnableslice_destroy(ps);
-    if (r < 0) {
-        rs_errorf(errstr, errlen, "%s: corrupt offsets value (%zu bytes)", ctx, vlen);
-        return -1;
-    }
-    return r == 1 ? 0 : 1;
+    return rc;
 }
 
 int rs_state_get_meta(rs_state_t *st, const char *name, void **blob, size_t *len, char *errstr,

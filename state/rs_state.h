@@ -136,6 +136,13 @@ int rs_state_get_input_offset(rs_state_t *st, const char *topic, int32_t partiti
 /* The highest offset of `topic` applied to `contract_id`. */
 int rs_state_get_contract_offset(rs_state_t *st, const char *contract_id, const char *topic,
                                  int64_t *offset, char *errstr, size_t errlen);
+/* The highest offsets of several topics applied to `contract_id`, from one
+ * point read (its topics share one key): offs[t] for topics[t], -1 where
+ * the store has none. 0 found (some topic may still be -1), 1 the contract
+ * has no offsets at all (every offs[t] -1), -1 error. */
+int rs_state_get_contract_topic_offsets(rs_state_t *st, const char *contract_id,
+                                        const char *const *topics, int ntopics, int64_t *offs,
+                                        char *errstr, size_t errlen);
 /* The metadata blob `name`; *blob as for rs_state_get_contract(). */
 int rs_state_get_meta(rs_state_t *st, const char *name, void **blob, size_t *len, char *errstr,
                       size_t errlen);

@@ -16,6 +16,7 @@
  */
 #include "rs_state_offsets.h"
 #include "rs_bytes.h"
+#include "rs_err.h"
 #include "rs_state_keys.h"
 #include "rs_state_seen.h"
 
@@ -177,4 +178,18 @@ rocksdb_mergeoperator_t *rs_state_offsets_merge_operator(void)
 {
     return rocksdb_mergeoperator_create(NULL, merge_destroy, merge_full, merge_partial,
                                         merge_free, merge_name);
+}
+
+/* One topic: the read of all a contract's topics, for one (the CLI's use). */
+int rs_state_get_contract_offset(rs_state_t *st, const char *contract_id, const char *topic,
+                                 int64_t *offset, char *errstr, size_t errlen)
+{
+    const char *const topics[1] = {topic};
+    if (!offset) {
+        rs_errorf(errstr, errlen, "rs_state_get_contract_offset: NULL argument");
+        return -1;
+    }
+    int rc =
+        rs_state_get_contract_topic_offsets(st, contract_id, topics, 1, offset, errstr, errlen);
+    return rc == 0 && *offset < 0 ? 1 : rc;
 }

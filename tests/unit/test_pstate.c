@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rs_changelog.h"
+#include "rs_hash.h"
 #include "rs_pstate.h"
 #include "rs_test_util.h"
 
@@ -1264,4 +1266,40 @@ Test(pstate, seen_ids_sort_by_contract_stably)
     free(v);
     free(got);
     free(want);
+}
+
+/* The changelog's packed seen-id key is "S/<contract>/<digest>", the digest
+ * (FNV-1a over the ids' hashes, 16 lowercase hex digits) exactly as
+ * snprintf("S/%s/%016llx") wrote it before the key was built by hand; a
+ * buffer one byte short of the key and its NUL is refused. */
+Test(pstate, changelog_seen_pack_key_is_contract_and_digest)
+{
+    const rs_seen_id_t ids[] = {{"C-12", 0x0123456789abcdefULL, 7, 300, 0},
+                                {"C-12", 0xfedcba9876543210ULL, 8, 301, 0},
+                                {"C-12", 0x00000000000000a5ULL, 9, 302, 0}};
+    uint64_t digest = RS_FNV1A64_SHORT_BASIS;
+    for (size_t i = 0; i < 3; i++)
+        digest = (digest ^ ids[i].id_hash) * RS_FNV1A64_PRIME;
+    char want[64], key[64];
+    snprintf(want, sizeof want, "S/%s/%016llx", "C-12", (unsigned long long)digest);
+    void *v = NULL;
+    size_t vlen = 0;
+    for (size_t n = 1; n <= 3; n++) { /* keys of 1, 2 and 3 ids differ */
+        uint64_t d = RS_FNV1A64_SHORT_BASIS;
+        for (size_t i = 0; i < n; i++)
+            d = (d ^ ids[i].id_hash) * RS_FNV1A64_PRIME;
+        char w[64];
+        snprintf(w, sizeof w, "S/C-12/%016llx", (unsigned long long)d);
+        cr_assert_eq(rs_changelog_encode_seen_pack("C-12", ids, n, key, sizeof key, &v, &vlen),
+                     0);
+        cr_assert_str_eq(key, w);
+        cr_assert_eq(vlen, RS_CHANGELOG_SEEN_PACK_HDR + n * RS_CHANGELOG_SEEN_PACK_ID);
+        free(v);
+    }
+    cr_assert_str_eq(key, want);
+    size_t need = strlen(want) + 1; /* 4 + 19 + 1 */
+    cr_assert_eq(rs_changelog_encode_seen_pack("C-12", ids, 3, key, need, &v, &vlen), 0);
+    cr_assert_str_eq(key, want);
+    free(v);
+    cr_assert_eq(rs_changelog_encode_seen_pack("C-12", ids, 3, key, need - 1, &v, &vlen), -1);
 }

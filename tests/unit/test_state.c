@@ -798,6 +798,18 @@ Test(state, corrupt_offset_value_is_an_error)
     cr_assert(strstr(err, "topic=usage partition=3") && strstr(err, "corrupt offset value"),
               "%s", err);
     rs_state_destroy(st);
+    /* a contract's offsets (0x30 id): an entry longer than the value */
+    static const unsigned char ckey[] = {0x30, 'C', '-', '7'};
+    static const unsigned char cval[] = {5, 'u', 's', 'a'};
+    raw_put(path, ckey, sizeof ckey, (const char *)cval, sizeof cval);
+    st = open_at(path, 0, 0, RS_STATE_SYNC_DEFAULT);
+    static const char *const topics[] = {"usage"};
+    int64_t offs[1];
+    cr_assert_eq(
+        rs_state_get_contract_topic_offsets(st, "C-7", topics, 1, offs, err, sizeof err), -1);
+    cr_assert(strstr(err, "contract_id=C-7") && strstr(err, "corrupt offsets value"), "%s",
+              err);
+    cr_assert_eq(rs_state_get_contract_offset(st, "C-7", "usage", &off, err, sizeof err), -1);
 }
 
 /* ---- crash safety ---- */
@@ -1081,6 +1093,22 @@ Test(state, contract_offsets_share_one_key_latest_per_topic)
                  "%s", err);
     const int64_t want[] = {5, 11, 9, 2, -1, -1, -1, -1, 5, 11, 9, 2};
     cr_assert_arr_eq(offs, want, sizeof want);
+    /* one contract's topics from one point read: the same figures; a topic
+     * the key does not hold is -1; a contract without offsets is 1 */
+    static const char *const some[] = {"usage", "refunds", "contracts"};
+    int64_t one[3] = {42, 42, 42};
+    cr_assert_eq(rs_state_get_contract_topic_offsets(st, "K", some, 3, one, err, sizeof err), 0,
+                 "%s", err);
+    const int64_t want_one[] = {2, -1, 5};
+    cr_assert_arr_eq(one, want_one, sizeof want_one);
+    int64_t four[4] = {42, 42, 42, 42};
+    cr_assert_eq(
+        rs_state_get_contract_topic_offsets(st, "K2", topics, 4, four, err, sizeof err), 1);
+    cr_assert_arr_eq(four, none, sizeof none);
+    static const char *const bad[] = {"usage", ""};
+    cr_assert_eq(rs_state_get_contract_topic_offsets(st, "K", bad, 2, one, err, sizeof err),
+                 -1);
+    cr_assert(strstr(err, "topic") != NULL, "%s", err);
     /* the merged value survives a flush and a reopen */
     cr_assert_eq(rs_state_flush(st, err, sizeof err), 0, "%s", err);
     rs_state_destroy(st);

@@ -19,7 +19,7 @@ void rs_event_init(rs_event_t *ev)
     ev->due_on = RS_DATE_NONE;
 }
 
-void rs_event_clear(rs_event_t *ev)
+void rs_event_release(rs_event_t *ev)
 {
     if (ev == NULL)
         return;
@@ -27,6 +27,17 @@ void rs_event_clear(rs_event_t *ev)
         free(ev->lines[i].milestones);
     free(ev->lines);
     free(ev->bill_lines);
+    ev->lines = NULL;
+    ev->bill_lines = NULL;
+    ev->n_lines = 0;
+    ev->n_bill_lines = 0;
+}
+
+void rs_event_clear(rs_event_t *ev)
+{
+    if (ev == NULL)
+        return;
+    rs_event_release(ev);
     rs_event_init(ev);
 }
 

@@ -147,6 +147,10 @@ typedef struct rs_event {
 void rs_event_init(rs_event_t *ev);
 /* Free what the event owns and re-initialise it. Accepts NULL. */
 void rs_event_clear(rs_event_t *ev);
+/* Free what the event owns, for an event going out of scope: cheaper than
+ * rs_event_clear (no re-initialisation); the event must be initialised
+ * again before any other use. Accepts NULL. */
+void rs_event_release(rs_event_t *ev);
 /* Deep copy; dst must not own anything. Returns 0 or -1 on allocation failure. */
 int rs_event_copy(rs_event_t *dst, const rs_event_t *src);
 

@@ -308,6 +308,20 @@ static int decode(rs_worker_t *w, const inrec_t *m, rs_event_t *ev, char *errstr
     }
 }
 
+/* "c/<id>" in key (room for RS_STATE_MAX_ID_LEN + 8), the changelog key of a
+ * contract record: what snprintf(key, cap, "c/%s", id) writes, without
+ * snprintf's cost (once per contract per sub-batch). */
+static void contract_cl_key(char *key, size_t cap, const char *id)
+{
+    size_t l = strlen(id);
+    if (l > cap - 3)
+        l = cap - 3; /* truncated as snprintf would (ids are checked shorter) */
+    key[0] = 'c';
+    key[1] = '/';
+    memcpy(key + 2, id, l);
+    key[2 + l] = '\0';
+}
+
 /* The applied offset of (contract, topic): this sub-batch's, else the
  * store's. Returns 0 or -1 (failure recorded). */
 static int applied_offset(rs_worker_t *w, part_t *p, centry_t *ce, int t, int64_t *out)
@@ -322,14 +336,17 @@ static int applied_offset(rs_worker_t *w, part_t *p, centry_t *ce, int t, int64_
             return -1;
         }
         if (known->stored[t] == OFF_UNKNOWN) {
-            int64_t off = OFF_NONE;
-            int rc = rs_state_get_contract_offset(w->st, known->id, w->cfg->topics[t], &off,
-                                                  err, sizeof err);
-            if (rc < 0) {
+            /* every input topic's offset at once: they share one key */
+            int64_t off[N_IN];
+            if (rs_state_get_contract_topic_offsets(w->st, known->id,
+                                                    (const char *const *)w->cfg->topics, N_IN,
+                                                    off, err, sizeof err) < 0) {
                 rs_worker_fail(w, "state: contract %s: %s", known->id, err);
                 return -1;
             }
-            known->stored[t] = rc == 0 ? off : OFF_NONE;
+            for (int u = 0; u < N_IN; u++)
+                if (known->stored[u] == OFF_UNKNOWN)
+                    known->stored[u] = off[u] >= 0 ? off[u] : OFF_NONE;
         }
         ce->stored[t] = known->stored[t];
     }
@@ -435,7 +452,7 @@ static int chunk_changelog(rs_worker_t *w, int32_t pn, const char *const *ids,
             rs_worker_fail(w, "out of memory");
             goto out;
         }
-        snprintf(key, sizeof key, "c/%s", ids[i]);
+        contract_cl_key(key, sizeof key, ids[i]);
         if (rs_worker_produce_cl(w, pn, key, v, vlen) != 0) {
             free(v);
             goto out;
@@ -618,7 +635,7 @@ static void handle_message(rs_worker_t *w, part_t *p, const qitem_t *it)
         ce->applied[t] = it->m->offset;
     rs_worker_take_late(w, e);
 out:
-    rs_event_clear(&ev);
+    rs_event_release(&ev); /* ev goes out of scope: no need to zero it again */
 }
 
 /* ------------------------------------------------------------------------ */
@@ -688,7 +705,7 @@ static int produce_changelog(rs_worker_t *w, part_t *p, int32_t n, const int64_t
             rs_worker_fail(w, "out of memory");
             return -1;
         }
-        snprintf(key, sizeof key, "c/%s", ids[i]);
+        contract_cl_key(key, sizeof key, ids[i]);
         if (!rs_worker_fits(w, n, "changelog_contract", ids[i], strlen(key), vlen)) {
             free(v);
             return 1;

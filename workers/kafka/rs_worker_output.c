@@ -700,13 +700,16 @@ static void produce_contract_balances(rs_worker_t *w, const rs_engine_t *e, cent
     size_t made = 0; /* line snapshots produced: the contract's follows them */
     for (size_t k = 0; k < n && !rs_worker_failed(w); k++) {
         const rs_line_view_t *v = &views[k];
-        size_t klen = strlen(ce->id) + strlen(v->line_id) + 8;
+        size_t il = strlen(ce->id), ll = strlen(v->line_id), klen = il + ll + 8;
         char *key = klen <= sizeof kbuf ? kbuf : malloc(klen); /* a long line id */
         if (key == NULL) {
             rs_worker_fail(w, "out of memory");
             break;
         }
-        snprintf(key, klen, "%s/line/%s", ce->id, v->line_id);
+        /* "<contract>/line/<line>" (no snprintf: once per line snapshot) */
+        memcpy(key, ce->id, il);
+        memcpy(key + il, "/line/", sizeof "/line/"); /* its NUL is overwritten */
+        memcpy(key + il + 6, v->line_id, ll + 1);
         rs_avro_balance_t b = {key,         ce->id,        v->customer_id, RS_AVRO_SCOPE_LINE,
                                v->line_id,  NULL,          v->currency,    v->exponent,
                                v->billed,   v->recognized, v->deferred,    v->unbilled,
