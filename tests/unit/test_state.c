@@ -810,6 +810,7 @@ Test(state, corrupt_offset_value_is_an_error)
     cr_assert(strstr(err, "contract_id=C-7") && strstr(err, "corrupt offsets value"), "%s",
               err);
     cr_assert_eq(rs_state_get_contract_offset(st, "C-7", "usage", &off, err, sizeof err), -1);
+    rs_state_destroy(st);
 }
 
 /* ---- crash safety ---- */
