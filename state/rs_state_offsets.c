@@ -1,6 +1,8 @@
 /*
- * rs_state_offsets.c — the 0x30 values (a contract's applied offsets) and
- * the "rs_offsets" merge operator (rs_state_offsets.h).
+ * rs_state_offsets.c — the 0x30 values (a contract's applied offsets), the
+ * "rs_offsets" merge operator (rs_state_offsets.h), and
+ * rs_state_get_contract_offset, one topic through the read of a contract's
+ * topics (rs_state_get_contract_topic_offsets, rs_state.c).
  *
  * Invariants: an entry is u8 topic length (1..RS_STATE_MAX_TOPIC_LEN),
  * topic, BE64 offset <= INT64_MAX; a value is whole entries, nothing after
