@@ -29,6 +29,10 @@
 
 #define KH_DEADLINE_S 60
 #define KH_NPARTS 4
+/* 3 s is the shortest session timeout with which a lone worker joins an
+ * empty group of the 2.0.2 mock: the mock answers that first join after
+ * 3 s and evicts a member quiet for the session timeout before (see
+ * test_chaos.c, slot_init). */
 #define KH_GROUP_TIMEOUTS                                                                      \
     "kafka.session.timeout.ms=3000\nkafka.heartbeat.interval.ms=500\nkafka.log_level=3\n"      \
     "kafka.fetch.wait.max.ms=20\n"

@@ -117,10 +117,16 @@ static uint64_t rnd(chaos_t *c, uint64_t n)
     return n ? c->rng % n : 0;
 }
 
+/* A positive number from the environment; unset, empty, not a number or
+ * not positive: def. */
 static long env_long(const char *name, long def)
 {
     const char *v = getenv(name);
-    return v != NULL && atol(v) > 0 ? atol(v) : def;
+    char *end = NULL;
+    if (v == NULL || *v == '\0')
+        return def;
+    long n = strtol(v, &end, 10);
+    return *end == '\0' && n > 0 ? n : def;
 }
 
 static size_t file_size(const char *path)
@@ -139,20 +145,34 @@ static size_t file_size(const char *path)
  * join); a join that times out on a loaded machine is sent again on a new
  * connection, and when that reaches the mock before the old connection's
  * close, the mock aborts the whole test process (rdkafka_mock_cgrp.c:
- * `!member->resp`). 6 s leaves the join 9 s. */
+ * `!member->resp`). 6 s leaves the join 9 s.
+ *
+ * The slots' 1 s session timeout moves a killed worker's partitions fast
+ * (a slot that finds the group empty waits for another to join with it;
+ * the kill loop's 8 s deadlines do not depend on its batches).
+ * The finishing worker (exit_when_idle) takes 6 s: it joins alone, and
+ * once the group has gone empty the 2.0.2 mock answers a first join only
+ * after 3 s, while its session timer (every 1 s) evicts a member that has
+ * been quiet for session.timeout.ms, a joining member included. With 1 s
+ * such a lone joiner is evicted before the election every time, its join
+ * never answered and sent again after 9 s into an empty group again: the
+ * worker never got an assignment (CI, 2026-12-07, seed 680288; the mock's debug
+ * log shows "Empty -> Joining", "Member ... session timed out", "Joining
+ * -> Empty: no members joined", over and over). */
 static void slot_init(chaos_t *c, slot_t *s, int exit_when_idle)
 {
     char text[2048];
     kh_worker_init(&s->w, c->bs, CHAOS_GROUP, NULL);
     snprintf(text, sizeof text,
              "kafka.bootstrap.servers=%s\nstate.dir=%s\ngroup.id=" CHAOS_GROUP "\n"
-             "state.sync=false\nlog.format=text\nkafka.session.timeout.ms=1000\n"
+             "state.sync=false\nlog.format=text\nkafka.session.timeout.ms=%d\n"
              "kafka.heartbeat.interval.ms=200\nkafka.log_level=3\n"
              "kafka.fetch.wait.max.ms=20\nkafka.max.poll.interval.ms=6000\n"
              "kafka.max.in.flight.requests.per.connection=1\n"
              "input.format=json\noutput.format=json\nbatch.max.records=8\nbatch.max.ms=20\n"
              "%s",
-             c->bs, s->w.state, exit_when_idle ? "exit.when.idle=true\n" : "");
+             c->bs, s->w.state, exit_when_idle ? 6000 : 1000,
+             exit_when_idle ? "exit.when.idle=true\n" : "");
     kh_write_file(s->w.cfg, text);
     s->pid = -1;
     s->armed = -1;
