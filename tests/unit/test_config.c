@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "rs_config.h"
+#include "rs_kafka_client.h"
 
 #define MIN_FILE "kafka.bootstrap.servers=127.0.0.1:9092\nstate.dir=/var/lib/revstream\n"
 
@@ -603,5 +604,156 @@ Test(defects, secrets_in_config_line)
         ASSERT_HAS(d, want);
         free(d);
         rs_config_destroy(c);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* kafka.* properties by client role (rs_kafka_client.h)                    */
+/* ------------------------------------------------------------------------ */
+
+static int g_ignored_warnings; /* CONFWARN "... will be ignored by this ..." */
+
+static void count_ignored(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    (void)level;
+    if (strcmp(fac, "CONFWARN") == 0 && strstr(buf, "will be ignored by this") != NULL)
+        g_ignored_warnings++;
+}
+
+static const rs_config_kafka_t k_mixed[] = {{"bootstrap.servers", "127.0.0.1:1"},
+                                            {"session.timeout.ms", "1000"},
+                                            {"heartbeat.interval.ms", "200"},
+                                            {"linger.ms", "7"},
+                                            {"acks", "1"},
+                                            {"client.id", "rs-test"}};
+
+static rd_kafka_conf_t *mixed_conf(rs_kafka_role_t role)
+{
+    rs_kafka_client_opts_t o = {0};
+    rd_kafka_conf_t *conf = NULL;
+    const char *bad = NULL;
+    char err[512];
+    o.role = role;
+    o.props = k_mixed;
+    o.nprops = sizeof k_mixed / sizeof k_mixed[0];
+    o.log_cb = count_ignored;
+    cr_assert_eq(rs_kafka_conf_new(&conf, &o, &bad, err, sizeof err), 0, "%s: %s",
+                 bad ? bad : "?", err);
+    return conf;
+}
+
+static void expect_prop(rd_kafka_conf_t *conf, const char *key, const char *want)
+{
+    char v[128];
+    size_t n = sizeof v;
+    cr_assert_eq(rd_kafka_conf_get(conf, key, v, &n), RD_KAFKA_CONF_OK, "%s", key);
+    cr_assert_str_eq(v, want, "%s", key);
+}
+
+/* Topic-level properties (acks) live in the default topic conf, which
+ * exists only once one of them was set: want NULL means none was. */
+static void expect_topic_prop(rd_kafka_conf_t *conf, const char *key, const char *want)
+{
+    char v[128];
+    size_t n = sizeof v;
+    rd_kafka_topic_conf_t *tc = rd_kafka_conf_get_default_topic_conf(conf);
+    if (want == NULL) {
+        cr_assert_null(tc, "%s: a topic property was set", key);
+        return;
+    }
+    cr_assert_not_null(tc, "%s: no topic property was set", key);
+    cr_assert_eq(rd_kafka_topic_conf_get(tc, key, v, &n), RD_KAFKA_CONF_OK, "%s", key);
+    cr_assert_str_eq(v, want, "%s", key);
+}
+
+Test(kafka_role, scope_comes_from_librdkafkas_table)
+{
+    cr_assert_eq(rs_kafka_property_scope("session.timeout.ms"), 'C');
+    cr_assert_eq(rs_kafka_property_scope("max.poll.interval.ms"), 'C');
+    cr_assert_eq(rs_kafka_property_scope("linger.ms"), 'P');
+    cr_assert_eq(rs_kafka_property_scope("acks"), 'P'); /* a topic-level one */
+    cr_assert_eq(rs_kafka_property_scope("bootstrap.servers"), '*');
+    cr_assert_eq(rs_kafka_property_scope("sasl.password"), '*');
+    cr_assert_eq(rs_kafka_property_scope("no.such.property"), 0);
+    cr_assert_eq(rs_kafka_property_scope(""), 0);
+    cr_assert_eq(rs_kafka_property_scope(NULL), 0);
+}
+
+Test(kafka_role, each_client_gets_the_properties_of_its_role)
+{
+    rd_kafka_conf_t *p = mixed_conf(RS_KAFKA_ROLE_PRODUCER);
+    rd_kafka_conf_t *c = mixed_conf(RS_KAFKA_ROLE_CONSUMER);
+    rd_kafka_conf_t *a = mixed_conf(RS_KAFKA_ROLE_ANY);
+
+    /* the producer: its own and the common ones, librdkafka's defaults for
+     * the consumer's */
+    expect_prop(p, "linger.ms", "7");
+    expect_topic_prop(p, "acks", "1");
+    expect_prop(p, "client.id", "rs-test");
+    expect_prop(p, "session.timeout.ms", "45000");
+    expect_prop(p, "heartbeat.interval.ms", "3000");
+    /* the consumer: the other way round */
+    expect_prop(c, "session.timeout.ms", "1000");
+    expect_prop(c, "heartbeat.interval.ms", "200");
+    expect_prop(c, "client.id", "rs-test");
+    expect_prop(c, "linger.ms", "5");
+    expect_topic_prop(c, "acks", NULL);
+    /* no role: everything, as before roles */
+    expect_prop(a, "session.timeout.ms", "1000");
+    expect_prop(a, "linger.ms", "7");
+    rd_kafka_conf_destroy(p);
+    rd_kafka_conf_destroy(c);
+    rd_kafka_conf_destroy(a);
+}
+
+/* What the roles are for: librdkafka warns at every start about each
+ * property of the other role. A client made with its role logs none; the
+ * same properties with no role make the producer warn (so the count can
+ * fail). */
+Test(kafka_role, no_ignored_property_warnings_at_start)
+{
+    char err[512];
+    const struct {
+        rs_kafka_role_t role;
+        rd_kafka_type_t type;
+        int warnings; /* of the mixed properties: 2 consumer-only for a
+                         producer, 2 producer-only for a consumer */
+    } cases[] = {{RS_KAFKA_ROLE_PRODUCER, RD_KAFKA_PRODUCER, 0},
+                 {RS_KAFKA_ROLE_CONSUMER, RD_KAFKA_CONSUMER, 0},
+                 {RS_KAFKA_ROLE_ANY, RD_KAFKA_PRODUCER, 2},
+                 {RS_KAFKA_ROLE_ANY, RD_KAFKA_CONSUMER, 2}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rd_kafka_conf_t *conf = mixed_conf(cases[i].role);
+        g_ignored_warnings = 0;
+        if (cases[i].type == RD_KAFKA_CONSUMER)
+            cr_assert_eq(rd_kafka_conf_set(conf, "group.id", "g", err, sizeof err),
+                         RD_KAFKA_CONF_OK);
+        rd_kafka_t *rk = rd_kafka_new(cases[i].type, conf, err, sizeof err);
+        cr_assert_not_null(rk, "%s", err);
+        rd_kafka_destroy(rk);
+        cr_assert_eq(g_ignored_warnings, cases[i].warnings,
+                     "case %zu: %d CONFWARN lines about ignored properties, want %d", i,
+                     g_ignored_warnings, cases[i].warnings);
+    }
+}
+
+Test(kafka_role, an_unknown_property_is_refused_whatever_the_role)
+{
+    const rs_config_kafka_t props[] = {{"session.timeout.msx", "1000"}};
+    const rs_kafka_role_t roles[] = {RS_KAFKA_ROLE_PRODUCER, RS_KAFKA_ROLE_CONSUMER,
+                                     RS_KAFKA_ROLE_ANY};
+    for (size_t i = 0; i < 3; i++) {
+        rs_kafka_client_opts_t o = {0};
+        rd_kafka_conf_t *conf = (rd_kafka_conf_t *)1;
+        const char *bad = NULL;
+        char err[512] = "";
+        o.role = roles[i];
+        o.props = props;
+        o.nprops = 1;
+        cr_assert_eq(rs_kafka_conf_new(&conf, &o, &bad, err, sizeof err), -1);
+        cr_assert_null(conf);
+        cr_assert_eq(bad, props[0].key, "the refused key is the caller's entry");
+        cr_assert_neq(err[0], '\0');
     }
 }

@@ -324,6 +324,7 @@ static int from_topic(const rs_config_t *cfg, const char *topic, keep_t *k)
     const char *bad = NULL;
     int rc = -1;
 
+    ko.role = RS_KAFKA_ROLE_CONSUMER;
     ko.settings = settings;
     ko.props = cfg->kafka; /* bootstrap.servers, SASL, TLS: the worker's */
     ko.nprops = cfg->n_kafka;

@@ -235,6 +235,7 @@ int rs_cli_cmd_produce(int argc, char **argv)
     rd_kafka_conf_t *conf = NULL;
     const char *bad = NULL;
     ko.bootstrap = bootstrap;
+    ko.role = RS_KAFKA_ROLE_PRODUCER;
     ko.settings = settings;
     ko.props = kpass;
     ko.nprops = (size_t)nkprops;

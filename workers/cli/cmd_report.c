@@ -105,6 +105,7 @@ static rd_kafka_conf_t *conf_of(const rs_config_t *cfg, const char *bootstrap,
     const char *bad = NULL;
     char err[512];
     ko.bootstrap = bootstrap;
+    ko.role = RS_KAFKA_ROLE_CONSUMER;
     ko.settings = settings;
     if (cfg != NULL) {
         ko.props = cfg->kafka;

@@ -235,6 +235,7 @@ static int start(sink_t *s, char *errstr, size_t errlen)
     rd_kafka_topic_partition_list_t *list = NULL;
     int rc = -1;
 
+    ko.role = RS_KAFKA_ROLE_CONSUMER;
     ko.settings = settings;
     ko.props = cfg->kafka;
     ko.nprops = cfg->n_kafka;

@@ -6,6 +6,113 @@
 #include "rs_kafka_client.h"
 #include "rs_err.h"
 
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* librdkafka's property table, name and scope, sorted by name; read once.
+ * Fixed storage (librdkafka 2.0 lists ~230 properties, names under 48
+ * bytes): a row that does not fit is left out, and its property is then
+ * given to every client, as before there was a table. */
+#define SCOPE_MAX 1024
+#define SCOPE_NAME 64
+
+typedef struct scope_row {
+    char name[SCOPE_NAME];
+    char scope; /* '*', 'C' or 'P' */
+} scope_row_t;
+
+static scope_row_t g_scope[SCOPE_MAX];
+static size_t g_nscope;
+static pthread_once_t g_scope_once = PTHREAD_ONCE_INIT;
+
+static int scope_cmp(const void *a, const void *b)
+{
+    return strcmp(((const scope_row_t *)a)->name, ((const scope_row_t *)b)->name);
+}
+
+/* The text between p and end, its spaces trimmed, into out (n bytes):
+ * 0, or -1 when it is empty or does not fit. */
+static int trimmed(const char *p, const char *end, char *out, size_t n)
+{
+    while (p < end && *p == ' ')
+        p++;
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    if (end == p || (size_t)(end - p) >= n)
+        return -1;
+    memcpy(out, p, (size_t)(end - p));
+    out[end - p] = '\0';
+    return 0;
+}
+
+/* One row of the table: "name | C/P | range | default | ...". Header,
+ * ruler and section lines have no scope of one of the three forms. */
+static void scope_parse_line(const char *line)
+{
+    const char *bar1 = strchr(line, '|'), *bar2 = bar1 ? strchr(bar1 + 1, '|') : NULL;
+    char name[SCOPE_NAME], scope[8];
+    if (bar2 == NULL || trimmed(line, bar1, name, sizeof name) != 0 ||
+        trimmed(bar1 + 1, bar2, scope, sizeof scope) != 0 || strchr(name, ' ') != NULL ||
+        scope[1] != '\0' || strchr("*CP", scope[0]) == NULL)
+        return;
+    for (size_t i = 0; i < g_nscope; i++)
+        if (strcmp(g_scope[i].name, name) == 0) {
+            /* listed twice (global and topic sections): two scopes mean
+             * every client */
+            if (g_scope[i].scope != scope[0])
+                g_scope[i].scope = '*';
+            return;
+        }
+    if (g_nscope < SCOPE_MAX) {
+        memcpy(g_scope[g_nscope].name, name, strlen(name) + 1);
+        g_scope[g_nscope++].scope = scope[0];
+    }
+}
+
+static void scope_load(void)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (f == NULL)
+        return; /* no table: every property to every client */
+    rd_kafka_conf_properties_show(f);
+    if (fclose(f) == 0 && text != NULL) {
+        char *save = NULL;
+        for (char *l = strtok_r(text, "\n", &save); l != NULL; l = strtok_r(NULL, "\n", &save))
+            scope_parse_line(l);
+        qsort(g_scope, g_nscope, sizeof g_scope[0], scope_cmp);
+    }
+    free(text);
+}
+
+char rs_kafka_property_scope(const char *name)
+{
+    scope_row_t key;
+    const scope_row_t *row;
+    if (name == NULL || strlen(name) >= SCOPE_NAME)
+        return 0;
+    pthread_once(&g_scope_once, scope_load);
+    memcpy(key.name, name, strlen(name) + 1);
+    row = bsearch(&key, g_scope, g_nscope, sizeof g_scope[0], scope_cmp);
+    if (row == NULL)
+        return '\0';
+    return row->scope;
+}
+
+/* Whether a passthrough property is for a client of this role. */
+static int for_role(rs_kafka_role_t role, const char *key)
+{
+    char scope;
+    if (role == RS_KAFKA_ROLE_ANY)
+        return 1;
+    scope = rs_kafka_property_scope(key);
+    return !((role == RS_KAFKA_ROLE_CONSUMER && scope == 'P') ||
+             (role == RS_KAFKA_ROLE_PRODUCER && scope == 'C'));
+}
+
 static int set(rd_kafka_conf_t *conf, const char *key, const char *value, const char **bad_key,
                char *errstr, size_t errlen)
 {
@@ -38,7 +145,8 @@ int rs_kafka_conf_new(rd_kafka_conf_t **out, const rs_kafka_client_opts_t *opts,
                 errlen) != 0)
             goto exit;
     for (size_t i = 0; i < opts->nprops; i++)
-        if (set(conf, opts->props[i].key, opts->props[i].value, bad_key, errstr, errlen) != 0)
+        if (for_role(opts->role, opts->props[i].key) &&
+            set(conf, opts->props[i].key, opts->props[i].value, bad_key, errstr, errlen) != 0)
             goto exit;
     if (opts->log_cb != NULL)
         rd_kafka_conf_set_log_cb(conf, opts->log_cb);

@@ -11,7 +11,7 @@
  *   3. the passthrough properties (the worker's kafka.* keys, produce's
  *      --kafka KEY=VALUE), last, so they may override the settings (the
  *      worker's config refuses the keys it sets itself, so for it nothing is
- *      overridden);
+ *      overridden), less those of the other role (rs_kafka_role_t);
  *   4. the log and error callbacks and their opaque, when given (otherwise
  *      librdkafka's own logging).
  *
@@ -37,7 +37,21 @@ typedef void (*rs_kafka_log_fn)(const rd_kafka_t *rk, int level, const char *fac
                                 const char *buf);
 typedef void (*rs_kafka_error_fn)(rd_kafka_t *rk, int err, const char *reason, void *opaque);
 
+/* Whose conf it is, for the passthrough properties: a consumer is not given
+ * librdkafka's producer-only properties nor a producer its consumer-only
+ * ones (librdkafka would take them and log a CONFWARN "... will be ignored
+ * by this producer instance" at every start). The scope is librdkafka's
+ * own, from its property table (rd_kafka_conf_properties_show's C/P
+ * column); a property it does not list is given to every client, so an
+ * unknown key is still refused. */
+typedef enum rs_kafka_role {
+    RS_KAFKA_ROLE_ANY = 0, /* every passthrough property */
+    RS_KAFKA_ROLE_CONSUMER,
+    RS_KAFKA_ROLE_PRODUCER
+} rs_kafka_role_t;
+
 typedef struct rs_kafka_client_opts {
+    rs_kafka_role_t role;              /* which passthrough properties apply */
     const char *bootstrap;             /* bootstrap.servers; NULL: among props */
     const rs_config_kafka_t *settings; /* up to {NULL, NULL}; may be NULL */
     const rs_config_kafka_t *props;    /* passthrough properties, set last */
@@ -52,6 +66,11 @@ typedef struct rs_kafka_client_opts {
  * refused key as given in opts (NULL: out of memory). */
 int rs_kafka_conf_new(rd_kafka_conf_t **out, const rs_kafka_client_opts_t *opts,
                       const char **bad_key, char *errstr, size_t errlen);
+
+/* librdkafka's scope of property `name`: '*' (every client), 'C'
+ * (consumers only), 'P' (producers only), or 0 when its table does not
+ * list the name. Thread-safe; the table is read on the first call. */
+char rs_kafka_property_scope(const char *name);
 
 /* The partition count of `topic` as the cluster's metadata says it (asking
  * for that one topic: a broker with auto-creation on creates it). 0 when the

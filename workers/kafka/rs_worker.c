@@ -259,14 +259,16 @@ static int setup_schemas(rs_worker_t *w, char *errstr, size_t errlen)
     return 0;
 }
 
-rd_kafka_conf_t *rs_worker_kafka_conf(rs_worker_t *w, const rs_config_kafka_t *settings,
-                                      char *errstr, size_t errlen)
+rd_kafka_conf_t *rs_worker_kafka_conf(rs_worker_t *w, rs_kafka_role_t role,
+                                      const rs_config_kafka_t *settings, char *errstr,
+                                      size_t errlen)
 {
     rs_kafka_client_opts_t o = {0};
     rd_kafka_conf_t *conf = NULL;
     const char *bad = NULL;
     char kerr[512];
 
+    o.role = role;
     o.settings = settings;
     o.props = w->cfg->kafka; /* bootstrap.servers is one of them */
     o.nprops = w->cfg->n_kafka;
@@ -316,7 +318,8 @@ static int setup_kafka(rs_worker_t *w, char *errstr, size_t errlen)
         producer[5] = (rs_config_kafka_t){"transactional.id", txid};
         w->txn = 1;
     }
-    if ((conf = rs_worker_kafka_conf(w, producer, errstr, errlen)) == NULL)
+    if ((conf = rs_worker_kafka_conf(w, RS_KAFKA_ROLE_PRODUCER, producer, errstr, errlen)) ==
+        NULL)
         return -1;
     w->max_msg_bytes = conf_long(conf, "message.max.bytes", 1000000);
     rd_kafka_conf_set_dr_msg_cb(conf, rs_worker_on_delivery);
@@ -359,7 +362,8 @@ static int setup_kafka(rs_worker_t *w, char *errstr, size_t errlen)
     snprintf(prefetch, sizeof prefetch, "%ld", prefetch_records(c));
     consumer[nc++] = (rs_config_kafka_t){"queued.min.messages", prefetch};
     consumer[nc] = (rs_config_kafka_t){NULL, NULL};
-    if ((conf = rs_worker_kafka_conf(w, consumer, errstr, errlen)) == NULL)
+    if ((conf = rs_worker_kafka_conf(w, RS_KAFKA_ROLE_CONSUMER, consumer, errstr, errlen)) ==
+        NULL)
         return -1;
     /* the stall guard needs the group timeouts as librdkafka will use them */
     w->session_ms = conf_long(conf, "session.timeout.ms", 45000);

@@ -363,7 +363,7 @@ static int restore_parts(rs_worker_t *w, const int32_t *parts, size_t n)
         /* assign() needs a group id; this one is never joined nor committed to. */
         snprintf(gid, sizeof gid, "%s.changelog-restore", w->cfg->group_id);
         const rs_config_kafka_t settings[] = {{"group.id", gid}, {NULL, NULL}};
-        a.conf = rs_worker_kafka_conf(w, settings, err, sizeof err);
+        a.conf = rs_worker_kafka_conf(w, RS_KAFKA_ROLE_CONSUMER, settings, err, sizeof err);
         if (a.conf == NULL) {
             rs_worker_fail(w, "changelog restore: %s", err);
             goto out;

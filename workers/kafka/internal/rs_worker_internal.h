@@ -128,6 +128,7 @@
 #include "rs_avro.h"
 #include "rs_config.h"
 #include "rs_engine.h"
+#include "rs_kafka_client.h"
 #include "rs_metrics.h"
 #include "rs_pstate.h"
 #include "rs_registry.h"
@@ -451,11 +452,13 @@ int rs_worker_canonical_index(const char *topic);
 /* rs_worker.c                                                              */
 /* ------------------------------------------------------------------------ */
 
-/* A conf with `settings` (up to {NULL, NULL}), every kafka.* property and
- * the worker's log and error callbacks. NULL with errstr ("kafka.KEY: ...",
- * secrets not quoted) on failure. */
-rd_kafka_conf_t *rs_worker_kafka_conf(rs_worker_t *w, const rs_config_kafka_t *settings,
-                                      char *errstr, size_t errlen);
+/* A conf with `settings` (up to {NULL, NULL}), the kafka.* properties for
+ * a client of this role (rs_kafka_role_t) and the worker's log and error
+ * callbacks. NULL with errstr ("kafka.KEY: ...", secrets not quoted) on
+ * failure. */
+rd_kafka_conf_t *rs_worker_kafka_conf(rs_worker_t *w, rs_kafka_role_t role,
+                                      const rs_config_kafka_t *settings, char *errstr,
+                                      size_t errlen);
 
 /* ------------------------------------------------------------------------ */
 /* rs_worker_consume.c                                                      */
