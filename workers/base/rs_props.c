@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *trim(char *s)
+char *rs_props_trim(char *s)
 {
     while (isspace((unsigned char)*s))
         s++;
@@ -37,7 +37,7 @@ int rs_props_parse(const char *text, unsigned flags, rs_props_fn fn, void *ctx)
             if (hash != NULL)
                 *hash = '\0';
         }
-        line = trim(line);
+        line = rs_props_trim(line);
         if (*line == '\0' || *line == '#')
             continue;
         char *eq = strchr(line, '=');
@@ -46,7 +46,7 @@ int rs_props_parse(const char *text, unsigned flags, rs_props_fn fn, void *ctx)
             continue;
         }
         *eq = '\0';
-        rc = fn(ctx, lineno, trim(line), trim(eq + 1));
+        rc = fn(ctx, lineno, rs_props_trim(line), rs_props_trim(eq + 1));
     }
     free(copy);
     return rc;

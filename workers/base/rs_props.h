@@ -34,4 +34,8 @@ typedef int (*rs_props_fn)(void *ctx, int lineno, char *key, char *value);
 /* Parse text; 0 when every line was passed and accepted. */
 int rs_props_parse(const char *text, unsigned flags, rs_props_fn fn, void *ctx);
 
+/* The parser's trimming, for other line formats: s without its leading
+ * white space (isspace), its trailing white space cut in place. */
+char *rs_props_trim(char *s);
+
 #endif

@@ -5,6 +5,7 @@
  */
 #include "rs_kafka_client.h"
 #include "rs_err.h"
+#include "rs_props.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -32,29 +33,18 @@ static int scope_cmp(const void *a, const void *b)
     return strcmp(((const scope_row_t *)a)->name, ((const scope_row_t *)b)->name);
 }
 
-/* The text between p and end, its spaces trimmed, into out (n bytes):
- * 0, or -1 when it is empty or does not fit. */
-static int trimmed(const char *p, const char *end, char *out, size_t n)
+/* One row of the table, cut in place: "name | C/P | range | default |
+ * ...". Header, ruler and section lines have no scope of one of the three
+ * forms. */
+static void scope_parse_line(char *line)
 {
-    while (p < end && *p == ' ')
-        p++;
-    while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
-        end--;
-    if (end == p || (size_t)(end - p) >= n)
-        return -1;
-    memcpy(out, p, (size_t)(end - p));
-    out[end - p] = '\0';
-    return 0;
-}
-
-/* One row of the table: "name | C/P | range | default | ...". Header,
- * ruler and section lines have no scope of one of the three forms. */
-static void scope_parse_line(const char *line)
-{
-    const char *bar1 = strchr(line, '|'), *bar2 = bar1 ? strchr(bar1 + 1, '|') : NULL;
-    char name[SCOPE_NAME], scope[8];
-    if (bar2 == NULL || trimmed(line, bar1, name, sizeof name) != 0 ||
-        trimmed(bar1 + 1, bar2, scope, sizeof scope) != 0 || strchr(name, ' ') != NULL ||
+    char *bar1 = strchr(line, '|'), *bar2 = bar1 ? strchr(bar1 + 1, '|') : NULL;
+    if (bar2 == NULL)
+        return;
+    *bar1 = *bar2 = '\0';
+    const char *name = rs_props_trim(line), *scope = rs_props_trim(bar1 + 1);
+    size_t nl = strlen(name);
+    if (nl == 0 || nl >= SCOPE_NAME || strchr(name, ' ') != NULL || scope[0] == '\0' ||
         scope[1] != '\0' || strchr("*CP", scope[0]) == NULL)
         return;
     for (size_t i = 0; i < g_nscope; i++)
@@ -66,7 +56,7 @@ static void scope_parse_line(const char *line)
             return;
         }
     if (g_nscope < SCOPE_MAX) {
-        memcpy(g_scope[g_nscope].name, name, strlen(name) + 1);
+        memcpy(g_scope[g_nscope].name, name, nl + 1);
         g_scope[g_nscope++].scope = scope[0];
     }
 }
@@ -93,7 +83,7 @@ char rs_kafka_property_scope(const char *name)
     scope_row_t key;
     const scope_row_t *row;
     if (name == NULL || strlen(name) >= SCOPE_NAME)
-        return 0;
+        return '\0';
     pthread_once(&g_scope_once, scope_load);
     memcpy(key.name, name, strlen(name) + 1);
     row = bsearch(&key, g_scope, g_nscope, sizeof g_scope[0], scope_cmp);
