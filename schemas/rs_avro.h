@@ -134,7 +134,9 @@ uint64_t rs_avro_cache_direct_reads(const rs_avro_cache_t *cache);
 int rs_avro_peek_id(const void *buf, size_t len, int32_t *id);
 
 /* Decode one wire-format event. Fails with ECORRUPT, EUNKNOWN_ID, ESCHEMA,
- * EINVALID or ENOMEM (see rs_avro_status_t). */
+ * EINVALID or ENOMEM (see rs_avro_status_t). A non-NULL ev is initialized
+ * (rs_event_init) before anything else, whatever the result: the caller
+ * releases it (rs_event_release) and need not initialize it first. */
 int rs_avro_decode_event(rs_avro_cache_t *cache, const void *buf, size_t len, rs_event_t *ev,
                          char *errstr, size_t errlen);
 

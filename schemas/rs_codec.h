@@ -25,6 +25,8 @@
 #include "rs_event.h"
 
 /* Decode one JSON object. Returns 0, or -1 with errstr set (ev cleared).
+ * A non-NULL ev is initialized (rs_event_init) before anything else,
+ * whatever the result: the caller need not initialize it first.
  * A structured-mode CloudEvent (an object with `specversion`) is decoded as
  * usage.recorded (mapping: rs_codec_cloudevents.c, docs/intake.md).
  * simdjson parses the documents it can prove jansson reads the same way

@@ -608,4 +608,24 @@ Test(examples, timestamps)
     cr_assert_eq(rs_timestamp_parse_ms("2026-01-01T00:00:00", &ms), -1);
     cr_assert_eq(rs_timestamp_parse_ms("2026-01-01T24:00:00Z", &ms), -1);
     cr_assert_eq(rs_timestamp_parse_ms("2026-01-01T00:00:00.Z", &ms), -1);
+    /* every prefix of a good one is refused, as is anything longer */
+    const char *good = "2026-02-28T23:59:59+01:00";
+    char cut[32];
+    for (size_t n = 0; n < strlen(good); n++) {
+        memcpy(cut, good, n);
+        cut[n] = '\0';
+        cr_assert_eq(rs_timestamp_parse_ms(cut, &ms), -1, "%s", cut);
+    }
+    cr_assert_eq(rs_timestamp_parse_ms(good, &ms), 0);
+    cr_assert_eq(rs_timestamp_parse_ms("2026-02-28T23:59:59+01:000", &ms), -1);
+    /* dates: exactly ten characters, a real day */
+    cr_assert_eq(rs_date_parse("2024-02-29", &d), 0);
+    cr_assert_eq(d, rs_date_from_ymd(2024, 2, 29));
+    cr_assert_eq(rs_date_parse("2026-02-29", &d), -1);
+    cr_assert_eq(rs_date_parse("2026-02-2", &d), -1);
+    cr_assert_eq(rs_date_parse("2026-02-281", &d), -1);
+    cr_assert_eq(rs_date_parse("2026-2-28", &d), -1);
+    cr_assert_eq(rs_date_parse("2026/02/28", &d), -1);
+    cr_assert_eq(rs_date_parse("", &d), -1);
+    cr_assert_eq(rs_date_parse("1899-12-31", &d), -1);
 }

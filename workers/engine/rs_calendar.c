@@ -67,9 +67,10 @@ static int parse_digits(const char *s, int n, int *out)
 
 static int parse_ymd_prefix(const char *s, int *y, int *m, int *d)
 {
-    if (strlen(s) < 10 || s[4] != '-' || s[7] != '-')
-        return -1;
-    if (parse_digits(s, 4, y) || parse_digits(s + 5, 2, m) || parse_digits(s + 8, 2, d))
+    /* left to right, each byte checked before the next is read: a string
+     * shorter than 10 fails at its NUL (neither a digit nor '-') */
+    if (parse_digits(s, 4, y) || s[4] != '-' || parse_digits(s + 5, 2, m) || s[7] != '-' ||
+        parse_digits(s + 8, 2, d))
         return -1;
     if (*y < 1900 || *y > 9999 || *m < 1 || *m > 12 || *d < 1 || *d > rs_days_in_month(*y, *m))
         return -1;
@@ -79,7 +80,7 @@ static int parse_ymd_prefix(const char *s, int *y, int *m, int *d)
 int rs_date_parse(const char *s, rs_date_t *out)
 {
     int y, m, d;
-    if (s == NULL || strlen(s) != 10 || parse_ymd_prefix(s, &y, &m, &d))
+    if (s == NULL || parse_ymd_prefix(s, &y, &m, &d) || s[10] != '\0')
         return -1;
     *out = rs_date_from_ymd(y, m, d);
     return 0;
@@ -95,7 +96,7 @@ int rs_timestamp_parse_ms(const char *s, int64_t *out)
     if (*p != 'T' && *p != 't' && *p != ' ')
         return -1;
     p++;
-    if (strlen(p) < 8 || p[2] != ':' || p[5] != ':' || parse_digits(p, 2, &hh) ||
+    if (strnlen(p, 8) < 8 || p[2] != ':' || p[5] != ':' || parse_digits(p, 2, &hh) ||
         parse_digits(p + 3, 2, &mm) || parse_digits(p + 6, 2, &ss) || hh > 23 || mm > 59 ||
         ss > 60)
         return -1;
@@ -116,7 +117,7 @@ int rs_timestamp_parse_ms(const char *s, int64_t *out)
         p++;
     } else if (*p == '+' || *p == '-') {
         int oh, om, sign = (*p == '-') ? -1 : 1;
-        if (strlen(p) < 6 || p[3] != ':' || parse_digits(p + 1, 2, &oh) ||
+        if (strnlen(p, 6) < 6 || p[3] != ':' || parse_digits(p + 1, 2, &oh) ||
             parse_digits(p + 4, 2, &om) || oh > 23 || om > 59)
             return -1;
         offset_min = sign * (oh * 60 + om);

@@ -61,18 +61,23 @@
 
 /* ---- writer ---- */
 
+#define STR_REFS 32    /* the packed form's numbered strings (w_str) */
+#define STR_CLASSES 64 /* classes of them (str_class) */
+
 typedef struct wbuf {
     unsigned char *p;
     size_t n, cap;
     int err;
     int compact; /* the packed form: variable-length integers */
     /* the packed form's strings so far (w_str): offset and length of each
-     * of the first STR_REFS non-empty ones */
-    uint32_t soff[32], slen[32];
+     * of the first STR_REFS non-empty ones, and for each class (str_class)
+     * the set of those in it (bit i: string i), so a lookup compares only
+     * the strings that may be equal */
+    uint32_t soff[STR_REFS], slen[STR_REFS];
+    uint32_t sclass[STR_CLASSES];
     int ns;
 } wbuf_t;
-
-#define STR_REFS 32
+_Static_assert(STR_REFS <= 32, "a class is a 32-bit set of numbered strings");
 
 /* w_room's slow path: grow the buffer (or fail). */
 static int w_grow(wbuf_t *w, size_t n)
@@ -186,6 +191,14 @@ static void w_i128(wbuf_t *w, __int128 v)
     w_i64(w, (int64_t)(uint64_t)((unsigned __int128)v >> 64));
 }
 
+/* The class of a non-empty string of length n: equal strings have equal
+ * classes. Length and last byte: ids of one length mostly differ there
+ * (a counter at the end). */
+static inline unsigned str_class(const char *s, size_t n)
+{
+    return (unsigned)((n + (size_t)7 * (unsigned char)s[n - 1]) % STR_CLASSES);
+}
+
 static void w_str(wbuf_t *w, const char *s)
 {
     size_t n = s != NULL ? strlen(s) : 0; /* NULL: written as "" */
@@ -195,14 +208,21 @@ static void w_str(wbuf_t *w, const char *s)
         return;
     }
     /* packed: 2n for n bytes that follow, 2i+1 for the record's string i
-     * (a contract repeats its event ids as sources) */
-    for (int i = 0; i < w->ns && n > 0 && !w->err; i++)
+     * (a contract repeats its event ids as sources). A string is written
+     * out once and numbered once, so at most one numbered string equals s:
+     * only those of s's class are compared. */
+    uint32_t cand = n > 0 && !w->err ? w->sclass[str_class(s, n)] : 0;
+    while (cand != 0) {
+        int i = __builtin_ctz(cand);
+        cand &= cand - 1;
         if (w->slen[i] == n && memcmp(w->p + w->soff[i], s, n) == 0) {
             w_var(w, (uint64_t)i * 2 + 1);
             return;
         }
+    }
     w_var(w, (uint64_t)n * 2);
     if (n > 0 && w->ns < STR_REFS && w->n <= UINT32_MAX && !w->err) {
+        w->sclass[str_class(s, n)] |= 1u << w->ns;
         w->soff[w->ns] = (uint32_t)w->n;
         w->slen[w->ns++] = (uint32_t)n;
     }

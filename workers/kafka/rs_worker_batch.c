@@ -277,10 +277,13 @@ int rs_worker_schema_lookup(void *opaque, int32_t id, char **json_text, char *er
 }
 
 /* Decode one message into ev. Returns 0, 1 (bad: errstr says why) or -1
- * (failure recorded: the registry stayed unreachable). */
+ * (failure recorded: the registry stayed unreachable). ev is initialized
+ * here whatever the result (the decoders initialize it first: rs_avro.h,
+ * rs_codec.h), so the caller only releases it. */
 static int decode(rs_worker_t *w, const inrec_t *m, rs_event_t *ev, char *errstr, size_t errlen)
 {
     if (m->payload == NULL) {
+        rs_event_init(ev);
         rs_errorf(errstr, errlen, "record has no value");
         return 1;
     }
@@ -543,8 +546,7 @@ static void handle_message(rs_worker_t *w, part_t *p, const qitem_t *it)
     rs_event_t ev;
     int t = it->topic;
 
-    rs_event_init(&ev);
-    int d = decode(w, it->m, &ev, err, sizeof err);
+    int d = decode(w, it->m, &ev, err, sizeof err); /* initializes ev */
     if (d < 0)
         goto out;
     if (d > 0) {
