@@ -96,9 +96,9 @@ int rs_timestamp_parse_ms(const char *s, int64_t *out)
     if (*p != 'T' && *p != 't' && *p != ' ')
         return -1;
     p++;
-    if (strnlen(p, 8) < 8 || p[2] != ':' || p[5] != ':' || parse_digits(p, 2, &hh) ||
-        parse_digits(p + 3, 2, &mm) || parse_digits(p + 6, 2, &ss) || hh > 23 || mm > 59 ||
-        ss > 60)
+    /* left to right, as parse_ymd_prefix: a short string fails at its NUL */
+    if (parse_digits(p, 2, &hh) || p[2] != ':' || parse_digits(p + 3, 2, &mm) || p[5] != ':' ||
+        parse_digits(p + 6, 2, &ss) || hh > 23 || mm > 59 || ss > 60)
         return -1;
     p += 8;
     if (*p == '.') { /* a fraction: milliseconds kept, the rest dropped */
@@ -117,8 +117,8 @@ int rs_timestamp_parse_ms(const char *s, int64_t *out)
         p++;
     } else if (*p == '+' || *p == '-') {
         int oh, om, sign = (*p == '-') ? -1 : 1;
-        if (strnlen(p, 6) < 6 || p[3] != ':' || parse_digits(p + 1, 2, &oh) ||
-            parse_digits(p + 4, 2, &om) || oh > 23 || om > 59)
+        if (parse_digits(p + 1, 2, &oh) || p[3] != ':' || parse_digits(p + 4, 2, &om) ||
+            oh > 23 || om > 59)
             return -1;
         offset_min = sign * (oh * 60 + om);
         p += 6;

@@ -211,7 +211,8 @@ static void w_str(wbuf_t *w, const char *s)
      * (a contract repeats its event ids as sources). A string is written
      * out once and numbered once, so at most one numbered string equals s:
      * only those of s's class are compared. */
-    uint32_t cand = n > 0 && !w->err ? w->sclass[str_class(s, n)] : 0;
+    unsigned cls = n > 0 ? str_class(s, n) : 0;
+    uint32_t cand = n > 0 && !w->err ? w->sclass[cls] : 0;
     while (cand != 0) {
         int i = __builtin_ctz(cand);
         cand &= cand - 1;
@@ -222,7 +223,7 @@ static void w_str(wbuf_t *w, const char *s)
     }
     w_var(w, (uint64_t)n * 2);
     if (n > 0 && w->ns < STR_REFS && w->n <= UINT32_MAX && !w->err) {
-        w->sclass[str_class(s, n)] |= 1u << w->ns;
+        w->sclass[cls] |= 1u << w->ns;
         w->soff[w->ns] = (uint32_t)w->n;
         w->slen[w->ns++] = (uint32_t)n;
     }

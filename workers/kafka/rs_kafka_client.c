@@ -82,10 +82,11 @@ char rs_kafka_property_scope(const char *name)
 {
     scope_row_t key;
     const scope_row_t *row;
-    if (name == NULL || strlen(name) >= SCOPE_NAME)
+    size_t nl = name != NULL ? strlen(name) : SCOPE_NAME;
+    if (nl >= SCOPE_NAME)
         return '\0';
     pthread_once(&g_scope_once, scope_load);
-    memcpy(key.name, name, strlen(name) + 1);
+    memcpy(key.name, name, nl + 1);
     row = bsearch(&key, g_scope, g_nscope, sizeof g_scope[0], scope_cmp);
     if (row == NULL)
         return '\0';
