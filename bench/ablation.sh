@@ -7,7 +7,7 @@
 #
 # The switches are not in the product: bench/ablation.patch adds them to a
 # copy of the tree (a git worktree of HEAD in a temporary directory, built
-# with the same build type as BUILD_DIR), read from the environment:
+# with the same build type as BUILD_DIR), read from the environment once:
 #   RS_ABLATE_PRODUCE=1  journal entries and balance snapshots encoded, not
 #                        produced (librdkafka's share of the outputs);
 #   RS_ABLATE_OUTPUTS=1  neither encoded nor produced (the engine still
